@@ -1,0 +1,313 @@
+"""Idempotent consumer: at-least-once from Kafka, effectively once in the database.
+
+For each record: the CloudEvents envelope is read, the event validated, then in ONE database
+transaction the ``ce_id`` is recorded in the inbox and the handler makes its change (and may
+write outbox rows). The offset is committed (explicitly, per partition) only after that
+transaction commits. A duplicate ``ce_id`` is skipped. A handler error is retried with
+exponential backoff in place (no immediate re-consume); after the last attempt, or at once for
+records that can never succeed (bad envelope, unknown type, invalid data), the record goes to
+``<topic>.dlq.<group>`` with the reason, and the partition moves on. Database or broker
+outages are not the record's fault: those are retried until the service stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from pydantic import ValidationError
+
+from propfee import metrics
+from propfee.cloudevents import CloudEvent, EnvelopeError
+from propfee.events import Event
+from propfee.logging import get_logger
+from propfee.masking import mask_text
+from propfee.topics import dlq_topic
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EventContext:
+    """Where an event came from: its CloudEvents attributes and its Kafka position."""
+
+    envelope: CloudEvent
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def event_id(self) -> str:
+        return self.envelope.id
+
+
+Handler = Callable[[asyncpg.Connection, Any, EventContext], Awaitable[None]]
+
+
+class PermanentError(Exception):
+    """Raised by a handler for input that can never succeed: dead-letter without retrying."""
+
+
+class _Interrupted(Exception):
+    """The service is stopping while a record waits on an outage: leave it uncommitted."""
+
+
+class _DeadLetter(Exception):
+    def __init__(self, reason: str, error: str, attempts: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+        self.attempts = attempts
+
+
+_INFRA_ERRORS = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+)
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, masked description of an error, safe for headers and logs."""
+    if isinstance(exc, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        ]
+        text = f"invalid event data: {'; '.join(parts)}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return mask_text(text)[:2000]
+
+
+class EventConsumer:
+    """One consumer group reading several topics, dispatching by ``ce_type``."""
+
+    def __init__(
+        self,
+        *,
+        group: str,
+        bootstrap_servers: str,
+        pool: asyncpg.Pool,
+        handlers: Mapping[type[Event], Handler],
+        dlq_producer: AIOKafkaProducer,
+        topic_prefix: str = "",
+        max_attempts: int = 5,
+        backoff_initial_s: float = 0.2,
+        backoff_max_s: float = 5.0,
+        max_poll_records: int = 200,
+        client_id: str | None = None,
+    ) -> None:
+        self.group = group
+        self._bootstrap = bootstrap_servers
+        self._pool = pool
+        self._prefix = topic_prefix
+        self._by_type = {event.ce_type(): (event, handler) for event, handler in handlers.items()}
+        self._topics = sorted({topic_prefix + event.topic() for event in handlers})
+        self._producer = dlq_producer
+        self._max_attempts = max_attempts
+        self._backoff_initial = backoff_initial_s
+        self._backoff_max = backoff_max_s
+        self._max_poll_records = max_poll_records
+        self._client_id = client_id or f"propfee-{group}"
+        self._stopping = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self.running = False
+
+    def stop(self) -> None:
+        """Ask the loop to finish the record in hand, commit, and leave the group."""
+        self._stopping.set()
+
+    def _logical_topic(self, topic: str) -> str:
+        return topic[len(self._prefix) :] if self._prefix and topic.startswith(self._prefix) else topic
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._bootstrap,
+            group_id=self._prefix + self.group,
+            client_id=self._client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=self._max_poll_records,
+            session_timeout_ms=30000,
+            heartbeat_interval_ms=3000,
+            max_poll_interval_ms=300000,
+        )
+        await consumer.start()
+        self._consumer = consumer
+        self.running = True
+        log.info("consumer started", group=self.group, topics=self._topics)
+        try:
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=500)
+                for tp, records in batches.items():
+                    next_offset: int | None = None
+                    for record in records:
+                        if self._stopping.is_set():
+                            break
+                        try:
+                            await self._process(record)
+                        except _Interrupted:
+                            break
+                        next_offset = record.offset + 1
+                    if next_offset is not None:
+                        await self._commit(consumer, tp, next_offset)
+                    if self._stopping.is_set():
+                        break
+        finally:
+            self.running = False
+            await consumer.stop()
+            log.info("consumer stopped", group=self.group)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: offset})
+        except (CommitFailedError, KafkaError) as exc:
+            # A rebalance took the partition away; the new owner re-reads from the last
+            # committed offset and the inbox absorbs what this process already handled.
+            log.warning("offset commit failed", topic=tp.topic, partition=tp.partition, error=repr(exc))
+
+    async def _process(self, record: ConsumerRecord) -> None:
+        topic = self._logical_topic(record.topic)
+        try:
+            context, event, handler = self._decode(record)
+            await self._handle_with_retries(record, topic, context, event, handler)
+        except _DeadLetter as dead:
+            await self._dead_letter(record, topic, dead)
+
+    def _decode(self, record: ConsumerRecord) -> tuple[EventContext, Event, Handler]:
+        try:
+            envelope = CloudEvent.from_kafka(record.headers, record.value)
+        except EnvelopeError as exc:
+            raise _DeadLetter("invalid-envelope", describe_error(exc), 0) from exc
+        known = self._by_type.get(envelope.type)
+        if known is None:
+            raise _DeadLetter("unknown-event-type", f"no handler for ce_type {envelope.type!r}", 0)
+        event_cls, handler = known
+        try:
+            json.loads(envelope.data)
+        except ValueError as exc:
+            raise _DeadLetter("malformed-json", describe_error(exc), 0) from exc
+        try:
+            event = event_cls.model_validate_json(envelope.data)
+        except ValidationError as exc:
+            raise _DeadLetter("invalid-data", describe_error(exc), 0) from exc
+        context = EventContext(envelope, record.topic, record.partition, record.offset)
+        return context, event, handler
+
+    async def _handle_with_retries(
+        self,
+        record: ConsumerRecord,
+        topic: str,
+        context: EventContext,
+        event: Event,
+        handler: Handler,
+    ) -> None:
+        attempt = 0
+        backoff = self._backoff_initial
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            try:
+                outcome = await self._handle_once(context, event, handler, topic)
+                metrics.EVENTS_CONSUMED.labels(self.group, topic, outcome).inc()
+                metrics.HANDLER_SECONDS.labels(self.group, topic).observe(
+                    time.perf_counter() - started
+                )
+                return
+            except PermanentError as exc:
+                raise _DeadLetter("rejected", describe_error(exc), attempt) from exc
+            except _INFRA_ERRORS as exc:
+                if self._stopping.is_set():
+                    raise _Interrupted from exc
+                log.warning("database unavailable; retrying", topic=topic, error=repr(exc))
+                attempt -= 1  # an outage is not the record's fault
+            except Exception as exc:
+                metrics.HANDLER_RETRIES.labels(self.group, topic).inc()
+                if attempt >= self._max_attempts:
+                    log.error(
+                        "handler failed; dead-lettering",
+                        topic=topic,
+                        event_id=context.event_id,
+                        attempts=attempt,
+                        error=describe_error(exc),
+                    )
+                    raise _DeadLetter("handler-failed", describe_error(exc), attempt) from exc
+                log.warning(
+                    "handler failed; retrying",
+                    topic=topic,
+                    event_id=context.event_id,
+                    attempt=attempt,
+                    error=describe_error(exc),
+                )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._backoff_max)
+
+    async def _handle_once(
+        self, context: EventContext, event: Event, handler: Handler, topic: str
+    ) -> str:
+        async with self._pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                "INSERT INTO inbox (consumer_group, event_id, event_type, topic, kafka_partition, "
+                "kafka_offset) VALUES ($1, $2, $3, $4, $5, $6) "
+                "ON CONFLICT (consumer_group, event_id) DO NOTHING RETURNING true",
+                self.group,
+                uuid.UUID(context.event_id),
+                context.envelope.type,
+                topic,
+                context.partition,
+                context.offset,
+            )
+            if not inserted:
+                return "duplicate"
+            await handler(conn, event, context)
+        return "processed"
+
+    async def _dead_letter(self, record: ConsumerRecord, topic: str, dead: _DeadLetter) -> None:
+        headers = list(record.headers or ()) + [
+            ("dlq_reason", dead.reason.encode()),
+            ("dlq_error", dead.error.encode()),
+            ("dlq_attempts", str(dead.attempts).encode()),
+            ("dlq_group", self.group.encode()),
+            ("dlq_original_topic", topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+            ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
+        ]
+        target = self._prefix + dlq_topic(topic, self.group)
+        backoff = self._backoff_initial
+        while True:
+            try:
+                await (await self._producer.send(target, value=record.value, key=record.key, headers=headers))
+                break
+            except KafkaError as exc:
+                if self._stopping.is_set():
+                    raise _Interrupted from exc
+                log.warning("dead-letter publish failed; retrying", dlq=target, error=repr(exc))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._backoff_max)
+        metrics.EVENTS_CONSUMED.labels(self.group, topic, "dead_lettered").inc()
+        log.error(
+            "event dead-lettered",
+            topic=topic,
+            dlq=target,
+            reason=dead.reason,
+            error=dead.error,
+            partition=record.partition,
+            offset=record.offset,
+        )
+

@@ -1,0 +1,77 @@
+"""The FastAPI application every service is built on.
+
+``create_service_app`` wires the :class:`ServiceRuntime` into the lifespan and adds
+``GET /healthz`` (process alive), ``GET /readyz`` (database and Kafka reachable) and
+``GET /metrics`` (Prometheus). Services add their own routers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import asyncpg
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from propfee.runtime import ServiceRuntime
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def get_pool(runtime: Annotated[ServiceRuntime, Depends(get_runtime)]) -> asyncpg.Pool:
+    """The database pool, or 503 while the service is still connecting."""
+    if runtime.pool is None or not runtime.started.is_set():
+        raise HTTPException(status_code=503, detail="service is starting; try again shortly")
+    return runtime.pool
+
+
+Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
+
+
+def create_service_app(
+    runtime: ServiceRuntime,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter] = (),
+    version: str = "0.1.0",
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app.state.runtime = runtime
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive (no dependency is checked)."""
+        return {"status": "ok", "service": runtime.name}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> JSONResponse:
+        """Database and Kafka reachable and the service started: 200, else 503."""
+        checks = await runtime.readiness()
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,194 @@
+"""Transactional outbox: events are rows written in the same transaction as the change.
+
+``add_event`` is called inside the caller's transaction. The :class:`OutboxRelay` publishes
+committed rows in id order with an idempotent producer (acks=all) and marks them published.
+Only one relay per database publishes at a time (a transaction-scoped advisory lock), and the
+rows it publishes are locked ``FOR UPDATE``: replicas are safe and per-key order is kept.
+A crash between publishing and marking re-publishes the batch; consumers' inboxes absorb it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from propfee import metrics
+from propfee.cloudevents import CloudEvent
+from propfee.events import Event
+from propfee.logging import get_logger
+
+log = get_logger(__name__)
+
+NOTIFY_CHANNEL = "propfee_outbox"
+_RELAY_LOCK = 7_301_002  # pg_advisory_xact_lock key: one publishing relay per database
+
+
+async def add_event(
+    conn: asyncpg.Connection,
+    event: Event,
+    *,
+    key: str,
+    subject: str,
+    time: datetime | None = None,
+    event_id: str | None = None,
+) -> str:
+    """Write ``event`` to the outbox in the caller's transaction; return its ``ce_id``.
+
+    ``key`` is the Kafka message key (the unit id); ``subject`` the aggregate id.
+    """
+    if not conn.is_in_transaction():
+        raise RuntimeError("add_event must run inside the transaction that makes the change")
+    cloud_event = CloudEvent.new(
+        id=event_id,
+        type=event.ce_type(),
+        source=event.ce_source(),
+        subject=subject,
+        data=event.to_json(),
+        time=time or datetime.now(UTC),
+    )
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, message_key, headers, payload) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        uuid.UUID(cloud_event.id),
+        event.topic(),
+        key,
+        [[k, v.decode()] for k, v in cloud_event.kafka_headers()],
+        cloud_event.data,
+    )
+    return cloud_event.id
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows; wakes on NOTIFY, polls as a fallback."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        *,
+        topic_prefix: str = "",
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+        send_timeout_s: float = 30.0,
+        retention_days: int = 7,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._prefix = topic_prefix
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval_s
+        self._send_timeout = send_timeout_s
+        self._retention_days = retention_days
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._listen_conn: asyncpg.Connection | None = None
+
+    async def publish_batch(self) -> int:
+        """Publish up to one batch; return how many rows were published (0: none or not leader)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
+                return 0
+            rows = await conn.fetch(
+                "SELECT id, topic, message_key, headers, payload FROM outbox "
+                "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            futures = []
+            for row in rows:
+                futures.append(
+                    await self._producer.send(
+                        self._prefix + row["topic"],
+                        value=bytes(row["payload"]),
+                        key=row["message_key"].encode(),
+                        headers=[(k, v.encode()) for k, v in row["headers"]],
+                    )
+                )
+            await asyncio.wait_for(asyncio.gather(*futures), timeout=self._send_timeout)
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in rows],
+            )
+        for row in rows:
+            metrics.EVENTS_PUBLISHED.labels(row["topic"]).inc()
+        return len(rows)
+
+    async def drain(self) -> int:
+        """Publish until nothing is pending (used at shutdown and by tests)."""
+        total = 0
+        while (n := await self.publish_batch()) > 0:
+            total += n
+        return total
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Loop until :meth:`stop`; errors are logged and retried with backoff."""
+        await self._listen()
+        backoff = 0.2
+        last_cleanup = 0.0
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._stopping.is_set():
+                self._wakeup.clear()
+                try:
+                    published = await self.publish_batch()
+                    backoff = 0.2
+                    if loop.time() - last_cleanup > 600:
+                        await self._cleanup_and_measure()
+                        last_cleanup = loop.time()
+                except (asyncio.CancelledError, KeyboardInterrupt):
+                    raise
+                except Exception as exc:
+                    metrics.RELAY_ERRORS.inc()
+                    log.warning("outbox relay batch failed; will retry", error=repr(exc))
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                if published >= self._batch_size:
+                    continue  # more is waiting
+                await self._sleep(self._poll_interval)
+        finally:
+            await self._unlisten()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout=seconds)
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wakeup.set()
+
+    async def _listen(self) -> None:
+        try:
+            self._listen_conn = await self._pool.acquire()
+            await self._listen_conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        except Exception as exc:  # polling still works without LISTEN
+            log.warning("outbox LISTEN unavailable; polling only", error=repr(exc))
+            await self._unlisten()
+
+    async def _unlisten(self) -> None:
+        conn, self._listen_conn = self._listen_conn, None
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):
+            await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+        with contextlib.suppress(Exception):
+            await self._pool.release(conn)
+
+    async def _cleanup_and_measure(self) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "DELETE FROM outbox WHERE published_at < now() - make_interval(days => $1)",
+                self._retention_days,
+            )
+            pending = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            metrics.OUTBOX_PENDING.set(pending)

@@ -1,0 +1,192 @@
+"""The life of a service process: connect (with backoff), migrate, relay, consume, stop.
+
+The HTTP server starts first and answers ``/healthz`` at once; ``/readyz`` says 503 until the
+database and Kafka are reachable. A service that cannot reach them keeps retrying with
+backoff instead of exiting in a loop. Shutdown stops consumers after the record in hand,
+drains the outbox relay, then closes the clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from propfee import metrics
+from propfee.consumer import EventConsumer, Handler
+from propfee.db import create_pool, migrate, service_migrations
+from propfee.events import Event
+from propfee.kafka import make_producer
+from propfee.logging import get_logger
+from propfee.outbox import OutboxRelay
+from propfee.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        package: str,
+        handlers: Mapping[type[Event], Handler] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.package = package
+        self.handlers = dict(handlers or {})
+        self.pool: asyncpg.Pool | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumer: EventConsumer | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._boot_task: asyncio.Task[None] | None = None
+        self.started = asyncio.Event()
+
+    @property
+    def name(self) -> str:
+        return self.settings.service_name
+
+    def start(self) -> None:
+        """Begin booting in the background; returns at once."""
+        self._boot_task = asyncio.create_task(self._boot(), name=f"{self.name}-boot")
+
+    async def _boot(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self._connect()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "dependencies not reachable; retrying",
+                    error=repr(exc),
+                    database=self.settings.database_url_for_logs(),
+                    kafka=self.settings.kafka_bootstrap_servers,
+                    retry_in_s=delay,
+                )
+                await self._close_clients()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.startup_backoff_max_s)
+        s = self.settings
+        if s.relay_enabled:
+            assert self.pool is not None and self.producer is not None
+            self.relay = OutboxRelay(
+                self.pool,
+                self.producer,
+                topic_prefix=s.topic_prefix,
+                batch_size=s.relay_batch_size,
+                poll_interval_s=s.relay_poll_interval_s,
+                send_timeout_s=s.relay_send_timeout_s,
+                retention_days=s.outbox_retention_days,
+            )
+            self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
+        if s.consumers_enabled and self.handlers:
+            assert self.pool is not None and self.producer is not None
+            self.consumer = EventConsumer(
+                group=self.name,
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                pool=self.pool,
+                handlers=self.handlers,
+                dlq_producer=self.producer,
+                topic_prefix=s.topic_prefix,
+                max_attempts=s.consumer_max_attempts,
+                backoff_initial_s=s.consumer_backoff_initial_s,
+                backoff_max_s=s.consumer_backoff_max_s,
+                max_poll_records=s.consumer_max_poll_records,
+            )
+            self._tasks.append(asyncio.create_task(self._run_consumer(), name=f"{self.name}-consumer"))
+        self.started.set()
+        metrics.READY.set(1)
+        log.info("service started", http_port=s.http_port)
+
+    async def _connect(self) -> None:
+        s = self.settings
+        self.pool = await create_pool(s.database_url, min_size=s.db_pool_min, max_size=s.db_pool_max)
+        if s.migrate_on_start:
+            async with self.pool.acquire() as conn:
+                await migrate(conn, service_migrations(self.package))
+        self.producer = make_producer(s.kafka_bootstrap_servers, client_id=f"propfee-{self.name}")
+        await self.producer.start()
+
+    async def _run_consumer(self) -> None:
+        """Keep the consumer running; a broker outage at join time is retried."""
+        delay = 0.5
+        while self.consumer is not None:
+            try:
+                await self.consumer.run()
+                return  # stopped on purpose
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer crashed; restarting", error=repr(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.startup_backoff_max_s)
+                if self.consumer is None or self.consumer._stopping.is_set():
+                    return
+
+    async def readiness(self) -> dict[str, str]:
+        """Check the database and the broker now; every value 'ok' means ready."""
+        result = {"database": "not connected", "kafka": "not connected"}
+        if self.pool is not None:
+            try:
+                async with asyncio.timeout(2):
+                    await self.pool.fetchval("SELECT 1")
+                result["database"] = "ok"
+            except Exception as exc:
+                result["database"] = type(exc).__name__
+        if self.producer is not None:
+            try:
+                async with asyncio.timeout(3):
+                    await self.producer.client.fetch_all_metadata()
+                result["kafka"] = "ok"
+            except Exception as exc:
+                result["kafka"] = type(exc).__name__
+        if not self.started.is_set():
+            result["service"] = "starting"
+        ready = all(v == "ok" for v in result.values())
+        metrics.READY.set(1 if ready else 0)
+        return result
+
+    async def stop(self) -> None:
+        """Graceful: finish the record in hand, publish what committed, close clients."""
+        if self._boot_task is not None and not self._boot_task.done():
+            self._boot_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._boot_task
+        timeout = self.settings.shutdown_timeout_s
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            consumer.stop()
+        if self.relay is not None:
+            self.relay.stop()
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self.relay is not None and self.producer is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5):
+                    await self.relay.drain()
+        await self._close_clients()
+        metrics.READY.set(0)
+        log.info("service stopped")
+
+    async def _close_clients(self) -> None:
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pool.close(), timeout=5)

@@ -1,0 +1,74 @@
+"""The one place where topics and subscriptions are declared.
+
+Local setup, test fixtures and the Kubernetes manifests all create topics from here; the
+broker's automatic topic creation is off so a typo fails loudly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from propfee.events import (
+    ALL_EVENTS,
+    ArrearsEscalated,
+    Event,
+    InvoiceIssued,
+    InvoiceSettled,
+    NotificationDelivered,
+    NotificationFailed,
+    PaymentReceived,
+    PaymentRefunded,
+)
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int = 6
+    retention_ms: int = 30 * DAY_MS
+    replication_factor: int | None = None  # None: the broker's default
+
+    def configs(self) -> dict[str, str]:
+        return {"retention.ms": str(self.retention_ms), "cleanup.policy": "delete"}
+
+
+#: Which events each service's consumer group reads. The group id is the service name.
+SUBSCRIPTIONS: dict[str, tuple[type[Event], ...]] = {
+    "billing": (PaymentReceived, PaymentRefunded),
+    "payments": (),
+    "dunning": (
+        InvoiceIssued,
+        InvoiceSettled,
+        PaymentReceived,
+        PaymentRefunded,
+        NotificationDelivered,
+        NotificationFailed,
+    ),
+    "notifier": (InvoiceIssued, PaymentReceived, ArrearsEscalated),
+}
+
+#: Events each service publishes (through its outbox).
+PUBLICATIONS: dict[str, tuple[type[Event], ...]] = {
+    service: tuple(e for e in ALL_EVENTS if e.producer == service) for service in SUBSCRIPTIONS
+}
+
+HEALTHCHECK_TOPIC = "propfee.healthcheck"
+
+
+def dlq_topic(topic: str, group: str) -> str:
+    """Dead-letter topic of one consumer group for one topic: ``<topic>.dlq.<group>``."""
+    return f"{topic}.dlq.{group}"
+
+
+def all_topics() -> list[TopicSpec]:
+    """Every event topic, every dead-letter topic and the health-check topic."""
+    specs = [TopicSpec(e.topic()) for e in ALL_EVENTS]
+    for group, events in SUBSCRIPTIONS.items():
+        specs += [
+            TopicSpec(dlq_topic(e.topic(), group), partitions=1, retention_ms=90 * DAY_MS)
+            for e in events
+        ]
+    specs.append(TopicSpec(HEALTHCHECK_TOPIC, partitions=1, retention_ms=DAY_MS))
+    return specs
