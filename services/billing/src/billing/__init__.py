@@ -1,0 +1,1 @@
+"""Billing: the registry, invoices and allocation of payments. Source of truth for what is owed."""

@@ -1,0 +1,1 @@
+"""Dunning: arrears cases, tiers, escalation, tasks, legal track. Decides who is chased, how, when."""

@@ -1,0 +1,1 @@
+"""Notifier: channels, templates, preferences, quiet hours. How a message reaches a person."""

@@ -1,0 +1,22 @@
+"""create_app(): the billing service as an ASGI app (HTTP API, outbox relay, consumers)."""
+
+from fastapi import FastAPI
+
+from billing.entrypoints.events import HANDLERS
+from billing.entrypoints.http import router
+from billing.settings import BillingSettings
+from propfee.http import create_service_app
+from propfee.runtime import ServiceRuntime
+from propfee.settings import ServiceSettings
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or BillingSettings()
+    runtime = ServiceRuntime(settings, package="billing", handlers=HANDLERS)
+    return create_service_app(
+        runtime,
+        title="Propfee billing",
+        description="Registry, invoices and allocation of payments: the source of truth for "
+        "what is owed.",
+        routers=[router],
+    )
