@@ -1,8 +1,8 @@
 """Operations commands for the local setup, tests and Kubernetes jobs.
 
-    python -m propfee.admin topics            create every declared topic (idempotent)
-    python -m propfee.admin ready [--timeout] wait until Kafka accepts a produce and every
-                                              service database accepts a query
+python -m propfee.admin topics            create every declared topic (idempotent)
+python -m propfee.admin ready [--timeout] wait until Kafka accepts a produce and every
+                                          service database accepts a query
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 import asyncpg
 
@@ -54,9 +56,11 @@ async def database_accepts_query(dsn: str) -> None:
 
 async def wait_ready(timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    pending = {"kafka": lambda: kafka_accepts_produce(bootstrap_servers(), topic_prefix())}
+    pending: dict[str, Callable[[], Awaitable[None]]] = {
+        "kafka": lambda: kafka_accepts_produce(bootstrap_servers(), topic_prefix())
+    }
     for service in SERVICES:
-        pending[f"postgres/{service}"] = lambda s=service: database_accepts_query(database_url(s))
+        pending[f"postgres/{service}"] = partial(database_accepts_query, database_url(service))
     last_error: dict[str, str] = {}
     while pending:
         for name, check in list(pending.items()):

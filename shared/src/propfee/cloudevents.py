@@ -57,6 +57,8 @@ class CloudEvent:
         time: datetime,
         id: str | None = None,
     ) -> CloudEvent:
+        if time.tzinfo is None:
+            raise ValueError("CloudEvent times must be timezone-aware")
         return cls(
             id=id or str(uuid.uuid4()),
             type=type,

@@ -131,7 +131,9 @@ class EventConsumer:
         self._stopping.set()
 
     def _logical_topic(self, topic: str) -> str:
-        return topic[len(self._prefix) :] if self._prefix and topic.startswith(self._prefix) else topic
+        return (
+            topic[len(self._prefix) :] if self._prefix and topic.startswith(self._prefix) else topic
+        )
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -179,7 +181,9 @@ class EventConsumer:
         except (CommitFailedError, KafkaError) as exc:
             # A rebalance took the partition away; the new owner re-reads from the last
             # committed offset and the inbox absorbs what this process already handled.
-            log.warning("offset commit failed", topic=tp.topic, partition=tp.partition, error=repr(exc))
+            log.warning(
+                "offset commit failed", topic=tp.topic, partition=tp.partition, error=repr(exc)
+            )
 
     async def _process(self, record: ConsumerRecord) -> None:
         topic = self._logical_topic(record.topic)
@@ -278,7 +282,8 @@ class EventConsumer:
         return "processed"
 
     async def _dead_letter(self, record: ConsumerRecord, topic: str, dead: _DeadLetter) -> None:
-        headers = list(record.headers or ()) + [
+        headers = [
+            *(record.headers or ()),
             ("dlq_reason", dead.reason.encode()),
             ("dlq_error", dead.error.encode()),
             ("dlq_attempts", str(dead.attempts).encode()),
@@ -292,7 +297,11 @@ class EventConsumer:
         backoff = self._backoff_initial
         while True:
             try:
-                await (await self._producer.send(target, value=record.value, key=record.key, headers=headers))
+                await (
+                    await self._producer.send(
+                        target, value=record.value, key=record.key, headers=headers
+                    )
+                )
                 break
             except KafkaError as exc:
                 if self._stopping.is_set():
@@ -310,4 +319,3 @@ class EventConsumer:
             partition=record.partition,
             offset=record.offset,
         )
-

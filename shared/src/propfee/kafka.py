@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -28,9 +29,18 @@ def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer
 
 
 async def ensure_topics(
-    bootstrap_servers: str, *, prefix: str = "", specs: list[TopicSpec] | None = None
+    bootstrap_servers: str,
+    *,
+    prefix: str = "",
+    specs: list[TopicSpec] | None = None,
+    replication_factor: int | None = None,
 ) -> list[str]:
-    """Create the declared topics that do not exist yet; return the names created."""
+    """Create the declared topics that do not exist yet; return the names created.
+
+    Replication factor: the argument, else ``PROPFEE_TOPIC_REPLICATION_FACTOR``, else 1
+    (the local single broker); production clusters use 3.
+    """
+    replicas = replication_factor or int(os.environ.get("PROPFEE_TOPIC_REPLICATION_FACTOR", "1"))
     wanted = {prefix + s.name: s for s in (specs or all_topics())}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="propfee-admin")
     await admin.start()
@@ -40,7 +50,7 @@ async def ensure_topics(
             NewTopic(
                 name=name,
                 num_partitions=spec.partitions,
-                replication_factor=spec.replication_factor or -1,
+                replication_factor=replicas,
                 topic_configs=spec.configs(),
             )
             for name, spec in wanted.items()

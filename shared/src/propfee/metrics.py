@@ -15,9 +15,13 @@ EVENTS_CONSUMED = Counter(
     ["group", "topic", "outcome"],
 )
 HANDLER_RETRIES = Counter(
-    "propfee_handler_retries_total", "Handler attempts that failed and were retried", ["group", "topic"]
+    "propfee_handler_retries_total",
+    "Handler attempts that failed and were retried",
+    ["group", "topic"],
 )
 HANDLER_SECONDS = Histogram(
-    "propfee_handler_seconds", "Time to handle one event, database commit included", ["group", "topic"]
+    "propfee_handler_seconds",
+    "Time to handle one event, database commit included",
+    ["group", "topic"],
 )
 READY = Gauge("propfee_ready", "1 when the service's database and Kafka are reachable")

@@ -101,14 +101,18 @@ class ServiceRuntime:
                 backoff_max_s=s.consumer_backoff_max_s,
                 max_poll_records=s.consumer_max_poll_records,
             )
-            self._tasks.append(asyncio.create_task(self._run_consumer(), name=f"{self.name}-consumer"))
+            self._tasks.append(
+                asyncio.create_task(self._run_consumer(), name=f"{self.name}-consumer")
+            )
         self.started.set()
         metrics.READY.set(1)
         log.info("service started", http_port=s.http_port)
 
     async def _connect(self) -> None:
         s = self.settings
-        self.pool = await create_pool(s.database_url, min_size=s.db_pool_min, max_size=s.db_pool_max)
+        self.pool = await create_pool(
+            s.database_url, min_size=s.db_pool_min, max_size=s.db_pool_max
+        )
         if s.migrate_on_start:
             async with self.pool.acquire() as conn:
                 await migrate(conn, service_migrations(self.package))
@@ -167,7 +171,7 @@ class ServiceRuntime:
         if self.relay is not None:
             self.relay.stop()
         if self._tasks:
-            done, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
             for task in pending:
                 task.cancel()
             for task in pending:

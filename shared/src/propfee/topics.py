@@ -28,7 +28,6 @@ class TopicSpec:
     name: str
     partitions: int = 6
     retention_ms: int = 30 * DAY_MS
-    replication_factor: int | None = None  # None: the broker's default
 
     def configs(self) -> dict[str, str]:
         return {"retention.ms": str(self.retention_ms), "cleanup.policy": "delete"}

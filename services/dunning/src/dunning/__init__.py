@@ -1,1 +1,3 @@
-"""Dunning: arrears cases, tiers, escalation, tasks, legal track. Decides who is chased, how, when."""
+"""Dunning: arrears cases, tiers, escalation, tasks, legal track.
+
+Decides who is chased, how and when."""

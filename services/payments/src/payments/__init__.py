@@ -1,1 +1,3 @@
-"""Payments: payment orders, webhooks, counter payments, refunds. Source of truth for what was paid."""
+"""Payments: payment orders, webhooks, counter payments, refunds.
+
+The source of truth for what was paid."""

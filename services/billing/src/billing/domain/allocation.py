@@ -46,7 +46,12 @@ def allocate_payment(
     named = {invoice_id: rank for rank, invoice_id in enumerate(named_invoice_ids)}
     ordered = sorted(
         (i for i in open_invoices if i.outstanding_fen > 0),
-        key=lambda i: (i.invoice_id not in named, named.get(i.invoice_id, 0), i.due_date, i.invoice_id),
+        key=lambda i: (
+            i.invoice_id not in named,
+            named.get(i.invoice_id, 0),
+            i.due_date,
+            i.invoice_id,
+        ),
     )
     left = amount_fen
     allocations: list[Allocation] = []

@@ -63,7 +63,8 @@ async def create_unit(body: UnitIn, pool: Pool, response: Response) -> dict[str,
 @router.get("/units/{unit_id}")
 async def get_unit(unit_id: str, pool: Pool) -> dict[str, Any]:
     row = await pool.fetchrow(
-        "SELECT unit_id, community_id, building_id, room_label, floor_area_m2::text AS floor_area_m2, "
+        "SELECT unit_id, community_id, building_id, room_label, "
+        "floor_area_m2::text AS floor_area_m2, "
         "payer_party_id, (SELECT balance_fen FROM credit_balances c WHERE c.unit_id = u.unit_id) "
         "AS credit_fen FROM units u WHERE unit_id = $1",
         unit_id,

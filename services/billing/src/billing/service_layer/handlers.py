@@ -11,7 +11,13 @@ import asyncpg
 from billing.domain.allocation import OpenInvoice, allocate_payment
 from billing.domain.invoices import LineInput, invoice_total, price_line
 from propfee.consumer import EventContext
-from propfee.events import InvoiceIssued, InvoiceLine, InvoiceSettled, PaymentReceived, PaymentRefunded
+from propfee.events import (
+    InvoiceIssued,
+    InvoiceLine,
+    InvoiceSettled,
+    PaymentReceived,
+    PaymentRefunded,
+)
 from propfee.outbox import add_event
 
 
@@ -50,7 +56,8 @@ async def create_unit(conn: asyncpg.Connection, unit: NewUnit) -> tuple[str, boo
     if row is not None:
         return unit_id, True
     existing = await conn.fetchrow(
-        "SELECT community_id, building_id, room_label, payer_party_id FROM units WHERE unit_id = $1",
+        "SELECT community_id, building_id, room_label, payer_party_id FROM units "
+        "WHERE unit_id = $1",
         unit_id,
     )
     assert existing is not None
@@ -244,7 +251,8 @@ async def _allocate(
         """
         UPDATE invoices AS i
            SET paid_fen = i.paid_fen + a.amount,
-               status = CASE WHEN i.paid_fen + a.amount = i.total_fen THEN 'settled' ELSE 'open' END,
+               status = CASE WHEN i.paid_fen + a.amount = i.total_fen
+                             THEN 'settled' ELSE 'open' END,
                settled_at = CASE WHEN i.paid_fen + a.amount = i.total_fen THEN $3::timestamptz END
           FROM unnest($1::text[], $2::bigint[]) AS a(invoice_id, amount)
          WHERE i.invoice_id = a.invoice_id

@@ -19,7 +19,9 @@ _CASE_COLUMNS = (
 
 
 @router.get("/cases")
-async def list_cases(pool: Pool, unit_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+async def list_cases(
+    pool: Pool, unit_id: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         f"SELECT {_CASE_COLUMNS} FROM arrears_cases c "
         "WHERE ($1::text IS NULL OR c.unit_id = $1) AND ($2::text IS NULL OR c.status = $2) "
@@ -32,7 +34,9 @@ async def list_cases(pool: Pool, unit_id: str | None = None, status: str | None 
 
 @router.get("/cases/{case_id}")
 async def get_case(case_id: str, pool: Pool) -> dict[str, Any]:
-    row = await pool.fetchrow(f"SELECT {_CASE_COLUMNS} FROM arrears_cases c WHERE case_id = $1", case_id)
+    row = await pool.fetchrow(
+        f"SELECT {_CASE_COLUMNS} FROM arrears_cases c WHERE case_id = $1", case_id
+    )
     if row is None:
         raise HTTPException(404, f"case {case_id} not found")
     return dict(row)

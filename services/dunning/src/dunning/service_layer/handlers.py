@@ -33,7 +33,9 @@ async def on_invoice_issued(
         event.due_date,
         event.total_fen,
     )
-    await _reconcile_case(conn, event.unit_id, event.community_id, event.payer_party_id, event.issued_at)
+    await _reconcile_case(
+        conn, event.unit_id, event.community_id, event.payer_party_id, event.issued_at
+    )
 
 
 async def on_invoice_settled(

@@ -32,16 +32,28 @@ def bill_message(event: InvoiceIssued, channel: str = "sms") -> Message:
         f"请于{event.due_date:%m月%d日}前缴纳。"
     )
     return Message(
-        "bill", event.invoice_id, event.community_id, event.unit_id, event.payer_party_id,
-        channel, None, body,
+        "bill",
+        event.invoice_id,
+        event.community_id,
+        event.unit_id,
+        event.payer_party_id,
+        channel,
+        None,
+        body,
     )
 
 
 def receipt_message(event: PaymentReceived, channel: str = "sms") -> Message:
     body = f"【物业】已收到您缴纳的{format_yuan(event.amount_fen)}元，感谢支持。"
     return Message(
-        "receipt", event.payment_id, event.community_id, event.unit_id, event.payer_party_id,
-        channel, None, body,
+        "receipt",
+        event.payment_id,
+        event.community_id,
+        event.unit_id,
+        event.payer_party_id,
+        channel,
+        None,
+        body,
     )
 
 
@@ -52,8 +64,14 @@ def reminder_messages(event: ArrearsEscalated) -> list[Message]:
     )
     return [
         Message(
-            "reminder", event.case_id, event.community_id, event.unit_id, event.payer_party_id,
-            action.channel, event.stage, body,
+            "reminder",
+            event.case_id,
+            event.community_id,
+            event.unit_id,
+            event.payer_party_id,
+            action.channel,
+            event.stage,
+            body,
         )
         for action in event.actions
         if action.kind == "message"

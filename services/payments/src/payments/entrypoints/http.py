@@ -8,7 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
-from payments.service_layer.counter import CounterPayment, IdempotencyConflict, record_counter_payment
+from payments.service_layer.counter import (
+    CounterPayment,
+    IdempotencyConflict,
+    record_counter_payment,
+)
 from propfee.http import Pool
 
 router = APIRouter(tags=["payments"])

@@ -37,7 +37,9 @@ class CounterPayment:
 
 
 async def record_counter_payment(conn: asyncpg.Connection, p: CounterPayment) -> tuple[str, bool]:
-    """Record the payment and publish PaymentReceived in one transaction; replay returns the first."""
+    """Record the payment and publish PaymentReceived in one transaction.
+
+    A replay with the same Idempotency-Key returns the first payment."""
     payment_id = f"pay-{uuid.uuid4()}"
     request_hash = p.request_hash()
     inserted = await conn.fetchval(
@@ -75,7 +77,7 @@ async def record_counter_payment(conn: asyncpg.Connection, p: CounterPayment) ->
         payer_party_id=p.payer_party_id,
         invoice_ids=p.invoice_ids,
         amount_fen=p.amount_fen,
-        channel=p.channel,  # type: ignore[arg-type]
+        channel=p.channel,
         gateway="counter",
         paid_at=p.paid_at,
         received_at=p.received_at,

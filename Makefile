@@ -1,0 +1,53 @@
+# Propfee: the two commands a newcomer needs are `make up` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= uv
+export UV_LINK_MODE ?= copy
+
+.PHONY: help sync up down status logs test unit lint fmt typecheck contracts contracts-check
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+sync: ## install Python and the locked dependencies (uv workspace)
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet 'uv>=0.5'
+	$(UV) sync --frozen
+
+up: sync ## start Kafka, PostgreSQL and the four services in the background
+	bash deploy/local/infra.sh up
+	$(UV) run --frozen python -m propfee.admin topics
+	bash deploy/local/services.sh up
+
+down: ## stop the services and the infrastructure
+	bash deploy/local/services.sh down
+	bash deploy/local/infra.sh down
+
+status: ## what runs where
+	-bash deploy/local/infra.sh status
+	-bash deploy/local/services.sh status
+
+logs: ## follow the services' logs
+	bash deploy/local/services.sh logs
+
+test: sync lint typecheck contracts-check ## lint, types, contracts, unit + integration + end-to-end tests
+	$(UV) run --frozen pytest
+
+unit: sync ## the fast tests only (no Kafka, no PostgreSQL)
+	$(UV) run --frozen pytest -m "not integration"
+
+lint: ## ruff lint and format check
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+fmt: ## format and fix what ruff can
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+typecheck: ## mypy (strict for the shared library and the domain modules)
+	$(UV) run --frozen mypy
+
+contracts: ## regenerate docs/events (JSON Schemas and AsyncAPI) from the event models
+	$(UV) run --frozen python -m propfee.contracts write
+
+contracts-check: ## fail when docs/events is stale
+	$(UV) run --frozen python -m propfee.contracts check

@@ -1,0 +1,53 @@
+from datetime import UTC, date, datetime
+
+from notifier.domain.messages import bill_message, reminder_messages
+from propfee.events import ArrearsEscalated, EscalationAction, InvoiceIssued
+
+
+def test_bill_message_carries_room_amount_and_deadline_only() -> None:
+    event = InvoiceIssued(
+        invoice_id="inv-1",
+        community_id="c",
+        building_id="b",
+        unit_id="u-1",
+        payer_party_id="p",
+        period_start=date(2026, 3, 1),
+        period_end=date(2026, 3, 31),
+        due_date=date(2026, 3, 31),
+        lines=[],
+        total_fen=27580,
+        issued_at=datetime(2026, 3, 1, tzinfo=UTC),
+        room_label="3-2-1201",
+    )
+    message = bill_message(event)
+    assert "3-2-1201" in message.body and "275.80" in message.body and "03月31日" in message.body
+    assert len(message.body) <= 70
+    assert message.dedup_key == "inv-1|bill|-|sms"
+
+
+def test_one_reminder_per_message_action() -> None:
+    event = ArrearsEscalated(
+        case_id="case-1",
+        community_id="c",
+        unit_id="u",
+        payer_party_id="p",
+        stage="reminder_7d",
+        previous_stage="due_notice",
+        tier="green",
+        outstanding_fen=27580,
+        oldest_due_date=date(2026, 1, 31),
+        days_overdue=7,
+        invoice_ids=["inv-1"],
+        escalated_at=datetime(2026, 2, 7, tzinfo=UTC),
+        actions=[
+            EscalationAction(kind="message", channel="sms"),
+            EscalationAction(kind="message", channel="wechat"),
+            EscalationAction(kind="task", channel="phone_call"),
+        ],
+    )
+    messages = reminder_messages(event)
+    assert [m.channel for m in messages] == ["sms", "wechat"]
+    assert {m.dedup_key for m in messages} == {
+        "case-1|reminder|reminder_7d|sms",
+        "case-1|reminder|reminder_7d|wechat",
+    }

@@ -1,0 +1,161 @@
+"""The idempotent consumer against the real PostgreSQL and Kafka: inbox, retries, DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from propfee.consumer import EventConsumer, EventContext, PermanentError
+from propfee.events import PaymentReceived
+from propfee.topics import dlq_topic
+from tests.support.fixtures import wait_until
+from tests.support.kafka import publish, read_topic
+
+from .conftest import apply_effect, payment
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "payments.payment-received"
+
+
+def make_consumer(pool, kafka, producer, prefix, handler=apply_effect, group=None, **kw):  # type: ignore[no-untyped-def]
+    return EventConsumer(
+        group=group or f"g{uuid.uuid4().hex[:6]}",
+        bootstrap_servers=kafka,
+        pool=pool,
+        handlers={PaymentReceived: handler},
+        dlq_producer=producer,
+        topic_prefix=prefix,
+        backoff_initial_s=0.05,
+        backoff_max_s=0.2,
+        **kw,
+    )
+
+
+async def test_same_event_delivered_five_times_changes_the_database_once(
+    messaging_pool,
+    producer,
+    kafka,
+    topic_prefix,  # type: ignore[no-untyped-def]
+) -> None:
+    unit = f"unit-{uuid.uuid4().hex[:6]}"
+    event_id = str(uuid.uuid4())
+    for _ in range(5):
+        await publish(
+            producer, topic_prefix + TOPIC, payment("p-dup", unit), key=unit, event_id=event_id
+        )
+    await publish(producer, topic_prefix + TOPIC, payment("p-after", unit), key=unit)
+
+    consumer = make_consumer(messaging_pool, kafka, producer, topic_prefix)
+    task = asyncio.create_task(consumer.run())
+
+    async def both_seen() -> bool:
+        return (
+            await messaging_pool.fetchval("SELECT count(*) FROM effects WHERE unit_id = $1", unit)
+            == 2
+        )
+
+    await wait_until(both_seen, timeout=60)
+    consumer.stop()
+    await task
+    assert (
+        await messaging_pool.fetchval("SELECT times FROM effects WHERE payment_id = 'p-dup'") == 1
+    )
+    assert (
+        await messaging_pool.fetchval(
+            "SELECT count(*) FROM inbox WHERE event_id = $1", uuid.UUID(event_id)
+        )
+        == 1
+    )
+
+
+async def test_poison_and_malformed_messages_go_to_the_dlq_and_the_partition_moves_on(
+    messaging_pool,
+    producer,
+    kafka,
+    topic_prefix,  # type: ignore[no-untyped-def]
+) -> None:
+    unit = f"unit-{uuid.uuid4().hex[:6]}"  # one key: everything below is on one partition
+    group = f"g{uuid.uuid4().hex[:6]}"
+    topic = topic_prefix + TOPIC
+    attempts: dict[str, int] = {}
+
+    async def handler(conn, event: PaymentReceived, context: EventContext) -> None:  # type: ignore[no-untyped-def]
+        attempts[event.payment_id] = attempts.get(event.payment_id, 0) + 1
+        if event.payment_id == "p-poison":
+            raise RuntimeError("ledger row locked by 13812345678")  # phone must be masked
+        if event.payment_id == "p-rejected":
+            raise PermanentError("unit does not exist")
+        await apply_effect(conn, event, context)
+
+    def headers(ce_type: bytes = PaymentReceived.ce_type().encode()) -> list[tuple[str, bytes]]:
+        return [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", str(uuid.uuid4()).encode()),
+            ("ce_type", ce_type),
+            ("ce_source", b"/services/payments"),
+            ("ce_time", datetime.now(UTC).isoformat().encode()),
+            ("content-type", b"application/json"),
+        ]
+
+    await publish(producer, topic, payment("p-poison", unit), key=unit)
+    await producer.send_and_wait(topic, b"{not json", key=unit.encode(), headers=headers())
+    await producer.send_and_wait(
+        topic, b'{"x": 1}', key=unit.encode(), headers=headers(b"propfee.payments.Nope.v1")
+    )
+    await producer.send_and_wait(
+        topic,
+        json.dumps({"payment_id": "p-missing"}).encode(),
+        key=unit.encode(),
+        headers=headers(),
+    )
+    await producer.send_and_wait(
+        topic, payment("p-noheaders", unit).to_json(), key=unit.encode(), headers=[]
+    )
+    await publish(producer, topic, payment("p-rejected", unit), key=unit)
+    await publish(producer, topic, payment("p-good", unit), key=unit)
+
+    consumer = make_consumer(
+        messaging_pool, kafka, producer, topic_prefix, handler=handler, group=group, max_attempts=3
+    )
+    task = asyncio.create_task(consumer.run())
+
+    async def good_processed() -> bool:
+        return bool(
+            await messaging_pool.fetchval(
+                "SELECT count(*) FROM effects WHERE payment_id = 'p-good'"
+            )
+        )
+
+    await wait_until(good_processed, timeout=60)
+    dead = await read_topic(kafka, topic_prefix + dlq_topic(TOPIC, group), at_least=6, settle=1.0)
+    consumer.stop()
+    await task
+
+    assert attempts["p-poison"] == 3, "bounded retries"
+    assert attempts["p-rejected"] == 1, "a permanent error is not retried"
+    reasons = [r.headers["dlq_reason"].decode() for r in dead]
+    assert reasons == [
+        "handler-failed",
+        "malformed-json",
+        "unknown-event-type",
+        "invalid-data",
+        "invalid-envelope",
+        "rejected",
+    ]
+    poison = dead[0]
+    error = poison.headers["dlq_error"].decode()
+    assert "RuntimeError: ledger row locked" in error
+    assert "13812345678" not in error and "138****5678" in error
+    assert poison.headers["dlq_attempts"] == b"3"
+    assert poison.headers["dlq_original_topic"] == TOPIC.encode()
+    assert poison.value == payment("p-poison", unit).to_json()
+    assert poison.key == unit.encode()
+    assert "amount_fen" in dead[3].headers["dlq_error"].decode()  # names the missing field
+    assert "p-poison" not in {
+        r["payment_id"] for r in await messaging_pool.fetch("SELECT payment_id FROM effects")
+    }

@@ -1,0 +1,131 @@
+"""The walking skeleton end to end: four real service processes over the real broker.
+
+billing issues an invoice -> dunning opens a case, notifier queues the bill; a counter payment
+in payments -> billing settles the invoice -> dunning closes the case, notifier queues the
+receipt. A retried counter request records one payment.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.support.fixtures import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+async def test_invoice_to_payment_to_closed_case(create_database, services) -> None:  # type: ignore[no-untyped-def]
+    dbs = {
+        name: await create_database(name) for name in ("billing", "payments", "dunning", "notifier")
+    }
+    procs = {name: services(name, dbs[name]) for name in dbs}
+    for proc in procs.values():
+        proc.start(wait=False)
+    for proc in procs.values():
+        proc.wait_ready()
+    billing, payments, dunning, notifier = (procs[n].url for n in dbs)
+    unit_id = f"u-{uuid.uuid4().hex[:8]}"
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(
+            f"{billing}/units",
+            json={
+                "unit_id": unit_id,
+                "community_id": "c-002",
+                "building_id": "b-3",
+                "room_label": "3-2-1201",
+                "floor_area_m2": "98.50",
+                "payer_party_id": "owner-1",
+            },
+        )
+        assert r.status_code == 201, r.text
+        r = await http.post(
+            f"{billing}/invoices",
+            json={
+                "unit_id": unit_id,
+                "period_start": "2026-01-01",
+                "period_end": "2026-01-31",
+                "due_date": "2026-01-31",
+                "issued_at": "2026-01-01T00:00:00+08:00",
+                "lines": [
+                    {
+                        "fee_item": "property_fee",
+                        "description": "物业服务费",
+                        "quantity": "98.50",
+                        "unit_price_fen": 280,
+                    }
+                ],
+            },
+        )
+        assert r.status_code == 201, r.text
+        invoice = r.json()
+        assert invoice["total_fen"] == 27580 and invoice["status"] == "open"
+
+        async def case_open() -> bool:
+            cases = (await http.get(f"{dunning}/cases", params={"unit_id": unit_id})).json()
+            return len(cases) == 1 and cases[0]["status"] == "open"
+
+        await wait_until(case_open, timeout=60)
+        case = (await http.get(f"{dunning}/cases", params={"unit_id": unit_id})).json()[0]
+        assert case["outstanding_fen"] == 27580
+
+        async def bill_queued() -> bool:
+            rows = (await http.get(f"{notifier}/notifications", params={"unit_id": unit_id})).json()
+            return any(n["message_type"] == "bill" for n in rows)
+
+        await wait_until(bill_queued, timeout=60)
+
+        payment_body = {
+            "community_id": "c-002",
+            "unit_id": unit_id,
+            "payer_party_id": "owner-1",
+            "invoice_ids": [invoice["invoice_id"]],
+            "amount_fen": 27580,
+            "channel": "cash",
+            "paid_at": "2026-01-20T10:00:00+08:00",
+        }
+        key = {"Idempotency-Key": f"counter-{uuid.uuid4()}"}
+        first = await http.post(f"{payments}/payments/counter", json=payment_body, headers=key)
+        again = await http.post(f"{payments}/payments/counter", json=payment_body, headers=key)
+        assert first.status_code == 201 and again.status_code == 200
+        assert first.json()["payment_id"] == again.json()["payment_id"]
+        conflict = await http.post(
+            f"{payments}/payments/counter", json={**payment_body, "amount_fen": 1}, headers=key
+        )
+        assert conflict.status_code == 409
+
+        async def invoice_settled() -> bool:
+            r = await http.get(f"{billing}/invoices/{invoice['invoice_id']}")
+            return r.json()["status"] == "settled"
+
+        await wait_until(invoice_settled, timeout=60)
+
+        async def case_closed() -> bool:
+            r = await http.get(f"{dunning}/cases/{case['case_id']}")
+            return r.json()["status"] == "closed"
+
+        await wait_until(case_closed, timeout=60)
+
+        async def receipt_queued() -> bool:
+            rows = (await http.get(f"{notifier}/notifications", params={"unit_id": unit_id})).json()
+            return [n["message_type"] for n in rows].count("receipt") == 1
+
+        await wait_until(receipt_queued, timeout=60)
+
+    # Money: every fen of the payment is allocated exactly once, nothing left over.
+    conn = await asyncpg.connect(dbs["billing"])
+    try:
+        allocated = await conn.fetchval(
+            "SELECT sum(amount_fen) FROM allocations WHERE payment_id = $1",
+            first.json()["payment_id"],
+        )
+        assert allocated == 27580
+        assert await conn.fetchval("SELECT count(*) FROM payments_received") == 1
+    finally:
+        await conn.close()
+    for proc in procs.values():
+        assert proc.stop() == 0, proc.log_tail()

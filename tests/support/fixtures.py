@@ -1,0 +1,148 @@
+"""Session fixtures: the real local Kafka and PostgreSQL, isolated per test run.
+
+The infrastructure comes from ``deploy/local/infra.sh up`` (idempotent: reused when it already
+runs), or from the environment: ``KAFKA_BOOTSTRAP_SERVERS`` for an existing broker and
+``PROPFEE_TEST_DATABASE_URL`` for a PostgreSQL role that may create databases. Each run gets
+its own topic prefix, consumer groups and databases, so runs never see each other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from propfee.kafka import delete_topics, ensure_topics
+from propfee.settings import LOCAL_PG
+from propfee.topics import all_topics
+from tests.support.processes import ServiceProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "deploy" / "local" / "infra.sh"
+
+
+@dataclass(frozen=True)
+class Infra:
+    bootstrap_servers: str
+    admin_database_url: str
+    manages_kafka: bool  # True when this machine's local Kafka is ours to stop and start
+
+    def stop_kafka(self) -> None:
+        subprocess.run(["bash", str(INFRA), "stop-kafka"], check=True, timeout=120)
+
+    def start_kafka(self) -> None:
+        subprocess.run(["bash", str(INFRA), "start-kafka"], check=True, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def infra() -> Infra:
+    external_kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    env = {**os.environ, "PROPFEE_INFRA_SKIP_PY_CHECK": "1"}
+    if not (external_kafka and os.environ.get("PROPFEE_TEST_DATABASE_URL")):
+        subprocess.run(["bash", str(INFRA), "up"], check=True, env=env, timeout=900)
+    return Infra(
+        bootstrap_servers=external_kafka or "127.0.0.1:9092",
+        admin_database_url=os.environ.get("PROPFEE_TEST_DATABASE_URL", f"{LOCAL_PG}/postgres"),
+        manages_kafka=not external_kafka,
+    )
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return f"t{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="session")
+def topic_prefix(run_id: str) -> str:
+    return f"{run_id}."
+
+
+@pytest_asyncio.fixture(scope="session")
+async def kafka(infra: Infra, topic_prefix: str) -> AsyncIterator[str]:
+    """Every declared topic, created under this run's prefix; deleted afterwards."""
+    await ensure_topics(infra.bootstrap_servers, prefix=topic_prefix)
+    yield infra.bootstrap_servers
+    names = [topic_prefix + t.name for t in all_topics()]
+    try:
+        await delete_topics(infra.bootstrap_servers, names)
+    except Exception:  # Kafka may be down after a failure test; topics are namespaced anyway
+        pass
+
+
+DatabaseFactory = Callable[[str], Awaitable[str]]
+
+
+@pytest_asyncio.fixture(scope="session")
+async def create_database(infra: Infra, run_id: str) -> AsyncIterator[DatabaseFactory]:
+    """Factory: a fresh, empty database for this run; dropped at the end of the session."""
+    created: list[str] = []
+    admin = await asyncpg.connect(infra.admin_database_url)
+    base = infra.admin_database_url.rsplit("/", 1)[0]
+
+    async def factory(name: str) -> str:
+        db = f"{run_id}_{name}_{len(created)}"
+        await admin.execute(f'CREATE DATABASE "{db}"')
+        created.append(db)
+        return f"{base}/{db}"
+
+    yield factory
+    for db in created:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest_asyncio.fixture
+async def test_prefix(kafka: str, run_id: str) -> AsyncIterator[str]:
+    """A topic prefix (and so consumer groups) of this test alone, with every topic created."""
+    prefix = f"{run_id}-{secrets.token_hex(2)}."
+    await ensure_topics(kafka, prefix=prefix)
+    yield prefix
+    try:
+        await delete_topics(kafka, [prefix + t.name for t in all_topics()])
+    except Exception:
+        pass
+
+
+@pytest.fixture
+def services(
+    infra: Infra, kafka: str, test_prefix: str, tmp_path: Path
+) -> Iterator[Callable[..., ServiceProcess]]:
+    """Factory for real service processes (``python -m <service>``) wired to this test's
+    topics; every process is stopped at the end of the test."""
+    started: list[ServiceProcess] = []
+
+    def factory(name: str, database_url: str, **env: str) -> ServiceProcess:
+        process = ServiceProcess(
+            name,
+            database_url=database_url,
+            bootstrap_servers=kafka,
+            topic_prefix=test_prefix,
+            log_dir=tmp_path,
+            extra_env=env,
+        )
+        started.append(process)
+        return process
+
+    yield factory
+    for process in started:
+        process.stop()
+
+
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]], *, timeout: float = 60.0, interval: float = 0.2
+) -> None:
+    """Poll an async predicate until it holds; fail with the timeout otherwise."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
