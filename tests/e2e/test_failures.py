@@ -115,7 +115,8 @@ async def test_kafka_stopped_for_10s_mid_burst_loses_nothing(  # type: ignore[no
     await _assert_exactly_once(dunning_db, issued)
     records = await read_topic(kafka, test_prefix + "billing.invoice-issued", at_least=300)
     assert {r.headers["ce_subject"].decode() for r in records} == set(issued)
-    assert billing.stop() == 0 and dunning.stop() == 0
+    assert billing.stop_gracefully(), billing.log_tail()
+    assert dunning.stop_gracefully(), dunning.log_tail()
 
 
 async def test_services_sigkilled_mid_burst_lose_nothing_and_double_nothing(  # type: ignore[no-untyped-def]
@@ -148,4 +149,5 @@ async def test_services_sigkilled_mid_burst_lose_nothing_and_double_nothing(  # 
         )
     finally:
         await billing_conn.close()
-    assert billing.stop() == 0 and dunning.stop() == 0
+    assert billing.stop_gracefully(), billing.log_tail()
+    assert dunning.stop_gracefully(), dunning.log_tail()

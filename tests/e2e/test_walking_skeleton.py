@@ -128,4 +128,4 @@ async def test_invoice_to_payment_to_closed_case(create_database, services) -> N
     finally:
         await conn.close()
     for proc in procs.values():
-        assert proc.stop() == 0, proc.log_tail()
+        assert proc.stop_gracefully(), proc.log_tail()

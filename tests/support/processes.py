@@ -97,6 +97,12 @@ class ServiceProcess:
                 self.process.wait(timeout=10)
         return self.process.returncode
 
+    def stop_gracefully(self) -> bool:
+        """SIGTERM; True when the process finished its shutdown (uvicorn then re-raises the
+        signal, so the exit status is 0 or -SIGTERM) and logged that the service stopped."""
+        code = self.stop()
+        return code in (0, -signal.SIGTERM) and '"service stopped"' in self.log_path.read_text()
+
     def log_tail(self, lines: int = 60) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

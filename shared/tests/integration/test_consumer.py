@@ -11,7 +11,8 @@ import pytest
 
 from propfee.consumer import EventConsumer, EventContext, PermanentError
 from propfee.events import PaymentReceived
-from propfee.topics import dlq_topic
+from propfee.kafka import ensure_topics
+from propfee.topics import TopicSpec, dlq_topic
 from tests.support.fixtures import wait_until
 from tests.support.kafka import publish, read_topic
 
@@ -40,17 +41,17 @@ async def test_same_event_delivered_five_times_changes_the_database_once(
     messaging_pool,
     producer,
     kafka,
-    topic_prefix,  # type: ignore[no-untyped-def]
+    test_prefix,  # type: ignore[no-untyped-def]
 ) -> None:
     unit = f"unit-{uuid.uuid4().hex[:6]}"
     event_id = str(uuid.uuid4())
     for _ in range(5):
         await publish(
-            producer, topic_prefix + TOPIC, payment("p-dup", unit), key=unit, event_id=event_id
+            producer, test_prefix + TOPIC, payment("p-dup", unit), key=unit, event_id=event_id
         )
-    await publish(producer, topic_prefix + TOPIC, payment("p-after", unit), key=unit)
+    await publish(producer, test_prefix + TOPIC, payment("p-after", unit), key=unit)
 
-    consumer = make_consumer(messaging_pool, kafka, producer, topic_prefix)
+    consumer = make_consumer(messaging_pool, kafka, producer, test_prefix)
     task = asyncio.create_task(consumer.run())
 
     async def both_seen() -> bool:
@@ -77,11 +78,11 @@ async def test_poison_and_malformed_messages_go_to_the_dlq_and_the_partition_mov
     messaging_pool,
     producer,
     kafka,
-    topic_prefix,  # type: ignore[no-untyped-def]
+    test_prefix,  # type: ignore[no-untyped-def]
 ) -> None:
     unit = f"unit-{uuid.uuid4().hex[:6]}"  # one key: everything below is on one partition
     group = f"g{uuid.uuid4().hex[:6]}"
-    topic = topic_prefix + TOPIC
+    topic = test_prefix + TOPIC
     attempts: dict[str, int] = {}
 
     async def handler(conn, event: PaymentReceived, context: EventContext) -> None:  # type: ignore[no-untyped-def]
@@ -119,8 +120,10 @@ async def test_poison_and_malformed_messages_go_to_the_dlq_and_the_partition_mov
     await publish(producer, topic, payment("p-rejected", unit), key=unit)
     await publish(producer, topic, payment("p-good", unit), key=unit)
 
+    # Dead-letter topics are declared per group (propfee.topics); this test's group is its own.
+    await ensure_topics(kafka, prefix=test_prefix, specs=[TopicSpec(dlq_topic(TOPIC, group), 1)])
     consumer = make_consumer(
-        messaging_pool, kafka, producer, topic_prefix, handler=handler, group=group, max_attempts=3
+        messaging_pool, kafka, producer, test_prefix, handler=handler, group=group, max_attempts=3
     )
     task = asyncio.create_task(consumer.run())
 
@@ -132,7 +135,7 @@ async def test_poison_and_malformed_messages_go_to_the_dlq_and_the_partition_mov
         )
 
     await wait_until(good_processed, timeout=60)
-    dead = await read_topic(kafka, topic_prefix + dlq_topic(TOPIC, group), at_least=6, settle=1.0)
+    dead = await read_topic(kafka, test_prefix + dlq_topic(TOPIC, group), at_least=6, settle=1.0)
     consumer.stop()
     await task
 

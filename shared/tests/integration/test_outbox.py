@@ -22,7 +22,7 @@ async def test_burst_of_1000_published_exactly_once_in_key_order(
     messaging_pool,
     producer,
     kafka,
-    topic_prefix,  # type: ignore[no-untyped-def]
+    test_prefix,  # type: ignore[no-untyped-def]
 ) -> None:
     rolled_back: set[str] = set()
 
@@ -51,13 +51,13 @@ async def test_burst_of_1000_published_exactly_once_in_key_order(
 
     # Two relays, as two replicas would run them, publishing while the burst is committed.
     relays = [
-        OutboxRelay(messaging_pool, producer, topic_prefix=topic_prefix, poll_interval_s=0.1)
+        OutboxRelay(messaging_pool, producer, topic_prefix=test_prefix, poll_interval_s=0.1)
         for _ in range(2)
     ]
     tasks = [asyncio.create_task(r.run()) for r in relays]
     await asyncio.gather(*(writer(w) for w in range(10)))
 
-    records = await read_topic(kafka, topic_prefix + TOPIC, at_least=1000, settle=3.0)
+    records = await read_topic(kafka, test_prefix + TOPIC, at_least=1000, settle=3.0)
     for relay in relays:
         relay.stop()
     await asyncio.gather(*tasks)
@@ -87,7 +87,7 @@ async def test_headers_are_cloudevents_binary_mode(
     messaging_pool,
     producer,
     kafka,
-    topic_prefix,  # type: ignore[no-untyped-def]
+    test_prefix,  # type: ignore[no-untyped-def]
 ) -> None:
     topic = "payments.payment-refunded"  # a topic of its own for this test
     from datetime import UTC, datetime
@@ -106,10 +106,10 @@ async def test_headers_are_cloudevents_binary_mode(
     )
     async with messaging_pool.acquire() as conn, conn.transaction():
         event_id = await add_event(conn, refund, key="unit-9", subject="r-1")
-    relay = OutboxRelay(messaging_pool, producer, topic_prefix=topic_prefix)
+    relay = OutboxRelay(messaging_pool, producer, topic_prefix=test_prefix)
     assert await relay.drain() == 1
     assert await relay.drain() == 0
-    [record] = await read_topic(kafka, topic_prefix + topic, at_least=1, settle=0.5)
+    [record] = await read_topic(kafka, test_prefix + topic, at_least=1, settle=0.5)
     assert record.key == b"unit-9"
     assert record.headers["ce_id"].decode() == event_id
     assert record.headers["ce_type"] == b"propfee.payments.PaymentRefunded.v1"
