@@ -162,3 +162,46 @@ async def test_poison_and_malformed_messages_go_to_the_dlq_and_the_partition_mov
     assert "p-poison" not in {
         r["payment_id"] for r in await messaging_pool.fetch("SELECT payment_id FROM effects")
     }
+
+
+async def test_stop_finishes_the_record_in_hand_and_commits_it(
+    messaging_pool,
+    producer,
+    kafka,
+    test_prefix,  # type: ignore[no-untyped-def]
+) -> None:
+    unit = f"unit-{uuid.uuid4().hex[:6]}"
+    group = f"g{uuid.uuid4().hex[:6]}"
+    started = asyncio.Event()
+
+    async def slow_handler(conn, event: PaymentReceived, context: EventContext) -> None:  # type: ignore[no-untyped-def]
+        started.set()
+        await asyncio.sleep(1.0)  # the service is asked to stop meanwhile
+        await apply_effect(conn, event, context)
+
+    await publish(producer, test_prefix + TOPIC, payment("p-in-flight", unit), key=unit)
+    consumer = make_consumer(
+        messaging_pool, kafka, producer, test_prefix, handler=slow_handler, group=group
+    )
+    task = asyncio.create_task(consumer.run())
+    await asyncio.wait_for(started.wait(), timeout=60)
+    consumer.stop()
+    await asyncio.wait_for(task, timeout=30)
+
+    assert (
+        await messaging_pool.fetchval("SELECT times FROM effects WHERE payment_id = 'p-in-flight'")
+        == 1
+    )
+    # The offset was committed: a new member of the group finds nothing left to read.
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    reader = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=test_prefix + group)
+    await reader.start()
+    try:
+        partitions = range(TopicSpec(TOPIC).partitions)
+        committed = [
+            await reader.committed(TopicPartition(test_prefix + TOPIC, p)) for p in partitions
+        ]
+        assert sum(c or 0 for c in committed) == 1
+    finally:
+        await reader.stop()
