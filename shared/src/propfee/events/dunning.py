@@ -1,0 +1,40 @@
+"""Events dunning publishes."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from propfee.events.base import Event, Tier
+from propfee.money import CURRENCY, Currency, NonNegativeFen
+
+
+class EscalationAction(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    kind: Literal["message", "task"]
+    channel: str
+    template: str | None = None
+
+
+class ArrearsEscalated(Event):
+    """dunning moved an arrears case to its next stage."""
+
+    producer: ClassVar[str] = "dunning"
+
+    case_id: str
+    community_id: str
+    unit_id: str
+    payer_party_id: str
+    stage: str
+    previous_stage: str | None
+    tier: Tier
+    outstanding_fen: NonNegativeFen
+    currency: Currency = CURRENCY
+    oldest_due_date: date
+    days_overdue: int
+    invoice_ids: list[str]
+    escalated_at: AwareDatetime
+    actions: list[EscalationAction] = Field(default_factory=list)
