@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from propfee.events import (
     ALL_EVENTS,
     ArrearsEscalated,
+    CommunityUpdated,
     Event,
     InvoiceIssued,
     InvoiceSettled,
     NotificationDelivered,
     NotificationFailed,
+    PartyContactsUpdated,
     PaymentReceived,
     PaymentRefunded,
 )
@@ -45,7 +47,13 @@ SUBSCRIPTIONS: dict[str, tuple[type[Event], ...]] = {
         NotificationDelivered,
         NotificationFailed,
     ),
-    "notifier": (InvoiceIssued, PaymentReceived, ArrearsEscalated),
+    "notifier": (
+        CommunityUpdated,
+        PartyContactsUpdated,
+        InvoiceIssued,
+        PaymentReceived,
+        ArrearsEscalated,
+    ),
 }
 
 #: Events each service publishes (through its outbox).

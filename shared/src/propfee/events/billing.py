@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -56,3 +56,52 @@ class InvoiceSettled(Event):
     currency: Currency = CURRENCY
     payment_ids: list[str] = Field(default_factory=list)
     settled_at: AwareDatetime
+
+
+PartyKind = Literal["owner", "tenant", "developer", "company"]
+
+
+class CommunityUpdated(Event):
+    """billing registered or changed a community: what notifier needs to address its people
+    (time zone for quiet hours, the company's letterhead and service line)."""
+
+    producer: ClassVar[str] = "billing"
+
+    community_id: str
+    company_id: str
+    company_name: str
+    name: str
+    city: str
+    time_zone: str = "Asia/Shanghai"
+    service_phone: str | None = None
+    complaint_line: str | None = None
+    address: str | None = None
+    updated_at: AwareDatetime
+
+
+class PartyContactsUpdated(Event):
+    """billing registered or changed a party's contact data and channel preferences.
+
+    Carries personal data: the topic is readable only by notifier (and staff systems), and
+    consumers never log these fields unmasked."""
+
+    producer: ClassVar[str] = "billing"
+
+    party_id: str
+    community_id: str
+    kind: PartyKind
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    wechat_openid: str | None = None
+    app_user_id: str | None = None
+    postal_address: str | None = None
+    allowed_channels: list[str] = Field(
+        default_factory=list, description="Empty means every channel is allowed"
+    )
+    preferred_channels: list[str] = Field(default_factory=list)
+    do_not_contact: bool = Field(
+        default=False, description="No non-essential messages; bills and demands still go"
+    )
+    locale: str = "zh-CN"
+    updated_at: AwareDatetime

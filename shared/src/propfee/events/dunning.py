@@ -38,3 +38,5 @@ class ArrearsEscalated(Event):
     invoice_ids: list[str]
     escalated_at: AwareDatetime
     actions: list[EscalationAction] = Field(default_factory=list)
+    room_label: str | None = None
+    deadline: date | None = Field(default=None, description="Pay-by date stated in a demand")
