@@ -1,0 +1,113 @@
+"""Published fee schedules (明码标价) and the rates they set (pure).
+
+Only items in the effective schedule can be billed. A new version is effective no earlier than
+30 days after publication and carries its approval reference; versions are never edited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Literal
+
+ItemKind = Literal["area", "fixed", "parking", "metered", "shared_meter", "one_off"]
+ITEM_KINDS: tuple[ItemKind, ...] = (
+    "area",
+    "fixed",
+    "parking",
+    "metered",
+    "shared_meter",
+    "one_off",
+)
+UNIT_TYPES = ("residential", "shop", "office", "parking", "storage")
+MIN_NOTICE = timedelta(days=30)
+ANY_TYPE = "*"
+
+
+class ScheduleError(ValueError):
+    """A schedule that may not be published, or an item that may not be billed."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeeItem:
+    """One priced item. ``rate_fen`` is per m² per month (area), per month (fixed, parking),
+    per unit consumed (metered, shared_meter: the supplier's tariff) or per service (one_off)."""
+
+    code: str
+    name: str
+    kind: ItemKind
+    rate_fen: Decimal
+    unit_type: str = ANY_TYPE
+    pass_through: bool = False  # utilities collected on behalf of the supplier: no surcharge
+
+    def applies_to(self, unit_type: str) -> bool:
+        return self.unit_type in (ANY_TYPE, unit_type)
+
+
+@dataclass(frozen=True, slots=True)
+class FeeSchedule:
+    schedule_id: str
+    version: int
+    published_on: date
+    effective_from: date
+    approval_ref: str
+    items: tuple[FeeItem, ...]
+    pricing_type: str = "market"
+    service_level: str = ""
+    legal_basis: str = ""
+    complaint_line: str = ""
+
+    def item(self, code: str, unit_type: str) -> FeeItem | None:
+        specific = [i for i in self.items if i.code == code and i.unit_type == unit_type]
+        generic = [i for i in self.items if i.code == code and i.unit_type == ANY_TYPE]
+        return (specific or generic or [None])[0]
+
+
+def validate_schedule(schedule: FeeSchedule, *, previous: FeeSchedule | None) -> None:
+    """Refuse what the law or arithmetic forbids, naming what and where."""
+    if not schedule.approval_ref.strip():
+        raise ScheduleError("approval_ref: a published schedule carries its approval reference")
+    if schedule.effective_from < schedule.published_on + MIN_NOTICE:
+        raise ScheduleError(
+            f"effective_from: {schedule.effective_from} is less than 30 days after publication "
+            f"on {schedule.published_on} (earliest {schedule.published_on + MIN_NOTICE})"
+        )
+    if previous is not None and schedule.effective_from <= previous.effective_from:
+        raise ScheduleError(
+            f"effective_from: {schedule.effective_from} must be after version "
+            f"{previous.version}'s {previous.effective_from}"
+        )
+    if not schedule.items:
+        raise ScheduleError("items: a schedule needs at least one item")
+    seen: set[tuple[str, str]] = set()
+    for n, item in enumerate(schedule.items):
+        where = f"items[{n}] ({item.code})"
+        if item.kind not in ITEM_KINDS:
+            raise ScheduleError(f"{where}: unknown kind {item.kind!r}")
+        if item.unit_type != ANY_TYPE and item.unit_type not in UNIT_TYPES:
+            raise ScheduleError(f"{where}: unknown unit type {item.unit_type!r}")
+        if not item.rate_fen.is_finite() or item.rate_fen < 0:
+            raise ScheduleError(f"{where}: rate must be a number >= 0")
+        if (item.code, item.unit_type) in seen:
+            raise ScheduleError(f"{where}: duplicate item for unit type {item.unit_type}")
+        seen.add((item.code, item.unit_type))
+
+
+@dataclass(frozen=True)
+class ScheduleHistory:
+    """Every published version of one community's schedule, oldest first."""
+
+    versions: Sequence[FeeSchedule] = field(default_factory=tuple)
+
+    def effective_on(self, day: date) -> FeeSchedule | None:
+        current = None
+        for schedule in sorted(self.versions, key=lambda s: s.effective_from):
+            if schedule.effective_from <= day:
+                current = schedule
+        return current
+
+    def changes_within(self, start: date, end: date) -> list[date]:
+        """Dates inside (start, end] on which another version takes effect."""
+        return sorted(s.effective_from for s in self.versions if start < s.effective_from <= end)
