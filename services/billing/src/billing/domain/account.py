@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -155,19 +156,20 @@ class _Replay:
     ) -> AccountState:
         steps: list[_Step] = []
         for inv in invoices:
-            steps.append(_Step(inv.issued_at, 0, inv.invoice_id, lambda i=inv: self._issue(i)))
+            steps.append(_Step(inv.issued_at, 0, inv.invoice_id, partial(self._issue, inv)))
             if inv.voided_at is not None:
-                steps.append(_Step(inv.voided_at, 1, inv.invoice_id, lambda i=inv: self._void(i)))
+                release = partial(self._release, inv.invoice_id, inv.voided_at, "void")
+                steps.append(_Step(inv.voided_at, 1, inv.invoice_id, release))
             if inv.written_off_at is not None:
                 steps.append(
-                    _Step(inv.written_off_at, 1, inv.invoice_id, lambda i=inv: self._write_off(i))
+                    _Step(inv.written_off_at, 1, inv.invoice_id, partial(self._write_off, inv))
                 )
         for w in waivers:
-            steps.append(_Step(w.waived_at, 2, w.invoice_id, lambda x=w: self._waive(x)))
+            steps.append(_Step(w.waived_at, 2, w.invoice_id, partial(self._waive, w)))
         for p in payments:
-            steps.append(_Step(p.paid_at, 3, p.payment_id, lambda x=p: self._pay(x)))
+            steps.append(_Step(p.paid_at, 3, p.payment_id, partial(self._pay, p)))
         for r in refunds:
-            steps.append(_Step(r.refunded_at, 4, r.refund_id, lambda x=r: self._refund(x)))
+            steps.append(_Step(r.refunded_at, 4, r.refund_id, partial(self._refund, r)))
         for step in sorted(steps, key=lambda s: (s.at, s.rank, s.key)):
             step.apply()
         return self.state
@@ -214,10 +216,6 @@ class _Replay:
                 f"refund {fact.refund_id} of {fact.amount_fen} fen exceeds what payment "
                 f"{fact.payment_id} brought"
             )
-
-    def _void(self, fact: InvoiceFact) -> None:
-        """Void with a credit note: what was paid on it returns to its payments as credit."""
-        self._release(fact.invoice_id, fact.voided_at, "void")
 
     def _write_off(self, fact: InvoiceFact) -> None:
         balance = self.state.invoices[fact.invoice_id]
@@ -310,6 +308,7 @@ class _Replay:
             self._mark(balance, at)
 
     def _release(self, invoice_id: str, at: datetime, status: Status) -> None:
+        """Void with a credit note: what was paid on it returns to its payments as credit."""
         balance = self.state.invoices[invoice_id]
         for payment_id in {
             a.payment_id for a in self.state.allocations if a.invoice_id == invoice_id

@@ -62,7 +62,8 @@ class FeeSchedule:
     def item(self, code: str, unit_type: str) -> FeeItem | None:
         specific = [i for i in self.items if i.code == code and i.unit_type == unit_type]
         generic = [i for i in self.items if i.code == code and i.unit_type == ANY_TYPE]
-        return (specific or generic or [None])[0]
+        found = specific or generic
+        return found[0] if found else None
 
 
 def validate_schedule(schedule: FeeSchedule, *, previous: FeeSchedule | None) -> None:
