@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.support.billing_api import create_unit, invoice_body, setup_community
 from tests.support.fixtures import wait_until
 from tests.support.kafka import read_topic
 
@@ -22,43 +23,20 @@ async def _setup(create_database, services):  # type: ignore[no-untyped-def]
     dunning_db = await create_database("dunning")
     billing = services("billing", billing_db).start()
     dunning = services("dunning", dunning_db).start()
-    units = [f"u-{uuid.uuid4().hex[:8]}" for _ in range(UNITS)]
+    community = f"c-{uuid.uuid4().hex[:6]}"
+    units = []
     async with httpx.AsyncClient(timeout=10) as http:
-        for unit in units:
-            r = await http.post(
-                f"{billing.url}/units",
-                json={
-                    "unit_id": unit,
-                    "community_id": "c",
-                    "building_id": "b",
-                    "room_label": unit,
-                    "floor_area_m2": "80",
-                    "payer_party_id": f"p-{unit}",
-                },
-            )
-            assert r.status_code == 201, r.text
+        await setup_community(http, billing.url, community)
+        for n in range(UNITS):
+            unit_id, _ = await create_unit(http, billing.url, community, f"{n + 1:02d}01", "80")
+            units.append(unit_id)
     return billing, dunning, billing_db, dunning_db, units
 
 
 async def _issue(http: httpx.AsyncClient, billing_url: str, units: list[str], n: int) -> str:
     """Issue invoice ``n``; retried until accepted (the invoice id makes retries safe)."""
     invoice_id = f"inv-{n:05d}-{units[0]}"
-    body = {
-        "invoice_id": invoice_id,
-        "unit_id": units[n % len(units)],
-        "period_start": "2026-01-01",
-        "period_end": "2026-01-31",
-        "due_date": "2026-01-31",
-        "issued_at": "2026-01-01T00:00:00+08:00",
-        "lines": [
-            {
-                "fee_item": "property_fee",
-                "description": "物业服务费",
-                "quantity": "80",
-                "unit_price_fen": 250,
-            }
-        ],
-    }
+    body = invoice_body(units[n % len(units)], invoice_id, "80")
     for _ in range(600):
         try:
             r = await http.post(f"{billing_url}/invoices", json=body)

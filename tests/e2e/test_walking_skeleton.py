@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.support.billing_api import create_unit, invoice_body, setup_community
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
@@ -28,42 +29,19 @@ async def test_invoice_to_payment_to_closed_case(create_database, services) -> N
     for proc in procs.values():
         proc.wait_ready()
     billing, payments, dunning, notifier = (procs[n].url for n in dbs)
-    unit_id = f"u-{uuid.uuid4().hex[:8]}"
+    community = f"c-{uuid.uuid4().hex[:6]}"
 
     async with httpx.AsyncClient(timeout=10) as http:
-        r = await http.post(
-            f"{billing}/units",
-            json={
-                "unit_id": unit_id,
-                "community_id": "c-002",
-                "building_id": "b-3",
-                "room_label": "3-2-1201",
-                "floor_area_m2": "98.50",
-                "payer_party_id": "owner-1",
-            },
-        )
-        assert r.status_code == 201, r.text
-        r = await http.post(
-            f"{billing}/invoices",
-            json={
-                "unit_id": unit_id,
-                "period_start": "2026-01-01",
-                "period_end": "2026-01-31",
-                "due_date": "2026-01-31",
-                "issued_at": "2026-01-01T00:00:00+08:00",
-                "lines": [
-                    {
-                        "fee_item": "property_fee",
-                        "description": "物业服务费",
-                        "quantity": "98.50",
-                        "unit_price_fen": 280,
-                    }
-                ],
-            },
-        )
+        await setup_community(http, billing, community)
+        unit_id, payer = await create_unit(http, billing, community, "1201")
+        r = await http.post(f"{billing}/invoices", json=invoice_body(unit_id))
         assert r.status_code == 201, r.text
         invoice = r.json()
-        assert invoice["total_fen"] == 27580 and invoice["status"] == "open"
+        assert invoice["total_fen"] == 27580 and invoice["status"] == "issued"
+        again = await http.post(
+            f"{billing}/invoices", json=invoice_body(unit_id, invoice["invoice_id"])
+        )
+        assert again.status_code == 200, "the same invoice id is not issued twice"
 
         async def case_open() -> bool:
             cases = (await http.get(f"{dunning}/cases", params={"unit_id": unit_id})).json()
@@ -80,9 +58,9 @@ async def test_invoice_to_payment_to_closed_case(create_database, services) -> N
         await wait_until(bill_queued, timeout=60)
 
         payment_body = {
-            "community_id": "c-002",
+            "community_id": community,
             "unit_id": unit_id,
-            "payer_party_id": "owner-1",
+            "payer_party_id": payer,
             "invoice_ids": [invoice["invoice_id"]],
             "amount_fen": 27580,
             "channel": "cash",
@@ -100,7 +78,7 @@ async def test_invoice_to_payment_to_closed_case(create_database, services) -> N
 
         async def invoice_settled() -> bool:
             r = await http.get(f"{billing}/invoices/{invoice['invoice_id']}")
-            return r.json()["status"] == "settled"
+            return r.json()["status"] == "paid"
 
         await wait_until(invoice_settled, timeout=60)
 

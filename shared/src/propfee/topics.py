@@ -13,6 +13,7 @@ from propfee.events import (
     ArrearsEscalated,
     CommunityUpdated,
     Event,
+    InvoiceBalanceChanged,
     InvoiceIssued,
     InvoiceSettled,
     NotificationDelivered,
@@ -38,10 +39,11 @@ class TopicSpec:
 #: Which events each service's consumer group reads. The group id is the service name.
 SUBSCRIPTIONS: dict[str, tuple[type[Event], ...]] = {
     "billing": (PaymentReceived, PaymentRefunded),
-    "payments": (),
+    "payments": (InvoiceIssued, InvoiceSettled),
     "dunning": (
         InvoiceIssued,
         InvoiceSettled,
+        InvoiceBalanceChanged,
         PaymentReceived,
         PaymentRefunded,
         NotificationDelivered,

@@ -3,7 +3,8 @@
 from fastapi import FastAPI
 
 from billing.entrypoints.events import HANDLERS
-from billing.entrypoints.http import router
+from billing.entrypoints.http_billing import router as billing_router
+from billing.entrypoints.http_registry import router as registry_router
 from billing.settings import BillingSettings
 from propfee.http import create_service_app
 from propfee.runtime import ServiceRuntime
@@ -16,7 +17,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     return create_service_app(
         runtime,
         title="Propfee billing",
-        description="Registry, invoices and allocation of payments: the source of truth for "
-        "what is owed.",
-        routers=[router],
+        description="Registry, fee schedules, billing runs, invoices, late fees and allocation "
+        "of payments: the source of truth for what is owed.",
+        routers=[registry_router, billing_router],
     )

@@ -19,6 +19,9 @@ class InvoiceLine(BaseModel):
     quantity: str = Field(description="Exact decimal quantity, e.g. '98.50' m² or '1'")
     unit_price_fen: Fen
     amount_fen: Fen
+    unit_price_exact: str | None = Field(
+        default=None, description="The rate with its sub-fen precision, e.g. '285.5'"
+    )
 
 
 class InvoiceIssued(Event):
@@ -56,6 +59,11 @@ class InvoiceSettled(Event):
     currency: Currency = CURRENCY
     payment_ids: list[str] = Field(default_factory=list)
     settled_at: AwareDatetime
+    balance_version: int | None = Field(
+        default=None,
+        description="The invoice's balance_version at settlement (see "
+        "InvoiceBalanceChanged); a later version wins",
+    )
 
 
 PartyKind = Literal["owner", "tenant", "developer", "company"]
@@ -105,3 +113,34 @@ class PartyContactsUpdated(Event):
     )
     locale: str = "zh-CN"
     updated_at: AwareDatetime
+
+
+InvoiceStatus = Literal["issued", "partially_paid", "paid", "void", "written_off"]
+
+
+class InvoiceBalanceChanged(Event):
+    """An invoice's balance or state changed: a payment, refund, void (with a credit note),
+    late-fee waiver, write-off or late fee. ``balance_version`` grows with every change of one
+    invoice, so a read model keeps the highest version whatever the arrival order."""
+
+    producer: ClassVar[str] = "billing"
+
+    invoice_id: str
+    community_id: str
+    unit_id: str
+    payer_party_id: str
+    balance_version: int = Field(ge=1)
+    status: InvoiceStatus
+    due_date: date
+    total_fen: Fen
+    principal_paid_fen: NonNegativeFen
+    principal_outstanding_fen: NonNegativeFen
+    late_fee_fen: NonNegativeFen = Field(description="Late fee accrued as of changed_at")
+    late_fee_paid_fen: NonNegativeFen = 0
+    late_fee_waived_fen: NonNegativeFen = 0
+    currency: Currency = CURRENCY
+    reason: Literal["payment", "refund", "void", "waiver", "write_off", "credit", "recompute"]
+    note: str | None = None
+    approved_by: str | None = None
+    credit_note_no: str | None = None
+    changed_at: AwareDatetime

@@ -24,6 +24,12 @@ class NotificationDelivered(Event):
     stage: str | None = None
     delivered_at: AwareDatetime
     proof: dict[str, str] = Field(default_factory=dict)
+    provider: str | None = Field(
+        default=None, description="Who carried it: alibaba, tencent, wechat, smtp, post, ..."
+    )
+    requested_channel: str | None = Field(
+        default=None, description="The channel asked for, when the party's preferences changed it"
+    )
 
 
 class NotificationFailed(Event):
@@ -42,3 +48,28 @@ class NotificationFailed(Event):
     reason: str
     final: bool = Field(description="True when no channel is left to fall back to")
     failed_at: AwareDatetime
+    fallback_channel: NotificationChannel | None = Field(
+        default=None, description="The channel tried next, when final is false"
+    )
+    attempts: int | None = None
+
+
+class StaffTaskRequested(Event):
+    """notifier asks dunning for a task done by a person: a phone call or a visit that an
+    escalation asked for, or fixing a party's contact data when no message could be sent."""
+
+    producer: ClassVar[str] = "notifier"
+
+    task_id: str
+    kind: str = Field(
+        description="phone_call | visit (asked by an escalation), fix_contact (no message "
+        "could be sent), or another action channel dunning asked for"
+    )
+    community_id: str
+    unit_id: str
+    party_id: str
+    subject_id: str = Field(description="The case, invoice or payment the task is about")
+    stage: str | None = None
+    reason: str
+    notification_id: str | None = None
+    requested_at: AwareDatetime

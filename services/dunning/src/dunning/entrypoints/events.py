@@ -4,6 +4,7 @@ from dunning.service_layer import handlers
 from propfee.consumer import Handler
 from propfee.events import (
     Event,
+    InvoiceBalanceChanged,
     InvoiceIssued,
     InvoiceSettled,
     NotificationDelivered,
@@ -15,6 +16,7 @@ from propfee.events import (
 HANDLERS: dict[type[Event], Handler] = {
     InvoiceIssued: handlers.on_invoice_issued,
     InvoiceSettled: handlers.on_invoice_settled,
+    InvoiceBalanceChanged: handlers.on_invoice_balance_changed,
     PaymentReceived: handlers.on_payment_received,
     PaymentRefunded: handlers.on_payment_refunded,
     NotificationDelivered: handlers.on_notification_delivered,

@@ -9,6 +9,7 @@ import asyncpg
 
 from propfee.consumer import EventContext
 from propfee.events import (
+    InvoiceBalanceChanged,
     InvoiceIssued,
     InvoiceSettled,
     NotificationDelivered,
@@ -42,19 +43,56 @@ async def on_invoice_settled(
     conn: asyncpg.Connection, event: InvoiceSettled, context: EventContext
 ) -> None:
     # Settlement may arrive before the invoice itself: remember it, issued stays false.
+    # A newer balance (a refund reopening the invoice) is never overwritten by it.
+    version = event.balance_version or 0
     await conn.execute(
         "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, settled, "
-        "settled_at) VALUES ($1, $2, $3, $4, true, $5) "
+        "settled_at, balance_version, status) VALUES ($1, $2, $3, $4, true, $5, $6, 'paid') "
         "ON CONFLICT (invoice_id) DO UPDATE SET settled = true, settled_at = EXCLUDED.settled_at, "
-        "updated_at = now()",
+        "balance_version = EXCLUDED.balance_version, status = 'paid', updated_at = now() "
+        "WHERE receivables.balance_version <= EXCLUDED.balance_version",
         event.invoice_id,
         event.unit_id,
         event.community_id,
         event.payer_party_id,
         event.settled_at,
+        version,
     )
     await _reconcile_case(
         conn, event.unit_id, event.community_id, event.payer_party_id, event.settled_at
+    )
+
+
+async def on_invoice_balance_changed(
+    conn: asyncpg.Connection, event: InvoiceBalanceChanged, context: EventContext
+) -> None:
+    """Keep the newest balance of an invoice; older versions arriving late change nothing."""
+    closed = event.status in ("paid", "void", "written_off")
+    late_fee_left = max(event.late_fee_fen - event.late_fee_paid_fen - event.late_fee_waived_fen, 0)
+    await conn.execute(
+        "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, due_date, "
+        "total_fen, settled, settled_at, balance_version, status, principal_outstanding_fen, "
+        "late_fee_outstanding_fen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+        "ON CONFLICT (invoice_id) DO UPDATE SET settled = EXCLUDED.settled, "
+        "settled_at = EXCLUDED.settled_at, balance_version = EXCLUDED.balance_version, "
+        "status = EXCLUDED.status, principal_outstanding_fen = EXCLUDED.principal_outstanding_fen, "
+        "late_fee_outstanding_fen = EXCLUDED.late_fee_outstanding_fen, updated_at = now() "
+        "WHERE receivables.balance_version < EXCLUDED.balance_version",
+        event.invoice_id,
+        event.unit_id,
+        event.community_id,
+        event.payer_party_id,
+        event.due_date,
+        event.total_fen,
+        closed,
+        event.changed_at if closed else None,
+        event.balance_version,
+        event.status,
+        event.principal_outstanding_fen,
+        late_fee_left,
+    )
+    await _reconcile_case(
+        conn, event.unit_id, event.community_id, event.payer_party_id, event.changed_at
     )
 
 

@@ -1,0 +1,184 @@
+"""Request bodies of billing's HTTP API (validated by pydantic before anything runs)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+UnitType = Literal["residential", "shop", "office", "parking", "storage"]
+Channel = Literal["sms", "wechat", "app_push", "email", "letter", "door_notice"]
+
+
+class CommunityIn(BaseModel):
+    company_id: Id
+    company_name: Text
+    name: Text
+    city: Text
+    time_zone: str = "Asia/Shanghai"
+    contract_mode: Literal["flat_fee", "cost_plus"] = "flat_fee"
+    contract_end: date | None = None
+    late_fee_daily_rate: Annotated[Decimal, Field(ge=0, lt=1)] | None = None
+    late_fee_annual_cap: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.039")
+    allocation_order: Literal["owner_friendly", "civil_code_561"] = "owner_friendly"
+    prepay_quarterly: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.05")
+    prepay_half_yearly: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.08")
+    prepay_yearly: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.12")
+    advance_cap_months: Annotated[int, Field(ge=0, le=36)] = 12
+    service_phone: str | None = None
+    complaint_line: str | None = None
+    address: str | None = None
+
+
+class VacancyRuleIn(BaseModel):
+    after_months: Annotated[int, Field(gt=0, le=60)]
+    payable_share: Annotated[Decimal, Field(gt=0, le=1)]
+
+
+class PartyBody(BaseModel):
+    name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=200)
+    wechat_openid: str | None = Field(default=None, max_length=128)
+    app_user_id: str | None = Field(default=None, max_length=128)
+    postal_address: str | None = Field(default=None, max_length=300)
+    allowed_channels: list[Channel] = []
+    preferred_channels: list[Channel] = []
+    do_not_contact: bool = False
+
+
+class PartyIn(PartyBody):
+    community_id: Id
+    kind: Literal["owner", "tenant", "developer", "company"]
+
+
+class UnitIn(BaseModel):
+    unit_id: Id | None = None
+    community_id: Id
+    building: Text
+    entrance: str | None = Field(default=None, max_length=50)
+    room: Annotated[str, Field(min_length=1, max_length=50)]
+    unit_type: UnitType = "residential"
+    floor_area_m2: Decimal = Field(max_digits=10, decimal_places=2)
+    status: Literal["occupied", "vacant", "unsold"] = "occupied"
+    handover_date: date | None = None
+    owner: PartyBody | None = None
+    tenant: PartyBody | None = None
+    payer: Literal["owner", "tenant", "developer"] = "owner"
+    parking_spaces: list[Annotated[str, Field(min_length=1, max_length=32)]] = []
+
+
+class HandoverIn(BaseModel):
+    handover_date: date
+    owner: PartyBody
+
+
+class SaleIn(BaseModel):
+    sold_on: date
+    buyer: PartyBody
+
+
+class VacancyIn(BaseModel):
+    registered_on: date
+    ended_on: date | None = None
+
+
+class FeeItemIn(BaseModel):
+    code: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+    name: Text
+    kind: Literal["area", "fixed", "parking", "metered", "shared_meter", "one_off"]
+    rate_fen: Decimal = Field(description="fen per m² per month, per month, or per unit used")
+    unit_type: UnitType | Literal["*"] = "*"
+    pass_through: bool = False
+
+
+class ScheduleIn(BaseModel):
+    published_on: date
+    effective_from: date
+    approval_ref: Text
+    pricing_type: Text
+    service_level: str = ""
+    legal_basis: str = ""
+    complaint_line: str = ""
+    items: Annotated[list[FeeItemIn], Field(min_length=1, max_length=200)]
+
+
+class ReadingIn(BaseModel):
+    unit_id: Id
+    item_code: str
+    period_month: date
+    previous: Decimal
+    current: Decimal
+
+
+class SharedReadingIn(BaseModel):
+    building_id: str = "*"
+    item_code: str
+    period_month: date
+    quantity: Annotated[Decimal, Field(ge=0)]
+
+
+class ChargeIn(BaseModel):
+    item_code: str
+    quantity: Annotated[Decimal, Field(gt=0)]
+    description: str = ""
+    period_month: date
+
+
+class RunIn(BaseModel):
+    period_start: date
+    cycle: Literal["monthly", "quarterly", "half_yearly", "yearly"] = "monthly"
+    as_of: date
+
+
+class LineIn(BaseModel):
+    fee_item: Annotated[str, Field(min_length=1, max_length=64)]
+    quantity: Annotated[Decimal, Field(gt=0)]
+    description: str | None = None
+
+
+class InvoiceIn(BaseModel):
+    invoice_id: Id | None = None
+    unit_id: Id
+    period_start: date
+    period_end: date
+    due_date: date
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=100)]
+    issued_at: AwareDatetime | None = None
+
+
+class VoidIn(BaseModel):
+    reason: Text
+    at: AwareDatetime | None = None
+
+
+class WaiverIn(BaseModel):
+    amount_fen: Annotated[int, Field(strict=True, gt=0)]
+    reason: Text
+    approved_by: Text
+    at: AwareDatetime | None = None
+
+
+class WriteOffIn(BaseModel):
+    reason: Text
+    approved_by: Text
+    at: AwareDatetime | None = None
+
+
+class PlanIn(BaseModel):
+    invoice_ids: Annotated[list[Id], Field(min_length=1)]
+    parts: Annotated[int, Field(ge=2, le=12)]
+    first_due: date
+    reason: Text
+    at: AwareDatetime | None = None
+
+
+class EInvoiceIn(BaseModel):
+    title: Text
+    tax_id: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=200)
+    at: AwareDatetime | None = None

@@ -1,0 +1,143 @@
+"""Invoices issued one at a time (a special service, a correction): priced from the schedule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
+
+import asyncpg
+
+from billing.domain.charges import round_half_up
+from billing.domain.schedule import ScheduleError
+from billing.service_layer.accounts import ChangeContext, recompute_account
+from billing.service_layer.ids import stable_id
+from billing.service_layer.schedules import load_history
+from propfee.events import InvoiceIssued, InvoiceLine
+from propfee.outbox import add_event
+
+
+class InvoiceError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ManualLine:
+    fee_item: str
+    quantity: Decimal
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class ManualInvoice:
+    unit_id: str
+    period_start: date
+    period_end: date
+    due_date: date
+    lines: tuple[ManualLine, ...]
+    issued_at: datetime
+    invoice_id: str | None = None
+
+
+async def issue_manual_invoice(conn: asyncpg.Connection, new: ManualInvoice) -> tuple[str, bool]:
+    """Only items of the schedule effective on the period's first day; price from the schedule."""
+    if new.period_end < new.period_start:
+        raise InvoiceError("period_end: before period_start")
+    if new.due_date < new.period_start:
+        raise InvoiceError("due_date: before period_start")
+    unit = await conn.fetchrow(
+        "SELECT u.unit_id, u.community_id, u.building_id, u.unit_type, u.unit_key, "
+        "(SELECT party_id FROM unit_parties p WHERE p.unit_id = u.unit_id AND p.pays "
+        "  AND p.valid_from <= $2 AND (p.valid_to IS NULL OR p.valid_to >= $2) "
+        "  ORDER BY p.valid_from DESC LIMIT 1) AS payer "
+        "FROM units u WHERE u.unit_id = $1",
+        new.unit_id,
+        new.period_start,
+    )
+    if unit is None:
+        raise LookupError(f"unit {new.unit_id} does not exist")
+    if unit["payer"] is None:
+        raise InvoiceError(f"unit {new.unit_id}: nobody pays it on {new.period_start}")
+    schedule = (await load_history(conn, unit["community_id"])).effective_on(new.period_start)
+    if schedule is None:
+        raise InvoiceError(f"no fee schedule is effective on {new.period_start}")
+    lines = []
+    for n, line in enumerate(new.lines):
+        item = schedule.item(line.fee_item, unit["unit_type"])
+        if item is None:
+            raise ScheduleError(
+                f"lines[{n}].fee_item: {line.fee_item!r} is not in schedule version "
+                f"{schedule.version}: only published items can be billed"
+            )
+        if not line.quantity.is_finite() or line.quantity <= 0:
+            raise InvoiceError(f"lines[{n}].quantity: must be a positive number")
+        amount = round_half_up(Fraction(line.quantity) * Fraction(item.rate_fen))
+        lines.append((item, line, amount))
+    invoice_id = new.invoice_id or stable_id(
+        "inv", "manual", new.unit_id, new.issued_at.isoformat()
+    )
+    total = sum(amount for _, _, amount in lines)
+    inserted = await conn.fetchval(
+        "INSERT INTO invoices (invoice_id, community_id, building_id, unit_id, payer_party_id, "
+        "kind, period_start, period_end, due_date, schedule_version, total_fen, issued_at) "
+        "VALUES ($1, $2, $3, $4, $5, 'manual', $6, $7, $8, $9, $10, $11) "
+        "ON CONFLICT (invoice_id) DO NOTHING RETURNING true",
+        invoice_id,
+        unit["community_id"],
+        unit["building_id"],
+        new.unit_id,
+        unit["payer"],
+        new.period_start,
+        new.period_end,
+        new.due_date,
+        schedule.version,
+        total,
+        new.issued_at,
+    )
+    if not inserted:
+        return invoice_id, False
+    await conn.executemany(
+        "INSERT INTO invoice_lines (invoice_id, line_no, fee_item, description, quantity, "
+        "unit_price_fen, amount_fen) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [
+            (
+                invoice_id,
+                n,
+                item.code,
+                line.description or item.name,
+                line.quantity,
+                item.rate_fen,
+                amount,
+            )
+            for n, (item, line, amount) in enumerate(lines, start=1)
+        ],
+    )
+    event = InvoiceIssued(
+        invoice_id=invoice_id,
+        community_id=unit["community_id"],
+        building_id=unit["building_id"],
+        unit_id=new.unit_id,
+        payer_party_id=unit["payer"],
+        period_start=new.period_start,
+        period_end=new.period_end,
+        due_date=new.due_date,
+        lines=[
+            InvoiceLine(
+                fee_item=item.code,
+                description=line.description or item.name,
+                quantity=str(line.quantity),
+                unit_price_fen=round_half_up(Fraction(item.rate_fen)),
+                unit_price_exact=str(item.rate_fen),
+                amount_fen=amount,
+            )
+            for item, line, amount in lines
+        ],
+        total_fen=total,
+        issued_at=new.issued_at,
+        schedule_version=str(schedule.version),
+        room_label=unit["unit_key"],
+    )
+    await add_event(conn, event, key=new.unit_id, subject=invoice_id, time=new.issued_at)
+    await recompute_account(conn, new.unit_id, new.issued_at, ChangeContext("credit"))
+    return invoice_id, True

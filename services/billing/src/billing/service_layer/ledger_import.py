@@ -1,0 +1,300 @@
+"""Importing a community's ledger (台账): validation first, then a few set-based statements.
+
+Nothing is imported from a file with errors unless the caller accepts the good rows. Ids are
+derived from natural keys (community + building/entrance/room), so importing the same file
+again finds everything and changes nothing. Opening arrears become one invoice per unpaid
+month (due on its last day), published like any other invoice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from billing.domain.calendar import add_months, month_end, month_start
+from billing.domain.ledger import LedgerParseResult, LedgerRow, RowError, parse_ledger
+from billing.service_layer.ids import stable_id
+from billing.service_layer.registry import PartyIn, contacts_event, developer_party, upsert_party
+from propfee.events import Event, InvoiceIssued, InvoiceLine
+from propfee.money import Money
+from propfee.outbox import add_events
+
+EARLIEST = date(2000, 1, 1)
+
+
+@dataclass
+class ImportReport:
+    total_rows: int
+    errors: list[RowError]
+    warnings: list[str]
+    imported: bool
+    units_created: int = 0
+    units_existing: int = 0
+    parties_created: int = 0
+    arrears_invoices: int = 0
+    arrears_fen: int = 0
+    columns: dict[str, str] = field(default_factory=dict)
+
+
+async def import_ledger(
+    pool: asyncpg.Pool,
+    community_id: str,
+    data: bytes,
+    filename: str,
+    *,
+    opening_as_of: date,
+    accept_good_rows: bool = False,
+) -> ImportReport:
+    parsed: LedgerParseResult = await asyncio.to_thread(parse_ledger, data, filename)
+    report = ImportReport(
+        parsed.total_rows, parsed.errors, parsed.warnings, False, columns=parsed.columns
+    )
+    if parsed.errors and not accept_good_rows:
+        return report
+    if opening_as_of != month_start(opening_as_of):
+        raise ValueError("opening_as_of: must be the first day of a month")
+    async with pool.acquire() as conn, conn.transaction():
+        community = await conn.fetchrow(
+            "SELECT community_id, time_zone FROM communities WHERE community_id = $1", community_id
+        )
+        if community is None:
+            raise LookupError(f"community {community_id} does not exist")
+        tz = ZoneInfo(community["time_zone"])
+        at = datetime.combine(opening_as_of, time(0), tz).astimezone(UTC)
+        await _write(conn, community_id, parsed.rows, opening_as_of, at, report)
+        await conn.execute(
+            "INSERT INTO ledger_imports (import_id, community_id, file_sha256, filename, "
+            "rows_total, rows_imported, rows_rejected) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            stable_id("imp", community_id, datetime.now(UTC).isoformat()),
+            community_id,
+            hashlib.sha256(data).hexdigest(),
+            filename,
+            parsed.total_rows,
+            report.units_created,
+            len({e.row for e in parsed.errors}),
+        )
+    report.imported = True
+    return report
+
+
+async def _write(
+    conn: asyncpg.Connection,
+    community_id: str,
+    rows: list[LedgerRow],
+    opening_as_of: date,
+    at: datetime,
+    report: ImportReport,
+) -> None:
+    buildings = sorted({r.building for r in rows})
+    building_ids = {b: stable_id("bld", community_id, b) for b in buildings}
+    await conn.execute(
+        "INSERT INTO buildings (building_id, community_id, name) "
+        "SELECT i, $1, n FROM unnest($2::text[], $3::text[]) AS x(i, n) ON CONFLICT DO NOTHING",
+        community_id,
+        [building_ids[b] for b in buildings],
+        buildings,
+    )
+    unit_ids = {r.unit_key: stable_id("unit", community_id, r.unit_key) for r in rows}
+    created = await conn.fetch(
+        "INSERT INTO units (unit_id, community_id, building_id, entrance, room, unit_key, "
+        "unit_type, floor_area_m2, status, handover_date) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+        "$6::text[], $7::text[], $8::numeric[], $9::text[], $10::date[]) "
+        "ON CONFLICT DO NOTHING RETURNING unit_key",
+        [unit_ids[r.unit_key] for r in rows],
+        [community_id] * len(rows),
+        [building_ids[r.building] for r in rows],
+        [r.entrance for r in rows],
+        [r.room for r in rows],
+        [r.unit_key for r in rows],
+        [r.unit_type for r in rows],
+        [r.floor_area_m2 for r in rows],
+        [r.status for r in rows],
+        [r.handover_date for r in rows],
+    )
+    new_keys = {c["unit_key"] for c in created}
+    report.units_created = len(new_keys)
+    report.units_existing = len(rows) - len(new_keys)
+    new_rows = [r for r in rows if r.unit_key in new_keys]
+    events: list[tuple[Event, str, str]] = []
+    links: list[tuple[str, str, str, bool, date, date | None]] = []
+    developer = developer_party(community_id)
+    assert developer.party_id is not None
+    developer_created = False
+    if any(r.status == "unsold" or r.payer == "developer" or r.handover_date for r in new_rows):
+        developer_created = await upsert_party(conn, developer, developer.party_id, at)
+    parties: list[tuple[str, PartyIn]] = []
+    for r in new_rows:
+        unit_id = unit_ids[r.unit_key]
+        developer_until = month_end(r.handover_date) if r.handover_date else None
+        owner_from = add_months(month_start(r.handover_date), 1) if r.handover_date else EARLIEST
+        if r.status == "unsold" or r.payer == "developer":
+            links.append((unit_id, developer.party_id, "developer", True, EARLIEST, None))
+        elif developer_until is not None:
+            links.append(
+                (unit_id, developer.party_id, "developer", True, EARLIEST, developer_until)
+            )
+        if r.owner_name or r.owner_phone:
+            owner = PartyIn(community_id, "owner", name=r.owner_name, phone=r.owner_phone)
+            owner_id = stable_id("pty", community_id, r.unit_key, "owner")
+            parties.append((owner_id, owner))
+            if r.status != "unsold" and r.payer != "developer":
+                links.append((unit_id, owner_id, "owner", r.payer == "owner", owner_from, None))
+        if r.tenant_name or r.tenant_phone:
+            tenant = PartyIn(community_id, "tenant", name=r.tenant_name, phone=r.tenant_phone)
+            tenant_id = stable_id("pty", community_id, r.unit_key, "tenant", r.tenant_name)
+            parties.append((tenant_id, tenant))
+            links.append((unit_id, tenant_id, "tenant", r.payer == "tenant", owner_from, None))
+    inserted = await conn.fetch(
+        "INSERT INTO parties (party_id, community_id, kind, name, phone) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) "
+        "ON CONFLICT DO NOTHING RETURNING party_id",
+        [p for p, _ in parties],
+        [community_id] * len(parties),
+        [p.kind for _, p in parties],
+        [p.name for _, p in parties],
+        [p.phone for _, p in parties],
+    )
+    fresh = {r["party_id"] for r in inserted}
+    report.parties_created = len(fresh) + developer_created
+    events += [(contacts_event(p, pid, at), pid, pid) for pid, p in parties if pid in fresh]
+    await conn.execute(
+        "INSERT INTO unit_parties (unit_id, party_id, role, pays, valid_from, valid_to) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::date[], "
+        "$6::date[]) ON CONFLICT DO NOTHING",
+        *[list(col) for col in zip(*links, strict=True)] if links else [[]] * 6,
+    )
+    spaces = [(r.parking_space, unit_ids[r.unit_key]) for r in new_rows if r.parking_space]
+    await conn.execute(
+        "INSERT INTO parking_spaces (community_id, space_id, unit_id) "
+        "SELECT $1, s, u FROM unnest($2::text[], $3::text[]) AS x(s, u) ON CONFLICT DO NOTHING",
+        community_id,
+        [s for s, _ in spaces],
+        [u for _, u in spaces],
+    )
+    vacant = [unit_ids[r.unit_key] for r in new_rows if r.status == "vacant"]
+    await conn.execute(
+        "INSERT INTO vacancies (unit_id, registered_on) SELECT u, $2 FROM unnest($1::text[]) u "
+        "ON CONFLICT DO NOTHING",
+        vacant,
+        opening_as_of,
+    )
+    payer_of = {link[0]: link[1] for link in links if link[3]}
+    events += await _opening_arrears(
+        conn, community_id, new_rows, unit_ids, building_ids, payer_of, opening_as_of, at, report
+    )
+    if events:
+        await add_events(conn, events, time=at)
+
+
+async def _opening_arrears(
+    conn: asyncpg.Connection,
+    community_id: str,
+    rows: list[LedgerRow],
+    unit_ids: dict[str, str],
+    building_ids: dict[str, str],
+    payer_of: dict[str, str],
+    opening_as_of: date,
+    at: datetime,
+    report: ImportReport,
+) -> list[tuple[Event, str, str]]:
+    """Split each household's opening arrears evenly over its unpaid months."""
+    invoices, lines = [], []
+    events: list[tuple[Event, str, str]] = []
+    for r in rows:
+        if not r.opening_arrears_fen or r.arrears_first_month is None:
+            continue
+        months = []
+        month = r.arrears_first_month
+        while month < opening_as_of:
+            months.append(month)
+            month = add_months(month, 1)
+        if not months:
+            months = [add_months(opening_as_of, -1)]
+        unit_id = unit_ids[r.unit_key]
+        payer = payer_of.get(unit_id)
+        if payer is None:
+            continue
+        for month, part in zip(
+            months, Money(r.opening_arrears_fen).split([1] * len(months)), strict=True
+        ):
+            invoice_id = stable_id("inv", "opening", unit_id, month)
+            due = month_end(month)
+            description = f"期初欠费 {month:%Y-%m}"
+            invoices.append(
+                (
+                    invoice_id,
+                    community_id,
+                    building_ids[r.building],
+                    unit_id,
+                    payer,
+                    "opening_arrears",
+                    month,
+                    due,
+                    due,
+                    part.fen,
+                    at,
+                )
+            )
+            lines.append((invoice_id, 1, "opening_arrears", description, 1, part.fen, part.fen))
+            event = InvoiceIssued(
+                invoice_id=invoice_id,
+                community_id=community_id,
+                building_id=building_ids[r.building],
+                unit_id=unit_id,
+                payer_party_id=payer,
+                period_start=month,
+                period_end=due,
+                due_date=due,
+                lines=[
+                    InvoiceLine(
+                        fee_item="opening_arrears",
+                        description=description,
+                        quantity="1",
+                        unit_price_fen=part.fen,
+                        amount_fen=part.fen,
+                    )
+                ],
+                total_fen=part.fen,
+                issued_at=at,
+                room_label=r.unit_key,
+            )
+            events.append((event, unit_id, invoice_id))
+            report.arrears_invoices += 1
+            report.arrears_fen += part.fen
+    await conn.copy_records_to_table(
+        "invoices",
+        records=invoices,
+        columns=[
+            "invoice_id",
+            "community_id",
+            "building_id",
+            "unit_id",
+            "payer_party_id",
+            "kind",
+            "period_start",
+            "period_end",
+            "due_date",
+            "total_fen",
+            "issued_at",
+        ],
+    )
+    await conn.copy_records_to_table(
+        "invoice_lines",
+        records=lines,
+        columns=[
+            "invoice_id",
+            "line_no",
+            "fee_item",
+            "description",
+            "quantity",
+            "unit_price_fen",
+            "amount_fen",
+        ],
+    )
+    return events

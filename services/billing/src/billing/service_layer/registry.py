@@ -1,0 +1,394 @@
+"""The registry: companies, communities, buildings, units, parties and who pays each unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import asyncpg
+
+from billing.domain.calendar import add_months, month_end, month_start
+from billing.domain.late_fees import LateFeeTermsError, validate_contract_rate
+from billing.service_layer.ids import stable_id
+from propfee.events import CommunityUpdated, PartyContactsUpdated
+from propfee.outbox import add_event
+
+
+class RegistryError(ValueError):
+    """Bad registry input; the message says what and where."""
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class CommunityIn:
+    community_id: str
+    company_id: str
+    company_name: str
+    name: str
+    city: str
+    time_zone: str = "Asia/Shanghai"
+    contract_mode: str = "flat_fee"
+    contract_end: date | None = None
+    late_fee_daily_rate: Decimal | None = None
+    late_fee_annual_cap: Decimal = Decimal("0.039")
+    allocation_order: str = "owner_friendly"
+    prepay_quarterly: Decimal = Decimal("0.05")
+    prepay_half_yearly: Decimal = Decimal("0.08")
+    prepay_yearly: Decimal = Decimal("0.12")
+    advance_cap_months: int = 12
+    service_phone: str | None = None
+    complaint_line: str | None = None
+    address: str | None = None
+
+
+async def upsert_community(conn: asyncpg.Connection, c: CommunityIn, at: datetime) -> None:
+    if c.late_fee_daily_rate is not None:
+        try:
+            validate_contract_rate(c.late_fee_daily_rate, c.late_fee_annual_cap)
+        except LateFeeTermsError as exc:
+            raise RegistryError(str(exc)) from exc
+    await conn.execute(
+        "INSERT INTO companies (company_id, name) VALUES ($1, $2) "
+        "ON CONFLICT (company_id) DO UPDATE SET name = EXCLUDED.name",
+        c.company_id,
+        c.company_name,
+    )
+    await conn.execute(
+        """
+        INSERT INTO communities (community_id, company_id, name, city, time_zone, contract_mode,
+            contract_end, late_fee_daily_rate, late_fee_annual_cap, allocation_order,
+            prepay_quarterly, prepay_half_yearly, prepay_yearly, advance_cap_months,
+            service_phone, complaint_line, address)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+        ON CONFLICT (community_id) DO UPDATE SET company_id = EXCLUDED.company_id,
+            name = EXCLUDED.name, city = EXCLUDED.city, time_zone = EXCLUDED.time_zone,
+            contract_mode = EXCLUDED.contract_mode, contract_end = EXCLUDED.contract_end,
+            late_fee_daily_rate = EXCLUDED.late_fee_daily_rate,
+            late_fee_annual_cap = EXCLUDED.late_fee_annual_cap,
+            allocation_order = EXCLUDED.allocation_order,
+            prepay_quarterly = EXCLUDED.prepay_quarterly,
+            prepay_half_yearly = EXCLUDED.prepay_half_yearly,
+            prepay_yearly = EXCLUDED.prepay_yearly,
+            advance_cap_months = EXCLUDED.advance_cap_months,
+            service_phone = EXCLUDED.service_phone, complaint_line = EXCLUDED.complaint_line,
+            address = EXCLUDED.address, updated_at = now()
+        """,
+        c.community_id,
+        c.company_id,
+        c.name,
+        c.city,
+        c.time_zone,
+        c.contract_mode,
+        c.contract_end,
+        c.late_fee_daily_rate,
+        c.late_fee_annual_cap,
+        c.allocation_order,
+        c.prepay_quarterly,
+        c.prepay_half_yearly,
+        c.prepay_yearly,
+        c.advance_cap_months,
+        c.service_phone,
+        c.complaint_line,
+        c.address,
+    )
+    event = CommunityUpdated(
+        community_id=c.community_id,
+        company_id=c.company_id,
+        company_name=c.company_name,
+        name=c.name,
+        city=c.city,
+        time_zone=c.time_zone,
+        service_phone=c.service_phone,
+        complaint_line=c.complaint_line,
+        address=c.address,
+        updated_at=at,
+    )
+    await add_event(conn, event, key=c.community_id, subject=c.community_id, time=at)
+
+
+async def ensure_building(conn: asyncpg.Connection, community_id: str, name: str) -> str:
+    building_id = stable_id("bld", community_id, name)
+    await conn.execute(
+        "INSERT INTO buildings (building_id, community_id, name) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING",
+        building_id,
+        community_id,
+        name,
+    )
+    return building_id
+
+
+@dataclass(frozen=True)
+class PartyIn:
+    community_id: str
+    kind: str
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    wechat_openid: str | None = None
+    app_user_id: str | None = None
+    postal_address: str | None = None
+    allowed_channels: tuple[str, ...] = ()
+    preferred_channels: tuple[str, ...] = ()
+    do_not_contact: bool = False
+    party_id: str | None = None
+
+    def resolved_id(self, *natural_key: object) -> str:
+        return self.party_id or stable_id("pty", self.community_id, self.kind, *natural_key)
+
+
+async def upsert_party(
+    conn: asyncpg.Connection, party: PartyIn, party_id: str, at: datetime
+) -> bool:
+    """Insert or update a party; publish its contacts when anything changed. True if changed."""
+    row = await conn.fetchrow(
+        """
+        INSERT INTO parties AS p (party_id, community_id, kind, name, phone, email, wechat_openid,
+            app_user_id, postal_address, allowed_channels, preferred_channels, do_not_contact)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        ON CONFLICT (party_id) DO UPDATE SET name = EXCLUDED.name, phone = EXCLUDED.phone,
+            email = EXCLUDED.email, wechat_openid = EXCLUDED.wechat_openid,
+            app_user_id = EXCLUDED.app_user_id, postal_address = EXCLUDED.postal_address,
+            allowed_channels = EXCLUDED.allowed_channels,
+            preferred_channels = EXCLUDED.preferred_channels,
+            do_not_contact = EXCLUDED.do_not_contact, updated_at = now()
+        WHERE (p.name, p.phone, p.email, p.wechat_openid, p.app_user_id, p.postal_address,
+               p.allowed_channels, p.preferred_channels, p.do_not_contact)
+              IS DISTINCT FROM
+              (EXCLUDED.name, EXCLUDED.phone, EXCLUDED.email, EXCLUDED.wechat_openid,
+               EXCLUDED.app_user_id, EXCLUDED.postal_address, EXCLUDED.allowed_channels,
+               EXCLUDED.preferred_channels, EXCLUDED.do_not_contact)
+        RETURNING party_id
+        """,
+        party_id,
+        party.community_id,
+        party.kind,
+        party.name,
+        party.phone,
+        party.email,
+        party.wechat_openid,
+        party.app_user_id,
+        party.postal_address,
+        list(party.allowed_channels),
+        list(party.preferred_channels),
+        party.do_not_contact,
+    )
+    if row is None:
+        return False
+    await add_event(
+        conn, contacts_event(party, party_id, at), key=party_id, subject=party_id, time=at
+    )
+    return True
+
+
+def contacts_event(party: PartyIn, party_id: str, at: datetime) -> PartyContactsUpdated:
+    return PartyContactsUpdated(
+        party_id=party_id,
+        community_id=party.community_id,
+        kind=party.kind,
+        name=party.name,
+        phone=party.phone,
+        email=party.email,
+        wechat_openid=party.wechat_openid,
+        app_user_id=party.app_user_id,
+        postal_address=party.postal_address,
+        allowed_channels=list(party.allowed_channels),
+        preferred_channels=list(party.preferred_channels),
+        do_not_contact=party.do_not_contact,
+        updated_at=at,
+    )
+
+
+@dataclass(frozen=True)
+class UnitIn:
+    community_id: str
+    building: str
+    room: str
+    unit_type: str
+    floor_area_m2: Decimal
+    status: str
+    entrance: str | None = None
+    handover_date: date | None = None
+    owner: PartyIn | None = None
+    tenant: PartyIn | None = None
+    payer: str = "owner"  # owner | tenant | developer
+    since: date = field(default_factory=lambda: date(2000, 1, 1))
+    unit_id: str | None = None
+
+    @property
+    def unit_key(self) -> str:
+        return f"{self.building}/{self.entrance or '-'}/{self.room}"
+
+
+def developer_party(community_id: str) -> PartyIn:
+    return PartyIn(
+        community_id,
+        "developer",
+        name="开发商",
+        party_id=stable_id("pty", community_id, "developer"),
+    )
+
+
+async def register_unit(conn: asyncpg.Connection, unit: UnitIn, at: datetime) -> tuple[str, bool]:
+    """Create a unit with its parties; the same unit_key again is found, not duplicated."""
+    if unit.floor_area_m2 <= 0:
+        raise RegistryError(f"floor_area_m2: must be positive, got {unit.floor_area_m2}")
+    if unit.payer == "tenant" and unit.tenant is None:
+        raise RegistryError("payer: a tenant pays but no tenant is given")
+    if unit.payer == "developer" and unit.status != "unsold":
+        raise RegistryError("payer: the developer pays only for unsold units")
+    if unit.payer == "owner" and unit.owner is None:
+        raise RegistryError("owner: a unit paid by its owner needs the owner")
+    community = await conn.fetchval(
+        "SELECT community_id FROM communities WHERE community_id = $1", unit.community_id
+    )
+    if community is None:
+        raise NotFound(f"community {unit.community_id} does not exist")
+    building_id = await ensure_building(conn, unit.community_id, unit.building)
+    unit_id = unit.unit_id or stable_id("unit", unit.community_id, unit.unit_key)
+    inserted = await conn.fetchval(
+        "INSERT INTO units (unit_id, community_id, building_id, entrance, room, unit_key, "
+        "unit_type, floor_area_m2, status, handover_date) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+        "$8, $9, $10) ON CONFLICT DO NOTHING RETURNING true",
+        unit_id,
+        unit.community_id,
+        building_id,
+        unit.entrance,
+        unit.room,
+        unit.unit_key,
+        unit.unit_type,
+        unit.floor_area_m2,
+        unit.status,
+        unit.handover_date,
+    )
+    if not inserted:
+        existing = await conn.fetchval(
+            "SELECT unit_id FROM units WHERE community_id = $1 AND unit_key = $2",
+            unit.community_id,
+            unit.unit_key,
+        )
+        if existing is None:
+            raise RegistryError(f"unit_id: {unit_id} already exists with another room")
+        return existing, False
+    await _attach_parties(conn, unit_id, unit, at)
+    return unit_id, True
+
+
+async def _attach_parties(
+    conn: asyncpg.Connection, unit_id: str, unit: UnitIn, at: datetime
+) -> None:
+    links: list[tuple[str, str, bool, date, date | None]] = []
+    developer_pays = unit.status == "unsold" or unit.payer == "developer"
+    if unit.owner is not None:
+        owner_id = unit.owner.resolved_id(unit.unit_key, "owner", unit.owner.name, unit.owner.phone)
+        await upsert_party(conn, unit.owner, owner_id, at)
+        if not developer_pays:  # a buyer of an unsold unit is linked at handover
+            links.append((owner_id, "owner", unit.payer == "owner", unit.since, None))
+    if unit.tenant is not None:
+        tenant_id = unit.tenant.resolved_id(
+            unit.unit_key, "tenant", unit.tenant.name, unit.tenant.phone
+        )
+        await upsert_party(conn, unit.tenant, tenant_id, at)
+        links.append((tenant_id, "tenant", unit.payer == "tenant", unit.since, None))
+    if developer_pays:
+        developer = developer_party(unit.community_id)
+        assert developer.party_id is not None
+        await upsert_party(conn, developer, developer.party_id, at)
+        links.append((developer.party_id, "developer", True, unit.since, None))
+    await conn.executemany(
+        "INSERT INTO unit_parties (unit_id, party_id, role, pays, valid_from, valid_to) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        [(unit_id, *link) for link in links],
+    )
+
+
+async def record_handover(
+    conn: asyncpg.Connection, unit_id: str, handover_date: date, owner: PartyIn, at: datetime
+) -> str:
+    """The developer pays the whole month of handover; the buyer from the next month."""
+    unit = await conn.fetchrow(
+        "SELECT unit_key, status FROM units WHERE unit_id = $1 FOR UPDATE", unit_id
+    )
+    if unit is None:
+        raise NotFound(f"unit {unit_id} does not exist")
+    if unit["status"] != "unsold":
+        raise RegistryError(f"unit {unit_id} is not unsold; record a sale instead")
+    last_developer_day = month_end(handover_date)
+    await conn.execute(
+        "UPDATE unit_parties SET valid_to = $2 WHERE unit_id = $1 AND role = 'developer' "
+        "AND valid_to IS NULL",
+        unit_id,
+        last_developer_day,
+    )
+    owner_id = owner.resolved_id(unit["unit_key"], "owner", owner.name, owner.phone)
+    await upsert_party(conn, owner, owner_id, at)
+    await conn.execute(
+        "INSERT INTO unit_parties (unit_id, party_id, role, pays, valid_from) "
+        "VALUES ($1, $2, 'owner', true, $3) ON CONFLICT DO NOTHING",
+        unit_id,
+        owner_id,
+        add_months(month_start(handover_date), 1),
+    )
+    await conn.execute(
+        "UPDATE units SET status = 'occupied', handover_date = $2 WHERE unit_id = $1",
+        unit_id,
+        handover_date,
+    )
+    return owner_id
+
+
+async def record_sale(
+    conn: asyncpg.Connection, unit_id: str, sold_on: date, buyer: PartyIn, at: datetime
+) -> tuple[str, list[asyncpg.Record]]:
+    """Change of owner from the month after the sale; returns the arrears to settle."""
+    unit = await conn.fetchrow("SELECT unit_key FROM units WHERE unit_id = $1 FOR UPDATE", unit_id)
+    if unit is None:
+        raise NotFound(f"unit {unit_id} does not exist")
+    first_buyer_month = add_months(month_start(sold_on), 1)
+    await conn.execute(
+        "UPDATE unit_parties SET valid_to = $2 WHERE unit_id = $1 AND role IN ('owner', 'tenant') "
+        "AND valid_to IS NULL",
+        unit_id,
+        month_end(sold_on),
+    )
+    buyer_id = buyer.resolved_id(unit["unit_key"], "owner", buyer.name, buyer.phone, sold_on)
+    await upsert_party(conn, buyer, buyer_id, at)
+    await conn.execute(
+        "INSERT INTO unit_parties (unit_id, party_id, role, pays, valid_from) "
+        "VALUES ($1, $2, 'owner', true, $3) ON CONFLICT DO NOTHING",
+        unit_id,
+        buyer_id,
+        first_buyer_month,
+    )
+    arrears = await conn.fetch(
+        "SELECT invoice_id, payer_party_id, period_start, period_end, due_date, total_fen, "
+        "total_fen - principal_paid_fen AS outstanding_fen FROM invoices "
+        "WHERE unit_id = $1 AND status IN ('issued', 'partially_paid') ORDER BY due_date",
+        unit_id,
+    )
+    return buyer_id, arrears
+
+
+async def register_vacancy(
+    conn: asyncpg.Connection, unit_id: str, registered_on: date, ended_on: date | None
+) -> None:
+    if ended_on is not None and ended_on < registered_on:
+        raise RegistryError("ended_on: before registered_on")
+    updated = await conn.execute(
+        "INSERT INTO vacancies (unit_id, registered_on, ended_on) SELECT $1, $2, $3 "
+        "WHERE EXISTS (SELECT 1 FROM units WHERE unit_id = $1) "
+        "ON CONFLICT (unit_id, registered_on) DO UPDATE SET ended_on = EXCLUDED.ended_on",
+        unit_id,
+        registered_on,
+        ended_on,
+    )
+    if updated.endswith(" 0"):
+        raise NotFound(f"unit {unit_id} does not exist")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

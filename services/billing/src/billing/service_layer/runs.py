@@ -1,0 +1,367 @@
+"""Billing runs: every unit of a community billed for one period, as of an explicit date.
+
+Set-based: units, payers, readings and charges are read a chunk at a time in a few queries,
+the pure domain prices them, and invoices, lines and their InvoiceIssued events are written
+with COPY, all in ONE transaction: a run is complete or absent, never half-written, and
+running it again finds it and creates nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from billing.domain.calendar import Period, add_months, month_end
+from billing.domain.charges import (
+    CYCLE_MONTHS,
+    Cycle,
+    Discounts,
+    DraftInvoice,
+    ExtraCharge,
+    PayerSpan,
+    Reading,
+    UnitFacts,
+    bill_unit,
+    round_half_up,
+    split_shared_meter,
+)
+from billing.domain.schedule import ScheduleError, ScheduleHistory
+from billing.service_layer.accounts import ChangeContext, recompute_account
+from billing.service_layer.ids import stable_id
+from billing.service_layer.schedules import load_history
+from propfee.events import InvoiceIssued, InvoiceLine
+from propfee.outbox import add_events
+
+
+class RunError(ValueError):
+    """A run that may not happen; the message says why."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    community_id: str
+    period_start: date
+    cycle: Cycle
+    as_of: date
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    created: bool
+    invoices: int
+    total_fen: int
+    period_start: date
+    period_end: date
+
+
+CHUNK = 5000
+
+
+async def run_billing(pool: asyncpg.Pool, request: RunRequest, *, chunk: int = CHUNK) -> RunSummary:
+    period = Period.of_months(request.period_start, CYCLE_MONTHS[request.cycle])
+    run_id = stable_id("run", request.community_id, period.start, period.end, request.cycle)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('billing-run:' || $1))", request.community_id
+        )
+        done = await conn.fetchrow(
+            "SELECT invoices, total_fen FROM billing_runs WHERE run_id = $1", run_id
+        )
+        if done is not None:
+            return RunSummary(
+                run_id, False, done["invoices"], done["total_fen"], period.start, period.end
+            )
+        community = await conn.fetchrow(
+            "SELECT c.*, v.after_months, v.payable_share FROM communities c "
+            "LEFT JOIN vacancy_rules v USING (city) WHERE community_id = $1",
+            request.community_id,
+        )
+        if community is None:
+            raise RunError(f"community {request.community_id} does not exist")
+        _check_advance_cap(community, period, request.as_of)
+        tz = ZoneInfo(community["time_zone"])
+        issued_at = datetime.combine(request.as_of, time(0), tz).astimezone(UTC)
+        history = await load_history(conn, request.community_id)
+        if history.effective_on(period.start) is None:
+            raise RunError(f"no fee schedule is effective on {period.start}")
+        discounts = Discounts(
+            prepayment={
+                "quarterly": community["prepay_quarterly"],
+                "half_yearly": community["prepay_half_yearly"],
+                "yearly": community["prepay_yearly"],
+            },
+            vacancy_after_months=community["after_months"],
+            vacancy_payable_share=community["payable_share"] or Decimal(1),
+        )
+        shared = await _shared_meter_shares(conn, request.community_id, period, history)
+        await conn.execute(
+            "INSERT INTO billing_runs (run_id, community_id, period_start, period_end, cycle, "
+            "as_of, issued_at, invoices, total_fen) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0)",
+            run_id,
+            request.community_id,
+            period.start,
+            period.end,
+            request.cycle,
+            request.as_of,
+            issued_at,
+        )
+        count = total = 0
+        after = ""
+        while True:
+            facts = await _load_units(conn, request.community_id, period, after, chunk, shared)
+            if not facts:
+                break
+            after = facts[-1][0].unit_id
+            drafts: list[tuple[DraftInvoice, asyncpg.Record]] = []
+            for unit, row in facts:
+                try:
+                    drafts += [
+                        (d, row)
+                        for d in bill_unit(
+                            unit, period, history, cycle=request.cycle, discounts=discounts
+                        )
+                    ]
+                except (ScheduleError, ValueError) as exc:
+                    raise RunError(f"unit {row['unit_key']}: {exc}") from exc
+            n, fen = await _write(conn, request.community_id, run_id, drafts, issued_at)
+            count, total = count + n, total + fen
+        await conn.execute(
+            "UPDATE billing_runs SET invoices = $2, total_fen = $3 WHERE run_id = $1",
+            run_id,
+            count,
+            total,
+        )
+        # Prepaid balances (预存) settle the new invoices at once.
+        with_credit = await conn.fetch(
+            "SELECT DISTINCT a.unit_id FROM account_credits a JOIN invoices i "
+            "ON i.unit_id = a.unit_id AND i.run_id = $1",
+            run_id,
+        )
+        for row in with_credit:
+            await recompute_account(conn, row["unit_id"], issued_at, ChangeContext("credit"))
+    return RunSummary(run_id, True, count, total, period.start, period.end)
+
+
+def _check_advance_cap(community: asyncpg.Record, period: Period, as_of: date) -> None:
+    limit = month_end(add_months(as_of, community["advance_cap_months"]))
+    if period.end > limit:
+        raise RunError(
+            f"period_end: {period.end} is more than {community['advance_cap_months']} months "
+            f"ahead of {as_of} (advance collection is capped at {limit})"
+        )
+    end = community["contract_end"]
+    if end is not None and period.end > end:
+        raise RunError(f"period_end: {period.end} is past the service contract's end {end}")
+
+
+async def _shared_meter_shares(
+    conn: asyncpg.Connection, community_id: str, period: Period, history: ScheduleHistory
+) -> dict[str, list[ExtraCharge]]:
+    """Each unit's share of the shared meters read for the period, split by floor area."""
+    readings = await conn.fetch(
+        "SELECT building_id, item_code, sum(quantity) AS quantity FROM shared_meter_readings "
+        "WHERE community_id = $1 AND period_month BETWEEN $2 AND $3 "
+        "GROUP BY building_id, item_code",
+        community_id,
+        period.start,
+        period.end,
+    )
+    shares: dict[str, list[ExtraCharge]] = defaultdict(list)
+    if not readings:
+        return shares
+    schedule = history.effective_on(period.end)
+    units = await conn.fetch(
+        "SELECT unit_id, building_id, floor_area_m2 FROM units WHERE community_id = $1 "
+        "ORDER BY unit_id",
+        community_id,
+    )
+    for reading in readings:
+        item = schedule.item(reading["item_code"], "*") if schedule else None
+        if item is None or item.kind != "shared_meter":
+            raise RunError(f"shared meter item {reading['item_code']!r} is not in the schedule")
+        scope = [
+            (u["unit_id"], u["floor_area_m2"])
+            for u in units
+            if reading["building_id"] in ("*", u["building_id"])
+        ]
+        for unit_id, charge in split_shared_meter(
+            item.code, reading["quantity"], item.rate_fen, scope
+        ).items():
+            shares[unit_id].append(charge)
+    return shares
+
+
+async def _load_units(
+    conn: asyncpg.Connection,
+    community_id: str,
+    period: Period,
+    after: str,
+    limit: int,
+    shared: dict[str, list[ExtraCharge]],
+) -> list[tuple[UnitFacts, asyncpg.Record]]:
+    rows = await conn.fetch(
+        """
+        SELECT u.unit_id, u.unit_key, u.building_id, u.unit_type, u.floor_area_m2, u.room,
+               (SELECT array_agg(ARRAY[p.party_id, p.valid_from::text,
+                                       coalesce(p.valid_to::text, '')] ORDER BY p.valid_from)
+                  FROM unit_parties p WHERE p.unit_id = u.unit_id AND p.pays
+                   AND p.valid_from <= $4 AND (p.valid_to IS NULL OR p.valid_to >= $3)) AS payers,
+               (SELECT party_id FROM unit_parties o WHERE o.unit_id = u.unit_id
+                   AND o.role = 'owner' AND o.valid_from <= $4
+                   AND (o.valid_to IS NULL OR o.valid_to >= $4) LIMIT 1) AS owner_id,
+               (SELECT count(*) FROM parking_spaces s WHERE s.unit_id = u.unit_id) AS spaces,
+               (SELECT max(registered_on) FROM vacancies v WHERE v.unit_id = u.unit_id
+                   AND (v.ended_on IS NULL OR v.ended_on >= $3)) AS vacant_since,
+               (SELECT array_agg(ARRAY[m.item_code, m.previous::text, m.current::text])
+                  FROM meter_readings m WHERE m.unit_id = u.unit_id
+                   AND m.period_month BETWEEN $3 AND $4) AS readings,
+               (SELECT array_agg(ARRAY[c.item_code, c.quantity::text, c.description])
+                  FROM one_off_charges c WHERE c.unit_id = u.unit_id
+                   AND c.period_month BETWEEN $3 AND $4) AS extras
+          FROM units u
+         WHERE u.community_id = $1 AND u.unit_id > $2
+         ORDER BY u.unit_id
+         LIMIT $5
+        """,
+        community_id,
+        after,
+        period.start,
+        period.end,
+        limit,
+    )
+    facts = []
+    for r in rows:
+        payers = tuple(
+            PayerSpan(p, date.fromisoformat(f), date.fromisoformat(t) if t else None)
+            for p, f, t in (r["payers"] or [])
+        )
+        readings = tuple(Reading(c, Decimal(a), Decimal(b)) for c, a, b in (r["readings"] or []))
+        extras = tuple(ExtraCharge(c, Decimal(q), d) for c, q, d in (r["extras"] or []))
+        facts.append(
+            (
+                UnitFacts(
+                    r["unit_id"],
+                    r["unit_type"],
+                    r["floor_area_m2"],
+                    payers,
+                    parking_spaces=tuple(str(i) for i in range(r["spaces"])),
+                    vacancy_registered_on=r["vacant_since"],
+                    readings=readings,
+                    extras=extras + tuple(shared.get(r["unit_id"], ())),
+                ),
+                r,
+            )
+        )
+    return facts
+
+
+async def _write(
+    conn: asyncpg.Connection,
+    community_id: str,
+    run_id: str,
+    drafts: list[tuple[DraftInvoice, asyncpg.Record]],
+    issued_at: datetime,
+) -> tuple[int, int]:
+    """COPY the chunk's invoices, lines and InvoiceIssued events."""
+    if not drafts:
+        return 0, 0
+    invoices, lines, events = [], [], []
+    for draft, unit in drafts:
+        invoice_id = stable_id("inv", run_id, draft.unit_id, draft.payer_party_id)
+        due = month_end(draft.period.start)
+        invoices.append(
+            (
+                invoice_id,
+                community_id,
+                unit["building_id"],
+                draft.unit_id,
+                draft.payer_party_id,
+                unit["owner_id"],
+                run_id,
+                draft.period.start,
+                draft.period.end,
+                due,
+                draft.schedule_version,
+                draft.total_fen,
+                issued_at,
+            )
+        )
+        for n, line in enumerate(draft.lines, start=1):
+            lines.append(
+                (
+                    invoice_id,
+                    n,
+                    line.fee_item,
+                    line.description,
+                    line.quantity,
+                    line.unit_price_fen,
+                    line.amount_fen,
+                )
+            )
+        event = InvoiceIssued(
+            invoice_id=invoice_id,
+            community_id=community_id,
+            building_id=unit["building_id"],
+            unit_id=draft.unit_id,
+            payer_party_id=draft.payer_party_id,
+            period_start=draft.period.start,
+            period_end=draft.period.end,
+            due_date=due,
+            lines=[
+                InvoiceLine(
+                    fee_item=line.fee_item,
+                    description=line.description,
+                    quantity=str(line.quantity),
+                    unit_price_fen=round_half_up(Fraction(line.unit_price_fen)),
+                    unit_price_exact=str(line.unit_price_fen),
+                    amount_fen=line.amount_fen,
+                )
+                for line in draft.lines
+            ],
+            total_fen=draft.total_fen,
+            issued_at=issued_at,
+            schedule_version=str(draft.schedule_version),
+            room_label=unit["unit_key"],
+        )
+        events.append((event, draft.unit_id, invoice_id))
+    await conn.copy_records_to_table(
+        "invoices",
+        records=invoices,
+        columns=[
+            "invoice_id",
+            "community_id",
+            "building_id",
+            "unit_id",
+            "payer_party_id",
+            "liable_party_id",
+            "run_id",
+            "period_start",
+            "period_end",
+            "due_date",
+            "schedule_version",
+            "total_fen",
+            "issued_at",
+        ],
+    )
+    await conn.copy_records_to_table(
+        "invoice_lines",
+        records=lines,
+        columns=[
+            "invoice_id",
+            "line_no",
+            "fee_item",
+            "description",
+            "quantity",
+            "unit_price_fen",
+            "amount_fen",
+        ],
+    )
+    await add_events(conn, events, time=issued_at)
+    return len(invoices), sum(d.total_fen for d, _ in drafts)

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import asyncpg
+import pytest_asyncio
+
+from billing.domain.schedule import FeeItem
+from billing.service_layer.registry import CommunityIn, upsert_community
+from billing.service_layer.schedules import publish_schedule
+from propfee.db import create_pool, migrate, service_migrations
+
+COMMUNITY = "c-002"
+ITEMS = (
+    FeeItem("property_fee", "物业服务费", "area", Decimal("250"), "residential"),
+    FeeItem("property_fee", "物业服务费", "area", Decimal("480"), "shop"),
+    FeeItem("parking", "车位管理费", "parking", Decimal("30000")),
+    FeeItem("water", "水费", "metered", Decimal("410"), pass_through=True),
+    FeeItem("stair_light", "公共照明电费", "shared_meter", Decimal("65"), pass_through=True),
+    FeeItem("repair_visit", "有偿维修上门", "one_off", Decimal("5000")),
+)
+
+
+@pytest_asyncio.fixture
+async def billing_pool(create_database) -> AsyncIterator[asyncpg.Pool]:  # type: ignore[no-untyped-def]
+    dsn = await create_database("billing")
+    pool = await create_pool(dsn, max_size=8)
+    async with pool.acquire() as conn:
+        await migrate(conn, service_migrations("billing"))
+    yield pool
+    await pool.close()
+
+
+async def setup_community(
+    pool: asyncpg.Pool, *, late_fee: Decimal | None = Decimal("0.0001")
+) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await upsert_community(
+            conn,
+            CommunityIn(
+                COMMUNITY,
+                "co-1",
+                "示例物业公司",
+                "阳光花园",
+                "杭州",
+                late_fee_daily_rate=late_fee,
+                contract_end=date(2027, 12, 31),
+            ),
+            datetime(2024, 12, 1, tzinfo=UTC),
+        )
+        await conn.execute(
+            "INSERT INTO vacancy_rules VALUES ('杭州', 6, 0.70) ON CONFLICT DO NOTHING"
+        )
+        await publish_schedule(
+            conn,
+            COMMUNITY,
+            published_on=date(2024, 11, 1),
+            effective_from=date(2024, 12, 1),
+            approval_ref="杭价〔2024〕7号",
+            items=ITEMS,
+            pricing_type="政府指导价",
+            service_level="二级",
+            legal_basis="《物业服务收费管理办法》",
+            complaint_line="12345",
+        )

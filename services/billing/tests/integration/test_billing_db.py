@@ -1,0 +1,279 @@
+"""Billing against the real PostgreSQL: import, schedules, runs, allocation, adjustments."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from billing.domain.schedule import ScheduleError
+from billing.service_layer import payments
+from billing.service_layer.ledger_import import import_ledger
+from billing.service_layer.registry import CommunityIn, RegistryError, upsert_community
+from billing.service_layer.runs import RunError, RunRequest, run_billing
+from billing.service_layer.schedules import publish_schedule
+from propfee.events import PaymentReceived, PaymentRefunded
+
+from .conftest import COMMUNITY, ITEMS, setup_community
+
+pytestmark = pytest.mark.integration
+
+SAMPLE = Path(__file__).resolve().parents[1] / "unit" / "data" / "sample-ledger.csv"
+OPENING = date(2025, 1, 1)
+
+
+async def _outbox(pool, topic: str) -> list[dict]:  # type: ignore[no-untyped-def, type-arg]
+    rows = await pool.fetch("SELECT payload FROM outbox WHERE topic = $1 ORDER BY id", topic)
+    return [json.loads(bytes(r["payload"])) for r in rows]
+
+
+async def test_import_the_sample_ledger_twice(billing_pool) -> None:  # type: ignore[no-untyped-def]
+    await setup_community(billing_pool)
+    data = SAMPLE.read_bytes()
+    first = await import_ledger(billing_pool, COMMUNITY, data, "台账.csv", opening_as_of=OPENING)
+    assert first.imported and first.errors == []
+    assert first.units_created == 1236
+    counts = dict(
+        await billing_pool.fetch("SELECT unit_type, count(*) FROM units GROUP BY unit_type")
+    )
+    assert counts == {"residential": 1169, "shop": 67}
+    assert await billing_pool.fetchval("SELECT count(*) FROM vacancies") == 187
+    # Opening arrears: one invoice per unpaid month; e.g. 1栋/1单元/301, 2,210.00 from 2023-12.
+    arrears = await billing_pool.fetch(
+        "SELECT i.total_fen, i.due_date FROM invoices i JOIN units u USING (unit_id) "
+        "WHERE u.unit_key = '1栋/1单元/301' ORDER BY i.due_date"
+    )
+    assert [a["total_fen"] for a in arrears] == [17000] * 13
+    assert arrears[0]["due_date"] == date(2023, 12, 31)
+    assert first.arrears_fen == sum(
+        r["total_fen"] for r in await billing_pool.fetch("SELECT total_fen FROM invoices")
+    )
+    issued = await _outbox(billing_pool, "billing.invoice-issued")
+    contacts = await _outbox(billing_pool, "billing.party-contacts-updated")
+    assert len(issued) == first.arrears_invoices
+    assert len(contacts) == first.parties_created
+
+    again = await import_ledger(billing_pool, COMMUNITY, data, "台账.csv", opening_as_of=OPENING)
+    assert again.units_created == 0 and again.units_existing == 1236
+    assert again.parties_created == 0 and again.arrears_invoices == 0
+    assert len(await _outbox(billing_pool, "billing.invoice-issued")) == len(issued)
+
+
+async def test_a_file_with_errors_imports_nothing_unless_asked(billing_pool) -> None:  # type: ignore[no-untyped-def]
+    await setup_community(billing_pool)
+    lines = SAMPLE.read_text("utf-8").splitlines()
+    bad = [lines[0], lines[1], lines[2].replace(",143.00,", ",-5,"), lines[1], lines[3]]
+    data = ("\n".join(bad) + "\n").encode()
+    report = await import_ledger(billing_pool, COMMUNITY, data, "bad.csv", opening_as_of=OPENING)
+    assert not report.imported
+    assert {(e.row, e.column) for e in report.errors} >= {(3, "建筑面积")}
+    assert any(e.row == 4 and "duplicate" in e.reason for e in report.errors)
+    assert await billing_pool.fetchval("SELECT count(*) FROM units") == 0
+    good = await import_ledger(
+        billing_pool, COMMUNITY, data, "bad.csv", opening_as_of=OPENING, accept_good_rows=True
+    )
+    assert good.imported and good.units_created == 2
+
+
+async def test_monthly_run_is_idempotent_and_bills_by_the_schedule(billing_pool) -> None:  # type: ignore[no-untyped-def]
+    await setup_community(billing_pool)
+    await import_ledger(
+        billing_pool, COMMUNITY, SAMPLE.read_bytes(), "l.csv", opening_as_of=OPENING
+    )
+    before = await billing_pool.fetchval("SELECT count(*) FROM invoices")
+    request = RunRequest(COMMUNITY, date(2025, 1, 1), "monthly", date(2025, 1, 1))
+    summary = await run_billing(billing_pool, request, chunk=500)
+    assert summary.created and summary.invoices == 1236
+    again = await run_billing(billing_pool, request)
+    assert not again.created and again.invoices == 1236
+    assert await billing_pool.fetchval("SELECT count(*) FROM invoices") == before + 1236
+    # 1栋/1单元/301: 68 m² × 2.50 + parking space B346 at 300.00.
+    lines = await billing_pool.fetch(
+        "SELECT l.fee_item, l.amount_fen FROM invoice_lines l JOIN invoices i USING (invoice_id) "
+        "JOIN units u USING (unit_id) WHERE u.unit_key = '1栋/1单元/301' AND i.run_id = $1 "
+        "ORDER BY l.line_no",
+        summary.run_id,
+    )
+    assert [(r["fee_item"], r["amount_fen"]) for r in lines] == [
+        ("property_fee", 17000),
+        ("parking", 30000),
+    ]
+    events = await _outbox(billing_pool, "billing.invoice-issued")
+    assert sum(1 for e in events if e["period_start"] == "2025-01-01") == 1236
+    assert summary.total_fen == sum(
+        e["total_fen"] for e in events if e["period_start"] == "2025-01-01"
+    )
+
+
+async def test_run_refusals(billing_pool) -> None:  # type: ignore[no-untyped-def]
+    await setup_community(billing_pool)
+    with pytest.raises(RunError, match="more than 12 months ahead"):
+        await run_billing(
+            billing_pool, RunRequest(COMMUNITY, date(2026, 3, 1), "monthly", date(2025, 1, 1))
+        )
+    with pytest.raises(RunError, match="past the service contract's end"):
+        await run_billing(
+            billing_pool, RunRequest(COMMUNITY, date(2027, 7, 1), "yearly", date(2027, 6, 1))
+        )
+    with pytest.raises(RunError, match="no fee schedule is effective on 2024-11-01"):
+        await run_billing(
+            billing_pool, RunRequest(COMMUNITY, date(2024, 11, 1), "monthly", date(2024, 11, 1))
+        )
+    async with billing_pool.acquire() as conn, conn.transaction():
+        with pytest.raises(ScheduleError, match="less than 30 days"):
+            await publish_schedule(
+                conn,
+                COMMUNITY,
+                published_on=date(2025, 3, 1),
+                effective_from=date(2025, 3, 15),
+                approval_ref="x",
+                items=ITEMS,
+                pricing_type="市场调节价",
+            )
+    async with billing_pool.acquire() as conn, conn.transaction():
+        with pytest.raises(RegistryError, match="above the cap"):
+            await upsert_community(
+                conn,
+                CommunityIn(
+                    COMMUNITY, "co-1", "x", "x", "杭州", late_fee_daily_rate=Decimal("0.0005")
+                ),
+                datetime.now(UTC),
+            )
+
+
+def _payment(
+    pid: str, unit: str, fen: int, day: date, invoices: list[str] | None = None
+) -> PaymentReceived:
+    at = datetime(day.year, day.month, day.day, 2, tzinfo=UTC)
+    return PaymentReceived(
+        payment_id=pid,
+        community_id=COMMUNITY,
+        unit_id=unit,
+        payer_party_id="x",
+        invoice_ids=invoices or [],
+        amount_fen=fen,
+        channel="wechat_pay",
+        paid_at=at,
+        received_at=at,
+    )
+
+
+async def _apply(pool, handler, event) -> None:  # type: ignore[no-untyped-def]
+    async with pool.acquire() as conn, conn.transaction():
+        await handler(conn, event, None)
+
+
+async def test_payments_refunds_and_credit_keep_every_fen(billing_pool) -> None:  # type: ignore[no-untyped-def]
+    await setup_community(billing_pool)
+    await import_ledger(
+        billing_pool, COMMUNITY, SAMPLE.read_bytes(), "l.csv", opening_as_of=OPENING
+    )
+    unit = await billing_pool.fetchval("SELECT unit_id FROM units WHERE unit_key = '1栋/1单元/301'")
+    # Prepaid before the run: becomes credit, then settles the January invoice when issued.
+    await _apply(
+        billing_pool, payments.record_payment, _payment("p-pre", unit, 300000, date(2024, 12, 20))
+    )
+    arrears = await billing_pool.fetchval(
+        "SELECT count(*) FROM invoices WHERE unit_id = $1 AND status = 'paid'", unit
+    )
+    assert arrears == 13  # the opening arrears (221,000 fen) were due: paid first, with late fees
+    credit = await billing_pool.fetchval(
+        "SELECT sum(credit_fen) FROM account_credits WHERE unit_id = $1", unit
+    )
+    late_fees = await billing_pool.fetchval(
+        "SELECT sum(late_fee_paid_fen) FROM invoices WHERE unit_id = $1", unit
+    )
+    assert credit == 300000 - 221000 - late_fees
+    await run_billing(
+        billing_pool, RunRequest(COMMUNITY, date(2025, 1, 1), "monthly", date(2025, 1, 1))
+    )
+    jan = await billing_pool.fetchrow(
+        "SELECT invoice_id, status, total_fen FROM invoices WHERE unit_id = $1 AND kind = 'regular'",
+        unit,
+    )
+    assert jan["total_fen"] == 47000
+    assert jan["status"] == ("paid" if credit >= 47000 else "partially_paid")
+    # A refund of the prepayment reverses allocations: nothing paid is left where it was.
+    await _apply(
+        billing_pool,
+        payments.record_refund,
+        PaymentRefunded(
+            refund_id="r-1",
+            payment_id="p-pre",
+            community_id=COMMUNITY,
+            unit_id=unit,
+            payer_party_id="x",
+            amount_fen=300000,
+            reason="paid twice",
+            refunded_at=datetime(2025, 1, 5, tzinfo=UTC),
+        ),
+    )
+    assert (
+        await billing_pool.fetchval(
+            "SELECT count(*) FROM invoices WHERE unit_id = $1 AND status = 'paid'", unit
+        )
+        == 0
+    )
+    # Invariant for every unit: payments - refunds = allocated + credit.
+    rows = await billing_pool.fetch(
+        """
+        SELECT u.unit_id,
+               coalesce((SELECT sum(amount_fen) FROM payments_received p WHERE p.unit_id = u.unit_id), 0)
+             - coalesce((SELECT sum(amount_fen) FROM refunds_received r WHERE r.unit_id = u.unit_id), 0)
+               AS paid_in,
+               coalesce((SELECT sum(amount_fen) FROM allocations a WHERE a.unit_id = u.unit_id), 0)
+             + coalesce((SELECT sum(credit_fen) FROM account_credits c WHERE c.unit_id = u.unit_id), 0)
+               AS accounted
+          FROM units u
+        """
+    )
+    assert all(r["paid_in"] == r["accounted"] for r in rows)
+    balance_events = await _outbox(billing_pool, "billing.invoice-balance-changed")
+    assert {e["reason"] for e in balance_events} >= {"payment", "credit", "refund"}
+    assert len(await _outbox(billing_pool, "billing.invoice-settled")) >= 13
+    receipts = await billing_pool.fetch("SELECT receipt_no FROM receipts")
+    assert [r["receipt_no"] for r in receipts] == [f"{COMMUNITY}/R2024-0000001"]
+
+
+async def test_void_waiver_and_write_off(billing_pool) -> None:  # type: ignore[no-untyped-def]
+    await setup_community(billing_pool)
+    await import_ledger(
+        billing_pool, COMMUNITY, SAMPLE.read_bytes(), "l.csv", opening_as_of=OPENING
+    )
+    unit = await billing_pool.fetchval("SELECT unit_id FROM units WHERE unit_key = '1栋/1单元/301'")
+    invoices = [
+        r["invoice_id"]
+        for r in await billing_pool.fetch(
+            "SELECT invoice_id FROM invoices WHERE unit_id = $1 ORDER BY due_date", unit
+        )
+    ]
+    await _apply(
+        billing_pool,
+        payments.record_payment,
+        _payment("p1", unit, 17000, date(2025, 1, 10), [invoices[0]]),
+    )
+    at = datetime(2025, 1, 11, tzinfo=UTC)
+    async with billing_pool.acquire() as conn, conn.transaction():
+        fee = await conn.fetchval(
+            "SELECT late_fee_fixed_fen FROM invoices WHERE invoice_id = $1", invoices[0]
+        )
+        assert fee > 0
+        await payments.waive_late_fee(conn, invoices[0], fee, "hardship", "manager-li", at)
+        note = await payments.void_invoice(conn, invoices[1], "duplicate month", at)
+        await payments.write_off(conn, invoices[2], "uncollectable", "cfo-wang", at)
+    assert note == "CN2025-0000001"
+    statuses = [
+        r["status"]
+        for r in await billing_pool.fetch(
+            "SELECT status FROM invoices WHERE invoice_id = ANY($1) ORDER BY due_date", invoices[:3]
+        )
+    ]
+    assert statuses == ["paid", "void", "written_off"]
+    async with billing_pool.acquire() as conn, conn.transaction():
+        with pytest.raises(payments.InvoiceStateError):
+            await payments.void_invoice(conn, invoices[1], "again", at)
+    reasons = [e["reason"] for e in await _outbox(billing_pool, "billing.invoice-balance-changed")]
+    assert {"waiver", "void", "write_off"} <= set(reasons)
