@@ -3,8 +3,10 @@
 from fastapi import FastAPI
 
 from billing.entrypoints.events import HANDLERS
+from billing.entrypoints.http_accounts import router as accounts_router
 from billing.entrypoints.http_billing import router as billing_router
 from billing.entrypoints.http_registry import router as registry_router
+from billing.entrypoints.http_reports import router as reports_router
 from billing.settings import BillingSettings
 from propfee.http import create_service_app
 from propfee.runtime import ServiceRuntime
@@ -19,5 +21,5 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         title="Propfee billing",
         description="Registry, fee schedules, billing runs, invoices, late fees and allocation "
         "of payments: the source of truth for what is owed.",
-        routers=[registry_router, billing_router],
+        routers=[registry_router, billing_router, accounts_router, reports_router],
     )

@@ -1,7 +1,10 @@
-"""create_app(): the payments service as an ASGI app (HTTP API, outbox relay)."""
+"""create_app(): the payments service as an ASGI app (HTTP API, webhooks, relay, consumers)."""
 
 from fastapi import FastAPI
 
+from payments.adapters.gateways import Gateways
+from payments.entrypoints import bank, finance, orders, qr, reconciliation, webhooks
+from payments.entrypoints.events import HANDLERS
 from payments.entrypoints.http import router
 from payments.settings import PaymentsSettings
 from propfee.http import create_service_app
@@ -11,11 +14,22 @@ from propfee.settings import ServiceSettings
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or PaymentsSettings()
-    runtime = ServiceRuntime(settings, package="payments", handlers={})
-    return create_service_app(
+    assert isinstance(settings, PaymentsSettings)
+    runtime = ServiceRuntime(settings, package="payments", handlers=HANDLERS)
+    app = create_service_app(
         runtime,
         title="Propfee payments",
         description="Payments received from gateways and the counter: the source of truth for "
         "what was paid.",
-        routers=[router],
+        routers=[
+            router,
+            orders.router,
+            finance.router,
+            webhooks.router,
+            qr.router,
+            bank.router,
+            reconciliation.router,
+        ],
     )
+    app.state.gateways = Gateways.from_settings(settings)
+    return app

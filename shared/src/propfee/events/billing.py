@@ -144,3 +144,29 @@ class InvoiceBalanceChanged(Event):
     approved_by: str | None = None
     credit_note_no: str | None = None
     changed_at: AwareDatetime
+
+
+class InstallmentPart(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    part_no: int
+    due_date: date
+    amount_fen: NonNegativeFen
+
+
+class InstallmentPlanCreated(Event):
+    """A household's arrears split into scheduled parts (分期); dunning pauses while parts are
+    paid on time and resumes when one is missed."""
+
+    producer: ClassVar[str] = "billing"
+
+    plan_id: str
+    community_id: str
+    unit_id: str
+    payer_party_id: str
+    invoice_ids: list[str]
+    total_fen: NonNegativeFen
+    currency: Currency = CURRENCY
+    parts: list[InstallmentPart]
+    reason: str
+    created_at: AwareDatetime

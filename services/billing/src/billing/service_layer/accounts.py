@@ -63,9 +63,10 @@ async def load_account(conn: asyncpg.Connection, unit_id: str) -> Account | None
     terms = LateFeeTerms(terms_row["late_fee_daily_rate"], terms_row["late_fee_annual_cap"])
     tz = ZoneInfo(terms_row["time_zone"])
     invoices = await conn.fetch(
-        "SELECT invoice_id, community_id, unit_id, payer_party_id, due_date, issued_at, total_fen, "
-        "voided_at, written_off_at, principal_paid_fen, late_fee_paid_fen, late_fee_waived_fen, "
-        "late_fee_fixed_fen, status, settled_at, version FROM invoices WHERE unit_id = $1",
+        "SELECT invoice_id, community_id, unit_id, payer_party_id, period_start, due_date, "
+        "issued_at, total_fen, voided_at, written_off_at, principal_paid_fen, late_fee_paid_fen, "
+        "late_fee_waived_fen, late_fee_fixed_fen, status, settled_at, version "
+        "FROM invoices WHERE unit_id = $1",
         unit_id,
     )
     payments = await conn.fetch(

@@ -27,6 +27,7 @@ class CounterPaymentIn(BaseModel):
     invoice_ids: Annotated[list[Id], Field(max_length=120)] = []
     amount_fen: Annotated[int, Field(strict=True, gt=0, le=10_000_000_00)]
     channel: Literal["cash", "bank_card", "pos"]
+    received_by: str | None = Field(default=None, max_length=64, description="Staff member")
     paid_at: AwareDatetime | None = Field(default=None, description="As-of instant; default now")
 
 
@@ -59,10 +60,22 @@ async def counter_payment(
 async def get_payment(payment_id: str, pool: Pool) -> dict[str, Any]:
     row = await pool.fetchrow(
         "SELECT payment_id, community_id, unit_id, payer_party_id, invoice_ids, amount_fen, "
-        "currency, channel, gateway, gateway_transaction_id, out_trade_no, paid_at, received_at "
+        "currency, channel, gateway, gateway_transaction_id, out_trade_no, paid_at, received_at, "
+        "receipt_no, received_by, order_id "
         "FROM payments WHERE payment_id = $1",
         payment_id,
     )
     if row is None:
         raise HTTPException(404, f"payment {payment_id} not found")
     return dict(row)
+
+
+@router.get("/receipts/{receipt_no}")
+async def get_receipt(receipt_no: str, pool: Pool) -> dict[str, Any]:
+    """A counter payment by the receipt number printed for the payer."""
+    payment_id = await pool.fetchval(
+        "SELECT payment_id FROM payments WHERE receipt_no = $1", receipt_no
+    )
+    if payment_id is None:
+        raise HTTPException(404, f"receipt {receipt_no} not found")
+    return await get_payment(payment_id, pool)

@@ -10,6 +10,8 @@ from datetime import datetime
 
 import asyncpg
 
+from payments.domain.orders import SHANGHAI
+from payments.domain.receipts import receipt_number
 from propfee.events import PaymentReceived
 from propfee.outbox import add_event
 
@@ -29,6 +31,7 @@ class CounterPayment:
     channel: str
     paid_at: datetime
     received_at: datetime
+    received_by: str | None = None
 
     def request_hash(self) -> str:
         data = asdict(self)
@@ -70,6 +73,13 @@ async def record_counter_payment(conn: asyncpg.Connection, p: CounterPayment) ->
                 "Idempotency-Key was already used for a different payment; use a new key"
             )
         return row["payment_id"], False
+    receipt_no = await next_receipt_no(conn, p.community_id, p.paid_at)
+    await conn.execute(
+        "UPDATE payments SET receipt_no = $2, received_by = $3 WHERE payment_id = $1",
+        payment_id,
+        receipt_no,
+        p.received_by,
+    )
     event = PaymentReceived(
         payment_id=payment_id,
         community_id=p.community_id,
@@ -84,3 +94,16 @@ async def record_counter_payment(conn: asyncpg.Connection, p: CounterPayment) ->
     )
     await add_event(conn, event, key=p.unit_id, subject=payment_id, time=p.received_at)
     return payment_id, True
+
+
+async def next_receipt_no(conn: asyncpg.Connection, community_id: str, at: datetime) -> str:
+    """The next receipt number of the community's day (gap-free: same transaction)."""
+    day = at.astimezone(SHANGHAI).date()
+    seq = await conn.fetchval(
+        "INSERT INTO receipt_sequences (community_id, business_date, last_no) VALUES ($1, $2, 1) "
+        "ON CONFLICT (community_id, business_date) "
+        "DO UPDATE SET last_no = receipt_sequences.last_no + 1 RETURNING last_no",
+        community_id,
+        day,
+    )
+    return receipt_number(community_id, day, seq)

@@ -1,0 +1,184 @@
+"""A household's statement, installment plans, receipts (PDF) and e-invoice requests."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Response
+
+from billing.adapters.export import CSV_TYPE, XLSX_TYPE, to_csv, to_xlsx
+from billing.adapters.receipt_pdf import render_receipt
+from billing.entrypoints import models
+from billing.entrypoints.errors import domain_errors
+from billing.service_layer import statements
+from billing.service_layer.ids import stable_id
+from propfee.http import Pool
+
+router = APIRouter(tags=["accounts"])
+Format = Literal["json", "csv", "xlsx"]
+STATEMENT_COLUMNS = [
+    "invoice_id",
+    "period_start",
+    "due_date",
+    "status",
+    "total_fen",
+    "principal_paid_fen",
+    "principal_outstanding_fen",
+    "late_fee_fen",
+    "late_fee_paid_fen",
+    "late_fee_waived_fen",
+    "late_fee_outstanding_fen",
+]
+
+
+def tabular(rows: list[dict[str, Any]], columns: list[str], name: str, fmt: Format) -> Response:
+    if fmt == "csv":
+        return Response(
+            to_csv(rows, columns),
+            media_type=CSV_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    return Response(
+        to_xlsx(rows, columns, name),
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+    )
+
+
+@router.get("/units/{unit_id}/statement", response_model=None)
+async def statement(
+    unit_id: str, pool: Pool, as_of: date | None = None, format: Format = "json"
+) -> dict[str, Any] | Response:
+    """Every invoice with its late fee as of the date, every payment, refund and allocation,
+    and every use of prepaid credit."""
+    with domain_errors():
+        async with pool.acquire() as conn:
+            result = await statements.statement(conn, unit_id, as_of or datetime.now(UTC).date())
+    if format == "json":
+        return result
+    return tabular(result["invoices"], STATEMENT_COLUMNS, f"statement-{unit_id}", format)
+
+
+@router.post("/units/{unit_id}/installment-plans", status_code=201)
+async def create_plan(unit_id: str, body: models.PlanIn, pool: Pool) -> dict[str, Any]:
+    request = statements.PlanRequest(
+        unit_id,
+        tuple(body.invoice_ids),
+        body.parts,
+        body.first_due,
+        body.reason,
+        body.at or datetime.now(UTC),
+    )
+    with domain_errors():
+        async with pool.acquire() as conn, conn.transaction():
+            plan_id = await statements.create_plan(conn, request)
+            plans = await statements.plans(conn, unit_id, request.at.date())
+    return next(p for p in plans if p["plan_id"] == plan_id)
+
+
+@router.get("/units/{unit_id}/installment-plans")
+async def list_plans(unit_id: str, pool: Pool, as_of: date | None = None) -> list[dict[str, Any]]:
+    """Plans with each part paid, due or missed as of the date."""
+    async with pool.acquire() as conn:
+        return await statements.plans(conn, unit_id, as_of or datetime.now(UTC).date())
+
+
+async def _receipt(pool: Pool, payment_id: str) -> dict[str, Any]:
+    row = await pool.fetchrow(
+        "SELECT r.*, split_part(r.receipt_no, '/', 2) AS number, c.name AS community_name, "
+        "co.name AS company_name, u.unit_key FROM receipts r "
+        "JOIN communities c USING (community_id) JOIN companies co USING (company_id) "
+        "JOIN units u USING (unit_id) WHERE r.payment_id = $1",
+        payment_id,
+    )
+    if row is None:
+        raise HTTPException(404, f"no receipt for payment {payment_id}")
+    return dict(row)
+
+
+@router.get("/payments/{payment_id}/receipt")
+async def receipt(payment_id: str, pool: Pool) -> dict[str, Any]:
+    row = await _receipt(pool, payment_id)
+    return {
+        k: row[k]
+        for k in (
+            "number",
+            "community_id",
+            "payment_id",
+            "unit_id",
+            "amount_fen",
+            "channel",
+            "paid_at",
+        )
+    } | {"receipt_no": row["number"]}
+
+
+@router.get("/payments/{payment_id}/receipt.pdf", response_class=Response)
+async def receipt_pdf(payment_id: str, pool: Pool) -> Response:
+    """The receipt as an A4 PDF to download or print."""
+    row = await _receipt(pool, payment_id)
+    allocations = await pool.fetch(
+        "SELECT a.component, i.period_start, sum(a.amount_fen) AS amount_fen FROM allocations a "
+        "JOIN invoices i USING (invoice_id) WHERE a.payment_id = $1 GROUP BY 1, 2 "
+        "HAVING sum(a.amount_fen) > 0 ORDER BY 2, 1",
+        payment_id,
+    )
+    credit = await pool.fetchval(
+        "SELECT coalesce(sum(credit_fen), 0) FROM account_credits WHERE payment_id = $1", payment_id
+    )
+    data = {**row, "receipt_no": row["number"], "credit_fen": credit}
+    pdf = await asyncio.to_thread(render_receipt, data, [dict(a) for a in allocations])
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{row["number"]}.pdf"'},
+    )
+
+
+@router.post("/payments/{payment_id}/e-invoice-requests", status_code=201)
+async def request_e_invoice(payment_id: str, body: models.EInvoiceIn, pool: Pool) -> dict[str, Any]:
+    """An owner's request for an electronic invoice (发票), recorded with its status."""
+    at = body.at or datetime.now(UTC)
+    unit_id = await pool.fetchval(
+        "SELECT unit_id FROM payments_received WHERE payment_id = $1", payment_id
+    )
+    if unit_id is None:
+        raise HTTPException(404, f"payment {payment_id} not found")
+    request_id = stable_id("einv", payment_id, body.title, body.tax_id)
+    await pool.execute(
+        "INSERT INTO e_invoice_requests (request_id, payment_id, unit_id, title, tax_id, email, "
+        "requested_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        request_id,
+        payment_id,
+        unit_id,
+        body.title,
+        body.tax_id,
+        body.email,
+        at,
+    )
+    return await e_invoice(request_id, pool)
+
+
+@router.patch("/e-invoice-requests/{request_id}")
+async def update_e_invoice(
+    request_id: str, pool: Pool, status: Literal["issued", "failed"], note: str | None = None
+) -> dict[str, Any]:
+    """Finance records the outcome from the tax platform."""
+    await pool.execute(
+        "UPDATE e_invoice_requests SET status = $2, note = $3, updated_at = now() "
+        "WHERE request_id = $1",
+        request_id,
+        status,
+        note,
+    )
+    return await e_invoice(request_id, pool)
+
+
+@router.get("/e-invoice-requests/{request_id}")
+async def e_invoice(request_id: str, pool: Pool) -> dict[str, Any]:
+    row = await pool.fetchrow("SELECT * FROM e_invoice_requests WHERE request_id = $1", request_id)
+    if row is None:
+        raise HTTPException(404, f"e-invoice request {request_id} not found")
+    return dict(row)

@@ -1,0 +1,67 @@
+"""Receivable reports: JSON, CSV or XLSX."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from billing.entrypoints.http_accounts import Format, tabular
+from billing.service_layer import reports
+from propfee.http import Pool
+
+router = APIRouter(prefix="/communities/{community_id}/reports", tags=["reports"])
+
+
+def _as_of(value: date | None) -> date:
+    return value or datetime.now(UTC).date()
+
+
+@router.get("/collection", response_model=None)
+async def collection(
+    community_id: str,
+    pool: Pool,
+    start: date,
+    end: date,
+    as_of: date | None = None,
+    by: reports.GroupBy = "month",
+    format: Format = "json",
+) -> list[dict[str, Any]] | Response:
+    """Collection rate (collected / billed) by community, building, fee item or month."""
+    async with pool.acquire() as conn:
+        rows = await reports.collection(conn, community_id, start, end, _as_of(as_of), by)
+    if format == "json":
+        return rows
+    columns = ["key", "billed_fen", "collected_fen", "collection_rate", "households"]
+    return tabular(rows, columns, f"collection-by-{by}", format)
+
+
+@router.get("/on-time", response_model=None)
+async def on_time(
+    community_id: str, pool: Pool, start: date, end: date, format: Format = "json"
+) -> list[dict[str, Any]] | Response:
+    """On-time rate by month: households that paid every invoice by its due date."""
+    async with pool.acquire() as conn:
+        rows = await reports.on_time(conn, community_id, start, end)
+    if format == "json":
+        return rows
+    return tabular(rows, ["key", "households", "on_time", "on_time_rate"], "on-time", format)
+
+
+@router.get("/aging", response_model=None)
+async def aging(
+    community_id: str, pool: Pool, as_of: date | None = None, format: Format = "json"
+) -> list[dict[str, Any]] | Response:
+    async with pool.acquire() as conn:
+        rows = await reports.aging(conn, community_id, _as_of(as_of))
+    if format == "json":
+        return rows
+    return tabular(rows, ["bucket", "outstanding_fen", "households", "invoices"], "aging", format)
+
+
+@router.get("/recovery")
+async def recovery(community_id: str, pool: Pool, as_of: date | None = None) -> dict[str, Any]:
+    """Historical-arrears recovery: opening arrears collected / opening arrears."""
+    async with pool.acquire() as conn:
+        return await reports.recovery(conn, community_id, _as_of(as_of))

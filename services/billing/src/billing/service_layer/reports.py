@@ -1,0 +1,142 @@
+"""Receivable reports as of a date, set-based SQL over invoices, lines and the journal.
+
+Collected money is taken from the allocation journal up to the as-of date (principal only)
+and spread over an invoice's lines in proportion to their amounts.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+import asyncpg
+
+GroupBy = Literal["community", "building", "fee_item", "month"]
+_KEYS: dict[GroupBy, str] = {
+    "community": "i.community_id",
+    "building": "b.name",
+    "fee_item": "l.fee_item",
+    "month": "to_char(i.period_start, 'YYYY-MM')",
+}
+
+
+async def collection(
+    conn: asyncpg.Connection, community_id: str, start: date, end: date, as_of: date, by: GroupBy
+) -> list[dict[str, Any]]:
+    """Collection rate (收缴率) = collected / billed, for invoices of periods in [start, end]."""
+    key = _KEYS[by]
+    rows = await conn.fetch(
+        f"""
+        WITH paid AS (
+            SELECT a.invoice_id, sum(a.amount_fen) AS fen FROM allocations a
+              JOIN invoices i USING (invoice_id)
+             WHERE i.community_id = $1 AND a.component = 'principal' AND a.at::date <= $4
+             GROUP BY a.invoice_id
+        )
+        SELECT {key} AS key,
+               sum(l.amount_fen)::bigint AS billed_fen,
+               sum(CASE WHEN i.total_fen = 0 THEN 0
+                        ELSE l.amount_fen * coalesce(p.fen, 0) / i.total_fen END)::bigint
+                   AS collected_fen,
+               count(DISTINCT i.unit_id) AS households
+          FROM invoices i
+          JOIN invoice_lines l USING (invoice_id)
+          JOIN buildings b USING (building_id)
+          LEFT JOIN paid p USING (invoice_id)
+         WHERE i.community_id = $1 AND i.period_start BETWEEN $2 AND $3
+           AND i.kind <> 'opening_arrears'
+           AND i.status <> 'void' AND i.issued_at::date <= $4
+         GROUP BY 1 ORDER BY 1
+        """,
+        community_id,
+        start,
+        end,
+        as_of,
+    )
+    return [_rate(dict(r), "collected_fen", "billed_fen", "collection_rate") for r in rows]
+
+
+async def on_time(
+    conn: asyncpg.Connection, community_id: str, start: date, end: date
+) -> list[dict[str, Any]]:
+    """On-time rate (按时缴费率) = households with every invoice of the month paid by its due
+    date / households billed that month."""
+    rows = await conn.fetch(
+        """
+        SELECT to_char(i.period_start, 'YYYY-MM') AS key,
+               count(DISTINCT i.unit_id) AS households,
+               count(DISTINCT i.unit_id) FILTER (WHERE NOT EXISTS (
+                   SELECT 1 FROM invoices j WHERE j.unit_id = i.unit_id
+                      AND date_trunc('month', j.period_start) = date_trunc('month', i.period_start)
+                      AND j.kind = 'regular' AND j.status <> 'void'
+                      AND (j.settled_at IS NULL
+                           OR (j.settled_at AT TIME ZONE c.time_zone)::date > j.due_date))
+               ) AS on_time
+          FROM invoices i JOIN communities c USING (community_id)
+         WHERE i.community_id = $1 AND i.kind = 'regular' AND i.status <> 'void'
+           AND i.period_start BETWEEN $2 AND $3
+         GROUP BY 1 ORDER BY 1
+        """,
+        community_id,
+        start,
+        end,
+    )
+    return [_rate(dict(r), "on_time", "households", "on_time_rate") for r in rows]
+
+
+BUCKETS = ((0, 30), (31, 90), (91, 180), (181, 365), (366, None))
+
+
+async def aging(conn: asyncpg.Connection, community_id: str, as_of: date) -> list[dict[str, Any]]:
+    """Outstanding principal as of the date by days past due (0-30 ... 365+)."""
+    rows = await conn.fetch(
+        """
+        WITH owed AS (
+            SELECT i.invoice_id, i.unit_id, $2::date - i.due_date AS days,
+                   i.total_fen - coalesce((SELECT sum(a.amount_fen) FROM allocations a
+                       WHERE a.invoice_id = i.invoice_id AND a.component = 'principal'
+                         AND a.at::date <= $2), 0) AS fen
+              FROM invoices i
+             WHERE i.community_id = $1 AND i.due_date <= $2 AND i.issued_at::date <= $2
+               AND (i.voided_at IS NULL OR i.voided_at::date > $2)
+               AND (i.written_off_at IS NULL OR i.written_off_at::date > $2)
+        )
+        SELECT CASE WHEN days <= 30 THEN '0-30' WHEN days <= 90 THEN '31-90'
+                    WHEN days <= 180 THEN '91-180' WHEN days <= 365 THEN '181-365'
+                    ELSE '365+' END AS bucket,
+               sum(fen)::bigint AS outstanding_fen, count(DISTINCT unit_id) AS households,
+               count(*) AS invoices
+          FROM owed WHERE fen > 0 GROUP BY 1
+        """,
+        community_id,
+        as_of,
+    )
+    found = {r["bucket"]: dict(r) for r in rows}
+    labels = ["0-30", "31-90", "91-180", "181-365", "365+"]
+    return [
+        found.get(b, {"bucket": b, "outstanding_fen": 0, "households": 0, "invoices": 0})
+        for b in labels
+    ]
+
+
+async def recovery(conn: asyncpg.Connection, community_id: str, as_of: date) -> dict[str, Any]:
+    """Historical-arrears recovery (历史欠费化解率): opening arrears collected / opening."""
+    row = await conn.fetchrow(
+        """
+        SELECT coalesce(sum(i.total_fen), 0)::bigint AS opening_fen,
+               coalesce(sum((SELECT sum(a.amount_fen) FROM allocations a
+                   WHERE a.invoice_id = i.invoice_id AND a.component = 'principal'
+                     AND a.at::date <= $2)), 0)::bigint AS recovered_fen,
+               count(DISTINCT i.unit_id) AS households
+          FROM invoices i WHERE i.community_id = $1 AND i.kind = 'opening_arrears'
+        """,
+        community_id,
+        as_of,
+    )
+    assert row is not None
+    return _rate(dict(row), "recovered_fen", "opening_fen", "recovery_rate")
+
+
+def _rate(row: dict[str, Any], part: str, whole: str, name: str) -> dict[str, Any]:
+    row[name] = round(row[part] / row[whole], 4) if row[whole] else None
+    return row

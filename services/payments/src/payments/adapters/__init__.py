@@ -1,0 +1,1 @@
+"""Gateways (HTTP clients, notification verification) and the cryptography they need."""

@@ -1,0 +1,127 @@
+"""Gateway webhooks: verify on the exact bytes received, record once, answer what stops retries.
+
+A notification that fails verification changes nothing and is logged with the reason only.
+An authentic one is acknowledged even when its money goes to finance review (an exception):
+retrying would not change the answer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl
+
+import asyncpg
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from payments.adapters import alipay_notify, unionpay_notify
+from payments.adapters.crypto import VerificationError
+from payments.adapters.gateways import get_gateways
+from payments.adapters.wechatpay_notify import read_notification
+from payments.adapters.wechatpay_resources import refund_report, transaction_report
+from payments.service_layer.gateway_payments import record_gateway_payment
+from payments.service_layer.refunds import confirm_refund
+from propfee.http import get_runtime
+from propfee.logging import get_logger
+
+log = get_logger(__name__)
+router = APIRouter(tags=["webhooks"])
+
+
+def _pool(request: Request) -> asyncpg.Pool | None:
+    runtime = get_runtime(request)
+    return runtime.pool if runtime.started.is_set() else None
+
+
+def _wechat_fail(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"code": "FAIL", "message": message}, status_code=status)
+
+
+@router.post("/webhooks/wechatpay", status_code=204, response_class=Response)
+async def wechatpay(request: Request) -> Response:
+    """WeChat Pay API v3 notification: 204 when handled, 4xx/5xx ``{"code": "FAIL"}`` else."""
+    body = await request.body()
+    now = datetime.now(UTC)
+    keys = get_gateways(request).wechatpay
+    pool = _pool(request)
+    if keys is None:
+        return _wechat_fail(500, "WeChat Pay is not configured")
+    if pool is None:
+        return _wechat_fail(503, "service is starting")
+    try:
+        notification = read_notification(keys, request.headers, body, now)
+    except VerificationError as exc:
+        log.warning("wechatpay notification rejected", reason=str(exc))
+        return _wechat_fail(401, "verification failed")
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            if notification.event_type == "TRANSACTION.SUCCESS":
+                report = transaction_report(notification.resource)
+                if report is not None:
+                    await record_gateway_payment(conn, report, now)
+            elif notification.event_type.startswith("REFUND."):
+                await confirm_refund(conn, refund_report(notification.resource, now))
+            else:
+                log.info("wechatpay notification ignored", event_type=notification.event_type)
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("wechatpay notification malformed", error=type(exc).__name__)
+        return _wechat_fail(400, "malformed resource")
+    return Response(status_code=204)
+
+
+@router.post("/webhooks/alipay", response_class=PlainTextResponse)
+async def alipay(request: Request) -> PlainTextResponse:
+    """Alipay notification: exactly ``success`` when handled; anything else makes it retry."""
+    body = await request.body()
+    now = datetime.now(UTC)
+    keys = get_gateways(request).alipay
+    pool = _pool(request)
+    if keys is None or pool is None:
+        return PlainTextResponse("fail", status_code=503)
+    try:
+        params = alipay_notify.parse_form(body)
+        alipay_notify.verify_notification(keys, params)
+    except (VerificationError, UnicodeDecodeError, ValueError) as exc:
+        log.warning("alipay notification rejected", reason=str(exc)[:120])
+        return PlainTextResponse("fail", status_code=400)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            refund = alipay_notify.refund_report(params)
+            report = alipay_notify.payment_report(params)
+            if refund is not None:
+                await confirm_refund(conn, refund)
+            elif report is not None:
+                await record_gateway_payment(conn, report, now)
+    except (KeyError, ValueError, VerificationError) as exc:
+        log.warning("alipay notification malformed", error=type(exc).__name__)
+        return PlainTextResponse("fail", status_code=400)
+    return PlainTextResponse("success")
+
+
+@router.post("/webhooks/unionpay", response_class=PlainTextResponse)
+async def unionpay(request: Request) -> PlainTextResponse:
+    """UnionPay back notification: HTTP 200 when handled; anything else makes it retry."""
+    body = await request.body()
+    now = datetime.now(UTC)
+    keys = get_gateways(request).unionpay
+    pool = _pool(request)
+    if keys is None or pool is None:
+        return PlainTextResponse("fail", status_code=503)
+    try:
+        params = dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True))
+        unionpay_notify.verify_notification(keys, params, now)
+    except (VerificationError, UnicodeDecodeError, ValueError) as exc:
+        log.warning("unionpay notification rejected", reason=str(exc)[:120])
+        return PlainTextResponse("fail", status_code=400)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            refund = unionpay_notify.refund_report(params)
+            report = unionpay_notify.payment_report(params)
+            if refund is not None:
+                await confirm_refund(conn, refund)
+            elif report is not None:
+                await record_gateway_payment(conn, report, now)
+    except (KeyError, ValueError) as exc:
+        log.warning("unionpay notification malformed", error=type(exc).__name__)
+        return PlainTextResponse("fail", status_code=400)
+    return PlainTextResponse("ok")

@@ -1,0 +1,93 @@
+"""Import a bank withholding result file: each successful debit is one payment, once.
+
+Re-importing the same file (or an overlapping one) records nothing twice: the row's batch and
+serial number are its dedup key. The same key with other data is reported as a conflict.
+Set-based: the new rows go in with one INSERT ... SELECT FROM unnest(...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from payments.domain.bank_files import Debit, parse_withholding_file
+from propfee.events import PaymentReceived
+from propfee.outbox import add_event
+
+
+def _hash(d: Debit) -> str:
+    invoices = ",".join(d.invoice_ids)
+    data = f"{d.unit_id}|{d.payer_party_id}|{invoices}|{d.amount_fen}|{d.bank_reference}"
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+async def import_withholding_file(
+    conn: asyncpg.Connection, text: str, received_at: datetime
+) -> dict[str, Any]:
+    """Inside a transaction. Returns counts and the rows refused (line, column, reason)."""
+    debits, errors = parse_withholding_file(text)
+    paid = [d for d in debits if d.succeeded]
+    inserted = await conn.fetch(
+        "INSERT INTO payments (payment_id, dedup_key, community_id, unit_id, payer_party_id, "
+        "invoice_ids, amount_fen, channel, gateway, gateway_transaction_id, paid_at, "
+        "received_at, request_hash) "
+        "SELECT 'pay-' || gen_random_uuid(), k, c, u, p, string_to_array(i, '|'), a, "
+        "'bank_withholding', 'bank', r, t, $11, h "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], "
+        "$7::text[], $8::timestamptz[], $9::text[], $10::int[]) "
+        "AS x(k, c, u, p, i, a, r, t, h, line) "
+        "ON CONFLICT (dedup_key) DO NOTHING RETURNING payment_id, dedup_key",
+        [d.dedup_key for d in paid],
+        [d.community_id for d in paid],
+        [d.unit_id for d in paid],
+        [d.payer_party_id for d in paid],
+        ["|".join(d.invoice_ids) for d in paid],
+        [d.amount_fen for d in paid],
+        [d.bank_reference for d in paid],
+        [d.debited_at for d in paid],
+        [_hash(d) for d in paid],
+        [d.line for d in paid],
+        received_at,
+    )
+    new_keys = {r["dedup_key"]: r["payment_id"] for r in inserted}
+    existing = await conn.fetch(
+        "SELECT dedup_key, request_hash FROM payments WHERE dedup_key = ANY($1::text[])",
+        [d.dedup_key for d in paid if d.dedup_key not in new_keys],
+    )
+    known = {r["dedup_key"]: r["request_hash"] for r in existing}
+    conflicts = [
+        {
+            "line": d.line,
+            "column": "batch_no,serial_no",
+            "reason": "already imported with other data",
+        }
+        for d in paid
+        if d.dedup_key in known and known[d.dedup_key] != _hash(d)
+    ]
+    for d in paid:
+        if d.dedup_key in new_keys:
+            payment_id = new_keys[d.dedup_key]
+            event = PaymentReceived(
+                payment_id=payment_id,
+                community_id=d.community_id,
+                unit_id=d.unit_id,
+                payer_party_id=d.payer_party_id,
+                invoice_ids=list(d.invoice_ids),
+                amount_fen=d.amount_fen,
+                channel="bank_withholding",
+                gateway="bank",
+                gateway_transaction_id=d.bank_reference or None,
+                paid_at=d.debited_at,
+                received_at=received_at,
+            )
+            await add_event(conn, event, key=d.unit_id, subject=payment_id, time=received_at)
+    return {
+        "recorded": len(new_keys),
+        "already_recorded": len(paid) - len(new_keys) - len(conflicts),
+        "failed_debits": len(debits) - len(paid),
+        "errors": [asdict(e) for e in errors] + conflicts,
+    }

@@ -1,0 +1,91 @@
+"""Import a gateway statement for a day, match it, keep discrepancies open for a person."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from payments.domain.reconciliation import Recorded, reconcile
+from payments.domain.statements import parse_alipay_bill, parse_wechat_bill
+
+PARSERS = {"wechatpay": parse_wechat_bill, "alipay": parse_alipay_bill}
+
+
+async def import_statement(
+    conn: asyncpg.Connection, gateway: str, bill_date: date, text: str, now: datetime
+) -> dict[str, Any]:
+    """Inside a transaction; re-importing a day keeps resolved discrepancies resolved."""
+    rows = PARSERS[gateway](text)
+    recorded = await conn.fetch(
+        "SELECT 'payment' AS kind, gateway_transaction_id AS reference, amount_fen FROM payments "
+        "WHERE gateway = $1 AND (paid_at AT TIME ZONE 'Asia/Shanghai')::date = $2 "
+        "UNION ALL "
+        "SELECT 'refund', r.out_refund_no, r.amount_fen FROM refunds r "
+        "JOIN payments p USING (payment_id) WHERE p.gateway = $1 AND r.status = 'succeeded' "
+        "AND (r.refunded_at AT TIME ZONE 'Asia/Shanghai')::date = $2",
+        gateway,
+        bill_date,
+    )
+    summary = reconcile(
+        rows, [Recorded(r["kind"], r["reference"], r["amount_fen"]) for r in recorded]
+    )
+    await conn.execute(
+        "INSERT INTO statement_imports VALUES ($1, $2, $3, $4, $5, $6, $7) "
+        "ON CONFLICT (gateway, bill_date) DO UPDATE SET imported_at = $3, payments_fen = $4, "
+        "refunds_fen = $5, fee_fen = $6, matched = $7",
+        gateway,
+        bill_date,
+        now,
+        summary.gateway_payments_fen,
+        summary.gateway_refunds_fen,
+        summary.fee_fen,
+        summary.count("matched"),
+    )
+    open_lines = [ln for ln in summary.lines if ln.result != "matched"]
+    await conn.execute(
+        "INSERT INTO discrepancies (gateway, bill_date, kind, reference, result, gateway_fen, "
+        "recorded_fen, found_at) SELECT $1, $2, k, r, res, g, o, $8 FROM unnest($3::text[], "
+        "$4::text[], $5::text[], $6::bigint[], $7::bigint[]) AS x(k, r, res, g, o) "
+        "ON CONFLICT (gateway, bill_date, kind, reference) DO NOTHING",
+        gateway,
+        bill_date,
+        [ln.kind for ln in open_lines],
+        [ln.reference for ln in open_lines],
+        [ln.result for ln in open_lines],
+        [ln.gateway_fen for ln in open_lines],
+        [ln.recorded_fen for ln in open_lines],
+        now,
+    )
+    counts = {
+        r: summary.count(r)
+        for r in ("matched", "missing_here", "missing_at_gateway", "amount_mismatch")
+    }
+    return {
+        "gateway": gateway,
+        "bill_date": bill_date.isoformat(),
+        **counts,
+        "fee_fen": summary.fee_fen,
+        "gateway_payments_fen": summary.gateway_payments_fen,
+        "gateway_refunds_fen": summary.gateway_refunds_fen,
+    }
+
+
+async def daily_close(conn: asyncpg.Connection, day: date) -> list[dict[str, Any]]:
+    """日清日结: per community and channel, what came in and went out that day."""
+    rows = await conn.fetch(
+        "WITH p AS (SELECT community_id, channel, count(*) AS payments, sum(amount_fen) AS "
+        "received_fen FROM payments WHERE (paid_at AT TIME ZONE 'Asia/Shanghai')::date = $1 "
+        "GROUP BY 1, 2), "
+        "r AS (SELECT p.community_id, p.channel, count(*) AS refunds, sum(r.amount_fen) AS "
+        "refunded_fen FROM refunds r JOIN payments p USING (payment_id) WHERE r.status = "
+        "'succeeded' AND (r.refunded_at AT TIME ZONE 'Asia/Shanghai')::date = $1 GROUP BY 1, 2) "
+        "SELECT community_id, channel, coalesce(payments, 0) AS payments, "
+        "coalesce(received_fen, 0) AS received_fen, coalesce(refunds, 0) AS refunds, "
+        "coalesce(refunded_fen, 0) AS refunded_fen, "
+        "coalesce(received_fen, 0) - coalesce(refunded_fen, 0) AS net_fen "
+        "FROM p FULL JOIN r USING (community_id, channel) ORDER BY community_id, channel",
+        day,
+    )
+    return [dict(r) for r in rows]

@@ -1,0 +1,118 @@
+"""Refunds: staff ask with a reason; the gateway's refund notification confirms.
+
+Counter payments (cash, card at the counter) are refunded by staff in person, so the refund is
+confirmed when it is recorded. ``payments.payment-refunded`` is published once, on confirmation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from payments.domain.refunds import RefundReport, check_refund, new_out_refund_no
+from propfee.events import PaymentRefunded
+from propfee.logging import get_logger
+from propfee.outbox import add_event
+
+log = get_logger(__name__)
+
+COUNTER_GATEWAYS = ("counter", "bank")
+
+
+async def request_refund(
+    conn: asyncpg.Connection,
+    payment_id: str,
+    amount_fen: int,
+    reason: str,
+    requested_by: str,
+    now: datetime,
+) -> asyncpg.Record:
+    """Record the request (inside a transaction); counter refunds are confirmed at once."""
+    payment = await conn.fetchrow(
+        "SELECT * FROM payments WHERE payment_id = $1 FOR UPDATE", payment_id
+    )
+    if payment is None:
+        raise LookupError(f"payment {payment_id} not found")
+    taken = await conn.fetchval(
+        "SELECT coalesce(sum(amount_fen), 0) FROM refunds "
+        "WHERE payment_id = $1 AND status <> 'failed'",
+        payment_id,
+    )
+    check_refund(payment["amount_fen"], taken, amount_fen, reason)
+    refund_id = f"ref-{uuid.uuid4()}"
+    at_counter = payment["gateway"] in COUNTER_GATEWAYS or payment["gateway"] is None
+    await conn.execute(
+        "INSERT INTO refunds (refund_id, out_refund_no, payment_id, amount_fen, reason, "
+        "requested_by, status, requested_at) VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7)",
+        refund_id,
+        new_out_refund_no(now),
+        payment_id,
+        amount_fen,
+        reason,
+        requested_by,
+        now,
+    )
+    if at_counter:
+        await _confirm(conn, refund_id, refund_id, now)
+    row = await conn.fetchrow("SELECT * FROM refunds WHERE refund_id = $1", refund_id)
+    assert row is not None
+    return row
+
+
+async def confirm_refund(conn: asyncpg.Connection, report: RefundReport) -> str:
+    """Apply a gateway's refund result once; returns the refund's status afterwards."""
+    refund = await conn.fetchrow(
+        "SELECT * FROM refunds WHERE out_refund_no = $1 FOR UPDATE", report.out_refund_no
+    )
+    if refund is None:
+        log.warning("refund notification for an unknown out_refund_no; left to reconciliation")
+        return "unknown"
+    if refund["status"] in ("succeeded", "failed", "review"):
+        return str(refund["status"])
+    if report.succeeded and report.amount_fen != refund["amount_fen"]:
+        # Authentic but not what was asked: finance looks at it; no event until then.
+        await conn.execute(
+            "UPDATE refunds SET status = 'review', failure = $2 WHERE refund_id = $1",
+            refund["refund_id"],
+            f"gateway refunded {report.amount_fen} fen, {refund['amount_fen']} fen was asked",
+        )
+        return "review"
+    if report.succeeded:
+        await _confirm(conn, refund["refund_id"], report.gateway_refund_id, report.at)
+        return "succeeded"
+    await conn.execute(
+        "UPDATE refunds SET status = 'failed', failure = $2, gateway_refund_id = $3 "
+        "WHERE refund_id = $1",
+        refund["refund_id"],
+        report.failure or "refused by the gateway",
+        report.gateway_refund_id,
+    )
+    return "failed"
+
+
+async def _confirm(
+    conn: asyncpg.Connection, refund_id: str, gateway_refund_id: str, at: datetime
+) -> None:
+    row = await conn.fetchrow(
+        "UPDATE refunds SET status = 'succeeded', refunded_at = $2, gateway_refund_id = $3 "
+        "WHERE refund_id = $1 RETURNING payment_id, amount_fen, reason",
+        refund_id,
+        at,
+        gateway_refund_id,
+    )
+    assert row is not None
+    payment = await conn.fetchrow("SELECT * FROM payments WHERE payment_id = $1", row["payment_id"])
+    assert payment is not None
+    event = PaymentRefunded(
+        refund_id=refund_id,
+        payment_id=payment["payment_id"],
+        community_id=payment["community_id"],
+        unit_id=payment["unit_id"],
+        payer_party_id=payment["payer_party_id"],
+        amount_fen=row["amount_fen"],
+        reason=row["reason"],
+        refunded_at=at,
+    )
+    await add_event(conn, event, key=payment["unit_id"], subject=refund_id, time=at)
