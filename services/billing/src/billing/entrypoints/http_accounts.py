@@ -120,13 +120,15 @@ async def receipt_pdf(payment_id: str, pool: Pool) -> Response:
     """The receipt as an A4 PDF to download or print."""
     row = await _receipt(pool, payment_id)
     allocations = await pool.fetch(
-        "SELECT a.component, i.period_start, sum(a.amount_fen) AS amount_fen FROM allocations a "
+        "SELECT a.component, i.period_start, sum(a.amount_fen)::bigint AS amount_fen "
+        "FROM allocations a "
         "JOIN invoices i USING (invoice_id) WHERE a.payment_id = $1 GROUP BY 1, 2 "
         "HAVING sum(a.amount_fen) > 0 ORDER BY 2, 1",
         payment_id,
     )
     credit = await pool.fetchval(
-        "SELECT coalesce(sum(credit_fen), 0) FROM account_credits WHERE payment_id = $1", payment_id
+        "SELECT coalesce(sum(credit_fen), 0)::bigint FROM account_credits WHERE payment_id = $1",
+        payment_id,
     )
     data = {**row, "receipt_no": row["number"], "credit_fen": credit}
     pdf = await asyncio.to_thread(render_receipt, data, [dict(a) for a in allocations])

@@ -1,0 +1,215 @@
+"""Billing's HTTP API in process (real PostgreSQL and Kafka): statements, plans, receipts,
+reports and exports, and refusals with clear messages."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+
+from billing.app import create_app
+from billing.service_layer import payments
+from billing.settings import BillingSettings
+from propfee.db import create_pool
+from propfee.events import PaymentReceived
+
+pytestmark = pytest.mark.integration
+
+SAMPLE = Path(__file__).resolve().parents[1] / "unit" / "data" / "sample-ledger.csv"
+C = "c-http"
+
+
+@pytest_asyncio.fixture
+async def billing_db(create_database) -> str:  # type: ignore[no-untyped-def]
+    return await create_database("billing_http")
+
+
+def _pay(dsn: str, unit_id: str, payment_id: str, fen: int, day: date) -> None:
+    async def go() -> None:
+        pool = await create_pool(dsn)
+        at = datetime(day.year, day.month, day.day, 3, tzinfo=UTC)
+        event = PaymentReceived(
+            payment_id=payment_id,
+            community_id=C,
+            unit_id=unit_id,
+            payer_party_id="p",
+            amount_fen=fen,
+            channel="alipay",
+            paid_at=at,
+            received_at=at,
+        )
+        async with pool.acquire() as conn, conn.transaction():
+            await payments.record_payment(conn, event, None)  # type: ignore[arg-type]
+        await pool.close()
+
+    asyncio.run(go())
+
+
+def test_billing_api_end_to_end(billing_db: str, kafka: str, test_prefix: str) -> None:
+    settings = BillingSettings(
+        database_url=billing_db,
+        kafka_bootstrap_servers=kafka,
+        topic_prefix=test_prefix,
+    )
+    with TestClient(create_app(settings)) as http:
+        for _ in range(100):
+            if http.get("/readyz").status_code == 200:
+                break
+            asyncio.run(asyncio.sleep(0.1))
+        r = http.put(
+            f"/communities/{C}",
+            json={
+                "company_id": "co",
+                "company_name": "示例物业",
+                "name": "阳光花园",
+                "city": "杭州",
+                "late_fee_daily_rate": "0.0001",
+            },
+        )
+        assert r.status_code == 200, r.text
+        bad = http.put(
+            f"/communities/{C}",
+            json={
+                "company_id": "co",
+                "company_name": "x",
+                "name": "x",
+                "city": "x",
+                "late_fee_daily_rate": "0.001",
+            },
+        )
+        assert bad.status_code == 422 and "above the cap" in bad.json()["detail"]
+        schedule = {
+            "published_on": "2024-11-01",
+            "effective_from": "2024-12-01",
+            "approval_ref": "杭价〔2024〕7号",
+            "pricing_type": "政府指导价",
+            "items": [
+                {
+                    "code": "property_fee",
+                    "name": "物业服务费",
+                    "kind": "area",
+                    "rate_fen": "250",
+                    "unit_type": "residential",
+                },
+                {
+                    "code": "property_fee",
+                    "name": "物业服务费",
+                    "kind": "area",
+                    "rate_fen": "480",
+                    "unit_type": "shop",
+                },
+                {"code": "parking", "name": "车位", "kind": "parking", "rate_fen": "30000"},
+            ],
+        }
+        assert http.post(f"/communities/{C}/fee-schedules", json=schedule).status_code == 201
+        early = {**schedule, "published_on": "2025-01-01", "effective_from": "2025-01-15"}
+        r = http.post(f"/communities/{C}/fee-schedules", json=early)
+        assert r.status_code == 422 and "less than 30 days" in r.json()["detail"]
+        assert len(http.get(f"/communities/{C}/fee-schedules").json()) == 1
+
+        bad_file = SAMPLE.read_bytes().replace(b",143.00,", b",143m2,", 1)
+        r = http.post(
+            f"/communities/{C}/ledger-imports",
+            content=bad_file,
+            params={"filename": "l.csv", "opening_as_of": "2025-01-01"},
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["column"] == "建筑面积"
+        r = http.post(
+            f"/communities/{C}/ledger-imports",
+            content=SAMPLE.read_bytes(),
+            params={"filename": "l.csv", "opening_as_of": "2025-01-01"},
+        )
+        assert r.status_code == 200 and r.json()["units_created"] == 1236
+        r = http.post(
+            f"/communities/{C}/billing-runs",
+            json={"period_start": "2025-01-01", "as_of": "2025-01-01"},
+        )
+        assert r.status_code == 201 and r.json()["invoices"] == 1236
+        again = http.post(
+            f"/communities/{C}/billing-runs",
+            json={"period_start": "2025-01-01", "as_of": "2025-01-01"},
+        )
+        assert again.status_code == 200 and again.json()["created"] is False
+
+        unit = http.get("/units/" + _unit_id(http, billing_db)).json()
+        assert all("*" in p["name"] for p in unit["parties"] if p["name"])  # masked
+        _pay(billing_db, unit["unit_id"], "pay-1", 50000, date(2025, 1, 20))
+        st = http.get(f"/units/{unit['unit_id']}/statement", params={"as_of": "2025-02-15"}).json()
+        assert st["payments"][0]["receipt_no"].endswith("R2025-0000001")
+        assert sum(a["amount_fen"] for a in st["allocations"]) + st["credit_fen"] == 50000
+        csv = http.get(f"/units/{unit['unit_id']}/statement", params={"format": "csv"})
+        assert csv.content.startswith(b"\xef\xbb\xbfinvoice_id,")
+        pdf = http.get("/payments/pay-1/receipt.pdf")
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        assert http.get("/payments/pay-1/receipt").json()["receipt_no"] == "R2025-0000001"
+        e = http.post("/payments/pay-1/e-invoice-requests", json={"title": "个人"}).json()
+        assert e["status"] == "requested"
+        assert (
+            http.patch(
+                f"/e-invoice-requests/{e['request_id']}", params={"status": "issued"}
+            ).json()["status"]
+            == "issued"
+        )
+
+        open_ids = [i["invoice_id"] for i in st["invoices"] if i["principal_outstanding_fen"] > 0]
+        plan = http.post(
+            f"/units/{unit['unit_id']}/installment-plans",
+            json={
+                "invoice_ids": open_ids,
+                "parts": 3,
+                "first_due": "2025-03-31",
+                "reason": "失业",
+                "at": "2025-02-15T00:00:00Z",
+            },
+        ).json()
+        assert [p["status"] for p in plan["parts"]] == ["due", "due", "due"]
+        later = http.get(
+            f"/units/{unit['unit_id']}/installment-plans", params={"as_of": "2025-04-10"}
+        ).json()[0]
+        assert later["missed"] and later["parts"][0]["status"] == "missed"
+
+        _pay(billing_db, _unit_id(http, billing_db, "1栋/1单元/101"), "pay-2", 40000, date(2025, 1, 21))
+        aging = http.get(f"/communities/{C}/reports/aging", params={"as_of": "2025-02-15"}).json()
+        assert [b["bucket"] for b in aging] == ["0-30", "31-90", "91-180", "181-365", "365+"]
+        assert sum(b["outstanding_fen"] for b in aging) > 0
+        rows = http.get(
+            f"/communities/{C}/reports/collection",
+            params={
+                "start": "2025-01-01",
+                "end": "2025-01-31",
+                "as_of": "2025-02-15",
+                "by": "fee_item",
+            },
+        ).json()
+        fee = next(r for r in rows if r["key"] == "property_fee")
+        assert 0 < fee["collection_rate"] < 1
+        xlsx = http.get(
+            f"/communities/{C}/reports/collection",
+            params={"start": "2025-01-01", "end": "2025-01-31", "by": "building", "format": "xlsx"},
+        )
+        sheet = load_workbook(io.BytesIO(xlsx.content)).active
+        assert sheet is not None and sheet.cell(1, 1).value == "key" and sheet.max_row > 2
+        recovery = http.get(
+            f"/communities/{C}/reports/recovery", params={"as_of": "2025-02-15"}
+        ).json()
+        assert recovery["opening_fen"] > 0 and recovery["recovered_fen"] > 0
+        on_time = http.get(
+            f"/communities/{C}/reports/on-time", params={"start": "2025-01-01", "end": "2025-01-31"}
+        ).json()
+        assert on_time[0]["households"] == 1236
+
+
+def _unit_id(http: TestClient, dsn: str, key: str = "1栋/1单元/301") -> str:
+    async def go() -> str:
+        pool = await create_pool(dsn)
+        value = await pool.fetchval("SELECT unit_id FROM units WHERE unit_key = $1", key)
+        await pool.close()
+        return str(value)
+
+    return asyncio.run(go())
