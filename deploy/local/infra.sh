@@ -692,6 +692,9 @@ BEGIN
     END IF;
 END
 \$\$;
+-- Tests and benchmarks drop their databases WITH (FORCE), which must be able to end an
+-- autovacuum worker still busy there (local setup only).
+GRANT pg_signal_backend TO $PG_ROLE;
 SELECT format('CREATE DATABASE %I OWNER $PG_ROLE', d)
 FROM unnest(ARRAY[$dbs]) AS d
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = d)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from propfee import metrics
-from propfee.cloudevents import CloudEvent
+from propfee.cloudevents import CloudEvent, format_time
 from propfee.events import Event
 from propfee.logging import get_logger
 
@@ -63,6 +64,45 @@ async def add_event(
         cloud_event.data,
     )
     return cloud_event.id
+
+
+@dataclass(frozen=True, slots=True)
+class RawEvent:
+    """An event already serialised by a set-based operation that validated its own data.
+
+    ``event_type`` names the contract; tests check such payloads against the model."""
+
+    event_type: type[Event]
+    payload: bytes
+    key: str
+    subject: str
+
+
+async def add_raw_events(
+    conn: asyncpg.Connection, events: Sequence[RawEvent], *, time: datetime
+) -> None:
+    """Bulk :func:`add_event` for payloads serialised by the caller (COPY, one instant)."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("add_raw_events must run inside the transaction of the change")
+    stamp = format_time(time)
+    records = []
+    for event in events:
+        event_id = uuid.uuid4()
+        headers = [
+            ["ce_specversion", "1.0"],
+            ["ce_id", str(event_id)],
+            ["ce_type", event.event_type.ce_type()],
+            ["ce_source", event.event_type.ce_source()],
+            ["ce_time", stamp],
+            ["ce_subject", event.subject],
+            ["content-type", "application/json"],
+        ]
+        records.append((event_id, event.event_type.topic(), event.key, headers, event.payload))
+    await conn.copy_records_to_table(
+        "outbox",
+        records=records,
+        columns=["event_id", "topic", "message_key", "headers", "payload"],
+    )
 
 
 async def add_events(

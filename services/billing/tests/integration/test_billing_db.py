@@ -316,8 +316,13 @@ async def test_any_arrival_order_gives_the_same_account(create_database) -> None
     pay1 = _payment("p1", unit, 250000, date(2025, 2, 10))
     pay2 = _payment("p2", unit, 60000, date(2025, 3, 5))
     refund = PaymentRefunded(
-        refund_id="r1", payment_id="p2", community_id=COMMUNITY, unit_id=unit,
-        payer_party_id="x", amount_fen=20000, reason="overpaid",
+        refund_id="r1",
+        payment_id="p2",
+        community_id=COMMUNITY,
+        unit_id=unit,
+        payer_party_id="x",
+        amount_fen=20000,
+        reason="overpaid",
         refunded_at=datetime(2025, 3, 6, tzinfo=UTC),
     )
     in_order, reversed_ = pools

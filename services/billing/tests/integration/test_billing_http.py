@@ -174,7 +174,13 @@ def test_billing_api_end_to_end(billing_db: str, kafka: str, test_prefix: str) -
         ).json()[0]
         assert later["missed"] and later["parts"][0]["status"] == "missed"
 
-        _pay(billing_db, _unit_id(http, billing_db, "1栋/1单元/101"), "pay-2", 40000, date(2025, 1, 21))
+        _pay(
+            billing_db,
+            _unit_id(http, billing_db, "1栋/1单元/101"),
+            "pay-2",
+            40000,
+            date(2025, 1, 21),
+        )
         aging = http.get(f"/communities/{C}/reports/aging", params={"as_of": "2025-02-15"}).json()
         assert [b["bucket"] for b in aging] == ["0-30", "31-90", "91-180", "181-365", "365+"]
         assert sum(b["outstanding_fen"] for b in aging) > 0

@@ -1,3 +1,12 @@
+"""Notifier's settings: environment variables prefixed ``NOTIFIER_``.
+
+Defaults serve the local setup. Provider secrets come from the environment (a Kubernetes
+Secret or a file-backed env), never from the repository.
+"""
+
+from datetime import time
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from propfee.settings import LOCAL_PG, ServiceSettings
@@ -11,3 +20,83 @@ class NotifierSettings(ServiceSettings):
     service_name: str = "notifier"
     database_url: str = f"{LOCAL_PG}/notifier"
     http_port: int = 8104
+
+    # Dispatcher (the background loop uses the wall clock; POST /dispatch takes as_of).
+    dispatcher_enabled: bool = True
+    dispatch_interval_s: float = 1.0
+    dispatch_batch_size: int = 500
+    dispatch_workers: int = 2
+    send_concurrency: int = 64
+    # Rules.
+    default_time_zone: str = "Asia/Shanghai"
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(8, 0)
+    reminder_cap: int = 4
+    reminder_cap_window_days: int = 30
+    contact_grace_hours: float = 72.0
+    essential_stages: list[str] = Field(
+        default_factory=lambda: [
+            "final_reminder",
+            "demand",
+            "demand_letter",
+            "final_letter",
+            "legal_demand",
+        ]
+    )
+    max_attempts: int = 5
+    retry_initial_s: float = 60.0
+    retry_max_s: float = 3600.0
+    provider_timeout_s: float = 10.0
+    # Content.
+    default_company_name: str = "物业服务中心"
+    default_service_phone: str = ""
+    pay_link_template: str = "https://pf.cn/p/{unit_id}"  # keep it short: SMS is 70 chars
+    # SMS.
+    sms_provider: str = "alibaba"  # alibaba | tencent
+    sms_sign_name: str = "物业服务"
+    sms_max_segments: int = 1
+    sms_template_codes: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {
+            "alibaba": {
+                "bill": "SMS_BILL",
+                "receipt": "SMS_RECEIPT",
+                "reminder": "SMS_REMINDER",
+                "confirmation": "SMS_CONFIRMATION",
+            },
+            "tencent": {
+                "bill": "100001",
+                "receipt": "100002",
+                "reminder": "100003",
+                "confirmation": "100004",
+            },
+        }
+    )
+    alibaba_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    alibaba_access_key_id: str = ""
+    alibaba_access_key_secret: SecretStr = SecretStr("")
+    alibaba_rate_per_s: float = 500.0
+    tencent_endpoint: str = "https://sms.tencentcloudapi.com/"
+    tencent_secret_id: str = ""
+    tencent_secret_key: SecretStr = SecretStr("")
+    tencent_sms_sdk_app_id: str = ""
+    tencent_region: str = "ap-guangzhou"
+    tencent_rate_per_s: float = 500.0
+    # WeChat official account (template messages to the openid).
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_app_id: str = ""
+    wechat_app_secret: SecretStr = SecretStr("")
+    wechat_template_ids: dict[str, str] = Field(default_factory=dict)
+    wechat_rate_per_s: float = 100.0
+    # App push through a webhook (HMAC-SHA256 signed body).
+    push_webhook_url: str = ""
+    push_webhook_secret: SecretStr = SecretStr("")
+    push_rate_per_s: float = 200.0
+    # E-mail.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_use_tls: bool = False
+    smtp_start_tls: bool = False
+    email_from: str = "noreply@propfee.local"
+    email_rate_per_s: float = 50.0

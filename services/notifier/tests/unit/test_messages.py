@@ -1,6 +1,6 @@
 from datetime import UTC, date, datetime
 
-from notifier.domain.messages import bill_message, reminder_messages
+from notifier.domain.messages import bill_request, reminder_requests
 from propfee.events import ArrearsEscalated, EscalationAction, InvoiceIssued
 
 
@@ -19,9 +19,9 @@ def test_bill_message_carries_room_amount_and_deadline_only() -> None:
         issued_at=datetime(2026, 3, 1, tzinfo=UTC),
         room_label="3-2-1201",
     )
-    message = bill_message(event)
-    assert "3-2-1201" in message.body and "275.80" in message.body and "03月31日" in message.body
-    assert len(message.body) <= 70
+    message = bill_request(event)
+    assert message.params["room"] == "3-2-1201" and message.params["amount_fen"] == 27580
+    assert message.params["deadline"] == "2026-03-31" and message.essential
     assert message.dedup_key == "inv-1|bill|-|sms"
 
 
@@ -45,9 +45,11 @@ def test_one_reminder_per_message_action() -> None:
             EscalationAction(kind="task", channel="phone_call"),
         ],
     )
-    messages = reminder_messages(event)
+    messages = reminder_requests(event)
     assert [m.channel for m in messages] == ["sms", "wechat"]
     assert {m.dedup_key for m in messages} == {
         "case-1|reminder|reminder_7d|sms",
         "case-1|reminder|reminder_7d|wechat",
     }
+    assert not any(m.essential for m in messages), "a friendly reminder is not a demand"
+    assert reminder_requests(event.model_copy(update={"stage": "final_reminder"}))[0].essential

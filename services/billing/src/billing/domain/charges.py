@@ -139,8 +139,12 @@ def bill_unit(
     *,
     cycle: Cycle = "monthly",
     discounts: Discounts | None = None,
+    cache: dict[tuple[object, ...], tuple[list[DraftLine], int]] | None = None,
 ) -> list[DraftInvoice]:
     """One draft invoice per payer of the unit within the period.
+
+    ``cache`` (one dict per run, same history and discounts) reuses the priced lines of units
+    that bill alike: most of a community shares a handful of floor areas.
 
     The payer of each month is whoever pays on its first day (the developer pays the whole
     month of handover). Metered and one-off charges go to the payer of the period's last month.
@@ -159,7 +163,21 @@ def bill_unit(
     for payer, months in months_by_payer.items():
         sub = Period(months[0], month_end(months[-1]))
         prepaid = cycle if sub == period and period.months == CYCLE_MONTHS[cycle] else None
-        lines, version = _period_lines(unit, months, history, discounts, prepaid)
+        key = (
+            unit.unit_type,
+            unit.floor_area_m2,
+            len(unit.parking_spaces),
+            unit.vacancy_registered_on,
+            unit.vacancy_ended_on,
+            tuple(months),
+            prepaid,
+        )
+        found = cache.get(key) if cache is not None else None
+        if found is None:
+            found = _period_lines(unit, months, history, discounts, prepaid)
+            if cache is not None:
+                cache[key] = found
+        lines, version = list(found[0]), found[1]
         if payer == last_payer:
             lines += _usage_lines(unit, history.effective_on(period.end), period.end)
         drafts.append(DraftInvoice(unit.unit_id, payer, sub, tuple(lines), version))

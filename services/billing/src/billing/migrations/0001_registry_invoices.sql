@@ -101,6 +101,8 @@ CREATE TABLE parking_spaces (
     PRIMARY KEY (community_id, space_id)
 );
 
+CREATE INDEX parking_spaces_by_unit ON parking_spaces (unit_id);
+
 CREATE TABLE vacancies (
     unit_id        text        NOT NULL REFERENCES units,
     registered_on  date        NOT NULL,
@@ -164,6 +166,7 @@ CREATE TABLE one_off_charges (
     description    text        NOT NULL DEFAULT '',
     period_month   date        NOT NULL
 );
+CREATE INDEX one_off_charges_by_unit ON one_off_charges (unit_id, period_month);
 
 CREATE TABLE billing_runs (
     run_id         text        PRIMARY KEY,

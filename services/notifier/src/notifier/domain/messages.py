@@ -1,37 +1,60 @@
-"""What each event asks to be said (pure). Templates and channels proper arrive with the
-notifier issue; these bodies carry no names or phone numbers, only room, amount and dates."""
+"""What each event asks to be said (pure): one request per message, with its parameters.
+
+The text itself is rendered from a template when the message is sent (the party's locale and
+the community's letterhead may arrive later than the event); the parameters here carry room,
+amount and dates, never names or phone numbers.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from propfee.events import ArrearsEscalated, InvoiceIssued, PaymentReceived
-from propfee.money import format_yuan
+
+#: Stages whose messages are demands (催告): they go even to do-not-contact parties.
+DEFAULT_ESSENTIAL_STAGES: frozenset[str] = frozenset(
+    {"final_reminder", "demand", "demand_letter", "final_letter", "legal_demand"}
+)
+#: Message types that are transactional, never marketing or chasing.
+TRANSACTIONAL = frozenset({"bill", "receipt", "confirmation"})
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
-    message_type: str
+class MessageRequest:
+    message_type: str  # bill | receipt | reminder | confirmation
     subject_id: str
     community_id: str
     unit_id: str
     party_id: str
-    channel: str
+    channel: str  # as requested; the dispatcher may substitute
     stage: str | None
-    body: str
+    requested_at: datetime
+    essential: bool
+    params: dict[str, Any] = field(default_factory=dict)
+    template: str | None = None
 
     @property
     def dedup_key(self) -> str:
+        """Exactly once per (subject, message type, stage, channel)."""
         return f"{self.subject_id}|{self.message_type}|{self.stage or '-'}|{self.channel}"
 
 
-def bill_message(event: InvoiceIssued, channel: str = "sms") -> Message:
-    room = event.room_label or event.unit_id
-    body = (
-        f"【物业】{room} {event.period_start:%Y年%m月}物业费账单{format_yuan(event.total_fen)}元，"
-        f"请于{event.due_date:%m月%d日}前缴纳。"
-    )
-    return Message(
+def bill_request(event: InvoiceIssued, channel: str = "sms") -> MessageRequest:
+    params = {
+        "room": event.room_label or event.unit_id,
+        "amount_fen": event.total_fen,
+        "period_start": event.period_start.isoformat(),
+        "period_end": event.period_end.isoformat(),
+        "deadline": event.due_date.isoformat(),
+        "invoice_ids": [event.invoice_id],
+        "lines": [
+            {"description": line.description, "amount_fen": line.amount_fen} for line in event.lines
+        ],
+    }
+    return MessageRequest(
         "bill",
         event.invoice_id,
         event.community_id,
@@ -39,13 +62,20 @@ def bill_message(event: InvoiceIssued, channel: str = "sms") -> Message:
         event.payer_party_id,
         channel,
         None,
-        body,
+        event.issued_at,
+        True,
+        params,
     )
 
 
-def receipt_message(event: PaymentReceived, channel: str = "sms") -> Message:
-    body = f"【物业】已收到您缴纳的{format_yuan(event.amount_fen)}元，感谢支持。"
-    return Message(
+def receipt_request(event: PaymentReceived, channel: str = "sms") -> MessageRequest:
+    params = {
+        "amount_fen": event.amount_fen,
+        "paid_at": event.paid_at.isoformat(),
+        "payment_channel": event.channel,
+        "invoice_ids": list(event.invoice_ids),
+    }
+    return MessageRequest(
         "receipt",
         event.payment_id,
         event.community_id,
@@ -53,25 +83,44 @@ def receipt_message(event: PaymentReceived, channel: str = "sms") -> Message:
         event.payer_party_id,
         channel,
         None,
-        body,
+        event.received_at,
+        True,
+        params,
     )
 
 
-def reminder_messages(event: ArrearsEscalated) -> list[Message]:
-    body = (
-        f"【物业】您有{format_yuan(event.outstanding_fen)}元物业费待缴"
-        f"（最早到期{event.oldest_due_date:%Y-%m-%d}），如已缴请忽略。"
-    )
+def _message_type(stage: str) -> str:
+    return "confirmation" if stage.startswith(("promise", "plan")) else "reminder"
+
+
+def reminder_requests(
+    event: ArrearsEscalated, essential_stages: Collection[str] = DEFAULT_ESSENTIAL_STAGES
+) -> list[MessageRequest]:
+    """One request per message action of the stage (tasks are not messages)."""
+    message_type = _message_type(event.stage)
+    params = {
+        "room": event.room_label or event.unit_id,
+        "amount_fen": event.outstanding_fen,
+        "oldest_due_date": event.oldest_due_date.isoformat(),
+        "deadline": event.deadline.isoformat() if event.deadline else None,
+        "days_overdue": event.days_overdue,
+        "tier": event.tier,
+        "invoice_ids": list(event.invoice_ids),
+    }
+    essential = message_type in TRANSACTIONAL or event.stage in essential_stages
     return [
-        Message(
-            "reminder",
+        MessageRequest(
+            message_type,
             event.case_id,
             event.community_id,
             event.unit_id,
             event.payer_party_id,
             action.channel,
             event.stage,
-            body,
+            event.escalated_at,
+            essential,
+            params,
+            action.template,
         )
         for action in event.actions
         if action.kind == "message"

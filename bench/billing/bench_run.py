@@ -1,0 +1,205 @@
+"""Benchmark: a billing run of N units, from the HTTP request until every
+billing.invoice-issued event is on Kafka, with the billing process's peak memory; then
+allocation throughput of M payments.
+
+    uv run python bench/billing/bench_run.py --units 100000 --payments 20000
+
+Needs the local Kafka and PostgreSQL (`make up` or deploy/local/infra.sh up). Creates its own
+database and topic prefix, starts `python -m billing` as a real process, and cleans up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from propfee.cloudevents import CloudEvent
+from propfee.db import migrate, service_migrations
+from propfee.events import PaymentReceived
+from propfee.kafka import delete_topics, ensure_topics, make_producer
+from propfee.settings import LOCAL_PG
+from propfee.topics import all_topics
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMUNITY = "bench"
+
+
+async def prepare(dsn: str, units: int) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn, service_migrations("billing"))
+        await conn.execute(
+            """
+            INSERT INTO companies VALUES ('co', 'Bench Co');
+            INSERT INTO communities (community_id, company_id, name, city, late_fee_daily_rate)
+                 VALUES ('bench', 'co', 'Bench', '杭州', 0.0001);
+            INSERT INTO fee_schedules (schedule_id, community_id, version, published_on,
+                 effective_from, approval_ref, pricing_type)
+                 VALUES ('s1', 'bench', 1, '2024-01-01', '2024-02-01', 'ref', '政府指导价');
+            INSERT INTO fee_items (schedule_id, code, name, kind, unit_type, rate_fen) VALUES
+                 ('s1', 'property_fee', '物业服务费', 'area', 'residential', 250),
+                 ('s1', 'property_fee', '物业服务费', 'area', 'shop', 480),
+                 ('s1', 'parking', '车位管理费', 'parking', '*', 30000);
+            INSERT INTO buildings SELECT 'b' || g, 'bench', g || '栋' FROM generate_series(1, 100) g;
+            """
+        )
+        await conn.execute(
+            """
+            INSERT INTO units (unit_id, community_id, building_id, room, unit_key, unit_type,
+                               floor_area_m2, status)
+            SELECT 'u' || lpad(g::text, 8, '0'), 'bench', 'b' || (g % 100 + 1), g::text,
+                   'k' || g, CASE WHEN g % 20 = 0 THEN 'shop' ELSE 'residential' END,
+                   60 + (g % 97) + (g % 7) * 0.25, 'occupied'
+              FROM generate_series(1, $1) g;
+            INSERT INTO parties (party_id, community_id, kind, name)
+            SELECT 'p' || g, 'bench', 'owner', 'owner ' || g FROM generate_series(1, $1) g;
+            INSERT INTO unit_parties (unit_id, party_id, role, pays, valid_from)
+            SELECT 'u' || lpad(g::text, 8, '0'), 'p' || g, 'owner', true, '2000-01-01'
+              FROM generate_series(1, $1) g;
+            INSERT INTO parking_spaces
+            SELECT 'bench', 'P' || g, 'u' || lpad(g::text, 8, '0')
+              FROM generate_series(1, $1, 5) g;
+            """.replace("$1", str(units))
+        )
+    finally:
+        await conn.close()
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def count_topic(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(6)]
+        ends = await consumer.end_offsets(tps)
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--units", type=int, default=100_000)
+    parser.add_argument("--payments", type=int, default=20_000)
+    args = parser.parse_args()
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    tag = f"bench{secrets.token_hex(3)}"
+    prefix = f"{tag}."
+    admin = await asyncpg.connect(f"{LOCAL_PG}/postgres")
+    await admin.execute(f'CREATE DATABASE "{tag}"')
+    dsn = f"{LOCAL_PG}/{tag}"
+    await ensure_topics(bootstrap, prefix=prefix)
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"python {platform.python_version()}"
+    )
+    t0 = time.perf_counter()
+    await prepare(dsn, args.units)
+    print(f"prepared {args.units} units in {time.perf_counter() - t0:.1f}s")
+    env = {
+        **os.environ,
+        "BILLING_DATABASE_URL": dsn,
+        "BILLING_HTTP_PORT": "18101",
+        "PROPFEE_TOPIC_PREFIX": prefix,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "BILLING_LOG_LEVEL": "WARNING",
+        "BILLING_RELAY_BATCH_SIZE": "2000",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "billing"], env=env, cwd=ROOT)
+    try:
+        async with httpx.AsyncClient(base_url="http://127.0.0.1:18101", timeout=600) as http:
+            while True:
+                try:
+                    if (await http.get("/readyz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+            start = time.perf_counter()
+            r = await http.post(
+                f"/communities/{COMMUNITY}/billing-runs",
+                json={"period_start": "2025-01-01", "as_of": "2025-01-01"},
+            )
+            r.raise_for_status()
+            committed = time.perf_counter() - start
+            invoices = r.json()["invoices"]
+            topic = prefix + "billing.invoice-issued"
+            while await count_topic(bootstrap, topic) < invoices:
+                await asyncio.sleep(0.2)
+            on_kafka = time.perf_counter() - start
+            print(
+                f"run: {invoices} invoices committed in {committed:.1f}s; all "
+                f"{invoices} InvoiceIssued events on Kafka after {on_kafka:.1f}s; "
+                f"billing peak RSS {peak_rss_mb(proc.pid):.0f} MB"
+            )
+
+            # Allocation: payments published to Kafka, consumed and allocated by billing.
+            n = min(args.payments, invoices)
+            producer: AIOKafkaProducer = make_producer(bootstrap, client_id="bench")
+            await producer.start()
+            now = datetime(2025, 1, 15, tzinfo=UTC)
+            for i in range(1, n + 1):
+                unit = f"u{i:08d}"
+                event = PaymentReceived(
+                    payment_id=f"pay{i}",
+                    community_id=COMMUNITY,
+                    unit_id=unit,
+                    payer_party_id=f"p{i}",
+                    amount_fen=20000,
+                    channel="wechat_pay",
+                    paid_at=now,
+                    received_at=now,
+                )
+                envelope = CloudEvent.new(
+                    type=event.ce_type(),
+                    source=event.ce_source(),
+                    subject=unit,
+                    data=event.to_json(),
+                    time=now,
+                )
+                await producer.send(
+                    prefix + PaymentReceived.topic(),
+                    envelope.data,
+                    key=unit.encode(),
+                    headers=envelope.kafka_headers(),
+                )
+            await producer.flush()
+            await producer.stop()
+            start = time.perf_counter()
+            conn = await asyncpg.connect(dsn)
+            while (done := await conn.fetchval("SELECT count(*) FROM payments_received")) < n:
+                await asyncio.sleep(0.5)
+            elapsed = time.perf_counter() - start
+            await conn.close()
+            print(
+                f"allocation: {done} payments allocated in {elapsed:.1f}s = "
+                f"{done / elapsed:.0f} payments/s"
+            )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        await delete_topics(bootstrap, [prefix + t.name for t in all_topics()])
+        await admin.execute(f'DROP DATABASE IF EXISTS "{tag}" WITH (FORCE)')
+        await admin.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

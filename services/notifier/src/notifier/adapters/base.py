@@ -1,0 +1,74 @@
+"""What every channel adapter takes and returns, and the per-provider token bucket."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Outcome = Literal["sent", "delivered", "printing", "retry", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """One message ready to go: the exact text and, for SMS, the provider template values."""
+
+    notification_id: str
+    channel: str
+    address: str
+    body: str
+    message_type: str
+    subject: str = ""
+    sms_params: dict[str, str] = field(default_factory=dict)  # in template order
+    template_codes: dict[str, str] = field(default_factory=dict)  # provider -> code
+    context: dict[str, Any] = field(default_factory=dict)  # letters: the whole statement
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """``sent``: accepted, proof comes later (receipt, tracking number); ``delivered``: the
+    acceptance is the proof; ``retry``: a transient error; ``failed``: never on this channel."""
+
+    outcome: Outcome
+    provider: str
+    message_id: str | None = None
+    proof: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    document: bytes | None = None
+
+
+class ChannelAdapter(Protocol):
+    provider: str
+
+    async def send(self, message: Outbound) -> SendResult: ...
+
+
+class TokenBucket:
+    """Provider rate limit within this process: ``rate`` per second, bursts up to ``burst``."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.capacity = burst if burst is not None else max(1.0, rate / 10)
+        self._tokens = self.capacity
+        self._updated = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:  # fair: waiters are served in arrival order
+            while True:
+                now = time.monotonic()
+                self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await asyncio.sleep((1 - self._tokens) / self.rate)
+
+
+def http_failure(provider: str, status: int, text: str) -> SendResult:
+    """Classify an HTTP error answer: 429 and 5xx are worth a retry, other 4xx are not."""
+    outcome: Outcome = "retry" if status == 429 or status >= 500 else "failed"
+    return SendResult(outcome, provider, error=f"HTTP {status}: {text[:200]}")

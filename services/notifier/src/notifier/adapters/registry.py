@@ -1,0 +1,94 @@
+"""The channel adapters of one process, built from the settings, each behind its provider's
+token bucket (buckets are per process: with N replicas, configure rate / N)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from notifier.adapters.app_push import AppPushWebhook
+from notifier.adapters.base import ChannelAdapter, TokenBucket
+from notifier.adapters.email_smtp import SmtpEmail
+from notifier.adapters.letters_pdf import PrintedLetters
+from notifier.adapters.sms_alibaba import AlibabaSms
+from notifier.adapters.sms_tencent import TencentSms
+from notifier.adapters.wechat import WeChatTemplate
+from notifier.settings import NotifierSettings
+
+
+@dataclass
+class Route:
+    adapter: ChannelAdapter
+    bucket: TokenBucket | None
+
+
+class Channels:
+    def __init__(self, routes: dict[str, Route], client: httpx.AsyncClient | None = None) -> None:
+        self.routes = routes
+        self._client = client
+
+    def route(self, channel: str) -> Route | None:
+        return self.routes.get(channel)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    @classmethod
+    def from_settings(cls, s: NotifierSettings) -> Channels:
+        limits = httpx.Limits(
+            max_connections=s.send_concurrency, max_keepalive_connections=s.send_concurrency
+        )
+        client = httpx.AsyncClient(timeout=s.provider_timeout_s, limits=limits)
+        sms: ChannelAdapter
+        if s.sms_provider == "tencent":
+            sms = TencentSms(
+                client,
+                endpoint=s.tencent_endpoint,
+                secret_id=s.tencent_secret_id,
+                secret_key=s.tencent_secret_key.get_secret_value(),
+                sdk_app_id=s.tencent_sms_sdk_app_id,
+                region=s.tencent_region,
+                sign_name=s.sms_sign_name,
+            )
+            sms_rate = s.tencent_rate_per_s
+        else:
+            sms = AlibabaSms(
+                client,
+                endpoint=s.alibaba_endpoint,
+                access_key_id=s.alibaba_access_key_id,
+                access_key_secret=s.alibaba_access_key_secret.get_secret_value(),
+                sign_name=s.sms_sign_name,
+            )
+            sms_rate = s.alibaba_rate_per_s
+        wechat = WeChatTemplate(
+            client,
+            api_base=s.wechat_api_base,
+            app_id=s.wechat_app_id,
+            app_secret=s.wechat_app_secret.get_secret_value(),
+            template_ids=s.wechat_template_ids,
+        )
+        push = AppPushWebhook(
+            client, url=s.push_webhook_url, secret=s.push_webhook_secret.get_secret_value()
+        )
+        email = SmtpEmail(
+            host=s.smtp_host,
+            port=s.smtp_port,
+            sender=s.email_from,
+            username=s.smtp_username,
+            password=s.smtp_password.get_secret_value(),
+            use_tls=s.smtp_use_tls,
+            start_tls=s.smtp_start_tls,
+            timeout=s.provider_timeout_s,
+        )
+        letters = PrintedLetters()
+        routes = {
+            "sms": Route(sms, TokenBucket(sms_rate)),
+            "wechat": Route(wechat, TokenBucket(s.wechat_rate_per_s)),
+            "app_push": Route(push, TokenBucket(s.push_rate_per_s)),
+            "email": Route(email, TokenBucket(s.email_rate_per_s)),
+            "letter": Route(letters, None),
+            "door_notice": Route(letters, None),
+        }
+        return cls(routes, client)

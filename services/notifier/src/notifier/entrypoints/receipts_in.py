@@ -1,0 +1,70 @@
+"""The providers' delivery-report formats, read into Receipt values."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import AwareDatetime, BaseModel
+
+from notifier.service_layer.receipts import Receipt
+
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+def _local(text: str | None) -> datetime | None:
+    """Providers report local Beijing time as 'YYYY-MM-DD HH:MM:SS'."""
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA)
+
+
+def alibaba(items: list[dict[str, Any]]) -> list[Receipt]:
+    return [
+        Receipt(
+            "alibaba",
+            str(i["biz_id"]),
+            bool(i.get("success")),
+            "DELIVERED" if i.get("success") else str(i.get("err_code") or "FAILED"),
+            _local(i.get("report_time")),
+            i,
+        )
+        for i in items
+        if i.get("biz_id")
+    ]
+
+
+def tencent(items: list[dict[str, Any]]) -> list[Receipt]:
+    return [
+        Receipt(
+            "tencent",
+            str(i["sid"]),
+            i.get("report_status") == "SUCCESS",
+            "DELIVERED"
+            if i.get("report_status") == "SUCCESS"
+            else str(i.get("errmsg") or "FAILED"),
+            _local(i.get("user_receive_time")),
+            i,
+        )
+        for i in items
+        if i.get("sid")
+    ]
+
+
+class ManualReceipt(BaseModel):
+    provider: str
+    provider_message_id: str
+    success: bool
+    status: str
+    reported_at: AwareDatetime | None = None
+
+    def to_receipt(self) -> Receipt:
+        return Receipt(
+            self.provider,
+            self.provider_message_id,
+            self.success,
+            self.status,
+            self.reported_at,
+            self.model_dump(mode="json"),
+        )

@@ -1,0 +1,53 @@
+"""Notifier's process: the shared ServiceRuntime plus the dispatcher loop and the channels.
+
+The shared runtime has no hook for an extra background task, so this subclass starts the
+dispatcher after the relay and consumers, and stops it first on shutdown (before the pool
+closes), so the batch in hand is committed or rolled back cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from notifier.adapters.registry import Channels
+from notifier.service_layer import handlers
+from notifier.service_layer.dispatcher import Dispatcher
+from notifier.settings import NotifierSettings
+from propfee.runtime import ServiceRuntime
+
+
+class NotifierRuntime(ServiceRuntime):
+    settings: NotifierSettings
+
+    def __init__(self, settings: NotifierSettings, **kwargs: object) -> None:
+        super().__init__(settings, **kwargs)  # type: ignore[arg-type]
+        handlers.ESSENTIAL_STAGES = frozenset(settings.essential_stages)
+        self.channels: Channels | None = None
+        self.dispatcher: Dispatcher | None = None
+        self._dispatch_stop = asyncio.Event()
+        self._dispatch_task: asyncio.Task[None] | None = None
+
+    async def _boot(self) -> None:
+        await super()._boot()
+        assert self.pool is not None
+        self.channels = Channels.from_settings(self.settings)
+        self.dispatcher = Dispatcher(self.pool, self.channels, self.settings)
+        if self.settings.dispatcher_enabled:
+            self._dispatch_task = asyncio.create_task(
+                self.dispatcher.run(self._dispatch_stop), name="notifier-dispatcher"
+            )
+
+    async def stop(self) -> None:
+        self._dispatch_stop.set()
+        if self._dispatch_task is not None:
+            try:
+                await asyncio.wait_for(
+                    self._dispatch_task, timeout=self.settings.shutdown_timeout_s
+                )
+            except (TimeoutError, asyncio.CancelledError, Exception):
+                self._dispatch_task.cancel()
+        await super().stop()
+        if self.channels is not None:
+            with contextlib.suppress(Exception):
+                await self.channels.close()

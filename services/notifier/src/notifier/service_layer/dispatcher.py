@@ -1,0 +1,164 @@
+"""The dispatcher: claim due messages (FOR UPDATE SKIP LOCKED, so replicas share the work),
+decide each at the as-of instant, send through the channel adapters under each provider's
+token bucket, and record the outcomes with their evidence in the same transaction.
+
+A process that dies mid-batch rolls the batch back: its messages are due again and may be
+sent a second time (at-least-once towards the provider in that one case, never for replayed
+or duplicated events, which the dedup key absorbs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from notifier.adapters.base import Outbound, SendResult
+from notifier.adapters.registry import Channels
+from notifier.domain import plan
+from notifier.domain.schedule import FrequencyCap, QuietHours
+from notifier.service_layer import queries, templates
+from notifier.service_layer.composer import ComposeError, compose
+from notifier.service_layer.recording import Sending, record
+from notifier.settings import NotifierSettings
+from propfee.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass
+class DispatchReport:
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, other: DispatchReport) -> None:
+        for key, value in other.counts.items():
+            self.counts[key] += value
+
+
+class Dispatcher:
+    def __init__(self, pool: asyncpg.Pool, channels: Channels, settings: NotifierSettings) -> None:
+        self.pool = pool
+        self.channels = channels
+        self.s = settings
+        self.rules = plan.Rules(
+            quiet=QuietHours(settings.quiet_start, settings.quiet_end),
+            cap=FrequencyCap(
+                settings.reminder_cap, timedelta(days=settings.reminder_cap_window_days)
+            ),
+            contact_grace=timedelta(hours=settings.contact_grace_hours),
+        )
+        self._gate = asyncio.Semaphore(settings.send_concurrency)
+
+    async def dispatch(self, as_of: datetime, *, workers: int = 1) -> DispatchReport:
+        """Everything due at ``as_of``, batch after batch, until nothing is left."""
+        report = DispatchReport()
+
+        async def worker() -> None:
+            while True:
+                part = await self.batch(as_of)
+                report.add(part)
+                if part.counts["claimed"] < self.s.dispatch_batch_size:
+                    return
+
+        await asyncio.gather(*(worker() for _ in range(max(1, workers))))
+        return report
+
+    async def batch(self, as_of: datetime) -> DispatchReport:
+        report = DispatchReport()
+        async with self.pool.acquire() as conn, conn.transaction():
+            expired = await conn.fetch(
+                queries.EXPIRED, as_of - self.rules.contact_grace, self.s.dispatch_batch_size
+            )
+            rows = list(expired) + list(
+                await conn.fetch(queries.CLAIM, as_of, self.s.dispatch_batch_size)
+            )
+            report.counts["claimed"] = len(rows) - len(expired)
+            if not rows:
+                return report
+            sendings = await self._decide(conn, rows, as_of, report)
+            results = await asyncio.gather(*(self._send(x.outbound) for x in sendings))
+            await record(
+                conn, list(zip(sendings, results, strict=True)), as_of, self.s, report.counts
+            )
+        return report
+
+    async def _decide(
+        self, conn: asyncpg.Connection, rows: list[Any], as_of: datetime, report: DispatchReport
+    ) -> list[Sending]:
+        parties = sorted({r["party_id"] for r in rows})
+        window = self.rules.cap.window
+        history: dict[str, list[tuple[datetime, tuple[str, str | None]]]] = defaultdict(list)
+        for h in await conn.fetch(queries.HISTORY, parties, as_of - window, as_of):
+            history[h["party_id"]].append((h["sent_at"], (h["subject_id"], h["stage"])))
+        gone = {
+            tuple(g)
+            for g in await conn.fetch(queries.GONE, sorted({r["subject_id"] for r in rows}))
+        }
+        saved = await templates.latest(conn)
+        sendings: list[Sending] = []
+        for row in rows:
+            recipient = queries.recipient_of(row, self.s.default_time_zone)
+            decision = plan.decide(
+                queries.due_of(row), recipient, as_of, self.rules, history[row["party_id"]]
+            )
+            if isinstance(decision, plan.Send):
+                key = (
+                    row["subject_id"],
+                    row["message_type"],
+                    row["stage"] or "-",
+                    decision.channel,
+                )
+                if key in gone:
+                    decision = plan.Suppress(f"already sent on {decision.channel} for this stage")
+                else:
+                    gone.add(key)
+            if isinstance(decision, plan.Send):
+                assert recipient is not None
+                try:
+                    outbound, template = compose(
+                        row, decision.channel, decision.address, recipient.zone, saved, self.s
+                    )
+                except ComposeError as exc:
+                    sendings.append(Sending(row, decision, None, None, str(exc)))
+                    continue
+                if row["message_type"] in plan.CAPPED_TYPES:
+                    history[row["party_id"]].append((as_of, (row["subject_id"], row["stage"])))
+                sendings.append(Sending(row, decision, outbound, template))
+            else:
+                sendings.append(Sending(row, decision, None, None))
+        return sendings
+
+    async def _send(self, outbound: Outbound | None) -> SendResult | None:
+        if outbound is None:
+            return None
+        route = self.channels.route(outbound.channel)
+        if route is None:
+            return SendResult("failed", "none", error=f"no adapter for channel {outbound.channel}")
+        if route.bucket is not None:
+            await route.bucket.acquire()
+        async with self._gate:
+            try:
+                return await route.adapter.send(outbound)
+            except Exception as exc:  # an adapter bug is a retry, not a lost batch
+                log.warning("adapter raised", channel=outbound.channel, error=repr(exc))
+                return SendResult(
+                    "retry", route.adapter.provider, error=f"{type(exc).__name__}: {exc}"
+                )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The background loop: dispatch what is due by the wall clock, then wait a little."""
+        while not stop.is_set():
+            try:
+                await self.dispatch(datetime.now().astimezone(), workers=self.s.dispatch_workers)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("dispatch failed; retrying", error=repr(exc))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.s.dispatch_interval_s)
+            except TimeoutError:
+                pass

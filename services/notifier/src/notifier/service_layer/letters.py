@@ -1,0 +1,70 @@
+"""Letters and door notices after rendering: print batches, and the tracking number (or the
+hand-delivery reference) recorded later as the delivery proof."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from notifier.adapters.letters_pdf import render_pdf
+from notifier.service_layer import outcomes, queries
+
+
+async def create_batch(
+    conn: asyncpg.Connection, as_of: datetime, limit: int = 1000
+) -> dict[str, object]:
+    """Gather the letters rendered so far into one PDF for the print room."""
+    rows = await conn.fetch(
+        "SELECT notification_id, params -> 'letter' AS letter FROM notifications "
+        "WHERE status = 'printing' AND batch_id IS NULL AND sent_at <= $1 "
+        "ORDER BY unit_id, notification_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        as_of,
+        limit,
+    )
+    if not rows:
+        return {"batch_id": None, "letters": 0, "notification_ids": []}
+    batch_id = f"batch-{uuid.uuid4()}"
+    letters = [{**r["letter"], "notification_id": r["notification_id"]} for r in rows]
+    ids = [r["notification_id"] for r in rows]
+    await conn.execute(
+        "INSERT INTO letter_batches (batch_id, as_of, letters, pdf) VALUES ($1, $2, $3, $4)",
+        batch_id,
+        as_of,
+        len(rows),
+        render_pdf(letters),
+    )
+    await conn.execute(
+        "UPDATE notifications SET batch_id = $1 WHERE notification_id = ANY($2::text[])",
+        batch_id,
+        ids,
+    )
+    return {"batch_id": batch_id, "letters": len(rows), "notification_ids": ids}
+
+
+async def record_tracking(
+    conn: asyncpg.Connection, notification_id: str, tracking_number: str, carrier: str, at: datetime
+) -> str | None:
+    """Delivered, with the tracking number as proof; None when there is no such letter to
+    track (a second call with the same number is accepted and changes nothing)."""
+    rows = await conn.fetch(queries.BY_IDS, [notification_id])
+    if not rows or rows[0]["channel"] not in {"letter", "door_notice"}:
+        return None
+    row = rows[0]
+    if row["provider_message_id"] == tracking_number:
+        return "unchanged"
+    proof = {**(row["proof"] or {}), "tracking_number": tracking_number, "carrier": carrier}
+    updated = await conn.fetchval(
+        "UPDATE notifications SET status = 'delivered', tracking_number = $2, "
+        "provider_message_id = $2, proof = $3, delivered_at = $4 "
+        "WHERE notification_id = $1 AND status = 'printing' RETURNING true",
+        notification_id,
+        tracking_number,
+        proof,
+        at,
+    )
+    if not updated:
+        return None
+    await outcomes.delivered(conn, row, row["channel"], carrier, proof, at)
+    return "delivered"

@@ -1,0 +1,96 @@
+"""The SQL that reads due notifications with everything needed to decide and compose them."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from notifier.domain.channels import Contact, Preferences
+from notifier.domain.plan import Due, Recipient
+
+ROW = """
+SELECT n.notification_id, n.community_id, n.unit_id, n.party_id, n.channel, n.requested_channel,
+       n.message_type, n.subject_id, n.stage, n.essential, n.params, n.template, n.requested_at,
+       n.attempts, n.tried_channels, n.provider, n.provider_message_id, n.proof,
+       p.party_id IS NOT NULL AS known, p.name, p.phone, p.email, p.wechat_openid, p.app_user_id,
+       p.postal_address, p.locale,
+       coalesce(pp.allowed_channels, p.allowed_channels) AS allowed,
+       coalesce(pp.preferred_channels, p.preferred_channels) AS preferred,
+       coalesce(pp.do_not_contact, p.do_not_contact) AS do_not_contact,
+       c.time_zone, c.company_name, c.name AS community_name, c.service_phone, c.complaint_line,
+       c.address AS company_address
+  FROM notifications n
+  LEFT JOIN parties p ON p.party_id = n.party_id
+  LEFT JOIN party_preferences pp ON pp.party_id = n.party_id
+  LEFT JOIN communities c ON c.community_id = n.community_id
+"""
+
+CLAIM = (
+    ROW
+    + """ WHERE n.status = 'queued' AND n.next_attempt_at <= $1
+ ORDER BY n.next_attempt_at, n.notification_id LIMIT $2
+   FOR UPDATE OF n SKIP LOCKED"""
+)
+
+#: Awaiting contacts past the grace period (their decision is a failure).
+EXPIRED = (
+    ROW
+    + """ WHERE n.status = 'awaiting_contacts' AND n.requested_at <= $1
+ LIMIT $2 FOR UPDATE OF n SKIP LOCKED"""
+)
+
+BY_IDS = ROW + " WHERE n.notification_id = ANY($1::text[]) FOR UPDATE OF n"
+
+#: Reminders that went out to these parties in the cap window.
+HISTORY = """
+SELECT party_id, subject_id, stage, sent_at FROM notifications
+ WHERE party_id = ANY($1::text[]) AND message_type = 'reminder'
+   AND sent_at > $2 AND sent_at <= $3
+"""
+
+#: What already went out for these subjects (exactly once per subject, stage, channel).
+GONE = """
+SELECT subject_id, message_type, coalesce(stage, '-') AS stage, channel FROM notifications
+ WHERE subject_id = ANY($1::text[]) AND status IN ('sent', 'printing', 'delivered')
+"""
+
+
+def zone_of(row: Any, default: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(row["time_zone"] or default)
+    except (KeyError, ValueError):
+        return ZoneInfo(default)
+
+
+def due_of(row: Any) -> Due:
+    return Due(
+        message_type=row["message_type"],
+        subject_id=row["subject_id"],
+        stage=row["stage"],
+        requested_channel=row["requested_channel"],
+        essential=row["essential"],
+        requested_at=row["requested_at"],
+        tried=tuple(row["tried_channels"] or ()),
+    )
+
+
+def contact_of(row: Any) -> Contact:
+    return Contact(
+        phone=row["phone"],
+        email=row["email"],
+        wechat_openid=row["wechat_openid"],
+        app_user_id=row["app_user_id"],
+        postal_address=row["postal_address"],
+        room_label=row["params"].get("room") or row["unit_id"],
+    )
+
+
+def recipient_of(row: Any, default_zone: str) -> Recipient | None:
+    if not row["known"]:
+        return None
+    prefs = Preferences(
+        allowed=frozenset(row["allowed"] or ()),
+        preferred=tuple(row["preferred"] or ()),
+        do_not_contact=bool(row["do_not_contact"]),
+    )
+    return Recipient(contact_of(row), prefs, zone_of(row, default_zone))
