@@ -90,15 +90,15 @@ async def main(args: argparse.Namespace) -> None:
         "PAYMENTS_DB_POOL_MAX": str(args.pool),
         **{f"PAYMENTS_{k.upper()}": v for k, v in wechat_env(side, folder).items()},
     }
-    log = open(folder / "payments.log", "wb")  # noqa: ASYNC230
-    proc = subprocess.Popen(  # noqa: ASYNC220
+    log = open(folder / "payments.log", "wb")
+    proc = subprocess.Popen(
         [sys.executable, "-m", "payments", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
             try:
-                if httpx.get(f"{base}/readyz").status_code == 200:  # noqa: ASYNC210
+                if httpx.get(f"{base}/readyz").status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
