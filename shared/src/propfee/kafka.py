@@ -23,6 +23,7 @@ def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
+        max_batch_size=512 * 1024,  # the relay publishes thousands at once after a billing run
         request_timeout_ms=15000,
         retry_backoff_ms=200,
     )

@@ -17,7 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from propfee import metrics
-from propfee.consumer import EventConsumer, Handler
+from propfee.consumer import BatchHandler, EventConsumer, Handler
 from propfee.db import create_pool, migrate, service_migrations
 from propfee.events import Event
 from propfee.kafka import make_producer
@@ -35,10 +35,12 @@ class ServiceRuntime:
         *,
         package: str,
         handlers: Mapping[type[Event], Handler] | None = None,
+        batch_handlers: Mapping[type[Event], BatchHandler] | None = None,
     ) -> None:
         self.settings = settings
         self.package = package
         self.handlers = dict(handlers or {})
+        self.batch_handlers = dict(batch_handlers or {})
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
@@ -87,13 +89,14 @@ class ServiceRuntime:
                 retention_days=s.outbox_retention_days,
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
-        if s.consumers_enabled and self.handlers:
+        if s.consumers_enabled and (self.handlers or self.batch_handlers):
             assert self.pool is not None and self.producer is not None
             self.consumer = EventConsumer(
                 group=self.name,
                 bootstrap_servers=s.kafka_bootstrap_servers,
                 pool=self.pool,
                 handlers=self.handlers,
+                batch_handlers=self.batch_handlers,
                 dlq_producer=self.producer,
                 topic_prefix=s.topic_prefix,
                 max_attempts=s.consumer_max_attempts,

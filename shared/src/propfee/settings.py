@@ -39,7 +39,7 @@ class ServiceSettings(BaseSettings):
     db_pool_max: int = 10
     # Outbox relay.
     relay_enabled: bool = True
-    relay_batch_size: int = 500
+    relay_batch_size: int = 2000
     relay_poll_interval_s: float = 1.0
     relay_send_timeout_s: float = 30.0
     outbox_retention_days: int = 7
@@ -48,7 +48,7 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 5
     consumer_backoff_initial_s: float = 0.2
     consumer_backoff_max_s: float = 5.0
-    consumer_max_poll_records: int = 200
+    consumer_max_poll_records: int = 1000
     # Start-up.
     startup_backoff_max_s: float = 10.0
     shutdown_timeout_s: float = 25.0

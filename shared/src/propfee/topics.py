@@ -15,12 +15,14 @@ from propfee.events import (
     Event,
     InvoiceBalanceChanged,
     InvoiceIssued,
+    InstallmentPlanCreated,
     InvoiceSettled,
     NotificationDelivered,
     NotificationFailed,
     PartyContactsUpdated,
     PaymentReceived,
     PaymentRefunded,
+    StaffTaskRequested,
 )
 
 DAY_MS = 24 * 3600 * 1000
@@ -48,6 +50,8 @@ SUBSCRIPTIONS: dict[str, tuple[type[Event], ...]] = {
         PaymentRefunded,
         NotificationDelivered,
         NotificationFailed,
+        StaffTaskRequested,
+        InstallmentPlanCreated,
     ),
     "notifier": (
         CommunityUpdated,

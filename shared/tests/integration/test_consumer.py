@@ -205,3 +205,60 @@ async def test_stop_finishes_the_record_in_hand_and_commits_it(
         assert sum(c or 0 for c in committed) == 1
     finally:
         await reader.stop()
+
+
+async def test_batch_handler_runs_in_one_transaction_and_isolates_a_poison_record(
+    messaging_pool,
+    producer,
+    kafka,
+    test_prefix,  # type: ignore[no-untyped-def]
+) -> None:
+    unit = f"unit-{uuid.uuid4().hex[:6]}"
+    group = f"g{uuid.uuid4().hex[:6]}"
+    batches: list[list[str]] = []
+
+    async def batch(conn, items) -> None:  # type: ignore[no-untyped-def]
+        ids = [event.payment_id for event, _ in items]
+        batches.append(ids)
+        if "p-poison" in ids:
+            raise RuntimeError("cannot allocate p-poison")
+        for event, context in items:
+            await apply_effect(conn, event, context)
+
+    dup = str(uuid.uuid4())
+    for n in range(10):
+        await publish(producer, test_prefix + TOPIC, payment(f"p-{n}", unit), key=unit)
+    for _ in range(3):
+        await publish(producer, test_prefix + TOPIC, payment("p-dup", unit), key=unit, event_id=dup)
+    await publish(producer, test_prefix + TOPIC, payment("p-poison", unit), key=unit)
+    await publish(producer, test_prefix + TOPIC, payment("p-last", unit), key=unit)
+    await ensure_topics(kafka, prefix=test_prefix, specs=[TopicSpec(dlq_topic(TOPIC, group), 1)])
+    consumer = EventConsumer(
+        group=group,
+        bootstrap_servers=kafka,
+        pool=messaging_pool,
+        handlers={},
+        batch_handlers={PaymentReceived: batch},
+        dlq_producer=producer,
+        topic_prefix=test_prefix,
+        max_attempts=2,
+        backoff_initial_s=0.05,
+        backoff_max_s=0.1,
+    )
+    task = asyncio.create_task(consumer.run())
+
+    async def last_done() -> bool:
+        return bool(
+            await messaging_pool.fetchval(
+                "SELECT count(*) FROM effects WHERE payment_id = 'p-last'"
+            )
+        )
+
+    await wait_until(last_done, timeout=60)
+    [dead] = await read_topic(kafka, test_prefix + dlq_topic(TOPIC, group), at_least=1, settle=0.5)
+    consumer.stop()
+    await task
+    assert dead.headers["dlq_reason"] == b"handler-failed"
+    rows = dict(await messaging_pool.fetch("SELECT payment_id, times FROM effects"))
+    assert rows == {**{f"p-{n}": 1 for n in range(10)}, "p-dup": 1, "p-last": 1}
+    assert any(len(b) > 1 for b in batches), "consecutive records went through as a batch"

@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from billing.entrypoints.events import HANDLERS
+from billing.entrypoints.events import BATCH_HANDLERS, HANDLERS
 from billing.entrypoints.http_accounts import router as accounts_router
 from billing.entrypoints.http_billing import router as billing_router
 from billing.entrypoints.http_registry import router as registry_router
@@ -15,7 +15,9 @@ from propfee.settings import ServiceSettings
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or BillingSettings()
-    runtime = ServiceRuntime(settings, package="billing", handlers=HANDLERS)
+    runtime = ServiceRuntime(
+        settings, package="billing", handlers=HANDLERS, batch_handlers=BATCH_HANDLERS
+    )
     return create_service_app(
         runtime,
         title="Propfee billing",

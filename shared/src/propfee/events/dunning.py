@@ -40,3 +40,43 @@ class ArrearsEscalated(Event):
     actions: list[EscalationAction] = Field(default_factory=list)
     room_label: str | None = None
     deadline: date | None = Field(default=None, description="Pay-by date stated in a demand")
+    months_overdue: int | None = Field(
+        default=None,
+        description="Whole calendar months since the oldest due date; 0 is 'current' (tier is "
+        "then reported as green)",
+    )
+    owner_staff_id: str | None = Field(
+        default=None, description="Staff member named for the case (red cases: one plan)"
+    )
+
+
+class ArrearsCasePaused(Event):
+    """dunning paused reminders of a case (or of one disputed invoice) until ``ends_at``:
+    a service complaint, an installment plan, a legal proceeding. Consumers holding queued
+    reminders for the case should not send them."""
+
+    producer: ClassVar[str] = "dunning"
+
+    pause_id: str
+    case_id: str
+    community_id: str
+    unit_id: str
+    scope: Literal["case", "invoice"]
+    invoice_id: str | None = None
+    reason: str
+    owner: str
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+
+
+class ArrearsCaseResumed(Event):
+    """A pause ended (resolved, installment missed, or its end came)."""
+
+    producer: ClassVar[str] = "dunning"
+
+    pause_id: str
+    case_id: str
+    community_id: str
+    unit_id: str
+    resolution: str
+    resumed_at: AwareDatetime

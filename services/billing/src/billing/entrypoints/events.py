@@ -1,10 +1,13 @@
 """Events billing consumes (consumer group ``billing``)."""
 
 from billing.service_layer import payments
-from propfee.consumer import Handler
+from propfee.consumer import BatchHandler, Handler
 from propfee.events import Event, PaymentReceived, PaymentRefunded
 
 HANDLERS: dict[type[Event], Handler] = {
-    PaymentReceived: payments.record_payment,
     PaymentRefunded: payments.record_refund,
+}
+#: Payments arrive by the thousand at month end: allocated a batch per transaction.
+BATCH_HANDLERS: dict[type[Event], BatchHandler] = {
+    PaymentReceived: payments.record_payments,
 }

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from billing.service_layer.accounts import ChangeContext, recompute_account
+from billing.service_layer.accounts import ChangeContext, recompute_account, recompute_accounts
 from billing.service_layer.ids import stable_id
 from propfee.consumer import EventContext
 from propfee.events import PaymentReceived, PaymentRefunded
@@ -17,29 +17,46 @@ class InvoiceStateError(ValueError):
     pass
 
 
+async def record_payments(
+    conn: asyncpg.Connection, items: list[tuple[PaymentReceived, EventContext]]
+) -> None:
+    """Allocate payments (once per payment id, whatever the event id) and number receipts.
+
+    Set-based: one insert, one replay per affected unit with five loads in all, one write of
+    the journals and balances, one receipt numbering per community and year.
+    """
+    payments = [event for event, _ in items]
+    inserted = await conn.fetch(
+        "INSERT INTO payments_received (payment_id, unit_id, community_id, payer_party_id, "
+        "amount_fen, invoice_ids, channel, paid_at, received_at) "
+        "SELECT p, u, c, y, a, coalesce(string_to_array(i, ','), '{}'), ch, pa, ra "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], "
+        "$7::text[], $8::timestamptz[], $9::timestamptz[]) AS x(p, u, c, y, a, i, ch, pa, ra) "
+        "ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id",
+        [p.payment_id for p in payments],
+        [p.unit_id for p in payments],
+        [p.community_id for p in payments],
+        [p.payer_party_id for p in payments],
+        [p.amount_fen for p in payments],
+        [",".join(p.invoice_ids) if p.invoice_ids else None for p in payments],
+        [p.channel for p in payments],
+        [p.paid_at for p in payments],
+        [p.received_at for p in payments],
+    )
+    fresh = {r["payment_id"] for r in inserted}
+    new = list({p.payment_id: p for p in payments if p.payment_id in fresh}.values())
+    if not new:
+        return
+    at = max(p.received_at for p in new)
+    await recompute_accounts(conn, [p.unit_id for p in new], at, ChangeContext("payment"))
+    # Last, so each community's receipt counter stays locked only until the commit.
+    await issue_receipts(conn, new)
+
+
 async def record_payment(
     conn: asyncpg.Connection, payment: PaymentReceived, context: EventContext
 ) -> None:
-    """Allocate a payment (once per payment id, whatever the event id) and number its receipt."""
-    inserted = await conn.fetchval(
-        "INSERT INTO payments_received (payment_id, unit_id, community_id, payer_party_id, "
-        "amount_fen, invoice_ids, channel, paid_at, received_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-        "ON CONFLICT (payment_id) DO NOTHING RETURNING true",
-        payment.payment_id,
-        payment.unit_id,
-        payment.community_id,
-        payment.payer_party_id,
-        payment.amount_fen,
-        payment.invoice_ids,
-        payment.channel,
-        payment.paid_at,
-        payment.received_at,
-    )
-    if not inserted:
-        return
-    await issue_receipt(conn, payment)
-    await recompute_account(conn, payment.unit_id, payment.received_at, ChangeContext("payment"))
+    await record_payments(conn, [(payment, context)])
 
 
 async def record_refund(
@@ -63,41 +80,72 @@ async def record_refund(
         )
 
 
-async def next_number(conn: asyncpg.Connection, community_id: str, year: int, series: str) -> int:
-    """Gap-free: the counter row is locked until the transaction ends and rolls back with it."""
-    seq: int = await conn.fetchval(
-        "INSERT INTO receipt_counters (community_id, year, last_seq) VALUES ($1, $2, 1) "
-        "ON CONFLICT (community_id, year) DO UPDATE SET last_seq = receipt_counters.last_seq + 1 "
-        "RETURNING last_seq",
+async def next_numbers(
+    conn: asyncpg.Connection, community_id: str, year: int, series: str, count: int
+) -> range:
+    """``count`` consecutive numbers; gap-free because the counter row stays locked until the
+    transaction ends and rolls back with it."""
+    last: int = await conn.fetchval(
+        "INSERT INTO receipt_counters (community_id, year, last_seq) VALUES ($1, $2, $3) "
+        "ON CONFLICT (community_id, year) DO UPDATE "
+        "SET last_seq = receipt_counters.last_seq + $3 RETURNING last_seq",
         f"{community_id}:{series}",
         year,
+        count,
     )
-    return seq
+    return range(last - count + 1, last + 1)
 
 
-async def issue_receipt(conn: asyncpg.Connection, payment: PaymentReceived) -> str:
-    tz_name = await conn.fetchval(
-        "SELECT time_zone FROM communities WHERE community_id = $1", payment.community_id
+async def next_number(conn: asyncpg.Connection, community_id: str, year: int, series: str) -> int:
+    return (await next_numbers(conn, community_id, year, series, 1))[0]
+
+
+async def issue_receipts(conn: asyncpg.Connection, payments: list[PaymentReceived]) -> None:
+    """One receipt per payment, numbered per community and year in order of payment time."""
+    zones = dict(
+        await conn.fetch(
+            "SELECT community_id, time_zone FROM communities WHERE community_id = ANY($1::text[])",
+            list({p.community_id for p in payments}),
+        )
     )
-    local = payment.paid_at.astimezone(ZoneInfo(tz_name or "Asia/Shanghai"))
-    seq = await next_number(conn, payment.community_id, local.year, "receipt")
-    receipt_no = f"R{local.year}-{seq:07d}"
-    await conn.execute(
-        "INSERT INTO receipts (receipt_no, community_id, year, seq, payment_id, unit_id, "
-        "payer_party_id, amount_fen, channel, paid_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        f"{payment.community_id}/{receipt_no}",
-        payment.community_id,
-        local.year,
-        seq,
-        payment.payment_id,
-        payment.unit_id,
-        payment.payer_party_id,
-        payment.amount_fen,
-        payment.channel,
-        payment.paid_at,
+    groups: dict[tuple[str, int], list[PaymentReceived]] = {}
+    for p in sorted(payments, key=lambda p: (p.paid_at, p.payment_id)):
+        year = p.paid_at.astimezone(ZoneInfo(zones.get(p.community_id, "Asia/Shanghai"))).year
+        groups.setdefault((p.community_id, year), []).append(p)
+    rows = []
+    for (community_id, year), group in sorted(groups.items()):
+        numbers = await next_numbers(conn, community_id, year, "receipt", len(group))
+        for seq, p in zip(numbers, group, strict=True):
+            rows.append(
+                (
+                    f"{community_id}/R{year}-{seq:07d}",
+                    community_id,
+                    year,
+                    seq,
+                    p.payment_id,
+                    p.unit_id,
+                    p.payer_party_id,
+                    p.amount_fen,
+                    p.channel,
+                    p.paid_at,
+                )
+            )
+    await conn.copy_records_to_table(
+        "receipts",
+        records=rows,
+        columns=[
+            "receipt_no",
+            "community_id",
+            "year",
+            "seq",
+            "payment_id",
+            "unit_id",
+            "payer_party_id",
+            "amount_fen",
+            "channel",
+            "paid_at",
+        ],
     )
-    return receipt_no
 
 
 async def _open_invoice(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Record:

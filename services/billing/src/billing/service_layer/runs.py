@@ -35,7 +35,7 @@ from billing.domain.charges import (
     split_shared_meter,
 )
 from billing.domain.schedule import ScheduleError, ScheduleHistory
-from billing.service_layer.accounts import ChangeContext, recompute_account
+from billing.service_layer.accounts import ChangeContext, recompute_accounts
 from billing.service_layer.ids import stable_id
 from billing.service_layer.schedules import load_history
 from propfee.events import InvoiceIssued
@@ -153,8 +153,9 @@ async def run_billing(pool: asyncpg.Pool, request: RunRequest, *, chunk: int = C
             "ON i.unit_id = a.unit_id AND i.run_id = $1",
             run_id,
         )
-        for row in with_credit:
-            await recompute_account(conn, row["unit_id"], issued_at, ChangeContext("credit"))
+        await recompute_accounts(
+            conn, [row["unit_id"] for row in with_credit], issued_at, ChangeContext("credit")
+        )
     return RunSummary(run_id, True, count, total, period.start, period.end)
 
 
