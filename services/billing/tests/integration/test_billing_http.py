@@ -209,6 +209,18 @@ def test_billing_api_end_to_end(billing_db: str, kafka: str, test_prefix: str) -
             f"/communities/{C}/reports/on-time", params={"start": "2025-01-01", "end": "2025-01-31"}
         ).json()
         assert on_time[0]["households"] == 1236
+        by_building = http.get(
+            f"/communities/{C}/reports/on-time",
+            params={"start": "2025-01-01", "end": "2025-01-31", "by": "building"},
+        ).json()
+        assert sum(r["households"] for r in by_building) == 1236
+        assert (
+            http.get(
+                f"/communities/{C}/reports/on-time",
+                params={"start": "2025-01-01", "end": "2025-01-31", "by": "fee_item"},
+            ).status_code
+            == 422
+        )
 
 
 def _unit_id(http: TestClient, dsn: str, key: str = "1栋/1单元/301") -> str:

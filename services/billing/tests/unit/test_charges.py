@@ -198,3 +198,32 @@ def test_a_contract_rate_above_the_cap_is_refused() -> None:
     validate_contract_rate(Decimal("0.0001"), Decimal("0.039"))
     with pytest.raises(LateFeeTermsError, match="above the cap"):
         validate_contract_rate(Decimal("0.0003"), Decimal("0.039"))
+
+
+def test_shop_gets_one_combined_statement_with_rent() -> None:
+    """A published rent item for shops puts property fee and rent on one invoice."""
+    with_rent = FeeSchedule(
+        "s9",
+        1,
+        date(2025, 1, 1),
+        date(2025, 2, 1),
+        "ref",
+        (
+            FeeItem("property_fee", "物业服务费", "area", Decimal("480"), "shop"),
+            FeeItem("rent", "商铺租金", "fixed", Decimal("600000"), "shop"),
+        ),
+    )
+    shop = unit(unit_type="shop", floor_area_m2=Decimal("60.00"))
+    [draft] = bill_unit(
+        shop, Period.of_months(date(2026, 1, 1), 3), ScheduleHistory([with_rent]), cycle="quarterly"
+    )
+    assert amounts(draft.lines) == [
+        ("property_fee", 86400),
+        ("rent", 1800000),
+        ("prepay_discount_quarterly", -4320),  # the discount is on the property fee only
+    ]
+    home = unit()
+    # No residential rate in this schedule and rent is for shops: no empty invoice.
+    assert (
+        bill_unit(home, Period.of_months(date(2026, 1, 1), 1), ScheduleHistory([with_rent])) == []
+    )

@@ -180,7 +180,8 @@ def bill_unit(
         lines, version = list(found[0]), found[1]
         if payer == last_payer:
             lines += _usage_lines(unit, history.effective_on(period.end), period.end)
-        drafts.append(DraftInvoice(unit.unit_id, payer, sub, tuple(lines), version))
+        if lines:  # nothing published applies to this unit: no empty invoice
+            drafts.append(DraftInvoice(unit.unit_id, payer, sub, tuple(lines), version))
     return drafts
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from billing.entrypoints.errors import domain_errors
 from billing.entrypoints.http_accounts import Format, tabular
 from billing.service_layer import reports
 from propfee.http import Pool
@@ -39,11 +40,18 @@ async def collection(
 
 @router.get("/on-time", response_model=None)
 async def on_time(
-    community_id: str, pool: Pool, start: date, end: date, format: Format = "json"
+    community_id: str,
+    pool: Pool,
+    start: date,
+    end: date,
+    by: reports.GroupBy = "month",
+    format: Format = "json",
 ) -> list[dict[str, Any]] | Response:
-    """On-time rate by month: households that paid every invoice by its due date."""
-    async with pool.acquire() as conn:
-        rows = await reports.on_time(conn, community_id, start, end)
+    """On-time rate by month, building or community: households that paid every invoice of
+    the month by its due date."""
+    with domain_errors():
+        async with pool.acquire() as conn:
+            rows = await reports.on_time(conn, community_id, start, end, by)
     if format == "json":
         return rows
     return tabular(rows, ["key", "households", "on_time", "on_time_rate"], "on-time", format)

@@ -57,13 +57,20 @@ async def collection(
 
 
 async def on_time(
-    conn: asyncpg.Connection, community_id: str, start: date, end: date
+    conn: asyncpg.Connection,
+    community_id: str,
+    start: date,
+    end: date,
+    by: GroupBy = "month",
 ) -> list[dict[str, Any]]:
     """On-time rate (按时缴费率) = households with every invoice of the month paid by its due
-    date / households billed that month."""
+    date / households billed that month; by month, building or community."""
+    if by == "fee_item":
+        raise ValueError("by: the on-time rate counts households, not fee items")
+    key = _KEYS[by]
     rows = await conn.fetch(
-        """
-        SELECT to_char(i.period_start, 'YYYY-MM') AS key,
+        f"""
+        SELECT {key} AS key,
                count(DISTINCT i.unit_id) AS households,
                count(DISTINCT i.unit_id) FILTER (WHERE NOT EXISTS (
                    SELECT 1 FROM invoices j WHERE j.unit_id = i.unit_id
@@ -73,6 +80,7 @@ async def on_time(
                            OR (j.settled_at AT TIME ZONE c.time_zone)::date > j.due_date))
                ) AS on_time
           FROM invoices i JOIN communities c USING (community_id)
+          JOIN buildings b USING (building_id)
          WHERE i.community_id = $1 AND i.kind = 'regular' AND i.status <> 'void'
            AND i.period_start BETWEEN $2 AND $3
          GROUP BY 1 ORDER BY 1
