@@ -13,7 +13,6 @@ outages are not the record's fault: those are retried until the service stops.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -319,13 +318,11 @@ class EventConsumer:
             raise _DeadLetter("unknown-event-type", f"no handler for ce_type {envelope.type!r}", 0)
         event_cls, handler = known
         try:
-            json.loads(envelope.data)
-        except ValueError as exc:
-            raise _DeadLetter("malformed-json", describe_error(exc), 0) from exc
-        try:
             event = event_cls.model_validate_json(envelope.data)
         except ValidationError as exc:
-            raise _DeadLetter("invalid-data", describe_error(exc), 0) from exc
+            malformed = any(e["type"] == "json_invalid" for e in exc.errors())
+            reason = "malformed-json" if malformed else "invalid-data"
+            raise _DeadLetter(reason, describe_error(exc), 0) from exc
         context = EventContext(envelope, record.topic, record.partition, record.offset)
         return context, event, handler
 

@@ -343,3 +343,38 @@ async def test_any_arrival_order_gives_the_same_account(create_database) -> None
     assert first[2] + sum(a[3] for a in first[0]) == 250000 + 60000 - 20000
     for pool in pools:
         await pool.close()
+
+
+async def test_every_published_payload_matches_its_contract(billing_pool) -> None:  # type: ignore[no-untyped-def]
+    """Runs serialise InvoiceIssued by hand and accounts build events without re-validation:
+    every outbox row must still validate against the model its ce_type names."""
+    from propfee.events import EVENTS_BY_TYPE
+
+    await setup_community(billing_pool)
+    head = "\n".join(SAMPLE.read_text("utf-8").splitlines()[:80]).encode()
+    await import_ledger(billing_pool, COMMUNITY, head, "l.csv", opening_as_of=OPENING)
+    await run_billing(
+        billing_pool, RunRequest(COMMUNITY, date(2025, 1, 1), "monthly", date(2025, 1, 1))
+    )
+    units = [r["unit_id"] for r in await billing_pool.fetch("SELECT unit_id FROM units LIMIT 20")]
+    for n, unit in enumerate(units):
+        await _apply(
+            billing_pool,
+            payments.record_payment,
+            _payment(f"pay{n}", unit, 50000 + n, date(2025, 1, 20)),
+        )
+    rows = await billing_pool.fetch("SELECT topic, headers, payload FROM outbox")
+    seen = set()
+    for row in rows:
+        headers = dict(row["headers"])
+        model = EVENTS_BY_TYPE[headers["ce_type"]]
+        assert model.topic() == row["topic"]
+        event = model.model_validate_json(bytes(row["payload"]))
+        assert getattr(event, "currency", "CNY") == "CNY"
+        seen.add(model.__name__)
+    assert {
+        "InvoiceIssued",
+        "InvoiceBalanceChanged",
+        "InvoiceSettled",
+        "PartyContactsUpdated",
+    } <= seen

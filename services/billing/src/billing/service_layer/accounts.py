@@ -264,9 +264,11 @@ async def _write_balances(
     for account, row, b in changed:
         version = version_of[row["invoice_id"]]
         today = at.astimezone(account.tz).date()
+        # model_construct: every value here is computed and typed by this module; validating
+        # thousands of them again per batch of payments is pure overhead.
         events.append(
             (
-                InvoiceBalanceChanged(
+                InvoiceBalanceChanged.model_construct(
                     invoice_id=row["invoice_id"],
                     community_id=row["community_id"],
                     unit_id=row["unit_id"],
@@ -300,7 +302,7 @@ async def _write_balances(
                     if a.invoice_id == row["invoice_id"]
                 }
             )
-            settled = InvoiceSettled(
+            settled = InvoiceSettled.model_construct(
                 invoice_id=row["invoice_id"],
                 community_id=row["community_id"],
                 unit_id=row["unit_id"],
