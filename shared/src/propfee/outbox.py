@@ -136,6 +136,10 @@ async def add_events(
     return ids  # COPY fires the statement trigger that wakes the relay
 
 
+class RelayError(RuntimeError):
+    """A batch could not be published; it stays in the outbox and is retried."""
+
+
 class OutboxRelay:
     """Publishes committed outbox rows; wakes on NOTIFY, polls as a fallback."""
 
@@ -175,14 +179,18 @@ class OutboxRelay:
                 return 0
             futures = []
             for row in rows:
-                futures.append(
-                    await self._producer.send(
-                        self._prefix + row["topic"],
-                        value=bytes(row["payload"]),
-                        key=row["message_key"].encode(),
-                        headers=[(k, v.encode()) for k, v in row["headers"]],
+                topic = self._prefix + row["topic"]
+                try:
+                    futures.append(
+                        await self._producer.send(
+                            topic,
+                            value=bytes(row["payload"]),
+                            key=row["message_key"].encode(),
+                            headers=[(k, v.encode()) for k, v in row["headers"]],
+                        )
                     )
-                )
+                except Exception as exc:
+                    raise RelayError(f"cannot publish to {topic}: {exc!r}") from exc
             await asyncio.wait_for(asyncio.gather(*futures), timeout=self._send_timeout)
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
@@ -222,7 +230,7 @@ class OutboxRelay:
                     raise
                 except Exception as exc:
                     metrics.RELAY_ERRORS.inc()
-                    log.warning("outbox relay batch failed; will retry", error=repr(exc))
+                    log.warning("outbox relay batch failed; will retry", error=str(exc))
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
