@@ -107,9 +107,18 @@ class ServiceRuntime:
             self._tasks.append(
                 asyncio.create_task(self._run_consumer(), name=f"{self.name}-consumer")
             )
+        await self.on_started()
         self.started.set()
         metrics.READY.set(1)
         log.info("service started", http_port=s.http_port)
+
+    async def on_started(self) -> None:
+        """Hook for a service's own background work (a dispatcher, a scheduler): called once
+        the database, migrations, relay and consumers are up. Start tasks here."""
+
+    async def on_stopping(self) -> None:
+        """Hook called first on shutdown, while the pool and producer are still open: stop
+        and await the service's own background work here."""
 
     async def _connect(self) -> None:
         s = self.settings
@@ -163,6 +172,11 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         """Graceful: finish the record in hand, publish what committed, close clients."""
+        if self.started.is_set():
+            try:
+                await asyncio.wait_for(self.on_stopping(), timeout=self.settings.shutdown_timeout_s)
+            except Exception as exc:
+                log.warning("background work did not stop cleanly", error=repr(exc))
         if self._boot_task is not None and not self._boot_task.done():
             self._boot_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
