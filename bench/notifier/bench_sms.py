@@ -76,7 +76,9 @@ def start_fake(rate: float, port: int) -> subprocess.Popen[bytes]:
     )
 
 
-async def main(count: int, rate: float, port: int, fake: subprocess.Popen[bytes]) -> int:
+async def main(
+    count: int, rate: float, port: int, fake: subprocess.Popen[bytes], profile: str | None
+) -> int:
     db = f"bench_notifier_{uuid.uuid4().hex[:6]}"
     admin = await asyncpg.connect(f"{LOCAL_PG}/postgres")
     await admin.execute(f'CREATE DATABASE "{db}"')
@@ -112,9 +114,24 @@ async def main(count: int, rate: float, port: int, fake: subprocess.Popen[bytes]
         channels = Channels.from_settings(settings)
         dispatcher = Dispatcher(pool, channels, settings)
         as_of = datetime(2026, 3, 9, 2, 0, tzinfo=UTC)
+        spy = None
+        if profile:  # a dev tool (uv tool install py-spy), never a dependency
+            spy = subprocess.Popen(
+                [
+                    *("py-spy", "record", "-p", str(os.getpid()), "--subprocesses"),
+                    *("-r", "200", "-f", "raw", "-o", profile),
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+            await asyncio.sleep(2)
+        load_before = os.getloadavg()
         started = time.perf_counter()
         report = await dispatcher.dispatch(as_of, workers=settings.dispatch_workers)
         elapsed = time.perf_counter() - started
+        load_after = os.getloadavg()
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait()
         await channels.close()
         sent_rows = await pool.fetchval("SELECT count(*) FROM notifications WHERE status = 'sent'")
         distinct_ids = await pool.fetchval(
@@ -126,6 +143,7 @@ async def main(count: int, rate: float, port: int, fake: subprocess.Popen[bytes]
         print(f"reminders: {count}, provider limit {rate:.0f}/s, provider latency 20 ms")
         print(f"dispatch report: {dict(report.counts)}")
         print(f"elapsed: {elapsed:.2f} s ({count / elapsed:.0f} SMS/s)")
+        print(f"load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f}")
         print(
             f"provider: {stats}; database: sent={sent_rows}, distinct provider ids={distinct_ids}"
         )
@@ -150,6 +168,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--profile", help="py-spy the dispatcher and the fake into this file")
     args = parser.parse_args()
     port = free_port()
-    sys.exit(asyncio.run(main(args.count, args.rate, port, start_fake(args.rate, port))))
+    fake = start_fake(args.rate, port)
+    sys.exit(asyncio.run(main(args.count, args.rate, port, fake, args.profile)))

@@ -1,77 +1,135 @@
 """Benchmark: signed WeChat Pay notifications over HTTP on loopback (not a test).
 
 Starts a real payments process against the local PostgreSQL and Kafka (fresh database, topics
-under a fresh prefix), creates N payment orders, pre-signs and encrypts one notification per
-order (the gateway's work, outside the timing), then POSTs them to /webhooks/wechatpay with C
-concurrent connections and measures throughput and latency. Afterwards it checks that every
-notification became exactly one payment and one published payments.payment-received record.
-The ceiling is GET /healthz of the same process (same FastAPI + uvicorn stack), same load.
+under a fresh prefix), creates N payment orders (with the service's own order code, outside the
+timing), pre-signs and encrypts one notification per order (the gateway's work, outside the
+timing) into a file of raw HTTP requests, then lets ``wrk`` (a native load generator, so that
+the client does not eat the two cores the service runs on) replay them to /webhooks/wechatpay
+for a fixed duration, each notification at most once. Afterwards it re-delivers the last
+notifications each connection sent (their answers may have been cut off when wrk stopped) plus
+a sample of the others, as WeChat Pay does when it has no answer, and checks that every
+notification sent became exactly one payment and one published payments.payment-received
+record. The ceiling is GET /healthz of the same process (same FastAPI + uvicorn stack), same
+connections and duration.
 
-    uv run python bench/payments/bench_wechatpay.py --orders 20000 --concurrency 64
+    apt-get install -y wrk
+    uv run python bench/payments/bench_wechatpay.py --duration 20 --connections 32
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import random
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "services/payments/tests"))
 sys.path.insert(0, str(ROOT))
 
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from payments_testkit.keys import Issued, private_pem  # noqa: E402
 from payments_testkit.service import wechat_env  # noqa: E402
 from payments_testkit.wechat import WechatSide, transaction  # noqa: E402
 
+from payments.service_layer.orders import OrderRequest, create_order  # noqa: E402
 from propfee.kafka import ensure_topics  # noqa: E402
 from propfee.settings import LOCAL_PG  # noqa: E402
 from tests.support.kafka import read_topic  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 
-
-async def load(
-    url: str,
-    requests: list[tuple[bytes, dict[str, str]] | None],
-    concurrency: int,
-    method: str = "POST",
-) -> tuple[float, list[float], list[int]]:
-    queue = list(reversed(requests))
-    latencies: list[float] = []
-    statuses: list[int] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
-
-        async def worker() -> None:
-            while queue:
-                item = queue.pop()
-                t0 = time.perf_counter()
-                if item is None:
-                    r = await http.get(url)
-                else:
-                    r = await http.post(url, content=item[0], headers=item[1])
-                latencies.append(time.perf_counter() - t0)
-                statuses.append(r.status_code)
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - start, latencies, statuses
+_SIDE: WechatSide | None = None
 
 
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(len(s) * p))] * 1000
+def _init_signer(apiv3: bytes, platform_key: bytes, cert_pem: bytes, public_key: bytes) -> None:
+    """Worker process: the same WeChat Pay keys, loaded from PEM (keys do not pickle)."""
+    from cryptography import x509
+
+    global _SIDE
+    _SIDE = WechatSide(
+        apiv3_key=apiv3,
+        platform=Issued(
+            serialization.load_pem_private_key(platform_key, None),  # type: ignore[arg-type]
+            x509.load_pem_x509_certificate(cert_pem),
+        ),
+        public_key=serialization.load_pem_private_key(public_key, None),  # type: ignore[arg-type]
+    )
+
+
+def _raw_requests(job: tuple[str, list[tuple[int, str, int]]]) -> bytes:
+    """Signed, encrypted notifications as raw HTTP/1.1 requests, "<length>\\n<bytes>" each."""
+    host, items = job
+    assert _SIDE is not None
+    out = bytearray()
+    for i, out_trade_no, amount in items:
+        body = _SIDE.body("TRANSACTION.SUCCESS", transaction(out_trade_no, amount))
+        # Half signed with the platform certificate's key, half with the public key (a switch).
+        headers = _SIDE.headers(body, mode="platform" if i % 2 else "public_key")
+        head = f"POST /webhooks/wechatpay HTTP/1.1\r\nHost: {host}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        raw = (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        out += f"{len(raw)}\n".encode() + raw
+    return bytes(out)
+
+
+def parse_raw(raw: bytes) -> tuple[bytes, dict[str, str]]:
+    head, body = raw.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")[1:]
+    headers = dict(line.split(": ", 1) for line in lines)
+    headers.pop("Host"), headers.pop("Content-Length")
+    return body, headers
+
+
+def wrk(url: str, script: Path, args: argparse.Namespace, env: dict[str, str]) -> dict:
+    cmd = [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{args.duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+    ]
+    out = subprocess.run(
+        cmd, env={**os.environ, **env}, capture_output=True, text=True, check=True
+    ).stdout
+    result = json.loads(next(x for x in out.splitlines() if x.startswith("RESULT "))[7:])
+    result["threads_sent"] = {
+        int(p[1]): int(p[2]) for p in (x.split() for x in out.splitlines()) if p[0] == "THREAD"
+    }
+    return result
+
+
+def rate_line(name: str, r: dict) -> str:
+    seconds = r["duration_us"] / 1e6
+    errors = sum(r[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
+    return (
+        f"{name}: {r['requests']} in {seconds:.1f}s = {r['requests'] / seconds:.0f}/s; "
+        f"p50 {r['p50_us'] / 1000:.1f} ms, p90 {r['p90_us'] / 1000:.1f} ms, "
+        f"p99 {r['p99_us'] / 1000:.1f} ms, max {r['max_us'] / 1000:.1f} ms; "
+        f"non-2xx {r['status_errors']}, socket errors {errors}"
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install -y wrk")
     run = f"bench{secrets.token_hex(3)}"
     admin = await asyncpg.connect(f"{LOCAL_PG}/postgres")
     await admin.execute(f'CREATE DATABASE "{run}"')
@@ -85,6 +143,7 @@ async def main(args: argparse.Namespace) -> None:
         **os.environ,
         "PAYMENTS_DATABASE_URL": db,
         "PAYMENTS_HTTP_PORT": str(port),
+        "PAYMENTS_HTTP_WORKERS": str(args.workers),
         "PROPFEE_TOPIC_PREFIX": prefix,
         "PAYMENTS_LOG_LEVEL": "WARNING",
         "PAYMENTS_DB_POOL_MAX": str(args.pool),
@@ -94,7 +153,8 @@ async def main(args: argparse.Namespace) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "payments", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
-    base = f"http://127.0.0.1:{port}"
+    host = f"127.0.0.1:{port}"
+    base = f"http://{host}"
     try:
         for _ in range(300):
             try:
@@ -103,37 +163,112 @@ async def main(args: argparse.Namespace) -> None:
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(0.2)
-        print(f"creating {args.orders} orders ...", flush=True)
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            sem = asyncio.Semaphore(32)
+        print(f"creating {args.notes} orders ...", flush=True)
+        pool = await asyncpg.create_pool(db, min_size=4, max_size=4)
+        now = datetime.now(UTC)
 
-            async def order(i: int) -> str:
-                async with sem:
-                    r = await http.post(
-                        "/orders",
-                        json={
-                            "unit_id": f"u-{i}",
-                            "channel": "wechat_pay",
-                            "community_id": "c-1",
-                            "payer_party_id": f"p-{i}",
-                            "amount_fen": 10000 + i,
-                        },
-                    )
-                    return str(r.json()["out_trade_no"])
+        async def order(i: int) -> str:
+            request = OrderRequest(
+                unit_id=f"u-{i}",
+                channel="wechat_pay",
+                scene="native",
+                community_id="c-1",
+                payer_party_id=f"p-{i}",
+                amount_fen=10000 + i,
+            )
+            async with pool.acquire() as conn, conn.transaction():
+                row = await create_order(conn, request, now, timedelta(hours=2))
+            return str(row["out_trade_no"])
 
-            trade_nos = await asyncio.gather(*(order(i) for i in range(args.orders)))
-        notes = []
-        for i, no in enumerate(trade_nos):
-            body = side.body("TRANSACTION.SUCCESS", transaction(no, 10000 + i))
-            notes.append((body, side.headers(body, mode="platform" if i % 2 else "public_key")))
-        # Ceiling: the bare endpoint of the same stack, same concurrency.
-        bare_elapsed, bare_lat, _ = await load(
-            f"{base}/healthz", [None] * args.orders, args.concurrency
+        trade_nos: list[str] = []
+        for start in range(0, args.notes, 1000):
+            end = min(args.notes, start + 1000)
+            trade_nos += await asyncio.gather(*(order(i) for i in range(start, end)))
+        await pool.close()
+
+        # Ceiling: the bare endpoint of the same stack, same connections and duration.
+        bare = wrk(f"{base}/healthz", HERE / "bare.lua", args, {})
+        print(rate_line("bare GET /healthz", bare), flush=True)
+
+        print(f"signing and encrypting {args.notes} notifications ...", flush=True)
+        t0 = time.perf_counter()
+        items = [(i, no, 10000 + i) for i, no in enumerate(trade_nos)]
+        chunk = 500
+        jobs = [(host, items[k : k + chunk]) for k in range(0, len(items), chunk)]
+        keys = (
+            side.apiv3_key,
+            private_pem(side.platform.key),
+            side.platform.cert_pem,
+            private_pem(side.public_key),
         )
-        elapsed, lat, statuses = await load(f"{base}/webhooks/wechatpay", notes, args.concurrency)
-        ok = sum(1 for s in statuses if s in (200, 204))
+        with ProcessPoolExecutor(args.signers, initializer=_init_signer, initargs=keys) as ex:
+            blobs = list(ex.map(_raw_requests, jobs))
+        requests_file = folder / "requests.bin"
+        requests_file.write_bytes(b"".join(blobs))
+        del blobs
+        print(f"... in {time.perf_counter() - t0:.1f}s", flush=True)
+        raw = requests_file.read_bytes()
+        records: list[bytes] = []
+        pos = 0
+        while pos < len(raw):
+            nl = raw.index(b"\n", pos)
+            length = int(raw[pos:nl])
+            records.append(raw[nl + 1 : nl + 1 + length])
+            pos = nl + 1 + length
+
+        spy = None
+        if args.profile:  # a dev tool (uv tool install py-spy), never a service dependency
+            spy = subprocess.Popen(
+                [
+                    *("py-spy", "record", "-p", str(proc.pid), "--subprocesses", "-r", "200"),
+                    *("-d", str(args.duration), "-f", "raw", "-o", args.profile),
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+        load_before = os.getloadavg()
+        hook = wrk(
+            f"{base}/webhooks/wechatpay",
+            HERE / "notifications.lua",
+            args,
+            {"REQUESTS": str(requests_file), "WRK_THREADS": str(args.threads)},
+        )
+        load_after = os.getloadavg()
+        print(rate_line("webhook POST /webhooks/wechatpay", hook), flush=True)
+        if spy is not None:
+            spy.wait()
+        assert not hook["exhausted"], "wrk ran out of notifications: raise --notes"
+
+        # Which notifications were sent: thread k sent records k, k+n, ... (its first s_k).
+        n = args.threads
+        sent: list[int] = []
+        redeliver: list[int] = []
+        # A connection's last request may be cut off when wrk stops; it was sent at most the
+        # slowest answer's time before the end, so re-deliver everything sent in twice that
+        # window (plus one per connection): a superset of what may lack an answer.
+        rate = hook["requests"] / (hook["duration_us"] / 1e6)
+        tail = args.connections + int(2 * rate * hook["max_us"] / 1e6 / n) + 1
+        for k, count in hook["threads_sent"].items():
+            mine = [k + n * j for j in range(count)]
+            sent += mine
+            redeliver += mine[-tail:]
+        sample = random.Random(1).sample(sent, min(200, len(sent)))
+        redeliver = sorted(set(redeliver) | set(sample))
+        statuses: list[int] = []
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            for i in redeliver:
+                body, headers = parse_raw(records[i])
+                statuses.append(
+                    (
+                        await http.post("/webhooks/wechatpay", content=body, headers=headers)
+                    ).status_code
+                )
+        redelivered_ok = sum(1 for s in statuses if s in (200, 204))
+
+        sent_nos = sorted(trade_nos[i] for i in sent)
         conn = await asyncpg.connect(db)
         payments = await conn.fetchval("SELECT count(*) FROM payments")
+        paid_nos = [r[0] for r in await conn.fetch("SELECT out_trade_no FROM payments ORDER BY 1")]
+        exceptions = await conn.fetchval("SELECT count(*) FROM payment_exceptions")
         deadline = time.monotonic() + 120
         while await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
             if time.monotonic() > deadline:
@@ -141,41 +276,72 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.sleep(0.5)
         unpublished = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         await conn.close()
-        records = await read_topic(
+        print(
+            f"payments recorded: {payments}; exceptions: {exceptions}; outbox unpublished: "
+            f"{unpublished}; notifications sent {len(sent)}",
+            flush=True,
+        )
+        missing = sorted(set(sent_nos) - set(paid_nos))
+        if missing:
+            where = [trade_nos.index(m) for m in missing[:5]]
+            got = dict(zip(redeliver, statuses, strict=True))
+            print(
+                f"MISSING {len(missing)}: indices {where}, re-delivery {[got.get(i) for i in where]}"
+            )
+        kafka = await read_topic(
             "127.0.0.1:9092",
             prefix + "payments.payment-received",
-            at_least=args.orders,
+            at_least=len(sent),
             timeout=120,
-            settle=2.0,
+            settle=3.0,
         )
-        distinct = len({r.ce_id for r in records})
-        rate, bare_rate = len(lat) / elapsed, len(bare_lat) / bare_elapsed
-        print(
-            f"webhook: {len(lat)} notifications in {elapsed:.2f}s = {rate:.0f}/s; "
-            f"p50 {pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, "
-            f"max {max(lat) * 1000:.1f} ms; "
-            f"{ok} answered 2xx"
-        )
-        print(
-            f"bare /healthz: {bare_rate:.0f}/s; p50 {pct(bare_lat, 0.5):.1f} ms, "
-            f"p99 {pct(bare_lat, 0.99):.1f} ms"
-        )
+        distinct = len({r.ce_id for r in kafka})
+        bare_rate = bare["requests"] / (bare["duration_us"] / 1e6)
         print(f"ratio webhook/bare: {rate / bare_rate:.2f}")
         print(
-            f"payments recorded: {payments}; outbox unpublished: {unpublished}; "
-            f"records on Kafka: {len(records)} ({distinct} distinct ce_id)"
+            f"load average (1 min) before/after the webhook run: {load_before[0]:.2f} / "
+            f"{load_after[0]:.2f}; workers {args.workers}, wrk -t{args.threads} "
+            f"-c{args.connections} -d{args.duration}s"
         )
-        assert ok == payments == len(records) == distinct == args.orders, "lost or duplicated"
+        print(
+            f"notifications sent: {len(sent)} (answered inside the run {hook['answered']}, "
+            f"non-2xx {hook['bad_status']}); re-delivered {len(redeliver)}, "
+            f"{redelivered_ok} answered 2xx"
+        )
+        print(
+            f"payments recorded: {payments}; exceptions: {exceptions}; outbox unpublished: "
+            f"{unpublished}; records on Kafka: {len(kafka)} ({distinct} distinct ce_id)"
+        )
+        checks = {
+            "no non-2xx answer": hook["bad_status"] == 0 and hook["status_errors"] == 0,
+            "re-deliveries answered 2xx": redelivered_ok == len(redeliver),
+            "one payment per notification sent": payments == len(sent) and paid_nos == sent_nos,
+            "no exception": exceptions == 0,
+            "all published": unpublished == 0,
+            "one record on Kafka per payment": len(kafka) == distinct == len(sent),
+        }
+        for name, ok in checks.items():
+            print(f"  {'ok ' if ok else 'FAILED'} {name}")
+        assert all(checks.values()), "lost or duplicated"
+        p99_ms = hook["p99_us"] / 1000
+        target = rate >= 1000 and p99_ms < 100
+        print(f"target (>= 1000/s, p99 < 100 ms): {'met' if target else 'NOT met'}")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         await admin.execute(f'DROP DATABASE IF EXISTS "{run}" WITH (FORCE)')
         await admin.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--orders", type=int, default=10000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--pool", type=int, default=20)
+    parser.add_argument("--notes", type=int, default=30000, help="notifications generated")
+    parser.add_argument("--duration", type=int, default=20, help="seconds of load")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--pool", type=int, default=20, help="database pool per worker")
+    parser.add_argument("--profile", help="py-spy the service during the run, into this file")
+    parser.add_argument("--signers", type=int, default=2, help="processes signing notifications")
     asyncio.run(main(parser.parse_args()))
