@@ -44,6 +44,16 @@ LOAD = [
               date '2026-02-28' - (g % 500) - 30 * (k - 1), 20000 + (g % 700) * 100, true,
               (g % 30) || '-' || (g % 4) || '-' || (g % 1800), (date '2026-02-28' - (g % 500)) + interval '3 years'
        FROM generate_series(1, $1::int) g, generate_series(1, 1 + g % 3) k""",
+    # The state yesterday's sweep left: each case's outstanding, oldest due date and tier.
+    """UPDATE arrears_cases c SET outstanding_fen = a.owed, oldest_due_date = a.oldest,
+           tier = CASE WHEN dunning_months_overdue(a.oldest, '2026-03-08') > 12
+                            AND a.owed > 500000 THEN 'red'
+                       WHEN dunning_months_overdue(a.oldest, '2026-03-08') >= 6 THEN 'yellow'
+                       WHEN dunning_months_overdue(a.oldest, '2026-03-08') >= 1 THEN 'green'
+                       ELSE 'current' END
+       FROM (SELECT unit_id, sum(total_fen) AS owed, min(due_date) AS oldest FROM receivables
+             GROUP BY unit_id) a
+       WHERE a.unit_id = c.unit_id AND $1::int > 0""",
     """INSERT INTO pauses (pause_id, case_id, scope, reason, owner, starts_at, ends_at)
        SELECT 'pause-' || g, 'case-' || g, 'case', 'service_complaint', 'cs-1',
               '2026-03-01', '2026-04-01' FROM generate_series(1, $1::int, 53) g""",

@@ -113,10 +113,10 @@ def alibaba_app(state: SmsProvider, secret: str) -> FastAPI:
         if form.get("Signature") != expected:
             state.bad_signatures += 1
             return JSONResponse({"Code": "SignatureDoesNotMatch", "Message": "bad"}, 400)
+        phone = params["PhoneNumbers"]
+        verdict = state.verdict(phone)  # on arrival, as a provider counts its rate limit
         if state.delay_s:
             await asyncio.sleep(state.delay_s)
-        phone = params["PhoneNumbers"]
-        verdict = state.verdict(phone)
         if verdict == "throttle":
             return JSONResponse({"Code": "Throttling.User", "Message": "slow down"})
         if verdict == "transient":
@@ -188,11 +188,11 @@ def tencent_app(state: SmsProvider, secret_id: str, secret_key: str) -> FastAPI:
                     }
                 }
             )
-        if state.delay_s:
-            await asyncio.sleep(state.delay_s)
         body = json.loads(payload)
         phone = body["PhoneNumberSet"][0]
-        verdict = state.verdict(phone)
+        verdict = state.verdict(phone)  # on arrival, as a provider counts its rate limit
+        if state.delay_s:
+            await asyncio.sleep(state.delay_s)
         if verdict == "throttle":
             return JSONResponse(
                 {

@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 import asyncpg
+import orjson
 
 from propfee.logging import get_logger
 
@@ -26,11 +27,11 @@ _MIGRATION_LOCK = 7_301_001  # pg_advisory_lock key for migrations
 
 
 def _jsonb_encode(value: Any) -> bytes:
-    return b"\x01" + json.dumps(value, ensure_ascii=False).encode()
+    return b"\x01" + orjson.dumps(value)
 
 
 def _jsonb_decode(data: bytes) -> Any:
-    return json.loads(data[1:])
+    return orjson.loads(data[1:])
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -26,7 +26,10 @@ class NotifierSettings(ServiceSettings):
     dispatch_interval_s: float = 1.0
     dispatch_batch_size: int = 500
     dispatch_workers: int = 2
-    send_concurrency: int = 64
+    # Requests in flight to providers (and the keep-alive pool's size): 500/s at 20 ms needs
+    # about 10. httpcore scans every pooled connection on each request, so a pool much larger
+    # than needed costs CPU per message (bench/notifier/README.md).
+    send_concurrency: int = 24
     # Rules.
     default_time_zone: str = "Asia/Shanghai"
     quiet_start: time = time(21, 0)

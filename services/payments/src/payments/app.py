@@ -6,6 +6,7 @@ from payments.adapters.gateways import Gateways
 from payments.entrypoints import bank, finance, orders, qr, reconciliation, webhooks
 from payments.entrypoints.events import HANDLERS
 from payments.entrypoints.http import router
+from payments.service_layer.recorder import PaymentRecorder
 from payments.settings import PaymentsSettings
 from propfee.http import create_service_app
 from propfee.runtime import ServiceRuntime
@@ -22,14 +23,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         description="Payments received from gateways and the counter: the source of truth for "
         "what was paid.",
         routers=[
+            # First: gateways' notifications are the hot path, matched before the others.
+            webhooks.router,
             router,
             orders.router,
             finance.router,
-            webhooks.router,
             qr.router,
             bank.router,
             reconciliation.router,
         ],
     )
     app.state.gateways = Gateways.from_settings(settings)
+    app.state.payment_recorder = PaymentRecorder()
     return app

@@ -30,6 +30,10 @@ class PaymentsSettings(ServiceSettings):
     service_name: str = "payments"
     database_url: str = f"{LOCAL_PG}/payments"
     http_port: int = 8102
+    #: uvicorn worker processes behind the one port (each with its own pool, relay and
+    #: consumers: replicas are safe). 1 serves a development machine; one per core lets the
+    #: webhooks use every core (bench/payments/README.md).
+    http_workers: int = 1
 
     # Orders and links.
     order_ttl_s: int = 1800

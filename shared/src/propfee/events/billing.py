@@ -116,6 +116,9 @@ class PartyContactsUpdated(Event):
 
 
 InvoiceStatus = Literal["issued", "partially_paid", "paid", "void", "written_off"]
+BalanceChangeReason = Literal[
+    "payment", "refund", "void", "waiver", "write_off", "credit", "recompute"
+]
 
 
 class InvoiceBalanceChanged(Event):
@@ -139,7 +142,7 @@ class InvoiceBalanceChanged(Event):
     late_fee_paid_fen: NonNegativeFen = 0
     late_fee_waived_fen: NonNegativeFen = 0
     currency: Currency = CURRENCY
-    reason: Literal["payment", "refund", "void", "waiver", "write_off", "credit", "recompute"]
+    reason: BalanceChangeReason
     note: str | None = None
     approved_by: str | None = None
     credit_note_no: str | None = None

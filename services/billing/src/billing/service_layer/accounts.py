@@ -32,12 +32,13 @@ from billing.domain.account import (
 from billing.domain.late_fees import LateFeeTerms
 from propfee.consumer import PermanentError
 from propfee.events import Event, InvoiceBalanceChanged, InvoiceSettled
+from propfee.events.billing import BalanceChangeReason
 from propfee.outbox import add_events
 
 
 @dataclass(frozen=True)
 class ChangeContext:
-    reason: str
+    reason: BalanceChangeReason
     note: str | None = None
     approved_by: str | None = None
     credit_note_no: str | None = None

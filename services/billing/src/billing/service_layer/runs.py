@@ -8,7 +8,6 @@ running it again finds it and creates nothing.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -18,6 +17,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import orjson
 
 from billing.domain.calendar import Period, add_months, month_end
 from billing.domain.charges import (
@@ -350,7 +350,7 @@ async def _write(
             "schedule_version": str(draft.schedule_version),
             "room_label": unit["unit_key"],
         }
-        raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        raw = orjson.dumps(payload)
         events.append(RawEvent(InvoiceIssued, raw, draft.unit_id, invoice_id))
     await conn.copy_records_to_table(
         "invoices",

@@ -67,6 +67,18 @@ class TokenBucket:
                     return
                 await asyncio.sleep((1 - self._tokens) / self.rate)
 
+    @classmethod
+    def per_second(cls, limit: float, margin: float = 0.05) -> TokenBucket:
+        """Stay under a provider's limit of ``limit`` requests in any rolling second.
+
+        A bucket of ``rate=limit`` allows ``limit`` plus its burst in one second, and gets
+        throttled. This one spends ``limit * (1 - margin)`` per second (the margin absorbs
+        network and scheduling jitter between our clock and the provider's): a burst of 2% of
+        that (at least one request) plus the rest as the steady rate."""
+        budget = limit * (1 - margin)
+        burst = max(1.0, budget / 50)
+        return cls(max(budget - burst, budget / 2), burst)
+
 
 def http_failure(provider: str, status: int, text: str) -> SendResult:
     """Classify an HTTP error answer: 429 and 5xx are worth a retry, other 4xx are not."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import aiohttp
 import httpx
 
 from notifier.adapters.app_push import AppPushWebhook
@@ -24,9 +25,15 @@ class Route:
 
 
 class Channels:
-    def __init__(self, routes: dict[str, Route], client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        routes: dict[str, Route],
+        client: httpx.AsyncClient | None = None,
+        sms_session: aiohttp.ClientSession | None = None,
+    ) -> None:
         self.routes = routes
         self._client = client
+        self._sms_session = sms_session
 
     def route(self, channel: str) -> Route | None:
         return self.routes.get(channel)
@@ -34,17 +41,25 @@ class Channels:
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+        if self._sms_session is not None:
+            await self._sms_session.close()
 
     @classmethod
     def from_settings(cls, s: NotifierSettings) -> Channels:
+        """Call with the event loop running (the SMS session binds to it)."""
         limits = httpx.Limits(
             max_connections=s.send_concurrency, max_keepalive_connections=s.send_concurrency
         )
         client = httpx.AsyncClient(timeout=s.provider_timeout_s, limits=limits)
+        # SMS carries the mass reminders: aiohttp's keep-alive pool, same size and timeout.
+        sms_session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=s.send_concurrency),
+            timeout=aiohttp.ClientTimeout(total=s.provider_timeout_s),
+        )
         sms: ChannelAdapter
         if s.sms_provider == "tencent":
             sms = TencentSms(
-                client,
+                sms_session,
                 endpoint=s.tencent_endpoint,
                 secret_id=s.tencent_secret_id,
                 secret_key=s.tencent_secret_key.get_secret_value(),
@@ -55,7 +70,7 @@ class Channels:
             sms_rate = s.tencent_rate_per_s
         else:
             sms = AlibabaSms(
-                client,
+                sms_session,
                 endpoint=s.alibaba_endpoint,
                 access_key_id=s.alibaba_access_key_id,
                 access_key_secret=s.alibaba_access_key_secret.get_secret_value(),
@@ -84,11 +99,11 @@ class Channels:
         )
         letters = PrintedLetters()
         routes = {
-            "sms": Route(sms, TokenBucket(sms_rate)),
-            "wechat": Route(wechat, TokenBucket(s.wechat_rate_per_s)),
-            "app_push": Route(push, TokenBucket(s.push_rate_per_s)),
-            "email": Route(email, TokenBucket(s.email_rate_per_s)),
+            "sms": Route(sms, TokenBucket.per_second(sms_rate)),
+            "wechat": Route(wechat, TokenBucket.per_second(s.wechat_rate_per_s)),
+            "app_push": Route(push, TokenBucket.per_second(s.push_rate_per_s)),
+            "email": Route(email, TokenBucket.per_second(s.email_rate_per_s)),
             "letter": Route(letters, None),
             "door_notice": Route(letters, None),
         }
-        return cls(routes, client)
+        return cls(routes, client, sms_session)

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 
 from notifier.adapters.base import Outbound, Outcome, SendResult, http_failure
 
@@ -26,13 +26,22 @@ TRANSIENT = {
     "isp.SYSTEM_ERROR",
 }
 
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
 
 def percent_encode(value: str) -> str:
     return quote(value, safe="~")
 
 
+def canonical_query(params: dict[str, str]) -> str:
+    return "&".join(f"{percent_encode(k)}={percent_encode(params[k])}" for k in sorted(params))
+
+
 def sign(params: dict[str, str], secret: str, method: str = "POST") -> str:
-    query = "&".join(f"{percent_encode(k)}={percent_encode(params[k])}" for k in sorted(params))
+    return sign_query(canonical_query(params), secret, method)
+
+
+def sign_query(query: str, secret: str, method: str = "POST") -> str:
     string_to_sign = f"{method}&{percent_encode('/')}&{percent_encode(query)}"
     digest = hmac.new(f"{secret}&".encode(), string_to_sign.encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
@@ -43,21 +52,33 @@ class AlibabaSms:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        session: aiohttp.ClientSession,
         *,
         endpoint: str,
         access_key_id: str,
         access_key_secret: str,
         sign_name: str,
     ) -> None:
-        self._client = client
+        self._session = session
         self._endpoint = endpoint
         self._key_id = access_key_id
         self._secret = access_key_secret
         self._sign_name = sign_name
 
     def request_params(self, message: Outbound, now: datetime | None = None) -> dict[str, str]:
-        params = {
+        params = self._unsigned(message, now)
+        params["Signature"] = sign(params, self._secret)
+        return params
+
+    def request_body(self, message: Outbound, now: datetime | None = None) -> bytes:
+        """The form body as sent: the canonical query that was signed, then its Signature
+        (one encoding pass instead of two; any order of form fields is valid)."""
+        query = canonical_query(self._unsigned(message, now))
+        signature = sign_query(query, self._secret)
+        return f"{query}&Signature={percent_encode(signature)}".encode()
+
+    def _unsigned(self, message: Outbound, now: datetime | None) -> dict[str, str]:
+        return {
             "AccessKeyId": self._key_id,
             "Action": "SendSms",
             "Format": "JSON",
@@ -73,22 +94,25 @@ class AlibabaSms:
             "Timestamp": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "Version": "2017-05-25",
         }
-        params["Signature"] = sign(params, self._secret)
-        return params
 
     async def send(self, message: Outbound) -> SendResult:
         if not message.template_codes.get(self.provider):
             return SendResult("failed", self.provider, error="no Alibaba SMS template code")
         try:
-            response = await self._client.post(self._endpoint, data=self.request_params(message))
-        except httpx.HTTPError as exc:
+            async with self._session.post(
+                self._endpoint, data=self.request_body(message), headers=_FORM
+            ) as response:
+                status, text = response.status, await response.text()
+        except (TimeoutError, aiohttp.ClientError) as exc:
             return SendResult("retry", self.provider, error=f"{type(exc).__name__}: {exc}")
-        if response.status_code == 429 or response.status_code >= 500:
-            return http_failure(self.provider, response.status_code, response.text)
+        if status == 429 or status >= 500:
+            return http_failure(self.provider, status, text)
         try:
-            answer = response.json()  # errors (HTTP 400, 403) carry a JSON Code too
+            answer = json.loads(text)  # errors (HTTP 400, 403) carry a JSON Code too
         except ValueError:
-            return http_failure(self.provider, response.status_code, response.text)
+            return http_failure(self.provider, status, text)
+        if not isinstance(answer, dict):
+            return http_failure(self.provider, status, text)
         code = str(answer.get("Code", ""))
         if code == "OK":
             biz_id = str(answer["BizId"])

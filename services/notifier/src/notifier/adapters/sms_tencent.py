@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from notifier.adapters.base import Outbound, Outcome, SendResult, http_failure
 
@@ -56,7 +56,7 @@ class TencentSms:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        session: aiohttp.ClientSession,
         *,
         endpoint: str,
         secret_id: str,
@@ -65,7 +65,7 @@ class TencentSms:
         region: str,
         sign_name: str,
     ) -> None:
-        self._client = client
+        self._session = session
         self._endpoint = endpoint
         self._host = urlsplit(endpoint).netloc
         self._secret_id = secret_id
@@ -103,12 +103,15 @@ class TencentSms:
             "X-TC-Region": self._region,
         }
         try:
-            response = await self._client.post(self._endpoint, content=payload, headers=headers)
-        except httpx.HTTPError as exc:
+            async with self._session.post(
+                self._endpoint, data=payload, headers=headers
+            ) as response:
+                status, text = response.status, await response.text()
+        except (TimeoutError, aiohttp.ClientError) as exc:
             return SendResult("retry", self.provider, error=f"{type(exc).__name__}: {exc}")
-        if response.status_code != 200:
-            return http_failure(self.provider, response.status_code, response.text)
-        answer = response.json().get("Response", {})
+        if status != 200:
+            return http_failure(self.provider, status, text)
+        answer = json.loads(text).get("Response", {})
         if "Error" in answer:
             code = str(answer["Error"].get("Code", ""))
             outcome: Outcome = "retry" if code in TRANSIENT else "failed"

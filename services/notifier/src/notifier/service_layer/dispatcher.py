@@ -138,9 +138,12 @@ class Dispatcher:
         route = self.channels.route(outbound.channel)
         if route is None:
             return SendResult("failed", "none", error=f"no adapter for channel {outbound.channel}")
-        if route.bucket is not None:
-            await route.bucket.acquire()
         async with self._gate:
+            # The token is taken right before sending, not before waiting for the gate:
+            # otherwise tokens taken while the gate was full go out together later, and the
+            # provider counts more than its limit in a second.
+            if route.bucket is not None:
+                await route.bucket.acquire()
             try:
                 return await route.adapter.send(outbound)
             except Exception as exc:  # an adapter bug is a retry, not a lost batch

@@ -19,7 +19,7 @@ from payments.adapters.crypto import VerificationError
 from payments.adapters.gateways import get_gateways
 from payments.adapters.wechatpay_notify import read_notification
 from payments.adapters.wechatpay_resources import refund_report, transaction_report
-from payments.service_layer.gateway_payments import record_gateway_payment
+from payments.service_layer.recorder import PaymentRecorder
 from payments.service_layer.refunds import confirm_refund
 from propfee.http import get_runtime
 from propfee.logging import get_logger
@@ -31,6 +31,12 @@ router = APIRouter(tags=["webhooks"])
 def _pool(request: Request) -> asyncpg.Pool | None:
     runtime = get_runtime(request)
     return runtime.pool if runtime.started.is_set() else None
+
+
+def _recorder(request: Request) -> PaymentRecorder:
+    """Payments reported by webhooks are recorded in groups (one transaction per group)."""
+    recorder: PaymentRecorder = request.app.state.payment_recorder
+    return recorder
 
 
 def _wechat_fail(status: int, message: str) -> JSONResponse:
@@ -54,15 +60,15 @@ async def wechatpay(request: Request) -> Response:
         log.warning("wechatpay notification rejected", reason=str(exc))
         return _wechat_fail(401, "verification failed")
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            if notification.event_type == "TRANSACTION.SUCCESS":
-                report = transaction_report(notification.resource)
-                if report is not None:
-                    await record_gateway_payment(conn, report, now)
-            elif notification.event_type.startswith("REFUND."):
+        if notification.event_type == "TRANSACTION.SUCCESS":
+            report = transaction_report(notification.resource)
+            if report is not None:
+                await _recorder(request).record(pool, report, now)
+        elif notification.event_type.startswith("REFUND."):
+            async with pool.acquire() as conn, conn.transaction():
                 await confirm_refund(conn, refund_report(notification.resource, now))
-            else:
-                log.info("wechatpay notification ignored", event_type=notification.event_type)
+        else:
+            log.info("wechatpay notification ignored", event_type=notification.event_type)
     except (KeyError, TypeError, ValueError) as exc:
         log.warning("wechatpay notification malformed", error=type(exc).__name__)
         return _wechat_fail(400, "malformed resource")
@@ -85,13 +91,13 @@ async def alipay(request: Request) -> PlainTextResponse:
         log.warning("alipay notification rejected", reason=str(exc)[:120])
         return PlainTextResponse("fail", status_code=400)
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            refund = alipay_notify.refund_report(params)
-            report = alipay_notify.payment_report(params)
-            if refund is not None:
+        refund = alipay_notify.refund_report(params)
+        report = alipay_notify.payment_report(params)
+        if refund is not None:
+            async with pool.acquire() as conn, conn.transaction():
                 await confirm_refund(conn, refund)
-            elif report is not None:
-                await record_gateway_payment(conn, report, now)
+        elif report is not None:
+            await _recorder(request).record(pool, report, now)
     except (KeyError, ValueError, VerificationError) as exc:
         log.warning("alipay notification malformed", error=type(exc).__name__)
         return PlainTextResponse("fail", status_code=400)
@@ -114,13 +120,13 @@ async def unionpay(request: Request) -> PlainTextResponse:
         log.warning("unionpay notification rejected", reason=str(exc)[:120])
         return PlainTextResponse("fail", status_code=400)
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            refund = unionpay_notify.refund_report(params)
-            report = unionpay_notify.payment_report(params)
-            if refund is not None:
+        refund = unionpay_notify.refund_report(params)
+        report = unionpay_notify.payment_report(params)
+        if refund is not None:
+            async with pool.acquire() as conn, conn.transaction():
                 await confirm_refund(conn, refund)
-            elif report is not None:
-                await record_gateway_payment(conn, report, now)
+        elif report is not None:
+            await _recorder(request).record(pool, report, now)
     except (KeyError, ValueError) as exc:
         log.warning("unionpay notification malformed", error=type(exc).__name__)
         return PlainTextResponse("fail", status_code=400)

@@ -4,20 +4,25 @@ The notification, its re-deliveries (even concurrent ones) and the order-status 
 same payment all meet at one row of ``gateway_transactions``: the first to insert it decides,
 the others wait for that transaction and then find it. The money becomes a payment of the
 order's household, or an exception for finance when it cannot be applied safely.
+
+Reports are recorded set-based: one report (a status query) or the notifications that arrived
+together (``service_layer.recorder``) cost the same few statements in one transaction.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
-from payments.domain.settlement import Accept, GatewayReport, OrderState, settle
+from payments.domain.settlement import Accept, GatewayReport, OrderState, Review, settle
 from propfee.events import PaymentReceived
 from propfee.logging import get_logger
-from propfee.outbox import add_event
+from propfee.outbox import add_event, add_events
 
 log = get_logger(__name__)
 
@@ -29,71 +34,195 @@ class Recorded:
     duplicate: bool
 
 
+#: Claim the gateway transactions and lock the orders of those reported for the first time.
+#: A report that gets no row back was claimed before (a concurrent claim has committed by
+#: then: ON CONFLICT waits for it). Sorted inserts and locks keep concurrent batches from
+#: deadlocking in the common case; the recorder redoes a batch one by one if they do.
+_CLAIM = """
+WITH claimed AS (
+    INSERT INTO gateway_transactions (dedup_key, gateway, transaction_id, out_trade_no,
+                                      amount_fen, currency, paid_at, seen_at, outcome)
+    SELECT *, 'pending' FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                    $5::bigint[], $6::text[], $7::timestamptz[],
+                                    $8::timestamptz[])
+     ORDER BY 1
+    ON CONFLICT (dedup_key) DO NOTHING
+    RETURNING dedup_key, out_trade_no
+), locked AS (
+    SELECT order_id, out_trade_no, community_id, unit_id, payer_party_id, invoice_ids,
+           amount_fen, currency, status, expires_at, payment_id
+      FROM payment_orders
+     WHERE out_trade_no IN (SELECT out_trade_no FROM claimed)
+     ORDER BY out_trade_no
+       FOR UPDATE
+)
+SELECT c.dedup_key, o.order_id, o.community_id, o.unit_id, o.payer_party_id, o.invoice_ids,
+       o.amount_fen, o.currency, o.status, o.expires_at, o.payment_id
+  FROM claimed c LEFT JOIN locked o ON o.out_trade_no = c.out_trade_no
+"""
+
+#: The payments (with their order's household), the paid orders and the transactions'
+#: outcomes: one statement for the whole batch.
+_PAY = """
+WITH paying AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+                         $6::text[], $7::text[], $8::text[], $9::timestamptz[],
+                         $10::timestamptz[])
+        AS t(payment_id, dedup_key, order_id, amount_fen, channel, gateway, transaction_id,
+             out_trade_no, paid_at, received_at)
+), payment AS (
+    INSERT INTO payments (payment_id, dedup_key, community_id, unit_id, payer_party_id,
+                          invoice_ids, amount_fen, channel, gateway, gateway_transaction_id,
+                          out_trade_no, paid_at, received_at, request_hash, order_id)
+    SELECT p.payment_id, p.dedup_key, o.community_id, o.unit_id, o.payer_party_id,
+           o.invoice_ids, p.amount_fen, p.channel, p.gateway, p.transaction_id,
+           p.out_trade_no, p.paid_at, p.received_at, p.dedup_key, p.order_id
+      FROM paying p JOIN payment_orders o ON o.order_id = p.order_id
+), paid AS (
+    UPDATE payment_orders o SET status = 'paid', paid_at = p.paid_at, payment_id = p.payment_id
+      FROM paying p WHERE o.order_id = p.order_id
+)
+UPDATE gateway_transactions g SET outcome = 'payment', payment_id = p.payment_id
+  FROM paying p WHERE g.dedup_key = p.dedup_key
+"""
+
+_HOLD = """
+WITH held AS (
+    INSERT INTO payment_exceptions (exception_id, dedup_key, gateway, channel, transaction_id,
+        out_trade_no, order_id, community_id, unit_id, amount_fen, currency, reason, detail,
+        paid_at, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+)
+UPDATE gateway_transactions SET outcome = 'exception', exception_id = $1 WHERE dedup_key = $2
+"""
+
+
+@dataclass(frozen=True)
+class _Payment:
+    payment_id: str
+    report: GatewayReport
+    seen_at: datetime
+    order: asyncpg.Record
+
+
 async def record_gateway_payment(
     conn: asyncpg.Connection, report: GatewayReport, seen_at: datetime
 ) -> Recorded:
     """Call inside a transaction. Returns what the transaction became (the first time or now)."""
-    inserted = await conn.fetchval(
-        "INSERT INTO gateway_transactions (dedup_key, gateway, transaction_id, out_trade_no, "
-        "amount_fen, currency, paid_at, outcome, seen_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8) "
-        "ON CONFLICT (dedup_key) DO NOTHING RETURNING true",
-        report.dedup_key,
-        report.gateway,
-        report.transaction_id,
-        report.out_trade_no,
-        report.amount_fen,
-        report.currency,
-        report.paid_at,
-        seen_at,
-    )
-    if not inserted:
-        row = await conn.fetchrow(
-            "SELECT outcome, coalesce(payment_id, exception_id) AS id "
-            "FROM gateway_transactions WHERE dedup_key = $1",
-            report.dedup_key,
+    return (await record_gateway_payments(conn, [(report, seen_at)]))[0]
+
+
+async def record_gateway_payments(
+    conn: asyncpg.Connection, reports: Sequence[tuple[GatewayReport, datetime]]
+) -> list[Recorded]:
+    """Call inside a transaction: each ``(report, seen_at)`` becomes what its transaction became
+    (a payment or an exception, the first time or before), in the order given."""
+    columns = list(zip(*((r.dedup_key, r.gateway, r.transaction_id, r.out_trade_no,
+                          r.amount_fen, r.currency, r.paid_at, seen) for r, seen in reports),
+                       strict=True))  # fmt: skip
+    claimed = {row["dedup_key"]: row for row in await conn.fetch(_CLAIM, *columns)}
+    results: dict[int, Recorded] = {}
+    orders: dict[str, OrderState] = {}  # as this batch leaves them
+    payments: list[_Payment] = []
+    for i, (report, seen_at) in enumerate(reports):
+        row = claimed.pop(report.dedup_key, None)  # a second report of it here is a repeat
+        if row is None:
+            continue
+        order = orders.get(report.out_trade_no)
+        if order is None and row["order_id"] is not None:
+            order = OrderState(
+                row["order_id"],
+                row["amount_fen"],
+                row["currency"],
+                row["status"],
+                row["expires_at"],
+                row["payment_id"],
+            )
+        decision = settle(order, report)
+        if isinstance(decision, Accept):
+            assert order is not None
+            payment = _Payment(f"pay-{uuid.uuid4()}", report, seen_at, row)
+            payments.append(payment)
+            orders[report.out_trade_no] = dataclasses.replace(
+                order, status="paid", payment_id=payment.payment_id
+            )
+            results[i] = Recorded("payment", payment.payment_id, duplicate=False)
+        else:
+            exception_id = await _hold(conn, report, seen_at, row, decision)
+            results[i] = Recorded("exception", exception_id, duplicate=False)
+    await _pay(conn, payments)
+    repeats = [i for i in range(len(reports)) if i not in results]
+    if repeats:
+        rows = await conn.fetch(
+            "SELECT dedup_key, outcome, coalesce(payment_id, exception_id) AS id "
+            "FROM gateway_transactions WHERE dedup_key = ANY($1::text[])",
+            [reports[i][0].dedup_key for i in repeats],
         )
-        assert row is not None
-        return Recorded(row["outcome"], row["id"], duplicate=True)
-    order_row = await conn.fetchrow(
-        "SELECT * FROM payment_orders WHERE out_trade_no = $1 FOR UPDATE", report.out_trade_no
-    )
-    order = None
-    if order_row is not None:
-        order = OrderState(
-            order_row["order_id"],
-            order_row["amount_fen"],
-            order_row["currency"],
-            order_row["status"],
-            order_row["expires_at"],
-            order_row["payment_id"],
-        )
-    decision = settle(order, report)
-    if isinstance(decision, Accept):
-        assert order_row is not None
-        payment_id = await _pay_order(conn, order_row, report, seen_at)
-        await conn.execute(
-            "UPDATE gateway_transactions SET outcome = 'payment', payment_id = $2 "
-            "WHERE dedup_key = $1",
-            report.dedup_key,
-            payment_id,
-        )
-        return Recorded("payment", payment_id, duplicate=False)
-    exception_id = f"exc-{uuid.uuid4()}"
+        known = {row["dedup_key"]: row for row in rows}
+        for i in repeats:
+            row = known[reports[i][0].dedup_key]
+            results[i] = Recorded(row["outcome"], row["id"], duplicate=True)
+    return [results[i] for i in range(len(reports))]
+
+
+async def _pay(conn: asyncpg.Connection, payments: list[_Payment]) -> None:
+    if not payments:
+        return
     await conn.execute(
-        "INSERT INTO payment_exceptions (exception_id, dedup_key, gateway, channel, "
-        "transaction_id, out_trade_no, order_id, community_id, unit_id, amount_fen, currency, "
-        "reason, detail, paid_at, created_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        _PAY,
+        *zip(*((p.payment_id, p.report.dedup_key, p.order["order_id"], p.report.amount_fen,
+                p.report.channel, p.report.gateway, p.report.transaction_id,
+                p.report.out_trade_no, p.report.paid_at, p.seen_at) for p in payments),
+             strict=True),
+    )  # fmt: skip
+    events = [
+        (
+            PaymentReceived(
+                payment_id=p.payment_id,
+                community_id=p.order["community_id"],
+                unit_id=p.order["unit_id"],
+                payer_party_id=p.order["payer_party_id"],
+                invoice_ids=list(p.order["invoice_ids"]),
+                amount_fen=p.report.amount_fen,
+                channel=p.report.channel,
+                gateway=p.report.gateway,
+                gateway_transaction_id=p.report.transaction_id,
+                out_trade_no=p.report.out_trade_no,
+                paid_at=p.report.paid_at,
+                received_at=p.seen_at,
+            ),
+            p.order["unit_id"],
+            p.payment_id,
+        )
+        for p in payments
+    ]
+    if len(events) == 1:
+        event, key, subject = events[0]
+        await add_event(conn, event, key=key, subject=subject, time=payments[0].seen_at)
+    else:  # one COPY; the batch's events share the instant its last report was seen
+        await add_events(conn, events, time=max(p.seen_at for p in payments))
+
+
+async def _hold(
+    conn: asyncpg.Connection,
+    report: GatewayReport,
+    seen_at: datetime,
+    order: asyncpg.Record,
+    decision: Review,
+) -> str:
+    exception_id = f"exc-{uuid.uuid4()}"
+    known = order["order_id"] is not None
+    await conn.execute(
+        _HOLD,
         exception_id,
         report.dedup_key,
         report.gateway,
         report.channel,
         report.transaction_id,
         report.out_trade_no,
-        order_row["order_id"] if order_row else None,
-        order_row["community_id"] if order_row else None,
-        order_row["unit_id"] if order_row else None,
+        order["order_id"] if known else None,
+        order["community_id"] if known else None,
+        order["unit_id"] if known else None,
         report.amount_fen,
         report.currency,
         decision.reason,
@@ -101,65 +230,10 @@ async def record_gateway_payment(
         report.paid_at,
         seen_at,
     )
-    await conn.execute(
-        "UPDATE gateway_transactions SET outcome = 'exception', exception_id = $2 "
-        "WHERE dedup_key = $1",
-        report.dedup_key,
-        exception_id,
-    )
     log.warning(
         "gateway payment held for finance review",
         reason=decision.reason,
         gateway=report.gateway,
         exception_id=exception_id,
     )
-    return Recorded("exception", exception_id, duplicate=False)
-
-
-async def _pay_order(
-    conn: asyncpg.Connection, order: asyncpg.Record, report: GatewayReport, seen_at: datetime
-) -> str:
-    payment_id = f"pay-{uuid.uuid4()}"
-    await conn.execute(
-        "INSERT INTO payments (payment_id, dedup_key, community_id, unit_id, payer_party_id, "
-        "invoice_ids, amount_fen, channel, gateway, gateway_transaction_id, out_trade_no, "
-        "paid_at, received_at, request_hash, order_id) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $2, $14)",
-        payment_id,
-        report.dedup_key,
-        order["community_id"],
-        order["unit_id"],
-        order["payer_party_id"],
-        order["invoice_ids"],
-        report.amount_fen,
-        report.channel,
-        report.gateway,
-        report.transaction_id,
-        report.out_trade_no,
-        report.paid_at,
-        seen_at,
-        order["order_id"],
-    )
-    await conn.execute(
-        "UPDATE payment_orders SET status = 'paid', paid_at = $2, payment_id = $3 "
-        "WHERE order_id = $1",
-        order["order_id"],
-        report.paid_at,
-        payment_id,
-    )
-    event = PaymentReceived(
-        payment_id=payment_id,
-        community_id=order["community_id"],
-        unit_id=order["unit_id"],
-        payer_party_id=order["payer_party_id"],
-        invoice_ids=list(order["invoice_ids"]),
-        amount_fen=report.amount_fen,
-        channel=report.channel,
-        gateway=report.gateway,
-        gateway_transaction_id=report.transaction_id,
-        out_trade_no=report.out_trade_no,
-        paid_at=report.paid_at,
-        received_at=seen_at,
-    )
-    await add_event(conn, event, key=order["unit_id"], subject=payment_id, time=seen_at)
-    return payment_id
+    return exception_id
