@@ -41,8 +41,12 @@ start_one() {
     die "port $port (for $svc) is already in use by another process; free it or set $(tr '[:lower:]' '[:upper:]' <<<"$svc")_HTTP_PORT"
   fi
   mkdir -p "$RUN_DIR" "$LOG_DIR"
-  (cd "$ROOT" && setsid nohup uv run --frozen --no-sync python -m "$svc" serve \
-      >>"$LOG_DIR/$svc.log" 2>&1 </dev/null & echo $! >"$RUN_DIR/$svc.pid")
+  # setsid makes the service the leader of its own process group (its pid is the group id),
+  # so `down` can signal it and everything it started; nothing else is backgrounded here so
+  # that $! is that leader.
+  cd "$ROOT"
+  setsid nohup "$ROOT/.venv/bin/python" -m "$svc" serve >>"$LOG_DIR/$svc.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/$svc.pid"
   say "$svc starting (pid $(cat "$RUN_DIR/$svc.pid")), log $LOG_DIR/$svc.log"
 }
 
@@ -88,7 +92,7 @@ cmd=${1:-status}
 shift || true
 case $cmd in
   up)
-    command -v uv >/dev/null || die "uv is not installed (run: make sync)"
+    [[ -x "$ROOT/.venv/bin/python" ]] || die "the virtual environment is missing (run: make sync)"
     mapfile -t list < <(selected "$@")
     for svc in "${list[@]}"; do start_one "$svc"; done
     for svc in "${list[@]}"; do wait_ready "$svc"; done

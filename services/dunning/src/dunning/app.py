@@ -1,22 +1,28 @@
-"""create_app(): the dunning service as an ASGI app (HTTP API, outbox relay, consumers)."""
+"""create_app(): the dunning service as an ASGI app (HTTP API, outbox relay, consumers,
+background sweep)."""
 
 from fastapi import FastAPI
 
-from dunning.entrypoints.events import HANDLERS
-from dunning.entrypoints.http import router
+from dunning.entrypoints import http, http_legal, http_reports, http_staff
+from dunning.entrypoints.events import BATCH_HANDLERS, HANDLERS
+from dunning.runtime import DunningRuntime
 from dunning.settings import DunningSettings
 from propfee.http import create_service_app
-from propfee.runtime import ServiceRuntime
 from propfee.settings import ServiceSettings
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    settings = settings or DunningSettings()
-    runtime = ServiceRuntime(settings, package="dunning", handlers=HANDLERS)
-    return create_service_app(
+    if not isinstance(settings, DunningSettings):
+        settings = DunningSettings(**(settings.model_dump() if settings else {}))
+    runtime = DunningRuntime(
+        settings, package="dunning", handlers=HANDLERS, batch_handlers=BATCH_HANDLERS
+    )
+    app = create_service_app(
         runtime,
         title="Propfee dunning",
         description="Arrears cases built from billing's and payments' events: who is chased, "
-        "how and when.",
-        routers=[router],
+        "how and when, within the law.",
+        routers=[http.router, http_staff.router, http_legal.router, http_reports.router],
     )
+    app.state.settings = settings
+    return app

@@ -1,9 +1,10 @@
 """Events dunning consumes (consumer group ``dunning``)."""
 
-from dunning.service_layer import handlers
-from propfee.consumer import Handler
+from dunning.service_layer import handlers, notifier_in, plans
+from propfee.consumer import BatchHandler, Handler
 from propfee.events import (
     Event,
+    InstallmentPlanCreated,
     InvoiceBalanceChanged,
     InvoiceIssued,
     InvoiceSettled,
@@ -11,14 +12,22 @@ from propfee.events import (
     NotificationFailed,
     PaymentReceived,
     PaymentRefunded,
+    StaffTaskRequested,
 )
 
 HANDLERS: dict[type[Event], Handler] = {
     InvoiceIssued: handlers.on_invoice_issued,
     InvoiceSettled: handlers.on_invoice_settled,
     InvoiceBalanceChanged: handlers.on_invoice_balance_changed,
+    InstallmentPlanCreated: plans.on_installment_plan_created,
     PaymentReceived: handlers.on_payment_received,
     PaymentRefunded: handlers.on_payment_refunded,
-    NotificationDelivered: handlers.on_notification_delivered,
-    NotificationFailed: handlers.on_notification_failed,
+    NotificationDelivered: notifier_in.on_notification_delivered,
+    NotificationFailed: notifier_in.on_notification_failed,
+    StaffTaskRequested: notifier_in.on_staff_task_requested,
+}
+
+#: Handled a run at a time (one transaction per run of one partition): the payment hold.
+BATCH_HANDLERS: dict[type[Event], BatchHandler] = {
+    PaymentReceived: handlers.on_payments_received,
 }

@@ -1,19 +1,18 @@
-"""Dunning's event handlers. Each converges to the same state whatever the arrival order."""
+"""Dunning's handlers of billing's and payments' events. Each converges to the same state
+whatever the arrival order, and runs in the consumer's inbox transaction."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
 import asyncpg
 
-from propfee.consumer import EventContext
+from dunning.service_layer.cases import reconcile_case
+from dunning.service_layer.limitation import add_restarts, local_date, recompute
+from dunning.service_layer.plans import pause_pending_plans
+from propfee.consumer import EventContext, single
 from propfee.events import (
     InvoiceBalanceChanged,
     InvoiceIssued,
     InvoiceSettled,
-    NotificationDelivered,
-    NotificationFailed,
     PaymentReceived,
     PaymentRefunded,
 )
@@ -24,19 +23,30 @@ async def on_invoice_issued(
 ) -> None:
     await conn.execute(
         "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, due_date, "
-        "total_fen, issued) VALUES ($1, $2, $3, $4, $5, $6, true) "
+        "total_fen, issued, room_label) VALUES ($1, $2, $3, $4, $5, $6, true, $7) "
         "ON CONFLICT (invoice_id) DO UPDATE SET due_date = EXCLUDED.due_date, "
-        "total_fen = EXCLUDED.total_fen, issued = true, updated_at = now()",
+        "total_fen = EXCLUDED.total_fen, issued = true, room_label = EXCLUDED.room_label, "
+        "updated_at = now()",
         event.invoice_id,
         event.unit_id,
         event.community_id,
         event.payer_party_id,
         event.due_date,
         event.total_fen,
+        event.room_label,
     )
-    await _reconcile_case(
+    await recompute(conn, [event.invoice_id])
+    await reconcile_case(
         conn, event.unit_id, event.community_id, event.payer_party_id, event.issued_at
     )
+    await pause_pending_plans(conn, event.unit_id)
+    if event.room_label:
+        await conn.execute(
+            "UPDATE arrears_cases SET room_label = $2 WHERE unit_id = $1 AND status = 'open' "
+            "AND room_label IS DISTINCT FROM $2",
+            event.unit_id,
+            event.room_label,
+        )
 
 
 async def on_invoice_settled(
@@ -58,15 +68,21 @@ async def on_invoice_settled(
         event.settled_at,
         version,
     )
-    await _reconcile_case(
-        conn, event.unit_id, event.community_id, event.payer_party_id, event.settled_at
+    await reconcile_case(
+        conn,
+        event.unit_id,
+        event.community_id,
+        event.payer_party_id,
+        event.settled_at,
+        lift_hold=True,
     )
 
 
 async def on_invoice_balance_changed(
     conn: asyncpg.Connection, event: InvoiceBalanceChanged, context: EventContext
 ) -> None:
-    """Keep the newest balance of an invoice; older versions arriving late change nothing."""
+    """Keep the newest balance of an invoice; older versions arriving late change nothing.
+    A part payment restarts the invoice's limitation clock whatever the order."""
     closed = event.status in ("paid", "void", "written_off")
     late_fee_left = max(event.late_fee_fen - event.late_fee_paid_fen - event.late_fee_waived_fen, 0)
     await conn.execute(
@@ -76,7 +92,8 @@ async def on_invoice_balance_changed(
         "ON CONFLICT (invoice_id) DO UPDATE SET settled = EXCLUDED.settled, "
         "settled_at = EXCLUDED.settled_at, balance_version = EXCLUDED.balance_version, "
         "status = EXCLUDED.status, principal_outstanding_fen = EXCLUDED.principal_outstanding_fen, "
-        "late_fee_outstanding_fen = EXCLUDED.late_fee_outstanding_fen, updated_at = now() "
+        "late_fee_outstanding_fen = EXCLUDED.late_fee_outstanding_fen, "
+        "due_date = coalesce(receivables.due_date, EXCLUDED.due_date), updated_at = now() "
         "WHERE receivables.balance_version < EXCLUDED.balance_version",
         event.invoice_id,
         event.unit_id,
@@ -91,30 +108,52 @@ async def on_invoice_balance_changed(
         event.principal_outstanding_fen,
         late_fee_left,
     )
-    await _reconcile_case(
-        conn, event.unit_id, event.community_id, event.payer_party_id, event.changed_at
+    if event.reason == "payment" and event.status == "partially_paid":
+        source = f"balance-v{event.balance_version}"
+        await add_restarts(
+            conn, [(event.invoice_id, "part_payment", local_date(event.changed_at), source)]
+        )
+    await reconcile_case(
+        conn,
+        event.unit_id,
+        event.community_id,
+        event.payer_party_id,
+        event.changed_at,
+        lift_hold=event.reason in ("payment", "credit"),
     )
 
 
-async def on_payment_received(
-    conn: asyncpg.Connection, event: PaymentReceived, context: EventContext
+async def on_payments_received(
+    conn: asyncpg.Connection, batch: list[tuple[PaymentReceived, EventContext]]
 ) -> None:
-    """Hold the household's reminders at once, before billing has even allocated the money."""
+    """Hold the households' reminders at once, before billing has even allocated the money.
+
+    A batch handler: a run of payments from one partition is two statements in one
+    transaction, so holds keep up with hundreds of payments a second."""
+    events = [event for event, _ in batch]
     await conn.execute(
         "INSERT INTO payments_seen (payment_id, unit_id, amount_fen, paid_at) "
-        "VALUES ($1, $2, $3, $4) ON CONFLICT (payment_id) DO NOTHING",
-        event.payment_id,
-        event.unit_id,
-        event.amount_fen,
-        event.paid_at,
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) "
+        "ON CONFLICT (payment_id) DO NOTHING",
+        [e.payment_id for e in events],
+        [e.unit_id for e in events],
+        [e.amount_fen for e in events],
+        [e.paid_at for e in events],
     )
     await conn.execute(
-        "UPDATE arrears_cases SET on_hold = true, hold_payment_id = $2, hold_since = $3 "
-        "WHERE unit_id = $1 AND status = 'open'",
-        event.unit_id,
-        event.payment_id,
-        event.received_at,
+        "UPDATE arrears_cases c SET on_hold = true, hold_payment_id = p.payment_id, "
+        "hold_since = p.received_at FROM (SELECT DISTINCT ON (unit_id) unit_id, payment_id, "
+        "received_at FROM unnest($1::text[], $2::text[], $3::timestamptz[]) "
+        "AS x(payment_id, unit_id, received_at) ORDER BY unit_id, received_at DESC) p "
+        "WHERE c.unit_id = p.unit_id AND c.status = 'open' "
+        "AND (c.hold_since IS NULL OR c.hold_since <= p.received_at)",
+        [e.payment_id for e in events],
+        [e.unit_id for e in events],
+        [e.received_at for e in events],
     )
+
+
+on_payment_received = single(on_payments_received)
 
 
 async def on_payment_refunded(
@@ -129,69 +168,3 @@ async def on_payment_refunded(
         event.amount_fen,
         event.refunded_at,
     )
-
-
-async def on_notification_delivered(
-    conn: asyncpg.Connection, event: NotificationDelivered, context: EventContext
-) -> None:
-    await _record_evidence(conn, event, "delivered", event.delivered_at, dict(event.proof))
-
-
-async def on_notification_failed(
-    conn: asyncpg.Connection, event: NotificationFailed, context: EventContext
-) -> None:
-    detail = {"reason": event.reason, "final": event.final}
-    await _record_evidence(conn, event, "failed", event.failed_at, detail)
-
-
-async def _record_evidence(
-    conn: asyncpg.Connection,
-    event: NotificationDelivered | NotificationFailed,
-    outcome: str,
-    at: datetime,
-    detail: dict[str, object],
-) -> None:
-    await conn.execute(
-        "INSERT INTO contact_evidence (notification_id, outcome, unit_id, party_id, channel, "
-        "message_type, subject_id, stage, at, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-        "$9, $10) ON CONFLICT DO NOTHING",
-        event.notification_id,
-        outcome,
-        event.unit_id,
-        event.party_id,
-        event.channel,
-        event.message_type,
-        event.subject_id,
-        event.stage,
-        at,
-        detail,
-    )
-
-
-async def _reconcile_case(
-    conn: asyncpg.Connection, unit_id: str, community_id: str, payer_party_id: str, at: datetime
-) -> None:
-    """Open a case while anything issued is unsettled; close it when nothing is."""
-    # Serialise work on one household's case (two partitions' events may race).
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", unit_id)
-    owes = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM receivables WHERE unit_id = $1 AND issued AND NOT settled)",
-        unit_id,
-    )
-    if owes:
-        await conn.execute(
-            "INSERT INTO arrears_cases (case_id, unit_id, community_id, payer_party_id, opened_at) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (unit_id) WHERE status = 'open' DO NOTHING",
-            f"case-{uuid.uuid4()}",
-            unit_id,
-            community_id,
-            payer_party_id,
-            at,
-        )
-    else:
-        await conn.execute(
-            "UPDATE arrears_cases SET status = 'closed', closed_at = $2, on_hold = false "
-            "WHERE unit_id = $1 AND status = 'open'",
-            unit_id,
-            at,
-        )

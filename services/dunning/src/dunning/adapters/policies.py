@@ -1,0 +1,96 @@
+"""Policies in the database: the validated document and the stage rows the sweep joins."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from dunning.domain.default_policy import DEFAULT_POLICY
+from dunning.domain.policy import Policy
+
+
+async def save_policy(conn: asyncpg.Connection, policy: Policy) -> None:
+    """Replace a policy and its stages (in the caller's transaction)."""
+    t = policy.thresholds
+    monthly = [
+        {"kind": "message", "channel": c, "template": "monthly_reminder"}
+        for c in policy.monthly_reminder_channels
+    ]
+    await conn.execute(
+        "INSERT INTO policies (policy_id, time_zone, reminder_cap, reminder_cap_window_days, "
+        "hold_timeout_hours, promise_grace_days, monthly_reminder_day, monthly_reminder_actions, "
+        "red_months, red_amount_fen, yellow_months, green_months, red_case_owner, document) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
+        "ON CONFLICT (policy_id) DO UPDATE SET time_zone = EXCLUDED.time_zone, "
+        "reminder_cap = EXCLUDED.reminder_cap, "
+        "reminder_cap_window_days = EXCLUDED.reminder_cap_window_days, "
+        "hold_timeout_hours = EXCLUDED.hold_timeout_hours, "
+        "promise_grace_days = EXCLUDED.promise_grace_days, "
+        "monthly_reminder_day = EXCLUDED.monthly_reminder_day, "
+        "monthly_reminder_actions = EXCLUDED.monthly_reminder_actions, "
+        "red_months = EXCLUDED.red_months, red_amount_fen = EXCLUDED.red_amount_fen, "
+        "yellow_months = EXCLUDED.yellow_months, green_months = EXCLUDED.green_months, "
+        "red_case_owner = EXCLUDED.red_case_owner, document = EXCLUDED.document, "
+        "updated_at = now()",
+        policy.policy_id,
+        policy.time_zone,
+        policy.reminder_cap,
+        policy.reminder_cap_window_days,
+        policy.hold_timeout_hours,
+        policy.promise_grace_days,
+        policy.monthly_reminder_day,
+        monthly,
+        t.red_months,
+        t.red_amount_fen,
+        t.yellow_months,
+        t.green_months,
+        policy.red_case_owner,
+        policy.model_dump(mode="json"),
+    )
+    await conn.execute("DELETE FROM policy_stages WHERE policy_id = $1", policy.policy_id)
+    await conn.executemany(
+        "INSERT INTO policy_stages (policy_id, idx, code, anchor, offset_days, min_gap_days, "
+        "min_months_overdue, expires_after_days, automatic, sends_messages, requires_demand, "
+        "red_only, deadline_days, actions) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        [
+            (
+                policy.policy_id,
+                idx,
+                s.code,
+                s.anchor,
+                s.offset_days,
+                s.min_gap_days,
+                s.min_months_overdue,
+                s.expires_after_days,
+                s.automatic,
+                s.sends_messages,
+                "delivered_demand_deadline_passed" in s.preconditions,
+                "red_tier" in s.preconditions,
+                s.deadline_days,
+                [a.model_dump(exclude={"sealed"}) for a in s.actions],
+            )
+            for idx, s in enumerate(policy.stages)
+        ],
+    )
+
+
+async def ensure_default_policy(conn: asyncpg.Connection) -> None:
+    exists = await conn.fetchval("SELECT 1 FROM policies WHERE policy_id = 'default'")
+    if not exists:
+        async with conn.transaction():
+            await save_policy(conn, DEFAULT_POLICY)
+
+
+async def load_policy(conn: asyncpg.Connection, community_id: str | None) -> Policy:
+    """The policy a community follows (the company default when it has none)."""
+    document = await conn.fetchval(
+        "SELECT p.document FROM policies p WHERE p.policy_id = coalesce("
+        "(SELECT policy_id FROM community_policies WHERE community_id = $1), 'default')",
+        community_id,
+    )
+    return Policy.model_validate(document) if document else DEFAULT_POLICY
+
+
+async def time_zones(conn: asyncpg.Connection) -> list[str]:
+    rows = await conn.fetch("SELECT DISTINCT time_zone FROM policies")
+    return [r["time_zone"] for r in rows] or [DEFAULT_POLICY.time_zone]

@@ -1,0 +1,148 @@
+"""The sweep's SQL: a few set-based statements over every open case (no per-case loop).
+
+``sweep_as_of()`` is the as-of instant (set for the transaction) and ``sweep_zones``
+holds, per time zone in use, quiet hours now and the next call window.
+"""
+
+ZONES = """
+CREATE TEMP TABLE sweep_zones (
+    time_zone text, quiet boolean, quiet_until timestamptz, call_start timestamptz,
+    call_end timestamptz
+) ON COMMIT DROP
+"""
+
+FILL_ZONES = """
+INSERT INTO sweep_zones
+SELECT * FROM unnest($1::text[], $2::boolean[], $3::timestamptz[], $4::timestamptz[],
+                     $5::timestamptz[])
+"""
+
+CASES = """
+CREATE TEMP TABLE sweep_cases ON COMMIT DROP AS
+WITH cases AS (
+    SELECT c.case_id, c.unit_id, c.community_id, c.payer_party_id, c.stage, c.stage_index,
+           c.stage_entered_at, c.assigned_to, c.owner_staff_id, c.room_label,
+           c.on_hold AND c.hold_since > sweep_as_of()
+               - make_interval(hours => p.hold_timeout_hours) AS held,
+           p.policy_id, p.time_zone, (sweep_as_of() AT TIME ZONE p.time_zone)::date AS local_date,
+           p.reminder_cap, p.reminder_cap_window_days, p.hold_timeout_hours,
+           p.promise_grace_days, p.monthly_reminder_day, p.monthly_reminder_actions,
+           p.red_months, p.red_amount_fen, p.yellow_months, p.green_months, p.red_case_owner
+    FROM arrears_cases c
+    LEFT JOIN community_policies cp ON cp.community_id = c.community_id
+    JOIN policies p ON p.policy_id = coalesce(cp.policy_id, 'default')
+    WHERE c.status = 'open'
+), disputed AS (
+    SELECT DISTINCT invoice_id FROM pauses
+    WHERE scope = 'invoice' AND resolved_at IS NULL
+      AND starts_at <= sweep_as_of() AND ends_at > sweep_as_of()
+), agg AS (
+    SELECT k.case_id,
+           sum(coalesce(r.principal_outstanding_fen, r.total_fen) + r.late_fee_outstanding_fen)
+               AS outstanding_fen,
+           min(r.due_date) AS oldest_due_date
+    FROM cases k
+    JOIN receivables r ON r.unit_id = k.unit_id
+    LEFT JOIN disputed d ON d.invoice_id = r.invoice_id
+    WHERE r.issued AND NOT r.settled AND r.due_date IS NOT NULL AND d.invoice_id IS NULL
+      AND (r.limitation_expires_on IS NULL OR r.limitation_expires_on > k.local_date)
+    GROUP BY k.case_id
+), paused AS (
+    SELECT DISTINCT case_id FROM pauses
+    WHERE scope = 'case' AND resolved_at IS NULL
+      AND starts_at <= sweep_as_of() AND ends_at > sweep_as_of()
+), promised AS (
+    SELECT DISTINCT pr.case_id FROM promises pr JOIN cases k USING (case_id)
+    WHERE pr.status = 'open' AND pr.promised_date + k.promise_grace_days >= k.local_date
+)
+SELECT k.*, coalesce(a.outstanding_fen, 0)::bigint AS outstanding_fen, a.oldest_due_date,
+       m.months,
+       CASE
+           WHEN a.oldest_due_date IS NULL OR a.outstanding_fen <= 0 THEN 'current'
+           WHEN m.months > k.red_months AND a.outstanding_fen > k.red_amount_fen THEN 'red'
+           WHEN m.months >= k.yellow_months THEN 'yellow'
+           WHEN m.months >= k.green_months THEN 'green'
+           ELSE 'current'
+       END AS tier,
+       pa.case_id IS NOT NULL AS paused, pm.case_id IS NOT NULL AS promised,
+       coalesce(t.quiet, false) AS quiet, t.quiet_until, t.call_start, t.call_end
+FROM cases k
+LEFT JOIN agg a USING (case_id)
+CROSS JOIN LATERAL (SELECT dunning_months_overdue(a.oldest_due_date, k.local_date) AS months) m
+LEFT JOIN paused pa USING (case_id)
+LEFT JOIN promised pm USING (case_id)
+LEFT JOIN sweep_zones t ON t.time_zone = k.time_zone
+"""
+
+REFRESH_CASES = """
+UPDATE arrears_cases c
+SET tier = s.tier, outstanding_fen = s.outstanding_fen, oldest_due_date = s.oldest_due_date
+FROM sweep_cases s
+WHERE c.case_id = s.case_id
+  AND (c.tier, c.outstanding_fen, c.oldest_due_date)
+      IS DISTINCT FROM (s.tier, s.outstanding_fen, s.oldest_due_date)
+"""
+
+NEXT_STAGES = """
+CREATE TEMP TABLE sweep_next ON COMMIT DROP AS
+WITH sent AS (
+    SELECT s.case_id, count(*) AS n,
+           (array_agg(e.escalated_at ORDER BY e.escalated_at DESC))[s.reminder_cap]
+               + make_interval(days => s.reminder_cap_window_days) AS free_at
+    FROM sweep_cases s
+    JOIN escalations e ON e.payer_party_id = s.payer_party_id AND e.reminder
+         AND e.escalated_at > sweep_as_of() - make_interval(days => s.reminder_cap_window_days)
+         AND e.escalated_at <= sweep_as_of()
+    WHERE s.outstanding_fen > 0
+    GROUP BY s.case_id, s.reminder_cap, s.reminder_cap_window_days
+), demanded AS (
+    SELECT DISTINCT d.case_id FROM demands d
+    JOIN sweep_cases s ON s.case_id = d.case_id
+    JOIN contact_evidence ev ON ev.subject_id = d.case_id AND ev.stage = d.stage
+         AND ev.outcome = 'delivered' AND ev.at <= sweep_as_of()
+    WHERE d.deadline < s.local_date
+), candidate AS (
+    SELECT s.case_id, s.stage_index AS from_index, st.idx, st.code, st.sends_messages,
+           st.actions, st.deadline_days, st.requires_demand, st.red_only,
+           st.min_months_overdue, s.months, s.tier, s.local_date, s.quiet, s.quiet_until,
+           s.reminder_cap, s.hold_timeout_hours, coalesce(sent.n, 0) AS sent_n, sent.free_at,
+           dm.case_id IS NOT NULL AS demand_ok,
+           greatest(
+               CASE WHEN st.anchor = 'previous_stage' AND s.stage_entered_at IS NOT NULL
+                    THEN (s.stage_entered_at AT TIME ZONE s.time_zone)::date + st.offset_days
+                    ELSE s.oldest_due_date + st.offset_days END,
+               (s.stage_entered_at AT TIME ZONE s.time_zone)::date + st.min_gap_days
+           ) AS due_on
+    FROM sweep_cases s
+    JOIN LATERAL (
+        SELECT * FROM policy_stages ps
+        WHERE ps.policy_id = s.policy_id AND ps.idx > s.stage_index AND ps.automatic
+          AND (ps.expires_after_days IS NULL
+               OR s.local_date <= s.oldest_due_date + ps.expires_after_days)
+        ORDER BY ps.idx LIMIT 1
+    ) st ON true
+    LEFT JOIN sent USING (case_id)
+    LEFT JOIN demanded dm USING (case_id)
+    WHERE s.outstanding_fen > 0 AND NOT s.held AND NOT s.paused AND NOT s.promised
+      AND s.oldest_due_date IS NOT NULL
+)
+SELECT c.*,
+       CASE
+           WHEN c.local_date < c.due_on OR c.months < c.min_months_overdue THEN 'not_due'
+           WHEN c.red_only AND c.tier <> 'red' THEN 'refused:not_red'
+           WHEN c.requires_demand AND NOT c.demand_ok THEN 'refused:no_delivered_demand'
+           WHEN c.sends_messages AND c.quiet THEN 'deferred:quiet_hours'
+           WHEN c.sends_messages AND c.sent_n >= c.reminder_cap THEN 'deferred:cap'
+           ELSE 'go'
+       END AS verdict
+FROM candidate c
+"""
+
+DEFER = """
+UPDATE arrears_cases c
+SET deferred_until = CASE n.verdict WHEN 'deferred:quiet_hours' THEN n.quiet_until
+                                    ELSE n.free_at END,
+    deferred_reason = substr(n.verdict, 10)
+FROM sweep_next n
+WHERE c.case_id = n.case_id AND n.verdict LIKE 'deferred:%'
+"""

@@ -1,0 +1,130 @@
+"""What the system refuses, whatever a policy or a person asks (guardrails, not options).
+
+- No coercion through supplies or access (Civil Code art. 944 §3): no action that cuts or
+  restricts water, power, heating, gas, lifts, door cards, parking or entry exists, and a
+  policy naming one is rejected.
+- No public disclosure (PIPL): no posting, no blacklist; door notices go in a sealed envelope.
+- Legal referral (lawyer's letter, lawsuit) only after an individually delivered demand with a
+  deadline that has passed (art. 944 §2).
+- No reminder to a case that is paid, paused, on hold or closed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+MESSAGE_CHANNELS = frozenset({"sms", "wechat", "app_push", "email", "letter", "door_notice"})
+TASK_CHANNELS = frozenset({
+    "phone_call", "visit", "letter_delivery", "legal_review", "lawyer_letter", "mediation",
+    "lawsuit", "enforcement", "assign_owner", "promise_follow_up", "limitation_alert",
+    "fix_contact",
+})  # fmt: skip
+LEGAL_REFERRAL_STAGES = frozenset({"lawyer_letter", "lawsuit"})
+#: English words (matched as whole words or word stems) and Chinese terms that name coercion
+#: through supplies or access, or public disclosure.
+_FORBIDDEN_STEMS = (
+    "cut", "cutoff", "disconnect", "shut", "suspend", "restrict", "block", "lock", "disable",
+    "deny", "water", "power", "electric", "heating", "heat", "gas", "lift", "elevator",
+    "doorcard", "card", "access", "parking", "park", "entry", "gate", "public", "publish",
+    "post", "posting", "board", "blacklist", "expose", "exposure", "shame", "groupchat",
+)  # fmt: skip
+_FORBIDDEN_ZH = (
+    "停水", "停电", "停暖", "停气", "断水", "断电", "断气", "电梯", "门禁", "停车", "车位",
+    "出入", "公示", "曝光", "黑名单", "张贴", "限制",
+)  # fmt: skip
+_WORD = re.compile(r"[a-z]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why the system will not do something, in words a person can act on."""
+
+    code: str
+    reason: str
+
+
+def forbidden_words(text: str) -> list[str]:
+    """Forbidden words in a channel, template or stage name (``cut_water``, ``门禁``)."""
+    lowered = text.lower()
+    words = _WORD.findall(lowered)
+    joined = {a + b for a, b in itertools.pairwise(words)}  # door_card → doorcard
+    found = {
+        w for w in [*words, *joined] if w in _FORBIDDEN_STEMS or w.rstrip("s") in _FORBIDDEN_STEMS
+    }
+    found |= {term for term in _FORBIDDEN_ZH if term in text}
+    return sorted(found)
+
+
+def check_action(
+    kind: str, channel: str, template: str | None, sealed: bool = True
+) -> list[Refusal]:
+    """Refusals for one configured action (empty: allowed)."""
+    refusals: list[Refusal] = []
+    allowed = MESSAGE_CHANNELS if kind == "message" else TASK_CHANNELS
+    if kind not in ("message", "task"):
+        refusals.append(
+            Refusal("unknown_kind", f"action kind {kind!r} is neither message nor task")
+        )
+    elif channel not in allowed:
+        refusals.append(
+            Refusal("channel_not_allowed", f"{kind} channel {channel!r} is not on the allow-list")
+        )
+    for text in (channel, template or ""):
+        words = forbidden_words(text)
+        if words:
+            refusals.append(
+                Refusal(
+                    "coercion_or_disclosure",
+                    f"{text!r} names {', '.join(words)}: restricting supplies or access and "
+                    "public disclosure of arrears are unlawful (Civil Code 944, PIPL)",
+                )
+            )
+    if channel == "door_notice" and not sealed:
+        refusals.append(
+            Refusal("door_notice_unsealed", "door notices go only in a sealed envelope")
+        )
+    return refusals
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """An individual demand with a deadline; ``delivered_on`` from delivery proof."""
+
+    deadline: date
+    delivered_on: date | None
+
+
+def check_legal_referral(demands: Iterable[Demand], as_of: date) -> Refusal | None:
+    """A lawyer's letter or lawsuit needs a delivered demand whose deadline has passed."""
+    demands = list(demands)
+    delivered = [d for d in demands if d.delivered_on is not None]
+    if not delivered:
+        return Refusal(
+            "no_delivered_demand",
+            "no individually delivered demand with a deadline is on record (Civil Code 944 §2)",
+        )
+    if not any(d.deadline < as_of for d in delivered):
+        latest = max(d.deadline for d in delivered)
+        return Refusal(
+            "demand_deadline_not_passed", f"the demand's deadline {latest} has not passed"
+        )
+    return None
+
+
+def check_reminder(
+    status: str, paused: bool, on_hold: bool, outstanding_fen: int
+) -> Refusal | None:
+    """No reminder after the case is paid, paused, on hold (a payment is on its way) or closed."""
+    if status != "open":
+        return Refusal("case_closed", "the case is closed")
+    if outstanding_fen <= 0:
+        return Refusal("paid", "nothing is owed")
+    if on_hold:
+        return Refusal("on_hold", "a payment was received and is being allocated")
+    if paused:
+        return Refusal("paused", "the case is paused")
+    return None

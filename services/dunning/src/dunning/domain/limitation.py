@@ -1,0 +1,65 @@
+"""The limitation clock of one overdue invoice (诉讼时效, Civil Code art. 188, 195).
+
+Three years from the due date; restarted by an individually delivered demand, an
+acknowledgement (a signed promise to pay), a part payment of that invoice or a payment plan.
+A notice-board or group-chat post restarts nothing. A restart counts only while the clock
+still runs; the result does not depend on the order in which restarts are learnt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+RESTARTING_KINDS = frozenset(
+    {"delivered_demand", "acknowledgement", "part_payment", "payment_plan"}
+)
+LIMITATION_YEARS = 3
+ALERT_MONTHS = 6
+ClockState = Literal["running", "alert", "expired"]
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    kind: str  # delivered_demand | acknowledgement | part_payment | payment_plan | (ignored kinds)
+    on: date
+
+
+def add_months(day: date, months: int) -> date:
+    """Calendar months later (or earlier); the 31st becomes the month's last day."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, candidate)
+        except ValueError:
+            continue
+    raise ValueError(f"cannot shift {day} by {months} months")  # pragma: no cover
+
+
+def limitation_expires_on(due_date: date, restarts: Iterable[Restart] = ()) -> date:
+    """The day the claim for this invoice becomes 'voluntary payment only'."""
+    expires = add_months(due_date, 12 * LIMITATION_YEARS)
+    for restart in sorted(restarts, key=lambda r: r.on):
+        if restart.kind not in RESTARTING_KINDS or restart.on < due_date:
+            continue
+        if restart.on >= expires:
+            break  # expired before this event: it cannot revive the clock
+        expires = max(expires, add_months(restart.on, 12 * LIMITATION_YEARS))
+    return expires
+
+
+def alert_on(expires_on: date) -> date:
+    """Staff are alerted six months before expiry."""
+    return add_months(expires_on, -ALERT_MONTHS)
+
+
+def clock_state(expires_on: date, as_of: date) -> ClockState:
+    if as_of >= expires_on:
+        return "expired"
+    if as_of >= alert_on(expires_on):
+        return "alert"
+    return "running"

@@ -1,0 +1,110 @@
+"""Letters, moving a case by hand (the legal track), tasks and work queues."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import AwareDatetime, BaseModel
+
+from dunning.entrypoints.http_staff import _now, _run
+from dunning.service_layer import legal, people
+from propfee.http import Pool
+
+router = APIRouter(tags=["staff"])
+
+
+class LetterIn(BaseModel):
+    stage: str
+    carrier: str = "EMS"
+    tracking_no: str
+    sent_at: AwareDatetime
+    delivered_at: AwareDatetime | None = None
+    staff_id: str
+
+
+@router.post("/cases/{case_id}/letters", status_code=201)
+async def record_letter(case_id: str, body: LetterIn, pool: Pool) -> dict[str, str]:
+    async def call(conn: Any) -> str:
+        return await people.record_letter(
+            conn, case_id, stage=body.stage, carrier=body.carrier, tracking_no=body.tracking_no,
+            sent_at=body.sent_at, delivered_at=body.delivered_at, staff_id=body.staff_id,
+        )  # fmt: skip
+
+    return {"letter_id": await _run(pool, call)}
+
+
+class AdvanceIn(BaseModel):
+    stage: str
+    staff_id: str
+    at: AwareDatetime | None = None
+
+
+@router.post("/cases/{case_id}/advance")
+async def advance(case_id: str, body: AdvanceIn, pool: Pool) -> dict[str, str]:
+    """Move a case into a later stage by hand (e.g. mediation, lawsuit). 409 with the reason
+    when refused: a legal referral needs a delivered demand whose deadline has passed."""
+
+    async def call(conn: Any) -> None:
+        await legal.advance(
+            conn, case_id, stage=body.stage, staff_id=body.staff_id, at=_now(body.at)
+        )
+
+    await _run(pool, call)
+    return {"stage": body.stage}
+
+
+@router.get("/tasks")
+async def list_tasks(
+    pool: Pool,
+    case_id: str | None = None,
+    assignee: str | None = None,
+    status: str | None = "open",
+    kind: str | None = None,
+) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT task_id, case_id, community_id, unit_id, kind, stage, reason, source, status, "
+        "assignee, window_start, window_end, due_on, notifier_task_id, created_at, completed_at "
+        "FROM tasks WHERE ($1::text IS NULL OR case_id = $1) "
+        "AND ($2::text IS NULL OR assignee = $2) AND ($3::text IS NULL OR status = $3) "
+        "AND ($4::text IS NULL OR kind = $4) ORDER BY created_at, task_id LIMIT 1000",
+        case_id,
+        assignee,
+        status,
+        kind,
+    )
+    return [dict(r) for r in rows]
+
+
+@router.post("/tasks/{task_id}/done")
+async def task_done(task_id: str, pool: Pool) -> dict[str, str]:
+    done = await pool.fetchval(
+        "UPDATE tasks SET status = 'done', completed_at = $2 WHERE task_id = $1 "
+        "AND status = 'open' RETURNING task_id",
+        task_id,
+        datetime.now(UTC),
+    )
+    if done is None:
+        raise HTTPException(404, f"no open task {task_id}")
+    return {"task_id": task_id, "status": "done"}
+
+
+@router.get("/staff/{staff_id}/queue")
+async def work_queue(staff_id: str, pool: Pool) -> list[dict[str, Any]]:
+    """A person's open cases, most valuable first: tier (red, yellow, green, current), then
+    what is owed; with the open tasks on each."""
+    rows = await pool.fetch(
+        "SELECT c.case_id, c.unit_id, c.community_id, c.room_label, c.tier, c.stage, "
+        "c.outstanding_fen, c.oldest_due_date, c.owner_staff_id = $1 AS owner, "
+        "coalesce((SELECT json_agg(json_build_object('task_id', t.task_id, 'kind', t.kind, "
+        "  'window_start', t.window_start, 'window_end', t.window_end, 'due_on', t.due_on) "
+        "  ORDER BY t.created_at) FROM tasks t WHERE t.case_id = c.case_id "
+        "  AND t.status = 'open'), '[]') AS tasks "
+        "FROM arrears_cases c WHERE c.status = 'open' "
+        "AND (c.assigned_to = $1 OR c.owner_staff_id = $1) "
+        "ORDER BY CASE c.tier WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 WHEN 'green' THEN 1 "
+        "ELSE 0 END DESC, c.outstanding_fen DESC, c.case_id LIMIT 500",
+        staff_id,
+    )
+    return [dict(r) for r in rows]

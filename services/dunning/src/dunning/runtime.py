@@ -1,0 +1,56 @@
+"""Dunning's process: the shared ServiceRuntime plus an optional background sweep.
+
+The shared runtime has no hook for an extra task, so (like notifier) this subclass starts
+the scheduler after boot and stops it before the pool closes. The scheduler reads the wall
+clock and runs the same ``run_sweep`` as ``POST /sweeps``; replicas take turns on the
+sweep's advisory lock, so running it on every replica is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+
+from dunning.service_layer.sweep import run_sweep
+from dunning.settings import DunningSettings
+from propfee.logging import get_logger
+from propfee.runtime import ServiceRuntime
+
+log = get_logger(__name__)
+
+
+class DunningRuntime(ServiceRuntime):
+    settings: DunningSettings
+
+    def __init__(self, settings: DunningSettings, **kwargs: object) -> None:
+        super().__init__(settings, **kwargs)  # type: ignore[arg-type]
+        self._sweep_stop = asyncio.Event()
+        self._sweep_task: asyncio.Task[None] | None = None
+
+    async def _boot(self) -> None:
+        await super()._boot()
+        if self.settings.sweep_interval_s > 0:
+            self._sweep_task = asyncio.create_task(self._scheduler(), name="dunning-sweeper")
+
+    async def _scheduler(self) -> None:
+        interval = self.settings.sweep_interval_s
+        while not self._sweep_stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._sweep_stop.wait(), timeout=interval)
+            if self._sweep_stop.is_set() or self.pool is None:
+                return
+            try:
+                async with self.pool.acquire() as conn:
+                    await run_sweep(conn, datetime.now(UTC))
+            except Exception as exc:
+                log.warning("scheduled sweep failed; will retry", error=repr(exc))
+
+    async def stop(self) -> None:
+        self._sweep_stop.set()
+        if self._sweep_task is not None:
+            try:
+                await asyncio.wait_for(self._sweep_task, timeout=self.settings.shutdown_timeout_s)
+            except (TimeoutError, asyncio.CancelledError, Exception):
+                self._sweep_task.cancel()
+        await super().stop()

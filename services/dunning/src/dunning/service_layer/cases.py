@@ -1,0 +1,80 @@
+"""Open and close a household's case from the receivables read model."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+
+async def reconcile_case(
+    conn: asyncpg.Connection,
+    unit_id: str,
+    community_id: str,
+    payer_party_id: str,
+    at: datetime,
+    *,
+    lift_hold: bool = False,
+) -> None:
+    """Open a case while anything issued is unsettled; close it when nothing is.
+
+    ``lift_hold``: billing has allocated money received up to ``at``; its balances now say
+    what is still owed, so a hold placed by a payment received by then is lifted."""
+    # Serialise work on one household's case (two partitions' events may race).
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", unit_id)
+    owes = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM receivables WHERE unit_id = $1 AND issued AND NOT settled)",
+        unit_id,
+    )
+    if owes:
+        opened = await conn.fetchval(
+            "INSERT INTO arrears_cases (case_id, unit_id, community_id, payer_party_id, opened_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (unit_id) WHERE status = 'open' DO NOTHING "
+            "RETURNING case_id",
+            f"case-{uuid.uuid4()}",
+            unit_id,
+            community_id,
+            payer_party_id,
+            at,
+        )
+        if opened:
+            # A payment seen shortly before the case opened (events out of order) holds it too.
+            await conn.execute(
+                "UPDATE arrears_cases c SET on_hold = true, hold_payment_id = p.payment_id, "
+                "hold_since = p.paid_at FROM (SELECT payment_id, paid_at FROM payments_seen "
+                "WHERE unit_id = $2 AND paid_at <= $3 "
+                "AND paid_at > $3::timestamptz - interval '72 hours' "
+                "ORDER BY paid_at DESC LIMIT 1) p WHERE c.case_id = $1",
+                opened,
+                unit_id,
+                at,
+            )
+        if lift_hold:
+            await conn.execute(
+                "UPDATE arrears_cases SET on_hold = false WHERE unit_id = $1 AND status = 'open' "
+                "AND on_hold AND hold_since <= $2",
+                unit_id,
+                at,
+            )
+        return
+    closed = await conn.fetch(
+        "UPDATE arrears_cases SET status = 'closed', closed_at = $2, on_hold = false, "
+        "close_reason = 'paid' WHERE unit_id = $1 AND status = 'open' RETURNING case_id",
+        unit_id,
+        at,
+    )
+    ids = [r["case_id"] for r in closed]
+    if ids:
+        await conn.execute(
+            "UPDATE promises SET status = 'kept', closed_at = $2 "
+            "WHERE case_id = ANY($1::text[]) AND status = 'open'",
+            ids,
+            at,
+        )
+        await conn.execute(
+            "UPDATE tasks SET status = 'cancelled', completed_at = $2 "
+            "WHERE case_id = ANY($1::text[]) AND status = 'open'",
+            ids,
+            at,
+        )

@@ -1,0 +1,99 @@
+"""KPIs of seed 004 over a period, by community, stage, channel or staff member:
+dunning success rate (households that paid after being chased / chased), average cost per
+chase (configurable cost per channel), complaint rate, historical-arrears recovery, and tier
+counts over time (from the sweeps' snapshots)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+DIMENSIONS = {
+    "community": "e.community_id",
+    "stage": "e.stage",
+    "channel": "a.value ->> 'channel'",
+    "staff": "coalesce(e.staff_id, 'unassigned')",
+}
+
+_CHASE = """
+WITH chased AS (
+    SELECT {dim} AS key, e.case_id, count(*) AS actions,
+           sum(coalesce(($3::jsonb ->> (a.value ->> 'channel'))::bigint, 0)) AS cost_fen,
+           min(e.escalated_at) AS first_at
+    FROM escalations e CROSS JOIN LATERAL jsonb_array_elements(e.actions) a
+    WHERE e.escalated_at >= $1 AND e.escalated_at < $2
+    GROUP BY 1, 2
+)
+SELECT ch.key, count(*) AS chased,
+       count(*) FILTER (WHERE c.status = 'closed' AND c.close_reason = 'paid'
+                        AND c.closed_at >= ch.first_at) AS paid_after_chase,
+       sum(ch.cost_fen)::bigint AS cost_fen,
+       count(*) FILTER (WHERE EXISTS (
+           SELECT 1 FROM contact_outcomes o WHERE o.case_id = ch.case_id
+             AND o.reason_code IN ('unhappy_with_service', 'property_quality')
+             AND o.at >= $1 AND o.at < $2)
+           OR EXISTS (SELECT 1 FROM pauses p WHERE p.case_id = ch.case_id
+             AND p.reason IN ('service_complaint', 'property_quality')
+             AND p.starts_at >= $1 AND p.starts_at < $2)) AS complaints
+FROM chased ch JOIN arrears_cases c USING (case_id)
+GROUP BY ch.key ORDER BY ch.key
+"""
+
+_RECOVERY = """
+SELECT community_id, sum(total_fen)::bigint AS historical_fen,
+       sum(total_fen - CASE WHEN settled THEN 0
+                            ELSE coalesce(principal_outstanding_fen, total_fen) END)::bigint
+           AS recovered_fen
+FROM receivables
+WHERE issued AND due_date < $1 AND (settled_at IS NULL OR settled_at >= $1::timestamptz)
+GROUP BY community_id ORDER BY community_id
+"""
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+async def chase_kpis(
+    conn: asyncpg.Connection, by: str, start: date, end: date, costs: dict[str, int]
+) -> list[dict[str, Any]]:
+    if by not in DIMENSIONS:
+        raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
+    rows = await conn.fetch(_CHASE.format(dim=DIMENSIONS[by]), start, end, costs)
+    return [
+        {
+            by: r["key"],
+            "chased": r["chased"],
+            "paid_after_chase": r["paid_after_chase"],
+            "success_rate": _rate(r["paid_after_chase"], r["chased"]),
+            "cost_fen": r["cost_fen"],
+            "cost_per_chase_fen": round(r["cost_fen"] / r["chased"]) if r["chased"] else None,
+            "complaints": r["complaints"],
+            "complaint_rate": _rate(r["complaints"], r["chased"]),
+        }
+        for r in rows
+    ]
+
+
+async def recovery(conn: asyncpg.Connection, historical_before: date) -> list[dict[str, Any]]:
+    """Arrears due before ``historical_before`` and unpaid then, and how much of them is paid."""
+    rows = await conn.fetch(_RECOVERY, historical_before)
+    return [
+        {**dict(r), "recovery_rate": _rate(r["recovered_fen"], r["historical_fen"])} for r in rows
+    ]
+
+
+async def tier_counts(
+    conn: asyncpg.Connection, start: date, end: date, community_id: str | None
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT as_of_date, community_id, tier, cases, outstanding_fen FROM tier_snapshots "
+        "WHERE as_of_date >= $1 AND as_of_date < $2 AND ($3::text IS NULL OR community_id = $3) "
+        "ORDER BY as_of_date, community_id, tier",
+        start,
+        end,
+        community_id,
+    )
+    return [dict(r) for r in rows]

@@ -1,0 +1,151 @@
+"""What staff record and decide: outcomes of calls and visits, promises, notes, assignment,
+letters with tracking numbers, and moving a case by hand (guardrails still apply)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+
+import asyncpg
+
+from dunning.domain.guardrails import Refusal
+from dunning.service_layer.limitation import add_restarts, local_date, open_invoices_of_case
+from dunning.service_layer.pauses import pause_case
+
+#: Reasons that mean "fix the problem first": the case pauses while a complaint is open.
+COMPLAINT_REASONS = {
+    "unhappy_with_service": "service_complaint",
+    "property_quality": "property_quality",
+}
+
+
+class Refused(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.reason)
+        self.refusal = refusal
+
+
+async def case_row(conn: asyncpg.Connection, case_id: str) -> asyncpg.Record:
+    row = await conn.fetchrow("SELECT * FROM arrears_cases WHERE case_id = $1", case_id)
+    if row is None:
+        raise LookupError(f"case {case_id} not found")
+    return row
+
+
+async def record_outcome(
+    conn: asyncpg.Connection,
+    case_id: str,
+    *,
+    kind: str,
+    reason_code: str,
+    staff_id: str,
+    at: datetime,
+    note: str | None = None,
+    task_id: str | None = None,
+) -> str:
+    await case_row(conn, case_id)
+    outcome_id = f"outcome-{uuid.uuid4()}"
+    await conn.execute(
+        "INSERT INTO contact_outcomes (outcome_id, case_id, task_id, kind, reason_code, note, "
+        "staff_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        outcome_id, case_id, task_id, kind, reason_code, note, staff_id, at,
+    )  # fmt: skip
+    if task_id:
+        await conn.execute(
+            "UPDATE tasks SET status = 'done', completed_at = $2 WHERE task_id = $1", task_id, at
+        )
+    pause_reason = COMPLAINT_REASONS.get(reason_code)
+    if pause_reason:
+        active = await conn.fetchval(
+            "SELECT 1 FROM pauses WHERE case_id = $1 AND scope = 'case' AND resolved_at IS NULL "
+            "AND reason = $2 AND ends_at > $3",
+            case_id, pause_reason, at,
+        )  # fmt: skip
+        if not active:
+            await pause_case(
+                conn, case_id=case_id, reason=pause_reason, owner=staff_id, starts_at=at,
+                ends_at=at + timedelta(days=30), note=f"opened by outcome {outcome_id}",
+            )  # fmt: skip
+    return outcome_id
+
+
+async def record_promise(
+    conn: asyncpg.Connection,
+    case_id: str,
+    *,
+    amount_fen: int,
+    promised_date: date,
+    signed: bool,
+    staff_id: str,
+    at: datetime,
+) -> str:
+    """A promise defers reminders until its date; a signed one acknowledges the debt and so
+    restarts the limitation clock of every open invoice of the case."""
+    await case_row(conn, case_id)
+    promise_id = f"promise-{uuid.uuid4()}"
+    await conn.execute(
+        "INSERT INTO promises (promise_id, case_id, amount_fen, promised_date, signed, staff_id, "
+        "recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        promise_id, case_id, amount_fen, promised_date, signed, staff_id, at,
+    )  # fmt: skip
+    if signed:
+        on = local_date(at)
+        invoices = await open_invoices_of_case(conn, case_id, on + timedelta(days=1))
+        await add_restarts(conn, [(i, "acknowledgement", on, promise_id) for i in invoices])
+    return promise_id
+
+
+async def assign(
+    conn: asyncpg.Connection, case_id: str, *, staff_id: str, role: str, owner: bool
+) -> None:
+    """Assign a housekeeper or collector; ``owner`` names the person for a red case."""
+    await case_row(conn, case_id)
+    await conn.execute(
+        "UPDATE arrears_cases SET assigned_to = $2, assigned_role = $3, "
+        "owner_staff_id = CASE WHEN $4 THEN $2 ELSE owner_staff_id END WHERE case_id = $1",
+        case_id, staff_id, role, owner,
+    )  # fmt: skip
+    await conn.execute(
+        "UPDATE tasks SET assignee = $2 WHERE case_id = $1 AND status = 'open' "
+        "AND (assignee IS NULL OR kind = 'assign_owner')",
+        case_id, staff_id,
+    )  # fmt: skip
+    if owner:
+        await conn.execute(
+            "UPDATE tasks SET status = 'done', completed_at = now() WHERE case_id = $1 "
+            "AND kind = 'assign_owner' AND status = 'open'",
+            case_id,
+        )
+
+
+async def record_letter(
+    conn: asyncpg.Connection,
+    case_id: str,
+    *,
+    stage: str,
+    carrier: str,
+    tracking_no: str,
+    sent_at: datetime,
+    delivered_at: datetime | None,
+    staff_id: str,
+) -> str:
+    """A letter sent by EMS or by hand; once delivered it is delivery proof like notifier's."""
+    case = await case_row(conn, case_id)
+    letter_id = f"letter-{uuid.uuid4()}"
+    await conn.execute(
+        "INSERT INTO letters (letter_id, case_id, stage, carrier, tracking_no, sent_at, "
+        "delivered_at, staff_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        letter_id, case_id, stage, carrier, tracking_no, sent_at, delivered_at, staff_id,
+    )  # fmt: skip
+    if delivered_at is not None:
+        await conn.execute(
+            "INSERT INTO contact_evidence (notification_id, outcome, unit_id, party_id, channel, "
+            "message_type, subject_id, stage, at, detail) VALUES ($1, 'delivered', $2, $3, "
+            "'letter', 'letter', $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            letter_id, case["unit_id"], case["payer_party_id"], case_id, stage, delivered_at,
+            {"carrier": carrier, "tracking_no": tracking_no, "recorded_by": staff_id},
+        )  # fmt: skip
+        on = local_date(delivered_at)
+        invoices = await open_invoices_of_case(conn, case_id, on)
+        await add_restarts(conn, [(i, "delivered_demand", on, letter_id) for i in invoices])
+    return letter_id

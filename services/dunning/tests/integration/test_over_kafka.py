@@ -1,0 +1,98 @@
+"""A real dunning process over the real broker: an issued, overdue invoice is escalated and
+its ArrearsEscalated reaches Kafka; a household that paid is never reminded; notifier's staff
+tasks and billing's installment plans land in the task list and the pauses."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from propfee.events import (
+    ArrearsEscalated,
+    InstallmentPart,
+    InstallmentPlanCreated,
+    StaffTaskRequested,
+)
+from propfee.kafka import make_producer
+from services.dunning.tests.integration.support import at, invoice, payment, settled
+from tests.support.fixtures import wait_until
+from tests.support.kafka import publish, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def test_overdue_is_escalated_paid_is_never_reminded(
+    create_database: Any, services: Any, test_prefix: str, kafka: str
+) -> None:
+    db = await create_database("dunning")
+    dunning = services("dunning", db, sweep_interval_s="0").start()
+    owes, paid, planned = (
+        invoice("k-1", date(2026, 1, 31)),
+        invoice("k-2", date(2026, 1, 31)),
+        invoice("k-3", date(2026, 1, 31)),
+    )
+    producer = make_producer(kafka, client_id="dunning-test")
+    await producer.start()
+    try:
+
+        async def send(event: Any, key: str) -> None:
+            await publish(producer, test_prefix + event.topic(), event, key=key)
+
+        for inv in (owes, paid, planned):
+            await send(inv, inv.unit_id)
+        await send(payment("k-2", at("2026-02-03 09:00")), "k-2")
+        await send(settled(paid, at("2026-02-03 09:01")), "k-2")
+        plan = InstallmentPlanCreated(
+            plan_id="plan-1", community_id="c-1", unit_id="k-3", payer_party_id="p-k-3",
+            invoice_ids=[planned.invoice_id], total_fen=planned.total_fen,
+            parts=[InstallmentPart(part_no=1, due_date=date(2026, 3, 15), amount_fen=13_790),
+                   InstallmentPart(part_no=2, due_date=date(2026, 4, 15), amount_fen=13_790)],
+            reason="hardship", created_at=at("2026-02-02 10:00"),
+        )  # fmt: skip
+        await send(plan, "k-3")
+        task = StaffTaskRequested(
+            task_id="nt-1", kind="fix_contact", community_id="c-1", unit_id="k-1",
+            party_id="p-k-1", subject_id="inv", reason="no phone number on file",
+            requested_at=datetime(2026, 2, 1, tzinfo=UTC),
+        )  # fmt: skip
+        await send(task, "k-1")
+        async with httpx.AsyncClient(base_url=dunning.url, timeout=30) as http:
+
+            async def settled_in() -> bool:
+                cases = {c["unit_id"]: c for c in (await http.get("/cases")).json()}
+                tasks = (await http.get("/tasks", params={"kind": "fix_contact"})).json()
+                if "k-3" not in cases:
+                    return False
+                pauses = (await http.get(f"/cases/{cases['k-3']['case_id']}/pauses")).json()
+                return (
+                    cases.get("k-2", {}).get("status") == "closed"
+                    and "k-1" in cases
+                    and [p["plan_id"] for p in pauses] == ["plan-1"]
+                    and len(tasks) == 1
+                )
+
+            await wait_until(settled_in, timeout=60)
+            r = await http.post("/sweeps", json={"as_of": "2026-02-08T10:00:00+08:00"})
+            assert r.status_code == 200, r.text
+            assert r.json()["escalated"] == 1
+            again = await http.post("/sweeps", json={"as_of": "2026-02-08T10:00:00+08:00"})
+            assert again.json()["escalated"] == 0
+            k3 = (await http.get("/cases", params={"unit_id": "k-3"})).json()[0]
+            assert k3["status"] == "open"
+        records = await read_topic(
+            kafka, test_prefix + ArrearsEscalated.topic(), at_least=1, settle=1.5
+        )
+        events = [ArrearsEscalated.model_validate_json(r.value or b"") for r in records]
+        assert [(e.unit_id, e.stage) for e in events] == [("k-1", "reminder")]
+        assert records[0].key == b"k-1"
+        assert events[0].outstanding_fen == 27_580 and events[0].days_overdue == 8
+        paused = await read_topic(
+            kafka, test_prefix + "dunning.arrears-case-paused", at_least=1, settle=0.5
+        )
+        assert len(paused) == 1
+    finally:
+        await producer.stop()
+    assert dunning.stop_gracefully(), dunning.log_tail()

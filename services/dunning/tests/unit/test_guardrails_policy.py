@@ -1,0 +1,99 @@
+"""Guardrails: what cannot be configured or done, and the default policy from the seeds."""
+
+from datetime import date
+
+import pytest
+from pydantic import ValidationError
+
+from dunning.domain.default_policy import DEFAULT_POLICY
+from dunning.domain.guardrails import Demand, check_action, check_legal_referral, check_reminder
+from dunning.domain.policy import Policy, validate_stages
+
+
+@pytest.mark.parametrize(
+    ("kind", "channel", "template"),
+    [
+        ("task", "cut_water", None),
+        ("task", "disconnect_power", None),
+        ("task", "stop_heating", None),
+        ("task", "shut_gas", None),
+        ("task", "restrict_lift", None),
+        ("task", "disable_door_card", None),
+        ("task", "block_parking", None),
+        ("task", "deny_entry", None),
+        ("message", "public_posting", None),
+        ("message", "notice_board", None),
+        ("message", "group_chat", None),
+        ("message", "sms", "blacklist_notice"),
+        ("message", "sms", "停电通知"),
+        ("task", "门禁限制", None),
+    ],
+)
+def test_coercion_and_disclosure_are_refused(kind: str, channel: str, template: str | None) -> None:
+    refusals = check_action(kind, channel, template)
+    assert refusals, (channel, template)
+    assert all(r.reason for r in refusals)
+
+
+def test_lawful_actions_pass_and_door_notices_must_be_sealed() -> None:
+    assert check_action("message", "sms", "reminder") == []
+    assert check_action("message", "door_notice", "door_notice_sealed") == []
+    assert check_action("task", "phone_call", None) == []
+    unsealed = check_action("message", "door_notice", "x", sealed=False)
+    assert [r.code for r in unsealed] == ["door_notice_unsealed"]
+    assert [r.code for r in check_action("message", "fax", None)] == ["channel_not_allowed"]
+
+
+def test_a_policy_with_a_forbidden_action_cannot_exist() -> None:
+    stages = [s.model_dump() for s in DEFAULT_POLICY.stages]
+    stages.append({"code": "last_resort", "actions": [{"kind": "task", "channel": "cut_water"}]})
+    with pytest.raises(ValidationError) as info:
+        Policy.model_validate({"stages": stages})
+    assert "cut_water" in str(info.value)
+
+
+def test_legal_referral_stage_needs_the_demand_precondition() -> None:
+    stage = DEFAULT_POLICY.stages[DEFAULT_POLICY.index_of("lawsuit")]
+    bare = stage.model_copy(update={"preconditions": []})
+    assert any("delivered_demand" in r for r in validate_stages([bare]))
+
+
+def test_legal_referral_needs_a_delivered_demand_whose_deadline_passed() -> None:
+    as_of = date(2026, 6, 1)
+    assert check_legal_referral([], as_of).code == "no_delivered_demand"  # type: ignore[union-attr]
+    undelivered = [Demand(date(2026, 5, 1), None)]
+    assert check_legal_referral(undelivered, as_of).code == "no_delivered_demand"  # type: ignore[union-attr]
+    pending = [Demand(date(2026, 6, 10), date(2026, 5, 26))]
+    assert check_legal_referral(pending, as_of).code == "demand_deadline_not_passed"  # type: ignore[union-attr]
+    assert check_legal_referral([Demand(date(2026, 5, 31), date(2026, 5, 16))], as_of) is None
+
+
+def test_no_reminder_when_paid_paused_on_hold_or_closed() -> None:
+    assert check_reminder("closed", False, False, 100).code == "case_closed"  # type: ignore[union-attr]
+    assert check_reminder("open", False, False, 0).code == "paid"  # type: ignore[union-attr]
+    assert check_reminder("open", False, True, 100).code == "on_hold"  # type: ignore[union-attr]
+    assert check_reminder("open", True, False, 100).code == "paused"  # type: ignore[union-attr]
+    assert check_reminder("open", False, False, 100) is None
+
+
+def test_default_policy_follows_the_seeds() -> None:
+    codes = [s.code for s in DEFAULT_POLICY.stages]
+    assert codes == [
+        "notice_before_due", "reminder", "final_reminder", "phone_call", "wechat_app",
+        "sealed_door_notice", "home_visit", "friendly_letter", "formal_letter", "final_letter",
+        "legal_demand", "lawyer_letter", "mediation", "lawsuit", "enforcement",
+    ]  # fmt: skip
+    by = {s.code: s for s in DEFAULT_POLICY.stages}
+    assert by["notice_before_due"].offset_days < 0
+    assert by["reminder"].offset_days == 7 and by["final_reminder"].offset_days == 15
+    assert by["phone_call"].actions[0].kind == "task"
+    assert by["home_visit"].actions[0].channel == "visit"
+    assert by["sealed_door_notice"].actions[0].sealed
+    assert by["formal_letter"].min_months_overdue == 1
+    assert by["final_letter"].min_months_overdue == 3
+    assert by["legal_demand"].deadline_days == 15
+    assert "delivered_demand_deadline_passed" in by["lawyer_letter"].preconditions
+    assert not by["lawsuit"].automatic and not by["enforcement"].automatic
+    assert DEFAULT_POLICY.monthly_reminder_day == 10
+    assert DEFAULT_POLICY.quiet_start == "21:00" and DEFAULT_POLICY.reminder_cap == 4
+    assert all(s.min_gap_days >= 1 for s in DEFAULT_POLICY.stages)

@@ -1,0 +1,54 @@
+"""EXAMPLES.md "Limitation clock"."""
+
+from datetime import date
+
+from dunning.domain.limitation import Restart, alert_on, clock_state, limitation_expires_on
+
+DUE = date(2023, 3, 31)
+
+
+def test_three_years_from_the_due_date() -> None:
+    assert limitation_expires_on(DUE) == date(2026, 3, 31)
+
+
+def test_delivered_sms_restarts_the_clock() -> None:
+    assert limitation_expires_on(DUE, [Restart("delivered_demand", date(2024, 5, 10))]) == date(
+        2027, 5, 10
+    )
+
+
+def test_part_payment_restarts_it_again_and_the_alert_is_six_months_before() -> None:
+    restarts = [
+        Restart("part_payment", date(2025, 1, 5)),
+        Restart("delivered_demand", date(2024, 5, 10)),
+    ]
+    expires = limitation_expires_on(DUE, restarts)
+    assert expires == date(2028, 1, 5)
+    assert alert_on(expires) == date(2027, 7, 5)
+
+
+def test_order_of_learning_does_not_matter() -> None:
+    a = [Restart("acknowledgement", date(2025, 6, 1)), Restart("payment_plan", date(2028, 1, 1))]
+    assert limitation_expires_on(DUE, a) == limitation_expires_on(DUE, list(reversed(a)))
+    assert limitation_expires_on(DUE, a) == date(2031, 1, 1)
+
+
+def test_notice_board_and_group_chat_restart_nothing() -> None:
+    posts = [Restart("notice_board", date(2025, 1, 1)), Restart("group_chat", date(2025, 2, 1))]
+    assert limitation_expires_on(DUE, posts) == date(2026, 3, 31)
+
+
+def test_a_restart_after_expiry_cannot_revive_the_claim() -> None:
+    late = [Restart("delivered_demand", date(2026, 4, 1))]
+    assert limitation_expires_on(DUE, late) == date(2026, 3, 31)
+
+
+def test_states() -> None:
+    expires = date(2028, 1, 5)
+    assert clock_state(expires, date(2027, 7, 4)) == "running"
+    assert clock_state(expires, date(2027, 7, 5)) == "alert"
+    assert clock_state(expires, date(2028, 1, 5)) == "expired"
+
+
+def test_leap_day_due_date() -> None:
+    assert limitation_expires_on(date(2024, 2, 29)) == date(2027, 2, 28)

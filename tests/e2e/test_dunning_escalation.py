@@ -1,0 +1,67 @@
+"""Dunning end to end: billing issues two invoices; one household pays at the counter before the due date; a sweep
+as of a date after the due date escalates only the household that still owes, and notifier
+queues its reminder (ArrearsEscalated crosses the broker); the payer is never reminded."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.support.billing_api import create_unit, invoice_body, setup_community
+from tests.support.fixtures import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+async def test_sweep_reminds_who_owes_and_never_who_paid(create_database, services) -> None:  # type: ignore[no-untyped-def]
+    names = ("billing", "payments", "dunning", "notifier")
+    dbs = {name: await create_database(name) for name in names}
+    extra = {"dunning": {"sweep_interval_s": "0"}, "notifier": {"dispatcher_enabled": "false"}}
+    procs = {n: services(n, dbs[n], **extra.get(n, {})) for n in names}
+    for proc in procs.values():
+        proc.start(wait=False)
+    for proc in procs.values():
+        proc.wait_ready()
+    billing, payments, dunning, notifier = (procs[n].url for n in names)
+    community = f"c-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(timeout=15) as http:
+        await setup_community(http, billing, community)
+        owes, _ = await create_unit(http, billing, community, "1201")
+        paid, payer = await create_unit(http, billing, community, "1202")
+        invoices = {}
+        for unit in (owes, paid):
+            r = await http.post(f"{billing}/invoices", json=invoice_body(unit))
+            assert r.status_code == 201, r.text
+            invoices[unit] = r.json()
+        r = await http.post(
+            f"{payments}/payments/counter",
+            json={"community_id": community, "unit_id": paid, "payer_party_id": payer,
+                  "invoice_ids": [invoices[paid]["invoice_id"]], "amount_fen": 27580,
+                  "channel": "cash", "paid_at": "2026-01-20T10:00:00+08:00"},
+            headers={"Idempotency-Key": f"k-{uuid.uuid4()}"},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+
+        async def settled_and_open() -> bool:
+            cases = {c["unit_id"]: c for c in (await http.get(f"{dunning}/cases")).json()}
+            return (
+                cases.get(paid, {}).get("status") == "closed"
+                and cases.get(owes, {}).get("status") == "open"
+            )
+
+        await wait_until(settled_and_open, timeout=60)
+        sweep = await http.post(f"{dunning}/sweeps", json={"as_of": "2026-02-08T10:00:00+08:00"})
+        assert sweep.status_code == 200, sweep.text
+        assert sweep.json()["escalated"] == 1
+
+        async def reminder_queued() -> bool:
+            rows = (await http.get(f"{notifier}/notifications", params={"unit_id": owes})).json()
+            return any(n["message_type"] == "reminder" for n in rows)
+
+        await wait_until(reminder_queued, timeout=60)
+        rows = (await http.get(f"{notifier}/notifications", params={"unit_id": paid})).json()
+        assert not any(n["message_type"] == "reminder" for n in rows)
+    for proc in procs.values():
+        assert proc.stop_gracefully(), proc.log_tail()
