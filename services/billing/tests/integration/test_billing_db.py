@@ -378,3 +378,37 @@ async def test_every_published_payload_matches_its_contract(billing_pool) -> Non
         "InvoiceSettled",
         "PartyContactsUpdated",
     } <= seen
+
+
+async def test_late_fee_assessment_publishes_only_changes(billing_pool) -> None:  # type: ignore[no-untyped-def]
+    from billing.service_layer.late_fees import assess_late_fees
+
+    await setup_community(billing_pool, late_fee=Decimal("0.0001"))
+    head = "\n".join(SAMPLE.read_text("utf-8").splitlines()[:8]).encode()
+    await import_ledger(billing_pool, COMMUNITY, head, "l.csv", opening_as_of=OPENING)
+    await run_billing(
+        billing_pool, RunRequest(COMMUNITY, date(2025, 1, 1), "monthly", date(2025, 1, 1))
+    )
+    first = await assess_late_fees(billing_pool, COMMUNITY, date(2025, 3, 2))
+    assert first.invoices_assessed > 0 and first.changed == first.invoices_assessed
+    events = await _outbox(billing_pool, "billing.late-fee-assessed")
+    assert len(events) == first.changed
+    # An invoice of 27,580... here 1栋/1单元/101: 143 m² x 2.50 = 35,750 due 2025-01-31; as of
+    # 2025-03-02 that is 30 days at min(0.0001, 0.039/365) a day: 35,750 x 0.0001 x 30 = 107.25.
+    fee = next(
+        e for e in events if e["principal_outstanding_fen"] == 35750 and e["as_of"] == "2025-03-02"
+    )
+    assert fee["late_fee_fen"] == 107
+    again = await assess_late_fees(billing_pool, COMMUNITY, date(2025, 3, 2))
+    assert again.changed == 0  # nothing changed: nothing published
+    later = await assess_late_fees(billing_pool, COMMUNITY, date(2025, 3, 12))
+    assert later.changed == first.invoices_assessed
+    assert (
+        len(await _outbox(billing_pool, "billing.late-fee-assessed"))
+        == first.changed + later.changed
+    )
+    no_rate = await billing_pool.execute(
+        "UPDATE communities SET late_fee_daily_rate = NULL WHERE community_id = $1", COMMUNITY
+    )
+    assert no_rate == "UPDATE 1"
+    assert (await assess_late_fees(billing_pool, COMMUNITY, date(2025, 4, 1))).changed == 0

@@ -173,3 +173,23 @@ class InstallmentPlanCreated(Event):
     parts: list[InstallmentPart]
     reason: str
     created_at: AwareDatetime
+
+
+class LateFeeAssessed(Event):
+    """Late fees (违约金) accrued on an overdue invoice as of a date, published by a late-fee
+    assessment when the amount changed since the last one. Only where the contract sets a rate."""
+
+    producer: ClassVar[str] = "billing"
+
+    invoice_id: str
+    community_id: str
+    unit_id: str
+    payer_party_id: str
+    as_of: date
+    late_fee_fen: NonNegativeFen = Field(description="Accrued to as_of, before payments")
+    late_fee_paid_fen: NonNegativeFen
+    late_fee_waived_fen: NonNegativeFen
+    late_fee_outstanding_fen: NonNegativeFen
+    principal_outstanding_fen: NonNegativeFen
+    currency: Currency = CURRENCY
+    assessed_at: AwareDatetime

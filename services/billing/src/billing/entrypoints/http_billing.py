@@ -14,6 +14,7 @@ from billing.entrypoints.errors import domain_errors
 from billing.service_layer import payments
 from billing.service_layer.ids import stable_id
 from billing.service_layer.invoices import ManualInvoice, ManualLine, issue_manual_invoice
+from billing.service_layer.late_fees import assess_late_fees
 from billing.service_layer.runs import RunRequest, run_billing
 from billing.service_layer.schedules import load_history, publish_schedule
 from propfee.http import Pool
@@ -164,6 +165,17 @@ async def billing_run(
     if not summary.created:
         response.status_code = 200
     return summary.__dict__
+
+
+@router.post("/communities/{community_id}/late-fee-assessments")
+async def late_fee_assessment(
+    community_id: str, body: models.AssessIn, pool: Pool
+) -> dict[str, Any]:
+    """Publish billing.late-fee-assessed for every overdue invoice whose accrued late fee
+    changed since the last assessment, as of the date (only where the contract sets a rate)."""
+    with domain_errors():
+        result = await assess_late_fees(pool, community_id, body.as_of)
+    return result.__dict__
 
 
 @router.post("/invoices", status_code=201)

@@ -135,6 +135,10 @@ class RunIn(BaseModel):
     as_of: date
 
 
+class AssessIn(BaseModel):
+    as_of: date
+
+
 class LineIn(BaseModel):
     fee_item: Annotated[str, Field(min_length=1, max_length=64)]
     quantity: Annotated[Decimal, Field(gt=0)]

@@ -86,7 +86,7 @@ async def load_accounts(conn: asyncpg.Connection, unit_ids: Sequence[str]) -> di
             "SELECT invoice_id, community_id, unit_id, payer_party_id, period_start, due_date, "
             "issued_at, total_fen, voided_at, written_off_at, principal_paid_fen, "
             "late_fee_paid_fen, late_fee_waived_fen, late_fee_fixed_fen, status, settled_at, "
-            "version FROM invoices WHERE unit_id = ANY($1::text[])",
+            "version, late_fee_assessed_fen FROM invoices WHERE unit_id = ANY($1::text[])",
             ids,
         )
     )

@@ -13,6 +13,7 @@ from propfee.events import (
     InvoiceBalanceChanged,
     InvoiceIssued,
     InvoiceSettled,
+    LateFeeAssessed,
     PaymentReceived,
     PaymentRefunded,
 )
@@ -120,6 +121,18 @@ async def on_invoice_balance_changed(
         event.payer_party_id,
         event.changed_at,
         lift_hold=event.reason in ("payment", "credit"),
+    )
+
+
+async def on_late_fee_assessed(
+    conn: asyncpg.Connection, event: LateFeeAssessed, context: EventContext
+) -> None:
+    """The late fee still owed on an open invoice, as billing assessed it."""
+    await conn.execute(
+        "UPDATE receivables SET late_fee_outstanding_fen = $2, updated_at = now() "
+        "WHERE invoice_id = $1 AND NOT settled",
+        event.invoice_id,
+        event.late_fee_outstanding_fen,
     )
 
 
