@@ -30,8 +30,10 @@ install_helm() {
   fi
   command -v go >/dev/null || { log "Go is needed to install Helm (go install)"; exit 1; }
   log "installing Helm $HELM_VERSION with go install (first time: a few minutes)"
-  mkdir -p "$BIN" "$ROOT/.local/gopath"
-  GOBIN="$BIN" GOPATH="$ROOT/.local/gopath" GOFLAGS="-modcacherw -buildvcs=false" \
+  mkdir -p "$BIN"
+  # The binary goes to .local/bin; Go's module and build caches stay where Go keeps them
+  # (~/go, ~/.cache/go-build), so a second clone on the same machine builds in seconds.
+  GOBIN="$BIN" GOFLAGS="-modcacherw -buildvcs=false" \
     go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   echo "$HELM_VERSION" >"$BIN/.helm-version"
 }
