@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -20,6 +21,28 @@ from propfee.outbox import add_event
 
 class InvoiceError(ValueError):
     pass
+
+
+LINE_COLUMNS = (
+    "invoice_id",
+    "line_no",
+    "fee_item",
+    "description",
+    "quantity",
+    "unit_price_fen",
+    "amount_fen",
+)
+
+
+async def copy_invoices(
+    conn: asyncpg.Connection,
+    invoices: Sequence[tuple[object, ...]],
+    columns: tuple[str, ...],
+    lines: Sequence[tuple[object, ...]],
+) -> None:
+    """Bulk-write invoices and their lines with COPY (runs and ledger imports)."""
+    await conn.copy_records_to_table("invoices", records=invoices, columns=list(columns))
+    await conn.copy_records_to_table("invoice_lines", records=lines, columns=list(LINE_COLUMNS))
 
 
 @dataclass(frozen=True)

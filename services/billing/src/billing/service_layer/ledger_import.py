@@ -19,12 +19,26 @@ import asyncpg
 from billing.domain.calendar import add_months, month_end, month_start
 from billing.domain.ledger import LedgerParseResult, LedgerRow, RowError, parse_ledger
 from billing.service_layer.ids import stable_id
+from billing.service_layer.invoices import copy_invoices
 from billing.service_layer.registry import PartyIn, contacts_event, developer_party, upsert_party
 from propfee.events import Event, InvoiceIssued, InvoiceLine
 from propfee.money import Money
 from propfee.outbox import add_events
 
 EARLIEST = date(2000, 1, 1)
+ARREARS_INVOICE_COLUMNS = (
+    "invoice_id",
+    "community_id",
+    "building_id",
+    "unit_id",
+    "payer_party_id",
+    "kind",
+    "period_start",
+    "period_end",
+    "due_date",
+    "total_fen",
+    "issued_at",
+)
 
 
 @dataclass
@@ -267,34 +281,5 @@ async def _opening_arrears(
             events.append((event, unit_id, invoice_id))
             report.arrears_invoices += 1
             report.arrears_fen += part.fen
-    await conn.copy_records_to_table(
-        "invoices",
-        records=invoices,
-        columns=[
-            "invoice_id",
-            "community_id",
-            "building_id",
-            "unit_id",
-            "payer_party_id",
-            "kind",
-            "period_start",
-            "period_end",
-            "due_date",
-            "total_fen",
-            "issued_at",
-        ],
-    )
-    await conn.copy_records_to_table(
-        "invoice_lines",
-        records=lines,
-        columns=[
-            "invoice_id",
-            "line_no",
-            "fee_item",
-            "description",
-            "quantity",
-            "unit_price_fen",
-            "amount_fen",
-        ],
-    )
+    await copy_invoices(conn, invoices, ARREARS_INVOICE_COLUMNS, lines)
     return events

@@ -37,6 +37,7 @@ from billing.domain.charges import (
 from billing.domain.schedule import ScheduleError, ScheduleHistory
 from billing.service_layer.accounts import ChangeContext, recompute_accounts
 from billing.service_layer.ids import stable_id
+from billing.service_layer.invoices import copy_invoices
 from billing.service_layer.schedules import load_history
 from propfee.events import InvoiceIssued
 from propfee.outbox import RawEvent, add_raw_events
@@ -65,6 +66,21 @@ class RunSummary:
 
 
 CHUNK = 5000
+RUN_INVOICE_COLUMNS = (
+    "invoice_id",
+    "community_id",
+    "building_id",
+    "unit_id",
+    "payer_party_id",
+    "liable_party_id",
+    "run_id",
+    "period_start",
+    "period_end",
+    "due_date",
+    "schedule_version",
+    "total_fen",
+    "issued_at",
+)
 
 
 async def run_billing(pool: asyncpg.Pool, request: RunRequest, *, chunk: int = CHUNK) -> RunSummary:
@@ -352,37 +368,6 @@ async def _write(
         }
         raw = orjson.dumps(payload)
         events.append(RawEvent(InvoiceIssued, raw, draft.unit_id, invoice_id))
-    await conn.copy_records_to_table(
-        "invoices",
-        records=invoices,
-        columns=[
-            "invoice_id",
-            "community_id",
-            "building_id",
-            "unit_id",
-            "payer_party_id",
-            "liable_party_id",
-            "run_id",
-            "period_start",
-            "period_end",
-            "due_date",
-            "schedule_version",
-            "total_fen",
-            "issued_at",
-        ],
-    )
-    await conn.copy_records_to_table(
-        "invoice_lines",
-        records=lines,
-        columns=[
-            "invoice_id",
-            "line_no",
-            "fee_item",
-            "description",
-            "quantity",
-            "unit_price_fen",
-            "amount_fen",
-        ],
-    )
+    await copy_invoices(conn, invoices, RUN_INVOICE_COLUMNS, lines)
     await add_raw_events(conn, events, time=issued_at)
     return len(invoices), sum(d.total_fen for d, _ in drafts)
