@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -61,20 +62,25 @@ async def test_overdue_is_escalated_paid_is_never_reminded(
         await send(task, "k-1")
         async with httpx.AsyncClient(base_url=dunning.url, timeout=30) as http:
 
-            async def settled_in() -> bool:
-                cases = {c["unit_id"]: c for c in (await http.get("/cases")).json()}
-                tasks = (await http.get("/tasks", params={"kind": "fix_contact"})).json()
-                if "k-3" not in cases:
-                    return False
-                pauses = (await http.get(f"/cases/{cases['k-3']['case_id']}/pauses")).json()
-                return (
-                    cases.get("k-2", {}).get("status") == "closed"
-                    and "k-1" in cases
-                    and [p["plan_id"] for p in pauses] == ["plan-1"]
-                    and len(tasks) == 1
-                )
+            async def all_handled() -> bool:
+                # Events of different topics arrive in any order (a settlement may come before
+                # its invoice): wait until every one of the seven is in the inbox.
+                conn = await asyncpg.connect(db)
+                try:
+                    return await conn.fetchval("SELECT count(*) FROM inbox") == 7
+                finally:
+                    await conn.close()
 
-            await wait_until(settled_in, timeout=60)
+            await wait_until(all_handled, timeout=60)
+            cases = {c["unit_id"]: c for c in (await http.get("/cases")).json()}
+            tasks = (await http.get("/tasks", params={"kind": "fix_contact"})).json()
+            # k-2 paid: its case is closed, or was never opened if the settlement came first.
+            assert cases.get("k-2", {}).get("status", "closed") == "closed"
+            assert cases["k-1"]["status"] == "open"
+            pauses = (await http.get(f"/cases/{cases['k-3']['case_id']}/pauses")).json()
+            assert [p["plan_id"] for p in pauses] == ["plan-1"]
+            assert len(tasks) == 1
+
             r = await http.post("/sweeps", json={"as_of": "2026-02-08T10:00:00+08:00"})
             assert r.status_code == 200, r.text
             assert r.json()["escalated"] == 1
