@@ -144,6 +144,14 @@ async def on_payments_received(
     A batch handler: a run of payments from one partition is two statements in one
     transaction, so holds keep up with hundreds of payments a second."""
     events = [event for event, _ in batch]
+    # The same per-household lock as reconcile_case, taken first and in a fixed order: an
+    # invoice of the household handled at the same moment on another partition either sees
+    # this payment or opens its case before this hold is set, never neither.
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext(u)) "
+        "FROM (SELECT DISTINCT u FROM unnest($1::text[]) AS x(u) ORDER BY u) AS s",
+        [e.unit_id for e in events],
+    )
     await conn.execute(
         "INSERT INTO payments_seen (payment_id, unit_id, amount_fen, paid_at) "
         "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) "
