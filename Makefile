@@ -1,10 +1,10 @@
-# Propfee: the two commands a newcomer needs are `make up` and `make test`.
+# Propfee: the two commands a newcomer needs are `make demo` and `make test`.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV ?= uv
 export UV_LINK_MODE ?= copy
 
-.PHONY: help sync up down status logs test unit lint fmt typecheck contracts contracts-check
+.PHONY: help sync demo up down status logs test unit lint fmt typecheck contracts contracts-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -12,6 +12,10 @@ help: ## list the targets
 sync: ## install Python and the locked dependencies (uv workspace)
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet 'uv>=0.5'
 	$(UV) sync --frozen
+
+demo: sync ## the main job: a year of a 1,236-household community through all four services (ARGS="--seed 7 --households 1236 --months 12")
+	bash deploy/local/infra.sh up
+	$(UV) run --frozen python -m demo $(ARGS)
 
 up: sync ## start Kafka, PostgreSQL and the four services in the background
 	bash deploy/local/infra.sh up

@@ -1,0 +1,101 @@
+"""The bills the households receive, read from billing's public event topics.
+
+An owner learns what he owes from the bill (the notifier's message); the simulator reads the
+same facts from ``billing.invoice-issued`` and ``billing.late-fee-assessed``, the topics any
+subscriber may read, instead of asking each household's statement every day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from propfee.events import InvoiceIssued, LateFeeAssessed
+
+
+@dataclass
+class Bill:
+    invoice_id: str
+    unit_id: str
+    total_fen: int
+    due_date: date
+    period_start: date
+    opening: bool
+    late_fee_fen: int = 0
+
+
+@dataclass
+class Bills:
+    by_unit: dict[str, dict[str, Bill]] = field(default_factory=dict)
+
+    def add(self, bill: Bill) -> bool:
+        known = self.by_unit.setdefault(bill.unit_id, {})
+        fresh = bill.invoice_id not in known
+        known.setdefault(bill.invoice_id, bill)
+        return fresh
+
+
+class Feed:
+    def __init__(self, bootstrap: str, prefix: str, community_id: str) -> None:
+        self.topics = [prefix + InvoiceIssued.topic(), prefix + LateFeeAssessed.topic()]
+        self.issued_topic = self.topics[0]
+        self.community_id = community_id
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self.partitions: list[TopicPartition] = []
+        self.bills = Bills()
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        await self.consumer.topics()
+        for topic in self.topics:
+            for p in sorted(self.consumer.partitions_for_topic(topic) or ()):
+                self.partitions.append(TopicPartition(topic, p))
+        self.consumer.assign(self.partitions)
+        await self.consumer.seek_to_beginning(*self.partitions)
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def drain(self) -> int:
+        """Read everything published so far; returns the number of new bills."""
+        ends = await self.consumer.end_offsets(self.partitions)
+        fresh = 0
+        while any(await self._position(tp) < end for tp, end in ends.items()):
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, records in batches.items():
+                for record in records:
+                    fresh += self._apply(tp.topic, record.value)
+        return fresh
+
+    async def _position(self, tp: TopicPartition) -> int:
+        return await self.consumer.position(tp)
+
+    def _apply(self, topic: str, value: bytes | None) -> int:
+        if value is None:
+            return 0
+        data = orjson.loads(value)
+        if data.get("community_id") != self.community_id:
+            return 0
+        if topic == self.issued_topic:
+            return int(
+                self.bills.add(
+                    Bill(
+                        invoice_id=data["invoice_id"],
+                        unit_id=data["unit_id"],
+                        total_fen=int(data["total_fen"]),
+                        due_date=date.fromisoformat(data["due_date"]),
+                        period_start=date.fromisoformat(data["period_start"]),
+                        opening=any(
+                            line.get("fee_item") == "opening_arrears"
+                            for line in data.get("lines", [])
+                        ),
+                    )
+                )
+            )
+        bill = self.bills.by_unit.get(data["unit_id"], {}).get(data["invoice_id"])
+        if bill is not None:
+            bill.late_fee_fen = max(bill.late_fee_fen, int(data["late_fee_fen"]))
+        return 0

@@ -1,0 +1,277 @@
+"""Run the demo: the year, then the figures, read back from the services' own APIs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from demo.api import Api
+from demo.simulate import Simulation, add_months, gather_limited
+from demo.world import Household, build
+
+
+@dataclass
+class DemoConfig:
+    seed: int = 7
+    households: int = 1236
+    months: int = 12
+    start: date = date(2026, 1, 1)
+    company_id: str = "co-demo"
+    community_id: str = ""
+    bootstrap: str = "127.0.0.1:9092"
+    prefix: str = ""
+    concurrency: int = 16
+    urls: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.community_id:
+            self.community_id = f"demo-{self.seed}-{self.households}-{self.months}"
+
+
+async def run_year(
+    config: DemoConfig, api: Api, sandbox: Any, progress: Any = None
+) -> tuple[Simulation, dict[str, Any]]:
+    ledger, households = build(config.seed, config.households)
+    sim = Simulation(
+        api,
+        sandbox,
+        households,
+        ledger,
+        seed=config.seed,
+        start=config.start,
+        months=config.months,
+        community_id=config.community_id,
+        company_id=config.company_id,
+        bootstrap=config.bootstrap,
+        prefix=config.prefix,
+        progress=progress,
+    )
+    setup = await sim.setup()
+    await sim.run()
+    return sim, setup
+
+
+async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) -> dict[str, Any]:
+    """The report, from the services' own figures (and the sandbox for what reached phones)."""
+    api, cid = sim.api, config.community_id
+    start, end = config.start, add_months(config.start, config.months)
+    collection = await api.get(
+        "billing", f"/communities/{cid}/reports/collection", actor="admin",
+        params={"start": str(start), "end": str(end), "as_of": str(end), "by": "month"},
+    )  # fmt: skip
+    on_time = await api.get(
+        "billing", f"/communities/{cid}/reports/on-time", actor="admin",
+        params={"start": str(start), "end": str(end), "by": "month"},
+    )  # fmt: skip
+    recovery = await api.get(
+        "billing", f"/communities/{cid}/reports/recovery", actor="admin",
+        params={"as_of": str(end)},
+    )  # fmt: skip
+    recovery["by_month"] = []
+    for m in range(1, config.months + 1):
+        month_end = add_months(config.start, m)
+        row = await api.get(
+            "billing", f"/communities/{cid}/reports/recovery", actor="admin",
+            params={"as_of": str(month_end)},
+        )  # fmt: skip
+        recovery["by_month"].append(
+            {"month": add_months(config.start, m - 1).strftime("%Y-%m"),
+             "recovered_fen": int(row.get("recovered_fen", 0) or 0)}
+        )  # fmt: skip
+    money = await api.get("billing", f"/communities/{cid}/reports/money", actor="admin")
+    paid_side = await api.get(
+        "payments", "/reports/totals", actor="admin", params={"community_id": cid}
+    )
+    tiers = await api.get(
+        "dunning", "/kpis/tiers", actor="admin",
+        params={"start": str(start), "end": str(end), "community_id": cid},
+    )  # fmt: skip
+
+    # Every message each household got, with the exact text and when it was sent.
+    notes: dict[str, list[dict[str, Any]]] = {}
+
+    async def of_unit(h: Household) -> None:
+        notes[h.unit_id] = await api.get(
+            "notifier", "/notifications", actor="admin", params={"unit_id": h.unit_id}
+        )
+
+    await gather_limited(of_unit(h) for h in sim.households)
+
+    by_channel: Counter[str] = Counter()
+    by_stage: Counter[str] = Counter()
+    by_month_reminders: Counter[str] = Counter()
+    to_payers: list[dict[str, Any]] = []
+    for unit_id, items in notes.items():
+        h = sim.by_unit[unit_id]
+        for n in items:
+            if n["message_type"] != "reminder" or n["status"] not in {
+                "sent",
+                "delivered",
+                "printing",
+            }:
+                continue
+            sent = _instant(n.get("sent_at") or n.get("created_at"))
+            by_channel[n["channel"]] += 1
+            by_stage[n.get("stage") or "-"] += 1
+            by_month_reminders[sent.astimezone(UTC).strftime("%Y-%m")] += 1
+            if sim.paid[unit_id] and sim._owed(h, sent) <= 0:
+                to_payers.append(
+                    {"notification_id": n["notification_id"], "unit_id": unit_id,
+                     "stage": n.get("stage"), "sent_at": sent.isoformat()}
+                )  # fmt: skip
+
+    months = []
+    coll = {str(r["key"])[:7]: r for r in collection}
+    ontime = {str(r["key"])[:7]: r for r in on_time}
+    tier_rows: dict[str, dict[str, int]] = defaultdict(dict)
+    for r in tiers:
+        label = str(r["as_of_date"])[:7]
+        tier_rows[label][r["tier"]] = int(r["cases"])  # the last snapshot of the month wins
+    for m in range(config.months):
+        label = add_months(config.start, m).strftime("%Y-%m")
+        c, o, t = coll.get(label, {}), ontime.get(label, {}), sim.totals.by_month[label]
+        months.append(
+            {
+                "month": label,
+                "billed_fen": int(c.get("billed_fen", t["billed_fen"])),
+                "collected_fen": int(c.get("collected_fen", 0)),
+                "collection_rate": float(c.get("collection_rate") or 0),
+                "on_time_rate": float(o.get("on_time_rate") or 0),
+                "tiers": {k: tier_rows[label].get(k, 0) for k in ("red", "yellow", "green")},
+                "reminders": by_month_reminders[label],
+                "escalations": t["escalations"],
+                "payments": t["payments"],
+                "duplicate_notifications": t["duplicate_notifications"],
+                "open_cases": sim.totals.open_cases.get(label, 0),
+            }
+        )
+
+    payments_fen = int(paid_side.get("payments", {}).get("amount_fen", money["payments_fen"]))
+    refunds_fen = int(paid_side.get("refunds", {}).get("amount_fen", money["refunds_fen"]))
+    exceptions_fen = int(paid_side.get("exceptions", {}).get("amount_fen", 0))
+    allocated, credit = int(money["allocated_fen"]), int(money["credit_fen"])
+    simulated_fen = sum(p.amount_fen for ps in sim.paid.values() for p in ps)
+    invariants = [
+        {
+            "name": "money: payments − refunds = allocated + credit",
+            "ok": payments_fen - refunds_fen == allocated + credit,
+            "detail": f"{payments_fen - refunds_fen} = {allocated} + {credit} (fen)",
+        },
+        {
+            "name": "every fen the owners paid was recorded once (payments = what the world paid)",
+            "ok": payments_fen == simulated_fen and money["payments_fen"] == simulated_fen,
+            "detail": f"payments {payments_fen}, billing saw {money['payments_fen']}, "
+            f"owners paid {simulated_fen}; {sim.totals.duplicates} notifications sent twice",
+        },
+        {
+            "name": "reminders sent to households that had already paid",
+            "ok": not to_payers,
+            "detail": str(len(to_payers)),
+        },
+        {
+            "name": "no payment held as an exception",
+            "ok": exceptions_fen == 0,
+            "detail": f"{exceptions_fen} fen in exceptions",
+        },
+    ]
+    personas = Counter(h.persona for h in sim.households)
+    kinds = Counter(h.kind for h in sim.households)
+    opening = [h for h in sim.households if h.opening_arrears_fen]
+    report: dict[str, Any] = {
+        "meta": {
+            "seed": config.seed,
+            "households": len(sim.households),
+            "months": config.months,
+            "start_month": config.start.strftime("%Y-%m"),
+            "community_id": cid,
+            "community_name": "阳光花园",
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "services": dict(api.urls),
+            "requests": api.requests,
+            "import": {
+                k: setup["import"].get(k)
+                for k in ("units_created", "arrears_fen", "arrears_invoices")
+            },
+        },
+        "households": {
+            "lived_in": kinds["lived_in"],
+            "vacant": kinds["vacant"],
+            "shops": kinds["shop"],
+            "with_opening_arrears": len(opening),
+        },
+        "personas": dict(personas.most_common()),
+        "months": months,
+        "reminders_by_channel": dict(by_channel.most_common()),
+        "reminders_by_stage": dict(by_stage.most_common()),
+        "escalations_by_stage": dict(sim.totals.escalations_by_stage.most_common()),
+        "payments_by_channel": dict(sim.totals.payments.most_common()),
+        "opening_arrears": _recovery(
+            recovery, sum(h.opening_arrears_fen for h in opening), len(opening)
+        ),
+        "staff": {
+            "tasks_done": sim.totals.staff["tasks_done"],
+            "outcomes": dict(sim.totals.outcomes.most_common()),
+            **{
+                k: sim.totals.staff[k]
+                for k in (
+                    "promises_kept",
+                    "promises_broken",
+                    "pauses",
+                    "resumed",
+                    "installment_plans",
+                    "legal_cases",
+                    "letters_delivered",
+                )
+            },
+        },
+        "money": {
+            "payments_fen": payments_fen,
+            "refunds_fen": refunds_fen,
+            "allocated_fen": allocated,
+            "credit_fen": credit,
+            "exceptions_fen": exceptions_fen,
+        },
+        "invariants": invariants,
+        "reminders_to_payers": to_payers[:20],
+        "timings_s": {k: round(v, 1) for k, v in sim.timings.items()},
+    }
+    return report
+
+
+def _recovery(rows: Any, opening_fen: int, households: int) -> dict[str, Any]:
+    """Billing's recovery report → the opening-arrears panel."""
+    data = rows if isinstance(rows, dict) else {}
+    recovered = int(data.get("recovered_fen", 0) or 0)
+    by_month = data.get("by_month") or []
+    return {
+        "households": households,
+        "opening_fen": int(data.get("opening_fen", opening_fen) or opening_fen),
+        "recovered_fen": recovered,
+        "by_month": [
+            {"month": str(r.get("month"))[:7], "recovered_fen": int(r.get("recovered_fen", 0))}
+            for r in by_month
+        ],
+    }
+
+
+def _instant(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+async def wait_ready(api: Api, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    for service in api.urls:
+        while True:
+            try:
+                await api.call("GET", service, "/readyz", actor=None)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)

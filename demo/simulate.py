@@ -1,0 +1,662 @@
+"""A year of the community, day by day, through the four services' public interfaces.
+
+Each simulated day, in community time (Asia/Shanghai):
+
+1. on the 1st: the billing run for the month and the late-fee assessment (billing);
+2. 09:30 the dunning sweep, 09:31 the notifier's dispatch: reminders reach the sandbox phones;
+3. the post office: letters printed the day before get their tracking numbers (delivery proof);
+4. staff work their open tasks: calls and visits with outcomes, promises, pauses, a hardship
+   plan, complaints resolved, one legal case;
+5. owners pay between 10:00 and 20:00 through signed WeChat Pay, Alipay and UnionPay
+   notifications (a share delivered twice by the "gateway") or at the counter;
+6. the simulator waits until every service has handled what the day caused (``Quiet``), so
+   the next morning's sweep sees every payment: the accelerated clock never outruns the system.
+
+The simulator never touches a database: it only calls HTTP APIs, sends webhooks and reads
+public Kafka topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from demo.api import Api
+from demo.feed import Bill, Feed
+from demo.quiet import Quiet
+from demo.world import REASON_OF, Household
+
+TZ = ZoneInfo("Asia/Shanghai")
+DUPLICATE_SHARE = 0.06  # gateway notifications delivered twice
+
+SCHEDULE_ITEMS = [
+    {"code": "property_fee", "name": "物业服务费", "kind": "area", "rate_fen": "280",
+     "unit_type": "residential"},
+    {"code": "property_fee", "name": "物业服务费", "kind": "area", "rate_fen": "480",
+     "unit_type": "shop"},
+    {"code": "parking", "name": "车位管理费", "kind": "parking", "rate_fen": "30000"},
+    {"code": "water", "name": "水费（代收）", "kind": "metered", "rate_fen": "410",
+     "pass_through": True},
+]  # fmt: skip
+
+
+def add_months(d: date, months: int) -> date:
+    y, m = divmod(d.month - 1 + months, 12)
+    return date(d.year + y, m + 1, 1)
+
+
+def local(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=TZ)
+
+
+@dataclass
+class Paid:
+    at: datetime
+    amount_fen: int
+    channel: str
+    payment_id: str | None = None
+
+
+@dataclass
+class Totals:
+    payments: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    refunds_fen: int = 0
+    by_month: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    staff: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    escalations_by_stage: Counter[str] = field(default_factory=Counter)
+    tiers: dict[str, dict[str, int]] = field(default_factory=dict)
+    open_cases: dict[str, int] = field(default_factory=dict)
+
+
+class Simulation:
+    def __init__(
+        self,
+        api: Api,
+        sandbox: Any,
+        households: list[Household],
+        ledger_csv: bytes,
+        *,
+        seed: int,
+        start: date,
+        months: int,
+        community_id: str,
+        company_id: str,
+        bootstrap: str,
+        prefix: str,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        self.api = api
+        self.sandbox = sandbox
+        self.households = households
+        self.ledger_csv = ledger_csv
+        self.rng = random.Random(seed * 7919 + 1)
+        self.start = start
+        self.months = months
+        self.community_id = community_id
+        self.company_id = company_id
+        self.feed = Feed(bootstrap, prefix, community_id)
+        self.quiet = Quiet(api, bootstrap, prefix)
+        self.progress = progress or (lambda _label, _done, _total: None)
+        self.by_unit: dict[str, Household] = {}
+        self.by_contact: dict[str, Household] = {}
+        self.paid: dict[str, list[Paid]] = defaultdict(list)
+        self.paid_bills: set[str] = set()
+        self.plans: dict[str, list[tuple[date, int]]] = {}
+        self.pending_pay: dict[date, list[tuple[Household, str]]] = defaultdict(list)
+        self.open_pauses: dict[str, tuple[str, date]] = {}  # unit → (pause_id, resolve on)
+        self.letters_to_track: dict[date, list[str]] = defaultdict(list)
+        self.messages_seen = 0
+        self.legal_unit: str | None = None
+        self.totals = Totals()
+        self.opening_recovered: dict[str, int] = defaultdict(int)
+        self.timings: dict[str, float] = defaultdict(float)
+
+    # ------------------------------------------------------------------------------------
+    # set-up: the community, its fee schedule, the ledger, contacts
+
+    async def setup(self) -> dict[str, Any]:
+        api, cid = self.api, self.community_id
+        await api.put(
+            "billing",
+            f"/communities/{cid}",
+            actor="admin",
+            json={
+                "company_id": self.company_id,
+                "company_name": "示例物业服务有限公司",
+                "name": "阳光花园",
+                "city": "杭州",
+                "late_fee_daily_rate": "0.0003",
+                "service_phone": "0571-88886666",
+                "complaint_line": "0571-12345",
+                "address": "杭州市西湖区示例路1号",
+                "contract_end": str(add_months(self.start, 36)),
+            },
+        )
+        published = add_months(self.start, -2)
+        await api.post(
+            "billing",
+            f"/communities/{cid}/fee-schedules",
+            actor="admin",
+            ok=(200, 201),
+            json={
+                "published_on": str(published),
+                "effective_from": str(add_months(published, 1)),
+                "approval_ref": "杭价〔2025〕12号",
+                "pricing_type": "政府指导价",
+                "service_level": "二级",
+                "complaint_line": "0571-12345",
+                "items": SCHEDULE_ITEMS,
+            },
+        )
+        report = await api.post(
+            "billing",
+            f"/communities/{cid}/ledger-imports",
+            actor="clerk",
+            ok=(200, 201),
+            params={"filename": "台账.csv", "opening_as_of": str(self.start)},
+            content=self.ledger_csv,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        units: list[dict[str, Any]] = []
+        after = ""
+        while True:
+            page = await api.get(
+                "billing", f"/communities/{cid}/units", actor="clerk",
+                params={"after": after, "limit": 1000},
+            )  # fmt: skip
+            units += page["units"]
+            if not page["next"]:
+                break
+            after = page["next"]
+        by_key = {u["unit_key"]: u for u in units}
+        for h in self.households:
+            unit = by_key.get(h.unit_key)
+            if unit is None:
+                raise RuntimeError(f"the import did not create unit {h.unit_key}")
+            h.unit_id = unit["unit_id"]
+            h.payer_party_id = unit["payer_party_id"] or ""
+            self.by_unit[h.unit_id] = h
+            self.by_contact[h.phone] = h
+        await self._contacts()
+        return {"import": report, "units": len(units)}
+
+    async def _contacts(self) -> None:
+        """Owners who follow the official account or use the app get those channels."""
+
+        async def one(h: Household) -> None:
+            if not h.payer_party_id or not (h.wechat or h.app):
+                return
+            body: dict[str, Any] = {"allowed_channels": ["sms", "letter", "door_notice"]}
+            preferred = []
+            if h.wechat:
+                h_openid = f"o{h.unit_id[-20:]}"
+                body["wechat_openid"] = h_openid
+                body["allowed_channels"].append("wechat")
+                preferred.append("wechat")
+                self.by_contact[h_openid] = h
+            if h.app:
+                body["app_user_id"] = f"app-{h.unit_id[-12:]}"
+                body["allowed_channels"].append("app_push")
+                preferred.append("app_push")
+                self.by_contact[body["app_user_id"]] = h
+            body["preferred_channels"] = [*preferred, "sms"]
+            await self.api.patch(
+                "billing", f"/parties/{h.payer_party_id}", actor="clerk", json=body
+            )
+
+        await gather_limited(one(h) for h in self.households)
+
+    # ------------------------------------------------------------------------------------
+    # the year
+
+    async def run(self) -> None:
+        await self.feed.start()
+        await self.quiet.start()
+        try:
+            for m in range(self.months):
+                month = add_months(self.start, m)
+                await self._month(month)
+            # The last day's consequences, then a final look.
+            await self.quiet.settle()
+        finally:
+            await self.feed.stop()
+            await self.quiet.stop()
+
+    async def _month(self, month: date) -> None:
+        label = month.strftime("%Y-%m")
+        last = add_months(month, 1) - timedelta(days=1)
+        days = (last - month).days + 1
+        for i in range(days):
+            day = month + timedelta(days=i)
+            await self._day(day, label)
+            self.progress(label, i + 1, days)
+
+    async def _day(self, day: date, label: str) -> None:
+        busy = False
+        if day.day == 1:
+            await self._bill(day, label)
+        t = time.monotonic()
+        sweep = await self.api.post(
+            "dunning", "/sweeps", json={"as_of": local(day, 9, 30).isoformat()}
+        )
+        self.timings["sweep"] += time.monotonic() - t
+        escalated = int(sweep.get("escalated", 0) or 0) + int(
+            sweep.get("monthly_reminders", 0) or 0
+        )
+        for stage, n in (sweep.get("by_stage") or {}).items():
+            self.totals.escalations_by_stage[stage] += n
+        self.totals.by_month[label]["escalations"] += escalated
+        if escalated:
+            await self._settle()
+        t = time.monotonic()
+        dispatched = await self.api.post(
+            "notifier", "/dispatch", params={"as_of": local(day, 9, 31).isoformat()}
+        )
+        self.timings["dispatch"] += time.monotonic() - t
+        if any(v for k, v in dispatched.items() if k != "as_of" and isinstance(v, int)):
+            busy = True
+        self._read_phones(day, label)
+        await self._post_office(day)
+        await self._staff(day, label)
+        busy |= await self._owners_pay(day, label)
+        if busy:
+            await self._settle()
+        if day.day == 28:
+            await self._snapshot(day, label)
+
+    async def _settle(self) -> None:
+        t = time.monotonic()
+        await self.quiet.settle()
+        self.timings["waiting for the services"] += time.monotonic() - t
+
+    # ------------------------------------------------------------------------------------
+    # billing
+
+    async def _bill(self, day: date, label: str) -> None:
+        t = time.monotonic()
+        cid = self.community_id
+        readings = []
+        for h in self.households:
+            if h.kind != "vacant":
+                used = self.rng.randint(4, 18) if h.kind == "lived_in" else self.rng.randint(8, 40)
+                base = 1000 + 20 * (day.year * 12 + day.month)
+                readings.append({
+                    "unit_id": h.unit_id, "item_code": "water",
+                    "period_month": str(add_months(day, -1)),
+                    "previous": str(base), "current": str(base + used),
+                })  # fmt: skip
+        if readings and day > self.start:
+            await self.api.post(
+                "billing", f"/communities/{cid}/meter-readings", actor="clerk", json=readings
+            )
+        run = await self.api.post(
+            "billing", f"/communities/{cid}/billing-runs", ok=(200, 201),
+            json={"period_start": str(day), "cycle": "monthly", "as_of": str(day)},
+        )  # fmt: skip
+        await self.api.post(
+            "billing", f"/communities/{cid}/late-fee-assessments", json={"as_of": str(day)}
+        )
+        self.timings["billing runs"] += time.monotonic() - t
+        await self._settle()
+        await self.feed.drain()
+        month_bills = [
+            b for bills in self.feed.bills.by_unit.values() for b in bills.values()
+            if b.period_start == day and not b.opening
+        ]  # fmt: skip
+        self.totals.by_month[label]["billed_fen"] += sum(b.total_fen for b in month_bills)
+        self.totals.by_month[label]["invoices"] += int(run.get("invoices", len(month_bills)) or 0)
+        self._plan_month(day, month_bills)
+
+    def _plan_month(self, day: date, bills: list[Bill]) -> None:
+        """Each household decides when it pays this month's bill."""
+        rng = self.rng
+        for bill in bills:
+            h = self.by_unit.get(bill.unit_id)
+            if h is None:
+                continue
+            due = bill.due_date
+            window = max((due - day).days, 1)
+            p = h.persona
+            when: date | None = None
+            if p == "on_time" or (p == "forgets" and rng.random() < 0.5):
+                when = day + timedelta(days=rng.randint(1, max(1, window - 1)))
+            elif p == "prepays_yearly" and day == self.start:
+                self.pending_pay[day + timedelta(days=rng.randint(1, 4))].append((h, "yearly"))
+                continue
+            elif p in {"hardship", "unhappy_with_service", "landlord_tenant_dispute"} and (
+                h.plan_created or self._resolved(h)
+            ):
+                when = day + timedelta(days=rng.randint(1, max(1, window - 1)))
+            if when is not None:
+                self.pending_pay[when].append((h, bill.invoice_id))
+
+    def _resolved(self, h: Household) -> bool:
+        return h.promise_until == "resolved"
+
+    # ------------------------------------------------------------------------------------
+    # what reaches the owners' phones
+
+    def _read_phones(self, day: date, label: str) -> None:
+        messages = self.sandbox.messages()
+        fresh = messages[self.messages_seen :]
+        self.messages_seen = len(messages)
+        rng = self.rng
+        for msg in fresh:
+            h = self.by_contact.get(str(msg.get("to", "")))
+            if h is None:
+                continue
+            kind = _message_kind(msg)
+            if kind != "reminder":
+                continue
+            self.totals.by_month[label]["reminders_received"] += 1
+            h.reminded_on.append(str(day))
+            if len(h.reminded_on) > 1 and h.reminded_on[-2] == str(day):
+                continue  # one decision a day
+            p = h.persona
+            if p == "pays_after_reminder" or (p == "forgets" and rng.random() < 0.85):
+                delay = rng.randint(0, 2) if p == "pays_after_reminder" else rng.randint(1, 5)
+                self.pending_pay[day + timedelta(days=delay)].append((h, "all"))
+
+    async def _post_office(self, day: date) -> None:
+        """Print yesterday's letters; deliver those printed two days ago (tracking numbers)."""
+        batch = await self.api.post(
+            "notifier", "/letters/batches", actor="clerk",
+            params={"as_of": local(day, 9, 45).isoformat()},
+        )  # fmt: skip
+        ids = batch.get("notification_ids") or []
+        if ids:
+            self.letters_to_track[day + timedelta(days=2)].extend(ids)
+        due = self.letters_to_track.pop(day, [])
+        if not due:
+            return
+
+        async def track(nid: str) -> None:
+            await self.api.post(
+                "notifier", f"/notifications/{nid}/tracking", actor="clerk", ok=(200, 409),
+                json={"tracking_number": f"EMS{stable_digits(nid, 9)}CN",
+                      "carrier": "EMS", "delivered_at": local(day, 11).isoformat()},
+            )  # fmt: skip
+
+        await gather_limited(track(n) for n in due)
+        self.totals.staff["letters_delivered"] += len(due)
+
+    # ------------------------------------------------------------------------------------
+    # staff
+
+    async def _staff(self, day: date, label: str) -> None:
+        for unit_id, (pause_id, resolve_on) in list(self.open_pauses.items()):
+            if day >= resolve_on:
+                await self.api.post(
+                    "dunning", f"/pauses/{pause_id}/resolve", actor="housekeeper", ok=(200, 404),
+                    json={"resolution": "问题已处理，业主认可", "at": local(day, 11).isoformat()},
+                )  # fmt: skip
+                del self.open_pauses[unit_id]
+                self.totals.staff["resumed"] += 1
+                h = self.by_unit[unit_id]
+                h.promise_until = "resolved"
+                self.pending_pay[day + timedelta(days=self.rng.randint(1, 4))].append((h, "all"))
+        tasks = await self.api.get("dunning", "/tasks", actor="housekeeper")
+        for task in tasks:
+            await self._task(task, day)
+
+    async def _task(self, task: dict[str, Any], day: date) -> None:
+        h = self.by_unit.get(task["unit_id"])
+        kind = task["kind"]
+        at = local(day, 18, 30) if kind == "phone_call" else local(day, 11)
+        done = {"actor": "housekeeper", "ok": (200, 404)}
+        if h is None:
+            await self.api.post("dunning", f"/tasks/{task['task_id']}/done", **done)
+            return
+        case_id = task["case_id"]
+        self.totals.staff["tasks_done"] += 1
+        if kind in {"phone_call", "visit"}:
+            reason = REASON_OF[h.persona]
+            await self.api.post(
+                "dunning", f"/cases/{case_id}/outcomes", actor="housekeeper",
+                ok=(200, 201, 409),
+                json={"kind": "call" if kind == "phone_call" else "visit", "reason_code": reason,
+                      "staff_id": "hk-01", "task_id": task["task_id"], "at": at.isoformat(),
+                      "note": "已联系业主"},
+            )  # fmt: skip
+            self.totals.outcomes[reason] += 1
+            await self._after_contact(h, case_id, day, at)
+        elif (
+            kind == "lawyer_letter"
+            and self.legal_unit in (None, h.unit_id)
+            and (h.persona == "refuses")
+        ):
+            await self._legal(h, case_id, day, at)
+        await self.api.post("dunning", f"/tasks/{task['task_id']}/done", **done)
+
+    async def _after_contact(self, h: Household, case_id: str, day: date, at: datetime) -> None:
+        rng, p = self.rng, h.persona
+        if p in {"forgets", "pays_after_reminder", "on_time", "prepays_yearly"}:
+            promised = day + timedelta(days=rng.randint(2, 7))
+            outstanding = self._owed(h, at)
+            await self.api.post(
+                "dunning", f"/cases/{case_id}/promises", actor="housekeeper", ok=(200, 201, 409),
+                json={"amount_fen": max(outstanding, 0), "promised_date": str(promised),
+                      "staff_id": "hk-01", "at": at.isoformat()},
+            )  # fmt: skip
+            if rng.random() < 0.8:
+                self.totals.staff["promises_kept"] += 1
+                self.pending_pay[promised].append((h, "all"))
+            else:
+                self.totals.staff["promises_broken"] += 1
+        elif p == "hardship" and not h.plan_created:
+            await self._hardship_plan(h, case_id, day, at)
+        elif (
+            p in {"unhappy_with_service", "landlord_tenant_dispute"}
+            and h.unit_id not in (self.open_pauses)
+            and not self._resolved(h)
+        ):
+            reason = "service_complaint" if p == "unhappy_with_service" else p
+            days = 20 if p == "unhappy_with_service" else 40
+            pause = await self.api.post(
+                "dunning", f"/cases/{case_id}/pauses", actor="housekeeper", ok=(200, 201),
+                json={"reason": reason, "owner": "hk-01",
+                      "ends_at": local(day + timedelta(days=days + 15), 0).isoformat(),
+                      "starts_at": at.isoformat(),
+                      "note": "业主反映问题，已转工单" if reason == "service_complaint"
+                      else "租户与房东就费用承担有争议"},
+            )  # fmt: skip
+            self.open_pauses[h.unit_id] = (pause["pause_id"], day + timedelta(days=days))
+            self.totals.staff["pauses"] += 1
+
+    async def _hardship_plan(self, h: Household, case_id: str, day: date, at: datetime) -> None:
+        open_ids = [
+            b.invoice_id for b in self.feed.bills.by_unit.get(h.unit_id, {}).values()
+            if b.invoice_id not in self.paid_bills and b.due_date < day
+        ]  # fmt: skip
+        if not open_ids:
+            return
+        plan = await self.api.post(
+            "billing", f"/units/{h.unit_id}/installment-plans", actor="clerk", ok=(200, 201),
+            json={"invoice_ids": open_ids, "parts": 3,
+                  "first_due": str(day + timedelta(days=10)),
+                  "reason": "家庭困难，分期缴纳", "at": at.isoformat()},
+        )  # fmt: skip
+        h.plan_created = True
+        self.totals.staff["installment_plans"] += 1
+        for part in plan.get("parts", []):
+            due = date.fromisoformat(str(part["due_date"]))
+            amount = int(part.get("amount_fen") or part.get("total_fen") or 0)
+            if amount > 0:
+                self.pending_pay[due - timedelta(days=1)].append((h, f"part:{amount}"))
+        self.paid_bills.update(open_ids)
+
+    async def _legal(self, h: Household, case_id: str, day: date, at: datetime) -> None:
+        """One household that refuses after a delivered demand: the lawsuit, then the pause."""
+        self.legal_unit = h.unit_id
+        await self.api.post(
+            "dunning", f"/cases/{case_id}/advance", actor="legal", ok=(200, 409),
+            json={"stage": "lawsuit", "staff_id": "legal-01", "at": at.isoformat()},
+        )  # fmt: skip
+        await self.api.post(
+            "dunning", f"/cases/{case_id}/pauses", actor="legal", ok=(200, 201, 409),
+            json={"reason": "legal_proceeding", "owner": "legal-01",
+                  "ends_at": local(day + timedelta(days=180), 0).isoformat(),
+                  "starts_at": at.isoformat(), "note": "已向人民法院起诉"},
+        )  # fmt: skip
+        self.totals.staff["legal_cases"] += 1
+
+    # ------------------------------------------------------------------------------------
+    # owners paying
+
+    def _owed(self, h: Household, at: datetime) -> int:
+        """What the household owes at ``at`` as it knows it: due bills, late fees, payments."""
+        bills = self.feed.bills.by_unit.get(h.unit_id, {}).values()
+        billed = sum(b.total_fen + b.late_fee_fen for b in bills if b.due_date < at.date())
+        paid = sum(p.amount_fen for p in self.paid[h.unit_id] if p.at <= at)
+        return billed - paid
+
+    async def _owners_pay(self, day: date, label: str) -> bool:
+        todo = self.pending_pay.pop(day, [])
+        if not todo:
+            return False
+        seen: set[tuple[str, str]] = set()
+        jobs = []
+        for h, what in todo:
+            if (h.unit_id, what) in seen:
+                continue
+            seen.add((h.unit_id, what))
+            at = local(day, self.rng.randint(10, 19), self.rng.randint(0, 59))
+            channel = h.channel
+            dup = channel != "counter" and self.rng.random() < DUPLICATE_SHARE
+            jobs.append(self._pay(h, what, at, channel, dup, label))
+        t = time.monotonic()
+        await gather_limited(jobs)
+        self.timings["owners paying"] += time.monotonic() - t
+        return True
+
+    async def _pay(
+        self, h: Household, what: str, at: datetime, channel: str, dup: bool, label: str
+    ) -> None:
+        api, cid = self.api, self.community_id
+        invoice_ids: list[str] = []
+        if what == "yearly":
+            bills = list(self.feed.bills.by_unit.get(h.unit_id, {}).values())
+            monthly = max((b.total_fen for b in bills if not b.opening), default=0)
+            amount = 12 * monthly
+        elif what == "all":
+            statement = await api.get(
+                "billing", f"/units/{h.unit_id}/statement", actor="clerk",
+                params={"as_of": str(at.date())},
+            )  # fmt: skip
+            amount = int(statement["principal_outstanding_fen"]) + int(
+                statement["late_fee_outstanding_fen"]
+            )
+        elif what.startswith("part:"):
+            amount = int(what.split(":", 1)[1])
+        else:
+            if what in self.paid_bills:
+                return
+            bill = self.feed.bills.by_unit[h.unit_id][what]
+            invoice_ids, amount = [what], bill.total_fen
+        if amount <= 0:
+            return
+        if what == "all":
+            self.paid_bills.update(
+                b.invoice_id for b in self.feed.bills.by_unit.get(h.unit_id, {}).values()
+                if b.due_date <= at.date() or b.period_start <= at.date()
+            )  # fmt: skip
+        else:
+            self.paid_bills.update(invoice_ids)
+        if channel == "counter":
+            payment = await api.post(
+                "payments", "/payments/counter", actor="clerk",
+                json={"community_id": cid, "unit_id": h.unit_id,
+                      "payer_party_id": h.payer_party_id, "invoice_ids": invoice_ids,
+                      "amount_fen": amount, "channel": self.rng.choice(["cash", "pos"]),
+                      "received_by": "clerk-01", "paid_at": at.isoformat()},
+            )  # fmt: skip
+            self._record(h, at, amount, "counter", payment.get("payment_id"), label)
+            return
+        body: dict[str, Any] = {
+            "unit_id": h.unit_id, "channel": channel, "scene": "native",
+            "payer_party_id": h.payer_party_id, "at": (at - timedelta(minutes=2)).isoformat(),
+        }  # fmt: skip
+        if invoice_ids:
+            body["invoice_ids"] = invoice_ids
+        else:
+            body |= {"community_id": cid, "amount_fen": amount}
+        order = await api.post("payments", "/orders", actor=None, json=body)
+        out_trade_no = order["out_trade_no"]
+        amount = int(order["amount_fen"])
+        txn = "4200" + stable_digits(out_trade_no, 24)
+        if channel == "wechat_pay":
+            content, headers = self.sandbox.wechatpay_notification(out_trade_no, amount, at, txn)
+            path, ok = "/webhooks/wechatpay", (200, 204)
+        elif channel == "alipay":
+            content, headers = self.sandbox.alipay_notification(out_trade_no, amount, at, txn)
+            path, ok = "/webhooks/alipay", (200,)
+        else:
+            content, headers = self.sandbox.unionpay_notification(out_trade_no, amount, at, txn)
+            path, ok = "/webhooks/unionpay", (200,)
+        sends = [api.post("payments", path, actor=None, content=content, headers=headers, ok=ok)]
+        if dup:
+            sends.append(
+                api.post("payments", path, actor=None, content=content, headers=headers, ok=ok)
+            )
+            self.totals.duplicates += 1
+            self.totals.by_month[label]["duplicate_notifications"] += 1
+        await asyncio.gather(*sends)
+        self._record(h, at, amount, channel, order.get("order_id"), label)
+
+    def _record(
+        self, h: Household, at: datetime, amount: int, channel: str, ref: str | None, label: str
+    ) -> None:
+        self.paid[h.unit_id].append(Paid(at, amount, channel, ref))
+        self.totals.payments[channel] += 1
+        self.totals.by_month[label]["payments"] += 1
+        self.totals.by_month[label]["paid_fen"] += amount
+
+    # ------------------------------------------------------------------------------------
+    # monthly look at the services' own figures
+
+    async def _snapshot(self, day: date, label: str) -> None:
+        cases = await self.api.get(
+            "dunning", "/cases", actor="housekeeper",
+            params={"community_id": self.community_id, "status": "open"},
+        )  # fmt: skip
+        self.totals.open_cases[label] = len(cases)
+
+
+def _message_kind(msg: dict[str, Any]) -> str:
+    """bill | receipt | reminder | confirmation, from the template the provider was asked for."""
+    text = " ".join(
+        str(x) for x in (msg.get("template"), msg.get("text"), msg.get("kind")) if x
+    ).lower()
+    for kind in ("receipt", "bill", "confirmation"):
+        if kind in text:
+            return kind
+    return "reminder"
+
+
+async def gather_limited(jobs: Iterable[Awaitable[Any]], limit: int = 24) -> list[Any]:
+    gate = asyncio.Semaphore(limit)
+
+    async def one(job: Awaitable[Any]) -> Any:
+        async with gate:
+            return await job
+
+    return list(await asyncio.gather(*(one(j) for j in jobs)))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def stable_digits(text: str, n: int) -> str:
+    """Digits derived from ``text`` (the same in every run, unlike ``hash``)."""
+    return str(int(hashlib.sha256(text.encode()).hexdigest(), 16)).rjust(n, "0")[:n]
