@@ -20,6 +20,7 @@ demo: sync ## the main job: a year of a 1,236-household community through all fo
 up: sync ## start Kafka, PostgreSQL and the four services in the background
 	bash deploy/local/infra.sh up
 	$(UV) run --frozen python -m propfee.admin topics
+	$(UV) run --frozen python -m propfee.auth keygen  # dev issuer: .local/auth (once)
 	bash deploy/local/services.sh up
 
 down: ## stop the services and the infrastructure

@@ -18,14 +18,14 @@ pytestmark = pytest.mark.integration
 UNITS = 10
 
 
-async def _setup(create_database, services):  # type: ignore[no-untyped-def]
+async def _setup(create_database, services, staff_auth):  # type: ignore[no-untyped-def]
     billing_db = await create_database("billing")
     dunning_db = await create_database("dunning")
     billing = services("billing", billing_db).start()
     dunning = services("dunning", dunning_db).start()
     community = f"c-{uuid.uuid4().hex[:6]}"
     units = []
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(timeout=10, auth=staff_auth) as http:
         await setup_community(http, billing.url, community)
         for n in range(UNITS):
             unit_id, _ = await create_unit(http, billing.url, community, f"{n + 1:02d}01", "80")
@@ -71,13 +71,15 @@ async def _assert_exactly_once(dunning_db: str, invoice_ids: list[str]) -> None:
 
 
 async def test_kafka_stopped_for_10s_mid_burst_loses_nothing(  # type: ignore[no-untyped-def]
-    infra, create_database, services, kafka, test_prefix
+    infra, create_database, services, kafka, test_prefix, staff_auth
 ) -> None:
     if not infra.manages_kafka:
         pytest.skip("the broker comes from KAFKA_BOOTSTRAP_SERVERS; this test stops the local one")
-    billing, dunning, _billing_db, dunning_db, units = await _setup(create_database, services)
+    billing, dunning, _billing_db, dunning_db, units = await _setup(
+        create_database, services, staff_auth
+    )
     issued: list[str] = []
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(timeout=10, auth=staff_auth) as http:
         for n in range(100):
             issued.append(await _issue(http, billing.url, units, n))
         await asyncio.to_thread(infra.stop_kafka)
@@ -98,11 +100,13 @@ async def test_kafka_stopped_for_10s_mid_burst_loses_nothing(  # type: ignore[no
 
 
 async def test_services_sigkilled_mid_burst_lose_nothing_and_double_nothing(  # type: ignore[no-untyped-def]
-    create_database, services, kafka, test_prefix
+    create_database, services, kafka, test_prefix, staff_auth
 ) -> None:
-    billing, dunning, billing_db, dunning_db, units = await _setup(create_database, services)
+    billing, dunning, billing_db, dunning_db, units = await _setup(
+        create_database, services, staff_auth
+    )
     issued: list[str] = []
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(timeout=10, auth=staff_auth) as http:
         for n in range(300):
             if n == 100:
                 dunning.kill()  # the consumer dies between database commit and offset commit

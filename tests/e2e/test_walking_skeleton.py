@@ -19,7 +19,7 @@ from tests.support.fixtures import wait_until
 pytestmark = pytest.mark.integration
 
 
-async def test_invoice_to_payment_to_closed_case(create_database, services) -> None:  # type: ignore[no-untyped-def]
+async def test_invoice_to_payment_to_closed_case(create_database, services, staff_auth) -> None:  # type: ignore[no-untyped-def]
     dbs = {
         name: await create_database(name) for name in ("billing", "payments", "dunning", "notifier")
     }
@@ -31,7 +31,7 @@ async def test_invoice_to_payment_to_closed_case(create_database, services) -> N
     billing, payments, dunning, notifier = (procs[n].url for n in dbs)
     community = f"c-{uuid.uuid4().hex[:6]}"
 
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(timeout=10, auth=staff_auth) as http:
         await setup_community(http, billing, community)
         unit_id, payer = await create_unit(http, billing, community, "1201")
         r = await http.post(f"{billing}/invoices", json=invoice_body(unit_id))

@@ -20,9 +20,11 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from propfee.auth.dev import DevIssuer
 from propfee.kafka import delete_topics, ensure_topics
 from propfee.settings import LOCAL_PG
 from propfee.topics import all_topics
+from tests.support.auth import BearerAuth, auth_env, staff_token
 from tests.support.processes import ServiceProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,12 +113,26 @@ async def test_prefix(kafka: str, run_id: str) -> AsyncIterator[str]:
         pass
 
 
+@pytest.fixture(scope="session")
+def dev_issuer(tmp_path_factory: pytest.TempPathFactory) -> DevIssuer:
+    """The development issuer of this test run (keys in a temporary directory); service
+    processes started by ``services`` trust it, in-process apps via ``tests.support.auth.trust``.
+    """
+    return DevIssuer.load_or_create(tmp_path_factory.mktemp("auth"))
+
+
+@pytest.fixture(scope="session")
+def staff_auth(dev_issuer: DevIssuer) -> BearerAuth:
+    """httpx auth of a company admin of the test company (every community)."""
+    return BearerAuth(staff_token(dev_issuer))
+
+
 @pytest.fixture
 def services(
-    infra: Infra, kafka: str, test_prefix: str, tmp_path: Path
+    infra: Infra, kafka: str, test_prefix: str, tmp_path: Path, dev_issuer: DevIssuer
 ) -> Iterator[Callable[..., ServiceProcess]]:
     """Factory for real service processes (``python -m <service>``) wired to this test's
-    topics; every process is stopped at the end of the test."""
+    topics and trusting ``dev_issuer``; every process is stopped at the end of the test."""
     started: list[ServiceProcess] = []
 
     def factory(name: str, database_url: str, **env: str) -> ServiceProcess:
@@ -127,6 +143,7 @@ def services(
             topic_prefix=test_prefix,
             log_dir=tmp_path,
             extra_env=env,
+            env=auth_env(dev_issuer),
         )
         started.append(process)
         return process

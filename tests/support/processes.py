@@ -30,7 +30,10 @@ class ServiceProcess:
         topic_prefix: str,
         log_dir: Path,
         extra_env: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
+        """``extra_env`` is prefixed with the service's name (``BILLING_...``); ``env`` is
+        passed as is (e.g. ``PROPFEE_AUTH_*``, which every service reads)."""
         self.name = name
         self.port = free_port()
         self.log_path = log_dir / f"{name}.log"
@@ -44,6 +47,7 @@ class ServiceProcess:
             f"{prefix}_STARTUP_BACKOFF_MAX_S": "2",
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "PROPFEE_TOPIC_PREFIX": topic_prefix,
+            **(env or {}),
             **{f"{prefix}_{k.upper()}": v for k, v in (extra_env or {}).items()},
         }
         self.process: subprocess.Popen[bytes] | None = None

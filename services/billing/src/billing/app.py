@@ -2,13 +2,17 @@
 
 from fastapi import FastAPI
 
+from billing.entrypoints.errors import install_database_error_handlers
 from billing.entrypoints.events import BATCH_HANDLERS, HANDLERS
 from billing.entrypoints.http_accounts import router as accounts_router
 from billing.entrypoints.http_billing import router as billing_router
+from billing.entrypoints.http_lists import router as lists_router
 from billing.entrypoints.http_registry import router as registry_router
 from billing.entrypoints.http_reports import router as reports_router
 from billing.settings import BillingSettings
-from propfee.http import create_service_app
+from propfee.audit import audit_router
+from propfee.auth import secure_app
+from propfee.http import create_service_app, get_pool
 from propfee.runtime import ServiceRuntime
 from propfee.settings import ServiceSettings
 
@@ -18,10 +22,20 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(
         settings, package="billing", handlers=HANDLERS, batch_handlers=BATCH_HANDLERS
     )
-    return create_service_app(
+    app = create_service_app(
         runtime,
         title="Propfee billing",
         description="Registry, fee schedules, billing runs, invoices, late fees and allocation "
-        "of payments: the source of truth for what is owed.",
-        routers=[registry_router, billing_router, accounts_router, reports_router],
+        "of payments: the source of truth for what is owed. Every endpoint but the probes "
+        "needs a bearer token; `x-propfee-roles` lists the roles each one allows.",
+        routers=[
+            registry_router,
+            lists_router,
+            billing_router,
+            accounts_router,
+            reports_router,
+            audit_router(get_pool),
+        ],
     )
+    install_database_error_handlers(app)
+    return secure_app(app)

@@ -16,8 +16,11 @@ from openpyxl import load_workbook
 from billing.app import create_app
 from billing.service_layer import payments
 from billing.settings import BillingSettings
+from propfee.auth import Role
+from propfee.auth.dev import DevIssuer
 from propfee.db import create_pool
 from propfee.events import PaymentReceived
+from tests.support.auth import bearer, staff_token, trust
 
 pytestmark = pytest.mark.integration
 
@@ -51,13 +54,18 @@ def _pay(dsn: str, unit_id: str, payment_id: str, fen: int, day: date) -> None:
     asyncio.run(go())
 
 
-def test_billing_api_end_to_end(billing_db: str, kafka: str, test_prefix: str) -> None:
+def test_billing_api_end_to_end(
+    billing_db: str, kafka: str, test_prefix: str, dev_issuer: DevIssuer
+) -> None:
     settings = BillingSettings(
         database_url=billing_db,
         kafka_bootstrap_servers=kafka,
         topic_prefix=test_prefix,
     )
-    with TestClient(create_app(settings)) as http:
+    app = trust(create_app(settings), dev_issuer)
+    admin = bearer(staff_token(dev_issuer, [Role.company_admin], company_id="co"))
+    auditor = bearer(staff_token(dev_issuer, [Role.auditor], company_id="co"))
+    with TestClient(app, headers=admin) as http:
         for _ in range(100):
             if http.get("/readyz").status_code == 200:
                 break
@@ -137,8 +145,11 @@ def test_billing_api_end_to_end(billing_db: str, kafka: str, test_prefix: str) -
         )
         assert again.status_code == 200 and again.json()["created"] is False
 
-        unit = http.get("/units/" + _unit_id(http, billing_db)).json()
+        unit_id = _unit_id(http, billing_db)
+        unit = http.get(f"/units/{unit_id}", headers=auditor).json()
         assert all("*" in p["name"] for p in unit["parties"] if p["name"])  # masked
+        unmasked = http.get(f"/units/{unit_id}").json()  # the admin sees contact data
+        assert any(p["name"] and "*" not in p["name"] for p in unmasked["parties"])
         _pay(billing_db, unit["unit_id"], "pay-1", 50000, date(2025, 1, 20))
         st = http.get(f"/units/{unit['unit_id']}/statement", params={"as_of": "2025-02-15"}).json()
         assert st["payments"][0]["receipt_no"].endswith("R2025-0000001")

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Query, Response
 
 from billing.adapters.export import CSV_TYPE, XLSX_TYPE, to_csv, to_xlsx
 from billing.adapters.receipt_pdf import render_receipt
-from billing.entrypoints import models
+from billing.entrypoints import models, security
 from billing.entrypoints.errors import domain_errors
+from billing.entrypoints.security import (
+    EInvoiceRecorder,
+    EInvoiceRequester,
+    PlanWriter,
+    Reader,
+)
 from billing.service_layer import statements
 from billing.service_layer.ids import stable_id
+from propfee import audit
+from propfee.auth import Principal, mask_personal, not_found
 from propfee.http import Pool
 
 router = APIRouter(tags=["accounts"])
@@ -49,10 +57,11 @@ def tabular(rows: list[dict[str, Any]], columns: list[str], name: str, fmt: Form
 
 @router.get("/units/{unit_id}/statement", response_model=None)
 async def statement(
-    unit_id: str, pool: Pool, as_of: date | None = None, format: Format = "json"
+    unit_id: str, pool: Pool, principal: Reader, as_of: date | None = None, format: Format = "json"
 ) -> dict[str, Any] | Response:
     """Every invoice with its late fee as of the date, every payment, refund and allocation,
     and every use of prepaid credit."""
+    await security.unit(pool, principal, unit_id)
     with domain_errors():
         async with pool.acquire() as conn:
             result = await statements.statement(conn, unit_id, as_of or datetime.now(UTC).date())
@@ -62,7 +71,10 @@ async def statement(
 
 
 @router.post("/units/{unit_id}/installment-plans", status_code=201)
-async def create_plan(unit_id: str, body: models.PlanIn, pool: Pool) -> dict[str, Any]:
+async def create_plan(
+    unit_id: str, body: models.PlanIn, pool: Pool, principal: PlanWriter
+) -> dict[str, Any]:
+    """Split arrears into parts (2-12) with a reason; audited."""
     request = statements.PlanRequest(
         unit_id,
         tuple(body.invoice_ids),
@@ -73,19 +85,37 @@ async def create_plan(unit_id: str, body: models.PlanIn, pool: Pool) -> dict[str
     )
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
+            scope = await security.unit(conn, principal, unit_id)
             plan_id = await statements.create_plan(conn, request)
             plans = await statements.plans(conn, unit_id, request.at.date())
-    return next(p for p in plans if p["plan_id"] == plan_id)
+            plan = next(p for p in plans if p["plan_id"] == plan_id)
+            await audit.record(
+                conn,
+                principal,
+                "installment_plan.created",
+                "installment_plan",
+                plan_id,
+                community_id=scope["community_id"],
+                unit_id=unit_id,
+                company_id=scope["company_id"],
+                after=plan,
+                reason=body.reason,
+            )
+    return plan
 
 
 @router.get("/units/{unit_id}/installment-plans")
-async def list_plans(unit_id: str, pool: Pool, as_of: date | None = None) -> list[dict[str, Any]]:
+async def list_plans(
+    unit_id: str, pool: Pool, principal: Reader, as_of: date | None = None
+) -> list[dict[str, Any]]:
     """Plans with each part paid, due or missed as of the date."""
     async with pool.acquire() as conn:
+        await security.unit(conn, principal, unit_id)
         return await statements.plans(conn, unit_id, as_of or datetime.now(UTC).date())
 
 
-async def _receipt(pool: Pool, payment_id: str) -> dict[str, Any]:
+async def _receipt(pool: Pool, principal: Principal, payment_id: str) -> dict[str, Any]:
+    await security.payment(pool, principal, payment_id)
     row = await pool.fetchrow(
         "SELECT r.*, split_part(r.receipt_no, '/', 2) AS number, c.name AS community_name, "
         "co.name AS company_name, u.unit_key FROM receipts r "
@@ -94,13 +124,14 @@ async def _receipt(pool: Pool, payment_id: str) -> dict[str, Any]:
         payment_id,
     )
     if row is None:
-        raise HTTPException(404, f"no receipt for payment {payment_id}")
+        raise not_found(f"receipt for payment {payment_id}")
     return dict(row)
 
 
 @router.get("/payments/{payment_id}/receipt")
-async def receipt(payment_id: str, pool: Pool) -> dict[str, Any]:
-    row = await _receipt(pool, payment_id)
+async def receipt(payment_id: str, pool: Pool, principal: Reader) -> dict[str, Any]:
+    """The numbered receipt of a payment."""
+    row = await _receipt(pool, principal, payment_id)
     return {
         k: row[k]
         for k in (
@@ -116,9 +147,9 @@ async def receipt(payment_id: str, pool: Pool) -> dict[str, Any]:
 
 
 @router.get("/payments/{payment_id}/receipt.pdf", response_class=Response)
-async def receipt_pdf(payment_id: str, pool: Pool) -> Response:
+async def receipt_pdf(payment_id: str, pool: Pool, principal: Reader) -> Response:
     """The receipt as an A4 PDF to download or print."""
-    row = await _receipt(pool, payment_id)
+    row = await _receipt(pool, principal, payment_id)
     allocations = await pool.fetch(
         "SELECT a.component, i.period_start, sum(a.amount_fen)::bigint AS amount_fen "
         "FROM allocations a "
@@ -140,14 +171,12 @@ async def receipt_pdf(payment_id: str, pool: Pool) -> Response:
 
 
 @router.post("/payments/{payment_id}/e-invoice-requests", status_code=201)
-async def request_e_invoice(payment_id: str, body: models.EInvoiceIn, pool: Pool) -> dict[str, Any]:
+async def request_e_invoice(
+    payment_id: str, body: models.EInvoiceIn, pool: Pool, principal: EInvoiceRequester
+) -> dict[str, Any]:
     """An owner's request for an electronic invoice (发票), recorded with its status."""
     at = body.at or datetime.now(UTC)
-    unit_id = await pool.fetchval(
-        "SELECT unit_id FROM payments_received WHERE payment_id = $1", payment_id
-    )
-    if unit_id is None:
-        raise HTTPException(404, f"payment {payment_id} not found")
+    unit_id = (await security.payment(pool, principal, payment_id))["unit_id"]
     request_id = stable_id("einv", payment_id, body.title, body.tax_id)
     await pool.execute(
         "INSERT INTO e_invoice_requests (request_id, payment_id, unit_id, title, tax_id, email, "
@@ -160,14 +189,19 @@ async def request_e_invoice(payment_id: str, body: models.EInvoiceIn, pool: Pool
         body.email,
         at,
     )
-    return await e_invoice(request_id, pool)
+    return await e_invoice(request_id, pool, principal)
 
 
 @router.patch("/e-invoice-requests/{request_id}")
 async def update_e_invoice(
-    request_id: str, pool: Pool, status: Literal["issued", "failed"], note: str | None = None
+    request_id: str,
+    pool: Pool,
+    principal: EInvoiceRecorder,
+    status: Literal["issued", "failed"],
+    note: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
     """Finance records the outcome from the tax platform."""
+    await security.e_invoice_request(pool, principal, request_id)
     await pool.execute(
         "UPDATE e_invoice_requests SET status = $2, note = $3, updated_at = now() "
         "WHERE request_id = $1",
@@ -175,12 +209,14 @@ async def update_e_invoice(
         status,
         note,
     )
-    return await e_invoice(request_id, pool)
+    return await e_invoice(request_id, pool, principal)
 
 
 @router.get("/e-invoice-requests/{request_id}")
-async def e_invoice(request_id: str, pool: Pool) -> dict[str, Any]:
+async def e_invoice(request_id: str, pool: Pool, principal: Reader) -> dict[str, Any]:
+    """An e-invoice request (title, tax id and e-mail masked for roles that do not need them)."""
+    await security.e_invoice_request(pool, principal, request_id)
     row = await pool.fetchrow("SELECT * FROM e_invoice_requests WHERE request_id = $1", request_id)
     if row is None:
-        raise HTTPException(404, f"e-invoice request {request_id} not found")
-    return dict(row)
+        raise not_found(f"e-invoice request {request_id}")
+    return mask_personal(principal, dict(row), ("title", "tax_id", "email"))

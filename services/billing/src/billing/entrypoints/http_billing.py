@@ -9,14 +9,17 @@ from fastapi import APIRouter, HTTPException, Response
 
 from billing.domain.calendar import month_start
 from billing.domain.schedule import FeeItem
-from billing.entrypoints import models
+from billing.entrypoints import models, security
 from billing.entrypoints.errors import domain_errors
+from billing.entrypoints.security import Adjuster, BillingWriter, Reader, ReadingsWriter, RunStarter
 from billing.service_layer import payments
 from billing.service_layer.ids import stable_id
 from billing.service_layer.invoices import ManualInvoice, ManualLine, issue_manual_invoice
 from billing.service_layer.late_fees import assess_late_fees
-from billing.service_layer.runs import RunRequest, run_billing
+from billing.service_layer.runs import RunRequest, RunSummary, run_billing
 from billing.service_layer.schedules import load_history, publish_schedule
+from propfee import audit
+from propfee.auth import Principal, not_found
 from propfee.http import Pool
 
 router = APIRouter(tags=["billing"])
@@ -27,15 +30,14 @@ def _now(at: datetime | None) -> datetime:
 
 
 @router.post("/communities/{community_id}/fee-schedules", status_code=201)
-async def publish(community_id: str, body: models.ScheduleIn, pool: Pool) -> dict[str, Any]:
+async def publish(
+    community_id: str, body: models.ScheduleIn, pool: Pool, principal: BillingWriter
+) -> dict[str, Any]:
     """Publish the next version of the community's schedule (明码标价); effective no earlier
-    than 30 days after publication, with its approval reference."""
+    than 30 days after publication, with its approval reference. Audited."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval(
-                "SELECT true FROM communities WHERE community_id = $1", community_id
-            ):
-                raise LookupError(f"community {community_id} not found")
+            company_id = await security.community(conn, principal, community_id)
             schedule = await publish_schedule(
                 conn,
                 community_id,
@@ -48,13 +50,25 @@ async def publish(community_id: str, body: models.ScheduleIn, pool: Pool) -> dic
                 legal_basis=body.legal_basis,
                 complaint_line=body.complaint_line,
             )
+            await audit.record(
+                conn,
+                principal,
+                "fee_schedule.published",
+                "fee_schedule",
+                schedule.schedule_id,
+                community_id=community_id,
+                company_id=company_id,
+                after={"version": schedule.version, **body.model_dump()},
+                reason=body.approval_ref,
+            )
     return {"schedule_id": schedule.schedule_id, "version": schedule.version}
 
 
 @router.get("/communities/{community_id}/fee-schedules")
-async def schedules(community_id: str, pool: Pool) -> list[dict[str, Any]]:
+async def schedules(community_id: str, pool: Pool, principal: Reader) -> list[dict[str, Any]]:
     """Every published version, oldest first (the history is kept)."""
     async with pool.acquire() as conn:
+        await security.community(conn, principal, community_id)
         history = await load_history(conn, community_id)
     return [
         {
@@ -84,7 +98,9 @@ async def schedules(community_id: str, pool: Pool) -> list[dict[str, Any]]:
 
 
 @router.post("/communities/{community_id}/meter-readings", status_code=201)
-async def readings(community_id: str, body: list[models.ReadingIn], pool: Pool) -> dict[str, int]:
+async def readings(
+    community_id: str, body: list[models.ReadingIn], pool: Pool, principal: ReadingsWriter
+) -> dict[str, int]:
     """Meter readings for pass-through utilities; a reading below the previous one is refused."""
     for n, r in enumerate(body):
         if r.current < r.previous:
@@ -94,6 +110,7 @@ async def readings(community_id: str, body: list[models.ReadingIn], pool: Pool) 
                 f"{r.current} is below the previous {r.previous}",
             )
     async with pool.acquire() as conn, conn.transaction():
+        company_id = await security.community(conn, principal, community_id)
         found = await conn.fetchval(
             "SELECT count(*) FROM units WHERE community_id = $1 AND unit_id = ANY($2::text[])",
             community_id,
@@ -110,15 +127,45 @@ async def readings(community_id: str, body: list[models.ReadingIn], pool: Pool) 
                 for r in body
             ],
         )
+        await _audit_readings(conn, principal, community_id, company_id, "meter", body)
     return {"readings": len(body)}
+
+
+async def _audit_readings(
+    conn: Any,
+    principal: Principal,
+    community_id: str,
+    company_id: str,
+    kind: str,
+    body: list[models.ReadingIn] | list[models.SharedReadingIn],
+) -> None:
+    if body:
+        await audit.record(
+            conn,
+            principal,
+            f"{kind}_readings.recorded",
+            f"{kind}_readings",
+            f"{community_id}:{min(r.period_month for r in body)}",
+            community_id=community_id,
+            company_id=company_id,
+            after=[r.model_dump() for r in body],
+        )
 
 
 @router.post("/communities/{community_id}/shared-meter-readings", status_code=201)
 async def shared_readings(
-    community_id: str, body: list[models.SharedReadingIn], pool: Pool
+    community_id: str, body: list[models.SharedReadingIn], pool: Pool, principal: ReadingsWriter
 ) -> dict[str, int]:
     """A shared meter's use (公摊), split over the units in scope by floor area when billed."""
-    await pool.executemany(
+    async with pool.acquire() as conn, conn.transaction():
+        company_id = await security.community(conn, principal, community_id)
+        await _write_shared(conn, community_id, body)
+        await _audit_readings(conn, principal, community_id, company_id, "shared_meter", body)
+    return {"readings": len(body)}
+
+
+async def _write_shared(conn: Any, community_id: str, body: list[models.SharedReadingIn]) -> None:
+    await conn.executemany(
         "INSERT INTO shared_meter_readings (community_id, building_id, item_code, period_month, "
         "quantity) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (community_id, building_id, item_code, "
         "period_month) DO UPDATE SET quantity = EXCLUDED.quantity",
@@ -127,18 +174,19 @@ async def shared_readings(
             for r in body
         ],
     )
-    return {"readings": len(body)}
 
 
 @router.post("/units/{unit_id}/charges", status_code=201)
-async def one_off(unit_id: str, body: models.ChargeIn, pool: Pool) -> dict[str, Any]:
-    """A one-off special service, billed in the run for its month."""
+async def one_off(
+    unit_id: str, body: models.ChargeIn, pool: Pool, principal: BillingWriter
+) -> dict[str, Any]:
+    """A one-off special service, billed in the run for its month. Audited."""
     charge_id = stable_id("chg", unit_id, body.item_code, body.period_month, body.description)
-    with domain_errors():
-        result = await pool.execute(
+    async with pool.acquire() as conn, conn.transaction():
+        scope = await security.unit(conn, principal, unit_id)
+        inserted = await conn.fetchval(
             "INSERT INTO one_off_charges (charge_id, unit_id, item_code, quantity, description, "
-            "period_month) SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS "
-            "(SELECT 1 FROM units WHERE unit_id = $2) ON CONFLICT DO NOTHING",
+            "period_month) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true",
             charge_id,
             unit_id,
             body.item_code,
@@ -146,21 +194,50 @@ async def one_off(unit_id: str, body: models.ChargeIn, pool: Pool) -> dict[str, 
             body.description,
             month_start(body.period_month),
         )
-        if result.endswith(" 0") and not await pool.fetchval(
-            "SELECT true FROM one_off_charges WHERE charge_id = $1", charge_id
-        ):
-            raise LookupError(f"unit {unit_id} not found")
+        if inserted:
+            await audit.record(
+                conn,
+                principal,
+                "charge.added",
+                "one_off_charge",
+                charge_id,
+                community_id=scope["community_id"],
+                unit_id=unit_id,
+                company_id=scope["company_id"],
+                after=body.model_dump(),
+                reason=body.description or None,
+            )
     return {"charge_id": charge_id}
 
 
 @router.post("/communities/{community_id}/billing-runs", status_code=201)
 async def billing_run(
-    community_id: str, body: models.RunIn, pool: Pool, response: Response
+    community_id: str, body: models.RunIn, pool: Pool, response: Response, principal: RunStarter
 ) -> dict[str, Any]:
     """Bill every unit for one period as of a date; the same run again creates nothing."""
+    company_id = await security.community(pool, principal, community_id)
+
+    async def audited(conn: Any, summary: RunSummary) -> None:
+        await audit.record(
+            conn,
+            principal,
+            "billing_run.created",
+            "billing_run",
+            summary.run_id,
+            community_id=community_id,
+            company_id=company_id,
+            after={
+                **body.model_dump(),
+                "invoices": summary.invoices,
+                "total_fen": summary.total_fen,
+            },
+        )
+
     with domain_errors():
         summary = await run_billing(
-            pool, RunRequest(community_id, body.period_start, body.cycle, body.as_of)
+            pool,
+            RunRequest(community_id, body.period_start, body.cycle, body.as_of),
+            on_created=audited,
         )
     if not summary.created:
         response.status_code = 200
@@ -169,17 +246,20 @@ async def billing_run(
 
 @router.post("/communities/{community_id}/late-fee-assessments")
 async def late_fee_assessment(
-    community_id: str, body: models.AssessIn, pool: Pool
+    community_id: str, body: models.AssessIn, pool: Pool, principal: RunStarter
 ) -> dict[str, Any]:
     """Publish billing.late-fee-assessed for every overdue invoice whose accrued late fee
     changed since the last assessment, as of the date (only where the contract sets a rate)."""
+    await security.community(pool, principal, community_id)
     with domain_errors():
         result = await assess_late_fees(pool, community_id, body.as_of)
     return result.__dict__
 
 
 @router.post("/invoices", status_code=201)
-async def issue_invoice(body: models.InvoiceIn, pool: Pool, response: Response) -> dict[str, Any]:
+async def issue_invoice(
+    body: models.InvoiceIn, pool: Pool, response: Response, principal: BillingWriter
+) -> dict[str, Any]:
     """One invoice for published items (a special service, a correction)."""
     new = ManualInvoice(
         unit_id=body.unit_id,
@@ -194,14 +274,44 @@ async def issue_invoice(body: models.InvoiceIn, pool: Pool, response: Response) 
     )
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
+            scope = await security.unit(conn, principal, body.unit_id)
+            if body.invoice_id is not None:
+                await _same_unit(conn, principal, body.invoice_id, body.unit_id)
             invoice_id, created = await issue_manual_invoice(conn, new)
+            if created:
+                await audit.record(
+                    conn,
+                    principal,
+                    "invoice.issued",
+                    "invoice",
+                    invoice_id,
+                    community_id=scope["community_id"],
+                    unit_id=body.unit_id,
+                    company_id=scope["company_id"],
+                    after=body.model_dump(),
+                )
     if not created:
         response.status_code = 200
-    return await get_invoice(invoice_id, pool)
+    return await _invoice(invoice_id, pool)
+
+
+async def _same_unit(conn: Any, principal: Principal, invoice_id: str, unit_id: str) -> None:
+    """A caller-chosen invoice id that exists must be this unit's (else 409), and visible."""
+    existing = await conn.fetchval("SELECT unit_id FROM invoices WHERE invoice_id = $1", invoice_id)
+    if existing is not None and existing != unit_id:
+        raise HTTPException(409, f"invoice_id: {invoice_id} is already taken")
 
 
 @router.get("/invoices/{invoice_id}")
-async def get_invoice(invoice_id: str, pool: Pool, as_of: date | None = None) -> dict[str, Any]:
+async def get_invoice(
+    invoice_id: str, pool: Pool, principal: Reader, as_of: date | None = None
+) -> dict[str, Any]:
+    """An invoice with its lines and balance."""
+    await security.invoice(pool, principal, invoice_id)
+    return await _invoice(invoice_id, pool)
+
+
+async def _invoice(invoice_id: str, pool: Pool) -> dict[str, Any]:
     row = await pool.fetchrow(
         "SELECT i.*, coalesce((SELECT json_agg(json_build_object('line_no', l.line_no, "
         "'fee_item', l.fee_item, 'description', l.description, 'quantity', l.quantity::text, "
@@ -211,7 +321,7 @@ async def get_invoice(invoice_id: str, pool: Pool, as_of: date | None = None) ->
         invoice_id,
     )
     if row is None:
-        raise HTTPException(404, f"invoice {invoice_id} not found")
+        raise not_found(f"invoice {invoice_id}")
     result = dict(row)
     result["paid_fen"] = row["principal_paid_fen"] + row["late_fee_paid_fen"]
     result["principal_outstanding_fen"] = (
@@ -224,28 +334,103 @@ async def get_invoice(invoice_id: str, pool: Pool, as_of: date | None = None) ->
 
 
 @router.post("/invoices/{invoice_id}/void")
-async def void(invoice_id: str, body: models.VoidIn, pool: Pool) -> dict[str, Any]:
-    """Void with a credit note; what was paid on it becomes credit on the account."""
+async def void(
+    invoice_id: str, body: models.VoidIn, pool: Pool, principal: Adjuster
+) -> dict[str, Any]:
+    """Void with a credit note; what was paid on it becomes credit on the account. Audited."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
+            before = await _adjusting(conn, principal, invoice_id)
             note = await payments.void_invoice(conn, invoice_id, body.reason, _now(body.at))
-    return {**await get_invoice(invoice_id, pool), "credit_note_no": note}
+            await _audit_adjustment(
+                conn, principal, "invoice.voided", before, body.reason, credit_note_no=note
+            )
+    return {**await _invoice(invoice_id, pool), "credit_note_no": note}
+
+
+BALANCE_COLUMNS = (
+    "invoice_id, unit_id, community_id, status, total_fen, principal_paid_fen, "
+    "late_fee_paid_fen, late_fee_waived_fen"
+)
+
+
+async def _balance(conn: Any, invoice_id: str) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        f"SELECT {BALANCE_COLUMNS} FROM invoices WHERE invoice_id = $1", invoice_id
+    )
+    return dict(row) if row else {}
+
+
+async def _adjusting(conn: Any, principal: Principal, invoice_id: str) -> dict[str, Any]:
+    """Scope the invoice (404) and take its balance before the adjustment."""
+    scope = await security.invoice(conn, principal, invoice_id)
+    return {**await _balance(conn, invoice_id), "company_id": scope["company_id"]}
+
+
+async def _audit_adjustment(
+    conn: Any,
+    principal: Principal,
+    action: str,
+    before: dict[str, Any],
+    reason: str,
+    **details: Any,
+) -> None:
+    company_id = before.pop("company_id")
+    after = await _balance(conn, before["invoice_id"])
+    await audit.record(
+        conn,
+        principal,
+        action,
+        "invoice",
+        before["invoice_id"],
+        community_id=before["community_id"],
+        unit_id=before["unit_id"],
+        company_id=company_id,
+        before=before,
+        after={**after, **details},
+        reason=reason,
+    )
 
 
 @router.post("/invoices/{invoice_id}/late-fee-waivers", status_code=201)
-async def waive(invoice_id: str, body: models.WaiverIn, pool: Pool) -> dict[str, Any]:
+async def waive(
+    invoice_id: str, body: models.WaiverIn, pool: Pool, principal: Adjuster
+) -> dict[str, Any]:
     """Waive a late fee (fully or partly) with a reason and an approver; audited."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
+            before = await _adjusting(conn, principal, invoice_id)
             waiver_id = await payments.waive_late_fee(
                 conn, invoice_id, body.amount_fen, body.reason, body.approved_by, _now(body.at)
             )
-    return {**await get_invoice(invoice_id, pool), "waiver_id": waiver_id}
+            await _audit_adjustment(
+                conn,
+                principal,
+                "late_fee.waived",
+                before,
+                body.reason,
+                waiver_id=waiver_id,
+                amount_fen=body.amount_fen,
+                approved_by=body.approved_by,
+            )
+    return {**await _invoice(invoice_id, pool), "waiver_id": waiver_id}
 
 
 @router.post("/invoices/{invoice_id}/write-off")
-async def write_off(invoice_id: str, body: models.WriteOffIn, pool: Pool) -> dict[str, Any]:
+async def write_off(
+    invoice_id: str, body: models.WriteOffIn, pool: Pool, principal: Adjuster
+) -> dict[str, Any]:
+    """Write the invoice off with a reason and an approver; audited."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
+            before = await _adjusting(conn, principal, invoice_id)
             await payments.write_off(conn, invoice_id, body.reason, body.approved_by, _now(body.at))
-    return await get_invoice(invoice_id, pool)
+            await _audit_adjustment(
+                conn,
+                principal,
+                "invoice.written_off",
+                before,
+                body.reason,
+                approved_by=body.approved_by,
+            )
+    return await _invoice(invoice_id, pool)

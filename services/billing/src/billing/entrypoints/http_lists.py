@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from billing.entrypoints import security
+from billing.entrypoints.security import Reader, ReportReader
 from propfee.http import Pool
 
 router = APIRouter(prefix="/communities/{community_id}", tags=["registry"])
@@ -27,6 +29,7 @@ SELECT u.unit_id, u.unit_key, u.building_id, u.entrance, u.room, u.unit_type, u.
 async def list_units(
     community_id: str,
     pool: Pool,
+    principal: Reader,
     after: Annotated[
         str, Query(max_length=64, description="the last unit_id of the page before")
     ] = "",
@@ -34,6 +37,7 @@ async def list_units(
 ) -> dict[str, Any]:
     """The community's units in id order, a page at a time (``next`` is the cursor), each with
     the party who pays now. No contact data: read a unit or a party for that."""
+    await security.community(pool, principal, community_id)
     rows = await pool.fetch(_UNITS, community_id, after, limit)
     units = [dict(r) for r in rows]
     return {"units": units, "next": units[-1]["unit_id"] if len(units) == limit else None}
@@ -41,22 +45,23 @@ async def list_units(
 
 _MONEY = """
 SELECT
-  (SELECT count(*) FROM payments_received WHERE community_id = $1) AS payments,
+  (SELECT count(*) FROM payments_received WHERE community_id = $1)::bigint AS payments,
   (SELECT coalesce(sum(amount_fen), 0) FROM payments_received WHERE community_id = $1)
-      AS payments_fen,
+      ::bigint AS payments_fen,
   (SELECT coalesce(sum(r.amount_fen), 0) FROM refunds_received r
-     JOIN units u USING (unit_id) WHERE u.community_id = $1) AS refunds_fen,
+     JOIN units u USING (unit_id) WHERE u.community_id = $1)::bigint AS refunds_fen,
   (SELECT coalesce(sum(a.amount_fen), 0) FROM allocations a
-     JOIN units u USING (unit_id) WHERE u.community_id = $1) AS allocated_fen,
+     JOIN units u USING (unit_id) WHERE u.community_id = $1)::bigint AS allocated_fen,
   (SELECT coalesce(sum(c.credit_fen), 0) FROM account_credits c
-     JOIN units u USING (unit_id) WHERE u.community_id = $1) AS credit_fen
+     JOIN units u USING (unit_id) WHERE u.community_id = $1)::bigint AS credit_fen
 """
 
 
 @router.get("/reports/money")
-async def money(community_id: str, pool: Pool) -> dict[str, Any]:
+async def money(community_id: str, pool: Pool, principal: ReportReader) -> dict[str, Any]:
     """Where every fen received went: payments − refunds = allocated + credit on account.
     ``balanced`` says whether that holds (it must, always)."""
+    await security.community(pool, principal, community_id)
     row = dict(await pool.fetchrow(_MONEY, community_id) or {})
     row["balanced"] = (
         row["payments_fen"] - row["refunds_fen"] == row["allocated_fen"] + row["credit_fen"]

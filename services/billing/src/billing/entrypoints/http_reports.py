@@ -7,8 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from billing.entrypoints import security
 from billing.entrypoints.errors import domain_errors
 from billing.entrypoints.http_accounts import Format, tabular
+from billing.entrypoints.security import ReportReader
 from billing.service_layer import reports
 from propfee.http import Pool
 
@@ -23,6 +25,7 @@ def _as_of(value: date | None) -> date:
 async def collection(
     community_id: str,
     pool: Pool,
+    principal: ReportReader,
     start: date,
     end: date,
     as_of: date | None = None,
@@ -31,6 +34,7 @@ async def collection(
 ) -> list[dict[str, Any]] | Response:
     """Collection rate (collected / billed) by community, building, fee item or month."""
     async with pool.acquire() as conn:
+        await security.community(conn, principal, community_id)
         rows = await reports.collection(conn, community_id, start, end, _as_of(as_of), by)
     if format == "json":
         return rows
@@ -42,6 +46,7 @@ async def collection(
 async def on_time(
     community_id: str,
     pool: Pool,
+    principal: ReportReader,
     start: date,
     end: date,
     by: reports.GroupBy = "month",
@@ -51,6 +56,7 @@ async def on_time(
     the month by its due date."""
     with domain_errors():
         async with pool.acquire() as conn:
+            await security.community(conn, principal, community_id)
             rows = await reports.on_time(conn, community_id, start, end, by)
     if format == "json":
         return rows
@@ -59,9 +65,15 @@ async def on_time(
 
 @router.get("/aging", response_model=None)
 async def aging(
-    community_id: str, pool: Pool, as_of: date | None = None, format: Format = "json"
+    community_id: str,
+    pool: Pool,
+    principal: ReportReader,
+    as_of: date | None = None,
+    format: Format = "json",
 ) -> list[dict[str, Any]] | Response:
+    """Outstanding principal by age bucket (0-30 ... 365+ days overdue)."""
     async with pool.acquire() as conn:
+        await security.community(conn, principal, community_id)
         rows = await reports.aging(conn, community_id, _as_of(as_of))
     if format == "json":
         return rows
@@ -69,7 +81,10 @@ async def aging(
 
 
 @router.get("/recovery")
-async def recovery(community_id: str, pool: Pool, as_of: date | None = None) -> dict[str, Any]:
+async def recovery(
+    community_id: str, pool: Pool, principal: ReportReader, as_of: date | None = None
+) -> dict[str, Any]:
     """Historical-arrears recovery: opening arrears collected / opening arrears."""
     async with pool.acquire() as conn:
+        await security.community(conn, principal, community_id)
         return await reports.recovery(conn, community_id, _as_of(as_of))

@@ -36,7 +36,7 @@ class CommunityIn(BaseModel):
 
 class VacancyRuleIn(BaseModel):
     after_months: Annotated[int, Field(gt=0, le=60)]
-    payable_share: Annotated[Decimal, Field(gt=0, le=1)]
+    payable_share: Annotated[Decimal, Field(ge=Decimal("0.0001"), le=1, decimal_places=4)]
 
 
 class PartyBody(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
@@ -63,7 +64,9 @@ async def import_ledger(
     *,
     opening_as_of: date,
     accept_good_rows: bool = False,
+    on_imported: Callable[[asyncpg.Connection, ImportReport], Awaitable[None]] | None = None,
 ) -> ImportReport:
+    """``on_imported`` runs inside the import's transaction (the audit trail's hook)."""
     parsed: LedgerParseResult = await asyncio.to_thread(parse_ledger, data, filename)
     report = ImportReport(
         parsed.total_rows, parsed.errors, parsed.warnings, False, columns=parsed.columns
@@ -92,6 +95,9 @@ async def import_ledger(
             report.units_created,
             len({e.row for e in parsed.errors}),
         )
+        report.imported = True
+        if on_imported is not None:
+            await on_imported(conn, report)
     report.imported = True
     return report
 

@@ -351,7 +351,7 @@ async def record_sale(
     first_buyer_month = add_months(month_start(sold_on), 1)
     await conn.execute(
         "UPDATE unit_parties SET valid_to = $2 WHERE unit_id = $1 AND role IN ('owner', 'tenant') "
-        "AND valid_to IS NULL",
+        "AND valid_to IS NULL AND valid_from <= $2",  # a repeated sale leaves the buyer be
         unit_id,
         month_end(sold_on),
     )

@@ -9,6 +9,7 @@ running it again finds it and creates nothing.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -83,7 +84,17 @@ RUN_INVOICE_COLUMNS = (
 )
 
 
-async def run_billing(pool: asyncpg.Pool, request: RunRequest, *, chunk: int = CHUNK) -> RunSummary:
+#: Called inside the run's transaction when a run was created (the audit trail's hook).
+RunHook = Callable[[asyncpg.Connection, RunSummary], Awaitable[None]]
+
+
+async def run_billing(
+    pool: asyncpg.Pool,
+    request: RunRequest,
+    *,
+    chunk: int = CHUNK,
+    on_created: RunHook | None = None,
+) -> RunSummary:
     period = Period.of_months(request.period_start, CYCLE_MONTHS[request.cycle])
     run_id = stable_id("run", request.community_id, period.start, period.end, request.cycle)
     async with pool.acquire() as conn, conn.transaction():
@@ -172,7 +183,10 @@ async def run_billing(pool: asyncpg.Pool, request: RunRequest, *, chunk: int = C
         await recompute_accounts(
             conn, [row["unit_id"] for row in with_credit], issued_at, ChangeContext("credit")
         )
-    return RunSummary(run_id, True, count, total, period.start, period.end)
+        summary = RunSummary(run_id, True, count, total, period.start, period.end)
+        if on_created is not None:
+            await on_created(conn, summary)
+    return summary
 
 
 @lru_cache(maxsize=4096)

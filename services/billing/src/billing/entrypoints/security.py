@@ -1,0 +1,138 @@
+"""Who may call what in billing, and the scoping lookups (404 for what the caller may not see).
+
+The role sets per kind of endpoint (docs/security.md has the table):
+
+- reads of accounts (units, invoices, statements, receipts): the staff, and the service role
+  for automation;
+- registry edits: fee clerks, community managers, company admins;
+- pricing and billing (schedules, readings, charges, imports, runs, late-fee assessments):
+  fee clerks, finance, company admins; runs and assessments also the service role (CronJobs);
+- forgiving money (void, waiver, write-off): finance, community managers, company admins,
+  always with a reason;
+- reports (aggregates): also auditors and the owners' committee.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, TypeAlias
+
+import asyncpg
+from fastapi import Depends
+
+from propfee.auth import (
+    ADJUST,
+    BILLING_WRITE,
+    REGISTRY_WRITE,
+    REPORTS,
+    STAFF_READ,
+    Principal,
+    Role,
+    ensure_visible,
+    not_found,
+    require,
+)
+
+READ = STAFF_READ | {Role.service}
+PLAN_WRITE = ADJUST | {Role.fee_clerk}
+PARTY_WRITE = REGISTRY_WRITE | {Role.customer_service}
+READINGS = BILLING_WRITE | {Role.housekeeper}
+RUNS = BILLING_WRITE | {Role.service}
+E_INVOICE_REQUEST = {
+    Role.fee_clerk,
+    Role.housekeeper,
+    Role.customer_service,
+    Role.finance,
+    Role.company_admin,
+}
+E_INVOICE_OUTCOME = {Role.finance, Role.company_admin}
+VACANCY_RULES = {Role.fee_clerk, Role.finance, Role.company_admin}
+
+Reader = Annotated[Principal, Depends(require(*READ))]
+RegistryWriter = Annotated[Principal, Depends(require(*REGISTRY_WRITE))]
+PartyWriter = Annotated[Principal, Depends(require(*PARTY_WRITE))]
+BillingWriter = Annotated[Principal, Depends(require(*BILLING_WRITE))]
+ReadingsWriter = Annotated[Principal, Depends(require(*READINGS))]
+RunStarter = Annotated[Principal, Depends(require(*RUNS))]
+Adjuster = Annotated[Principal, Depends(require(*ADJUST))]
+PlanWriter = Annotated[Principal, Depends(require(*PLAN_WRITE))]
+ReportReader = Annotated[Principal, Depends(require(*REPORTS))]
+EInvoiceRequester = Annotated[Principal, Depends(require(*E_INVOICE_REQUEST))]
+EInvoiceRecorder = Annotated[Principal, Depends(require(*E_INVOICE_OUTCOME))]
+VacancyRuleWriter = Annotated[Principal, Depends(require(*VACANCY_RULES))]
+
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+
+async def community(conn: Conn, principal: Principal, community_id: str) -> str:
+    """The community's company; 404 when it does not exist or the caller may not see it."""
+    company_id: str | None = await conn.fetchval(
+        "SELECT company_id FROM communities WHERE community_id = $1", community_id
+    )
+    if company_id is None:
+        raise not_found(f"community {community_id}")
+    ensure_visible(principal, community_id, company_id, f"community {community_id}")
+    return company_id
+
+
+async def unit(conn: Conn, principal: Principal, unit_id: str) -> asyncpg.Record:
+    """``(community_id, company_id)`` of a unit the caller may see; 404 otherwise."""
+    row = await conn.fetchrow(
+        "SELECT u.community_id, c.company_id FROM units u JOIN communities c USING (community_id) "
+        "WHERE u.unit_id = $1",
+        unit_id,
+    )
+    if row is None:
+        raise not_found(f"unit {unit_id}")
+    ensure_visible(principal, row["community_id"], row["company_id"], f"unit {unit_id}")
+    return row
+
+
+async def invoice(conn: Conn, principal: Principal, invoice_id: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT i.unit_id, i.community_id, c.company_id FROM invoices i "
+        "JOIN communities c USING (community_id) WHERE i.invoice_id = $1",
+        invoice_id,
+    )
+    if row is None:
+        raise not_found(f"invoice {invoice_id}")
+    ensure_visible(principal, row["community_id"], row["company_id"], f"invoice {invoice_id}")
+    return row
+
+
+async def payment(conn: Conn, principal: Principal, payment_id: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT p.unit_id, p.community_id, c.company_id FROM payments_received p "
+        "JOIN communities c USING (community_id) WHERE p.payment_id = $1",
+        payment_id,
+    )
+    if row is None:
+        raise not_found(f"payment {payment_id}")
+    ensure_visible(principal, row["community_id"], row["company_id"], f"payment {payment_id}")
+    return row
+
+
+async def party(conn: Conn, principal: Principal, party_id: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT p.community_id, p.kind, c.company_id FROM parties p "
+        "JOIN communities c USING (community_id) WHERE p.party_id = $1",
+        party_id,
+    )
+    if row is None:
+        raise not_found(f"party {party_id}")
+    ensure_visible(principal, row["community_id"], row["company_id"], f"party {party_id}")
+    return row
+
+
+async def e_invoice_request(conn: Conn, principal: Principal, request_id: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT r.unit_id, u.community_id, c.company_id FROM e_invoice_requests r "
+        "JOIN units u USING (unit_id) JOIN communities c ON c.community_id = u.community_id "
+        "WHERE r.request_id = $1",
+        request_id,
+    )
+    if row is None:
+        raise not_found(f"e-invoice request {request_id}")
+    ensure_visible(
+        principal, row["community_id"], row["company_id"], f"e-invoice request {request_id}"
+    )
+    return row

@@ -1,0 +1,217 @@
+"""billing as a case of the security tests: a world of three communities and one valid
+request per operation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from billing.app import create_app
+from billing.settings import BillingSettings
+from propfee.auth import Role
+from propfee.auth.dev import DevIssuer
+from propfee.settings import ServiceSettings
+from tests.security.cases import Example, Ids, SecuredService, World
+from tests.support.auth import bearer
+from tests.support.billing_api import SCHEDULE_ITEMS, invoice_body
+
+LEDGER = (
+    "楼栋,单元,房号,房屋类型,建筑面积,房屋状态,交房日期,业主姓名,业主电话,租户姓名,租户电话,"
+    "缴费责任人,车位号,车位月租金,期初欠费金额,欠费起始月\n"
+    "8栋,1单元,801,住宅,90.00,已入住,2019-06-30,赵六,13912345678,,,业主,,,,\n"
+).encode()
+
+
+def _app(settings: ServiceSettings) -> FastAPI:
+    return create_app(settings)
+
+
+def _ok(r: object) -> None:
+    status = r.status_code  # type: ignore[attr-defined]
+    assert status < 300, r.text  # type: ignore[attr-defined]
+
+
+def _seed_community(
+    http: TestClient, issuer: DevIssuer, company: str, community: str, tag: str
+) -> Ids:
+    admin = bearer(issuer.mint("seed", [Role.company_admin, Role.finance], company, "*"))
+    _ok(
+        http.put(
+            f"/communities/{community}",
+            headers=admin,
+            json={
+                "company_id": company,
+                "company_name": f"物业{company}",
+                "name": f"小区{tag}",
+                "city": "杭州",
+                "late_fee_daily_rate": "0.0001",
+            },
+        )
+    )
+    _ok(
+        http.post(
+            f"/communities/{community}/fee-schedules",
+            headers=admin,
+            json={
+                "published_on": "2024-11-01",
+                "effective_from": "2024-12-01",
+                "approval_ref": "杭价〔2024〕7号",
+                "pricing_type": "政府指导价",
+                "items": [
+                    *SCHEDULE_ITEMS,
+                    {"code": "water", "name": "水费", "kind": "metered", "rate_fen": "410",
+                     "pass_through": True},
+                    {"code": "stair_light", "name": "公共照明", "kind": "shared_meter",
+                     "rate_fen": "65", "pass_through": True},
+                    {"code": "repair_visit", "name": "维修", "kind": "one_off",
+                     "rate_fen": "5000"},
+                ],
+            },
+        )
+    )  # fmt: skip
+    r = http.post(
+        "/units",
+        headers=admin,
+        json={
+            "community_id": community,
+            "building": "1栋",
+            "room": "101",
+            "floor_area_m2": "98.50",
+            "owner": {"name": "张三", "phone": "13812345678"},
+        },
+    )
+    _ok(r)
+    unit = r.json()
+    party = next(p["party_id"] for p in unit["parties"] if p["pays"])
+    r = http.post(
+        "/invoices", headers=admin, json=invoice_body(unit["unit_id"], f"inv-{community}")
+    )
+    _ok(r)
+    payment = f"pay-{community}"
+    _pay(http, community, unit["unit_id"], party, payment)
+    r = http.post(f"/payments/{payment}/e-invoice-requests", headers=admin, json={"title": "张三"})
+    _ok(r)
+    return {
+        "community_id": community,
+        "unit_id": unit["unit_id"],
+        "party_id": party,
+        "invoice_id": f"inv-{community}",
+        "payment_id": payment,
+        "request_id": r.json()["request_id"],
+        "city": "杭州",
+    }
+
+
+def _pay(http: TestClient, community: str, unit_id: str, party: str, payment_id: str) -> None:
+    """A payment as billing records it from payments.payment-received (in the app's loop)."""
+    from billing.service_layer import payments
+    from propfee.events import PaymentReceived
+
+    at = datetime(2026, 1, 20, 2, tzinfo=UTC)
+    event = PaymentReceived(
+        payment_id=payment_id,
+        community_id=community,
+        unit_id=unit_id,
+        payer_party_id=party,
+        amount_fen=10000,
+        channel="alipay",
+        paid_at=at,
+        received_at=at,
+    )
+    runtime = http.app.state.runtime  # type: ignore[attr-defined]
+
+    async def record() -> None:
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            await payments.record_payment(conn, event, None)
+
+    http.portal.call(record)  # type: ignore[union-attr]
+
+
+def seed(http: TestClient, issuer: DevIssuer, run: str) -> World:
+    return World(
+        company_id="co-1",
+        mine=_seed_community(http, issuer, "co-1", f"{run}-a", "A"),
+        other=_seed_community(http, issuer, "co-1", f"{run}-b", "B"),
+        foreign_company_id="co-2",
+        foreign=_seed_community(http, issuer, "co-2", f"{run}-x", "X"),
+    )
+
+
+PERIOD = {"start": "2026-01-01", "end": "2026-01-31"}
+EXAMPLES = {
+    "PUT /communities/{community_id}": lambda ids: Example(json={
+        "company_id": "co-1", "company_name": "物业co-1", "name": "小区A", "city": "杭州",
+        "late_fee_daily_rate": "0.0001"}),
+    "GET /communities/{community_id}": lambda ids: Example(),
+    "PUT /vacancy-rules/{city}": lambda ids: Example(
+        json={"after_months": 6, "payable_share": "0.7"}),
+    "POST /units": lambda ids: Example(json={
+        "community_id": ids["community_id"], "building": "9栋", "room": "901",
+        "floor_area_m2": "88", "owner": {"name": "李四", "phone": "13900001111"}}),
+    "GET /units/{unit_id}": lambda ids: Example(),
+    "POST /units/{unit_id}/handover": lambda ids: Example(
+        json={"handover_date": "2026-02-01", "owner": {"name": "王五"}}),
+    "POST /units/{unit_id}/sale": lambda ids: Example(
+        json={"sold_on": "2026-02-01", "buyer": {"name": "李四", "phone": "13900001111"}}),
+    "POST /units/{unit_id}/vacancies": lambda ids: Example(json={"registered_on": "2026-02-01"}),
+    "POST /parties": lambda ids: Example(json={
+        "community_id": ids["community_id"], "kind": "tenant", "name": "王五",
+        "phone": "13700002222"}),
+    "PATCH /parties/{party_id}": lambda ids: Example(
+        json={"name": "张三", "phone": "13812345678", "allowed_channels": ["sms"]}),
+    "GET /parties/{party_id}": lambda ids: Example(),
+    "POST /communities/{community_id}/ledger-imports": lambda ids: Example(
+        params={"filename": "台账.csv", "opening_as_of": "2026-01-01"}, content=LEDGER,
+        headers={"Content-Type": "application/octet-stream"}),
+    "GET /communities/{community_id}/units": lambda ids: Example(),
+    "GET /communities/{community_id}/reports/money": lambda ids: Example(),
+    "POST /communities/{community_id}/fee-schedules": lambda ids: Example(json={
+        "published_on": "2026-01-01", "effective_from": "2026-03-01",
+        "approval_ref": "杭价〔2026〕1号", "pricing_type": "政府指导价",
+        "items": SCHEDULE_ITEMS}),
+    "GET /communities/{community_id}/fee-schedules": lambda ids: Example(),
+    "POST /communities/{community_id}/meter-readings": lambda ids: Example(json=[{
+        "unit_id": ids["unit_id"], "item_code": "water", "period_month": "2026-01-01",
+        "previous": "10", "current": "12"}]),
+    "POST /communities/{community_id}/shared-meter-readings": lambda ids: Example(json=[{
+        "item_code": "stair_light", "period_month": "2026-01-01", "quantity": "100"}]),
+    "POST /units/{unit_id}/charges": lambda ids: Example(json={
+        "item_code": "repair_visit", "quantity": "1", "period_month": "2026-01-01"}),
+    "POST /communities/{community_id}/billing-runs": lambda ids: Example(
+        json={"period_start": "2026-02-01", "as_of": "2026-02-01"}),
+    "POST /communities/{community_id}/late-fee-assessments": lambda ids: Example(
+        json={"as_of": "2026-03-01"}),
+    "POST /invoices": lambda ids: Example(json=invoice_body(ids["unit_id"], ids["invoice_id"])),
+    "GET /invoices/{invoice_id}": lambda ids: Example(),
+    "POST /invoices/{invoice_id}/void": lambda ids: Example(json={"reason": "开错了"}),
+    "POST /invoices/{invoice_id}/late-fee-waivers": lambda ids: Example(
+        json={"amount_fen": 1, "reason": "疫情", "approved_by": "经理"}),
+    "POST /invoices/{invoice_id}/write-off": lambda ids: Example(
+        json={"reason": "无法收回", "approved_by": "经理"}),
+    "GET /units/{unit_id}/statement": lambda ids: Example(params={"as_of": "2026-02-15"}),
+    "POST /units/{unit_id}/installment-plans": lambda ids: Example(json={
+        "invoice_ids": [ids["invoice_id"]], "parts": 2, "first_due": "2026-03-31",
+        "reason": "失业"}),
+    "GET /units/{unit_id}/installment-plans": lambda ids: Example(),
+    "GET /payments/{payment_id}/receipt": lambda ids: Example(),
+    "GET /payments/{payment_id}/receipt.pdf": lambda ids: Example(),
+    "POST /payments/{payment_id}/e-invoice-requests": lambda ids: Example(json={"title": "个人"}),
+    "PATCH /e-invoice-requests/{request_id}": lambda ids: Example(params={"status": "issued"}),
+    "GET /e-invoice-requests/{request_id}": lambda ids: Example(),
+    "GET /communities/{community_id}/reports/collection": lambda ids: Example(params=PERIOD),
+    "GET /communities/{community_id}/reports/on-time": lambda ids: Example(params=PERIOD),
+    "GET /communities/{community_id}/reports/aging": lambda ids: Example(),
+    "GET /communities/{community_id}/reports/recovery": lambda ids: Example(),
+    "GET /audit": lambda ids: Example(params={"community_id": ids["community_id"]}),
+}  # fmt: skip
+
+BILLING = SecuredService(
+    name="billing",
+    settings=BillingSettings,
+    create_app=_app,
+    seed=seed,
+    examples=EXAMPLES,
+    unscoped=frozenset({"PUT /vacancy-rules/{city}", "GET /audit"}),
+)
