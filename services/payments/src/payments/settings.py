@@ -37,6 +37,9 @@ class PaymentsSettings(ServiceSettings):
 
     # Orders and links.
     order_ttl_s: int = 1800
+    #: How long one expiry run keeps an order to itself while it asks and closes it at the
+    #: gateway (other replicas' runs skip it meanwhile); longer than a few gateway calls.
+    order_expiry_lease_s: float = 120.0
     public_base_url: str = "http://127.0.0.1:8102"
     qr_secret: SecretStr = SecretStr("local-development-only-qr-secret")
     qr_secret_file: Path | None = None

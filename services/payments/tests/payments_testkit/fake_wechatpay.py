@@ -33,6 +33,7 @@ class FakeWechatPay:
         self.codepay_script: dict[str, list[str]] = {}
         self.reversed: list[str] = []
         self.refunds: list[dict[str, Any]] = []
+        self.closed: list[str] = []
         self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=["GET", "POST"])])
 
     def answer(self, status: int, data: dict[str, Any] | None) -> Response:
@@ -95,11 +96,27 @@ class FakeWechatPay:
             if step == "HTTP500":
                 return Response(b"", status_code=500)
             return self.answer(202, {"code": step, "message": "需要用户输入支付密码"})
+        m = re.fullmatch(r"/v3/pay/transactions/out-trade-no/(\w+)/close", p)
+        if m and request.method == "POST":
+            order = self.orders.get(m.group(1))
+            if data.get("mchid") != MCHID:
+                return self.answer(400, {"code": "PARAM_ERROR", "message": "mchid"})
+            if order is not None and "transaction" in order:
+                return self.answer(400, {"code": "ORDERPAID", "message": "订单已支付"})
+            if order is None:
+                return self.answer(404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"})
+            self.closed.append(m.group(1))
+            order["closed"] = True
+            return self.answer(204, None)
         m = re.fullmatch(r"/v3/pay/transactions/out-trade-no/(\w+)", p)
         if m and request.method == "GET":
             order = self.orders.get(m.group(1))
             if order is None:
                 return self.answer(404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"})
+            if order.get("closed"):
+                return self.answer(
+                    200, {"out_trade_no": m.group(1), "trade_state": "CLOSED", "mchid": MCHID}
+                )
             script = order.get("script") or order.setdefault("query_script", ["SUCCESS"])
             state = script.pop(0) if script else "SUCCESS"
             if state == "SUCCESS" or order.get("paid_by_owner"):

@@ -163,6 +163,6 @@ def test_alipay_bill_reads_trades_and_refunds() -> None:
     )
     rows = parse_alipay_bill(text)
     assert [(r.kind, r.reference, r.amount_fen, r.fee_fen) for r in rows] == [
-        ("payment", "2026030522001", 27580, -165),
-        ("refund", "R1", 2580, 15),
+        ("payment", "2026030522001", 27580, 165),
+        ("refund", "R1", 2580, -15),
     ]

@@ -1,8 +1,10 @@
 """Alipay open-platform client: RSA2-signed form requests, verified JSON answers.
 
-Requests: every parameter except ``sign``, sorted, ``k=v&``, SHA256withRSA with the app key.
-Answers: ``{"<method>_response": {...}, "sign": "..."}``; the signature covers the exact
-text of the response object, so it is cut out of the raw body, not re-serialised.
+Requests: every parameter except ``sign`` and those with empty values (``sign_type`` is
+signed), sorted, ``k=v&``, SHA256withRSA with the app key. Answers:
+``{"<method>_response": {...}, "sign": "..."}``; the signature covers the exact text of the
+response object, so it is cut out of the raw body, not re-serialised. A request Alipay cannot
+take at all is answered in ``error_response``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import Any
 
 import httpx
 
-from payments.adapters.alipay_notify import signing_string
 from payments.adapters.crypto import VerificationError, sign_sha256_rsa, verify_sha256_rsa
 from payments.adapters.keys import AlipayKeys
 from payments.adapters.results import CodePayResult, QueryResult
@@ -38,6 +39,11 @@ def response_text(raw: str, node: str) -> str:
     return raw[start:end]
 
 
+def request_signing_string(params: dict[str, str]) -> str:
+    """What an open-API request signs: not ``sign``, not empty values; ``sign_type`` is in."""
+    return "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "sign" and params[k] != "")
+
+
 @dataclass
 class AlipayClient:
     http: httpx.AsyncClient
@@ -58,7 +64,8 @@ class AlipayClient:
             "notify_url": self.notify_url,
             "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
         }
-        params["sign"] = sign_sha256_rsa(self.keys.app_private_key, signing_string(params).encode())
+        message = request_signing_string(params).encode()
+        params["sign"] = sign_sha256_rsa(self.keys.app_private_key, message)
         return params
 
     async def call(self, method: str, biz: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +75,11 @@ class AlipayClient:
         raw = response.text
         node = method.replace(".", "_") + "_response"
         answer: dict[str, Any] = json.loads(raw)
+        if node not in answer:
+            # Unsigned or not, an error answer is only ever believed as a failure.
+            error = answer.get("error_response") or {}
+            code, sub = error.get("code"), error.get("sub_code")
+            raise AlipayError(f"{code} {sub}: {error.get('sub_msg')}")
         sign = answer.get("sign")
         if not sign:
             raise VerificationError("Alipay answer is not signed")
@@ -76,7 +88,17 @@ class AlipayClient:
         return data
 
     async def prepay(self, order: Any, scene: str, openid: str | None) -> dict[str, Any]:
-        """当面付 precreate: a QR code the payer scans with Alipay."""
+        """``jsapi`` (Alipay mini program / life account): alipay.trade.create for the payer
+        (``payer_openid``: an open_id, or a user id 2088...), answering the ``trade_no`` that
+        my.tradePay takes. Otherwise 当面付 precreate: a QR code the payer scans."""
+        if scene == "jsapi":
+            if not openid:
+                raise AlipayError("alipay.trade.create needs the payer's id (payer_openid)")
+            buyer = "buyer_id" if openid.startswith("2088") else "buyer_open_id"
+            data = await self.call("alipay.trade.create", {**self._biz(order), buyer: openid})
+            if data.get("code") != "10000":
+                raise AlipayError(f"{data.get('sub_code')}: {data.get('sub_msg')}")
+            return {"trade_no": data["trade_no"]}
         data = await self.call("alipay.trade.precreate", self._biz(order))
         if data.get("code") != "10000":
             raise AlipayError(f"{data.get('sub_code')}: {data.get('sub_msg')}")
@@ -126,6 +148,12 @@ class AlipayClient:
     async def reverse(self, out_trade_no: str) -> bool:
         data = await self.call("alipay.trade.cancel", {"out_trade_no": out_trade_no})
         return data.get("code") == "10000"
+
+    async def close(self, order: Any) -> bool:
+        """alipay.trade.close: True when the trade is closed, or Alipay never created it (a
+        precreated code nobody scanned); False otherwise (e.g. paid meanwhile: query again)."""
+        data = await self.call("alipay.trade.close", {"out_trade_no": order["out_trade_no"]})
+        return data.get("code") == "10000" or data.get("sub_code") == "ACQ.TRADE_NOT_EXIST"
 
     async def refund(self, payment: Any, refund: Any) -> RefundReport | None:
         """Alipay answers refunds synchronously: fund_change Y means the money moved."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -17,6 +17,9 @@ from payments.adapters.keys import (
 from payments.adapters.wechatpay_notify import WechatPayKeys
 from payments.settings import PaymentsSettings
 
+if TYPE_CHECKING:
+    from payments.adapters.clients import GatewayClient
+
 
 @dataclass
 class Gateways:
@@ -25,7 +28,7 @@ class Gateways:
     alipay: AlipayKeys | None = None
     unionpay: UnionPayKeys | None = None
     #: Gateway clients by channel (wechat_pay, alipay, unionpay); see ``adapters.clients``.
-    clients: dict[str, Any] = field(default_factory=dict)
+    clients: dict[str, GatewayClient] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: PaymentsSettings) -> Gateways:

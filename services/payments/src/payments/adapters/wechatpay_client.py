@@ -133,6 +133,12 @@ class WechatPayClient:
         status, _ = await self.call("POST", path, {"mchid": self.keys.mchid, "appid": self.appid})
         return status in (200, 204)
 
+    async def close(self, order: Any) -> bool:
+        """关闭订单: 204 when closed; anything else (paid meanwhile, an error) is False."""
+        path = f"/v3/pay/transactions/out-trade-no/{order['out_trade_no']}/close"
+        status, _ = await self.call("POST", path, {"mchid": self.keys.mchid})
+        return status == 204
+
     async def refund(self, payment: Any, refund: Any) -> RefundReport | None:
         """Ask for the refund; the notification (REFUND.SUCCESS) confirms it later."""
         body = {

@@ -37,7 +37,7 @@ class OrderState:
     order_id: str
     amount_fen: int
     currency: str
-    status: str  # pending | paid | closed
+    status: str  # pending | paid | closed | expired
     expires_at: datetime
     payment_id: str | None
 
@@ -65,7 +65,7 @@ def settle(order: OrderState | None, report: GatewayReport) -> Accept | Review:
         )
     if order.status == "paid":
         return Review("already_paid", f"the order was already paid by {order.payment_id}")
-    if order.status == "closed" or report.paid_at > order.expires_at:
+    if order.status in ("closed", "expired") or report.paid_at > order.expires_at:
         return Review(
             "expired_order",
             f"paid at {report.paid_at.isoformat()}, the order expired at "

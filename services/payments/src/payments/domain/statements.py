@@ -6,7 +6,9 @@
   微信退款单号, 商户退款单号, 退款金额, 手续费.
 - Alipay business detail (业务明细), CSV: ``#`` comment lines around a header line and data.
   Columns used: 支付宝交易号, 商户订单号, 业务类型 (交易 / 退款), 订单金额（元）,
-  退款批次号/请求号, 服务费（元）. Refund lines carry negative amounts.
+  退款批次号/请求号, 服务费（元）. Refund lines carry negative amounts; 服务费 is written from
+  the merchant's side (a fee charged is negative, a fee returned with a refund positive), so its
+  sign is turned to match WeChat Pay's 手续费 (the gateway's fee: positive when charged).
 Amounts are yuan and are read exactly into fen.
 """
 
@@ -62,7 +64,7 @@ def parse_alipay_bill(text: str) -> list[StatementRow]:
     for row in csv.DictReader(io.StringIO("\n".join(lines))):
         r = {k.strip(): (v or "").strip() for k, v in row.items()}
         amount = yuan_to_fen(r["订单金额（元）"])
-        fee = yuan_to_fen(r.get("服务费（元）") or "0")
+        fee = -yuan_to_fen(r.get("服务费（元）") or "0")
         if r["业务类型"] == "退款":
             rows.append(
                 StatementRow("refund", r["退款批次号/请求号"], r["商户订单号"], -amount, fee)

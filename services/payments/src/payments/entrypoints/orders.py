@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from payments.adapters.gateways import Gateways, get_gateways
 from payments.domain.orders import OrderError
 from payments.service_layer import codepay, orders
+from payments.service_layer.expiry import expire_orders
 from payments.service_layer.gateway_payments import record_gateway_payment
 from propfee.http import Pool
 from propfee.logging import get_logger
@@ -69,6 +70,21 @@ async def create_order(body: OrderIn, pool: Pool, gateways: GatewaysDep) -> dict
     return view
 
 
+class ExpireIn(BaseModel):
+    as_of: AwareDatetime | None = Field(default=None, description="As-of instant; default now")
+
+
+@router.post("/orders/expire")
+async def expire(body: ExpireIn, pool: Pool, gateways: GatewaysDep) -> dict[str, Any]:
+    """Every pending order past its expiry as of ``as_of``: asked at the gateway first (a paid
+    one is recorded once, like a notification), else closed there and marked expired.
+    Idempotent and safe to run on several replicas at once (scheduled, e.g. every minute)."""
+    as_of = body.as_of or datetime.now(UTC)
+    lease = timedelta(seconds=gateways.settings.order_expiry_lease_s)
+    run = await expire_orders(pool, gateways.clients, as_of, lease=lease)
+    return run.as_dict()
+
+
 async def _order(pool: Any, order_id: str) -> Any:
     row = await pool.fetchrow("SELECT * FROM payment_orders WHERE order_id = $1", order_id)
     if row is None:
@@ -89,7 +105,11 @@ async def query_order(order_id: str, pool: Pool, gateways: GatewaysDep) -> dict[
     if client is None:
         raise HTTPException(409, f"{row['channel']} is not configured")
     now = datetime.now(UTC)
-    result = await client.query(row["out_trade_no"])
+    try:
+        result = await client.query(row["out_trade_no"])
+    except Exception as exc:
+        log.warning("order query failed", channel=row["channel"], error=type(exc).__name__)
+        raise HTTPException(502, f"gateway: {type(exc).__name__}: {str(exc)[:200]}") from exc
     recorded = None
     if result.report is not None:
         async with pool.acquire() as conn, conn.transaction():

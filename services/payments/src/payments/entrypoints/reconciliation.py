@@ -1,4 +1,4 @@
-"""Reconciliation over HTTP: statement import, discrepancies, the daily close report."""
+"""Reconciliation over HTTP: statement import, discrepancies, the daily close report, totals."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from payments.service_layer.reconciliation import daily_close, import_statement
+from payments.service_layer.reports import totals
 from propfee.http import Pool
 from propfee.money import MoneyError
 
@@ -78,3 +79,12 @@ async def daily_close_report(day: date, pool: Pool) -> dict[str, Any]:
         "open_exceptions": open_exceptions,
         "open_discrepancies": open_discrepancies,
     }
+
+
+@router.get("/reports/totals")
+async def totals_report(pool: Pool, community_id: str | None = None) -> dict[str, Any]:
+    """Everything payments holds, in fen: payments received, refunds confirmed, exceptions
+    open and resolved (count, amount_fen), net received; overall and by channel. All
+    communities unless ``community_id`` is given."""
+    async with pool.acquire() as conn:
+        return await totals(conn, community_id)

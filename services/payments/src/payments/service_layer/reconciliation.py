@@ -16,7 +16,8 @@ PARSERS = {"wechatpay": parse_wechat_bill, "alipay": parse_alipay_bill}
 async def import_statement(
     conn: asyncpg.Connection, gateway: str, bill_date: date, text: str, now: datetime
 ) -> dict[str, Any]:
-    """Inside a transaction; re-importing a day keeps resolved discrepancies resolved."""
+    """Inside a transaction; re-importing a day keeps resolved discrepancies resolved, and
+    importing the same statement again changes nothing (not even the import's time)."""
     rows = PARSERS[gateway](text)
     recorded = await conn.fetch(
         "SELECT 'payment' AS kind, gateway_transaction_id AS reference, amount_fen FROM payments "
@@ -32,9 +33,11 @@ async def import_statement(
         rows, [Recorded(r["kind"], r["reference"], r["amount_fen"]) for r in recorded]
     )
     await conn.execute(
-        "INSERT INTO statement_imports VALUES ($1, $2, $3, $4, $5, $6, $7) "
+        "INSERT INTO statement_imports AS s VALUES ($1, $2, $3, $4, $5, $6, $7) "
         "ON CONFLICT (gateway, bill_date) DO UPDATE SET imported_at = $3, payments_fen = $4, "
-        "refunds_fen = $5, fee_fen = $6, matched = $7",
+        "refunds_fen = $5, fee_fen = $6, matched = $7 "
+        "WHERE (s.payments_fen, s.refunds_fen, s.fee_fen, s.matched) "
+        "IS DISTINCT FROM ($4, $5, $6, $7)",
         gateway,
         bill_date,
         now,
@@ -73,12 +76,13 @@ async def import_statement(
 
 
 async def daily_close(conn: asyncpg.Connection, day: date) -> list[dict[str, Any]]:
-    """日清日结: per community and channel, what came in and went out that day."""
+    """日清日结: per community and channel, what came in and went out that day (integer fen:
+    PostgreSQL's sum of bigint is numeric, so it is cast back)."""
     rows = await conn.fetch(
-        "WITH p AS (SELECT community_id, channel, count(*) AS payments, sum(amount_fen) AS "
+        "WITH p AS (SELECT community_id, channel, count(*) AS payments, sum(amount_fen)::bigint AS "
         "received_fen FROM payments WHERE (paid_at AT TIME ZONE 'Asia/Shanghai')::date = $1 "
         "GROUP BY 1, 2), "
-        "r AS (SELECT p.community_id, p.channel, count(*) AS refunds, sum(r.amount_fen) AS "
+        "r AS (SELECT p.community_id, p.channel, count(*) AS refunds, sum(r.amount_fen)::bigint AS "
         "refunded_fen FROM refunds r JOIN payments p USING (payment_id) WHERE r.status = "
         "'succeeded' AND (r.refunded_at AT TIME ZONE 'Asia/Shanghai')::date = $1 GROUP BY 1, 2) "
         "SELECT community_id, channel, coalesce(payments, 0) AS payments, "
