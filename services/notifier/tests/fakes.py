@@ -236,31 +236,169 @@ def tencent_app(state: SmsProvider, secret_id: str, secret_key: str) -> FastAPI:
 
 @dataclass
 class Inbox:
-    """What the WeChat and push fakes received."""
+    """What the WeChat and push fakes received, and how the WeChat fake misbehaves."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     bad_signatures: int = 0
     token_requests: int = 0
+    forced_refreshes: int = 0
+    subscribed: list[dict[str, Any]] = field(default_factory=list)
+    refused_openids: set[str] = field(default_factory=set)  # 43101: no subscription
+    busy: int = 0  # the next sends answer -1 (system busy)
+    expire_after: int | None = None  # the token is invalidated after this many sends (42001)
+    token: str = "TOKEN-1"
+    _tokens_issued: int = 1
+    _sends: int = 0
+    _msgid: int = 1700827132819554304
+
+
+def _subscribe_value_ok(keyword: str, value: str) -> bool:
+    """WeChat's documented rules for a few keyword types (enough for the tests)."""
+    kind = keyword.rstrip("0123456789")
+    if any(ord(c) < 32 for c in value):
+        return False
+    if kind == "thing":
+        return len(value) <= 20
+    if kind == "amount":
+        digits = value.lstrip("¥￥$").removesuffix("元")
+        return digits.replace(".", "", 1).isdigit() and len(digits.replace(".", "")) <= 10
+    if kind == "character_string":
+        return len(value) <= 32 and all(33 <= ord(c) <= 126 for c in value)
+    if kind in {"time", "date"}:
+        return "年" in value or "-" in value or ":" in value
+    return True
 
 
 def wechat_app(state: Inbox, app_id: str, app_secret: str) -> FastAPI:
     app = FastAPI()
 
+    def issue(force: bool) -> dict[str, Any]:
+        state.token_requests += 1
+        if force:
+            state.forced_refreshes += 1
+        if force or state.token == "":
+            state._tokens_issued += 1
+            state.token = f"TOKEN-{state._tokens_issued}"
+        return {"access_token": state.token, "expires_in": 7200}
+
     @app.get("/cgi-bin/token")
     async def token(grant_type: str, appid: str, secret: str) -> dict[str, Any]:
-        state.token_requests += 1
         if appid != app_id or secret != app_secret:
             return {"errcode": 40013, "errmsg": "invalid appid"}
-        return {"access_token": "TOKEN-1", "expires_in": 7200}
+        return issue(force=True)  # the classic call replaces the token each time
+
+    @app.post("/cgi-bin/stable_token")
+    async def stable_token(request: Request) -> dict[str, Any]:
+        body = await request.json()
+        if body.get("appid") != app_id or body.get("secret") != app_secret:
+            return {"errcode": 40013, "errmsg": "invalid appid"}
+        return issue(force=bool(body.get("force_refresh")))
+
+    def check_token(access_token: str) -> dict[str, Any] | None:
+        state._sends += 1
+        if state.expire_after is not None and state._sends > state.expire_after:
+            state.expire_after = None
+            state.token = ""  # expired: the next stable_token call issues a new one
+        if access_token != state.token or not state.token:
+            return {"errcode": 42001, "errmsg": "access_token expired"}
+        if state.busy > 0:
+            state.busy -= 1
+            return {"errcode": -1, "errmsg": "system error"}
+        return None
 
     @app.post("/cgi-bin/message/template/send")
     async def send(request: Request, access_token: str) -> dict[str, Any]:
-        if access_token != "TOKEN-1":
-            return {"errcode": 40001, "errmsg": "invalid credential"}
+        refused = check_token(access_token)
+        if refused:
+            return refused
         state.messages.append(await request.json())
-        return {"errcode": 0, "errmsg": "ok", "msgid": len(state.messages) + 1000}
+        state._msgid += 1
+        return {"errcode": 0, "errmsg": "ok", "msgid": state._msgid}
+
+    @app.post("/cgi-bin/message/subscribe/send")
+    async def subscribe_send(request: Request, access_token: str) -> dict[str, Any]:
+        refused = check_token(access_token)
+        if refused:
+            return refused
+        body = await request.json()
+        if body["touser"] in state.refused_openids:
+            return {"errcode": 43101, "errmsg": "user refuse to accept the msg"}
+        for keyword, item in body["data"].items():
+            if not _subscribe_value_ok(keyword, item["value"]):
+                return {"errcode": 47003, "errmsg": f"argument invalid! data.{keyword}.value"}
+        state.subscribed.append(body)
+        state._msgid += 1
+        return {"errcode": 0, "errmsg": "ok", "msgid": state._msgid}
 
     return app
+
+
+class WeChatPusher:
+    """Plays WeChat's message push to our server URL: signs (and in safe mode encrypts) the
+    XML as WeChat does, with hashlib and the cryptography library, not the adapter's code."""
+
+    def __init__(self, token: str, app_id: str, encoding_aes_key: str | None = None) -> None:
+        self.token, self.app_id, self.aes_key = token, app_id, encoding_aes_key
+
+    def sign(self, *parts: str) -> str:
+        return hashlib.sha1("".join(sorted([self.token, *parts])).encode()).hexdigest()
+
+    def encrypt(self, xml: str) -> str:
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        assert self.aes_key is not None
+        key = base64.b64decode(self.aes_key + "=")
+        raw = xml.encode()
+        body = uuid.uuid4().bytes + len(raw).to_bytes(4, "big") + raw + self.app_id.encode()
+        pad = 32 - len(body) % 32
+        body += bytes([pad]) * pad
+        encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+        return base64.b64encode(encryptor.update(body) + encryptor.finalize()).decode()
+
+    def request(self, xml: str, *, safe: bool = False) -> tuple[dict[str, str], str]:
+        """Query parameters and body of one push."""
+        timestamp, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
+        params = {
+            "signature": self.sign(timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "openid": "o-sender",
+        }
+        if not safe:
+            return params, xml
+        encrypted = self.encrypt(xml)
+        params |= {"encrypt_type": "aes", "msg_signature": self.sign(timestamp, nonce, encrypted)}
+        return (
+            params,
+            f"<xml><ToUserName><![CDATA[gh_test]]></ToUserName>"
+            f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>",
+        )
+
+
+def template_finished(msgid: str, status: str, openid: str = "oWX123") -> str:
+    return (
+        "<xml><ToUserName><![CDATA[gh_7f083739789a]]></ToUserName>"
+        f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
+        "<CreateTime>1774834805</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event>"
+        f"<MsgID>{msgid}</MsgID><Status><![CDATA[{status}]]></Status></xml>"
+    )
+
+
+def subscribe_sent(items: list[tuple[str, int, str]], openid: str = "oMP456") -> str:
+    """``items``: (msgid, ErrorCode, ErrorStatus)."""
+    rows = "".join(
+        f"<List><TemplateId><![CDATA[TPL-SUB]]></TemplateId><MsgID>{msgid}</MsgID>"
+        f"<ErrorCode>{code}</ErrorCode><ErrorStatus><![CDATA[{status}]]></ErrorStatus></List>"
+        for msgid, code, status in items
+    )
+    return (
+        "<xml><ToUserName><![CDATA[gh_123456789abc]]></ToUserName>"
+        f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
+        "<CreateTime>1774834805</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[subscribe_msg_sent_event]]></Event>"
+        f"<SubscribeMsgSentEvent>{rows}</SubscribeMsgSentEvent></xml>"
+    )
 
 
 def push_app(state: Inbox, secret: str) -> FastAPI:

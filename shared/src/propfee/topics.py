@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from propfee.events import (
     ALL_EVENTS,
+    ArrearsCasePaused,
+    ArrearsCaseResumed,
     ArrearsEscalated,
     CommunityUpdated,
     Event,
@@ -23,6 +25,7 @@ from propfee.events import (
     PartyContactsUpdated,
     PaymentReceived,
     PaymentRefunded,
+    PromiseRecorded,
     StaffTaskRequested,
 )
 
@@ -61,6 +64,10 @@ SUBSCRIPTIONS: dict[str, tuple[type[Event], ...]] = {
         InvoiceIssued,
         PaymentReceived,
         ArrearsEscalated,
+        ArrearsCasePaused,
+        ArrearsCaseResumed,
+        PromiseRecorded,
+        InstallmentPlanCreated,
     ),
 }
 

@@ -5,7 +5,9 @@ from fastapi import FastAPI
 
 from notifier.entrypoints.events import HANDLERS
 from notifier.entrypoints.http import router as messages_router
+from notifier.entrypoints.http_rules import router as rules_router
 from notifier.entrypoints.http_staff import router as staff_router
+from notifier.entrypoints.wechat_push import router as wechat_router
 from notifier.runtime import NotifierRuntime
 from notifier.settings import NotifierSettings
 from propfee.http import create_service_app
@@ -21,5 +23,5 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         title="Propfee notifier",
         description="Messages to households from billing's, payments' and dunning's events: "
         "channels, templates, preferences, quiet hours, delivery proof.",
-        routers=[messages_router, staff_router],
+        routers=[messages_router, wechat_router, staff_router, rules_router],
     )

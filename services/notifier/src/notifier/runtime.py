@@ -23,6 +23,7 @@ class NotifierRuntime(ServiceRuntime):
     def __init__(self, settings: NotifierSettings, **kwargs: object) -> None:
         super().__init__(settings, **kwargs)  # type: ignore[arg-type]
         handlers.ESSENTIAL_STAGES = frozenset(settings.essential_stages)
+        handlers.CONFIRMATION_CHANNEL = settings.confirmation_channel
         self.channels: Channels | None = None
         self.dispatcher: Dispatcher | None = None
         self._dispatch_stop = asyncio.Event()

@@ -5,6 +5,7 @@ Secret or a file-backed env), never from the repository.
 """
 
 from datetime import time
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -57,7 +58,9 @@ class NotifierSettings(ServiceSettings):
     # SMS.
     sms_provider: str = "alibaba"  # alibaba | tencent
     sms_sign_name: str = "物业服务"
-    sms_max_segments: int = 1
+    #: Segments a message may take (70 characters for one, 67 each when longer). Two: a bill
+    #: with the room, amount, period, deadline, pay link and contact line needs 80-100.
+    sms_max_segments: int = 2
     sms_template_codes: dict[str, dict[str, str]] = Field(
         default_factory=lambda: {
             "alibaba": {
@@ -84,12 +87,28 @@ class NotifierSettings(ServiceSettings):
     tencent_sms_sdk_app_id: str = ""
     tencent_region: str = "ap-guangzhou"
     tencent_rate_per_s: float = 500.0
-    # WeChat official account (template messages to the openid).
+    # Promise and plan confirmations (dunning.promise-recorded, billing.installment-plan-created)
+    # are asked on this channel; the party's preferences may substitute another.
+    confirmation_channel: str = "sms"
+    # WeChat: the app whose openids billing stores. "template": official-account template
+    # messages (模板消息); "subscribe": mini-program subscription messages (订阅消息).
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_app_id: str = ""
     wechat_app_secret: SecretStr = SecretStr("")
+    wechat_message_api: Literal["template", "subscribe"] = "template"
+    wechat_token_api: Literal["stable_token", "token"] = "stable_token"
     wechat_template_ids: dict[str, str] = Field(default_factory=dict)
+    # Per message type (or "default"): {"template_id", "page", "data": {keyword: variable}};
+    # keywords are the template's (thing1, amount2, time3, ...), variables the message's.
+    wechat_subscribe_templates: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    wechat_miniprogram_state: Literal["formal", "trial", "developer"] = "formal"
+    wechat_lang: str = "zh_CN"
     wechat_rate_per_s: float = 100.0
+    # Message push (服务器配置): the Token and, in safe mode, the EncodingAESKey. With a Token
+    # set, a WeChat message is "sent" until its push (TEMPLATESENDJOBFINISH,
+    # subscribe_msg_sent_event) proves delivery; without, the msgid is the proof.
+    wechat_callback_token: SecretStr = SecretStr("")
+    wechat_encoding_aes_key: SecretStr = SecretStr("")
     # App push through a webhook (HMAC-SHA256 signed body).
     push_webhook_url: str = ""
     push_webhook_secret: SecretStr = SecretStr("")

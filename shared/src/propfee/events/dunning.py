@@ -80,3 +80,23 @@ class ArrearsCaseResumed(Event):
     unit_id: str
     resolution: str
     resumed_at: AwareDatetime
+
+
+class PromiseRecorded(Event):
+    """Staff recorded a household's promise to pay (缴费承诺) on an arrears case: reminders
+    wait until the promised date; a signed promise acknowledges the debt. Notifier confirms
+    it to the payer."""
+
+    producer: ClassVar[str] = "dunning"
+
+    promise_id: str
+    case_id: str
+    community_id: str
+    unit_id: str
+    payer_party_id: str
+    amount_fen: NonNegativeFen
+    currency: Currency = CURRENCY
+    promised_date: date = Field(description="Local date (community time zone) promised")
+    signed: bool = False
+    recorded_at: AwareDatetime
+    room_label: str | None = None

@@ -11,6 +11,8 @@ import asyncpg
 from dunning.domain.guardrails import Refusal
 from dunning.service_layer.limitation import add_restarts, local_date, open_invoices_of_case
 from dunning.service_layer.pauses import pause_case
+from propfee.events import PromiseRecorded
+from propfee.outbox import add_event
 
 #: Reasons that mean "fix the problem first": the case pauses while a complaint is open.
 COMPLAINT_REASONS = {
@@ -80,14 +82,22 @@ async def record_promise(
     at: datetime,
 ) -> str:
     """A promise defers reminders until its date; a signed one acknowledges the debt and so
-    restarts the limitation clock of every open invoice of the case."""
-    await case_row(conn, case_id)
+    restarts the limitation clock of every open invoice of the case. PromiseRecorded goes out
+    through the outbox in the same transaction (notifier confirms the promise to the payer)."""
+    case = await case_row(conn, case_id)
     promise_id = f"promise-{uuid.uuid4()}"
     await conn.execute(
         "INSERT INTO promises (promise_id, case_id, amount_fen, promised_date, signed, staff_id, "
         "recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         promise_id, case_id, amount_fen, promised_date, signed, staff_id, at,
     )  # fmt: skip
+    event = PromiseRecorded(
+        promise_id=promise_id, case_id=case_id, community_id=case["community_id"],
+        unit_id=case["unit_id"], payer_party_id=case["payer_party_id"], amount_fen=amount_fen,
+        promised_date=promised_date, signed=signed, recorded_at=at,
+        room_label=case["room_label"],
+    )  # fmt: skip
+    await add_event(conn, event, key=case["unit_id"], subject=case_id, time=at)
     if signed:
         on = local_date(at)
         invoices = await open_invoices_of_case(conn, case_id, on + timedelta(days=1))

@@ -15,6 +15,8 @@ from notifier.adapters.letters_pdf import PrintedLetters
 from notifier.adapters.sms_alibaba import AlibabaSms
 from notifier.adapters.sms_tencent import TencentSms
 from notifier.adapters.wechat import WeChatTemplate
+from notifier.adapters.wechat_subscribe import WeChatSubscribe
+from notifier.adapters.wechat_token import AccessToken
 from notifier.settings import NotifierSettings
 
 
@@ -77,13 +79,33 @@ class Channels:
                 sign_name=s.sms_sign_name,
             )
             sms_rate = s.alibaba_rate_per_s
-        wechat = WeChatTemplate(
+        token = AccessToken(
             client,
             api_base=s.wechat_api_base,
             app_id=s.wechat_app_id,
             app_secret=s.wechat_app_secret.get_secret_value(),
-            template_ids=s.wechat_template_ids,
+            api=s.wechat_token_api,
         )
+        await_push = bool(s.wechat_callback_token.get_secret_value())
+        wechat: ChannelAdapter
+        if s.wechat_message_api == "subscribe":
+            wechat = WeChatSubscribe(
+                client,
+                token,
+                api_base=s.wechat_api_base,
+                templates=s.wechat_subscribe_templates,
+                miniprogram_state=s.wechat_miniprogram_state,
+                lang=s.wechat_lang,
+                await_push=await_push,
+            )
+        else:
+            wechat = WeChatTemplate(
+                client,
+                token,
+                api_base=s.wechat_api_base,
+                template_ids=s.wechat_template_ids,
+                await_push=await_push,
+            )
         push = AppPushWebhook(
             client, url=s.push_webhook_url, secret=s.push_webhook_secret.get_secret_value()
         )

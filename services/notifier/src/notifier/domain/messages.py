@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from propfee.events import ArrearsEscalated, InvoiceIssued, PaymentReceived
+from propfee.events import (
+    ArrearsEscalated,
+    InstallmentPlanCreated,
+    InvoiceIssued,
+    PaymentReceived,
+    PromiseRecorded,
+)
 
 #: Stages whose messages are demands (催告): they go even to do-not-contact parties.
 DEFAULT_ESSENTIAL_STAGES: frozenset[str] = frozenset(
@@ -83,7 +89,7 @@ def receipt_request(event: PaymentReceived, channel: str = "sms") -> MessageRequ
         event.payer_party_id,
         channel,
         None,
-        event.received_at,
+        event.paid_at,  # the payment's own instant (as-of runs: the simulated one)
         True,
         params,
     )
@@ -125,3 +131,56 @@ def reminder_requests(
         for action in event.actions
         if action.kind == "message"
     ]
+
+
+def promise_confirmation(
+    event: PromiseRecorded, channel: str = "sms", room: str | None = None
+) -> MessageRequest:
+    """Confirm a promise to pay (缴费承诺): the amount and the date the payer promised."""
+    params = {
+        "room": event.room_label or room or event.unit_id,
+        "amount_fen": event.amount_fen,
+        "deadline": event.promised_date.isoformat(),
+        "case_id": event.case_id,
+        "signed": event.signed,
+    }
+    return MessageRequest(
+        "confirmation",
+        event.promise_id,
+        event.community_id,
+        event.unit_id,
+        event.payer_party_id,
+        channel,
+        "promise",
+        event.recorded_at,
+        True,
+        params,
+    )
+
+
+def plan_confirmation(
+    event: InstallmentPlanCreated, channel: str = "sms", room: str | None = None
+) -> MessageRequest:
+    """Confirm an installment plan (分期): the first part's amount and date, and the total."""
+    parts = sorted(event.parts, key=lambda part: (part.due_date, part.part_no))
+    first = parts[0] if parts else None
+    params = {
+        "room": room or event.unit_id,
+        "amount_fen": first.amount_fen if first else event.total_fen,
+        "deadline": first.due_date.isoformat() if first else None,
+        "total_fen": event.total_fen,
+        "parts": len(parts),
+        "invoice_ids": list(event.invoice_ids),
+    }
+    return MessageRequest(
+        "confirmation",
+        event.plan_id,
+        event.community_id,
+        event.unit_id,
+        event.payer_party_id,
+        channel,
+        "plan",
+        event.created_at,
+        True,
+        params,
+    )

@@ -2,7 +2,8 @@
 
 Order of the questions: do we know the party yet; may and can we reach them (preferences,
 contacts); may we reach them now (quiet hours, frequency cap). The answer is one of
-``AwaitContacts``, ``Fail``, ``Suppress``, ``Defer`` or ``Send``.
+``AwaitContacts``, ``Fail``, ``Suppress``, ``Defer`` or ``Send``; the dispatcher answers
+``Cancel`` before asking, for a reminder that a pause, payment or promise stopped.
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ class Suppress:
 
 
 @dataclass(frozen=True, slots=True)
+class Cancel:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Defer:
     until: datetime
     reason: str
@@ -79,7 +85,7 @@ class Send:
     substituted: bool
 
 
-Decision = AwaitContacts | Fail | Suppress | Defer | Send
+Decision = AwaitContacts | Fail | Suppress | Cancel | Defer | Send
 
 
 def decide(

@@ -48,6 +48,27 @@ def context(row: Any, zone: ZoneInfo, s: NotifierSettings) -> dict[str, Any]:
         if paid
         else "",
         "complaint_line": row["complaint_line"] or "",
+        "total": format_yuan(int(p.get("total_fen", p.get("amount_fen", 0)))),
+        "parts": str(p.get("parts", "")),
+    }
+
+
+def wechat_values(row: Any, ctx: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    """Typed values for WeChat subscription-message keywords (formatted per keyword type by
+    the adapter): amounts in fen, dates and local times, and the template context's text."""
+    p = row["params"]
+    paid = p.get("paid_at")
+    return {
+        **ctx,
+        "amount": int(p.get("amount_fen", 0)),
+        "total": int(p.get("total_fen", p.get("amount_fen", 0))),
+        "deadline": date.fromisoformat(p["deadline"][:10]) if p.get("deadline") else None,
+        "paid_at": datetime.fromisoformat(paid).astimezone(zone) if paid else None,
+        "requested_at": row["requested_at"].astimezone(zone),
+        "title": templates.SUBJECTS.get(row["message_type"], "通知"),
+        "unit_id": row["unit_id"],
+        "subject_id": row["subject_id"],
+        "notification_id": row["notification_id"],
     }
 
 
@@ -100,6 +121,9 @@ def compose(
         if channel == "letter"
         else "",
     }
+    extra: dict[str, Any] = {"pay_link": ctx["pay_link"]}
+    if channel == "wechat":  # typed values for subscription-message keywords
+        extra["wechat"] = {**wechat_values(row, ctx, zone), "body": body}
     outbound = Outbound(
         notification_id=row["notification_id"],
         channel=channel,
@@ -109,6 +133,6 @@ def compose(
         subject=subject,
         sms_params={name: str(ctx[name]) for name in template.variables()},
         template_codes=codes,
-        context=letter if channel in {"letter", "door_notice"} else {"pay_link": ctx["pay_link"]},
+        context=letter if channel in {"letter", "door_notice"} else extra,
     )
     return outbound, template

@@ -19,8 +19,9 @@ import asyncpg
 
 from notifier.adapters.base import Outbound, SendResult
 from notifier.adapters.registry import Channels
-from notifier.domain import plan
+from notifier.domain import contact_rules, plan
 from notifier.domain.schedule import FrequencyCap, QuietHours
+from notifier.domain.stops import Stop, stopped_by
 from notifier.service_layer import queries, templates
 from notifier.service_layer.composer import ComposeError, compose
 from notifier.service_layer.recording import Sending, record
@@ -90,10 +91,23 @@ class Dispatcher:
         self, conn: asyncpg.Connection, rows: list[Any], as_of: datetime, report: DispatchReport
     ) -> list[Sending]:
         parties = sorted({r["party_id"] for r in rows})
-        window = self.rules.cap.window
+        rules_of = {r["community_id"]: self.rules_for(r) for r in rows}
+        window = max(rules.cap.window for rules in rules_of.values())
         history: dict[str, list[tuple[datetime, tuple[str, str | None]]]] = defaultdict(list)
         for h in await conn.fetch(queries.HISTORY, parties, as_of - window, as_of):
             history[h["party_id"]].append((h["sent_at"], (h["subject_id"], h["stage"])))
+        stops: dict[str, list[Stop]] = defaultdict(list)
+        for st in await conn.fetch(queries.STOPS, sorted({r["unit_id"] for r in rows})):
+            stops[st["unit_id"]].append(
+                Stop(
+                    st["kind"],
+                    st["unit_id"],
+                    st["case_id"],
+                    st["invoice_id"],
+                    st["stops_before"],
+                    st["reason"],
+                )
+            )
         gone = {
             tuple(g)
             for g in await conn.fetch(queries.GONE, sorted({r["subject_id"] for r in rows}))
@@ -101,9 +115,24 @@ class Dispatcher:
         saved = await templates.latest(conn)
         sendings: list[Sending] = []
         for row in rows:
+            stop = stopped_by(
+                row["message_type"],
+                row["unit_id"],
+                row["subject_id"],
+                row["params"].get("invoice_ids") or (),
+                row["requested_at"],
+                stops[row["unit_id"]],
+            )
+            if stop is not None:  # a pause, payment or promise came after it was queued
+                sendings.append(Sending(row, plan.Cancel(stop.reason), None, None))
+                continue
             recipient = queries.recipient_of(row, self.s.default_time_zone)
             decision = plan.decide(
-                queries.due_of(row), recipient, as_of, self.rules, history[row["party_id"]]
+                queries.due_of(row),
+                recipient,
+                as_of,
+                rules_of[row["community_id"]],
+                history[row["party_id"]],
             )
             if isinstance(decision, plan.Send):
                 key = (
@@ -131,6 +160,15 @@ class Dispatcher:
             else:
                 sendings.append(Sending(row, decision, None, None))
         return sendings
+
+    def rules_for(self, row: Any) -> plan.Rules:
+        """The community's own quiet hours and cap when staff set them, else the settings'."""
+        if row["quiet_start"] is None:
+            return self.rules
+        own = contact_rules.rules(
+            row["quiet_start"], row["quiet_end"], row["reminder_cap"], row["cap_window_days"]
+        )
+        return plan.Rules(quiet=own.quiet, cap=own.cap, contact_grace=self.rules.contact_grace)
 
     async def _send(self, outbound: Outbound | None) -> SendResult | None:
         if outbound is None:

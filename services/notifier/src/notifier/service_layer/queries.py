@@ -18,11 +18,13 @@ SELECT n.notification_id, n.community_id, n.unit_id, n.party_id, n.channel, n.re
        coalesce(pp.preferred_channels, p.preferred_channels) AS preferred,
        coalesce(pp.do_not_contact, p.do_not_contact) AS do_not_contact,
        c.time_zone, c.company_name, c.name AS community_name, c.service_phone, c.complaint_line,
-       c.address AS company_address
+       c.address AS company_address,
+       r.quiet_start, r.quiet_end, r.reminder_cap, r.cap_window_days
   FROM notifications n
   LEFT JOIN parties p ON p.party_id = n.party_id
   LEFT JOIN party_preferences pp ON pp.party_id = n.party_id
   LEFT JOIN communities c ON c.community_id = n.community_id
+  LEFT JOIN community_contact_rules r ON r.community_id = n.community_id
 """
 
 CLAIM = (
@@ -46,6 +48,12 @@ HISTORY = """
 SELECT party_id, subject_id, stage, sent_at FROM notifications
  WHERE party_id = ANY($1::text[]) AND message_type = 'reminder'
    AND sent_at > $2 AND sent_at <= $3
+"""
+
+#: What stops reminders of these units (pauses, payments, promises).
+STOPS = """
+SELECT kind, unit_id, case_id, invoice_id, stops_before, reason FROM reminder_stops
+ WHERE unit_id = ANY($1::text[])
 """
 
 #: What already went out for these subjects (exactly once per subject, stage, channel).

@@ -55,10 +55,12 @@ async def record(
     s: NotifierSettings,
     counts: dict[str, int],
 ) -> None:
-    gone, deferred, awaiting, suppressed = [], [], [], []
+    gone, deferred, awaiting, suppressed, cancelled = [], [], [], [], []
     for x, r in done:
         d = x.decision
-        if isinstance(d, plan.Defer):
+        if isinstance(d, plan.Cancel):
+            cancelled.append((x.row["notification_id"], d.reason, as_of))
+        elif isinstance(d, plan.Defer):
             deferred.append((x.row["notification_id"], d.until, d.reason))
         elif isinstance(d, plan.AwaitContacts):
             awaiting.append((x.row["notification_id"], d.reason))
@@ -102,6 +104,12 @@ async def record(
         "WHERE notification_id = $1",
         suppressed,
     )
+    await conn.executemany(
+        "UPDATE notifications SET status = 'cancelled', status_reason = $2, cancelled_at = $3 "
+        "WHERE notification_id = $1",
+        cancelled,
+    )
+    counts["cancelled"] += len(cancelled)
     counts["deferred"] += len(deferred)
     counts["awaiting_contacts"] += len(awaiting)
     counts["suppressed"] += len(suppressed)

@@ -35,6 +35,8 @@ VARIABLES = frozenset(
         "stage",
         "paid_date",
         "complaint_line",
+        "total",
+        "parts",
     }
 )
 #: What an SMS must carry (issue 6: room, amount, deadline, pay link and contact).
@@ -66,6 +68,8 @@ SAMPLE = {
     "stage": "reminder_7d",
     "paid_date": "12月31日",
     "complaint_line": "12345",
+    "total": "12345.67",
+    "parts": "12",
 }
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]\w*)")
 
@@ -88,9 +92,15 @@ def template_id(message_type: str, stage: str | None, channel: str, locale: str)
 
 
 @functools.lru_cache(maxsize=256)
-def builtin(message_type: str, channel: str, locale: str) -> Template | None:
+def builtin(
+    message_type: str, channel: str, locale: str, stage: str | None = None
+) -> Template | None:
     folder = resources.files("notifier").joinpath("templates")
-    for name in (f"{message_type}.{channel}.{locale}.j2", f"{message_type}.any.{locale}.j2"):
+    names = [f"{message_type}.{channel}.{locale}.j2", f"{message_type}.any.{locale}.j2"]
+    if stage:  # a stage's own wording first (e.g. confirmation.plan.any.zh-CN.j2)
+        names[:0] = [f"{message_type}.{stage}.{channel}.{locale}.j2"]
+        names[1:1] = [f"{message_type}.{stage}.any.{locale}.j2"] if channel != "sms" else []
+    for name in names:
         entry = folder.joinpath(name)
         if entry.is_file():
             return Template(f"builtin:{name}", 0, entry.read_text("utf-8").strip())
@@ -168,7 +178,7 @@ def pick(
             found = saved.get(template_id(message_type, st, channel, loc))
             if found:
                 return found
-        found = builtin(message_type, channel, loc)
+        found = builtin(message_type, channel, loc, stage)
         if found:
             return found
     return None

@@ -1,0 +1,92 @@
+"""Contact rules per community: quiet hours and the reminder cap the dispatcher applies to
+that community's messages instead of the service's settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from notifier.domain import contact_rules
+from notifier.settings import NotifierSettings
+from propfee.http import Pool
+
+router = APIRouter(tags=["staff"])
+
+
+class ContactRulesIn(BaseModel):
+    quiet_start: str = Field(description="Local time HH:MM (24-hour) when quiet hours begin")
+    quiet_end: str = Field(description="Local time HH:MM when they end (may wrap midnight)")
+    reminder_cap: int | None = Field(
+        default=None, description="Reminder occasions per person per window (default: setting)"
+    )
+    cap_window_days: int | None = Field(default=None, description="Rolling window in days")
+    set_by: str = Field(min_length=1, description="The staff member who set the rules")
+
+
+def _out(community_id: str, row: Any, s: NotifierSettings) -> dict[str, Any]:
+    if row is None:
+        return {
+            "community_id": community_id,
+            "quiet_start": s.quiet_start.strftime("%H:%M"),
+            "quiet_end": s.quiet_end.strftime("%H:%M"),
+            "reminder_cap": s.reminder_cap,
+            "cap_window_days": s.reminder_cap_window_days,
+            "source": "settings",
+        }
+    return {
+        "community_id": community_id,
+        "quiet_start": row["quiet_start"].strftime("%H:%M"),
+        "quiet_end": row["quiet_end"].strftime("%H:%M"),
+        "reminder_cap": row["reminder_cap"],
+        "cap_window_days": row["cap_window_days"],
+        "source": "community",
+        "set_by": row["set_by"],
+        "updated_at": row["updated_at"],
+    }
+
+
+@router.get("/communities/{community_id}/contact-rules")
+async def get_contact_rules(request: Request, pool: Pool, community_id: str) -> dict[str, Any]:
+    """The rules in force for the community (its own, or the service's defaults)."""
+    row = await pool.fetchrow(
+        "SELECT * FROM community_contact_rules WHERE community_id = $1", community_id
+    )
+    return _out(community_id, row, request.app.state.runtime.settings)
+
+
+@router.put("/communities/{community_id}/contact-rules")
+async def set_contact_rules(
+    request: Request, pool: Pool, community_id: str, body: ContactRulesIn
+) -> Any:
+    """Set the community's quiet hours (its local time) and reminder cap; refused (422) with
+    every reason when invalid. Messages already deferred are decided again when due."""
+    s: NotifierSettings = request.app.state.runtime.settings
+    cap = body.reminder_cap if body.reminder_cap is not None else s.reminder_cap
+    window = (
+        body.cap_window_days if body.cap_window_days is not None else (s.reminder_cap_window_days)
+    )
+    problems = contact_rules.problems(body.quiet_start, body.quiet_end, cap, window)
+    if problems:
+        return JSONResponse(
+            {"detail": "contact rules refused", "problems": problems}, status_code=422
+        )
+    start = contact_rules.parse_clock(body.quiet_start)
+    end = contact_rules.parse_clock(body.quiet_end)
+    row = await pool.fetchrow(
+        "INSERT INTO community_contact_rules (community_id, quiet_start, quiet_end, "
+        "reminder_cap, cap_window_days, set_by) VALUES ($1, $2, $3, $4, $5, $6) "
+        "ON CONFLICT (community_id) DO UPDATE SET quiet_start = EXCLUDED.quiet_start, "
+        "quiet_end = EXCLUDED.quiet_end, reminder_cap = EXCLUDED.reminder_cap, "
+        "cap_window_days = EXCLUDED.cap_window_days, set_by = EXCLUDED.set_by, "
+        "updated_at = now() RETURNING *",
+        community_id,
+        start,
+        end,
+        cap,
+        window,
+        body.set_by,
+    )
+    return _out(community_id, row, s)
