@@ -149,7 +149,7 @@ async def main(args: argparse.Namespace) -> int:
     say("fresh databases *_demo and topics demo.* ...")
     db_urls = await fresh_databases(bootstrap)
     say("starting the four services on them ...")
-    restart_services(service_env(db_urls, sandbox.service_env(SANDBOX_PORT), bootstrap))
+    restart_services(service_env(db_urls, sandbox.service_env(SANDBOX_PORT, SMTP_PORT), bootstrap))
     urls = {s: f"http://127.0.0.1:{p}" for s, p in PORTS.items()}
     config = DemoConfig(
         seed=args.seed,

@@ -36,13 +36,12 @@ class ApiError(RuntimeError):
 class Tokens:
     """Bearer tokens per actor from the development issuer, when the services check them."""
 
-    def __init__(self, company_id: str, directory: Path | None = None) -> None:
+    def __init__(self, company_id: str, directory: Path | None = None, issuer: Any = None) -> None:
         self._headers: dict[str, dict[str, str]] = {a: {} for a in ACTORS}
-        try:
-            from propfee.auth.dev import DevIssuer  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:  # a build without staff sign-in: nothing to send
-            return
-        issuer = DevIssuer.load_or_create(directory or ROOT / ".local" / "auth")
+        if issuer is None:
+            from propfee.auth.dev import DevIssuer
+
+            issuer = DevIssuer.load_or_create(directory or ROOT / ".local" / "auth")
         for actor, roles in ACTORS.items():
             token = issuer.mint(f"demo-{actor}", roles, company_id, "*", ttl_seconds=6 * 3600)
             self._headers[actor] = {"Authorization": f"Bearer {token}"}
@@ -97,7 +96,11 @@ class Api:
                     raise ApiError(f"{method} {service}{path} → {r.status_code}: {r.text[:500]}")
                 if raw:
                     return r
-                return r.json() if r.content else None
+                if not r.content:
+                    return None
+                if "json" not in r.headers.get("content-type", ""):
+                    return r.text
+                return r.json()
         raise AssertionError("unreachable")
 
     async def get(self, service: str, path: str, **kwargs: Any) -> Any:

@@ -12,7 +12,9 @@ from datetime import date
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
+from demo.quiet import partitions_of
 from propfee.events import InvoiceIssued, LateFeeAssessed
 
 
@@ -43,16 +45,19 @@ class Feed:
         self.topics = [prefix + InvoiceIssued.topic(), prefix + LateFeeAssessed.topic()]
         self.issued_topic = self.topics[0]
         self.community_id = community_id
+        self.bootstrap = bootstrap
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         self.partitions: list[TopicPartition] = []
         self.bills = Bills()
 
     async def start(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            self.partitions = await partitions_of(admin, self.topics)
+        finally:
+            await admin.close()
         await self.consumer.start()
-        await self.consumer.topics()
-        for topic in self.topics:
-            for p in sorted(self.consumer.partitions_for_topic(topic) or ()):
-                self.partitions.append(TopicPartition(topic, p))
         self.consumer.assign(self.partitions)
         await self.consumer.seek_to_beginning(*self.partitions)
 
@@ -63,7 +68,7 @@ class Feed:
         """Read everything published so far; returns the number of new bills."""
         ends = await self.consumer.end_offsets(self.partitions)
         fresh = 0
-        while any(await self._position(tp) < end for tp, end in ends.items()):
+        while [tp for tp, end in ends.items() if await self._position(tp) < end]:
             batches = await self.consumer.getmany(timeout_ms=500, max_records=5000)
             for tp, records in batches.items():
                 for record in records:

@@ -21,6 +21,16 @@ from propfee.topics import SUBSCRIPTIONS
 _PENDING = re.compile(r"^propfee_outbox_pending\s+([0-9.e+]+)$", re.M)
 
 
+async def partitions_of(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of the topics (which must exist: the services created them)."""
+    found = []
+    for info in await admin.describe_topics(topics):
+        if info["error_code"] or not info["partitions"]:
+            raise RuntimeError(f"topic {info['topic']} is missing (error {info['error_code']})")
+        found += [TopicPartition(info["topic"], p["partition"]) for p in info["partitions"]]
+    return sorted(found)
+
+
 class Quiet:
     def __init__(self, api: Api, bootstrap: str, prefix: str) -> None:
         self.api = api
@@ -40,14 +50,7 @@ class Quiet:
         await self.admin.start()
         await self.consumer.start()
         topics = sorted({t for ts in self.groups.values() for t in ts})
-        for topic in topics:
-            for p in self.consumer.partitions_for_topic(topic) or ():
-                self.partitions.append(TopicPartition(topic, p))
-        if not self.partitions:
-            await self.consumer.topics()  # refresh metadata once
-            for topic in topics:
-                for p in self.consumer.partitions_for_topic(topic) or ():
-                    self.partitions.append(TopicPartition(topic, p))
+        self.partitions = await partitions_of(self.admin, topics)
 
     async def stop(self) -> None:
         await self.consumer.stop()

@@ -105,9 +105,13 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
     by_stage: Counter[str] = Counter()
     by_month_reminders: Counter[str] = Counter()
     to_payers: list[dict[str, Any]] = []
+    statuses: Counter[str] = Counter()
     for unit_id, items in notes.items():
         h = sim.by_unit[unit_id]
         for n in items:
+            statuses[
+                f"{n['message_type']}/{n['channel']}/{n['status']}/{n.get('status_reason')}"
+            ] += 1
             if n["message_type"] != "reminder" or n["status"] not in {
                 "sent",
                 "delivered",
@@ -118,7 +122,10 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
             by_channel[n["channel"]] += 1
             by_stage[n.get("stage") or "-"] += 1
             by_month_reminders[sent.astimezone(UTC).strftime("%Y-%m")] += 1
-            if sim.paid[unit_id] and sim._owed(h, sent) <= 0:
+            # A notice before the due date is about the bill just issued; later stages are
+            # about what is overdue.
+            upcoming = n.get("stage") == "notice_before_due"
+            if sim.paid[unit_id] and sim._owed(h, sent, not_yet_due=upcoming) <= 0:
                 to_payers.append(
                     {"notification_id": n["notification_id"], "unit_id": unit_id,
                      "stage": n.get("stage"), "sent_at": sent.isoformat()}
@@ -238,6 +245,7 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
         "invariants": invariants,
         "reminders_to_payers": to_payers[:20],
         "timings_s": {k: round(v, 1) for k, v in sim.timings.items()},
+        "notification_statuses": dict(statuses.most_common()),
     }
     return report
 

@@ -135,7 +135,7 @@ class Simulation:
                 "company_name": "示例物业服务有限公司",
                 "name": "阳光花园",
                 "city": "杭州",
-                "late_fee_daily_rate": "0.0003",
+                "late_fee_daily_rate": "0.0001",
                 "service_phone": "0571-88886666",
                 "complaint_line": "0571-12345",
                 "address": "杭州市西湖区示例路1号",
@@ -513,10 +513,16 @@ class Simulation:
     # ------------------------------------------------------------------------------------
     # owners paying
 
-    def _owed(self, h: Household, at: datetime) -> int:
-        """What the household owes at ``at`` as it knows it: due bills, late fees, payments."""
+    def _owed(self, h: Household, at: datetime, *, not_yet_due: bool = False) -> int:
+        """What the household owes at ``at`` as it knows it: bills due (or, with
+        ``not_yet_due``, every bill issued by then), late fees, less its payments."""
         bills = self.feed.bills.by_unit.get(h.unit_id, {}).values()
-        billed = sum(b.total_fen + b.late_fee_fen for b in bills if b.due_date < at.date())
+        day = at.astimezone(TZ).date()
+        billed = sum(
+            b.total_fen + b.late_fee_fen
+            for b in bills
+            if b.due_date < day or (not_yet_due and b.period_start <= day)
+        )
         paid = sum(p.amount_fen for p in self.paid[h.unit_id] if p.at <= at)
         return billed - paid
 
@@ -575,6 +581,7 @@ class Simulation:
         if channel == "counter":
             payment = await api.post(
                 "payments", "/payments/counter", actor="clerk",
+                headers={"Idempotency-Key": f"counter-{h.unit_id}-{at:%Y%m%d%H%M}-{what}"},
                 json={"community_id": cid, "unit_id": h.unit_id,
                       "payer_party_id": h.payer_party_id, "invoice_ids": invoice_ids,
                       "amount_fen": amount, "channel": self.rng.choice(["cash", "pos"]),
@@ -590,7 +597,7 @@ class Simulation:
             body["invoice_ids"] = invoice_ids
         else:
             body |= {"community_id": cid, "amount_fen": amount}
-        order = await api.post("payments", "/orders", actor=None, json=body)
+        order = await api.post("payments", "/orders", actor="automation", json=body)
         out_trade_no = order["out_trade_no"]
         amount = int(order["amount_fen"])
         txn = "4200" + stable_digits(out_trade_no, 24)

@@ -72,7 +72,8 @@ class Household:
 
     @property
     def unit_key(self) -> str:
-        return "/".join(x for x in (self.row["楼栋"], self.row["单元"], self.row["房号"]) if x)
+        # billing's natural key of a unit: building/entrance/room ("-" without an entrance)
+        return f"{self.row['楼栋']}/{self.row['单元'] or '-'}/{self.row['房号']}"
 
     @property
     def phone(self) -> str:
