@@ -65,10 +65,12 @@ class Quiet:
         return True
 
     async def _lag(self) -> tuple[int, dict[TopicPartition, int]]:
-        ends = await self.consumer.end_offsets(self.partitions)
+        ends, *committed_by_group = await asyncio.gather(
+            self.consumer.end_offsets(self.partitions),
+            *(self.admin.list_consumer_group_offsets(group) for group in self.groups),
+        )
         lag = 0
-        for group, topics in self.groups.items():
-            committed = await self.admin.list_consumer_group_offsets(group)
+        for topics, committed in zip(self.groups.values(), committed_by_group, strict=True):
             for tp, end in ends.items():
                 if tp.topic not in topics or end == 0:
                     continue
@@ -80,7 +82,7 @@ class Quiet:
         """Return once two looks in a row find nothing pending and no new records."""
         started = time.monotonic()
         previous: dict[TopicPartition, int] | None = None
-        delay = 0.02
+        delay = 0.01
         while True:
             lag, ends = await self._lag()
             if lag == 0 and ends == previous and await self._outboxes_empty():
@@ -89,6 +91,6 @@ class Quiet:
             if time.monotonic() - started > timeout_s:
                 raise TimeoutError(f"the services did not catch up in {timeout_s:.0f}s (lag {lag})")
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.25)
+            delay = min(delay * 1.5, 0.1)
         self.waits += 1
         self.waited_s += time.monotonic() - started

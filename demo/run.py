@@ -78,9 +78,11 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
             "billing", f"/communities/{cid}/reports/recovery", actor="admin",
             params={"as_of": str(month_end)},
         )  # fmt: skip
+        so_far = int(row.get("recovered_fen", 0) or 0)  # cumulative as of the month's end
+        before = sum(r["recovered_fen"] for r in recovery["by_month"])
         recovery["by_month"].append(
             {"month": add_months(config.start, m - 1).strftime("%Y-%m"),
-             "recovered_fen": int(row.get("recovered_fen", 0) or 0)}
+             "recovered_fen": so_far - before}
         )  # fmt: skip
     money = await api.get("billing", f"/communities/{cid}/reports/money", actor="admin")
     paid_side = await api.get(

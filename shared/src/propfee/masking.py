@@ -18,6 +18,12 @@ _MOBILE = re.compile(r"(?<!\d)((?:\+?86[ -]?)?1[3-9]\d)[ -]?\d{4}[ -]?(\d{4})(?!
 # Landlines such as 010-12345678 or 0571 8888 6666.
 _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[ -]\d{3,4}[ -]?(\d{2})\d{2}(?!\d)")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+#: Secrets carried in URLs (WeChat's access_token, callback tokens, signatures, keys).
+_URL_SECRET = re.compile(
+    r"((?:access_token|token|secret|signature|sign|key|password|AccessKeyId|Signature)=)"
+    r"[^&\s\"']+",
+    re.IGNORECASE,
+)
 
 #: Keys whose values are personal data whatever they look like.
 SENSITIVE_KEY_PARTS = (
@@ -53,7 +59,8 @@ _NOT_SENSITIVE_KEYS = frozenset(
 
 
 def mask_text(text: str) -> str:
-    """Mask phone numbers, ID numbers and e-mail addresses found inside free text."""
+    """Mask phone numbers, ID numbers, e-mail addresses and secrets in URLs inside free text."""
+    text = _URL_SECRET.sub(lambda m: f"{m.group(1)}***", text)
     text = _ID_NUMBER.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
     text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
     text = _LANDLINE.sub(lambda m: f"{m.group(1)}-****{m.group(2)}**", text)

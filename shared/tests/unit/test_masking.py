@@ -52,3 +52,23 @@ def test_log_lines_never_carry_personal_data(capsys) -> None:  # type: ignore[no
     assert "138****5678" in lines[0]["exception"]
     assert lines[1]["event"] == "stdlib says 137****1111"
     structlog.reset_defaults()
+
+
+def test_secrets_in_urls_are_masked() -> None:
+    line = (
+        "HTTP Request: POST http://127.0.0.1:8190/wechat/cgi-bin/message/template/send"
+        '?access_token=7Ti6eU8SmbP6kh_uAByE&lang=zh_CN "HTTP/1.1 200 OK"'
+    )
+    masked = mask_text(line)
+    assert "7Ti6eU8SmbP6kh_uAByE" not in masked
+    assert "access_token=***&lang=zh_CN" in masked
+    assert mask_text("/receipts/alibaba?token=s3cr3t") == "/receipts/alibaba?token=***"
+
+
+def test_httpx_request_lines_are_not_logged_at_info() -> None:
+    import logging
+
+    from propfee.logging import configure_logging
+
+    configure_logging("test", level="INFO")
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
