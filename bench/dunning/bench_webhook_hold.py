@@ -21,10 +21,13 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: demo
 
 from demo.api import PORTS, Api, Tokens
 from demo.sandbox import Sandbox

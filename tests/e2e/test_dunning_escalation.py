@@ -1,6 +1,8 @@
 """Dunning end to end: billing issues two invoices; one household pays at the counter before the due date; a sweep
 as of a date after the due date escalates only the household that still owes, and notifier
-queues its reminder (ArrearsEscalated crosses the broker); the payer is never reminded."""
+queues its reminder (ArrearsEscalated crosses the broker); the payer is never reminded.
+Dunning learns the community's company from billing.community-updated: the company's staff
+token sees the cases, another company's does not."""
 
 from __future__ import annotations
 
@@ -9,13 +11,16 @@ import uuid
 import httpx
 import pytest
 
+from tests.support.auth import bearer, staff_token
 from tests.support.billing_api import create_unit, invoice_body, setup_community
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
 
 
-async def test_sweep_reminds_who_owes_and_never_who_paid(create_database, services) -> None:  # type: ignore[no-untyped-def]
+async def test_sweep_reminds_who_owes_and_never_who_paid(
+    create_database, services, staff_auth, dev_issuer
+) -> None:  # type: ignore[no-untyped-def]
     names = ("billing", "payments", "dunning", "notifier")
     dbs = {name: await create_database(name) for name in names}
     extra = {"dunning": {"sweep_interval_s": "0"}, "notifier": {"dispatcher_enabled": "false"}}
@@ -26,7 +31,7 @@ async def test_sweep_reminds_who_owes_and_never_who_paid(create_database, servic
         proc.wait_ready()
     billing, payments, dunning, notifier = (procs[n].url for n in names)
     community = f"c-{uuid.uuid4().hex[:6]}"
-    async with httpx.AsyncClient(timeout=15) as http:
+    async with httpx.AsyncClient(timeout=15, auth=staff_auth) as http:
         await setup_community(http, billing, community)
         owes, _ = await create_unit(http, billing, community, "1201")
         paid, payer = await create_unit(http, billing, community, "1202")
@@ -52,6 +57,9 @@ async def test_sweep_reminds_who_owes_and_never_who_paid(create_database, servic
             )
 
         await wait_until(settled_and_open, timeout=60)
+        stranger = bearer(staff_token(dev_issuer, company_id="co-other"))
+        async with httpx.AsyncClient(timeout=15, headers=stranger) as other:
+            assert (await other.get(f"{dunning}/cases")).json() == []
         sweep = await http.post(f"{dunning}/sweeps", json={"as_of": "2026-02-08T10:00:00+08:00"})
         assert sweep.status_code == 200, sweep.text
         assert sweep.json()["escalated"] == 1

@@ -47,6 +47,7 @@ SUBSCRIPTIONS: dict[str, tuple[type[Event], ...]] = {
     "billing": (PaymentReceived, PaymentRefunded),
     "payments": (InvoiceIssued, InvoiceSettled),
     "dunning": (
+        CommunityUpdated,
         InvoiceIssued,
         InvoiceSettled,
         InvoiceBalanceChanged,

@@ -7,6 +7,7 @@
 
 Dates are taken in TZ_NAME (default Asia/Shanghai). Every call is idempotent on the service's
 side (the same run, sweep or statement again changes nothing), so a retried Job is safe.
+Every call carries ``PROPFEE_SERVICE_TOKEN`` (a service-role token) as a bearer token.
 Standard library only: it runs in any service image.
 """
 
@@ -26,9 +27,11 @@ def now() -> datetime:
 
 
 def post(url: str, body: bytes, content_type: str, timeout: float) -> None:
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": content_type}
-    )
+    headers = {"Content-Type": content_type}
+    token = os.environ.get("PROPFEE_SERVICE_TOKEN", "").strip()
+    if token:  # a service-role bearer token from the identity provider (mounted Secret)
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as response:
         print(f"POST {url}: {response.status} {response.read(2000).decode(errors='replace')}")
 

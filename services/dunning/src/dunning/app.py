@@ -4,10 +4,13 @@ background sweep)."""
 from fastapi import FastAPI
 
 from dunning.entrypoints import http, http_legal, http_reports, http_staff
+from dunning.entrypoints.errors import install_database_error_handlers
 from dunning.entrypoints.events import BATCH_HANDLERS, HANDLERS
 from dunning.runtime import DunningRuntime
 from dunning.settings import DunningSettings
-from propfee.http import create_service_app
+from propfee.audit import audit_router
+from propfee.auth import secure_app
+from propfee.http import create_service_app, get_pool
 from propfee.settings import ServiceSettings
 
 
@@ -21,8 +24,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         runtime,
         title="Propfee dunning",
         description="Arrears cases built from billing's and payments' events: who is chased, "
-        "how and when, within the law.",
-        routers=[http.router, http_staff.router, http_legal.router, http_reports.router],
+        "how and when, within the law. Every endpoint but the probes needs a bearer token; "
+        "`x-propfee-roles` lists the roles each one allows.",
+        routers=[
+            http.router,
+            http_staff.router,
+            http_legal.router,
+            http_reports.router,
+            audit_router(get_pool),
+        ],
     )
     app.state.settings = settings
-    return app
+    install_database_error_handlers(app)
+    return secure_app(app)

@@ -14,6 +14,7 @@ from propfee.cloudevents import CloudEvent
 from propfee.consumer import EventContext
 from propfee.events import (
     ArrearsEscalated,
+    CommunityUpdated,
     Event,
     InvoiceIssued,
     InvoiceLine,
@@ -23,6 +24,8 @@ from propfee.events import (
 )
 
 SH = ZoneInfo("Asia/Shanghai")
+#: The company of the test communities (tests.support.auth.TEST_COMPANY: staff tokens' company).
+COMPANY = "co-1"
 
 
 def at(text: str) -> datetime:
@@ -39,6 +42,14 @@ async def feed(pool: asyncpg.Pool, event: Event) -> None:
     context = EventContext(envelope=envelope, topic=event.topic(), partition=0, offset=0)
     async with pool.acquire() as conn, conn.transaction():
         await HANDLERS[type(event)](conn, event, context)
+
+
+def community(community_id: str = "c-1", company_id: str = COMPANY) -> CommunityUpdated:
+    """billing.community-updated: how dunning learns a community's company (token scope)."""
+    return CommunityUpdated(
+        community_id=community_id, company_id=company_id, company_name=f"物业{company_id}",
+        name=f"小区{community_id}", city="杭州", updated_at=datetime(2025, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
 
 
 def invoice(

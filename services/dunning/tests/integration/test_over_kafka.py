@@ -1,6 +1,8 @@
 """A real dunning process over the real broker: an issued, overdue invoice is escalated and
 its ArrearsEscalated reaches Kafka; a household that paid is never reminded; notifier's staff
-tasks and billing's installment plans land in the task list and the pauses."""
+tasks and billing's installment plans land in the task list and the pauses. The community's
+company comes from billing.community-updated: the staff token (every community of the test
+company) sees its cases only once dunning knows it."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from propfee.events import (
     StaffTaskRequested,
 )
 from propfee.kafka import make_producer
-from services.dunning.tests.integration.support import at, invoice, payment, settled
+from services.dunning.tests.integration.support import at, community, invoice, payment, settled
+from tests.support.auth import BearerAuth
 from tests.support.fixtures import wait_until
 from tests.support.kafka import publish, read_topic
 
@@ -26,7 +29,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_overdue_is_escalated_paid_is_never_reminded(
-    create_database: Any, services: Any, test_prefix: str, kafka: str
+    create_database: Any, services: Any, test_prefix: str, kafka: str, staff_auth: BearerAuth
 ) -> None:
     db = await create_database("dunning")
     dunning = services("dunning", db, sweep_interval_s="0").start()
@@ -42,6 +45,7 @@ async def test_overdue_is_escalated_paid_is_never_reminded(
         async def send(event: Any, key: str) -> None:
             await publish(producer, test_prefix + event.topic(), event, key=key)
 
+        await send(community("c-1"), "c-1")
         for inv in (owes, paid, planned):
             await send(inv, inv.unit_id)
         await send(payment("k-2", at("2026-02-03 09:00")), "k-2")
@@ -60,14 +64,14 @@ async def test_overdue_is_escalated_paid_is_never_reminded(
             requested_at=datetime(2026, 2, 1, tzinfo=UTC),
         )  # fmt: skip
         await send(task, "k-1")
-        async with httpx.AsyncClient(base_url=dunning.url, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=dunning.url, timeout=30, auth=staff_auth) as http:
 
             async def all_handled() -> bool:
                 # Events of different topics arrive in any order (a settlement may come before
-                # its invoice): wait until every one of the seven is in the inbox.
+                # its invoice): wait until every one of the eight is in the inbox.
                 conn = await asyncpg.connect(db)
                 try:
-                    return await conn.fetchval("SELECT count(*) FROM inbox") == 7
+                    return await conn.fetchval("SELECT count(*) FROM inbox") == 8
                 finally:
                     await conn.close()
 

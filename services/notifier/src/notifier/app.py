@@ -3,6 +3,7 @@ dispatcher)."""
 
 from fastapi import FastAPI
 
+from notifier.entrypoints.errors import install_database_error_handlers
 from notifier.entrypoints.events import HANDLERS
 from notifier.entrypoints.http import router as messages_router
 from notifier.entrypoints.http_rules import router as rules_router
@@ -10,7 +11,9 @@ from notifier.entrypoints.http_staff import router as staff_router
 from notifier.entrypoints.wechat_push import router as wechat_router
 from notifier.runtime import NotifierRuntime
 from notifier.settings import NotifierSettings
-from propfee.http import create_service_app
+from propfee.audit import audit_router
+from propfee.auth import secure_app
+from propfee.http import create_service_app, get_pool
 from propfee.settings import ServiceSettings
 
 
@@ -18,10 +21,21 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     if not isinstance(settings, NotifierSettings):
         settings = NotifierSettings(**(settings.model_dump() if settings else {}))
     runtime = NotifierRuntime(settings, package="notifier", handlers=HANDLERS)
-    return create_service_app(
+    app = create_service_app(
         runtime,
         title="Propfee notifier",
         description="Messages to households from billing's, payments' and dunning's events: "
-        "channels, templates, preferences, quiet hours, delivery proof.",
-        routers=[messages_router, wechat_router, staff_router, rules_router],
+        "channels, templates, preferences, quiet hours, delivery proof. Every endpoint but the "
+        "probes and the providers' delivery callbacks (authenticated by their signature or "
+        "callback token) needs a bearer token; `x-propfee-roles` lists the roles each one "
+        "allows.",
+        routers=[
+            messages_router,
+            wechat_router,
+            staff_router,
+            rules_router,
+            audit_router(get_pool),
+        ],
     )
+    install_database_error_handlers(app)
+    return secure_app(app)

@@ -77,6 +77,10 @@ class NotifierSettings(ServiceSettings):
             },
         }
     )
+    #: Alibaba's SmsReport and Tencent's status callbacks carry no signature: their callback
+    #: URLs carry this shared secret (``/receipts/alibaba?token=...``). Empty: both endpoints
+    #: refuse every push (404), never accept unauthenticated ones.
+    receipt_callback_token: SecretStr = SecretStr("")
     alibaba_endpoint: str = "https://dysmsapi.aliyuncs.com/"
     alibaba_access_key_id: str = ""
     alibaba_access_key_secret: SecretStr = SecretStr("")

@@ -20,6 +20,8 @@ ALI_SECRET = "ali-secret-for-tests"
 TC_ID, TC_KEY = "AKIDtest", "tencent-key-for-tests"
 WX_ID, WX_SECRET = "wx-app", "wx-secret"
 PUSH_SECRET = "push-secret"
+#: The shared secret of Alibaba's and Tencent's delivery-report callback URLs (?token=).
+CALLBACK_TOKEN = "callback-token-for-tests"
 
 
 @dataclass
@@ -61,6 +63,7 @@ def providers() -> Iterator[Fakes]:
         "retry_initial_s": "60",
         "max_attempts": "3",
         "contact_grace_hours": "24",
+        "receipt_callback_token": CALLBACK_TOKEN,
     }
     yield Fakes(ali, tc, wx, push, smtp, env)
     for server in servers:
@@ -135,5 +138,17 @@ async def party_known(client: httpx.AsyncClient, party_id: str) -> None:
 
     async def ok() -> bool:
         return (await client.get(f"/parties/{party_id}")).status_code == 200
+
+    await wait_until(ok, timeout=30)
+
+
+async def community_known(client: httpx.AsyncClient, community_id: str) -> None:
+    """Until billing.community-updated arrives, a company-wide token cannot see the community
+    (notifier does not know its company yet)."""
+    from tests.support.fixtures import wait_until
+
+    async def ok() -> bool:
+        url = f"/communities/{community_id}/contact-rules"
+        return (await client.get(url)).status_code == 200
 
     await wait_until(ok, timeout=30)

@@ -10,7 +10,9 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 
+from propfee.auth import Role
 from propfee.events import ArrearsEscalated, EscalationAction
+from tests.support.auth import BearerAuth, staff_token
 from tests.support.kafka import read_topic
 
 from .conftest import community, party, party_known, wait_for
@@ -39,6 +41,8 @@ def stage(case_id: str, party_id: str, channel: str) -> ArrearsEscalated:
 
 
 async def test_fallback_wechat_push_letter_retry_and_templates(
+    staff_auth,
+    dev_issuer,
     create_database,
     services,
     providers,
@@ -58,7 +62,7 @@ async def test_fallback_wechat_push_letter_retry_and_templates(
     await bus.send(party("p-app", app_user_id="app-42"), key="p-app")
     await bus.send(party("p-post", postal_address="杭州市西湖区幸福路1号5-1-302"), key="p-post")
     await bus.send(party("p-flaky", phone="13600000000"), key="p-flaky")
-    async with httpx.AsyncClient(base_url=notifier.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=staff_auth) as http:
         refused = await http.post(
             "/templates",
             json={
@@ -156,6 +160,23 @@ async def test_fallback_wechat_push_letter_retry_and_templates(
             json={"tracking_number": "EA000000000CN"},
         )
         assert again.status_code == 409
+
+        # Every change is in the audit trail: who, what, before and after.
+        trail = (await http.get("/audit", params={"actor": "test-staff"})).json()
+        actions = {e["action"] for e in trail}
+        assert {"template.saved", "letters.batched", "letter.tracking_recorded"} <= actions
+        tracking = next(e for e in trail if e["action"] == "letter.tracking_recorded")
+        assert tracking["subject_id"] == letter["notification_id"]
+        assert tracking["community_id"] == "c-1" and tracking["before"]["status"] == "printing"
+        assert tracking["after"]["tracking_number"] == "EA123456789CN"
+        auditor = BearerAuth(staff_token(dev_issuer, [Role.auditor], communities=["c-1"]))
+        scoped = (await http.get("/audit", auth=auditor)).json()
+        assert scoped and {e["community_id"] for e in scoped} == {"c-1"}
+        # Message bodies are evidence with personal data: masked for the auditor.
+        seen = (await http.get("/notifications", auth=auditor)).json()
+        wx = next(r for r in seen if r["notification_id"] == rows["wx/wechat"]["notification_id"])
+        assert "5-1-302" not in wx["body"] and "1654.80" not in wx["body"]
+        assert (await http.get(pdf.url.path, auth=auditor)).status_code == 403
 
     delivered = [
         json.loads(r.value or b"")

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_dunning_promise_is_confirmed_by_notifier(
+    staff_auth,
     create_database,
     services,
     providers,
@@ -50,8 +51,8 @@ async def test_dunning_promise_is_confirmed_by_notifier(
     )
     await bus.send(invoice, key="u-d1")
     async with (
-        httpx.AsyncClient(base_url=dunning.url, timeout=30) as staff,
-        httpx.AsyncClient(base_url=notifier.url, timeout=30) as http,
+        httpx.AsyncClient(base_url=dunning.url, timeout=30, auth=staff_auth) as staff,
+        httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=staff_auth) as http,
     ):
         cases: list[dict] = []  # type: ignore[type-arg]
 

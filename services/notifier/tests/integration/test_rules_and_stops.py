@@ -24,7 +24,7 @@ from propfee.events import (
     PromiseRecorded,
 )
 
-from .conftest import community, party, party_known, wait_for
+from .conftest import community, community_known, party, party_known, wait_for
 
 pytestmark = pytest.mark.integration
 EVENING = datetime(2026, 3, 5, 13, 30, tzinfo=UTC)  # 21:30 in Shanghai: quiet hours
@@ -84,6 +84,7 @@ async def by_key(http: httpx.AsyncClient) -> dict[str, dict]:  # type: ignore[ty
 
 
 async def test_quiet_hours_and_cap_per_community(
+    staff_auth,
     create_database,
     services,
     providers,
@@ -94,8 +95,10 @@ async def test_quiet_hours_and_cap_per_community(
     await bus.send(community("c-2"), key="c-2")
     await bus.send(party("p-a", phone="13800000001"), key="p-a")
     await bus.send(party("p-b", phone="13800000002"), key="p-b")
-    async with httpx.AsyncClient(base_url=notifier.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=staff_auth) as http:
         url = "/communities/c-2/contact-rules"
+        await community_known(http, "c-1")
+        await community_known(http, "c-2")
         for start, end in (("25:00", "08:00"), ("21:00", "21:00"), ("23:00", "08:00")):
             body = {"quiet_start": start, "quiet_end": end, "set_by": "mgr-1"}
             refused = await http.put(url, json=body)
@@ -112,6 +115,9 @@ async def test_quiet_hours_and_cap_per_community(
         }
         saved = await http.put(url, json=rules)
         assert saved.status_code == 200 and saved.json()["source"] == "community"
+        trail = (await http.get("/audit", params={"community_id": "c-2"})).json()
+        assert [e["action"] for e in trail] == ["contact_rules.set"], "refused ones are not"
+        assert trail[0]["before"] is None and trail[0]["after"]["reminder_cap"] == 1
         got = (await http.get(url)).json()
         assert (got["quiet_start"], got["quiet_end"], got["reminder_cap"]) == ("20:00", "09:00", 1)
         default = (await http.get("/communities/c-1/contact-rules")).json()
@@ -144,6 +150,7 @@ async def test_quiet_hours_and_cap_per_community(
 
 
 async def test_pause_payment_and_promise_cancel_queued_reminders(
+    staff_auth,
     create_database,
     services,
     providers,
@@ -180,7 +187,7 @@ async def test_pause_payment_and_promise_cancel_queued_reminders(
         ],
         room_label="3-2-1203",
     )
-    async with httpx.AsyncClient(base_url=notifier.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=staff_auth) as http:
         for p in ("p-1", "p-2", "p-3", "p-5", "p-6"):
             await party_known(http, p)
         await bus.send(escalation("k1", "p-1", channels=("sms", "letter")), key="u-k1")

@@ -9,10 +9,13 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 
+from propfee.auth import Role
 from propfee.events import ArrearsEscalated, EscalationAction, InvoiceIssued, InvoiceLine
+from tests.support.auth import BearerAuth, staff_token
+from tests.support.fixtures import wait_until
 from tests.support.kafka import read_topic
 
-from .conftest import community, party, party_known, wait_for
+from .conftest import CALLBACK_TOKEN, community, party, party_known, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +43,8 @@ def escalation(
 
 
 async def test_alibaba_reminder_waits_for_morning_is_sent_once_and_proven(
+    staff_auth,
+    dev_issuer,
     create_database,
     services,
     providers,
@@ -61,7 +66,7 @@ async def test_alibaba_reminder_waits_for_morning_is_sent_once_and_proven(
     event_id = await bus.send(event, key=event.unit_id)
     await bus.send(event, key=event.unit_id, event_id=event_id)  # replayed
     await bus.send(event, key=event.unit_id)  # duplicated by the producer: a new ce_id
-    async with httpx.AsyncClient(base_url=notifier.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=staff_auth) as http:
         rows = await wait_for(
             http, "/notifications", {"subject_id": "case-1"}, lambda r: len(r) == 1
         )
@@ -103,27 +108,45 @@ async def test_alibaba_reminder_waits_for_morning_is_sent_once_and_proven(
         assert row["body"].startswith("【物业服务】3-2-1201物业费275.80元3月20日前缴")
         assert len(row["body"]) <= 70 and sms["out_id"] == row["notification_id"]
 
-        # The provider's delivery report (Alibaba SmsReport push) is the proof.
+        # The provider's delivery report (Alibaba SmsReport push) is the proof; the push
+        # carries no signature, so its callback URL carries the shared token.
         report_time = "2026-03-06 08:00:05"
-        answer = await http.post(
-            "/receipts/alibaba",
-            json=[
-                {
-                    "phone_number": "13812345678",
-                    "send_time": "2026-03-06 08:00:00",
-                    "report_time": report_time,
-                    "success": True,
-                    "err_code": "DELIVERED",
-                    "err_msg": "用户接收成功",
-                    "sms_size": "1",
-                    "biz_id": sms["id"],
-                    "out_id": row["notification_id"],
-                }
-            ],
-        )
+        report = [
+            {
+                "phone_number": "13812345678",
+                "send_time": "2026-03-06 08:00:00",
+                "report_time": report_time,
+                "success": True,
+                "err_code": "DELIVERED",
+                "err_msg": "用户接收成功",
+                "sms_size": "1",
+                "biz_id": sms["id"],
+                "out_id": row["notification_id"],
+            }
+        ]
+        for forged in ({}, {"token": "guessed"}, {"token": CALLBACK_TOKEN[:-1]}):
+            refused = await http.post("/receipts/alibaba", params=forged, json=report)
+            assert refused.status_code == 401, refused.text
+            assert CALLBACK_TOKEN not in refused.text
+        row = (await http.get("/notifications", params={"subject_id": "case-1"})).json()[0]
+        assert row["status"] == "sent", "a push without the callback token changes nothing"
+        answer = await http.post("/receipts/alibaba", params={"token": CALLBACK_TOKEN}, json=report)
         assert answer.json() == {"code": 0, "msg": "成功"}
         row = (await http.get("/notifications", params={"subject_id": "case-1"})).json()[0]
         assert row["status"] == "delivered"
+
+        # Bodies and contacts are masked for roles that do not see contacts; another
+        # company's staff see nothing of it (404, not 403).
+        auditor = BearerAuth(staff_token(dev_issuer, [Role.auditor], communities=["c-1"]))
+        seen = await http.get("/notifications", params={"subject_id": "case-1"}, auth=auditor)
+        masked = seen.json()[0]
+        assert masked["notification_id"] == row["notification_id"]
+        assert "3-2-1201" not in masked["body"] and "275.80" not in masked["body"]
+        assert (await http.get("/parties/p-1", auth=auditor)).json()["phone"] == "138****5678"
+        assert (await http.get("/parties/p-1")).json()["phone"] == "13812345678"
+        stranger = BearerAuth(staff_token(dev_issuer, company_id="co-2"))
+        assert (await http.get("/notifications", auth=stranger)).json() == []
+        assert (await http.get("/parties/p-1", auth=stranger)).status_code == 404
 
     delivered = await read_topic(kafka, test_prefix + "notifier.notification-delivered", at_least=1)
     assert len(delivered) == 1
@@ -145,6 +168,8 @@ async def test_alibaba_reminder_waits_for_morning_is_sent_once_and_proven(
 
 
 async def test_bill_before_contacts_goes_by_tencent_once_contacts_arrive(
+    staff_auth,
+    dev_issuer,
     create_database,
     services,
     providers,
@@ -177,8 +202,13 @@ async def test_bill_before_contacts_goes_by_tencent_once_contacts_arrive(
         room_label="3-2-1201",
     )
     await bus.send(invoice, key="u-9")
-    async with httpx.AsyncClient(base_url=notifier.url, timeout=30) as http:
+    # Notifier has not heard of c-1 yet, so it cannot tell c-1's company: a token naming c-1
+    # sees the bill, a company-wide ("*") one does not until billing.community-updated.
+    named = BearerAuth(staff_token(dev_issuer, communities=["c-1"]))
+    async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=named) as http:
         await wait_for(http, "/notifications", {"subject_id": "inv-9"}, lambda r: len(r) == 1)
+        unknown = await http.get("/notifications", params={"subject_id": "inv-9"}, auth=staff_auth)
+        assert unknown.json() == []
         report = (
             await http.post("/dispatch", params={"as_of": "2026-03-01T10:00:00+08:00"})
         ).json()
@@ -188,6 +218,12 @@ async def test_bill_before_contacts_goes_by_tencent_once_contacts_arrive(
         await wait_for(
             http, "/notifications", {"subject_id": "inv-9"}, lambda r: r[0]["status"] == "queued"
         )
+
+        async def known() -> bool:
+            rows = await http.get("/notifications", params={"subject_id": "inv-9"}, auth=staff_auth)
+            return len(rows.json()) == 1
+
+        await wait_until(known, timeout=30)  # once billing.community-updated has arrived
         report = (
             await http.post("/dispatch", params={"as_of": "2026-03-01T10:05:00+08:00"})
         ).json()
@@ -198,6 +234,7 @@ async def test_bill_before_contacts_goes_by_tencent_once_contacts_arrive(
         assert sms["params"][:3] == ["3-2-1201", "275.80", "3月31日"]
         answer = await http.post(
             "/receipts/tencent",
+            params={"token": CALLBACK_TOKEN},
             json=[
                 {
                     "user_receive_time": "2026-03-01 10:05:03",
@@ -218,6 +255,7 @@ async def test_bill_before_contacts_goes_by_tencent_once_contacts_arrive(
 
 
 async def test_no_usable_contact_fails_with_reason_and_staff_task(
+    staff_auth,
     create_database,
     services,
     providers,
@@ -226,12 +264,13 @@ async def test_no_usable_contact_fails_with_reason_and_staff_task(
     kafka,  # type: ignore[no-untyped-def]
 ) -> None:
     notifier = services("notifier", await create_database("notifier"), **providers.env).start()
+    await bus.send(community(), key="c-1")
     await bus.send(party("p-0"), key="p-0")  # registered, but no phone, e-mail, openid or address
     event = escalation("case-0", "p-0", [EscalationAction(kind="message", channel="sms")])
     await bus.send(event, key=event.unit_id)
     never = escalation("case-x", "p-unknown", [EscalationAction(kind="message", channel="sms")])
     await bus.send(never, key=never.unit_id)
-    async with httpx.AsyncClient(base_url=notifier.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=staff_auth) as http:
         await wait_for(http, "/notifications", {"status": "queued"}, lambda r: len(r) == 2)
         await party_known(http, "p-0")
         report = (

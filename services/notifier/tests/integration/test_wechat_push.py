@@ -58,6 +58,7 @@ async def push(
 
 
 async def test_subscription_message_proven_by_safe_mode_push_once(
+    staff_auth,
     create_database,
     services,
     providers,
@@ -78,7 +79,7 @@ async def test_subscription_message_proven_by_safe_mode_push_once(
     await bus.send(party("p-sub", wechat_openid="oMP456"), key="p-sub")
     await bus.send(party("p-ref", wechat_openid="oREF789", phone="13500000000"), key="p-ref")
     pusher = fakes.WeChatPusher(CB_TOKEN, WX_ID, AES_KEY)
-    async with httpx.AsyncClient(base_url=notifier.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=staff_auth) as http:
         for p in ("p-sub", "p-ref"):
             await party_known(http, p)
         for case, p in (("sub", "p-sub"), ("ref", "p-ref")):
@@ -163,6 +164,7 @@ async def test_subscription_message_proven_by_safe_mode_push_once(
 
 
 async def test_template_message_blocked_by_the_user_falls_back(
+    staff_auth,
     create_database,
     services,
     providers,
@@ -175,7 +177,7 @@ async def test_template_message_blocked_by_the_user_falls_back(
     await bus.send(community(), key="c-1")
     await bus.send(party("p-wx", wechat_openid="oWX123", email="owner@example.cn"), key="p-wx")
     pusher = fakes.WeChatPusher(CB_TOKEN, WX_ID)
-    async with httpx.AsyncClient(base_url=notifier.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=staff_auth) as http:
         await party_known(http, "p-wx")
         await bus.send(stage("blk", "p-wx"), key="u-blk")
         await wait_for(http, "/notifications", {"status": "queued"}, lambda r: len(r) == 1)

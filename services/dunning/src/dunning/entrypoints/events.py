@@ -3,6 +3,7 @@
 from dunning.service_layer import handlers, notifier_in, plans
 from propfee.consumer import BatchHandler, Handler
 from propfee.events import (
+    CommunityUpdated,
     Event,
     InstallmentPlanCreated,
     InvoiceBalanceChanged,
@@ -17,6 +18,7 @@ from propfee.events import (
 )
 
 HANDLERS: dict[type[Event], Handler] = {
+    CommunityUpdated: handlers.on_community_updated,
     InvoiceIssued: handlers.on_invoice_issued,
     InvoiceSettled: handlers.on_invoice_settled,
     InvoiceBalanceChanged: handlers.on_invoice_balance_changed,

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
-from dunning.entrypoints.http_staff import _now, _run
+from dunning.entrypoints import security
+from dunning.entrypoints.http import shown
+from dunning.entrypoints.http_staff import StaffId, _now, _run, record_case_change
 from dunning.service_layer import legal, people
 from propfee.http import Pool
 
@@ -16,40 +18,61 @@ router = APIRouter(tags=["staff"])
 
 
 class LetterIn(BaseModel):
-    stage: str
-    carrier: str = "EMS"
-    tracking_no: str
+    stage: str = Field(min_length=1, max_length=100)
+    carrier: str = Field(default="EMS", min_length=1, max_length=100)
+    tracking_no: str = Field(min_length=1, max_length=200)
     sent_at: AwareDatetime
     delivered_at: AwareDatetime | None = None
-    staff_id: str
+    staff_id: str | None = StaffId
 
 
 @router.post("/cases/{case_id}/letters", status_code=201)
-async def record_letter(case_id: str, body: LetterIn, pool: Pool) -> dict[str, str]:
+async def record_letter(
+    case_id: str, body: LetterIn, pool: Pool, principal: security.LegalWorker
+) -> dict[str, str]:
+    """A letter sent by EMS or by hand; delivered, it is proof like notifier's. Audited."""
+    staff_id = body.staff_id or principal.subject
+
     async def call(conn: Any) -> str:
-        return await people.record_letter(
+        case = await security.case(conn, principal, case_id)
+        letter_id = await people.record_letter(
             conn, case_id, stage=body.stage, carrier=body.carrier, tracking_no=body.tracking_no,
-            sent_at=body.sent_at, delivered_at=body.delivered_at, staff_id=body.staff_id,
+            sent_at=body.sent_at, delivered_at=body.delivered_at, staff_id=staff_id,
         )  # fmt: skip
+        after = {"case_id": case_id, **body.model_dump(mode="json"), "staff_id": staff_id}
+        await record_case_change(
+            conn, principal, case, "letter.recorded", "letter", letter_id, after=after
+        )
+        return letter_id
 
     return {"letter_id": await _run(pool, call)}
 
 
 class AdvanceIn(BaseModel):
-    stage: str
-    staff_id: str
+    stage: str = Field(min_length=1, max_length=100)
+    staff_id: str | None = StaffId
+    reason: str | None = Field(default=None, max_length=2000, description="Why, for the audit")
     at: AwareDatetime | None = None
 
 
 @router.post("/cases/{case_id}/advance")
-async def advance(case_id: str, body: AdvanceIn, pool: Pool) -> dict[str, str]:
+async def advance(
+    case_id: str, body: AdvanceIn, pool: Pool, principal: security.LegalWorker
+) -> dict[str, str]:
     """Move a case into a later stage by hand (e.g. mediation, lawsuit). 409 with the reason
-    when refused: a legal referral needs a delivered demand whose deadline has passed."""
+    when refused: a legal referral needs a delivered demand whose deadline has passed.
+    Audited (a stage override)."""
+    staff_id = body.staff_id or principal.subject
 
     async def call(conn: Any) -> None:
-        await legal.advance(
-            conn, case_id, stage=body.stage, staff_id=body.staff_id, at=_now(body.at)
-        )
+        case = await security.case(conn, principal, case_id)
+        await legal.advance(conn, case_id, stage=body.stage, staff_id=staff_id, at=_now(body.at))
+        await record_case_change(
+            conn, principal, case, "case.stage_overridden", "case", case_id,
+            before={"stage": case["stage"], "stage_entered_at": case["stage_entered_at"]},
+            after={"stage": body.stage, "stage_entered_at": _now(body.at), "staff_id": staff_id},
+            reason=body.reason,
+        )  # fmt: skip
 
     await _run(pool, call)
     return {"stage": body.stage}
@@ -58,27 +81,38 @@ async def advance(case_id: str, body: AdvanceIn, pool: Pool) -> dict[str, str]:
 @router.get("/tasks")
 async def list_tasks(
     pool: Pool,
+    principal: security.Reader,
     case_id: str | None = None,
     assignee: str | None = None,
     status: str | None = "open",
     kind: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Tasks in the caller's communities (filtered in SQL)."""
+    company, communities = principal.sql_scope()
     rows = await pool.fetch(
         "SELECT task_id, case_id, community_id, unit_id, kind, stage, reason, source, status, "
         "assignee, window_start, window_end, due_on, notifier_task_id, created_at, completed_at "
         "FROM tasks WHERE ($1::text IS NULL OR case_id = $1) "
         "AND ($2::text IS NULL OR assignee = $2) AND ($3::text IS NULL OR status = $3) "
-        "AND ($4::text IS NULL OR kind = $4) ORDER BY created_at, task_id LIMIT 1000",
+        f"AND ($4::text IS NULL OR kind = $4) AND {security.scope_sql('community_id', 5, 6)} "
+        "ORDER BY created_at, task_id LIMIT 1000",
         case_id,
         assignee,
         status,
         kind,
+        company,
+        communities,
     )
-    return [dict(r) for r in rows]
+    return [shown(principal, r) for r in rows]
 
 
 @router.post("/tasks/{task_id}/done")
-async def task_done(task_id: str, pool: Pool) -> dict[str, str]:
+async def task_done(task_id: str, pool: Pool, principal: security.CaseWorker) -> dict[str, str]:
+    """Mark a task done; idempotent for a done task, 404 for a cancelled one (its case
+    closed)."""
+    task = await security.task(pool, principal, task_id)
+    if task["status"] == "done":
+        return {"task_id": task_id, "status": "done"}
     done = await pool.fetchval(
         "UPDATE tasks SET status = 'done', completed_at = $2 WHERE task_id = $1 "
         "AND status = 'open' RETURNING task_id",
@@ -90,10 +124,22 @@ async def task_done(task_id: str, pool: Pool) -> dict[str, str]:
     return {"task_id": task_id, "status": "done"}
 
 
+#: ``GET /staff/me/queue``: the caller's own queue.
+ME = "me"
+
+
 @router.get("/staff/{staff_id}/queue")
-async def work_queue(staff_id: str, pool: Pool) -> list[dict[str, Any]]:
-    """A person's open cases, most valuable first: tier (red, yellow, green, current), then
-    what is owed; with the open tasks on each."""
+async def work_queue(
+    staff_id: str, pool: Pool, principal: security.QueueReader
+) -> list[dict[str, Any]]:
+    """A person's open cases in the caller's communities, most valuable first: tier (red,
+    yellow, green, current), then what is owed; with the open tasks on each. Staff read their
+    own queue (``me``, or their token's subject); managers anyone's."""
+    if staff_id == ME:
+        staff_id = principal.subject
+    if staff_id != principal.subject and not principal.has_any(security.MANAGERS):
+        raise HTTPException(403, "you may read your own work queue only")
+    company, communities = principal.sql_scope()
     rows = await pool.fetch(
         "SELECT c.case_id, c.unit_id, c.community_id, c.room_label, c.tier, c.stage, "
         "c.outstanding_fen, c.oldest_due_date, c.owner_staff_id = $1 AS owner, "
@@ -103,8 +149,11 @@ async def work_queue(staff_id: str, pool: Pool) -> list[dict[str, Any]]:
         "  AND t.status = 'open'), '[]') AS tasks "
         "FROM arrears_cases c WHERE c.status = 'open' "
         "AND (c.assigned_to = $1 OR c.owner_staff_id = $1) "
+        f"AND {security.scope_sql('c.community_id', 2, 3)} "
         "ORDER BY CASE c.tier WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 WHEN 'green' THEN 1 "
         "ELSE 0 END DESC, c.outstanding_fen DESC, c.case_id LIMIT 500",
         staff_id,
+        company,
+        communities,
     )
-    return [dict(r) for r in rows]
+    return [shown(principal, r) for r in rows]

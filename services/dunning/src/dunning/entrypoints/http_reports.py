@@ -1,74 +1,94 @@
-"""Evidence bundles (PDF, ZIP) and KPIs (JSON, CSV)."""
+"""Evidence bundles (JSON, PDF, ZIP) and reports: KPIs (JSON, CSV), tier counts, limitation.
+
+Reports are aggregates under ``/reports/...`` (the owners' committee reaches those, and only
+those, never figures per staff member). The older ``/kpis``, ``/kpis.csv``, ``/kpis/tiers``
+stay for staff, and ``/limitation`` lists invoices one by one (not for the committee).
+Everything is filtered, in SQL, by the caller's company and communities."""
 
 from __future__ import annotations
 
 import csv
 import io
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from dunning.adapters.evidence_files import render_pdf, render_zip
+from dunning.entrypoints import security
 from dunning.service_layer import evidence, kpis
+from propfee import audit
+from propfee.auth import Principal
 from propfee.http import Pool
+from propfee.masking import mask_data
 
 router = APIRouter(tags=["reports"])
 By = Literal["community", "stage", "channel", "staff"]
+WithinDays = Annotated[int, Query(ge=0, le=36_500)]
 
 
-async def _bundle(pool: Any, case_id: str) -> dict[str, Any]:
-    try:
-        async with pool.acquire() as conn:
+async def _bundle(pool: Any, principal: Principal, case_id: str) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        await security.case(conn, principal, case_id)
+        try:
             return await evidence.gather(conn, case_id)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from exc
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from exc
 
 
 @router.get("/cases/{case_id}/evidence")
-async def evidence_json(case_id: str, pool: Pool) -> dict[str, Any]:
-    return await _bundle(pool, case_id)
+async def evidence_json(case_id: str, pool: Pool, principal: security.Reader) -> dict[str, Any]:
+    """Everything on record about the case; contact data (and numbers in notes) masked for
+    roles outside ``CONTACT_ROLES``."""
+    bundle = await _bundle(pool, principal, case_id)
+    return bundle if principal.sees_contacts else mask_data(bundle)
+
+
+async def _export(pool: Any, principal: Principal, case_id: str, kind: str) -> dict[str, Any]:
+    """The bundle for a file export of personal data, audited in the same transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        case = await security.case(conn, principal, case_id)
+        bundle = await evidence.gather(conn, case_id)
+        await audit.record(
+            conn, principal, "evidence.exported", "case", case_id,
+            community_id=case["community_id"], unit_id=case["unit_id"],
+            company_id=case["company_id"], after={"format": kind},
+        )  # fmt: skip
+    return bundle
 
 
 @router.get("/cases/{case_id}/evidence.pdf", response_class=Response)
-async def evidence_pdf(case_id: str, pool: Pool) -> Response:
-    pdf = render_pdf(await _bundle(pool, case_id))
+async def evidence_pdf(case_id: str, pool: Pool, principal: security.ContactReader) -> Response:
+    """The evidence bundle as a PDF (contact data: contact roles only; the export is audited)."""
+    pdf = render_pdf(await _export(pool, principal, case_id, "pdf"))
     headers = {"Content-Disposition": f'attachment; filename="{case_id}.pdf"'}
     return Response(pdf, media_type="application/pdf", headers=headers)
 
 
 @router.get("/cases/{case_id}/evidence.zip", response_class=Response)
-async def evidence_zip(case_id: str, pool: Pool) -> Response:
-    data = render_zip(await _bundle(pool, case_id))
+async def evidence_zip(case_id: str, pool: Pool, principal: security.ContactReader) -> Response:
+    """JSON, CSVs and the PDF (contact data: contact roles only; the export is audited)."""
+    data = render_zip(await _export(pool, principal, case_id, "zip"))
     headers = {"Content-Disposition": f'attachment; filename="{case_id}.zip"'}
     return Response(data, media_type="application/zip", headers=headers)
 
 
-async def _kpis(request: Request, pool: Any, by: str, start: date, end: date) -> list[Any]:
-    costs = request.app.state.settings.channel_costs_fen
-    async with pool.acquire() as conn:
-        return await kpis.chase_kpis(conn, by, start, end, costs)
-
-
-@router.get("/kpis")
-async def kpis_json(
-    request: Request, pool: Pool, start: date, end: date, by: By = "community"
+async def _kpis(
+    request: Request, pool: Any, principal: Principal, by: str, start: date, end: date
 ) -> dict[str, Any]:
-    """Success rate, cost per chase and complaint rate by ``by`` for chases in [start, end);
-    historical recovery of arrears due before ``start``; tier counts in [start, end)."""
-    rows = await _kpis(request, pool, by, start, end)
+    if by == "staff" and not principal.has_any(security.STAFF_REPORT):
+        raise HTTPException(403, "figures per staff member are not for your role")
+    costs = request.app.state.settings.channel_costs_fen
+    scope = principal.sql_scope()
     async with pool.acquire() as conn:
-        recovered = await kpis.recovery(conn, start)
-        tiers = await kpis.tier_counts(conn, start, end, None)
+        rows = await kpis.chase_kpis(conn, by, start, end, costs, scope)
+        recovered = await kpis.recovery(conn, start, scope)
+        tiers = await kpis.tier_counts(conn, start, end, None, scope)
     return {"by": by, "rows": rows, "historical_recovery": recovered, "tier_counts": tiers}
 
 
-@router.get("/kpis.csv", response_class=Response)
-async def kpis_csv(
-    request: Request, pool: Pool, start: date, end: date, by: By = "community"
-) -> Response:
-    rows = await _kpis(request, pool, by, start, end)
+def _csv(by: str, rows: list[dict[str, Any]]) -> Response:
     out = io.StringIO()
     fields = [by, "chased", "paid_after_chase", "success_rate", "cost_fen",
               "cost_per_chase_fen", "complaints", "complaint_rate"]  # fmt: skip
@@ -78,24 +98,123 @@ async def kpis_csv(
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
 
 
+@router.get("/reports/kpis")
+async def report_kpis(
+    request: Request,
+    pool: Pool,
+    principal: security.ReportReader,
+    start: date,
+    end: date,
+    by: By = "community",
+) -> dict[str, Any]:
+    """Success rate, cost per chase and complaint rate by ``by`` for chases in [start, end);
+    historical recovery of arrears due before ``start``; tier counts in [start, end).
+    ``by=staff`` is not for the owners' committee (403)."""
+    return await _kpis(request, pool, principal, by, start, end)
+
+
+@router.get("/reports/kpis.csv", response_class=Response)
+async def report_kpis_csv(
+    request: Request,
+    pool: Pool,
+    principal: security.ReportReader,
+    start: date,
+    end: date,
+    by: By = "community",
+) -> Response:
+    return _csv(by, (await _kpis(request, pool, principal, by, start, end))["rows"])
+
+
+@router.get("/reports/kpis/tiers")
+async def report_tiers(
+    pool: Pool,
+    principal: security.ReportReader,
+    start: date,
+    end: date,
+    community_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Cases and amounts per tier per community, one snapshot per sweep day."""
+    async with pool.acquire() as conn:
+        return await kpis.tier_counts(conn, start, end, community_id, principal.sql_scope())
+
+
+@router.get("/reports/limitation")
+async def report_limitation(
+    pool: Pool, principal: security.ReportReader, as_of: date, within_days: WithinDays = 183
+) -> list[dict[str, Any]]:
+    """Per community: open invoices whose limitation period ends within ``within_days`` of
+    ``as_of`` or has ended ("voluntary payment only"), counted, with the amount."""
+    company, communities = principal.sql_scope()
+    rows = await pool.fetch(
+        "SELECT community_id, count(*) AS invoices, "
+        "count(*) FILTER (WHERE limitation_expires_on <= $1) AS voluntary_only, "
+        "sum(coalesce(principal_outstanding_fen, total_fen))::bigint AS outstanding_fen, "
+        "min(limitation_expires_on) AS earliest_expiry FROM receivables "
+        "WHERE issued AND NOT settled AND limitation_expires_on <= $1 + $2::integer "
+        f"AND {security.scope_sql('community_id', 3, 4)} "
+        "GROUP BY community_id ORDER BY community_id",
+        as_of,
+        within_days,
+        company,
+        communities,
+    )
+    return [dict(r) for r in rows]
+
+
+@router.get("/kpis")
+async def kpis_json(
+    request: Request,
+    pool: Pool,
+    principal: security.StaffReportReader,
+    start: date,
+    end: date,
+    by: By = "community",
+) -> dict[str, Any]:
+    """As ``/reports/kpis``, for staff."""
+    return await _kpis(request, pool, principal, by, start, end)
+
+
+@router.get("/kpis.csv", response_class=Response)
+async def kpis_csv(
+    request: Request,
+    pool: Pool,
+    principal: security.StaffReportReader,
+    start: date,
+    end: date,
+    by: By = "community",
+) -> Response:
+    return _csv(by, (await _kpis(request, pool, principal, by, start, end))["rows"])
+
+
 @router.get("/kpis/tiers")
 async def tiers(
-    pool: Pool, start: date, end: date, community_id: str | None = None
+    pool: Pool,
+    principal: security.StaffReportReader,
+    start: date,
+    end: date,
+    community_id: str | None = None,
 ) -> list[dict[str, Any]]:
+    """As ``/reports/kpis/tiers``, for staff."""
     async with pool.acquire() as conn:
-        return await kpis.tier_counts(conn, start, end, community_id)
+        return await kpis.tier_counts(conn, start, end, community_id, principal.sql_scope())
 
 
 @router.get("/limitation")
-async def limitation(pool: Pool, as_of: date, within_days: int = 183) -> list[dict[str, Any]]:
+async def limitation(
+    pool: Pool, principal: security.LimitationReader, as_of: date, within_days: WithinDays = 183
+) -> list[dict[str, Any]]:
     """Open invoices whose limitation period ends within ``within_days`` of ``as_of`` or has
-    ended ("voluntary payment only")."""
+    ended ("voluntary payment only"), one by one."""
+    company, communities = principal.sql_scope()
     rows = await pool.fetch(
         "SELECT invoice_id, unit_id, community_id, due_date, limitation_expires_on, "
         "limitation_expires_on <= $1 AS voluntary_only FROM receivables "
         "WHERE issued AND NOT settled AND limitation_expires_on <= $1 + $2::integer "
+        f"AND {security.scope_sql('community_id', 3, 4)} "
         "ORDER BY limitation_expires_on, invoice_id LIMIT 5000",
         as_of,
         within_days,
+        company,
+        communities,
     )
     return [dict(r) for r in rows]

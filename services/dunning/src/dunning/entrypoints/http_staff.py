@@ -1,15 +1,21 @@
 """Staff's HTTP API: outcomes, promises, notes, pauses, assignment, letters, moving a case,
-tasks and work queues. Refusals are 409 with the reason."""
+tasks and work queues. Refusals are 409 with the reason. Every manual change of a case is
+audited in its transaction (``propfee.audit``); ``staff_id`` defaults to the caller."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException
 from pydantic import AwareDatetime, BaseModel, Field
 
+from dunning.entrypoints import security
+from dunning.entrypoints.http import shown
 from dunning.service_layer import pauses, people
+from propfee import audit
+from propfee.auth import Principal
 from propfee.http import Pool
 
 router = APIRouter(tags=["staff"])
@@ -17,13 +23,15 @@ ReasonCode = Literal[
     "forgot", "hardship", "unhappy_with_service", "property_quality",
     "landlord_tenant_dispute", "refuses", "unreachable", "paid_elsewhere", "other",
 ]  # fmt: skip
+StaffId = Field(default=None, min_length=1, max_length=200, description="Default: the caller")
+T = TypeVar("T")
 
 
 def _now(at: datetime | None) -> datetime:
     return at or datetime.now(UTC)
 
 
-async def _run(pool: Any, call: Any) -> Any:
+async def _run(pool: Any, call: Callable[[Any], Awaitable[T]]) -> T:
     try:
         async with pool.acquire() as conn, conn.transaction():
             return await call(conn)
@@ -35,59 +43,107 @@ async def _run(pool: Any, call: Any) -> Any:
         ) from exc
 
 
+async def record_case_change(
+    conn: Any,
+    principal: Principal,
+    case: Any,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    *,
+    before: Any = None,
+    after: Any = None,
+    reason: str | None = None,
+) -> None:
+    """The audit row of a manual change of ``case`` (a row from ``security.case``)."""
+    await audit.record(
+        conn, principal, action, subject_type, subject_id,
+        community_id=case["community_id"], unit_id=case["unit_id"],
+        company_id=case["company_id"], before=before, after=after, reason=reason,
+    )  # fmt: skip
+
+
 class OutcomeIn(BaseModel):
     kind: Literal["call", "visit"]
     reason_code: ReasonCode
-    staff_id: str
-    note: str | None = None
-    task_id: str | None = None
+    staff_id: str | None = StaffId
+    note: str | None = Field(default=None, max_length=4000)
+    task_id: str | None = Field(default=None, max_length=200)
     at: AwareDatetime | None = None
 
 
 @router.post("/cases/{case_id}/outcomes", status_code=201)
-async def record_outcome(case_id: str, body: OutcomeIn, pool: Pool) -> dict[str, str]:
+async def record_outcome(
+    case_id: str, body: OutcomeIn, pool: Pool, principal: security.CaseWorker
+) -> dict[str, str]:
+    """A call or visit and what the household said; a complaint reason pauses the case for
+    30 days. Audited."""
+    staff_id = body.staff_id or principal.subject
+
     async def call(conn: Any) -> str:
-        return await people.record_outcome(
+        case = await security.case(conn, principal, case_id)
+        if body.task_id is not None:
+            await _task_of_case(conn, principal, body.task_id, case_id)
+        outcome_id = await people.record_outcome(
             conn, case_id, kind=body.kind, reason_code=body.reason_code,
-            staff_id=body.staff_id, at=_now(body.at), note=body.note, task_id=body.task_id,
+            staff_id=staff_id, at=_now(body.at), note=body.note, task_id=body.task_id,
         )  # fmt: skip
+        after = {"case_id": case_id, **body.model_dump(mode="json"), "staff_id": staff_id}
+        await record_case_change(
+            conn, principal, case, "outcome.recorded", "outcome", outcome_id, after=after,
+            reason=body.reason_code,
+        )  # fmt: skip
+        return outcome_id
 
     return {"outcome_id": await _run(pool, call)}
 
 
 class PromiseIn(BaseModel):
-    amount_fen: int = Field(ge=0)
+    amount_fen: int = Field(ge=0, le=2**62)
     promised_date: date
     signed: bool = False
-    staff_id: str
+    staff_id: str | None = StaffId
     at: AwareDatetime | None = None
 
 
 @router.post("/cases/{case_id}/promises", status_code=201)
-async def record_promise(case_id: str, body: PromiseIn, pool: Pool) -> dict[str, str]:
+async def record_promise(
+    case_id: str, body: PromiseIn, pool: Pool, principal: security.CaseWorker
+) -> dict[str, str]:
+    """A promise to pay by a date (a signed one restarts the limitation clocks). Audited."""
+    staff_id = body.staff_id or principal.subject
+
     async def call(conn: Any) -> str:
-        return await people.record_promise(
+        case = await security.case(conn, principal, case_id)
+        promise_id = await people.record_promise(
             conn, case_id, amount_fen=body.amount_fen, promised_date=body.promised_date,
-            signed=body.signed, staff_id=body.staff_id, at=_now(body.at),
+            signed=body.signed, staff_id=staff_id, at=_now(body.at),
         )  # fmt: skip
+        after = {"case_id": case_id, **body.model_dump(mode="json"), "staff_id": staff_id}
+        await record_case_change(
+            conn, principal, case, "promise.recorded", "promise", promise_id, after=after
+        )
+        return promise_id
 
     return {"promise_id": await _run(pool, call)}
 
 
 class NoteIn(BaseModel):
-    staff_id: str
+    staff_id: str | None = StaffId
     body: str = Field(min_length=1, max_length=4000)
     at: AwareDatetime | None = None
 
 
 @router.post("/cases/{case_id}/notes", status_code=201)
-async def add_note(case_id: str, body: NoteIn, pool: Pool) -> dict[str, int]:
+async def add_note(
+    case_id: str, body: NoteIn, pool: Pool, principal: security.CaseWorker
+) -> dict[str, int]:
     async def call(conn: Any) -> int:
-        await people.case_row(conn, case_id)
+        await security.case(conn, principal, case_id)
         note_id: int = await conn.fetchval(
             "INSERT INTO case_notes (case_id, staff_id, body, at) VALUES ($1, $2, $3, $4) "
             "RETURNING note_id",
-            case_id, body.staff_id, body.body, _now(body.at),
+            case_id, body.staff_id or principal.subject, body.body, _now(body.at),
         )  # fmt: skip
         return note_id
 
@@ -99,63 +155,118 @@ class PauseIn(BaseModel):
         "service_complaint", "hardship_plan", "installment_plan", "legal_proceeding",
         "property_quality", "landlord_tenant_dispute", "other",
     ]  # fmt: skip
-    owner: str
+    owner: str = Field(min_length=1, max_length=200)
     ends_at: AwareDatetime
-    invoice_id: str | None = Field(default=None, description="Pause only this disputed invoice")
-    note: str | None = None
+    invoice_id: str | None = Field(
+        default=None, max_length=200, description="Pause only this disputed invoice"
+    )
+    note: str | None = Field(default=None, max_length=4000)
     starts_at: AwareDatetime | None = None
 
 
 @router.post("/cases/{case_id}/pauses", status_code=201)
-async def pause(case_id: str, body: PauseIn, pool: Pool) -> dict[str, str | None]:
+async def pause(
+    case_id: str, body: PauseIn, pool: Pool, principal: security.CaseWorker
+) -> dict[str, str | None]:
+    """Pause the case, or one disputed invoice of it, with a reason, an owner and an end.
+    Audited."""
     starts = _now(body.starts_at)
     if body.ends_at <= starts:
         raise HTTPException(422, "a pause ends after it starts")
 
     async def call(conn: Any) -> str | None:
-        return await pauses.pause_case(
+        case = await security.case(conn, principal, case_id)
+        pause_id = await pauses.pause_case(
             conn, case_id=case_id, reason=body.reason, owner=body.owner, starts_at=starts,
             ends_at=body.ends_at, invoice_id=body.invoice_id, note=body.note,
         )  # fmt: skip
+        if pause_id is not None:
+            after = {"case_id": case_id, **body.model_dump(mode="json"), "starts_at": starts}
+            await record_case_change(
+                conn, principal, case, "case.paused", "pause", pause_id, after=after,
+                reason=body.note or body.reason,
+            )  # fmt: skip
+        return pause_id
 
     return {"pause_id": await _run(pool, call)}
 
 
 @router.get("/cases/{case_id}/pauses")
-async def list_pauses(case_id: str, pool: Pool) -> list[dict[str, Any]]:
+async def list_pauses(case_id: str, pool: Pool, principal: security.Reader) -> list[dict[str, Any]]:
+    await security.case(pool, principal, case_id)
     rows = await pool.fetch(
         "SELECT pause_id, scope, invoice_id, reason, owner, starts_at, ends_at, note, plan_id, "
         "resolved_at, resolution FROM pauses WHERE case_id = $1 ORDER BY starts_at",
         case_id,
     )
-    return [dict(r) for r in rows]
+    return [shown(principal, r) for r in rows]
 
 
 class ResolveIn(BaseModel):
-    resolution: str
+    resolution: str = Field(min_length=1, max_length=4000)
     at: AwareDatetime | None = None
 
 
 @router.post("/pauses/{pause_id}/resolve")
-async def resolve(pause_id: str, body: ResolveIn, pool: Pool) -> dict[str, bool]:
+async def resolve(
+    pause_id: str, body: ResolveIn, pool: Pool, principal: security.CaseWorker
+) -> dict[str, bool]:
+    """End a pause early with how it was resolved. Audited. Idempotent: a pause resolved
+    already (by someone else, or by a missed installment) answers ``already_resolved``."""
+    at = _now(body.at)
+
     async def call(conn: Any) -> bool:
-        return await pauses.resume(conn, pause_id, body.resolution, _now(body.at))
+        before = await security.pause(conn, principal, pause_id)
+        if before["resolved_at"] is not None or not await pauses.resume(
+            conn, pause_id, body.resolution, at
+        ):
+            return False
+        await record_case_change(
+            conn, principal, before, "pause.resolved", "pause", pause_id,
+            before={"case_id": before["case_id"], "reason": before["reason"],
+                    "ends_at": before["ends_at"], "resolved_at": None},
+            after={"resolution": body.resolution, "resolved_at": at},
+            reason=body.resolution,
+        )  # fmt: skip
+        return True
 
     if not await _run(pool, call):
-        raise HTTPException(404, f"no open pause {pause_id}")
+        return {"resolved": True, "already_resolved": True}
     return {"resolved": True}
 
 
 class AssignIn(BaseModel):
-    staff_id: str
+    staff_id: str = Field(min_length=1, max_length=200)
     role: Literal["housekeeper", "collector", "legal"] = "housekeeper"
     owner: bool = False
 
 
 @router.post("/cases/{case_id}/assignment")
-async def assign(case_id: str, body: AssignIn, pool: Pool) -> dict[str, str]:
+async def assign(
+    case_id: str, body: AssignIn, pool: Pool, principal: security.CaseWorker
+) -> dict[str, str]:
+    """Assign a housekeeper, collector or legal staff member (``owner``: the red case's
+    owner). Audited."""
+
     async def call(conn: Any) -> None:
+        case = await security.case(conn, principal, case_id)
         await people.assign(conn, case_id, staff_id=body.staff_id, role=body.role, owner=body.owner)
+        before = {k: case[k] for k in ("assigned_to", "assigned_role", "owner_staff_id")}
+        after = {
+            "assigned_to": body.staff_id,
+            "assigned_role": body.role,
+            "owner_staff_id": body.staff_id if body.owner else case["owner_staff_id"],
+        }
+        await record_case_change(
+            conn, principal, case, "case.assigned", "case", case_id, before=before, after=after
+        )
 
     await _run(pool, call)
     return {"assigned_to": body.staff_id}
+
+
+async def _task_of_case(conn: Any, principal: Principal, task_id: str, case_id: str) -> None:
+    """A task named with an outcome must be visible and, when it has a case, the case's."""
+    task = await security.task(conn, principal, task_id)
+    if task["case_id"] not in (None, case_id):
+        raise HTTPException(404, f"task {task_id} not found")

@@ -10,6 +10,7 @@ from dunning.service_layer.limitation import add_restarts, local_date, recompute
 from dunning.service_layer.plans import pause_pending_plans
 from propfee.consumer import EventContext, single
 from propfee.events import (
+    CommunityUpdated,
     InvoiceBalanceChanged,
     InvoiceIssued,
     InvoiceSettled,
@@ -17,6 +18,20 @@ from propfee.events import (
     PaymentReceived,
     PaymentRefunded,
 )
+
+
+async def on_community_updated(
+    conn: asyncpg.Connection, event: CommunityUpdated, context: EventContext
+) -> None:
+    """Which company a community belongs to (the scope of a company-wide token)."""
+    await conn.execute(
+        "INSERT INTO communities (community_id, company_id, updated_at) VALUES ($1, $2, $3) "
+        "ON CONFLICT (community_id) DO UPDATE SET company_id = EXCLUDED.company_id, "
+        "updated_at = EXCLUDED.updated_at WHERE communities.updated_at <= EXCLUDED.updated_at",
+        event.community_id,
+        event.company_id,
+        event.updated_at,
+    )
 
 
 async def on_invoice_issued(

@@ -10,6 +10,12 @@ from typing import Any
 
 import asyncpg
 
+from dunning.adapters.scope import scope_sql
+
+#: ``principal.sql_scope()``: (company id or None, community ids or None).
+Scope = tuple[str | None, list[str] | None]
+EVERYWHERE: Scope = (None, None)
+
 DIMENSIONS = {
     "community": "e.community_id",
     "stage": "e.stage",
@@ -23,7 +29,7 @@ WITH chased AS (
            sum(coalesce(($3::jsonb ->> (a.value ->> 'channel'))::bigint, 0)) AS cost_fen,
            min(e.escalated_at) AS first_at
     FROM escalations e CROSS JOIN LATERAL jsonb_array_elements(e.actions) a
-    WHERE e.escalated_at >= $1 AND e.escalated_at < $2
+    WHERE e.escalated_at >= $1 AND e.escalated_at < $2 AND {scope}
     GROUP BY 1, 2
 )
 SELECT ch.key, count(*) AS chased,
@@ -48,6 +54,7 @@ SELECT community_id, sum(total_fen)::bigint AS historical_fen,
            AS recovered_fen
 FROM receivables
 WHERE issued AND due_date < $1 AND (settled_at IS NULL OR settled_at >= $1::timestamptz)
+  AND {scope}
 GROUP BY community_id ORDER BY community_id
 """
 
@@ -57,11 +64,18 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 async def chase_kpis(
-    conn: asyncpg.Connection, by: str, start: date, end: date, costs: dict[str, int]
+    conn: asyncpg.Connection,
+    by: str,
+    start: date,
+    end: date,
+    costs: dict[str, int],
+    scope: Scope = EVERYWHERE,
 ) -> list[dict[str, Any]]:
+    """Chases in [start, end) of the communities in ``scope``."""
     if by not in DIMENSIONS:
         raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
-    rows = await conn.fetch(_CHASE.format(dim=DIMENSIONS[by]), start, end, costs)
+    sql = _CHASE.format(dim=DIMENSIONS[by], scope=scope_sql("e.community_id", 4, 5))
+    rows = await conn.fetch(sql, start, end, costs, *scope)
     return [
         {
             by: r["key"],
@@ -77,23 +91,31 @@ async def chase_kpis(
     ]
 
 
-async def recovery(conn: asyncpg.Connection, historical_before: date) -> list[dict[str, Any]]:
+async def recovery(
+    conn: asyncpg.Connection, historical_before: date, scope: Scope = EVERYWHERE
+) -> list[dict[str, Any]]:
     """Arrears due before ``historical_before`` and unpaid then, and how much of them is paid."""
-    rows = await conn.fetch(_RECOVERY, historical_before)
+    sql = _RECOVERY.format(scope=scope_sql("community_id", 2, 3))
+    rows = await conn.fetch(sql, historical_before, *scope)
     return [
         {**dict(r), "recovery_rate": _rate(r["recovered_fen"], r["historical_fen"])} for r in rows
     ]
 
 
 async def tier_counts(
-    conn: asyncpg.Connection, start: date, end: date, community_id: str | None
+    conn: asyncpg.Connection,
+    start: date,
+    end: date,
+    community_id: str | None,
+    scope: Scope = EVERYWHERE,
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT as_of_date, community_id, tier, cases, outstanding_fen FROM tier_snapshots "
         "WHERE as_of_date >= $1 AND as_of_date < $2 AND ($3::text IS NULL OR community_id = $3) "
-        "ORDER BY as_of_date, community_id, tier",
+        f"AND {scope_sql('community_id', 4, 5)} ORDER BY as_of_date, community_id, tier",
         start,
         end,
         community_id,
+        *scope,
     )
     return [dict(r) for r in rows]

@@ -1,16 +1,25 @@
-"""Notifier's HTTP API: messages and their evidence, the dispatcher, delivery receipts."""
+"""Notifier's HTTP API: messages and their evidence, the dispatcher, delivery receipts.
+
+Staff endpoints need a bearer token (roles in notifier.entrypoints.security); the providers'
+delivery callbacks are open, authenticated by the callback token in their URL."""
 
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from notifier.entrypoints import receipts_in
+from notifier.entrypoints import receipts_in, security
+from notifier.entrypoints.security import Dispatcher, DocumentReader, LetterClerk, Reader
 from notifier.runtime import NotifierRuntime
 from notifier.service_layer import receipts
+from notifier.service_layer.queries import scope_sql
+from notifier.settings import NotifierSettings
+from propfee import audit
+from propfee.auth import open_route
 from propfee.http import Pool
 
 router = APIRouter(tags=["notifier"])
@@ -21,33 +30,42 @@ COLUMNS = (
     "requested_at, next_attempt_at, sent_at, delivered_at, failed_at, batch_id, "
     "tracking_number, created_at"
 )
+N_COLUMNS = ", ".join(f"n.{c.strip()}" for c in COLUMNS.split(","))
+ID = Annotated[str, Query(max_length=200)]
 
 
 @router.get("/notifications")
 async def list_notifications(
     pool: Pool,
-    unit_id: str | None = None,
-    subject_id: str | None = None,
-    party_id: str | None = None,
-    status: str | None = None,
+    principal: Reader,
+    unit_id: ID | None = None,
+    subject_id: ID | None = None,
+    party_id: ID | None = None,
+    status: ID | None = None,
+    community_id: ID | None = None,
 ) -> list[dict[str, Any]]:
-    """Messages with the exact text sent and the proof (staff only: bodies are evidence)."""
+    """Messages with the exact text sent and the proof, of the caller's communities (bodies are
+    evidence with personal data: masked for roles that do not see contacts)."""
     rows = await pool.fetch(
-        f"SELECT {COLUMNS} FROM notifications "
-        "WHERE ($1::text IS NULL OR unit_id = $1) AND ($2::text IS NULL OR subject_id = $2) "
-        "AND ($3::text IS NULL OR party_id = $3) AND ($4::text IS NULL OR status = $4) "
-        "ORDER BY created_at, notification_id LIMIT 1000",
+        f"SELECT {N_COLUMNS} FROM notifications n LEFT JOIN communities c USING (community_id) "
+        "WHERE ($1::text IS NULL OR n.unit_id = $1) AND ($2::text IS NULL OR n.subject_id = $2) "
+        "AND ($3::text IS NULL OR n.party_id = $3) AND ($4::text IS NULL OR n.status = $4) "
+        f"AND ($5::text IS NULL OR n.community_id = $5) AND {scope_sql(6)} "
+        "ORDER BY n.created_at, n.notification_id LIMIT 1000",
         unit_id,
         subject_id,
         party_id,
         status,
+        community_id,
+        *principal.sql_scope(),
     )
-    return [dict(r) for r in rows]
+    return [security.mask_message(principal, r) for r in rows]
 
 
 @router.get("/notifications/{notification_id}/document", response_class=Response)
-async def letter_document(pool: Pool, notification_id: str) -> Response:
-    """The print-ready PDF of a letter or door notice."""
+async def letter_document(pool: Pool, notification_id: str, principal: DocumentReader) -> Response:
+    """The print-ready PDF of a letter or door notice (roles that see contacts only)."""
+    await security.notification(pool, principal, notification_id)
     pdf = await pool.fetchval(
         "SELECT document FROM notifications WHERE notification_id = $1", notification_id
     )
@@ -57,8 +75,12 @@ async def letter_document(pool: Pool, notification_id: str) -> Response:
 
 
 @router.post("/dispatch")
-async def dispatch(request: Request, pool: Pool, as_of: datetime | None = None) -> dict[str, Any]:
-    """Send what is due at ``as_of`` (default: now); tests and simulations drive time here."""
+async def dispatch(
+    request: Request, pool: Pool, principal: Dispatcher, as_of: datetime | None = None
+) -> dict[str, Any]:
+    """Send what is due at ``as_of`` (default: now); tests and simulations drive time here.
+    One pass over the deployment's queue (the background loop does the same on the wall
+    clock); the answer is counts only."""
     runtime: NotifierRuntime = request.app.state.runtime
     if runtime.dispatcher is None:
         raise HTTPException(503, "dispatcher is starting")
@@ -76,28 +98,79 @@ async def _store_and_apply(request: Request, pool: Pool, items: list[receipts.Re
         return await receipts.apply(conn, datetime.now(UTC), runtime.settings)
 
 
-@router.post("/receipts/alibaba")
+def _callback_token(request: Request, token: str) -> None:
+    """Alibaba's and Tencent's status pushes carry no signature: the callback URL configured
+    at the provider carries ``?token=<NOTIFIER_RECEIPT_CALLBACK_TOKEN>``. Not configured: 404
+    (the endpoint is off); a wrong token: 401; nothing is stored either way."""
+    settings: NotifierSettings = request.app.state.runtime.settings
+    expected = settings.receipt_callback_token.get_secret_value()
+    if not expected:
+        raise HTTPException(404, "delivery report callbacks are not configured")
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise HTTPException(401, "bad callback token")
+
+
+CallbackToken = Annotated[
+    str,
+    Query(
+        max_length=256,
+        description="The shared secret of the callback URL (NOTIFIER_RECEIPT_CALLBACK_TOKEN)",
+    ),
+]
+
+
+@router.post("/receipts/alibaba", openapi_extra=open_route("signature"))
 async def alibaba_receipts(
-    request: Request, pool: Pool, body: Annotated[list[dict[str, Any]], Body()]
+    request: Request,
+    pool: Pool,
+    body: Annotated[list[dict[str, Any]], Body()],
+    token: CallbackToken = "",
 ) -> dict[str, Any]:
-    """Alibaba Cloud SMS delivery reports (SmsReport HTTP push)."""
+    """Alibaba Cloud SMS delivery reports (SmsReport HTTP push); authenticated by the
+    callback URL's ``token``."""
+    _callback_token(request, token)
     await _store_and_apply(request, pool, receipts_in.alibaba(body))
     return {"code": 0, "msg": "成功"}
 
 
-@router.post("/receipts/tencent")
+@router.post("/receipts/tencent", openapi_extra=open_route("signature"))
 async def tencent_receipts(
-    request: Request, pool: Pool, body: Annotated[list[dict[str, Any]], Body()]
+    request: Request,
+    pool: Pool,
+    body: Annotated[list[dict[str, Any]], Body()],
+    token: CallbackToken = "",
 ) -> dict[str, Any]:
-    """Tencent Cloud SMS status callbacks (delivery reports)."""
+    """Tencent Cloud SMS status callbacks (delivery reports); authenticated by the callback
+    URL's ``token``."""
+    _callback_token(request, token)
     await _store_and_apply(request, pool, receipts_in.tencent(body))
     return {"result": 0, "errmsg": "OK"}
 
 
 @router.post("/receipts")
 async def manual_receipt(
-    request: Request, pool: Pool, body: receipts_in.ManualReceipt
-) -> dict[str, int]:
-    """A receipt recorded by staff or another gateway: provider and its message id."""
-    applied = await _store_and_apply(request, pool, [body.to_receipt()])
-    return {"applied": applied}
+    request: Request, pool: Pool, body: receipts_in.ManualReceipt, principal: LetterClerk
+) -> dict[str, Any]:
+    """A receipt recorded by staff for a message of theirs (provider and its message id):
+    404 for a message they may not see or that does not exist. Audited."""
+    runtime: NotifierRuntime = request.app.state.runtime
+    async with pool.acquire() as conn, conn.transaction():
+        row = await security.sent_message(conn, principal, body.provider, body.provider_message_id)
+        await receipts.store(conn, [body.to_receipt()])
+        applied = await receipts.apply(conn, datetime.now(UTC), runtime.settings)
+        status = await conn.fetchval(
+            "SELECT status FROM notifications WHERE notification_id = $1", row["notification_id"]
+        )
+        await audit.record(
+            conn,
+            principal,
+            "receipt.recorded",
+            "notification",
+            row["notification_id"],
+            community_id=row["community_id"],
+            unit_id=row["unit_id"],
+            company_id=row["company_id"],
+            before={"status": row["status"]},
+            after={**body.model_dump(mode="json"), "status": status},
+        )
+    return {"applied": applied, "notification_id": row["notification_id"], "status": status}

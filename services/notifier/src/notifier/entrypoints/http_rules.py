@@ -1,5 +1,6 @@
 """Contact rules per community: quiet hours and the reminder cap the dispatcher applies to
-that community's messages instead of the service's settings."""
+that community's messages instead of the service's settings. Read by staff; set by customer
+service, community managers and company admins (audited)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from notifier.domain import contact_rules
+from notifier.entrypoints import security
+from notifier.entrypoints.security import ContactWriter, Reader
 from notifier.settings import NotifierSettings
+from propfee import audit
 from propfee.http import Pool
 
 router = APIRouter(tags=["staff"])
@@ -20,10 +24,14 @@ class ContactRulesIn(BaseModel):
     quiet_start: str = Field(description="Local time HH:MM (24-hour) when quiet hours begin")
     quiet_end: str = Field(description="Local time HH:MM when they end (may wrap midnight)")
     reminder_cap: int | None = Field(
-        default=None, description="Reminder occasions per person per window (default: setting)"
+        default=None,
+        le=1000,
+        description="Reminder occasions per person per window (default: setting)",
     )
-    cap_window_days: int | None = Field(default=None, description="Rolling window in days")
-    set_by: str = Field(min_length=1, description="The staff member who set the rules")
+    cap_window_days: int | None = Field(default=None, le=3660, description="Rolling window in days")
+    set_by: str = Field(
+        min_length=1, max_length=200, description="The staff member who set the rules"
+    )
 
 
 def _out(community_id: str, row: Any, s: NotifierSettings) -> dict[str, Any]:
@@ -48,9 +56,15 @@ def _out(community_id: str, row: Any, s: NotifierSettings) -> dict[str, Any]:
     }
 
 
+RULE_COLUMNS = "quiet_start, quiet_end, reminder_cap, cap_window_days, set_by"
+
+
 @router.get("/communities/{community_id}/contact-rules")
-async def get_contact_rules(request: Request, pool: Pool, community_id: str) -> dict[str, Any]:
+async def get_contact_rules(
+    request: Request, pool: Pool, community_id: str, principal: Reader
+) -> dict[str, Any]:
     """The rules in force for the community (its own, or the service's defaults)."""
+    await security.community(pool, principal, community_id)
     row = await pool.fetchrow(
         "SELECT * FROM community_contact_rules WHERE community_id = $1", community_id
     )
@@ -59,11 +73,12 @@ async def get_contact_rules(request: Request, pool: Pool, community_id: str) -> 
 
 @router.put("/communities/{community_id}/contact-rules")
 async def set_contact_rules(
-    request: Request, pool: Pool, community_id: str, body: ContactRulesIn
+    request: Request, pool: Pool, community_id: str, body: ContactRulesIn, principal: ContactWriter
 ) -> Any:
     """Set the community's quiet hours (its local time) and reminder cap; refused (422) with
-    every reason when invalid. Messages already deferred are decided again when due."""
+    every reason when invalid. Messages already deferred are decided again when due. Audited."""
     s: NotifierSettings = request.app.state.runtime.settings
+    await security.community(pool, principal, community_id)  # 404 before anything else
     cap = body.reminder_cap if body.reminder_cap is not None else s.reminder_cap
     window = (
         body.cap_window_days if body.cap_window_days is not None else (s.reminder_cap_window_days)
@@ -75,18 +90,36 @@ async def set_contact_rules(
         )
     start = contact_rules.parse_clock(body.quiet_start)
     end = contact_rules.parse_clock(body.quiet_end)
-    row = await pool.fetchrow(
-        "INSERT INTO community_contact_rules (community_id, quiet_start, quiet_end, "
-        "reminder_cap, cap_window_days, set_by) VALUES ($1, $2, $3, $4, $5, $6) "
-        "ON CONFLICT (community_id) DO UPDATE SET quiet_start = EXCLUDED.quiet_start, "
-        "quiet_end = EXCLUDED.quiet_end, reminder_cap = EXCLUDED.reminder_cap, "
-        "cap_window_days = EXCLUDED.cap_window_days, set_by = EXCLUDED.set_by, "
-        "updated_at = now() RETURNING *",
-        community_id,
-        start,
-        end,
-        cap,
-        window,
-        body.set_by,
-    )
+    async with pool.acquire() as conn, conn.transaction():
+        company_id = await security.community(conn, principal, community_id)
+        before = await conn.fetchrow(
+            f"SELECT {RULE_COLUMNS} FROM community_contact_rules WHERE community_id = $1 "
+            "FOR UPDATE",
+            community_id,
+        )
+        row = await conn.fetchrow(
+            "INSERT INTO community_contact_rules (community_id, quiet_start, quiet_end, "
+            "reminder_cap, cap_window_days, set_by) VALUES ($1, $2, $3, $4, $5, $6) "
+            "ON CONFLICT (community_id) DO UPDATE SET quiet_start = EXCLUDED.quiet_start, "
+            "quiet_end = EXCLUDED.quiet_end, reminder_cap = EXCLUDED.reminder_cap, "
+            "cap_window_days = EXCLUDED.cap_window_days, set_by = EXCLUDED.set_by, "
+            "updated_at = now() RETURNING *",
+            community_id,
+            start,
+            end,
+            cap,
+            window,
+            body.set_by,
+        )
+        await audit.record(
+            conn,
+            principal,
+            "contact_rules.set",
+            "community",
+            community_id,
+            community_id=community_id,
+            company_id=company_id,
+            before=dict(before) if before is not None else None,
+            after={k: row[k] for k in RULE_COLUMNS.split(", ")},
+        )
     return _out(community_id, row, s)

@@ -24,6 +24,7 @@ from notifier.adapters.wechat_crypto import MessageCrypto, PushRefused, verify
 from notifier.entrypoints.http import _store_and_apply
 from notifier.service_layer.receipts import Receipt
 from notifier.settings import NotifierSettings
+from propfee.auth import open_route
 from propfee.http import Pool
 
 router = APIRouter(tags=["notifier"])
@@ -83,7 +84,9 @@ def receipts_of(root: ET.Element) -> list[Receipt]:
     return []
 
 
-@router.get("/receipts/wechat", response_class=PlainTextResponse)
+@router.get(
+    "/receipts/wechat", response_class=PlainTextResponse, openapi_extra=open_route("signature")
+)
 async def verify_server(
     request: Request,
     signature: str = "",
@@ -98,7 +101,9 @@ async def verify_server(
     return PlainTextResponse(echostr)
 
 
-@router.post("/receipts/wechat", response_class=PlainTextResponse)
+@router.post(
+    "/receipts/wechat", response_class=PlainTextResponse, openapi_extra=open_route("signature")
+)
 async def wechat_push(
     request: Request,
     pool: Pool,

@@ -13,34 +13,53 @@ from notifier.service_layer import outcomes, queries
 
 
 async def create_batch(
-    conn: asyncpg.Connection, as_of: datetime, limit: int = 1000
+    conn: asyncpg.Connection,
+    as_of: datetime,
+    limit: int = 1000,
+    *,
+    scope: tuple[str | None, list[str] | None] = (None, None),
+    company_id: str | None = None,
 ) -> dict[str, object]:
-    """Gather the letters rendered so far into one PDF for the print room."""
+    """Gather the letters rendered so far into one PDF for the print room: those of the
+    communities in ``scope`` (``Principal.sql_scope()``, see ``queries.scope_sql``). The batch
+    keeps ``company_id`` (who printed it) and the communities of its letters."""
     rows = await conn.fetch(
-        "SELECT notification_id, params -> 'letter' AS letter FROM notifications "
-        "WHERE status = 'printing' AND batch_id IS NULL AND sent_at <= $1 "
-        "ORDER BY unit_id, notification_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        "SELECT n.notification_id, n.community_id, n.params -> 'letter' AS letter "
+        "FROM notifications n LEFT JOIN communities c USING (community_id) "
+        "WHERE n.status = 'printing' AND n.batch_id IS NULL AND n.sent_at <= $1 "
+        f"AND {queries.scope_sql(3)} "
+        "ORDER BY n.unit_id, n.notification_id LIMIT $2 FOR UPDATE OF n SKIP LOCKED",
         as_of,
         limit,
+        *scope,
     )
     if not rows:
-        return {"batch_id": None, "letters": 0, "notification_ids": []}
+        return {"batch_id": None, "letters": 0, "notification_ids": [], "community_ids": []}
     batch_id = f"batch-{uuid.uuid4()}"
     letters = [{**r["letter"], "notification_id": r["notification_id"]} for r in rows]
     ids = [r["notification_id"] for r in rows]
+    communities = sorted({r["community_id"] for r in rows})
     await conn.execute(
-        "INSERT INTO letter_batches (batch_id, as_of, letters, pdf) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO letter_batches (batch_id, as_of, letters, pdf, company_id, community_ids) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
         batch_id,
         as_of,
         len(rows),
         render_pdf(letters),
+        company_id,
+        communities,
     )
     await conn.execute(
         "UPDATE notifications SET batch_id = $1 WHERE notification_id = ANY($2::text[])",
         batch_id,
         ids,
     )
-    return {"batch_id": batch_id, "letters": len(rows), "notification_ids": ids}
+    return {
+        "batch_id": batch_id,
+        "letters": len(rows),
+        "notification_ids": ids,
+        "community_ids": communities,
+    }
 
 
 async def record_tracking(

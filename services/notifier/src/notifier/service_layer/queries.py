@@ -102,3 +102,16 @@ def recipient_of(row: Any, default_zone: str) -> Recipient | None:
         do_not_contact=bool(row["do_not_contact"]),
     )
     return Recipient(contact_of(row), prefs, zone_of(row, default_zone))
+
+
+def scope_sql(first: int = 1) -> str:
+    """The scope filter for lists over a table aliased ``n`` (``community_id``) joined to
+    ``communities c``; ``$first`` and ``$first+1`` are ``principal.sql_scope()``. A community
+    whose company is unknown passes only a token that names its communities (see
+    notifier.entrypoints.security)."""
+    company, communities = f"${first}", f"${first + 1}"
+    return (
+        f"({company}::text IS NULL OR c.company_id = {company} "
+        f"OR (c.company_id IS NULL AND {communities}::text[] IS NOT NULL)) "
+        f"AND ({communities}::text[] IS NULL OR n.community_id = ANY({communities}))"
+    )

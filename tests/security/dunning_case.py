@@ -1,0 +1,181 @@
+"""dunning as a case of the security tests: a world of three communities (their companies
+learnt from billing.community-updated, a case on an overdue invoice, a task from notifier,
+a pause) and one valid request per operation."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from dunning.app import create_app
+from dunning.domain.default_policy import DEFAULT_POLICY
+from dunning.entrypoints.events import HANDLERS
+from dunning.settings import DunningSettings
+from propfee.auth import Role
+from propfee.auth.dev import DevIssuer
+from propfee.cloudevents import CloudEvent
+from propfee.consumer import EventContext
+from propfee.events import (
+    CommunityUpdated,
+    Event,
+    InvoiceIssued,
+    InvoiceLine,
+    StaffTaskRequested,
+)
+from propfee.settings import ServiceSettings
+from tests.security.cases import Example, Ids, SecuredService, World
+from tests.support.auth import bearer
+
+AT = datetime(2025, 3, 1, 2, tzinfo=UTC)
+
+
+def _settings(**values: object) -> ServiceSettings:
+    return DunningSettings(**{"sweep_interval_s": 0, **values})  # type: ignore[arg-type]
+
+
+def _app(settings: ServiceSettings) -> FastAPI:
+    return create_app(settings)
+
+
+def _ok(r: object) -> None:
+    status = r.status_code  # type: ignore[attr-defined]
+    assert status < 300, r.text  # type: ignore[attr-defined]
+
+
+def _feed(http: TestClient, *events: Event) -> None:
+    """Events through dunning's real handlers, in the app's loop, as its consumer runs them."""
+    runtime = http.app.state.runtime  # type: ignore[attr-defined]
+
+    async def handle() -> None:
+        for event in events:
+            envelope = CloudEvent.new(
+                type=event.ce_type(), source=event.ce_source(), subject="s",
+                data=event.to_json(), time=AT,
+            )  # fmt: skip
+            context = EventContext(envelope=envelope, topic=event.topic(), partition=0, offset=0)
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                await HANDLERS[type(event)](conn, event, context)  # type: ignore[arg-type]
+
+    http.portal.call(handle)  # type: ignore[union-attr]
+
+
+def _seed_community(
+    http: TestClient, issuer: DevIssuer, company: str, community: str, tag: str
+) -> Ids:
+    unit = f"{community}-u1"
+    _feed(
+        http,
+        CommunityUpdated(
+            community_id=community, company_id=company, company_name=f"物业{company}",
+            name=f"小区{tag}", city="杭州", updated_at=AT,
+        ),
+        InvoiceIssued(
+            invoice_id=f"inv-{community}", community_id=community, building_id="b-1",
+            unit_id=unit, payer_party_id=f"p-{unit}", period_start=date(2025, 1, 1),
+            period_end=date(2025, 1, 31), due_date=date(2025, 1, 31),
+            lines=[InvoiceLine(fee_item="property", description="物业费", quantity="1",
+                               unit_price_fen=27_580, amount_fen=27_580)],
+            total_fen=27_580, issued_at=AT, room_label=f"{tag}-3-201",
+        ),
+        StaffTaskRequested(
+            task_id=f"task-{community}", kind="fix_contact", community_id=community,
+            unit_id=unit, party_id=f"p-{unit}", subject_id=f"inv-{community}",
+            reason="没有可用的联系方式", requested_at=AT,
+        ),
+    )  # fmt: skip
+    admin = bearer(issuer.mint("seed", [Role.company_admin], company, "*"))
+    r = http.get("/cases", headers=admin, params={"unit_id": unit})
+    _ok(r)
+    (case,) = r.json()
+    r = http.post(
+        f"/cases/{case['case_id']}/pauses",
+        headers=admin,
+        json={"reason": "service_complaint", "owner": "hk-1", "ends_at": "2030-01-31T00:00:00Z",
+              "note": "业主投诉漏水，电话13812345678"},
+    )  # fmt: skip
+    _ok(r)
+    return {
+        "community_id": community,
+        "unit_id": unit,
+        "case_id": case["case_id"],
+        "task_id": f"task-{community}",
+        "pause_id": r.json()["pause_id"],
+        "staff_id": "me",
+    }
+
+
+def seed(http: TestClient, issuer: DevIssuer, run: str) -> World:
+    return World(
+        company_id="co-1",
+        mine=_seed_community(http, issuer, "co-1", f"{run}-a", "A"),
+        other=_seed_community(http, issuer, "co-1", f"{run}-b", "B"),
+        foreign_company_id="co-2",
+        foreign=_seed_community(http, issuer, "co-2", f"{run}-x", "X"),
+    )
+
+
+POLICY = DEFAULT_POLICY.model_dump(mode="json", exclude={"policy_id"})
+PERIOD = {"start": "2025-01-01", "end": "2027-01-01"}
+EXAMPLES = {
+    "GET /cases": lambda ids: Example(params={"community_id": ids["community_id"]}),
+    "GET /cases/{case_id}": lambda ids: Example(),
+    "GET /cases/{case_id}/escalations": lambda ids: Example(),
+    "POST /sweeps": lambda ids: Example(json={}),
+    "GET /policies/{community_id}": lambda ids: Example(),
+    "PUT /policies/{community_id}": lambda ids: Example(json=POLICY),
+    "POST /cases/{case_id}/outcomes": lambda ids: Example(
+        json={"kind": "call", "reason_code": "forgot", "note": "说下周交"}),
+    "POST /cases/{case_id}/promises": lambda ids: Example(
+        json={"amount_fen": 27580, "promised_date": "2026-12-31"}),
+    "POST /cases/{case_id}/notes": lambda ids: Example(json={"body": "再次联系"}),
+    "POST /cases/{case_id}/pauses": lambda ids: Example(json={
+        "reason": "other", "owner": "hk-1", "ends_at": "2030-01-31T00:00:00Z"}),
+    "GET /cases/{case_id}/pauses": lambda ids: Example(),
+    "POST /pauses/{pause_id}/resolve": lambda ids: Example(json={"resolution": "已维修"}),
+    "POST /cases/{case_id}/assignment": lambda ids: Example(json={"staff_id": "hk-7"}),
+    "POST /cases/{case_id}/letters": lambda ids: Example(json={
+        "stage": "final_letter", "tracking_no": "EMS1234567", "sent_at": "2026-01-10T02:00:00Z"}),
+    "POST /cases/{case_id}/advance": lambda ids: Example(json={"stage": "lawsuit"}),
+    "GET /tasks": lambda ids: Example(),
+    "POST /tasks/{task_id}/done": lambda ids: Example(),
+    "GET /staff/{staff_id}/queue": lambda ids: Example(),
+    "GET /cases/{case_id}/evidence": lambda ids: Example(),
+    "GET /cases/{case_id}/evidence.pdf": lambda ids: Example(),
+    "GET /cases/{case_id}/evidence.zip": lambda ids: Example(),
+    "GET /reports/kpis": lambda ids: Example(params=PERIOD),
+    "GET /reports/kpis.csv": lambda ids: Example(params=PERIOD),
+    "GET /reports/kpis/tiers": lambda ids: Example(params=PERIOD),
+    "GET /reports/limitation": lambda ids: Example(params={"as_of": "2027-12-01"}),
+    "GET /kpis": lambda ids: Example(params=PERIOD),
+    "GET /kpis.csv": lambda ids: Example(params=PERIOD),
+    "GET /kpis/tiers": lambda ids: Example(params=PERIOD),
+    "GET /limitation": lambda ids: Example(params={"as_of": "2027-12-01"}),
+    "GET /audit": lambda ids: Example(params={"community_id": ids["community_id"]}),
+}  # fmt: skip
+
+DUNNING = SecuredService(
+    name="dunning",
+    settings=_settings,
+    create_app=_app,
+    seed=seed,
+    examples=EXAMPLES,
+    unscoped=frozenset(
+        {
+            "GET /cases",
+            "POST /sweeps",
+            "GET /tasks",
+            "GET /staff/{staff_id}/queue",
+            "GET /reports/kpis",
+            "GET /reports/kpis.csv",
+            "GET /reports/kpis/tiers",
+            "GET /reports/limitation",
+            "GET /kpis",
+            "GET /kpis.csv",
+            "GET /kpis/tiers",
+            "GET /limitation",
+            "GET /audit",
+        }
+    ),
+)
