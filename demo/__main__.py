@@ -30,6 +30,7 @@ from demo.api import PORTS, Api, Tokens
 from demo.run import DemoConfig, collect, run_year, wait_ready
 from demo.world import ROOT
 from propfee.kafka import delete_topics, ensure_topics
+from propfee.logging import configure_logging
 from propfee.settings import LOCAL_PG
 from propfee.topics import all_topics
 
@@ -149,6 +150,7 @@ async def main(args: argparse.Namespace) -> int:
     from demo.report import render_terminal, write_html
     from demo.sandbox import Sandbox
 
+    configure_logging("demo", level="WARNING")  # the demo speaks for itself
     started = time.monotonic()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     sandbox = Sandbox.load_or_create(HOME / "demo" / "sandbox")
