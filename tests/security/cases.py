@@ -65,7 +65,30 @@ def _billing() -> SecuredService:
     return BILLING
 
 
-SERVICE_FACTORIES: dict[str, Callable[[], SecuredService]] = {"billing": _billing}
+def _dunning() -> SecuredService:
+    from tests.security.dunning_case import DUNNING
+
+    return DUNNING
+
+
+def _notifier() -> SecuredService:
+    from tests.security.notifier_case import NOTIFIER
+
+    return NOTIFIER
+
+
+def _payments() -> SecuredService:
+    from tests.security.payments_case import PAYMENTS
+
+    return PAYMENTS
+
+
+SERVICE_FACTORIES: dict[str, Callable[[], SecuredService]] = {
+    "payments": _payments,
+    "notifier": _notifier,
+    "billing": _billing,
+    "dunning": _dunning,
+}
 
 
 def service(name: str) -> SecuredService:

@@ -45,7 +45,7 @@ class TopicSpec:
 #: Which events each service's consumer group reads. The group id is the service name.
 SUBSCRIPTIONS: dict[str, tuple[type[Event], ...]] = {
     "billing": (PaymentReceived, PaymentRefunded),
-    "payments": (InvoiceIssued, InvoiceSettled),
+    "payments": (CommunityUpdated, InvoiceIssued, InvoiceSettled),
     "dunning": (
         CommunityUpdated,
         InvoiceIssued,

@@ -4,11 +4,14 @@ from fastapi import FastAPI
 
 from payments.adapters.gateways import Gateways
 from payments.entrypoints import bank, finance, orders, qr, reconciliation, webhooks
+from payments.entrypoints.errors import install_database_error_handlers
 from payments.entrypoints.events import HANDLERS
 from payments.entrypoints.http import router
 from payments.service_layer.recorder import PaymentRecorder
 from payments.settings import PaymentsSettings
-from propfee.http import create_service_app
+from propfee.audit import audit_router
+from propfee.auth import secure_app
+from propfee.http import create_service_app, get_pool
 from propfee.runtime import ServiceRuntime
 from propfee.settings import ServiceSettings
 
@@ -21,7 +24,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         runtime,
         title="Propfee payments",
         description="Payments received from gateways and the counter: the source of truth for "
-        "what was paid.",
+        "what was paid. Every endpoint but the probes, the gateways' webhooks and the owners' "
+        "QR statement (authenticated by their signatures) needs a bearer token; "
+        "`x-propfee-roles` lists the roles each one allows.",
         routers=[
             # First: gateways' notifications are the hot path, matched before the others.
             webhooks.router,
@@ -31,8 +36,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             qr.router,
             bank.router,
             reconciliation.router,
+            audit_router(get_pool),
         ],
     )
+    install_database_error_handlers(app)
     app.state.gateways = Gateways.from_settings(settings)
     app.state.payment_recorder = PaymentRecorder()
-    return app
+    return secure_app(app)

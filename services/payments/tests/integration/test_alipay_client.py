@@ -11,12 +11,14 @@ from payments_testkit import alipay
 from payments_testkit.fake_alipay import FakeAlipay
 from payments_testkit.keys import new_key, private_pem, public_base64, write
 from payments_testkit.server import ThreadServer
-from payments_testkit.service import order_on_account
+from payments_testkit.service import know_communities, order_on_account
 
 pytestmark = pytest.mark.integration
 
 
-async def test_alipay_client_against_a_fake_gateway(services, create_database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_alipay_client_against_a_fake_gateway(
+    services, create_database, tmp_path, staff_auth
+) -> None:  # type: ignore[no-untyped-def]
     alipay_key, app_key = new_key(), new_key()
     fake = FakeAlipay(alipay_key, app_key.public_key())
     with ThreadServer(fake.app) as gateway:
@@ -30,8 +32,9 @@ async def test_alipay_client_against_a_fake_gateway(services, create_database, t
             alipay_public_key_file=write(tmp_path / "alipay_pub.txt", public_base64(alipay_key)),
             alipay_app_private_key_file=write(tmp_path / "app.pem", private_pem(app_key)),
         ).start()
+        await know_communities(db)
         conn = await asyncpg.connect(db)
-        async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=proc.url, timeout=30, auth=staff_auth) as http:
             # precreate: a QR code; create (mini program): a trade_no for the payer.
             order = await order_on_account(
                 conn, http, proc.url, "u-a1", 27580, channel="alipay", scene="native"

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from payments_testkit import alipay, unionpay
 from payments_testkit.keys import issue, new_key, public_base64, write
-from payments_testkit.service import order_on_account
+from payments_testkit.service import know_communities, order_on_account
 
 pytestmark = pytest.mark.integration
 
 
-async def test_alipay_rsa2_notifications(services, create_database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_alipay_rsa2_notifications(services, create_database, tmp_path, staff_auth) -> None:  # type: ignore[no-untyped-def]
     alipay_key = new_key()
     db = await create_database("payments")
     proc = services(
@@ -25,8 +25,9 @@ async def test_alipay_rsa2_notifications(services, create_database, tmp_path) ->
         alipay_seller_id=alipay.SELLER_ID,
         alipay_public_key_file=write(tmp_path / "alipay_pub.txt", public_base64(alipay_key)),
     ).start()
+    await know_communities(db)
     conn = await asyncpg.connect(db)
-    async with httpx.AsyncClient(base_url=proc.url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=proc.url, timeout=10, auth=staff_auth) as http:
         order = await order_on_account(conn, http, proc.url, "u-a", 27580, channel="alipay")
         params = alipay.notification(order["out_trade_no"], "275.80")
         form = alipay.signed_form(params, alipay_key)
@@ -76,7 +77,7 @@ async def test_alipay_rsa2_notifications(services, create_database, tmp_path) ->
     await conn.close()
 
 
-async def test_unionpay_back_notifications(services, create_database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_unionpay_back_notifications(services, create_database, tmp_path, staff_auth) -> None:  # type: ignore[no-untyped-def]
     side = unionpay.UnionPaySide()
     db = await create_database("payments")
     proc = services(
@@ -86,8 +87,9 @@ async def test_unionpay_back_notifications(services, create_database, tmp_path) 
         unionpay_root_cert_file=write(tmp_path / "root.pem", side.root.cert_pem),
         unionpay_middle_cert_file=write(tmp_path / "middle.pem", side.middle.cert_pem),
     ).start()
+    await know_communities(db)
     conn = await asyncpg.connect(db)
-    async with httpx.AsyncClient(base_url=proc.url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=proc.url, timeout=10, auth=staff_auth) as http:
         order = await order_on_account(conn, http, proc.url, "u-up", 12345, channel="unionpay")
         params = unionpay.consumption(order["out_trade_no"], 12345)
         form = side.sign(params)

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import asyncpg
 import httpx
 import pytest
+from payments_testkit.service import know_communities
 
 from propfee.events import InvoiceIssued
 from propfee.kafka import make_producer
@@ -36,12 +37,14 @@ async def test_counter_receipts_static_qr_and_bank_files(
     services,
     create_database,
     kafka,
-    test_prefix,  # type: ignore[no-untyped-def]
+    test_prefix,
+    staff_auth,  # type: ignore[no-untyped-def]
 ) -> None:
     db = await create_database("payments")
     proc = services("payments", db, qr_secret="test-qr-secret").start()
+    await know_communities(db)
     unit = f"u-{uuid.uuid4().hex[:6]}"
-    async with httpx.AsyncClient(base_url=proc.url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=proc.url, timeout=10, auth=staff_auth) as http:
         # Counter: receipts numbered per community and day, in order; a retry keeps its number.
         receipts = []
         for n in range(3):
@@ -63,6 +66,12 @@ async def test_counter_receipts_static_qr_and_bank_files(
         assert receipts == [f"SJ-c-9-20260305-00000{n}" for n in (1, 2, 3)]
         by_receipt = (await http.get(f"/receipts/{receipts[1]}")).json()
         assert by_receipt["amount_fen"] == 1001 and by_receipt["received_by"] == "cashier-1"
+        # Each new counter payment is in the audit trail (not the replays), with who took it.
+        trail = (await http.get("/audit", params={"unit_id": unit})).json()
+        assert [(e["action"], e["actor"], e["community_id"]) for e in trail] == [
+            ("payment.counter_recorded", "test-staff", "c-9")
+        ] * 3
+        assert trail[0]["after"]["receipt_no"] == receipts[2], "newest first"
 
         # Static QR: the unit's statement (open invoices from billing's events), payable.
         producer = make_producer(kafka, client_id="test")

@@ -14,14 +14,19 @@ import pytest
 from payments_testkit.fake_wechatpay import FakeWechatPay
 from payments_testkit.keys import new_key
 from payments_testkit.server import ThreadServer
-from payments_testkit.service import merchant_key_env, order_on_account, wechat_env
+from payments_testkit.service import (
+    know_communities,
+    merchant_key_env,
+    order_on_account,
+    wechat_env,
+)
 from payments_testkit.wechat import WechatSide, transaction
 
 pytestmark = pytest.mark.integration
 
 
 async def test_expired_orders_are_closed_once_on_two_replicas(
-    services, create_database, tmp_path
+    services, create_database, tmp_path, staff_auth
 ) -> None:  # type: ignore[no-untyped-def]
     side = WechatSide()
     merchant = new_key()
@@ -39,9 +44,10 @@ async def test_expired_orders_are_closed_once_on_two_replicas(
         for proc in replicas:
             proc.wait_ready()
         one, two = (proc.url for proc in replicas)
+        await know_communities(db)
         conn = await asyncpg.connect(db)
         created = datetime.now(UTC) - timedelta(hours=1)  # TTL 30 min: expired by now
-        async with httpx.AsyncClient(timeout=60) as http:
+        async with httpx.AsyncClient(timeout=60, auth=staff_auth) as http:
             unpaid, paid = [], []
             for n in range(12):
                 order = await order_on_account(

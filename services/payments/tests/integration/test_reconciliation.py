@@ -13,7 +13,7 @@ import httpx
 import pytest
 from payments_testkit import alipay
 from payments_testkit.keys import new_key, public_base64, write
-from payments_testkit.service import wechat_env
+from payments_testkit.service import know_communities, wechat_env
 from payments_testkit.wechat import WechatSide, refund, transaction
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,9 @@ def alipay_row(trade_no: str, otn: str, kind: str, amount: str, request_no: str,
     )
 
 
-async def test_statements_imported_and_the_day_closed(services, create_database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_statements_imported_and_the_day_closed(
+    services, create_database, tmp_path, staff_auth
+) -> None:  # type: ignore[no-untyped-def]
     side, alipay_key = WechatSide(), new_key()
     db = await create_database("payments")
     proc = services(
@@ -68,8 +70,9 @@ async def test_statements_imported_and_the_day_closed(services, create_database,
         alipay_seller_id=alipay.SELLER_ID,
         alipay_public_key_file=write(tmp_path / "alipay_pub.txt", public_base64(alipay_key)),
     ).start()
+    await know_communities(db)
     conn = await asyncpg.connect(db)
-    async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=proc.url, timeout=30, auth=staff_auth) as http:
 
         async def order(unit: str, amount: int, channel: str, at: str) -> dict[str, Any]:
             r = await http.post(

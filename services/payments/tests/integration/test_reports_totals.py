@@ -11,6 +11,7 @@ import httpx
 import pytest
 from payments_testkit import alipay
 from payments_testkit.keys import new_key, public_base64, write
+from payments_testkit.service import know_communities
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +20,7 @@ def figure(count: int, amount_fen: int) -> dict[str, int]:
     return {"count": count, "amount_fen": amount_fen}
 
 
-async def test_totals(services, create_database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_totals(services, create_database, tmp_path, staff_auth) -> None:  # type: ignore[no-untyped-def]
     alipay_key = new_key()
     db = await create_database("payments")
     proc = services(
@@ -29,8 +30,9 @@ async def test_totals(services, create_database, tmp_path) -> None:  # type: ign
         alipay_seller_id=alipay.SELLER_ID,
         alipay_public_key_file=write(tmp_path / "alipay_pub.txt", public_base64(alipay_key)),
     ).start()
+    await know_communities(db)
     conn = await asyncpg.connect(db)
-    async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=proc.url, timeout=30, auth=staff_auth) as http:
 
         async def counter(community: str, amount: int, channel: str = "cash") -> str:
             r = await http.post(
@@ -129,4 +131,7 @@ async def test_totals(services, create_database, tmp_path) -> None:  # type: ign
         )
         none = (await http.get("/reports/totals", params={"community_id": "c-none"})).json()
         assert (none["payments"], none["by_channel"]) == (figure(0, 0), {})
+        # A community payments has not learnt from billing is no one's to see.
+        r = await http.get("/reports/totals", params={"community_id": "c-unknown"})
+        assert r.status_code == 404, r.text
     await conn.close()

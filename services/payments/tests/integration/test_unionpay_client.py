@@ -13,12 +13,14 @@ from payments_testkit import unionpay
 from payments_testkit.fake_unionpay import FakeUnionPay, signed_text
 from payments_testkit.keys import issue, private_pem, rsa_verify, write
 from payments_testkit.server import ThreadServer
-from payments_testkit.service import order_on_account
+from payments_testkit.service import know_communities, order_on_account
 
 pytestmark = pytest.mark.integration
 
 
-async def test_unionpay_client_against_a_fake_gateway(services, create_database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_unionpay_client_against_a_fake_gateway(
+    services, create_database, tmp_path, staff_auth
+) -> None:  # type: ignore[no-untyped-def]
     side = unionpay.UnionPaySide()
     merchant = issue("777290058110048", organization="某物业公司")  # the merchant's signing cert
     cert_id = str(merchant.cert.serial_number)
@@ -35,13 +37,14 @@ async def test_unionpay_client_against_a_fake_gateway(services, create_database,
             unionpay_root_cert_file=write(tmp_path / "root.pem", side.root.cert_pem),
             unionpay_middle_cert_file=write(tmp_path / "middle.pem", side.middle.cert_pem),
         ).start()
+        await know_communities(db)
         conn = await asyncpg.connect(db)
         post_notice = lambda http, content: http.post(  # noqa: E731
             "/webhooks/unionpay",
             content=content,
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
-        async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=proc.url, timeout=30, auth=staff_auth) as http:
             # App: a tn; QR: a code; browser: the signed form to post to frontTransReq.
             app = await order_on_account(
                 conn, http, proc.url, "u-up1", 27580, channel="unionpay", scene="app"

@@ -12,7 +12,12 @@ import pytest
 from payments_testkit.fake_wechatpay import FakeWechatPay
 from payments_testkit.keys import new_key
 from payments_testkit.server import ThreadServer
-from payments_testkit.service import merchant_key_env, order_on_account, wechat_env
+from payments_testkit.service import (
+    know_communities,
+    merchant_key_env,
+    order_on_account,
+    wechat_env,
+)
 from payments_testkit.wechat import WechatSide, refund
 
 from tests.support.kafka import read_topic
@@ -25,7 +30,8 @@ async def test_wechatpay_adapter_end_to_end(
     create_database,
     tmp_path,
     kafka,
-    test_prefix,  # type: ignore[no-untyped-def]
+    test_prefix,
+    staff_auth,  # type: ignore[no-untyped-def]
 ) -> None:
     side = WechatSide()
     merchant = new_key()
@@ -41,8 +47,9 @@ async def test_wechatpay_adapter_end_to_end(
             codepay_query_interval_s="0.05",
             codepay_query_attempts="3",
         ).start()
+        await know_communities(db)
         conn = await asyncpg.connect(db)
-        async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=proc.url, timeout=30, auth=staff_auth) as http:
             # Native: a code_url from the gateway, the request signature checked by the fake.
             order = await order_on_account(conn, http, proc.url, "u-n", 27580, scene="native")
             assert order["gateway_payload"]["code_url"].startswith("weixin://"), order

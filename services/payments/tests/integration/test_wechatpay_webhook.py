@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 from payments_testkit.keys import new_key
-from payments_testkit.service import order_on_account, wechat_env
+from payments_testkit.service import know_communities, order_on_account, wechat_env
 from payments_testkit.wechat import WechatSide, transaction
 
 from tests.support.kafka import read_topic
@@ -33,6 +33,7 @@ def side() -> WechatSide:
 async def _start(services, create_database, side, tmp_path):  # type: ignore[no-untyped-def]
     db = await create_database("payments")
     proc = services("payments", db, **wechat_env(side, tmp_path)).start()
+    await know_communities(db)
     return proc, db
 
 
@@ -40,11 +41,12 @@ async def test_only_authentic_fresh_notifications_change_anything(
     services,
     create_database,
     side,
-    tmp_path,  # type: ignore[no-untyped-def]
+    tmp_path,
+    staff_auth,  # type: ignore[no-untyped-def]
 ) -> None:
     proc, db = await _start(services, create_database, side, tmp_path)
     conn = await asyncpg.connect(db)
-    async with httpx.AsyncClient(base_url=proc.url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=proc.url, timeout=10, auth=staff_auth) as http:
         order = await order_on_account(conn, http, proc.url, "u-1", 27580)
         body = side.body("TRANSACTION.SUCCESS", transaction(order["out_trade_no"], 27580))
         url = "/webhooks/wechatpay"
@@ -101,11 +103,12 @@ async def test_key_switch_both_modes_and_duplicates_make_one_payment_across_rest
     side,
     tmp_path,
     kafka,
-    test_prefix,  # type: ignore[no-untyped-def]
+    test_prefix,
+    staff_auth,  # type: ignore[no-untyped-def]
 ) -> None:
     proc, db = await _start(services, create_database, side, tmp_path)
     conn = await asyncpg.connect(db)
-    async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=proc.url, timeout=30, auth=staff_auth) as http:
         first = await order_on_account(conn, http, proc.url, "u-2", 10000)
         second = await order_on_account(conn, http, proc.url, "u-3", 20000)
         # Key switch: one notification signed with the platform certificate's key, the other
@@ -128,7 +131,7 @@ async def test_key_switch_both_modes_and_duplicates_make_one_payment_across_rest
     # Restart (graceful stop, start again), then the same notifications once more.
     assert proc.stop_gracefully(), proc.log_tail()
     proc.start()
-    async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=proc.url, timeout=30, auth=staff_auth) as http:
         for b in (body_a, body_b):
             r = await http.post("/webhooks/wechatpay", content=b, headers=side.headers(b))
             assert r.status_code in (200, 204), r.text
@@ -151,11 +154,12 @@ async def test_money_that_cannot_be_applied_goes_to_finance_review(
     side,
     tmp_path,
     kafka,
-    test_prefix,  # type: ignore[no-untyped-def]
+    test_prefix,
+    staff_auth,  # type: ignore[no-untyped-def]
 ) -> None:
     proc, db = await _start(services, create_database, side, tmp_path)
     conn = await asyncpg.connect(db)
-    async with httpx.AsyncClient(base_url=proc.url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=proc.url, timeout=10, auth=staff_auth) as http:
         ok = await order_on_account(conn, http, proc.url, "u-ok", 5000)
         short = await order_on_account(conn, http, proc.url, "u-short", 5000)
         usd = await order_on_account(conn, http, proc.url, "u-usd", 5000)
@@ -221,7 +225,8 @@ async def test_order_for_named_invoices_takes_the_amount_from_billing_events(
     side,
     tmp_path,
     kafka,
-    test_prefix,  # type: ignore[no-untyped-def]
+    test_prefix,
+    staff_auth,  # type: ignore[no-untyped-def]
 ) -> None:
     from datetime import date
 
@@ -278,7 +283,7 @@ async def test_order_for_named_invoices_takes_the_amount_from_billing_events(
         )
     finally:
         await producer.stop()
-    async with httpx.AsyncClient(base_url=proc.url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=proc.url, timeout=10, auth=staff_auth) as http:
 
         async def known() -> bool:
             r = await http.post(

@@ -58,3 +58,24 @@ async def order_on_account(
     )
     assert r.status_code == 201, r.text
     return r.json()
+
+
+#: The communities payments' tests use, of the test company (tests.support.auth.TEST_COMPANY).
+TEST_COMMUNITIES = ("c-1", "c-9", "c-r", "c-t1", "c-t2", "c-none")
+
+
+async def know_communities(
+    database_url: str, *community_ids: str, company_id: str = "co-1"
+) -> None:
+    """Make payments know the communities' company, as billing.community-updated would: the
+    scope of the tests' company-wide staff token (``staff_auth``). Call once the process has
+    migrated its database (after ``start()``)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.executemany(
+            "INSERT INTO communities (community_id, company_id, updated_at) "
+            "VALUES ($1, $2, now()) ON CONFLICT (community_id) DO NOTHING",
+            [(c, company_id) for c in community_ids or TEST_COMMUNITIES],
+        )
+    finally:
+        await conn.close()

@@ -94,7 +94,7 @@ async def list_tasks(
         "assignee, window_start, window_end, due_on, notifier_task_id, created_at, completed_at "
         "FROM tasks WHERE ($1::text IS NULL OR case_id = $1) "
         "AND ($2::text IS NULL OR assignee = $2) AND ($3::text IS NULL OR status = $3) "
-        f"AND ($4::text IS NULL OR kind = $4) AND {security.scope_sql('community_id', 5, 6)} "
+        f"AND ($4::text IS NULL OR kind = $4) AND {security.scope_sql('tasks.community_id', 5, 6)} "
         "ORDER BY created_at, task_id LIMIT 1000",
         case_id,
         assignee,

@@ -151,7 +151,7 @@ async def report_limitation(
         "sum(coalesce(principal_outstanding_fen, total_fen))::bigint AS outstanding_fen, "
         "min(limitation_expires_on) AS earliest_expiry FROM receivables "
         "WHERE issued AND NOT settled AND limitation_expires_on <= $1 + $2::integer "
-        f"AND {security.scope_sql('community_id', 3, 4)} "
+        f"AND {security.scope_sql('receivables.community_id', 3, 4)} "
         "GROUP BY community_id ORDER BY community_id",
         as_of,
         within_days,
@@ -210,7 +210,7 @@ async def limitation(
         "SELECT invoice_id, unit_id, community_id, due_date, limitation_expires_on, "
         "limitation_expires_on <= $1 AS voluntary_only FROM receivables "
         "WHERE issued AND NOT settled AND limitation_expires_on <= $1 + $2::integer "
-        f"AND {security.scope_sql('community_id', 3, 4)} "
+        f"AND {security.scope_sql('receivables.community_id', 3, 4)} "
         "ORDER BY limitation_expires_on, invoice_id LIMIT 5000",
         as_of,
         within_days,

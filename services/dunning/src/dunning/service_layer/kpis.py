@@ -95,7 +95,7 @@ async def recovery(
     conn: asyncpg.Connection, historical_before: date, scope: Scope = EVERYWHERE
 ) -> list[dict[str, Any]]:
     """Arrears due before ``historical_before`` and unpaid then, and how much of them is paid."""
-    sql = _RECOVERY.format(scope=scope_sql("community_id", 2, 3))
+    sql = _RECOVERY.format(scope=scope_sql("receivables.community_id", 2, 3))
     rows = await conn.fetch(sql, historical_before, *scope)
     return [
         {**dict(r), "recovery_rate": _rate(r["recovered_fen"], r["historical_fen"])} for r in rows
@@ -112,7 +112,8 @@ async def tier_counts(
     rows = await conn.fetch(
         "SELECT as_of_date, community_id, tier, cases, outstanding_fen FROM tier_snapshots "
         "WHERE as_of_date >= $1 AND as_of_date < $2 AND ($3::text IS NULL OR community_id = $3) "
-        f"AND {scope_sql('community_id', 4, 5)} ORDER BY as_of_date, community_id, tier",
+        f"AND {scope_sql('tier_snapshots.community_id', 4, 5)} "
+        "ORDER BY as_of_date, community_id, tier",
         start,
         end,
         community_id,

@@ -10,11 +10,14 @@ import hmac
 
 
 def qr_signature(secret: bytes, unit_id: str) -> str:
-    return hmac.new(secret, f"unit-qr:{unit_id}".encode(), hashlib.sha256).hexdigest()[:24]
+    message = f"unit-qr:{unit_id}".encode("utf-8", "surrogatepass")
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:24]
 
 
 def qr_valid(secret: bytes, unit_id: str, signature: str) -> bool:
-    return hmac.compare_digest(qr_signature(secret, unit_id), signature)
+    """Constant-time; any text may come in (compared as bytes: non-ASCII is simply wrong)."""
+    given = signature.encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(qr_signature(secret, unit_id).encode(), given)
 
 
 def qr_url(base_url: str, secret: bytes, unit_id: str) -> str:

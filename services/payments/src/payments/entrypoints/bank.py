@@ -2,23 +2,48 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
+from payments.domain.bank_files import parse_withholding_file
+from payments.entrypoints import security
+from payments.entrypoints.security import FinanceWriter
 from payments.service_layer.bank_withholding import import_withholding_file
+from propfee import audit
 from propfee.http import Pool
 
 router = APIRouter(tags=["bank withholding"])
 
 
 @router.post("/bank-withholding/files")
-async def import_file(request: Request, pool: Pool) -> dict[str, Any]:
-    """Body: the CSV file (text/csv, UTF-8). Idempotent: importing it again records nothing."""
+async def import_file(request: Request, pool: Pool, principal: FinanceWriter) -> dict[str, Any]:
+    """Body: the CSV file (text/csv, UTF-8). Idempotent: importing it again records nothing.
+    Every community of the file must be the caller's (404 naming the first that is not);
+    audited per community (``bank_withholding.imported``)."""
+    raw = await request.body()
     try:
-        text = (await request.body()).decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise HTTPException(422, "the file must be UTF-8") from exc
+    debits, _ = parse_withholding_file(text)
+    per_community = Counter(d.community_id for d in debits)
+    digest = hashlib.sha256(raw).hexdigest()
     async with pool.acquire() as conn, conn.transaction():
-        return await import_withholding_file(conn, text, datetime.now(UTC))
+        companies = await security.communities(conn, principal, per_community)
+        result = await import_withholding_file(conn, text, datetime.now(UTC))
+        for community_id, rows in sorted(per_community.items()):
+            await audit.record(
+                conn,
+                principal,
+                "bank_withholding.imported",
+                "bank_file",
+                digest,
+                community_id=community_id,
+                after={**result, "rows_of_community": rows},
+                company_id=companies.get(community_id),
+            )
+        return result

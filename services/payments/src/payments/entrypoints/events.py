@@ -1,11 +1,13 @@
 """Events payments consumes (consumer group ``payments``): billing's invoices, for its read
-model of what each household owes."""
+model of what each household owes, and billing's communities, for each one's company (the
+scope of company-wide tokens)."""
 
-from payments.service_layer import invoices
+from payments.service_layer import communities, invoices
 from propfee.consumer import Handler
-from propfee.events import Event, InvoiceIssued, InvoiceSettled
+from propfee.events import CommunityUpdated, Event, InvoiceIssued, InvoiceSettled
 
 HANDLERS: dict[type[Event], Handler] = {
+    CommunityUpdated: communities.community_updated,
     InvoiceIssued: invoices.invoice_issued,
     InvoiceSettled: invoices.invoice_settled,
 }

@@ -1,4 +1,4 @@
-"""Payments' HTTP API (walking skeleton: counter payments)."""
+"""Payments' HTTP API: counter payments, a payment, a receipt."""
 
 from __future__ import annotations
 
@@ -8,16 +8,26 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
+from payments.entrypoints import security
+from payments.entrypoints.security import CounterClerk, Reader
 from payments.service_layer.counter import (
     CounterPayment,
     IdempotencyConflict,
     record_counter_payment,
 )
+from propfee import audit
+from propfee.auth import Principal, mask_personal
 from propfee.http import Pool
 
 router = APIRouter(tags=["payments"])
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+_PAYMENT_COLUMNS = (
+    "payment_id, community_id, unit_id, payer_party_id, invoice_ids, amount_fen, currency, "
+    "channel, gateway, gateway_transaction_id, out_trade_no, paid_at, received_at, receipt_no, "
+    "received_by, order_id"
+)
 
 
 class CounterPaymentIn(BaseModel):
@@ -27,7 +37,11 @@ class CounterPaymentIn(BaseModel):
     invoice_ids: Annotated[list[Id], Field(max_length=120)] = []
     amount_fen: Annotated[int, Field(strict=True, gt=0, le=10_000_000_00)]
     channel: Literal["cash", "bank_card", "pos"]
-    received_by: str | None = Field(default=None, max_length=64, description="Staff member")
+    received_by: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Staff member (the audit trail has the token's subject)",
+    )
     paid_at: AwareDatetime | None = Field(default=None, description="As-of instant; default now")
 
 
@@ -37,8 +51,10 @@ async def counter_payment(
     pool: Pool,
     response: Response,
     idempotency_key: Annotated[str, Header(min_length=8, max_length=128)],
+    principal: CounterClerk,
 ) -> dict[str, Any]:
-    """Record a payment taken at the counter; the Idempotency-Key header makes retries safe."""
+    """Record a payment taken at the counter; the Idempotency-Key header makes retries safe.
+    Audited (``payment.counter_recorded``)."""
     now = datetime.now(UTC)
     payment = CounterPayment(
         idempotency_key=idempotency_key,
@@ -47,35 +63,49 @@ async def counter_payment(
         paid_at=body.paid_at or now,
     )
     async with pool.acquire() as conn, conn.transaction():
+        company = await security.community(conn, principal, body.community_id)
         try:
             payment_id, created = await record_counter_payment(conn, payment)
         except IdempotencyConflict as exc:
             raise HTTPException(409, str(exc)) from exc
+        view = await _payment_view(conn, payment_id)
+        if created:
+            await audit.record(
+                conn,
+                principal,
+                "payment.counter_recorded",
+                "payment",
+                payment_id,
+                community_id=body.community_id,
+                unit_id=body.unit_id,
+                after=view,
+                company_id=company,
+            )
     if not created:
         response.status_code = 200
-    return await get_payment(payment_id, pool)
+    return mask_personal(principal, view)
 
 
-@router.get("/payments/{payment_id}")
-async def get_payment(payment_id: str, pool: Pool) -> dict[str, Any]:
-    row = await pool.fetchrow(
-        "SELECT payment_id, community_id, unit_id, payer_party_id, invoice_ids, amount_fen, "
-        "currency, channel, gateway, gateway_transaction_id, out_trade_no, paid_at, received_at, "
-        "receipt_no, received_by, order_id "
-        "FROM payments WHERE payment_id = $1",
-        payment_id,
+async def _payment_view(conn: Any, payment_id: str) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1", payment_id
     )
-    if row is None:
-        raise HTTPException(404, f"payment {payment_id} not found")
+    assert row is not None
     return dict(row)
 
 
+async def payment_view(pool: Pool, principal: Principal, payment_id: str) -> dict[str, Any]:
+    row = await security.payment(pool, principal, payment_id)
+    return mask_personal(principal, {k: row[k] for k in _PAYMENT_COLUMNS.split(", ")})
+
+
+@router.get("/payments/{payment_id}")
+async def get_payment(payment_id: str, pool: Pool, principal: Reader) -> dict[str, Any]:
+    return await payment_view(pool, principal, payment_id)
+
+
 @router.get("/receipts/{receipt_no}")
-async def get_receipt(receipt_no: str, pool: Pool) -> dict[str, Any]:
+async def get_receipt(receipt_no: str, pool: Pool, principal: Reader) -> dict[str, Any]:
     """A counter payment by the receipt number printed for the payer."""
-    payment_id = await pool.fetchval(
-        "SELECT payment_id FROM payments WHERE receipt_no = $1", receipt_no
-    )
-    if payment_id is None:
-        raise HTTPException(404, f"receipt {receipt_no} not found")
-    return await get_payment(payment_id, pool)
+    payment_id = await security.receipt(pool, principal, receipt_no)
+    return await payment_view(pool, principal, payment_id)

@@ -9,10 +9,13 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import AwareDatetime, BaseModel, Field
 
 from payments.adapters.gateways import Gateways, get_gateways
-from payments.domain.orders import OrderError
+from payments.domain.orders import OrderError, OrderTerms
+from payments.entrypoints import security
+from payments.entrypoints.security import CounterClerk, Expirer, OrderCreator, OrderQuerier, Reader
 from payments.service_layer import codepay, orders
 from payments.service_layer.expiry import expire_orders
 from payments.service_layer.gateway_payments import record_gateway_payment
+from propfee.auth import Principal, mask_personal
 from propfee.http import Pool
 from propfee.logging import get_logger
 
@@ -35,8 +38,11 @@ class OrderIn(BaseModel):
 
 
 @router.post("/orders", status_code=201)
-async def create_order(body: OrderIn, pool: Pool, gateways: GatewaysDep) -> dict[str, Any]:
-    """Fix the amount (from the invoices, or on account), then ask the gateway to prepay."""
+async def create_order(
+    body: OrderIn, pool: Pool, gateways: GatewaysDep, principal: OrderCreator
+) -> dict[str, Any]:
+    """Fix the amount (from the invoices, or on account), then ask the gateway to prepay.
+    The owner app's backend calls this with a service token for the owner it signed in."""
     now = body.at or datetime.now(UTC)
     request = orders.OrderRequest(
         unit_id=body.unit_id,
@@ -48,13 +54,9 @@ async def create_order(body: OrderIn, pool: Pool, gateways: GatewaysDep) -> dict
         amount_fen=body.amount_fen,
     )
     ttl = timedelta(seconds=gateways.settings.order_ttl_s)
-    async with pool.acquire() as conn, conn.transaction():
-        try:
-            row = await orders.create_order(conn, request, now, ttl)
-        except OrderError as exc:
-            raise HTTPException(422, str(exc)) from exc
+    row = await _create(pool, principal, request, now, ttl)
     client = gateways.clients.get(body.channel)
-    view = orders.order_view(row, now)
+    view = mask_personal(principal, orders.order_view(row, now))
     if client is None:
         view["gateway_error"] = f"{body.channel} is not configured"
         return view
@@ -70,37 +72,67 @@ async def create_order(body: OrderIn, pool: Pool, gateways: GatewaysDep) -> dict
     return view
 
 
+async def _terms_in_scope(
+    conn: Any, principal: Principal, request: orders.OrderRequest
+) -> OrderTerms:
+    try:
+        terms = await orders.order_terms(conn, request)
+    except OrderError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    await security.community(conn, principal, terms.community_id)
+    return terms
+
+
+async def _create(
+    pool: Pool, principal: Principal, request: orders.OrderRequest, now: datetime, ttl: timedelta
+) -> Any:
+    """The order, once its community is known to be within the caller's scope (404 else)."""
+    async with pool.acquire() as conn, conn.transaction():
+        terms = await _terms_in_scope(conn, principal, request)
+        try:
+            return await orders.create_order(conn, request, now, ttl, terms)
+        except OrderError as exc:
+            raise HTTPException(422, str(exc)) from exc
+
+
 class ExpireIn(BaseModel):
     as_of: AwareDatetime | None = Field(default=None, description="As-of instant; default now")
 
 
 @router.post("/orders/expire")
-async def expire(body: ExpireIn, pool: Pool, gateways: GatewaysDep) -> dict[str, Any]:
+async def expire(
+    body: ExpireIn, pool: Pool, gateways: GatewaysDep, principal: Expirer
+) -> dict[str, Any]:
     """Every pending order past its expiry as of ``as_of``: asked at the gateway first (a paid
     one is recorded once, like a notification), else closed there and marked expired.
-    Idempotent and safe to run on several replicas at once (scheduled, e.g. every minute)."""
+    Idempotent and safe to run on several replicas at once (scheduled, e.g. every minute).
+    Only the orders of the caller's communities (every one for a deployment-wide job)."""
     as_of = body.as_of or datetime.now(UTC)
     lease = timedelta(seconds=gateways.settings.order_expiry_lease_s)
-    run = await expire_orders(pool, gateways.clients, as_of, lease=lease)
+    run = await expire_orders(
+        pool, gateways.clients, as_of, lease=lease, scope=principal.sql_scope()
+    )
     return run.as_dict()
 
 
-async def _order(pool: Any, order_id: str) -> Any:
-    row = await pool.fetchrow("SELECT * FROM payment_orders WHERE order_id = $1", order_id)
-    if row is None:
-        raise HTTPException(404, f"order {order_id} not found")
+async def _order(pool: Any, principal: Principal, order_id: str) -> Any:
+    row = dict(await security.order(pool, principal, order_id))
+    row.pop("company_id", None)
     return row
 
 
 @router.get("/orders/{order_id}")
-async def get_order(order_id: str, pool: Pool) -> dict[str, Any]:
-    return orders.order_view(await _order(pool, order_id), datetime.now(UTC))
+async def get_order(order_id: str, pool: Pool, principal: Reader) -> dict[str, Any]:
+    view = orders.order_view(await _order(pool, principal, order_id), datetime.now(UTC))
+    return mask_personal(principal, view)
 
 
 @router.post("/orders/{order_id}/query")
-async def query_order(order_id: str, pool: Pool, gateways: GatewaysDep) -> dict[str, Any]:
+async def query_order(
+    order_id: str, pool: Pool, gateways: GatewaysDep, principal: OrderQuerier
+) -> dict[str, Any]:
     """Ask the gateway; a paid answer is recorded like a notification (one payment either way)."""
-    row = await _order(pool, order_id)
+    row = await _order(pool, principal, order_id)
     client = gateways.clients.get(row["channel"])
     if client is None:
         raise HTTPException(409, f"{row['channel']} is not configured")
@@ -114,7 +146,7 @@ async def query_order(order_id: str, pool: Pool, gateways: GatewaysDep) -> dict[
     if result.report is not None:
         async with pool.acquire() as conn, conn.transaction():
             recorded = await record_gateway_payment(conn, result.report, now)
-    view = orders.order_view(await _order(pool, order_id), now)
+    view = mask_personal(principal, orders.order_view(await _order(pool, principal, order_id), now))
     view["gateway_state"] = result.state
     view["recorded"] = recorded.__dict__ if recorded else None
     return view
@@ -127,19 +159,20 @@ class ScanIn(BaseModel):
     community_id: Id | None = None
     payer_party_id: Id | None = None
     amount_fen: Annotated[int, Field(strict=True, gt=0, le=10_000_000_00)] | None = None
-    operator: str = Field(min_length=1, max_length=64)
+    operator: str | None = Field(
+        default=None, max_length=64, description="Staff member (the token's subject if unset)"
+    )
 
 
 @router.post("/payments/scan")
-async def scan_payment_code(body: ScanIn, pool: Pool, gateways: GatewaysDep) -> dict[str, Any]:
+async def scan_payment_code(
+    body: ScanIn, pool: Pool, gateways: GatewaysDep, principal: CounterClerk
+) -> dict[str, Any]:
     """Counter: scan the payer's WeChat Pay 付款码 or Alipay 条码; query, then reverse if the
     answer stays unknown."""
     channel = codepay.channel_of_auth_code(body.auth_code)
     if channel is None:
         raise HTTPException(422, "not a WeChat Pay or Alipay payment code")
-    client = gateways.clients.get(channel)
-    if client is None:
-        raise HTTPException(409, f"{channel} is not configured")
     now = datetime.now(UTC)
     request = orders.OrderRequest(
         unit_id=body.unit_id,
@@ -150,11 +183,13 @@ async def scan_payment_code(body: ScanIn, pool: Pool, gateways: GatewaysDep) -> 
         payer_party_id=body.payer_party_id,
         amount_fen=body.amount_fen,
     )
-    async with pool.acquire() as conn, conn.transaction():
-        try:
-            row = await orders.create_order(conn, request, now, timedelta(minutes=5))
-        except OrderError as exc:
-            raise HTTPException(422, str(exc)) from exc
+    async with pool.acquire() as conn:
+        # The scope first: what is not the caller's is not found, configured or not.
+        await _terms_in_scope(conn, principal, request)
+    client = gateways.clients.get(channel)
+    if client is None:
+        raise HTTPException(409, f"{channel} is not configured")
+    row = await _create(pool, principal, request, now, timedelta(minutes=5))
     s = gateways.settings
     result = await codepay.collect_with_code(
         pool,

@@ -11,9 +11,12 @@ from pydantic import BaseModel
 from payments.adapters.gateways import Gateways, get_gateways
 from payments.domain.orders import OrderError
 from payments.domain.qr import qr_url, qr_valid
+from payments.entrypoints import security
+from payments.entrypoints.security import Reader
 from payments.service_layer import orders
 from payments.service_layer.invoices import open_invoices
 from payments.settings import read_secret
+from propfee.auth import open_route
 from propfee.http import Pool
 
 router = APIRouter(tags=["qr"])
@@ -28,17 +31,22 @@ def _secret(gateways: Gateways) -> bytes:
 
 
 @router.get("/units/{unit_id}/qr")
-async def unit_qr(unit_id: str, gateways: GatewaysDep) -> dict[str, str]:
-    """Staff: the link to print as the unit's QR code (it never changes)."""
+async def unit_qr(
+    unit_id: str, pool: Pool, gateways: GatewaysDep, principal: Reader
+) -> dict[str, str]:
+    """Staff: the link to print as the unit's QR code (it never changes). For a unit payments
+    knows (from billing's invoices, or a payment or order of it) in the caller's scope."""
+    await security.unit(pool, principal, unit_id)
     return {
         "unit_id": unit_id,
         "url": qr_url(gateways.settings.public_base_url, _secret(gateways), unit_id),
     }
 
 
-@router.get("/qr/{unit_id}")
+@router.get("/qr/{unit_id}", openapi_extra=open_route("signature"))
 async def statement(unit_id: str, sig: str, pool: Pool, gateways: GatewaysDep) -> dict[str, Any]:
-    """What the household owes now (open invoices), as the scanned code shows it."""
+    """What the household owes now (open invoices), as the scanned code shows it. Open: the
+    ``sig`` of the printed link is the credential (404 for a wrong one)."""
     if not qr_valid(_secret(gateways), unit_id, sig):
         raise HTTPException(404, "unknown code")
     async with pool.acquire() as conn:
@@ -59,11 +67,12 @@ class QrPayIn(BaseModel):
     payer_openid: str | None = None
 
 
-@router.post("/qr/{unit_id}/orders", status_code=201)
+@router.post("/qr/{unit_id}/orders", status_code=201, openapi_extra=open_route("signature"))
 async def pay_statement(
     unit_id: str, sig: str, body: QrPayIn, pool: Pool, gateways: GatewaysDep
 ) -> dict[str, Any]:
-    """Pay every open invoice of the statement: an order for their total."""
+    """Pay every open invoice of the statement: an order for their total. Open: the ``sig``
+    of the printed link is the credential."""
     if not qr_valid(_secret(gateways), unit_id, sig):
         raise HTTPException(404, "unknown code")
     now = datetime.now(UTC)

@@ -21,6 +21,7 @@ from payments.adapters.wechatpay_notify import read_notification
 from payments.adapters.wechatpay_resources import refund_report, transaction_report
 from payments.service_layer.recorder import PaymentRecorder
 from payments.service_layer.refunds import confirm_refund
+from propfee.auth import open_route
 from propfee.http import get_runtime
 from propfee.logging import get_logger
 
@@ -43,7 +44,12 @@ def _wechat_fail(status: int, message: str) -> JSONResponse:
     return JSONResponse({"code": "FAIL", "message": message}, status_code=status)
 
 
-@router.post("/webhooks/wechatpay", status_code=204, response_class=Response)
+@router.post(
+    "/webhooks/wechatpay",
+    status_code=204,
+    response_class=Response,
+    openapi_extra=open_route("signature"),
+)
 async def wechatpay(request: Request) -> Response:
     """WeChat Pay API v3 notification: 204 when handled, 4xx/5xx ``{"code": "FAIL"}`` else."""
     body = await request.body()
@@ -51,7 +57,8 @@ async def wechatpay(request: Request) -> Response:
     keys = get_gateways(request).wechatpay
     pool = _pool(request)
     if keys is None:
-        return _wechat_fail(500, "WeChat Pay is not configured")
+        # Nothing here to notify (404): a gateway retries any answer that is not a success.
+        return _wechat_fail(404, "WeChat Pay is not configured")
     if pool is None:
         return _wechat_fail(503, "service is starting")
     try:
@@ -75,14 +82,18 @@ async def wechatpay(request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/webhooks/alipay", response_class=PlainTextResponse)
+@router.post(
+    "/webhooks/alipay", response_class=PlainTextResponse, openapi_extra=open_route("signature")
+)
 async def alipay(request: Request) -> PlainTextResponse:
     """Alipay notification: exactly ``success`` when handled; anything else makes it retry."""
     body = await request.body()
     now = datetime.now(UTC)
     keys = get_gateways(request).alipay
     pool = _pool(request)
-    if keys is None or pool is None:
+    if keys is None:
+        return PlainTextResponse("fail", status_code=404)
+    if pool is None:
         return PlainTextResponse("fail", status_code=503)
     try:
         params = alipay_notify.parse_form(body)
@@ -104,14 +115,18 @@ async def alipay(request: Request) -> PlainTextResponse:
     return PlainTextResponse("success")
 
 
-@router.post("/webhooks/unionpay", response_class=PlainTextResponse)
+@router.post(
+    "/webhooks/unionpay", response_class=PlainTextResponse, openapi_extra=open_route("signature")
+)
 async def unionpay(request: Request) -> PlainTextResponse:
     """UnionPay back notification: HTTP 200 when handled; anything else makes it retry."""
     body = await request.body()
     now = datetime.now(UTC)
     keys = get_gateways(request).unionpay
     pool = _pool(request)
-    if keys is None or pool is None:
+    if keys is None:
+        return PlainTextResponse("fail", status_code=404)
+    if pool is None:
         return PlainTextResponse("fail", status_code=503)
     try:
         params = dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True))

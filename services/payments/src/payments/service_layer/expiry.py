@@ -40,6 +40,9 @@ UPDATE payment_orders o SET expiry_lease_until = clock_timestamp() + $3::interva
          WHERE status = 'pending' AND expires_at <= $1
            AND (expiry_lease_until IS NULL OR expiry_lease_until < clock_timestamp())
            AND order_id <> ALL($4::text[])
+           AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM communities c
+                 WHERE c.community_id = payment_orders.community_id AND c.company_id = $5))
+           AND ($6::text[] IS NULL OR community_id = ANY($6))
          ORDER BY expires_at, order_id
          LIMIT $2
            FOR UPDATE SKIP LOCKED) due
@@ -76,15 +79,18 @@ async def expire_orders(
     lease: timedelta,
     batch_size: int = 100,
     concurrency: int = 8,
+    scope: tuple[str | None, list[str] | None] = (None, None),
 ) -> ExpiryRun:
     """Settle every pending order whose expiry is at or before ``as_of`` (which is also the
-    instant recorded as the close and as when a payment found by the query was seen)."""
+    instant recorded as the close and as when a payment found by the query was seen).
+    ``scope`` is the caller's ``principal.sql_scope()``: only the orders of its communities
+    (as payments knows their company); ``(None, None)``: every order."""
     run = ExpiryRun(as_of)
     limit = asyncio.Semaphore(concurrency)
     tried: list[str] = []  # left pending by this run: not claimed again by it
     while True:
         async with pool.acquire() as conn, conn.transaction():
-            claimed = await conn.fetch(_CLAIM, as_of, batch_size, lease, tried)
+            claimed = await conn.fetch(_CLAIM, as_of, batch_size, lease, tried, *scope)
         if not claimed:
             return run
         tried += [order["order_id"] for order in claimed]

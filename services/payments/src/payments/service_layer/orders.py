@@ -52,10 +52,15 @@ async def order_terms(conn: asyncpg.Connection, request: OrderRequest) -> OrderT
 
 
 async def create_order(
-    conn: asyncpg.Connection, request: OrderRequest, now: datetime, ttl: timedelta
+    conn: asyncpg.Connection,
+    request: OrderRequest,
+    now: datetime,
+    ttl: timedelta,
+    terms: OrderTerms | None = None,
 ) -> asyncpg.Record:
-    """Insert a pending order (inside the caller's transaction) and return its row."""
-    terms = await order_terms(conn, request)
+    """Insert a pending order (inside the caller's transaction) and return its row; ``terms``
+    when the caller already read them (``order_terms``), e.g. to check the community."""
+    terms = terms or await order_terms(conn, request)
     row = await conn.fetchrow(
         "INSERT INTO payment_orders (order_id, out_trade_no, community_id, unit_id, "
         "payer_party_id, invoice_ids, amount_fen, channel, scene, created_at, expires_at) "

@@ -75,9 +75,14 @@ async def import_statement(
     }
 
 
-async def daily_close(conn: asyncpg.Connection, day: date) -> list[dict[str, Any]]:
+async def daily_close(
+    conn: asyncpg.Connection,
+    day: date,
+    scope: tuple[str | None, list[str] | None] = (None, None),
+) -> list[dict[str, Any]]:
     """日清日结: per community and channel, what came in and went out that day (integer fen:
-    PostgreSQL's sum of bigint is numeric, so it is cast back)."""
+    PostgreSQL's sum of bigint is numeric, so it is cast back). ``scope`` is the caller's
+    ``principal.sql_scope()`` (communities as payments knows their company)."""
     rows = await conn.fetch(
         "WITH p AS (SELECT community_id, channel, count(*) AS payments, sum(amount_fen)::bigint AS "
         "received_fen FROM payments WHERE (paid_at AT TIME ZONE 'Asia/Shanghai')::date = $1 "
@@ -85,11 +90,16 @@ async def daily_close(conn: asyncpg.Connection, day: date) -> list[dict[str, Any
         "r AS (SELECT p.community_id, p.channel, count(*) AS refunds, sum(r.amount_fen)::bigint AS "
         "refunded_fen FROM refunds r JOIN payments p USING (payment_id) WHERE r.status = "
         "'succeeded' AND (r.refunded_at AT TIME ZONE 'Asia/Shanghai')::date = $1 GROUP BY 1, 2) "
-        "SELECT community_id, channel, coalesce(payments, 0) AS payments, "
+        "SELECT * FROM (SELECT community_id, channel, coalesce(payments, 0) AS payments, "
         "coalesce(received_fen, 0) AS received_fen, coalesce(refunds, 0) AS refunds, "
         "coalesce(refunded_fen, 0) AS refunded_fen, "
         "coalesce(received_fen, 0) - coalesce(refunded_fen, 0) AS net_fen "
-        "FROM p FULL JOIN r USING (community_id, channel) ORDER BY community_id, channel",
+        "FROM p FULL JOIN r USING (community_id, channel)) d "
+        "WHERE ($2::text IS NULL OR EXISTS (SELECT 1 FROM communities sc "
+        "WHERE sc.community_id = d.community_id AND sc.company_id = $2)) "
+        "AND ($3::text[] IS NULL OR d.community_id = ANY($3)) "
+        "ORDER BY d.community_id, d.channel",
         day,
+        *scope,
     )
     return [dict(r) for r in rows]

@@ -11,16 +11,29 @@ from typing import Any
 
 import asyncpg
 
-_TOTALS = """
+#: ``$2``/``$3``: the caller's scope (``principal.sql_scope()``), communities as payments knows
+#: their company; exceptions without a community only for company-wide callers.
+_IN_SCOPE = (
+    "(($2::text IS NULL OR EXISTS (SELECT 1 FROM communities sc "
+    "WHERE sc.community_id = {c} AND sc.company_id = $2)) "
+    "AND ($3::text[] IS NULL OR {c} = ANY($3)))"
+)
+
+_TOTALS = f"""
 SELECT 'payments' AS figure, channel, count(*) AS count, sum(amount_fen)::bigint AS amount_fen
-  FROM payments WHERE $1::text IS NULL OR community_id = $1 GROUP BY channel
+  FROM payments p WHERE ($1::text IS NULL OR community_id = $1)
+   AND {_IN_SCOPE.format(c="p.community_id")} GROUP BY channel
 UNION ALL
 SELECT 'refunds', p.channel, count(*), sum(r.amount_fen)::bigint
   FROM refunds r JOIN payments p USING (payment_id)
- WHERE r.status = 'succeeded' AND ($1::text IS NULL OR p.community_id = $1) GROUP BY p.channel
+ WHERE r.status = 'succeeded' AND ($1::text IS NULL OR p.community_id = $1)
+   AND {_IN_SCOPE.format(c="p.community_id")} GROUP BY p.channel
 UNION ALL
 SELECT 'exceptions_' || status, channel, count(*), sum(amount_fen)::bigint
-  FROM payment_exceptions WHERE $1::text IS NULL OR community_id = $1 GROUP BY status, channel
+  FROM payment_exceptions e WHERE ($1::text IS NULL OR community_id = $1)
+   AND ({_IN_SCOPE.format(c="e.community_id")}
+        OR (e.community_id IS NULL AND $1::text IS NULL AND $3::text[] IS NULL))
+ GROUP BY status, channel
 """
 
 FIGURES = ("payments", "refunds", "exceptions_open", "exceptions_resolved")
@@ -30,12 +43,17 @@ def _zero() -> dict[str, Any]:
     return {figure: {"count": 0, "amount_fen": 0} for figure in FIGURES}
 
 
-async def totals(conn: asyncpg.Connection, community_id: str | None) -> dict[str, Any]:
+async def totals(
+    conn: asyncpg.Connection,
+    community_id: str | None,
+    scope: tuple[str | None, list[str] | None] = (None, None),
+) -> dict[str, Any]:
     """Payments received, refunds confirmed, exceptions open and resolved (count and fen),
-    net received (payments − refunds), overall and by channel."""
+    net received (payments − refunds), overall and by channel; within ``scope`` (the caller's
+    ``principal.sql_scope()``; ``(None, None)``: everything)."""
     overall = _zero()
     by_channel: dict[str, dict[str, Any]] = {}
-    for row in await conn.fetch(_TOTALS, community_id):
+    for row in await conn.fetch(_TOTALS, community_id, *scope):
         channel = by_channel.setdefault(row["channel"], _zero())
         for target in (channel, overall):
             target[row["figure"]]["count"] += row["count"]

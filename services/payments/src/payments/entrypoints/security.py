@@ -1,0 +1,216 @@
+"""Who may call what in payments, and the scoping lookups (404 for what the caller may not see).
+
+The role sets per kind of endpoint (services/payments/README.md has the table):
+
+- reads (payments, receipts, orders, refunds, a unit's QR link): the staff, and the service
+  role for automation;
+- payment orders (``POST /orders``): the service role (the owner app's backend authenticates
+  owners and calls with a service token), fee clerks, finance, company admins;
+- the counter (``POST /payments/counter``, ``POST /payments/scan``): fee clerks, finance,
+  community managers, company admins; asking the gateway about an order: both of the above;
+- refunds: finance, community managers, company admins, always with a reason;
+- finance review (exceptions, discrepancies, statement imports, bank files, the daily close):
+  finance and company admins; the reads also auditors;
+- reports (``GET /reports/totals``, aggregates only): ``REPORTS`` (the owners' committee
+  included) and the service role;
+- closing expired orders: the service role (a CronJob), finance, company admins.
+
+Scope. Payments knows each community's company from ``billing.community-updated``
+(``communities``); a community it has not learnt is outside every company-bound scope (only a
+deployment-wide service token, company "*", reaches it). Gateway-level records — statement
+imports, discrepancies, exceptions whose community is unknown (money for an order payments
+never had) — belong to the deployment's merchant accounts, not to one community: only tokens
+whose communities claim is "*" reach them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, TypeAlias
+
+import asyncpg
+from fastapi import Depends
+
+from propfee.auth import (
+    ADJUST,
+    REPORTS,
+    STAFF_READ,
+    Principal,
+    Role,
+    ensure_visible,
+    not_found,
+    require,
+)
+
+READ = STAFF_READ | {Role.service}
+ORDERS = frozenset({Role.service, Role.fee_clerk, Role.finance, Role.company_admin})
+DESK = frozenset({Role.fee_clerk, Role.finance, Role.community_manager, Role.company_admin})
+ORDER_QUERY = ORDERS | DESK
+REFUNDS = ADJUST
+FINANCE_WRITE = frozenset({Role.finance, Role.company_admin})
+FINANCE_READ = FINANCE_WRITE | {Role.auditor}
+REPORT_READ = REPORTS | {Role.service}
+EXPIRY = frozenset({Role.service, Role.finance, Role.company_admin})
+
+Reader = Annotated[Principal, Depends(require(*READ))]
+OrderCreator = Annotated[Principal, Depends(require(*ORDERS))]
+OrderQuerier = Annotated[Principal, Depends(require(*ORDER_QUERY))]
+CounterClerk = Annotated[Principal, Depends(require(*DESK))]
+Refunder = Annotated[Principal, Depends(require(*REFUNDS))]
+FinanceWriter = Annotated[Principal, Depends(require(*FINANCE_WRITE))]
+FinanceReader = Annotated[Principal, Depends(require(*FINANCE_READ))]
+ReportReader = Annotated[Principal, Depends(require(*REPORT_READ))]
+Expirer = Annotated[Principal, Depends(require(*EXPIRY))]
+
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+
+def ensure_reaches(
+    principal: Principal, community_id: str | None, company_id: str | None, what: str
+) -> None:
+    """404 ("<what> not found") unless the caller may see the community: ``ensure_visible``,
+    and a community whose company payments has not learnt is outside company-bound scopes."""
+    if company_id is None and not principal.all_companies:
+        raise not_found(what)
+    ensure_visible(principal, community_id, company_id, what)
+
+
+def reaches_gateway_level(principal: Principal) -> bool:
+    """Statements, discrepancies, exceptions without a community: company-wide tokens only."""
+    return principal.all_communities
+
+
+def scope_sql(column: str, company: int, communities: int, *, gateway_level: bool = False) -> str:
+    """A SQL condition keeping rows whose community the caller may see. ``column`` is
+    qualified with its table (it is used inside a subquery over ``communities``); the
+    parameters ``$company`` and ``$communities`` are ``principal.sql_scope()``. With
+    ``gateway_level``, rows without a community are kept for company-wide callers."""
+    scoped = (
+        f"((${company}::text IS NULL OR EXISTS (SELECT 1 FROM communities sc "
+        f"WHERE sc.community_id = {column} AND sc.company_id = ${company})) "
+        f"AND (${communities}::text[] IS NULL OR {column} = ANY(${communities})))"
+    )
+    if gateway_level:
+        return f"({scoped} OR ({column} IS NULL AND ${communities}::text[] IS NULL))"
+    return scoped
+
+
+async def company_of(conn: Conn, community_id: str) -> str | None:
+    company: str | None = await conn.fetchval(
+        "SELECT company_id FROM communities WHERE community_id = $1", community_id
+    )
+    return company
+
+
+async def community(conn: Conn, principal: Principal, community_id: str) -> str | None:
+    """The community's company; 404 unless the caller may see the community."""
+    company = await company_of(conn, community_id)
+    ensure_reaches(principal, community_id, company, f"community {community_id}")
+    return company
+
+
+async def communities(conn: Conn, principal: Principal, ids: Iterable[str]) -> dict[str, str]:
+    """Each community's company; 404 naming the first one the caller may not see."""
+    wanted = sorted(set(ids))
+    rows = await conn.fetch(
+        "SELECT community_id, company_id FROM communities WHERE community_id = ANY($1::text[])",
+        wanted,
+    )
+    known = {r["community_id"]: r["company_id"] for r in rows}
+    for community_id in wanted:
+        ensure_reaches(
+            principal, community_id, known.get(community_id), f"community {community_id}"
+        )
+    return known
+
+
+async def unit(conn: Conn, principal: Principal, unit_id: str) -> asyncpg.Record:
+    """``(community_id, company_id)`` of a unit payments knows (from billing's invoices, or a
+    payment or order of it) and the caller may see; 404 otherwise."""
+    row = await conn.fetchrow(
+        "SELECT u.community_id, c.company_id FROM ("
+        " (SELECT community_id FROM invoices WHERE unit_id = $1 LIMIT 1) UNION ALL"
+        " (SELECT community_id FROM payments WHERE unit_id = $1 LIMIT 1) UNION ALL"
+        " (SELECT community_id FROM payment_orders WHERE unit_id = $1 LIMIT 1)) u "
+        "LEFT JOIN communities c USING (community_id) LIMIT 1",
+        unit_id,
+    )
+    if row is None:
+        raise not_found(f"unit {unit_id}")
+    ensure_reaches(principal, row["community_id"], row["company_id"], f"unit {unit_id}")
+    return row
+
+
+async def payment(
+    conn: Conn, principal: Principal, payment_id: str, *, for_update: bool = False
+) -> asyncpg.Record:
+    """The payment row (with ``company_id``) when the caller may see it; 404 otherwise."""
+    row = await conn.fetchrow(
+        "SELECT p.*, c.company_id FROM payments p LEFT JOIN communities c USING (community_id) "
+        f"WHERE p.payment_id = $1{' FOR UPDATE OF p' if for_update else ''}",
+        payment_id,
+    )
+    if row is None:
+        raise not_found(f"payment {payment_id}")
+    ensure_reaches(principal, row["community_id"], row["company_id"], f"payment {payment_id}")
+    return row
+
+
+async def receipt(conn: Conn, principal: Principal, receipt_no: str) -> str:
+    """The payment id of a counter receipt the caller may see; 404 otherwise."""
+    row = await conn.fetchrow(
+        "SELECT p.payment_id, p.community_id, c.company_id FROM payments p "
+        "LEFT JOIN communities c USING (community_id) WHERE p.receipt_no = $1",
+        receipt_no,
+    )
+    if row is None:
+        raise not_found(f"receipt {receipt_no}")
+    ensure_reaches(principal, row["community_id"], row["company_id"], f"receipt {receipt_no}")
+    payment_id: str = row["payment_id"]
+    return payment_id
+
+
+async def order(conn: Conn, principal: Principal, order_id: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT o.*, c.company_id FROM payment_orders o "
+        "LEFT JOIN communities c USING (community_id) WHERE o.order_id = $1",
+        order_id,
+    )
+    if row is None:
+        raise not_found(f"order {order_id}")
+    ensure_reaches(principal, row["community_id"], row["company_id"], f"order {order_id}")
+    return row
+
+
+async def exception(conn: Conn, principal: Principal, exception_id: str) -> asyncpg.Record:
+    """An exception for finance review; one without a community is gateway-level."""
+    row = await conn.fetchrow(
+        "SELECT e.*, c.company_id FROM payment_exceptions e "
+        "LEFT JOIN communities c USING (community_id) WHERE e.exception_id = $1",
+        exception_id,
+    )
+    if row is None:
+        raise not_found(f"exception {exception_id}")
+    if row["community_id"] is None:
+        gateway_level(principal, f"exception {exception_id}")
+    else:
+        ensure_reaches(
+            principal, row["community_id"], row["company_id"], f"exception {exception_id}"
+        )
+    return row
+
+
+async def discrepancy(conn: Conn, principal: Principal, discrepancy_id: str) -> asyncpg.Record:
+    """A reconciliation discrepancy (gateway-level: company-wide tokens only)."""
+    row = await conn.fetchrow(
+        "SELECT * FROM discrepancies WHERE discrepancy_id = $1", discrepancy_id
+    )
+    if row is None or not reaches_gateway_level(principal):
+        raise not_found(f"discrepancy {discrepancy_id}")
+    return row
+
+
+def gateway_level(principal: Principal, what: str) -> None:
+    """404 unless the caller is company-wide (statements, the merchant accounts' records)."""
+    if not reaches_gateway_level(principal):
+        raise not_found(what)
