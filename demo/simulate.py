@@ -242,7 +242,9 @@ class Simulation:
             self.progress(label, i + 1, days)
 
     async def _day(self, day: date, label: str) -> None:
-        busy = False
+        """09:30 the sweep; the day's work (owners, staff, post office); once the services
+        have handled all of it, 20:30 the dispatch (before the quiet hours): a reminder the
+        sweep queued this morning is cancelled if the household paid during the day."""
         if day.day == 1:
             await self._bill(day, label)
         t = time.monotonic()
@@ -256,25 +258,23 @@ class Simulation:
         for stage, n in (sweep.get("by_stage") or {}).items():
             self.totals.escalations_by_stage[stage] += n
         self.totals.by_month[label]["escalations"] += escalated
-        if escalated:
-            await self._settle()
-        t = time.monotonic()
-        dispatched = await self.api.post(
-            "notifier", "/dispatch", params={"as_of": local(day, 9, 31).isoformat()}
-        )
-        self.timings["dispatch"] += time.monotonic() - t
-        if any(v for k, v in dispatched.items() if k != "as_of" and isinstance(v, int)):
-            busy = True
-        self._read_phones(day, label)
+        self._read_phones(day, label)  # what last evening's dispatch brought
         # The post office, the staff and the owners act independently during the day.
-        _, _, paid = await asyncio.gather(
+        _, worked, paid = await asyncio.gather(
             self._timed("post office", self._post_office(day)),
             self._timed("staff", self._staff(day, label)),
             self._owners_pay(day, label),
         )
-        busy |= paid
-        if busy:
+        if escalated or worked or paid:  # the notifier must know before it dispatches
             await self._settle()
+        t = time.monotonic()
+        dispatched = await self.api.post(
+            "notifier", "/dispatch", params={"as_of": local(day, 20, 30).isoformat()}
+        )
+        self.timings["dispatch"] += time.monotonic() - t
+        self.totals.by_month[label]["dispatched"] += sum(
+            v for k, v in dispatched.items() if k != "as_of" and isinstance(v, int)
+        )
         if day.day == 28:
             await self._snapshot(day, label)
 
@@ -358,9 +358,8 @@ class Simulation:
     # what reaches the owners' phones
 
     def _read_phones(self, day: date, label: str) -> None:
-        messages = self.sandbox.messages()
-        fresh = messages[self.messages_seen :]
-        self.messages_seen = len(messages)
+        fresh = self.sandbox.messages(self.messages_seen)
+        self.messages_seen += len(fresh)
         rng = self.rng
         for msg in fresh:
             h = self.by_contact.get(str(msg.get("to", "")))
@@ -404,7 +403,8 @@ class Simulation:
     # ------------------------------------------------------------------------------------
     # staff
 
-    async def _staff(self, day: date, label: str) -> None:
+    async def _staff(self, day: date, label: str) -> bool:
+        resumed = False
         for unit_id, (pause_id, resolve_on) in list(self.open_pauses.items()):
             if day >= resolve_on:
                 await self.api.post(
@@ -412,6 +412,7 @@ class Simulation:
                     json={"resolution": "问题已处理，业主认可", "at": local(day, 11).isoformat()},
                 )  # fmt: skip
                 del self.open_pauses[unit_id]
+                resumed = True
                 self.totals.staff["resumed"] += 1
                 h = self.by_unit[unit_id]
                 h.promise_until = "resolved"
@@ -419,6 +420,7 @@ class Simulation:
         tasks = await self.api.get("dunning", "/tasks", actor="housekeeper")
         for task in tasks:
             await self._task(task, day)
+        return bool(tasks) or resumed
 
     async def _task(self, task: dict[str, Any], day: date) -> None:
         h = self.by_unit.get(task["unit_id"])

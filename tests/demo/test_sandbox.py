@@ -20,6 +20,7 @@ import pytest
 from demo.sandbox import FILES, Sandbox
 from propfee.events import CommunityUpdated, InvoiceIssued, InvoiceLine, PartyContactsUpdated
 from propfee.kafka import make_producer
+from tests.support.auth import BearerAuth
 from tests.support.fixtures import wait_until
 from tests.support.kafka import publish
 from tests.support.processes import free_port
@@ -462,8 +463,10 @@ def prefixed(env: dict[str, str], service: str) -> dict[str, str]:
 
 @pytest.mark.integration
 async def test_real_payments_and_notifier_against_the_sandbox(  # type: ignore[no-untyped-def]
-    tmp_path, services, create_database, test_prefix, kafka
+    tmp_path, services, create_database, test_prefix, kafka, dev_issuer
 ) -> None:
+    # A deployment-wide automation token: these services have not heard of the community.
+    auth = BearerAuth(dev_issuer.mint("sandbox-test", ["service"], "*", "*"))
     box = Sandbox.load_or_create(tmp_path / "sandbox")
     port, smtp_port = free_port(), free_port()
     box.start(port, smtp_port)
@@ -479,15 +482,17 @@ async def test_real_payments_and_notifier_against_the_sandbox(  # type: ignore[n
         ).start(wait=False)
         payments.wait_ready()
         notifier.wait_ready()
-        await _pay_through_the_webhooks(box, payments.url, payments_db)
-        await _bill_reaches_the_sandbox_phone(box, notifier.url, kafka, test_prefix)
+        await _pay_through_the_webhooks(box, payments.url, payments_db, auth)
+        await _bill_reaches_the_sandbox_phone(box, notifier.url, kafka, test_prefix, auth)
     finally:
         box.stop()
 
 
-async def _pay_through_the_webhooks(box: Sandbox, url: str, database_url: str) -> None:
+async def _pay_through_the_webhooks(
+    box: Sandbox, url: str, database_url: str, auth: httpx.Auth
+) -> None:
     conn = await asyncpg.connect(database_url)
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=30, auth=auth) as http:
 
         async def order(channel: str, unit_id: str, amount_fen: int) -> dict[str, Any]:
             r = await http.post(
@@ -563,7 +568,9 @@ async def _pay_through_the_webhooks(box: Sandbox, url: str, database_url: str) -
     assert counts["rejected_signatures.wechatpay"] == 0, counts
 
 
-async def _bill_reaches_the_sandbox_phone(box: Sandbox, url: str, kafka: str, prefix: str) -> None:
+async def _bill_reaches_the_sandbox_phone(
+    box: Sandbox, url: str, kafka: str, prefix: str, auth: httpx.Auth
+) -> None:
     at = datetime(2026, 3, 1, tzinfo=UTC)
     producer = make_producer(kafka, client_id="sandbox-test")
     await producer.start()
@@ -595,7 +602,7 @@ async def _bill_reaches_the_sandbox_phone(box: Sandbox, url: str, kafka: str, pr
             ),
             "p-demo",
         )
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=url, timeout=30, auth=auth) as http:
 
             async def party_known() -> bool:
                 return (await http.get("/parties/p-demo")).status_code == 200
