@@ -148,12 +148,12 @@ class MonthBars:
 
 async def main(args: argparse.Namespace) -> int:
     from demo.report import render_terminal, write_html
-    from demo.sandbox import Sandbox
+    from demo.sandbox import SandboxProcess
 
     configure_logging("demo", level="WARNING")  # the demo speaks for itself
     started = time.monotonic()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    sandbox = Sandbox.load_or_create(HOME / "demo" / "sandbox")
+    sandbox = SandboxProcess(HOME / "demo" / "sandbox")
     sandbox.start(SANDBOX_PORT, SMTP_PORT)
     say(f"sandbox (gateways, SMS, WeChat, app push, SMTP) on http://127.0.0.1:{SANDBOX_PORT}")
     say("fresh databases *_demo and topics demo.* ...")
@@ -170,7 +170,7 @@ async def main(args: argparse.Namespace) -> int:
         prefix=PREFIX,
         urls=urls,
     )
-    api = Api(urls, Tokens(config.company_id))
+    api = Api(urls, Tokens(config.company_id), concurrency=config.concurrency)
     try:
         await wait_ready(api)
         say(

@@ -79,10 +79,11 @@ class Quiet:
         return lag, ends
 
     async def settle(self, timeout_s: float = 180.0) -> None:
-        """Return once two looks in a row find nothing pending and no new records."""
+        """Return once two looks in a row, at least 50 ms apart, find nothing pending and no
+        new records (an outbox relay publishes within milliseconds of a commit: LISTEN)."""
         started = time.monotonic()
         previous: dict[TopicPartition, int] | None = None
-        delay = 0.01
+        delay = 0.05
         while True:
             lag, ends = await self._lag()
             if lag == 0 and ends == previous and await self._outboxes_empty():

@@ -24,7 +24,7 @@ class DemoConfig:
     community_id: str = ""
     bootstrap: str = "127.0.0.1:9092"
     prefix: str = ""
-    concurrency: int = 16
+    concurrency: int = 32
     urls: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

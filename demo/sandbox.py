@@ -34,7 +34,10 @@ import json
 import os
 import re
 import secrets
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -49,6 +52,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+import httpx
 import uvicorn
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -856,6 +860,8 @@ class Sandbox:
     def _routes(self) -> list[Route]:
         return [
             Route("/healthz", self._healthz, methods=["GET"]),
+            Route("/_sandbox/messages", self._messages_http, methods=["GET"]),
+            Route("/_sandbox/counts", self._counts_http, methods=["GET"]),
             Route("/alibaba", self._alibaba_sms, methods=["POST"]),
             Route("/alibaba/", self._alibaba_sms, methods=["POST"]),
             Route("/wechat/cgi-bin/token", self._wechat_token, methods=["GET"]),
@@ -871,6 +877,14 @@ class Sandbox:
 
     async def _healthz(self, request: Request) -> Response:
         return PlainTextResponse("ok")
+
+    async def _messages_http(self, request: Request) -> Response:
+        """What reached the world, for a simulator in another process (local only)."""
+        since = int(request.query_params.get("since", "0"))
+        return _json([{**m, "at": str(m.get("at"))} for m in self.messages(since)])
+
+    async def _counts_http(self, request: Request) -> Response:
+        return _json(self.counts())
 
     # Alibaba Cloud SMS ------------------------------------------------------------------------
 
@@ -1821,3 +1835,73 @@ def _smtp_path(arg: str, keyword: str) -> str | None:
     if not (path.startswith("<") and path.endswith(">")):
         return None
     return path[1:-1]
+
+
+class SandboxProcess:
+    """The sandbox served by a process of its own (``python -m demo.sandbox``), so the
+    providers and gateways answer in parallel with the simulator instead of sharing its
+    interpreter. The gateway side (signing notifications) runs here, with the same keys."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.keys = Sandbox.load_or_create(directory)
+        self._process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def __getattr__(self, name: str) -> Any:  # service_env, *_notification, ...
+        return getattr(self.keys, name)
+
+    def start(self, port: int, smtp_port: int | None = None) -> None:
+        args = [sys.executable, "-m", "demo.sandbox", str(self.directory), str(port)]
+        if smtp_port is not None:
+            args.append(str(smtp_port))
+        root = str(Path(__file__).resolve().parents[1])
+        self._process = subprocess.Popen(args, cwd=root, stdin=subprocess.DEVNULL)
+        self.port = port
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the sandbox process did not start")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._process = None
+
+    def messages(self, since: int = 0) -> list[dict[str, Any]]:
+        r = httpx.get(
+            f"http://127.0.0.1:{self.port}/_sandbox/messages", params={"since": since}, timeout=30
+        )
+        r.raise_for_status()
+        return list(r.json())
+
+    def counts(self) -> dict[str, int]:
+        r = httpx.get(f"http://127.0.0.1:{self.port}/_sandbox/counts", timeout=30)
+        r.raise_for_status()
+        return dict(r.json())
+
+
+def _serve(argv: list[str]) -> None:
+    directory, port = Path(argv[0]), int(argv[1])
+    box = Sandbox.load_or_create(directory)
+    box.start(port, int(argv[2]) if len(argv) > 2 else None)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    box.stop()
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1:])

@@ -665,7 +665,7 @@ def _message_kind(msg: dict[str, Any]) -> str:
     return "reminder"
 
 
-async def gather_limited(jobs: Iterable[Awaitable[Any]], limit: int = 24) -> list[Any]:
+async def gather_limited(jobs: Iterable[Awaitable[Any]], limit: int = 48) -> list[Any]:
     gate = asyncio.Semaphore(limit)
 
     async def one(job: Awaitable[Any]) -> Any:

@@ -176,6 +176,7 @@ class OutboxRelay:
                 self._batch_size,
             )
             if not rows:
+                metrics.OUTBOX_PENDING.set(0)  # the leader saw nothing pending
                 return 0
             futures = []
             for row in rows:
@@ -198,6 +199,8 @@ class OutboxRelay:
             )
         for row in rows:
             metrics.EVENTS_PUBLISHED.labels(row["topic"]).inc()
+        # A short batch took everything that was pending; a full one may have left more.
+        metrics.OUTBOX_PENDING.set(0 if len(rows) < self._batch_size else len(rows))
         return len(rows)
 
     async def drain(self) -> int:
