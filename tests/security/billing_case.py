@@ -167,6 +167,8 @@ EXAMPLES = {
         headers={"Content-Type": "application/octet-stream"}),
     "GET /communities/{community_id}/units": lambda ids: Example(),
     "GET /communities/{community_id}/reports/money": lambda ids: Example(),
+    "GET /communities/{community_id}/contacts": lambda ids: Example(
+        params={"reason": "year-end mail-out"}),
     "POST /communities/{community_id}/fee-schedules": lambda ids: Example(json={
         "published_on": "2026-01-01", "effective_from": "2026-03-01",
         "approval_ref": "杭价〔2026〕1号", "pricing_type": "政府指导价",

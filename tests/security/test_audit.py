@@ -93,3 +93,29 @@ def test_contact_data_masked_for_roles_that_do_not_need_it(
         text = f"{party} {unit} {request}"
         assert ("13812345678" in text) is not masked, role
         assert ("张三" in text) is not masked, role
+
+
+@pytest.mark.parametrize("running", ["billing"], indirect=True)
+def test_contact_export_is_for_contact_roles_and_audited(
+    running: Running, dev_issuer: DevIssuer
+) -> None:
+    http, a = running.client, running.world.mine
+    community = a["community_id"]
+    path = f"/communities/{community}/contacts"
+    clerk = bearer(dev_issuer.mint("clara", [Role.fee_clerk], "co-1", [community]))
+    r = http.get(path, headers=clerk, params={"reason": "年终寄送账单", "format": "json"})
+    assert r.status_code == 200, r.text
+    rows = r.json()
+    assert rows and "13812345678" in {row["phone"] for row in rows}, "the export is unmasked"
+    csv_text = http.get(path, headers=clerk, params={"reason": "年终寄送账单"}).text
+    assert csv_text.lstrip("\ufeff").startswith("unit_key,role,pays,party_id,name,phone")
+    for role in (Role.auditor, Role.finance, Role.service, Role.owners_committee):
+        other = bearer(dev_issuer.mint("x", [role], "co-1", [community]))
+        assert http.get(path, headers=other, params={"reason": "看看"}).status_code == 403
+    assert http.get(path, headers=clerk).status_code == 422, "a reason is required"
+    auditor = bearer(dev_issuer.mint("audrey", [Role.auditor], "co-1", [community]))
+    trail = http.get("/audit", headers=auditor, params={"actor": "clara"}).json()
+    exports = [e for e in trail if e["action"] == "contacts.exported"]
+    assert len(exports) == 2 and exports[0]["reason"] == "年终寄送账单"
+    assert {e["after"]["format"] for e in exports} == {"csv", "json"}
+    assert all(e["after"]["rows"] == len(rows) for e in exports)

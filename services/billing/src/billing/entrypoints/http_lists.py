@@ -1,14 +1,24 @@
-"""Community-wide reads: the units of a community (paged) and where its money went."""
+"""Community-wide reads: the units of a community (paged), where its money went, and the
+audited export of its contact list."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import csv
+import io
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from billing.entrypoints import security
 from billing.entrypoints.security import Reader, ReportReader
+from propfee import audit
+from propfee.auth import Principal, Role, require
 from propfee.http import Pool
+
+#: Who may take the whole contact list out of the system: the people who call and write to
+#: households for a living. Finance, legal, auditors and automation read contacts one by one.
+CONTACT_EXPORT = (Role.fee_clerk, Role.customer_service, Role.community_manager, Role.company_admin)
+ContactExporter = Annotated[Principal, Depends(require(*CONTACT_EXPORT))]
 
 router = APIRouter(prefix="/communities/{community_id}", tags=["registry"])
 
@@ -68,3 +78,56 @@ async def money(community_id: str, pool: Pool, principal: ReportReader) -> dict[
     )
     row["currency"] = "CNY"
     return row
+
+
+_CONTACTS = """
+SELECT u.unit_key, up.role, up.pays, p.party_id, p.name, p.phone, p.email, p.postal_address,
+       p.do_not_contact
+  FROM units u
+  JOIN unit_parties up ON up.unit_id = u.unit_id AND up.valid_to IS NULL
+  JOIN parties p ON p.party_id = up.party_id
+ WHERE u.community_id = $1 AND up.role <> 'developer'
+ ORDER BY u.unit_key, up.role
+"""
+CONTACT_COLUMNS = [
+    "unit_key", "role", "pays", "party_id", "name", "phone", "email", "postal_address",
+    "do_not_contact",
+]  # fmt: skip
+
+
+@router.get("/contacts", response_model=None)
+async def export_contacts(
+    community_id: str,
+    pool: Pool,
+    principal: ContactExporter,
+    reason: Annotated[str, Query(min_length=2, max_length=200, description="why (audited)")],
+    format: Literal["csv", "json"] = "csv",
+) -> Response | list[dict[str, Any]]:
+    """Every current owner and tenant with their contact data, unmasked: for the roles whose
+    work is contacting households. Each export is recorded in the audit trail (who, when,
+    how many rows, why)."""
+    async with pool.acquire() as conn, conn.transaction():
+        company_id = await security.community(conn, principal, community_id)
+        rows = [dict(r) for r in await conn.fetch(_CONTACTS, community_id)]
+        await audit.record(
+            conn,
+            principal,
+            "contacts.exported",
+            "community",
+            community_id,
+            community_id=community_id,
+            company_id=company_id,
+            after={"rows": len(rows), "format": format},
+            reason=reason,
+        )
+    if format == "json":
+        return rows
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CONTACT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(
+        out.getvalue().encode("utf-8-sig"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="contacts-{community_id}.csv"'},
+    )
