@@ -8,14 +8,14 @@ subscriber may read, instead of asking each household's statement every day.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from demo.quiet import partitions_of
-from propfee.events import InvoiceIssued, LateFeeAssessed
+from propfee.events import InvoiceIssued, InvoiceSettled, LateFeeAssessed
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Bill:
     period_start: date
     opening: bool
     late_fee_fen: int = 0
+    settled_at: datetime | None = None  # billing's word: paid in full at this instant
 
 
 @dataclass
@@ -42,7 +43,12 @@ class Bills:
 
 class Feed:
     def __init__(self, bootstrap: str, prefix: str, community_id: str) -> None:
-        self.topics = [prefix + InvoiceIssued.topic(), prefix + LateFeeAssessed.topic()]
+        self.topics = [
+            prefix + InvoiceIssued.topic(),
+            prefix + LateFeeAssessed.topic(),
+            prefix + InvoiceSettled.topic(),
+        ]
+        self.settled_topic = self.topics[2]
         self.issued_topic = self.topics[0]
         self.community_id = community_id
         self.bootstrap = bootstrap
@@ -101,6 +107,10 @@ class Feed:
                 )
             )
         bill = self.bills.by_unit.get(data["unit_id"], {}).get(data["invoice_id"])
-        if bill is not None:
+        if bill is None:
+            return 0
+        if topic == self.settled_topic:
+            bill.settled_at = datetime.fromisoformat(data["settled_at"])
+        else:
             bill.late_fee_fen = max(bill.late_fee_fen, int(data["late_fee_fen"]))
         return 0

@@ -127,7 +127,7 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
             # A notice before the due date is about the bill just issued; later stages are
             # about what is overdue.
             upcoming = n.get("stage") == "notice_before_due"
-            if sim.paid[unit_id] and sim._owed(h, sent, not_yet_due=upcoming) <= 0:
+            if sim.had_paid(h, sent, not_yet_due=upcoming):
                 to_payers.append(
                     {"notification_id": n["notification_id"], "unit_id": unit_id,
                      "stage": n.get("stage"), "sent_at": sent.isoformat()}

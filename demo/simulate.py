@@ -226,8 +226,9 @@ class Simulation:
             for m in range(self.months):
                 month = add_months(self.start, m)
                 await self._month(month)
-            # The last day's consequences, then a final look.
+            # The last day's consequences, then every settlement read (the report's checks).
             await self.quiet.settle()
+            await self.feed.drain()
         finally:
             await self.feed.stop()
             await self.quiet.stop()
@@ -538,6 +539,17 @@ class Simulation:
         )
         paid = sum(p.amount_fen for p in self.paid[h.unit_id] if p.at <= at)
         return billed - paid
+
+    def had_paid(self, h: Household, at: datetime, *, not_yet_due: bool = False) -> bool:
+        """Whether the household had paid, by ``at``, every bill a reminder at ``at`` can be
+        about: those overdue (or, for a notice before the due date, every bill issued), by
+        billing's settlements. A household with nothing owed is not "a payer who paid"."""
+        day = at.astimezone(TZ).date()
+        bills = [
+            b for b in self.feed.bills.by_unit.get(h.unit_id, {}).values()
+            if b.due_date < day or (not_yet_due and b.period_start <= day)
+        ]  # fmt: skip
+        return bool(bills) and all(b.settled_at is not None and b.settled_at <= at for b in bills)
 
     async def _owners_pay(self, day: date, label: str) -> bool:
         todo = self.pending_pay.pop(day, [])
