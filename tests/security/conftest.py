@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import AsyncIterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
@@ -33,23 +34,45 @@ def _wait_ready(client: TestClient) -> None:
     raise AssertionError(f"not ready: {client.get('/readyz').text}")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
+class _Apps:
+    """One started app per service for the whole session: started when a test first needs
+    it, stopped at the end. (A module-scoped fixture parametrised per service was started
+    and stopped again whenever pytest's ordering switched services.)"""
+
+    def __init__(self, dev_issuer: DevIssuer, kafka: str, topic_prefix: str) -> None:
+        self.dev_issuer, self.kafka, self.topic_prefix = dev_issuer, kafka, topic_prefix
+        self.stack = ExitStack()
+        self.running: dict[str, Running] = {}
+
+    async def get(self, name: str, create_database) -> Running:  # type: ignore[no-untyped-def]
+        if name in self.running:
+            return self.running[name]
+        case = service(name)
+        run = f"s{secrets.token_hex(2)}"
+        dsn = await create_database(f"sec_{case.name}")
+        settings = case.settings(
+            database_url=dsn, kafka_bootstrap_servers=self.kafka, topic_prefix=self.topic_prefix
+        )
+        app = trust(case.create_app(settings), self.dev_issuer)
+        client = self.stack.enter_context(TestClient(app, raise_server_exceptions=False))
+        _wait_ready(client)
+        world = case.seed(client, self.dev_issuer, run)
+        self.running[name] = Running(case, client, world, app.openapi())
+        return self.running[name]
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def _apps(dev_issuer: DevIssuer, kafka: str, topic_prefix: str) -> AsyncIterator[_Apps]:
+    apps = _Apps(dev_issuer, kafka, topic_prefix)
+    yield apps
+    apps.stack.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
 async def running(
     request: pytest.FixtureRequest,
-    dev_issuer: DevIssuer,
-    kafka: str,
-    topic_prefix: str,
+    _apps: _Apps,
     create_database,  # type: ignore[no-untyped-def]
-) -> AsyncIterator[Running]:
+) -> Running:
     """``request.param`` is the service's name (indirect parametrisation)."""
-    case = service(request.param)
-    run = f"s{secrets.token_hex(2)}"
-    dsn = await create_database(f"sec_{case.name}")
-    settings = case.settings(
-        database_url=dsn, kafka_bootstrap_servers=kafka, topic_prefix=topic_prefix
-    )
-    app = trust(case.create_app(settings), dev_issuer)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        _wait_ready(client)
-        world = case.seed(client, dev_issuer, run)
-        yield Running(case, client, world, app.openapi())
+    return await _apps.get(request.param, create_database)
