@@ -9,11 +9,12 @@ their signatures and the unit QR code by its own signature.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 
 from demo.world import ROOT
 
@@ -51,20 +52,35 @@ class Tokens:
 
 
 class Api:
-    """One keep-alive client for all four services, with retries on transient failures."""
+    """One keep-alive client for all four services, with retries on transient failures.
+
+    aiohttp rather than httpx: the simulator makes tens of thousands of calls a simulated
+    month on a machine the services already saturate, and httpx's connection pool spent a
+    third of the simulator's CPU checking its idle connections (bench/README.md, "The demo").
+    """
 
     def __init__(self, urls: Mapping[str, str], tokens: Tokens, concurrency: int = 16) -> None:
         self.urls = dict(urls)
         self.tokens = tokens
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(120.0, connect=10.0),
-            limits=httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=64),
-        )
+        self.concurrency = concurrency
+        self._session: aiohttp.ClientSession | None = None
         self.gate = asyncio.Semaphore(concurrency)
         self.requests = 0
 
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """Created on first use, inside the running event loop (as aiohttp requires)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=120.0, connect=10.0),
+                connector=aiohttp.TCPConnector(limit=self.concurrency * 2),
+            )
+        return self._session
+
     async def close(self) -> None:
-        await self.http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def call(
         self,
@@ -75,32 +91,47 @@ class Api:
         actor: str | None = "automation",
         ok: tuple[int, ...] = (200, 201),
         raw: bool = False,
-        **kwargs: Any,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | str | None = None,
     ) -> Any:
-        headers = {**kwargs.pop("headers", {}), **(self.tokens.headers(actor) if actor else {})}
+        """``raw``: the body as text, whatever its type; else JSON when the answer is JSON,
+        the text otherwise, None when empty."""
+        sent = {**(headers or {}), **(self.tokens.headers(actor) if actor else {})}
         url = self.urls[service] + path
+        query = {k: str(v) for k, v in (params or {}).items()}
+        data = content.encode() if isinstance(content, str) else content
+        if json is not None:
+            data = _dumps(json)
+            sent.setdefault("Content-Type", "application/json")
         async with self.gate:
             for attempt in range(6):
                 self.requests += 1
                 try:
-                    r = await self.http.request(method, url, headers=headers, **kwargs)
-                except httpx.TransportError as exc:
+                    async with self.session.request(
+                        method, url, headers=sent, params=query, data=data
+                    ) as r:
+                        status, body = r.status, await r.read()
+                        kind = r.headers.get("Content-Type", "")
+                except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                     if attempt == 5:
                         raise ApiError(f"{method} {service}{path}: {exc!r}") from exc
                     await asyncio.sleep(0.2 * 2**attempt)
                     continue
-                if r.status_code in (502, 503, 504) and attempt < 5:
+                if status in (502, 503, 504) and attempt < 5:
                     await asyncio.sleep(0.2 * 2**attempt)
                     continue
-                if r.status_code not in ok:
-                    raise ApiError(f"{method} {service}{path} → {r.status_code}: {r.text[:500]}")
+                text = body.decode("utf-8", errors="replace")
+                if status not in ok:
+                    raise ApiError(f"{method} {service}{path} → {status}: {text[:500]}")
                 if raw:
-                    return r
-                if not r.content:
+                    return text
+                if not body:
                     return None
-                if "json" not in r.headers.get("content-type", ""):
-                    return r.text
-                return r.json()
+                if "json" not in kind:
+                    return text
+                return _loads(body)
         raise AssertionError("unreachable")
 
     async def get(self, service: str, path: str, **kwargs: Any) -> Any:
@@ -116,5 +147,12 @@ class Api:
         return await self.call("PATCH", service, path, **kwargs)
 
     async def metrics(self, service: str) -> str:
-        r = await self.call("GET", service, "/metrics", actor=None, raw=True)
-        return str(r.text)
+        return str(await self.call("GET", service, "/metrics", actor=None, raw=True))
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _loads(body: bytes) -> Any:
+    return json.loads(body)

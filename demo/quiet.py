@@ -18,6 +18,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from demo.api import Api
 from propfee.topics import SUBSCRIPTIONS
 
+#: How far apart two looks that find nothing pending must be (a consumer that committed its
+#: offset has its outbox rows committed too; the relay publishes them within milliseconds).
+APART_S = 0.03
+
 _PENDING = re.compile(r"^propfee_outbox_pending\s+([0-9.e+]+)$", re.M)
 
 
@@ -79,19 +83,26 @@ class Quiet:
         return lag, ends
 
     async def settle(self, timeout_s: float = 180.0) -> None:
-        """Return once two looks in a row, at least 50 ms apart, find nothing pending and no
-        new records (an outbox relay publishes within milliseconds of a commit: LISTEN)."""
+        """Return once two looks in a row, at least ``APART_S`` apart, find nothing pending
+        and no new records (an outbox relay publishes within milliseconds of a commit:
+        LISTEN). Looks come every 20-50 ms: a simulated day waits for this a few times, so
+        its floor is a good part of a quiet day's length."""
         started = time.monotonic()
-        previous: dict[TopicPartition, int] | None = None
-        delay = 0.05
+        previous: tuple[float, dict[TopicPartition, int]] | None = None
+        delay = 0.02
         while True:
+            looked = time.monotonic()
             lag, ends = await self._lag()
-            if lag == 0 and ends == previous and await self._outboxes_empty():
-                break
-            previous = ends if lag == 0 else None
+            if lag == 0 and previous is not None and ends == previous[1]:
+                if looked - previous[0] >= APART_S and await self._outboxes_empty():
+                    break
+                if looked - previous[0] < APART_S:
+                    await asyncio.sleep(APART_S - (looked - previous[0]))
+                    continue
+            previous = (looked, ends) if lag == 0 else None
             if time.monotonic() - started > timeout_s:
                 raise TimeoutError(f"the services did not catch up in {timeout_s:.0f}s (lag {lag})")
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.1)
+            delay = min(delay * 1.5, 0.05)
         self.waits += 1
         self.waited_s += time.monotonic() - started

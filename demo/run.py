@@ -50,7 +50,9 @@ async def run_year(
         prefix=config.prefix,
         progress=progress,
     )
+    t = time.monotonic()
     setup = await sim.setup()
+    sim.timings["setup (ledger import, contacts)"] = time.monotonic() - t
     await sim.run()
     return sim, setup
 
@@ -247,6 +249,7 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
         "invariants": invariants,
         "reminders_to_payers": to_payers[:20],
         "timings_s": {k: round(v, 1) for k, v in sim.timings.items()},
+        "timings_by_day_s": sim.days,
         "notification_statuses": dict(statuses.most_common()),
     }
     return report

@@ -120,6 +120,7 @@ class Simulation:
         self.totals = Totals()
         self.opening_recovered: dict[str, int] = defaultdict(int)
         self.timings: dict[str, float] = defaultdict(float)
+        self.days: list[dict[str, Any]] = []  # each simulated day's wall time, by phase
 
     # ------------------------------------------------------------------------------------
     # set-up: the community, its fee schedule, the ledger, contacts
@@ -239,7 +240,13 @@ class Simulation:
         days = (last - month).days + 1
         for i in range(days):
             day = month + timedelta(days=i)
+            before, t = dict(self.timings), time.monotonic()
             await self._day(day, label)
+            self.days.append({
+                "day": str(day), "total": round(time.monotonic() - t, 3),
+                **{k: round(v - before.get(k, 0.0), 3) for k, v in self.timings.items()
+                   if v - before.get(k, 0.0) > 0.0005},
+            })  # fmt: skip
             self.progress(label, i + 1, days)
 
     async def _day(self, day: date, label: str) -> None:

@@ -597,6 +597,8 @@ unix_socket_directories = $(sql_quote "$PG_SOCK_DIR")
 max_connections = 200
 logging_collector = off
 log_line_prefix = '%m [%p] %q%u@%d '
+# query statistics for profiling (CREATE EXTENSION pg_stat_statements in a database to read them)
+shared_preload_libraries = 'pg_stat_statements'
 EOF
     own_by_pg "$PGDATA_DIR/propfee.conf"
 }

@@ -125,6 +125,7 @@ class EventConsumer:
         handlers: Mapping[type[Event], Handler],
         batch_handlers: Mapping[type[Event], BatchHandler] | None = None,
         max_batch: int = 500,
+        max_group: int = 32,
         dlq_producer: AIOKafkaProducer,
         topic_prefix: str = "",
         max_attempts: int = 5,
@@ -139,6 +140,7 @@ class EventConsumer:
         self._prefix = topic_prefix
         self._batch = {e.ce_type(): (e, h) for e, h in (batch_handlers or {}).items()}
         self._max_batch = max_batch
+        self._max_group = max_group
         singles = {**handlers, **{e: single(h) for e, h in (batch_handlers or {}).items()}}
         self._by_type = {event.ce_type(): (event, handler) for event, handler in singles.items()}
         self._topics = sorted({topic_prefix + event.topic() for event in singles})
@@ -205,23 +207,35 @@ class EventConsumer:
         """Handle one partition's records in order; the offset to commit after them.
 
         Runs of consecutive records of a type with a batch handler go through it in one
-        transaction; if that fails, the run is handled record by record, so one bad record is
-        retried and dead-lettered alone and never takes its neighbours with it.
+        transaction; other runs (up to ``max_group`` records) go through their handlers one
+        after the other, also in one transaction. If that fails, the run is handled record by
+        record, so one bad record is retried and dead-lettered alone and never takes its
+        neighbours with it.
         """
         next_offset: int | None = None
         i = 0
         while i < len(records) and not self._stopping.is_set():
             ce_type = _header(records[i], "ce_type")
             end = i + 1
-            if ce_type in self._batch:
+            batch = ce_type in self._batch
+            if batch:
                 while (
                     end < len(records)
                     and end - i < self._max_batch
                     and _header(records[end], "ce_type") == ce_type
                 ):
                     end += 1
+            else:
+                while (
+                    end < len(records)
+                    and end - i < self._max_group
+                    and _header(records[end], "ce_type") not in self._batch
+                ):
+                    end += 1
+            if batch or end - i > 1:
+                process = self._process_batch if batch else self._process_group
                 try:
-                    if await self._process_batch(records[i:end]):
+                    if await process(records[i:end]):
                         next_offset, i = records[end - 1].offset + 1, end
                         continue
                 except _Interrupted:
@@ -237,8 +251,36 @@ class EventConsumer:
             i = end
         return next_offset
 
+    async def _process_group(self, records: list[ConsumerRecord]) -> bool:
+        """Records of one partition through their own handlers, in order, in one transaction
+        (one inbox insert, one commit); False sends them record by record instead.
+
+        A burst (a billing run's invoices, a month end's payments) then costs one transaction
+        per run instead of one per record: the same work, a fraction of the round trips and
+        commits."""
+        decoded = []
+        for record in records:
+            try:
+                decoded.append(self._decode(record))
+            except _DeadLetter:
+                return False
+
+        async def work(conn: asyncpg.Connection) -> int:
+            new_ids = await self._into_inbox(
+                conn, records, [(c, c.envelope.type) for c, _, _ in decoded]
+            )
+            done: set[str] = set()
+            for context, event, handler in decoded:
+                if context.event_id in new_ids and context.event_id not in done:
+                    done.add(context.event_id)
+                    await handler(conn, event, context)
+            return len(done)
+
+        return await self._in_one_transaction(records, work)
+
     async def _process_batch(self, records: list[ConsumerRecord]) -> bool:
-        """One transaction for the run; False sends it record by record instead."""
+        """One transaction for the run of one event type, through its batch handler; False
+        sends it record by record instead."""
         decoded = []
         for record in records:
             try:
@@ -247,47 +289,74 @@ class EventConsumer:
                 return False
             decoded.append((event, context))
         event_cls, handler = self._batch[decoded[0][1].envelope.type]
+
+        async def work(conn: asyncpg.Connection) -> int:
+            new_ids = await self._into_inbox(
+                conn, records, [(c, event_cls.ce_type()) for _, c in decoded]
+            )
+            todo, seen = [], set()
+            for event, context in decoded:
+                if context.event_id in new_ids and context.event_id not in seen:
+                    seen.add(context.event_id)
+                    todo.append((event, context))
+            if todo:
+                await handler(conn, todo)
+            return len(todo)
+
+        return await self._in_one_transaction(records, work)
+
+    async def _into_inbox(
+        self,
+        conn: asyncpg.Connection,
+        records: list[ConsumerRecord],
+        items: list[tuple[EventContext, str]],
+    ) -> set[str]:
+        """Record a run's events in the inbox; the ids not seen before."""
+        fresh = await conn.fetch(
+            "INSERT INTO inbox (consumer_group, event_id, event_type, topic, kafka_partition, "
+            "kafka_offset) SELECT $1, e, t, $2, $3, o "
+            "FROM unnest($4::uuid[], $5::text[], $6::bigint[]) AS x(e, t, o) "
+            "ON CONFLICT (consumer_group, event_id) DO NOTHING RETURNING event_id",
+            self.group,
+            self._logical_topic(records[0].topic),
+            records[0].partition,
+            [uuid.UUID(c.event_id) for c, _ in items],
+            [t for _, t in items],
+            [c.offset for c, _ in items],
+        )
+        return {str(r["event_id"]) for r in fresh}
+
+    async def _in_one_transaction(
+        self,
+        records: list[ConsumerRecord],
+        work: Callable[[asyncpg.Connection], Awaitable[int]],
+    ) -> bool:
+        """Run ``work`` (which returns how many records it handled) in one transaction,
+        retried through database outages. False when it fails otherwise: the caller then
+        handles the records one by one (a deadlock with another partition's run lands here
+        too, and costs one retry)."""
         topic = self._logical_topic(records[0].topic)
         started = time.perf_counter()
         while True:
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
-                    fresh = await conn.fetch(
-                        "INSERT INTO inbox (consumer_group, event_id, event_type, topic, "
-                        "kafka_partition, kafka_offset) SELECT $1, e, $2, $3, $4, o "
-                        "FROM unnest($5::uuid[], $6::bigint[]) AS x(e, o) "
-                        "ON CONFLICT (consumer_group, event_id) DO NOTHING RETURNING event_id",
-                        self.group,
-                        event_cls.ce_type(),
-                        topic,
-                        records[0].partition,
-                        [uuid.UUID(c.event_id) for _, c in decoded],
-                        [c.offset for _, c in decoded],
-                    )
-                    new_ids = {str(r["event_id"]) for r in fresh}
-                    todo, seen = [], set()
-                    for event, context in decoded:
-                        if context.event_id in new_ids and context.event_id not in seen:
-                            seen.add(context.event_id)
-                            todo.append((event, context))
-                    if todo:
-                        await handler(conn, todo)
+                    handled = await work(conn)
                 break
             except _INFRA_ERRORS as exc:
                 if self._stopping.is_set():
                     raise _Interrupted from exc
-                log.warning("database unavailable; retrying batch", topic=topic, error=repr(exc))
+                log.warning("database unavailable; retrying run", topic=topic, error=repr(exc))
                 await asyncio.sleep(self._backoff_initial)
             except Exception as exc:
-                log.warning(
-                    "batch failed; handling its records one by one",
+                log.info(
+                    "run failed; handling its records one by one",
                     topic=topic,
                     records=len(records),
                     error=describe_error(exc),
                 )
                 return False
-        metrics.EVENTS_CONSUMED.labels(self.group, topic, "processed").inc(len(todo))
-        metrics.EVENTS_CONSUMED.labels(self.group, topic, "duplicate").inc(len(decoded) - len(todo))
+        metrics.EVENTS_CONSUMED.labels(self.group, topic, "processed").inc(handled)
+        metrics.EVENTS_CONSUMED.labels(self.group, topic, "duplicate").inc(len(records) - handled)
         metrics.HANDLER_SECONDS.labels(self.group, topic).observe(time.perf_counter() - started)
         return True
 

@@ -46,10 +46,28 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _no_session_state(conn: asyncpg.Connection) -> None:
+    """What a connection needs before it goes back to the pool: nothing more than asyncpg
+    always does (roll back a transaction left open, drop listeners).
+
+    asyncpg's default reset sends ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` on every release, a round trip per transaction. Propfee keeps no session
+    state to reset: advisory locks are ``pg_advisory_xact_lock``, temporary tables are
+    ``ON COMMIT DROP``, settings are ``set_config(..., true)`` (transaction-local), cursors
+    live inside transactions, and the outbox relay UNLISTENs before it releases its
+    connection. (Migrations take a session lock and release it in a `finally`.)
+    """
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections speak JSON for json/jsonb columns."""
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_no_session_state,
+        command_timeout=60,
     )
     assert pool is not None
     return pool

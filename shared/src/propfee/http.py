@@ -24,8 +24,11 @@ def get_runtime(request: Request) -> ServiceRuntime:
     return runtime
 
 
-def get_pool(runtime: Annotated[ServiceRuntime, Depends(get_runtime)]) -> asyncpg.Pool:
+# Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool,
+# a hand-off to another thread and back on every request for a dictionary lookup.
+async def get_pool(request: Request) -> asyncpg.Pool:
     """The database pool, or 503 while the service is still connecting."""
+    runtime = get_runtime(request)
     if runtime.pool is None or not runtime.started.is_set():
         raise HTTPException(status_code=503, detail="service is starting; try again shortly")
     return runtime.pool

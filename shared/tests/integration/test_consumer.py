@@ -37,6 +37,32 @@ def make_consumer(pool, kafka, producer, prefix, handler=apply_effect, group=Non
     )
 
 
+async def publish_run_with_poison(producer, prefix: str, unit: str, n: int) -> None:  # type: ignore[no-untyped-def]
+    """``n`` payments, one event delivered three times, a poison record, then p-last."""
+    dup = str(uuid.uuid4())
+    for i in range(n):
+        await publish(producer, prefix + TOPIC, payment(f"p-{i}", unit), key=unit)
+    for _ in range(3):
+        await publish(producer, prefix + TOPIC, payment("p-dup", unit), key=unit, event_id=dup)
+    await publish(producer, prefix + TOPIC, payment("p-poison", unit), key=unit)
+    await publish(producer, prefix + TOPIC, payment("p-last", unit), key=unit)
+
+
+async def consume_until_last(consumer, pool, kafka, prefix: str, group: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Run the consumer until p-last is applied and p-poison dead-lettered; the effects."""
+    task = asyncio.create_task(consumer.run())
+
+    async def last_done() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) FROM effects WHERE payment_id = 'p-last'"))
+
+    await wait_until(last_done, timeout=60)
+    [dead] = await read_topic(kafka, prefix + dlq_topic(TOPIC, group), at_least=1, settle=0.5)
+    consumer.stop()
+    await task
+    assert dead.headers["dlq_reason"] == b"handler-failed"
+    return dict(await pool.fetch("SELECT payment_id, times FROM effects"))
+
+
 async def test_same_event_delivered_five_times_changes_the_database_once(
     messaging_pool,
     producer,
@@ -225,13 +251,7 @@ async def test_batch_handler_runs_in_one_transaction_and_isolates_a_poison_recor
         for event, context in items:
             await apply_effect(conn, event, context)
 
-    dup = str(uuid.uuid4())
-    for n in range(10):
-        await publish(producer, test_prefix + TOPIC, payment(f"p-{n}", unit), key=unit)
-    for _ in range(3):
-        await publish(producer, test_prefix + TOPIC, payment("p-dup", unit), key=unit, event_id=dup)
-    await publish(producer, test_prefix + TOPIC, payment("p-poison", unit), key=unit)
-    await publish(producer, test_prefix + TOPIC, payment("p-last", unit), key=unit)
+    await publish_run_with_poison(producer, test_prefix, unit, 10)
     await ensure_topics(kafka, prefix=test_prefix, specs=[TopicSpec(dlq_topic(TOPIC, group), 1)])
     consumer = EventConsumer(
         group=group,
@@ -245,20 +265,78 @@ async def test_batch_handler_runs_in_one_transaction_and_isolates_a_poison_recor
         backoff_initial_s=0.05,
         backoff_max_s=0.1,
     )
-    task = asyncio.create_task(consumer.run())
-
-    async def last_done() -> bool:
-        return bool(
-            await messaging_pool.fetchval(
-                "SELECT count(*) FROM effects WHERE payment_id = 'p-last'"
-            )
-        )
-
-    await wait_until(last_done, timeout=60)
-    [dead] = await read_topic(kafka, test_prefix + dlq_topic(TOPIC, group), at_least=1, settle=0.5)
-    consumer.stop()
-    await task
-    assert dead.headers["dlq_reason"] == b"handler-failed"
-    rows = dict(await messaging_pool.fetch("SELECT payment_id, times FROM effects"))
+    rows = await consume_until_last(consumer, messaging_pool, kafka, test_prefix, group)
     assert rows == {**{f"p-{n}": 1 for n in range(10)}, "p-dup": 1, "p-last": 1}
     assert any(len(b) > 1 for b in batches), "consecutive records went through as a batch"
+
+
+async def test_a_run_of_records_shares_one_transaction_and_a_poison_record_is_isolated(
+    messaging_pool,
+    producer,
+    kafka,
+    test_prefix,  # type: ignore[no-untyped-def]
+) -> None:
+    """Records without a batch handler: a run of them is handled in one transaction (one
+    commit for the run); when one fails, the run is redone record by record, so its
+    neighbours are applied exactly once and only the bad one is dead-lettered."""
+    unit = f"unit-{uuid.uuid4().hex[:6]}"
+    group = f"g{uuid.uuid4().hex[:6]}"
+    transactions: dict[str, list[int]] = {}
+
+    async def handler(conn, event, context) -> None:  # type: ignore[no-untyped-def]
+        txid = int(await conn.fetchval("SELECT txid_current()"))
+        transactions.setdefault(event.payment_id, []).append(txid)
+        if event.payment_id == "p-poison":
+            raise RuntimeError("cannot record p-poison")
+        await apply_effect(conn, event, context)
+
+    await publish_run_with_poison(producer, test_prefix, unit, 8)
+    await ensure_topics(kafka, prefix=test_prefix, specs=[TopicSpec(dlq_topic(TOPIC, group), 1)])
+    consumer = make_consumer(
+        messaging_pool, kafka, producer, test_prefix, handler=handler, group=group,
+        max_attempts=2, max_group=32,
+    )  # fmt: skip
+    rows = await consume_until_last(consumer, messaging_pool, kafka, test_prefix, group)
+    assert rows == {**{f"p-{n}": 1 for n in range(8)}, "p-dup": 1, "p-last": 1}
+    # The first attempt handled the whole run in one transaction, which the poison record
+    # rolled back; then each record was handled again in a transaction of its own.
+    run = [transactions[f"p-{n}"][0] for n in range(8)] + [transactions["p-poison"][0]]
+    assert len(set(run)) == 1, transactions
+    again = [transactions[f"p-{n}"][1] for n in range(8)]
+    assert len(set(again)) == 8 and not set(again) & set(run)
+    inbox = await messaging_pool.fetchval(
+        "SELECT count(*) FROM inbox WHERE consumer_group = $1", group
+    )
+    assert inbox == 10  # 8 + p-dup once + p-last (the dead-lettered record is not in it)
+
+
+async def test_with_groups_of_one_every_record_has_its_own_transaction(
+    messaging_pool,
+    producer,
+    kafka,
+    test_prefix,  # type: ignore[no-untyped-def]
+) -> None:
+    unit = f"unit-{uuid.uuid4().hex[:6]}"
+    txids: list[int] = []
+
+    async def handler(conn, event, context) -> None:  # type: ignore[no-untyped-def]
+        txids.append(int(await conn.fetchval("SELECT txid_current()")))
+        await apply_effect(conn, event, context)
+
+    for n in range(5):
+        await publish(producer, test_prefix + TOPIC, payment(f"q-{n}", unit), key=unit)
+    consumer = make_consumer(
+        messaging_pool, kafka, producer, test_prefix, handler=handler, max_group=1
+    )
+    task = asyncio.create_task(consumer.run())
+
+    async def all_done() -> bool:
+        return (
+            await messaging_pool.fetchval("SELECT count(*) FROM effects WHERE unit_id = $1", unit)
+            == 5
+        )
+
+    await wait_until(all_done, timeout=60)
+    consumer.stop()
+    await task
+    assert len(txids) == 5 and len(set(txids)) == 5

@@ -47,3 +47,8 @@ class Gateways:
 def get_gateways(request: Request) -> Gateways:
     gateways: Gateways = request.app.state.gateways
     return gateways
+
+
+async def gateways_dependency(request: Request) -> Gateways:
+    """``get_gateways`` as a dependency (async: no thread-pool hop per request)."""
+    return get_gateways(request)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from payments.adapters.gateways import Gateways, get_gateways
+from payments.adapters.gateways import Gateways, gateways_dependency
 from payments.domain.refunds import RefundError
 from payments.entrypoints import security
 from payments.entrypoints.security import FinanceReader, FinanceWriter, Reader, Refunder
@@ -21,7 +21,7 @@ from propfee.logging import get_logger
 
 log = get_logger(__name__)
 router = APIRouter(tags=["finance"])
-GatewaysDep = Annotated[Gateways, Depends(get_gateways)]
+GatewaysDep = Annotated[Gateways, Depends(gateways_dependency)]
 
 
 def _view(row: Any) -> dict[str, Any]:

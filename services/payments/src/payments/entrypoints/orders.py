@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import AwareDatetime, BaseModel, Field
 
-from payments.adapters.gateways import Gateways, get_gateways
+from payments.adapters.gateways import Gateways, gateways_dependency
 from payments.domain.orders import OrderError, OrderTerms
 from payments.entrypoints import security
 from payments.entrypoints.security import CounterClerk, Expirer, OrderCreator, OrderQuerier, Reader
@@ -21,7 +21,7 @@ from propfee.logging import get_logger
 
 log = get_logger(__name__)
 router = APIRouter(tags=["orders"])
-GatewaysDep = Annotated[Gateways, Depends(get_gateways)]
+GatewaysDep = Annotated[Gateways, Depends(gateways_dependency)]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 

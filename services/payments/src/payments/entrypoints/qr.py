@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel
 
-from payments.adapters.gateways import Gateways, get_gateways
+from payments.adapters.gateways import Gateways, gateways_dependency
 from payments.domain.orders import OrderError
 from payments.domain.qr import qr_url, qr_valid
 from payments.entrypoints import security
@@ -20,7 +20,7 @@ from propfee.auth import open_route
 from propfee.http import Pool
 
 router = APIRouter(tags=["qr"])
-GatewaysDep = Annotated[Gateways, Depends(get_gateways)]
+GatewaysDep = Annotated[Gateways, Depends(gateways_dependency)]
 
 
 def _secret(gateways: Gateways) -> bytes:
