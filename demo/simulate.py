@@ -99,7 +99,7 @@ class Simulation:
         self.sandbox = sandbox
         self.households = households
         self.ledger_csv = ledger_csv
-        self.rng = random.Random(seed * 7919 + 1)
+        self.seed = seed
         self.start = start
         self.months = months
         self.community_id = community_id
@@ -116,11 +116,18 @@ class Simulation:
         self.open_pauses: dict[str, tuple[str, date]] = {}  # unit → (pause_id, resolve on)
         self.letters_to_track: dict[date, list[str]] = defaultdict(list)
         self.messages_seen = 0
+        self.dispatched_last = False
         self.legal_unit: str | None = None
         self.totals = Totals()
         self.opening_recovered: dict[str, int] = defaultdict(int)
         self.timings: dict[str, float] = defaultdict(float)
         self.days: list[dict[str, Any]] = []  # each simulated day's wall time, by phase
+
+    def rng(self, *parts: object) -> random.Random:
+        """The randomness of one decision (what, when, who), from the seed and the decision's
+        own name: the same in every run, whatever order concurrent tasks happen to run in.
+        (One shared generator would hand out its numbers in the order tasks reach it.)"""
+        return random.Random(":".join(str(x) for x in (self.seed, *parts)))
 
     # ------------------------------------------------------------------------------------
     # set-up: the community, its fee schedule, the ledger, contacts
@@ -250,11 +257,16 @@ class Simulation:
             self.progress(label, i + 1, days)
 
     async def _day(self, day: date, label: str) -> None:
-        """09:30 the sweep; the day's work (owners, staff, post office); once the services
-        have handled all of it, 20:30 the dispatch (before the quiet hours): a reminder the
-        sweep queued this morning is cancelled if the household paid during the day."""
+        """09:30 the sweep; the day's work (post office and staff, then the owners); once the
+        services have handled all of it, 20:30 the dispatch (before the quiet hours): a
+        reminder the sweep queued this morning is cancelled if the household paid during the
+        day. Each step waits for what the one before caused, so a run is the same every time:
+        the sweep sees last evening's deliveries, the owners pay after staff recorded their
+        promises and pauses."""
         if day.day == 1:
             await self._bill(day, label)
+        if self.dispatched_last:  # deliveries and staff tasks reach dunning before its sweep
+            await self._settle()
         t = time.monotonic()
         sweep = await self.api.post(
             "dunning", "/sweeps", json={"as_of": local(day, 9, 30).isoformat()}
@@ -267,22 +279,23 @@ class Simulation:
             self.totals.escalations_by_stage[stage] += n
         self.totals.by_month[label]["escalations"] += escalated
         self._read_phones(day, label)  # what last evening's dispatch brought
-        # The post office, the staff and the owners act independently during the day.
-        _, worked, paid = await asyncio.gather(
+        _, worked = await asyncio.gather(
             self._timed("post office", self._post_office(day)),
             self._timed("staff", self._staff(day, label)),
-            self._owners_pay(day, label),
         )
-        if escalated or worked or paid:  # the notifier must know before it dispatches
+        if worked:  # promises, pauses and plans are known before anyone pays
+            await self._settle()
+        paid = await self._owners_pay(day, label)
+        if escalated or paid:  # the notifier must know before it dispatches
             await self._settle()
         t = time.monotonic()
         dispatched = await self.api.post(
             "notifier", "/dispatch", params={"as_of": local(day, 20, 30).isoformat()}
         )
         self.timings["dispatch"] += time.monotonic() - t
-        self.totals.by_month[label]["dispatched"] += sum(
-            v for k, v in dispatched.items() if k != "as_of" and isinstance(v, int)
-        )
+        sent = sum(v for k, v in dispatched.items() if k != "as_of" and isinstance(v, int))
+        self.totals.by_month[label]["dispatched"] += sent
+        self.dispatched_last = sent > 0
         if day.day == 28:
             await self._snapshot(day, label)
 
@@ -307,7 +320,8 @@ class Simulation:
         readings = []
         for h in self.households:
             if h.kind != "vacant":
-                used = self.rng.randint(4, 18) if h.kind == "lived_in" else self.rng.randint(8, 40)
+                r = self.rng("water", day, h.unit_key)
+                used = r.randint(4, 18) if h.kind == "lived_in" else r.randint(8, 40)
                 base = 1000 + 20 * (day.year * 12 + day.month)
                 readings.append({
                     "unit_id": h.unit_id, "item_code": "water",
@@ -338,11 +352,11 @@ class Simulation:
 
     def _plan_month(self, day: date, bills: list[Bill]) -> None:
         """Each household decides when it pays this month's bill."""
-        rng = self.rng
-        for bill in bills:
+        for bill in sorted(bills, key=lambda b: b.invoice_id):
             h = self.by_unit.get(bill.unit_id)
             if h is None:
                 continue
+            rng = self.rng("plan", day, h.unit_key)
             due = bill.due_date
             window = max((due - day).days, 1)
             p = h.persona
@@ -366,21 +380,21 @@ class Simulation:
     # what reaches the owners' phones
 
     def _read_phones(self, day: date, label: str) -> None:
+        """Yesterday evening's reminders: each household reminded decides once, the same way
+        whatever order the messages reached the sandbox in."""
         fresh = self.sandbox.messages(self.messages_seen)
         self.messages_seen += len(fresh)
-        rng = self.rng
+        reminded: dict[str, Household] = {}
         for msg in fresh:
             h = self.by_contact.get(str(msg.get("to", "")))
-            if h is None:
-                continue
-            kind = _message_kind(msg)
-            if kind != "reminder":
+            if h is None or _message_kind(msg) != "reminder":
                 continue
             self.totals.by_month[label]["reminders_received"] += 1
+            reminded[h.unit_key] = h
+        for key in sorted(reminded):
+            h = reminded[key]
             h.reminded_on.append(str(day))
-            if len(h.reminded_on) > 1 and h.reminded_on[-2] == str(day):
-                continue  # one decision a day
-            p = h.persona
+            rng, p = self.rng("reminded", day, key), h.persona
             if p == "pays_after_reminder" or (p == "forgets" and rng.random() < 0.85):
                 delay = rng.randint(0, 2) if p == "pays_after_reminder" else rng.randint(1, 5)
                 self.pending_pay[day + timedelta(days=delay)].append((h, "all"))
@@ -424,8 +438,12 @@ class Simulation:
                 self.totals.staff["resumed"] += 1
                 h = self.by_unit[unit_id]
                 h.promise_until = "resolved"
-                self.pending_pay[day + timedelta(days=self.rng.randint(1, 4))].append((h, "all"))
+                later = self.rng("resumed", day, h.unit_key).randint(1, 4)
+                self.pending_pay[day + timedelta(days=later)].append((h, "all"))
         tasks = await self.api.get("dunning", "/tasks", actor="housekeeper")
+        # In a fixed order: the first refusing household with a lawyer's letter due is the
+        # one taken to court.
+        tasks.sort(key=lambda t: (t["unit_id"], t["kind"], t.get("stage") or "", t["case_id"]))
         for task in tasks:
             await self._task(task, day)
         return bool(tasks) or resumed
@@ -460,7 +478,7 @@ class Simulation:
         await self.api.post("dunning", f"/tasks/{task['task_id']}/done", **done)
 
     async def _after_contact(self, h: Household, case_id: str, day: date, at: datetime) -> None:
-        rng, p = self.rng, h.persona
+        rng, p = self.rng("contact", day, h.unit_key), h.persona
         if p in {"forgets", "pays_after_reminder", "on_time", "prepays_yearly"}:
             promised = day + timedelta(days=rng.randint(2, 7))
             outstanding = self._owed(h, at)
@@ -495,10 +513,10 @@ class Simulation:
             self.totals.staff["pauses"] += 1
 
     async def _hardship_plan(self, h: Household, case_id: str, day: date, at: datetime) -> None:
-        open_ids = [
+        open_ids = sorted(
             b.invoice_id for b in self.feed.bills.by_unit.get(h.unit_id, {}).values()
             if b.invoice_id not in self.paid_bills and b.due_date < day
-        ]  # fmt: skip
+        )  # fmt: skip
         if not open_ids:
             return
         plan = await self.api.post(
@@ -559,23 +577,35 @@ class Simulation:
         return bool(bills) and all(b.settled_at is not None and b.settled_at <= at for b in bills)
 
     async def _owners_pay(self, day: date, label: str) -> bool:
+        """The day's payments: households in parallel, each household's one after the other.
+        Paying everything owed ("all") reads the statement, so it is the household's only
+        payment that day (a statement read while another of its payments is being allocated
+        would depend on timing)."""
         todo = self.pending_pay.pop(day, [])
         if not todo:
             return False
-        seen: set[tuple[str, str]] = set()
-        jobs = []
+        wants: dict[str, tuple[Household, list[str]]] = {}
         for h, what in todo:
-            if (h.unit_id, what) in seen:
-                continue
-            seen.add((h.unit_id, what))
-            at = local(day, self.rng.randint(10, 19), self.rng.randint(0, 59))
-            channel = h.channel
-            dup = channel != "counter" and self.rng.random() < DUPLICATE_SHARE
-            jobs.append(self._pay(h, what, at, channel, dup, label))
+            whats = wants.setdefault(h.unit_key, (h, []))[1]
+            if what not in whats:
+                whats.append(what)
+        jobs = []
+        for key in sorted(wants):
+            h, whats = wants[key]
+            if "all" in whats:
+                whats = ["all"]
+            jobs.append(self._household_pays(h, whats, day, label))
         t = time.monotonic()
         await gather_limited(jobs)
         self.timings["owners paying"] += time.monotonic() - t
         return True
+
+    async def _household_pays(self, h: Household, whats: list[str], day: date, label: str) -> None:
+        for what in whats:
+            rng = self.rng("pay", day, h.unit_key, what)
+            at = local(day, rng.randint(10, 19), rng.randint(0, 59))
+            dup = h.channel != "counter" and rng.random() < DUPLICATE_SHARE
+            await self._pay(h, what, at, h.channel, dup, label)
 
     async def _pay(
         self, h: Household, what: str, at: datetime, channel: str, dup: bool, label: str
@@ -611,12 +641,13 @@ class Simulation:
         else:
             self.paid_bills.update(invoice_ids)
         if channel == "counter":
+            how = self.rng("counter", at, h.unit_key).choice(["cash", "pos"])
             payment = await api.post(
                 "payments", "/payments/counter", actor="clerk",
                 headers={"Idempotency-Key": f"counter-{h.unit_id}-{at:%Y%m%d%H%M}-{what}"},
                 json={"community_id": cid, "unit_id": h.unit_id,
                       "payer_party_id": h.payer_party_id, "invoice_ids": invoice_ids,
-                      "amount_fen": amount, "channel": self.rng.choice(["cash", "pos"]),
+                      "amount_fen": amount, "channel": how,
                       "received_by": "clerk-01", "paid_at": at.isoformat()},
             )  # fmt: skip
             self._record(h, at, amount, "counter", payment.get("payment_id"), label)

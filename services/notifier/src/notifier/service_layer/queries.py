@@ -30,7 +30,7 @@ SELECT n.notification_id, n.community_id, n.unit_id, n.party_id, n.channel, n.re
 CLAIM = (
     ROW
     + """ WHERE n.status = 'queued' AND n.next_attempt_at <= $1
- ORDER BY n.next_attempt_at, n.notification_id LIMIT $2
+ ORDER BY n.next_attempt_at, n.dedup_key LIMIT $2
    FOR UPDATE OF n SKIP LOCKED"""
 )
 
