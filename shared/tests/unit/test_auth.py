@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
 from propfee.auth import (
@@ -23,11 +23,13 @@ from propfee.auth import (
     Principal,
     Role,
     TokenVerifier,
+    ensure_visible_known,
     mask_personal,
     open_route,
     require,
     secure_app,
     unsecured_operations,
+    visible_row,
 )
 from propfee.auth.dev import DevIssuer
 
@@ -183,3 +185,41 @@ def test_cli_keygen_and_mint(tmp_path: Path) -> None:
 
     principal = asyncio.run(_verifier(issuer).verify(token))
     assert principal.communities == {"c1"} and principal.roles == {Role.finance}
+
+
+def test_a_community_whose_company_is_unknown_is_seen_by_deployment_wide_tokens_only() -> None:
+    company = Principal("c", "co", frozenset(), frozenset({Role.auditor}), True)
+    deployment = Principal("d", "*", frozenset(), frozenset({Role.auditor}), True)
+    with pytest.raises(HTTPException) as caught:
+        ensure_visible_known(company, "comm-1", None, "case x")
+    assert caught.value.status_code == 404 and caught.value.detail == "case x not found"
+    ensure_visible_known(deployment, "comm-1", None, "case x")
+    ensure_visible_known(company, "comm-1", "co", "case x")
+    with pytest.raises(HTTPException):
+        ensure_visible_known(company, "comm-1", "other-co", "case x")
+
+
+class _Conn:
+    def __init__(self, row: dict[str, str | None] | None) -> None:
+        self.row = row
+        self.asked: list[tuple[str, tuple[object, ...]]] = []
+
+    async def fetchrow(self, sql: str, *args: object) -> dict[str, str | None] | None:
+        self.asked.append((sql, args))
+        return self.row
+
+
+async def test_visible_row_answers_404_alike_for_missing_and_foreign_rows() -> None:
+    me = Principal("c", "co", frozenset(), frozenset({Role.auditor}), True)
+    mine: dict[str, str | None] = {"community_id": "comm-1", "company_id": "co", "x": "1"}
+    conn = _Conn(mine)
+    assert await visible_row(conn, me, "unit u1", "SELECT ...", "u1") == mine
+    assert conn.asked == [("SELECT ...", ("u1",))]
+    foreign: dict[str, str | None] = {"community_id": "comm-9", "company_id": "other-co"}
+    for row in (None, foreign):
+        with pytest.raises(HTTPException) as caught:
+            await visible_row(_Conn(row), me, "unit u1", "SELECT ...", "u1")
+        assert caught.value.status_code == 404 and caught.value.detail == "unit u1 not found"
+    unknown: dict[str, str | None] = {"community_id": "comm-1", "company_id": None}
+    with pytest.raises(HTTPException):
+        await visible_row(_Conn(unknown), me, "unit u1", "q", "u1", check=ensure_visible_known)

@@ -16,6 +16,7 @@ from propfee.auth.guard import (
     ROLES_EXTENSION,
     annotate_openapi,
     ensure_visible,
+    ensure_visible_known,
     get_verifier,
     mask_personal,
     not_found,
@@ -24,6 +25,7 @@ from propfee.auth.guard import (
     require,
     secure_app,
     unsecured_operations,
+    visible_row,
 )
 from propfee.auth.principal import ALL, Principal
 from propfee.auth.roles import (
@@ -60,6 +62,7 @@ __all__ = [
     "TokenVerifier",
     "annotate_openapi",
     "ensure_visible",
+    "ensure_visible_known",
     "get_verifier",
     "mask_personal",
     "not_found",
@@ -68,4 +71,5 @@ __all__ = [
     "require",
     "secure_app",
     "unsecured_operations",
+    "visible_row",
 ]

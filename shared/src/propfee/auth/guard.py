@@ -173,6 +173,33 @@ def ensure_visible(
         raise not_found(what)
 
 
+def ensure_visible_known(
+    principal: Principal, community_id: str | None, company_id: str | None, what: str
+) -> None:
+    """``ensure_visible``, failing closed where the community's company is not known yet (a
+    service that learns it from billing.community-updated): only a deployment-wide token
+    (company ``"*"``) reaches such a community."""
+    if company_id is None and not principal.all_companies:
+        raise not_found(what)
+    ensure_visible(principal, community_id, company_id, what)
+
+
+Check = Callable[[Principal, str | None, str | None, str], None]
+
+
+async def visible_row(
+    conn: Any, principal: Principal, what: str, sql: str, *args: Any, check: Check = ensure_visible
+) -> Any:
+    """The row ``sql`` finds (it selects ``community_id`` and ``company_id``) when the caller
+    may see its community; 404 ("<what> not found") when there is none or they may not: the
+    same answer either way, so ids of other companies cannot be probed."""
+    row = await conn.fetchrow(sql, *args)
+    if row is None:
+        raise not_found(what)
+    check(principal, row["community_id"], row["company_id"], what)
+    return row
+
+
 #: Fields that hold personal contact data in responses.
 PERSONAL_FIELDS = frozenset(
     {"name", "phone", "email", "wechat_openid", "app_user_id", "postal_address", "id_number",

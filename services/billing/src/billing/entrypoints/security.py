@@ -30,6 +30,7 @@ from propfee.auth import (
     ensure_visible,
     not_found,
     require,
+    visible_row,
 )
 
 READ = STAFF_READ | {Role.service}
@@ -76,63 +77,56 @@ async def community(conn: Conn, principal: Principal, community_id: str) -> str:
 
 async def unit(conn: Conn, principal: Principal, unit_id: str) -> asyncpg.Record:
     """``(community_id, company_id)`` of a unit the caller may see; 404 otherwise."""
-    row = await conn.fetchrow(
+    return await visible_row(
+        conn,
+        principal,
+        f"unit {unit_id}",
         "SELECT u.community_id, c.company_id FROM units u JOIN communities c USING (community_id) "
         "WHERE u.unit_id = $1",
         unit_id,
     )
-    if row is None:
-        raise not_found(f"unit {unit_id}")
-    ensure_visible(principal, row["community_id"], row["company_id"], f"unit {unit_id}")
-    return row
 
 
 async def invoice(conn: Conn, principal: Principal, invoice_id: str) -> asyncpg.Record:
-    row = await conn.fetchrow(
+    return await visible_row(
+        conn,
+        principal,
+        f"invoice {invoice_id}",
         "SELECT i.unit_id, i.community_id, c.company_id FROM invoices i "
         "JOIN communities c USING (community_id) WHERE i.invoice_id = $1",
         invoice_id,
     )
-    if row is None:
-        raise not_found(f"invoice {invoice_id}")
-    ensure_visible(principal, row["community_id"], row["company_id"], f"invoice {invoice_id}")
-    return row
 
 
 async def payment(conn: Conn, principal: Principal, payment_id: str) -> asyncpg.Record:
-    row = await conn.fetchrow(
+    return await visible_row(
+        conn,
+        principal,
+        f"payment {payment_id}",
         "SELECT p.unit_id, p.community_id, c.company_id FROM payments_received p "
         "JOIN communities c USING (community_id) WHERE p.payment_id = $1",
         payment_id,
     )
-    if row is None:
-        raise not_found(f"payment {payment_id}")
-    ensure_visible(principal, row["community_id"], row["company_id"], f"payment {payment_id}")
-    return row
 
 
 async def party(conn: Conn, principal: Principal, party_id: str) -> asyncpg.Record:
-    row = await conn.fetchrow(
+    return await visible_row(
+        conn,
+        principal,
+        f"party {party_id}",
         "SELECT p.community_id, p.kind, c.company_id FROM parties p "
         "JOIN communities c USING (community_id) WHERE p.party_id = $1",
         party_id,
     )
-    if row is None:
-        raise not_found(f"party {party_id}")
-    ensure_visible(principal, row["community_id"], row["company_id"], f"party {party_id}")
-    return row
 
 
 async def e_invoice_request(conn: Conn, principal: Principal, request_id: str) -> asyncpg.Record:
-    row = await conn.fetchrow(
+    return await visible_row(
+        conn,
+        principal,
+        f"e-invoice request {request_id}",
         "SELECT r.unit_id, u.community_id, c.company_id FROM e_invoice_requests r "
         "JOIN units u USING (unit_id) JOIN communities c ON c.community_id = u.community_id "
         "WHERE r.request_id = $1",
         request_id,
     )
-    if row is None:
-        raise not_found(f"e-invoice request {request_id}")
-    ensure_visible(
-        principal, row["community_id"], row["company_id"], f"e-invoice request {request_id}"
-    )
-    return row

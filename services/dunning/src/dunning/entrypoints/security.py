@@ -34,9 +34,9 @@ from propfee.auth import (
     STAFF_READ,
     Principal,
     Role,
-    ensure_visible,
-    not_found,
+    ensure_visible_known,
     require,
+    visible_row,
 )
 
 READ = STAFF_READ | {Role.service}
@@ -76,14 +76,8 @@ async def company_of(conn: Conn, community_id: str) -> str | None:
     return company
 
 
-def visible(
-    principal: Principal, community_id: str | None, company_id: str | None, what: str
-) -> None:
-    """``ensure_visible``, failing closed when the community's company is unknown: only a
-    deployment-wide token (company ``"*"``) reaches such a community."""
-    if company_id is None and not principal.all_companies:
-        raise not_found(what)
-    ensure_visible(principal, community_id, company_id, what)
+#: A community whose company dunning has not learnt yet: only deployment-wide tokens reach it.
+visible = ensure_visible_known
 
 
 async def community(conn: Conn, principal: Principal, community_id: str) -> str | None:
@@ -96,37 +90,37 @@ async def community(conn: Conn, principal: Principal, community_id: str) -> str 
 async def case(conn: Conn, principal: Principal, case_id: str) -> asyncpg.Record:
     """The case (every column, and its community's ``company_id``); 404 when it does not exist
     or the caller may not see it."""
-    row = await conn.fetchrow(
+    return await visible_row(
+        conn,
+        principal,
+        f"case {case_id}",
         "SELECT c.*, co.company_id FROM arrears_cases c "
         "LEFT JOIN communities co USING (community_id) WHERE c.case_id = $1",
         case_id,
+        check=visible,
     )
-    if row is None:
-        raise not_found(f"case {case_id}")
-    visible(principal, row["community_id"], row["company_id"], f"case {case_id}")
-    return row
 
 
 async def pause(conn: Conn, principal: Principal, pause_id: str) -> asyncpg.Record:
-    row = await conn.fetchrow(
+    return await visible_row(
+        conn,
+        principal,
+        f"pause {pause_id}",
         "SELECT p.*, c.community_id, c.unit_id, co.company_id FROM pauses p "
         "JOIN arrears_cases c USING (case_id) LEFT JOIN communities co "
         "ON co.community_id = c.community_id WHERE p.pause_id = $1",
         pause_id,
+        check=visible,
     )
-    if row is None:
-        raise not_found(f"pause {pause_id}")
-    visible(principal, row["community_id"], row["company_id"], f"pause {pause_id}")
-    return row
 
 
 async def task(conn: Conn, principal: Principal, task_id: str) -> asyncpg.Record:
-    row = await conn.fetchrow(
+    return await visible_row(
+        conn,
+        principal,
+        f"task {task_id}",
         "SELECT t.*, co.company_id FROM tasks t LEFT JOIN communities co USING (community_id) "
         "WHERE t.task_id = $1",
         task_id,
+        check=visible,
     )
-    if row is None:
-        raise not_found(f"task {task_id}")
-    visible(principal, row["community_id"], row["company_id"], f"task {task_id}")
-    return row

@@ -35,6 +35,7 @@ from propfee.auth import (
     mask_personal,
     not_found,
     require,
+    visible_row,
 )
 from propfee.masking import mask_data
 
@@ -90,48 +91,47 @@ async def community(conn: Conn, principal: Principal, community_id: str) -> str 
 async def notification(conn: Conn, principal: Principal, notification_id: str) -> asyncpg.Record:
     """``(community_id, unit_id, company_id, channel, document IS NOT NULL)`` of a message the
     caller may see; 404 otherwise."""
-    row = await conn.fetchrow(
+    return await visible_row(
+        conn,
+        principal,
+        f"notification {notification_id}",
         "SELECT n.community_id, n.unit_id, n.channel, n.status, n.provider, "
         "n.provider_message_id, n.tracking_number, n.document IS NOT NULL AS has_document, "
         "c.company_id FROM notifications n LEFT JOIN communities c USING (community_id) "
         "WHERE n.notification_id = $1",
         notification_id,
+        check=ensure,
     )
-    if row is None:
-        raise not_found(f"notification {notification_id}")
-    ensure(principal, row["community_id"], row["company_id"], f"notification {notification_id}")
-    return row
 
 
 async def sent_message(
     conn: Conn, principal: Principal, provider: str, provider_message_id: str
 ) -> asyncpg.Record:
     """The message a provider's id belongs to, when the caller may see it; 404 otherwise."""
-    row = await conn.fetchrow(
+    return await visible_row(
+        conn,
+        principal,
+        f"message {provider}/{provider_message_id}",
         "SELECT n.notification_id, n.community_id, n.unit_id, n.status, c.company_id "
         "FROM notifications n LEFT JOIN communities c USING (community_id) "
         "WHERE n.provider = $1 AND n.provider_message_id = $2",
         provider,
         provider_message_id,
+        check=ensure,
     )
-    what = f"message {provider}/{provider_message_id}"
-    if row is None:
-        raise not_found(what)
-    ensure(principal, row["community_id"], row["company_id"], what)
-    return row
 
 
 async def party(conn: Conn, principal: Principal, party_id: str) -> asyncpg.Record:
     """``(community_id, company_id)`` of a party notifier knows and the caller may see."""
-    row = await conn.fetchrow(
+    return await visible_row(
+        conn,
+        principal,
+        f"party {party_id}",
         "SELECT p.community_id, c.company_id FROM parties p "
         "LEFT JOIN communities c USING (community_id) WHERE p.party_id = $1",
         party_id,
+        check=ensure,
     )
-    if row is None:
-        raise not_found(f"party {party_id}")
-    ensure(principal, row["community_id"], row["company_id"], f"party {party_id}")
-    return row
 
 
 async def batch(conn: Conn, principal: Principal, batch_id: str) -> asyncpg.Record:

@@ -37,9 +37,10 @@ from propfee.auth import (
     STAFF_READ,
     Principal,
     Role,
-    ensure_visible,
+    ensure_visible_known,
     not_found,
     require,
+    visible_row,
 )
 
 READ = STAFF_READ | {Role.service}
@@ -65,14 +66,8 @@ Expirer = Annotated[Principal, Depends(require(*EXPIRY))]
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
-def ensure_reaches(
-    principal: Principal, community_id: str | None, company_id: str | None, what: str
-) -> None:
-    """404 ("<what> not found") unless the caller may see the community: ``ensure_visible``,
-    and a community whose company payments has not learnt is outside company-bound scopes."""
-    if company_id is None and not principal.all_companies:
-        raise not_found(what)
-    ensure_visible(principal, community_id, company_id, what)
+#: A community whose company payments has not learnt yet is outside company-bound scopes.
+ensure_reaches = ensure_visible_known
 
 
 def reaches_gateway_level(principal: Principal) -> bool:
@@ -127,59 +122,60 @@ async def communities(conn: Conn, principal: Principal, ids: Iterable[str]) -> d
 async def unit(conn: Conn, principal: Principal, unit_id: str) -> asyncpg.Record:
     """``(community_id, company_id)`` of a unit payments knows (from billing's invoices, or a
     payment or order of it) and the caller may see; 404 otherwise."""
-    row = await conn.fetchrow(
+    return await visible_row(
+        conn,
+        principal,
+        f"unit {unit_id}",
         "SELECT u.community_id, c.company_id FROM ("
         " (SELECT community_id FROM invoices WHERE unit_id = $1 LIMIT 1) UNION ALL"
         " (SELECT community_id FROM payments WHERE unit_id = $1 LIMIT 1) UNION ALL"
         " (SELECT community_id FROM payment_orders WHERE unit_id = $1 LIMIT 1)) u "
         "LEFT JOIN communities c USING (community_id) LIMIT 1",
         unit_id,
+        check=ensure_reaches,
     )
-    if row is None:
-        raise not_found(f"unit {unit_id}")
-    ensure_reaches(principal, row["community_id"], row["company_id"], f"unit {unit_id}")
-    return row
 
 
 async def payment(
     conn: Conn, principal: Principal, payment_id: str, *, for_update: bool = False
 ) -> asyncpg.Record:
     """The payment row (with ``company_id``) when the caller may see it; 404 otherwise."""
-    row = await conn.fetchrow(
+    return await visible_row(
+        conn,
+        principal,
+        f"payment {payment_id}",
         "SELECT p.*, c.company_id FROM payments p LEFT JOIN communities c USING (community_id) "
         f"WHERE p.payment_id = $1{' FOR UPDATE OF p' if for_update else ''}",
         payment_id,
+        check=ensure_reaches,
     )
-    if row is None:
-        raise not_found(f"payment {payment_id}")
-    ensure_reaches(principal, row["community_id"], row["company_id"], f"payment {payment_id}")
-    return row
 
 
 async def receipt(conn: Conn, principal: Principal, receipt_no: str) -> str:
     """The payment id of a counter receipt the caller may see; 404 otherwise."""
-    row = await conn.fetchrow(
+    row = await visible_row(
+        conn,
+        principal,
+        f"receipt {receipt_no}",
         "SELECT p.payment_id, p.community_id, c.company_id FROM payments p "
         "LEFT JOIN communities c USING (community_id) WHERE p.receipt_no = $1",
         receipt_no,
+        check=ensure_reaches,
     )
-    if row is None:
-        raise not_found(f"receipt {receipt_no}")
-    ensure_reaches(principal, row["community_id"], row["company_id"], f"receipt {receipt_no}")
     payment_id: str = row["payment_id"]
     return payment_id
 
 
 async def order(conn: Conn, principal: Principal, order_id: str) -> asyncpg.Record:
-    row = await conn.fetchrow(
+    return await visible_row(
+        conn,
+        principal,
+        f"order {order_id}",
         "SELECT o.*, c.company_id FROM payment_orders o "
         "LEFT JOIN communities c USING (community_id) WHERE o.order_id = $1",
         order_id,
+        check=ensure_reaches,
     )
-    if row is None:
-        raise not_found(f"order {order_id}")
-    ensure_reaches(principal, row["community_id"], row["company_id"], f"order {order_id}")
-    return row
 
 
 async def exception(conn: Conn, principal: Principal, exception_id: str) -> asyncpg.Record:
