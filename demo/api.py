@@ -146,8 +146,10 @@ class Api:
     async def patch(self, service: str, path: str, **kwargs: Any) -> Any:
         return await self.call("PATCH", service, path, **kwargs)
 
-    async def metrics(self, service: str) -> str:
-        return str(await self.call("GET", service, "/metrics", actor=None, raw=True))
+    async def metrics(self, service: str, name: str | None = None) -> str:
+        """The service's Prometheus metrics; with ``name``, only that series."""
+        params = {"name[]": name} if name else None
+        return str(await self.call("GET", service, "/metrics", actor=None, raw=True, params=params))
 
 
 def _dumps(value: Any) -> bytes:

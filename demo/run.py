@@ -252,6 +252,9 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
         "reminders_to_payers": to_payers[:20],
         "timings_s": {k: round(v, 1) for k, v in sim.timings.items()},
         "timings_by_day_s": sim.days,
+        # The waiting above, by whose consumers were still behind (or "outboxes": an event
+        # not yet published); several can be behind at once.
+        "waiting_behind_s": {k: round(v, 1) for k, v in sim.quiet.behind_s.items()},
         "notification_statuses": dict(statuses.most_common()),
     }
     return report

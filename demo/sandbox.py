@@ -1846,6 +1846,7 @@ class SandboxProcess:
         self.directory = directory
         self.keys = Sandbox.load_or_create(directory)
         self._process: subprocess.Popen[bytes] | None = None
+        self._client: httpx.Client | None = None
         self.port = 0
 
     def __getattr__(self, name: str) -> Any:  # service_env, *_notification, ...
@@ -1871,6 +1872,9 @@ class SandboxProcess:
             time.sleep(0.1)
 
     def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
@@ -1879,15 +1883,22 @@ class SandboxProcess:
                 self._process.kill()
         self._process = None
 
+    @property
+    def client(self) -> httpx.Client:
+        """One keep-alive client, made once: ``httpx.get`` builds a client (and its TLS
+        context, loading the CA bundle) on every call, and the simulator reads the phones
+        every simulated day."""
+        if self._client is None:
+            self._client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
+        return self._client
+
     def messages(self, since: int = 0) -> list[dict[str, Any]]:
-        r = httpx.get(
-            f"http://127.0.0.1:{self.port}/_sandbox/messages", params={"since": since}, timeout=30
-        )
+        r = self.client.get("/_sandbox/messages", params={"since": since})
         r.raise_for_status()
         return list(r.json())
 
     def counts(self) -> dict[str, int]:
-        r = httpx.get(f"http://127.0.0.1:{self.port}/_sandbox/counts", timeout=30)
+        r = self.client.get("/_sandbox/counts")
         r.raise_for_status()
         return dict(r.json())
 

@@ -2,7 +2,8 @@
 
 ``create_service_app`` wires the :class:`ServiceRuntime` into the lifespan and adds
 ``GET /healthz`` (process alive), ``GET /readyz`` (database and Kafka reachable) and
-``GET /metrics`` (Prometheus). Services add their own routers.
+``GET /metrics`` (Prometheus; the outbox backlog is counted at each scrape). Services add
+their own routers.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from propfee.runtime import ServiceRuntime
 
@@ -72,8 +73,13 @@ def create_service_app(
         )
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(request: Request) -> Response:
+        """Prometheus exposition; ``?name[]=propfee_outbox_pending`` (repeatable) answers
+        only the named series, Prometheus' own convention for a cheap, frequent look."""
+        await runtime.measure_outbox()
+        names = request.query_params.getlist("name[]")
+        registry = REGISTRY.restricted_registry(names) if names else REGISTRY
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     for router in routers:
         app.include_router(router)

@@ -176,7 +176,6 @@ class OutboxRelay:
                 self._batch_size,
             )
             if not rows:
-                metrics.OUTBOX_PENDING.set(0)  # the leader saw nothing pending
                 return 0
             futures = []
             for row in rows:
@@ -199,8 +198,6 @@ class OutboxRelay:
             )
         for row in rows:
             metrics.EVENTS_PUBLISHED.labels(row["topic"]).inc()
-        # A short batch took everything that was pending; a full one may have left more.
-        metrics.OUTBOX_PENDING.set(0 if len(rows) < self._batch_size else len(rows))
         return len(rows)
 
     async def drain(self) -> int:
@@ -227,7 +224,7 @@ class OutboxRelay:
                     published = await self.publish_batch()
                     backoff = 0.2
                     if loop.time() - last_cleanup > 600:
-                        await self._cleanup_and_measure()
+                        await self._cleanup()
                         last_cleanup = loop.time()
                 except (asyncio.CancelledError, KeyboardInterrupt):
                     raise
@@ -267,11 +264,11 @@ class OutboxRelay:
         with contextlib.suppress(Exception):
             await self._pool.release(conn)
 
-    async def _cleanup_and_measure(self) -> None:
+    async def _cleanup(self) -> None:
+        """Forget rows published longer ago than the retention. (The backlog gauge is counted
+        at each /metrics scrape: ``ServiceRuntime.measure_outbox``.)"""
         async with self._pool.acquire() as conn:
             await conn.execute(
                 "DELETE FROM outbox WHERE published_at < now() - make_interval(days => $1)",
                 self._retention_days,
             )
-            pending = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            metrics.OUTBOX_PENDING.set(pending)
