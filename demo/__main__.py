@@ -109,9 +109,6 @@ def service_env(db_urls: dict[str, str], sandbox_env: dict[str, str], bootstrap:
         "NOTIFIER_DISPATCHER_ENABLED": "false",
         "DUNNING_SWEEP_INTERVAL_S": "0",
         "NOTIFIER_REMINDER_CAP": "6",
-        # One dispatch worker: which of two messages for the same case and stage goes first
-        # is then the same in every run (same seed, same numbers).
-        "NOTIFIER_DISPATCH_WORKERS": "1",
         # Providers' rate limits are per real second; a simulated day lasts a fraction of
         # one, and the sandbox's providers set no limit. The buckets themselves are tested
         # in services/notifier/tests/unit/test_token_bucket.py.

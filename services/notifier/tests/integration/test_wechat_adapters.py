@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Iterator
 from datetime import date
 
-import httpx
+import aiohttp
 import pytest
 
 from notifier.adapters.base import Outbound
@@ -58,7 +58,7 @@ def message(openid: str, n: int = 1, **values: object) -> Outbound:
 
 async def test_subscription_messages(wechat: tuple[fakes.Inbox, str]) -> None:
     state, url = wechat
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as client:
         token = AccessToken(client, api_base=url, app_id=APP, app_secret=SECRET)
         adapter = WeChatSubscribe(client, token, api_base=url, templates=TEMPLATES, await_push=True)
         # Twenty concurrent sends share one token fetch.
@@ -103,7 +103,7 @@ async def test_template_messages_refresh_a_rejected_token_once(
     wechat: tuple[fakes.Inbox, str],
 ) -> None:
     state, url = wechat
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as client:
         token = AccessToken(client, api_base=url, app_id=APP, app_secret=SECRET, api="token")
         adapter = WeChatTemplate(client, token, api_base=url, template_ids={"default": "TPL"})
         first = await adapter.send(message("o-1"))

@@ -11,9 +11,9 @@ import hmac
 import json
 import time
 
-import httpx
+import aiohttp
 
-from notifier.adapters.base import Outbound, SendResult, http_failure
+from notifier.adapters.base import HTTP_ERRORS, Outbound, SendResult, call, http_failure
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -24,8 +24,8 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 class AppPushWebhook:
     provider = "app_push"
 
-    def __init__(self, client: httpx.AsyncClient, *, url: str, secret: str) -> None:
-        self._client = client
+    def __init__(self, session: aiohttp.ClientSession, *, url: str, secret: str) -> None:
+        self._session = session
         self._url = url
         self._secret = secret
 
@@ -50,10 +50,10 @@ class AppPushWebhook:
             "Idempotency-Key": message.notification_id,
         }
         try:
-            response = await self._client.post(self._url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+            response = await call(self._session, "POST", self._url, content=body, headers=headers)
+        except HTTP_ERRORS as exc:
             return SendResult("retry", self.provider, error=f"{type(exc).__name__}: {exc}")
         if not response.is_success:
-            return http_failure(self.provider, response.status_code, response.text)
+            return http_failure(self.provider, response.status, response.text)
         push_id = str(response.json().get("push_id", ""))
         return SendResult("delivered", self.provider, push_id or None, {"push_id": push_id})

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aiohttp
-import httpx
 
 from notifier.adapters.app_push import AppPushWebhook
 from notifier.adapters.base import ChannelAdapter, TokenBucket
@@ -30,38 +29,31 @@ class Channels:
     def __init__(
         self,
         routes: dict[str, Route],
-        client: httpx.AsyncClient | None = None,
-        sms_session: aiohttp.ClientSession | None = None,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.routes = routes
-        self._client = client
-        self._sms_session = sms_session
+        self._session = session
 
     def route(self, channel: str) -> Route | None:
         return self.routes.get(channel)
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-        if self._sms_session is not None:
-            await self._sms_session.close()
+        if self._session is not None:
+            await self._session.close()
 
     @classmethod
     def from_settings(cls, s: NotifierSettings) -> Channels:
-        """Call with the event loop running (the SMS session binds to it)."""
-        limits = httpx.Limits(
-            max_connections=s.send_concurrency, max_keepalive_connections=s.send_concurrency
-        )
-        client = httpx.AsyncClient(timeout=s.provider_timeout_s, limits=limits)
-        # SMS carries the mass reminders: aiohttp's keep-alive pool, same size and timeout.
-        sms_session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=s.send_concurrency),
+        """Call with the event loop running (the HTTP session binds to it)."""
+        # One keep-alive pool for every HTTP provider: sends are limited to send_concurrency
+        # by the dispatcher, plus a WeChat token fetch while they wait for it.
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=s.send_concurrency + 2),
             timeout=aiohttp.ClientTimeout(total=s.provider_timeout_s),
         )
         sms: ChannelAdapter
         if s.sms_provider == "tencent":
             sms = TencentSms(
-                sms_session,
+                session,
                 endpoint=s.tencent_endpoint,
                 secret_id=s.tencent_secret_id,
                 secret_key=s.tencent_secret_key.get_secret_value(),
@@ -72,7 +64,7 @@ class Channels:
             sms_rate = s.tencent_rate_per_s
         else:
             sms = AlibabaSms(
-                sms_session,
+                session,
                 endpoint=s.alibaba_endpoint,
                 access_key_id=s.alibaba_access_key_id,
                 access_key_secret=s.alibaba_access_key_secret.get_secret_value(),
@@ -80,7 +72,7 @@ class Channels:
             )
             sms_rate = s.alibaba_rate_per_s
         token = AccessToken(
-            client,
+            session,
             api_base=s.wechat_api_base,
             app_id=s.wechat_app_id,
             app_secret=s.wechat_app_secret.get_secret_value(),
@@ -90,7 +82,7 @@ class Channels:
         wechat: ChannelAdapter
         if s.wechat_message_api == "subscribe":
             wechat = WeChatSubscribe(
-                client,
+                session,
                 token,
                 api_base=s.wechat_api_base,
                 templates=s.wechat_subscribe_templates,
@@ -100,14 +92,14 @@ class Channels:
             )
         else:
             wechat = WeChatTemplate(
-                client,
+                session,
                 token,
                 api_base=s.wechat_api_base,
                 template_ids=s.wechat_template_ids,
                 await_push=await_push,
             )
         push = AppPushWebhook(
-            client, url=s.push_webhook_url, secret=s.push_webhook_secret.get_secret_value()
+            session, url=s.push_webhook_url, secret=s.push_webhook_secret.get_secret_value()
         )
         email = SmtpEmail(
             host=s.smtp_host,
@@ -128,4 +120,4 @@ class Channels:
             "letter": Route(letters, None),
             "door_notice": Route(letters, None),
         }
-        return cls(routes, client, sms_session)
+        return cls(routes, session)

@@ -7,9 +7,9 @@ kept and the push (TEMPLATESENDJOBFINISH) proves delivery; otherwise the msgid i
 
 from __future__ import annotations
 
-import httpx
+import aiohttp
 
-from notifier.adapters.base import Outbound, Outcome, SendResult, http_failure
+from notifier.adapters.base import HTTP_ERRORS, Outbound, Outcome, SendResult, call, http_failure
 from notifier.adapters.wechat_token import TOKEN_ERRORS, AccessToken, TokenError
 
 TRANSIENT = {-1, 45009, 45047}  # system busy, API frequency limits
@@ -20,14 +20,14 @@ class WeChatTemplate:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        session: aiohttp.ClientSession,
         token: AccessToken,
         *,
         api_base: str,
         template_ids: dict[str, str],
         await_push: bool = False,
     ) -> None:
-        self._client = client
+        self._session = session
         self._token = token
         self._base = api_base.rstrip("/")
         self._template_ids = template_ids
@@ -52,19 +52,21 @@ class WeChatTemplate:
         try:
             token = await self._token.get()
             for attempt in (1, 2):
-                response = await self._client.post(
+                response = await call(
+                    self._session,
+                    "POST",
                     f"{self._base}/cgi-bin/message/template/send",
                     params={"access_token": token},
-                    json=body,
+                    json_body=body,
                 )
-                if response.status_code != 200:
-                    return http_failure(self.provider, response.status_code, response.text)
+                if response.status != 200:
+                    return http_failure(self.provider, response.status, response.text)
                 answer = response.json()
                 if attempt == 1 and answer.get("errcode", 0) in TOKEN_ERRORS:
                     token = await self._token.refresh(token)
                     continue
                 break
-        except (httpx.HTTPError, TokenError) as exc:
+        except (*HTTP_ERRORS, TokenError) as exc:
             return SendResult("retry", self.provider, error=f"{type(exc).__name__}: {exc}")
         code = int(answer.get("errcode", 0))
         if code == 0:

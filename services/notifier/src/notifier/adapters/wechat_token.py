@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-import httpx
+import aiohttp
+
+from notifier.adapters.base import call
 
 #: The token was invalid (40001, 40014) or expired (42001).
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
@@ -28,14 +30,14 @@ class TokenError(RuntimeError):
 class AccessToken:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        session: aiohttp.ClientSession,
         *,
         api_base: str,
         app_id: str,
         app_secret: str,
         api: str = "stable_token",
     ) -> None:
-        self._client = client
+        self._session = session
         self._base = api_base.rstrip("/")
         self._app_id = app_id
         self._secret = app_secret
@@ -70,9 +72,11 @@ class AccessToken:
 
     async def _fetch(self, *, force: bool) -> None:
         if self._api == "stable_token":
-            response = await self._client.post(
+            response = await call(
+                self._session,
+                "POST",
                 f"{self._base}/cgi-bin/stable_token",
-                json={
+                json_body={
                     "grant_type": "client_credential",
                     "appid": self._app_id,
                     "secret": self._secret,
@@ -80,7 +84,9 @@ class AccessToken:
                 },
             )
         else:
-            response = await self._client.get(
+            response = await call(
+                self._session,
+                "GET",
                 f"{self._base}/cgi-bin/token",
                 params={
                     "grant_type": "client_credential",
@@ -88,8 +94,8 @@ class AccessToken:
                     "secret": self._secret,
                 },
             )
-        if response.status_code != 200:
-            raise TokenError(f"token endpoint answered HTTP {response.status_code}")
+        if response.status != 200:
+            raise TokenError(f"token endpoint answered HTTP {response.status}")
         answer = response.json()
         if "access_token" not in answer:
             raise TokenError(f"token refused: {answer.get('errcode')} {answer.get('errmsg')}")

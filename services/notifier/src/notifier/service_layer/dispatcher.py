@@ -1,6 +1,8 @@
-"""The dispatcher: claim due messages (FOR UPDATE SKIP LOCKED, so replicas share the work),
-decide each at the as-of instant, send through the channel adapters under each provider's
-token bucket, and record the outcomes with their evidence in the same transaction.
+"""The dispatcher: claim due messages (FOR UPDATE SKIP LOCKED, so replicas share the work;
+the workers of one process each take their own share of the parties), lock the batch's parties
+(a replica's batch for the same party waits, then sees what this one sent), decide each at the
+as-of instant, send through the channel adapters under each provider's token bucket, and
+record the outcomes with their evidence in the same transaction.
 
 A process that dies mid-batch rolls the batch back: its messages are due again and may be
 sent a second time (at-least-once towards the provider in that one case, never for replayed
@@ -57,29 +59,33 @@ class Dispatcher:
     async def dispatch(self, as_of: datetime, *, workers: int = 1) -> DispatchReport:
         """Everything due at ``as_of``, batch after batch, until nothing is left."""
         report = DispatchReport()
+        workers = max(1, workers)
 
-        async def worker() -> None:
+        async def worker(shard: int) -> None:
             while True:
-                part = await self.batch(as_of)
+                part = await self.batch(as_of, shard=(workers, shard))
                 report.add(part)
                 if part.counts["claimed"] < self.s.dispatch_batch_size:
                     return
 
-        await asyncio.gather(*(worker() for _ in range(max(1, workers))))
+        await asyncio.gather(*(worker(i) for i in range(workers)))
         return report
 
-    async def batch(self, as_of: datetime) -> DispatchReport:
+    async def batch(self, as_of: datetime, *, shard: tuple[int, int] = (1, 0)) -> DispatchReport:
+        """One batch of what is due for the parties of ``shard`` (workers, this one): the
+        workers of a process share no party, so which batch decides a party's messages (its
+        frequency cap, "already sent for this stage") is the same whatever their timing."""
         report = DispatchReport()
+        size = self.s.dispatch_batch_size
         async with self.pool.acquire() as conn, conn.transaction():
             expired = await conn.fetch(
-                queries.EXPIRED, as_of - self.rules.contact_grace, self.s.dispatch_batch_size
+                queries.EXPIRED, as_of - self.rules.contact_grace, size, *shard
             )
-            rows = list(expired) + list(
-                await conn.fetch(queries.CLAIM, as_of, self.s.dispatch_batch_size)
-            )
+            rows = list(expired) + list(await conn.fetch(queries.CLAIM, as_of, size, *shard))
             report.counts["claimed"] = len(rows) - len(expired)
             if not rows:
                 return report
+            await conn.execute(queries.LOCK_PARTIES, sorted({r["party_id"] for r in rows}))
             sendings = await self._decide(conn, rows, as_of, report)
             results = await asyncio.gather(*(self._send(x.outbound) for x in sendings))
             await record(

@@ -27,9 +27,13 @@ SELECT n.notification_id, n.community_id, n.unit_id, n.party_id, n.channel, n.re
   LEFT JOIN community_contact_rules r ON r.community_id = n.community_id
 """
 
+#: One worker's share of what is due: the parties whose hash falls to it (``$3`` workers,
+#: this one ``$4``), so two workers never hold messages for the same party at once.
+SHARD = "abs(hashtext(n.party_id)::bigint) % $3 = $4"
+
 CLAIM = (
     ROW
-    + """ WHERE n.status = 'queued' AND n.next_attempt_at <= $1
+    + f""" WHERE n.status = 'queued' AND n.next_attempt_at <= $1 AND {SHARD}
  ORDER BY n.next_attempt_at, n.dedup_key LIMIT $2
    FOR UPDATE OF n SKIP LOCKED"""
 )
@@ -37,9 +41,18 @@ CLAIM = (
 #: Awaiting contacts past the grace period (their decision is a failure).
 EXPIRED = (
     ROW
-    + """ WHERE n.status = 'awaiting_contacts' AND n.requested_at <= $1
- LIMIT $2 FOR UPDATE OF n SKIP LOCKED"""
+    + f""" WHERE n.status = 'awaiting_contacts' AND n.requested_at <= $1 AND {SHARD}
+ ORDER BY n.requested_at, n.dedup_key LIMIT $2 FOR UPDATE OF n SKIP LOCKED"""
 )
+
+#: Each claimed party, locked for the batch's transaction in one global order (no deadlock):
+#: a batch of another process that holds messages for the same party waits for this one to
+#: commit, then reads what it sent (GONE, HISTORY) before deciding.
+LOCK_PARTIES = """
+SELECT pg_advisory_xact_lock(k)
+  FROM (SELECT DISTINCT hashtextextended('notifier-party:' || p, 0) AS k
+          FROM unnest($1::text[]) AS p ORDER BY k) AS keys
+"""
 
 BY_IDS = ROW + " WHERE n.notification_id = ANY($1::text[]) FOR UPDATE OF n"
 
