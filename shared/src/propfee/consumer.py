@@ -34,6 +34,14 @@ from propfee.topics import dlq_topic
 
 log = get_logger(__name__)
 
+#: Advisory locks on a run's record keys, taken in one global order (the hash's) so that two
+#: runs never wait for each other in a cycle.
+_LOCK_KEYS = """
+SELECT pg_advisory_xact_lock(k)
+  FROM (SELECT DISTINCT hashtextextended('propfee-record-key:' || key, 0) AS k
+          FROM unnest($1::text[]) AS key ORDER BY k) AS keys
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class EventContext:
@@ -333,13 +341,20 @@ class EventConsumer:
     ) -> bool:
         """Run ``work`` (which returns how many records it handled) in one transaction,
         retried through database outages. False when it fails otherwise: the caller then
-        handles the records one by one (a deadlock with another partition's run lands here
-        too, and costs one retry)."""
+        handles the records one by one.
+
+        The run's record keys (the households) are locked first, all at once and in one
+        global order: two runs of other partitions (another topic's events for the same
+        households) wait for each other instead of each locking rows the other needs next,
+        a deadlock PostgreSQL only breaks after ``deadlock_timeout`` (a second, by default)."""
         topic = self._logical_topic(records[0].topic)
+        keys = sorted({r.key.decode("utf-8", "replace") for r in records if r.key})
         started = time.perf_counter()
         while True:
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
+                    if keys:
+                        await conn.execute(_LOCK_KEYS, keys)
                     handled = await work(conn)
                 break
             except _INFRA_ERRORS as exc:

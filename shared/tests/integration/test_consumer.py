@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from propfee.consumer import EventConsumer, EventContext, PermanentError
-from propfee.events import PaymentReceived
+from propfee.events import PaymentReceived, PaymentRefunded
 from propfee.kafka import ensure_topics
 from propfee.topics import TopicSpec, dlq_topic
 from tests.support.fixtures import wait_until
@@ -340,3 +340,56 @@ async def test_with_groups_of_one_every_record_has_its_own_transaction(
     consumer.stop()
     await task
     assert len(txids) == 5 and len(set(txids)) == 5
+
+
+async def test_runs_of_two_topics_lock_their_households_in_one_order(
+    messaging_pool,
+    producer,
+    kafka,
+    test_prefix,  # type: ignore[no-untyped-def]
+) -> None:
+    """A run of one topic touches households X then Y, a run of another topic Y then X, at
+    the same time: each run locks its record keys first, in one global order, so the second
+    waits for the first instead of deadlocking with it (which PostgreSQL would break after a
+    second by aborting one run, then redone record by record)."""
+    prefix = f"{test_prefix}k{uuid.uuid4().hex[:4]}."
+    refunded = "payments.payment-refunded"
+    await ensure_topics(kafka, prefix=prefix, specs=[TopicSpec(TOPIC, 1), TopicSpec(refunded, 1)])
+    x, y = f"x-{uuid.uuid4().hex[:6]}", f"y-{uuid.uuid4().hex[:6]}"
+    txids: dict[str, int] = {}
+
+    async def handler(conn, event, context) -> None:  # type: ignore[no-untyped-def]
+        name = getattr(event, "refund_id", None) or event.payment_id
+        txids[name] = int(await conn.fetchval("SELECT txid_current()"))
+        # The household's row, held to the end of the transaction (as a handler's UPDATE).
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", event.unit_id)
+        await asyncio.sleep(0.3)  # long enough for the other run to lock its first row
+
+    for unit in (x, y):
+        await publish(producer, prefix + TOPIC, payment(f"pay-{unit}", unit), key=unit)
+    for unit in (y, x):
+        refund = PaymentRefunded(
+            refund_id=f"ref-{unit}", payment_id=f"pay-{unit}", community_id="c-1",
+            unit_id=unit, payer_party_id="party-1", amount_fen=100, reason="退款",
+            refunded_at=datetime(2026, 3, 3, tzinfo=UTC),
+        )  # fmt: skip
+        await publish(producer, prefix + refunded, refund, key=unit)
+    consumer = EventConsumer(
+        group=f"g{uuid.uuid4().hex[:6]}", bootstrap_servers=kafka, pool=messaging_pool,
+        handlers={PaymentReceived: handler, PaymentRefunded: handler},
+        dlq_producer=producer, topic_prefix=prefix, max_group=32,
+    )  # fmt: skip
+    task = asyncio.create_task(consumer.run())
+    await wait_until(lambda: _true(len(txids) >= 4 and not consumer._stopping.is_set()), timeout=60)
+    await asyncio.sleep(1.5)  # a deadlock's retry (record by record) would show by now
+    consumer.stop()
+    await task
+    assert len(txids) == 4, txids
+    # Each run in one transaction (never redone one by one), the two runs in two.
+    assert txids[f"pay-{x}"] == txids[f"pay-{y}"]
+    assert txids[f"ref-{x}"] == txids[f"ref-{y}"]
+    assert txids[f"pay-{x}"] != txids[f"ref-{x}"]
+
+
+async def _true(value: bool) -> bool:
+    return value
