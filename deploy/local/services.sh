@@ -61,7 +61,7 @@ wait_ready() {
       tail -n 40 "$LOG_DIR/$svc.log" >&2 || true
       die "$svc not ready after ${PROPFEE_SERVICE_TIMEOUT:-90}s (log above)"
     fi
-    sleep 0.5
+    sleep 0.2
   done
   say "$svc ready on http://127.0.0.1:$(port_of "$svc")  (docs: /docs, health: /healthz, /readyz, /metrics)"
 }
@@ -74,9 +74,9 @@ stop_one() {
   fi
   pid=$(cat "$RUN_DIR/$svc.pid")
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 60); do
+  for _ in $(seq 1 300); do
     kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
+    sleep 0.1
   done
   if kill -0 "$pid" 2>/dev/null; then
     say "$svc did not stop in 30s; killing"
@@ -98,8 +98,11 @@ case $cmd in
     for svc in "${list[@]}"; do wait_ready "$svc"; done
     ;;
   down)
+    # All at once: each finishes its records in hand and leaves its consumer group (a
+    # second or two), and none waits for another.
     mapfile -t list < <(selected "$@")
-    for svc in "${list[@]}"; do stop_one "$svc"; done
+    for svc in "${list[@]}"; do stop_one "$svc" & done
+    wait
     ;;
   status)
     rc=0
