@@ -35,7 +35,11 @@ from propfee.topics import dlq_topic
 log = get_logger(__name__)
 
 #: Advisory locks on a run's record keys, taken in one global order (the hash's) so that two
-#: runs never wait for each other in a cycle.
+#: runs never wait for each other in a cycle. Only for runs of up to ``_MAX_KEY_LOCKS``
+#: households: each lock takes a slot of the server's shared lock table (64 per connection
+#: by default), and a large batch (a billing run's invoices) rather risks a deadlock, which
+#: PostgreSQL breaks and the run is then redone record by record.
+_MAX_KEY_LOCKS = 64
 _LOCK_KEYS = """
 SELECT pg_advisory_xact_lock(k)
   FROM (SELECT DISTINCT hashtextextended('propfee-record-key:' || key, 0) AS k
@@ -343,17 +347,18 @@ class EventConsumer:
         retried through database outages. False when it fails otherwise: the caller then
         handles the records one by one.
 
-        The run's record keys (the households) are locked first, all at once and in one
-        global order: two runs of other partitions (another topic's events for the same
-        households) wait for each other instead of each locking rows the other needs next,
-        a deadlock PostgreSQL only breaks after ``deadlock_timeout`` (a second, by default)."""
+        The run's record keys (the households; up to ``_MAX_KEY_LOCKS`` of them) are locked
+        first, all at once and in one global order: two runs of other partitions (another
+        topic's events for the same households) wait for each other instead of each locking
+        rows the other needs next, a deadlock PostgreSQL only breaks after
+        ``deadlock_timeout`` (a second, by default)."""
         topic = self._logical_topic(records[0].topic)
         keys = sorted({r.key.decode("utf-8", "replace") for r in records if r.key})
         started = time.perf_counter()
         while True:
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
-                    if keys:
+                    if 0 < len(keys) <= _MAX_KEY_LOCKS:
                         await conn.execute(_LOCK_KEYS, keys)
                     handled = await work(conn)
                 break
