@@ -268,6 +268,11 @@ def render_terminal(report: dict[str, Any]) -> str:
         )
     else:
         out.append(f"  {DASH}")
+    items = _fee_item_rows(report)
+    if items:
+        out += ["", "Fee items (the whole period)"]
+        out += _table(["item", "households", "billed", "collected", "coll."], items,
+                      [False, True, True, True, True])  # fmt: skip
     out += ["", "Households"]
     out += _wrap(" · ".join(f"{count(v)} {_label(k)}" for k, v in hh.items()) or DASH)
     personas = report.get("personas")
@@ -598,6 +603,14 @@ svg .tick { fill: var(--muted); font-size: 11px; }
 """
 
 
+def _fee_item_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    return [
+        [str(r.get("item", DASH)), count(r.get("households")), yuan(r.get("billed_fen")),
+         yuan(r.get("collected_fen")), pct(r.get("collection_rate"))]
+        for r in (_dict(r) for r in _list(report.get("fee_items")))
+    ]  # fmt: skip
+
+
 def _share_rows(items: list[tuple[str, float]]) -> list[list[str]]:
     total = sum(v for _, v in items)
     return [[k, count(v), pct(v / total) if total else DASH] for k, v in items]
@@ -709,6 +722,11 @@ def _context(report: Mapping[str, Any]) -> dict[str, Any]:
             "",
         ],
         "tables": [
+            {
+                "title": "Fee items",
+                "head": ["item", "households", "billed", "collected", "collection"],
+                "rows": _fee_item_rows(report),
+            },
             {
                 "title": "Reminders by channel",
                 "head": ["channel", "count", "share"],

@@ -68,6 +68,10 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
         "billing", f"/communities/{cid}/reports/collection", actor="admin",
         params={"start": str(start), "end": str(end), "as_of": str(end), "by": "month"},
     )  # fmt: skip
+    by_item = await api.get(
+        "billing", f"/communities/{cid}/reports/collection", actor="admin",
+        params={"start": str(start), "end": str(end), "as_of": str(end), "by": "fee_item"},
+    )  # fmt: skip
     on_time = await api.get(
         "billing", f"/communities/{cid}/reports/on-time", actor="admin",
         params={"start": str(start), "end": str(end), "by": "month"},
@@ -218,6 +222,17 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
         },
         "personas": dict(personas.most_common()),
         "months": months,
+        # What the year billed and collected per fee item (area fee, parking, water, ...).
+        "fee_items": [
+            {
+                "item": str(r["key"]),
+                "households": int(r.get("households") or 0),
+                "billed_fen": int(r["billed_fen"]),
+                "collected_fen": int(r["collected_fen"]),
+                "collection_rate": float(r.get("collection_rate") or 0),
+            }
+            for r in sorted(by_item, key=lambda r: -int(r["billed_fen"]))
+        ],
         "reminders_by_channel": dict(by_channel.most_common()),
         "reminders_by_stage": dict(by_stage.most_common()),
         "escalations_by_stage": dict(sim.totals.escalations_by_stage.most_common()),

@@ -115,6 +115,7 @@ class Simulation:
         self.pending_pay: dict[date, list[tuple[Household, str]]] = defaultdict(list)
         self.open_pauses: dict[str, tuple[str, date]] = {}  # unit → (pause_id, resolve on)
         self.letters_to_track: dict[date, list[str]] = defaultdict(list)
+        self.meters: dict[str, int] = {}  # unit → its water meter's last reading (m³)
         self.messages_seen = 0
         self.dispatched_last = False
         self.legal_unit: str | None = None
@@ -317,18 +318,22 @@ class Simulation:
     async def _bill(self, day: date, label: str) -> None:
         t = time.monotonic()
         cid = self.community_id
+        # The meters are read at the start of the month: last month's water goes on this
+        # month's bill (a reading's period_month is the month whose bill charges it).
         readings = []
         for h in self.households:
             if h.kind != "vacant":
                 r = self.rng("water", day, h.unit_key)
                 used = r.randint(4, 18) if h.kind == "lived_in" else r.randint(8, 40)
-                base = 1000 + 20 * (day.year * 12 + day.month)
+                previous = self.meters.setdefault(
+                    h.unit_key, self.rng("meter", h.unit_key).randint(100, 3000)
+                )
+                self.meters[h.unit_key] = previous + used
                 readings.append({
-                    "unit_id": h.unit_id, "item_code": "water",
-                    "period_month": str(add_months(day, -1)),
-                    "previous": str(base), "current": str(base + used),
+                    "unit_id": h.unit_id, "item_code": "water", "period_month": str(day),
+                    "previous": str(previous), "current": str(previous + used),
                 })  # fmt: skip
-        if readings and day > self.start:
+        if readings:
             await self.api.post(
                 "billing", f"/communities/{cid}/meter-readings", actor="clerk", json=readings
             )

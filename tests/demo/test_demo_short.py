@@ -90,6 +90,11 @@ async def test_short_demo_keeps_the_invariants(
     assert [m["month"] for m in months] == ["2026-01", "2026-02", "2026-03"]
     assert all(m["billed_fen"] > 0 for m in months)
     assert any(m["collected_fen"] > 0 for m in months)
+    # Every kind of charge of the fee schedule reached the bills: the area fee, parking and
+    # the pass-through water from the meter readings.
+    billed = {r["item"]: r["billed_fen"] for r in report["fee_items"]}
+    assert billed.get("property_fee", 0) > 0 and billed.get("water", 0) > 0, billed
+    assert billed.get("parking", 0) > 0, billed
     # The year really happened: gateways were used, some notifications arrived twice, owners
     # were reminded, cases escalated, messages reached the sandbox's phones.
     assert set(report["payments_by_channel"]) & {"wechat_pay", "alipay", "unionpay"}

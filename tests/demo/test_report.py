@@ -52,6 +52,22 @@ def make_report() -> dict[str, Any]:
         "households": {"lived_in": 982, "vacant": 187, "shops": 67, "with_opening_arrears": 140},
         "personas": {"on_time": 700, "prepays_yearly": 80, "forgets": 150, "refuses": 8},
         "months": months,
+        "fee_items": [
+            {
+                "item": "property_fee",
+                "households": 1236,
+                "billed_fen": 400_000_000,
+                "collected_fen": 380_000_000,
+                "collection_rate": 0.95,
+            },
+            {
+                "item": "water",
+                "households": 1049,
+                "billed_fen": 4_321_098,
+                "collected_fen": 4_000_000,
+                "collection_rate": 0.9257,
+            },
+        ],
         "reminders_by_channel": {"sms": 500, "wechat": 120, "letter": 30, "door_notice": 4},
         "reminders_by_stage": {"pre_due_notice": 10, "reminder_7d": 300, "final_notice": 12},
         "escalations_by_stage": {"reminder_7d": 300, "phone_call": 40, "legal_review": 1},
@@ -185,6 +201,7 @@ def test_html_page_is_written_with_charts(tmp_path: Path) -> None:
     assert "<script" not in html and "//cdn" not in html and "https://" not in html
     for month in report["months"]:
         assert f'<th scope="row">{month["month"]}</th>' in html
+    assert '<th scope="row">water</th><td>1,049</td><td>¥43,210.98</td>' in html
 
 
 def test_invariants_show_pass_and_fail(tmp_path: Path) -> None:
@@ -264,4 +281,6 @@ def test_terminal_report() -> None:
     assert "¥1,234.56" in text  # the refunds
     for needle in ("sms", "wechat_pay", "Opening arrears", "legal cases", "make down"):
         assert needle in text
+    water = next(line for line in lines if line.startswith("│ water "))
+    assert "¥43,210.98" in water and "1,049" in water and "92.6%" in water
     assert "http://127.0.0.1:8101/docs" in text
