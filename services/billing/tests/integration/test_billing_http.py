@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -54,22 +56,28 @@ def _pay(dsn: str, unit_id: str, payment_id: str, fen: int, day: date) -> None:
     asyncio.run(go())
 
 
+def _app(billing_db: str, kafka: str, test_prefix: str, dev_issuer: DevIssuer) -> Any:
+    settings = BillingSettings(
+        database_url=billing_db, kafka_bootstrap_servers=kafka, topic_prefix=test_prefix
+    )
+    return trust(create_app(settings), dev_issuer)
+
+
+def _wait_ready(http: TestClient) -> None:
+    for _ in range(100):
+        if http.get("/readyz").status_code == 200:
+            return
+        asyncio.run(asyncio.sleep(0.1))
+
+
 def test_billing_api_end_to_end(
     billing_db: str, kafka: str, test_prefix: str, dev_issuer: DevIssuer
 ) -> None:
-    settings = BillingSettings(
-        database_url=billing_db,
-        kafka_bootstrap_servers=kafka,
-        topic_prefix=test_prefix,
-    )
-    app = trust(create_app(settings), dev_issuer)
+    app = _app(billing_db, kafka, test_prefix, dev_issuer)
     admin = bearer(staff_token(dev_issuer, [Role.company_admin], company_id="co"))
     auditor = bearer(staff_token(dev_issuer, [Role.auditor], company_id="co"))
     with TestClient(app, headers=admin) as http:
-        for _ in range(100):
-            if http.get("/readyz").status_code == 200:
-                break
-            asyncio.run(asyncio.sleep(0.1))
+        _wait_ready(http)
         r = http.put(
             f"/communities/{C}",
             json={
@@ -242,3 +250,55 @@ def _unit_id(http: TestClient, dsn: str, key: str = "1栋/1单元/301") -> str:
         return str(value)
 
     return asyncio.run(go())
+
+
+def test_party_patch_changes_only_the_fields_it_names(
+    billing_db: str, kafka: str, test_prefix: str, dev_issuer: DevIssuer
+) -> None:
+    """Recording a mailing address must not erase the phone number (PATCH is partial), an
+    explicit null clears a field, and every change is published to the other services."""
+    app = _app(billing_db, kafka, test_prefix, dev_issuer)
+    admin = bearer(staff_token(dev_issuer, [Role.company_admin], company_id="co"))
+    with TestClient(app, headers=admin) as http:
+        _wait_ready(http)
+        community = {"company_id": "co", "company_name": "示例物业", "name": "阳光花园",
+                     "city": "杭州", "late_fee_daily_rate": "0.0001"}  # fmt: skip
+        assert http.put(f"/communities/{C}", json=community).status_code == 200
+        created = http.post(
+            "/parties",
+            json={"community_id": C, "kind": "owner", "name": "梁娟", "phone": "15034773197",
+                  "wechat_openid": "oWX1", "allowed_channels": ["sms", "wechat"]},
+        )  # fmt: skip
+        assert created.status_code == 201, created.text
+        party_id = created.json()["party_id"]
+
+        r = http.patch(f"/parties/{party_id}", json={"postal_address": "杭州市示例路1号1栋101室"})
+        assert r.status_code == 200, r.text
+        party = http.get(f"/parties/{party_id}").json()
+        assert party["postal_address"] == "杭州市示例路1号1栋101室"
+        assert party["name"] == "梁娟" and party["phone"] == "15034773197"
+        assert party["wechat_openid"] == "oWX1"
+        assert party["allowed_channels"] == ["sms", "wechat"]
+
+        r = http.patch(f"/parties/{party_id}", json={"wechat_openid": None, "do_not_contact": True})
+        assert r.status_code == 200, r.text
+        party = http.get(f"/parties/{party_id}").json()
+        assert party["wechat_openid"] is None and party["do_not_contact"] is True
+        assert party["phone"] == "15034773197"
+        assert party["postal_address"] == "杭州市示例路1号1栋101室"
+
+        bad = http.patch(f"/parties/{party_id}", json={"allowed_channels": ["fax"]})
+        assert bad.status_code == 422
+
+    async def published() -> list[dict[str, object]]:
+        pool = await create_pool(billing_db)
+        rows = await pool.fetch(
+            "SELECT payload FROM outbox WHERE topic LIKE '%party-contacts-updated' ORDER BY id"
+        )
+        await pool.close()
+        return [dict(json.loads(r["payload"])) for r in rows]
+
+    events = [e for e in asyncio.run(published()) if e.get("party_id") == party_id]
+    assert len(events) == 3  # created, address recorded, openid cleared
+    assert events[1]["phone"] == "15034773197" and events[1]["postal_address"]
+    assert events[2]["wechat_openid"] is None and events[2]["phone"] == "15034773197"

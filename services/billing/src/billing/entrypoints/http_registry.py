@@ -322,12 +322,21 @@ async def create_party(body: models.PartyIn, pool: Pool, principal: PartyWriter)
 async def update_party(
     party_id: str, body: models.PartyBody, pool: Pool, principal: PartyWriter
 ) -> dict[str, Any]:
-    """Contact data and channel preferences; publishes PartyContactsUpdated when they change."""
+    """Contact data and channel preferences; publishes PartyContactsUpdated when they change.
+    A partial update: the fields the body names change (``null`` clears one), the others
+    keep their values, so recording a mailing address does not erase the phone number."""
     async with pool.acquire() as conn, conn.transaction():
         scope = await security.party(conn, principal, party_id)
-        before = await conn.fetchrow("SELECT * FROM parties WHERE party_id = $1", party_id)
+        before = await conn.fetchrow(
+            "SELECT * FROM parties WHERE party_id = $1 FOR UPDATE", party_id
+        )
+        current = {k: before[k] for k in models.PartyBody.model_fields} if before else {}
+        merged = models.PartyBody.model_validate({**current, **body.model_dump(exclude_unset=True)})
         changed = await registry.upsert_party(
-            conn, _party(body, scope["community_id"], scope["kind"]), party_id, datetime.now(UTC)
+            conn,
+            _party(merged, scope["community_id"], scope["kind"]),
+            party_id,
+            datetime.now(UTC),
         )
         if changed:
             await audit.record(
@@ -339,7 +348,7 @@ async def update_party(
                 community_id=scope["community_id"],
                 company_id=scope["company_id"],
                 before=_masked_contacts(dict(before) if before else None),
-                after=_masked_contacts(body.model_dump()),
+                after=_masked_contacts(merged.model_dump()),
             )
     return await get_party(party_id, pool, principal)
 
