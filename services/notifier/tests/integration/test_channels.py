@@ -55,7 +55,9 @@ async def test_fallback_wechat_push_letter_retry_and_templates(
     notifier = services("notifier", await create_database("notifier"), **providers.env).start()
     await bus.send(community(), key="c-1")
     await bus.send(
-        party("p-fb", phone="13700000000", email="owner@example.cn", preferred_channels=["email"]),
+        # No stated preference: the requested SMS goes first, fails for good, and the
+        # fallback takes the next reachable channel (e-mail).
+        party("p-fb", phone="13700000000", email="owner@example.cn"),
         key="p-fb",
     )
     await bus.send(party("p-wx", wechat_openid="oWX123"), key="p-wx")
@@ -145,6 +147,7 @@ async def test_fallback_wechat_push_letter_retry_and_templates(
             await http.post("/letters/batches", params={"as_of": "2026-03-30T18:00:00+08:00"})
         ).json()
         assert batch["letters"] == 1 and batch["notification_ids"] == [letter["notification_id"]]
+        assert batch["by_channel"] == {"letter": [letter["notification_id"]]}
         printed = await http.get(f"/letters/batches/{batch['batch_id']}.pdf")
         assert (
             printed.content.startswith(b"%PDF")

@@ -41,6 +41,27 @@ def test_disallowed_channel_is_replaced_by_the_preferred_one() -> None:
     assert choice == Chosen("email", "a@b.cn", substituted=True)
 
 
+def test_party_preference_comes_first_for_electronic_messages_not_for_paper() -> None:
+    prefs = Preferences(preferred=("wechat", "sms"))
+    assert choose_channel("sms", FULL, prefs, essential=False) == Chosen("wechat", "o-1", True)
+    assert choose_channel("app_push", FULL, prefs, essential=True) == Chosen("wechat", "o-1", True)
+    # A letter (or door notice) is asked for as proof of delivery: it stands.
+    at_home = Contact(phone="13812345678", wechat_openid="o-1", postal_address="杭州市1号",
+                      room_label="1-1-101")  # fmt: skip
+    assert choose_channel("letter", at_home, prefs, essential=True) == Chosen("letter", "杭州市1号")
+    assert choose_channel("door_notice", at_home, prefs, essential=True) == Chosen(
+        "door_notice", "1-1-101"
+    )
+    # Without a WeChat contact, the next preferred channel, then the requested one.
+    no_wechat = Contact(phone="13812345678", app_user_id="app-1")
+    assert choose_channel("app_push", no_wechat, prefs, essential=False) == Chosen(
+        "sms", "13812345678", True
+    )
+    assert choose_channel("app_push", no_wechat, Preferences(), essential=False) == Chosen(
+        "app_push", "app-1"
+    )
+
+
 def test_do_not_contact_silences_reminders_but_not_bills_or_demands() -> None:
     prefs = Preferences(do_not_contact=True)
     quiet = choose_channel("sms", FULL, prefs, essential=False)

@@ -1,7 +1,10 @@
 """Which channel a message goes by: the party's contacts and preferences, and the law.
 
-Dunning (or billing) asks for a channel; the party may have disallowed it or have no contact
-for it, in which case the next usable channel in the party's preferred order is taken. A
+Dunning (or billing) asks for a channel. A request for paper (a letter, a door notice: proof
+of an individually delivered demand) stands; for an electronic message the party's own
+preferred order comes first (an owner who follows the official account gets bills, receipts
+and reminders on WeChat rather than by SMS), then the requested channel. Where the party
+disallowed a channel or has no contact for it, the next usable one is taken. A
 party that asked not to be contacted gets no non-essential message; essential ones (bills,
 receipts, demands) still go by a lawful channel for which there is a contact.
 """
@@ -67,8 +70,9 @@ class NotSent:
 
 
 def _candidates(requested: str | None, prefs: Preferences) -> list[str]:
-    order = [requested] if requested in CHANNELS else []
-    order += [c for c in prefs.preferred if c in CHANNELS]
+    preferred = [c for c in prefs.preferred if c in CHANNELS]
+    asked = [requested] if requested in CHANNELS else []
+    order = [*asked, *preferred] if requested in PAPER else [*preferred, *asked]
     order += list(DEFAULT_ORDER)
     return list(dict.fromkeys(c for c in order if c))
 

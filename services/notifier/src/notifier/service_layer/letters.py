@@ -24,7 +24,7 @@ async def create_batch(
     communities in ``scope`` (``Principal.sql_scope()``, see ``queries.scope_sql``). The batch
     keeps ``company_id`` (who printed it) and the communities of its letters."""
     rows = await conn.fetch(
-        "SELECT n.notification_id, n.community_id, n.params -> 'letter' AS letter "
+        "SELECT n.notification_id, n.community_id, n.channel, n.params -> 'letter' AS letter "
         "FROM notifications n LEFT JOIN communities c USING (community_id) "
         "WHERE n.status = 'printing' AND n.batch_id IS NULL AND n.sent_at <= $1 "
         f"AND {queries.scope_sql(3)} "
@@ -34,11 +34,21 @@ async def create_batch(
         *scope,
     )
     if not rows:
-        return {"batch_id": None, "letters": 0, "notification_ids": [], "community_ids": []}
+        return {
+            "batch_id": None,
+            "letters": 0,
+            "notification_ids": [],
+            "community_ids": [],
+            "by_channel": {},
+        }
     batch_id = f"batch-{uuid.uuid4()}"
     letters = [{**r["letter"], "notification_id": r["notification_id"]} for r in rows]
     ids = [r["notification_id"] for r in rows]
     communities = sorted({r["community_id"] for r in rows})
+    # Letters go to the post (a tracking number comes back), door notices are posted by hand.
+    by_channel: dict[str, list[str]] = {}
+    for r in rows:
+        by_channel.setdefault(r["channel"], []).append(r["notification_id"])
     await conn.execute(
         "INSERT INTO letter_batches (batch_id, as_of, letters, pdf, company_id, community_ids) "
         "VALUES ($1, $2, $3, $4, $5, $6)",
@@ -59,6 +69,7 @@ async def create_batch(
         "letters": len(rows),
         "notification_ids": ids,
         "community_ids": communities,
+        "by_channel": by_channel,
     }
 
 
