@@ -253,6 +253,7 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
                     "installment_plans",
                     "legal_cases",
                     "letters_delivered",
+                    "door_notices_posted",
                 )
             },
         },

@@ -200,12 +200,19 @@ class Simulation:
         return {"import": report, "units": len(units)}
 
     async def _contacts(self) -> None:
-        """Owners who follow the official account or use the app get those channels."""
+        """The clerk records each payer's mailing address; owners who follow the official
+        account or use the app get those channels."""
 
         async def one(h: Household) -> None:
-            if not h.payer_party_id or not (h.wechat or h.app):
+            if not h.payer_party_id:
                 return
-            body: dict[str, Any] = {"allowed_channels": ["sms", "letter", "door_notice"]}
+            body: dict[str, Any] = {"postal_address": h.postal_address}
+            if not (h.wechat or h.app):
+                await self.api.patch(
+                    "billing", f"/parties/{h.payer_party_id}", actor="clerk", json=body
+                )
+                return
+            body["allowed_channels"] = ["sms", "letter", "door_notice"]
             preferred = []
             if h.wechat:
                 h_openid = f"o{h.unit_id[-20:]}"
@@ -405,27 +412,37 @@ class Simulation:
                 self.pending_pay[day + timedelta(days=delay)].append((h, "all"))
 
     async def _post_office(self, day: date) -> None:
-        """Print yesterday's letters; deliver those printed two days ago (tracking numbers)."""
+        """Print yesterday's letters and door notices: the housekeeper posts the notices on
+        the doors at once (a hand-delivery reference), the letters go by EMS and are
+        delivered two days later (the tracking number)."""
         batch = await self.api.post(
             "notifier", "/letters/batches", actor="clerk",
             params={"as_of": local(day, 9, 45).isoformat()},
         )  # fmt: skip
-        ids = batch.get("notification_ids") or []
-        if ids:
-            self.letters_to_track[day + timedelta(days=2)].extend(ids)
-        due = self.letters_to_track.pop(day, [])
-        if not due:
-            return
+        by_channel = batch.get("by_channel") or {}
+        if by_channel.get("letter"):
+            self.letters_to_track[day + timedelta(days=2)].extend(by_channel["letter"])
+        notices = list(by_channel.get("door_notice") or [])
+        letters = self.letters_to_track.pop(day, [])
 
-        async def track(nid: str) -> None:
+        async def track(nid: str, number: str, carrier: str, at: datetime) -> None:
             await self.api.post(
                 "notifier", f"/notifications/{nid}/tracking", actor="clerk", ok=(200, 409),
-                json={"tracking_number": f"EMS{stable_digits(nid, 9)}CN",
-                      "carrier": "EMS", "delivered_at": local(day, 11).isoformat()},
+                json={"tracking_number": number, "carrier": carrier,
+                      "delivered_at": at.isoformat()},
             )  # fmt: skip
 
-        await gather_limited(track(n) for n in due)
-        self.totals.staff["letters_delivered"] += len(due)
+        await gather_limited(
+            [
+                *(track(n, f"EMS{stable_digits(n, 9)}CN", "EMS", local(day, 11)) for n in letters),
+                *(
+                    track(n, f"HK-{day:%Y%m%d}-{stable_digits(n, 6)}", "hand", local(day, 10, 30))
+                    for n in notices
+                ),
+            ]
+        )
+        self.totals.staff["letters_delivered"] += len(letters)
+        self.totals.staff["door_notices_posted"] += len(notices)
 
     # ------------------------------------------------------------------------------------
     # staff

@@ -9,6 +9,7 @@ from one ``random.Random(seed)``: the same seed gives the same community and the
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import random
 from collections.abc import Sequence
@@ -79,6 +80,16 @@ class Household:
     def phone(self) -> str:
         payer = self.row["缴费责任人"]
         return self.row["租户电话"] if payer == "租户" else self.row["业主电话"]
+
+    @property
+    def postal_address(self) -> str:
+        """Where letters go: the unit itself, or for a vacant unit the owner's own address
+        elsewhere (the clerk records both)."""
+        room = f"{self.row['楼栋']}{self.row['单元']}{self.row['房号']}室"
+        if self.kind == "vacant":
+            n = int(hashlib.sha256(self.unit_key.encode()).hexdigest()[:6], 16) % 900 + 100
+            return f"上海市浦东新区世纪大道{n}号（阳光花园{room}业主）"
+        return f"杭州市西湖区示例路1号阳光花园{room}"
 
     @property
     def kind(self) -> str:
