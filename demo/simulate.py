@@ -207,13 +207,9 @@ class Simulation:
             if not h.payer_party_id:
                 return
             body: dict[str, Any] = {"postal_address": h.postal_address}
-            if not (h.wechat or h.app):
-                await self.api.patch(
-                    "billing", f"/parties/{h.payer_party_id}", actor="clerk", json=body
-                )
-                return
-            body["allowed_channels"] = ["sms", "letter", "door_notice"]
             preferred = []
+            if h.wechat or h.app:
+                body["allowed_channels"] = ["sms", "letter", "door_notice"]
             if h.wechat:
                 h_openid = f"o{h.unit_id[-20:]}"
                 body["wechat_openid"] = h_openid
@@ -225,7 +221,8 @@ class Simulation:
                 body["allowed_channels"].append("app_push")
                 preferred.append("app_push")
                 self.by_contact[body["app_user_id"]] = h
-            body["preferred_channels"] = [*preferred, "sms"]
+            if preferred:
+                body["preferred_channels"] = [*preferred, "sms"]
             await self.api.patch(
                 "billing", f"/parties/{h.payer_party_id}", actor="clerk", json=body
             )
