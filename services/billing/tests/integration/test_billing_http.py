@@ -175,6 +175,11 @@ def test_billing_api_end_to_end(
             ).json()["status"]
             == "issued"
         )
+        trail = http.get("/audit", params={"unit_id": unit["unit_id"]}).json()
+        outcome = next(a for a in trail if a["action"] == "e_invoice.outcome_recorded")
+        assert outcome["subject_id"] == e["request_id"]
+        assert outcome["before"]["status"] == "requested"
+        assert outcome["after"]["status"] == "issued"
 
         open_ids = [i["invoice_id"] for i in st["invoices"] if i["principal_outstanding_fen"] > 0]
         plan = http.post(

@@ -200,15 +200,32 @@ async def update_e_invoice(
     status: Literal["issued", "failed"],
     note: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
-    """Finance records the outcome from the tax platform."""
-    await security.e_invoice_request(pool, principal, request_id)
-    await pool.execute(
-        "UPDATE e_invoice_requests SET status = $2, note = $3, updated_at = now() "
-        "WHERE request_id = $1",
-        request_id,
-        status,
-        note,
-    )
+    """Finance records the outcome from the tax platform. Audited."""
+    async with pool.acquire() as conn, conn.transaction():
+        scope = await security.e_invoice_request(conn, principal, request_id)
+        before = await conn.fetchrow(
+            "SELECT status, note FROM e_invoice_requests WHERE request_id = $1 FOR UPDATE",
+            request_id,
+        )
+        await conn.execute(
+            "UPDATE e_invoice_requests SET status = $2, note = $3, updated_at = now() "
+            "WHERE request_id = $1",
+            request_id,
+            status,
+            note,
+        )
+        await audit.record(
+            conn,
+            principal,
+            "e_invoice.outcome_recorded",
+            "e_invoice_request",
+            request_id,
+            community_id=scope["community_id"],
+            unit_id=scope["unit_id"],
+            company_id=scope["company_id"],
+            before=dict(before) if before else None,
+            after={"status": status, "note": note},
+        )
     return await e_invoice(request_id, pool, principal)
 
 
