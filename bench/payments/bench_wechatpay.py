@@ -12,8 +12,9 @@ notification sent became exactly one payment and one published payments.payment-
 record. The ceiling is GET /healthz of the same process (same FastAPI + uvicorn stack), same
 connections and duration.
 
-    apt-get install -y wrk
     uv run python bench/payments/bench_wechatpay.py --duration 20 --connections 32
+
+It installs Debian's ``wrk`` first when it is missing (as root).
 """
 
 from __future__ import annotations
@@ -127,9 +128,20 @@ def rate_line(name: str, r: dict) -> str:
     )
 
 
-async def main(args: argparse.Namespace) -> None:
-    if shutil.which("wrk") is None:
+def ensure_wrk() -> None:
+    """Install Debian's wrk when it is missing (as root, like .ci/run), else say how."""
+    if shutil.which("wrk") is not None:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
+    print("bench: installing wrk from Debian's packages ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env)
+
+
+async def main(args: argparse.Namespace) -> None:
+    ensure_wrk()
     run = f"bench{secrets.token_hex(3)}"
     admin = await asyncpg.connect(f"{LOCAL_PG}/postgres")
     await admin.execute(f'CREATE DATABASE "{run}"')
