@@ -331,7 +331,11 @@ async def update_party(
             "SELECT * FROM parties WHERE party_id = $1 FOR UPDATE", party_id
         )
         current = {k: before[k] for k in models.PartyBody.model_fields} if before else {}
-        merged = models.PartyBody.model_validate({**current, **body.model_dump(exclude_unset=True)})
+        # The body was validated; the stored values are the registry's own (an import may
+        # have accepted what this body's limits would not), so they are not validated again.
+        merged = models.PartyBody.model_construct(
+            **{**current, **body.model_dump(exclude_unset=True)}
+        )
         changed = await registry.upsert_party(
             conn,
             _party(merged, scope["community_id"], scope["kind"]),
