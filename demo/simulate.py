@@ -239,7 +239,12 @@ class Simulation:
             for m in range(self.months):
                 month = add_months(self.start, m)
                 await self._month(month)
-            # The last day's consequences, then every settlement read (the report's checks).
+            # The last evening's delivery reports, the last day's consequences, then every
+            # settlement read (the report's checks).
+            fresh = self.sandbox.messages(self.messages_seen)
+            self.messages_seen += len(fresh)
+            last = add_months(self.start, self.months) - timedelta(days=1)
+            await self._sms_reports(fresh, local(last, 20, 30))
             await self.quiet.settle()
             await self.feed.drain()
         finally:
@@ -270,7 +275,10 @@ class Simulation:
         promises and pauses."""
         if day.day == 1:
             await self._bill(day, label)
+        fresh = self.sandbox.messages(self.messages_seen)  # what last evening's dispatch sent
+        self.messages_seen += len(fresh)
         if self.dispatched_last:  # deliveries and staff tasks reach dunning before its sweep
+            await self._sms_reports(fresh, local(day - timedelta(days=1), 20, 30))
             await self._settle()
         t = time.monotonic()
         sweep = await self.api.post(
@@ -283,7 +291,7 @@ class Simulation:
         for stage, n in (sweep.get("by_stage") or {}).items():
             self.totals.escalations_by_stage[stage] += n
         self.totals.by_month[label]["escalations"] += escalated
-        self._read_phones(day, label)  # what last evening's dispatch brought
+        self._read_phones(fresh, day, label)
         _, worked = await asyncio.gather(
             self._timed("post office", self._post_office(day)),
             self._timed("staff", self._staff(day, label)),
@@ -388,11 +396,20 @@ class Simulation:
     # ------------------------------------------------------------------------------------
     # what reaches the owners' phones
 
-    def _read_phones(self, day: date, label: str) -> None:
+    async def _sms_reports(self, fresh: list[dict[str, Any]], sent_at: datetime) -> None:
+        """Overnight the SMS provider pushes its delivery reports (Alibaba's SmsReport) to
+        notifier's callback URL: the SMS proof of delivery, as a demand needs."""
+        reports = self.sandbox.sms_reports(fresh, sent_at)
+        token = self.sandbox.receipt_callback_token
+        for i in range(0, len(reports), 500):  # the provider pushes in batches
+            await self.api.post(
+                "notifier", "/receipts/alibaba", actor=None, params={"token": token},
+                json=reports[i : i + 500],
+            )  # fmt: skip
+
+    def _read_phones(self, fresh: list[dict[str, Any]], day: date, label: str) -> None:
         """Yesterday evening's reminders: each household reminded decides once, the same way
         whatever order the messages reached the sandbox in."""
-        fresh = self.sandbox.messages(self.messages_seen)
-        self.messages_seen += len(fresh)
         reminded: dict[str, Household] = {}
         for msg in fresh:
             h = self.by_contact.get(str(msg.get("to", "")))

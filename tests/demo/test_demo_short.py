@@ -101,3 +101,7 @@ async def test_short_demo_keeps_the_invariants(
     assert sum(report["escalations_by_stage"].values()) > 0
     assert sum(report["reminders_by_channel"].values()) > 0
     assert sandbox.counts().get("sms", 0) > 0
+    # The provider's delivery reports reached notifier: every SMS is delivered, with proof.
+    statuses = report["notification_statuses"]
+    assert not [k for k in statuses if "/sms/sent/" in k], statuses
+    assert any(k.startswith("reminder/sms/delivered/") for k in statuses), statuses
