@@ -84,6 +84,8 @@ class CommunityUpdated(Event):
     service_phone: str | None = None
     complaint_line: str | None = None
     address: str | None = None
+    #: Days staff of the company may back-date a record (None: the default, 7).
+    backdate_days: int | None = None
     updated_at: AwareDatetime
 
 
