@@ -25,7 +25,7 @@ from billing.service_layer import registry
 from billing.service_layer.ids import stable_id
 from billing.service_layer.ledger_import import ImportReport, import_ledger
 from propfee import audit
-from propfee.auth import Principal, ensure_visible, mask_personal, not_found
+from propfee.auth import Principal, ensure_visible, mask_personal, new_ids, not_found
 from propfee.http import Pool
 from propfee.masking import mask_value
 
@@ -50,7 +50,7 @@ def _masked_contacts(data: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-@router.put("/communities/{community_id}")
+@router.put("/communities/{community_id}", openapi_extra=new_ids("community_id"))
 async def put_community(
     community_id: models.Id, body: models.CommunityIn, pool: Pool, principal: RegistryWriter
 ) -> dict[str, Any]:
@@ -136,7 +136,7 @@ async def put_vacancy_rule(
     return {"city": city, **body.model_dump()}
 
 
-@router.post("/units", status_code=201)
+@router.post("/units", status_code=201, openapi_extra=new_ids("unit_id"))
 async def create_unit(
     body: models.UnitIn, pool: Pool, response: Response, principal: RegistryWriter
 ) -> dict[str, Any]:
