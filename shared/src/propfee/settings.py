@@ -16,7 +16,9 @@ LOCAL_PG = "postgresql://propfee:propfee@127.0.0.1:55432"
 class ServiceSettings(BaseSettings):
     """What every service needs: its database, the broker, its HTTP port, messaging knobs."""
 
-    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+    # populate_by_name: ``ServiceSettings(topic_prefix=...)`` in code and tests is honoured (the
+    # aliases are the environment variables; without it the keyword was silently ignored).
+    model_config = SettingsConfigDict(extra="ignore", env_file=None, populate_by_name=True)
 
     service_name: str = "service"
     database_url: str = f"{LOCAL_PG}/postgres"
