@@ -149,6 +149,14 @@ def test_out_of_scope_refs_are_not_found(principal: Principal, refs: list[Ref], 
         _check(principal, refs)
 
 
+def test_a_deployment_wide_token_reaches_what_is_not_learnt_yet() -> None:
+    service = _principal("*", None, Role.service)
+    _check(service, [Ref("community_id", "c-later", True), Ref("unit_id", "u-later", False)])
+    with pytest.raises(OutOfScope):  # but what is known must still belong together
+        _check(service, [Ref("community_id", "c-later", True), Ref("unit_id", "u-a1", False),
+                         Ref("unit_id", "u-b1", False)])  # fmt: skip
+
+
 def test_new_ids_may_name_nothing_but_not_someone_elses() -> None:
     clerk = _principal("co-a", None)
     _check(clerk, [Ref("unit_id", "u-brand-new", False)], new=frozenset({"unit_id"}))
