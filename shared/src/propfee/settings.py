@@ -56,7 +56,7 @@ class ServiceSettings(BaseSettings):
     max_upload_columns: int = Field(default=256, ge=1)
     max_upload_cell_chars: int = Field(default=10_000, ge=1)
     max_xlsx_ratio: int = Field(default=100, ge=1)
-    max_xlsx_uncompressed_bytes: int = Field(default=200 * 1000 * 1000, ge=1)
+    max_xlsx_uncompressed_bytes: int = Field(default=50 * 1000 * 1000, ge=1)
     # Start-up.
     startup_backoff_max_s: float = 10.0
     shutdown_timeout_s: float = 25.0
