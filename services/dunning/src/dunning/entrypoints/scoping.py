@@ -24,6 +24,8 @@ COMMUNITY = Kind(
         "SELECT community_id AS id, community_id, company_id FROM communities "
         "WHERE community_id = ANY($1::text[])"
     ),
+    # /policies/default: the caller's company's default policy (the route scopes it)
+    wildcards=frozenset({"default"}),
 )
 CASE = Kind("case", sql_resolver(_by("arrears_cases", "case_id")))
 INVOICE = Kind("invoice", sql_resolver(_by("receivables", "invoice_id")))
