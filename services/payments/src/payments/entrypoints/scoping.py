@@ -5,7 +5,7 @@ route runs: 404 unless it exists in the caller's scope and in the request's comm
 Payments knows units and parties from billing's invoices and from its own payments and
 orders; a unit it has never heard of is named by nobody."""
 
-from propfee.auth import Kind, ScopeRegistry, sql_resolver
+from propfee.auth import Kind, ScopeRegistry, new_ids, sql_resolver
 
 _COMPANY = "LEFT JOIN communities c USING (community_id)"
 
@@ -79,3 +79,9 @@ REGISTRY = ScopeRegistry(
         "(payments.entrypoints.security.discrepancy)",
     },
 )
+
+#: Money may be taken for a unit (and its payer) payments has not heard of yet: it learns units
+#: from billing's invoices, and an owner may prepay before the first one. The unit is then taken
+#: to be in the community the request names (which must be in scope); a unit or payer payments
+#: knows must be in that community, like every other id.
+PREPAYMENT = new_ids("unit_id", "payer_party_id")
