@@ -943,8 +943,13 @@ ks_format() {
         scram+=(--add-scram "SCRAM-SHA-512=[name=$user,password=$(<"$KS_USERS/$user.password")]")
     done
     : >"$format_log"
-    cluster_id="$(ks_java kafka.tools.StorageTool random-uuid 2>>"$format_log" | tail -n 1 | tr -d '[:space:]')"
-    [[ $cluster_id =~ ^[A-Za-z0-9_-]{22}$ ]] || die "kafka.tools.StorageTool random-uuid printed '$cluster_id' (see $format_log)"
+    # A Kafka cluster id is 16 random bytes in unpadded base64url (what StorageTool random-uuid
+    # prints, without a JVM start); like Kafka, never one that begins with '-'.
+    cluster_id=-
+    while [[ $cluster_id == -* ]]; do
+        cluster_id="$(openssl rand 16 | base64 | tr '+/' '-_' | tr -d '=\n')"
+    done
+    [[ $cluster_id =~ ^[A-Za-z0-9_-]{22}$ ]] || die "could not make a cluster id (got '$cluster_id')"
     if ! ks_java kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$KS_CONF" \
         "${scram[@]}" >>"$format_log" 2>&1; then
         show_log_tail "$format_log"
@@ -1008,38 +1013,45 @@ ks_env_lines() {
 }
 
 # ks_topics_and_acls: every declared topic (as admin, through the Python client settings) and
-# the services' ACLs from propfee.kafka_acls, applied with Kafka's AclCommand (kafka-acls.sh)
+# the services' ACLs from propfee.kafka_acls, applied with Kafka's AclCommand (kafka-acls.sh).
+# Both at once: ACLs name topics that need not exist yet.
 ks_topics_and_acls() {
-    local acl_log=$LOG_DIR/kafka-secure-acls.log line args=() n=0 pids=() pid
+    local acl_log=$LOG_DIR/kafka-secure-acls.log topics_log=$LOG_DIR/kafka-secure-topics.log
+    local args=() n=0 pids=() pid topics_pid commands failed=0
     command -v uv >/dev/null 2>&1 || die "uv is needed to create the topics and read the ACLs (propfee.kafka_acls)"
-    if ! (
+    (
         cd -- "$REPO_ROOT"
         eval "$(ks_env_lines admin)"
         export PROPFEE_TOPIC_PREFIX=${KAFKA_SECURE_TOPIC_PREFIX:-}
-        uv run --frozen python -m propfee.admin topics </dev/null 8>&- 9>&-
-    ) >"$acl_log" 2>&1; then
-        show_log_tail "$acl_log"
-        die "creating the topics on the secured kafka failed (see $acl_log)"
-    fi
-    local commands
+        exec uv run --frozen python -m propfee.admin topics </dev/null 8>&- 9>&-
+    ) >"$topics_log" 2>&1 &
+    topics_pid=$!
+    : >"$acl_log"
     commands="$(cd -- "$REPO_ROOT" && uv run --frozen python -m propfee.kafka_acls --prefix "${KAFKA_SECURE_TOPIC_PREFIX:-}" 2>>"$acl_log" </dev/null 8>&- 9>&-)" ||
         die "python -m propfee.kafka_acls failed (see $acl_log)"
-    # Two runs at a time (each is a JVM start; the machine may have 2 cores).
     while IFS=$'\t' read -r -a args; do
         ((${#args[@]})) || continue
         ks_java org.apache.kafka.tools.AclCommand --bootstrap-server "127.0.0.1:$KAFKA_SECURE_INTERNAL_PORT" \
-            --command-config "$KS_ADMIN_PROPS" --add "${args[@]}" >>"$acl_log" 2>&1 &
+            --command-config "$KS_ADMIN_PROPS" --add "${args[@]}" >>"$acl_log.$n" 2>&1 &
         pids+=($!)
         n=$((n + 1))
-        if ((${#pids[@]} >= 2)); then
-            wait "${pids[0]}" || die "kafka-acls (AclCommand) failed (see $acl_log)"
-            pids=("${pids[@]:1}")
-        fi
     done <<<"$commands"
     for pid in "${pids[@]}"; do
-        wait "$pid" || die "kafka-acls (AclCommand) failed (see $acl_log)"
+        wait "$pid" || failed=1
     done
-    info "secured kafka: topics created, $n ACL commands applied (propfee.kafka_acls; log $acl_log)"
+    for ((i = 0; i < n; i++)); do
+        cat -- "$acl_log.$i" >>"$acl_log"
+        rm -f -- "$acl_log.$i"
+    done
+    ((failed == 0)) || {
+        show_log_tail "$acl_log"
+        die "kafka-acls (AclCommand) failed (see $acl_log)"
+    }
+    if ! wait "$topics_pid"; then
+        show_log_tail "$topics_log"
+        die "creating the topics on the secured kafka failed (see $topics_log)"
+    fi
+    info "secured kafka: topics created, $n kafka-acls runs from propfee.kafka_acls applied (logs $topics_log, $acl_log)"
 }
 
 cmd_start_kafka_secure() {
@@ -1067,6 +1079,10 @@ cmd_start_kafka_secure() {
 
 cmd_stop_kafka_secure() {
     take_secure_lock
+    ks_down
+}
+
+ks_down() {
     local pid
     if ! pid="$(ks_pid)"; then
         info "the secured kafka is not running"
@@ -1118,6 +1134,11 @@ cmd_up() {
 
 cmd_down() {
     take_lock
+    # The secured broker too, when one runs (it is only ever started by start-kafka-secure).
+    if ks_pid >/dev/null; then
+        take_secure_lock
+        ks_down
+    fi
     kafka_down
     pg_down
 }
