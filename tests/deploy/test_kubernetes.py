@@ -315,6 +315,8 @@ def egress_rules(policy: dict[str, Any]) -> list[dict[str, Any]]:
     rules = policy["spec"].get("egress", [])
     for rule in rules:
         assert rule.get("to"), f"{policy['metadata']['name']}: a rule without `to` opens all"
+        for peer in rule["to"]:  # the API server refuses an ipBlock combined with selectors
+            assert "ipBlock" not in peer or len(peer) == 1, policy["metadata"]["name"]
     return rules
 
 
@@ -363,5 +365,7 @@ def test_external_egress_only_to_the_configured_cidrs(
         assert any(keycloak in rule["to"] for rule in rules), service
         smtp = external_cidrs(rules, 587)
         assert smtp == ({"198.51.100.128/25"} if service == "notifier" else set()), service
+    for policy in policies.values():
+        egress_rules(policy)
     schedule = egress_rules(policies["propfee-schedule-egress"])
     assert external_cidrs(schedule, 443) == {"10.20.0.0/16"}
