@@ -853,7 +853,7 @@ ks_ensure_libs() {
 
 # ks_java CLASS ARGS...: run one of Kafka's tools on the secured broker's class path
 ks_java() {
-    "$JAVA" -Xmx256m -XX:TieredStopAtLevel=1 -Xshare:auto -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
+    "$JAVA" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
         -cp "$KS_LIBS/*" "$@" 8>&- 9>&-
 }
 
