@@ -69,11 +69,11 @@ def user_env(user: str) -> dict[str, str]:
 def settings_of(user: str, **override: object) -> tuple[str, KafkaSecurity]:
     env = user_env(user)
     security = KafkaSecurity(
-        security_protocol=env["KAFKA_SECURITY_PROTOCOL"],  # type: ignore[arg-type]
-        sasl_mechanism=env["KAFKA_SASL_MECHANISM"],  # type: ignore[arg-type]
-        sasl_username=env["KAFKA_SASL_USERNAME"],
-        sasl_password_file=Path(env["KAFKA_SASL_PASSWORD_FILE"]),
-        ssl_cafile=Path(env["KAFKA_SSL_CAFILE"]) if "KAFKA_SSL_CAFILE" in env else None,
+        KAFKA_SECURITY_PROTOCOL=env["KAFKA_SECURITY_PROTOCOL"],  # type: ignore[arg-type]
+        KAFKA_SASL_MECHANISM=env["KAFKA_SASL_MECHANISM"],  # type: ignore[arg-type]
+        KAFKA_SASL_USERNAME=env["KAFKA_SASL_USERNAME"],
+        KAFKA_SASL_PASSWORD_FILE=Path(env["KAFKA_SASL_PASSWORD_FILE"]),
+        KAFKA_SSL_CAFILE=Path(env["KAFKA_SSL_CAFILE"]) if "KAFKA_SSL_CAFILE" in env else None,
     )
     if override:
         security = security.model_copy(update=override)

@@ -66,10 +66,6 @@ class ServiceSettings(BaseSettings):
         return f"{scheme_user}:***@{tail}"
 
 
-def _env(name: str) -> AliasChoices:
-    return AliasChoices(name)
-
-
 class KafkaSecurity(BaseSettings):
     """How every Kafka client (producer, consumer, admin) authenticates and encrypts.
 
@@ -80,36 +76,35 @@ class KafkaSecurity(BaseSettings):
     Strimzi makes for the service's KafkaUser, mounted read-only).
     """
 
-    model_config = SettingsConfigDict(extra="ignore", env_file=None, populate_by_name=True)
+    # Only the KAFKA_* names count, in the environment and as arguments
+    # (KafkaSecurity(KAFKA_SECURITY_PROTOCOL="SASL_SSL", ...)): a field's own name (an unrelated
+    # SASL_USERNAME, say) never does, and an unknown argument is an error.
+    model_config = SettingsConfigDict(extra="forbid", env_file=None)
 
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
-        default="PLAINTEXT", validation_alias=_env("KAFKA_SECURITY_PROTOCOL")
+        default="PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL"
     )
     sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
-        default="SCRAM-SHA-512", validation_alias=_env("KAFKA_SASL_MECHANISM")
+        default="SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM"
     )
-    sasl_username: str | None = Field(default=None, validation_alias=_env("KAFKA_SASL_USERNAME"))
-    sasl_password: SecretStr | None = Field(
-        default=None, validation_alias=_env("KAFKA_SASL_PASSWORD")
-    )
+    sasl_username: str | None = Field(default=None, validation_alias="KAFKA_SASL_USERNAME")
+    sasl_password: SecretStr | None = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD")
     sasl_password_file: Path | None = Field(
-        default=None, validation_alias=_env("KAFKA_SASL_PASSWORD_FILE")
+        default=None, validation_alias="KAFKA_SASL_PASSWORD_FILE"
     )
     ssl_cafile: Path | None = Field(
         default=None,
-        validation_alias=_env("KAFKA_SSL_CAFILE"),
+        validation_alias="KAFKA_SSL_CAFILE",
         description="PEM file of the CA that signed the brokers' certificates (else the "
         "system's trusted CAs).",
     )
     ssl_certfile: Path | None = Field(
         default=None,
-        validation_alias=_env("KAFKA_SSL_CERTFILE"),
+        validation_alias="KAFKA_SSL_CERTFILE",
         description="Client certificate (PEM) for mutual TLS; SCRAM needs none.",
     )
-    ssl_keyfile: Path | None = Field(default=None, validation_alias=_env("KAFKA_SSL_KEYFILE"))
-    ssl_check_hostname: bool = Field(
-        default=True, validation_alias=_env("KAFKA_SSL_CHECK_HOSTNAME")
-    )
+    ssl_keyfile: Path | None = Field(default=None, validation_alias="KAFKA_SSL_KEYFILE")
+    ssl_check_hostname: bool = Field(default=True, validation_alias="KAFKA_SSL_CHECK_HOSTNAME")
 
     @property
     def uses_sasl(self) -> bool:

@@ -60,7 +60,9 @@ def test_password_from_a_file_without_its_newline(tmp_path: Path) -> None:
     secret = tmp_path / "password"
     secret.write_text("from-the-secret\n")
     security = KafkaSecurity(
-        security_protocol="SASL_PLAINTEXT", sasl_username="payments", sasl_password_file=secret
+        KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT",
+        KAFKA_SASL_USERNAME="payments",
+        KAFKA_SASL_PASSWORD_FILE=secret,
     )
     kwargs = client_kwargs(security)
     assert kwargs["sasl_plain_password"] == "from-the-secret"
@@ -71,7 +73,9 @@ def test_password_from_a_file_without_its_newline(tmp_path: Path) -> None:
 
 def test_the_password_never_shows_in_the_settings_repr() -> None:
     security = KafkaSecurity(
-        security_protocol="SASL_SSL", sasl_username="notifier", sasl_password="hunter2"
+        KAFKA_SECURITY_PROTOCOL="SASL_SSL",
+        KAFKA_SASL_USERNAME="notifier",
+        KAFKA_SASL_PASSWORD="hunter2",
     )
     assert "hunter2" not in repr(security)
     assert "hunter2" not in str(security.model_dump())
@@ -80,28 +84,37 @@ def test_the_password_never_shows_in_the_settings_repr() -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"security_protocol": "SASL_SSL", "sasl_password": "x"}, "KAFKA_SASL_USERNAME"),
-        ({"security_protocol": "SASL_SSL", "sasl_username": "u"}, "KAFKA_SASL_PASSWORD"),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_PASSWORD": "x"},
+            "KAFKA_SASL_USERNAME",
+        ),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_USERNAME": "u"},
+            "KAFKA_SASL_PASSWORD",
+        ),
         (
             {
-                "security_protocol": "SASL_SSL",
-                "sasl_username": "u",
-                "sasl_password": "x",
-                "sasl_password_file": "/run/secrets/kafka",
+                "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                "KAFKA_SASL_USERNAME": "u",
+                "KAFKA_SASL_PASSWORD": "x",
+                "KAFKA_SASL_PASSWORD_FILE": "/run/secrets/kafka",
             },
             "exactly one of",
         ),
-        ({"security_protocol": "PLAINTEXT", "ssl_cafile": "/ca.pem"}, "uses no TLS"),
-        ({"security_protocol": "SSL", "ssl_certfile": "/c.pem"}, "KAFKA_SSL_KEYFILE"),
-        ({"security_protocol": "SASL_SSL ", "sasl_username": "u"}, "security_protocol"),
+        ({"KAFKA_SECURITY_PROTOCOL": "PLAINTEXT", "KAFKA_SSL_CAFILE": "/ca.pem"}, "uses no TLS"),
+        ({"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CERTFILE": "/c.pem"}, "KAFKA_SSL_KEYFILE"),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL ", "KAFKA_SASL_USERNAME": "u"},
+            "KAFKA_SECURITY_PROTOCOL",
+        ),
         (
             {
-                "security_protocol": "SASL_SSL",
-                "sasl_mechanism": "GSSAPI",
-                "sasl_username": "u",
-                "sasl_password": "x",
+                "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                "KAFKA_SASL_MECHANISM": "GSSAPI",
+                "KAFKA_SASL_USERNAME": "u",
+                "KAFKA_SASL_PASSWORD": "x",
             },
-            "sasl_mechanism",
+            "KAFKA_SASL_MECHANISM",
         ),
     ],
 )
@@ -114,16 +127,18 @@ def test_incomplete_or_contradictory_settings_say_which_variable(
 
 def test_a_missing_password_file_names_the_variable(tmp_path: Path) -> None:
     security = KafkaSecurity(
-        security_protocol="SASL_SSL",
-        sasl_username="dunning",
-        sasl_password_file=tmp_path / "absent",
+        KAFKA_SECURITY_PROTOCOL="SASL_SSL",
+        KAFKA_SASL_USERNAME="dunning",
+        KAFKA_SASL_PASSWORD_FILE=tmp_path / "absent",
     )
     with pytest.raises(ValueError, match=r"KAFKA_SASL_PASSWORD_FILE=.*absent"):
         client_kwargs(security)
 
 
 def test_a_missing_ca_file_fails_at_client_creation() -> None:
-    security = KafkaSecurity(security_protocol="SSL", ssl_cafile=Path("/nonexistent/ca.pem"))
+    security = KafkaSecurity(
+        KAFKA_SECURITY_PROTOCOL="SSL", KAFKA_SSL_CAFILE=Path("/nonexistent/ca.pem")
+    )
     with pytest.raises(OSError):
         client_kwargs(security)
 
@@ -160,3 +175,13 @@ async def test_every_client_gets_the_settings(monkeypatch: pytest.MonkeyPatch) -
     assert captured["security_protocol"] == "SASL_SSL"
     assert captured["sasl_mechanism"] == "SCRAM-SHA-512"
     assert captured["sasl_plain_password"] == "s3cret"
+
+
+def test_only_the_kafka_names_are_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Field names without the KAFKA_ prefix (set for something else) never count."""
+    monkeypatch.setenv("SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("SASL_USERNAME", "someone-else")
+    monkeypatch.setenv("security_protocol", "SSL")
+    assert client_kwargs() == {"security_protocol": "PLAINTEXT"}
