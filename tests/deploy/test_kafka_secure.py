@@ -16,6 +16,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -27,11 +28,15 @@ from aiokafka.errors import (
 )
 from pydantic import SecretStr
 
+from propfee.auth.dev import DevIssuer
 from propfee.events import PartyContactsUpdated, PaymentReceived
-from propfee.kafka import client_kwargs, make_producer
+from propfee.kafka import client_kwargs, make_admin, make_producer
 from propfee.kafka_acls import service_acls
 from propfee.settings import KafkaSecurity
 from propfee.topics import PUBLICATIONS, SUBSCRIPTIONS, dlq_topic
+from tests.support.auth import auth_env
+from tests.support.fixtures import wait_until
+from tests.support.processes import ServiceProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -191,3 +196,34 @@ async def test_the_generated_acls_let_every_service_do_its_work(secure_kafka: No
             await consumer.commit()  # the group's offsets: Read on the group
         finally:
             await consumer.stop()
+
+
+async def test_a_service_runs_on_the_secured_broker_with_its_own_user(
+    secure_kafka: None, create_database: Any, dev_issuer: DevIssuer, tmp_path: Path
+) -> None:
+    """billing as a real process, configured only through the KAFKA_* environment the Helm
+    chart gives its pods: it is ready (its producer connected) and its consumer group joins."""
+    env = user_env("billing")
+    process = ServiceProcess(
+        "billing",
+        database_url=await create_database("billing_secure"),
+        bootstrap_servers=env.pop("KAFKA_BOOTSTRAP_SERVERS"),
+        topic_prefix="",
+        log_dir=tmp_path,
+        env={**auth_env(dev_issuer), **env},
+    )
+    bootstrap, admin_security = settings_of("admin")
+    admin = make_admin(bootstrap, security=admin_security)
+    await admin.start()
+    try:
+        await asyncio.to_thread(process.start, timeout=120)
+
+        async def group_joined() -> bool:
+            (response,) = await admin.describe_consumer_groups(["billing"])
+            _error, _group, state, _type, _protocol, members, *_ = response.groups[0]
+            return state == "Stable" and len(members) == 1
+
+        await wait_until(group_joined, timeout=60)
+    finally:
+        await admin.close()
+        process.stop()
