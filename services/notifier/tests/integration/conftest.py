@@ -125,7 +125,9 @@ async def wait_for(
     result: list[Any] = []
 
     async def ok() -> bool:
-        rows = (await client.get(url, params=params)).json()
+        r = await client.get(url, params=params)
+        # 404: the id names nothing yet (an id is resolved before a list runs)
+        rows = [] if r.status_code == 404 else r.json()
         result[:] = [rows]
         return bool(check(rows))
 

@@ -202,13 +202,16 @@ async def test_bill_before_contacts_goes_by_tencent_once_contacts_arrive(
         room_label="3-2-1201",
     )
     await bus.send(invoice, key="u-9")
-    # Notifier has not heard of c-1 yet, so it cannot tell c-1's company: a token naming c-1
-    # sees the bill, a company-wide ("*") one does not until billing.community-updated.
+    # Notifier has not heard of c-1 yet, so it cannot tell c-1's company: only a
+    # deployment-wide token sees the bill; a company's tokens (company-wide, or naming c-1)
+    # do not until billing.community-updated, and get what a subject that does not exist gets.
+    deployment = BearerAuth(staff_token(dev_issuer, [Role.service], company_id="*"))
     named = BearerAuth(staff_token(dev_issuer, communities=["c-1"]))
-    async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=named) as http:
+    async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=deployment) as http:
         await wait_for(http, "/notifications", {"subject_id": "inv-9"}, lambda r: len(r) == 1)
-        unknown = await http.get("/notifications", params={"subject_id": "inv-9"}, auth=staff_auth)
-        assert unknown.json() == []
+        for auth in (staff_auth, named):
+            unknown = await http.get("/notifications", params={"subject_id": "inv-9"}, auth=auth)
+            assert unknown.status_code == 404, unknown.text
         report = (
             await http.post("/dispatch", params={"as_of": "2026-03-01T10:00:00+08:00"})
         ).json()
