@@ -16,7 +16,9 @@ Channel = Literal["sms", "wechat", "app_push", "email", "letter", "door_notice"]
 
 class CommunityIn(BaseModel):
     company_id: Id
-    company_name: Text
+    #: Needed when the company is new; a different name renames the company, which only a
+    #: company-level role may do (omit it, or send the stored one, otherwise).
+    company_name: Text | None = None
     name: Text
     city: Text
     time_zone: str = "Asia/Shanghai"
@@ -32,6 +34,15 @@ class CommunityIn(BaseModel):
     service_phone: str | None = None
     complaint_line: str | None = None
     address: str | None = None
+
+
+class CompanyIn(BaseModel):
+    """Company data; only the fields sent change (company-level roles only)."""
+
+    name: Text | None = None
+    backdate_days: Annotated[int, Field(ge=0, le=31)] | None = Field(
+        default=None, description="days staff may back-date a record (default 7)"
+    )
 
 
 class VacancyRuleIn(BaseModel):
@@ -57,7 +68,9 @@ class PartyIn(PartyBody):
 
 
 class UnitIn(BaseModel):
-    unit_id: Id | None = None
+    #: The client's own identifier of the unit, unique within the community; the unit's id
+    #: is the server's (random).
+    reference: Id | None = None
     community_id: Id
     building: Text
     entrance: str | None = Field(default=None, max_length=50)
@@ -132,11 +145,14 @@ class ChargeIn(BaseModel):
 class RunIn(BaseModel):
     period_start: date
     cycle: Literal["monthly", "quarterly", "half_yearly", "yearly"] = "monthly"
-    as_of: date
+    #: The day the run is issued; staff run as of today only (the default), the service
+    #: role as of any day (the simulation clock).
+    as_of: date | None = None
 
 
 class AssessIn(BaseModel):
-    as_of: date
+    #: As of today for staff (the default); any day for the service role.
+    as_of: date | None = None
 
 
 class LineIn(BaseModel):
@@ -146,7 +162,10 @@ class LineIn(BaseModel):
 
 
 class InvoiceIn(BaseModel):
-    invoice_id: Id | None = None
+    #: The client's own identifier, unique within the community: sending it again for the
+    #: same unit finds the invoice instead of issuing another. The invoice's id is the
+    #: server's (random).
+    reference: Id | None = None
     unit_id: Id
     period_start: date
     period_end: date

@@ -167,8 +167,8 @@ async def void_invoice(conn: asyncpg.Connection, invoice_id: str, reason: str, a
     year = at.astimezone(ZoneInfo(row["time_zone"])).year
     credit_note_no = f"CN{year}-{await next_number(conn, row['community_id'], year, 'credit'):07d}"
     await conn.execute(
-        "UPDATE invoices SET voided_at = $2, void_reason = $3, credit_note_no = $4 "
-        "WHERE invoice_id = $1",
+        "UPDATE invoices SET voided_at = $2, void_reason = $3, credit_note_no = $4, "
+        "voided_recorded_at = now() WHERE invoice_id = $1",
         invoice_id,
         at,
         reason,
@@ -212,7 +212,8 @@ async def write_off(
 ) -> None:
     row = await _open_invoice(conn, invoice_id)
     await conn.execute(
-        "UPDATE invoices SET written_off_at = $2, write_off_reason = $3 WHERE invoice_id = $1",
+        "UPDATE invoices SET written_off_at = $2, write_off_reason = $3, "
+        "written_off_recorded_at = now() WHERE invoice_id = $1",
         invoice_id,
         at,
         f"{reason} (approved by {approved_by})",
