@@ -77,16 +77,19 @@ async def create_unit(
 
 
 def invoice_body(
-    unit_id: str, invoice_id: str | None = None, area: str = "98.50"
+    unit_id: str, reference: str | None = None, area: str = "98.50"
 ) -> dict[str, object]:
+    """A manual invoice for January 2026, issued now (staff may not back-date it further
+    than the company's window). ``reference``: the client's own identifier, which makes a
+    retry safe (the same reference for the same unit finds the invoice); the invoice's id is
+    billing's."""
     body: dict[str, object] = {
         "unit_id": unit_id,
         "period_start": "2026-01-01",
         "period_end": "2026-01-31",
         "due_date": "2026-01-31",
-        "issued_at": "2026-01-01T00:00:00+08:00",
         "lines": [{"fee_item": "property_fee", "quantity": area}],
     }
-    if invoice_id:
-        body["invoice_id"] = invoice_id
+    if reference:
+        body["reference"] = reference
     return body
