@@ -437,6 +437,13 @@ def test_ids_are_random_and_a_reference_reveals_nothing_of_other_companies(world
     assert retry.status_code == 200 and retry.json()["invoice_id"] == invoice["invoice_id"]
     other_unit = _unit(w, A, w.admin1, "103")
     w.refused(409, "POST", "/invoices", w.admin1, json=_invoice(other_unit, reference="I-1"))
+    # An id of the client's choosing is refused with the way out (never silently ignored).
+    detail = w.refused(422, "POST", "/invoices", w.admin2,
+                       json=_invoice(their_unit, invoice_id=invoice["invoice_id"]))  # fmt: skip
+    assert "reference" in str(detail)
+    w.refused(422, "POST", "/units", w.admin2, json={
+        "community_id": X, "unit_id": mine["unit_id"], "building": "1栋", "room": "999",
+        "floor_area_m2": "100", "owner": {"name": "李四"}})  # fmt: skip
     # Another company's unit in the body: 404, nothing issued.
     w.refused(404, "POST", "/invoices", w.admin2, json=_invoice(mine["unit_id"]))
 

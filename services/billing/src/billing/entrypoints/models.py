@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
@@ -67,6 +67,14 @@ class PartyIn(PartyBody):
     kind: Literal["owner", "tenant", "developer", "company"]
 
 
+def _no_client_id(data: object, field: str) -> object:
+    """Ids of units and invoices are billing's (random): a client id would tell whether it
+    exists in another company. Refused with the way out rather than silently ignored."""
+    if isinstance(data, dict) and field in data:
+        raise ValueError(f"{field}: ids are assigned by billing; send your own as reference")
+    return data
+
+
 class UnitIn(BaseModel):
     #: The client's own identifier of the unit, unique within the community; the unit's id
     #: is the server's (random).
@@ -83,6 +91,11 @@ class UnitIn(BaseModel):
     tenant: PartyBody | None = None
     payer: Literal["owner", "tenant", "developer"] = "owner"
     parking_spaces: list[Annotated[str, Field(min_length=1, max_length=32)]] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unit_id(cls, data: object) -> object:
+        return _no_client_id(data, "unit_id")
 
 
 class HandoverIn(BaseModel):
@@ -172,6 +185,11 @@ class InvoiceIn(BaseModel):
     due_date: date
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=100)]
     issued_at: AwareDatetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _invoice_id(cls, data: object) -> object:
+        return _no_client_id(data, "invoice_id")
 
 
 class VoidIn(BaseModel):
