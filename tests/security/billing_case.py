@@ -167,10 +167,11 @@ EXAMPLES = {
         "floor_area_m2": "88", "owner": {"name": "李四", "phone": "13900001111"}}),
     "GET /units/{unit_id}": lambda ids: Example(),
     "POST /units/{unit_id}/handover": lambda ids: Example(
-        json={"handover_date": "2026-02-01", "owner": {"name": "王五"}}),
+        json={"handover_date": str(_today()), "owner": {"name": "王五"}}),
     "POST /units/{unit_id}/sale": lambda ids: Example(
-        json={"sold_on": "2026-02-01", "buyer": {"name": "李四", "phone": "13900001111"}}),
-    "POST /units/{unit_id}/vacancies": lambda ids: Example(json={"registered_on": "2026-02-01"}),
+        json={"sold_on": str(_today()), "buyer": {"name": "李四", "phone": "13900001111"}}),
+    "POST /units/{unit_id}/vacancies": lambda ids: Example(
+        json={"registered_on": str(_today())}),
     "POST /parties": lambda ids: Example(json={
         "community_id": ids["community_id"], "kind": "tenant", "name": "王五",
         "phone": "13700002222"}),

@@ -21,6 +21,7 @@ import pytest_asyncio
 from fastapi.testclient import TestClient
 
 from billing.app import create_app
+from billing.domain.calendar import add_months, month_start
 from billing.service_layer.ids import stable_id
 from billing.settings import BillingSettings
 from propfee.auth import Role
@@ -207,13 +208,16 @@ def test_vacancy_rules_belong_to_a_company_and_a_community_may_override(world: W
     w.refused(404, "GET", f"/companies/{CO1}", w.admin2)
 
     # The run bills each community by its own rule, else its company's for the city:
-    # 100 m² at 2.50 yuan = 25000 fen, vacant since 2025-01 (after 6 months).
+    # 100 m² at 2.50 yuan = 25000 fen, vacant since today, billed 7 months on (the
+    # simulation clock runs as of that day).
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    later = add_months(month_start(today), 7)
     for community, admin in ((A, w.admin1), (B, w.admin1), (X, w.admin2)):
         unit = _unit(w, community, admin, "101", status="vacant")
-        w.ok("POST", f"/units/{unit}/vacancies", admin, json={"registered_on": "2025-01-01"})
+        w.ok("POST", f"/units/{unit}/vacancies", admin, json={"registered_on": str(today)})
         w.ok("POST", f"/communities/{community}/billing-runs", w.clock if community != X
              else w.token([Role.service], CO2),
-             json={"period_start": "2026-01-01", "as_of": "2026-01-01"})  # fmt: skip
+             json={"period_start": str(later), "as_of": str(later)})  # fmt: skip
     totals = {
         r["community_id"]: r["total_fen"]
         for r in _db(w.dsn, "SELECT community_id, total_fen FROM invoices WHERE run_id IS NOT NULL")
@@ -222,11 +226,12 @@ def test_vacancy_rules_belong_to_a_company_and_a_community_may_override(world: W
 
     # Dropping the override: the company's rule applies again (next run).
     w.ok("DELETE", f"/communities/{B}/vacancy-rule", w.admin1)
+    following = add_months(later, 1)
     w.ok("POST", f"/communities/{B}/billing-runs", w.clock,
-         json={"period_start": "2026-02-01", "as_of": "2026-02-01"})  # fmt: skip
-    feb = _db(w.dsn, "SELECT total_fen FROM invoices WHERE community_id = $1 "
-              "AND period_start = '2026-02-01'", B)  # fmt: skip
-    assert feb == [{"total_fen": 17500}]
+         json={"period_start": str(following), "as_of": str(following)})  # fmt: skip
+    next_month = _db(w.dsn, "SELECT total_fen FROM invoices WHERE community_id = $1 "
+                     "AND period_start = $2", B, following)  # fmt: skip
+    assert next_month == [{"total_fen": 17500}]
 
 
 # -- item 7: company data only by company-level roles --------------------------------------
@@ -372,6 +377,17 @@ def test_business_times_are_the_callers_only_within_the_window(world: World) -> 
             detail = w.refused(403, "POST", f"/invoices/{invoice}/{action}", finance,
                                json={**body, "at": at.isoformat()})  # fmt: skip
             assert detail.startswith("at: ")
+    # Registry facts: a vacancy registered long ago would buy a discount; a sale or handover
+    # back-dated moves months between payers.
+    clerk = w.token([Role.fee_clerk], communities=[A])
+    long_ago = str(today - timedelta(days=60))
+    w.refused(403, "POST", f"/units/{unit}/vacancies", clerk, json={"registered_on": long_ago})
+    w.refused(403, "POST", f"/units/{unit}/sale", clerk,
+              json={"sold_on": long_ago, "buyer": {"name": "李四"}})  # fmt: skip
+    w.refused(403, "POST", f"/units/{unit}/handover", clerk,
+              json={"handover_date": str(today + timedelta(days=1)), "owner": {"name": "李四"}})  # fmt: skip
+    w.ok("POST", f"/units/{unit}/vacancies", clerk,
+         json={"registered_on": str(today - timedelta(days=3))})  # fmt: skip
     w.refused(403, "POST", f"/units/{unit}/installment-plans", finance, json={
         "invoice_ids": [invoice], "parts": 2, "first_due": "2026-03-31", "reason": "失业",
         "at": "2026-02-01T00:00:00Z"})  # fmt: skip

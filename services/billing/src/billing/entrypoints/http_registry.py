@@ -27,6 +27,7 @@ from billing.service_layer.ids import stable_id
 from billing.service_layer.ledger_import import ImportReport, import_ledger
 from propfee import audit
 from propfee.auth import Principal, ensure_visible, mask_personal, not_found
+from propfee.business_time import business_date, utc_now
 from propfee.http import Pool
 from propfee.masking import mask_value
 
@@ -359,6 +360,21 @@ async def get_unit(unit_id: str, pool: Pool, principal: Reader) -> dict[str, Any
     return {**dict(row), "parties": [mask_personal(principal, dict(r)) for r in parties]}
 
 
+async def _business_date(
+    conn: asyncpg.Connection, principal: Principal, scope: asyncpg.Record, day: date, field: str
+) -> date:
+    """The day a registry fact happened, as staff may record it: not later than today, not
+    earlier than the company's back-dating window (403); the service role, any day."""
+    return business_date(
+        principal,
+        day,
+        utc_now(),
+        field=field,
+        time_zone=await security.time_zone(conn, scope["community_id"]),
+        backdate_days=await security.backdate_days(conn, scope["company_id"]),
+    )
+
+
 async def _unit_change(
     conn: asyncpg.Connection, principal: Principal, unit_id: str, action: str, **after: Any
 ) -> None:
@@ -380,14 +396,18 @@ async def _unit_change(
 async def handover(
     unit_id: str, body: models.HandoverIn, pool: Pool, principal: RegistryWriter
 ) -> dict[str, Any]:
-    """An unsold unit handed to its buyer: the developer pays through the handover month."""
+    """An unsold unit handed to its buyer: the developer pays through the handover month.
+    ``handover_date``: staff back-date it within the company's window only (403)."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
             scope = await security.unit(conn, principal, unit_id)
+            handover_date = await _business_date(
+                conn, principal, scope, body.handover_date, "handover_date"
+            )
             owner_id = await registry.record_handover(
                 conn,
                 unit_id,
-                body.handover_date,
+                handover_date,
                 _party(body.owner, scope["community_id"], "owner"),
                 datetime.now(UTC),
             )
@@ -396,7 +416,7 @@ async def handover(
                 principal,
                 unit_id,
                 "unit.handover",
-                handover_date=body.handover_date,
+                handover_date=handover_date,
                 owner_party_id=owner_id,
             )
     return {"unit_id": unit_id, "owner_party_id": owner_id}
@@ -406,19 +426,21 @@ async def handover(
 async def sale(
     unit_id: str, body: models.SaleIn, pool: Pool, principal: RegistryWriter
 ) -> dict[str, Any]:
-    """A change of owner; answers with the arrears to settle at the sale."""
+    """A change of owner; answers with the arrears to settle at the sale. ``sold_on``: staff
+    back-date it within the company's window only (403)."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
             scope = await security.unit(conn, principal, unit_id)
+            sold_on = await _business_date(conn, principal, scope, body.sold_on, "sold_on")
             buyer_id, arrears = await registry.record_sale(
                 conn,
                 unit_id,
-                body.sold_on,
+                sold_on,
                 _party(body.buyer, scope["community_id"], "owner"),
                 datetime.now(UTC),
             )
             await _unit_change(
-                conn, principal, unit_id, "unit.sale", sold_on=body.sold_on, buyer_party_id=buyer_id
+                conn, principal, unit_id, "unit.sale", sold_on=sold_on, buyer_party_id=buyer_id
             )
     return {
         "unit_id": unit_id,
@@ -432,9 +454,13 @@ async def sale(
 async def vacancy(
     unit_id: str, body: models.VacancyIn, pool: Pool, principal: RegistryWriter
 ) -> dict[str, Any]:
+    """A registered vacancy (空置登记); ``registered_on``: staff back-date it within the
+    company's window only (403)."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
-            await security.unit(conn, principal, unit_id)
+            scope = await security.unit(conn, principal, unit_id)
+            # A registration back-dated further than the window would buy a vacancy discount.
+            await _business_date(conn, principal, scope, body.registered_on, "registered_on")
             await registry.register_vacancy(conn, unit_id, body.registered_on, body.ended_on)
             await _unit_change(conn, principal, unit_id, "unit.vacancy", **body.model_dump())
     return {"unit_id": unit_id, **body.model_dump()}
