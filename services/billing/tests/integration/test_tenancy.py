@@ -469,6 +469,9 @@ def test_ledger_import_matches_units_by_room_and_gives_random_ids(world: World) 
     clerk = w.token([Role.fee_clerk], communities=[A])
     existing = _unit(w, A, w.admin1, "301", building="1栋", entrance="1单元")
     params = {"filename": "l.csv", "opening_as_of": "2025-01-01"}
+    # Arrears invoices dated years ahead: refused to staff, nothing imported.
+    w.refused(403, "POST", f"/communities/{A}/ledger-imports", clerk, content=SAMPLE.read_bytes(),
+              params={**params, "opening_as_of": "2030-01-01"})  # fmt: skip
     first = w.ok("POST", f"/communities/{A}/ledger-imports", clerk,
                  content=SAMPLE.read_bytes(), params=params)  # fmt: skip
     assert first["units_created"] == 1235 and first["units_existing"] == 1

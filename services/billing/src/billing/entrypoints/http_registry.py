@@ -6,8 +6,9 @@ unmasked only to roles that need it (``CONTACT_ROLES``)."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
@@ -27,7 +28,12 @@ from billing.service_layer.ids import stable_id
 from billing.service_layer.ledger_import import ImportReport, import_ledger
 from propfee import audit
 from propfee.auth import Principal, ensure_visible, mask_personal, not_found
-from propfee.business_time import business_date, utc_now
+from propfee.business_time import (
+    BusinessTimeRefused,
+    acts_on_own_clock,
+    business_date,
+    utc_now,
+)
 from propfee.http import Pool
 from propfee.masking import mask_value
 
@@ -539,6 +545,13 @@ async def get_party(party_id: str, pool: Pool, principal: Reader) -> dict[str, A
     return mask_personal(principal, dict(row), PARTY_CONTACT_FIELDS)
 
 
+def _opening_not_ahead(principal: Principal, opening_as_of: date, time_zone: str) -> None:
+    today = utc_now().astimezone(ZoneInfo(time_zone)).date()
+    limit = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+    if opening_as_of > limit and not acts_on_own_clock(principal):
+        raise BusinessTimeRefused(f"opening_as_of: may not be later than {limit}")
+
+
 @router.post("/communities/{community_id}/ledger-imports")
 async def ledger_import(
     community_id: str,
@@ -553,8 +566,11 @@ async def ledger_import(
     accept_good_rows: bool = False,
 ) -> dict[str, Any]:
     """Import a ledger (台账). A file with errors imports nothing (422 with every bad row)
-    unless ``accept_good_rows``; importing the same file again changes nothing."""
+    unless ``accept_good_rows``; importing the same file again changes nothing.
+    ``opening_as_of`` may lie in the past (the ledger is the old system's history), but staff
+    may not date the arrears invoices later than next month's first day (403)."""
     company_id = await security.community(pool, principal, community_id)
+    _opening_not_ahead(principal, opening_as_of, await security.time_zone(pool, community_id))
 
     async def audited(conn: asyncpg.Connection, report: ImportReport) -> None:
         summary = asdict(report)
