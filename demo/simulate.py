@@ -555,8 +555,10 @@ class Simulation:
         )  # fmt: skip
         if not open_ids:
             return
+        # Recorded as of the simulated day: only the service role (the simulation clock) may
+        # act as of another day than today; staff may back-date a few days at most.
         plan = await self.api.post(
-            "billing", f"/units/{h.unit_id}/installment-plans", actor="clerk", ok=(200, 201),
+            "billing", f"/units/{h.unit_id}/installment-plans", actor="automation", ok=(200, 201),
             json={"invoice_ids": open_ids, "parts": 3,
                   "first_due": str(day + timedelta(days=10)),
                   "reason": "家庭困难，分期缴纳", "at": at.isoformat()},

@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support.billing_api import create_unit, invoice_body, setup_community
+from tests.support.billing_api import create_unit, invoice_body, setup_community, this_month
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
@@ -34,14 +34,16 @@ async def test_invoice_to_payment_to_closed_case(create_database, services, staf
     async with httpx.AsyncClient(timeout=10, auth=staff_auth) as http:
         await setup_community(http, billing, community)
         unit_id, payer = await create_unit(http, billing, community, "1201")
-        r = await http.post(f"{billing}/invoices", json=invoice_body(unit_id))
+        # This month's bill, issued now (staff may not date it months back): paid before its
+        # due date, no late fee.
+        body = invoice_body(unit_id, "bill-1201", month=this_month())
+        r = await http.post(f"{billing}/invoices", json=body)
         assert r.status_code == 201, r.text
         invoice = r.json()
         assert invoice["total_fen"] == 27580 and invoice["status"] == "issued"
-        again = await http.post(
-            f"{billing}/invoices", json=invoice_body(unit_id, invoice["invoice_id"])
-        )
-        assert again.status_code == 200, "the same invoice id is not issued twice"
+        again = await http.post(f"{billing}/invoices", json=body)
+        assert again.status_code == 200, "the same reference is not issued twice"
+        assert again.json()["invoice_id"] == invoice["invoice_id"]
 
         async def case_open() -> bool:
             cases = (await http.get(f"{dunning}/cases", params={"unit_id": unit_id})).json()

@@ -51,7 +51,8 @@ async def setup_community(
             datetime(2024, 12, 1, tzinfo=UTC),
         )
         await conn.execute(
-            "INSERT INTO vacancy_rules VALUES ('杭州', 6, 0.70) ON CONFLICT DO NOTHING"
+            "INSERT INTO company_vacancy_rules (company_id, city, after_months, payable_share) "
+            "VALUES ('co-1', '杭州', 6, 0.70) ON CONFLICT DO NOTHING"
         )
         await publish_schedule(
             conn,
