@@ -4,10 +4,13 @@ the masking of message texts and contacts (services/notifier/README.md has the t
 - messages (``GET /notifications``): staff and the service role; the bodies are evidence with
   personal data, masked (like the contacts) for roles outside ``CONTACT_ROLES``;
 - documents (a letter's PDF): the roles that see contacts only (a PDF cannot be masked);
-- dispatch: the service role (the dispatcher's clock) and company admins;
+- dispatch: the service role (the dispatcher's clock, any instant, the whole deployment) and
+  company admins (as of now, their communities' messages only);
 - letters (print batches, tracking numbers) and manual receipts: fee clerks, housekeepers,
   customer service, community managers, company admins;
-- templates: saved by community managers and company admins, read by staff;
+- templates: belong to a company; saved and approved by company-level staff
+  (:func:`company_level`: a company admin of every community of the company) or the service
+  role, a different person approving each version; read by staff of the company;
 - preferences and contact rules: set by customer service, community managers, company admins;
 - provider delivery callbacks are not staff endpoints: open, authenticated by their signature
   (WeChat) or the callback token (Alibaba, Tencent; ``NOTIFIER_RECEIPT_CALLBACK_TOKEN``).
@@ -25,7 +28,7 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeAlias
 
 import asyncpg
-from fastapi import Depends
+from fastapi import Depends, HTTPException
 
 from propfee.auth import (
     CONTACT_ROLES,
@@ -51,7 +54,7 @@ LETTERS = frozenset(
         Role.company_admin,
     }
 )
-TEMPLATE_WRITE = frozenset({Role.community_manager, Role.company_admin})
+TEMPLATE_WRITE = frozenset({Role.company_admin, Role.service})
 CONTACT_WRITE = frozenset({Role.customer_service, Role.community_manager, Role.company_admin})
 
 Reader = Annotated[Principal, Depends(require(*READ))]
@@ -62,6 +65,23 @@ TemplateWriter = Annotated[Principal, Depends(require(*TEMPLATE_WRITE))]
 ContactWriter = Annotated[Principal, Depends(require(*CONTACT_WRITE))]
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+
+def company_level(principal: Principal) -> bool:
+    """May act for the whole company (its templates): a company admin whose token covers every
+    community of the company, or the service role. (Local to notifier until
+    ``Principal.company_level`` lands in propfee.auth.)"""
+    if Role.service in principal.roles:
+        return True
+    return Role.company_admin in principal.roles and principal.all_communities
+
+
+def require_company_level(principal: Principal, what: str) -> None:
+    """403 unless :func:`company_level`."""
+    if not company_level(principal):
+        raise HTTPException(
+            403, f"{what} needs a company-level role (company_admin of every community)"
+        )
 
 
 def visible(principal: Principal, community_id: str | None, company_id: str | None) -> bool:

@@ -118,7 +118,9 @@ class Dispatcher:
             tuple(g)
             for g in await conn.fetch(queries.GONE, sorted({r["subject_id"] for r in rows}))
         }
-        saved = await templates.latest(conn)
+        saved = await templates.latest(
+            conn, sorted({r["company_id"] for r in rows if r["company_id"] is not None})
+        )
         sendings: list[Sending] = []
         for row in rows:
             stop = stopped_by(

@@ -17,8 +17,8 @@ SELECT n.notification_id, n.community_id, n.unit_id, n.party_id, n.channel, n.re
        coalesce(pp.allowed_channels, p.allowed_channels) AS allowed,
        coalesce(pp.preferred_channels, p.preferred_channels) AS preferred,
        coalesce(pp.do_not_contact, p.do_not_contact) AS do_not_contact,
-       c.time_zone, c.company_name, c.name AS community_name, c.service_phone, c.complaint_line,
-       c.address AS company_address,
+       c.company_id, c.time_zone, c.company_name, c.name AS community_name, c.service_phone,
+       c.complaint_line, c.address AS company_address, c.backdate_days,
        r.quiet_start, r.quiet_end, r.reminder_cap, r.cap_window_days
   FROM notifications n
   LEFT JOIN parties p ON p.party_id = n.party_id
