@@ -16,7 +16,7 @@ from notifier.entrypoints import security
 from notifier.entrypoints.security import ContactWriter, LetterClerk, Reader, TemplateWriter
 from notifier.service_layer import letters, projections, template_check, templates
 from notifier.settings import NotifierSettings
-from propfee import audit
+from propfee import audit, business_time
 from propfee.auth import Principal, mask_personal, not_found
 from propfee.http import Pool
 
@@ -315,8 +315,11 @@ async def create_batch(
     pool: Pool, principal: LetterClerk, as_of: datetime | None = None
 ) -> dict[str, Any]:
     """Gather rendered letters and door notices of the caller's communities into one
-    print-ready PDF. Audited (per community of the batch)."""
-    at = as_of or datetime.now(UTC)
+    print-ready PDF: those rendered by now (staff; a chosen ``as_of`` is the service role's
+    alone, 403 otherwise). Audited (per community of the batch)."""
+    if as_of is not None and as_of.tzinfo is None:
+        raise HTTPException(422, "as_of needs a time zone offset (RFC 3339)")
+    at = business_time.as_of_now(principal, as_of, datetime.now(UTC), field="as_of")
     async with pool.acquire() as conn, conn.transaction():
         batch = await letters.create_batch(
             conn,
@@ -355,9 +358,14 @@ async def batch_pdf(pool: Pool, batch_id: str, principal: LetterClerk) -> Respon
 
 
 class TrackingIn(BaseModel):
-    tracking_number: str = Field(min_length=4)
-    carrier: str = "EMS"
-    delivered_at: AwareDatetime | None = None
+    tracking_number: str = Field(min_length=4, max_length=100)
+    carrier: str = Field(default="EMS", max_length=50)
+    delivered_at: AwareDatetime | None = Field(
+        default=None,
+        description="When it was delivered (default: now). Staff may back-date it within the "
+        "company's window (backdate_days, default 7) and never forward-date it (403); the "
+        "time it was recorded is kept too",
+    )
 
 
 @router.post("/notifications/{notification_id}/tracking")
@@ -368,7 +376,14 @@ async def record_tracking(
     Audited."""
     async with pool.acquire() as conn, conn.transaction():
         row = await security.notification(conn, principal, notification_id)
-        at = body.delivered_at or datetime.now(UTC)
+        now = datetime.now(UTC)
+        at = business_time.business_instant(
+            principal,
+            body.delivered_at,
+            now,
+            field="delivered_at",
+            backdate_days=row["backdate_days"],
+        )
         result = await letters.record_tracking(
             conn, notification_id, body.tracking_number, body.carrier, at
         )
@@ -388,6 +403,7 @@ async def record_tracking(
                     "tracking_number": body.tracking_number,
                     "carrier": body.carrier,
                     "delivered_at": at,
+                    "recorded_at": now,
                 },
             )
     if result is None:

@@ -7,7 +7,8 @@ the masking of message texts and contacts (services/notifier/README.md has the t
 - dispatch: the service role (the dispatcher's clock, any instant, the whole deployment) and
   company admins (as of now, their communities' messages only);
 - letters (print batches, tracking numbers) and manual receipts: fee clerks, housekeepers,
-  customer service, community managers, company admins;
+  customer service, community managers, company admins, and the service role (the
+  simulation's post office: its batches and delivery times follow the simulated clock);
 - templates: belong to a company; saved and approved by company-level staff
   (:func:`company_level`: a company admin of every community of the company) or the service
   role, a different person approving each version; read by staff of the company;
@@ -47,6 +48,7 @@ DOCUMENTS = CONTACT_ROLES
 DISPATCH = frozenset({Role.service, Role.company_admin})
 LETTERS = frozenset(
     {
+        Role.service,
         Role.fee_clerk,
         Role.housekeeper,
         Role.customer_service,
@@ -117,8 +119,8 @@ async def notification(conn: Conn, principal: Principal, notification_id: str) -
         f"notification {notification_id}",
         "SELECT n.community_id, n.unit_id, n.channel, n.status, n.provider, "
         "n.provider_message_id, n.tracking_number, n.document IS NOT NULL AS has_document, "
-        "c.company_id FROM notifications n LEFT JOIN communities c USING (community_id) "
-        "WHERE n.notification_id = $1",
+        "c.company_id, c.backdate_days FROM notifications n "
+        "LEFT JOIN communities c USING (community_id) WHERE n.notification_id = $1",
         notification_id,
         check=ensure,
     )
@@ -132,7 +134,8 @@ async def sent_message(
         conn,
         principal,
         f"message {provider}/{provider_message_id}",
-        "SELECT n.notification_id, n.community_id, n.unit_id, n.status, c.company_id "
+        "SELECT n.notification_id, n.community_id, n.unit_id, n.status, c.company_id, "
+        "c.backdate_days "
         "FROM notifications n LEFT JOIN communities c USING (community_id) "
         "WHERE n.provider = $1 AND n.provider_message_id = $2",
         provider,

@@ -31,6 +31,8 @@ from notifier.settings import NotifierSettings
 from propfee.logging import get_logger
 
 log = get_logger(__name__)
+CLAIM_SCOPED = queries.scoped(queries.CLAIM)
+EXPIRED_SCOPED = queries.scoped(queries.EXPIRED)
 
 
 @dataclass
@@ -56,14 +58,21 @@ class Dispatcher:
         )
         self._gate = asyncio.Semaphore(settings.send_concurrency)
 
-    async def dispatch(self, as_of: datetime, *, workers: int = 1) -> DispatchReport:
-        """Everything due at ``as_of``, batch after batch, until nothing is left."""
+    async def dispatch(
+        self,
+        as_of: datetime,
+        *,
+        workers: int = 1,
+        scope: tuple[str | None, list[str] | None] | None = None,
+    ) -> DispatchReport:
+        """Everything due at ``as_of``, batch after batch, until nothing is left; with
+        ``scope`` (``Principal.sql_scope()``) only the messages of those communities."""
         report = DispatchReport()
         workers = max(1, workers)
 
         async def worker(shard: int) -> None:
             while True:
-                part = await self.batch(as_of, shard=(workers, shard))
+                part = await self.batch(as_of, shard=(workers, shard), scope=scope)
                 report.add(part)
                 if part.counts["claimed"] < self.s.dispatch_batch_size:
                     return
@@ -71,17 +80,30 @@ class Dispatcher:
         await asyncio.gather(*(worker(i) for i in range(workers)))
         return report
 
-    async def batch(self, as_of: datetime, *, shard: tuple[int, int] = (1, 0)) -> DispatchReport:
+    async def batch(
+        self,
+        as_of: datetime,
+        *,
+        shard: tuple[int, int] = (1, 0),
+        scope: tuple[str | None, list[str] | None] | None = None,
+    ) -> DispatchReport:
         """One batch of what is due for the parties of ``shard`` (workers, this one): the
         workers of a process share no party, so which batch decides a party's messages (its
         frequency cap, "already sent for this stage") is the same whatever their timing."""
         report = DispatchReport()
         size = self.s.dispatch_batch_size
         async with self.pool.acquire() as conn, conn.transaction():
-            expired = await conn.fetch(
-                queries.EXPIRED, as_of - self.rules.contact_grace, size, *shard
-            )
-            rows = list(expired) + list(await conn.fetch(queries.CLAIM, as_of, size, *shard))
+            if scope is None:  # the deployment's queue (the background loop, the service role)
+                expired = await conn.fetch(
+                    queries.EXPIRED, as_of - self.rules.contact_grace, size, *shard
+                )
+                claimed = await conn.fetch(queries.CLAIM, as_of, size, *shard)
+            else:
+                expired = await conn.fetch(
+                    EXPIRED_SCOPED, as_of - self.rules.contact_grace, size, *shard, *scope
+                )
+                claimed = await conn.fetch(CLAIM_SCOPED, as_of, size, *shard, *scope)
+            rows = list(expired) + list(claimed)
             report.counts["claimed"] = len(rows) - len(expired)
             if not rows:
                 return report

@@ -76,6 +76,14 @@ SELECT subject_id, message_type, coalesce(stage, '-') AS stage, channel FROM not
 """
 
 
+def scoped(query: str) -> str:
+    """``CLAIM`` or ``EXPIRED`` for one caller's communities (``$5``, ``$6`` =
+    ``principal.sql_scope()``): a staff dispatch sends its own communities' messages only."""
+    where = " WHERE "
+    head, tail = query.split(where, 1)
+    return f"{head}{where}{scope_sql(5)} AND {tail}"
+
+
 def zone_of(row: Any, default: str) -> ZoneInfo:
     try:
         return ZoneInfo(row["time_zone"] or default)
