@@ -18,6 +18,7 @@ pytestmark = pytest.mark.integration
 
 async def test_dunning_promise_is_confirmed_by_notifier(
     staff_auth,
+    clock_auth,
     create_database,
     services,
     providers,
@@ -78,7 +79,9 @@ async def test_dunning_promise_is_confirmed_by_notifier(
         assert row["message_type"] == "confirmation" and row["stage"] == "promise"
         assert row["party_id"] == "p-d1" and row["unit_id"] == "u-d1"
         report = (
-            await http.post("/dispatch", params={"as_of": "2026-03-05T10:05:00+08:00"})
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-05T10:05:00+08:00"}
+            )
         ).json()
         assert report.get("sent", 0) >= 1, report
         sent = {s["out_id"]: s for s in providers.alibaba.sent}
