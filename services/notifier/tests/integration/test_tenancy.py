@@ -85,7 +85,7 @@ async def test_templates_belong_to_a_company_and_need_a_second_person(
     b2 = auth(dev_issuer, "b-2", "co-2", [Role.company_admin])
     b_manager = auth(dev_issuer, "b-m", "co-2", [Role.community_manager])
     b_scoped = auth(dev_issuer, "b-s", "co-2", [Role.company_admin], ["c-9"])
-    sms = {"message_type": "reminder", "channel": "sms", "body": B_SMS}
+    sms = {"message_type": "reminder", "channel": "sms", "body": B_SMS, "created_by": "经理"}
     async with (
         httpx.AsyncClient(base_url=notifier.url, timeout=30) as http,
         httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=a1) as as_a1,
@@ -161,7 +161,7 @@ async def test_templates_belong_to_a_company_and_need_a_second_person(
         assert "远方物业" not in a_rows["a1"]["body"]
 
         # Every template names its sender and a way to dispute.
-        bare = {"message_type": "reminder", "channel": "email", "body": "{{ room }}请缴费"}
+        bare = {**sms, "channel": "email", "body": "{{ room }}请缴费"}
         refused = await http.post("/templates", json=bare, auth=b1)
         problems = " ".join(refused.json()["problems"])
         assert refused.status_code == 422
@@ -195,7 +195,13 @@ async def test_rendering_limits_refuse_at_save_without_stalling_the_service(
         for limit, body in cases.items():
             save = asyncio.create_task(
                 http.post(
-                    "/templates", json={"message_type": "bill", "channel": "email", "body": body}
+                    "/templates",
+                    json={
+                        "message_type": "bill",
+                        "channel": "email",
+                        "body": body,
+                        "created_by": "a-1",
+                    },
                 )
             )
             # The check runs off the event loop: the service answers meanwhile.
