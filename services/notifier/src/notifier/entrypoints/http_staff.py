@@ -13,7 +13,13 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from notifier.domain.channels import CHANNELS, Contact
 from notifier.entrypoints import security
-from notifier.entrypoints.security import ContactWriter, LetterClerk, Reader, TemplateWriter
+from notifier.entrypoints.security import (
+    ContactWriter,
+    LetterClerk,
+    LetterRecorder,
+    Reader,
+    TemplateWriter,
+)
 from notifier.service_layer import letters, projections, template_check, templates
 from notifier.settings import NotifierSettings
 from propfee import audit, business_time
@@ -312,7 +318,7 @@ async def list_templates(
 
 @router.post("/letters/batches", status_code=201)
 async def create_batch(
-    pool: Pool, principal: LetterClerk, as_of: datetime | None = None
+    pool: Pool, principal: LetterRecorder, as_of: datetime | None = None
 ) -> dict[str, Any]:
     """Gather rendered letters and door notices of the caller's communities into one
     print-ready PDF: those rendered by now (staff; a chosen ``as_of`` is the service role's
@@ -370,7 +376,7 @@ class TrackingIn(BaseModel):
 
 @router.post("/notifications/{notification_id}/tracking")
 async def record_tracking(
-    pool: Pool, notification_id: str, body: TrackingIn, principal: LetterClerk
+    pool: Pool, notification_id: str, body: TrackingIn, principal: LetterRecorder
 ) -> dict[str, str]:
     """The postal tracking number (or hand-delivery reference): the letter's delivery proof.
     Audited."""

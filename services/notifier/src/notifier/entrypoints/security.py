@@ -7,8 +7,9 @@ the masking of message texts and contacts (services/notifier/README.md has the t
 - dispatch: the service role (the dispatcher's clock, any instant, the whole deployment) and
   company admins (as of now, their communities' messages only);
 - letters (print batches, tracking numbers) and manual receipts: fee clerks, housekeepers,
-  customer service, community managers, company admins, and the service role (the
-  simulation's post office: its batches and delivery times follow the simulated clock);
+  customer service, community managers, company admins; print batches and tracking numbers
+  also the service role (the simulation's post office, on the simulated clock), which never
+  reads a batch's PDF;
 - templates: belong to a company; saved and approved by company-level staff
   (:func:`company_level`: a company admin of every community of the company) or the service
   role, a different person approving each version; read by staff of the company;
@@ -48,7 +49,6 @@ DOCUMENTS = CONTACT_ROLES
 DISPATCH = frozenset({Role.service, Role.company_admin})
 LETTERS = frozenset(
     {
-        Role.service,
         Role.fee_clerk,
         Role.housekeeper,
         Role.customer_service,
@@ -56,6 +56,9 @@ LETTERS = frozenset(
         Role.company_admin,
     }
 )
+#: Print batches and tracking numbers: also the service role (the demo's post office, on the
+#: simulated clock); it never reads the PDFs (they cannot be masked).
+LETTER_RECORDS = LETTERS | {Role.service}
 TEMPLATE_WRITE = frozenset({Role.company_admin, Role.service})
 CONTACT_WRITE = frozenset({Role.customer_service, Role.community_manager, Role.company_admin})
 
@@ -63,6 +66,7 @@ Reader = Annotated[Principal, Depends(require(*READ))]
 DocumentReader = Annotated[Principal, Depends(require(*DOCUMENTS))]
 Dispatcher = Annotated[Principal, Depends(require(*DISPATCH))]
 LetterClerk = Annotated[Principal, Depends(require(*LETTERS))]
+LetterRecorder = Annotated[Principal, Depends(require(*LETTER_RECORDS))]
 TemplateWriter = Annotated[Principal, Depends(require(*TEMPLATE_WRITE))]
 ContactWriter = Annotated[Principal, Depends(require(*CONTACT_WRITE))]
 
