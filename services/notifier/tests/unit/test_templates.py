@@ -69,3 +69,32 @@ def test_rendering_limits() -> None:
     out = validate("reminder", "email", "{% for i in range(1000) %}很长的一段话{% endfor %}",
                    None, **KW, max_output=1000)  # fmt: skip
     assert out and "output limit of 1000" in out[0]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{ room|center(100000000) }}",
+        "{{ room.ljust(100000000) }}",
+        "{{ '%100000000s' % room }}",
+        "{{ '{:>100000000}'.format(room) }}",
+        "{{ room|indent(1000000) }}",
+        "{{ ('x' * 9000)|replace('x', 'yy') }}",
+    ],
+)
+def test_filters_and_methods_cannot_build_huge_values(body: str) -> None:
+    with pytest.raises(SecurityError):
+        render(body, {"room": "12-3-2801"})
+
+
+@pytest.mark.parametrize(
+    ("body", "construct"),
+    [
+        ("{% macro f(n) %}{{ f(n) }}{% endmacro %}", "{% macro %}"),
+        ("{% for a in range(3) %}{% for b in range(3) %}{% endfor %}{% endfor %}", "loop inside"),
+        ("{% for a in [1] recursive %}{{ loop(a) }}{% endfor %}", "recursive loop"),
+    ],
+)
+def test_constructs_that_explode_rendering_time_are_refused(body: str, construct: str) -> None:
+    problems = validate("reminder", "email", body + "{{ company }}{{ contact }}", None, **KW)
+    assert any(construct in p for p in problems), problems

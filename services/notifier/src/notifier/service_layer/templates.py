@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import asyncpg
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -52,17 +53,62 @@ def _bounded_range(*args: int) -> range:
     return rng
 
 
+#: A width or precision of five digits or more in a format string ("%100000s", "{:>99999}").
+_WIDE_FORMAT = re.compile(r"\d{5,}")
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, str | list | tuple | dict) else 0
+
+
+def _check_arguments(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Refuse, before the call, what would build a value beyond the output limit: a large
+    number (a width, a count), a wide format, a replacement that multiplies the text."""
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_OUTPUT_CHARS:
+            raise SecurityError(f"{name}: argument {value} beyond {MAX_OUTPUT_CHARS}")
+    if name in {"format", "replace"} and args and isinstance(args[0], str):
+        if name == "format" and _WIDE_FORMAT.search(args[0]):
+            raise SecurityError("format: width or precision too large")
+        if name == "replace" and len(args) >= 3:
+            text, old, new = (str(a) for a in args[:3])
+            if len(text) // max(1, len(old)) * len(new) + len(text) > MAX_OUTPUT_CHARS:
+                raise SecurityError(f"replace: result beyond {MAX_OUTPUT_CHARS} characters")
+
+
+def _check_result(name: str, result: Any) -> Any:
+    if _size(result) > MAX_OUTPUT_CHARS:
+        raise SecurityError(f"{name}: result beyond {MAX_OUTPUT_CHARS} items")
+    return result
+
+
+def _bounded_filter(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(f)
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        # Filters that take the environment or context get it first: check the rest.
+        shown = args[1:] if getattr(f, "jinja_pass_arg", None) is not None else args
+        _check_arguments(name, tuple(shown), kwargs)
+        return _check_result(name, f(*args, **kwargs))
+
+    return bounded
+
+
 class LimitedEnvironment(SandboxedEnvironment):
     """Jinja2's sandbox, plus bounds on what one expression may build: ``**`` with an
     exponent above :data:`MAX_EXPONENT`, ``*`` repeating a text or list beyond the output
-    limit, and ``range()`` beyond :data:`MAX_RANGE` are refused (also when constant-folded
-    at compile time, which the sandbox routes through :meth:`call_binop` too)."""
+    limit, ``range()`` beyond :data:`MAX_RANGE`, ``%`` with a wide format, and filters or
+    methods given a number beyond the output limit (a width, a count) or returning more are
+    refused (the sandbox never constant-folds an intercepted operator at compile time: it
+    goes through :meth:`call_binop`). With :func:`structure_problems` refusing macros,
+    recursive and nested loops at save, a rendering's time grows with the template's size,
+    not exponentially."""
 
-    intercepted_binops = frozenset({"**", "*"})
+    intercepted_binops = frozenset({"**", "*", "%"})
 
     def __init__(self) -> None:
         super().__init__(undefined=StrictUndefined, autoescape=False)
         self.globals["range"] = _bounded_range
+        self.filters = {name: _bounded_filter(name, f) for name, f in self.filters.items()}
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
@@ -75,7 +121,48 @@ class LimitedEnvironment(SandboxedEnvironment):
                 if isinstance(seq, str | list | tuple) and isinstance(times, int):
                     if len(seq) * times > MAX_OUTPUT_CHARS:
                         raise SecurityError(f"repetition beyond {MAX_OUTPUT_CHARS} items")
-        return super().call_binop(context, operator, left, right)
+        elif operator == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
+            raise SecurityError("format: width or precision too large")
+        return _check_result(operator, super().call_binop(context, operator, left, right))
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """``"...".format`` / ``format_map``: the format string checked before formatting."""
+        if isinstance(getattr(value, "__self__", None), str) and _WIDE_FORMAT.search(
+            value.__self__
+        ):
+            raise SecurityError("format: width or precision too large")
+        return super().wrap_str_format(value)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        name = getattr(__obj, "__name__", "call")
+        if name == "replace" and isinstance(getattr(__obj, "__self__", None), str):
+            _check_arguments(name, (__obj.__self__, *args), kwargs)
+        else:
+            _check_arguments(name, args, kwargs)
+        return _check_result(name, super().call(__context, __obj, *args, **kwargs))
+
+
+def structure_problems(part: str, parsed: nodes.Template) -> list[str]:
+    """Constructs a message template never needs and that make rendering time explode:
+    macros and call blocks (recursion), recursive loops, a loop inside a loop, includes."""
+    problems: list[str] = []
+    banned = {
+        nodes.Macro: "{% macro %}",
+        nodes.CallBlock: "{% call %}",
+        nodes.Include: "{% include %}",
+        nodes.Import: "{% import %}",
+        nodes.FromImport: "{% from ... import %}",
+        nodes.Extends: "{% extends %}",
+    }
+    for kind, label in banned.items():
+        if any(True for _ in parsed.find_all(kind)):
+            problems.append(f"{part}: {label} is not allowed in a message template")
+    for loop in parsed.find_all(nodes.For):
+        if loop.recursive:
+            problems.append(f"{part}: a recursive loop is not allowed in a message template")
+        if any(True for _ in loop.find_all(nodes.For)):
+            problems.append(f"{part}: a loop inside a loop is not allowed in a message template")
+    return sorted(set(problems))
 
 
 ENV = LimitedEnvironment()
@@ -201,6 +288,7 @@ def validate(
         except TemplateSyntaxError as exc:
             problems.append(f"{part}: syntax error at line {exc.lineno}: {exc.message}")
             continue
+        problems += structure_problems(part, parsed)
         found = meta.find_undeclared_variables(parsed)
         used |= found
         problems += [f"{part}: unknown variable '{name}'" for name in sorted(found - VARIABLES)]
