@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -57,6 +59,11 @@ class Dispatcher:
             contact_grace=timedelta(hours=settings.contact_grace_hours),
         )
         self._gate = asyncio.Semaphore(settings.send_concurrency)
+        # Renderings run here, not on the event loop (nor behind other users of the default
+        # executor): one thread per dispatch worker, plus one spare.
+        self._renderers = ThreadPoolExecutor(
+            max_workers=settings.dispatch_workers + 1, thread_name_prefix="render"
+        )
 
     async def dispatch(
         self,
@@ -178,8 +185,8 @@ class Dispatcher:
             if isinstance(decision, plan.Send):
                 assert recipient is not None
                 try:
-                    outbound, template = compose(
-                        row, decision.channel, decision.address, recipient.zone, saved, self.s
+                    outbound, template = await self._compose(
+                        row, decision.channel, decision.address, recipient.zone, saved
                     )
                 except ComposeError as exc:
                     sendings.append(Sending(row, decision, None, None, str(exc)))
@@ -190,6 +197,29 @@ class Dispatcher:
             else:
                 sendings.append(Sending(row, decision, None, None))
         return sendings
+
+    async def _compose(
+        self,
+        row: Any,
+        channel: str,
+        address: str,
+        zone: ZoneInfo,
+        saved: dict[tuple[str, str], templates.Template],
+    ) -> tuple[Outbound, templates.Template]:
+        """The message's text, rendered in the dispatcher's own threads (off the event loop);
+        a rendering past ten times the save-time limit fails the message on this channel. The
+        sandbox and the checks at save keep renderings to milliseconds: a last resort."""
+        limit = 10 * self.s.template_render_timeout_s
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(
+            self._renderers, compose, row, channel, address, zone, saved, self.s
+        )
+        try:
+            return await asyncio.wait_for(job, limit)
+        except TimeoutError:
+            raise ComposeError(
+                f"rendering took longer than {limit:g} s (10 x NOTIFIER_TEMPLATE_RENDER_TIMEOUT_S)"
+            ) from None
 
     def rules_for(self, row: Any) -> plan.Rules:
         """The community's own quiet hours and cap when staff set them, else the settings'."""

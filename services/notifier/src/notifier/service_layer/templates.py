@@ -53,6 +53,9 @@ def _bounded_range(*args: int) -> range:
     return rng
 
 
+_bounded_range.__name__ = "range"  # as refusals name it
+
+
 #: A width or precision of five digits or more in a format string ("%100000s", "{:>99999}").
 _WIDE_FORMAT = re.compile(r"\d{5,}")
 
