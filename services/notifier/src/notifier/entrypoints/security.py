@@ -11,7 +11,7 @@ the masking of message texts and contacts (services/notifier/README.md has the t
   also the service role (the simulation's post office, on the simulated clock), which never
   reads a batch's PDF;
 - templates: belong to a company; saved and approved by company-level staff
-  (:func:`company_level`: a company admin of every community of the company) or the service
+  (``Principal.company_level``: a company admin of every community of the company) or the service
   role, a different person approving each version; read by staff of the company;
 - preferences and contact rules: set by customer service, community managers, company admins;
 - provider delivery callbacks are not staff endpoints: open, authenticated by their signature
@@ -73,18 +73,9 @@ ContactWriter = Annotated[Principal, Depends(require(*CONTACT_WRITE))]
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
-def company_level(principal: Principal) -> bool:
-    """May act for the whole company (its templates): a company admin whose token covers every
-    community of the company, or the service role. (Local to notifier until
-    ``Principal.company_level`` lands in propfee.auth.)"""
-    if Role.service in principal.roles:
-        return True
-    return Role.company_admin in principal.roles and principal.all_communities
-
-
 def require_company_level(principal: Principal, what: str) -> None:
-    """403 unless :func:`company_level`."""
-    if not company_level(principal):
+    """403 unless ``principal.company_level``."""
+    if not principal.company_level:  # company_admin over every community, or service
         raise HTTPException(
             403, f"{what} needs a company-level role (company_admin of every community)"
         )
