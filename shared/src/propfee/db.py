@@ -199,6 +199,22 @@ async def grant_runtime(conn: asyncpg.Connection, runtime_role: str) -> None:
     exists = await conn.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", runtime_role)
     if not exists:
         raise MigrationError(f"the runtime role {runtime_role!r} does not exist")
+    owned = await conn.fetch(
+        "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace "
+        "AND c.relkind IN ('r', 'p') AND pg_has_role($1, c.relowner, 'MEMBER') ORDER BY 1",
+        runtime_role,
+    )
+    if owned:
+        # Made before the split (by the runtime role itself): revoking would only take rows
+        # from their owner. Hand them to the owner role first (deploy/local/infra.sh does it
+        # for the local databases; docs/security.md says how elsewhere).
+        log.warning(
+            "the runtime role owns tables in this database; no privileges changed: ALTER "
+            "their OWNER TO the owner role (or REASSIGN OWNED) to protect the audit log",
+            runtime_role=runtime_role,
+            tables=[r["relname"] for r in owned][:10],
+        )
+        return
     role: str = await conn.fetchval("SELECT quote_ident($1)", runtime_role)
     append_only = [
         name
@@ -225,6 +241,10 @@ async def grant_runtime(conn: asyncpg.Connection, runtime_role: str) -> None:
         """
         SELECT r.rolsuper AS superuser,
                pg_has_role($1, current_user, 'MEMBER') AS acts_as_owner,
+               (SELECT pg_has_role($1, datdba, 'MEMBER') FROM pg_database
+                 WHERE datname = current_database())
+               OR (SELECT pg_has_role($1, nspowner, 'MEMBER') FROM pg_namespace
+                    WHERE nspname = 'public') AS owns_schema,
                has_schema_privilege($1, 'public', 'CREATE') AS creates
         FROM pg_roles r WHERE r.rolname = $1
         """,
@@ -234,6 +254,13 @@ async def grant_runtime(conn: asyncpg.Connection, runtime_role: str) -> None:
         log.warning(
             "the runtime role is a superuser or a member of the owner role: it can still "
             "ALTER or DROP the audit log",
+            runtime_role=runtime_role,
+            owner=owner,
+        )
+    elif risky["owns_schema"]:
+        log.warning(
+            "the runtime role owns the database or its schema public: it can DROP SCHEMA "
+            "public CASCADE, the audit log with it; ALTER DATABASE ... OWNER TO the owner role",
             runtime_role=runtime_role,
             owner=owner,
         )

@@ -134,20 +134,26 @@ class ServiceRuntime:
 
     async def _check_audit_log_protected(self) -> None:
         """Warn when this process's own role could switch the audit log's protection off:
-        it owns the table (or may act as its owner), or it is a superuser."""
+        it owns the table, its schema or the database (or may act as their owner), or it is
+        a superuser."""
         assert self.pool is not None
         row = await self.pool.fetchrow(
             """
-            SELECT pg_has_role(current_user, c.relowner, 'MEMBER') AS owns,
+            SELECT pg_has_role(current_user, c.relowner, 'MEMBER')
+                   OR pg_has_role(current_user, n.nspowner, 'MEMBER')
+                   OR (SELECT pg_has_role(current_user, datdba, 'MEMBER') FROM pg_database
+                        WHERE datname = current_database()) AS owns,
                    (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser
-            FROM pg_class c WHERE c.oid = to_regclass('public.audit_log')
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.oid = to_regclass('public.audit_log')
             """
         )
         if row is not None and (row["owns"] or row["superuser"]):
             log.warning(
-                "the service's database role owns the audit log (or is a superuser): it could "
-                "ALTER, DROP or disable its append-only trigger; run migrations as a separate "
-                "owner role (*_MIGRATION_DATABASE_URL, docs/security.md)",
+                "the service's database role owns the audit log, its schema or the database "
+                "(or is a superuser): it could ALTER, DROP or disable the append-only trigger; "
+                "run migrations as a separate owner role (*_MIGRATION_DATABASE_URL, "
+                "docs/security.md)",
                 database=self.settings.database_url_for_logs(),
             )
 

@@ -8,6 +8,7 @@ import uuid
 
 import asyncpg
 import pytest
+from structlog.testing import capture_logs
 
 from propfee.db import create_pool, migrate_database
 from propfee.settings import migration_url_for
@@ -125,3 +126,12 @@ async def test_what_the_services_do_at_run_time_works_for_the_runtime_role(
             )
     finally:
         await pool.close()
+
+
+async def test_one_role_for_both_is_warned_about(
+    split: None, create_database: DatabaseFactory
+) -> None:
+    owner_url = migration_url_for(await create_database("roles_one"))
+    with capture_logs() as logs:
+        await migrate_database(owner_url, "billing", migration_url=owner_url)
+    assert any("runtime role itself" in e["event"] for e in logs), logs
