@@ -67,7 +67,8 @@ def test_billing_changes_are_audited(running: Running, dev_issuer: DevIssuer) ->
 
 @pytest.mark.parametrize("running", ["billing"], indirect=True)
 async def test_audit_log_is_append_only(running: Running) -> None:
-    dsn = running.client.app.state.runtime.settings.database_url  # type: ignore[attr-defined]
+    """The trigger refuses even the owner role (the runtime role lacks the privileges too)."""
+    dsn = running.client.app.state.runtime.settings.migration_url  # type: ignore[attr-defined]
     conn = await asyncpg.connect(dsn)
     try:
         assert await conn.fetchval("SELECT count(*) FROM audit_log") > 0
