@@ -20,12 +20,14 @@ from demo.world import ROOT
 
 PORTS = {"billing": 8101, "payments": 8102, "dunning": 8103, "notifier": 8104}
 
-#: Actor → roles.
+#: Actor → roles. Staff who record what happened on a simulated day (a call, a promise, a
+#: pause, a lawsuit) act on the simulation clock, which only the service role may do (DOMAIN.md,
+#: business times): they carry it beside their own roles.
 ACTORS: dict[str, list[str]] = {
     "automation": ["service"],
     "clerk": ["fee_clerk", "finance"],
-    "housekeeper": ["housekeeper", "customer_service"],
-    "legal": ["legal", "community_manager"],
+    "housekeeper": ["housekeeper", "customer_service", "service"],
+    "legal": ["legal", "community_manager", "service"],
     "admin": ["company_admin", "finance"],
 }
 

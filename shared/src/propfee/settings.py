@@ -51,7 +51,9 @@ def url_for_logs(url: str) -> str:
 class ServiceSettings(BaseSettings):
     """What every service needs: its database, the broker, its HTTP port, messaging knobs."""
 
-    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+    # populate_by_name: ``ServiceSettings(topic_prefix=...)`` in code and tests is honoured (the
+    # aliases are the environment variables; without it the keyword was silently ignored).
+    model_config = SettingsConfigDict(extra="ignore", env_file=None, populate_by_name=True)
 
     service_name: str = "service"
     database_url: str = Field(
@@ -94,6 +96,14 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_initial_s: float = 0.2
     consumer_backoff_max_s: float = 5.0
     consumer_max_poll_records: int = 1000
+    # Uploads (ledgers, bank files, statements): what a file may cost before it is refused
+    # (``propfee.uploads``); the byte limit holds for every request body.
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_upload_rows: int = Field(default=200_000, ge=1)
+    max_upload_columns: int = Field(default=256, ge=1)
+    max_upload_cell_chars: int = Field(default=10_000, ge=1)
+    max_xlsx_ratio: int = Field(default=100, ge=1)
+    max_xlsx_uncompressed_bytes: int = Field(default=50 * 1000 * 1000, ge=1)
     # Start-up.
     startup_backoff_max_s: float = 10.0
     shutdown_timeout_s: float = 25.0

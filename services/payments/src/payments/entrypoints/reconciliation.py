@@ -17,7 +17,7 @@ from payments.entrypoints import security
 from payments.entrypoints.security import FinanceReader, FinanceWriter, ReportReader
 from payments.service_layer.reconciliation import daily_close, import_statement
 from payments.service_layer.reports import totals
-from propfee import audit
+from propfee import audit, uploads
 from propfee.http import Pool
 from propfee.money import MoneyError
 
@@ -31,15 +31,18 @@ async def import_bill(
     request: Request,
     pool: Pool,
     principal: FinanceWriter,
+    limits: uploads.Limits,
 ) -> dict[str, Any]:
     """Body: the gateway's statement CSV for the day (UTF-8; Alipay's GBK files re-encoded).
-    Company-wide callers only; audited (``statement.imported``)."""
+    Company-wide callers only; audited (``statement.imported``). Past the upload limits: 413,
+    or 422 naming the row and column (``propfee.uploads``)."""
     security.gateway_level(principal, f"{gateway} statements")
     raw = await request.body()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("gb18030", errors="replace")
+    uploads.check_csv(text, limits)
     async with pool.acquire() as conn, conn.transaction():
         try:
             summary = await import_statement(conn, gateway, bill_date, text, datetime.now(UTC))
