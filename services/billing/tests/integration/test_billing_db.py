@@ -302,15 +302,15 @@ async def _account_picture(pool, unit: str):  # type: ignore[no-untyped-def]
 async def test_any_arrival_order_gives_the_same_account(create_database) -> None:  # type: ignore[no-untyped-def]
     """Payments and refunds that arrive before the invoices they pay, or before their own
     payment, end in exactly the account that in-order arrival gives."""
-    from propfee.db import create_pool, migrate, service_migrations
+    from propfee.db import create_pool, migrate_database
 
     head = "\n".join(SAMPLE.read_text("utf-8").splitlines()[:60]).encode()
     pools = []
     units = []
     for name in ("in_order", "reversed"):
-        pool = await create_pool(await create_database(name))
-        async with pool.acquire() as conn:
-            await migrate(conn, service_migrations("billing"))
+        dsn = await create_database(name)
+        await migrate_database(dsn, "billing")
+        pool = await create_pool(dsn)
         await setup_community(pool)
         await import_ledger(pool, COMMUNITY, head, "l.csv", opening_as_of=OPENING)
         pools.append(pool)
