@@ -25,6 +25,7 @@ from propfee.auth import (
     ScopeRegistry,
     TokenVerifier,
     new_ids,
+    refused_ids,
     require,
     secure_app,
 )
@@ -206,6 +207,10 @@ def _app(issuer: DevIssuer) -> FastAPI:
     async def create(body: PaymentIn, p: Clerk) -> dict[str, str]:
         return {"unit_id": body.unit_id}
 
+    @app.post("/refusing", openapi_extra=refused_ids("unit_id"))
+    async def refusing(body: PaymentIn, p: Clerk) -> dict[str, str]:
+        return {"refused": body.unit_id}
+
     verifier = TokenVerifier(AuthSettings(jwks_file=issuer.jwks_path, jwks_url=None))
     return secure_app(app, scope=REGISTRY, verifier=verifier)
 
@@ -239,6 +244,9 @@ def test_routes_resolve_every_id_before_running(issuer: DevIssuer) -> None:
     assert created.status_code == 200
     taken = client.post("/units", json={**mine, "unit_id": "u-b1"}, headers=clerk)
     assert taken.status_code == 404
+    # a field the route refuses whatever it names is not looked up: no oracle in its answer
+    r = client.post("/refusing", json={**mine, "unit_id": "u-b1"}, headers=clerk)
+    assert r.status_code == 200 and r.json() == {"refused": "u-b1"}
     schema = app.openapi()
     assert schema["paths"]["/payments"]["post"][SCOPED_EXTENSION] == ["community_id", "unit_id"]
 

@@ -60,7 +60,8 @@ def http(
     settings = BillingSettings(
         database_url=billing_db, kafka_bootstrap_servers=kafka, topic_prefix=test_prefix, **LIMITS
     )
-    admin = bearer(staff_token(dev_issuer, [Role.company_admin], company_id="co"))
+    # January 2025's bills on the simulation clock: only the service role acts as of then.
+    admin = bearer(staff_token(dev_issuer, [Role.company_admin, Role.service], company_id="co"))
     with TestClient(trust(create_app(settings), dev_issuer), headers=admin) as client:
         for _ in range(100):
             if client.get("/readyz").status_code == 200:

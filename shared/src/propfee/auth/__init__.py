@@ -38,7 +38,15 @@ from propfee.auth.roles import (
     STAFF_READ,
     Role,
 )
-from propfee.auth.scope import COMPANY, Kind, Owner, ScopeRegistry, new_ids, sql_resolver
+from propfee.auth.scope import (
+    COMPANY,
+    Kind,
+    Owner,
+    ScopeRegistry,
+    new_ids,
+    refused_ids,
+    sql_resolver,
+)
 from propfee.auth.settings import AuthSettings
 from propfee.auth.verify import InvalidToken, JwksSource, TokenVerifier
 
@@ -74,6 +82,7 @@ __all__ = [
     "not_found",
     "open_route",
     "operation_roles",
+    "refused_ids",
     "require",
     "secure_app",
     "sql_resolver",

@@ -33,6 +33,7 @@ from fastapi import HTTPException, Request
 from propfee.auth.principal import Principal
 
 NEW_IDS_EXTENSION = "x-propfee-new-ids"
+REFUSED_IDS_EXTENSION = "x-propfee-refused-ids"
 SCOPED_EXTENSION = "x-propfee-scoped-ids"
 
 
@@ -98,6 +99,13 @@ def new_ids(*names: str) -> dict[str, Any]:
     """``openapi_extra`` of a route that creates a record under an id the caller chooses: the
     named fields may name nothing yet (an existing record must still be in scope)."""
     return {NEW_IDS_EXTENSION: sorted(names)}
+
+
+def refused_ids(*names: str) -> dict[str, Any]:
+    """``openapi_extra`` of a route that refuses these fields whatever they name (422: the id
+    is the server's to choose): they are not looked up, so the answer is the same 422 for any
+    value, an id of another company included (no existence oracle)."""
+    return {REFUSED_IDS_EXTENSION: sorted(names)}
 
 
 def _id_like(name: str) -> bool:
@@ -273,15 +281,21 @@ async def enforce(request: Request, principal: Principal) -> None:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = None  # the route answers 422
-    refs = collect(registry, request.path_params, request.query_params.multi_items(), body)
+    route = request.scope.get("route")
+    extra = getattr(route, "openapi_extra", None) or {}
+    refused = frozenset(extra.get(REFUSED_IDS_EXTENSION, ()))
+    refs = [
+        r
+        for r in collect(registry, request.path_params, request.query_params.multi_items(), body)
+        if r.name not in refused
+    ]
     if not refs:
         return
     runtime = getattr(request.app.state, "runtime", None)
     pool = getattr(runtime, "pool", None)
     if runtime is None or pool is None or not runtime.started.is_set():
         raise HTTPException(503, "service is starting; try again shortly")
-    route = request.scope.get("route")
-    new = frozenset((getattr(route, "openapi_extra", None) or {}).get(NEW_IDS_EXTENSION, ()))
+    new = frozenset(extra.get(NEW_IDS_EXTENSION, ()))
     try:
         async with pool.acquire() as conn:
             await check(conn, registry, principal, refs, new=new)

@@ -27,7 +27,7 @@ from billing.service_layer import registry
 from billing.service_layer.ids import stable_id
 from billing.service_layer.ledger_import import ImportReport, import_ledger
 from propfee import audit, uploads
-from propfee.auth import Principal, ensure_visible, mask_personal, new_ids, not_found
+from propfee.auth import Principal, ensure_visible, mask_personal, new_ids, not_found, refused_ids
 from propfee.business_time import (
     BusinessTimeRefused,
     acts_on_own_clock,
@@ -292,7 +292,7 @@ async def delete_community_vacancy_rule(
     return {"community_id": community_id, "removed": before is not None}
 
 
-@router.post("/units", status_code=201, openapi_extra=new_ids("unit_id"))
+@router.post("/units", status_code=201, openapi_extra=refused_ids("unit_id"))
 async def create_unit(
     body: models.UnitIn, pool: Pool, response: Response, principal: RegistryWriter
 ) -> dict[str, Any]:
