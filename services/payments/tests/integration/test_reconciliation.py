@@ -67,6 +67,7 @@ async def test_statements_imported_and_the_day_closed(
         db,
         **wechat_env(side, tmp_path),
         alipay_app_id=alipay.APP_ID,
+        alipay_company_id="co-1",
         alipay_seller_id=alipay.SELLER_ID,
         alipay_public_key_file=write(tmp_path / "alipay_pub.txt", public_base64(alipay_key)),
     ).start()

@@ -9,11 +9,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from payments.adapters.crypto import certificate_serial_hex, load_private_key, load_public_key
 from payments.adapters.wechatpay_notify import WechatPayKeys
-from payments.settings import PaymentsSettings, read_secret
+from payments.settings import ConfigurationError, PaymentsSettings, read_secret
 
-
-class ConfigurationError(ValueError):
-    """A gateway setting that cannot be used; names the setting, never its value."""
+__all__ = ["ConfigurationError"]
 
 
 def wechatpay_keys(s: PaymentsSettings) -> WechatPayKeys | None:
