@@ -64,7 +64,6 @@ async def test_invoice_to_payment_to_closed_case(create_database, services, staf
             "invoice_ids": [invoice["invoice_id"]],
             "amount_fen": 27580,
             "channel": "cash",
-            "paid_at": "2026-01-20T10:00:00+08:00",
         }
         key = {"Idempotency-Key": f"counter-{uuid.uuid4()}"}
         first = await http.post(f"{payments}/payments/counter", json=payment_body, headers=key)

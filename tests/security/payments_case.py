@@ -120,8 +120,7 @@ def _seed_community(
         "/payments/counter",
         headers={**admin, "Idempotency-Key": f"seed-{community}"},
         json={"community_id": community, "unit_id": unit, "payer_party_id": party,
-              "amount_fen": 10_000, "channel": "cash", "received_by": "cashier-1",
-              "paid_at": "2026-03-05T09:00:00+08:00"},
+              "amount_fen": 10_000, "channel": "cash", "received_by": "cashier-1"},
     )  # fmt: skip
     _ok(r)
     payment = r.json()
@@ -169,8 +168,7 @@ def seed(http: TestClient, issuer: DevIssuer, run: str) -> World:
 EXAMPLES = {
     "POST /payments/counter": lambda ids: Example(
         json={"community_id": ids["community_id"], "unit_id": ids["unit_id"],
-              "payer_party_id": ids["party_id"], "amount_fen": 100, "channel": "cash",
-              "paid_at": "2026-03-05T11:00:00+08:00"},
+              "payer_party_id": ids["party_id"], "amount_fen": 100, "channel": "cash"},
         headers={"Idempotency-Key": f"sec-{ids['community_id']}"}),
     "GET /payments/{payment_id}": lambda ids: Example(),
     "GET /receipts/{receipt_no}": lambda ids: Example(),
