@@ -114,7 +114,18 @@ async def test_counter_receipts_static_qr_and_bank_files(
         assert order.status_code == 201 and order.json()["amount_fen"] == 27580
         assert order.json()["invoice_ids"] == ["inv-q1"]
 
-        # Bank withholding: successes recorded once, failures and bad rows reported.
+        # Bank withholding: successes recorded once, failures and bad rows reported. The
+        # file's units and invoices are ones payments knows (billing's invoices).
+        conn = await asyncpg.connect(db)
+        try:
+            await conn.executemany(
+                "INSERT INTO invoices (invoice_id, community_id, unit_id, payer_party_id, "
+                "total_fen) VALUES ($1, 'c-1', $2, $3, 100)",
+                [("inv-9", "u-b1", "owner-1"), ("inv-10", "u-b1", "owner-1"),
+                 ("inv-b2", "u-b2", "owner-2"), ("inv-b5", "u-b5", "owner-5")],
+            )  # fmt: skip
+        finally:
+            await conn.close()
         first = (
             await http.post(
                 "/bank-withholding/files",
