@@ -211,6 +211,7 @@ async def test_statements_imported_and_the_day_closed(
         wechat, ali = await import_both()
         assert wechat == {
             "gateway": "wechatpay",
+            "merchant_id": "1900000109",
             "bill_date": DAY,
             "matched": 2,  # W1 and its refund
             "missing_here": 1,
@@ -222,6 +223,7 @@ async def test_statements_imported_and_the_day_closed(
         }
         assert ali == {
             "gateway": "alipay",
+            "merchant_id": alipay.APP_ID,
             "bill_date": DAY,
             "matched": 3,  # A1, A2 and A1's refund
             "missing_here": 1,
