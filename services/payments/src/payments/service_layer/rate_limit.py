@@ -8,7 +8,7 @@ one. A request that finds less than one token is refused with the seconds until 
 from __future__ import annotations
 
 import math
-import random
+import secrets
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -20,7 +20,7 @@ async def take(
     conn: asyncpg.Connection, bucket: str, *, burst: int, per_hour: float, now: datetime
 ) -> int | None:
     """Inside a transaction: take a token; ``None`` when taken, else the seconds to wait."""
-    if random.random() < 0.01:  # housekeeping, not security
+    if secrets.randbelow(100) == 0:  # housekeeping now and then
         await conn.execute("DELETE FROM rate_buckets WHERE updated_at < $1", now - IDLE)
     await conn.execute(
         "INSERT INTO rate_buckets (bucket, tokens, updated_at) VALUES ($1, $2, $3) "
