@@ -20,15 +20,17 @@ from demo.world import ROOT
 
 PORTS = {"billing": 8101, "payments": 8102, "dunning": 8103, "notifier": 8104}
 
-#: Actor → roles.
+#: Actor → roles. Staff who record what happened on a simulated day (a call, a promise, a
+#: pause, a lawsuit) act on the simulation clock, which only the service role may do (DOMAIN.md,
+#: business times): they carry it beside their own roles.
 ACTORS: dict[str, list[str]] = {
     "automation": ["service"],
     "clerk": ["fee_clerk", "finance"],
     # The counter on the simulation clock: staff may back-date a counter payment only within
     # the company's window; the simulated day is the service role's (propfee.business_time).
     "counter": ["fee_clerk", "service"],
-    "housekeeper": ["housekeeper", "customer_service"],
-    "legal": ["legal", "community_manager"],
+    "housekeeper": ["housekeeper", "customer_service", "service"],
+    "legal": ["legal", "community_manager", "service"],
     "admin": ["company_admin", "finance"],
 }
 

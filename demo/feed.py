@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from demo.quiet import partitions_of
 from propfee.events import InvoiceIssued, InvoiceSettled, LateFeeAssessed
+from propfee.kafka import client_kwargs
 
 
 @dataclass
@@ -52,12 +53,14 @@ class Feed:
         self.issued_topic = self.topics[0]
         self.community_id = community_id
         self.bootstrap = bootstrap
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, **client_kwargs()
+        )
         self.partitions: list[TopicPartition] = []
         self.bills = Bills()
 
     async def start(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **client_kwargs())
         await admin.start()
         try:
             self.partitions = await partitions_of(admin, self.topics)

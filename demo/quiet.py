@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from demo.api import Api
+from propfee.kafka import client_kwargs
 from propfee.topics import SUBSCRIPTIONS
 
 _PENDING = re.compile(r"^propfee_outbox_pending\s+([0-9.e+]+)$", re.M)
@@ -49,8 +50,10 @@ class Quiet:
             prefix + group: [prefix + e.topic() for e in events]
             for group, events in SUBSCRIPTIONS.items()
         }
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_kwargs())
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, **client_kwargs()
+        )
         self.partitions: list[TopicPartition] = []
         self.waited_s = 0.0
         self.waits = 0

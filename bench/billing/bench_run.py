@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from propfee.cloudevents import CloudEvent
 from propfee.db import migrate, service_migrations
 from propfee.events import PaymentReceived
-from propfee.kafka import delete_topics, ensure_topics, make_producer
+from propfee.kafka import client_kwargs, delete_topics, ensure_topics, make_producer
 from propfee.settings import LOCAL_PG
 from propfee.topics import all_topics
 
@@ -85,7 +85,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 async def count_topic(bootstrap: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client_kwargs())
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(6)]

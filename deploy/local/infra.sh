@@ -4,6 +4,7 @@
 #
 #   deploy/local/infra.sh up | down | status | env | logs [kafka|postgres] | psql [db] [psql args]
 #                         start-kafka | stop-kafka | start-postgres | stop-postgres | reset | help
+#                         start-kafka-secure | stop-kafka-secure | env-kafka-secure [service]
 #
 # Everything it downloads or writes lives under ${PROPFEE_HOME:-<repo>/.local}.
 # See deploy/local/README.md for the details.
@@ -51,7 +52,12 @@ PG_PORT=${PG_PORT:-55432}
 INFRA_TIMEOUT=${PROPFEE_INFRA_TIMEOUT:-90}
 STOP_TIMEOUT=${PROPFEE_INFRA_STOP_TIMEOUT:-30}
 KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
-for _v in KAFKA_PORT KAFKA_CONTROLLER_PORT PG_PORT; do
+# The second, secured broker (start-kafka-secure): its own ports, directories and class path.
+KAFKA_SECURE_PORT=${KAFKA_SECURE_PORT:-9192}
+KAFKA_SECURE_CONTROLLER_PORT=${KAFKA_SECURE_CONTROLLER_PORT:-9193}
+KAFKA_SECURE_INTERNAL_PORT=${KAFKA_SECURE_INTERNAL_PORT:-9194}
+KAFKA_SECURE_HEAP_OPTS=${KAFKA_SECURE_HEAP_OPTS:--Xms128m -Xmx512m}
+for _v in KAFKA_PORT KAFKA_CONTROLLER_PORT PG_PORT KAFKA_SECURE_PORT KAFKA_SECURE_CONTROLLER_PORT KAFKA_SECURE_INTERNAL_PORT; do
     is_port "${!_v}" || die "$_v='${!_v}' is not a TCP port number"
 done
 [[ $KAFKA_PORT != "$KAFKA_CONTROLLER_PORT" ]] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
@@ -82,6 +88,23 @@ KAFKA_TEMPLATE=$KAFKA_SRC_DIR/server.properties.template
 KAFKA_POM=$KAFKA_SRC_DIR/pom.xml
 MAVEN_REPO=${PROPFEE_MAVEN_REPO:-$PROPFEE_HOME/maven-repo}
 KAFKA_ADDR=127.0.0.1:$KAFKA_PORT
+
+KS_SRC_DIR=$SCRIPT_DIR/kafka-secure
+KS_POM=$KS_SRC_DIR/pom.xml
+KS_TEMPLATE=$KS_SRC_DIR/server.properties.template
+KS_HOME=$PROPFEE_HOME/kafka-secure
+KS_LIBS=$KS_HOME/libs
+KS_LIBS_MARKER=$KS_LIBS/.propfee-complete
+KS_CONF=$KS_HOME/config/server.properties
+KS_DATA=$KS_HOME/data
+KS_TLS=$KS_HOME/tls
+KS_USERS=$KS_HOME/users
+KS_ADMIN_PROPS=$KS_HOME/config/admin.properties
+KS_PID_FILE=$RUN_DIR/kafka-secure.pid
+KS_LOG=$LOG_DIR/kafka-secure.log
+KS_LOCK_FILE=$PROPFEE_HOME/kafka-secure.lock
+# The Kafka users of the secured broker: admin (super user) and one per service.
+KS_USER_NAMES=(admin "${SERVICES[@]}")
 
 PG_LOCATION_FILE=$PROPFEE_HOME/pg.location
 PG_DEFAULT_ROOT=$PROPFEE_HOME/pg
@@ -792,6 +815,293 @@ py_ready_check() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# The secured Kafka (start-kafka-secure): a SECOND, separate single-node KRaft broker with a
+# SASL_SSL listener (SCRAM-SHA-512 over TLS), the StandardAuthorizer (no ACL = denied) and one
+# Kafka user per service whose ACLs come from propfee.kafka_acls (the generator of the Helm
+# chart's KafkaUsers too). Ephemeral: every start generates a new CA, broker certificate and
+# passwords and formats empty storage. It never touches the main broker (KAFKA_PORT).
+
+take_secure_lock() {
+    ensure_dirs
+    exec 8>"$KS_LOCK_FILE"
+    flock -w 300 8 || die "could not take the lock $KS_LOCK_FILE within 300 s"
+}
+
+ks_libs_expected_marker() {
+    printf 'kafka-secure %s pom-sha256=%s\n' "$KAFKA_VERSION" "$(sha256sum <"$KS_POM" | cut -d' ' -f1)"
+}
+
+ks_ensure_libs() {
+    [[ -f $KS_LIBS_MARKER && "$(cat -- "$KS_LIBS_MARKER")" == "$(ks_libs_expected_marker)" ]] && return 0
+    command -v mvn >/dev/null 2>&1 || die "Maven (mvn) not found; it is needed once to download the Kafka $KAFKA_VERSION broker and tools jars: apt-get install -y maven"
+    local tmp=$KS_HOME/libs.tmp.$$ mvn_log=$LOG_DIR/maven-kafka-secure.log start=$SECONDS
+    info "downloading the Kafka $KAFKA_VERSION broker and tools class path (once; Maven repo $MAVEN_REPO) ..."
+    rm -rf -- "$tmp"
+    if ! mvn -q -B -Dstyle.color=never -Dmaven.repo.local="$MAVEN_REPO" \
+        -f "$KS_POM" dependency:copy-dependencies \
+        -DoutputDirectory="$tmp" -DincludeScope=runtime >"$mvn_log" 2>&1 </dev/null 8>&- 9>&-; then
+        rm -rf -- "$tmp"
+        show_log_tail "$mvn_log"
+        die "mvn dependency:copy-dependencies failed (full output in $mvn_log)"
+    fi
+    [[ -f $tmp/kafka-tools-$KAFKA_VERSION.jar ]] || die "Maven finished but $tmp has no kafka-tools-$KAFKA_VERSION.jar"
+    rm -rf -- "$KS_LIBS"
+    mv -- "$tmp" "$KS_LIBS"
+    ks_libs_expected_marker >"$KS_LIBS_MARKER"
+    info "Kafka broker and tools class path ready: $(find "$KS_LIBS" -name '*.jar' | wc -l) jars in $KS_LIBS ($((SECONDS - start)) s)"
+}
+
+# ks_java CLASS ARGS...: run one of Kafka's tools on the secured broker's class path
+ks_java() {
+    "$JAVA" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
+        -cp "$KS_LIBS/*" "$@" 8>&- 9>&-
+}
+
+ks_pid() {
+    local pid=""
+    [[ -f $KS_PID_FILE ]] && pid="$(<"$KS_PID_FILE")"
+    if pid_matches "$pid" "kafka.Kafka $KS_CONF"; then
+        printf '%s\n' "$pid"
+        return 0
+    fi
+    pid="$(pgrep -f -- "kafka.Kafka $KS_CONF" 2>/dev/null | awk 'NR == 1' || true)"
+    if [[ -n $pid ]] && pid_matches "$pid" "kafka.Kafka $KS_CONF"; then
+        printf '%s\n' "$pid" >"$KS_PID_FILE"
+        printf '%s\n' "$pid"
+        return 0
+    fi
+    return 1
+}
+
+# ks_tls: a CA of our own and the broker's certificate (127.0.0.1 and localhost), made now
+ks_tls() {
+    command -v openssl >/dev/null 2>&1 || die "openssl not found (apt-get install -y openssl)"
+    local log=$LOG_DIR/kafka-secure-tls.log
+    rm -rf -- "$KS_TLS"
+    mkdir -p -- "$KS_TLS"
+    chmod 700 "$KS_TLS"
+    if ! (
+        cd -- "$KS_TLS"
+        openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 \
+            -subj "/CN=Propfee local Kafka CA $HOME_HASH" -keyout ca.key -out ca.crt
+        openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=localhost" \
+            -keyout broker.key -out broker.csr
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n' >broker.ext
+        openssl x509 -req -sha256 -days 30 -in broker.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+            -extfile broker.ext -out broker.crt
+        # Kafka's PEM key store: the PKCS#8 key (unencrypted) followed by the certificate chain
+        openssl pkcs8 -topk8 -nocrypt -in broker.key -out broker.p8
+        cat broker.p8 broker.crt ca.crt >broker.pem
+        rm -f broker.csr broker.ext broker.p8 ca.srl ca.key
+        chmod 600 broker.key broker.pem
+    ) >"$log" 2>&1 </dev/null; then
+        show_log_tail "$log"
+        die "could not generate the TLS certificates (see $log)"
+    fi
+}
+
+# ks_users: a fresh random password per user, in $KS_USERS/<user>.password (mode 600)
+ks_users() {
+    rm -rf -- "$KS_USERS"
+    mkdir -p -- "$KS_USERS"
+    chmod 700 "$KS_USERS"
+    local user
+    for user in "${KS_USER_NAMES[@]}"; do
+        (umask 077 && openssl rand -hex 24 >"$KS_USERS/$user.password")
+    done
+}
+
+ks_write_config() {
+    local text admin_password
+    admin_password="$(<"$KS_USERS/admin.password")"
+    mkdir -p -- "$(dirname -- "$KS_CONF")"
+    text="$(<"$KS_TEMPLATE")"
+    text=${text//@PORT@/"$KAFKA_SECURE_PORT"}
+    text=${text//@CONTROLLER_PORT@/"$KAFKA_SECURE_CONTROLLER_PORT"}
+    text=${text//@INTERNAL_PORT@/"$KAFKA_SECURE_INTERNAL_PORT"}
+    text=${text//@DATA_DIR@/"$KS_DATA"}
+    text=${text//@TLS_DIR@/"$KS_TLS"}
+    text=${text//@ADMIN_PASSWORD@/"$admin_password"}
+    (
+        umask 077
+        printf '# GENERATED by %s from %s -- do not edit\n%s\n' "$SCRIPT_PATH" "$KS_TEMPLATE" "$text" >"$KS_CONF"
+        cat >"$KS_ADMIN_PROPS" <<PROPS
+# The administrator (super user) on the secured broker's internal listener.
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$admin_password";
+PROPS
+    )
+}
+
+# ks_format: empty storage with every user's SCRAM-SHA-512 credentials
+ks_format() {
+    local cluster_id user format_log=$LOG_DIR/kafka-secure-format.log scram=()
+    rm -rf -- "$KS_DATA"
+    mkdir -p -- "$KS_DATA"
+    for user in "${KS_USER_NAMES[@]}"; do
+        scram+=(--add-scram "SCRAM-SHA-512=[name=$user,password=$(<"$KS_USERS/$user.password")]")
+    done
+    : >"$format_log"
+    # A Kafka cluster id is 16 random bytes in unpadded base64url (what StorageTool random-uuid
+    # prints, without a JVM start); like Kafka, never one that begins with '-'.
+    cluster_id=-
+    while [[ $cluster_id == -* ]]; do
+        cluster_id="$(openssl rand 16 | base64 | tr '+/' '-_' | tr -d '=\n')"
+    done
+    [[ $cluster_id =~ ^[A-Za-z0-9_-]{22}$ ]] || die "could not make a cluster id (got '$cluster_id')"
+    if ! ks_java kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$KS_CONF" \
+        "${scram[@]}" >>"$format_log" 2>&1; then
+        show_log_tail "$format_log"
+        die "formatting the secured broker's storage failed (see $format_log)"
+    fi
+}
+
+ks_is_ready() { grep -q 'Kafka Server started' "$KS_LOG" 2>/dev/null && port_open "$KAFKA_SECURE_PORT"; }
+
+ks_launch() {
+    local pid heap i
+    [[ -f $KS_LOG ]] && mv -f -- "$KS_LOG" "$KS_LOG.1"
+    read -r -a heap <<<"$KAFKA_SECURE_HEAP_OPTS"
+    info "starting the secured kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_SECURE_PORT (SASL_SSL), internal 127.0.0.1:$KAFKA_SECURE_INTERNAL_PORT, controller 127.0.0.1:$KAFKA_SECURE_CONTROLLER_PORT; log $KS_LOG"
+    (
+        cd -- "$KS_HOME"
+        exec setsid nohup "$JAVA" "${heap[@]}" \
+            -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+            -XX:ErrorFile="$LOG_DIR/kafka-secure-hs_err_pid%p.log" \
+            -Djava.awt.headless=true \
+            -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
+            -cp "$KS_LIBS/*" \
+            kafka.Kafka "$KS_CONF"
+    ) >>"$KS_LOG" 2>&1 </dev/null 8>&- 9>&- &
+    pid=$!
+    printf '%s\n' "$pid" >"$KS_PID_FILE"
+    for ((i = 0; i < 50; i++)); do
+        pid_matches "$pid" "kafka.Kafka $KS_CONF" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    local start=$SECONDS
+    while ! ks_is_ready; do
+        if ! ks_pid >/dev/null; then
+            show_log_tail "$KS_LOG"
+            die "the secured kafka exited during startup; see $KS_LOG"
+        fi
+        if ((SECONDS - start >= INFRA_TIMEOUT)); then
+            show_log_tail "$KS_LOG"
+            die "the secured kafka is not ready after ${INFRA_TIMEOUT} s; '$0 stop-kafka-secure' stops it"
+        fi
+        sleep 0.3
+    done
+    info "secured kafka ready (pid $(ks_pid), $((SECONDS - start)) s)"
+}
+
+# ks_env_lines USER: the client settings of one Kafka user (propfee.settings.KafkaSecurity)
+ks_env_lines() {
+    local user=$1
+    if [[ $user == admin ]]; then
+        printf 'export KAFKA_BOOTSTRAP_SERVERS=%q\n' "127.0.0.1:$KAFKA_SECURE_INTERNAL_PORT"
+        printf 'export KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT\n'
+    else
+        printf 'export KAFKA_BOOTSTRAP_SERVERS=%q\n' "127.0.0.1:$KAFKA_SECURE_PORT"
+        printf 'export KAFKA_SECURITY_PROTOCOL=SASL_SSL\n'
+        printf 'export KAFKA_SSL_CAFILE=%q\n' "$KS_TLS/ca.crt"
+    fi
+    printf 'export KAFKA_SASL_MECHANISM=SCRAM-SHA-512\n'
+    printf 'export KAFKA_SASL_USERNAME=%q\n' "$user"
+    printf 'export KAFKA_SASL_PASSWORD_FILE=%q\n' "$KS_USERS/$user.password"
+}
+
+# ks_topics_and_acls: every declared topic (as admin, through the Python client settings) and
+# the services' ACLs from propfee.kafka_acls, applied with Kafka's AclCommand (kafka-acls.sh).
+# Both at once: ACLs name topics that need not exist yet.
+ks_topics_and_acls() {
+    local acl_log=$LOG_DIR/kafka-secure-acls.log topics_log=$LOG_DIR/kafka-secure-topics.log
+    local args=() n=0 pids=() pid topics_pid commands failed=0
+    command -v uv >/dev/null 2>&1 || die "uv is needed to create the topics and read the ACLs (propfee.kafka_acls)"
+    (
+        cd -- "$REPO_ROOT"
+        eval "$(ks_env_lines admin)"
+        export PROPFEE_TOPIC_PREFIX=${KAFKA_SECURE_TOPIC_PREFIX:-}
+        exec uv run --frozen python -m propfee.admin topics </dev/null 8>&- 9>&-
+    ) >"$topics_log" 2>&1 &
+    topics_pid=$!
+    : >"$acl_log"
+    commands="$(cd -- "$REPO_ROOT" && uv run --frozen python -m propfee.kafka_acls --prefix "${KAFKA_SECURE_TOPIC_PREFIX:-}" 2>>"$acl_log" </dev/null 8>&- 9>&-)" ||
+        die "python -m propfee.kafka_acls failed (see $acl_log)"
+    while IFS=$'\t' read -r -a args; do
+        ((${#args[@]})) || continue
+        ks_java org.apache.kafka.tools.AclCommand --bootstrap-server "127.0.0.1:$KAFKA_SECURE_INTERNAL_PORT" \
+            --command-config "$KS_ADMIN_PROPS" --add "${args[@]}" >>"$acl_log.$n" 2>&1 &
+        pids+=($!)
+        n=$((n + 1))
+    done <<<"$commands"
+    for pid in "${pids[@]}"; do
+        wait "$pid" || failed=1
+    done
+    for ((i = 0; i < n; i++)); do
+        cat -- "$acl_log.$i" >>"$acl_log"
+        rm -f -- "$acl_log.$i"
+    done
+    ((failed == 0)) || {
+        show_log_tail "$acl_log"
+        die "kafka-acls (AclCommand) failed (see $acl_log)"
+    }
+    if ! wait "$topics_pid"; then
+        show_log_tail "$topics_log"
+        die "creating the topics on the secured kafka failed (see $topics_log)"
+    fi
+    info "secured kafka: topics created, $n kafka-acls runs from propfee.kafka_acls applied (logs $topics_log, $acl_log)"
+}
+
+cmd_start_kafka_secure() {
+    take_secure_lock
+    local t0=$SECONDS pid
+    if pid="$(ks_pid)"; then
+        info "the secured kafka already runs (pid $pid) on 127.0.0.1:$KAFKA_SECURE_PORT; '$0 stop-kafka-secure' first for a fresh one"
+        return 0
+    fi
+    require_java
+    [[ -f $KS_TEMPLATE ]] || die "missing $KS_TEMPLATE"
+    require_port_free "$KAFKA_SECURE_PORT" "the secured Kafka" KAFKA_SECURE_PORT
+    require_port_free "$KAFKA_SECURE_INTERNAL_PORT" "the secured Kafka's internal listener" KAFKA_SECURE_INTERNAL_PORT
+    require_port_free "$KAFKA_SECURE_CONTROLLER_PORT" "the secured Kafka's controller" KAFKA_SECURE_CONTROLLER_PORT
+    mkdir -p -- "$KS_HOME"
+    ks_ensure_libs
+    ks_tls
+    ks_users
+    ks_write_config
+    ks_format
+    ks_launch
+    ks_topics_and_acls
+    info "secured kafka up ($((SECONDS - t0)) s). A service's client settings: eval \"\$($0 env-kafka-secure billing)\""
+}
+
+cmd_stop_kafka_secure() {
+    take_secure_lock
+    ks_down
+}
+
+ks_down() {
+    local pid
+    if ! pid="$(ks_pid)"; then
+        info "the secured kafka is not running"
+        rm -f -- "$KS_PID_FILE"
+        return 0
+    fi
+    info "stopping the secured kafka (pid $pid) ..."
+    stop_pid "secured kafka" "$pid" "kafka.Kafka $KS_CONF" TERM
+    rm -f -- "$KS_PID_FILE"
+}
+
+cmd_env_kafka_secure() {
+    local user=${1:-admin}
+    [[ " ${KS_USER_NAMES[*]} " == *" $user "* ]] || die "no Kafka user '$user' on the secured broker; users: ${KS_USER_NAMES[*]}"
+    [[ -f $KS_USERS/$user.password ]] || die "the secured kafka has not been started ('$0 start-kafka-secure')"
+    ks_env_lines "$user"
+}
+
+# ---------------------------------------------------------------------------------------------
 # commands
 
 cmd_up() {
@@ -824,6 +1134,11 @@ cmd_up() {
 
 cmd_down() {
     take_lock
+    # The secured broker too, when one runs (it is only ever started by start-kafka-secure).
+    if ks_pid >/dev/null; then
+        take_secure_lock
+        ks_down
+    fi
     kafka_down
     pg_down
 }
@@ -948,6 +1263,10 @@ usage: $0 COMMAND
   psql [db] [args]      psql into a service database as $PG_ROLE (no db: superuser postgres)
   start-kafka | stop-kafka | start-postgres | stop-postgres
   reset                 down, then delete the Kafka and PostgreSQL data (keeps the downloads)
+  start-kafka-secure    start a SECOND, separate Kafka with SASL_SSL (SCRAM-SHA-512), the
+                        StandardAuthorizer and the services' ACLs (fresh and empty each time)
+  stop-kafka-secure     stop it (the main Kafka is left alone)
+  env-kafka-secure [u]  export lines of Kafka user u (admin, ${SERVICES[*]}) on the secured Kafka
 
 PROPFEE_HOME=$PROPFEE_HOME  KAFKA_PORT=$KAFKA_PORT  KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT  PG_PORT=$PG_PORT
 EOF
@@ -968,6 +1287,9 @@ main() {
     start-postgres) cmd_start_postgres ;;
     stop-postgres) cmd_stop_postgres ;;
     reset) cmd_reset ;;
+    start-kafka-secure) cmd_start_kafka_secure ;;
+    stop-kafka-secure) cmd_stop_kafka_secure ;;
+    env-kafka-secure) cmd_env_kafka_secure "$@" ;;
     help | -h | --help) usage ;;
     *)
         usage >&2

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from propfee.settings import ServiceSettings
+from propfee.kafka_acls import service_acls
+from propfee.settings import KafkaSecurity, ServiceSettings
 from propfee.topics import all_topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,3 +189,178 @@ def test_consumers_autoscale_on_lag_and_everything_is_scraped(
     (monitor,) = of_kind(default, "ServiceMonitor").values()
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
     assert len(of_kind(default, "PodDisruptionBudget")) == len(of_kind(default, "Deployment"))
+
+
+def test_kafka_users_template_is_generated_from_the_code() -> None:
+    result = subprocess.run(
+        [sys.executable, str(K8S / "tools" / "gen_users.py"), "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("render", ["default", "full"])
+def test_every_service_has_a_kafka_user_with_the_generated_acls(
+    check: subprocess.CompletedProcess[str], render: str
+) -> None:
+    users = of_kind(objects(check, render), "KafkaUser")
+    assert set(users) == {f"propfee-kafka-{name}" for name in PORTS}
+    for name in PORTS:
+        spec = users[f"propfee-kafka-{name}"]["spec"]
+        assert spec["authentication"] == {"type": "scram-sha-512"}
+        assert spec["authorization"]["type"] == "simple"
+        assert spec["authorization"]["acls"] == [acl.strimzi() for acl in service_acls(name)]
+    # Least privilege, read off the rendered objects: payments alone writes payments'
+    # topics, and only the subscribers read the contacts topic.
+    writers = {
+        name
+        for name in PORTS
+        for acl in users[f"propfee-kafka-{name}"]["spec"]["authorization"]["acls"]
+        if acl["resource"]["name"] == "payments.payment-received" and "Write" in acl["operations"]
+    }
+    assert writers == {"payments"}
+    readers = {
+        name
+        for name in PORTS
+        for acl in users[f"propfee-kafka-{name}"]["spec"]["authorization"]["acls"]
+        if acl["resource"]["name"] == "billing.party-contacts-updated"
+        and "Read" in acl["operations"]
+    }
+    assert readers == {"notifier"}
+
+
+def kafka_env(docs: list[dict[str, Any]], deployment: dict[str, Any]) -> dict[str, str]:
+    """The Kafka settings a Deployment's container gets (common ConfigMap + its own env)."""
+    common = of_kind(docs, "ConfigMap")["propfee-common"]["data"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    return {k: v for k, v in {**common, **env}.items() if k.startswith("KAFKA_")}
+
+
+@pytest.mark.parametrize("render", ["default", "full"])
+def test_pods_log_in_to_kafka_as_their_own_user(
+    check: subprocess.CompletedProcess[str], render: str
+) -> None:
+    docs = objects(check, render)
+    ca_secret = "propfee-cluster-ca-cert" if render == "default" else "propfee-kafka-ca"
+    for deployment in of_kind(docs, "Deployment").values():
+        service = deployment["metadata"]["labels"]["app.kubernetes.io/name"]
+        env = kafka_env(docs, deployment)
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert env["KAFKA_SASL_USERNAME"] == f"propfee-kafka-{service}"
+        assert env["KAFKA_BOOTSTRAP_SERVERS"].endswith(":9093")
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert volumes["kafka-user"]["secret"]["secretName"] == f"propfee-kafka-{service}"
+        password = volumes["kafka-user"]["secret"]["items"][0]
+        assert env["KAFKA_SASL_PASSWORD_FILE"] == f"{mounts['kafka-user']}/{password['path']}"
+        assert password["key"] == "password"  # the key of Strimzi's KafkaUser Secret
+        assert volumes["kafka-ca"]["secret"]["secretName"] == ca_secret
+        ca = volumes["kafka-ca"]["secret"]["items"][0]
+        assert env["KAFKA_SSL_CAFILE"] == f"{mounts['kafka-ca']}/{ca['path']}"
+        # What the pods get is valid for the services' own loader (no unknown KAFKA_* name).
+        security = KafkaSecurity(**{k: v for k, v in env.items() if k != "KAFKA_BOOTSTRAP_SERVERS"})
+        assert security.uses_sasl and security.uses_ssl
+
+
+def test_keda_reads_the_lag_as_the_services_user(check: subprocess.CompletedProcess[str]) -> None:
+    docs = objects(check, "default")
+    auths = of_kind(docs, "TriggerAuthentication")
+    for name, scaled in of_kind(docs, "ScaledObject").items():
+        service = name.removesuffix("-worker")
+        (trigger,) = scaled["spec"]["triggers"]
+        assert trigger["metadata"]["sasl"] == "scram_sha512"
+        assert trigger["metadata"]["tls"] == "enable"
+        auth = auths[trigger["authenticationRef"]["name"]]["spec"]
+        refs = {r["parameter"]: (r["name"], r["key"]) for r in auth["secretTargetRef"]}
+        assert refs["password"] == (f"propfee-kafka-{service}", "password")
+        assert refs["ca"] == ("propfee-cluster-ca-cert", "ca.crt")
+        (username,) = auth["env"]
+        assert username == {
+            "parameter": "username",
+            "name": "KAFKA_SASL_USERNAME",
+            "containerName": service,
+        }
+
+
+def test_without_kafka_security_nothing_of_it_is_rendered(
+    check: subprocess.CompletedProcess[str],
+) -> None:
+    docs = objects(check, "plaintext")
+    assert not of_kind(docs, "KafkaUser")
+    assert not of_kind(docs, "TriggerAuthentication")
+    for deployment in of_kind(docs, "Deployment").values():
+        env = kafka_env(docs, deployment)
+        assert env == {
+            "KAFKA_BOOTSTRAP_SERVERS": "propfee-kafka-bootstrap.kafka.svc:9092",
+            "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+        }
+        volumes = {v["name"] for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        assert volumes == {"tmp"}
+    for scaled in of_kind(docs, "ScaledObject").values():
+        assert "authenticationRef" not in scaled["spec"]["triggers"][0]
+
+
+def egress_rules(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    rules = policy["spec"].get("egress", [])
+    for rule in rules:
+        assert rule.get("to"), f"{policy['metadata']['name']}: a rule without `to` opens all"
+        for peer in rule["to"]:  # the API server refuses an ipBlock combined with selectors
+            assert "ipBlock" not in peer or len(peer) == 1, policy["metadata"]["name"]
+    return rules
+
+
+def external_cidrs(rules: list[dict[str, Any]], port: int) -> set[str]:
+    return {
+        peer["ipBlock"]["cidr"]
+        for rule in rules
+        if {"protocol": "TCP", "port": port} in rule.get("ports", [])
+        for peer in rule["to"]
+        if "ipBlock" in peer
+    }
+
+
+@pytest.mark.parametrize("render", ["default", "plaintext"])
+def test_by_default_nothing_leaves_the_cluster(
+    check: subprocess.CompletedProcess[str], render: str
+) -> None:
+    """No CIDRs configured: DNS, Kafka and the database, nothing else."""
+    policies = of_kind(objects(check, render), "NetworkPolicy")
+    kafka_port = 9093 if render == "default" else 9092
+    for name, policy in policies.items():
+        for rule in egress_rules(policy):
+            ports = {p["port"] for p in rule["ports"]}
+            assert ports <= {53, 5432, kafka_port, *PORTS.values()}, (name, rule)
+            for peer in rule["to"]:
+                assert peer.get("ipBlock", {}).get("cidr") != "0.0.0.0/0", name
+
+
+def test_external_egress_only_to_the_configured_cidrs(
+    check: subprocess.CompletedProcess[str],
+) -> None:
+    """Every service reaches the identity provider's JWKS (billing and dunning included);
+    gateways are payments' alone, message providers notifier's alone."""
+    policies = of_kind(objects(check, "full"), "NetworkPolicy")
+    identity_provider = {"203.0.113.10/32"}
+    keycloak = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keycloak"}}}
+    expected_443 = {
+        "billing": identity_provider,
+        "dunning": identity_provider,
+        "payments": identity_provider | {"198.51.100.0/24", "192.0.2.0/28"},
+        "notifier": identity_provider | {"198.51.100.128/25"},
+    }
+    for service, cidrs in expected_443.items():
+        rules = egress_rules(policies[f"{service}-egress"])
+        assert external_cidrs(rules, 443) == cidrs, service
+        assert any(keycloak in rule["to"] for rule in rules), service
+        smtp = external_cidrs(rules, 587)
+        assert smtp == ({"198.51.100.128/25"} if service == "notifier" else set()), service
+    for policy in policies.values():
+        egress_rules(policy)
+    schedule = egress_rules(policies["propfee-schedule-egress"])
+    assert external_cidrs(schedule, 443) == {"10.20.0.0/16"}

@@ -11,7 +11,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.support.auth import bearer, staff_token
+from propfee.auth import Role
+from tests.support.auth import BearerAuth, bearer, staff_token
 from tests.support.billing_api import create_unit, invoice_body, setup_community
 from tests.support.fixtures import wait_until
 
@@ -60,7 +61,11 @@ async def test_sweep_reminds_who_owes_and_never_who_paid(
         stranger = bearer(staff_token(dev_issuer, company_id="co-other"))
         async with httpx.AsyncClient(timeout=15, headers=stranger) as other:
             assert (await other.get(f"{dunning}/cases")).json() == []
-        sweep = await http.post(f"{dunning}/sweeps", json={"as_of": "2026-02-08T10:00:00+08:00"})
+        # A sweep as of a chosen instant is the service role's (the simulation clock).
+        cron = BearerAuth(staff_token(dev_issuer, [Role.service], company_id="*", subject="cron"))
+        sweep = await http.post(
+            f"{dunning}/sweeps", json={"as_of": "2026-02-08T10:00:00+08:00"}, auth=cron
+        )
         assert sweep.status_code == 200, sweep.text
         assert sweep.json()["escalated"] == 1
 

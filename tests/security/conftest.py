@@ -14,6 +14,7 @@ import pytest_asyncio
 from fastapi.testclient import TestClient
 
 from propfee.auth.dev import DevIssuer
+from propfee.kafka import ensure_topics
 from tests.security.cases import SecuredService, World, service
 from tests.support.auth import trust
 
@@ -50,8 +51,12 @@ class _Apps:
         case = service(name)
         run = f"s{secrets.token_hex(2)}"
         dsn = await create_database(f"sec_{case.name}")
+        # Topics of its own: no other service's events change its database mid-test (the
+        # tenancy matrix compares the database before and after each request).
+        prefix = f"{self.topic_prefix}{name}."
+        await ensure_topics(self.kafka, prefix=prefix)
         settings = case.settings(
-            database_url=dsn, kafka_bootstrap_servers=self.kafka, topic_prefix=self.topic_prefix
+            database_url=dsn, kafka_bootstrap_servers=self.kafka, topic_prefix=prefix
         )
         app = trust(case.create_app(settings), self.dev_issuer)
         client = self.stack.enter_context(TestClient(app, raise_server_exceptions=False))

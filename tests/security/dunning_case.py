@@ -1,6 +1,7 @@
 """dunning as a case of the security tests: a world of three communities (their companies
-learnt from billing.community-updated, a case on an overdue invoice, a task from notifier,
-a pause) and one valid request per operation."""
+learnt from billing.community-updated, a case on an overdue invoice moved to the legal demand
+(the legal role reads the legal track only), a task from notifier, a pause) and one valid
+request per operation (staff's business times left to default: now)."""
 
 from __future__ import annotations
 
@@ -96,12 +97,18 @@ def _seed_community(
               "note": "业主投诉漏水，电话13812345678"},
     )  # fmt: skip
     _ok(r)
+    pause_id = r.json()["pause_id"]
+    # On the legal track (a legal demand): the legal role reads such cases only.
+    r = http.post(
+        f"/cases/{case['case_id']}/advance", headers=admin, json={"stage": "legal_demand"}
+    )
+    _ok(r)
     return {
         "community_id": community,
         "unit_id": unit,
         "case_id": case["case_id"],
         "task_id": f"task-{community}",
-        "pause_id": r.json()["pause_id"],
+        "pause_id": pause_id,
         "staff_id": "me",
     }
 
@@ -136,7 +143,7 @@ EXAMPLES = {
     "POST /pauses/{pause_id}/resolve": lambda ids: Example(json={"resolution": "已维修"}),
     "POST /cases/{case_id}/assignment": lambda ids: Example(json={"staff_id": "hk-7"}),
     "POST /cases/{case_id}/letters": lambda ids: Example(json={
-        "stage": "final_letter", "tracking_no": "EMS1234567", "sent_at": "2026-01-10T02:00:00Z"}),
+        "stage": "legal_demand", "tracking_no": "EMS1234567"}),
     "POST /cases/{case_id}/advance": lambda ids: Example(json={"stage": "lawsuit"}),
     "GET /tasks": lambda ids: Example(),
     "POST /tasks/{task_id}/done": lambda ids: Example(),

@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from propfee.cloudevents import CloudEvent
 from propfee.events import Event
+from propfee.kafka import client_kwargs
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,10 @@ async def read_topic(
     """Every record on ``topic`` from the beginning: waits for ``at_least`` records, then keeps
     reading for ``settle`` seconds so that unexpected extra records (duplicates) are seen too."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        **client_kwargs(),
     )
     await consumer.start()
     try:

@@ -56,21 +56,27 @@ install_helm
 install_python_tools
 [[ "${1:-}" == "--install" ]] && exit 0
 
-# 1. The KafkaTopic template is what the generator makes from propfee.topics today.
+# 1. The KafkaTopic and KafkaUser templates are what the generators make from propfee.topics
+#    (and propfee.kafka_acls) today.
 uv run --frozen python deploy/kubernetes/tools/gen_topics.py --check
+uv run --frozen python deploy/kubernetes/tools/gen_users.py --check
 
-# 2. Render with the defaults and with the CI values (every optional part switched on).
+# 2. Render with the defaults, with the CI values (every optional part switched on) and with
+#    Kafka's authentication off (a plain listener).
 rm -rf "$OUT" && mkdir -p "$OUT"
 KUBE=(--kube-version "${KUBERNETES_VERSIONS[0]}")
 "$BIN/helm" lint --strict --quiet "${KUBE[@]}" "$CHART" -f "$CHART/../ci/values-full.yaml" >/dev/null
 "$BIN/helm" template propfee "$CHART" --namespace propfee "${KUBE[@]}" >"$OUT/default.yaml"
 "$BIN/helm" template propfee "$CHART" --namespace propfee "${KUBE[@]}" \
   -f "$ROOT/deploy/kubernetes/ci/values-full.yaml" >"$OUT/full.yaml"
+"$BIN/helm" template propfee "$CHART" --namespace propfee "${KUBE[@]}" \
+  --set kafka.security.enabled=false --set kafka.port=9092 \
+  --set kafka.bootstrapServers=propfee-kafka-bootstrap.kafka.svc:9092 >"$OUT/plaintext.yaml"
 
 # 3. Every rendered object against the Kubernetes and custom-resource schemas.
 versions=()
 for v in "${KUBERNETES_VERSIONS[@]}"; do versions+=(--kubernetes-version "$v"); done
-"$TOOLS/bin/python" deploy/kubernetes/tools/validate.py "${versions[@]}" "$OUT/default.yaml" "$OUT/full.yaml"
+"$TOOLS/bin/python" deploy/kubernetes/tools/validate.py "${versions[@]}" "$OUT/default.yaml" "$OUT/full.yaml" "$OUT/plaintext.yaml"
 
 # 4. The Dockerfiles (no Docker engine needed).
 "$TOOLS/bin/hadolint" --failure-threshold warning services/*/Dockerfile

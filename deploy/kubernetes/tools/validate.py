@@ -22,6 +22,8 @@ import yaml
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 CUSTOM = {
     ("kafka.strimzi.io/v1", "KafkaTopic"): "kafkatopic-kafka.strimzi.io-v1.json",
+    ("kafka.strimzi.io/v1", "KafkaUser"): "kafkauser-kafka.strimzi.io-v1.json",
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): "triggerauthentication-keda.sh-v1alpha1.json",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring.coreos.com-v1.json",
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject-keda.sh-v1alpha1.json",
 }

@@ -28,8 +28,10 @@ from pydantic import ValidationError
 from propfee import metrics
 from propfee.cloudevents import CloudEvent, EnvelopeError
 from propfee.events import Event
+from propfee.kafka import client_kwargs
 from propfee.logging import get_logger
 from propfee.masking import mask_text
+from propfee.settings import KafkaSecurity
 from propfee.topics import dlq_topic
 
 log = get_logger(__name__)
@@ -145,8 +147,10 @@ class EventConsumer:
         backoff_max_s: float = 5.0,
         max_poll_records: int = 200,
         client_id: str | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.group = group
+        self._security = security
         self._bootstrap = bootstrap_servers
         self._pool = pool
         self._prefix = topic_prefix
@@ -188,6 +192,7 @@ class EventConsumer:
             session_timeout_ms=30000,
             heartbeat_interval_ms=3000,
             max_poll_interval_ms=300000,
+            **client_kwargs(self._security),
         )
         await consumer.start()
         self._consumer = consumer

@@ -3,7 +3,8 @@
 ``create_service_app`` wires the :class:`ServiceRuntime` into the lifespan and adds
 ``GET /healthz`` (process alive), ``GET /readyz`` (database and Kafka reachable) and
 ``GET /metrics`` (Prometheus; the outbox backlog is counted at each scrape). Services add
-their own routers.
+their own routers. Every request body is held to ``max_upload_bytes`` (413 above it, never
+read whole: ``propfee.uploads.BodySizeLimit``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from propfee.runtime import ServiceRuntime
+from propfee.uploads import BodySizeLimit
 
 
 def get_runtime(request: Request) -> ServiceRuntime:
@@ -56,6 +58,7 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.runtime = runtime
+    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_upload_bytes)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -1,21 +1,63 @@
-"""Kafka clients configured the one way Propfee uses them."""
+"""Kafka clients configured the one way Propfee uses them.
+
+Every producer, consumer and admin client takes its security settings from
+:func:`client_kwargs` (TLS, SASL/SCRAM; ``KAFKA_SECURITY_PROTOCOL`` ... in the environment).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from propfee.logging import get_logger
+from propfee.settings import KafkaSecurity
 from propfee.topics import TopicSpec, all_topics
 
 log = get_logger(__name__)
 
 
-def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
+def client_kwargs(security: KafkaSecurity | None = None) -> dict[str, Any]:
+    """The aiokafka keyword arguments for authentication and encryption, the same for
+    producers, consumers and admin clients. ``None`` reads :class:`KafkaSecurity` from the
+    environment (unprefixed ``KAFKA_*`` variables); ``PLAINTEXT`` (the default) adds nothing
+    but the protocol."""
+    s = security if security is not None else KafkaSecurity()
+    kwargs: dict[str, Any] = {"security_protocol": s.security_protocol}
+    if s.uses_ssl:
+        context = create_ssl_context(
+            cafile=s.ssl_cafile,
+            certfile=s.ssl_certfile,
+            keyfile=s.ssl_keyfile,
+        )
+        context.check_hostname = s.ssl_check_hostname
+        kwargs["ssl_context"] = context
+    if s.uses_sasl:
+        kwargs["sasl_mechanism"] = s.sasl_mechanism
+        kwargs["sasl_plain_username"] = s.sasl_username
+        kwargs["sasl_plain_password"] = s.password()
+    return kwargs
+
+
+def make_admin(
+    bootstrap_servers: str,
+    *,
+    client_id: str = "propfee-admin",
+    security: KafkaSecurity | None = None,
+) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id=client_id, **client_kwargs(security)
+    )
+
+
+def make_producer(
+    bootstrap_servers: str, *, client_id: str, security: KafkaSecurity | None = None
+) -> AIOKafkaProducer:
     """Idempotent producer, acks=all: no duplicates from retries, nothing acknowledged early.
 
     No linger: the outbox relay hands the producer a whole batch of rows before it waits for
@@ -24,6 +66,7 @@ def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
+        **client_kwargs(security),
         enable_idempotence=True,
         acks="all",
         linger_ms=0,
@@ -39,6 +82,7 @@ async def ensure_topics(
     prefix: str = "",
     specs: list[TopicSpec] | None = None,
     replication_factor: int | None = None,
+    security: KafkaSecurity | None = None,
 ) -> list[str]:
     """Create the declared topics that do not exist yet; return the names created.
 
@@ -47,7 +91,7 @@ async def ensure_topics(
     """
     replicas = replication_factor or int(os.environ.get("PROPFEE_TOPIC_REPLICATION_FACTOR", "1"))
     wanted = {prefix + s.name: s for s in (specs or all_topics())}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="propfee-admin")
+    admin = make_admin(bootstrap_servers, security=security)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -72,8 +116,10 @@ async def ensure_topics(
         await admin.close()
 
 
-async def delete_topics(bootstrap_servers: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="propfee-admin")
+async def delete_topics(
+    bootstrap_servers: str, names: list[str], *, security: KafkaSecurity | None = None
+) -> None:
+    admin = make_admin(bootstrap_servers, security=security)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -23,7 +23,7 @@ from propfee.events import Event
 from propfee.kafka import make_producer
 from propfee.logging import get_logger
 from propfee.outbox import OutboxRelay
-from propfee.settings import ServiceSettings
+from propfee.settings import KafkaSecurity, ServiceSettings
 
 log = get_logger(__name__)
 
@@ -48,6 +48,8 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[Any]] = []
         self._boot_task: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
+        # Read once at start: a misconfigured KAFKA_SECURITY_PROTOCOL/SASL fails here, loudly.
+        self.kafka_security = KafkaSecurity()
 
     @property
     def name(self) -> str:
@@ -103,6 +105,7 @@ class ServiceRuntime:
                 backoff_initial_s=s.consumer_backoff_initial_s,
                 backoff_max_s=s.consumer_backoff_max_s,
                 max_poll_records=s.consumer_max_poll_records,
+                security=self.kafka_security,
             )
             self._tasks.append(
                 asyncio.create_task(self._run_consumer(), name=f"{self.name}-consumer")
@@ -128,7 +131,11 @@ class ServiceRuntime:
         if s.migrate_on_start:
             async with self.pool.acquire() as conn:
                 await migrate(conn, service_migrations(self.package))
-        self.producer = make_producer(s.kafka_bootstrap_servers, client_id=f"propfee-{self.name}")
+        self.producer = make_producer(
+            s.kafka_bootstrap_servers,
+            client_id=f"propfee-{self.name}",
+            security=self.kafka_security,
+        )
         await self.producer.start()
 
     async def _run_consumer(self) -> None:

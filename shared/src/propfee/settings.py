@@ -1,13 +1,17 @@
 """Settings read from the environment by pydantic-settings.
 
 Each service subclasses :class:`ServiceSettings` with its own prefix (``BILLING_``, ...).
-``KAFKA_BOOTSTRAP_SERVERS`` and ``PROPFEE_TOPIC_PREFIX`` are shared and unprefixed.
+``KAFKA_BOOTSTRAP_SERVERS``, ``PROPFEE_TOPIC_PREFIX`` and the Kafka security settings
+(:class:`KafkaSecurity`, ``KAFKA_SECURITY_PROTOCOL`` ...) are shared and unprefixed.
 Defaults serve the local setup (``make up``), so nothing needs configuring there.
 """
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_PG = "postgresql://propfee:propfee@127.0.0.1:55432"
@@ -16,7 +20,9 @@ LOCAL_PG = "postgresql://propfee:propfee@127.0.0.1:55432"
 class ServiceSettings(BaseSettings):
     """What every service needs: its database, the broker, its HTTP port, messaging knobs."""
 
-    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+    # populate_by_name: ``ServiceSettings(topic_prefix=...)`` in code and tests is honoured (the
+    # aliases are the environment variables; without it the keyword was silently ignored).
+    model_config = SettingsConfigDict(extra="ignore", env_file=None, populate_by_name=True)
 
     service_name: str = "service"
     database_url: str = f"{LOCAL_PG}/postgres"
@@ -49,6 +55,14 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_initial_s: float = 0.2
     consumer_backoff_max_s: float = 5.0
     consumer_max_poll_records: int = 1000
+    # Uploads (ledgers, bank files, statements): what a file may cost before it is refused
+    # (``propfee.uploads``); the byte limit holds for every request body.
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_upload_rows: int = Field(default=200_000, ge=1)
+    max_upload_columns: int = Field(default=256, ge=1)
+    max_upload_cell_chars: int = Field(default=10_000, ge=1)
+    max_xlsx_ratio: int = Field(default=100, ge=1)
+    max_xlsx_uncompressed_bytes: int = Field(default=50 * 1000 * 1000, ge=1)
     # Start-up.
     startup_backoff_max_s: float = 10.0
     shutdown_timeout_s: float = 25.0
@@ -60,3 +74,93 @@ class ServiceSettings(BaseSettings):
             return self.database_url
         scheme_user = head.rsplit(":", 1)[0]
         return f"{scheme_user}:***@{tail}"
+
+
+class KafkaSecurity(BaseSettings):
+    """How every Kafka client (producer, consumer, admin) authenticates and encrypts.
+
+    Unprefixed and shared by all services and tools. The default, ``PLAINTEXT``, is the local
+    broker's (``make up``, tests); production uses ``SASL_SSL`` with ``SCRAM-SHA-512`` and one
+    Kafka user per service (its ACLs come from ``propfee.kafka_acls``). The password comes from
+    ``KAFKA_SASL_PASSWORD`` or, better, a file (``KAFKA_SASL_PASSWORD_FILE``, e.g. the Secret
+    Strimzi makes for the service's KafkaUser, mounted read-only).
+    """
+
+    # Only the KAFKA_* names count, in the environment and as arguments
+    # (KafkaSecurity(KAFKA_SECURITY_PROTOCOL="SASL_SSL", ...)): a field's own name (an unrelated
+    # SASL_USERNAME, say) never does, and an unknown argument is an error.
+    model_config = SettingsConfigDict(extra="forbid", env_file=None)
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        default="SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM"
+    )
+    sasl_username: str | None = Field(default=None, validation_alias="KAFKA_SASL_USERNAME")
+    sasl_password: SecretStr | None = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD")
+    sasl_password_file: Path | None = Field(
+        default=None, validation_alias="KAFKA_SASL_PASSWORD_FILE"
+    )
+    ssl_cafile: Path | None = Field(
+        default=None,
+        validation_alias="KAFKA_SSL_CAFILE",
+        description="PEM file of the CA that signed the brokers' certificates (else the "
+        "system's trusted CAs).",
+    )
+    ssl_certfile: Path | None = Field(
+        default=None,
+        validation_alias="KAFKA_SSL_CERTFILE",
+        description="Client certificate (PEM) for mutual TLS; SCRAM needs none.",
+    )
+    ssl_keyfile: Path | None = Field(default=None, validation_alias="KAFKA_SSL_KEYFILE")
+    ssl_check_hostname: bool = Field(default=True, validation_alias="KAFKA_SSL_CHECK_HOSTNAME")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def uses_ssl(self) -> bool:
+        return self.security_protocol.endswith("SSL")
+
+    @model_validator(mode="after")
+    def _complete(self) -> KafkaSecurity:
+        if self.uses_sasl:
+            if not self.sasl_username:
+                raise ValueError(
+                    f"KAFKA_SASL_USERNAME is required with "
+                    f"KAFKA_SECURITY_PROTOCOL={self.security_protocol}"
+                )
+            if (self.sasl_password is None) == (self.sasl_password_file is None):
+                raise ValueError(
+                    "exactly one of KAFKA_SASL_PASSWORD and KAFKA_SASL_PASSWORD_FILE is required "
+                    f"with KAFKA_SECURITY_PROTOCOL={self.security_protocol}"
+                )
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together")
+        if not self.uses_ssl and (self.ssl_cafile or self.ssl_certfile):
+            raise ValueError(
+                f"KAFKA_SSL_* is set but KAFKA_SECURITY_PROTOCOL={self.security_protocol} "
+                "uses no TLS (SSL or SASL_SSL)"
+            )
+        return self
+
+    def password(self) -> str | None:
+        """The SASL password, read from its file at each call (a rotated Secret is picked up
+        by the next client); a trailing newline in the file is not part of it."""
+        if self.sasl_password is not None:
+            return self.sasl_password.get_secret_value()
+        if self.sasl_password_file is None:
+            return None
+        try:
+            text = self.sasl_password_file.read_text()
+        except OSError as exc:
+            raise ValueError(
+                f"KAFKA_SASL_PASSWORD_FILE={self.sasl_password_file} cannot be read: "
+                f"{exc.strerror or exc}"
+            ) from exc
+        password = text.rstrip("\r\n")
+        if not password:
+            raise ValueError(f"KAFKA_SASL_PASSWORD_FILE={self.sasl_password_file} is empty")
+        return password

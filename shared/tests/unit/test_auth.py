@@ -22,6 +22,7 @@ from propfee.auth import (
     JwksSource,
     Principal,
     Role,
+    ScopeRegistry,
     TokenVerifier,
     ensure_visible_known,
     mask_personal,
@@ -142,7 +143,7 @@ def test_require_401_403_and_openapi_roles(issuer: DevIssuer) -> None:
     async def forgotten() -> dict[str, str]:
         return {}
 
-    secure_app(app, _verifier(issuer))
+    secure_app(app, scope=ScopeRegistry(fields={}), verifier=_verifier(issuer))
     client = TestClient(app)
     r = client.get("/secret")
     assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")

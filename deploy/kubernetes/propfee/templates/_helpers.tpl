@@ -52,6 +52,61 @@ latter two with the service's prefix (BILLING_DATABASE_URL from the Secret key D
     sizeLimit: 256Mi
 {{- end }}
 
+{{/* The Kafka user of a service (the KafkaUser and its Secret): (dict "service" "billing"). */}}
+{{- define "propfee.kafkaUser" -}}
+propfee-kafka-{{ .service }}
+{{- end }}
+
+{{/* Kafka credentials of a service's pods: its KafkaUser's password and the brokers' CA. */}}
+{{- define "propfee.kafkaVolumes" -}}
+{{- $security := .root.Values.kafka.security }}
+{{- if $security.enabled }}
+- name: kafka-user
+  secret:
+    secretName: {{ include "propfee.kafkaUser" . }}
+    items: [{key: password, path: password}]
+{{- if eq $security.protocol "SASL_SSL" }}
+- name: kafka-ca
+  secret:
+    secretName: {{ default (printf "%s-cluster-ca-cert" .root.Values.kafka.clusterName) $security.caSecret.name }}
+    items: [{key: {{ $security.caSecret.key }}, path: ca.crt}]
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "propfee.kafkaVolumeMounts" -}}
+{{- $security := .root.Values.kafka.security }}
+{{- if $security.enabled }}
+- name: kafka-user
+  mountPath: /etc/propfee/kafka-user
+  readOnly: true
+{{- if eq $security.protocol "SASL_SSL" }}
+- name: kafka-ca
+  mountPath: /etc/propfee/kafka-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Egress to one external destination (networkPolicy.egress.<name>): nothing when it has
+neither cidrs nor peers (an empty `to` would allow every destination). */}}
+{{- define "propfee.externalEgress" -}}
+{{- if or .cidrs .peers }}
+- to:
+    {{- range .cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+    {{- with .peers }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  ports:
+    {{- range .ports }}
+    - {protocol: TCP, port: {{ . }}}
+    {{- end }}
+{{- end }}
+{{- end }}
+
 {{- define "propfee.podSecurity" -}}
 serviceAccountName: {{ include "propfee.serviceAccountName" .root }}
 automountServiceAccountToken: false

@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from billing.entrypoints import scoping
 from billing.entrypoints.errors import install_database_error_handlers
 from billing.entrypoints.events import BATCH_HANDLERS, HANDLERS
 from billing.entrypoints.http_accounts import router as accounts_router
@@ -38,4 +39,4 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         ],
     )
     install_database_error_handlers(app)
-    return secure_app(app)
+    return secure_app(app, scope=scoping.REGISTRY)

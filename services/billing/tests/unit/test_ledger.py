@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections import Counter
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from billing.domain.ledger import LedgerParseResult, LedgerRow, parse_ledger
 from billing.domain.ledger_formats import field_for_header
+from propfee.uploads import UploadLimits, UploadRefused
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "sample-ledger.csv"  # a copy of shared/data/sample-ledger.csv (synthetic)
@@ -274,6 +276,37 @@ def test_unreadable_files_are_one_file_level_error(data: bytes, filename: str, w
     result = parse_ledger(data, filename)
     assert result.rows == [] and where(result) == [(1, "")]
     assert word in result.errors[0].reason
+
+
+LIMITS = UploadLimits(max_rows=10, max_columns=20, max_cell_chars=50)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_files_past_the_limits_are_refused_as_they_are_read(fmt: str) -> None:
+    def file(rows: list[list[Any]]) -> bytes:
+        return to_csv(rows) if fmt == "csv" else to_xlsx(rows)
+
+    name = f"l.{fmt}"
+    assert parse_ledger(file([GOOD] * 9), name, LIMITS).total_rows == 9
+    with pytest.raises(UploadRefused) as rows:
+        parse_ledger(file([with_(房号=str(n)) for n in range(10)]), name, LIMITS)
+    assert (rows.value.status_code, rows.value.row) == (413, 11)
+    with pytest.raises(UploadRefused) as cell:
+        parse_ledger(file([GOOD, with_(业主姓名="王" * 51)]), name, LIMITS)
+    assert (cell.value.status_code, cell.value.row, cell.value.column) == (422, 3, 8)
+    with pytest.raises(UploadRefused) as columns:
+        parse_ledger(file([GOOD, [*GOOD, *[""] * 4, "x"]]), name, LIMITS)
+    assert (columns.value.status_code, columns.value.row) == (422, 3)
+
+
+def test_an_xlsx_bomb_is_refused_before_openpyxl_reads_it() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b"<c>" + bytes(30 * 1024 * 1024))
+    with pytest.raises(UploadRefused) as bomb:
+        parse_ledger(buffer.getvalue(), "l.xlsx", LIMITS)
+    assert bomb.value.status_code == 413 and "fold" in str(bomb.value.detail)
 
 
 def test_xlsx_with_date_and_number_cells() -> None:

@@ -13,6 +13,8 @@ import asyncpg
 import httpx
 import pytest
 
+from propfee.auth import Role
+from propfee.auth.dev import DevIssuer
 from propfee.events import (
     ArrearsEscalated,
     InstallmentPart,
@@ -21,7 +23,7 @@ from propfee.events import (
 )
 from propfee.kafka import make_producer
 from services.dunning.tests.integration.support import at, community, invoice, payment, settled
-from tests.support.auth import BearerAuth
+from tests.support.auth import BearerAuth, staff_token
 from tests.support.fixtures import wait_until
 from tests.support.kafka import publish, read_topic
 
@@ -29,7 +31,12 @@ pytestmark = pytest.mark.integration
 
 
 async def test_overdue_is_escalated_paid_is_never_reminded(
-    create_database: Any, services: Any, test_prefix: str, kafka: str, staff_auth: BearerAuth
+    create_database: Any,
+    services: Any,
+    test_prefix: str,
+    kafka: str,
+    staff_auth: BearerAuth,
+    dev_issuer: DevIssuer,
 ) -> None:
     db = await create_database("dunning")
     dunning = services("dunning", db, sweep_interval_s="0").start()
@@ -85,10 +92,16 @@ async def test_overdue_is_escalated_paid_is_never_reminded(
             assert [p["plan_id"] for p in pauses] == ["plan-1"]
             assert len(tasks) == 1
 
-            r = await http.post("/sweeps", json={"as_of": "2026-02-08T10:00:00+08:00"})
+            # A sweep as of a chosen instant is the service role's (the simulation clock).
+            cron = BearerAuth(
+                staff_token(dev_issuer, [Role.service], company_id="*", subject="cron")
+            )
+            r = await http.post("/sweeps", json={"as_of": "2026-02-08T10:00:00+08:00"}, auth=cron)
             assert r.status_code == 200, r.text
             assert r.json()["escalated"] == 1
-            again = await http.post("/sweeps", json={"as_of": "2026-02-08T10:00:00+08:00"})
+            again = await http.post(
+                "/sweeps", json={"as_of": "2026-02-08T10:00:00+08:00"}, auth=cron
+            )
             assert again.json()["escalated"] == 0
             k3 = (await http.get("/cases", params={"unit_id": "k-3"})).json()[0]
             assert k3["status"] == "open"

@@ -97,3 +97,13 @@ def test_default_policy_follows_the_seeds() -> None:
     assert DEFAULT_POLICY.monthly_reminder_day == 10
     assert DEFAULT_POLICY.quiet_start == "21:00" and DEFAULT_POLICY.reminder_cap == 4
     assert all(s.min_gap_days >= 1 for s in DEFAULT_POLICY.stages)
+
+
+def test_the_legal_track_starts_at_the_first_demand_or_legal_stage() -> None:
+    legal = [s.code for i, s in enumerate(DEFAULT_POLICY.stages) if DEFAULT_POLICY.is_legal(i)]
+    assert legal == ["legal_demand", "lawyer_letter", "mediation", "lawsuit", "enforcement"]
+    early = [s for s in DEFAULT_POLICY.stages if s.code in ("reminder", "final_letter")]
+    assert Policy(stages=early).legal_from is None
+    demand = early[1].model_copy(update={"code": "pay_within_ten_days", "deadline_days": 10})
+    custom = Policy(stages=[early[0], demand, early[1].model_copy(update={"code": "later"})])
+    assert custom.legal_from == 1 and custom.is_legal(2) and not custom.is_legal(0)

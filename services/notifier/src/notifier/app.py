@@ -3,6 +3,7 @@ dispatcher)."""
 
 from fastapi import FastAPI
 
+from notifier.entrypoints import scoping
 from notifier.entrypoints.errors import install_database_error_handlers
 from notifier.entrypoints.events import HANDLERS
 from notifier.entrypoints.http import router as messages_router
@@ -38,4 +39,4 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         ],
     )
     install_database_error_handlers(app)
-    return secure_app(app)
+    return secure_app(app, scope=scoping.REGISTRY)

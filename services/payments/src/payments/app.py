@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 from payments.adapters.gateways import Gateways
-from payments.entrypoints import bank, finance, orders, qr, reconciliation, webhooks
+from payments.entrypoints import bank, finance, orders, qr, reconciliation, scoping, webhooks
 from payments.entrypoints.errors import install_database_error_handlers
 from payments.entrypoints.events import HANDLERS
 from payments.entrypoints.http import router
@@ -58,4 +58,4 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     install_database_error_handlers(app)
     app.state.gateways = Gateways.from_settings(settings)
     app.state.payment_recorder = PaymentRecorder()
-    return secure_app(app)
+    return secure_app(app, scope=scoping.REGISTRY)

@@ -21,9 +21,9 @@ HEADER = (
 )
 
 
-def row(serial: str, community: str, unit: str, invoices: str = "") -> str:
+def row(serial: str, community: str, unit: str, invoices: str = "", payer: str = "owner-1") -> str:
     return (
-        f"B1,{serial},{community},{unit},owner-1,{invoices},10.00,CNY,SUCCESS,REF{serial},"
+        f"B1,{serial},{community},{unit},{payer},{invoices},10.00,CNY,SUCCESS,REF{serial},"
         "2026-03-05 10:00:00,\n"
     )
 
@@ -38,9 +38,9 @@ async def test_rows_of_units_outside_the_row_community_or_scope_are_refused(
     conn = await asyncpg.connect(db)
     await conn.executemany(
         "INSERT INTO invoices (invoice_id, community_id, unit_id, payer_party_id, total_fen) "
-        "VALUES ($1, $2, $3, 'owner-1', 1000)",
-        [("inv-mine", "c-1", "u-mine"), ("inv-c9", "c-9", "u-c9"),
-         ("inv-foreign", "c-x", "u-foreign")],
+        "VALUES ($1, $2, $3, $4, 1000)",
+        [("inv-mine", "c-1", "u-mine", "owner-1"), ("inv-c9", "c-9", "u-c9", "owner-9"),
+         ("inv-foreign", "c-x", "u-foreign", "owner-x")],
     )  # fmt: skip
     admin = BearerAuth(dev_issuer.mint("fin", [Role.finance], "co-1", "*"))
     clerk_of_c1 = BearerAuth(dev_issuer.mint("fin-c1", [Role.finance], "co-1", ["c-1"]))
@@ -51,18 +51,21 @@ async def test_rows_of_units_outside_the_row_community_or_scope_are_refused(
                 row("2", "c-1", "u-foreign"),  # another company's unit, named in c-1
                 row("3", "c-1", "u-c9"),  # a unit of another community of the company
                 row("4", "c-1", "u-mine", "inv-foreign"),  # another company's invoice
-                row("5", "c-1", "u-never-seen"),
+                row("5", "c-1", "u-mine", payer="owner-x"),  # another company's payer
+                # A unit payments has not heard of yet (a debit before its first invoice):
+                # taken to be in the row's community, which is the caller's.
+                row("9", "c-1", "u-new", payer="owner-new"),
             ]
         )
         r = await http.post("/bank-withholding/files", content=text.encode(), auth=admin)
         assert r.status_code == 200, r.text
         result = r.json()
-        assert result["recorded"] == 1
+        assert result["recorded"] == 2
         assert [(e["line"], e["column"]) for e in result["errors"]] == [
             (3, "unit_id"),
             (4, "unit_id"),
             (5, "invoice_ids"),
-            (6, "unit_id"),
+            (6, "payer_party_id"),
         ]
         assert "u-foreign" not in r.text and "c-x" not in r.text, "nothing of co-2 told"
         # A token of c-1 only: the unit of c-9 is outside its scope too.
@@ -73,7 +76,7 @@ async def test_rows_of_units_outside_the_row_community_or_scope_are_refused(
         foreign = HEADER + row("7", "c-1", "u-mine") + row("8", "c-x", "u-foreign")
         r = await http.post("/bank-withholding/files", content=foreign.encode(), auth=admin)
         assert r.status_code == 404, r.text
-    rows = await conn.fetch("SELECT unit_id, amount_fen FROM payments")
-    assert [(r["unit_id"], r["amount_fen"]) for r in rows] == [("u-mine", 1000)]
-    assert await conn.fetchval("SELECT count(*) FROM outbox") == 1
+    rows = await conn.fetch("SELECT unit_id, community_id FROM payments ORDER BY unit_id")
+    assert [tuple(r) for r in rows] == [("u-mine", "c-1"), ("u-new", "c-1")]
+    assert await conn.fetchval("SELECT count(*) FROM outbox") == 2
     await conn.close()

@@ -41,7 +41,7 @@ async def test_totals(services, create_database, tmp_path, staff_auth) -> None: 
                 json={
                     "community_id": community,
                     "unit_id": f"u-{community}",
-                    "payer_party_id": "owner-1",
+                    "payer_party_id": f"owner-{community}",
                     "amount_fen": amount,
                     "channel": channel,
                 },
@@ -57,7 +57,7 @@ async def test_totals(services, create_database, tmp_path, staff_auth) -> None: 
                     "unit_id": f"u-{community}",
                     "channel": "alipay",
                     "community_id": community,
-                    "payer_party_id": "owner-1",
+                    "payer_party_id": f"owner-{community}",
                     "amount_fen": amount,
                 },
             )

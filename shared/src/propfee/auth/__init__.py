@@ -38,6 +38,7 @@ from propfee.auth.roles import (
     STAFF_READ,
     Role,
 )
+from propfee.auth.scope import COMPANY, Kind, Owner, ScopeRegistry, new_ids, sql_resolver
 from propfee.auth.settings import AuthSettings
 from propfee.auth.verify import InvalidToken, JwksSource, TokenVerifier
 
@@ -46,6 +47,7 @@ __all__ = [
     "ALL",
     "AUDIT_READ",
     "BILLING_WRITE",
+    "COMPANY",
     "CONTACT_ROLES",
     "OPEN_EXTENSION",
     "OPEN_PATHS",
@@ -57,19 +59,24 @@ __all__ = [
     "AuthSettings",
     "InvalidToken",
     "JwksSource",
+    "Kind",
+    "Owner",
     "Principal",
     "Role",
+    "ScopeRegistry",
     "TokenVerifier",
     "annotate_openapi",
     "ensure_visible",
     "ensure_visible_known",
     "get_verifier",
     "mask_personal",
+    "new_ids",
     "not_found",
     "open_route",
     "operation_roles",
     "require",
     "secure_app",
+    "sql_resolver",
     "unsecured_operations",
     "visible_row",
 ]

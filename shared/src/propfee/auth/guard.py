@@ -14,8 +14,10 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from propfee.auth import scope as scope_module
 from propfee.auth.principal import Principal
 from propfee.auth.roles import Role
+from propfee.auth.scope import ScopeRegistry
 from propfee.auth.settings import AuthSettings
 from propfee.auth.verify import InvalidToken, TokenVerifier
 from propfee.masking import mask_value
@@ -89,6 +91,9 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
         if not principal.roles & allowed:
             raise HTTPException(403, "your role may not do this")
         request.state.principal = principal
+        await scope_module.enforce(
+            request, principal
+        )  # every id the request names: 404 unless in scope
         return principal
 
     dependency.__name__ = f"require_{'_'.join(scopes)}"
@@ -132,21 +137,29 @@ def annotate_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def secure_app(app: FastAPI, verifier: TokenVerifier | None = None) -> FastAPI:
-    """Install the verifier and make the OpenAPI document list each operation's roles
-    (``x-propfee-roles``; the probes ``x-propfee-open: probe``)."""
+def secure_app(
+    app: FastAPI, *, scope: ScopeRegistry, verifier: TokenVerifier | None = None
+) -> FastAPI:
+    """Install the verifier and the service's scope registry (every id a request names is
+    resolved and scoped by ``require``: :mod:`propfee.auth.scope`), refuse to build an API
+    naming ids the registry does not explain, and make the OpenAPI document list each
+    operation's roles (``x-propfee-roles``; the probes ``x-propfee-open: probe``) and scoped
+    ids (``x-propfee-scoped-ids``)."""
     app.state.auth_verifier = verifier or TokenVerifier(AuthSettings())
+    app.state.scope_registry = scope
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None and app.openapi_schema.get("x-propfee-secured"):
             return app.openapi_schema
         schema = annotate_openapi(generate())
+        scope_module.validate(schema, scope, OPEN_EXTENSION)
         schema["x-propfee-secured"] = True
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    openapi()  # an API naming ids nobody resolves does not start
     return app
 
 

@@ -1,4 +1,7 @@
-"""Tabular exports: CSV (UTF-8 with BOM, so Excel opens Chinese text) and XLSX."""
+"""Tabular exports: CSV (UTF-8 with BOM, so Excel opens Chinese text) and XLSX.
+
+Text that a spreadsheet would run as a formula is neutralised (``propfee.documents``); numbers
+are written as numbers."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from typing import Any
 
 from openpyxl import Workbook
 
+from propfee.documents import spreadsheet_cell
+
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -21,8 +26,8 @@ def _cell(value: Any) -> Any:
     if isinstance(value, date | Decimal):
         return str(value)
     if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
-    return value
+        value = ", ".join(str(v) for v in value)
+    return spreadsheet_cell(value)
 
 
 def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> bytes:

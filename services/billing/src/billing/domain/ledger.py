@@ -32,6 +32,7 @@ from billing.domain.ledger_formats import (
     read_text,
 )
 from propfee.money import yuan_to_fen
+from propfee.uploads import UploadLimits
 
 UnitType = Literal["residential", "shop", "office", "parking", "storage"]
 UnitStatus = Literal["occupied", "vacant", "unsold"]
@@ -100,14 +101,16 @@ class LedgerParseResult:
     total_rows: int
 
 
-def parse_ledger(data: bytes, filename: str) -> LedgerParseResult:
+def parse_ledger(
+    data: bytes, filename: str, limits: UploadLimits | None = None
+) -> LedgerParseResult:
     """Read a ledger CSV or XLSX; good rows are returned, every problem is reported.
 
     A file-level problem (unreadable file, missing or ambiguous columns) returns no rows,
     because no row of such a file can be trusted.
     """
     try:
-        table = read_table(data, filename)
+        table = read_table(data, filename, limits)
     except LedgerFileError as exc:
         return LedgerParseResult([], [RowError(1, "", str(exc))], [], {}, 0)
     cols = map_columns(table.header)

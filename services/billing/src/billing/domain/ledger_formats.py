@@ -4,6 +4,9 @@ Property companies keep their ledgers in Excel and hand them over as XLSX or as 
 CSV often in GB18030 because that is what Chinese Windows Excel writes. The importer must
 say precisely why a file or a value cannot be read instead of guessing, so every failure
 here is a `LedgerFileError` or a `CellError` whose message a fee clerk can act on.
+
+A file past the upload limits (rows, columns, cell length, an XLSX that inflates too far) is
+refused with `propfee.uploads.UploadRefused` as it is read, before it is held whole.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Literal
 import openpyxl
 
 from propfee.masking import mask_text, mask_value
+from propfee.uploads import UploadLimits, UploadRefused, check_xlsx, limit_rows
 
 #: One cell as read: text, a number (XLSX numeric cells), a date (XLSX date cells) or empty.
 Cell = str | Decimal | date | None
@@ -46,8 +50,9 @@ class Table:
     rows: list[tuple[int, list[Cell]]]
 
 
-def read_table(data: bytes, filename: str) -> Table:
+def read_table(data: bytes, filename: str, limits: UploadLimits | None = None) -> Table:
     """Decide the format by extension, then check the content agrees before reading it."""
+    limits = limits or UploadLimits()
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     is_zip = data.startswith(_ZIP_MAGIC)
     if ext == "xls" or (ext in ("csv", "xlsx") and data.startswith(_OLE_MAGIC)):
@@ -58,11 +63,11 @@ def read_table(data: bytes, filename: str) -> Table:
     if ext == "csv":
         if is_zip:
             raise LedgerFileError("the file is named .csv but is an Excel workbook; name it .xlsx")
-        return _read_csv(data)
+        return _read_csv(data, limits)
     if ext == "xlsx":
         if not is_zip:
             raise LedgerFileError("the file is named .xlsx but is not an Excel workbook")
-        return _read_xlsx(data)
+        return _read_xlsx(data, limits)
     raise LedgerFileError(f"unsupported file type {ext or '(none)'!r}; upload .xlsx or .csv")
 
 
@@ -81,26 +86,31 @@ def _decode(data: bytes) -> tuple[str, str]:
     raise LedgerFileError("the CSV is neither UTF-8 nor GBK/GB18030; save it as CSV UTF-8")
 
 
-def _read_csv(data: bytes) -> Table:
+def _read_csv(data: bytes, limits: UploadLimits) -> Table:
     text, encoding = _decode(data)
     first_line = text.split("\n", 1)[0]
     delimiter = "\t" if "," not in first_line and "\t" in first_line else ","
     try:
-        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        records = list(limit_rows(reader, limits))
     except csv.Error as exc:
         raise LedgerFileError(f"the CSV is malformed: {exc}") from exc
     return _table("csv", encoding, [list[Cell](r) for r in records])
 
 
-def _read_xlsx(data: bytes) -> Table:
+def _read_xlsx(data: bytes, limits: UploadLimits) -> Table:
+    check_xlsx(data, limits)
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
             sheet = workbook.worksheets[0]
             sheet.reset_dimensions()  # some writers store a wrong size; read what is there
-            records = [[_xlsx_cell(v) for v in r] for r in sheet.iter_rows(values_only=True)]
+            rows = limit_rows(sheet.iter_rows(values_only=True), limits)
+            records = [[_xlsx_cell(v) for v in r] for r in rows]
         finally:
             workbook.close()
+    except UploadRefused:
+        raise
     except Exception as exc:  # openpyxl raises many unrelated types for a damaged file
         raise LedgerFileError("the Excel workbook is damaged or cannot be read") from exc
     return _table("xlsx", "xlsx", records)

@@ -19,7 +19,7 @@ from billing.service_layer.late_fees import assess_late_fees
 from billing.service_layer.runs import RunRequest, RunSummary, run_billing
 from billing.service_layer.schedules import load_history, publish_schedule
 from propfee import audit
-from propfee.auth import Principal, not_found
+from propfee.auth import Principal, new_ids, not_found
 from propfee.http import Pool
 
 router = APIRouter(tags=["billing"])
@@ -256,7 +256,7 @@ async def late_fee_assessment(
     return result.__dict__
 
 
-@router.post("/invoices", status_code=201)
+@router.post("/invoices", status_code=201, openapi_extra=new_ids("invoice_id"))
 async def issue_invoice(
     body: models.InvoiceIn, pool: Pool, response: Response, principal: BillingWriter
 ) -> dict[str, Any]:

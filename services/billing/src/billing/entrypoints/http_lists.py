@@ -1,5 +1,6 @@
 """Community-wide reads: the units of a community (paged), where its money went, and the
-audited export of its contact list."""
+audited export of its contact list (text a spreadsheet would run as a formula is neutralised:
+``propfee.documents``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from billing.entrypoints import security
 from billing.entrypoints.security import Reader, ReportReader
 from propfee import audit
 from propfee.auth import Principal, Role, require
+from propfee.documents import spreadsheet_cell
 from propfee.http import Pool
 
 #: Who may take the whole contact list out of the system: the people who call and write to
@@ -125,7 +127,7 @@ async def export_contacts(
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CONTACT_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: spreadsheet_cell(v) for k, v in r.items()} for r in rows)
     return Response(
         out.getvalue().encode("utf-8-sig"),
         media_type="text/csv; charset=utf-8",

@@ -24,8 +24,8 @@ from billing.entrypoints.security import (
 from billing.service_layer import registry
 from billing.service_layer.ids import stable_id
 from billing.service_layer.ledger_import import ImportReport, import_ledger
-from propfee import audit
-from propfee.auth import Principal, ensure_visible, mask_personal, not_found
+from propfee import audit, uploads
+from propfee.auth import Principal, ensure_visible, mask_personal, new_ids, not_found
 from propfee.http import Pool
 from propfee.masking import mask_value
 
@@ -50,7 +50,7 @@ def _masked_contacts(data: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-@router.put("/communities/{community_id}")
+@router.put("/communities/{community_id}", openapi_extra=new_ids("community_id"))
 async def put_community(
     community_id: models.Id, body: models.CommunityIn, pool: Pool, principal: RegistryWriter
 ) -> dict[str, Any]:
@@ -136,7 +136,7 @@ async def put_vacancy_rule(
     return {"city": city, **body.model_dump()}
 
 
-@router.post("/units", status_code=201)
+@router.post("/units", status_code=201, openapi_extra=new_ids("unit_id"))
 async def create_unit(
     body: models.UnitIn, pool: Pool, response: Response, principal: RegistryWriter
 ) -> dict[str, Any]:
@@ -378,10 +378,13 @@ async def ledger_import(
         str, Query(min_length=1, max_length=255, description="original file name: .csv or .xlsx")
     ],
     opening_as_of: Annotated[date, Query(description="first day of the month the arrears run to")],
+    limits: uploads.Limits,
     accept_good_rows: bool = False,
 ) -> dict[str, Any]:
     """Import a ledger (台账). A file with errors imports nothing (422 with every bad row)
-    unless ``accept_good_rows``; importing the same file again changes nothing."""
+    unless ``accept_good_rows``; importing the same file again changes nothing. A file past
+    the upload limits (``BILLING_MAX_UPLOAD_*``, ``BILLING_MAX_XLSX_*``) is refused: 413 for
+    its size, rows or inflation, 422 naming the row and column of a cell too long."""
     company_id = await security.community(pool, principal, community_id)
 
     async def audited(conn: asyncpg.Connection, report: ImportReport) -> None:
@@ -408,6 +411,7 @@ async def ledger_import(
             opening_as_of=opening_as_of,
             accept_good_rows=accept_good_rows,
             on_imported=audited,
+            limits=limits,
         )
     result = asdict(report)
     if not report.imported:

@@ -25,6 +25,7 @@ from billing.service_layer.registry import PartyIn, contacts_event, developer_pa
 from propfee.events import Event, InvoiceIssued, InvoiceLine
 from propfee.money import Money
 from propfee.outbox import add_events
+from propfee.uploads import UploadLimits
 
 EARLIEST = date(2000, 1, 1)
 ARREARS_INVOICE_COLUMNS = (
@@ -65,9 +66,11 @@ async def import_ledger(
     opening_as_of: date,
     accept_good_rows: bool = False,
     on_imported: Callable[[asyncpg.Connection, ImportReport], Awaitable[None]] | None = None,
+    limits: UploadLimits | None = None,
 ) -> ImportReport:
-    """``on_imported`` runs inside the import's transaction (the audit trail's hook)."""
-    parsed: LedgerParseResult = await asyncio.to_thread(parse_ledger, data, filename)
+    """``on_imported`` runs inside the import's transaction (the audit trail's hook); a file
+    past ``limits`` raises ``UploadRefused`` (413 or 422) before any row is parsed."""
+    parsed: LedgerParseResult = await asyncio.to_thread(parse_ledger, data, filename, limits)
     report = ImportReport(
         parsed.total_rows, parsed.errors, parsed.warnings, False, columns=parsed.columns
     )

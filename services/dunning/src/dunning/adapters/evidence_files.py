@@ -1,5 +1,9 @@
 """The evidence bundle as files: a PDF for people (reportlab's built-in CID font
-STSong-Light renders Chinese without shipping a font file) and a ZIP with the raw records."""
+STSong-Light renders Chinese without shipping a font file) and a ZIP with the raw records.
+
+Notes, names and addresses were typed by people: in the PDF they are escaped (a Paragraph
+would make ``<a href>`` a live link and fetch ``<img src>``), in the CSVs text that a
+spreadsheet would run as a formula is neutralised (``propfee.documents``)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from propfee.documents import pdf_text, spreadsheet_cell
 
 FONT = "STSong-Light"
 TITLES = {
@@ -45,11 +51,12 @@ def render_pdf(bundle: dict[str, Any]) -> bytes:
     cell = ParagraphStyle("c", fontName=FONT, fontSize=7, leading=9)
     case = bundle["case"]
     story: list[Any] = [
-        Paragraph(f"欠费案件证据材料 Evidence bundle — {case['case_id']}", title),
+        Paragraph(f"欠费案件证据材料 Evidence bundle — {pdf_text(case['case_id'])}", title),
         Paragraph(
-            f"房号 Room {_text(case['room_label'] or case['unit_id'])} · 小区 Community "
-            f"{case['community_id']} · 欠费 Outstanding {case['outstanding_fen'] / 100:.2f} 元 · "
-            f"阶段 Stage {_text(case['stage'])} · 状态 Status {case['status']}",
+            f"房号 Room {pdf_text(case['room_label'] or case['unit_id'])} · 小区 Community "
+            f"{pdf_text(case['community_id'])} · 欠费 Outstanding "
+            f"{case['outstanding_fen'] / 100:.2f} 元 · 阶段 Stage {pdf_text(_text(case['stage']))}"
+            f" · 状态 Status {pdf_text(case['status'])}",
             cell,
         ),
         Spacer(1, 4 * mm),
@@ -60,8 +67,8 @@ def render_pdf(bundle: dict[str, Any]) -> bytes:
         if not rows:
             continue
         header = list(rows[0])
-        data = [[Paragraph(h, cell) for h in header]]
-        data += [[Paragraph(_text(r[h])[:300], cell) for h in header] for r in rows]
+        data = [[Paragraph(pdf_text(h), cell) for h in header]]
+        data += [[Paragraph(pdf_text(_text(r[h])[:300]), cell) for h in header] for r in rows]
         table = Table(data, repeatRows=1)
         table.setStyle(
             TableStyle(
@@ -93,7 +100,9 @@ def render_zip(bundle: dict[str, Any]) -> bytes:
             if rows:
                 writer = csv.DictWriter(out, fieldnames=list(rows[0]))
                 writer.writeheader()
-                writer.writerows({k: _text(v) for k, v in r.items()} for r in rows)
+                writer.writerows(
+                    {k: _text(spreadsheet_cell(v)) for k, v in r.items()} for r in rows
+                )
             archive.writestr(f"{name}.csv", out.getvalue())
         archive.writestr("evidence.pdf", render_pdf(bundle))
     return buffer.getvalue()

@@ -50,7 +50,9 @@ ESCALATE = f"""
 WITH moved AS (
     UPDATE arrears_cases c
     SET stage = n.code, stage_index = n.idx, stage_entered_at = sweep_as_of(),
-        deferred_until = NULL, deferred_reason = NULL
+        deferred_until = NULL, deferred_reason = NULL,
+        legal_since = CASE WHEN n.legal THEN coalesce(c.legal_since, sweep_as_of())
+                           ELSE c.legal_since END
     FROM sweep_next n
     WHERE n.verdict = 'go' AND c.case_id = n.case_id AND c.stage_index = n.from_index
       AND c.status = 'open'

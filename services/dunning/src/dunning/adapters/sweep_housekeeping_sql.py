@@ -1,6 +1,8 @@
 """The sweep's bookkeeping statements over ``sweep_cases``: red cases' named owners, broken
 promises, missed installment parts, limitation alerts and the day's tier snapshot."""
 
+from dunning.adapters.sweep_sql import in_sweep_scope
+
 RED_OWNERS = """
 UPDATE arrears_cases c SET owner_staff_id = coalesce(c.assigned_to, s.red_case_owner)
 FROM sweep_cases s
@@ -36,12 +38,12 @@ FROM broken b JOIN sweep_cases s USING (case_id)
 ON CONFLICT (dedup_key) DO NOTHING
 """
 
-MISSED_PLANS = """
+MISSED_PLANS = f"""
 WITH paid AS (
     SELECT p.plan_id, sum(r.total_fen - coalesce(r.principal_outstanding_fen, r.total_fen))
                AS paid_fen
     FROM installment_plans p JOIN receivables r ON r.invoice_id = ANY (p.invoice_ids)
-    WHERE p.status = 'active' GROUP BY p.plan_id
+    WHERE p.status = 'active' AND {in_sweep_scope("p.community_id")} GROUP BY p.plan_id
 ), missed AS (
     UPDATE installment_plans p SET status = 'missed'
     FROM paid

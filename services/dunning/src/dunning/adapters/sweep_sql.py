@@ -1,8 +1,25 @@
 """The sweep's SQL: a few set-based statements over every open case (no per-case loop).
 
 ``sweep_as_of()`` is the as-of instant (set for the transaction) and ``sweep_zones``
-holds, per time zone in use, quiet hours now and the next call window.
+holds, per time zone in use, quiet hours now and the next call window. The sweep's scope
+(``dunning.sweep_company``, ``dunning.sweep_communities``: empty for every one) decides which
+cases enter ``sweep_cases``; every later statement works on ``sweep_cases`` only.
 """
+
+#: The sweep's company ('' in the setting: every company) and communities.
+SWEEP_COMPANY = "nullif(current_setting('dunning.sweep_company', true), '')"
+SWEEP_COMMUNITIES = "nullif(current_setting('dunning.sweep_communities', true), '')::text[]"
+
+
+def in_sweep_scope(community: str) -> str:
+    """A condition keeping rows of the community column ``community`` within the sweep's
+    scope (a community whose company dunning does not know is outside a company's scope)."""
+    return (
+        f"({SWEEP_COMPANY} IS NULL OR EXISTS (SELECT 1 FROM communities ssc "
+        f"WHERE ssc.community_id = {community} AND ssc.company_id = {SWEEP_COMPANY})) "
+        f"AND ({SWEEP_COMMUNITIES} IS NULL OR {community} = ANY({SWEEP_COMMUNITIES}))"
+    )
+
 
 ZONES = """
 CREATE TEMP TABLE sweep_zones (
@@ -17,7 +34,7 @@ SELECT * FROM unnest($1::text[], $2::boolean[], $3::timestamptz[], $4::timestamp
                      $5::timestamptz[])
 """
 
-CASES = """
+CASES = f"""
 CREATE TEMP TABLE sweep_cases ON COMMIT DROP AS
 WITH cases AS (
     SELECT c.case_id, c.unit_id, c.community_id, c.payer_party_id, c.stage, c.stage_index,
@@ -30,8 +47,10 @@ WITH cases AS (
            p.red_months, p.red_amount_fen, p.yellow_months, p.green_months, p.red_case_owner
     FROM arrears_cases c
     LEFT JOIN community_policies cp ON cp.community_id = c.community_id
-    JOIN policies p ON p.policy_id = coalesce(cp.policy_id, 'default')
-    WHERE c.status = 'open'
+    LEFT JOIN communities co ON co.community_id = c.community_id
+    LEFT JOIN policies cop ON cop.policy_id = 'company:' || co.company_id
+    JOIN policies p ON p.policy_id = coalesce(cp.policy_id, cop.policy_id, 'default')
+    WHERE c.status = 'open' AND {in_sweep_scope("c.community_id")}
 ), disputed AS (
     SELECT DISTINCT invoice_id FROM pauses
     WHERE scope = 'invoice' AND resolved_at IS NULL
@@ -103,7 +122,7 @@ WITH sent AS (
     WHERE d.deadline < s.local_date
 ), candidate AS (
     SELECT s.case_id, s.stage_index AS from_index, st.idx, st.code, st.sends_messages,
-           st.actions, st.deadline_days, st.requires_demand, st.red_only,
+           st.actions, st.deadline_days, st.requires_demand, st.red_only, st.legal,
            st.min_months_overdue, s.months, s.tier, s.local_date, s.quiet, s.quiet_until,
            s.reminder_cap, s.hold_timeout_hours, coalesce(sent.n, 0) AS sent_n, sent.free_at,
            dm.case_id IS NOT NULL AS demand_ok,

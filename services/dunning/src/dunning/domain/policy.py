@@ -16,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from dunning.domain.guardrails import LEGAL_REFERRAL_STAGES, check_action, forbidden_words
 
 Precondition = Literal["delivered_demand_deadline_passed", "red_tier"]
+#: Stage codes on the legal track whatever their place in a policy.
+LEGAL_STAGE_CODES = frozenset(
+    {"legal_demand", "lawyer_letter", "mediation", "lawsuit", "enforcement"} | LEGAL_REFERRAL_STAGES
+)
 
 
 class PolicyError(ValueError):
@@ -101,6 +105,27 @@ class Policy(BaseModel):
 
     def index_of(self, code: str) -> int:
         return next(i for i, s in enumerate(self.stages) if s.code == code)
+
+    @property
+    def legal_from(self) -> int | None:
+        """Where the legal track starts: the first stage that is a demand with a deadline, a
+        legal referral (needs a delivered demand) or a legal stage by name (legal demand,
+        lawyer's letter, mediation, lawsuit, enforcement); every later stage is on it too.
+        None: the policy has no legal track. The ``legal`` role reads cases that entered it."""
+        return next(
+            (
+                i
+                for i, s in enumerate(self.stages)
+                if s.deadline_days is not None
+                or "delivered_demand_deadline_passed" in s.preconditions
+                or s.code in LEGAL_STAGE_CODES
+            ),
+            None,
+        )
+
+    def is_legal(self, index: int) -> bool:
+        start = self.legal_from
+        return start is not None and index >= start
 
 
 def validate_stages(stages: list[Stage]) -> list[str]:

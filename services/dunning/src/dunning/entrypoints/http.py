@@ -3,29 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 from fastapi import APIRouter, HTTPException
-from pydantic import AwareDatetime, BaseModel, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
-from dunning.adapters.policies import load_policy, save_policy
+from dunning.adapters.policies import (
+    community_policy_id,
+    company_policy_id,
+    load_policy,
+    save_policy,
+)
 from dunning.domain.policy import Policy, PolicyError
 from dunning.entrypoints import security
 from dunning.service_layer.sweep import run_sweep
 from propfee import audit
 from propfee.auth import Principal, Role, mask_personal, not_found
+from propfee.business_time import as_of_now, utc_now
 from propfee.http import Pool
 from propfee.masking import mask_data
 
 router = APIRouter(tags=["dunning"])
+#: ``/policies/default``: the caller's company's default policy.
+DEFAULT = "default"
 
 _CASE_COLUMNS = (
     "c.case_id, c.unit_id, c.community_id, c.payer_party_id, c.status, c.on_hold, "
     "c.hold_payment_id, c.opened_at, c.closed_at, c.stage, c.stage_entered_at, c.tier, "
     "c.oldest_due_date, c.room_label, c.owner_staff_id, c.assigned_to, c.assigned_role, "
-    "c.deferred_until, c.deferred_reason, "
+    "c.deferred_until, c.deferred_reason, c.legal_since, "
     "(SELECT coalesce(sum(coalesce(r.principal_outstanding_fen, r.total_fen) "
     "  + r.late_fee_outstanding_fen), 0) FROM receivables r "
     "  WHERE r.unit_id = c.unit_id AND r.issued AND NOT r.settled)::bigint AS outstanding_fen, "
@@ -51,13 +57,14 @@ async def list_cases(
     community_id: str | None = None,
     tier: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Cases in the caller's communities (filtered in SQL), oldest first."""
+    """Cases in the caller's communities (filtered in SQL), oldest first; for the legal role,
+    the cases on the legal track only."""
     company, communities = principal.sql_scope()
     rows = await pool.fetch(
         f"SELECT {_CASE_COLUMNS} FROM arrears_cases c "
         "WHERE ($1::text IS NULL OR c.unit_id = $1) AND ($2::text IS NULL OR c.status = $2) "
         "AND ($3::text IS NULL OR c.community_id = $3) AND ($4::text IS NULL OR c.tier = $4) "
-        f"AND {security.scope_sql('c.community_id', 5, 6)} "
+        f"AND {security.scope_sql('c.community_id', 5, 6)} AND {security.legal_sql('c', 7)} "
         "ORDER BY c.opened_at LIMIT 1000",
         unit_id,
         status,
@@ -65,6 +72,7 @@ async def list_cases(
         tier,
         company,
         communities,
+        security.legal_only(principal),
     )
     return [shown(principal, r) for r in rows]
 
@@ -95,34 +103,38 @@ async def case_escalations(
 
 
 class SweepRequest(BaseModel):
-    as_of: AwareDatetime | None = None
-
-
-#: How far ahead of the clock a sweep by staff may be dated (clock skew between machines).
-STAFF_SWEEP_AHEAD = timedelta(minutes=5)
+    as_of: AwareDatetime | None = Field(
+        default=None,
+        description="Default: now. Only the service role (the simulation clock) may choose it",
+    )
 
 
 @router.post("/sweeps")
 async def sweep(body: SweepRequest, pool: Pool, principal: security.Sweeper) -> dict[str, object]:
-    """Move every due case to its next stage as of ``as_of`` (default: now). The sweep covers
-    the whole deployment, as the scheduled one does: staff may sweep as of now (or an earlier
-    instant), only the service role as of a later one (simulations, the demo)."""
-    now = datetime.now(UTC)
-    as_of = body.as_of or now
-    if Role.service not in principal.roles and as_of > now + STAFF_SWEEP_AHEAD:
-        raise HTTPException(422, "a sweep by staff cannot be dated in the future")
+    """Move every due case in the caller's communities to its next stage. Staff sweep their
+    company's (or their listed) communities as of now only (403 for a chosen ``as_of``); the
+    service role sweeps its scope (the whole deployment for a ``"*"`` token) as of any
+    instant (the simulation clock, the demo)."""
+    as_of = as_of_now(principal, body.as_of, utc_now(), field="as_of")
+    company, communities = principal.sql_scope()
     async with pool.acquire() as conn:
-        result = await run_sweep(conn, as_of)
+        result = await run_sweep(
+            conn, as_of, company_id=company, community_ids=communities, by=principal.subject
+        )
     return result.as_dict()
 
 
 @router.get("/policies/{community_id}")
 async def get_policy(community_id: str, pool: Pool, principal: security.Reader) -> dict[str, Any]:
-    """The policy a community follows (``default``: the deployment's default)."""
+    """The policy a community follows (``default``: the caller's company's default, or the
+    built-in one when the company has none)."""
     async with pool.acquire() as conn:
-        if community_id != "default":
+        if community_id == DEFAULT:
+            company = None if principal.all_companies else principal.company_id
+            policy = await load_policy(conn, None, company)
+        else:
             await security.community(conn, principal, community_id)
-        policy = await load_policy(conn, None if community_id == "default" else community_id)
+            policy = await load_policy(conn, community_id)
     return policy.model_dump(mode="json")
 
 
@@ -142,26 +154,27 @@ def policy_refusals(exc: ValidationError) -> list[str]:
 async def put_policy(
     community_id: str, body: dict[str, Any], pool: Pool, principal: security.PolicyWriter
 ) -> dict[str, Any]:
-    """Replace a community's policy (or ``default``). Refused (422) with the reasons when it
-    names a coercive or public action, or a legal referral without its precondition. Audited.
-
-    The default is shared by every community of the deployment: a company admin may replace
-    it only while dunning knows no community of another company (409 otherwise)."""
-    policy_id = "default" if community_id == "default" else f"community:{community_id}"
-    try:
-        policy = Policy.model_validate({**body, "policy_id": policy_id})
-    except ValidationError as exc:
-        raise HTTPException(422, {"refused": policy_refusals(exc)}) from exc
+    """Replace a community's policy, or (``default``) the caller's company's default, which
+    the company's communities without their own policy follow. Refused (422) with the reasons
+    when it names a coercive or public action, or a legal referral without its precondition.
+    Audited. The built-in default is the deployment's and read-only: a company's default
+    never reaches another company's communities."""
+    company_id: str | None
     async with pool.acquire() as conn, conn.transaction():
-        if community_id == "default":
-            company_id = await _default_policy_writer(conn, principal)
-            scope: str | None = None
+        if community_id == DEFAULT:
+            company = _company_default_writer(principal)
+            company_id, policy_id = company, company_policy_id(company)
+            before = await load_policy(conn, None, company)
         else:
             company_id = await security.community(conn, principal, community_id)
-            scope = community_id
-        before = await load_policy(conn, scope)
-        await save_policy(conn, policy)
-        if community_id != "default":
+            policy_id = community_policy_id(community_id)
+            before = await load_policy(conn, community_id)
+        try:
+            policy = Policy.model_validate({**body, "policy_id": policy_id})
+        except ValidationError as exc:
+            raise HTTPException(422, {"refused": policy_refusals(exc)}) from exc
+        await save_policy(conn, policy, company_id)
+        if community_id != DEFAULT:
             await conn.execute(
                 "INSERT INTO community_policies (community_id, policy_id) VALUES ($1, $2) "
                 "ON CONFLICT (community_id) DO UPDATE SET policy_id = EXCLUDED.policy_id",
@@ -175,7 +188,7 @@ async def put_policy(
             "policy.replaced",
             "policy",
             policy_id,
-            community_id=scope,
+            community_id=None if community_id == DEFAULT else community_id,
             company_id=company_id,
             before=before.model_dump(mode="json"),
             after=after,
@@ -183,20 +196,14 @@ async def put_policy(
     return after
 
 
-async def _default_policy_writer(conn: asyncpg.Connection, principal: Principal) -> str | None:
-    """The company to audit a change of the default under; 403 for community managers (the
-    default is not one of their communities), 409 when other companies share it."""
+def _company_default_writer(principal: Principal) -> str:
+    """The company whose default the caller replaces; 403 for community managers (the
+    company's default is not one of their communities) and for a deployment-wide token (the
+    built-in default is read-only)."""
     if Role.company_admin not in principal.roles:
-        raise HTTPException(403, "only a company admin may replace the default policy")
-    if principal.all_companies:
-        return None
-    shared = await conn.fetchval(
-        "SELECT 1 FROM communities WHERE company_id <> $1 LIMIT 1", principal.company_id
-    )
-    if shared:
+        raise HTTPException(403, "only a company admin may replace the company's default policy")
+    if principal.all_companies or not principal.company_id:
         raise HTTPException(
-            409,
-            "the default policy is shared with another company's communities: "
-            "set your communities' policies instead",
+            403, "the built-in default policy is read-only: set a company's or a community's"
         )
     return principal.company_id

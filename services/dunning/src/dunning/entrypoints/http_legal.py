@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from dunning.entrypoints import security
 from dunning.entrypoints.http import shown
-from dunning.entrypoints.http_staff import StaffId, _now, _run, record_case_change
+from dunning.entrypoints.http_staff import StaffId, _run, business_instant, record_case_change
 from dunning.service_layer import legal, people
 from propfee.http import Pool
 
@@ -21,7 +21,7 @@ class LetterIn(BaseModel):
     stage: str = Field(min_length=1, max_length=100)
     carrier: str = Field(default="EMS", min_length=1, max_length=100)
     tracking_no: str = Field(min_length=1, max_length=200)
-    sent_at: AwareDatetime
+    sent_at: AwareDatetime | None = Field(default=None, description="Posted; default now")
     delivered_at: AwareDatetime | None = None
     staff_id: str | None = StaffId
 
@@ -30,16 +30,27 @@ class LetterIn(BaseModel):
 async def record_letter(
     case_id: str, body: LetterIn, pool: Pool, principal: security.LegalWorker
 ) -> dict[str, str]:
-    """A letter sent by EMS or by hand; delivered, it is proof like notifier's. Audited."""
+    """A letter sent by EMS or by hand; delivered, it is proof like notifier's. Both dates are
+    business times: staff back-date them within the company's window, never forward-date
+    them (403). Audited."""
     staff_id = body.staff_id or principal.subject
 
     async def call(conn: Any) -> str:
         case = await security.case(conn, principal, case_id)
+        sent_at = business_instant(principal, case, body.sent_at, "sent_at")
+        delivered_at = None
+        if body.delivered_at is not None:
+            delivered_at = business_instant(principal, case, body.delivered_at, "delivered_at")
+            if delivered_at < sent_at:
+                raise HTTPException(422, "delivered_at: a letter is delivered after it is sent")
         letter_id = await people.record_letter(
             conn, case_id, stage=body.stage, carrier=body.carrier, tracking_no=body.tracking_no,
-            sent_at=body.sent_at, delivered_at=body.delivered_at, staff_id=staff_id,
+            sent_at=sent_at, delivered_at=delivered_at, staff_id=staff_id,
         )  # fmt: skip
-        after = {"case_id": case_id, **body.model_dump(mode="json"), "staff_id": staff_id}
+        after = {
+            "case_id": case_id, **body.model_dump(mode="json"), "sent_at": sent_at,
+            "staff_id": staff_id,
+        }  # fmt: skip
         await record_case_change(
             conn, principal, case, "letter.recorded", "letter", letter_id, after=after
         )
@@ -60,17 +71,20 @@ async def advance(
     case_id: str, body: AdvanceIn, pool: Pool, principal: security.LegalWorker
 ) -> dict[str, str]:
     """Move a case into a later stage by hand (e.g. mediation, lawsuit). 409 with the reason
-    when refused: a legal referral needs a delivered demand whose deadline has passed.
-    Audited (a stage override)."""
+    when refused: a legal referral needs a delivered demand whose deadline has passed, as of
+    ``at`` (a business time: staff back-date it within the company's window, never forward;
+    only the service role, the simulation clock, acts as of another instant). Audited (a
+    stage override)."""
     staff_id = body.staff_id or principal.subject
 
     async def call(conn: Any) -> None:
         case = await security.case(conn, principal, case_id)
-        await legal.advance(conn, case_id, stage=body.stage, staff_id=staff_id, at=_now(body.at))
+        at = business_instant(principal, case, body.at, "at")
+        await legal.advance(conn, case_id, stage=body.stage, staff_id=staff_id, at=at)
         await record_case_change(
             conn, principal, case, "case.stage_overridden", "case", case_id,
             before={"stage": case["stage"], "stage_entered_at": case["stage_entered_at"]},
-            after={"stage": body.stage, "stage_entered_at": _now(body.at), "staff_id": staff_id},
+            after={"stage": body.stage, "stage_entered_at": at, "staff_id": staff_id},
             reason=body.reason,
         )  # fmt: skip
 
@@ -87,7 +101,8 @@ async def list_tasks(
     status: str | None = "open",
     kind: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Tasks in the caller's communities (filtered in SQL)."""
+    """Tasks in the caller's communities (filtered in SQL); for the legal role, the tasks of
+    cases on the legal track only."""
     company, communities = principal.sql_scope()
     rows = await pool.fetch(
         "SELECT task_id, case_id, community_id, unit_id, kind, stage, reason, source, status, "
@@ -95,6 +110,7 @@ async def list_tasks(
         "FROM tasks WHERE ($1::text IS NULL OR case_id = $1) "
         "AND ($2::text IS NULL OR assignee = $2) AND ($3::text IS NULL OR status = $3) "
         f"AND ($4::text IS NULL OR kind = $4) AND {security.scope_sql('tasks.community_id', 5, 6)} "
+        f"AND {security.legal_case_sql('tasks.case_id', 7)} "
         "ORDER BY created_at, task_id LIMIT 1000",
         case_id,
         assignee,
@@ -102,6 +118,7 @@ async def list_tasks(
         kind,
         company,
         communities,
+        security.legal_only(principal),
     )
     return [shown(principal, r) for r in rows]
 
@@ -134,7 +151,8 @@ async def work_queue(
 ) -> list[dict[str, Any]]:
     """A person's open cases in the caller's communities, most valuable first: tier (red,
     yellow, green, current), then what is owed; with the open tasks on each. Staff read their
-    own queue (``me``, or their token's subject); managers anyone's."""
+    own queue (``me``, or their token's subject); managers anyone's. The legal role's queue
+    holds the cases on the legal track only."""
     if staff_id == ME:
         staff_id = principal.subject
     if staff_id != principal.subject and not principal.has_any(security.MANAGERS):
@@ -149,11 +167,12 @@ async def work_queue(
         "  AND t.status = 'open'), '[]') AS tasks "
         "FROM arrears_cases c WHERE c.status = 'open' "
         "AND (c.assigned_to = $1 OR c.owner_staff_id = $1) "
-        f"AND {security.scope_sql('c.community_id', 2, 3)} "
+        f"AND {security.scope_sql('c.community_id', 2, 3)} AND {security.legal_sql('c', 4)} "
         "ORDER BY CASE c.tier WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 WHEN 'green' THEN 1 "
         "ELSE 0 END DESC, c.outstanding_fen DESC, c.case_id LIMIT 500",
         staff_id,
         company,
         communities,
+        security.legal_only(principal),
     )
     return [shown(principal, r) for r in rows]

@@ -7,6 +7,7 @@ Everything is filtered, in SQL, by the caller's company and communities."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import date
@@ -20,6 +21,7 @@ from dunning.entrypoints import security
 from dunning.service_layer import evidence, kpis
 from propfee import audit
 from propfee.auth import Principal
+from propfee.documents import spreadsheet_cell
 from propfee.http import Pool
 from propfee.masking import mask_data
 
@@ -61,7 +63,7 @@ async def _export(pool: Any, principal: Principal, case_id: str, kind: str) -> d
 @router.get("/cases/{case_id}/evidence.pdf", response_class=Response)
 async def evidence_pdf(case_id: str, pool: Pool, principal: security.ContactReader) -> Response:
     """The evidence bundle as a PDF (contact data: contact roles only; the export is audited)."""
-    pdf = render_pdf(await _export(pool, principal, case_id, "pdf"))
+    pdf = await asyncio.to_thread(render_pdf, await _export(pool, principal, case_id, "pdf"))
     headers = {"Content-Disposition": f'attachment; filename="{case_id}.pdf"'}
     return Response(pdf, media_type="application/pdf", headers=headers)
 
@@ -69,7 +71,7 @@ async def evidence_pdf(case_id: str, pool: Pool, principal: security.ContactRead
 @router.get("/cases/{case_id}/evidence.zip", response_class=Response)
 async def evidence_zip(case_id: str, pool: Pool, principal: security.ContactReader) -> Response:
     """JSON, CSVs and the PDF (contact data: contact roles only; the export is audited)."""
-    data = render_zip(await _export(pool, principal, case_id, "zip"))
+    data = await asyncio.to_thread(render_zip, await _export(pool, principal, case_id, "zip"))
     headers = {"Content-Disposition": f'attachment; filename="{case_id}.zip"'}
     return Response(data, media_type="application/zip", headers=headers)
 
@@ -94,7 +96,7 @@ def _csv(by: str, rows: list[dict[str, Any]]) -> Response:
               "cost_per_chase_fen", "complaints", "complaint_rate"]  # fmt: skip
     writer = csv.DictWriter(out, fieldnames=fields)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: spreadsheet_cell(v) for k, v in r.items()} for r in rows)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
 
 

@@ -5,7 +5,7 @@ audited in its transaction (``propfee.audit``); ``staff_id`` defaults to the cal
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException
@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from dunning.entrypoints import security
 from dunning.entrypoints.http import shown
 from dunning.service_layer import pauses, people
-from propfee import audit
+from propfee import audit, business_time
 from propfee.auth import Principal
 from propfee.http import Pool
 
@@ -27,8 +27,19 @@ StaffId = Field(default=None, min_length=1, max_length=200, description="Default
 T = TypeVar("T")
 
 
-def _now(at: datetime | None) -> datetime:
-    return at or datetime.now(UTC)
+def business_instant(
+    principal: Principal, case: Any, requested: datetime | None, field: str
+) -> datetime:
+    """When staff say something happened (``requested``, default now): never later than now,
+    never earlier than the company's back-dating window (403 otherwise); the service role
+    (the simulation clock) as of any instant. ``case``: a row from ``security.case`` or
+    ``security.pause`` (it carries the community's ``backdate_days``)."""
+    now = business_time.utc_now()
+    at = business_time.business_instant(
+        principal, requested, now, field=field, backdate_days=case["backdate_days"]
+    )
+    # Within the library's clock-skew allowance staff get now: never a later instant.
+    return at if business_time.acts_on_own_clock(principal) else min(at, now)
 
 
 async def _run(pool: Any, call: Callable[[Any], Awaitable[T]]) -> T:
@@ -82,13 +93,16 @@ async def record_outcome(
 
     async def call(conn: Any) -> str:
         case = await security.case(conn, principal, case_id)
+        at = business_instant(principal, case, body.at, "at")
         if body.task_id is not None:
             await _task_of_case(conn, principal, body.task_id, case_id)
         outcome_id = await people.record_outcome(
             conn, case_id, kind=body.kind, reason_code=body.reason_code,
-            staff_id=staff_id, at=_now(body.at), note=body.note, task_id=body.task_id,
+            staff_id=staff_id, at=at, note=body.note, task_id=body.task_id,
         )  # fmt: skip
-        after = {"case_id": case_id, **body.model_dump(mode="json"), "staff_id": staff_id}
+        after = {
+            "case_id": case_id, **body.model_dump(mode="json"), "at": at, "staff_id": staff_id
+        }  # fmt: skip
         await record_case_change(
             conn, principal, case, "outcome.recorded", "outcome", outcome_id, after=after,
             reason=body.reason_code,
@@ -115,11 +129,14 @@ async def record_promise(
 
     async def call(conn: Any) -> str:
         case = await security.case(conn, principal, case_id)
+        at = business_instant(principal, case, body.at, "at")
         promise_id = await people.record_promise(
             conn, case_id, amount_fen=body.amount_fen, promised_date=body.promised_date,
-            signed=body.signed, staff_id=staff_id, at=_now(body.at),
+            signed=body.signed, staff_id=staff_id, at=at,
         )  # fmt: skip
-        after = {"case_id": case_id, **body.model_dump(mode="json"), "staff_id": staff_id}
+        after = {
+            "case_id": case_id, **body.model_dump(mode="json"), "at": at, "staff_id": staff_id
+        }  # fmt: skip
         await record_case_change(
             conn, principal, case, "promise.recorded", "promise", promise_id, after=after
         )
@@ -139,11 +156,12 @@ async def add_note(
     case_id: str, body: NoteIn, pool: Pool, principal: security.CaseWorker
 ) -> dict[str, int]:
     async def call(conn: Any) -> int:
-        await security.case(conn, principal, case_id)
+        case = await security.case(conn, principal, case_id)
+        at = business_instant(principal, case, body.at, "at")
         note_id: int = await conn.fetchval(
             "INSERT INTO case_notes (case_id, staff_id, body, at) VALUES ($1, $2, $3, $4) "
             "RETURNING note_id",
-            case_id, body.staff_id or principal.subject, body.body, _now(body.at),
+            case_id, body.staff_id or principal.subject, body.body, at,
         )  # fmt: skip
         return note_id
 
@@ -168,14 +186,14 @@ class PauseIn(BaseModel):
 async def pause(
     case_id: str, body: PauseIn, pool: Pool, principal: security.CaseWorker
 ) -> dict[str, str | None]:
-    """Pause the case, or one disputed invoice of it, with a reason, an owner and an end.
-    Audited."""
-    starts = _now(body.starts_at)
-    if body.ends_at <= starts:
-        raise HTTPException(422, "a pause ends after it starts")
+    """Pause the case, or one disputed invoice of it, with a reason, an owner and an end
+    (``starts_at``: a business time, default now). Audited."""
 
     async def call(conn: Any) -> str | None:
         case = await security.case(conn, principal, case_id)
+        starts = business_instant(principal, case, body.starts_at, "starts_at")
+        if body.ends_at <= starts:
+            raise HTTPException(422, "ends_at: a pause ends after it starts")
         pause_id = await pauses.pause_case(
             conn, case_id=case_id, reason=body.reason, owner=body.owner, starts_at=starts,
             ends_at=body.ends_at, invoice_id=body.invoice_id, note=body.note,
@@ -213,10 +231,10 @@ async def resolve(
 ) -> dict[str, bool]:
     """End a pause early with how it was resolved. Audited. Idempotent: a pause resolved
     already (by someone else, or by a missed installment) answers ``already_resolved``."""
-    at = _now(body.at)
 
     async def call(conn: Any) -> bool:
         before = await security.pause(conn, principal, pause_id)
+        at = business_instant(principal, before, body.at, "at")
         if before["resolved_at"] is not None or not await pauses.resume(
             conn, pause_id, body.resolution, at
         ):

@@ -1,6 +1,7 @@
 """Everything on record about one case, for mediation or court (证据材料): the invoices,
 payments, every reminder with its delivery proof, call and visit records, letters with
-tracking numbers, promises, notes and pauses."""
+tracking numbers, promises, notes and pauses. What staff record carries both its business
+time (``at``, ``sent_at``, ``made_at``, ...) and when it was recorded (``recorded_at``)."""
 
 from __future__ import annotations
 
@@ -19,15 +20,17 @@ SECTIONS: dict[str, str] = {
     "delivery_proof": "SELECT notification_id, outcome, channel, message_type, stage, at, detail "
     "FROM contact_evidence WHERE subject_id = $1 OR (unit_id = $2 AND message_type <> 'bill') "
     "ORDER BY at",
-    "calls_and_visits": "SELECT outcome_id, kind, reason_code, note, staff_id, at "
+    "calls_and_visits": "SELECT outcome_id, kind, reason_code, note, staff_id, at, recorded_at "
     "FROM contact_outcomes WHERE case_id = $1 ORDER BY at",
-    "letters": "SELECT letter_id, stage, carrier, tracking_no, sent_at, delivered_at, staff_id "
+    "letters": "SELECT letter_id, stage, carrier, tracking_no, sent_at, delivered_at, staff_id, "
+    "recorded_at "
     "FROM letters WHERE case_id = $1 ORDER BY sent_at",
     "promises": "SELECT promise_id, amount_fen, promised_date, signed, status, staff_id, "
-    "recorded_at FROM promises WHERE case_id = $1 ORDER BY recorded_at",
+    "made_at, recorded_at FROM promises WHERE case_id = $1 ORDER BY made_at",
     "pauses": "SELECT pause_id, scope, invoice_id, reason, owner, starts_at, ends_at, "
-    "resolved_at, resolution FROM pauses WHERE case_id = $1 ORDER BY starts_at",
-    "notes": "SELECT staff_id, body, at FROM case_notes WHERE case_id = $1 ORDER BY at",
+    "resolved_at, resolution, recorded_at FROM pauses WHERE case_id = $1 ORDER BY starts_at",
+    "notes": "SELECT staff_id, body, at, recorded_at FROM case_notes WHERE case_id = $1 "
+    "ORDER BY at",
     "demands": "SELECT stage, deadline, issued_at FROM demands WHERE case_id = $1 "
     "ORDER BY issued_at",
 }

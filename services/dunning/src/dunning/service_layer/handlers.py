@@ -23,14 +23,18 @@ from propfee.events import (
 async def on_community_updated(
     conn: asyncpg.Connection, event: CommunityUpdated, context: EventContext
 ) -> None:
-    """Which company a community belongs to (the scope of a company-wide token)."""
+    """Which company a community belongs to (the scope of a company-wide token) and the
+    company's back-dating window for staff's business times (None: the default)."""
     await conn.execute(
-        "INSERT INTO communities (community_id, company_id, updated_at) VALUES ($1, $2, $3) "
+        "INSERT INTO communities (community_id, company_id, updated_at, backdate_days) "
+        "VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (community_id) DO UPDATE SET company_id = EXCLUDED.company_id, "
-        "updated_at = EXCLUDED.updated_at WHERE communities.updated_at <= EXCLUDED.updated_at",
+        "updated_at = EXCLUDED.updated_at, backdate_days = EXCLUDED.backdate_days "
+        "WHERE communities.updated_at <= EXCLUDED.updated_at",
         event.community_id,
         event.company_id,
         event.updated_at,
+        event.backdate_days,
     )
 
 

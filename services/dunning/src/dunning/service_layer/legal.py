@@ -37,7 +37,9 @@ async def advance(
     conn: asyncpg.Connection, case_id: str, *, stage: str, staff_id: str, at: datetime
 ) -> None:
     """Staff move a case into a later stage (mediation, lawsuit, ...). Refused with a reason
-    when the case is not open, paused, or a legal referral lacks a delivered demand."""
+    when the case is not open, paused, or a legal referral lacks a delivered demand whose
+    deadline passed before ``at`` (for staff never later than the server's clock: the HTTP
+    layer refuses a forward-dated ``at``). A legal stage puts the case on the legal track."""
     case = await case_row(conn, case_id)
     policy = await load_policy(conn, case["community_id"])
     codes = [s.code for s in policy.stages]
@@ -56,9 +58,10 @@ async def advance(
     if codes.index(stage) <= case["stage_index"]:
         raise Refused(Refusal("not_later", f"the case is already at {case['stage']!r}"))
     await conn.execute(
-        "UPDATE arrears_cases SET stage = $2, stage_index = $3, stage_entered_at = $4 "
+        "UPDATE arrears_cases SET stage = $2, stage_index = $3, stage_entered_at = $4, "
+        "legal_since = CASE WHEN $5 THEN coalesce(legal_since, $4) ELSE legal_since END "
         "WHERE case_id = $1",
-        case_id, stage, codes.index(stage), at,
+        case_id, stage, codes.index(stage), at, policy.is_legal(codes.index(stage)),
     )  # fmt: skip
     await conn.execute(
         "INSERT INTO tasks (task_id, dedup_key, case_id, community_id, unit_id, kind, stage, "

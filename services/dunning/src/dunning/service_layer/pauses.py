@@ -67,7 +67,8 @@ async def pause_case(
 
 async def resume(conn: asyncpg.Connection, pause_id: str, resolution: str, at: datetime) -> bool:
     row = await conn.fetchrow(
-        "UPDATE pauses p SET resolved_at = $2, resolution = $3 FROM arrears_cases c "
+        "UPDATE pauses p SET resolved_at = $2, resolution = $3, resolution_recorded_at = now() "
+        "FROM arrears_cases c "
         "WHERE p.pause_id = $1 AND p.resolved_at IS NULL AND c.case_id = p.case_id "
         "RETURNING p.case_id, c.community_id, c.unit_id",
         pause_id,

@@ -88,7 +88,7 @@ async def record_promise(
     promise_id = f"promise-{uuid.uuid4()}"
     await conn.execute(
         "INSERT INTO promises (promise_id, case_id, amount_fen, promised_date, signed, staff_id, "
-        "recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "made_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         promise_id, case_id, amount_fen, promised_date, signed, staff_id, at,
     )  # fmt: skip
     event = PromiseRecorded(

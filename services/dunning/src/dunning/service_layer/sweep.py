@@ -100,8 +100,17 @@ def _resumed(row: asyncpg.Record, as_of: datetime) -> tuple[ArrearsCaseResumed, 
     return event, row["unit_id"], row["case_id"]
 
 
-async def run_sweep(conn: asyncpg.Connection, as_of: datetime) -> SweepResult:
-    """Sweep every open case as of ``as_of`` (an aware instant) in one transaction."""
+async def run_sweep(
+    conn: asyncpg.Connection,
+    as_of: datetime,
+    *,
+    company_id: str | None = None,
+    community_ids: list[str] | None = None,
+    by: str | None = None,
+) -> SweepResult:
+    """Sweep every open case as of ``as_of`` (an aware instant) in one transaction: of
+    ``company_id``'s communities (None: every company) and, when given, of ``community_ids``
+    only (a staff member's sweep touches their scope and nothing else)."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be an aware instant")
     await ensure_default_policy(conn)
@@ -111,6 +120,12 @@ async def run_sweep(conn: asyncpg.Connection, as_of: datetime) -> SweepResult:
         # Big hash joins and aggregates: room in memory; no JIT compile (seconds, no gain).
         await conn.execute("SET LOCAL work_mem = '256MB'; SET LOCAL jit = off")
         await conn.execute("SELECT set_config('dunning.sweep_as_of', $1, true)", as_of.isoformat())
+        await conn.execute(
+            "SELECT set_config('dunning.sweep_company', coalesce($1, ''), true), "
+            "set_config('dunning.sweep_communities', coalesce($2::text[]::text, ''), true)",
+            company_id,
+            community_ids,
+        )
         await conn.execute(q.ZONES)
         await conn.execute(q.FILL_ZONES, *await _zone_arrays(conn, as_of))
         clock = _Clock(result)
@@ -157,9 +172,13 @@ async def run_sweep(conn: asyncpg.Connection, as_of: datetime) -> SweepResult:
         for r in escalated:
             result.by_stage[r["stage"]] = result.by_stage.get(r["stage"], 0) + 1
         await conn.execute(
-            "INSERT INTO sweeps (as_of, finished_at, result) VALUES ($1, clock_timestamp(), $2)",
+            "INSERT INTO sweeps (as_of, finished_at, result, requested_by, company_id, "
+            "community_ids) VALUES ($1, clock_timestamp(), $2, $3, $4, $5)",
             as_of,
             result.as_dict(),
+            by,
+            company_id,
+            community_ids,
         )
     log.info("sweep done", as_of=result.as_of, escalated=result.escalated, cases=result.cases)
     return result

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, HTTPException, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from payments.entrypoints import security
+from payments.entrypoints.scoping import PREPAYMENT
 from payments.entrypoints.security import CounterClerk, Reader
 from payments.service_layer import communities
 from payments.service_layer.counter import (
@@ -52,7 +53,7 @@ class CounterPaymentIn(BaseModel):
     )
 
 
-@router.post("/payments/counter", status_code=201)
+@router.post("/payments/counter", status_code=201, openapi_extra=PREPAYMENT)
 async def counter_payment(
     body: CounterPaymentIn,
     pool: Pool,

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from payments.adapters.gateways import Gateways, gateways_dependency
 from payments.domain.orders import OrderError, OrderTerms
 from payments.entrypoints import security
+from payments.entrypoints.scoping import PREPAYMENT
 from payments.entrypoints.security import CounterClerk, Expirer, OrderCreator, OrderQuerier, Reader
 from payments.service_layer import codepay, orders
 from payments.service_layer.expiry import expire_orders
@@ -37,7 +38,7 @@ class OrderIn(BaseModel):
     at: AwareDatetime | None = Field(default=None, description="As-of instant; default now")
 
 
-@router.post("/orders", status_code=201)
+@router.post("/orders", status_code=201, openapi_extra=PREPAYMENT)
 async def create_order(
     body: OrderIn, pool: Pool, gateways: GatewaysDep, principal: OrderCreator
 ) -> dict[str, Any]:
@@ -164,7 +165,7 @@ class ScanIn(BaseModel):
     )
 
 
-@router.post("/payments/scan")
+@router.post("/payments/scan", openapi_extra=PREPAYMENT)
 async def scan_payment_code(
     body: ScanIn, pool: Pool, gateways: GatewaysDep, principal: CounterClerk
 ) -> dict[str, Any]:

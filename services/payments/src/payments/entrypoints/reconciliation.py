@@ -19,7 +19,7 @@ from payments.entrypoints.security import FinanceReader, FinanceWriter, ReportRe
 from payments.service_layer.accounts import AmbiguousAccount, statement_account
 from payments.service_layer.reconciliation import daily_close, import_statement
 from payments.service_layer.reports import totals
-from propfee import audit
+from propfee import audit, uploads
 from propfee.http import Pool
 from propfee.money import MoneyError
 
@@ -33,6 +33,7 @@ async def import_bill(
     request: Request,
     pool: Pool,
     principal: FinanceWriter,
+    limits: uploads.Limits,
     merchant_id: Annotated[
         str | None,
         Query(
@@ -44,7 +45,8 @@ async def import_bill(
 ) -> dict[str, Any]:
     """Body: the gateway's statement CSV for the day (UTF-8; Alipay's GBK files re-encoded).
     For a merchant account of the caller's company (404 for another company's); company-wide
-    callers only; audited (``statement.imported``)."""
+    callers only; audited (``statement.imported``). Past the upload limits: 413, or 422 naming
+    the row and column (``propfee.uploads``)."""
     security.gateway_level(principal, f"{gateway} statements")
     try:
         account = await statement_account(pool, principal, gateway, merchant_id)
@@ -55,6 +57,7 @@ async def import_bill(
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("gb18030", errors="replace")
+    uploads.check_csv(text, limits)
     async with pool.acquire() as conn, conn.transaction():
         try:
             summary = await import_statement(conn, account, bill_date, text, datetime.now(UTC))

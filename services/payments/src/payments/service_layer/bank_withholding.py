@@ -33,17 +33,37 @@ def _hash(d: Debit) -> str:
     return hashlib.sha256(data.encode()).hexdigest()
 
 
+#: The communities payments knows each id in (billing's invoices, its payments and orders).
+_KNOWN = (
+    "SELECT DISTINCT k.id, k.community_id FROM ("
+    " SELECT {c} AS id, community_id FROM invoices WHERE {c} = ANY($1::text[]) UNION ALL"
+    " SELECT {c}, community_id FROM payments WHERE {c} = ANY($1::text[]) UNION ALL"
+    " SELECT {c}, community_id FROM payment_orders WHERE {c} = ANY($1::text[])) k"
+)
+
+
+async def _known(conn: asyncpg.Connection, column: str, ids: set[str]) -> dict[str, set[str]]:
+    known: dict[str, set[str]] = {}
+    for r in await conn.fetch(_KNOWN.format(c=column), sorted(ids)):
+        known.setdefault(r["id"], set()).add(r["community_id"])
+    return known
+
+
 async def scoped_debits(
     conn: asyncpg.Connection, principal: Principal, debits: Sequence[Debit]
 ) -> tuple[list[Debit], list[RowError]]:
-    """The rows the caller may record, and a row error for each other: its unit is unknown
-    or outside the caller's scope (another company's, another community's), or in another
-    community than the row's ``community_id``; or an invoice is not the unit's. The scope
-    lookups are payments' own (``entrypoints.security``: ``communities``, ``unit``); a
-    community of the file outside the caller's scope refuses the whole file (404)."""
+    """The rows the caller may record, and a row error for each other, like ids in a request
+    (``entrypoints.scoping``): the row's unit, if payments knows it, must be in the caller's
+    scope (``security.unit``: not another company's or another community's) and in the row's
+    ``community_id``; its payer, if known, a payer of that community; its invoices that unit's.
+    A unit or payer payments has not heard of yet (a debit before the first invoice) is taken
+    to be in the row's community, which must be the caller's: a community of the file outside
+    the caller's scope refuses the whole file (404, ``security.communities``)."""
     await security.communities(conn, principal, {d.community_id for d in debits})
+    units = await _known(conn, "unit_id", {d.unit_id for d in debits})
+    payers = await _known(conn, "payer_party_id", {d.payer_party_id for d in debits})
     unit_community: dict[str, str | None] = {}
-    for unit_id in dict.fromkeys(d.unit_id for d in debits):
+    for unit_id in units:
         try:
             unit_community[unit_id] = (await security.unit(conn, principal, unit_id))[
                 "community_id"
@@ -51,25 +71,30 @@ async def scoped_debits(
         except HTTPException as exc:
             if exc.status_code != 404:
                 raise
-            unit_community[unit_id] = None
-    invoice_ids = sorted({i for d in debits for i in d.invoice_ids})
+            unit_community[unit_id] = None  # known, but not the caller's
     invoices = {
         r["invoice_id"]: (r["unit_id"], r["community_id"])
         for r in await conn.fetch(
             "SELECT invoice_id, unit_id, community_id FROM invoices "
             "WHERE invoice_id = ANY($1::text[])",
-            invoice_ids,
+            sorted({i for d in debits for i in d.invoice_ids}),
         )
     }
     accepted: list[Debit] = []
     errors: list[RowError] = []
     for d in debits:
-        community = unit_community[d.unit_id]
+        community = unit_community.get(d.unit_id, d.community_id)
         if community is None:
-            errors.append(RowError(d.line, "unit_id", "unknown unit, or not in your scope"))
-        elif community != d.community_id:
+            errors.append(RowError(d.line, "unit_id", "not a unit in your scope"))
+        elif community != d.community_id or d.community_id not in units.get(
+            d.unit_id, {d.community_id}
+        ):
             errors.append(
                 RowError(d.line, "unit_id", f"the unit is not in community {d.community_id}")
+            )
+        elif d.community_id not in payers.get(d.payer_party_id, {d.community_id}):
+            errors.append(
+                RowError(d.line, "payer_party_id", f"not a payer of community {d.community_id}")
             )
         elif foreign := [i for i in d.invoice_ids if invoices.get(i) != (d.unit_id, community)]:
             errors.append(

@@ -1,0 +1,46 @@
+"""What the ids in notifier's requests name, and whose they are (``propfee.auth.scope``).
+
+Every path parameter, query parameter and JSON body field named here is resolved before the
+route runs: 404 unless it exists in the caller's scope and in the request's community.
+Notifier knows units and subjects (cases, invoices, payments) only by the messages it has
+queued for them."""
+
+from propfee.auth import Kind, ScopeRegistry, sql_resolver
+
+_COMPANY = "LEFT JOIN communities c USING (community_id)"
+
+
+def _by(table: str, column: str) -> str:
+    return (
+        f"SELECT DISTINCT ON (t.{column}) t.{column} AS id, t.community_id, c.company_id "
+        f"FROM {table} t {_COMPANY} WHERE t.{column} = ANY($1::text[]) ORDER BY t.{column}"
+    )
+
+
+COMMUNITY = Kind(
+    "community",
+    sql_resolver(
+        "SELECT community_id AS id, community_id, company_id FROM communities "
+        "WHERE community_id = ANY($1::text[])"
+    ),
+)
+PARTY = Kind("party", sql_resolver(_by("parties", "party_id")))
+NOTIFICATION = Kind("notification", sql_resolver(_by("notifications", "notification_id")))
+UNIT = Kind("unit", sql_resolver(_by("notifications", "unit_id")))
+SUBJECT = Kind("subject", sql_resolver(_by("notifications", "subject_id")))
+
+REGISTRY = ScopeRegistry(
+    fields={
+        "community_id": COMMUNITY,
+        "party_id": PARTY,
+        "notification_id": NOTIFICATION,
+        "unit_id": UNIT,
+        "subject_id": SUBJECT,
+    },
+    not_references={
+        "before_id": "the audit trail's paging cursor (rows are filtered by scope in SQL)",
+        "provider_message_id": "the provider's message id of a delivery receipt; matched to "
+        "its notification by the receipt's own lookup",
+        "batch_id": "a letter batch (its route checks the caller's scope)",
+    },
+)

@@ -1,0 +1,99 @@
+"""What the ids in payments' requests name, and whose they are (``propfee.auth.scope``).
+
+Every path parameter, query parameter and JSON body field named here is resolved before the
+route runs: 404 unless it exists in the caller's scope and in the request's community.
+Payments knows units and parties from billing's invoices and from its own payments and
+orders; a unit it has never heard of is named by nobody."""
+
+from propfee.auth import Kind, ScopeRegistry, new_ids, sql_resolver
+
+_COMPANY = "LEFT JOIN communities c USING (community_id)"
+
+
+def _known(column: str) -> str:
+    """The community of each id in ``column`` of billing's invoices, payments or orders."""
+    return (
+        f"SELECT DISTINCT ON (k.id) k.id, k.community_id, c.company_id FROM ("
+        f" SELECT {column} AS id, community_id, 1 AS rank FROM invoices"
+        f"  WHERE {column} = ANY($1::text[]) UNION ALL"
+        f" SELECT {column}, community_id, 2 FROM payments WHERE {column} = ANY($1::text[])"
+        f" UNION ALL SELECT {column}, community_id, 3 FROM payment_orders"
+        f"  WHERE {column} = ANY($1::text[])) k {_COMPANY} ORDER BY k.id, k.rank"
+    )
+
+
+COMMUNITY = Kind(
+    "community",
+    sql_resolver(
+        "SELECT community_id AS id, community_id, company_id FROM communities "
+        "WHERE community_id = ANY($1::text[])"
+    ),
+)
+UNIT = Kind("unit", sql_resolver(_known("unit_id")))
+PARTY = Kind("party", sql_resolver(_known("payer_party_id")))
+INVOICE = Kind(
+    "invoice",
+    sql_resolver(
+        f"SELECT i.invoice_id AS id, i.community_id, c.company_id FROM invoices i {_COMPANY} "
+        "WHERE i.invoice_id = ANY($1::text[])"
+    ),
+)
+PAYMENT = Kind(
+    "payment",
+    sql_resolver(
+        f"SELECT p.payment_id AS id, p.community_id, c.company_id FROM payments p {_COMPANY} "
+        "WHERE p.payment_id = ANY($1::text[])"
+    ),
+)
+RECEIPT = Kind(
+    "receipt",
+    sql_resolver(
+        f"SELECT p.receipt_no AS id, p.community_id, c.company_id FROM payments p {_COMPANY} "
+        "WHERE p.receipt_no = ANY($1::text[])"
+    ),
+)
+ORDER = Kind(
+    "order",
+    sql_resolver(
+        f"SELECT o.order_id AS id, o.community_id, c.company_id FROM payment_orders o {_COMPANY} "
+        "WHERE o.order_id = ANY($1::text[])"
+    ),
+)
+#: A merchant account (WeChat Pay mchid, Alipay app_id, UnionPay merId): a company-level record
+#: of the company owning it (``service_layer.accounts``); one without a company is the
+#: deployment's.
+MERCHANT_ACCOUNT = Kind(
+    "merchant account",
+    sql_resolver(
+        "SELECT DISTINCT ON (merchant_id) merchant_id AS id, NULL::text AS community_id, "
+        "company_id FROM merchant_accounts WHERE merchant_id = ANY($1::text[]) "
+        "ORDER BY merchant_id, configured DESC"
+    ),
+)
+
+REGISTRY = ScopeRegistry(
+    fields={
+        "community_id": COMMUNITY,
+        "unit_id": UNIT,
+        "payer_party_id": PARTY,
+        "invoice_id": INVOICE,
+        "invoice_ids": INVOICE,
+        "payment_id": PAYMENT,
+        "receipt_no": RECEIPT,
+        "order_id": ORDER,
+        "merchant_id": MERCHANT_ACCOUNT,
+    },
+    not_references={
+        "before_id": "the audit trail's paging cursor (rows are filtered by scope in SQL)",
+        "exception_id": "gateway-level: resolved by its merchant account's company "
+        "(payments.entrypoints.security.exception)",
+        "discrepancy_id": "gateway-level: resolved by its merchant account's company "
+        "(payments.entrypoints.security.discrepancy)",
+    },
+)
+
+#: Money may be taken for a unit (and its payer) payments has not heard of yet: it learns units
+#: from billing's invoices, and an owner may prepay before the first one. The unit is then taken
+#: to be in the community the request names (which must be in scope); a unit or payer payments
+#: knows must be in that community, like every other id.
+PREPAYMENT = new_ids("unit_id", "payer_party_id")
