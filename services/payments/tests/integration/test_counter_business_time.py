@@ -40,7 +40,7 @@ async def test_counter_paid_at_is_a_bounded_business_time(
             body = {
                 "community_id": community,
                 "unit_id": f"u-{community}",
-                "payer_party_id": "owner-1",
+                "payer_party_id": f"owner-{community}",  # one payer per community
                 "amount_fen": 1000,
                 "channel": "cash",
             }
