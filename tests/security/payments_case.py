@@ -185,6 +185,7 @@ def _seed_community(
         "exception_id": exception_id,
         "discrepancy_id": discrepancy_id,
         "gateway": gateway,
+        "merchant_id": ACCOUNTS["wechatpay_mchid" if gateway == "wechatpay" else "alipay_app_id"],
         "bill_date": BILL_DATE,
         "txn": txn,
     }
@@ -225,8 +226,11 @@ EXAMPLES = {
     "GET /units/{unit_id}/qr": lambda ids: Example(),
     "POST /bank-withholding/files": lambda ids: Example(
         content=_bank_file(ids), headers={"Content-Type": "text/csv"}),
+    # A transaction id is the gateway's, not a tenant's: the same in every world.
     "POST /reconciliation/{gateway}/{bill_date}": lambda ids: Example(
-        content=STATEMENTS[ids["gateway"]](ids["txn"]), headers={"Content-Type": "text/csv"}),
+        params={"merchant_id": ids["merchant_id"]},
+        content=STATEMENTS[ids["gateway"]]("tx-security-statement"),
+        headers={"Content-Type": "text/csv"}),
     "GET /discrepancies": lambda ids: Example(),
     "POST /discrepancies/{discrepancy_id}/resolve": lambda ids: Example(
         json={"note": "网关对账单延迟，已核实"}),
