@@ -41,12 +41,14 @@ async def test_sweep_reminds_who_owes_and_never_who_paid(
             r = await http.post(f"{billing}/invoices", json=invoice_body(unit))
             assert r.status_code == 201, r.text
             invoices[unit] = r.json()
+        clock = BearerAuth(staff_token(dev_issuer, [Role.fee_clerk, Role.service]))
         r = await http.post(
             f"{payments}/payments/counter",
             json={"community_id": community, "unit_id": paid, "payer_party_id": payer,
                   "invoice_ids": [invoices[paid]["invoice_id"]], "amount_fen": 27580,
-                  "channel": "cash"},
+                  "channel": "cash", "paid_at": "2026-01-20T10:00:00+08:00"},
             headers={"Idempotency-Key": f"k-{uuid.uuid4()}"},
+            auth=clock,  # paid on the test's clock, before any late fee
         )  # fmt: skip
         assert r.status_code == 201, r.text
 

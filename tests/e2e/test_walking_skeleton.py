@@ -13,13 +13,17 @@ import asyncpg
 import httpx
 import pytest
 
+from propfee.auth import Role
+from tests.support.auth import BearerAuth, staff_token
 from tests.support.billing_api import create_unit, invoice_body, setup_community
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
 
 
-async def test_invoice_to_payment_to_closed_case(create_database, services, staff_auth) -> None:  # type: ignore[no-untyped-def]
+async def test_invoice_to_payment_to_closed_case(
+    create_database, services, staff_auth, dev_issuer
+) -> None:  # type: ignore[no-untyped-def]
     dbs = {
         name: await create_database(name) for name in ("billing", "payments", "dunning", "notifier")
     }
@@ -64,14 +68,24 @@ async def test_invoice_to_payment_to_closed_case(create_database, services, staf
             "invoice_ids": [invoice["invoice_id"]],
             "amount_fen": 27580,
             "channel": "cash",
+            "paid_at": "2026-01-20T10:00:00+08:00",
         }
         key = {"Idempotency-Key": f"counter-{uuid.uuid4()}"}
-        first = await http.post(f"{payments}/payments/counter", json=payment_body, headers=key)
-        again = await http.post(f"{payments}/payments/counter", json=payment_body, headers=key)
+        # Paid on the test's clock (before any late fee): the service role's, beside the clerk's.
+        clock = BearerAuth(staff_token(dev_issuer, [Role.fee_clerk, Role.service]))
+        first = await http.post(
+            f"{payments}/payments/counter", json=payment_body, headers=key, auth=clock
+        )
+        again = await http.post(
+            f"{payments}/payments/counter", json=payment_body, headers=key, auth=clock
+        )
         assert first.status_code == 201 and again.status_code == 200
         assert first.json()["payment_id"] == again.json()["payment_id"]
         conflict = await http.post(
-            f"{payments}/payments/counter", json={**payment_body, "amount_fen": 1}, headers=key
+            f"{payments}/payments/counter",
+            json={**payment_body, "amount_fen": 1},
+            headers=key,
+            auth=clock,
         )
         assert conflict.status_code == 409
 
