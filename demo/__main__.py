@@ -32,7 +32,7 @@ from demo.run import DemoConfig, collect, run_year, wait_ready
 from demo.world import ROOT
 from propfee.kafka import delete_topics, ensure_topics
 from propfee.logging import configure_logging
-from propfee.settings import LOCAL_PG
+from propfee.settings import LOCAL_PG, LOCAL_PG_OWNER, migration_url_for
 from propfee.topics import all_topics
 
 PREFIX = "demo."
@@ -70,16 +70,20 @@ def say(text: str) -> None:
 
 
 async def fresh_databases(bootstrap: str) -> dict[str, str]:
-    """Empty ``<service>_demo`` databases and ``demo.`` topics: every run starts clean."""
-    admin = os.environ.get("PROPFEE_ADMIN_DATABASE_URL", f"{LOCAL_PG}/postgres")
-    conn = await asyncpg.connect(admin)
+    """Empty ``<service>_demo`` databases and ``demo.`` topics: every run starts clean.
+
+    The local owner role creates and owns the databases (the services migrate as it); the
+    URLs returned are the runtime role's. ``PROPFEE_ADMIN_DATABASE_URL``: one role does both."""
+    admin = os.environ.get("PROPFEE_ADMIN_DATABASE_URL")
+    base = admin.rsplit("/", 1)[0] if admin else LOCAL_PG
+    conn = await asyncpg.connect(admin or f"{LOCAL_PG_OWNER}/postgres")
     urls = {}
     try:
         for service in PORTS:
             name = f"{service}_demo"
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await conn.execute(f'CREATE DATABASE "{name}"')
-            urls[service] = admin.rsplit("/", 1)[0] + f"/{name}"
+            urls[service] = f"{base}/{name}"
     finally:
         await conn.close()
     await delete_topics(bootstrap, [PREFIX + t.name for t in all_topics()])
@@ -102,6 +106,7 @@ def restart_services(env: dict[str, str]) -> None:
 
 def service_env(db_urls: dict[str, str], sandbox_env: dict[str, str], bootstrap: str) -> dict:
     env = {f"{s.upper()}_DATABASE_URL": url for s, url in db_urls.items()}
+    env |= {f"{s.upper()}_MIGRATION_DATABASE_URL": migration_url_for(u) for s, u in db_urls.items()}
     env |= {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "PROPFEE_TOPIC_PREFIX": PREFIX,

@@ -428,9 +428,10 @@ class Simulation:
     async def _post_office(self, day: date) -> None:
         """Print yesterday's letters and door notices: the housekeeper posts the notices on
         the doors at once (a hand-delivery reference), the letters go by EMS and are
-        delivered two days later (the tracking number)."""
+        delivered two days later (the tracking number). Recorded as the automation (the
+        service role): staff act as of now only, and these times are the simulated clock's."""
         batch = await self.api.post(
-            "notifier", "/letters/batches", actor="clerk",
+            "notifier", "/letters/batches", actor="automation",
             params={"as_of": local(day, 9, 45).isoformat()},
         )  # fmt: skip
         by_channel = batch.get("by_channel") or {}
@@ -441,7 +442,7 @@ class Simulation:
 
         async def track(nid: str, number: str, carrier: str, at: datetime) -> None:
             await self.api.post(
-                "notifier", f"/notifications/{nid}/tracking", actor="clerk", ok=(200, 409),
+                "notifier", f"/notifications/{nid}/tracking", actor="automation", ok=(200, 409),
                 json={"tracking_number": number, "carrier": carrier,
                       "delivered_at": at.isoformat()},
             )  # fmt: skip
@@ -555,8 +556,10 @@ class Simulation:
         )  # fmt: skip
         if not open_ids:
             return
+        # Recorded as of the simulated day: only the service role (the simulation clock) may
+        # act as of another day than today; staff may back-date a few days at most.
         plan = await self.api.post(
-            "billing", f"/units/{h.unit_id}/installment-plans", actor="clerk", ok=(200, 201),
+            "billing", f"/units/{h.unit_id}/installment-plans", actor="automation", ok=(200, 201),
             json={"invoice_ids": open_ids, "parts": 3,
                   "first_due": str(day + timedelta(days=10)),
                   "reason": "家庭困难，分期缴纳", "at": at.isoformat()},

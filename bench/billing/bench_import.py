@@ -21,8 +21,8 @@ import asyncpg
 
 from billing.service_layer.ledger_import import import_ledger
 from billing.service_layer.registry import CommunityIn, upsert_community
-from propfee.db import create_pool, migrate, service_migrations
-from propfee.settings import LOCAL_PG
+from propfee.db import create_pool, migrate_database
+from propfee.settings import LOCAL_PG, LOCAL_PG_OWNER
 
 SAMPLE = Path(__file__).resolve().parents[2] / "services/billing/tests/unit/data/sample-ledger.csv"
 
@@ -47,12 +47,12 @@ async def main() -> None:
     parser.add_argument("--rows", type=int, default=5000)
     args = parser.parse_args()
     tag = f"benchimp{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(f"{LOCAL_PG}/postgres")
+    admin = await asyncpg.connect(f"{LOCAL_PG_OWNER}/postgres")
     await admin.execute(f'CREATE DATABASE "{tag}"')
+    await migrate_database(f"{LOCAL_PG}/{tag}", "billing")
     pool = await create_pool(f"{LOCAL_PG}/{tag}")
     try:
         async with pool.acquire() as conn:
-            await migrate(conn, service_migrations("billing"))
             async with conn.transaction():
                 await upsert_community(
                     conn, CommunityIn("c", "co", "Co", "Estate", "杭州"), datetime.now(UTC)

@@ -26,10 +26,10 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from propfee.cloudevents import CloudEvent
-from propfee.db import migrate, service_migrations
+from propfee.db import migrate_database
 from propfee.events import PaymentReceived
 from propfee.kafka import client_kwargs, delete_topics, ensure_topics, make_producer
-from propfee.settings import LOCAL_PG
+from propfee.settings import LOCAL_PG, LOCAL_PG_OWNER
 from propfee.topics import all_topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,9 +37,9 @@ COMMUNITY = "bench"
 
 
 async def prepare(dsn: str, units: int) -> None:
+    await migrate_database(dsn, "billing")
     conn = await asyncpg.connect(dsn)
     try:
-        await migrate(conn, service_migrations("billing"))
         await conn.execute(
             """
             INSERT INTO companies VALUES ('co', 'Bench Co');
@@ -103,7 +103,7 @@ async def main() -> None:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     tag = f"bench{secrets.token_hex(3)}"
     prefix = f"{tag}."
-    admin = await asyncpg.connect(f"{LOCAL_PG}/postgres")
+    admin = await asyncpg.connect(f"{LOCAL_PG_OWNER}/postgres")
     await admin.execute(f'CREATE DATABASE "{tag}"')
     dsn = f"{LOCAL_PG}/{tag}"
     await ensure_topics(bootstrap, prefix=prefix)

@@ -29,11 +29,12 @@ from propfee.cloudevents import CloudEvent
 from propfee.db import migrate_database
 from propfee.events import PaymentReceived
 from propfee.kafka import delete_topics, ensure_topics, make_producer
+from propfee.settings import LOCAL_PG, LOCAL_PG_OWNER, migration_url_for
 from propfee.topics import all_topics
 
-ADMIN = os.environ.get(
-    "PROPFEE_TEST_DATABASE_URL", "postgresql://propfee:propfee@127.0.0.1:55432/postgres"
-)
+#: Creates (and owns) the database; its services and pools use the runtime role's URL.
+ADMIN = os.environ.get("PROPFEE_TEST_DATABASE_URL", f"{LOCAL_PG_OWNER}/postgres")
+BASE = ADMIN.rsplit("/", 1)[0] if "PROPFEE_TEST_DATABASE_URL" in os.environ else LOCAL_PG
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 
 SETUP = [
@@ -58,11 +59,11 @@ async def main(rate: int, seconds: int, cases: int) -> None:
     admin = await asyncpg.connect(ADMIN)
     name, prefix = f"bench_hold_{os.getpid()}", f"bench{secrets.token_hex(3)}."
     await admin.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN.rsplit("/", 1)[0] + "/" + name
+    url = f"{BASE}/{name}"
     proc = None
     try:
         await migrate_database(url, "dunning")
-        conn = await asyncpg.connect(url)
+        conn = await asyncpg.connect(migration_url_for(url))  # a table and a trigger: the owner
         for statement in SETUP:
             await (conn.execute(statement, cases) if "$1" in statement else conn.execute(statement))
         await ensure_topics(KAFKA, prefix=prefix)

@@ -22,10 +22,11 @@ import asyncpg
 
 from dunning.service_layer.sweep import run_sweep
 from propfee.db import create_pool, migrate_database
+from propfee.settings import LOCAL_PG, LOCAL_PG_OWNER, migration_url_for
 
-ADMIN = os.environ.get(
-    "PROPFEE_TEST_DATABASE_URL", "postgresql://propfee:propfee@127.0.0.1:55432/postgres"
-)
+#: Creates (and owns) the database; its services and pools use the runtime role's URL.
+ADMIN = os.environ.get("PROPFEE_TEST_DATABASE_URL", f"{LOCAL_PG_OWNER}/postgres")
+BASE = ADMIN.rsplit("/", 1)[0] if "PROPFEE_TEST_DATABASE_URL" in os.environ else LOCAL_PG
 
 LOAD = [
     """INSERT INTO arrears_cases (case_id, unit_id, community_id, payer_party_id, opened_at,
@@ -70,7 +71,7 @@ async def main(cases: int, keep: bool, worst: bool) -> None:
     admin = await asyncpg.connect(ADMIN)
     name = f"bench_dunning_{os.getpid()}"
     await admin.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN.rsplit("/", 1)[0] + "/" + name
+    url = f"{BASE}/{name}"
     try:
         await migrate_database(url, "dunning")
         pool = await create_pool(url, min_size=1, max_size=2)
@@ -80,7 +81,9 @@ async def main(cases: int, keep: bool, worst: bool) -> None:
             await conn.execute(first, cases, spread_from, spread_days, timeout=900)
             for statement in rest:
                 await conn.execute(statement, cases, timeout=900)
-            await conn.execute("VACUUM ANALYZE")
+            owner = await asyncpg.connect(migration_url_for(url))  # VACUUM is the owner's
+            await owner.execute("VACUUM ANALYZE")
+            await owner.close()
             open_invoices = await conn.fetchval("SELECT count(*) FROM receivables")
         print(
             f"loaded {cases:,} cases, {open_invoices:,} open invoices in {time.perf_counter() - t0:.1f} s"

@@ -30,9 +30,9 @@ from notifier.domain.messages import reminder_requests  # noqa: E402
 from notifier.service_layer.dispatcher import Dispatcher  # noqa: E402
 from notifier.service_layer.handlers import queue_requests  # noqa: E402
 from notifier.settings import NotifierSettings  # noqa: E402
-from propfee.db import create_pool, migrate, service_migrations  # noqa: E402
+from propfee.db import create_pool, migrate_database  # noqa: E402
 from propfee.events import ArrearsEscalated, EscalationAction  # noqa: E402
-from propfee.settings import LOCAL_PG  # noqa: E402
+from propfee.settings import LOCAL_PG, LOCAL_PG_OWNER  # noqa: E402
 from services.notifier.tests.fakes import free_port  # noqa: E402
 
 FAKE = """
@@ -80,7 +80,7 @@ async def main(
     count: int, rate: float, port: int, fake: subprocess.Popen[bytes], profile: str | None
 ) -> int:
     db = f"bench_notifier_{uuid.uuid4().hex[:6]}"
-    admin = await asyncpg.connect(f"{LOCAL_PG}/postgres")
+    admin = await asyncpg.connect(f"{LOCAL_PG_OWNER}/postgres")
     await admin.execute(f'CREATE DATABASE "{db}"')
     try:
         settings = NotifierSettings(
@@ -91,9 +91,9 @@ async def main(
             alibaba_rate_per_s=rate,
             db_pool_max=10,
         )
+        await migrate_database(settings.database_url, "notifier")
         pool = await create_pool(settings.database_url, max_size=10)
         async with pool.acquire() as conn:
-            await migrate(conn, service_migrations("notifier"))
             events = sweep(count)
             async with conn.transaction():
                 await conn.execute(

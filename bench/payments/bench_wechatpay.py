@@ -49,7 +49,7 @@ from payments_testkit.wechat import WechatSide, transaction  # noqa: E402
 
 from payments.service_layer.orders import OrderRequest, create_order  # noqa: E402
 from propfee.kafka import ensure_topics  # noqa: E402
-from propfee.settings import LOCAL_PG  # noqa: E402
+from propfee.settings import LOCAL_PG, LOCAL_PG_OWNER  # noqa: E402
 from tests.support.kafka import read_topic  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 
@@ -143,7 +143,7 @@ def ensure_wrk() -> None:
 async def main(args: argparse.Namespace) -> None:
     ensure_wrk()
     run = f"bench{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(f"{LOCAL_PG}/postgres")
+    admin = await asyncpg.connect(f"{LOCAL_PG_OWNER}/postgres")
     await admin.execute(f'CREATE DATABASE "{run}"')
     db = f"{LOCAL_PG}/{run}"
     prefix = f"{run}."

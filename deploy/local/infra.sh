@@ -3,6 +3,7 @@
 # real PostgreSQL server, run as plain background processes on 127.0.0.1 (no Docker needed).
 #
 #   deploy/local/infra.sh up | down | status | env | logs [kafka|postgres] | psql [db] [psql args]
+#                         psql-owner db [psql args]
 #                         start-kafka | stop-kafka | start-postgres | stop-postgres | reset | help
 #                         start-kafka-secure | stop-kafka-secure | env-kafka-secure [service]
 #
@@ -109,8 +110,10 @@ KS_USER_NAMES=(admin "${SERVICES[@]}")
 PG_LOCATION_FILE=$PROPFEE_HOME/pg.location
 PG_DEFAULT_ROOT=$PROPFEE_HOME/pg
 PG_ADDR=127.0.0.1:$PG_PORT
-PG_ROLE=propfee
+PG_ROLE=propfee # the runtime role: the services' *_DATABASE_URL
 PG_PASSWORD=propfee
+PG_OWNER_ROLE=propfee_owner # the owner role: migrations (propfee.settings.LOCAL_PG_OWNER)
+PG_OWNER_PASSWORD=propfee_owner
 HOME_HASH="$(printf '%s' "$PROPFEE_HOME" | sha256sum | cut -c1-12)"
 
 # Filled in lazily by pg_resolve_paths / pg_require_bin / require_java.
@@ -207,6 +210,7 @@ stop_pid() {
 # external (not managed) components
 
 our_database_url() { printf 'postgresql://%s:%s@127.0.0.1:%s/%s' "$PG_ROLE" "$PG_PASSWORD" "$PG_PORT" "$1"; }
+our_owner_url() { printf 'postgresql://%s:%s@127.0.0.1:%s/%s' "$PG_OWNER_ROLE" "$PG_OWNER_PASSWORD" "$PG_PORT" "$1"; }
 url_var() { printf '%s_DATABASE_URL' "${1^^}"; }
 
 # kafka_is_external: KAFKA_BOOTSTRAP_SERVERS is set and points to a Kafka we do not manage.
@@ -704,31 +708,116 @@ pg_wait_ready() {
     done
 }
 
-# pg_bootstrap: role propfee and the four service databases (idempotent)
+# pg_bootstrap: the two roles and the four service databases (idempotent). The owner role
+# (propfee_owner) runs the migrations and owns every schema object; the runtime role (propfee,
+# the services' *_DATABASE_URL) is granted rows only, after each migration run
+# (propfee.db.grant_runtime), so it cannot ALTER, DROP or disable the audit log's trigger.
+# Databases made before the owner role existed (owned by propfee) are handed to the owner.
 pg_bootstrap() {
-    local dbs
+    local dbs db
     dbs="$(printf "'%s'," "${SERVICES[@]}")"
     dbs=${dbs%,}
     if ! "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres >/dev/null <<SQL; then
+SET client_min_messages = warning; -- no "already a member" notices on every start
 DO \$\$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_ROLE') THEN
         CREATE ROLE $PG_ROLE LOGIN CREATEDB PASSWORD '$PG_PASSWORD';
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_OWNER_ROLE') THEN
+        CREATE ROLE $PG_OWNER_ROLE LOGIN CREATEDB PASSWORD '$PG_OWNER_PASSWORD';
+    END IF;
 END
 \$\$;
 -- Tests and benchmarks drop their databases WITH (FORCE), which must be able to end an
 -- autovacuum worker still busy there (local setup only).
-GRANT pg_signal_backend TO $PG_ROLE;
-SELECT format('CREATE DATABASE %I OWNER $PG_ROLE', d)
+GRANT pg_signal_backend TO $PG_ROLE, $PG_OWNER_ROLE;
+-- The owner may act as the runtime role (e.g. drop a database the runtime role created before
+-- the split), never the reverse: the runtime role is not a member of the owner role.
+GRANT $PG_ROLE TO $PG_OWNER_ROLE;
+SELECT format('CREATE DATABASE %I OWNER $PG_OWNER_ROLE', d)
 FROM unnest(ARRAY[$dbs]) AS d
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = d)
 \gexec
+SELECT format('ALTER DATABASE %I OWNER TO $PG_OWNER_ROLE', d)
+FROM unnest(ARRAY[$dbs]) AS d
+JOIN pg_database ON datname = d
+WHERE datdba = '$PG_ROLE'::regrole
+\gexec
 SQL
         show_log_tail "$PG_LOG"
-        die "could not create the role '$PG_ROLE' and the databases ${SERVICES[*]}"
+        die "could not create the roles '$PG_ROLE', '$PG_OWNER_ROLE' and the databases ${SERVICES[*]}"
     fi
-    info "postgres: role '$PG_ROLE' and databases ${SERVICES[*]} present"
+    for db in "${SERVICES[@]}"; do
+        pg_hand_objects_to_owner "$db"
+    done
+    info "postgres: roles '$PG_OWNER_ROLE' (owner, migrations) and '$PG_ROLE' (runtime), databases ${SERVICES[*]} present"
+}
+
+# pg_hand_objects_to_owner DB: objects the runtime role still owns in DB's schema public (made
+# by migrations before the owner role existed) now belong to the owner role. The runtime role
+# gets its privileges back from the next migration run (any service start, or
+# `python -m <service> migrate`). Nothing to do, and nothing done, on a database made by this
+# version.
+pg_hand_objects_to_owner() {
+    local db=$1 legacy
+    legacy="$("$PSQL" -X -q -A -t -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "$db" -c \
+        "SELECT count(*) FROM pg_class c
+         WHERE c.relowner = '$PG_ROLE'::regrole AND c.relnamespace = 'public'::regnamespace
+           AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                                                       AND d.objid = c.oid AND d.deptype = 'e')" </dev/null)" ||
+        die "could not read the owners of the objects in database '$db'"
+    [[ $legacy == 0 ]] && return 0
+    info "postgres: database '$db' was made before the owner role; handing its objects to '$PG_OWNER_ROLE'"
+    if ! "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "$db" >/dev/null <<SQL; then
+DO \$\$
+DECLARE
+    stmt text;
+BEGIN
+    FOR stmt IN
+        -- tables, views, sequences (a serial or identity sequence follows its table)
+        SELECT format('ALTER %s %s OWNER TO $PG_OWNER_ROLE',
+                      CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                                     WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE'
+                                     ELSE 'TABLE' END,
+                      c.oid::regclass)
+        FROM pg_class c
+        WHERE c.relowner = '$PG_ROLE'::regrole
+          AND c.relnamespace = 'public'::regnamespace
+          AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                          WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                            AND (d.deptype = 'e' OR (c.relkind = 'S' AND d.deptype IN ('a', 'i'))))
+        UNION ALL
+        -- functions and procedures (the audit log's trigger function among them)
+        SELECT format('ALTER ROUTINE %s OWNER TO $PG_OWNER_ROLE', p.oid::regprocedure)
+        FROM pg_proc p
+        WHERE p.proowner = '$PG_ROLE'::regrole
+          AND p.pronamespace = 'public'::regnamespace
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                          WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                            AND d.deptype = 'e')
+        UNION ALL
+        -- enums, domains, ranges and stand-alone composite types
+        SELECT format('ALTER TYPE %s OWNER TO $PG_OWNER_ROLE', t.oid::regtype)
+        FROM pg_type t
+        LEFT JOIN pg_class r ON r.oid = t.typrelid
+        WHERE t.typowner = '$PG_ROLE'::regrole
+          AND t.typnamespace = 'public'::regnamespace
+          AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND r.relkind = 'c'))
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                          WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid
+                            AND d.deptype = 'e')
+    LOOP
+        EXECUTE stmt;
+    END LOOP;
+END
+\$\$;
+SQL
+        show_log_tail "$PG_LOG"
+        die "could not hand the objects of database '$db' to the owner role '$PG_OWNER_ROLE'"
+    fi
 }
 
 pg_up() {
@@ -1208,16 +1297,24 @@ cmd_logs() {
     exec tail -n 100 -F -- "${files[@]}"
 }
 
+# cmd_psql OWNER [DB] [psql args]: OWNER=1 connects as the owner role (schema changes by hand)
 cmd_psql() {
-    local db=${1:-} url var
+    local owner=$1 db url var
+    shift
+    db=${1:-}
     if [[ $db == -* ]]; then
         db="" # only psql options: superuser session
     elif [[ $# -gt 0 ]]; then
         shift
     fi
-    if [[ -z $db ]]; then
+    if [[ -z $db && $owner == 1 ]]; then
+        die "give a database: $0 psql-owner billing"
+    elif [[ -z $db ]]; then
         pg_is_external && die "PostgreSQL is external; give a database: $0 psql billing"
         url="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+    elif [[ $owner == 1 ]]; then
+        pg_is_external && die "PostgreSQL is external; connect as its owner role yourself"
+        url="$(our_owner_url "$db")"
     elif [[ " ${SERVICES[*]} " == *" $db "* ]]; then
         var="$(url_var "$db")"
         if pg_is_external; then url=${!var}; else url="$(our_database_url "$db")"; fi
@@ -1260,7 +1357,8 @@ usage: $0 COMMAND
   status                running/stopped for each; exit 0 when both run, 3 otherwise
   env                   print export lines: eval "\$($0 env)"
   logs [kafka|postgres] tail -F the logs
-  psql [db] [args]      psql into a service database as $PG_ROLE (no db: superuser postgres)
+  psql [db] [args]      psql into a service database as $PG_ROLE, the runtime role (no db: superuser postgres)
+  psql-owner db [args]  psql into a database as $PG_OWNER_ROLE, the owner role (migrations, DDL)
   start-kafka | stop-kafka | start-postgres | stop-postgres
   reset                 down, then delete the Kafka and PostgreSQL data (keeps the downloads)
   start-kafka-secure    start a SECOND, separate Kafka with SASL_SSL (SCRAM-SHA-512), the
@@ -1281,7 +1379,8 @@ main() {
     status) cmd_status ;;
     env) print_env ;;
     logs) cmd_logs "$@" ;;
-    psql) cmd_psql "$@" ;;
+    psql) cmd_psql 0 "$@" ;;
+    psql-owner) cmd_psql 1 "$@" ;;
     start-kafka) cmd_start_kafka ;;
     stop-kafka) cmd_stop_kafka ;;
     start-postgres) cmd_start_postgres ;;

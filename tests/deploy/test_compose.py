@@ -25,7 +25,24 @@ def test_compose_has_the_same_topology_as_make_up() -> None:
         assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"
     init_sql = (ROOT / "deploy" / "compose" / "init-databases.sql").read_text()
     for name in PORTS:
-        assert f"CREATE DATABASE {name} OWNER propfee" in init_sql
+        assert f"CREATE DATABASE {name} OWNER propfee_owner" in init_sql
+
+
+def test_compose_migrates_as_the_owner_and_serves_as_the_runtime_role() -> None:
+    """docs/security.md "Database roles": the services never hold the owner's password."""
+    services = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())["services"]
+    for name in PORTS:
+        prefix = name.upper()
+        migrate = services[f"{name}-migrate"]
+        assert migrate["command"] == ["python", "-m", name, "migrate"]
+        assert "//propfee_owner:" in migrate["environment"][f"{prefix}_MIGRATION_DATABASE_URL"]
+        assert "//propfee:" in migrate["environment"][f"{prefix}_DATABASE_URL"]
+        service = services[name]
+        condition = service["depends_on"][f"{name}-migrate"]["condition"]
+        assert condition == "service_completed_successfully"
+        env = service["environment"]
+        assert env[f"{prefix}_MIGRATE_ON_START"] == "false"
+        assert not any("propfee_owner" in str(value) for value in env.values())
 
 
 def test_each_service_has_a_dockerfile_serving_its_port() -> None:

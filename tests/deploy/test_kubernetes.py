@@ -128,6 +128,36 @@ def test_migrations_run_as_hooks_before_the_rollout(
         assert container["args"] == ["python", "-m", name, "migrate"]
 
 
+@pytest.mark.parametrize("render", ["default", "full"])
+def test_only_the_migration_job_holds_the_owner_role(
+    check: subprocess.CompletedProcess[str], render: str
+) -> None:
+    """docs/security.md "Database roles": the Job migrates as the owner; the pods run as the
+    runtime role, which cannot ALTER or DROP the audit log."""
+    docs = objects(check, render)
+    jobs, deployments = of_kind(docs, "Job"), of_kind(docs, "Deployment")
+
+    def secrets_of(pod: dict[str, Any]) -> set[str]:
+        (container,) = pod["containers"]
+        return {e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e}
+
+    for name in PORTS:
+        job_secrets = secrets_of(jobs[f"{name}-migrate"]["spec"]["template"]["spec"])
+        assert job_secrets == {f"propfee-{name}", f"propfee-{name}-migration"}
+        for deployment in (d for n, d in deployments.items() if n.startswith(f"{name}-")):
+            assert secrets_of(deployment["spec"]["template"]["spec"]) == {f"propfee-{name}"}
+    if render == "full":  # the chart makes the Secrets
+        made = of_kind(docs, "Secret")
+        for name in PORTS:
+            assert "MIGRATION_DATABASE_URL" not in made[f"propfee-{name}"]["stringData"]
+            owner = made[f"propfee-{name}-migration"]["stringData"]
+            assert set(owner) == {"MIGRATION_DATABASE_URL"}
+            assert (
+                owner["MIGRATION_DATABASE_URL"]
+                != made[f"propfee-{name}"]["stringData"]["DATABASE_URL"]
+            )
+
+
 def test_schedules_call_the_as_of_operations(check: subprocess.CompletedProcess[str]) -> None:
     docs = objects(check, "full")
     cronjobs = of_kind(docs, "CronJob")

@@ -13,7 +13,7 @@ import pytest
 
 from propfee.auth import Role
 from tests.support.auth import BearerAuth, bearer, staff_token
-from tests.support.billing_api import create_unit, invoice_body, setup_community
+from tests.support.billing_api import create_unit, invoice_body, setup_community, this_month
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
@@ -37,18 +37,19 @@ async def test_sweep_reminds_who_owes_and_never_who_paid(
         owes, _ = await create_unit(http, billing, community, "1201")
         paid, payer = await create_unit(http, billing, community, "1202")
         invoices = {}
+        # Invoices are issued now (staff may not date them months back): the one paid below
+        # is this month's (settled without a late fee), the other January's, long overdue.
         for unit in (owes, paid):
-            r = await http.post(f"{billing}/invoices", json=invoice_body(unit))
+            month = this_month() if unit == paid else None
+            r = await http.post(f"{billing}/invoices", json=invoice_body(unit, month=month))
             assert r.status_code == 201, r.text
             invoices[unit] = r.json()
-        clock = BearerAuth(staff_token(dev_issuer, [Role.fee_clerk, Role.service]))
         r = await http.post(
             f"{payments}/payments/counter",
             json={"community_id": community, "unit_id": paid, "payer_party_id": payer,
                   "invoice_ids": [invoices[paid]["invoice_id"]], "amount_fen": 27580,
-                  "channel": "cash", "paid_at": "2026-01-20T10:00:00+08:00"},
+                  "channel": "cash"},  # paid now: staff may not date it months back
             headers={"Idempotency-Key": f"k-{uuid.uuid4()}"},
-            auth=clock,  # paid on the test's clock, before any late fee
         )  # fmt: skip
         assert r.status_code == 201, r.text
 

@@ -34,18 +34,19 @@ async def _setup(create_database, services, staff_auth):  # type: ignore[no-unty
 
 
 async def _issue(http: httpx.AsyncClient, billing_url: str, units: list[str], n: int) -> str:
-    """Issue invoice ``n``; retried until accepted (the invoice id makes retries safe)."""
-    invoice_id = f"inv-{n:05d}-{units[0]}"
-    body = invoice_body(units[n % len(units)], invoice_id, "80")
+    """Issue invoice ``n``; retried until accepted (the reference makes retries safe: the
+    same reference for the same unit finds the invoice); returns billing's id for it."""
+    reference = f"ref-{n:05d}"
+    body = invoice_body(units[n % len(units)], reference, "80")
     for _ in range(600):
         try:
             r = await http.post(f"{billing_url}/invoices", json=body)
             if r.status_code in (200, 201):
-                return invoice_id
+                return str(r.json()["invoice_id"])
         except httpx.HTTPError:
             pass
         await asyncio.sleep(0.1)
-    raise AssertionError(f"invoice {invoice_id} never accepted")
+    raise AssertionError(f"invoice {reference} never accepted")
 
 
 async def _assert_exactly_once(dunning_db: str, invoice_ids: list[str]) -> None:

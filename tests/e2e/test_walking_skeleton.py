@@ -13,17 +13,13 @@ import asyncpg
 import httpx
 import pytest
 
-from propfee.auth import Role
-from tests.support.auth import BearerAuth, staff_token
-from tests.support.billing_api import create_unit, invoice_body, setup_community
+from tests.support.billing_api import create_unit, invoice_body, setup_community, this_month
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
 
 
-async def test_invoice_to_payment_to_closed_case(
-    create_database, services, staff_auth, dev_issuer
-) -> None:  # type: ignore[no-untyped-def]
+async def test_invoice_to_payment_to_closed_case(create_database, services, staff_auth) -> None:  # type: ignore[no-untyped-def]
     dbs = {
         name: await create_database(name) for name in ("billing", "payments", "dunning", "notifier")
     }
@@ -38,14 +34,16 @@ async def test_invoice_to_payment_to_closed_case(
     async with httpx.AsyncClient(timeout=10, auth=staff_auth) as http:
         await setup_community(http, billing, community)
         unit_id, payer = await create_unit(http, billing, community, "1201")
-        r = await http.post(f"{billing}/invoices", json=invoice_body(unit_id))
+        # This month's bill, issued now (staff may not date it months back): paid before its
+        # due date, no late fee.
+        body = invoice_body(unit_id, "bill-1201", month=this_month())
+        r = await http.post(f"{billing}/invoices", json=body)
         assert r.status_code == 201, r.text
         invoice = r.json()
         assert invoice["total_fen"] == 27580 and invoice["status"] == "issued"
-        again = await http.post(
-            f"{billing}/invoices", json=invoice_body(unit_id, invoice["invoice_id"])
-        )
-        assert again.status_code == 200, "the same invoice id is not issued twice"
+        again = await http.post(f"{billing}/invoices", json=body)
+        assert again.status_code == 200, "the same reference is not issued twice"
+        assert again.json()["invoice_id"] == invoice["invoice_id"]
 
         async def case_open() -> bool:
             cases = (await http.get(f"{dunning}/cases", params={"unit_id": unit_id})).json()
@@ -68,24 +66,17 @@ async def test_invoice_to_payment_to_closed_case(
             "invoice_ids": [invoice["invoice_id"]],
             "amount_fen": 27580,
             "channel": "cash",
-            "paid_at": "2026-01-20T10:00:00+08:00",
         }
         key = {"Idempotency-Key": f"counter-{uuid.uuid4()}"}
-        # Paid on the test's clock (before any late fee): the service role's, beside the clerk's.
-        clock = BearerAuth(staff_token(dev_issuer, [Role.fee_clerk, Role.service]))
-        first = await http.post(
-            f"{payments}/payments/counter", json=payment_body, headers=key, auth=clock
-        )
-        again = await http.post(
-            f"{payments}/payments/counter", json=payment_body, headers=key, auth=clock
-        )
+        # Paid now (the invoice is this month's): staff may not date a payment months back.
+        first = await http.post(f"{payments}/payments/counter", json=payment_body, headers=key)
+        again = await http.post(f"{payments}/payments/counter", json=payment_body, headers=key)
         assert first.status_code == 201 and again.status_code == 200
         assert first.json()["payment_id"] == again.json()["payment_id"]
         conflict = await http.post(
             f"{payments}/payments/counter",
             json={**payment_body, "amount_fen": 1},
             headers=key,
-            auth=clock,
         )
         assert conflict.status_code == 409
 

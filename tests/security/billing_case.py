@@ -3,7 +3,8 @@ request per operation."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -22,6 +23,12 @@ LEDGER = (
     "缴费责任人,车位号,车位月租金,期初欠费金额,欠费起始月\n"
     "8栋,1单元,801,住宅,90.00,已入住,2019-06-30,赵六,13912345678,,,业主,,,,\n"
 ).encode()
+
+
+def _today() -> date:
+    """Today where the communities are: staff record a schedule as of today (or back-dated
+    within the company's window)."""
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
 def _app(settings: ServiceSettings) -> FastAPI:
@@ -86,18 +93,21 @@ def _seed_community(
     unit = r.json()
     party = next(p["party_id"] for p in unit["parties"] if p["pays"])
     r = http.post(
-        "/invoices", headers=admin, json=invoice_body(unit["unit_id"], f"inv-{community}")
+        "/invoices", headers=admin, json=invoice_body(unit["unit_id"], f"ref-{community}")
     )
     _ok(r)
+    invoice_id = r.json()["invoice_id"]
     payment = f"pay-{community}"
     _pay(http, community, unit["unit_id"], party, payment)
     r = http.post(f"/payments/{payment}/e-invoice-requests", headers=admin, json={"title": "张三"})
     _ok(r)
     return {
+        "company_id": company,
         "community_id": community,
         "unit_id": unit["unit_id"],
         "party_id": party,
-        "invoice_id": f"inv-{community}",
+        "invoice_id": invoice_id,
+        "invoice_reference": f"ref-{community}",
         "payment_id": payment,
         "request_id": r.json()["request_id"],
         "city": "杭州",
@@ -145,17 +155,23 @@ EXAMPLES = {
         "company_id": "co-1", "company_name": "物业co-1", "name": "小区A", "city": "杭州",
         "late_fee_daily_rate": "0.0001"}),
     "GET /communities/{community_id}": lambda ids: Example(),
-    "PUT /vacancy-rules/{city}": lambda ids: Example(
+    "GET /companies/{company_id}": lambda ids: Example(),
+    "PUT /companies/{company_id}": lambda ids: Example(json={"backdate_days": 7}),
+    "PUT /companies/{company_id}/vacancy-rules/{city}": lambda ids: Example(
         json={"after_months": 6, "payable_share": "0.7"}),
+    "PUT /communities/{community_id}/vacancy-rule": lambda ids: Example(
+        json={"after_months": 6, "payable_share": "0.8"}),
+    "DELETE /communities/{community_id}/vacancy-rule": lambda ids: Example(),
     "POST /units": lambda ids: Example(json={
         "community_id": ids["community_id"], "building": "9栋", "room": "901",
         "floor_area_m2": "88", "owner": {"name": "李四", "phone": "13900001111"}}),
     "GET /units/{unit_id}": lambda ids: Example(),
     "POST /units/{unit_id}/handover": lambda ids: Example(
-        json={"handover_date": "2026-02-01", "owner": {"name": "王五"}}),
+        json={"handover_date": str(_today()), "owner": {"name": "王五"}}),
     "POST /units/{unit_id}/sale": lambda ids: Example(
-        json={"sold_on": "2026-02-01", "buyer": {"name": "李四", "phone": "13900001111"}}),
-    "POST /units/{unit_id}/vacancies": lambda ids: Example(json={"registered_on": "2026-02-01"}),
+        json={"sold_on": str(_today()), "buyer": {"name": "李四", "phone": "13900001111"}}),
+    "POST /units/{unit_id}/vacancies": lambda ids: Example(
+        json={"registered_on": str(_today())}),
     "POST /parties": lambda ids: Example(json={
         "community_id": ids["community_id"], "kind": "tenant", "name": "王五",
         "phone": "13700002222"}),
@@ -170,7 +186,7 @@ EXAMPLES = {
     "GET /communities/{community_id}/contacts": lambda ids: Example(
         params={"reason": "year-end mail-out"}),
     "POST /communities/{community_id}/fee-schedules": lambda ids: Example(json={
-        "published_on": "2026-01-01", "effective_from": "2026-03-01",
+        "published_on": str(_today()), "effective_from": str(_today() + timedelta(days=31)),
         "approval_ref": "杭价〔2026〕1号", "pricing_type": "政府指导价",
         "items": SCHEDULE_ITEMS}),
     "GET /communities/{community_id}/fee-schedules": lambda ids: Example(),
@@ -182,10 +198,10 @@ EXAMPLES = {
     "POST /units/{unit_id}/charges": lambda ids: Example(json={
         "item_code": "repair_visit", "quantity": "1", "period_month": "2026-01-01"}),
     "POST /communities/{community_id}/billing-runs": lambda ids: Example(
-        json={"period_start": "2026-02-01", "as_of": "2026-02-01"}),
-    "POST /communities/{community_id}/late-fee-assessments": lambda ids: Example(
-        json={"as_of": "2026-03-01"}),
-    "POST /invoices": lambda ids: Example(json=invoice_body(ids["unit_id"], ids["invoice_id"])),
+        json={"period_start": "2026-02-01"}),
+    "POST /communities/{community_id}/late-fee-assessments": lambda ids: Example(json={}),
+    "POST /invoices": lambda ids: Example(
+        json=invoice_body(ids["unit_id"], ids["invoice_reference"])),
     "GET /invoices/{invoice_id}": lambda ids: Example(),
     "POST /invoices/{invoice_id}/void": lambda ids: Example(json={"reason": "开错了"}),
     "POST /invoices/{invoice_id}/late-fee-waivers": lambda ids: Example(
@@ -215,5 +231,15 @@ BILLING = SecuredService(
     create_app=_app,
     seed=seed,
     examples=EXAMPLES,
-    unscoped=frozenset({"PUT /vacancy-rules/{city}", "GET /audit"}),
+    # Company routes are checked against the company (404 for another one) and need a
+    # company-level token (communities "*"): tested in services/billing/tests/integration/
+    # test_tenancy.py.
+    unscoped=frozenset(
+        {
+            "GET /companies/{company_id}",
+            "PUT /companies/{company_id}",
+            "PUT /companies/{company_id}/vacancy-rules/{city}",
+            "GET /audit",
+        }
+    ),
 )

@@ -5,7 +5,7 @@ its PDF) and a print batch; one valid request per operation."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -101,11 +101,21 @@ def _seed_community(
 ) -> Ids:
     ids = _store(http, company, community, tag)
     clerk = bearer(issuer.mint("seed", [Role.fee_clerk], company, [community]))
-    r = http.post("/letters/batches", headers=clerk, params={"as_of": "2026-03-06T00:00:00Z"})
+    r = http.post("/letters/batches", headers=clerk)  # staff: as of now
     _ok(r)
     batch = r.json()
     assert batch["notification_ids"] == [ids["notification_id"]], batch
-    return {**ids, "batch_id": batch["batch_id"]}
+    # A draft template of the company (saved by "seed"; approved by someone else).
+    admin = bearer(issuer.mint("seed", [Role.company_admin], company, "*"))
+    r = http.post("/templates", headers=admin, json={
+        "message_type": "reminder", "channel": "sms", "body": REMINDER_SMS,
+        "created_by": "经理"})  # fmt: skip
+    _ok(r)
+    return {
+        **ids,
+        "batch_id": batch["batch_id"],
+        "template_version_id": r.json()["template_version_id"],
+    }
 
 
 def seed(http: TestClient, issuer: DevIssuer, run: str) -> World:
@@ -118,11 +128,13 @@ def seed(http: TestClient, issuer: DevIssuer, run: str) -> World:
     )
 
 
-REMINDER_SMS = "{{ room }}物业费{{ amount }}元{{ deadline }}前缴{{ pay_link }}询{{ contact }}"
+REMINDER_SMS = (
+    "{{ room }}物业费{{ amount }}元{{ deadline }}前缴{{ pay_link }}询{{ contact }}{{ company }}"
+)
 EXAMPLES = {
     "GET /notifications": lambda ids: Example(params={"community_id": ids["community_id"]}),
     "GET /notifications/{notification_id}/document": lambda ids: Example(),
-    "POST /dispatch": lambda ids: Example(params={"as_of": "2026-03-06T10:00:00+08:00"}),
+    "POST /dispatch": lambda ids: Example(),  # staff: as of now (an instant: service only)
     "POST /receipts": lambda ids: Example(json={
         "provider": "alibaba", "provider_message_id": ids["provider_message_id"],
         "success": True, "status": "DELIVERED"}),
@@ -132,12 +144,14 @@ EXAMPLES = {
     "GET /templates": lambda ids: Example(),
     "POST /templates": lambda ids: Example(json={
         "message_type": "reminder", "channel": "sms", "body": REMINDER_SMS,
-        "created_by": "经理"}),
-    "POST /letters/batches": lambda ids: Example(params={"as_of": "2026-03-06T00:00:00Z"}),
+        "created_by": "经理", "company_id": "co-1"}),
+    "POST /template-versions/{template_version_id}/approve": lambda ids: Example(
+        json={"note": "法务已审"}),
+    "POST /letters/batches": lambda ids: Example(),
     "GET /letters/batches/{batch_id}.pdf": lambda ids: Example(),
     "POST /notifications/{notification_id}/tracking": lambda ids: Example(json={
         "tracking_number": f"EMS{ids['community_id']}CN", "carrier": "EMS",
-        "delivered_at": "2026-03-08T11:00:00+08:00"}),
+        "delivered_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat()}),
     "GET /parties/{party_id}": lambda ids: Example(),
     "GET /communities/{community_id}/contact-rules": lambda ids: Example(),
     "PUT /communities/{community_id}/contact-rules": lambda ids: Example(json={
@@ -158,6 +172,8 @@ NOTIFIER = SecuredService(
             "POST /dispatch",
             "GET /templates",
             "POST /templates",
+            # Company-level (a company admin of every community): no single community.
+            "POST /template-versions/{template_version_id}/approve",
             "POST /letters/batches",
             "GET /audit",
         }

@@ -1,6 +1,7 @@
 """The audit trail: manual changes are recorded in their transaction, with who, what,
-before, after and why; the table refuses UPDATE and DELETE; GET /audit lists per unit and per
-person, filtered by the caller's scope, contact data masked for roles that don't see it."""
+before, after and why; the table refuses UPDATE and DELETE, and the service's own database role
+cannot switch that off; GET /audit lists per unit and per person, filtered by the caller's
+scope, contact data masked for roles that don't see it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from propfee.auth.dev import DevIssuer
 from tests.security.cases import SERVICE_FACTORIES
 from tests.security.conftest import Running
 from tests.support.auth import bearer
+from tests.support.fixtures import Infra
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +67,8 @@ def test_billing_changes_are_audited(running: Running, dev_issuer: DevIssuer) ->
 
 @pytest.mark.parametrize("running", ["billing"], indirect=True)
 async def test_audit_log_is_append_only(running: Running) -> None:
-    dsn = running.client.app.state.runtime.settings.database_url  # type: ignore[attr-defined]
+    """The trigger refuses even the owner role (the runtime role lacks the privileges too)."""
+    dsn = running.client.app.state.runtime.settings.migration_url  # type: ignore[attr-defined]
     conn = await asyncpg.connect(dsn)
     try:
         assert await conn.fetchval("SELECT count(*) FROM audit_log") > 0
@@ -78,6 +81,72 @@ async def test_audit_log_is_append_only(running: Running) -> None:
                 await conn.execute(statement)
     finally:
         await conn.close()
+
+
+#: What a runtime role that owned the audit log could do to rewrite history, and its reason
+#: for being refused (the owner role runs migrations; the runtime role owns nothing).
+TAMPERING = (
+    "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+    "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
+    "DROP TRIGGER audit_log_append_only ON audit_log",
+    "DROP TRIGGER audit_log_no_truncate ON audit_log",
+    "CREATE TRIGGER audit_log_spy AFTER INSERT ON audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger "
+    "LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$",
+    "DROP FUNCTION audit_log_append_only() CASCADE",
+    "ALTER TABLE audit_log RENAME TO audit_log_old",
+    "DROP TABLE audit_log",
+    "DROP SCHEMA public CASCADE",
+    "SET session_replication_role = replica",  # replica mode skips ordinary triggers
+    "TRUNCATE audit_log",
+    "UPDATE audit_log SET reason = 'rewritten'",
+    "DELETE FROM audit_log",
+)
+
+
+@pytest.mark.parametrize("running", sorted(SERVICE_FACTORIES), indirect=True)
+async def test_the_service_role_cannot_disable_or_drop_the_audit_log(
+    running: Running, infra: Infra, dev_issuer: DevIssuer
+) -> None:
+    if not infra.split_roles:
+        pytest.skip("PROPFEE_TEST_DATABASE_URL: one role owns and uses the test databases")
+    settings = running.client.app.state.runtime.settings  # type: ignore[attr-defined]
+    conn = await asyncpg.connect(settings.database_url)  # the pool's role, as the service
+    try:
+        me, owner = await conn.fetchrow(
+            "SELECT current_user::text, pg_get_userbyid(relowner)::text FROM pg_class "
+            "WHERE oid = 'audit_log'::regclass"
+        )
+        assert me != owner
+        rows = await conn.fetchval("SELECT count(*) FROM audit_log")
+        assert rows > 0, "seeding the world through the app appended audit rows"
+        for statement in (*TAMPERING, f'SET ROLE "{owner}"'):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement)
+                pytest.fail(f"the runtime role may: {statement}")
+        tr = conn.transaction()
+        await tr.start()
+        appended = await conn.fetchval(
+            "INSERT INTO audit_log (actor, actor_roles, company_id, action, subject_type, "
+            "subject_id) VALUES ('t', '{}', 'co-1', 'test.appended', 'test', 't') "
+            "RETURNING audit_id"
+        )
+        assert appended > 0
+        await tr.rollback()
+        assert await conn.fetchval("SELECT count(*) FROM audit_log") == rows
+        triggers = await conn.fetchval(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'audit_log'::regclass "
+            "AND tgenabled = 'O'"
+        )
+        assert triggers == 2, "both append-only triggers still fire"
+    finally:
+        await conn.close()
+    # The service still works: it serves the trail its requests appended.
+    admin = bearer(dev_issuer.mint("root", [Role.company_admin], "co-1", "*"))
+    community = running.world.mine["community_id"]
+    r = running.client.get("/audit", headers=admin, params={"community_id": community})
+    assert r.status_code == 200, r.text
 
 
 @pytest.mark.parametrize("running", ["billing"], indirect=True)

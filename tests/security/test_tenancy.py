@@ -155,15 +155,18 @@ def _attacks(
     fields = set(operation[SCOPED_EXTENSION])
     in_scope = _request(running, method, path, world.mine)
     attacks: dict[str, tuple[dict[str, Any], str]] = {}
-    if any(_names(in_scope, fields, path, v) for v in world.mine.values()):
+
+    def names_own(theirs: Ids) -> bool:
+        """The request names one of my ids that the other tenant does not share."""
+        return any(_names(in_scope, fields, path, v) for k, v in world.mine.items()
+                   if theirs.get(k) != v)  # fmt: skip
+
+    if names_own(world.foreign):
         attacks["another company's token"] = (
-            in_scope,
-            issuer.mint("x", [role], world.foreign_company_id, "*"),
-        )
+            in_scope, issuer.mint("x", [role], world.foreign_company_id, "*"))  # fmt: skip
+    if names_own(world.other):  # a company-level record is every community's of the company
         attacks["another community's token"] = (
-            in_scope,
-            issuer.mint("y", [role], world.company_id, [world.other["community_id"]]),
-        )
+            in_scope, issuer.mint("y", [role], world.company_id, [world.other["community_id"]]))  # fmt: skip
     for key in sorted(world.mine):
         for where, ids, token in (("another company", world.foreign, wide),
                                   ("another community", world.other, scoped)):  # fmt: skip

@@ -5,7 +5,8 @@ fixture in tests/support/fixtures.py): billing refuses requests without one."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -76,17 +77,28 @@ async def create_unit(
     return unit["unit_id"], payer
 
 
+def this_month() -> date:
+    """The first day of the current month in the communities' time zone: an invoice for it,
+    issued now, is not overdue (no late fee before its due date)."""
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date().replace(day=1)
+
+
 def invoice_body(
-    unit_id: str, invoice_id: str | None = None, area: str = "98.50"
+    unit_id: str, reference: str | None = None, area: str = "98.50", month: date | None = None
 ) -> dict[str, object]:
+    """A manual invoice for ``month`` (default January 2026, long overdue), issued now (staff
+    may not back-date it further than the company's window). ``reference``: the client's own
+    identifier, which makes a retry safe (the same reference for the same unit finds the
+    invoice); the invoice's id is billing's."""
+    start = month or date(2026, 1, 1)
+    end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
     body: dict[str, object] = {
         "unit_id": unit_id,
-        "period_start": "2026-01-01",
-        "period_end": "2026-01-31",
-        "due_date": "2026-01-31",
-        "issued_at": "2026-01-01T00:00:00+08:00",
+        "period_start": str(start),
+        "period_end": str(end),
+        "due_date": str(end),
         "lines": [{"fee_item": "property_fee", "quantity": area}],
     }
-    if invoice_id:
-        body["invoice_id"] = invoice_id
+    if reference:
+        body["reference"] = reference
     return body

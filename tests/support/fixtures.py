@@ -4,6 +4,12 @@ The infrastructure comes from ``deploy/local/infra.sh up`` (idempotent: reused w
 runs), or from the environment: ``KAFKA_BOOTSTRAP_SERVERS`` for an existing broker and
 ``PROPFEE_TEST_DATABASE_URL`` for a PostgreSQL role that may create databases. Each run gets
 its own topic prefix, consumer groups and databases, so runs never see each other's data.
+
+Test databases have the production split (docs/security.md, "Database roles"): on the local
+PostgreSQL the owner role ``propfee_owner`` creates and owns them and runs the migrations; the
+URL a test gets is the runtime role's (``propfee``), which services and pools use, and from
+which ``propfee.settings.migration_url_for`` finds the owner's. With
+``PROPFEE_TEST_DATABASE_URL`` one role does both (``Infra.split_roles`` is False).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import pytest_asyncio
 
 from propfee.auth.dev import DevIssuer
 from propfee.kafka import delete_topics, ensure_topics
-from propfee.settings import LOCAL_PG
+from propfee.settings import LOCAL_PG, LOCAL_PG_OWNER
 from propfee.topics import all_topics
 from tests.support.auth import BearerAuth, auth_env, staff_token
 from tests.support.processes import ServiceProcess
@@ -34,8 +40,14 @@ INFRA = ROOT / "deploy" / "local" / "infra.sh"
 @dataclass(frozen=True)
 class Infra:
     bootstrap_servers: str
-    admin_database_url: str
+    admin_database_url: str  # a role that creates (and owns) the test databases
+    runtime_base_url: str  # where a test database's runtime URL starts (no database name)
     manages_kafka: bool  # True when this machine's local Kafka is ours to stop and start
+
+    @property
+    def split_roles(self) -> bool:
+        """True when test databases are owned by one role and used by another."""
+        return not self.admin_database_url.startswith(self.runtime_base_url + "/")
 
     def stop_kafka(self) -> None:
         subprocess.run(["bash", str(INFRA), "stop-kafka"], check=True, timeout=120)
@@ -48,11 +60,17 @@ class Infra:
 def infra() -> Infra:
     external_kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     env = {**os.environ, "PROPFEE_INFRA_SKIP_PY_CHECK": "1"}
-    if not (external_kafka and os.environ.get("PROPFEE_TEST_DATABASE_URL")):
+    external_pg = os.environ.get("PROPFEE_TEST_DATABASE_URL")
+    if not (external_kafka and external_pg):
         subprocess.run(["bash", str(INFRA), "up"], check=True, env=env, timeout=900)
+    # A developer's shell may name the owner role of the real service databases; a test's
+    # service must migrate its own test database (derived from the URL the test gives it).
+    for name in [n for n in os.environ if n.endswith("_MIGRATION_DATABASE_URL")]:
+        del os.environ[name]
     return Infra(
         bootstrap_servers=external_kafka or "127.0.0.1:9092",
-        admin_database_url=os.environ.get("PROPFEE_TEST_DATABASE_URL", f"{LOCAL_PG}/postgres"),
+        admin_database_url=external_pg or f"{LOCAL_PG_OWNER}/postgres",
+        runtime_base_url=external_pg.rsplit("/", 1)[0] if external_pg else LOCAL_PG,
         manages_kafka=not external_kafka,
     )
 
@@ -84,16 +102,17 @@ DatabaseFactory = Callable[[str], Awaitable[str]]
 
 @pytest_asyncio.fixture(scope="session")
 async def create_database(infra: Infra, run_id: str) -> AsyncIterator[DatabaseFactory]:
-    """Factory: a fresh, empty database for this run; dropped at the end of the session."""
+    """Factory: a fresh, empty database for this run, owned by the owner role; returns the
+    runtime role's URL (migrations find the owner's with ``migration_url_for``). Dropped at
+    the end of the session."""
     created: list[str] = []
     admin = await asyncpg.connect(infra.admin_database_url)
-    base = infra.admin_database_url.rsplit("/", 1)[0]
 
     async def factory(name: str) -> str:
         db = f"{run_id}_{name}_{len(created)}"
         await admin.execute(f'CREATE DATABASE "{db}"')
         created.append(db)
-        return f"{base}/{db}"
+        return f"{infra.runtime_base_url}/{db}"
 
     yield factory
     for db in created:

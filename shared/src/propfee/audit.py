@@ -3,7 +3,10 @@
 Every manual change that moves money or changes the registry, the fees or a case calls
 :func:`record` on the connection of the change, inside its transaction: the audit row commits
 with the change or not at all. Each service creates the table by its own numbered migration
-with :data:`AUDIT_LOG_DDL` (copied verbatim); a trigger refuses UPDATE and DELETE.
+with :data:`AUDIT_LOG_DDL` (copied verbatim); a trigger refuses UPDATE, DELETE and TRUNCATE.
+The migrations run as an owner role and the service as a runtime role that owns nothing and
+may only SELECT and INSERT here (:func:`propfee.db.grant_runtime`), so the service cannot
+disable the trigger or drop the table.
 
 :func:`audit_router` serves ``GET /audit?unit_id=&actor=&community_id=`` filtered, in SQL, by
 the caller's company and communities; contact data in before/after is masked for roles that

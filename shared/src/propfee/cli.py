@@ -35,7 +35,9 @@ def run_service(
     settings = settings_factory()
     configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
     if args.command == "migrate":
-        applied = asyncio.run(migrate_database(settings.database_url, package))
+        applied = asyncio.run(
+            migrate_database(settings.database_url, package, migration_url=settings.migration_url)
+        )
         print(f"{package}: {len(applied)} migration(s) applied")
         return
     app = app_factory(settings)

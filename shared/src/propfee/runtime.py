@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from propfee import metrics
 from propfee.consumer import BatchHandler, EventConsumer, Handler
-from propfee.db import create_pool, migrate, service_migrations
+from propfee.db import create_pool, migrate_database
 from propfee.events import Event
 from propfee.kafka import make_producer
 from propfee.logging import get_logger
@@ -125,18 +125,44 @@ class ServiceRuntime:
 
     async def _connect(self) -> None:
         s = self.settings
+        if s.migrate_on_start:
+            # As the owner role (migration_url), never through the runtime role's pool.
+            await migrate_database(s.database_url, self.package, migration_url=s.migration_url)
         self.pool = await create_pool(
             s.database_url, min_size=s.db_pool_min, max_size=s.db_pool_max
         )
-        if s.migrate_on_start:
-            async with self.pool.acquire() as conn:
-                await migrate(conn, service_migrations(self.package))
+        await self._check_audit_log_protected()
         self.producer = make_producer(
             s.kafka_bootstrap_servers,
             client_id=f"propfee-{self.name}",
             security=self.kafka_security,
         )
         await self.producer.start()
+
+    async def _check_audit_log_protected(self) -> None:
+        """Warn when this process's own role could switch the audit log's protection off:
+        it owns the table, its schema or the database (or may act as their owner), or it is
+        a superuser."""
+        assert self.pool is not None
+        row = await self.pool.fetchrow(
+            """
+            SELECT pg_has_role(current_user, c.relowner, 'MEMBER')
+                   OR pg_has_role(current_user, n.nspowner, 'MEMBER')
+                   OR (SELECT pg_has_role(current_user, datdba, 'MEMBER') FROM pg_database
+                        WHERE datname = current_database()) AS owns,
+                   (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.oid = to_regclass('public.audit_log')
+            """
+        )
+        if row is not None and (row["owns"] or row["superuser"]):
+            log.warning(
+                "the service's database role owns the audit log, its schema or the database "
+                "(or is a superuser): it could ALTER, DROP or disable the append-only trigger; "
+                "run migrations as a separate owner role (*_MIGRATION_DATABASE_URL, "
+                "docs/security.md)",
+                database=self.settings.database_url_for_logs(),
+            )
 
     async def _run_consumer(self) -> None:
         """Keep the consumer running; a broker outage at join time is retried."""

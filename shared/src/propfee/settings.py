@@ -8,13 +8,47 @@ Defaults serve the local setup (``make up``), so nothing needs configuring there
 
 from __future__ import annotations
 
+import getpass
+import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: The local PostgreSQL (deploy/local/infra.sh) as the services' runtime role: it reads and
+#: writes rows, owns no table.
 LOCAL_PG = "postgresql://propfee:propfee@127.0.0.1:55432"
+#: The same server as the owner role: it runs the migrations and owns every schema object.
+LOCAL_PG_OWNER = "postgresql://propfee_owner:propfee_owner@127.0.0.1:55432"
+
+
+def migration_url_for(database_url: str) -> str:
+    """The URL migrations use when none is configured: for the local runtime role
+    (:data:`LOCAL_PG`), the same database as the local owner role; for any other URL, the URL
+    itself (one role owns and uses the tables, and the audit log is not protected from it)."""
+    if database_url.startswith(LOCAL_PG + "/"):
+        return LOCAL_PG_OWNER + database_url[len(LOCAL_PG) :]
+    return database_url
+
+
+def role_of(database_url: str) -> str:
+    """The role a URL connects as: its user name, else ``PGUSER``, else the OS user (as
+    libpq and asyncpg do)."""
+    user = urlsplit(database_url).username
+    if user:
+        return unquote(user)
+    return os.environ.get("PGUSER") or getpass.getuser()
+
+
+def url_for_logs(url: str) -> str:
+    """A database URL with its password hidden."""
+    head, sep, tail = url.partition("@")
+    if not sep or ":" not in head.split("//", 1)[-1]:
+        return url
+    scheme_user = head.rsplit(":", 1)[0]
+    return f"{scheme_user}:***@{tail}"
 
 
 class ServiceSettings(BaseSettings):
@@ -25,7 +59,17 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", env_file=None, populate_by_name=True)
 
     service_name: str = "service"
-    database_url: str = f"{LOCAL_PG}/postgres"
+    database_url: str = Field(
+        default=f"{LOCAL_PG}/postgres",
+        description="The runtime role's URL (the pool): it may read and write rows, and only "
+        "SELECT and INSERT on the audit log; it owns nothing, so it cannot ALTER or DROP.",
+    )
+    migration_database_url: str = Field(
+        default="",
+        description="The owner role's URL, used by `migrate` and migrate-on-start; it owns the "
+        "schema and grants the runtime role its privileges after each migration. Empty: "
+        "derived by migration_url_for (the local owner role for the local runtime role).",
+    )
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092",
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS"),
@@ -67,13 +111,14 @@ class ServiceSettings(BaseSettings):
     startup_backoff_max_s: float = 10.0
     shutdown_timeout_s: float = 25.0
 
+    @property
+    def migration_url(self) -> str:
+        """Where migrations run: ``migration_database_url``, else derived from the runtime's."""
+        return self.migration_database_url or migration_url_for(self.database_url)
+
     def database_url_for_logs(self) -> str:
         """The database URL with its password hidden."""
-        head, sep, tail = self.database_url.partition("@")
-        if not sep or ":" not in head.split("//", 1)[-1]:
-            return self.database_url
-        scheme_user = head.rsplit(":", 1)[0]
-        return f"{scheme_user}:***@{tail}"
+        return url_for_logs(self.database_url)
 
 
 class KafkaSecurity(BaseSettings):

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest_asyncio
 
-from propfee.db import create_pool, load_migrations, migrate
+from propfee.db import create_pool, load_migrations, migrate_database
 from propfee.events import PaymentReceived
 from propfee.kafka import make_producer
+from propfee.settings import migration_url_for
 
 EFFECTS_DDL = """
 CREATE TABLE effects (
@@ -23,10 +24,13 @@ CREATE TABLE effects (
 async def messaging_pool(create_database) -> AsyncIterator[asyncpg.Pool]:  # type: ignore[no-untyped-def]
     """A database with the library's outbox and inbox plus an ``effects`` table."""
     dsn = await create_database("messaging")
+    await migrate_database(dsn, load_migrations("propfee", "propfee"))
+    owner = await asyncpg.connect(migration_url_for(dsn))
+    try:  # as a later migration would: the runtime role gets it by default privileges
+        await owner.execute(EFFECTS_DDL)
+    finally:
+        await owner.close()
     pool = await create_pool(dsn, max_size=10)
-    async with pool.acquire() as conn:
-        await migrate(conn, load_migrations("propfee", "propfee"))
-        await conn.execute(EFFECTS_DDL)
     yield pool
     await pool.close()
 

@@ -200,6 +200,20 @@ def test_a_community_whose_company_is_unknown_is_seen_by_deployment_wide_tokens_
         ensure_visible_known(company, "comm-1", "other-co", "case x")
 
 
+def test_company_level_is_a_company_admin_for_every_community_or_the_service_role() -> None:
+    def who(roles: set[Role], communities: frozenset[str], all_: bool) -> Principal:
+        return Principal("u", "co", communities, frozenset(roles), all_)
+
+    assert who({Role.company_admin}, frozenset(), True).company_level
+    assert who({Role.service}, frozenset({"c1"}), False).company_level
+    assert who({Role.fee_clerk, Role.company_admin}, frozenset(), True).company_level
+    # A company admin scoped to some communities acts for those communities only.
+    assert not who({Role.company_admin}, frozenset({"c1"}), False).company_level
+    # Other roles, even for every community, are not company-level.
+    for role in set(Role) - {Role.company_admin, Role.service}:
+        assert not who({role}, frozenset(), True).company_level, role
+
+
 class _Conn:
     def __init__(self, row: dict[str, str | None] | None) -> None:
         self.row = row

@@ -27,6 +27,13 @@ app.kubernetes.io/component: {{ .component }}
 {{ default (printf "propfee-%s" .service) $svc.existingSecret }}
 {{- end }}
 
+{{/* The Secret with the owner role's MIGRATION_DATABASE_URL: read by the migration Job only,
+never by the service's pods (docs/security.md "Database roles"). */}}
+{{- define "propfee.migrationSecretName" -}}
+{{- $svc := index .root.Values.services .service -}}
+{{ default (printf "propfee-%s-migration" .service) $svc.existingMigrationSecret }}
+{{- end }}
+
 {{- define "propfee.terminationGracePeriodSeconds" -}}
 {{ add .Values.common.shutdownTimeoutSeconds .Values.common.preStopSleepSeconds 10 }}
 {{- end }}

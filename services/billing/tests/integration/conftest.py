@@ -10,7 +10,7 @@ import pytest_asyncio
 from billing.domain.schedule import FeeItem
 from billing.service_layer.registry import CommunityIn, upsert_community
 from billing.service_layer.schedules import publish_schedule
-from propfee.db import create_pool, migrate, service_migrations
+from propfee.db import create_pool, migrate_database
 
 COMMUNITY = "c-002"
 ITEMS = (
@@ -26,9 +26,8 @@ ITEMS = (
 @pytest_asyncio.fixture
 async def billing_pool(create_database) -> AsyncIterator[asyncpg.Pool]:  # type: ignore[no-untyped-def]
     dsn = await create_database("billing")
+    await migrate_database(dsn, "billing")
     pool = await create_pool(dsn, max_size=8)
-    async with pool.acquire() as conn:
-        await migrate(conn, service_migrations("billing"))
     yield pool
     await pool.close()
 
@@ -51,7 +50,8 @@ async def setup_community(
             datetime(2024, 12, 1, tzinfo=UTC),
         )
         await conn.execute(
-            "INSERT INTO vacancy_rules VALUES ('杭州', 6, 0.70) ON CONFLICT DO NOTHING"
+            "INSERT INTO company_vacancy_rules (company_id, city, after_months, payable_share) "
+            "VALUES ('co-1', '杭州', 6, 0.70) ON CONFLICT DO NOTHING"
         )
         await publish_schedule(
             conn,

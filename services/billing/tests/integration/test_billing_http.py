@@ -76,6 +76,8 @@ def test_billing_api_end_to_end(
     app = _app(billing_db, kafka, test_prefix, dev_issuer)
     admin = bearer(staff_token(dev_issuer, [Role.company_admin], company_id="co"))
     auditor = bearer(staff_token(dev_issuer, [Role.auditor], company_id="co"))
+    # The simulation clock: only the service role acts as of another day than today.
+    clock = bearer(staff_token(dev_issuer, [Role.service], company_id="co"))
     with TestClient(app, headers=admin) as http:
         _wait_ready(http)
         r = http.put(
@@ -145,11 +147,13 @@ def test_billing_api_end_to_end(
         r = http.post(
             f"/communities/{C}/billing-runs",
             json={"period_start": "2025-01-01", "as_of": "2025-01-01"},
+            headers=clock,
         )
         assert r.status_code == 201 and r.json()["invoices"] == 1236
         again = http.post(
             f"/communities/{C}/billing-runs",
             json={"period_start": "2025-01-01", "as_of": "2025-01-01"},
+            headers=clock,
         )
         assert again.status_code == 200 and again.json()["created"] is False
 
@@ -191,6 +195,7 @@ def test_billing_api_end_to_end(
                 "reason": "失业",
                 "at": "2025-02-15T00:00:00Z",
             },
+            headers=clock,
         ).json()
         assert [p["status"] for p in plan["parts"]] == ["due", "due", "due"]
         later = http.get(

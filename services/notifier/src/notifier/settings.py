@@ -55,6 +55,11 @@ class NotifierSettings(ServiceSettings):
     default_company_name: str = "物业服务中心"
     default_service_phone: str = ""
     pay_link_template: str = "https://pf.cn/p/{unit_id}"  # keep it short: SMS is 70 chars
+    # Templates staff save: the sample rendering runs in a separate process with these limits
+    # (a template exceeding one is refused, 422); dispatch renders with the same output cap.
+    template_render_timeout_s: float = 2.0
+    template_max_output_chars: int = 10_000
+    template_render_memory_mb: int = 256
     # SMS.
     sms_provider: str = "alibaba"  # alibaba | tencent
     sms_sign_name: str = "物业服务"
@@ -113,6 +118,9 @@ class NotifierSettings(ServiceSettings):
     # subscribe_msg_sent_event) proves delivery; without, the msgid is the proof.
     wechat_callback_token: SecretStr = SecretStr("")
     wechat_encoding_aes_key: SecretStr = SecretStr("")
+    # A push whose timestamp is further than this from now is refused (stale or replayed);
+    # pushes seen within the window are remembered (wechat_push_seen) and a replay ignored.
+    wechat_push_max_age_s: int = 300
     # App push through a webhook (HMAC-SHA256 signed body).
     push_webhook_url: str = ""
     push_webhook_secret: SecretStr = SecretStr("")

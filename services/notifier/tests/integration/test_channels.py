@@ -42,6 +42,7 @@ def stage(case_id: str, party_id: str, channel: str) -> ArrearsEscalated:
 
 async def test_fallback_wechat_push_letter_retry_and_templates(
     staff_auth,
+    clock_auth,
     dev_issuer,
     create_database,
     services,
@@ -84,11 +85,19 @@ async def test_fallback_wechat_push_letter_retry_and_templates(
                 "message_type": "reminder",
                 "stage": "final_reminder",
                 "channel": "wechat",
-                "body": "{{ room }}尚欠物业费{{ amount }}元，请于{{ deadline }}前缴纳。",
+                "body": "{{ room }}尚欠物业费{{ amount }}元，请于{{ deadline }}前缴纳。"
+                "询{{ contact }}。{{ company }}",
                 "created_by": "clerk-1",
             },
         )
-        assert saved.status_code == 201 and saved.json()["version"] == 1
+        assert saved.status_code == 201 and saved.json()["version"] == 1, saved.text
+        assert saved.json()["status"] == "draft"
+        # A draft renders only once a second company-level person approves it.
+        second = BearerAuth(staff_token(dev_issuer, [Role.company_admin], subject="admin-2"))
+        approved = await http.post(
+            f"/template-versions/{saved.json()['template_version_id']}/approve", auth=second
+        )
+        assert approved.status_code == 200 and approved.json()["status"] == "approved"
         for p in ("p-fb", "p-wx", "p-app", "p-post", "p-flaky"):
             await party_known(http, p)
         for case, p, channel in [
@@ -103,17 +112,23 @@ async def test_fallback_wechat_push_letter_retry_and_templates(
         await wait_for(http, "/notifications", {"status": "queued"}, lambda r: len(r) == 5)
 
         report = (
-            await http.post("/dispatch", params={"as_of": "2026-03-30T10:00:00+08:00"})
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-30T10:00:00+08:00"}
+            )
         ).json()
         # The permanent SMS failure falls back to e-mail in the same pass? No: the fallback is
         # due at once and goes with the next pass.
         assert report.get("retried") == 1 and report.get("failed") == 1
         report = (
-            await http.post("/dispatch", params={"as_of": "2026-03-30T10:00:30+08:00"})
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-30T10:00:30+08:00"}
+            )
         ).json()
         assert report.get("delivered") == 1, report  # the e-mail fallback
         report = (
-            await http.post("/dispatch", params={"as_of": "2026-03-30T10:01:00+08:00"})
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-30T10:01:00+08:00"}
+            )
         ).json()
         assert report.get("sent") == 1, report  # the flaky SMS, retried after 60 s
 
@@ -134,7 +149,10 @@ async def test_fallback_wechat_push_letter_retry_and_templates(
         assert providers.smtp.messages[0]["to"] == ["owner@example.cn"]
         assert rows["wx/wechat"]["status"] == "delivered"
         assert rows["wx/wechat"]["template_id"] == "reminder.final_reminder.wechat.zh-CN"
-        assert rows["wx/wechat"]["body"] == "5-1-302尚欠物业费1654.80元，请于4月15日前缴纳。"
+        assert (
+            rows["wx/wechat"]["body"]
+            == "5-1-302尚欠物业费1654.80元，请于4月15日前缴纳。询4008123456。安居物业服务有限公司"
+        )
         assert providers.wechat.messages[0]["touser"] == "oWX123"
         assert rows["app/app_push"]["status"] == "delivered" and providers.push.bad_signatures == 0
         assert providers.push.messages[0]["app_user_id"] == "app-42"
@@ -143,9 +161,7 @@ async def test_fallback_wechat_push_letter_retry_and_templates(
         assert letter["status"] == "printing"
         pdf = await http.get(f"/notifications/{letter['notification_id']}/document")
         assert pdf.content.startswith(b"%PDF") and pdf.headers["content-type"] == "application/pdf"
-        batch = (
-            await http.post("/letters/batches", params={"as_of": "2026-03-30T18:00:00+08:00"})
-        ).json()
+        batch = (await http.post("/letters/batches")).json()  # staff: as of now
         assert batch["letters"] == 1 and batch["notification_ids"] == [letter["notification_id"]]
         assert batch["by_channel"] == {"letter": [letter["notification_id"]]}
         printed = await http.get(f"/letters/batches/{batch['batch_id']}.pdf")
@@ -155,7 +171,7 @@ async def test_fallback_wechat_push_letter_retry_and_templates(
         )
         tracked = await http.post(
             f"/notifications/{letter['notification_id']}/tracking",
-            json={"tracking_number": "EA123456789CN", "delivered_at": "2026-04-02T15:00:00+08:00"},
+            json={"tracking_number": "EA123456789CN"},  # delivered now
         )
         assert tracked.json()["status"] == "delivered"
         again = await http.post(

@@ -45,6 +45,7 @@ def _one_sent_per_case(rows: list[dict], cases: list[str]) -> None:  # type: ign
 
 async def test_workers_of_one_process_never_split_a_party(
     staff_auth,
+    clock_auth,
     create_database,
     services,
     providers,
@@ -63,7 +64,7 @@ async def test_workers_of_one_process_never_split_a_party(
     cases = [f"k{n:02d}" for n in range(8)]
     async with httpx.AsyncClient(base_url=notifier.url, timeout=60, auth=staff_auth) as http:
         await _queue_pairs(http, bus, cases)
-        report = await dispatch(http, AS_OF)
+        report = await dispatch(http, AS_OF, clock_auth)
         assert report.get("sent") == len(cases), report
         rows = (await http.get("/notifications")).json()
         _one_sent_per_case(rows, cases)

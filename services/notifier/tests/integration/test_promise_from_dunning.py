@@ -8,7 +8,9 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 
+from propfee.auth import Role
 from propfee.events import InvoiceIssued, InvoiceLine
+from tests.support.auth import BearerAuth, staff_token
 from tests.support.fixtures import wait_until
 
 from .conftest import community, party, wait_for
@@ -17,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_dunning_promise_is_confirmed_by_notifier(
-    staff_auth,
+    dev_issuer,
     create_database,
     services,
     providers,
@@ -50,14 +52,17 @@ async def test_dunning_promise_is_confirmed_by_notifier(
         room_label="3-2-1201",
     )
     await bus.send(invoice, key="u-d1")
+    # March 2026 on the simulation clock: only the service role acts as of another instant.
+    clock = BearerAuth(staff_token(dev_issuer, [Role.housekeeper, Role.finance, Role.service]))
     async with (
-        httpx.AsyncClient(base_url=dunning.url, timeout=30, auth=staff_auth) as staff,
-        httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=staff_auth) as http,
+        httpx.AsyncClient(base_url=dunning.url, timeout=30, auth=clock) as staff,
+        httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=clock) as http,
     ):
         cases: list[dict] = []  # type: ignore[type-arg]
 
         async def case_open() -> bool:
-            cases[:] = (await staff.get("/cases", params={"unit_id": "u-d1"})).json()
+            r = await staff.get("/cases", params={"unit_id": "u-d1"})
+            cases[:] = r.json() if r.status_code == 200 else []  # 404 until dunning knows u-d1
             return bool(cases)
 
         await wait_until(case_open, timeout=30)

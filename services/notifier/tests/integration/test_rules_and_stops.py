@@ -73,8 +73,11 @@ def pause(case_id: str, pause_id: str, invoice_id: str | None = None) -> Arrears
     )
 
 
-async def dispatch(http: httpx.AsyncClient, as_of: str) -> dict[str, int]:
-    report: dict[str, int] = (await http.post("/dispatch", params={"as_of": as_of})).json()
+async def dispatch(http: httpx.AsyncClient, as_of: str, auth: httpx.Auth) -> dict[str, int]:
+    """One pass as of ``as_of`` (the service role: the tests' clock)."""
+    report: dict[str, int] = (
+        await http.post("/dispatch", auth=auth, params={"as_of": as_of})
+    ).json()
     return report
 
 
@@ -85,6 +88,7 @@ async def by_key(http: httpx.AsyncClient) -> dict[str, dict]:  # type: ignore[ty
 
 async def test_quiet_hours_and_cap_per_community(
     staff_auth,
+    clock_auth,
     create_database,
     services,
     providers,
@@ -133,14 +137,14 @@ async def test_quiet_hours_and_cap_per_community(
         await bus.send(escalation("r2", "p-b", at=at, community_id="c-2"), key="u-r2")
         await bus.send(escalation("r3", "p-b", at=at, community_id="c-2"), key="u-r3")
         await wait_for(http, "/notifications", {"status": "queued"}, lambda r: len(r) == 3)
-        report = await dispatch(http, "2026-03-05T20:30:00+08:00")
+        report = await dispatch(http, "2026-03-05T20:30:00+08:00", clock_auth)
         assert report.get("sent") == 1 and report.get("deferred") == 2, report
         rows = await by_key(http)
         assert rows["r1/sms"]["status"] == "sent"  # c-1: quiet only from 21:00
         for key in ("r2/sms", "r3/sms"):  # c-2: quiet from 20:00 until 09:00
             assert rows[key]["status_reason"] == "quiet hours"
             assert rows[key]["next_attempt_at"].startswith("2026-03-06T01:00:00")
-        report = await dispatch(http, "2026-03-06T09:00:00+08:00")
+        report = await dispatch(http, "2026-03-06T09:00:00+08:00", clock_auth)
         assert report.get("sent") == 1 and report.get("deferred") == 1, report
         rows = await by_key(http)
         capped = [rows[k] for k in ("r2/sms", "r3/sms") if rows[k]["status"] == "queued"]
@@ -151,6 +155,7 @@ async def test_quiet_hours_and_cap_per_community(
 
 async def test_pause_payment_and_promise_cancel_queued_reminders(
     staff_auth,
+    clock_auth,
     create_database,
     services,
     providers,
@@ -196,7 +201,7 @@ async def test_pause_payment_and_promise_cancel_queued_reminders(
         await bus.send(bill, key="u-k3")
         await bus.send(escalation("k5", "p-5"), key="u-k5")
         await wait_for(http, "/notifications", {"status": "queued"}, lambda r: len(r) == 6)
-        report = await dispatch(http, "2026-03-05T21:30:00+08:00")
+        report = await dispatch(http, "2026-03-05T21:30:00+08:00", clock_auth)
         assert report.get("printing") == 1 and report.get("deferred") == 5, report
 
         # Dunning pauses k1 (a complaint) and k2's disputed invoice inv-c (inv-z: not in it);
@@ -323,7 +328,7 @@ async def test_pause_payment_and_promise_cancel_queued_reminders(
             {"subject_id": "k1"},
             lambda r: {x["status"] for x in r} == {"queued"},
         )
-        report = await dispatch(http, "2026-03-07T10:00:00+08:00")
+        report = await dispatch(http, "2026-03-07T10:00:00+08:00", clock_auth)
         # k1's SMS, k3's bill and receipt, k5's promise confirmation; k1's letter; the plan's
         # confirmation by e-mail (p-6 gave no phone).
         assert report.get("sent") == 4 and report.get("printing") == 1, report

@@ -44,6 +44,7 @@ def escalation(
 
 async def test_alibaba_reminder_waits_for_morning_is_sent_once_and_proven(
     staff_auth,
+    clock_auth,
     dev_issuer,
     create_database,
     services,
@@ -74,7 +75,9 @@ async def test_alibaba_reminder_waits_for_morning_is_sent_once_and_proven(
         assert len(parties.json()) == 1
         # 21:30 in Shanghai: quiet hours, deferred to 08:00 the next morning, not dropped.
         report = (
-            await http.post("/dispatch", params={"as_of": "2026-03-05T21:30:00+08:00"})
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-05T21:30:00+08:00"}
+            )
         ).json()
         assert report.get("deferred") == 1 and not report.get("sent")
         row = (await http.get("/notifications", params={"subject_id": "case-1"})).json()[0]
@@ -83,16 +86,24 @@ async def test_alibaba_reminder_waits_for_morning_is_sent_once_and_proven(
             2026, 3, 6, 0, 0, tzinfo=UTC
         )
         report = (
-            await http.post("/dispatch", params={"as_of": "2026-03-06T07:59:59+08:00"})
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-06T07:59:59+08:00"}
+            )
         ).json()
         assert not report.get("sent")
         report = (
-            await http.post("/dispatch", params={"as_of": "2026-03-06T08:00:00+08:00"})
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-06T08:00:00+08:00"}
+            )
         ).json()
         assert report.get("sent") == 1, [
             r["status_reason"] for r in (await http.get("/notifications")).json()
         ]
-        again = (await http.post("/dispatch", params={"as_of": "2026-03-07T08:00:00+08:00"})).json()
+        again = (
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-07T08:00:00+08:00"}
+            )
+        ).json()
         assert not again.get("sent"), "never a second SMS"
 
         assert providers.alibaba.bad_signatures == 0
@@ -169,6 +180,7 @@ async def test_alibaba_reminder_waits_for_morning_is_sent_once_and_proven(
 
 async def test_bill_before_contacts_goes_by_tencent_once_contacts_arrive(
     staff_auth,
+    clock_auth,
     dev_issuer,
     create_database,
     services,
@@ -202,15 +214,20 @@ async def test_bill_before_contacts_goes_by_tencent_once_contacts_arrive(
         room_label="3-2-1201",
     )
     await bus.send(invoice, key="u-9")
-    # Notifier has not heard of c-1 yet, so it cannot tell c-1's company: a token naming c-1
-    # sees the bill, a company-wide ("*") one does not until billing.community-updated.
+    # Notifier has not heard of c-1 yet, so it cannot tell c-1's company: only a
+    # deployment-wide token sees the bill; a company's tokens (company-wide, or naming c-1)
+    # do not until billing.community-updated, and get what a subject that does not exist gets.
+    deployment = BearerAuth(staff_token(dev_issuer, [Role.service], company_id="*"))
     named = BearerAuth(staff_token(dev_issuer, communities=["c-1"]))
-    async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=named) as http:
+    async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=deployment) as http:
         await wait_for(http, "/notifications", {"subject_id": "inv-9"}, lambda r: len(r) == 1)
-        unknown = await http.get("/notifications", params={"subject_id": "inv-9"}, auth=staff_auth)
-        assert unknown.json() == []
+        for auth in (staff_auth, named):
+            unknown = await http.get("/notifications", params={"subject_id": "inv-9"}, auth=auth)
+            assert unknown.status_code == 404, unknown.text
         report = (
-            await http.post("/dispatch", params={"as_of": "2026-03-01T10:00:00+08:00"})
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-01T10:00:00+08:00"}
+            )
         ).json()
         assert report.get("awaiting_contacts") == 1
         await bus.send(party("p-9", phone="13900001111"), key="p-9")
@@ -225,7 +242,9 @@ async def test_bill_before_contacts_goes_by_tencent_once_contacts_arrive(
 
         await wait_until(known, timeout=30)  # once billing.community-updated has arrived
         report = (
-            await http.post("/dispatch", params={"as_of": "2026-03-01T10:05:00+08:00"})
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-01T10:05:00+08:00"}
+            )
         ).json()
         assert report.get("sent") == 1
         assert providers.tencent.bad_signatures == 0 and len(providers.tencent.sent) == 1
@@ -256,6 +275,7 @@ async def test_bill_before_contacts_goes_by_tencent_once_contacts_arrive(
 
 async def test_no_usable_contact_fails_with_reason_and_staff_task(
     staff_auth,
+    clock_auth,
     create_database,
     services,
     providers,
@@ -274,12 +294,16 @@ async def test_no_usable_contact_fails_with_reason_and_staff_task(
         await wait_for(http, "/notifications", {"status": "queued"}, lambda r: len(r) == 2)
         await party_known(http, "p-0")
         report = (
-            await http.post("/dispatch", params={"as_of": "2026-03-06T09:00:00+08:00"})
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-06T09:00:00+08:00"}
+            )
         ).json()
         assert report.get("failed") == 1 and report.get("awaiting_contacts") == 1
         # The unknown party's contacts never come: failed after the 24 h grace period.
         report = (
-            await http.post("/dispatch", params={"as_of": "2026-03-07T09:00:00+08:00"})
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-07T09:00:00+08:00"}
+            )
         ).json()
         assert report.get("failed") == 1
         rows = (await http.get("/notifications", params={"status": "failed"})).json()

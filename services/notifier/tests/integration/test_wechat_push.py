@@ -5,6 +5,7 @@ mode encrypted) proving delivery once; a push that does not verify changes nothi
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, date, datetime
 
 import httpx
@@ -59,6 +60,7 @@ async def push(
 
 async def test_subscription_message_proven_by_safe_mode_push_once(
     staff_auth,
+    clock_auth,
     create_database,
     services,
     providers,
@@ -86,11 +88,15 @@ async def test_subscription_message_proven_by_safe_mode_push_once(
             await bus.send(stage(case, p), key=f"u-{case}")
         await wait_for(http, "/notifications", {"status": "queued"}, lambda r: len(r) == 2)
         report = (
-            await http.post("/dispatch", params={"as_of": "2026-03-30T10:00:00+08:00"})
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-30T10:00:00+08:00"}
+            )
         ).json()
         assert report.get("sent") == 1 and report.get("failed") == 1, report
         report = (
-            await http.post("/dispatch", params={"as_of": "2026-03-30T10:00:30+08:00"})
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-30T10:00:30+08:00"}
+            )
         ).json()
         assert report.get("sent") == 1, report  # the refused subscription's SMS fallback
         sub = providers.wechat.subscribed
@@ -113,7 +119,7 @@ async def test_subscription_message_proven_by_safe_mode_push_once(
         assert rows["ref/wechat"]["status_reason"].startswith("wechat_subscribe: 43101")
 
         # The server URL check: echo echostr when signed with our token, else 401.
-        ts, nonce = "1774834805", "n0nce"
+        ts, nonce = str(int(time.time())), "n0nce"
         good = {"signature": pusher.sign(ts, nonce), "timestamp": ts, "nonce": nonce}
         ok = await http.get("/receipts/wechat", params={**good, "echostr": "echo-123"})
         assert ok.status_code == 200 and ok.text == "echo-123"
@@ -165,6 +171,7 @@ async def test_subscription_message_proven_by_safe_mode_push_once(
 
 async def test_template_message_blocked_by_the_user_falls_back(
     staff_auth,
+    clock_auth,
     create_database,
     services,
     providers,
@@ -182,7 +189,9 @@ async def test_template_message_blocked_by_the_user_falls_back(
         await bus.send(stage("blk", "p-wx"), key="u-blk")
         await wait_for(http, "/notifications", {"status": "queued"}, lambda r: len(r) == 1)
         report = (
-            await http.post("/dispatch", params={"as_of": "2026-03-30T10:00:00+08:00"})
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-30T10:00:00+08:00"}
+            )
         ).json()
         assert report.get("sent") == 1, report
         row = (await http.get("/notifications", params={"subject_id": "blk"})).json()[0]
@@ -201,7 +210,9 @@ async def test_template_message_blocked_by_the_user_falls_back(
         assert rows["wechat"]["status_reason"] == "wechat delivery receipt: failed:user block"
         assert rows["email"]["status"] == "queued"
         report = (
-            await http.post("/dispatch", params={"as_of": "2026-03-30T10:05:00+08:00"})
+            await http.post(
+                "/dispatch", auth=clock_auth, params={"as_of": "2026-03-30T10:05:00+08:00"}
+            )
         ).json()
         assert report.get("delivered") == 1, report
     failed = [

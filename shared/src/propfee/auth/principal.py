@@ -30,6 +30,16 @@ class Principal:
         return bool(self.roles & roles)
 
     @property
+    def company_level(self) -> bool:
+        """May this principal change company data (the company's name and settings, its
+        rules, its templates)? A company admin whose token covers every community of the
+        company ("*"), or the service role. A company admin scoped to some communities, or any
+        other role, acts for those communities only."""
+        if Role.service in self.roles:
+            return True
+        return Role.company_admin in self.roles and self.all_communities
+
+    @property
     def sees_contacts(self) -> bool:
         """True when the principal may see names, phone numbers and ID numbers unmasked."""
         return self.has_any(CONTACT_ROLES)

@@ -11,6 +11,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from billing.service_layer.payments import InvoiceStateError
+from billing.service_layer.registry import Conflict
 
 
 @contextmanager
@@ -21,7 +22,7 @@ def domain_errors() -> Iterator[None]:
         raise
     except LookupError as exc:
         raise HTTPException(404, str(exc).strip("'\"")) from exc
-    except InvoiceStateError as exc:
+    except (InvoiceStateError, Conflict) as exc:
         raise HTTPException(409, str(exc)) from exc
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc

@@ -22,6 +22,7 @@ from billing.service_layer import statements
 from billing.service_layer.ids import stable_id
 from propfee import audit
 from propfee.auth import Principal, mask_personal, not_found
+from propfee.business_time import business_instant, utc_now
 from propfee.http import Pool
 
 router = APIRouter(tags=["accounts"])
@@ -74,18 +75,21 @@ async def statement(
 async def create_plan(
     unit_id: str, body: models.PlanIn, pool: Pool, principal: PlanWriter
 ) -> dict[str, Any]:
-    """Split arrears into parts (2-12) with a reason; audited."""
-    request = statements.PlanRequest(
-        unit_id,
-        tuple(body.invoice_ids),
-        body.parts,
-        body.first_due,
-        body.reason,
-        body.at or datetime.now(UTC),
-    )
+    """Split arrears into parts (2-12) with a reason; audited. ``at``: now, or back-dated
+    within the company's window (staff); the service role chooses any instant."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
             scope = await security.unit(conn, principal, unit_id)
+            at = business_instant(
+                principal,
+                body.at,
+                utc_now(),
+                field="at",
+                backdate_days=await security.backdate_days(conn, scope["company_id"]),
+            )
+            request = statements.PlanRequest(
+                unit_id, tuple(body.invoice_ids), body.parts, body.first_due, body.reason, at
+            )
             plan_id = await statements.create_plan(conn, request)
             plans = await statements.plans(conn, unit_id, request.at.date())
             plan = next(p for p in plans if p["plan_id"] == plan_id)
@@ -174,9 +178,17 @@ async def receipt_pdf(payment_id: str, pool: Pool, principal: Reader) -> Respons
 async def request_e_invoice(
     payment_id: str, body: models.EInvoiceIn, pool: Pool, principal: EInvoiceRequester
 ) -> dict[str, Any]:
-    """An owner's request for an electronic invoice (发票), recorded with its status."""
-    at = body.at or datetime.now(UTC)
-    unit_id = (await security.payment(pool, principal, payment_id))["unit_id"]
+    """An owner's request for an electronic invoice (发票), recorded with its status.
+    ``at``: now, or back-dated within the company's window (staff)."""
+    scope = await security.payment(pool, principal, payment_id)
+    unit_id = scope["unit_id"]
+    at = business_instant(
+        principal,
+        body.at,
+        utc_now(),
+        field="at",
+        backdate_days=await security.backdate_days(pool, scope["company_id"]),
+    )
     request_id = stable_id("einv", payment_id, body.title, body.tax_id)
     await pool.execute(
         "INSERT INTO e_invoice_requests (request_id, payment_id, unit_id, title, tax_id, email, "

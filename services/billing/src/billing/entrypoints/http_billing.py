@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response
@@ -20,13 +20,24 @@ from billing.service_layer.runs import RunRequest, RunSummary, run_billing
 from billing.service_layer.schedules import load_history, publish_schedule
 from propfee import audit
 from propfee.auth import Principal, new_ids, not_found
+from propfee.business_time import as_of_today, business_date, business_instant, utc_now
 from propfee.http import Pool
 
 router = APIRouter(tags=["billing"])
 
 
-def _now(at: datetime | None) -> datetime:
-    return at or datetime.now(UTC)
+async def _instant(
+    conn: Any, principal: Principal, company_id: str, requested: datetime | None, field: str
+) -> datetime:
+    """The business instant of a staff record: now, or back-dated within the company's
+    window (403 otherwise); the service role chooses any."""
+    return business_instant(
+        principal,
+        requested,
+        utc_now(),
+        field=field,
+        backdate_days=await security.backdate_days(conn, company_id),
+    )
 
 
 @router.post("/communities/{community_id}/fee-schedules", status_code=201)
@@ -38,10 +49,23 @@ async def publish(
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
             company_id = await security.community(conn, principal, community_id)
+            published_on = body.published_on
+            if not principal.company_level:
+                # The 30 days' notice runs from the day a version is recorded: staff may
+                # back-date it within the company's window only; a company-level role may
+                # record the schedules a community had before Propfee with their dates.
+                published_on = business_date(
+                    principal,
+                    body.published_on,
+                    utc_now(),
+                    field="published_on",
+                    time_zone=await security.time_zone(conn, community_id),
+                    backdate_days=await security.backdate_days(conn, company_id),
+                )
             schedule = await publish_schedule(
                 conn,
                 community_id,
-                published_on=body.published_on,
+                published_on=published_on,
                 effective_from=body.effective_from,
                 approval_ref=body.approval_ref,
                 items=tuple(FeeItem(**i.model_dump()) for i in body.items),
@@ -214,8 +238,18 @@ async def one_off(
 async def billing_run(
     community_id: str, body: models.RunIn, pool: Pool, response: Response, principal: RunStarter
 ) -> dict[str, Any]:
-    """Bill every unit for one period as of a date; the same run again creates nothing."""
+    """Bill every unit for one period as of a date; the same run again creates nothing.
+    Staff run as of today (``as_of`` omitted or today: 403 otherwise); the service role as of
+    any day (the simulation clock). The period is the caller's choice, within the community's
+    advance-collection cap."""
     company_id = await security.community(pool, principal, community_id)
+    as_of = as_of_today(
+        principal,
+        body.as_of,
+        utc_now(),
+        field="as_of",
+        time_zone=await security.time_zone(pool, community_id),
+    )
 
     async def audited(conn: Any, summary: RunSummary) -> None:
         await audit.record(
@@ -228,6 +262,7 @@ async def billing_run(
             company_id=company_id,
             after={
                 **body.model_dump(),
+                "as_of": as_of,
                 "invoices": summary.invoices,
                 "total_fen": summary.total_fen,
             },
@@ -236,7 +271,7 @@ async def billing_run(
     with domain_errors():
         summary = await run_billing(
             pool,
-            RunRequest(community_id, body.period_start, body.cycle, body.as_of),
+            RunRequest(community_id, body.period_start, body.cycle, as_of),
             on_created=audited,
         )
     if not summary.created:
@@ -249,34 +284,59 @@ async def late_fee_assessment(
     community_id: str, body: models.AssessIn, pool: Pool, principal: RunStarter
 ) -> dict[str, Any]:
     """Publish billing.late-fee-assessed for every overdue invoice whose accrued late fee
-    changed since the last assessment, as of the date (only where the contract sets a rate)."""
-    await security.community(pool, principal, community_id)
+    changed since the last assessment, as of the date (only where the contract sets a rate).
+    Staff assess as of today (``as_of`` omitted or today: 403 otherwise); the service role as
+    of any day. Audited."""
+    company_id = await security.community(pool, principal, community_id)
+    as_of = as_of_today(
+        principal,
+        body.as_of,
+        utc_now(),
+        field="as_of",
+        time_zone=await security.time_zone(pool, community_id),
+    )
     with domain_errors():
-        result = await assess_late_fees(pool, community_id, body.as_of)
-    return result.__dict__
+        result = await assess_late_fees(pool, community_id, as_of)
+    if result.changed:
+        async with pool.acquire() as conn:
+            await audit.record(
+                conn,
+                principal,
+                "late_fees.assessed",
+                "late_fee_assessment",
+                f"{community_id}:{as_of}",
+                community_id=community_id,
+                company_id=company_id,
+                after={"as_of": as_of, **result.__dict__},
+            )
+    return {"as_of": as_of, **result.__dict__}
 
 
 @router.post("/invoices", status_code=201, openapi_extra=new_ids("invoice_id"))
 async def issue_invoice(
     body: models.InvoiceIn, pool: Pool, response: Response, principal: BillingWriter
 ) -> dict[str, Any]:
-    """One invoice for published items (a special service, a correction)."""
-    new = ManualInvoice(
-        unit_id=body.unit_id,
-        period_start=body.period_start,
-        period_end=body.period_end,
-        due_date=body.due_date,
-        lines=tuple(
-            ManualLine(line.fee_item, line.quantity, line.description) for line in body.lines
-        ),
-        issued_at=_now(body.issued_at),
-        invoice_id=body.invoice_id,
-    )
+    """One invoice for published items (a special service, a correction). Its id is the
+    server's (random); ``reference``, the client's own identifier, is unique within the
+    community, and the same reference again for the same unit finds the invoice (200).
+    ``issued_at``: now, or back-dated within the company's window (staff)."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
             scope = await security.unit(conn, principal, body.unit_id)
-            if body.invoice_id is not None:
-                await _same_unit(conn, principal, body.invoice_id, body.unit_id)
+            new = ManualInvoice(
+                unit_id=body.unit_id,
+                period_start=body.period_start,
+                period_end=body.period_end,
+                due_date=body.due_date,
+                lines=tuple(
+                    ManualLine(line.fee_item, line.quantity, line.description)
+                    for line in body.lines
+                ),
+                issued_at=await _instant(
+                    conn, principal, scope["company_id"], body.issued_at, "issued_at"
+                ),
+                reference=body.reference,
+            )
             invoice_id, created = await issue_manual_invoice(conn, new)
             if created:
                 await audit.record(
@@ -288,18 +348,11 @@ async def issue_invoice(
                     community_id=scope["community_id"],
                     unit_id=body.unit_id,
                     company_id=scope["company_id"],
-                    after=body.model_dump(),
+                    after={**body.model_dump(), "issued_at": new.issued_at},
                 )
     if not created:
         response.status_code = 200
     return await _invoice(invoice_id, pool)
-
-
-async def _same_unit(conn: Any, principal: Principal, invoice_id: str, unit_id: str) -> None:
-    """A caller-chosen invoice id that exists must be this unit's (else 409), and visible."""
-    existing = await conn.fetchval("SELECT unit_id FROM invoices WHERE invoice_id = $1", invoice_id)
-    if existing is not None and existing != unit_id:
-        raise HTTPException(409, f"invoice_id: {invoice_id} is already taken")
 
 
 @router.get("/invoices/{invoice_id}")
@@ -341,9 +394,10 @@ async def void(
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
             before = await _adjusting(conn, principal, invoice_id)
-            note = await payments.void_invoice(conn, invoice_id, body.reason, _now(body.at))
+            at = await _instant(conn, principal, before["company_id"], body.at, "at")
+            note = await payments.void_invoice(conn, invoice_id, body.reason, at)
             await _audit_adjustment(
-                conn, principal, "invoice.voided", before, body.reason, credit_note_no=note
+                conn, principal, "invoice.voided", before, body.reason, credit_note_no=note, at=at
             )
     return {**await _invoice(invoice_id, pool), "credit_note_no": note}
 
@@ -400,8 +454,9 @@ async def waive(
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
             before = await _adjusting(conn, principal, invoice_id)
+            at = await _instant(conn, principal, before["company_id"], body.at, "at")
             waiver_id = await payments.waive_late_fee(
-                conn, invoice_id, body.amount_fen, body.reason, body.approved_by, _now(body.at)
+                conn, invoice_id, body.amount_fen, body.reason, body.approved_by, at
             )
             await _audit_adjustment(
                 conn,
@@ -412,6 +467,7 @@ async def waive(
                 waiver_id=waiver_id,
                 amount_fen=body.amount_fen,
                 approved_by=body.approved_by,
+                at=at,
             )
     return {**await _invoice(invoice_id, pool), "waiver_id": waiver_id}
 
@@ -424,7 +480,8 @@ async def write_off(
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
             before = await _adjusting(conn, principal, invoice_id)
-            await payments.write_off(conn, invoice_id, body.reason, body.approved_by, _now(body.at))
+            at = await _instant(conn, principal, before["company_id"], body.at, "at")
+            await payments.write_off(conn, invoice_id, body.reason, body.approved_by, at)
             await _audit_adjustment(
                 conn,
                 principal,
@@ -432,5 +489,6 @@ async def write_off(
                 before,
                 body.reason,
                 approved_by=body.approved_by,
+                at=at,
             )
     return await _invoice(invoice_id, pool)

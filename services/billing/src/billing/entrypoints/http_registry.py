@@ -6,26 +6,34 @@ unmasked only to roles that need it (``CONTACT_ROLES``)."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
-from fastapi import APIRouter, Body, HTTPException, Query, Response
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
 
 from billing.entrypoints import models, security
 from billing.entrypoints.errors import domain_errors
 from billing.entrypoints.security import (
     BillingWriter,
+    CommunityVacancyRuleWriter,
+    CompanyWriter,
     PartyWriter,
     Reader,
     RegistryWriter,
-    VacancyRuleWriter,
 )
 from billing.service_layer import registry
 from billing.service_layer.ids import stable_id
 from billing.service_layer.ledger_import import ImportReport, import_ledger
 from propfee import audit, uploads
 from propfee.auth import Principal, ensure_visible, mask_personal, new_ids, not_found
+from propfee.business_time import (
+    BusinessTimeRefused,
+    acts_on_own_clock,
+    business_date,
+    utc_now,
+)
 from propfee.http import Pool
 from propfee.masking import mask_value
 
@@ -55,7 +63,9 @@ async def put_community(
     community_id: models.Id, body: models.CommunityIn, pool: Pool, principal: RegistryWriter
 ) -> dict[str, Any]:
     """Create or change a community and its contract terms; publishes CommunityUpdated.
-    A community stays in its company; a token creates communities of its own company only."""
+    A community stays in its company; a token creates communities of its own company only.
+    Renaming the company (a ``company_name`` other than the stored one) needs a company-level
+    role (a company admin for every community, or the service role): 403 otherwise."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
             before = await conn.fetchrow(
@@ -71,11 +81,38 @@ async def put_community(
                 raise HTTPException(409, "company_id: a community cannot change company")
             if before is None and not principal.sees(community_id, body.company_id):
                 raise HTTPException(403, f"community {community_id}: not in your token's scope")
+            stored_name = await conn.fetchval(
+                "SELECT name FROM companies WHERE company_id = $1 FOR UPDATE", body.company_id
+            )
+            company_name = body.company_name or stored_name
+            if company_name is None:
+                raise HTTPException(422, "company_name: required for a new company")
+            renamed = stored_name is not None and company_name != stored_name
+            if renamed and not principal.company_level:
+                raise HTTPException(
+                    403,
+                    f"company_name: renaming company {body.company_id} needs a company admin "
+                    "for every community (or the service role); omit company_name or send "
+                    "the current one",
+                )
+            terms = body.model_dump(exclude={"company_name"})
             await registry.upsert_community(
                 conn,
-                registry.CommunityIn(community_id=community_id, **body.model_dump()),
+                registry.CommunityIn(community_id=community_id, company_name=company_name, **terms),
                 datetime.now(UTC),
             )
+            if renamed:
+                await audit.record(
+                    conn,
+                    principal,
+                    "company.updated",
+                    "company",
+                    body.company_id,
+                    community_id=None,
+                    company_id=body.company_id,
+                    before={"name": stored_name},
+                    after={"name": company_name},
+                )
             await audit.record(
                 conn,
                 principal,
@@ -85,7 +122,7 @@ async def put_community(
                 community_id=community_id,
                 company_id=body.company_id,
                 before=dict(before) if before else None,
-                after=body.model_dump(),
+                after={**terms, "company_name": company_name},
             )
     return await get_community(community_id, pool, principal)
 
@@ -93,8 +130,9 @@ async def put_community(
 @router.get("/communities/{community_id}")
 async def get_community(community_id: str, pool: Pool, principal: Reader) -> dict[str, Any]:
     row = await pool.fetchrow(
-        "SELECT c.*, (SELECT count(*) FROM units u WHERE u.community_id = c.community_id) AS units "
-        "FROM communities c WHERE community_id = $1",
+        "SELECT c.*, co.name AS company_name, co.backdate_days, "
+        "(SELECT count(*) FROM units u WHERE u.community_id = c.community_id) AS units "
+        "FROM communities c JOIN companies co USING (company_id) WHERE community_id = $1",
         community_id,
     )
     if row is None:
@@ -103,22 +141,75 @@ async def get_community(community_id: str, pool: Pool, principal: Reader) -> dic
     return dict(row)
 
 
-@router.put("/vacancy-rules/{city}")
-async def put_vacancy_rule(
-    city: str, body: models.VacancyRuleIn, pool: Pool, principal: VacancyRuleWriter
+@router.get("/companies/{company_id}")
+async def get_company(company_id: str, pool: Pool, principal: Reader) -> dict[str, Any]:
+    """The caller's company: its name, its back-dating window and its vacancy rules."""
+    async with pool.acquire() as conn:
+        row = await security.company(conn, principal, company_id)
+        rules = await conn.fetch(
+            "SELECT city, after_months, payable_share, updated_at FROM company_vacancy_rules "
+            "WHERE company_id = $1 ORDER BY city",
+            company_id,
+        )
+    return {**dict(row), "vacancy_rules": [dict(r) for r in rules]}
+
+
+@router.put("/companies/{company_id}")
+async def put_company(
+    company_id: str, body: models.CompanyIn, pool: Pool, principal: CompanyWriter
 ) -> dict[str, Any]:
-    """A city's rule for registered vacant homes, e.g. pay 70% after 6 months (company-wide
-    tokens only: it applies to every community in the city)."""
-    if not principal.all_communities:
-        raise HTTPException(403, "a city's rule needs a token for all communities")
+    """Change company data (company-level roles only): its name, and ``backdate_days``, the
+    days its staff may back-date a record (0-31, default 7). Published on every community of
+    the company (CommunityUpdated); audited. Another company's id answers 404."""
     async with pool.acquire() as conn, conn.transaction():
+        before = await security.company_level(conn, principal, company_id)
+        now = datetime.now(UTC)
+        changed = False
+        if body.name is not None:
+            changed = await registry.upsert_company(conn, company_id, body.name)
+        if body.backdate_days is not None:
+            old = await registry.set_backdate_days(conn, company_id, body.backdate_days)
+            changed = changed or old != body.backdate_days
+        if changed:
+            await registry.publish_communities(conn, now, company_id=company_id)
+            await audit.record(
+                conn,
+                principal,
+                "company.updated",
+                "company",
+                company_id,
+                community_id=None,
+                company_id=company_id,
+                before={"name": before["name"], "backdate_days": before["backdate_days"]},
+                after=body.model_dump(exclude_none=True),
+            )
+    return await get_company(company_id, pool, principal)
+
+
+@router.put("/companies/{company_id}/vacancy-rules/{city}")
+async def put_vacancy_rule(
+    company_id: str,
+    city: Annotated[str, Path(min_length=1, max_length=200)],
+    body: models.VacancyRuleIn,
+    pool: Pool,
+    principal: CompanyWriter,
+) -> dict[str, Any]:
+    """The company's rule for registered vacant homes in a city, e.g. pay 70% after 6 months:
+    applies to the company's communities in that city that have no rule of their own
+    (company-level roles only; audited)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await security.company_level(conn, principal, company_id)
         before = await conn.fetchrow(
-            "SELECT after_months, payable_share FROM vacancy_rules WHERE city = $1 FOR UPDATE",
+            "SELECT after_months, payable_share FROM company_vacancy_rules "
+            "WHERE company_id = $1 AND city = $2 FOR UPDATE",
+            company_id,
             city,
         )
         await conn.execute(
-            "INSERT INTO vacancy_rules (city, after_months, payable_share) VALUES ($1, $2, $3) "
-            "ON CONFLICT (city) DO UPDATE SET after_months = $2, payable_share = $3",
+            "INSERT INTO company_vacancy_rules (company_id, city, after_months, payable_share) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (company_id, city) DO UPDATE "
+            "SET after_months = $3, payable_share = $4, updated_at = now()",
+            company_id,
             city,
             body.after_months,
             body.payable_share,
@@ -128,18 +219,85 @@ async def put_vacancy_rule(
             principal,
             "vacancy_rule.set",
             "vacancy_rule",
-            city,
+            f"{company_id}/{city}",
             community_id=None,
+            company_id=company_id,
+            before=dict(before) if before else None,
+            after={"city": city, **body.model_dump()},
+        )
+    return {"company_id": company_id, "city": city, **body.model_dump()}
+
+
+@router.put("/communities/{community_id}/vacancy-rule")
+async def put_community_vacancy_rule(
+    community_id: str,
+    body: models.VacancyRuleIn,
+    pool: Pool,
+    principal: CommunityVacancyRuleWriter,
+) -> dict[str, Any]:
+    """The community's own vacancy rule, in place of its company's rule for the city
+    (audited)."""
+    async with pool.acquire() as conn, conn.transaction():
+        company_id = await security.community(conn, principal, community_id)
+        before = await conn.fetchrow(
+            "SELECT after_months, payable_share FROM community_vacancy_rules "
+            "WHERE community_id = $1 FOR UPDATE",
+            community_id,
+        )
+        await conn.execute(
+            "INSERT INTO community_vacancy_rules (community_id, after_months, payable_share) "
+            "VALUES ($1, $2, $3) ON CONFLICT (community_id) DO UPDATE "
+            "SET after_months = $2, payable_share = $3, updated_at = now()",
+            community_id,
+            body.after_months,
+            body.payable_share,
+        )
+        await audit.record(
+            conn,
+            principal,
+            "vacancy_rule.set",
+            "vacancy_rule",
+            community_id,
+            community_id=community_id,
+            company_id=company_id,
             before=dict(before) if before else None,
             after=body.model_dump(),
         )
-    return {"city": city, **body.model_dump()}
+    return {"community_id": community_id, **body.model_dump()}
+
+
+@router.delete("/communities/{community_id}/vacancy-rule")
+async def delete_community_vacancy_rule(
+    community_id: str, pool: Pool, principal: CommunityVacancyRuleWriter
+) -> dict[str, Any]:
+    """Drop the community's own rule: its company's rule for the city applies again."""
+    async with pool.acquire() as conn, conn.transaction():
+        company_id = await security.community(conn, principal, community_id)
+        before = await conn.fetchrow(
+            "DELETE FROM community_vacancy_rules WHERE community_id = $1 "
+            "RETURNING after_months, payable_share",
+            community_id,
+        )
+        if before is not None:
+            await audit.record(
+                conn,
+                principal,
+                "vacancy_rule.removed",
+                "vacancy_rule",
+                community_id,
+                community_id=community_id,
+                company_id=company_id,
+                before=dict(before),
+            )
+    return {"community_id": community_id, "removed": before is not None}
 
 
 @router.post("/units", status_code=201, openapi_extra=new_ids("unit_id"))
 async def create_unit(
     body: models.UnitIn, pool: Pool, response: Response, principal: RegistryWriter
 ) -> dict[str, Any]:
+    """Register a unit (201), or find the same room of the community again (200). Its id is
+    random; ``reference``, the client's own identifier, is unique within the community."""
     unit = registry.UnitIn(
         community_id=body.community_id,
         building=body.building,
@@ -152,18 +310,13 @@ async def create_unit(
         owner=_party(body.owner, body.community_id, "owner") if body.owner else None,
         tenant=_party(body.tenant, body.community_id, "tenant") if body.tenant else None,
         payer=body.payer,
-        unit_id=body.unit_id,
+        reference=body.reference,
     )
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
             company_id = await security.community(conn, principal, body.community_id)
-            if body.unit_id is not None:
-                # A caller-chosen id must not reach into another community's unit.
-                existing = await conn.fetchval(
-                    "SELECT community_id FROM units WHERE unit_id = $1", body.unit_id
-                )
-                if existing is not None and existing != body.community_id:
-                    raise HTTPException(409, f"unit_id: {body.unit_id} is already taken")
+            # The unit's id is the server's (random); the client's own identifier is a
+            # reference within the community, so nothing here depends on other companies.
             unit_id, created = await registry.register_unit(conn, unit, datetime.now(UTC))
             await conn.executemany(
                 "INSERT INTO parking_spaces (community_id, space_id, unit_id) VALUES ($1, $2, $3) "
@@ -196,8 +349,8 @@ async def get_unit(unit_id: str, pool: Pool, principal: Reader) -> dict[str, Any
     masked for roles that do not need them)."""
     await security.unit(pool, principal, unit_id)
     row = await pool.fetchrow(
-        "SELECT unit_id, community_id, building_id, entrance, room, unit_key, unit_type, "
-        "floor_area_m2, status, handover_date, "
+        "SELECT unit_id, community_id, building_id, entrance, room, unit_key, reference, "
+        "unit_type, floor_area_m2, status, handover_date, "
         "(SELECT coalesce(sum(credit_fen), 0) FROM account_credits a WHERE a.unit_id = u.unit_id) "
         "AS credit_fen FROM units u WHERE unit_id = $1",
         unit_id,
@@ -211,6 +364,21 @@ async def get_unit(unit_id: str, pool: Pool, principal: Reader) -> dict[str, Any
         unit_id,
     )
     return {**dict(row), "parties": [mask_personal(principal, dict(r)) for r in parties]}
+
+
+async def _business_date(
+    conn: asyncpg.Connection, principal: Principal, scope: asyncpg.Record, day: date, field: str
+) -> date:
+    """The day a registry fact happened, as staff may record it: not later than today, not
+    earlier than the company's back-dating window (403); the service role, any day."""
+    return business_date(
+        principal,
+        day,
+        utc_now(),
+        field=field,
+        time_zone=await security.time_zone(conn, scope["community_id"]),
+        backdate_days=await security.backdate_days(conn, scope["company_id"]),
+    )
 
 
 async def _unit_change(
@@ -234,14 +402,18 @@ async def _unit_change(
 async def handover(
     unit_id: str, body: models.HandoverIn, pool: Pool, principal: RegistryWriter
 ) -> dict[str, Any]:
-    """An unsold unit handed to its buyer: the developer pays through the handover month."""
+    """An unsold unit handed to its buyer: the developer pays through the handover month.
+    ``handover_date``: staff back-date it within the company's window only (403)."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
             scope = await security.unit(conn, principal, unit_id)
+            handover_date = await _business_date(
+                conn, principal, scope, body.handover_date, "handover_date"
+            )
             owner_id = await registry.record_handover(
                 conn,
                 unit_id,
-                body.handover_date,
+                handover_date,
                 _party(body.owner, scope["community_id"], "owner"),
                 datetime.now(UTC),
             )
@@ -250,7 +422,7 @@ async def handover(
                 principal,
                 unit_id,
                 "unit.handover",
-                handover_date=body.handover_date,
+                handover_date=handover_date,
                 owner_party_id=owner_id,
             )
     return {"unit_id": unit_id, "owner_party_id": owner_id}
@@ -260,19 +432,21 @@ async def handover(
 async def sale(
     unit_id: str, body: models.SaleIn, pool: Pool, principal: RegistryWriter
 ) -> dict[str, Any]:
-    """A change of owner; answers with the arrears to settle at the sale."""
+    """A change of owner; answers with the arrears to settle at the sale. ``sold_on``: staff
+    back-date it within the company's window only (403)."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
             scope = await security.unit(conn, principal, unit_id)
+            sold_on = await _business_date(conn, principal, scope, body.sold_on, "sold_on")
             buyer_id, arrears = await registry.record_sale(
                 conn,
                 unit_id,
-                body.sold_on,
+                sold_on,
                 _party(body.buyer, scope["community_id"], "owner"),
                 datetime.now(UTC),
             )
             await _unit_change(
-                conn, principal, unit_id, "unit.sale", sold_on=body.sold_on, buyer_party_id=buyer_id
+                conn, principal, unit_id, "unit.sale", sold_on=sold_on, buyer_party_id=buyer_id
             )
     return {
         "unit_id": unit_id,
@@ -286,9 +460,13 @@ async def sale(
 async def vacancy(
     unit_id: str, body: models.VacancyIn, pool: Pool, principal: RegistryWriter
 ) -> dict[str, Any]:
+    """A registered vacancy (空置登记); ``registered_on``: staff back-date it within the
+    company's window only (403)."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
-            await security.unit(conn, principal, unit_id)
+            scope = await security.unit(conn, principal, unit_id)
+            # A registration back-dated further than the window would buy a vacancy discount.
+            await _business_date(conn, principal, scope, body.registered_on, "registered_on")
             await registry.register_vacancy(conn, unit_id, body.registered_on, body.ended_on)
             await _unit_change(conn, principal, unit_id, "unit.vacancy", **body.model_dump())
     return {"unit_id": unit_id, **body.model_dump()}
@@ -367,6 +545,13 @@ async def get_party(party_id: str, pool: Pool, principal: Reader) -> dict[str, A
     return mask_personal(principal, dict(row), PARTY_CONTACT_FIELDS)
 
 
+def _opening_not_ahead(principal: Principal, opening_as_of: date, time_zone: str) -> None:
+    today = utc_now().astimezone(ZoneInfo(time_zone)).date()
+    limit = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+    if opening_as_of > limit and not acts_on_own_clock(principal):
+        raise BusinessTimeRefused(f"opening_as_of: may not be later than {limit}")
+
+
 @router.post("/communities/{community_id}/ledger-imports")
 async def ledger_import(
     community_id: str,
@@ -384,8 +569,11 @@ async def ledger_import(
     """Import a ledger (台账). A file with errors imports nothing (422 with every bad row)
     unless ``accept_good_rows``; importing the same file again changes nothing. A file past
     the upload limits (``BILLING_MAX_UPLOAD_*``, ``BILLING_MAX_XLSX_*``) is refused: 413 for
-    its size, rows or inflation, 422 naming the row and column of a cell too long."""
+    its size, rows or inflation, 422 naming the row and column of a cell too long.
+    ``opening_as_of`` may lie in the past (the ledger is the old system's history), but staff
+    may not date the arrears invoices later than next month's first day (403)."""
     company_id = await security.community(pool, principal, community_id)
+    _opening_not_ahead(principal, opening_as_of, await security.time_zone(pool, community_id))
 
     async def audited(conn: asyncpg.Connection, report: ImportReport) -> None:
         summary = asdict(report)

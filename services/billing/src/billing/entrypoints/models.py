@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
@@ -16,7 +16,9 @@ Channel = Literal["sms", "wechat", "app_push", "email", "letter", "door_notice"]
 
 class CommunityIn(BaseModel):
     company_id: Id
-    company_name: Text
+    #: Needed when the company is new; a different name renames the company, which only a
+    #: company-level role may do (omit it, or send the stored one, otherwise).
+    company_name: Text | None = None
     name: Text
     city: Text
     time_zone: str = "Asia/Shanghai"
@@ -32,6 +34,15 @@ class CommunityIn(BaseModel):
     service_phone: str | None = None
     complaint_line: str | None = None
     address: str | None = None
+
+
+class CompanyIn(BaseModel):
+    """Company data; only the fields sent change (company-level roles only)."""
+
+    name: Text | None = None
+    backdate_days: Annotated[int, Field(ge=0, le=31)] | None = Field(
+        default=None, description="days staff may back-date a record (default 7)"
+    )
 
 
 class VacancyRuleIn(BaseModel):
@@ -56,8 +67,18 @@ class PartyIn(PartyBody):
     kind: Literal["owner", "tenant", "developer", "company"]
 
 
+def _no_client_id(data: object, field: str) -> object:
+    """Ids of units and invoices are billing's (random): a client id would tell whether it
+    exists in another company. Refused with the way out rather than silently ignored."""
+    if isinstance(data, dict) and field in data:
+        raise ValueError(f"{field}: ids are assigned by billing; send your own as reference")
+    return data
+
+
 class UnitIn(BaseModel):
-    unit_id: Id | None = None
+    #: The client's own identifier of the unit, unique within the community; the unit's id
+    #: is the server's (random).
+    reference: Id | None = None
     community_id: Id
     building: Text
     entrance: str | None = Field(default=None, max_length=50)
@@ -70,6 +91,11 @@ class UnitIn(BaseModel):
     tenant: PartyBody | None = None
     payer: Literal["owner", "tenant", "developer"] = "owner"
     parking_spaces: list[Annotated[str, Field(min_length=1, max_length=32)]] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unit_id(cls, data: object) -> object:
+        return _no_client_id(data, "unit_id")
 
 
 class HandoverIn(BaseModel):
@@ -132,11 +158,14 @@ class ChargeIn(BaseModel):
 class RunIn(BaseModel):
     period_start: date
     cycle: Literal["monthly", "quarterly", "half_yearly", "yearly"] = "monthly"
-    as_of: date
+    #: The day the run is issued; staff run as of today only (the default), the service
+    #: role as of any day (the simulation clock).
+    as_of: date | None = None
 
 
 class AssessIn(BaseModel):
-    as_of: date
+    #: As of today for staff (the default); any day for the service role.
+    as_of: date | None = None
 
 
 class LineIn(BaseModel):
@@ -146,13 +175,21 @@ class LineIn(BaseModel):
 
 
 class InvoiceIn(BaseModel):
-    invoice_id: Id | None = None
+    #: The client's own identifier, unique within the community: sending it again for the
+    #: same unit finds the invoice instead of issuing another. The invoice's id is the
+    #: server's (random).
+    reference: Id | None = None
     unit_id: Id
     period_start: date
     period_end: date
     due_date: date
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=100)]
     issued_at: AwareDatetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _invoice_id(cls, data: object) -> object:
+        return _no_client_id(data, "invoice_id")
 
 
 class VoidIn(BaseModel):

@@ -9,7 +9,9 @@ The role sets per kind of endpoint (docs/security.md has the table):
   fee clerks, finance, company admins; runs and assessments also the service role (CronJobs);
 - forgiving money (void, waiver, write-off): finance, community managers, company admins,
   always with a reason;
-- reports (aggregates): also auditors and the owners' committee.
+- reports (aggregates): also auditors and the owners' committee;
+- company data (its name, its back-dating window, its vacancy rules): company-level roles only
+  (``Principal.company_level``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from typing import Annotated, TypeAlias
 
 import asyncpg
-from fastapi import Depends
+from fastapi import Depends, HTTPException
 
 from propfee.auth import (
     ADJUST,
@@ -34,7 +36,9 @@ from propfee.auth import (
 )
 
 READ = STAFF_READ | {Role.service}
-PLAN_WRITE = ADJUST | {Role.fee_clerk}
+#: Installment plans: staff, and the service role (the simulation clock records a plan as of
+#: its own day; staff only as of now or within the company's back-dating window).
+PLAN_WRITE = ADJUST | {Role.fee_clerk, Role.service}
 PARTY_WRITE = REGISTRY_WRITE | {Role.customer_service}
 READINGS = BILLING_WRITE | {Role.housekeeper}
 RUNS = BILLING_WRITE | {Role.service}
@@ -46,7 +50,11 @@ E_INVOICE_REQUEST = {
     Role.company_admin,
 }
 E_INVOICE_OUTCOME = {Role.finance, Role.company_admin}
-VACANCY_RULES = {Role.fee_clerk, Role.finance, Role.company_admin}
+#: Company data (name, settings, the company's vacancy rules): company-level roles only, i.e.
+#: a company admin for every community or the service role (``Principal.company_level``).
+COMPANY_WRITE = {Role.company_admin, Role.service}
+#: A community's own vacancy rule (overrides its company's for the city).
+COMMUNITY_VACANCY_RULE = {Role.finance, Role.community_manager, Role.company_admin}
 
 Reader = Annotated[Principal, Depends(require(*READ))]
 RegistryWriter = Annotated[Principal, Depends(require(*REGISTRY_WRITE))]
@@ -59,7 +67,8 @@ PlanWriter = Annotated[Principal, Depends(require(*PLAN_WRITE))]
 ReportReader = Annotated[Principal, Depends(require(*REPORTS))]
 EInvoiceRequester = Annotated[Principal, Depends(require(*E_INVOICE_REQUEST))]
 EInvoiceRecorder = Annotated[Principal, Depends(require(*E_INVOICE_OUTCOME))]
-VacancyRuleWriter = Annotated[Principal, Depends(require(*VACANCY_RULES))]
+CompanyWriter = Annotated[Principal, Depends(require(*COMPANY_WRITE))]
+CommunityVacancyRuleWriter = Annotated[Principal, Depends(require(*COMMUNITY_VACANCY_RULE))]
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -73,6 +82,43 @@ async def community(conn: Conn, principal: Principal, community_id: str) -> str:
         raise not_found(f"community {community_id}")
     ensure_visible(principal, community_id, company_id, f"community {community_id}")
     return company_id
+
+
+async def backdate_days(conn: Conn, company_id: str) -> int | None:
+    """The company's window for back-dated records (``propfee.business_time``)."""
+    days: int | None = await conn.fetchval(
+        "SELECT backdate_days FROM companies WHERE company_id = $1", company_id
+    )
+    return days
+
+
+async def time_zone(conn: Conn, community_id: str) -> str:
+    zone: str | None = await conn.fetchval(
+        "SELECT time_zone FROM communities WHERE community_id = $1", community_id
+    )
+    return zone or "Asia/Shanghai"
+
+
+async def company(conn: Conn, principal: Principal, company_id: str) -> asyncpg.Record:
+    """The company's row; 404 when it does not exist or is not the caller's company."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT * FROM companies WHERE company_id = $1", company_id
+    )
+    if row is None or not (principal.all_companies or principal.company_id == company_id):
+        raise not_found(f"company {company_id}")
+    return row
+
+
+async def company_level(conn: Conn, principal: Principal, company_id: str) -> asyncpg.Record:
+    """``company`` for a change of company data: 403 unless the caller is company-level."""
+    row = await company(conn, principal, company_id)
+    if not principal.company_level:
+        raise HTTPException(
+            403,
+            f"company {company_id}: company data is changed by a company admin for every "
+            'community (communities claim "*") or the service role',
+        )
+    return row
 
 
 async def unit(conn: Conn, principal: Principal, unit_id: str) -> asyncpg.Record:

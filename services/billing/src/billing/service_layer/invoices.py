@@ -13,7 +13,8 @@ import asyncpg
 from billing.domain.charges import round_half_up
 from billing.domain.schedule import ScheduleError
 from billing.service_layer.accounts import ChangeContext, recompute_account
-from billing.service_layer.ids import stable_id
+from billing.service_layer.ids import new_id
+from billing.service_layer.registry import Conflict
 from billing.service_layer.schedules import load_history
 from propfee.events import InvoiceIssued, InvoiceLine
 from propfee.outbox import add_event
@@ -60,7 +61,9 @@ class ManualInvoice:
     due_date: date
     lines: tuple[ManualLine, ...]
     issued_at: datetime
-    invoice_id: str | None = None
+    #: The client's own identifier, unique within the community: the same reference again
+    #: for the same unit finds the invoice (a safe retry) instead of issuing another.
+    reference: str | None = None
 
 
 async def issue_manual_invoice(conn: asyncpg.Connection, new: ManualInvoice) -> tuple[str, bool]:
@@ -80,6 +83,19 @@ async def issue_manual_invoice(conn: asyncpg.Connection, new: ManualInvoice) -> 
     )
     if unit is None:
         raise LookupError(f"unit {new.unit_id} does not exist")
+    if new.reference is not None:
+        existing = await conn.fetchrow(
+            "SELECT invoice_id, unit_id FROM invoices WHERE community_id = $1 AND reference = $2",
+            unit["community_id"],
+            new.reference,
+        )
+        if existing is not None and existing["unit_id"] == new.unit_id:
+            return existing["invoice_id"], False
+        if existing is not None:
+            raise Conflict(
+                f"reference: {new.reference} is already used in this community "
+                f"(invoice {existing['invoice_id']} of unit {existing['unit_id']})"
+            )
     if unit["payer"] is None:
         raise InvoiceError(f"unit {new.unit_id}: nobody pays it on {new.period_start}")
     schedule = (await load_history(conn, unit["community_id"])).effective_on(new.period_start)
@@ -97,14 +113,12 @@ async def issue_manual_invoice(conn: asyncpg.Connection, new: ManualInvoice) -> 
             raise InvoiceError(f"lines[{n}].quantity: must be a positive number")
         amount = round_half_up(Fraction(line.quantity) * Fraction(item.rate_fen))
         lines.append((item, line, amount))
-    invoice_id = new.invoice_id or stable_id(
-        "inv", "manual", new.unit_id, new.issued_at.isoformat()
-    )
+    invoice_id = new_id("inv")
     total = sum(amount for _, _, amount in lines)
     inserted = await conn.fetchval(
         "INSERT INTO invoices (invoice_id, community_id, building_id, unit_id, payer_party_id, "
-        "kind, period_start, period_end, due_date, schedule_version, total_fen, issued_at) "
-        "VALUES ($1, $2, $3, $4, $5, 'manual', $6, $7, $8, $9, $10, $11) "
+        "kind, period_start, period_end, due_date, schedule_version, total_fen, issued_at, "
+        "reference) VALUES ($1, $2, $3, $4, $5, 'manual', $6, $7, $8, $9, $10, $11, $12) "
         "ON CONFLICT (invoice_id) DO NOTHING RETURNING true",
         invoice_id,
         unit["community_id"],
@@ -117,6 +131,7 @@ async def issue_manual_invoice(conn: asyncpg.Connection, new: ManualInvoice) -> 
         schedule.version,
         total,
         new.issued_at,
+        new.reference,
     )
     if not inserted:
         return invoice_id, False

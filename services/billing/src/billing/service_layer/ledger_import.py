@@ -1,8 +1,9 @@
 """Importing a community's ledger (台账): validation first, then a few set-based statements.
 
-Nothing is imported from a file with errors unless the caller accepts the good rows. Ids are
-derived from natural keys (community + building/entrance/room), so importing the same file
-again finds everything and changes nothing. Opening arrears become one invoice per unpaid
+Nothing is imported from a file with errors unless the caller accepts the good rows. Units are
+matched by their natural key (community + building/entrance/room), so importing the same file
+again finds everything and changes nothing; a new unit's id is random (never derivable from
+the room). Opening arrears become one invoice per unpaid
 month (due on its last day), published like any other invoice.
 """
 
@@ -19,7 +20,7 @@ import asyncpg
 
 from billing.domain.calendar import add_months, month_end, month_start
 from billing.domain.ledger import LedgerParseResult, LedgerRow, RowError, parse_ledger
-from billing.service_layer.ids import stable_id
+from billing.service_layer.ids import new_id, stable_id
 from billing.service_layer.invoices import copy_invoices
 from billing.service_layer.registry import PartyIn, contacts_event, developer_party, upsert_party
 from propfee.events import Event, InvoiceIssued, InvoiceLine
@@ -122,14 +123,16 @@ async def _write(
         [building_ids[b] for b in buildings],
         buildings,
     )
-    unit_ids = {r.unit_key: stable_id("unit", community_id, r.unit_key) for r in rows}
+    # New units get random ids; a unit already registered (a re-import, a unit created over
+    # the API) is found by its natural key, the community and building/entrance/room.
+    proposed = {r.unit_key: new_id("unit") for r in rows}
     created = await conn.fetch(
         "INSERT INTO units (unit_id, community_id, building_id, entrance, room, unit_key, "
         "unit_type, floor_area_m2, status, handover_date) "
         "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
         "$6::text[], $7::text[], $8::numeric[], $9::text[], $10::date[]) "
         "ON CONFLICT DO NOTHING RETURNING unit_key",
-        [unit_ids[r.unit_key] for r in rows],
+        [proposed[r.unit_key] for r in rows],
         [community_id] * len(rows),
         [building_ids[r.building] for r in rows],
         [r.entrance for r in rows],
@@ -141,6 +144,14 @@ async def _write(
         [r.handover_date for r in rows],
     )
     new_keys = {c["unit_key"] for c in created}
+    unit_ids: dict[str, str] = dict(
+        await conn.fetch(
+            "SELECT unit_key, unit_id FROM units WHERE community_id = $1 "
+            "AND unit_key = ANY($2::text[])",
+            community_id,
+            list(proposed),
+        )
+    )
     report.units_created = len(new_keys)
     report.units_existing = len(rows) - len(new_keys)
     new_rows = [r for r in rows if r.unit_key in new_keys]

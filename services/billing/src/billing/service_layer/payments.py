@@ -148,9 +148,14 @@ async def issue_receipts(conn: asyncpg.Connection, payments: list[PaymentReceive
     )
 
 
-async def _open_invoice(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Record:
+async def _open_invoice(
+    conn: asyncpg.Connection, invoice_id: str, at: datetime, *, closing: bool = False
+) -> asyncpg.Record:
+    """The invoice, locked, if it may be adjusted at business time ``at``: not before it was
+    issued, and (``closing``: a void, a write-off) not before a waiver already recorded on
+    it, which the account's replay would otherwise apply to a closed invoice."""
     row = await conn.fetchrow(
-        "SELECT i.invoice_id, i.unit_id, i.community_id, i.status, c.time_zone "
+        "SELECT i.invoice_id, i.unit_id, i.community_id, i.status, i.issued_at, c.time_zone "
         "FROM invoices i JOIN communities c USING (community_id) WHERE invoice_id = $1 FOR UPDATE",
         invoice_id,
     )
@@ -158,17 +163,31 @@ async def _open_invoice(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Re
         raise LookupError(f"invoice {invoice_id} not found")
     if row["status"] in ("void", "written_off"):
         raise InvoiceStateError(f"invoice {invoice_id} is {row['status']}")
+    if at < row["issued_at"]:
+        raise ValueError(
+            f"at: {at.isoformat()} is before invoice {invoice_id} was issued "
+            f"({row['issued_at'].isoformat()})"
+        )
+    if closing:
+        waived: datetime | None = await conn.fetchval(
+            "SELECT max(waived_at) FROM late_fee_waivers WHERE invoice_id = $1", invoice_id
+        )
+        if waived is not None and at <= waived:
+            raise ValueError(
+                f"at: {at.isoformat()} is not after the late-fee waiver of "
+                f"{waived.isoformat()} on invoice {invoice_id}"
+            )
     return row
 
 
 async def void_invoice(conn: asyncpg.Connection, invoice_id: str, reason: str, at: datetime) -> str:
     """Void with a credit note; money paid on it returns to the account as credit."""
-    row = await _open_invoice(conn, invoice_id)
+    row = await _open_invoice(conn, invoice_id, at, closing=True)
     year = at.astimezone(ZoneInfo(row["time_zone"])).year
     credit_note_no = f"CN{year}-{await next_number(conn, row['community_id'], year, 'credit'):07d}"
     await conn.execute(
-        "UPDATE invoices SET voided_at = $2, void_reason = $3, credit_note_no = $4 "
-        "WHERE invoice_id = $1",
+        "UPDATE invoices SET voided_at = $2, void_reason = $3, credit_note_no = $4, "
+        "voided_recorded_at = now() WHERE invoice_id = $1",
         invoice_id,
         at,
         reason,
@@ -188,7 +207,7 @@ async def waive_late_fee(
     approved_by: str,
     at: datetime,
 ) -> str:
-    row = await _open_invoice(conn, invoice_id)
+    row = await _open_invoice(conn, invoice_id, at)
     waiver_id = stable_id("wvr", invoice_id, at.isoformat(), amount_fen)
     await conn.execute(
         "INSERT INTO late_fee_waivers (waiver_id, invoice_id, unit_id, amount_fen, reason, "
@@ -210,9 +229,10 @@ async def waive_late_fee(
 async def write_off(
     conn: asyncpg.Connection, invoice_id: str, reason: str, approved_by: str, at: datetime
 ) -> None:
-    row = await _open_invoice(conn, invoice_id)
+    row = await _open_invoice(conn, invoice_id, at, closing=True)
     await conn.execute(
-        "UPDATE invoices SET written_off_at = $2, write_off_reason = $3 WHERE invoice_id = $1",
+        "UPDATE invoices SET written_off_at = $2, write_off_reason = $3, "
+        "written_off_recorded_at = now() WHERE invoice_id = $1",
         invoice_id,
         at,
         f"{reason} (approved by {approved_by})",

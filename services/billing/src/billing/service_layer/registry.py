@@ -10,7 +10,7 @@ import asyncpg
 
 from billing.domain.calendar import add_months, month_end, month_start
 from billing.domain.late_fees import LateFeeTermsError, validate_contract_rate
-from billing.service_layer.ids import stable_id
+from billing.service_layer.ids import new_id, stable_id
 from propfee.events import CommunityUpdated, PartyContactsUpdated
 from propfee.outbox import add_event
 
@@ -21,6 +21,10 @@ class RegistryError(ValueError):
 
 class NotFound(LookupError):
     pass
+
+
+class Conflict(ValueError):
+    """A state that forbids the action (409); the message says which."""
 
 
 @dataclass(frozen=True)
@@ -45,18 +49,37 @@ class CommunityIn:
     address: str | None = None
 
 
+async def upsert_company(conn: asyncpg.Connection, company_id: str, name: str) -> bool:
+    """Create the company, or rename it; True when its name changed (not when created).
+    Who may rename a company is the caller's concern (a company-level role)."""
+    before = await conn.fetchval(
+        "SELECT name FROM companies WHERE company_id = $1 FOR UPDATE", company_id
+    )
+    if before is None:
+        await conn.execute(
+            "INSERT INTO companies (company_id, name) VALUES ($1, $2)", company_id, name
+        )
+        return False
+    if before == name:
+        return False
+    await conn.execute(
+        "UPDATE companies SET name = $2, updated_at = now() WHERE company_id = $1",
+        company_id,
+        name,
+    )
+    return True
+
+
 async def upsert_community(conn: asyncpg.Connection, c: CommunityIn, at: datetime) -> None:
+    """Create or change the community (its company must exist or is created with
+    ``company_name``); publishes CommunityUpdated, and for every other community of the
+    company too when the company's name changed."""
     if c.late_fee_daily_rate is not None:
         try:
             validate_contract_rate(c.late_fee_daily_rate, c.late_fee_annual_cap)
         except LateFeeTermsError as exc:
             raise RegistryError(str(exc)) from exc
-    await conn.execute(
-        "INSERT INTO companies (company_id, name) VALUES ($1, $2) "
-        "ON CONFLICT (company_id) DO UPDATE SET name = EXCLUDED.name",
-        c.company_id,
-        c.company_name,
-    )
+    renamed = await upsert_company(conn, c.company_id, c.company_name)
     await conn.execute(
         """
         INSERT INTO communities (community_id, company_id, name, city, time_zone, contract_mode,
@@ -95,19 +118,61 @@ async def upsert_community(conn: asyncpg.Connection, c: CommunityIn, at: datetim
         c.complaint_line,
         c.address,
     )
-    event = CommunityUpdated(
-        community_id=c.community_id,
-        company_id=c.company_id,
-        company_name=c.company_name,
-        name=c.name,
-        city=c.city,
-        time_zone=c.time_zone,
-        service_phone=c.service_phone,
-        complaint_line=c.complaint_line,
-        address=c.address,
-        updated_at=at,
+    if renamed:
+        await publish_communities(conn, at, company_id=c.company_id)
+    else:
+        await publish_communities(conn, at, community_id=c.community_id)
+
+
+async def publish_communities(
+    conn: asyncpg.Connection,
+    at: datetime,
+    *,
+    company_id: str | None = None,
+    community_id: str | None = None,
+) -> int:
+    """CommunityUpdated for one community, or every community of a company, as stored (with
+    the company's name and back-dating window). Returns how many were published."""
+    rows = await conn.fetch(
+        "SELECT c.*, co.name AS company_name, co.backdate_days FROM communities c "
+        "JOIN companies co USING (company_id) "
+        "WHERE ($1::text IS NULL OR c.company_id = $1) "
+        "AND ($2::text IS NULL OR c.community_id = $2) ORDER BY c.community_id",
+        company_id,
+        community_id,
     )
-    await add_event(conn, event, key=c.community_id, subject=c.community_id, time=at)
+    for row in rows:
+        event = CommunityUpdated(
+            community_id=row["community_id"],
+            company_id=row["company_id"],
+            company_name=row["company_name"],
+            name=row["name"],
+            city=row["city"],
+            time_zone=row["time_zone"],
+            service_phone=row["service_phone"],
+            complaint_line=row["complaint_line"],
+            address=row["address"],
+            backdate_days=row["backdate_days"],
+            updated_at=at,
+        )
+        await add_event(conn, event, key=row["community_id"], subject=row["community_id"], time=at)
+    return len(rows)
+
+
+async def set_backdate_days(conn: asyncpg.Connection, company_id: str, days: int) -> int | None:
+    """Set the company's back-dating window; the caller publishes it (``publish_communities``).
+    Returns the window before (None when the company does not exist)."""
+    before: int | None = await conn.fetchval(
+        "SELECT backdate_days FROM companies WHERE company_id = $1 FOR UPDATE", company_id
+    )
+    if before is None or before == days:
+        return before
+    await conn.execute(
+        "UPDATE companies SET backdate_days = $2, updated_at = now() WHERE company_id = $1",
+        company_id,
+        days,
+    )
+    return before
 
 
 async def ensure_building(conn: asyncpg.Connection, community_id: str, name: str) -> str:
@@ -217,7 +282,8 @@ class UnitIn:
     tenant: PartyIn | None = None
     payer: str = "owner"  # owner | tenant | developer
     since: date = field(default_factory=lambda: date(2000, 1, 1))
-    unit_id: str | None = None
+    #: The client's own identifier of the unit, unique within the community.
+    reference: str | None = None
 
     @property
     def unit_key(self) -> str:
@@ -249,11 +315,11 @@ async def register_unit(conn: asyncpg.Connection, unit: UnitIn, at: datetime) ->
     if community is None:
         raise NotFound(f"community {unit.community_id} does not exist")
     building_id = await ensure_building(conn, unit.community_id, unit.building)
-    unit_id = unit.unit_id or stable_id("unit", unit.community_id, unit.unit_key)
+    unit_id = new_id("unit")
     inserted = await conn.fetchval(
         "INSERT INTO units (unit_id, community_id, building_id, entrance, room, unit_key, "
-        "unit_type, floor_area_m2, status, handover_date) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-        "$8, $9, $10) ON CONFLICT DO NOTHING RETURNING true",
+        "unit_type, floor_area_m2, status, handover_date, reference) VALUES ($1, $2, $3, $4, "
+        "$5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING true",
         unit_id,
         unit.community_id,
         building_id,
@@ -264,16 +330,29 @@ async def register_unit(conn: asyncpg.Connection, unit: UnitIn, at: datetime) ->
         unit.floor_area_m2,
         unit.status,
         unit.handover_date,
+        unit.reference,
     )
     if not inserted:
-        existing = await conn.fetchval(
-            "SELECT unit_id FROM units WHERE community_id = $1 AND unit_key = $2",
+        # The same room again (a retry, a re-import) is found by its natural key; a
+        # reference names one unit of the community (the caller sees that community).
+        existing = await conn.fetchrow(
+            "SELECT unit_id, reference FROM units WHERE community_id = $1 AND unit_key = $2",
             unit.community_id,
             unit.unit_key,
         )
-        if existing is None:
-            raise RegistryError(f"unit_id: {unit_id} already exists with another room")
-        return existing, False
+        if existing is not None and unit.reference in (None, existing["reference"]):
+            return existing["unit_id"], False
+        if existing is not None:
+            raise Conflict(
+                f"unit_key: {unit.unit_key} is already registered "
+                f"(as unit {existing['unit_id']}, reference {existing['reference']})"
+            )
+        other = await conn.fetchval(
+            "SELECT unit_key FROM units WHERE community_id = $1 AND reference = $2",
+            unit.community_id,
+            unit.reference,
+        )
+        raise Conflict(f"reference: {unit.reference} is already used in this community by {other}")
     await _attach_parties(conn, unit_id, unit, at)
     return unit_id, True
 

@@ -109,8 +109,13 @@ async def run_billing(
                 run_id, False, done["invoices"], done["total_fen"], period.start, period.end
             )
         community = await conn.fetchrow(
-            "SELECT c.*, v.after_months, v.payable_share FROM communities c "
-            "LEFT JOIN vacancy_rules v USING (city) WHERE community_id = $1",
+            # The community's own vacancy rule, else its company's for the community's city.
+            "SELECT c.*, coalesce(o.after_months, v.after_months) AS after_months, "
+            "CASE WHEN o.community_id IS NULL THEN v.payable_share ELSE o.payable_share END "
+            "AS payable_share FROM communities c "
+            "LEFT JOIN community_vacancy_rules o ON o.community_id = c.community_id "
+            "LEFT JOIN company_vacancy_rules v ON v.company_id = c.company_id AND v.city = c.city "
+            "WHERE c.community_id = $1",
             request.community_id,
         )
         if community is None:

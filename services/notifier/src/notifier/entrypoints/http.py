@@ -18,7 +18,7 @@ from notifier.runtime import NotifierRuntime
 from notifier.service_layer import receipts
 from notifier.service_layer.queries import scope_sql
 from notifier.settings import NotifierSettings
-from propfee import audit
+from propfee import audit, business_time
 from propfee.auth import open_route
 from propfee.http import Pool
 
@@ -78,16 +78,22 @@ async def letter_document(pool: Pool, notification_id: str, principal: DocumentR
 async def dispatch(
     request: Request, pool: Pool, principal: Dispatcher, as_of: datetime | None = None
 ) -> dict[str, Any]:
-    """Send what is due at ``as_of`` (default: now); tests and simulations drive time here.
-    One pass over the deployment's queue (the background loop does the same on the wall
-    clock); the answer is counts only."""
+    """Send what is due now: one pass, the answer counts only. Staff dispatch their own
+    communities' messages, as of now (a chosen ``as_of`` more than a few minutes from now is
+    403). The service role (the simulation clock, tests) may choose the instant and passes
+    over the deployment's queue, as the background loop does on the wall clock."""
     runtime: NotifierRuntime = request.app.state.runtime
     if runtime.dispatcher is None:
         raise HTTPException(503, "dispatcher is starting")
     if as_of is not None and as_of.tzinfo is None:
         raise HTTPException(422, "as_of needs a time zone offset (RFC 3339)")
-    instant = as_of or datetime.now(UTC)
-    report = await runtime.dispatcher.dispatch(instant, workers=runtime.settings.dispatch_workers)
+    instant = business_time.as_of_now(principal, as_of, datetime.now(UTC), field="as_of")
+    scope = principal.sql_scope()
+    report = await runtime.dispatcher.dispatch(
+        instant,
+        workers=runtime.settings.dispatch_workers,
+        scope=None if scope == (None, None) else scope,
+    )
     return {"as_of": instant.isoformat(), **report.counts}
 
 
@@ -152,12 +158,26 @@ async def manual_receipt(
     request: Request, pool: Pool, body: receipts_in.ManualReceipt, principal: LetterClerk
 ) -> dict[str, Any]:
     """A receipt recorded by staff for a message of theirs (provider and its message id):
-    404 for a message they may not see or that does not exist. Audited."""
+    404 for a message they may not see or that does not exist. ``reported_at`` (the delivery
+    time, default now) may be back-dated within the company's window, never forward-dated
+    (403); the receipt keeps when it was recorded too. Audited."""
     runtime: NotifierRuntime = request.app.state.runtime
+    now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
         row = await security.sent_message(conn, principal, body.provider, body.provider_message_id)
+        body = body.model_copy(
+            update={
+                "reported_at": business_time.business_instant(
+                    principal,
+                    body.reported_at,
+                    now,
+                    field="reported_at",
+                    backdate_days=row["backdate_days"],
+                )
+            }
+        )
         await receipts.store(conn, [body.to_receipt()])
-        applied = await receipts.apply(conn, datetime.now(UTC), runtime.settings)
+        applied = await receipts.apply(conn, now, runtime.settings)
         status = await conn.fetchval(
             "SELECT status FROM notifications WHERE notification_id = $1", row["notification_id"]
         )

@@ -3,19 +3,27 @@ Every change is audited in its transaction (``propfee.audit``)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from notifier.domain.channels import CHANNELS, Contact
 from notifier.entrypoints import security
-from notifier.entrypoints.security import ContactWriter, LetterClerk, Reader, TemplateWriter
-from notifier.service_layer import letters, projections, templates
-from propfee import audit
-from propfee.auth import mask_personal
+from notifier.entrypoints.security import (
+    ContactWriter,
+    LetterClerk,
+    LetterRecorder,
+    Reader,
+    TemplateWriter,
+)
+from notifier.service_layer import letters, projections, template_check, templates
+from notifier.settings import NotifierSettings
+from propfee import audit, business_time
+from propfee.auth import Principal, mask_personal, not_found
 from propfee.http import Pool
 
 router = APIRouter(tags=["staff"])
@@ -74,48 +82,104 @@ async def set_preferences(
 
 
 class TemplateIn(BaseModel):
-    message_type: str
-    stage: str | None = None
-    channel: str
-    locale: str = "zh-CN"
-    body: str
-    subject: str | None = None
+    message_type: str = Field(max_length=64)
+    stage: str | None = Field(default=None, max_length=64)
+    channel: str = Field(max_length=32)
+    locale: str = Field(default="zh-CN", max_length=16)
+    body: str = Field(max_length=20_000)
+    subject: str | None = Field(default=None, max_length=2_000)
     provider_codes: dict[str, str] = Field(default_factory=dict)
-    created_by: str
+    created_by: str | None = Field(
+        default=None, max_length=200, description="Display name of the author (default: token)"
+    )
+    company_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The company the template belongs to: the caller's own (default); only a "
+        "deployment-wide service token names another",
+    )
+
+
+def _template_company(principal: Principal, requested: str | None) -> str:
+    """The company a template is saved for: the caller's own; a deployment-wide token must
+    name one. Another company's id answers 404 (as if it did not exist)."""
+    if principal.all_companies:
+        if not requested:
+            raise HTTPException(422, "company_id: a deployment-wide token must name the company")
+        return requested
+    if requested is not None and requested != principal.company_id:
+        raise not_found(f"company {requested}")
+    return principal.company_id
+
+
+TEMPLATE_COLUMNS = (
+    "template_version_id, company_id, template_id, version, status, message_type, stage, "
+    "channel, locale, subject, body, provider_codes, created_by, author, created_at, "
+    "approved_by, approved_at"
+)
 
 
 @router.post("/templates", status_code=201)
 async def save_template(
     request: Request, pool: Pool, body: TemplateIn, principal: TemplateWriter
 ) -> Any:
-    """Validate and save a new version; an invalid template is refused (422) with reasons.
-    Templates serve the whole deployment (every community); the save is audited."""
-    s = request.app.state.runtime.settings
-    problems = [] if body.channel in CHANNELS else [f"unknown channel {body.channel}"]
-    problems += templates.validate(
-        body.message_type,
-        body.channel,
-        body.body,
-        body.subject,
-        sign_name=s.sms_sign_name,
-        max_segments=s.sms_max_segments,
+    """Validate and save a new version of the company's template, as a **draft**: it renders
+    only once a second company-level person approves it
+    (``POST /template-versions/{id}/approve``). Refused (422) with every reason: syntax,
+    unknown variables, SMS content and length, forbidden wording, no sender identity or
+    dispute contact, or a sample rendering beyond the time, memory or output limits (named).
+    Needs a company-level role; audited."""
+    security.require_company_level(principal, "saving a template")
+    s: NotifierSettings = request.app.state.runtime.settings
+    company = _template_company(principal, body.company_id)
+    known = await pool.fetch(
+        "SELECT company_name, service_phone, complaint_line FROM communities WHERE company_id = $1",
+        company,
+    )
+    names = tuple(sorted({r["company_name"] for r in known if r["company_name"]}))
+    contacts = tuple(
+        sorted({c for r in known for c in (r["service_phone"], r["complaint_line"]) if c})
+    )
+    problems = [] if body.channel in CHANNELS else [f"channel: unknown channel {body.channel}"]
+    problems += await template_check.check(
+        template_check.CheckRequest(
+            message_type=body.message_type,
+            channel=body.channel,
+            body=body.body,
+            subject=body.subject,
+            sign_name=s.sms_sign_name,
+            max_segments=s.sms_max_segments,
+            sender_names=names,
+            dispute_contacts=contacts,
+        ),
+        template_check.Limits(
+            timeout_s=s.template_render_timeout_s,
+            max_output_chars=s.template_max_output_chars,
+            memory_mb=s.template_render_memory_mb,
+        ),
     )
     if problems:
         return JSONResponse({"detail": "template refused", "problems": problems}, status_code=422)
     tid = templates.template_id(body.message_type, body.stage, body.channel, body.locale)
+    version_id = f"tv-{uuid.uuid4()}"
     async with pool.acquire() as conn, conn.transaction():
-        # One save at a time per template id: the next version number is taken under a lock.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", tid)
+        # One save at a time per company and template id: the next version number is taken
+        # under a lock.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2))", company, tid)
         before = await conn.fetchrow(
-            "SELECT version, subject, body, provider_codes, created_by FROM templates "
-            "WHERE template_id = $1 ORDER BY version DESC LIMIT 1",
+            "SELECT version, status, subject, body, provider_codes, author FROM templates "
+            "WHERE company_id = $1 AND template_id = $2 ORDER BY version DESC LIMIT 1",
+            company,
             tid,
         )
         version = await conn.fetchval(
-            "INSERT INTO templates (template_id, version, message_type, stage, channel, locale, "
-            "subject, body, provider_codes, created_by) SELECT $1, coalesce(max(version), 0) + 1, "
-            "$2, $3, $4, $5, $6, $7, $8, $9 FROM templates WHERE template_id = $1 "
-            "RETURNING version",
+            "INSERT INTO templates (template_version_id, company_id, template_id, version, "
+            "message_type, stage, channel, locale, subject, body, provider_codes, created_by, "
+            "author, status) SELECT $1, $2, $3, coalesce(max(version), 0) + 1, $4, $5, $6, $7, "
+            "$8, $9, $10, $11, $12, 'draft' FROM templates "
+            "WHERE company_id = $2 AND template_id = $3 RETURNING version",
+            version_id,
+            company,
             tid,
             body.message_type,
             body.stage or "*",
@@ -124,7 +188,8 @@ async def save_template(
             body.subject,
             body.body,
             body.provider_codes,
-            body.created_by,
+            body.created_by or principal.subject,
+            principal.subject,
         )
         await audit.record(
             conn,
@@ -133,26 +198,134 @@ async def save_template(
             "template",
             tid,
             community_id=None,
+            company_id=company,
             before=dict(before) if before is not None else None,
-            after={"version": version, **body.model_dump()},
+            after={
+                "template_version_id": version_id,
+                "version": version,
+                "status": "draft",
+                **body.model_dump(exclude={"company_id"}),
+            },
         )
-    return {"template_id": tid, "version": version}
+    return {
+        "template_version_id": version_id,
+        "template_id": tid,
+        "version": version,
+        "company_id": company,
+        "status": "draft",
+    }
+
+
+class ApprovalIn(BaseModel):
+    note: str | None = Field(default=None, max_length=1_000, description="Why (audited)")
+
+
+@router.post("/template-versions/{template_version_id}/approve")
+async def approve_template(
+    pool: Pool,
+    template_version_id: str,
+    principal: TemplateWriter,
+    body: ApprovalIn | None = None,
+) -> dict[str, Any]:
+    """Approve a draft version of the caller's company's template: from now on it renders
+    for the company's messages (its highest approved version wins). A second person: the
+    author may not approve it (403); a company-level role; 404 for another company's (or no
+    such) version; 409 when it is approved already or a later version is. Audited."""
+    security.require_company_level(principal, "approving a template")
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            f"SELECT {TEMPLATE_COLUMNS} FROM templates WHERE template_version_id = $1 FOR UPDATE",
+            template_version_id,
+        )
+        if row is None or not (
+            principal.all_companies or row["company_id"] == principal.company_id
+        ):
+            raise not_found(f"template version {template_version_id}")
+        if row["company_id"] is None:
+            raise HTTPException(409, "this version belongs to no company: save it again")
+        if row["author"] == principal.subject:
+            raise HTTPException(403, "a template is approved by a second person, not by its author")
+        if row["status"] == "approved":
+            raise HTTPException(409, f"version {row['version']} is approved already")
+        later = await conn.fetchval(
+            "SELECT max(version) FROM templates WHERE company_id = $1 AND template_id = $2 "
+            "AND status = 'approved' AND version > $3",
+            row["company_id"],
+            row["template_id"],
+            row["version"],
+        )
+        if later is not None:
+            raise HTTPException(
+                409, f"version {later} is approved already; save a new version instead"
+            )
+        approved_at = await conn.fetchval(
+            "UPDATE templates SET status = 'approved', approved_by = $2, approved_at = now() "
+            "WHERE template_version_id = $1 RETURNING approved_at",
+            template_version_id,
+            principal.subject,
+        )
+        await audit.record(
+            conn,
+            principal,
+            "template.approved",
+            "template",
+            row["template_id"],
+            community_id=None,
+            company_id=row["company_id"],
+            before={"status": "draft", "version": row["version"], "author": row["author"]},
+            after={
+                "status": "approved",
+                "template_version_id": template_version_id,
+                "version": row["version"],
+                "approved_by": principal.subject,
+                "approved_at": approved_at,
+            },
+            reason=body.note if body else None,
+        )
+    return {
+        **{k: row[k] for k in ("template_version_id", "company_id", "template_id", "version")},
+        "status": "approved",
+        "author": row["author"],
+        "approved_by": principal.subject,
+        "approved_at": approved_at,
+    }
 
 
 @router.get("/templates")
-async def list_templates(pool: Pool, principal: Reader) -> list[dict[str, Any]]:
-    """Every saved version (the deployment's templates: wording, no personal data)."""
-    rows = await pool.fetch("SELECT * FROM templates ORDER BY template_id, version")
+async def list_templates(
+    pool: Pool,
+    principal: Reader,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    template_id: Annotated[str | None, Query(max_length=200)] = None,
+    company_id: Annotated[str | None, Query(max_length=200)] = None,
+) -> list[dict[str, Any]]:
+    """Every saved version of the caller's company's templates (drafts and approved; the
+    wording, no personal data); a deployment-wide token sees every company's (or
+    ``company_id``'s)."""
+    company = None if principal.all_companies else principal.company_id
+    rows = await pool.fetch(
+        f"SELECT {TEMPLATE_COLUMNS} FROM templates "
+        "WHERE ($1::text IS NULL OR company_id = $1) AND ($2::text IS NULL OR company_id = $2) "
+        "AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR template_id = $4) "
+        "ORDER BY company_id, template_id, version LIMIT 1000",
+        company,
+        company_id,
+        status,
+        template_id,
+    )
     return [dict(r) for r in rows]
 
 
 @router.post("/letters/batches", status_code=201)
 async def create_batch(
-    pool: Pool, principal: LetterClerk, as_of: datetime | None = None
+    pool: Pool, principal: LetterRecorder, as_of: datetime | None = None
 ) -> dict[str, Any]:
     """Gather rendered letters and door notices of the caller's communities into one
-    print-ready PDF. Audited (per community of the batch)."""
-    at = as_of or datetime.now(UTC)
+    print-ready PDF: those rendered by now (staff; a chosen ``as_of`` is the service role's
+    alone, 403 otherwise). Audited (per community of the batch)."""
+    if as_of is not None and as_of.tzinfo is None:
+        raise HTTPException(422, "as_of needs a time zone offset (RFC 3339)")
+    at = business_time.as_of_now(principal, as_of, datetime.now(UTC), field="as_of")
     async with pool.acquire() as conn, conn.transaction():
         batch = await letters.create_batch(
             conn,
@@ -191,20 +364,32 @@ async def batch_pdf(pool: Pool, batch_id: str, principal: LetterClerk) -> Respon
 
 
 class TrackingIn(BaseModel):
-    tracking_number: str = Field(min_length=4)
-    carrier: str = "EMS"
-    delivered_at: AwareDatetime | None = None
+    tracking_number: str = Field(min_length=4, max_length=100)
+    carrier: str = Field(default="EMS", max_length=50)
+    delivered_at: AwareDatetime | None = Field(
+        default=None,
+        description="When it was delivered (default: now). Staff may back-date it within the "
+        "company's window (backdate_days, default 7) and never forward-date it (403); the "
+        "time it was recorded is kept too",
+    )
 
 
 @router.post("/notifications/{notification_id}/tracking")
 async def record_tracking(
-    pool: Pool, notification_id: str, body: TrackingIn, principal: LetterClerk
+    pool: Pool, notification_id: str, body: TrackingIn, principal: LetterRecorder
 ) -> dict[str, str]:
     """The postal tracking number (or hand-delivery reference): the letter's delivery proof.
     Audited."""
     async with pool.acquire() as conn, conn.transaction():
         row = await security.notification(conn, principal, notification_id)
-        at = body.delivered_at or datetime.now(UTC)
+        now = datetime.now(UTC)
+        at = business_time.business_instant(
+            principal,
+            body.delivered_at,
+            now,
+            field="delivered_at",
+            backdate_days=row["backdate_days"],
+        )
         result = await letters.record_tracking(
             conn, notification_id, body.tracking_number, body.carrier, at
         )
@@ -224,6 +409,7 @@ async def record_tracking(
                     "tracking_number": body.tracking_number,
                     "carrier": body.carrier,
                     "delivered_at": at,
+                    "recorded_at": now,
                 },
             )
     if result is None:

@@ -5,7 +5,7 @@ route runs: 404 unless it exists in the caller's scope and in the request's comm
 Notifier knows units and subjects (cases, invoices, payments) only by the messages it has
 queued for them."""
 
-from propfee.auth import Kind, ScopeRegistry, sql_resolver
+from propfee.auth import COMPANY, Kind, ScopeRegistry, sql_resolver
 
 _COMPANY = "LEFT JOIN communities c USING (community_id)"
 
@@ -29,8 +29,20 @@ NOTIFICATION = Kind("notification", sql_resolver(_by("notifications", "notificat
 UNIT = Kind("unit", sql_resolver(_by("notifications", "unit_id")))
 SUBJECT = Kind("subject", sql_resolver(_by("notifications", "subject_id")))
 
+#: A company's template version (company-level; built-in defaults have no company and are
+#: never named by version).
+TEMPLATE_VERSION = Kind(
+    "template version",
+    sql_resolver(
+        "SELECT template_version_id AS id, NULL::text AS community_id, company_id "
+        "FROM templates WHERE template_version_id = ANY($1::text[]) AND company_id IS NOT NULL"
+    ),
+)
+
 REGISTRY = ScopeRegistry(
     fields={
+        "company_id": COMPANY,
+        "template_version_id": TEMPLATE_VERSION,
         "community_id": COMMUNITY,
         "party_id": PARTY,
         "notification_id": NOTIFICATION,
@@ -42,5 +54,7 @@ REGISTRY = ScopeRegistry(
         "provider_message_id": "the provider's message id of a delivery receipt; matched to "
         "its notification by the receipt's own lookup",
         "batch_id": "a letter batch (its route checks the caller's scope)",
+        "template_id": "a template's key (reminder.sms, ...): each company has its own versions "
+        "under it, filtered by the caller's company in SQL",
     },
 )

@@ -4,10 +4,15 @@ the masking of message texts and contacts (services/notifier/README.md has the t
 - messages (``GET /notifications``): staff and the service role; the bodies are evidence with
   personal data, masked (like the contacts) for roles outside ``CONTACT_ROLES``;
 - documents (a letter's PDF): the roles that see contacts only (a PDF cannot be masked);
-- dispatch: the service role (the dispatcher's clock) and company admins;
+- dispatch: the service role (the dispatcher's clock, any instant, the whole deployment) and
+  company admins (as of now, their communities' messages only);
 - letters (print batches, tracking numbers) and manual receipts: fee clerks, housekeepers,
-  customer service, community managers, company admins;
-- templates: saved by community managers and company admins, read by staff;
+  customer service, community managers, company admins; print batches and tracking numbers
+  also the service role (the simulation's post office, on the simulated clock), which never
+  reads a batch's PDF;
+- templates: belong to a company; saved and approved by company-level staff
+  (``Principal.company_level``: a company admin of every community of the company) or the service
+  role, a different person approving each version; read by staff of the company;
 - preferences and contact rules: set by customer service, community managers, company admins;
 - provider delivery callbacks are not staff endpoints: open, authenticated by their signature
   (WeChat) or the callback token (Alibaba, Tencent; ``NOTIFIER_RECEIPT_CALLBACK_TOKEN``).
@@ -25,7 +30,7 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeAlias
 
 import asyncpg
-from fastapi import Depends
+from fastapi import Depends, HTTPException
 
 from propfee.auth import (
     CONTACT_ROLES,
@@ -51,17 +56,29 @@ LETTERS = frozenset(
         Role.company_admin,
     }
 )
-TEMPLATE_WRITE = frozenset({Role.community_manager, Role.company_admin})
+#: Print batches and tracking numbers: also the service role (the demo's post office, on the
+#: simulated clock); it never reads the PDFs (they cannot be masked).
+LETTER_RECORDS = LETTERS | {Role.service}
+TEMPLATE_WRITE = frozenset({Role.company_admin, Role.service})
 CONTACT_WRITE = frozenset({Role.customer_service, Role.community_manager, Role.company_admin})
 
 Reader = Annotated[Principal, Depends(require(*READ))]
 DocumentReader = Annotated[Principal, Depends(require(*DOCUMENTS))]
 Dispatcher = Annotated[Principal, Depends(require(*DISPATCH))]
 LetterClerk = Annotated[Principal, Depends(require(*LETTERS))]
+LetterRecorder = Annotated[Principal, Depends(require(*LETTER_RECORDS))]
 TemplateWriter = Annotated[Principal, Depends(require(*TEMPLATE_WRITE))]
 ContactWriter = Annotated[Principal, Depends(require(*CONTACT_WRITE))]
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+
+def require_company_level(principal: Principal, what: str) -> None:
+    """403 unless ``principal.company_level``."""
+    if not principal.company_level:  # company_admin over every community, or service
+        raise HTTPException(
+            403, f"{what} needs a company-level role (company_admin of every community)"
+        )
 
 
 def visible(principal: Principal, community_id: str | None, company_id: str | None) -> bool:
@@ -97,8 +114,8 @@ async def notification(conn: Conn, principal: Principal, notification_id: str) -
         f"notification {notification_id}",
         "SELECT n.community_id, n.unit_id, n.channel, n.status, n.provider, "
         "n.provider_message_id, n.tracking_number, n.document IS NOT NULL AS has_document, "
-        "c.company_id FROM notifications n LEFT JOIN communities c USING (community_id) "
-        "WHERE n.notification_id = $1",
+        "c.company_id, c.backdate_days FROM notifications n "
+        "LEFT JOIN communities c USING (community_id) WHERE n.notification_id = $1",
         notification_id,
         check=ensure,
     )
@@ -112,7 +129,8 @@ async def sent_message(
         conn,
         principal,
         f"message {provider}/{provider_message_id}",
-        "SELECT n.notification_id, n.community_id, n.unit_id, n.status, c.company_id "
+        "SELECT n.notification_id, n.community_id, n.unit_id, n.status, c.company_id, "
+        "c.backdate_days "
         "FROM notifications n LEFT JOIN communities c USING (community_id) "
         "WHERE n.provider = $1 AND n.provider_message_id = $2",
         provider,

@@ -2,17 +2,29 @@
 the GET that verifies the URL, and the POSTed XML events that prove delivery -
 ``TEMPLATESENDJOBFINISH`` (template messages: ``Status`` success, "failed:user block",
 "failed: system failed") and ``subscribe_msg_sent_event`` (subscription messages: each
-``List`` item's ``ErrorCode``, 0 delivered). Plaintext mode and safe mode (``encrypt_type=aes``,
-``msg_signature`` and the AES-encrypted ``Encrypt``) are both accepted.
+``List`` item's ``ErrorCode``, 0 delivered).
 
-A push whose signature does not verify is refused (401) and changes nothing. A verified one
-is stored as delivery receipts and applied like the SMS providers' reports: the message
-becomes delivered (or failed, and the next channel is queued), once, whatever the number of
-times WeChat repeats the push.
+``signature`` covers only the token, timestamp and nonce: in plaintext mode a captured query
+string would let anyone post any body. So (issue 16, item 11):
+
+- with an EncodingAESKey configured, only safe mode is accepted (``encrypt_type=aes``, the
+  body's ``Encrypt`` AES-256-CBC under the key, ``msg_signature`` = SHA-1 of the sorted
+  ``[token, timestamp, nonce, Encrypt]``, so the signature covers the body); a plaintext push
+  is refused (401);
+- ``timestamp`` must be within ``NOTIFIER_WECHAT_PUSH_MAX_AGE_S`` (default 300 s) of now
+  (401 otherwise), and a push seen within that window (same signature: same timestamp, nonce
+  and, in safe mode, body) is acknowledged and changes nothing (``wechat_push_seen``);
+- plaintext mode (no key configured) keeps the freshness window and replay protection.
+
+A push that does not verify is refused (401) and changes nothing. A verified one is stored as
+delivery receipts and applied like the SMS providers' reports: the message becomes delivered
+(or failed, and the next channel is queued), once, whatever the number of times WeChat
+repeats the push.
 """
 
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Annotated
@@ -21,7 +33,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from notifier.adapters.wechat_crypto import MessageCrypto, PushRefused, verify
-from notifier.entrypoints.http import _store_and_apply
+from notifier.runtime import NotifierRuntime
+from notifier.service_layer import receipts
 from notifier.service_layer.receipts import Receipt
 from notifier.settings import NotifierSettings
 from propfee.auth import open_route
@@ -37,6 +50,16 @@ def _settings(request: Request) -> NotifierSettings:
     if not settings.wechat_callback_token.get_secret_value():
         raise HTTPException(404, "WeChat message push is not configured")
     return settings
+
+
+def _fresh(timestamp: str, max_age_s: int) -> None:
+    """401 unless ``timestamp`` (seconds) is within ``max_age_s`` of now, either side."""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise HTTPException(401, "bad timestamp")
+    if abs(time.time() - int(timestamp)) > max_age_s:
+        raise HTTPException(
+            401, f"stale timestamp: more than {max_age_s} s from now (replayed or delayed)"
+        )
 
 
 def _parse(xml: bytes | str) -> ET.Element:
@@ -95,9 +118,10 @@ async def verify_server(
     echostr: str = "",
 ) -> PlainTextResponse:
     """WeChat checks the server URL: echo ``echostr`` when the signature verifies."""
-    token = _settings(request).wechat_callback_token.get_secret_value()
-    if not verify(signature, token, timestamp, nonce):
+    s = _settings(request)
+    if not verify(signature, s.wechat_callback_token.get_secret_value(), timestamp, nonce):
         raise HTTPException(401, "bad signature")
+    _fresh(timestamp, s.wechat_push_max_age_s)
     return PlainTextResponse(echostr)
 
 
@@ -113,17 +137,24 @@ async def wechat_push(
     encrypt_type: Annotated[str, Query()] = "",
     msg_signature: str = "",
 ) -> PlainTextResponse:
-    """Delivery events pushed by WeChat (XML); answered "success" once recorded."""
+    """Delivery events pushed by WeChat (XML); answered "success" once recorded (or when it
+    is a replay of a push already handled, which changes nothing)."""
     s = _settings(request)
     token = s.wechat_callback_token.get_secret_value()
     if not verify(signature, token, timestamp, nonce):
         raise HTTPException(401, "bad signature")
+    _fresh(timestamp, s.wechat_push_max_age_s)
+    key = s.wechat_encoding_aes_key.get_secret_value()
+    if key and encrypt_type != "aes":
+        raise HTTPException(401, "safe mode is configured: plaintext pushes are refused")
+    if encrypt_type and encrypt_type != "aes":
+        raise HTTPException(401, f"unknown encrypt_type {encrypt_type[:20]!r}")
     body = await request.body()
     if len(body) > MAX_BODY:
         raise HTTPException(413, "push too large")
     root = _parse(body)
+    seen = signature.lower()
     if encrypt_type == "aes":
-        key = s.wechat_encoding_aes_key.get_secret_value()
         if not key:
             raise HTTPException(401, "safe mode push but no EncodingAESKey configured")
         try:
@@ -139,7 +170,22 @@ async def wechat_push(
         except ValueError as exc:  # our EncodingAESKey is wrong, not the push
             raise HTTPException(503, f"WeChat safe mode misconfigured: {exc}") from exc
         root = _parse(inner)
+        seen = msg_signature.lower()
     found = receipts_of(root)
-    if found:
-        await _store_and_apply(request, pool, found)
+    runtime: NotifierRuntime = request.app.state.runtime
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "DELETE FROM wechat_push_seen WHERE received_at < now() - make_interval(secs => $1)",
+            2 * s.wechat_push_max_age_s,
+        )
+        first = await conn.fetchval(
+            "INSERT INTO wechat_push_seen (signature, timestamp, nonce) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING RETURNING true",
+            seen,
+            int(timestamp),
+            nonce[:128],
+        )
+        if first and found:
+            await receipts.store(conn, found)
+            await receipts.apply(conn, datetime.now(UTC), runtime.settings)
     return PlainTextResponse("success")

@@ -84,22 +84,32 @@ def compose(
     channel: str,
     address: str,
     zone: ZoneInfo,
-    saved: dict[str, templates.Template],
+    saved: dict[tuple[str, str], templates.Template],
     s: NotifierSettings,
 ) -> tuple[Outbound, templates.Template]:
     ctx = context(row, zone, s)
     lookup = "sms" if channel == "sms" else channel
     template = templates.pick(
-        saved, row["message_type"], row["stage"], lookup, row["locale"] or "zh-CN"
+        saved,
+        row["company_id"],
+        row["message_type"],
+        row["stage"],
+        lookup,
+        row["locale"] or "zh-CN",
     )
     if template is None:
         raise ComposeError(f"no template for {row['message_type']} on {channel}")
-    body = templates.render(template.body, ctx)
     subject_source = (
         template.subject
         or f"{{{{ company }}}}：{templates.SUBJECTS.get(row['message_type'], '通知')}"
     )
-    subject = templates.render(subject_source, ctx)
+    try:
+        body = templates.render(template.body, ctx, max_output=s.template_max_output_chars)
+        subject = templates.render(subject_source, ctx, max_output=s.template_max_output_chars)
+    except Exception as exc:  # the sandbox's limits, or a value the template did not expect
+        raise ComposeError(
+            f"template {template.template_id} v{template.version} cannot be rendered: {exc}"
+        ) from exc
     codes: dict[str, str] = {}
     if channel == "sms":
         body = sms.with_sign(s.sms_sign_name, body)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -31,6 +33,8 @@ from notifier.settings import NotifierSettings
 from propfee.logging import get_logger
 
 log = get_logger(__name__)
+CLAIM_SCOPED = queries.scoped(queries.CLAIM)
+EXPIRED_SCOPED = queries.scoped(queries.EXPIRED)
 
 
 @dataclass
@@ -55,15 +59,27 @@ class Dispatcher:
             contact_grace=timedelta(hours=settings.contact_grace_hours),
         )
         self._gate = asyncio.Semaphore(settings.send_concurrency)
+        # Renderings run here, not on the event loop (nor behind other users of the default
+        # executor): one thread per dispatch worker, plus one spare.
+        self._renderers = ThreadPoolExecutor(
+            max_workers=settings.dispatch_workers + 1, thread_name_prefix="render"
+        )
 
-    async def dispatch(self, as_of: datetime, *, workers: int = 1) -> DispatchReport:
-        """Everything due at ``as_of``, batch after batch, until nothing is left."""
+    async def dispatch(
+        self,
+        as_of: datetime,
+        *,
+        workers: int = 1,
+        scope: tuple[str | None, list[str] | None] | None = None,
+    ) -> DispatchReport:
+        """Everything due at ``as_of``, batch after batch, until nothing is left; with
+        ``scope`` (``Principal.sql_scope()``) only the messages of those communities."""
         report = DispatchReport()
         workers = max(1, workers)
 
         async def worker(shard: int) -> None:
             while True:
-                part = await self.batch(as_of, shard=(workers, shard))
+                part = await self.batch(as_of, shard=(workers, shard), scope=scope)
                 report.add(part)
                 if part.counts["claimed"] < self.s.dispatch_batch_size:
                     return
@@ -71,17 +87,30 @@ class Dispatcher:
         await asyncio.gather(*(worker(i) for i in range(workers)))
         return report
 
-    async def batch(self, as_of: datetime, *, shard: tuple[int, int] = (1, 0)) -> DispatchReport:
+    async def batch(
+        self,
+        as_of: datetime,
+        *,
+        shard: tuple[int, int] = (1, 0),
+        scope: tuple[str | None, list[str] | None] | None = None,
+    ) -> DispatchReport:
         """One batch of what is due for the parties of ``shard`` (workers, this one): the
         workers of a process share no party, so which batch decides a party's messages (its
         frequency cap, "already sent for this stage") is the same whatever their timing."""
         report = DispatchReport()
         size = self.s.dispatch_batch_size
         async with self.pool.acquire() as conn, conn.transaction():
-            expired = await conn.fetch(
-                queries.EXPIRED, as_of - self.rules.contact_grace, size, *shard
-            )
-            rows = list(expired) + list(await conn.fetch(queries.CLAIM, as_of, size, *shard))
+            if scope is None:  # the deployment's queue (the background loop, the service role)
+                expired = await conn.fetch(
+                    queries.EXPIRED, as_of - self.rules.contact_grace, size, *shard
+                )
+                claimed = await conn.fetch(queries.CLAIM, as_of, size, *shard)
+            else:
+                expired = await conn.fetch(
+                    EXPIRED_SCOPED, as_of - self.rules.contact_grace, size, *shard, *scope
+                )
+                claimed = await conn.fetch(CLAIM_SCOPED, as_of, size, *shard, *scope)
+            rows = list(expired) + list(claimed)
             report.counts["claimed"] = len(rows) - len(expired)
             if not rows:
                 return report
@@ -118,7 +147,9 @@ class Dispatcher:
             tuple(g)
             for g in await conn.fetch(queries.GONE, sorted({r["subject_id"] for r in rows}))
         }
-        saved = await templates.latest(conn)
+        saved = await templates.latest(
+            conn, sorted({r["company_id"] for r in rows if r["company_id"] is not None})
+        )
         sendings: list[Sending] = []
         for row in rows:
             stop = stopped_by(
@@ -154,8 +185,8 @@ class Dispatcher:
             if isinstance(decision, plan.Send):
                 assert recipient is not None
                 try:
-                    outbound, template = compose(
-                        row, decision.channel, decision.address, recipient.zone, saved, self.s
+                    outbound, template = await self._compose(
+                        row, decision.channel, decision.address, recipient.zone, saved
                     )
                 except ComposeError as exc:
                     sendings.append(Sending(row, decision, None, None, str(exc)))
@@ -166,6 +197,29 @@ class Dispatcher:
             else:
                 sendings.append(Sending(row, decision, None, None))
         return sendings
+
+    async def _compose(
+        self,
+        row: Any,
+        channel: str,
+        address: str,
+        zone: ZoneInfo,
+        saved: dict[tuple[str, str], templates.Template],
+    ) -> tuple[Outbound, templates.Template]:
+        """The message's text, rendered in the dispatcher's own threads (off the event loop);
+        a rendering past ten times the save-time limit fails the message on this channel. The
+        sandbox and the checks at save keep renderings to milliseconds: a last resort."""
+        limit = 10 * self.s.template_render_timeout_s
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(
+            self._renderers, compose, row, channel, address, zone, saved, self.s
+        )
+        try:
+            return await asyncio.wait_for(job, limit)
+        except TimeoutError:
+            raise ComposeError(
+                f"rendering took longer than {limit:g} s (10 x NOTIFIER_TEMPLATE_RENDER_TIMEOUT_S)"
+            ) from None
 
     def rules_for(self, row: Any) -> plan.Rules:
         """The community's own quiet hours and cap when staff set them, else the settings'."""

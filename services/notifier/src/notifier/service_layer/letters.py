@@ -87,7 +87,7 @@ async def record_tracking(
     proof = {**(row["proof"] or {}), "tracking_number": tracking_number, "carrier": carrier}
     updated = await conn.fetchval(
         "UPDATE notifications SET status = 'delivered', tracking_number = $2, "
-        "provider_message_id = $2, proof = $3, delivered_at = $4 "
+        "provider_message_id = $2, proof = $3, delivered_at = $4, delivery_recorded_at = now() "
         "WHERE notification_id = $1 AND status = 'printing' RETURNING true",
         notification_id,
         tracking_number,

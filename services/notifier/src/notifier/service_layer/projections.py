@@ -11,12 +11,13 @@ from propfee.events import CommunityUpdated, PartyContactsUpdated
 async def upsert_community(conn: asyncpg.Connection, e: CommunityUpdated) -> None:
     await conn.execute(
         "INSERT INTO communities (community_id, company_id, company_name, name, city, time_zone, "
-        "service_phone, complaint_line, address, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+        "service_phone, complaint_line, address, backdate_days, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $10) "
         "ON CONFLICT (community_id) DO UPDATE SET company_id = EXCLUDED.company_id, "
         "company_name = EXCLUDED.company_name, name = EXCLUDED.name, city = EXCLUDED.city, "
         "time_zone = EXCLUDED.time_zone, service_phone = EXCLUDED.service_phone, "
         "complaint_line = EXCLUDED.complaint_line, address = EXCLUDED.address, "
+        "backdate_days = EXCLUDED.backdate_days, "
         "updated_at = EXCLUDED.updated_at WHERE communities.updated_at <= EXCLUDED.updated_at",
         e.community_id,
         e.company_id,
@@ -28,6 +29,7 @@ async def upsert_community(conn: asyncpg.Connection, e: CommunityUpdated) -> Non
         e.complaint_line,
         e.address,
         e.updated_at,
+        e.backdate_days,
     )
 
 

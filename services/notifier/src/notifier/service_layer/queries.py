@@ -17,8 +17,8 @@ SELECT n.notification_id, n.community_id, n.unit_id, n.party_id, n.channel, n.re
        coalesce(pp.allowed_channels, p.allowed_channels) AS allowed,
        coalesce(pp.preferred_channels, p.preferred_channels) AS preferred,
        coalesce(pp.do_not_contact, p.do_not_contact) AS do_not_contact,
-       c.time_zone, c.company_name, c.name AS community_name, c.service_phone, c.complaint_line,
-       c.address AS company_address,
+       c.company_id, c.time_zone, c.company_name, c.name AS community_name, c.service_phone,
+       c.complaint_line, c.address AS company_address, c.backdate_days,
        r.quiet_start, r.quiet_end, r.reminder_cap, r.cap_window_days
   FROM notifications n
   LEFT JOIN parties p ON p.party_id = n.party_id
@@ -74,6 +74,14 @@ GONE = """
 SELECT subject_id, message_type, coalesce(stage, '-') AS stage, channel FROM notifications
  WHERE subject_id = ANY($1::text[]) AND status IN ('sent', 'printing', 'delivered')
 """
+
+
+def scoped(query: str) -> str:
+    """``CLAIM`` or ``EXPIRED`` for one caller's communities (``$5``, ``$6`` =
+    ``principal.sql_scope()``): a staff dispatch sends its own communities' messages only."""
+    where = " WHERE "
+    head, tail = query.split(where, 1)
+    return f"{head}{where}{scope_sql(5)} AND {tail}"
 
 
 def zone_of(row: Any, default: str) -> ZoneInfo:

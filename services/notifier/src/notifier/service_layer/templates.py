@@ -1,24 +1,174 @@
 """Jinja2 templates per message type, stage, channel and locale: lookup, rendering and the
-checks run when staff save one (syntax, known variables, required content, SMS length,
-forbidden wording). Built-in templates ship in ``notifier/templates``; saved ones are
-versioned in the ``templates`` table and the highest version wins."""
+checks run when staff save one (syntax, known variables, required content, sender identity
+and dispute contact, SMS length, forbidden wording, rendering limits).
+
+Built-in templates ship in ``notifier/templates``: the deployment's defaults. Saved ones
+belong to a company and are versioned in the ``templates`` table; a saved version is a draft
+until a second company-level person approves it, and a company's highest *approved* version
+wins over the built-in one for that company's messages (DOMAIN.md, "Templates").
+
+Rendering runs in a sandbox (:class:`LimitedEnvironment`): no attribute access to internals,
+ranges, powers and repetitions bounded, and the output cut off at a size limit. The check at
+save renders the sample in a separate process with a time and memory limit
+(``notifier.service_layer.template_check``), so a template that would hang or exhaust the
+service is refused before anyone can approve it.
+"""
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import asyncpg
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from notifier.domain import sms
 from notifier.domain.wording import forbidden_wording
 
-ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+#: Characters a rendering may produce (body or subject; a letter's text fits many times).
+MAX_OUTPUT_CHARS = 10_000
+#: Items a ``range()`` in a template may have, the largest exponent, the longest repetition.
+MAX_RANGE = 1_000
+MAX_EXPONENT = 64
+
+
+class OutputTooLong(SecurityError):
+    """The rendering exceeded the output limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the rendering exceeds {limit} characters")
+        self.limit = limit
+
+
+def _bounded_range(*args: int) -> range:
+    rng = range(*args)
+    if len(rng) > MAX_RANGE:
+        raise SecurityError(f"range() of more than {MAX_RANGE} items")
+    return rng
+
+
+_bounded_range.__name__ = "range"  # as refusals name it
+
+
+#: A width or precision of five digits or more in a format string ("%100000s", "{:>99999}").
+_WIDE_FORMAT = re.compile(r"\d{5,}")
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, str | list | tuple | dict) else 0
+
+
+def _check_arguments(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Refuse, before the call, what would build a value beyond the output limit: a large
+    number (a width, a count), a wide format, a replacement that multiplies the text."""
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_OUTPUT_CHARS:
+            raise SecurityError(f"{name}: argument {value} beyond {MAX_OUTPUT_CHARS}")
+    if name in {"format", "replace"} and args and isinstance(args[0], str):
+        if name == "format" and _WIDE_FORMAT.search(args[0]):
+            raise SecurityError("format: width or precision too large")
+        if name == "replace" and len(args) >= 3:
+            text, old, new = (str(a) for a in args[:3])
+            if len(text) // max(1, len(old)) * len(new) + len(text) > MAX_OUTPUT_CHARS:
+                raise SecurityError(f"replace: result beyond {MAX_OUTPUT_CHARS} characters")
+
+
+def _check_result(name: str, result: Any) -> Any:
+    if _size(result) > MAX_OUTPUT_CHARS:
+        raise SecurityError(f"{name}: result beyond {MAX_OUTPUT_CHARS} items")
+    return result
+
+
+def _bounded_filter(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(f)
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        # Filters that take the environment or context get it first: check the rest.
+        shown = args[1:] if getattr(f, "jinja_pass_arg", None) is not None else args
+        _check_arguments(name, tuple(shown), kwargs)
+        return _check_result(name, f(*args, **kwargs))
+
+    return bounded
+
+
+class LimitedEnvironment(SandboxedEnvironment):
+    """Jinja2's sandbox, plus bounds on what one expression may build: ``**`` with an
+    exponent above :data:`MAX_EXPONENT`, ``*`` repeating a text or list beyond the output
+    limit, ``range()`` beyond :data:`MAX_RANGE`, ``%`` with a wide format, and filters or
+    methods given a number beyond the output limit (a width, a count) or returning more are
+    refused (the sandbox never constant-folds an intercepted operator at compile time: it
+    goes through :meth:`call_binop`). With :func:`structure_problems` refusing macros,
+    recursive and nested loops at save, a rendering's time grows with the template's size,
+    not exponentially."""
+
+    intercepted_binops = frozenset({"**", "*", "%"})
+
+    def __init__(self) -> None:
+        super().__init__(undefined=StrictUndefined, autoescape=False)
+        self.globals["range"] = _bounded_range
+        self.filters = {name: _bounded_filter(name, f) for name, f in self.filters.items()}
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+                raise SecurityError(f"exponent above {MAX_EXPONENT}")
+            if isinstance(left, int) and abs(left).bit_length() > 1024:
+                raise SecurityError("number too large")
+        elif operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(times, int):
+                    if len(seq) * times > MAX_OUTPUT_CHARS:
+                        raise SecurityError(f"repetition beyond {MAX_OUTPUT_CHARS} items")
+        elif operator == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
+            raise SecurityError("format: width or precision too large")
+        return _check_result(operator, super().call_binop(context, operator, left, right))
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """``"...".format`` / ``format_map``: the format string checked before formatting."""
+        if isinstance(getattr(value, "__self__", None), str) and _WIDE_FORMAT.search(
+            value.__self__
+        ):
+            raise SecurityError("format: width or precision too large")
+        return super().wrap_str_format(value)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        name = getattr(__obj, "__name__", "call")
+        if name == "replace" and isinstance(getattr(__obj, "__self__", None), str):
+            _check_arguments(name, (__obj.__self__, *args), kwargs)
+        else:
+            _check_arguments(name, args, kwargs)
+        return _check_result(name, super().call(__context, __obj, *args, **kwargs))
+
+
+def structure_problems(part: str, parsed: nodes.Template) -> list[str]:
+    """Constructs a message template never needs and that make rendering time explode:
+    macros and call blocks (recursion), recursive loops, a loop inside a loop, includes."""
+    problems: list[str] = []
+    banned = {
+        nodes.Macro: "{% macro %}",
+        nodes.CallBlock: "{% call %}",
+        nodes.Include: "{% include %}",
+        nodes.Import: "{% import %}",
+        nodes.FromImport: "{% from ... import %}",
+        nodes.Extends: "{% extends %}",
+    }
+    for kind, label in banned.items():
+        if any(True for _ in parsed.find_all(kind)):
+            problems.append(f"{part}: {label} is not allowed in a message template")
+    for loop in parsed.find_all(nodes.For):
+        if loop.recursive:
+            problems.append(f"{part}: a recursive loop is not allowed in a message template")
+        if any(True for _ in loop.find_all(nodes.For)):
+            problems.append(f"{part}: a loop inside a loop is not allowed in a message template")
+    return sorted(set(problems))
+
+
+ENV = LimitedEnvironment()
 VARIABLES = frozenset(
     {
         "room",
@@ -39,6 +189,11 @@ VARIABLES = frozenset(
         "parts",
     }
 )
+#: Sender identity (DOMAIN.md: every template, in every channel): one of these variables, or
+#: the company's name written out.
+SENDER_VARIABLES = ("company",)
+#: A way to dispute: one of these variables, or the company's phone / complaint line written out.
+DISPUTE_VARIABLES = ("contact", "complaint_line")
 #: What an SMS must carry (issue 6: room, amount, deadline, pay link and contact).
 REQUIRED_SMS = {
     "reminder": ("room", "amount", "deadline", "pay_link", "contact"),
@@ -115,30 +270,70 @@ def validate(
     *,
     sign_name: str,
     max_segments: int,
+    sender_names: tuple[str, ...] | None = None,
+    dispute_contacts: tuple[str, ...] = (),
+    max_output: int = MAX_OUTPUT_CHARS,
 ) -> list[str]:
-    """Every reason to refuse this template; empty when it may be saved."""
+    """Every reason to refuse this template; empty when it may be saved.
+
+    ``sender_names`` (the company's names) and ``dispute_contacts`` (its phone numbers and
+    complaint lines) switch on the identity check: the template uses the sender and dispute
+    variables, or its sample rendering names the company and one of its contacts. None: not
+    checked (the built-in templates are the deployment's defaults).
+
+    Renders in this process: call it through ``template_check.check`` (a separate process
+    with a time and memory limit) for text staff send."""
     problems: list[str] = []
+    used: set[str] = set()
     for part, source in (("body", body), ("subject", subject or "")):
         try:
             parsed = ENV.parse(source)
         except TemplateSyntaxError as exc:
             problems.append(f"{part}: syntax error at line {exc.lineno}: {exc.message}")
             continue
-        unknown = meta.find_undeclared_variables(parsed) - VARIABLES
-        problems += [f"{part}: unknown variable '{name}'" for name in sorted(unknown)]
+        problems += structure_problems(part, parsed)
+        found = meta.find_undeclared_variables(parsed)
+        used |= found
+        problems += [f"{part}: unknown variable '{name}'" for name in sorted(found - VARIABLES)]
     if problems:
         return problems
-    try:
-        text = render(body, SAMPLE)
-    except Exception as exc:
-        return [f"body: cannot be rendered: {exc}"]
+    texts: list[str] = []
+    for part, source in (("body", body), ("subject", subject or "")):
+        try:
+            texts.append(render(source, SAMPLE, max_output=max_output))
+        except OutputTooLong as exc:
+            return [
+                f"{part}: the sample rendering exceeds the output limit of {exc.limit} "
+                "characters (NOTIFIER_TEMPLATE_MAX_OUTPUT_CHARS)"
+            ]
+        except SecurityError as exc:
+            return [f"{part}: refused by the rendering limits: {exc}"]
+        except (MemoryError, RecursionError):
+            raise  # the checker's process reports which limit
+        except Exception as exc:
+            return [f"{part}: cannot be rendered: {exc}"]
+    text = texts[0]
     problems += forbidden_wording(text + (subject or ""), message_type)
+    if sender_names is not None:
+        shown = "\n".join(texts)
+        names = [n for n in sender_names if n]
+        if not used & set(SENDER_VARIABLES) and not any(n in shown for n in names):
+            problems.append(
+                "body: no sender identity: use {{ company }} or write the company's name"
+                + (f" ({'/'.join(names)})" if names else "")
+            )
+        contacts = [c for c in dispute_contacts if c]
+        if not used & set(DISPUTE_VARIABLES) and not any(c in shown for c in contacts):
+            problems.append(
+                "body: no dispute contact: use {{ contact }} or {{ complaint_line }}, or write "
+                "the company's service phone or complaint line"
+            )
     if channel == "sms":
-        used = set(_VARIABLE.findall(body))
+        in_body = set(_VARIABLE.findall(body))
         problems += [
             f"body: an SMS {message_type} must carry '{name}'"
             for name in REQUIRED_SMS.get(message_type, ())
-            if name not in used
+            if name not in in_body
         ]
         too_long = sms.length_problem(sms.with_sign(sign_name, text), max_segments)
         if too_long:
@@ -151,18 +346,33 @@ def _compiled(source: str) -> Any:
     return ENV.from_string(source)
 
 
-def render(source: str, context: dict[str, Any]) -> str:
-    return str(_compiled(source).render(context)).strip()
+def render(source: str, context: dict[str, Any], *, max_output: int = MAX_OUTPUT_CHARS) -> str:
+    """The text, streamed and cut off (:class:`OutputTooLong`) past ``max_output``
+    characters, so an unbounded loop never builds an unbounded string."""
+    chunks: list[str] = []
+    size = 0
+    for chunk in _compiled(source).generate(context):
+        size += len(chunk)
+        if size > max_output:
+            raise OutputTooLong(max_output)
+        chunks.append(chunk)
+    return "".join(chunks).strip()
 
 
-async def latest(conn: asyncpg.Connection) -> dict[str, Template]:
-    """The template in use for every saved template id."""
+async def latest(
+    conn: asyncpg.Connection, company_ids: list[str] | None = None
+) -> dict[tuple[str, str], Template]:
+    """The template in use per (company, saved template id): its highest approved version
+    (drafts never render). ``company_ids``: only these companies' (None: all)."""
     rows = await conn.fetch(
-        "SELECT DISTINCT ON (template_id) template_id, version, body, subject, provider_codes "
-        "FROM templates ORDER BY template_id, version DESC"
+        "SELECT DISTINCT ON (company_id, template_id) company_id, template_id, version, body, "
+        "subject, provider_codes FROM templates WHERE status = 'approved' "
+        "AND company_id IS NOT NULL AND ($1::text[] IS NULL OR company_id = ANY($1)) "
+        "ORDER BY company_id, template_id, version DESC",
+        company_ids,
     )
     return {
-        r["template_id"]: Template(
+        (r["company_id"], r["template_id"]): Template(
             r["template_id"], r["version"], r["body"], r["subject"], r["provider_codes"]
         )
         for r in rows
@@ -170,12 +380,18 @@ async def latest(conn: asyncpg.Connection) -> dict[str, Template]:
 
 
 def pick(
-    saved: dict[str, Template], message_type: str, stage: str | None, channel: str, locale: str
+    saved: dict[tuple[str, str], Template],
+    company_id: str | None,
+    message_type: str,
+    stage: str | None,
+    channel: str,
+    locale: str,
 ) -> Template | None:
-    """Most specific first: stage, any stage; the party's locale, then zh-CN; then built in."""
+    """Most specific first: stage, any stage; the party's locale, then zh-CN; the company's
+    approved template, then the built-in default."""
     for loc in dict.fromkeys((locale, "zh-CN")):
         for st in (stage, None) if stage else (None,):
-            found = saved.get(template_id(message_type, st, channel, loc))
+            found = saved.get((company_id or "", template_id(message_type, st, channel, loc)))
             if found:
                 return found
         found = builtin(message_type, channel, loc, stage)

@@ -1,0 +1,136 @@
+"""The check of a template staff save, in a separate process with limits (issue 16,
+"Templates: rendering has time and size limits and runs off the event loop").
+
+:func:`check` starts ``python -m notifier.service_layer.template_check`` (asyncio's
+subprocess: the event loop keeps serving while it runs), sends it the template as JSON and
+reads back the problems ``templates.validate`` finds. The child caps its own address space
+(``memory_mb`` above what it uses at start) and CPU time; the parent kills it when the
+rendering takes longer than ``timeout_s``. Every limit a template hits is named in the
+problem staff get back (422), so a template that would hang or exhaust a dispatcher is
+refused before anyone can approve it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: Time the child may take to start (import Jinja2) before the rendering clock starts.
+STARTUP_TIMEOUT_S = 30.0
+READY = b"ready\n"
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float = 2.0
+    max_output_chars: int = 10_000
+    memory_mb: int = 256
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    message_type: str
+    channel: str
+    body: str
+    subject: str | None
+    sign_name: str
+    max_segments: int
+    sender_names: tuple[str, ...] | None
+    dispute_contacts: tuple[str, ...]
+
+
+async def check(request: CheckRequest, limits: Limits) -> list[str]:
+    """Every reason to refuse the template (``templates.validate``'s, plus the time and
+    memory limits), computed in a child process."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "notifier.service_layer.template_check",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        payload = {"request": asdict(request), "limits": asdict(limits)}
+        proc.stdin.write(json.dumps(payload).encode() + b"\n")
+        await proc.stdin.drain()
+        proc.stdin.close()
+        ready = await asyncio.wait_for(proc.stdout.readline(), STARTUP_TIMEOUT_S)
+        if ready != READY:
+            raise RuntimeError("the template checker did not start")
+        try:
+            answer = await asyncio.wait_for(proc.stdout.read(), limits.timeout_s)
+        except TimeoutError:
+            return [
+                f"body: the sample rendering takes longer than {limits.timeout_s:g} s "
+                "(NOTIFIER_TEMPLATE_RENDER_TIMEOUT_S)"
+            ]
+        await proc.wait()
+        if proc.returncode != 0 or not answer.strip():
+            return [
+                f"body: the sample rendering needs more than {limits.memory_mb} MB "
+                "(NOTIFIER_TEMPLATE_RENDER_MEMORY_MB)"
+            ]
+        problems: list[str] = json.loads(answer)
+        return problems
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+
+def _limit_self(limits: Limits) -> None:
+    import resource
+
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            vm = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
+        cap = vm * 1024 + limits.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    cpu = int(limits.timeout_s) + 2
+    with contextlib.suppress(OSError, ValueError):
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+
+
+def main() -> None:
+    payload: dict[str, Any] = json.loads(sys.stdin.readline())
+    limits = Limits(**payload["limits"])
+    req = payload["request"]
+    from notifier.service_layer import templates  # imported before the limits apply
+
+    _limit_self(limits)
+    sys.stdout.buffer.write(READY)
+    sys.stdout.flush()
+    try:
+        problems = templates.validate(
+            req["message_type"],
+            req["channel"],
+            req["body"],
+            req["subject"],
+            sign_name=req["sign_name"],
+            max_segments=req["max_segments"],
+            sender_names=tuple(req["sender_names"]) if req["sender_names"] is not None else None,
+            dispute_contacts=tuple(req["dispute_contacts"]),
+            max_output=limits.max_output_chars,
+        )
+    except MemoryError:
+        problems = [
+            f"body: the sample rendering needs more than {limits.memory_mb} MB "
+            "(NOTIFIER_TEMPLATE_RENDER_MEMORY_MB)"
+        ]
+    except RecursionError:
+        problems = ["body: refused by the rendering limits: recursion too deep"]
+    except Exception as exc:  # anything else the sample rendering raised
+        problems = [f"body: cannot be rendered: {type(exc).__name__}: {exc}"]
+    sys.stdout.buffer.write(json.dumps(problems, ensure_ascii=False).encode())
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
