@@ -120,6 +120,11 @@ def service_env(db_urls: dict[str, str], sandbox_env: dict[str, str], bootstrap:
         "NOTIFIER_WECHAT_RATE_PER_S": "5000",
         "NOTIFIER_PUSH_RATE_PER_S": "5000",
         "NOTIFIER_ALIBABA_RATE_PER_S": "5000",
+        # The sandbox's merchant accounts are the demo company's (its gateway-level records).
+        **{
+            f"PAYMENTS_{gateway}_COMPANY_ID": DemoConfig.company_id
+            for gateway in ("WECHATPAY", "ALIPAY", "UNIONPAY")
+        },
     }
     return env | sandbox_env
 

@@ -26,6 +26,9 @@ PORTS = {"billing": 8101, "payments": 8102, "dunning": 8103, "notifier": 8104}
 ACTORS: dict[str, list[str]] = {
     "automation": ["service"],
     "clerk": ["fee_clerk", "finance"],
+    # The counter on the simulation clock: staff may back-date a counter payment only within
+    # the company's window; the simulated day is the service role's (propfee.business_time).
+    "counter": ["fee_clerk", "service"],
     "housekeeper": ["housekeeper", "customer_service", "service"],
     "legal": ["legal", "community_manager", "service"],
     "admin": ["company_admin", "finance"],

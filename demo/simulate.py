@@ -682,7 +682,7 @@ class Simulation:
         if channel == "counter":
             how = self.rng("counter", at, h.unit_key).choice(["cash", "pos"])
             payment = await api.post(
-                "payments", "/payments/counter", actor="clerk",
+                "payments", "/payments/counter", actor="counter",
                 headers={"Idempotency-Key": f"counter-{h.unit_id}-{at:%Y%m%d%H%M}-{what}"},
                 json={"community_id": cid, "unit_id": h.unit_id,
                       "payer_party_id": h.payer_party_id, "invoice_ids": invoice_ids,

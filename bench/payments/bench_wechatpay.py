@@ -154,6 +154,7 @@ async def main(args: argparse.Namespace) -> None:
     env = {
         **os.environ,
         "PAYMENTS_DATABASE_URL": db,
+        "PAYMENTS_ENVIRONMENT": "development",  # the built-in QR secret is fine here
         "PAYMENTS_HTTP_PORT": str(port),
         "PAYMENTS_HTTP_WORKERS": str(args.workers),
         "PROPFEE_TOPIC_PREFIX": prefix,

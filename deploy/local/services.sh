@@ -10,6 +10,9 @@ PROPFEE_HOME="${PROPFEE_HOME:-$ROOT/.local}"
 RUN_DIR="$PROPFEE_HOME/run"
 LOG_DIR="$PROPFEE_HOME/logs"
 SERVICES=(billing payments dunning notifier)
+# A developer's machine: the services accept their built-in development secrets here (and
+# refuse them anywhere else, e.g. payments' QR secret).
+export PROPFEE_ENVIRONMENT="${PROPFEE_ENVIRONMENT:-development}"
 declare -A PORTS=([billing]=8101 [payments]=8102 [dunning]=8103 [notifier]=8104)
 
 say() { printf 'services: %s\n' "$*"; }

@@ -31,6 +31,20 @@ WECHAT_HEADER = (
     "付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,"
     "退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注\n"
 )
+ALIPAY_HEADER = (
+    "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,"
+    "对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,"
+    "商家优惠（元）,券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,"
+    "退款批次号/请求号,服务费（元）,分润（元）,备注\n"
+)
+#: The merchant accounts: WeChat Pay's is the first company's, Alipay's the other company's
+#: (gateway-level records belong to the company owning the account).
+ACCOUNTS = {
+    "wechatpay_mchid": "1900000109",
+    "wechatpay_company_id": "co-1",
+    "alipay_app_id": "2021000117650139",
+    "alipay_company_id": "co-2",
+}
 BANK_HEADER = (
     "batch_no,serial_no,community_id,unit_id,payer_party_id,invoice_ids,amount,currency,"
     "result,bank_reference,debited_at,failure_reason\n"
@@ -45,6 +59,22 @@ def _statement(txn: str) -> bytes:
         "`oUpF8uMu,`NATIVE,`SUCCESS,`CMC,`CNY,`1.00,`0.00,`0,`0,`0.00,`0.00,`,`,`物业费,`,"
         "`0.01,`0.60%,`1.00,`0.00,`\n"
     ).encode()
+
+
+def _alipay_statement(txn: str) -> bytes:
+    """An Alipay statement of BILL_DATE with one trade payments never recorded."""
+    return (
+        ALIPAY_HEADER
+        + f"{txn}\t,otn-{txn}\t,交易,物业费,{BILL_DATE} 10:00:00,{BILL_DATE} 10:06:00,,,,,"
+        "159****5620,1.00,1.00,0.00,0.00,0.00,0.00,0.00,,0.00,0.00,,-0.01,0.00,\n"
+    ).encode()
+
+
+STATEMENTS = {"wechatpay": _statement, "alipay": _alipay_statement}
+
+
+def _settings(**overrides: object) -> PaymentsSettings:
+    return PaymentsSettings(**{**ACCOUNTS, **overrides})  # type: ignore[arg-type]
 
 
 def _bank_file(ids: Ids) -> bytes:
@@ -97,7 +127,12 @@ def _hold(http: TestClient, out_trade_no: str, txn: str) -> str:
 
 
 def _seed_community(
-    http: TestClient, issuer: DevIssuer, company: str, community: str, tag: str
+    http: TestClient,
+    issuer: DevIssuer,
+    company: str,
+    community: str,
+    tag: str,
+    gateway: str = "wechatpay",
 ) -> Ids:
     unit, party, invoice = f"{community}-u1", f"{community}-p1", f"inv-{community}"
     _feed(
@@ -120,8 +155,7 @@ def _seed_community(
         "/payments/counter",
         headers={**admin, "Idempotency-Key": f"seed-{community}"},
         json={"community_id": community, "unit_id": unit, "payer_party_id": party,
-              "amount_fen": 10_000, "channel": "cash", "received_by": "cashier-1",
-              "paid_at": "2026-03-05T09:00:00+08:00"},
+              "amount_fen": 10_000, "channel": "cash", "received_by": "cashier-1"},
     )  # fmt: skip
     _ok(r)
     payment = r.json()
@@ -135,8 +169,8 @@ def _seed_community(
     order = r.json()
     exception_id = _hold(http, order["out_trade_no"], f"tx-exc-{community}")
     txn = f"tx-missing-{community}"
-    _ok(http.post(f"/reconciliation/wechatpay/{BILL_DATE}", headers=admin,
-                  content=_statement(txn)))  # fmt: skip
+    _ok(http.post(f"/reconciliation/{gateway}/{BILL_DATE}", headers=admin,
+                  content=STATEMENTS[gateway](txn)))  # fmt: skip
     r = http.get("/discrepancies", headers=admin)
     _ok(r)
     discrepancy_id = next(d["discrepancy_id"] for d in r.json() if d["reference"] == txn)
@@ -150,7 +184,8 @@ def _seed_community(
         "order_id": order["order_id"],
         "exception_id": exception_id,
         "discrepancy_id": discrepancy_id,
-        "gateway": "wechatpay",
+        "gateway": gateway,
+        "merchant_id": ACCOUNTS["wechatpay_mchid" if gateway == "wechatpay" else "alipay_app_id"],
         "bill_date": BILL_DATE,
         "txn": txn,
     }
@@ -162,15 +197,14 @@ def seed(http: TestClient, issuer: DevIssuer, run: str) -> World:
         mine=_seed_community(http, issuer, "co-1", f"{run}-a", "A"),
         other=_seed_community(http, issuer, "co-1", f"{run}-b", "B"),
         foreign_company_id="co-2",
-        foreign=_seed_community(http, issuer, "co-2", f"{run}-x", "X"),
+        foreign=_seed_community(http, issuer, "co-2", f"{run}-x", "X", "alipay"),
     )
 
 
 EXAMPLES = {
     "POST /payments/counter": lambda ids: Example(
         json={"community_id": ids["community_id"], "unit_id": ids["unit_id"],
-              "payer_party_id": ids["party_id"], "amount_fen": 100, "channel": "cash",
-              "paid_at": "2026-03-05T11:00:00+08:00"},
+              "payer_party_id": ids["party_id"], "amount_fen": 100, "channel": "cash"},
         headers={"Idempotency-Key": f"sec-{ids['community_id']}"}),
     "GET /payments/{payment_id}": lambda ids: Example(),
     "GET /receipts/{receipt_no}": lambda ids: Example(),
@@ -192,8 +226,11 @@ EXAMPLES = {
     "GET /units/{unit_id}/qr": lambda ids: Example(),
     "POST /bank-withholding/files": lambda ids: Example(
         content=_bank_file(ids), headers={"Content-Type": "text/csv"}),
+    # A transaction id is the gateway's, not a tenant's: the same in every world.
     "POST /reconciliation/{gateway}/{bill_date}": lambda ids: Example(
-        content=_statement(ids["txn"]), headers={"Content-Type": "text/csv"}),
+        params={"merchant_id": ids["merchant_id"]},
+        content=STATEMENTS[ids["gateway"]]("tx-security-statement"),
+        headers={"Content-Type": "text/csv"}),
     "GET /discrepancies": lambda ids: Example(),
     "POST /discrepancies/{discrepancy_id}/resolve": lambda ids: Example(
         json={"note": "网关对账单延迟，已核实"}),
@@ -204,7 +241,7 @@ EXAMPLES = {
 
 PAYMENTS = SecuredService(
     name="payments",
-    settings=PaymentsSettings,
+    settings=_settings,
     create_app=_app,
     seed=seed,
     examples=EXAMPLES,

@@ -7,6 +7,7 @@ from payments.entrypoints import bank, finance, orders, qr, reconciliation, scop
 from payments.entrypoints.errors import install_database_error_handlers
 from payments.entrypoints.events import HANDLERS
 from payments.entrypoints.http import router
+from payments.service_layer.accounts import MerchantAccount, configured_accounts, sync_accounts
 from payments.service_layer.recorder import PaymentRecorder
 from payments.settings import PaymentsSettings
 from propfee.audit import audit_router
@@ -16,10 +17,25 @@ from propfee.runtime import ServiceRuntime
 from propfee.settings import ServiceSettings
 
 
+class PaymentsRuntime(ServiceRuntime):
+    """The runtime, plus: the configured merchant accounts written at start (their records
+    follow the account's company)."""
+
+    def __init__(self, settings: PaymentsSettings, accounts: list[MerchantAccount]) -> None:
+        super().__init__(settings, package="payments", handlers=HANDLERS)
+        self.accounts = accounts
+
+    async def on_started(self) -> None:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            await sync_accounts(conn, self.accounts)
+
+
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or PaymentsSettings()
     assert isinstance(settings, PaymentsSettings)
-    runtime = ServiceRuntime(settings, package="payments", handlers=HANDLERS)
+    settings.check_production()  # outside development: no built-in secret (refuses to start)
+    runtime = PaymentsRuntime(settings, configured_accounts(settings))
     app = create_service_app(
         runtime,
         title="Propfee payments",

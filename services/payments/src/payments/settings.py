@@ -6,11 +6,19 @@ both are set. Nothing secret lives in the repository. The README lists every set
 """
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from propfee.settings import LOCAL_PG, ServiceSettings
+
+#: The QR secret of development (``make up``, the demo, the tests); refused in production.
+DEVELOPMENT_QR_SECRET = "local-development-only-qr-secret"
+
+
+class ConfigurationError(ValueError):
+    """A setting that cannot be used; names the setting, never its value."""
 
 
 def read_secret(value: SecretStr | None, path: Path | None) -> bytes | None:
@@ -34,6 +42,14 @@ class PaymentsSettings(ServiceSettings):
     #: consumers: replicas are safe). 1 serves a development machine; one per core lets the
     #: webhooks use every core (bench/payments/README.md).
     http_workers: int = 1
+    #: ``development``: a developer's machine (``make up``, the demo, the tests set it), where
+    #: the built-in QR secret is accepted. Anything else is production: payments refuses to
+    #: start with a default secret. ``PAYMENTS_ENVIRONMENT`` or the shared
+    #: ``PROPFEE_ENVIRONMENT``; production unless set.
+    environment: Literal["development", "production"] = Field(
+        default="production",
+        validation_alias=AliasChoices("PAYMENTS_ENVIRONMENT", "PROPFEE_ENVIRONMENT"),
+    )
 
     # Orders and links.
     order_ttl_s: int = 1800
@@ -41,11 +57,25 @@ class PaymentsSettings(ServiceSettings):
     #: gateway (other replicas' runs skip it meanwhile); longer than a few gateway calls.
     order_expiry_lease_s: float = 120.0
     public_base_url: str = "http://127.0.0.1:8102"
-    qr_secret: SecretStr = SecretStr("local-development-only-qr-secret")
+    qr_secret: SecretStr = SecretStr(DEVELOPMENT_QR_SECRET)
     qr_secret_file: Path | None = None
+    #: Orders from a printed QR link (open, no token): a token bucket per link and one per
+    #: client address, in PostgreSQL (shared by every replica). ``burst`` orders at once, then
+    #: ``per_hour`` a hour; beyond that 429 with Retry-After.
+    qr_orders_per_link_burst: int = 5
+    qr_orders_per_link_per_hour: float = 30.0
+    qr_orders_per_client_burst: int = 20
+    qr_orders_per_client_per_hour: float = 240.0
     gateway_timeout_s: float = 10.0
     codepay_query_attempts: int = 6
     codepay_query_interval_s: float = 5.0
+
+    # The company owning each gateway's merchant account (one account per gateway): its
+    # records (exceptions without a community, statements, discrepancies) are that company's.
+    # Empty: no company's (only a deployment-wide service token sees them).
+    wechatpay_company_id: str = ""
+    alipay_company_id: str = ""
+    unionpay_company_id: str = ""
 
     # WeChat Pay API v3.
     wechatpay_mchid: str = ""
@@ -66,6 +96,9 @@ class PaymentsSettings(ServiceSettings):
     # Alipay open platform (RSA2).
     alipay_app_id: str = ""
     alipay_seller_id: str = ""
+    #: Checked in every notification (the merchant's PID, 2088...): on by default; a
+    #: deployment that cannot know it says so with ``false``.
+    alipay_check_seller_id: bool = True
     alipay_gateway_url: str = "https://openapi.alipay.com/gateway.do"
     alipay_app_private_key_pem: SecretStr | None = None
     alipay_app_private_key_file: Path | None = None
@@ -83,3 +116,17 @@ class PaymentsSettings(ServiceSettings):
     unionpay_middle_cert_pem: SecretStr | None = None
     unionpay_middle_cert_file: Path | None = None
     unionpay_cert_org: str = "中国银联股份有限公司"
+
+    def check_production(self) -> None:
+        """Refuse (at start) what only development may use: the built-in QR secret."""
+        if self.environment == "development":
+            return
+        secret = read_secret(self.qr_secret, self.qr_secret_file)
+        if secret is None or secret.strip() == DEVELOPMENT_QR_SECRET.encode():
+            raise ConfigurationError(
+                "PAYMENTS_QR_SECRET (or PAYMENTS_QR_SECRET_FILE) must be set outside "
+                "development: the built-in value is public (PAYMENTS_ENVIRONMENT=development "
+                "on a developer's machine)"
+            )
+        if len(secret.strip()) < 16:
+            raise ConfigurationError("PAYMENTS_QR_SECRET must be at least 16 bytes")

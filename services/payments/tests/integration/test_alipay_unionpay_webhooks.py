@@ -22,6 +22,7 @@ async def test_alipay_rsa2_notifications(services, create_database, tmp_path, st
         "payments",
         db,
         alipay_app_id=alipay.APP_ID,
+        alipay_company_id="co-1",
         alipay_seller_id=alipay.SELLER_ID,
         alipay_public_key_file=write(tmp_path / "alipay_pub.txt", public_base64(alipay_key)),
     ).start()
@@ -84,6 +85,7 @@ async def test_unionpay_back_notifications(services, create_database, tmp_path, 
         "payments",
         db,
         unionpay_mer_id=unionpay.MER_ID,
+        unionpay_company_id="co-1",
         unionpay_root_cert_file=write(tmp_path / "root.pem", side.root.cert_pem),
         unionpay_middle_cert_file=write(tmp_path / "middle.pem", side.middle.cert_pem),
     ).start()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import asyncpg
 import httpx
@@ -16,6 +16,7 @@ from tests.support.fixtures import wait_until
 from tests.support.kafka import publish, read_topic
 
 pytestmark = pytest.mark.integration
+CST = timezone(timedelta(hours=8))
 
 HEADER = (
     "\ufeffbatch_no,serial_no,community_id,unit_id,payer_party_id,invoice_ids,amount,currency,"
@@ -47,6 +48,7 @@ async def test_counter_receipts_static_qr_and_bank_files(
     async with httpx.AsyncClient(base_url=proc.url, timeout=10, auth=staff_auth) as http:
         # Counter: receipts numbered per community and day, in order; a retry keeps its number.
         receipts = []
+        taken_at = datetime.now(CST).replace(microsecond=0) - timedelta(hours=1)
         for n in range(3):
             body = {
                 "community_id": "c-9",
@@ -55,7 +57,7 @@ async def test_counter_receipts_static_qr_and_bank_files(
                 "amount_fen": 1000 + n,
                 "channel": "cash",
                 "received_by": "cashier-1",
-                "paid_at": "2026-03-05T09:00:00+08:00",
+                "paid_at": taken_at.isoformat(),  # back-dated an hour (staff may)
             }
             key = {"Idempotency-Key": f"counter-{uuid.uuid4()}"}
             first = await http.post("/payments/counter", json=body, headers=key)
@@ -63,7 +65,7 @@ async def test_counter_receipts_static_qr_and_bank_files(
             assert first.status_code == 201 and again.status_code == 200
             assert first.json()["receipt_no"] == again.json()["receipt_no"]
             receipts.append(first.json()["receipt_no"])
-        assert receipts == [f"SJ-c-9-20260305-00000{n}" for n in (1, 2, 3)]
+        assert receipts == [f"SJ-c-9-{taken_at:%Y%m%d}-00000{n}" for n in (1, 2, 3)]
         by_receipt = (await http.get(f"/receipts/{receipts[1]}")).json()
         assert by_receipt["amount_fen"] == 1001 and by_receipt["received_by"] == "cashier-1"
         # Each new counter payment is in the audit trail (not the replays), with who took it.
@@ -104,16 +106,26 @@ async def test_counter_receipts_static_qr_and_bank_files(
             return (await http.get(path)).json()["total_fen"] == 27580
 
         await wait_until(statement_ready, timeout=60)
-        assert (await http.get(f"/qr/{unit}?sig=0000")).status_code == 404
-        other_unit = path.replace(unit, "u-other")
-        assert (await http.get(other_unit)).status_code == 404  # codes cannot be guessed
+        token = path.split("/qr/", 1)[1].split("?", 1)[0]
+        assert (await http.get(f"/qr/{token}?sig=0000")).status_code == 404
         order = await http.post(
-            path.replace(f"/qr/{unit}", f"/qr/{unit}/orders"), json={"channel": "wechat_pay"}
+            path.replace(f"/qr/{token}", f"/qr/{token}/orders"), json={"channel": "wechat_pay"}
         )
         assert order.status_code == 201 and order.json()["amount_fen"] == 27580
         assert order.json()["invoice_ids"] == ["inv-q1"]
 
-        # Bank withholding: successes recorded once, failures and bad rows reported.
+        # Bank withholding: successes recorded once, failures and bad rows reported. The
+        # file's units and invoices are ones payments knows (billing's invoices).
+        conn = await asyncpg.connect(db)
+        try:
+            await conn.executemany(
+                "INSERT INTO invoices (invoice_id, community_id, unit_id, payer_party_id, "
+                "total_fen) VALUES ($1, 'c-1', $2, $3, 100)",
+                [("inv-9", "u-b1", "owner-1"), ("inv-10", "u-b1", "owner-1"),
+                 ("inv-b2", "u-b2", "owner-2"), ("inv-b5", "u-b5", "owner-5")],
+            )  # fmt: skip
+        finally:
+            await conn.close()
         first = (
             await http.post(
                 "/bank-withholding/files",

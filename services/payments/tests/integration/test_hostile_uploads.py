@@ -28,7 +28,9 @@ async def test_upload_limits_on_bank_files_and_statements(
 ) -> None:
     db = await create_database("payments_hostile")
     limits = {"max_upload_bytes": "100000", "max_upload_rows": "20"}
-    proc = services("payments", db, max_upload_cell_chars="200", **limits).start()
+    # A WeChat Pay merchant account of the test company: statements are imported for it.
+    account = {"wechatpay_mchid": "1900000109", "wechatpay_company_id": "co-1"}
+    proc = services("payments", db, max_upload_cell_chars="200", **limits, **account).start()
     routes = ("/bank-withholding/files", "/reconciliation/wechatpay/2026-03-05")
     async with httpx.AsyncClient(base_url=proc.url, timeout=30, auth=staff_auth) as http:
 

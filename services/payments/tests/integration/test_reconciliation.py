@@ -67,6 +67,7 @@ async def test_statements_imported_and_the_day_closed(
         db,
         **wechat_env(side, tmp_path),
         alipay_app_id=alipay.APP_ID,
+        alipay_company_id="co-1",
         alipay_seller_id=alipay.SELLER_ID,
         alipay_public_key_file=write(tmp_path / "alipay_pub.txt", public_base64(alipay_key)),
     ).start()
@@ -210,6 +211,7 @@ async def test_statements_imported_and_the_day_closed(
         wechat, ali = await import_both()
         assert wechat == {
             "gateway": "wechatpay",
+            "merchant_id": "1900000109",
             "bill_date": DAY,
             "matched": 2,  # W1 and its refund
             "missing_here": 1,
@@ -221,6 +223,7 @@ async def test_statements_imported_and_the_day_closed(
         }
         assert ali == {
             "gateway": "alipay",
+            "merchant_id": alipay.APP_ID,
             "bill_date": DAY,
             "matched": 3,  # A1, A2 and A1's refund
             "missing_here": 1,

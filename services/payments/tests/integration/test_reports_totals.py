@@ -27,6 +27,7 @@ async def test_totals(services, create_database, tmp_path, staff_auth) -> None: 
         "payments",
         db,
         alipay_app_id=alipay.APP_ID,
+        alipay_company_id="co-1",
         alipay_seller_id=alipay.SELLER_ID,
         alipay_public_key_file=write(tmp_path / "alipay_pub.txt", public_base64(alipay_key)),
     ).start()

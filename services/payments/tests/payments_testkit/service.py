@@ -11,10 +11,12 @@ from payments_testkit.keys import private_pem, public_pem, write
 from payments_testkit.wechat import MCHID, WechatSide
 
 
-def wechat_env(side: WechatSide, folder: Path) -> dict[str, str]:
-    """Both verification modes at once (platform certificate and public key), as in a switch."""
+def wechat_env(side: WechatSide, folder: Path, company_id: str = "co-1") -> dict[str, str]:
+    """Both verification modes at once (platform certificate and public key), as in a switch.
+    The merchant account belongs to ``company_id`` (the test company by default)."""
     return {
         "wechatpay_mchid": MCHID,
+        "wechatpay_company_id": company_id,
         "wechatpay_appid": "wxd678efh567hg6787",
         "wechatpay_apiv3_key_file": write(folder / "apiv3.key", side.apiv3_key),
         "wechatpay_platform_certificates_file": write(

@@ -176,4 +176,5 @@ class AlipayClient:
             succeeded=True,
             amount_fen=refund["amount_fen"],
             at=datetime.now(SHANGHAI),
+            gateway="alipay",
         )

@@ -52,7 +52,7 @@ def verify_notification(keys: AlipayKeys, params: dict[str, str]) -> None:
     verify_sha256_rsa(keys.alipay_public_key, signing_string(params).encode(), sign)
     if params.get("app_id") != keys.app_id:
         raise VerificationError("notification for another app_id")
-    if keys.seller_id and params.get("seller_id") != keys.seller_id:
+    if keys.check_seller_id and params.get("seller_id") != keys.seller_id:
         raise VerificationError("notification for another seller")
 
 
@@ -89,4 +89,5 @@ def refund_report(params: dict[str, str]) -> RefundReport | None:
         succeeded=True,
         amount_fen=yuan_to_fen(params["refund_fee"]),
         at=_instant(params.get("gmt_refund", params["notify_time"]).split(".")[0]),
+        gateway="alipay",
     )

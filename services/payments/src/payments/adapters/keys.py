@@ -9,11 +9,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from payments.adapters.crypto import certificate_serial_hex, load_private_key, load_public_key
 from payments.adapters.wechatpay_notify import WechatPayKeys
-from payments.settings import PaymentsSettings, read_secret
+from payments.settings import ConfigurationError, PaymentsSettings, read_secret
 
-
-class ConfigurationError(ValueError):
-    """A gateway setting that cannot be used; names the setting, never its value."""
+__all__ = ["ConfigurationError"]
 
 
 def wechatpay_keys(s: PaymentsSettings) -> WechatPayKeys | None:
@@ -48,6 +46,7 @@ def wechatpay_keys(s: PaymentsSettings) -> WechatPayKeys | None:
         apiv3_key=apiv3,
         verifying_keys=keys,
         tolerance_s=s.wechatpay_timestamp_tolerance_s,
+        appid=s.wechatpay_appid,
     )
 
 
@@ -57,6 +56,8 @@ class AlipayKeys:
     seller_id: str
     alipay_public_key: rsa.RSAPublicKey
     app_private_key: rsa.RSAPrivateKey | None
+    #: Every notification must name ``seller_id`` (on unless the deployment turns it off).
+    check_seller_id: bool = True
 
 
 def alipay_keys(s: PaymentsSettings) -> AlipayKeys | None:
@@ -65,12 +66,18 @@ def alipay_keys(s: PaymentsSettings) -> AlipayKeys | None:
         return None
     if not s.alipay_app_id:
         raise ConfigurationError("PAYMENTS_ALIPAY_APP_ID is required with the Alipay public key")
+    if s.alipay_check_seller_id and not s.alipay_seller_id:
+        raise ConfigurationError(
+            "PAYMENTS_ALIPAY_SELLER_ID is required: notifications are checked against it "
+            "(PAYMENTS_ALIPAY_CHECK_SELLER_ID=false to accept any seller)"
+        )
     private = read_secret(s.alipay_app_private_key_pem, s.alipay_app_private_key_file)
     return AlipayKeys(
         app_id=s.alipay_app_id,
         seller_id=s.alipay_seller_id,
         alipay_public_key=load_public_key(public),
         app_private_key=load_private_key(private) if private else None,
+        check_seller_id=s.alipay_check_seller_id,
     )
 
 

@@ -57,6 +57,13 @@ def _instant(text: str) -> datetime:
     return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=SHANGHAI)
 
 
+def _fen(text: str) -> int:
+    """``txnAmt``: fen in ASCII digits (int() would also take "１２" and "+5")."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 13):
+        raise ValueError("txnAmt is not an amount in fen")
+    return int(text)
+
+
 def payment_report(params: dict[str, str]) -> GatewayReport | None:
     """A consumption (txnType 01) answered 00; None otherwise."""
     if params.get("txnType") != "01" or params.get("respCode") != "00":
@@ -66,8 +73,8 @@ def payment_report(params: dict[str, str]) -> GatewayReport | None:
         channel="unionpay",
         transaction_id=params["queryId"],
         out_trade_no=params["orderId"],
-        amount_fen=int(params["txnAmt"]),
-        currency=CURRENCIES.get(params.get("currencyCode", "156"), params["currencyCode"]),
+        amount_fen=_fen(params["txnAmt"]),
+        currency=CURRENCIES.get(params["currencyCode"], params["currencyCode"]),  # required
         paid_at=_instant(params["txnTime"]),
     )
 
@@ -80,7 +87,8 @@ def refund_report(params: dict[str, str]) -> RefundReport | None:
         out_refund_no=params["orderId"],
         gateway_refund_id=params.get("queryId", ""),
         succeeded=params.get("respCode") == "00",
-        amount_fen=int(params["txnAmt"]),
+        amount_fen=_fen(params["txnAmt"]),
         at=_instant(params["txnTime"]),
-        failure=params.get("respMsg", ""),
+        failure=params.get("respMsg", "")[:200],
+        gateway="unionpay",
     )

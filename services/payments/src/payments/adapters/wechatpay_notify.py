@@ -27,6 +27,8 @@ class WechatPayKeys:
     apiv3_key: bytes
     verifying_keys: Mapping[str, rsa.RSAPublicKey] = field(default_factory=dict)
     tolerance_s: int = 300
+    #: The app id payments pays through: a transaction notification must name it (when set).
+    appid: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,10 @@ def verify_signed(
         raise VerificationError("missing Wechatpay-* signature headers")
     if signature.startswith(PROBE_PREFIX):
         raise VerificationError("probe signature (WECHATPAY/SIGNTEST/)")
-    if not timestamp.isdigit() or abs(now.timestamp() - int(timestamp)) > keys.tolerance_s:
+    # ASCII digits only, and few of them: int() takes "²" and refuses 5,000 digits.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise VerificationError("Wechatpay-Timestamp is not a Unix time")
+    if abs(now.timestamp() - int(timestamp)) > keys.tolerance_s:
         raise VerificationError("timestamp more than the tolerance away from now")
     key = keys.verifying_keys.get(serial)
     if key is None:
@@ -59,25 +64,35 @@ def verify_signed(
 def read_notification(
     keys: WechatPayKeys, headers: Mapping[str, str], body: bytes, now: datetime
 ) -> WechatPayNotification:
-    """Verify, then decrypt ``resource`` with the APIv3 key."""
+    """Verify, then decrypt ``resource`` with the APIv3 key. Whatever the (signed) body holds,
+    only :class:`VerificationError` comes out: a field of the wrong type is malformed."""
     verify_signed(keys, headers, body, now)
     try:
         envelope = json.loads(body)
+        if not isinstance(envelope, dict):
+            raise VerificationError("the notification is not an object")
         resource = envelope["resource"]
+        event_type = envelope["event_type"]
+        if not isinstance(resource, dict) or not isinstance(event_type, str):
+            raise VerificationError("resource or event_type of the wrong type")
         if resource.get("algorithm") != "AEAD_AES_256_GCM":
             raise VerificationError("unsupported resource algorithm")
-        plain = aes_gcm_decrypt(
-            keys.apiv3_key,
-            resource["nonce"],
-            resource.get("associated_data") or "",
-            resource["ciphertext"],
-        )
+        nonce, ciphertext = resource["nonce"], resource["ciphertext"]
+        associated = resource.get("associated_data") or ""
+        if not all(isinstance(v, str) for v in (nonce, ciphertext, associated)):
+            raise VerificationError("resource fields of the wrong type")
+        plain = aes_gcm_decrypt(keys.apiv3_key, nonce, associated, ciphertext)
         data = json.loads(plain)
-        notification = WechatPayNotification(str(envelope["id"]), envelope["event_type"], data)
-    except (KeyError, TypeError, ValueError) as exc:
+        notification = WechatPayNotification(str(envelope.get("id", "")), event_type, data)
+    except VerificationError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         raise VerificationError(f"malformed notification ({type(exc).__name__})") from exc
     if not isinstance(data, dict):
         raise VerificationError("resource is not an object")
-    if data.get("mchid", keys.mchid) != keys.mchid:
+    # The merchant (and, for payments, the app) must be ours: a missing mchid is refused.
+    if data.get("mchid") != keys.mchid:
         raise VerificationError("notification for another merchant id")
+    if event_type.startswith("TRANSACTION.") and keys.appid and data.get("appid") != keys.appid:
+        raise VerificationError("notification for another appid")
     return notification

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from payments.domain.orders import SHANGHAI
+from payments.domain.settlement import check_amount, check_instant, check_reference
 
 
 class RefundError(ValueError):
@@ -43,3 +44,19 @@ class RefundReport:
     amount_fen: int
     at: datetime
     failure: str = ""
+    #: The gateway reporting it (wechatpay | alipay | unionpay): it must be the gateway of the
+    #: payment refunded. Empty: not said (a counter refund).
+    gateway: str = ""
+
+    def __post_init__(self) -> None:
+        check_reference("out_refund_no", self.out_refund_no)
+        if self.gateway_refund_id:
+            check_reference("refund id", self.gateway_refund_id)
+        check_amount("refund amount", self.amount_fen)
+        check_instant("refund time", self.at)
+        if not isinstance(self.failure, str) or len(self.failure) > 200 or "\x00" in self.failure:
+            raise ValueError("refund failure text is malformed")
+
+
+class RefundMismatch(ValueError):
+    """A refund notification from another gateway than the payment's: changes nothing."""

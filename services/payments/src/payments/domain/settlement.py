@@ -27,9 +27,43 @@ class GatewayReport:
     currency: str
     paid_at: datetime
 
+    def __post_init__(self) -> None:
+        check_reference("transaction_id", self.transaction_id)
+        check_reference("out_trade_no", self.out_trade_no)
+        check_amount("amount", self.amount_fen)
+        if not (isinstance(self.currency, str) and self.currency.isascii()):
+            raise ValueError("currency is not a currency code")
+        if not 1 <= len(self.currency) <= 8 or not self.currency.isalnum():
+            raise ValueError("currency is not a currency code")
+        check_instant("paid_at", self.paid_at)
+
     @property
     def dedup_key(self) -> str:
         return f"{self.gateway}:{self.transaction_id}"
+
+
+#: The largest amount a gateway may report (10 billion yuan): anything above is not money.
+MAX_AMOUNT_FEN = 10**12
+
+
+def check_reference(name: str, value: object) -> None:
+    """A gateway's id or ours: 1-64 printable ASCII characters (what every gateway uses)."""
+    if not isinstance(value, str) or not 1 <= len(value) <= 64:
+        raise ValueError(f"{name} must be 1 to 64 characters")
+    if not (value.isascii() and value.isprintable()):
+        raise ValueError(f"{name} must be printable ASCII")
+
+
+def check_amount(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer number of fen")
+    if not 0 < value <= MAX_AMOUNT_FEN:
+        raise ValueError(f"{name} out of range")
+
+
+def check_instant(name: str, value: object) -> None:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be an instant with its time zone")
 
 
 @dataclass(frozen=True, slots=True)

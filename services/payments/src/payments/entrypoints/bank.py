@@ -24,9 +24,11 @@ async def import_file(
     request: Request, pool: Pool, principal: FinanceWriter, limits: uploads.Limits
 ) -> dict[str, Any]:
     """Body: the CSV file (text/csv, UTF-8). Idempotent: importing it again records nothing.
-    Every community of the file must be the caller's (404 naming the first that is not);
-    audited per community (``bank_withholding.imported``). Past the upload limits: 413, or
-    422 naming the row and column (``propfee.uploads``)."""
+    Every community of the file must be the caller's (404 naming the first that is not); a
+    row whose unit is not the caller's or not in the row's community, or whose invoices are
+    not the unit's, is a row error and is not recorded; audited per community
+    (``bank_withholding.imported``). Past the upload limits: 413, or 422 naming the row and
+    column (``propfee.uploads``)."""
     raw = await request.body()
     try:
         text = raw.decode("utf-8")
@@ -38,7 +40,7 @@ async def import_file(
     digest = hashlib.sha256(raw).hexdigest()
     async with pool.acquire() as conn, conn.transaction():
         companies = await security.communities(conn, principal, per_community)
-        result = await import_withholding_file(conn, text, datetime.now(UTC))
+        result = await import_withholding_file(conn, principal, text, datetime.now(UTC))
         for community_id, rows in sorted(per_community.items()):
             await audit.record(
                 conn,

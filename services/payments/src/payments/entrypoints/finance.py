@@ -26,7 +26,7 @@ GatewaysDep = Annotated[Gateways, Depends(gateways_dependency)]
 
 def _view(row: Any) -> dict[str, Any]:
     view = dict(row)
-    view.pop("company_id", None)
+    view.pop("community_company_id", None)
     return view
 
 
@@ -37,11 +37,12 @@ async def list_exceptions(
     status: Annotated[str, Query(max_length=32)] = "open",
 ) -> list[dict[str, Any]]:
     """The caller's communities' exceptions (and, for company-wide callers, those whose
-    community is unknown: money for an order payments never had)."""
+    community is unknown — money for an order payments never had — of the company's merchant
+    accounts)."""
     company, communities = principal.sql_scope()
     rows = await pool.fetch(
         "SELECT * FROM payment_exceptions e WHERE status = $1 AND "
-        + security.scope_sql("e.community_id", 2, 3, gateway_level=True)
+        + security.scope_sql("e.community_id", 2, 3, gateway_level="e.company_id")
         + " ORDER BY created_at",
         status,
         company,
@@ -93,7 +94,11 @@ async def resolve(
                 row["payment_id"],
             )
             community_id = payment["community_id"] if payment else community_id
-        company = await security.company_of(conn, community_id) if community_id else None
+        company = (
+            await security.company_of(conn, community_id)
+            if community_id
+            else before["company_id"]  # the merchant account's company
+        )
         await audit.record(
             conn,
             principal,

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from payments.entrypoints import security
 from payments.entrypoints.scoping import PREPAYMENT
 from payments.entrypoints.security import CounterClerk, Reader
+from payments.service_layer import communities
 from payments.service_layer.counter import (
     CounterPayment,
     IdempotencyConflict,
@@ -18,6 +19,7 @@ from payments.service_layer.counter import (
 )
 from propfee import audit
 from propfee.auth import Principal, mask_personal
+from propfee.business_time import business_instant
 from propfee.http import Pool
 
 router = APIRouter(tags=["payments"])
@@ -26,8 +28,8 @@ Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-
 
 _PAYMENT_COLUMNS = (
     "payment_id, community_id, unit_id, payer_party_id, invoice_ids, amount_fen, currency, "
-    "channel, gateway, gateway_transaction_id, out_trade_no, paid_at, received_at, receipt_no, "
-    "received_by, order_id"
+    "channel, gateway, gateway_transaction_id, out_trade_no, paid_at, received_at, recorded_at, "
+    "receipt_no, received_by, order_id"
 )
 
 
@@ -43,7 +45,12 @@ class CounterPaymentIn(BaseModel):
         max_length=64,
         description="Staff member (the audit trail has the token's subject)",
     )
-    paid_at: AwareDatetime | None = Field(default=None, description="As-of instant; default now")
+    paid_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the money was taken (business time); default now. Staff may "
+        "back-date it within the company's window (default 7 days), never forward-date it "
+        "(403); the payment also keeps the real time it was recorded (recorded_at)",
+    )
 
 
 @router.post("/payments/counter", status_code=201, openapi_extra=PREPAYMENT)
@@ -57,14 +64,22 @@ async def counter_payment(
     """Record a payment taken at the counter; the Idempotency-Key header makes retries safe.
     Audited (``payment.counter_recorded``)."""
     now = datetime.now(UTC)
-    payment = CounterPayment(
-        idempotency_key=idempotency_key,
-        received_at=body.paid_at or now,
-        **body.model_dump(exclude={"paid_at"}),
-        paid_at=body.paid_at or now,
-    )
     async with pool.acquire() as conn, conn.transaction():
         company = await security.community(conn, principal, body.community_id)
+        paid_at = business_instant(
+            principal,
+            body.paid_at,
+            now,
+            field="paid_at",
+            backdate_days=await communities.backdate_days(conn, body.community_id),
+        )
+        payment = CounterPayment(
+            idempotency_key=idempotency_key,
+            received_at=paid_at,
+            **body.model_dump(exclude={"paid_at"}),
+            paid_at=paid_at,
+            requested_paid_at=body.paid_at,
+        )
         try:
             payment_id, created = await record_counter_payment(conn, payment)
         except IdempotencyConflict as exc:

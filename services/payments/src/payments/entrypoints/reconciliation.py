@@ -1,7 +1,8 @@
 """Reconciliation over HTTP: statement import, discrepancies, the daily close report, totals.
 
-Statements and discrepancies are gateway-level (the deployment's merchant accounts): only
-company-wide tokens reach them. The reports are filtered by the caller's communities.
+Statements and discrepancies are gateway-level: each belongs to a merchant account and so to
+the company owning it (``service_layer.accounts``); only that company's company-wide tokens
+reach them. The reports are filtered by the caller's communities and company.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from payments.entrypoints import security
 from payments.entrypoints.security import FinanceReader, FinanceWriter, ReportReader
+from payments.service_layer.accounts import AmbiguousAccount, statement_account
 from payments.service_layer.reconciliation import daily_close, import_statement
 from payments.service_layer.reports import totals
 from propfee import audit, uploads
@@ -32,11 +34,24 @@ async def import_bill(
     pool: Pool,
     principal: FinanceWriter,
     limits: uploads.Limits,
+    merchant_id: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="The merchant account (mchid / app_id); default: the caller's "
+            "company's account of the gateway",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Body: the gateway's statement CSV for the day (UTF-8; Alipay's GBK files re-encoded).
-    Company-wide callers only; audited (``statement.imported``). Past the upload limits: 413,
-    or 422 naming the row and column (``propfee.uploads``)."""
+    For a merchant account of the caller's company (404 for another company's); company-wide
+    callers only; audited (``statement.imported``). Past the upload limits: 413, or 422 naming
+    the row and column (``propfee.uploads``)."""
     security.gateway_level(principal, f"{gateway} statements")
+    try:
+        account = await statement_account(pool, principal, gateway, merchant_id)
+    except AmbiguousAccount as exc:
+        raise HTTPException(422, str(exc)) from exc
     raw = await request.body()
     try:
         text = raw.decode("utf-8")
@@ -45,7 +60,7 @@ async def import_bill(
     uploads.check_csv(text, limits)
     async with pool.acquire() as conn, conn.transaction():
         try:
-            summary = await import_statement(conn, gateway, bill_date, text, datetime.now(UTC))
+            summary = await import_statement(conn, account, bill_date, text, datetime.now(UTC))
         except (KeyError, MoneyError, ValueError) as exc:
             raise HTTPException(422, f"not a {gateway} statement: {exc}") from exc
         await audit.record(
@@ -53,9 +68,10 @@ async def import_bill(
             principal,
             "statement.imported",
             "statement",
-            f"{gateway}:{bill_date.isoformat()}",
+            f"{gateway}:{account.merchant_id}:{bill_date.isoformat()}",
             community_id=None,
             after={**summary, "sha256": hashlib.sha256(raw).hexdigest()},
+            company_id=account.company_id,
         )
         return summary
 
@@ -66,11 +82,14 @@ async def discrepancies(
     principal: FinanceReader,
     status: Annotated[str, Query(max_length=32)] = "open",
 ) -> list[dict[str, Any]]:
-    """Gateway-level: empty for callers whose token names its communities."""
-    if not security.reaches_gateway_level(principal):
-        return []
+    """Gateway-level: the discrepancies of the caller's company's merchant accounts; empty for
+    callers whose token names its communities."""
     rows = await pool.fetch(
-        "SELECT * FROM discrepancies WHERE status = $1 ORDER BY bill_date, gateway", status
+        "SELECT * FROM discrepancies d WHERE status = $1 AND "
+        + security.merchant_sql("d.company_id", 2, 3)
+        + " ORDER BY bill_date, gateway, merchant_id",
+        status,
+        *principal.sql_scope(),
     )
     return [dict(r) for r in rows]
 
@@ -109,6 +128,7 @@ async def resolve(
             before=dict(before),
             after=dict(row),
             reason=body.note,
+            company_id=before["company_id"],
         )
     return dict(row)
 
@@ -116,27 +136,34 @@ async def resolve(
 @router.get("/reports/daily-close")
 async def daily_close_report(day: date, pool: Pool, principal: FinanceReader) -> dict[str, Any]:
     """日清日结 of the caller's communities; the statements imported and the open discrepancies
-    (gateway-level) only for company-wide callers (``null`` otherwise)."""
+    (gateway-level: of the company's merchant accounts) only for company-wide callers
+    (``null`` otherwise)."""
     company_wide = security.reaches_gateway_level(principal)
     scope = principal.sql_scope()
     async with pool.acquire() as conn:
         lines = await daily_close(conn, day, scope)
         open_exceptions = await conn.fetchval(
             "SELECT count(*) FROM payment_exceptions e WHERE status = 'open' AND "
-            + security.scope_sql("e.community_id", 1, 2, gateway_level=True),
+            + security.scope_sql("e.community_id", 1, 2, gateway_level="e.company_id"),
             *scope,
         )
         open_discrepancies = None
         imports = None
         if company_wide:
             open_discrepancies = await conn.fetchval(
-                "SELECT count(*) FROM discrepancies WHERE status = 'open' AND bill_date <= $1",
+                "SELECT count(*) FROM discrepancies d WHERE status = 'open' AND bill_date <= $1 "
+                "AND " + security.merchant_sql("d.company_id", 2, 3),
                 day,
+                *scope,
             )
             imports = [
                 dict(r)
                 for r in await conn.fetch(
-                    "SELECT * FROM statement_imports WHERE bill_date = $1", day
+                    "SELECT * FROM statement_imports s WHERE bill_date = $1 AND "
+                    + security.merchant_sql("s.company_id", 2, 3)
+                    + " ORDER BY gateway, merchant_id",
+                    day,
+                    *scope,
                 )
             ]
     return {

@@ -59,6 +59,17 @@ ORDER = Kind(
         "WHERE o.order_id = ANY($1::text[])"
     ),
 )
+#: A merchant account (WeChat Pay mchid, Alipay app_id, UnionPay merId): a company-level record
+#: of the company owning it (``service_layer.accounts``); one without a company is the
+#: deployment's.
+MERCHANT_ACCOUNT = Kind(
+    "merchant account",
+    sql_resolver(
+        "SELECT DISTINCT ON (merchant_id) merchant_id AS id, NULL::text AS community_id, "
+        "company_id FROM merchant_accounts WHERE merchant_id = ANY($1::text[]) "
+        "ORDER BY merchant_id, configured DESC"
+    ),
+)
 
 REGISTRY = ScopeRegistry(
     fields={
@@ -70,6 +81,7 @@ REGISTRY = ScopeRegistry(
         "payment_id": PAYMENT,
         "receipt_no": RECEIPT,
         "order_id": ORDER,
+        "merchant_id": MERCHANT_ACCOUNT,
     },
     not_references={
         "before_id": "the audit trail's paging cursor (rows are filtered by scope in SQL)",

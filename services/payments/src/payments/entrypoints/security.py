@@ -19,8 +19,9 @@ Scope. Payments knows each community's company from ``billing.community-updated`
 (``communities``); a community it has not learnt is outside every company-bound scope (only a
 deployment-wide service token, company "*", reaches it). Gateway-level records — statement
 imports, discrepancies, exceptions whose community is unknown (money for an order payments
-never had) — belong to the deployment's merchant accounts, not to one community: only tokens
-whose communities claim is "*" reach them.
+never had) — belong to a merchant account (mchid / app_id / merId) and so to the company
+owning it (``service_layer.accounts``), not to one community: only that company's tokens whose
+communities claim is "*" reach them (and a deployment-wide service token).
 """
 
 from __future__ import annotations
@@ -71,22 +72,35 @@ ensure_reaches = ensure_visible_known
 
 
 def reaches_gateway_level(principal: Principal) -> bool:
-    """Statements, discrepancies, exceptions without a community: company-wide tokens only."""
+    """Statements, discrepancies, exceptions without a community: company-wide tokens only
+    (of the company owning the merchant account: ``merchant_sql``, ``merchant_record``)."""
     return principal.all_communities
 
 
-def scope_sql(column: str, company: int, communities: int, *, gateway_level: bool = False) -> str:
+def merchant_sql(owner: str, company: int, communities: int) -> str:
+    """A SQL condition keeping gateway-level rows (``owner``: their merchant account's
+    company column) for company-wide callers of that company, and the deployment's."""
+    return (
+        f"(${communities}::text[] IS NULL AND (${company}::text IS NULL OR {owner} = ${company}))"
+    )
+
+
+def scope_sql(
+    column: str, company: int, communities: int, *, gateway_level: str | None = None
+) -> str:
     """A SQL condition keeping rows whose community the caller may see. ``column`` is
     qualified with its table (it is used inside a subquery over ``communities``); the
     parameters ``$company`` and ``$communities`` are ``principal.sql_scope()``. With
-    ``gateway_level``, rows without a community are kept for company-wide callers."""
+    ``gateway_level`` (the rows' merchant company column), rows without a community are kept
+    for company-wide callers of the merchant account's company."""
     scoped = (
         f"((${company}::text IS NULL OR EXISTS (SELECT 1 FROM communities sc "
         f"WHERE sc.community_id = {column} AND sc.company_id = ${company})) "
         f"AND (${communities}::text[] IS NULL OR {column} = ANY(${communities})))"
     )
     if gateway_level:
-        return f"({scoped} OR ({column} IS NULL AND ${communities}::text[] IS NULL))"
+        merchant = merchant_sql(gateway_level, company, communities)
+        return f"({scoped} OR ({column} IS NULL AND {merchant}))"
     return scoped
 
 
@@ -181,32 +195,45 @@ async def order(conn: Conn, principal: Principal, order_id: str) -> asyncpg.Reco
 async def exception(conn: Conn, principal: Principal, exception_id: str) -> asyncpg.Record:
     """An exception for finance review; one without a community is gateway-level."""
     row = await conn.fetchrow(
-        "SELECT e.*, c.company_id FROM payment_exceptions e "
+        "SELECT e.*, c.company_id AS community_company_id FROM payment_exceptions e "
         "LEFT JOIN communities c USING (community_id) WHERE e.exception_id = $1",
         exception_id,
     )
     if row is None:
         raise not_found(f"exception {exception_id}")
     if row["community_id"] is None:
-        gateway_level(principal, f"exception {exception_id}")
+        merchant_record(principal, row["company_id"], f"exception {exception_id}")
     else:
         ensure_reaches(
-            principal, row["community_id"], row["company_id"], f"exception {exception_id}"
+            principal,
+            row["community_id"],
+            row["community_company_id"],
+            f"exception {exception_id}",
         )
     return row
 
 
 async def discrepancy(conn: Conn, principal: Principal, discrepancy_id: str) -> asyncpg.Record:
-    """A reconciliation discrepancy (gateway-level: company-wide tokens only)."""
+    """A reconciliation discrepancy (gateway-level: company-wide tokens of the company owning
+    its merchant account only)."""
     row = await conn.fetchrow(
         "SELECT * FROM discrepancies WHERE discrepancy_id = $1", discrepancy_id
     )
-    if row is None or not reaches_gateway_level(principal):
+    if row is None:
         raise not_found(f"discrepancy {discrepancy_id}")
+    merchant_record(principal, row["company_id"], f"discrepancy {discrepancy_id}")
     return row
 
 
 def gateway_level(principal: Principal, what: str) -> None:
     """404 unless the caller is company-wide (statements, the merchant accounts' records)."""
     if not reaches_gateway_level(principal):
+        raise not_found(what)
+
+
+def merchant_record(principal: Principal, company_id: str | None, what: str) -> None:
+    """404 unless the caller is company-wide in the company owning the record's merchant
+    account (a record of an account without a company: the deployment's service role only)."""
+    gateway_level(principal, what)
+    if not principal.all_companies and company_id != principal.company_id:
         raise not_found(what)

@@ -3,18 +3,26 @@
 Re-importing the same file (or an overlapping one) records nothing twice: the row's batch and
 serial number are its dedup key. The same key with other data is reported as a conflict.
 Set-based: the new rows go in with one INSERT ... SELECT FROM unnest(...).
+
+Every row is checked against the caller's scope first (``scoped_debits``): its unit must be a
+unit payments knows in the row's ``community_id`` and the caller's scope, its invoices that
+unit's. A row that is not is a row error and is never recorded.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+from fastapi import HTTPException
 
-from payments.domain.bank_files import Debit, parse_withholding_file
+from payments.domain.bank_files import Debit, RowError, parse_withholding_file
+from payments.entrypoints import security
+from propfee.auth import Principal
 from propfee.events import PaymentReceived
 from propfee.outbox import add_event
 
@@ -25,11 +33,86 @@ def _hash(d: Debit) -> str:
     return hashlib.sha256(data.encode()).hexdigest()
 
 
+#: The communities payments knows each id in (billing's invoices, its payments and orders).
+_KNOWN = (
+    "SELECT DISTINCT k.id, k.community_id FROM ("
+    " SELECT {c} AS id, community_id FROM invoices WHERE {c} = ANY($1::text[]) UNION ALL"
+    " SELECT {c}, community_id FROM payments WHERE {c} = ANY($1::text[]) UNION ALL"
+    " SELECT {c}, community_id FROM payment_orders WHERE {c} = ANY($1::text[])) k"
+)
+
+
+async def _known(conn: asyncpg.Connection, column: str, ids: set[str]) -> dict[str, set[str]]:
+    known: dict[str, set[str]] = {}
+    for r in await conn.fetch(_KNOWN.format(c=column), sorted(ids)):
+        known.setdefault(r["id"], set()).add(r["community_id"])
+    return known
+
+
+async def scoped_debits(
+    conn: asyncpg.Connection, principal: Principal, debits: Sequence[Debit]
+) -> tuple[list[Debit], list[RowError]]:
+    """The rows the caller may record, and a row error for each other, like ids in a request
+    (``entrypoints.scoping``): the row's unit, if payments knows it, must be in the caller's
+    scope (``security.unit``: not another company's or another community's) and in the row's
+    ``community_id``; its payer, if known, a payer of that community; its invoices that unit's.
+    A unit or payer payments has not heard of yet (a debit before the first invoice) is taken
+    to be in the row's community, which must be the caller's: a community of the file outside
+    the caller's scope refuses the whole file (404, ``security.communities``)."""
+    await security.communities(conn, principal, {d.community_id for d in debits})
+    units = await _known(conn, "unit_id", {d.unit_id for d in debits})
+    payers = await _known(conn, "payer_party_id", {d.payer_party_id for d in debits})
+    unit_community: dict[str, str | None] = {}
+    for unit_id in units:
+        try:
+            unit_community[unit_id] = (await security.unit(conn, principal, unit_id))[
+                "community_id"
+            ]
+        except HTTPException as exc:
+            if exc.status_code != 404:
+                raise
+            unit_community[unit_id] = None  # known, but not the caller's
+    invoices = {
+        r["invoice_id"]: (r["unit_id"], r["community_id"])
+        for r in await conn.fetch(
+            "SELECT invoice_id, unit_id, community_id FROM invoices "
+            "WHERE invoice_id = ANY($1::text[])",
+            sorted({i for d in debits for i in d.invoice_ids}),
+        )
+    }
+    accepted: list[Debit] = []
+    errors: list[RowError] = []
+    for d in debits:
+        community = unit_community.get(d.unit_id, d.community_id)
+        if community is None:
+            errors.append(RowError(d.line, "unit_id", "not a unit in your scope"))
+        elif community != d.community_id or d.community_id not in units.get(
+            d.unit_id, {d.community_id}
+        ):
+            errors.append(
+                RowError(d.line, "unit_id", f"the unit is not in community {d.community_id}")
+            )
+        elif d.community_id not in payers.get(d.payer_party_id, {d.community_id}):
+            errors.append(
+                RowError(d.line, "payer_party_id", f"not a payer of community {d.community_id}")
+            )
+        elif foreign := [i for i in d.invoice_ids if invoices.get(i) != (d.unit_id, community)]:
+            errors.append(
+                RowError(d.line, "invoice_ids", f"not invoices of the unit: {'|'.join(foreign)}")
+            )
+        else:
+            accepted.append(d)
+    return accepted, errors
+
+
 async def import_withholding_file(
-    conn: asyncpg.Connection, text: str, received_at: datetime
+    conn: asyncpg.Connection, principal: Principal, text: str, received_at: datetime
 ) -> dict[str, Any]:
-    """Inside a transaction. Returns counts and the rows refused (line, column, reason)."""
-    debits, errors = parse_withholding_file(text)
+    """Inside a transaction. Returns counts and the rows refused (line, column, reason):
+    unreadable rows and rows outside the caller's scope (``scoped_debits``)."""
+    parsed, errors = parse_withholding_file(text)
+    debits, refused = await scoped_debits(conn, principal, parsed)
+    errors = sorted([*errors, *refused], key=lambda e: e.line)
     paid = [d for d in debits if d.succeeded]
     inserted = await conn.fetch(
         "INSERT INTO payments (payment_id, dedup_key, community_id, unit_id, payer_party_id, "

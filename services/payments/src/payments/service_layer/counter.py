@@ -32,10 +32,14 @@ class CounterPayment:
     paid_at: datetime
     received_at: datetime
     received_by: str | None = None
+    #: The paid_at the request named (None: "now"): what a replay repeats, so it is what the
+    #: request hash covers (a replay without paid_at is the same request a second later).
+    requested_paid_at: datetime | None = None
 
     def request_hash(self) -> str:
         data = asdict(self)
         data.pop("received_at")
+        data["paid_at"] = data.pop("requested_paid_at")
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -86,12 +86,18 @@ UPDATE gateway_transactions g SET outcome = 'payment', payment_id = p.payment_id
   FROM paying p WHERE g.dedup_key = p.dedup_key
 """
 
+#: The exception names the gateway's configured merchant account (the one whose money it is)
+#: and so its company (``service_layer.accounts``).
 _HOLD = """
-WITH held AS (
+WITH account AS (
+    SELECT merchant_id, company_id FROM merchant_accounts WHERE gateway = $3 AND configured
+     ORDER BY merchant_id LIMIT 1
+), held AS (
     INSERT INTO payment_exceptions (exception_id, dedup_key, gateway, channel, transaction_id,
         out_trade_no, order_id, community_id, unit_id, amount_fen, currency, reason, detail,
-        paid_at, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+        paid_at, created_at, merchant_id, company_id)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+           coalesce((SELECT merchant_id FROM account), ''), (SELECT company_id FROM account)
 )
 UPDATE gateway_transactions SET outcome = 'exception', exception_id = $1 WHERE dedup_key = $2
 """

@@ -9,15 +9,23 @@ import asyncpg
 
 from payments.domain.reconciliation import Recorded, reconcile
 from payments.domain.statements import parse_alipay_bill, parse_wechat_bill
+from payments.service_layer.accounts import MerchantAccount
 
 PARSERS = {"wechatpay": parse_wechat_bill, "alipay": parse_alipay_bill}
 
 
 async def import_statement(
-    conn: asyncpg.Connection, gateway: str, bill_date: date, text: str, now: datetime
+    conn: asyncpg.Connection,
+    account: MerchantAccount,
+    bill_date: date,
+    text: str,
+    now: datetime,
 ) -> dict[str, Any]:
     """Inside a transaction; re-importing a day keeps resolved discrepancies resolved, and
-    importing the same statement again changes nothing (not even the import's time)."""
+    importing the same statement again changes nothing (not even the import's time). The
+    import and its discrepancies belong to the merchant account (and its company). The
+    account is the gateway's one configured account: its payments are the gateway's."""
+    gateway = account.gateway
     rows = PARSERS[gateway](text)
     recorded = await conn.fetch(
         "SELECT 'payment' AS kind, gateway_transaction_id AS reference, amount_fen FROM payments "
@@ -33,9 +41,11 @@ async def import_statement(
         rows, [Recorded(r["kind"], r["reference"], r["amount_fen"]) for r in recorded]
     )
     await conn.execute(
-        "INSERT INTO statement_imports AS s VALUES ($1, $2, $3, $4, $5, $6, $7) "
-        "ON CONFLICT (gateway, bill_date) DO UPDATE SET imported_at = $3, payments_fen = $4, "
-        "refunds_fen = $5, fee_fen = $6, matched = $7 "
+        "INSERT INTO statement_imports AS s (gateway, bill_date, imported_at, payments_fen, "
+        "refunds_fen, fee_fen, matched, merchant_id, company_id) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+        "ON CONFLICT (gateway, merchant_id, bill_date) DO UPDATE SET imported_at = $3, "
+        "payments_fen = $4, refunds_fen = $5, fee_fen = $6, matched = $7 "
         "WHERE (s.payments_fen, s.refunds_fen, s.fee_fen, s.matched) "
         "IS DISTINCT FROM ($4, $5, $6, $7)",
         gateway,
@@ -45,13 +55,16 @@ async def import_statement(
         summary.gateway_refunds_fen,
         summary.fee_fen,
         summary.count("matched"),
+        account.merchant_id,
+        account.company_id,
     )
     open_lines = [ln for ln in summary.lines if ln.result != "matched"]
     await conn.execute(
         "INSERT INTO discrepancies (gateway, bill_date, kind, reference, result, gateway_fen, "
-        "recorded_fen, found_at) SELECT $1, $2, k, r, res, g, o, $8 FROM unnest($3::text[], "
+        "recorded_fen, found_at, merchant_id, company_id) "
+        "SELECT $1, $2, k, r, res, g, o, $8, $9, $10 FROM unnest($3::text[], "
         "$4::text[], $5::text[], $6::bigint[], $7::bigint[]) AS x(k, r, res, g, o) "
-        "ON CONFLICT (gateway, bill_date, kind, reference) DO NOTHING",
+        "ON CONFLICT (gateway, merchant_id, bill_date, kind, reference) DO NOTHING",
         gateway,
         bill_date,
         [ln.kind for ln in open_lines],
@@ -60,6 +73,8 @@ async def import_statement(
         [ln.gateway_fen for ln in open_lines],
         [ln.recorded_fen for ln in open_lines],
         now,
+        account.merchant_id,
+        account.company_id,
     )
     counts = {
         r: summary.count(r)
@@ -67,6 +82,7 @@ async def import_statement(
     }
     return {
         "gateway": gateway,
+        "merchant_id": account.merchant_id,
         "bill_date": bill_date.isoformat(),
         **counts,
         "fee_fen": summary.fee_fen,

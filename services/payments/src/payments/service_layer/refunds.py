@@ -11,7 +11,12 @@ from datetime import datetime
 
 import asyncpg
 
-from payments.domain.refunds import RefundReport, check_refund, new_out_refund_no
+from payments.domain.refunds import (
+    RefundMismatch,
+    RefundReport,
+    check_refund,
+    new_out_refund_no,
+)
 from propfee.events import PaymentRefunded
 from propfee.logging import get_logger
 from propfee.outbox import add_event
@@ -64,11 +69,21 @@ async def request_refund(
 async def confirm_refund(conn: asyncpg.Connection, report: RefundReport) -> str:
     """Apply a gateway's refund result once; returns the refund's status afterwards."""
     refund = await conn.fetchrow(
-        "SELECT * FROM refunds WHERE out_refund_no = $1 FOR UPDATE", report.out_refund_no
+        "SELECT r.*, p.gateway AS payment_gateway FROM refunds r JOIN payments p "
+        "USING (payment_id) WHERE r.out_refund_no = $1 FOR UPDATE OF r",
+        report.out_refund_no,
     )
     if refund is None:
         log.warning("refund notification for an unknown out_refund_no; left to reconciliation")
         return "unknown"
+    if report.gateway and refund["payment_gateway"] != report.gateway:
+        # Authentic for its gateway, but the payment was made through another: not its word.
+        log.warning(
+            "refund notification from another gateway than the payment's; refused",
+            gateway=report.gateway,
+            payment_gateway=refund["payment_gateway"],
+        )
+        raise RefundMismatch(f"the refund is not of a {report.gateway} payment")
     if refund["status"] in ("succeeded", "failed", "review"):
         return str(refund["status"])
     if report.succeeded and report.amount_fen != refund["amount_fen"]:

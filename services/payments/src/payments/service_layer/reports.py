@@ -12,7 +12,8 @@ from typing import Any
 import asyncpg
 
 #: ``$2``/``$3``: the caller's scope (``principal.sql_scope()``), communities as payments knows
-#: their company; exceptions without a community only for company-wide callers.
+#: their company; exceptions without a community only for company-wide callers of the company
+#: owning their merchant account.
 _IN_SCOPE = (
     "(($2::text IS NULL OR EXISTS (SELECT 1 FROM communities sc "
     "WHERE sc.community_id = {c} AND sc.company_id = $2)) "
@@ -32,7 +33,8 @@ UNION ALL
 SELECT 'exceptions_' || status, channel, count(*), sum(amount_fen)::bigint
   FROM payment_exceptions e WHERE ($1::text IS NULL OR community_id = $1)
    AND ({_IN_SCOPE.format(c="e.community_id")}
-        OR (e.community_id IS NULL AND $1::text IS NULL AND $3::text[] IS NULL))
+        OR (e.community_id IS NULL AND $1::text IS NULL AND $3::text[] IS NULL
+            AND ($2::text IS NULL OR e.company_id = $2)))
  GROUP BY status, channel
 """
 
