@@ -61,6 +61,24 @@ def sql_resolver(sql: str) -> Resolver:
     return resolve
 
 
+def column_resolver(table: str, column: str) -> Resolver:
+    """A resolver over a table whose rows carry ``community_id``: each id of ``column`` in its
+    community, with the company the service has learnt for it (``communities``; none yet:
+    NULL). Several rows of one id (a unit's invoices) lie in one community: any one answers."""
+    return sql_resolver(
+        f"SELECT DISTINCT ON (t.{column}) t.{column} AS id, t.community_id, c.company_id "
+        f"FROM {table} t LEFT JOIN communities c USING (community_id) "
+        f"WHERE t.{column} = ANY($1::text[]) ORDER BY t.{column}"
+    )
+
+
+#: A service's ``communities`` table (each community's company, as the service learnt it).
+community_resolver: Resolver = sql_resolver(
+    "SELECT community_id AS id, community_id, company_id FROM communities "
+    "WHERE community_id = ANY($1::text[])"
+)
+
+
 async def _company(_conn: Any, ids: list[str]) -> dict[str, Owner]:
     return {i: Owner(None, i) for i in ids}
 

@@ -3,54 +3,24 @@
 Every path parameter, query parameter and JSON body field named here is resolved before the
 route runs: 404 unless it exists in the caller's scope and in the request's community."""
 
-from propfee.auth import COMPANY, Kind, ScopeRegistry, sql_resolver
+from propfee.auth import (
+    COMPANY,
+    Kind,
+    ScopeRegistry,
+    column_resolver,
+    community_resolver,
+    sql_resolver,
+)
 
 _IN_COMMUNITY = "JOIN communities c USING (community_id)"
 
-COMMUNITY = Kind(
-    "community",
-    sql_resolver(
-        "SELECT community_id AS id, community_id, company_id FROM communities "
-        "WHERE community_id = ANY($1::text[])"
-    ),
-)
-UNIT = Kind(
-    "unit",
-    sql_resolver(
-        f"SELECT u.unit_id AS id, u.community_id, c.company_id FROM units u {_IN_COMMUNITY} "
-        "WHERE u.unit_id = ANY($1::text[])"
-    ),
-)
-BUILDING = Kind(
-    "building",
-    sql_resolver(
-        "SELECT b.building_id AS id, b.community_id, c.company_id FROM buildings b "
-        f"{_IN_COMMUNITY} "
-        "WHERE b.building_id = ANY($1::text[])"
-    ),
-    wildcards=frozenset({"*"}),
-)
-INVOICE = Kind(
-    "invoice",
-    sql_resolver(
-        f"SELECT i.invoice_id AS id, i.community_id, c.company_id FROM invoices i {_IN_COMMUNITY} "
-        "WHERE i.invoice_id = ANY($1::text[])"
-    ),
-)
-PARTY = Kind(
-    "party",
-    sql_resolver(
-        f"SELECT p.party_id AS id, p.community_id, c.company_id FROM parties p {_IN_COMMUNITY} "
-        "WHERE p.party_id = ANY($1::text[])"
-    ),
-)
-PAYMENT = Kind(
-    "payment",
-    sql_resolver(
-        "SELECT p.payment_id AS id, p.community_id, c.company_id FROM payments_received p "
-        f"{_IN_COMMUNITY} WHERE p.payment_id = ANY($1::text[])"
-    ),
-)
+COMMUNITY = Kind("community", community_resolver)
+UNIT = Kind("unit", column_resolver("units", "unit_id"))
+#: ``"*"`` on shared meter readings: the whole community.
+BUILDING = Kind("building", column_resolver("buildings", "building_id"), wildcards=frozenset({"*"}))
+INVOICE = Kind("invoice", column_resolver("invoices", "invoice_id"))
+PARTY = Kind("party", column_resolver("parties", "party_id"))
+PAYMENT = Kind("payment", column_resolver("payments_received", "payment_id"))
 E_INVOICE_REQUEST = Kind(
     "e-invoice request",
     sql_resolver(

@@ -5,29 +5,20 @@ route runs: 404 unless it exists in the caller's scope and in the request's comm
 Notifier knows units and subjects (cases, invoices, payments) only by the messages it has
 queued for them."""
 
-from propfee.auth import COMPANY, Kind, ScopeRegistry, sql_resolver
-
-_COMPANY = "LEFT JOIN communities c USING (community_id)"
-
-
-def _by(table: str, column: str) -> str:
-    return (
-        f"SELECT DISTINCT ON (t.{column}) t.{column} AS id, t.community_id, c.company_id "
-        f"FROM {table} t {_COMPANY} WHERE t.{column} = ANY($1::text[]) ORDER BY t.{column}"
-    )
-
-
-COMMUNITY = Kind(
-    "community",
-    sql_resolver(
-        "SELECT community_id AS id, community_id, company_id FROM communities "
-        "WHERE community_id = ANY($1::text[])"
-    ),
+from propfee.auth import (
+    COMPANY,
+    Kind,
+    ScopeRegistry,
+    column_resolver,
+    community_resolver,
+    sql_resolver,
 )
-PARTY = Kind("party", sql_resolver(_by("parties", "party_id")))
-NOTIFICATION = Kind("notification", sql_resolver(_by("notifications", "notification_id")))
-UNIT = Kind("unit", sql_resolver(_by("notifications", "unit_id")))
-SUBJECT = Kind("subject", sql_resolver(_by("notifications", "subject_id")))
+
+COMMUNITY = Kind("community", community_resolver)
+PARTY = Kind("party", column_resolver("parties", "party_id"))
+NOTIFICATION = Kind("notification", column_resolver("notifications", "notification_id"))
+UNIT = Kind("unit", column_resolver("notifications", "unit_id"))
+SUBJECT = Kind("subject", column_resolver("notifications", "subject_id"))
 
 #: A company's template version (company-level; built-in defaults have no company and are
 #: never named by version).

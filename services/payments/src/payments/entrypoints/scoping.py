@@ -3,9 +3,17 @@
 Every path parameter, query parameter and JSON body field named here is resolved before the
 route runs: 404 unless it exists in the caller's scope and in the request's community.
 Payments knows units and parties from billing's invoices and from its own payments and
-orders; a unit it has never heard of is named by nobody."""
+orders; a unit it has never heard of may be paid for only in the in-scope community the
+request names (``PREPAYMENT``)."""
 
-from propfee.auth import Kind, ScopeRegistry, new_ids, sql_resolver
+from propfee.auth import (
+    Kind,
+    ScopeRegistry,
+    column_resolver,
+    community_resolver,
+    new_ids,
+    sql_resolver,
+)
 
 _COMPANY = "LEFT JOIN communities c USING (community_id)"
 
@@ -22,43 +30,13 @@ def _known(column: str) -> str:
     )
 
 
-COMMUNITY = Kind(
-    "community",
-    sql_resolver(
-        "SELECT community_id AS id, community_id, company_id FROM communities "
-        "WHERE community_id = ANY($1::text[])"
-    ),
-)
+COMMUNITY = Kind("community", community_resolver)
 UNIT = Kind("unit", sql_resolver(_known("unit_id")))
 PARTY = Kind("party", sql_resolver(_known("payer_party_id")))
-INVOICE = Kind(
-    "invoice",
-    sql_resolver(
-        f"SELECT i.invoice_id AS id, i.community_id, c.company_id FROM invoices i {_COMPANY} "
-        "WHERE i.invoice_id = ANY($1::text[])"
-    ),
-)
-PAYMENT = Kind(
-    "payment",
-    sql_resolver(
-        f"SELECT p.payment_id AS id, p.community_id, c.company_id FROM payments p {_COMPANY} "
-        "WHERE p.payment_id = ANY($1::text[])"
-    ),
-)
-RECEIPT = Kind(
-    "receipt",
-    sql_resolver(
-        f"SELECT p.receipt_no AS id, p.community_id, c.company_id FROM payments p {_COMPANY} "
-        "WHERE p.receipt_no = ANY($1::text[])"
-    ),
-)
-ORDER = Kind(
-    "order",
-    sql_resolver(
-        f"SELECT o.order_id AS id, o.community_id, c.company_id FROM payment_orders o {_COMPANY} "
-        "WHERE o.order_id = ANY($1::text[])"
-    ),
-)
+INVOICE = Kind("invoice", column_resolver("invoices", "invoice_id"))
+PAYMENT = Kind("payment", column_resolver("payments", "payment_id"))
+RECEIPT = Kind("receipt", column_resolver("payments", "receipt_no"))
+ORDER = Kind("order", column_resolver("payment_orders", "order_id"))
 #: A merchant account (WeChat Pay mchid, Alipay app_id, UnionPay merId): a company-level record
 #: of the company owning it (``service_layer.accounts``); one without a company is the
 #: deployment's.
