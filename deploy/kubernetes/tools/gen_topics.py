@@ -10,9 +10,10 @@ whether topics are managed at all come from the chart's values (``kafka.topics``
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from generated import write_or_check  # run as a script: its folder is on sys.path
 
 from propfee.topics import HEALTHCHECK_TOPIC, all_topics
 
@@ -75,18 +76,9 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 when the file is stale")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if not OUTPUT.exists() or OUTPUT.read_text() != text:
-            print(f"{OUTPUT} is stale: run {Path(__file__).name}", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text)
-    print(f"wrote {OUTPUT} ({len(all_topics())} topics)")
-    return 0
+    return write_or_check(
+        OUTPUT, render(), what=f"{len(all_topics())} topics", script=__file__, argv=argv
+    )
 
 
 if __name__ == "__main__":
