@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -23,9 +24,12 @@ class MoneyError(ValueError):
     """A value that cannot be read as an amount of money."""
 
 
-def round_half_up(amount_fen: Decimal) -> int:
-    """Round an exact decimal amount of fen to whole fen, half away from zero."""
-    return int(amount_fen.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+def round_half_up(amount_fen: Decimal | Fraction | int) -> int:
+    """Round an exact amount of fen (a decimal or a fraction) to whole fen, half away from
+    zero. The one rounding rule of money: every line, share and late fee goes through it."""
+    value = Fraction(amount_fen)
+    sign = -1 if value < 0 else 1
+    return sign * int(abs(value) + Fraction(1, 2))
 
 
 def yuan_to_fen(yuan: Decimal | str | int) -> int:

@@ -20,6 +20,7 @@ from propfee.events import (
     InvoiceIssued,
     InvoiceSettled,
     LateFeeAssessed,
+    LimitationClockChanged,
     NotificationDelivered,
     NotificationFailed,
     PartyContactsUpdated,
@@ -44,8 +45,8 @@ class TopicSpec:
 
 #: Which events each service's consumer group reads. The group id is the service name.
 SUBSCRIPTIONS: dict[str, tuple[type[Event], ...]] = {
-    "billing": (PaymentReceived, PaymentRefunded),
-    "payments": (CommunityUpdated, InvoiceIssued, InvoiceSettled),
+    "billing": (PaymentReceived, PaymentRefunded, LimitationClockChanged),
+    "payments": (CommunityUpdated, InvoiceIssued, InvoiceSettled, InvoiceBalanceChanged),
     "dunning": (
         CommunityUpdated,
         InvoiceIssued,

@@ -15,7 +15,7 @@ from billing.domain.account import (
     WaiverFact,
     replay,
 )
-from billing.domain.late_fees import LateFeeTerms
+from propfee.late_fees import LateFeeTerms
 
 TERMS = LateFeeTerms(Decimal("0.0003"))
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -179,25 +179,57 @@ def test_period_must_be_whole_months() -> None:
 
 # EXAMPLES.md, "Late fee"
 def test_late_fee_capped_and_uncapped() -> None:
-    from billing.domain.late_fees import LateFeeTerms, accrued_late_fee
+    from propfee.late_fees import LateFeeTerms, accrued_late_fee, interest_starts
 
     rate = Decimal("0.0003")
     uncapped = LateFeeTerms(rate, annual_cap=Decimal("0.99"))
     capped = LateFeeTerms(rate)
-    assert accrued_late_fee(27580, date(2026, 1, 31), date(2026, 3, 2), uncapped) == 248
-    assert accrued_late_fee(27580, date(2026, 1, 31), date(2026, 3, 2), capped) == 88
+    start = interest_starts(date(2026, 1, 31), date(2026, 1, 1))
+    assert start == date(2026, 2, 1)
+    assert accrued_late_fee(27580, start, date(2026, 3, 2), uncapped) == 248
+    assert accrued_late_fee(27580, start, date(2026, 3, 2), capped) == 88
     paid = [(date(2026, 2, 15), 10000)]
-    assert accrued_late_fee(27580, date(2026, 1, 31), date(2026, 3, 2), capped, paid) == 71
-    assert accrued_late_fee(27580, date(2026, 1, 31), date(2026, 1, 31), capped) == 0
-    assert accrued_late_fee(27580, date(2026, 1, 31), date(2026, 3, 2), LateFeeTerms(None)) == 0
+    assert accrued_late_fee(27580, start, date(2026, 3, 2), capped, paid) == 71
+    assert accrued_late_fee(27580, start, date(2026, 1, 31), capped) == 0
+    assert accrued_late_fee(27580, start, date(2026, 3, 2), LateFeeTerms(None)) == 0
 
 
-def test_a_contract_rate_above_the_cap_is_refused() -> None:
-    from billing.domain.late_fees import LateFeeTermsError, validate_contract_rate
+def test_a_contract_rate_above_the_cap_applies_at_the_cap() -> None:
+    """DOMAIN.md, "Late-fee cap": valid, stored as written, accrues at annual cap / 365."""
+    from propfee.late_fees import LateFeeTerms, accrued_late_fee
 
-    validate_contract_rate(Decimal("0.0001"), Decimal("0.039"))
-    with pytest.raises(LateFeeTermsError, match="above the cap"):
-        validate_contract_rate(Decimal("0.0003"), Decimal("0.039"))
+    above = LateFeeTerms(Decimal("0.0003"), Decimal("0.039"))
+    below = LateFeeTerms(Decimal("0.0001"), Decimal("0.039"))
+    assert above.capped and not below.capped
+    assert above.daily_rate == Decimal("0.0003")
+    # 10,000 fen for 365 days at the cap: exactly 3.9% of it.
+    assert accrued_late_fee(10000, date(2026, 1, 1), date(2026, 12, 31), above) == 390
+    assert accrued_late_fee(10000, date(2026, 1, 1), date(2026, 12, 31), below) == 365
+
+
+def test_no_interest_before_the_invoice_existed() -> None:
+    """An invoice issued after its due date bears interest from the day after it was issued."""
+    from propfee.late_fees import LateFeeTerms, accrued_late_fee, interest_starts
+
+    terms = LateFeeTerms(Decimal("0.0001"))
+    start = interest_starts(date(2026, 1, 31), date(2026, 6, 10))
+    assert start == date(2026, 6, 11)
+    assert accrued_late_fee(100000, start, date(2026, 6, 10), terms) == 0
+    assert accrued_late_fee(100000, start, date(2026, 6, 20), terms) == 100
+
+
+def test_late_fee_on_continues_a_published_basis_exactly() -> None:
+    """What payments computes from a balance change equals billing's own accrual."""
+    from propfee.late_fees import AccrualBasis, LateFeeTerms, accrued_late_fee, late_fee_on
+
+    terms = LateFeeTerms(Decimal("0.0003"))
+    start, paid = date(2026, 2, 1), [(date(2026, 2, 15), 10000)]
+    basis = AccrualBasis(terms, start, date(2026, 2, 15), 27580 * 14 + 17580, 17580)
+    for day in (date(2026, 2, 15), date(2026, 3, 2), date(2027, 5, 9)):
+        assert late_fee_on(basis, day) == accrued_late_fee(27580, start, day, terms, paid)
+    barred = AccrualBasis(terms, start, date(2026, 2, 15), 27580 * 14 + 17580, 17580,
+                          stops_on=date(2026, 3, 2))
+    assert late_fee_on(barred, date(2027, 1, 1)) == late_fee_on(basis, date(2026, 3, 2))
 
 
 def test_shop_gets_one_combined_statement_with_rent() -> None:

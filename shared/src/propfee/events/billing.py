@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -43,6 +44,21 @@ class InvoiceIssued(Event):
     issued_at: AwareDatetime
     schedule_version: str | None = None
     room_label: str | None = None
+    collection: Literal["property", "utilities"] | None = Field(
+        default=None,
+        description="'utilities': water, power or heating collected on behalf of the supplier "
+        "(水电暖代收), billed apart from the property fee; absent means 'property'",
+    )
+    liable_party_ids: list[str] | None = Field(
+        default=None,
+        description="Everyone jointly liable for the invoice: the payer and, when a tenant "
+        "pays, the owner (absent on invoices issued before this field existed)",
+    )
+    interest_from: date | None = Field(
+        default=None,
+        description="The first day that can bear a late fee: the day after max(due_date, issue "
+        "date); absent when the invoice bears none (no contract rate, or utilities)",
+    )
 
 
 class InvoiceSettled(Event):
@@ -69,6 +85,26 @@ class InvoiceSettled(Event):
 PartyKind = Literal["owner", "tenant", "developer", "company"]
 
 
+class LateFeeBasis(BaseModel):
+    """How an invoice's late fee continues after this balance change, so a consumer (a pay
+    link) can ask for what is owed on a later day with ``propfee.late_fees.late_fee_on``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    daily_rate: Decimal | None = Field(description="The contract's daily rate (None: no fee)")
+    annual_cap: Decimal
+    starts_on: date = Field(description="First day bearing interest")
+    through: date = Field(description="fen_days are counted up to and including this day")
+    fen_days: int = Field(ge=0)
+    principal_outstanding_fen: NonNegativeFen
+    stops_on: date | None = Field(
+        default=None, description="Last day of accrual (a time-barred invoice's expiry)"
+    )
+    fixed_fen: NonNegativeFen | None = Field(
+        default=None, description="The late fee no longer grows (principal paid in full)"
+    )
+
+
 class CommunityUpdated(Event):
     """billing registered or changed a community: what notifier needs to address its people
     (time zone for quiet hours, the company's letterhead and service line)."""
@@ -86,6 +122,14 @@ class CommunityUpdated(Event):
     address: str | None = None
     #: Days staff of the company may back-date a record (None: the default, 7).
     backdate_days: int | None = None
+    late_fee_daily_rate: Decimal | None = Field(
+        default=None, description="The service contract's late-fee daily rate (None: no fee)"
+    )
+    late_fee_annual_cap: Decimal | None = None
+    advance_cap_months: int | None = Field(
+        default=None, description="How many months ahead fees may be collected (default 12)"
+    )
+    contract_end: date | None = None
     updated_at: AwareDatetime
 
 
@@ -149,6 +193,14 @@ class InvoiceBalanceChanged(Event):
     approved_by: str | None = None
     credit_note_no: str | None = None
     changed_at: AwareDatetime
+    late_fee_basis: LateFeeBasis | None = Field(
+        default=None, description="How the late fee continues after changed_at"
+    )
+    time_barred: bool | None = Field(
+        default=None,
+        description="Past its limitation date (dunning's clock): paid only when named",
+    )
+    collection: Literal["property", "utilities"] | None = None
 
 
 class InstallmentPart(BaseModel):

@@ -100,3 +100,23 @@ class PromiseRecorded(Event):
     signed: bool = False
     recorded_at: AwareDatetime
     room_label: str | None = None
+
+
+class LimitationClockChanged(Event):
+    """dunning's limitation clock (诉讼时效, Civil Code art. 188) of one invoice changed: it
+    started, a restart moved its expiry, or a restart was withdrawn. From the day after
+    ``expires_on`` the debt is time-barred: billing no longer pays it from unnamed payments or
+    credit and stops its late fee (DOMAIN.md, "Time-barred invoices")."""
+
+    producer: ClassVar[str] = "dunning"
+
+    invoice_id: str
+    community_id: str
+    unit_id: str
+    due_date: date
+    expires_on: date = Field(description="Last day of the limitation period")
+    clock_version: int = Field(
+        ge=1, description="Grows with every change of this invoice's clock; the highest wins"
+    )
+    last_restart_on: date | None = None
+    changed_at: AwareDatetime

@@ -21,7 +21,7 @@ from functools import partial
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from billing.domain.late_fees import LateFeeTerms, accrued_late_fee
+from propfee.late_fees import LateFeeTerms, accrued_late_fee, interest_starts
 
 AllocationOrder = Literal["owner_friendly", "civil_code_561"]
 Component = Literal["principal", "late_fee"]
@@ -84,6 +84,8 @@ class InvoiceBalance:
     invoice_id: str
     due_date: date
     principal_fen: int
+    #: The first day bearing interest: the day after max(due date, issue date).
+    interest_from: date
     principal_paid_fen: int = 0
     late_fee_paid_fen: int = 0
     late_fee_waived_fen: int = 0
@@ -99,7 +101,7 @@ class InvoiceBalance:
     def late_fee_accrued(self, on: date, terms: LateFeeTerms) -> int:
         if self.late_fee_fixed_fen is not None:
             return self.late_fee_fixed_fen
-        return accrued_late_fee(self.principal_fen, self.due_date, on, terms, self.changes)
+        return accrued_late_fee(self.principal_fen, self.interest_from, on, terms, self.changes)
 
     def late_fee_due(self, on: date, terms: LateFeeTerms) -> int:
         owed = self.late_fee_accrued(on, terms) - self.late_fee_paid_fen - self.late_fee_waived_fen
@@ -178,7 +180,8 @@ class _Replay:
     def _issue(self, fact: InvoiceFact) -> None:
         if fact.principal_fen < 0:
             raise AccountError(f"invoice {fact.invoice_id} has a negative total")
-        balance = InvoiceBalance(fact.invoice_id, fact.due_date, fact.principal_fen)
+        starts = interest_starts(fact.due_date, self._day(fact.issued_at))
+        balance = InvoiceBalance(fact.invoice_id, fact.due_date, fact.principal_fen, starts)
         self.state.invoices[fact.invoice_id] = balance
         if fact.principal_fen == 0:
             self._mark(balance, fact.issued_at)

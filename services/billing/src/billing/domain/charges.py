@@ -15,16 +15,10 @@ from typing import Literal
 
 from billing.domain.calendar import Period, add_months, days_in_month, month_end, month_start
 from billing.domain.schedule import FeeItem, FeeSchedule, ScheduleError, ScheduleHistory
-from propfee.money import Money
+from propfee.money import Money, round_half_up
 
 Cycle = Literal["monthly", "quarterly", "half_yearly", "yearly"]
 CYCLE_MONTHS: dict[Cycle, int] = {"monthly": 1, "quarterly": 3, "half_yearly": 6, "yearly": 12}
-
-
-def round_half_up(value: Fraction) -> int:
-    """Round an exact amount of fen half away from zero."""
-    sign = -1 if value < 0 else 1
-    return sign * int(abs(value) + Fraction(1, 2))
 
 
 @dataclass(frozen=True, slots=True)

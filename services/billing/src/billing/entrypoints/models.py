@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
+from propfee.late_fees import DEFAULT_ANNUAL_CAP
+
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 UnitType = Literal["residential", "shop", "office", "parking", "storage"]
@@ -25,7 +27,7 @@ class CommunityIn(BaseModel):
     contract_mode: Literal["flat_fee", "cost_plus"] = "flat_fee"
     contract_end: date | None = None
     late_fee_daily_rate: Annotated[Decimal, Field(ge=0, lt=1)] | None = None
-    late_fee_annual_cap: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.039")
+    late_fee_annual_cap: Annotated[Decimal, Field(ge=0, lt=1)] = DEFAULT_ANNUAL_CAP
     allocation_order: Literal["owner_friendly", "civil_code_561"] = "owner_friendly"
     prepay_quarterly: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.05")
     prepay_half_yearly: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.08")

@@ -29,7 +29,7 @@ from billing.domain.account import (
     WaiverFact,
     replay,
 )
-from billing.domain.late_fees import LateFeeTerms
+from propfee.late_fees import LateFeeTerms
 from propfee.consumer import PermanentError
 from propfee.events import Event, InvoiceBalanceChanged, InvoiceSettled
 from propfee.events.billing import BalanceChangeReason

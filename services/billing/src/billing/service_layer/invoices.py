@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import asyncpg
 
-from billing.domain.charges import round_half_up
+from propfee.money import round_half_up
 from billing.domain.schedule import ScheduleError
 from billing.service_layer.accounts import ChangeContext, recompute_account
 from billing.service_layer.ids import new_id

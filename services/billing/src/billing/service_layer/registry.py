@@ -9,7 +9,7 @@ from decimal import Decimal
 import asyncpg
 
 from billing.domain.calendar import add_months, month_end, month_start
-from billing.domain.late_fees import LateFeeTermsError, validate_contract_rate
+from propfee.late_fees import DEFAULT_ANNUAL_CAP
 from billing.service_layer.ids import new_id, stable_id
 from propfee.events import CommunityUpdated, PartyContactsUpdated
 from propfee.outbox import add_event
@@ -38,7 +38,7 @@ class CommunityIn:
     contract_mode: str = "flat_fee"
     contract_end: date | None = None
     late_fee_daily_rate: Decimal | None = None
-    late_fee_annual_cap: Decimal = Decimal("0.039")
+    late_fee_annual_cap: Decimal = DEFAULT_ANNUAL_CAP
     allocation_order: str = "owner_friendly"
     prepay_quarterly: Decimal = Decimal("0.05")
     prepay_half_yearly: Decimal = Decimal("0.08")
@@ -74,11 +74,6 @@ async def upsert_community(conn: asyncpg.Connection, c: CommunityIn, at: datetim
     """Create or change the community (its company must exist or is created with
     ``company_name``); publishes CommunityUpdated, and for every other community of the
     company too when the company's name changed."""
-    if c.late_fee_daily_rate is not None:
-        try:
-            validate_contract_rate(c.late_fee_daily_rate, c.late_fee_annual_cap)
-        except LateFeeTermsError as exc:
-            raise RegistryError(str(exc)) from exc
     renamed = await upsert_company(conn, c.company_id, c.company_name)
     await conn.execute(
         """

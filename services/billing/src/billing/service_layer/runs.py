@@ -32,7 +32,6 @@ from billing.domain.charges import (
     Reading,
     UnitFacts,
     bill_unit,
-    round_half_up,
     split_shared_meter,
 )
 from billing.domain.schedule import ScheduleError, ScheduleHistory
@@ -41,6 +40,7 @@ from billing.service_layer.ids import stable_id
 from billing.service_layer.invoices import copy_invoices
 from billing.service_layer.schedules import load_history
 from propfee.events import InvoiceIssued
+from propfee.money import round_half_up
 from propfee.outbox import RawEvent, add_raw_events
 
 
