@@ -191,17 +191,19 @@ async def test_concurrent_restarts_never_publish_a_stale_clock_last(pool: asyncp
 async def test_clocks_from_before_publishing_are_published_once(pool: asyncpg.Pool) -> None:
     """A receivable whose clock was computed before migration 0008 (version 0, never
     published) is published by the boot backfill, once."""
-    await pool.execute(
+    await pool.executemany(
         "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, due_date, "
-        "total_fen, issued, limitation_expires_on) "
-        "VALUES ('inv-old', '4008', 'c-1', 'p-4008', $1, 100, true, $2)",
-        DUE,
-        date(2026, 3, 31),
+        "total_fen, issued, limitation_expires_on) VALUES ($1, $2, 'c-1', 'p', $3, 100, true, $4)",
+        [("inv-old-1", "4008", DUE, date(2026, 3, 31)), ("inv-old-2", "4009", DUE, None)],
     )
+    inv = invoice("4010", DUE)
+    await feed(pool, inv)  # published already: the backfill leaves it alone
     now = datetime(2026, 12, 2, tzinfo=UTC)
-    assert await publish_unpublished_clocks(pool, at=now, batch=1) == 1
+    assert await publish_unpublished_clocks(pool, at=now, batch=1) == 2
     assert await publish_unpublished_clocks(pool, at=now) == 0
-    [only] = await clocks(pool)
-    assert (only["key"], only["event"].clock_version, only["event"].expires_on) == (
-        "4008", 1, date(2026, 3, 31),
-    )  # fmt: skip
+    seen = [(c["key"], c["event"].clock_version, c["event"].expires_on) for c in await clocks(pool)]
+    assert seen == [
+        ("4010", 1, date(2026, 3, 31)),
+        ("4008", 1, date(2026, 3, 31)),
+        ("4009", 1, date(2026, 3, 31)),
+    ]

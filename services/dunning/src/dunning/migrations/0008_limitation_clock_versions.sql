@@ -7,6 +7,5 @@ ALTER TABLE receivables
     ADD COLUMN limitation_last_restart_on date,
     ADD COLUMN limitation_clock_version integer NOT NULL DEFAULT 0;
 
--- Clocks computed before this migration and never published: the boot backfill finds them.
-CREATE INDEX receivables_clock_unpublished ON receivables (invoice_id)
-    WHERE limitation_clock_version = 0 AND due_date IS NOT NULL;
+-- No index on the version: the boot backfill walks the primary key once, and an index would
+-- make every clock change a non-HOT update of receivables.

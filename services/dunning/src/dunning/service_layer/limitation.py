@@ -130,21 +130,20 @@ async def publish_unpublished_clocks(pool: asyncpg.Pool, *, at: datetime, batch:
     """Publish the clocks never published (computed before migration 0008), a batch per
     transaction; safe on every replica at once (the clock lock, then the version decides).
     Returns how many were published."""
-    total = 0
+    total, after = 0, ""
     while True:
         async with pool.acquire() as conn, conn.transaction():
             ids = await conn.fetch(
                 "SELECT invoice_id FROM receivables "
-                "WHERE limitation_clock_version = 0 AND due_date IS NOT NULL "
-                "ORDER BY invoice_id LIMIT $1",
+                "WHERE limitation_clock_version = 0 AND due_date IS NOT NULL AND invoice_id > $1 "
+                "ORDER BY invoice_id LIMIT $2",
+                after,
                 batch,
             )
             if not ids:
                 break
-            published = await recompute(conn, [r["invoice_id"] for r in ids], at=at)
-        total += published
-        if published == 0:
-            break  # another replica took this batch
+            after = ids[-1]["invoice_id"]
+            total += await recompute(conn, [r["invoice_id"] for r in ids], at=at)
     if total:
         log.info("limitation clocks published", count=total)
     return total
