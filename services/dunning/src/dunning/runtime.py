@@ -3,7 +3,8 @@
 The shared runtime has no hook for an extra task, so (like notifier) this subclass starts
 the scheduler after boot and stops it before the pool closes. The scheduler reads the wall
 clock and runs the same ``run_sweep`` as ``POST /sweeps``; replicas take turns on the
-sweep's advisory lock, so running it on every replica is safe.
+sweep's advisory lock, so running it on every replica is safe. After boot it also publishes,
+once, the limitation clocks computed before they were published (migration 0008).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 
+from dunning.service_layer.limitation import publish_unpublished_clocks
 from dunning.service_layer.sweep import run_sweep
 from dunning.settings import DunningSettings
 from propfee.logging import get_logger
@@ -27,9 +29,11 @@ class DunningRuntime(ServiceRuntime):
         super().__init__(settings, **kwargs)  # type: ignore[arg-type]
         self._sweep_stop = asyncio.Event()
         self._sweep_task: asyncio.Task[None] | None = None
+        self._clocks_task: asyncio.Task[None] | None = None
 
     async def _boot(self) -> None:
         await super()._boot()
+        self._clocks_task = asyncio.create_task(self._publish_clocks(), name="dunning-clocks")
         if self.settings.sweep_interval_s > 0:
             self._sweep_task = asyncio.create_task(self._scheduler(), name="dunning-sweeper")
 
@@ -46,8 +50,20 @@ class DunningRuntime(ServiceRuntime):
             except Exception as exc:
                 log.warning("scheduled sweep failed; will retry", error=repr(exc))
 
+    async def _publish_clocks(self) -> None:
+        if self.pool is None:
+            return
+        try:
+            await publish_unpublished_clocks(self.pool, at=datetime.now(UTC))
+        except Exception as exc:  # the next start tries again; nothing is half-published
+            log.warning("publishing unpublished limitation clocks failed", error=repr(exc))
+
     async def stop(self) -> None:
         self._sweep_stop.set()
+        if self._clocks_task is not None and not self._clocks_task.done():
+            self._clocks_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._clocks_task
         if self._sweep_task is not None:
             try:
                 await asyncio.wait_for(self._sweep_task, timeout=self.settings.shutdown_timeout_s)

@@ -2,7 +2,8 @@
 its ArrearsEscalated reaches Kafka; a household that paid is never reminded; notifier's staff
 tasks and billing's installment plans land in the task list and the pauses. The community's
 company comes from billing.community-updated: the staff token (every community of the test
-company) sees its cases only once dunning knows it."""
+company) sees its cases only once dunning knows it. Each invoice's limitation clock reaches
+dunning.limitation-clock-changed, a version per change, keyed by the unit."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ import pytest
 
 from propfee.auth import Role
 from propfee.auth.dev import DevIssuer
+from propfee.db import migrate_database
 from propfee.events import (
     ArrearsEscalated,
     InstallmentPart,
     InstallmentPlanCreated,
+    InvoiceBalanceChanged,
+    LimitationClockChanged,
     StaffTaskRequested,
 )
 from propfee.kafka import make_producer
@@ -118,4 +122,69 @@ async def test_overdue_is_escalated_paid_is_never_reminded(
         assert len(paused) == 1
     finally:
         await producer.stop()
+    assert dunning.stop_gracefully(), dunning.log_tail()
+
+
+async def test_limitation_clocks_reach_their_topic(
+    create_database: Any, services: Any, test_prefix: str, kafka: str
+) -> None:
+    """Invoice issued: version 1, due + 3 years; a part payment: version 2, three years from
+    it; the same part payment again (another envelope): nothing. A clock computed before
+    dunning published clocks (migration 0008) is published when the process starts."""
+    db = await create_database("dunning")
+    await migrate_database(db, "dunning")
+    conn = await asyncpg.connect(db)
+    try:
+        await conn.execute(
+            "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, "
+            "due_date, total_fen, issued, limitation_expires_on) VALUES ('inv-old', 'k-8', "
+            "'c-1', 'p-k-8', '2022-06-30', 100, true, '2025-06-30')"
+        )
+    finally:
+        await conn.close()
+    dunning = services("dunning", db, sweep_interval_s="0").start()
+    inv = invoice("k-9", date(2023, 3, 31), total_fen=600_000)
+    part_paid = InvoiceBalanceChanged(
+        invoice_id=inv.invoice_id, community_id="c-1", unit_id="k-9", payer_party_id="p-k-9",
+        balance_version=2, status="partially_paid", due_date=inv.due_date,
+        total_fen=inv.total_fen, principal_paid_fen=10_000, principal_outstanding_fen=590_000,
+        late_fee_fen=0, reason="payment", changed_at=at("2025-01-05 10:00"),
+    )  # fmt: skip
+    producer = make_producer(kafka, client_id="dunning-test")
+    await producer.start()
+
+    async def handled(n: int) -> None:
+        async def done() -> bool:
+            conn = await asyncpg.connect(db)
+            try:
+                return await conn.fetchval("SELECT count(*) FROM inbox") == n
+            finally:
+                await conn.close()
+
+        await wait_until(done, timeout=60)
+
+    try:
+        await publish(producer, test_prefix + inv.topic(), inv, key="k-9")
+        await handled(1)
+        for _ in range(2):  # the second is another envelope: the inbox does not absorb it
+            await publish(producer, test_prefix + part_paid.topic(), part_paid, key="k-9")
+        await handled(3)
+    finally:
+        await producer.stop()
+    records = await read_topic(
+        kafka, test_prefix + LimitationClockChanged.topic(), at_least=3, settle=2.0
+    )
+    seen = sorted(
+        (r.key, e.invoice_id, e.clock_version, e.expires_on, e.last_restart_on)
+        for r in records
+        for e in [LimitationClockChanged.model_validate_json(r.value or b"")]
+    )
+    assert seen == [
+        (b"k-8", "inv-old", 1, date(2025, 6, 30), None),
+        (b"k-9", inv.invoice_id, 1, date(2026, 3, 31), None),
+        (b"k-9", inv.invoice_id, 2, date(2028, 1, 5), date(2025, 1, 5)),
+    ]
+    assert all(
+        r.headers["ce_type"] == b"propfee.dunning.LimitationClockChanged.v1" for r in records
+    )
     assert dunning.stop_gracefully(), dunning.log_tail()

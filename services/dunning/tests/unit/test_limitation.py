@@ -2,7 +2,14 @@
 
 from datetime import date
 
-from dunning.domain.limitation import Restart, alert_on, clock_state, limitation_expires_on
+from dunning.domain.limitation import (
+    Clock,
+    Restart,
+    alert_on,
+    clock_state,
+    limitation_clock,
+    limitation_expires_on,
+)
 
 DUE = date(2023, 3, 31)
 
@@ -52,3 +59,43 @@ def test_states() -> None:
 
 def test_leap_day_due_date() -> None:
     assert limitation_expires_on(date(2024, 2, 29)) == date(2027, 2, 28)
+
+
+# The clock's state as dunning publishes it (LimitationClockChanged): due date, expiry, and
+# the restart that set the expiry.
+
+
+def test_a_clock_without_restarts_runs_from_the_due_date() -> None:
+    assert limitation_clock(DUE) == Clock(DUE, date(2026, 3, 31), None)
+
+
+def test_the_clock_names_the_last_restart_that_counted() -> None:
+    restarts = [
+        Restart("part_payment", date(2025, 1, 5)),
+        Restart("delivered_demand", date(2024, 5, 10)),
+        Restart("notice_board", date(2025, 6, 1)),  # restarts nothing
+        Restart("delivered_demand", date(2023, 1, 2)),  # before the due date: nothing
+    ]
+    assert limitation_clock(DUE, restarts) == Clock(DUE, date(2028, 1, 5), date(2025, 1, 5))
+
+
+def test_a_restart_after_expiry_is_not_the_last_restart() -> None:
+    restarts = [
+        Restart("acknowledgement", date(2024, 1, 1)),
+        Restart("part_payment", date(2027, 2, 1)),
+    ]
+    assert limitation_clock(DUE, restarts) == Clock(DUE, date(2027, 1, 1), date(2024, 1, 1))
+
+
+def test_the_whole_state_does_not_depend_on_the_order_of_learning() -> None:
+    restarts = [
+        Restart("payment_plan", date(2024, 2, 29)),
+        Restart("delivered_demand", date(2024, 2, 28)),
+        Restart("acknowledgement", date(2023, 9, 1)),
+    ]
+    clocks = {
+        limitation_clock(DUE, order)
+        for order in (restarts, restarts[::-1], restarts[1:] + restarts[:1])
+    }
+    # 2024-02-28 and 2024-02-29 both expire on 2027-02-28; the later one is the last restart.
+    assert clocks == {Clock(DUE, date(2027, 2, 28), date(2024, 2, 29))}

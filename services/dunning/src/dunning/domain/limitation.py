@@ -40,16 +40,37 @@ def add_months(day: date, months: int) -> date:
     raise ValueError(f"cannot shift {day} by {months} months")  # pragma: no cover
 
 
-def limitation_expires_on(due_date: date, restarts: Iterable[Restart] = ()) -> date:
-    """The day the claim for this invoice becomes 'voluntary payment only'."""
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """The state of one invoice's clock, as dunning publishes it (LimitationClockChanged):
+    the due date it runs from, the last day of the period, and the restart that set it (None:
+    it runs from the due date)."""
+
+    due_date: date
+    expires_on: date
+    last_restart_on: date | None = None
+
+
+def limitation_clock(due_date: date, restarts: Iterable[Restart] = ()) -> Clock:
+    """The clock of an invoice due on ``due_date`` given everything that may have restarted
+    it, in any order: ``expires_on`` is three years after the due date or after the last
+    restart that counted, which ``last_restart_on`` names."""
     expires = add_months(due_date, 12 * LIMITATION_YEARS)
+    last: date | None = None
     for restart in sorted(restarts, key=lambda r: r.on):
         if restart.kind not in RESTARTING_KINDS or restart.on < due_date:
             continue
         if restart.on >= expires:
             break  # expired before this event: it cannot revive the clock
+        # Restarts come in date order, so each one that counts sets the expiry anew.
         expires = max(expires, add_months(restart.on, 12 * LIMITATION_YEARS))
-    return expires
+        last = restart.on
+    return Clock(due_date, expires, last)
+
+
+def limitation_expires_on(due_date: date, restarts: Iterable[Restart] = ()) -> date:
+    """The day the claim for this invoice becomes 'voluntary payment only'."""
+    return limitation_clock(due_date, restarts).expires_on
 
 
 def alert_on(expires_on: date) -> date:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from dunning.service_layer.cases import reconcile_case
-from dunning.service_layer.limitation import add_restarts, local_date, recompute
+from dunning.service_layer.limitation import add_restarts, local_date, lock_clocks, recompute
 from dunning.service_layer.plans import pause_pending_plans
 from propfee.consumer import EventContext, single
 from propfee.events import (
@@ -41,6 +41,9 @@ async def on_community_updated(
 async def on_invoice_issued(
     conn: asyncpg.Connection, event: InvoiceIssued, context: EventContext
 ) -> None:
+    """A receivable; opens the case; starts (or, for a changed due date, moves) the invoice's
+    limitation clock, which is published."""
+    await lock_clocks(conn, [event.invoice_id])  # before the row's lock, as every clock writer
     await conn.execute(
         "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, due_date, "
         "total_fen, issued, room_label) VALUES ($1, $2, $3, $4, $5, $6, true, $7) "
@@ -55,7 +58,7 @@ async def on_invoice_issued(
         event.total_fen,
         event.room_label,
     )
-    await recompute(conn, [event.invoice_id])
+    await recompute(conn, [event.invoice_id], at=event.issued_at)
     await reconcile_case(
         conn, event.unit_id, event.community_id, event.payer_party_id, event.issued_at
     )
@@ -102,7 +105,9 @@ async def on_invoice_balance_changed(
     conn: asyncpg.Connection, event: InvoiceBalanceChanged, context: EventContext
 ) -> None:
     """Keep the newest balance of an invoice; older versions arriving late change nothing.
-    A part payment restarts the invoice's limitation clock whatever the order."""
+    A part payment restarts the invoice's limitation clock whatever the order; an invoice
+    first known from its balance (its InvoiceIssued not yet here) gets its clock too."""
+    await lock_clocks(conn, [event.invoice_id])  # before the row's lock, as every clock writer
     closed = event.status in ("paid", "void", "written_off")
     late_fee_left = max(event.late_fee_fen - event.late_fee_paid_fen - event.late_fee_waived_fen, 0)
     await conn.execute(
@@ -131,8 +136,12 @@ async def on_invoice_balance_changed(
     if event.reason == "payment" and event.status == "partially_paid":
         source = f"balance-v{event.balance_version}"
         await add_restarts(
-            conn, [(event.invoice_id, "part_payment", local_date(event.changed_at), source)]
+            conn,
+            [(event.invoice_id, "part_payment", local_date(event.changed_at), source)],
+            at=event.changed_at,
         )
+    else:
+        await recompute(conn, [event.invoice_id], at=event.changed_at)
     await reconcile_case(
         conn,
         event.unit_id,

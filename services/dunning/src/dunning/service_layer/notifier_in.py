@@ -32,7 +32,9 @@ async def on_notification_delivered(
         if invoices is None:
             invoices = await open_invoices_of_case(conn, event.subject_id, on)
         await add_restarts(
-            conn, [(i, "delivered_demand", on, event.notification_id) for i in invoices]
+            conn,
+            [(i, "delivered_demand", on, event.notification_id) for i in invoices],
+            at=event.delivered_at,
         )
 
 

@@ -101,7 +101,7 @@ async def record_promise(
     if signed:
         on = local_date(at)
         invoices = await open_invoices_of_case(conn, case_id, on + timedelta(days=1))
-        await add_restarts(conn, [(i, "acknowledgement", on, promise_id) for i in invoices])
+        await add_restarts(conn, [(i, "acknowledgement", on, promise_id) for i in invoices], at=at)
     return promise_id
 
 
@@ -157,5 +157,7 @@ async def record_letter(
         )  # fmt: skip
         on = local_date(delivered_at)
         invoices = await open_invoices_of_case(conn, case_id, on)
-        await add_restarts(conn, [(i, "delivered_demand", on, letter_id) for i in invoices])
+        await add_restarts(
+            conn, [(i, "delivered_demand", on, letter_id) for i in invoices], at=delivered_at
+        )
     return letter_id

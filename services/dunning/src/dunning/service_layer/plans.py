@@ -40,7 +40,11 @@ async def on_installment_plan_created(
         [(event.plan_id, p.part_no, p.due_date, p.amount_fen) for p in event.parts],
     )
     on = local_date(event.created_at)
-    await add_restarts(conn, [(i, "payment_plan", on, event.plan_id) for i in event.invoice_ids])
+    await add_restarts(
+        conn,
+        [(i, "payment_plan", on, event.plan_id) for i in event.invoice_ids],
+        at=event.created_at,
+    )
     await reconcile_case(
         conn, event.unit_id, event.community_id, event.payer_party_id, event.created_at
     )
