@@ -10,13 +10,13 @@ from fractions import Fraction
 
 import asyncpg
 
-from propfee.money import round_half_up
 from billing.domain.schedule import ScheduleError
 from billing.service_layer.accounts import ChangeContext, recompute_account
 from billing.service_layer.ids import new_id
 from billing.service_layer.registry import Conflict
 from billing.service_layer.schedules import load_history
 from propfee.events import InvoiceIssued, InvoiceLine
+from propfee.money import round_half_up
 from propfee.outbox import add_event
 
 

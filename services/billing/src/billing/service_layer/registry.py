@@ -9,9 +9,9 @@ from decimal import Decimal
 import asyncpg
 
 from billing.domain.calendar import add_months, month_end, month_start
-from propfee.late_fees import DEFAULT_ANNUAL_CAP
 from billing.service_layer.ids import new_id, stable_id
 from propfee.events import CommunityUpdated, PartyContactsUpdated
+from propfee.late_fees import DEFAULT_ANNUAL_CAP
 from propfee.outbox import add_event
 
 
@@ -148,6 +148,11 @@ async def publish_communities(
             complaint_line=row["complaint_line"],
             address=row["address"],
             backdate_days=row["backdate_days"],
+            # What a pay link needs to price an invoice's late fee from InvoiceIssued alone.
+            late_fee_daily_rate=row["late_fee_daily_rate"],
+            late_fee_annual_cap=row["late_fee_annual_cap"],
+            advance_cap_months=row["advance_cap_months"],
+            contract_end=row["contract_end"],
             updated_at=at,
         )
         await add_event(conn, event, key=row["community_id"], subject=row["community_id"], time=at)
