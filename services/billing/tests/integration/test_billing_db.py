@@ -12,7 +12,7 @@ import pytest
 from billing.domain.schedule import ScheduleError
 from billing.service_layer import payments
 from billing.service_layer.ledger_import import import_ledger
-from billing.service_layer.registry import CommunityIn, RegistryError, upsert_community
+from billing.service_layer.registry import CommunityIn, upsert_community
 from billing.service_layer.runs import RunError, RunRequest, run_billing
 from billing.service_layer.schedules import publish_schedule
 from propfee.events import PaymentReceived, PaymentRefunded
@@ -133,15 +133,17 @@ async def test_run_refusals(billing_pool) -> None:  # type: ignore[no-untyped-de
                 items=ITEMS,
                 pricing_type="市场调节价",
             )
+    # A contract rate above the cap is stored as written (it accrues at the cap): not refused.
     async with billing_pool.acquire() as conn, conn.transaction():
-        with pytest.raises(RegistryError, match="above the cap"):
-            await upsert_community(
-                conn,
-                CommunityIn(
-                    COMMUNITY, "co-1", "x", "x", "杭州", late_fee_daily_rate=Decimal("0.0005")
-                ),
-                datetime.now(UTC),
-            )
+        await upsert_community(
+            conn,
+            CommunityIn(COMMUNITY, "co-1", "x", "x", "杭州", late_fee_daily_rate=Decimal("0.0005")),
+            datetime.now(UTC),
+        )
+        rate = await conn.fetchval(
+            "SELECT late_fee_daily_rate FROM communities WHERE community_id = $1", COMMUNITY
+        )
+        assert rate == Decimal("0.0005")
 
 
 def _payment(

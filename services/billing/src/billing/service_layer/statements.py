@@ -27,11 +27,15 @@ def _rate(value: Fraction) -> str:
     return str(Decimal(value.numerator) / Decimal(value.denominator))[:12]
 
 
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
 def late_fee_terms(terms: LateFeeTerms) -> dict[str, Any]:
     """The contract's late-fee rate as written and the rate it accrues at (capped)."""
     return {
-        "daily_rate": None if terms.daily_rate is None else str(terms.daily_rate),
-        "annual_cap": str(terms.annual_cap),
+        "daily_rate": None if terms.daily_rate is None else _plain(terms.daily_rate),
+        "annual_cap": _plain(terms.annual_cap),
         "effective_daily_rate": None
         if terms.daily_rate is None
         else _rate(terms.effective_daily_rate),
