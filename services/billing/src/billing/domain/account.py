@@ -37,10 +37,11 @@ no invoice is paid beyond its principal plus its late fee.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import partial
+from operator import attrgetter
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -61,6 +62,7 @@ COMPONENTS: tuple[Component, ...] = ("principal", "late_fee")
 Status = Literal["issued", "partially_paid", "paid", "void", "written_off"]
 OPEN: tuple[Status, ...] = ("issued", "partially_paid")
 NO_LATE_FEE = LateFeeTerms()
+_DUE_ORDER = attrgetter("due_date", "invoice_id")
 
 
 class AccountError(ValueError):
@@ -458,36 +460,43 @@ class _Replay:
 
     def _targets(
         self, on: date, named: Sequence[str], scope: _Scope
-    ) -> list[tuple[InvoiceBalance, Component]]:
+    ) -> Iterator[tuple[InvoiceBalance, Component]]:
+        """What the money pays, in order; lazy, so a payment that runs out stops early."""
         first = [
             self.open[n]
             for n in dict.fromkeys(named)
             if n in self.open and self._may_pay(scope, self.open[n])
         ]
+        for b in first:
+            yield b, "principal"
+            yield b, "late_fee"
         chosen = {b.invoice_id for b in first}
+        restricted = scope.utilities_only or scope.side is not None
         rest = sorted(
             (
                 b
                 for b in self.open.values()
-                if b.invoice_id not in chosen and not b.time_barred(on) and self._may_pay(scope, b)
+                if (b.limitation_expires_on is None or on <= b.limitation_expires_on)
+                and b.invoice_id not in chosen
+                and (not restricted or self._may_pay(scope, b))
             ),
-            key=lambda b: (b.due_date, b.invoice_id),
+            key=_DUE_ORDER,
         )
-        targets: list[tuple[InvoiceBalance, Component]] = []
-        for b in first:
-            targets += [(b, "principal"), (b, "late_fee")]
         for collection in ("utilities", "property"):
             due = [b for b in rest if b.due_date <= on and b.collection == collection]
             if self.order == "civil_code_561":
                 for b in due:
-                    targets += [(b, "late_fee"), (b, "principal")]
+                    yield b, "late_fee"
+                    yield b, "principal"
             else:
-                targets += [(b, "principal") for b in due] + [(b, "late_fee") for b in due]
+                for b in due:
+                    yield b, "principal"
+                for b in due:
+                    yield b, "late_fee"
         for collection in ("utilities", "property"):
-            targets += [
-                (b, "principal") for b in rest if b.due_date > on and b.collection == collection
-            ]
-        return targets
+            for b in rest:
+                if b.due_date > on and b.collection == collection:
+                    yield b, "principal"
 
     def _allocate(
         self, payment_id: str, balance: InvoiceBalance, component: Component, fen: int, at: datetime
