@@ -55,6 +55,9 @@ class Account:
     state: AccountState
     terms: LateFeeTerms
     tz: ZoneInfo
+    #: The last day the replay covers: ``as_of``, or the day of the later of ``at`` and the
+    #: latest fact (a balance change publishes its late fee and basis through this day).
+    through: date | None = None
 
 
 async def lock_units(conn: asyncpg.Connection, unit_ids: Sequence[str]) -> None:
@@ -214,7 +217,10 @@ async def load_accounts(
             )
         except AccountError as exc:
             raise PermanentError(f"unit {unit}: {exc}") from exc
-        accounts[unit] = Account(unit, invoices[unit], state, terms, tz)
+        through = (
+            None if until is None else (until - timedelta(microseconds=1)).astimezone(tz).date()
+        )
+        accounts[unit] = Account(unit, invoices[unit], state, terms, tz, through)
     return accounts
 
 
@@ -362,7 +368,8 @@ async def _write_balances(
 ) -> None:
     changed: list[tuple[Account, asyncpg.Record, InvoiceBalance, date]] = []
     for account in accounts:
-        today = at.astimezone(account.tz).date()
+        # Not before the latest fact: the basis must count every change of the principal.
+        today = account.through or at.astimezone(account.tz).date()
         for row in account.invoices:
             b = account.state.invoices.get(row["invoice_id"])
             if b is not None and _snapshot(b, today) != _stored(row):
