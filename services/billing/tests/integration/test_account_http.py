@@ -20,7 +20,7 @@ from billing.settings import BillingSettings
 from propfee.auth import Role
 from propfee.auth.dev import DevIssuer
 from propfee.db import create_pool
-from propfee.events import Event, LimitationClockChanged, PaymentReceived
+from propfee.events import LimitationClockChanged, PaymentReceived
 from propfee.kafka import make_producer
 from propfee.money import round_half_up
 from tests.support.auth import bearer, staff_token, trust
@@ -132,7 +132,9 @@ def test_capped_rate_opening_arrears_and_a_statement_of_a_past_day(
         ] * 3
 
 
-def _payment(community_id: str, unit_id: str, payment_id: str, fen: int, day: str) -> Event:
+def _payment(
+    community_id: str, unit_id: str, payment_id: str, fen: int, day: str
+) -> PaymentReceived:
     paid = datetime.fromisoformat(day).replace(hour=2, tzinfo=UTC)
     return PaymentReceived(
         payment_id=payment_id,
@@ -148,7 +150,7 @@ def _payment(community_id: str, unit_id: str, payment_id: str, fen: int, day: st
 
 def _clock(
     community_id: str, unit_id: str, invoice: dict[str, Any], version: int, expires: date
-) -> Event:
+) -> LimitationClockChanged:
     return LimitationClockChanged(
         invoice_id=invoice["invoice_id"],
         community_id=community_id,
@@ -160,14 +162,13 @@ def _clock(
     )
 
 
-def _publish(kafka: str, prefix: str, *events: Event) -> None:
+def _publish(kafka: str, prefix: str, *events: PaymentReceived | LimitationClockChanged) -> None:
     async def go() -> None:
         producer = make_producer(kafka, client_id="billing-account-test")
         await producer.start()
         try:
             for event in events:
-                key = getattr(event, "unit_id")
-                await publish(producer, prefix + event.topic(), event, key=key)
+                await publish(producer, prefix + event.topic(), event, key=event.unit_id)
         finally:
             await producer.stop()
 
