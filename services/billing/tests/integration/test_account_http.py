@@ -16,12 +16,16 @@ import pytest_asyncio
 from fastapi.testclient import TestClient
 
 from billing.app import create_app
+from billing.service_layer.accounts import ChangeContext, accrual_basis_of, recompute_account
+from billing.service_layer.invoices import copy_invoices
 from billing.settings import BillingSettings
 from propfee.auth import Role
 from propfee.auth.dev import DevIssuer
 from propfee.db import create_pool
 from propfee.events import LimitationClockChanged, PaymentReceived
+from propfee.events.billing import LateFeeBasis
 from propfee.kafka import make_producer
+from propfee.late_fees import late_fee_on
 from propfee.money import round_half_up
 from tests.support.auth import bearer, staff_token, trust
 from tests.support.kafka import publish
@@ -240,3 +244,92 @@ def test_a_time_barred_invoice_is_paid_only_by_name_over_kafka(
         _wait(paid)
         latest = _balance_events(billing_db, october["invoice_id"])[-1]
         assert latest["time_barred"] is False and latest["principal_outstanding_fen"] == 0
+
+
+PLAIN_LEDGER = (
+    "楼栋,单元,房号,房屋类型,建筑面积,房屋状态,交房日期,业主姓名,业主电话,缴费责任人\n"
+    "1栋,1单元,101,住宅,100.00,已入住,2019-06-30,梁娟,15034773197,业主\n"
+).encode()
+
+
+def _issue(dsn: str, community_id: str, unit_id: str, *invoices: tuple[Any, ...]) -> None:
+    """Invoices as a run writes them (runs and utilities invoicing are not this test's
+    subject): rows, lines, then the account's replay."""
+
+    async def go() -> None:
+        pool = await create_pool(dsn)
+        async with pool.acquire() as conn, conn.transaction():
+            building = await conn.fetchval(
+                "SELECT building_id FROM units WHERE unit_id = $1", unit_id
+            )
+            for invoice_id, collection, due, issued, lines in invoices:
+                total = sum(fen for _, fen in lines)
+                at = datetime.combine(issued, datetime.min.time(), UTC).replace(hour=4)
+                await copy_invoices(
+                    conn,
+                    [
+                        (invoice_id, community_id, building, unit_id, "owner", "regular",
+                         issued, due, due, total, at, collection)
+                    ],
+                    ("invoice_id", "community_id", "building_id", "unit_id", "payer_party_id",
+                     "kind", "period_start", "period_end", "due_date", "total_fen", "issued_at",
+                     "collection"),
+                    [
+                        (invoice_id, n, item, item, Decimal(1), Decimal(fen), fen)
+                        for n, (item, fen) in enumerate(lines, 1)
+                    ],
+                )  # fmt: skip
+                await recompute_account(conn, unit_id, at, ChangeContext("credit"))
+        await pool.close()
+
+    asyncio.run(go())
+
+
+def test_utilities_money_and_a_lapsing_discount_over_kafka_and_http(
+    billing_db: str, kafka: str, test_prefix: str, dev_issuer: DevIssuer
+) -> None:
+    clock = bearer(staff_token(dev_issuer, [Role.service], company_id="co"))
+    with _client(billing_db, kafka, test_prefix, dev_issuer) as http:
+        _community(http, "c-dis", "0.0001")
+        r = http.post(
+            "/communities/c-dis/ledger-imports",
+            content=PLAIN_LEDGER,
+            params={"filename": "l.csv", "opening_as_of": "2025-01-01"},
+        )
+        assert r.status_code == 200, r.text
+        unit_id = http.get("/communities/c-dis/units").json()["units"][0]["unit_id"]
+        quarter = [("property_fee", 30000), ("prepay_discount_quarterly", -1500)]
+        _issue(
+            billing_db,
+            "c-dis",
+            unit_id,
+            ("q", "property", date(2025, 3, 31), date(2025, 3, 1), quarter),
+            ("water", "utilities", date(2025, 3, 31), date(2025, 3, 1), [("water", 4000)]),
+        )
+        # Rule 9: money named for the water bill never pays the property fee.
+        named = _payment("c-dis", unit_id, "for-water", 20000, "2025-03-10")
+        named = named.model_copy(update={"invoice_ids": ["water"]})
+        _publish(kafka, test_prefix, named)
+        _wait(lambda: http.get(f"/units/{unit_id}/statement").json()["payments"])
+        st = http.get(f"/units/{unit_id}/statement", params={"as_of": "2025-03-31"}).json()
+        by_id = {i["invoice_id"]: i for i in st["invoices"]}
+        assert by_id["water"]["status"] == "paid"
+        assert by_id["q"]["principal_paid_fen"] == 0 and st["credit_fen"] == 16000
+
+        # Rule 11: the quarter was not paid by 03-31, so on 04-01 its 5% discount lapses; the
+        # late-fee job of that day publishes it (the service role acts as of that day).
+        r = http.post(
+            "/communities/c-dis/late-fee-assessments", json={"as_of": "2025-04-01"}, headers=clock
+        )
+        assert r.status_code == 200, r.text
+        [lapsed] = [e for e in _balance_events(billing_db, "q") if e["total_fen"] == 30000]
+        assert lapsed["principal_outstanding_fen"] == 30000
+        assert lapsed["late_fee_basis"]["starts_on"] == "2025-04-01"
+        st = http.get(f"/units/{unit_id}/statement", params={"as_of": "2025-04-10"}).json()
+        q = next(i for i in st["invoices"] if i["invoice_id"] == "q")
+        assert q["discount_lapsed_fen"] == 1500 and q["principal_outstanding_fen"] == 30000
+        assert q["late_fee_fen"] == 30  # 30,000 x 0.0001 x 10 days (04-01 .. 04-10)
+        assert st["credit_fen"] == 16000  # the utilities credit still does not pay it
+        # The published basis continues to the statement's fee for a later day.
+        basis = accrual_basis_of(LateFeeBasis.model_validate(lapsed["late_fee_basis"]))
+        assert late_fee_on(basis, date(2025, 4, 10)) == q["late_fee_fen"]
