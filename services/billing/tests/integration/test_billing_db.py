@@ -133,17 +133,17 @@ async def test_run_refusals(billing_pool) -> None:  # type: ignore[no-untyped-de
                 items=ITEMS,
                 pricing_type="市场调节价",
             )
+    # A contract rate above the cap is stored as written (it accrues at the cap): not refused.
     async with billing_pool.acquire() as conn, conn.transaction():
-        # A contract rate above the cap is not refused: it is stored and accrues at the cap.
         await upsert_community(
             conn,
             CommunityIn(COMMUNITY, "co-1", "x", "x", "杭州", late_fee_daily_rate=Decimal("0.0005")),
             datetime.now(UTC),
         )
-        stored = await conn.fetchval(
+        rate = await conn.fetchval(
             "SELECT late_fee_daily_rate FROM communities WHERE community_id = $1", COMMUNITY
         )
-        assert stored == Decimal("0.0005")
+        assert rate == Decimal("0.0005")
 
 
 def _payment(

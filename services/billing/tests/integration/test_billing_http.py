@@ -7,7 +7,6 @@ import asyncio
 import io
 import json
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -92,18 +91,19 @@ def test_billing_api_end_to_end(
             },
         )
         assert r.status_code == 200, r.text
-        # A contract rate above the cap is valid, stored as written; it accrues at the cap.
-        capped = http.put(
-            f"/communities/{C}-capped",
+        # A contract rate above the cap is stored and accrues at the cap (issue 17 rule 1):
+        # test_account_http.py proves it through this API.
+        bad = http.put(
+            f"/communities/{C}",
             json={
                 "company_id": "co",
+                "company_name": "x",
                 "name": "x",
                 "city": "x",
-                "late_fee_daily_rate": "0.001",
+                "late_fee_daily_rate": "-0.001",
             },
         )
-        assert capped.status_code == 200, capped.text
-        assert Decimal(capped.json()["late_fee_daily_rate"]) == Decimal("0.001")
+        assert bad.status_code == 422
         schedule = {
             "published_on": "2024-11-01",
             "effective_from": "2024-12-01",

@@ -507,3 +507,16 @@ def test_any_valid_row_round_trips(case: tuple[list[str], dict[str, Any]], fmt: 
     row: LedgerRow = result.rows[0]
     assert row.unit_key == f"{cells[0]}/{cells[1] or '-'}/{cells[2]}"
     assert {k: getattr(row, k) for k in expected} == expected
+
+
+@pytest.mark.parametrize("header", ["期初违约金", "历史违约金", "期初滞纳金（元）"])
+def test_the_old_systems_late_fee_is_an_optional_column_read_as_a_fixed_amount(
+    header: str,
+) -> None:
+    row = with_(期初欠费金额="2210.00", 欠费起始月="2024-01")
+    result = parse_ledger(to_csv([[*row, "123.45"]], [*HEADER, header]), "l.csv")
+    assert result.errors == [] and result.rows[0].opening_late_fee_fen == 12345
+    without = parse_ledger(to_csv([row]), "l.csv")
+    assert without.rows[0].opening_late_fee_fen == 0
+    bad = parse_ledger(to_csv([[*row, "12元"]], [*HEADER, header]), "l.csv")
+    assert where(bad) == [(2, header)]

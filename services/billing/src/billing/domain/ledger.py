@@ -72,6 +72,9 @@ class LedgerRow:
     parking_monthly_fen: int | None
     opening_arrears_fen: int
     arrears_first_month: date | None
+    #: 期初违约金: late fees the old system charged and were not paid, a fixed amount that is
+    #: imported as its own line and never recomputed (0: none).
+    opening_late_fee_fen: int = 0
 
     @property
     def unit_key(self) -> str:
@@ -240,6 +243,7 @@ class _RowReader:
         month = self.read(
             "arrears_first_month", lambda c: read_month(c, what="first unpaid month"), "month"
         )
+        late_fee_fen = self.money("opening_late_fee_fen", "opening late fee")
         if payer == "tenant" and not tenant_name:
             self.error("tenant_name", "the payer is 租户 (tenant) but the tenant name is empty")
         if payer == "owner" and not owner_name:
@@ -277,4 +281,5 @@ class _RowReader:
             parking_monthly_fen=parking_fen if space else None,
             opening_arrears_fen=arrears_fen or 0,
             arrears_first_month=month,
+            opening_late_fee_fen=late_fee_fen or 0,
         )

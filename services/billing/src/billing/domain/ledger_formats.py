@@ -273,6 +273,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {  # the first alias is the canonical hea
     "parking_monthly_fen": ("车位月租金", "车位费", "车位月租"),
     "opening_arrears_fen": ("期初欠费金额", "欠费金额", "期初欠费"),
     "arrears_first_month": ("欠费起始月", "欠费开始月份", "欠费起始月份", "欠费开始月"),
+    # Late fees the old system already charged and were not paid: imported as a fixed line.
+    "opening_late_fee_fen": ("期初违约金", "历史违约金", "欠缴违约金", "期初滞纳金", "历史滞纳金"),
 }
 REQUIRED_FIELDS = ("building", "room", "unit_type", "floor_area_m2", "status", "payer")
 #: Field name -> the Chinese header used when a column is missing from the file.

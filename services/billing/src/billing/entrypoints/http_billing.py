@@ -380,7 +380,8 @@ async def _invoice(invoice_id: str, pool: Pool) -> dict[str, Any]:
     result["principal_outstanding_fen"] = (
         0
         if row["status"] in ("void", "written_off")
-        else row["total_fen"] - row["principal_paid_fen"]
+        # A lapsed prepayment discount is owed again (issue 17 rule 11).
+        else row["total_fen"] + row["discount_lapsed_fen"] - row["principal_paid_fen"]
     )
     result["currency"] = "CNY"
     return result

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -26,13 +26,15 @@ from billing.domain.account import (
     InvoiceFact,
     PaymentFact,
     RefundFact,
+    SaleFact,
     WaiverFact,
+    day_end,
     replay,
 )
 from propfee.consumer import PermanentError
 from propfee.events import Event, InvoiceBalanceChanged, InvoiceSettled
-from propfee.events.billing import BalanceChangeReason
-from propfee.late_fees import LateFeeTerms
+from propfee.events.billing import BalanceChangeReason, LateFeeBasis
+from propfee.late_fees import AccrualBasis, LateFeeTerms
 from propfee.outbox import add_events
 
 
@@ -53,6 +55,9 @@ class Account:
     state: AccountState
     terms: LateFeeTerms
     tz: ZoneInfo
+    #: The last day the replay covers: ``as_of``, or the day of the later of ``at`` and the
+    #: latest fact (a balance change publishes its late fee and basis through this day).
+    through: date | None = None
 
 
 async def lock_units(conn: asyncpg.Connection, unit_ids: Sequence[str]) -> None:
@@ -71,29 +76,68 @@ def _group(rows: list[asyncpg.Record]) -> dict[str, list[asyncpg.Record]]:
     return grouped
 
 
-async def load_accounts(conn: asyncpg.Connection, unit_ids: Sequence[str]) -> dict[str, Account]:
-    """Read every fact of the units (five statements) and replay each; unknown units are left
-    out. A fact that cannot be replayed (a refund beyond its payment) is a permanent error."""
+_INVOICES = """
+SELECT i.invoice_id, i.community_id, i.unit_id, i.payer_party_id, i.period_start, i.due_date,
+       i.issued_at, i.total_fen, i.voided_at, i.written_off_at, i.principal_paid_fen,
+       i.late_fee_paid_fen, i.late_fee_waived_fen, i.late_fee_fixed_fen, i.status, i.settled_at,
+       i.version, i.late_fee_assessed_fen, i.kind, i.collection, i.discount_lapsed_fen,
+       i.time_barred, i.limitation_expires_on AS published_expires_on,
+       lc.expires_on AS limitation_expires_on,
+       coalesce((SELECT -sum(l.amount_fen) FROM invoice_lines l
+                  WHERE l.invoice_id = i.invoice_id AND l.fee_item LIKE 'prepay\\_discount\\_%'),
+                0)::bigint AS prepay_discount_fen
+  FROM invoices i LEFT JOIN limitation_clocks lc USING (invoice_id)
+ WHERE i.unit_id = ANY($1::text[])
+"""
+
+
+def invoice_fact(row: asyncpg.Record, utilities_late_fee: bool) -> InvoiceFact:
+    """A stored invoice as the replay sees it: utilities bear a late fee only where the
+    contract names one for them; a late fee imported from the old system bears none."""
+    bears = row["kind"] != "opening_late_fee" and (
+        row["collection"] != "utilities" or utilities_late_fee
+    )
+    return InvoiceFact(
+        row["invoice_id"],
+        row["due_date"],
+        row["issued_at"],
+        row["total_fen"],
+        row["voided_at"],
+        row["written_off_at"],
+        collection=row["collection"],
+        payer_party_id=row["payer_party_id"],
+        bears_late_fee=bears,
+        prepay_discount_fen=max(row["prepay_discount_fen"], 0),
+        limitation_expires_on=row["limitation_expires_on"],
+    )
+
+
+async def load_accounts(
+    conn: asyncpg.Connection,
+    unit_ids: Sequence[str],
+    *,
+    at: datetime | None = None,
+    as_of: date | None = None,
+) -> dict[str, Account]:
+    """Read every fact of the units (six statements) and replay each; unknown units are left
+    out. A fact that cannot be replayed (a refund beyond its payment) is a permanent error.
+
+    ``as_of``: only the facts up to the end of that day (community time), as a statement of a
+    past day shows the account. Otherwise every fact, and time-driven changes (a lapsing
+    prepayment discount) up to ``at`` or the latest fact, whichever is later.
+    """
     ids = list(dict.fromkeys(unit_ids))
     terms_rows = await conn.fetch(
         "SELECT u.unit_id, c.late_fee_daily_rate, c.late_fee_annual_cap, c.allocation_order, "
-        "c.time_zone FROM units u JOIN communities c USING (community_id) "
+        "c.time_zone, c.utilities_late_fee FROM units u JOIN communities c USING (community_id) "
         "WHERE u.unit_id = ANY($1::text[])",
         ids,
     )
-    invoices = _group(
-        await conn.fetch(
-            "SELECT invoice_id, community_id, unit_id, payer_party_id, period_start, due_date, "
-            "issued_at, total_fen, voided_at, written_off_at, principal_paid_fen, "
-            "late_fee_paid_fen, late_fee_waived_fen, late_fee_fixed_fen, status, settled_at, "
-            "version, late_fee_assessed_fen FROM invoices WHERE unit_id = ANY($1::text[])",
-            ids,
-        )
-    )
+    invoices = _group(await conn.fetch(_INVOICES, ids))
     payments = _group(
         await conn.fetch(
-            "SELECT unit_id, payment_id, amount_fen, paid_at, invoice_ids FROM payments_received "
-            "WHERE unit_id = ANY($1::text[])",
+            "SELECT unit_id, payment_id, amount_fen, paid_at, invoice_ids, payer_party_id "
+            "FROM payments_received WHERE unit_id = ANY($1::text[])",
             ids,
         )
     )
@@ -111,48 +155,91 @@ async def load_accounts(conn: asyncpg.Connection, unit_ids: Sequence[str]) -> di
             ids,
         )
     )
+    sales = _group(
+        await conn.fetch(
+            "SELECT unit_id, sale_id, sold_at, seller_party_ids, buyer_party_id, seller_credit "
+            "FROM unit_sales WHERE unit_id = ANY($1::text[])",
+            ids,
+        )
+    )
     accounts = {}
     for t in terms_rows:
         unit = t["unit_id"]
         terms = LateFeeTerms(t["late_fee_daily_rate"], t["late_fee_annual_cap"])
         tz = ZoneInfo(t["time_zone"])
         known = {p["payment_id"] for p in payments[unit]}
+        facts = [invoice_fact(r, t["utilities_late_fee"]) for r in invoices[unit]]
+        paid = [
+            PaymentFact(
+                p["payment_id"],
+                p["amount_fen"],
+                p["paid_at"],
+                tuple(p["invoice_ids"]),
+                p["payer_party_id"],
+            )
+            for p in payments[unit]
+        ]
+        # A refund that came before its payment waits.
+        back = [
+            RefundFact(r["refund_id"], r["payment_id"], r["amount_fen"], r["refunded_at"])
+            for r in refunds[unit]
+            if r["payment_id"] in known
+        ]
+        waived = [
+            WaiverFact(w["invoice_id"], w["amount_fen"], w["waived_at"]) for w in waivers[unit]
+        ]
+        sold = [
+            SaleFact(
+                s["sale_id"],
+                s["sold_at"],
+                tuple(s["seller_party_ids"]),
+                s["buyer_party_id"],
+                s["seller_credit"],
+            )
+            for s in sales[unit]
+        ]
+        until = (
+            day_end(as_of, tz)
+            if as_of is not None
+            else _horizon(at, facts, paid, back, waived, sold)
+        )
         try:
             state = replay(
-                [
-                    InvoiceFact(
-                        r["invoice_id"],
-                        r["due_date"],
-                        r["issued_at"],
-                        r["total_fen"],
-                        r["voided_at"],
-                        r["written_off_at"],
-                    )
-                    for r in invoices[unit]
-                ],
-                [
-                    PaymentFact(
-                        p["payment_id"], p["amount_fen"], p["paid_at"], tuple(p["invoice_ids"])
-                    )
-                    for p in payments[unit]
-                ],
-                [
-                    RefundFact(r["refund_id"], r["payment_id"], r["amount_fen"], r["refunded_at"])
-                    for r in refunds[unit]
-                    if r["payment_id"] in known  # a refund that came before its payment waits
-                ],
-                [
-                    WaiverFact(w["invoice_id"], w["amount_fen"], w["waived_at"])
-                    for w in waivers[unit]
-                ],
+                facts,
+                paid,
+                back,
+                waived,
+                sales=sold,
                 terms=terms,
                 order=t["allocation_order"],
                 tz=tz,
+                until=until,
             )
         except AccountError as exc:
             raise PermanentError(f"unit {unit}: {exc}") from exc
-        accounts[unit] = Account(unit, invoices[unit], state, terms, tz)
+        through = (
+            None if until is None else (until - timedelta(microseconds=1)).astimezone(tz).date()
+        )
+        accounts[unit] = Account(unit, invoices[unit], state, terms, tz, through)
     return accounts
+
+
+def _horizon(
+    at: datetime | None,
+    invoices: list[InvoiceFact],
+    payments: list[PaymentFact],
+    refunds: list[RefundFact],
+    waivers: list[WaiverFact],
+    sales: list[SaleFact],
+) -> datetime | None:
+    """Just after the later of ``at`` and the latest fact: every fact is replayed, and a
+    discount lapses only once its day has come."""
+    times = [t for i in invoices for t in (i.issued_at, i.voided_at, i.written_off_at) if t]
+    times += [p.paid_at for p in payments] + [r.refunded_at for r in refunds]
+    times += [s.sold_at for s in sales] + [w.waived_at for w in waivers]
+    if at is not None:
+        times.append(at)
+    return max(times) + timedelta(microseconds=1) if times else None
 
 
 async def load_account(conn: asyncpg.Connection, unit_id: str) -> Account | None:
@@ -161,17 +248,20 @@ async def load_account(conn: asyncpg.Connection, unit_id: str) -> Account | None
 
 async def recompute_accounts(
     conn: asyncpg.Connection, unit_ids: Sequence[str], at: datetime, change: ChangeContext
-) -> None:
-    """Replay the units' accounts and persist what changed (caller holds the transaction).
+) -> dict[str, Account]:
+    """Replay the units' accounts and persist what changed (caller holds the transaction);
+    returns the accounts as replayed.
 
     A unit billing does not know yet (a payment that came first) is skipped: its facts wait.
+    Time-driven changes come due here too: a recompute at ``at`` lapses the prepayment
+    discounts whose day has come and publishes invoices that became time-barred.
     """
     if not unit_ids:
-        return
+        return {}
     await lock_units(conn, unit_ids)
-    accounts = await load_accounts(conn, unit_ids)
+    accounts = await load_accounts(conn, unit_ids, at=at)
     if not accounts:
-        return
+        return accounts
     units = list(accounts)
     journal = [
         (a.unit_id, n, x) for a in accounts.values() for n, x in enumerate(a.state.allocations, 1)
@@ -204,6 +294,7 @@ async def recompute_accounts(
         [c for _, _, c in credits],
     )
     await _write_balances(conn, list(accounts.values()), at, change)
+    return accounts
 
 
 async def recompute_account(
@@ -212,7 +303,7 @@ async def recompute_account(
     await recompute_accounts(conn, [unit_id], at, change)
 
 
-def _snapshot(b: InvoiceBalance) -> tuple[object, ...]:
+def _snapshot(b: InvoiceBalance, today: date) -> tuple[object, ...]:
     return (
         b.principal_paid_fen,
         b.late_fee_paid_fen,
@@ -220,51 +311,99 @@ def _snapshot(b: InvoiceBalance) -> tuple[object, ...]:
         b.late_fee_fixed_fen,
         b.status,
         b.settled_at,
+        b.discount_lapsed_fen,
+        b.time_barred(today),
+        b.limitation_expires_on,
+    )
+
+
+def _stored(row: asyncpg.Record) -> tuple[object, ...]:
+    return (
+        row["principal_paid_fen"],
+        row["late_fee_paid_fen"],
+        row["late_fee_waived_fen"],
+        row["late_fee_fixed_fen"],
+        row["status"],
+        row["settled_at"],
+        row["discount_lapsed_fen"],
+        row["time_barred"],
+        row["published_expires_on"],
+    )
+
+
+def late_fee_basis(b: InvoiceBalance, on: date, terms: LateFeeTerms) -> LateFeeBasis:
+    """The event form of the replay's own accrual state (``propfee.late_fees.AccrualBasis``):
+    ``late_fee_on(basis, day)`` gives the replay's late fee for any later day."""
+    basis = b.accrual_basis(on, terms)
+    if b.status in ("void", "written_off"):  # nothing more is collected on it
+        fixed = 0 if b.status == "void" else b.late_fee_accrued(on, terms)
+        basis = replace(basis, principal_outstanding_fen=0, fixed_fen=fixed)
+    return LateFeeBasis.model_construct(
+        daily_rate=basis.terms.daily_rate,
+        annual_cap=basis.terms.annual_cap,
+        starts_on=basis.starts_on,
+        through=basis.through,
+        fen_days=basis.fen_days,
+        principal_outstanding_fen=basis.principal_outstanding_fen,
+        stops_on=basis.stops_on,
+        fixed_fen=basis.fixed_fen,
+    )
+
+
+def accrual_basis_of(basis: LateFeeBasis) -> AccrualBasis:
+    """What a consumer of InvoiceBalanceChanged (payments' pay links) hands to ``late_fee_on``."""
+    return AccrualBasis(
+        terms=LateFeeTerms(basis.daily_rate, basis.annual_cap),
+        starts_on=basis.starts_on,
+        through=basis.through,
+        fen_days=basis.fen_days,
+        principal_outstanding_fen=basis.principal_outstanding_fen,
+        stops_on=basis.stops_on,
+        fixed_fen=basis.fixed_fen,
     )
 
 
 async def _write_balances(
     conn: asyncpg.Connection, accounts: list[Account], at: datetime, change: ChangeContext
 ) -> None:
-    changed: list[tuple[Account, asyncpg.Record, InvoiceBalance]] = []
+    changed: list[tuple[Account, asyncpg.Record, InvoiceBalance, date]] = []
     for account in accounts:
+        # Not before the latest fact: the basis must count every change of the principal.
+        today = account.through or at.astimezone(account.tz).date()
         for row in account.invoices:
-            b = account.state.invoices[row["invoice_id"]]
-            old = (
-                row["principal_paid_fen"],
-                row["late_fee_paid_fen"],
-                row["late_fee_waived_fen"],
-                row["late_fee_fixed_fen"],
-                row["status"],
-                row["settled_at"],
-            )
-            if _snapshot(b) != old:
-                changed.append((account, row, b))
+            b = account.state.invoices.get(row["invoice_id"])
+            if b is not None and _snapshot(b, today) != _stored(row):
+                changed.append((account, row, b, today))
     if not changed:
         return
     versions = await conn.fetch(
         """
         UPDATE invoices AS i
            SET principal_paid_fen = x.pp, late_fee_paid_fen = x.lp, late_fee_waived_fen = x.lw,
-               late_fee_fixed_fen = x.lf, status = x.st, settled_at = x.sa, version = i.version + 1
+               late_fee_fixed_fen = x.lf, status = x.st, settled_at = x.sa,
+               discount_lapsed_fen = x.dl, time_barred = x.tb, limitation_expires_on = x.le,
+               version = i.version + 1
           FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
-                      $6::text[], $7::timestamptz[]) AS x(id, pp, lp, lw, lf, st, sa)
+                      $6::text[], $7::timestamptz[], $8::bigint[], $9::bool[], $10::date[])
+               AS x(id, pp, lp, lw, lf, st, sa, dl, tb, le)
          WHERE i.invoice_id = x.id
         RETURNING i.invoice_id, i.version
         """,
-        [r["invoice_id"] for _, r, _ in changed],
-        [b.principal_paid_fen for _, _, b in changed],
-        [b.late_fee_paid_fen for _, _, b in changed],
-        [b.late_fee_waived_fen for _, _, b in changed],
-        [b.late_fee_fixed_fen for _, _, b in changed],
-        [b.status for _, _, b in changed],
-        [b.settled_at for _, _, b in changed],
+        [r["invoice_id"] for _, r, _, _ in changed],
+        [b.principal_paid_fen for _, _, b, _ in changed],
+        [b.late_fee_paid_fen for _, _, b, _ in changed],
+        [b.late_fee_waived_fen for _, _, b, _ in changed],
+        [b.late_fee_fixed_fen for _, _, b, _ in changed],
+        [b.status for _, _, b, _ in changed],
+        [b.settled_at for _, _, b, _ in changed],
+        [b.discount_lapsed_fen for _, _, b, _ in changed],
+        [b.time_barred(d) for _, _, b, d in changed],
+        [b.limitation_expires_on for _, _, b, _ in changed],
     )
     version_of = {v["invoice_id"]: v["version"] for v in versions}
     events: list[tuple[Event, str, str]] = []
-    for account, row, b in changed:
+    for account, row, b, today in changed:
         version = version_of[row["invoice_id"]]
-        today = at.astimezone(account.tz).date()
         # model_construct: every value here is computed and typed by this module; validating
         # thousands of them again per batch of payments is pure overhead.
         events.append(
@@ -277,7 +416,8 @@ async def _write_balances(
                     balance_version=version,
                     status=b.status,
                     due_date=row["due_date"],
-                    total_fen=row["total_fen"],
+                    # The principal owed: the undiscounted amount once a discount lapsed.
+                    total_fen=b.principal_fen,
                     principal_paid_fen=b.principal_paid_fen,
                     principal_outstanding_fen=0
                     if b.status == "void"
@@ -290,6 +430,9 @@ async def _write_balances(
                     approved_by=change.approved_by,
                     credit_note_no=change.credit_note_no,
                     changed_at=at,
+                    late_fee_basis=late_fee_basis(b, today, account.terms),
+                    time_barred=b.time_barred(today),
+                    collection=b.collection,
                 ),
                 row["unit_id"],
                 row["invoice_id"],
@@ -308,7 +451,7 @@ async def _write_balances(
                 community_id=row["community_id"],
                 unit_id=row["unit_id"],
                 payer_party_id=row["payer_party_id"],
-                total_fen=row["total_fen"],
+                total_fen=b.principal_fen,
                 paid_fen=b.principal_paid_fen + b.late_fee_paid_fen,
                 payment_ids=payment_ids,
                 settled_at=b.settled_at or at,

@@ -1,5 +1,8 @@
-"""Late-fee assessments: as of a date, publish each overdue invoice's accrued late fee where
-it changed since the last assessment (a scheduled job calls this daily or monthly)."""
+"""Late-fee assessments: as of a date, recompute each account with an overdue invoice (a
+prepayment discount whose due date passed unpaid lapses then, an invoice past its limitation
+date becomes time-barred: both published as InvoiceBalanceChanged), and publish each overdue
+invoice's accrued late fee where it changed since the last assessment (a scheduled job calls
+this daily or monthly)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from billing.service_layer.accounts import load_accounts, lock_units
+from billing.service_layer.accounts import ChangeContext, recompute_accounts
 from propfee.events import Event, LateFeeAssessed
 from propfee.outbox import add_events
 
@@ -31,8 +34,6 @@ async def assess_late_fees(pool: asyncpg.Pool, community_id: str, as_of: date) -
         )
         if community is None:
             raise LookupError(f"community {community_id} not found")
-        if community["late_fee_daily_rate"] is None:
-            return Assessment(0, 0, 0)  # no contract rate: no late fee, ever
         units = [
             r["unit_id"]
             for r in await conn.fetch(
@@ -43,17 +44,22 @@ async def assess_late_fees(pool: asyncpg.Pool, community_id: str, as_of: date) -
             )
         ]
     at = datetime.combine(as_of, time(0), ZoneInfo(community["time_zone"])).astimezone(UTC)
+    change = ChangeContext("recompute", note=f"late-fee assessment as of {as_of.isoformat()}")
     assessed = changed = outstanding = 0
     for start in range(0, len(units), CHUNK):
         chunk = units[start : start + CHUNK]
         async with pool.acquire() as conn, conn.transaction():
-            await lock_units(conn, chunk)
+            accounts = await recompute_accounts(conn, chunk, at, change)
+            if community["late_fee_daily_rate"] is None:
+                continue  # no contract rate: no late fee, ever (lapses were still published)
             updates: list[tuple[str, int]] = []
             events: list[tuple[Event, str, str]] = []
-            for account in (await load_accounts(conn, chunk)).values():
+            for account in accounts.values():
                 for row in account.invoices:
-                    b = account.state.invoices[row["invoice_id"]]
-                    if b.status not in ("issued", "partially_paid") or row["due_date"] >= as_of:
+                    b = account.state.invoices.get(row["invoice_id"])
+                    if b is None or b.status not in ("issued", "partially_paid"):
+                        continue
+                    if row["due_date"] >= as_of:
                         continue
                     fee = b.late_fee_accrued(as_of, account.terms)
                     left = max(fee - b.late_fee_paid_fen - b.late_fee_waived_fen, 0)

@@ -4,7 +4,11 @@ Nothing is imported from a file with errors unless the caller accepts the good r
 matched by their natural key (community + building/entrance/room), so importing the same file
 again finds everything and changes nothing; a new unit's id is random (never derivable from
 the room). Opening arrears become one invoice per unpaid
-month (due on its last day), published like any other invoice.
+month (due on its last day), published like any other invoice, issued at ``opening_as_of``:
+their interest runs only from the day after the import's as-of date (the day after max(due,
+issue)), never from the old months' due dates. Late fees the old system already charged
+(期初违约金) become one invoice of kind ``opening_late_fee``, a fixed amount that bears no late
+fee of its own and is never recomputed.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -24,6 +28,7 @@ from billing.service_layer.ids import new_id, stable_id
 from billing.service_layer.invoices import copy_invoices
 from billing.service_layer.registry import PartyIn, contacts_event, developer_party, upsert_party
 from propfee.events import Event, InvoiceIssued, InvoiceLine
+from propfee.late_fees import interest_starts
 from propfee.money import Money
 from propfee.outbox import add_events
 from propfee.uploads import UploadLimits
@@ -237,10 +242,69 @@ async def _opening_arrears(
     at: datetime,
     report: ImportReport,
 ) -> list[tuple[Event, str, str]]:
-    """Split each household's opening arrears evenly over its unpaid months."""
+    """Split each household's opening arrears evenly over its unpaid months; its opening late
+    fee (if any) is one more invoice. All are issued at ``at`` (opening_as_of)."""
     invoices, lines = [], []
     events: list[tuple[Event, str, str]] = []
+    terms = await conn.fetchrow(
+        "SELECT late_fee_daily_rate FROM communities WHERE community_id = $1", community_id
+    )
+    bears_interest = terms is not None and terms["late_fee_daily_rate"] is not None
+    issued_on = opening_as_of  # ``at`` is the first instant of that day in community time
     for r in rows:
+        unit_id = unit_ids[r.unit_key]
+        payer = payer_of.get(unit_id)
+        if payer is None:
+            continue
+        if r.opening_late_fee_fen:
+            invoice_id = stable_id("inv", "opening-late-fee", unit_id, opening_as_of)
+            due = opening_as_of - timedelta(days=1)
+            start = add_months(opening_as_of, -1)
+            description = "期初违约金（原系统已计，不再计息）"
+            fen = r.opening_late_fee_fen
+            invoices.append(
+                (
+                    invoice_id,
+                    community_id,
+                    building_ids[r.building],
+                    unit_id,
+                    payer,
+                    "opening_late_fee",
+                    start,
+                    due,
+                    due,
+                    fen,
+                    at,
+                )
+            )
+            lines.append((invoice_id, 1, "opening_late_fee", description, 1, fen, fen))
+            event = InvoiceIssued(
+                invoice_id=invoice_id,
+                community_id=community_id,
+                building_id=building_ids[r.building],
+                unit_id=unit_id,
+                payer_party_id=payer,
+                period_start=start,
+                period_end=due,
+                due_date=due,
+                lines=[
+                    InvoiceLine(
+                        fee_item="opening_late_fee",
+                        description=description,
+                        quantity="1",
+                        unit_price_fen=fen,
+                        amount_fen=fen,
+                    )
+                ],
+                total_fen=fen,
+                issued_at=at,
+                room_label=r.unit_key,
+                collection="property",
+                interest_from=None,  # a fixed amount: it bears no late fee
+            )
+            events.append((event, unit_id, invoice_id))
+            report.arrears_invoices += 1
+            report.arrears_fen += fen
         if not r.opening_arrears_fen or r.arrears_first_month is None:
             continue
         months = []
@@ -250,10 +314,6 @@ async def _opening_arrears(
             month = add_months(month, 1)
         if not months:
             months = [add_months(opening_as_of, -1)]
-        unit_id = unit_ids[r.unit_key]
-        payer = payer_of.get(unit_id)
-        if payer is None:
-            continue
         for month, part in zip(
             months, Money(r.opening_arrears_fen).split([1] * len(months)), strict=True
         ):
@@ -297,6 +357,9 @@ async def _opening_arrears(
                 total_fen=part.fen,
                 issued_at=at,
                 room_label=r.unit_key,
+                collection="property",
+                # Never back-dated: interest only from the day after the import's as-of date.
+                interest_from=interest_starts(due, issued_on) if bears_interest else None,
             )
             events.append((event, unit_id, invoice_id))
             report.arrears_invoices += 1

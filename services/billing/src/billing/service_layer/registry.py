@@ -148,6 +148,11 @@ async def publish_communities(
             complaint_line=row["complaint_line"],
             address=row["address"],
             backdate_days=row["backdate_days"],
+            # What a pay link needs to price an invoice's late fee from InvoiceIssued alone.
+            late_fee_daily_rate=row["late_fee_daily_rate"],
+            late_fee_annual_cap=row["late_fee_annual_cap"],
+            advance_cap_months=row["advance_cap_months"],
+            contract_end=row["contract_end"],
             updated_at=at,
         )
         await add_event(conn, event, key=row["community_id"], subject=row["community_id"], time=at)

@@ -1,70 +1,115 @@
-"""A household's statement as of a date, and installment plans over its arrears."""
+"""A household's statement as of a date, a party's arrears (at a sale), and installment plans
+over its arrears."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import asyncpg
 
+from billing.domain.account import InvoiceBalance, day_end
 from billing.domain.calendar import add_months
-from billing.service_layer.accounts import load_account
+from billing.service_layer.accounts import Account, load_accounts
 from billing.service_layer.ids import stable_id
 from propfee.events import InstallmentPart, InstallmentPlanCreated
+from propfee.late_fees import LateFeeTerms
 from propfee.money import Money
 from propfee.outbox import add_event
 
 
+def _rate(value: Fraction) -> str:
+    """A daily rate for people: exact to ten decimal places (0.039 / 365 = 0.0001068493)."""
+    return str(Decimal(value.numerator) / Decimal(value.denominator))[:12]
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def late_fee_terms(terms: LateFeeTerms) -> dict[str, Any]:
+    """The contract's late-fee rate as written and the rate it accrues at (capped)."""
+    return {
+        "daily_rate": None if terms.daily_rate is None else _plain(terms.daily_rate),
+        "annual_cap": _plain(terms.annual_cap),
+        "effective_daily_rate": None
+        if terms.daily_rate is None
+        else _rate(terms.effective_daily_rate),
+        "capped": terms.capped,
+    }
+
+
+def _invoice_line(
+    b: InvoiceBalance, row: asyncpg.Record, as_of: date, account: Account
+) -> dict[str, Any]:
+    closed = b.status in ("void", "written_off")
+    late_fee = b.late_fee_accrued(as_of, account.terms) if b.status != "void" else 0
+    return {
+        "invoice_id": row["invoice_id"],
+        "kind": row["kind"],
+        "collection": b.collection,
+        "period_start": row["period_start"],
+        "due_date": row["due_date"],
+        "interest_from": b.interest_from,
+        "status": b.status,
+        "total_fen": row["total_fen"],
+        "discount_lapsed_fen": b.discount_lapsed_fen,
+        "principal_fen": b.principal_fen,
+        "principal_paid_fen": b.principal_paid_fen,
+        "principal_outstanding_fen": 0 if closed else b.principal_due_fen,
+        "late_fee_fen": late_fee,
+        "late_fee_paid_fen": b.late_fee_paid_fen,
+        "late_fee_waived_fen": b.late_fee_waived_fen,
+        "late_fee_outstanding_fen": 0
+        if closed
+        else max(late_fee - b.late_fee_paid_fen - b.late_fee_waived_fen, 0),
+        "time_barred": b.time_barred(as_of),
+        "limitation_expires_on": b.limitation_expires_on,
+    }
+
+
 async def statement(conn: asyncpg.Connection, unit_id: str, as_of: date) -> dict[str, Any]:
-    """Every invoice (with its late fee as of the date), payment, refund and allocation."""
-    account = await load_account(conn, unit_id)
+    """The account as it stood at the end of ``as_of`` (community time): only what happened
+    by then (invoices, payments, refunds, waivers, voids, write-offs, sales), late fees
+    accrued to that day. Every invoice, payment, refund and allocation."""
+    account = (await load_accounts(conn, [unit_id], as_of=as_of)).get(unit_id)
     if account is None:
         raise LookupError(f"unit {unit_id} not found")
+    until = day_end(as_of, account.tz)
+    rows = [r for r in account.invoices if r["invoice_id"] in account.state.invoices]
     lines = await conn.fetch(
         "SELECT invoice_id, line_no, fee_item, description, quantity::text, "
         "unit_price_fen::text, amount_fen FROM invoice_lines WHERE invoice_id = ANY($1::text[]) "
         "ORDER BY invoice_id, line_no",
-        [r["invoice_id"] for r in account.invoices],
+        [r["invoice_id"] for r in rows],
     )
     lines_of: dict[str, list[dict[str, Any]]] = {}
     for line in lines:
         lines_of.setdefault(line["invoice_id"], []).append(dict(line))
     invoices = []
-    for row in sorted(account.invoices, key=lambda r: (r["due_date"], r["invoice_id"])):
+    for row in sorted(rows, key=lambda r: (r["due_date"], r["invoice_id"])):
         b = account.state.invoices[row["invoice_id"]]
-        late_fee = b.late_fee_accrued(as_of, account.terms) if b.status != "void" else 0
         invoices.append(
-            {
-                "invoice_id": row["invoice_id"],
-                "period_start": row["period_start"],
-                "due_date": row["due_date"],
-                "status": b.status,
-                "total_fen": row["total_fen"],
-                "principal_paid_fen": b.principal_paid_fen,
-                "principal_outstanding_fen": 0
-                if b.status in ("void", "written_off")
-                else b.principal_due_fen,
-                "late_fee_fen": late_fee,
-                "late_fee_paid_fen": b.late_fee_paid_fen,
-                "late_fee_waived_fen": b.late_fee_waived_fen,
-                "late_fee_outstanding_fen": 0
-                if b.status in ("void", "written_off")
-                else max(late_fee - b.late_fee_paid_fen - b.late_fee_waived_fen, 0),
-                "lines": lines_of.get(row["invoice_id"], []),
-            }
+            {**_invoice_line(b, row, as_of, account), "lines": lines_of.get(row["invoice_id"], [])}
         )
     payments = await conn.fetch(
         "SELECT p.payment_id, p.amount_fen, p.channel, p.paid_at, r.receipt_no FROM "
         "payments_received p LEFT JOIN receipts r USING (payment_id) WHERE p.unit_id = $1 "
-        "ORDER BY p.paid_at",
+        "AND p.paid_at < $2 ORDER BY p.paid_at",
         unit_id,
+        until,
     )
     refunds = await conn.fetch(
         "SELECT refund_id, payment_id, amount_fen, reason, refunded_at FROM refunds_received "
-        "WHERE unit_id = $1 ORDER BY refunded_at",
+        "WHERE unit_id = $1 AND refunded_at < $2 ORDER BY refunded_at",
         unit_id,
+        until,
     )
+    paid_at = {p["payment_id"]: p["paid_at"] for p in payments}
     journal = [
         {
             "payment_id": a.payment_id,
@@ -73,24 +118,53 @@ async def statement(conn: asyncpg.Connection, unit_id: str, as_of: date) -> dict
             "amount_fen": a.amount_fen,
             "at": a.at,
             # A use of prepaid credit: the money was applied after the moment it was paid.
-            "from_credit": any(
-                p["payment_id"] == a.payment_id and a.at > p["paid_at"] for p in payments
-            ),
+            "from_credit": a.payment_id in paid_at and a.at > paid_at[a.payment_id],
         }
         for a in account.state.allocations
     ]
     return {
         "unit_id": unit_id,
         "as_of": as_of,
+        "late_fee_terms": late_fee_terms(account.terms),
         "invoices": invoices,
         "payments": [dict(p) for p in payments],
         "refunds": [dict(r) for r in refunds],
         "allocations": journal,
         "credit_fen": account.state.credit_fen,
+        "frozen_credit_fen": account.state.frozen_credit_fen,
         "principal_outstanding_fen": sum(i["principal_outstanding_fen"] for i in invoices),
         "late_fee_outstanding_fen": sum(i["late_fee_outstanding_fen"] for i in invoices),
         "currency": "CNY",
     }
+
+
+async def party_arrears(
+    conn: asyncpg.Connection, unit_id: str, party_ids: Sequence[str], as_of: date
+) -> list[dict[str, Any]]:
+    """What the parties (a seller, at a sale) owe on the unit at the end of ``as_of``: each of
+    their open invoices (payer among ``party_ids``) with unpaid principal and the late fee
+    accrued to that day, from the same replay as the statement. Time-barred invoices are
+    listed with ``time_barred`` (owed, but paid only voluntarily). Oldest due first."""
+    account = (await load_accounts(conn, [unit_id], as_of=as_of)).get(unit_id)
+    if account is None:
+        raise LookupError(f"unit {unit_id} not found")
+    parties = set(party_ids)
+    result = []
+    for row in sorted(account.invoices, key=lambda r: (r["due_date"], r["invoice_id"])):
+        b = account.state.invoices.get(row["invoice_id"])
+        if (
+            b is None
+            or b.payer_party_id not in parties
+            or b.status not in ("issued", "partially_paid")
+        ):
+            continue
+        line = _invoice_line(b, row, as_of, account)
+        line["payer_party_id"] = b.payer_party_id
+        line["outstanding_fen"] = (
+            line["principal_outstanding_fen"] + line["late_fee_outstanding_fen"]
+        )
+        result.append(line)
+    return result
 
 
 @dataclass(frozen=True)
