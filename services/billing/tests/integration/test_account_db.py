@@ -121,7 +121,8 @@ async def test_a_discount_not_earned_lapses_and_the_late_fee_job_publishes_it(bi
     assert row["discount_lapsed_fen"] == 1500 and row["total_fen"] == 28500
     lapsed = (await _balances(billing_pool, "q-late"))[-1]
     # Dunning reads the arrears: the undiscounted amount less what was paid.
-    assert lapsed["principal_outstanding_fen"] == 10000 and lapsed["total_fen"] == 30000
+    assert lapsed["principal_outstanding_fen"] == 10000 and lapsed["total_fen"] == 28500
+    assert lapsed["discount_lapsed_fen"] == 1500  # the billed total stays; the lapse is apart
     assert lapsed["reason"] == "recompute"
     assert lapsed["late_fee_basis"]["starts_on"] == "2025-04-01"
     assert lapsed["late_fee_basis"]["principal_outstanding_fen"] == 10000

@@ -322,7 +322,8 @@ def test_utilities_money_and_a_lapsing_discount_over_kafka_and_http(
             "/communities/c-dis/late-fee-assessments", json={"as_of": "2025-04-01"}, headers=clock
         )
         assert r.status_code == 200, r.text
-        [lapsed] = [e for e in _balance_events(billing_db, "q") if e["total_fen"] == 30000]
+        [lapsed] = [e for e in _balance_events(billing_db, "q") if e.get("discount_lapsed_fen")]
+        assert lapsed["total_fen"] == 28500 and lapsed["discount_lapsed_fen"] == 1500
         assert lapsed["principal_outstanding_fen"] == 30000
         assert lapsed["late_fee_basis"]["starts_on"] == "2025-04-01"
         st = http.get(f"/units/{unit_id}/statement", params={"as_of": "2025-04-10"}).json()

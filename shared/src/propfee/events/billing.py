@@ -201,6 +201,11 @@ class InvoiceBalanceChanged(Event):
         description="Past its limitation date (dunning's clock): paid only when named",
     )
     collection: Literal["property", "utilities"] | None = None
+    discount_lapsed_fen: NonNegativeFen | None = Field(
+        default=None,
+        description="A prepayment discount not earned (the period was not paid in full by its "
+        "due date): the principal owed is total_fen + discount_lapsed_fen",
+    )
 
 
 class InstallmentPart(BaseModel):

@@ -416,8 +416,9 @@ async def _write_balances(
                     balance_version=version,
                     status=b.status,
                     due_date=row["due_date"],
-                    # The principal owed: the undiscounted amount once a discount lapsed.
-                    total_fen=b.principal_fen,
+                    total_fen=row["total_fen"],
+                    # The principal owed is the undiscounted amount once a discount lapsed.
+                    discount_lapsed_fen=b.discount_lapsed_fen,
                     principal_paid_fen=b.principal_paid_fen,
                     principal_outstanding_fen=0
                     if b.status == "void"
@@ -451,7 +452,7 @@ async def _write_balances(
                 community_id=row["community_id"],
                 unit_id=row["unit_id"],
                 payer_party_id=row["payer_party_id"],
-                total_fen=b.principal_fen,
+                total_fen=row["total_fen"],
                 paid_fen=b.principal_paid_fen + b.late_fee_paid_fen,
                 payment_ids=payment_ids,
                 settled_at=b.settled_at or at,
