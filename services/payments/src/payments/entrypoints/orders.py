@@ -16,7 +16,7 @@ from payments.entrypoints.security import CounterClerk, Expirer, OrderCreator, O
 from payments.service_layer import codepay, orders
 from payments.service_layer.expiry import expire_orders
 from payments.service_layer.gateway_payments import record_gateway_payment
-from payments.service_layer.prepay import prepay
+from payments.service_layer.prepay import gateway_failure, prepay
 from propfee.auth import Principal, mask_personal
 from propfee.http import Pool
 from propfee.logging import get_logger
@@ -136,7 +136,8 @@ async def get_order(order_id: str, pool: Pool, principal: Reader) -> dict[str, A
 async def query_order(
     order_id: str, pool: Pool, gateways: GatewaysDep, principal: OrderQuerier
 ) -> dict[str, Any]:
-    """Ask the gateway; a paid answer is recorded like a notification (one payment either way)."""
+    """Ask the gateway; a paid answer is recorded like a notification (one payment either way).
+    A gateway that cannot be reached answers 503, one that fails 502 (problem bodies)."""
     row = await _order(pool, principal, order_id)
     client = gateways.clients.get(row["channel"])
     if client is None:
@@ -146,7 +147,7 @@ async def query_order(
         result = await client.query(row["out_trade_no"])
     except Exception as exc:
         log.warning("order query failed", channel=row["channel"], error=type(exc).__name__)
-        raise HTTPException(502, f"gateway: {type(exc).__name__}: {str(exc)[:200]}") from exc
+        raise gateway_failure(row["channel"], exc) from exc
     recorded = None
     if result.report is not None:
         async with pool.acquire() as conn, conn.transaction():

@@ -36,21 +36,21 @@ class GatewayFailure(Exception):
 
 
 def gateway_failure(channel: str, exc: BaseException) -> GatewayFailure:
-    """503 for a gateway that cannot be reached, 502 for one that answered badly."""
+    """503 for a gateway that cannot be reached, 502 for one that answered badly (an error, a
+    5xx, an answer that does not verify or parse). Nothing was charged by a prepay; a status
+    query that fails changed nothing either."""
     if isinstance(exc, (httpx.TimeoutException, httpx.NetworkError)):
         return GatewayFailure(
             503,
             "gateway-unreachable",
             "Payment gateway unreachable",
-            f"{channel} could not be reached ({type(exc).__name__}); nothing was charged, "
-            "try again shortly",
+            f"{channel} could not be reached ({type(exc).__name__}); try again shortly",
         )
     return GatewayFailure(
         502,
         "gateway-error",
         "Payment gateway error",
-        f"{channel} answered with an error ({type(exc).__name__}: {str(exc)[:160]}); "
-        "nothing was charged",
+        f"{channel} answered with an error ({type(exc).__name__}: {str(exc)[:160]})",
     )
 
 
@@ -75,6 +75,7 @@ async def prepay(
             now,
         )
         failure = gateway_failure(order["channel"], exc)
+        failure.detail += "; this order cannot be paid (nothing was charged), make a new one"
         failure.extra = {"order_id": order["order_id"], "order_status": "failed"}
         raise failure from exc
     async with pool.acquire() as conn:
