@@ -117,6 +117,7 @@ async def test_pay_links_ask_what_is_owed_and_gateway_failures_leave_no_pending_
             db,
             qr_secret="test-qr-secret-17",
             gateway_timeout_s="1",
+            order_ttl_s="86400",  # the longest: an order priced for a day ends with it
             **wechat_env(side, tmp_path),
             **merchant_key_env(merchant, tmp_path),
             wechatpay_api_base_url=gateway.url,
@@ -164,6 +165,17 @@ async def test_pay_links_ask_what_is_owed_and_gateway_failures_leave_no_pending_
                 due_date=today - timedelta(days=30),
                 total_fen=4200,
                 collection="utilities",
+                schedule_version=None,
+            ),
+            # Past its limitation date: shown apart, paid only when named.
+            _issued(
+                "inv-barred" + tag,
+                unit,
+                community,
+                period_start=two_months_ago,
+                period_end=last_month - timedelta(days=1),
+                due_date=today - timedelta(days=40),
+                total_fen=9900,
                 schedule_version=None,
             ),
             _issued(
@@ -228,6 +240,17 @@ async def test_pay_links_ask_what_is_owed_and_gateway_failures_leave_no_pending_
                 settled_at=datetime.now(UTC),
             ),
             balance(3, 0, invoice_id="inv-void" + tag, status="void", reason="void"),
+            balance(
+                1,
+                9900,
+                invoice_id="inv-barred" + tag,
+                total_fen=9900,
+                principal_paid_fen=0,
+                status="issued",
+                reason="recompute",
+                time_barred=True,
+                late_fee_basis=None,
+            ),
         ]
         producer = make_producer(kafka, client_id="test-ow")
         await producer.start()
@@ -249,8 +272,9 @@ async def test_pay_links_ask_what_is_owed_and_gateway_failures_leave_no_pending_
                 s = (await http.get(path, auth=None)).json()
                 lines = {x["invoice_id"]: x for x in s["invoices"]}
                 return (
-                    len(lines) == 3
+                    len(lines) == 4
                     and lines.get(part, {}).get("amount_fen") == 17580
+                    and lines.get("inv-barred" + tag, {}).get("time_barred") is True
                     and await conn.fetchval(
                         "SELECT late_fee_daily_rate IS NOT NULL FROM communities "
                         "WHERE community_id = $1",
@@ -279,6 +303,9 @@ async def test_pay_links_ask_what_is_owed_and_gateway_failures_leave_no_pending_
             ]
             assert statement["utilities"]["total_fen"] == 4200
             assert statement["total_fen"] == 27608 + 17580 + 4200
+            assert [
+                (x["invoice_id"], x["amount_fen"]) for x in statement["time_barred"]["invoices"]
+            ] == [("inv-barred" + tag, 9900)]
 
             async def order(invoice_ids: list[str]) -> httpx.Response:
                 return await http.post(
@@ -296,13 +323,14 @@ async def test_pay_links_ask_what_is_owed_and_gateway_failures_leave_no_pending_
             assert r.status_code == 201, r.text
             assert r.json()["amount_fen"] == 17580
             assert r.json()["gateway_payload"]["code_url"].startswith("weixin://")
+            midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), SHANGHAI)
+            assert datetime.fromisoformat(r.json()["expires_at"]) > midnight  # no fee accrues
             # An overdue invoice: principal plus the late fee to yesterday; the order ends
             # with the community's day it was priced for (tomorrow it owes more).
             r = await order(["inv-late" + tag])
             assert r.status_code == 201, r.text
             assert r.json()["amount_fen"] == 27608
-            midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), SHANGHAI)
-            assert datetime.fromisoformat(r.json()["expires_at"]) <= midnight
+            assert datetime.fromisoformat(r.json()["expires_at"]) == midnight
             # Paid, settled or void invoices cannot be ordered.
             for closed, word in (("inv-paid", "paid"), ("inv-void", "void")):
                 r = await order([closed + tag])
@@ -326,15 +354,18 @@ async def test_pay_links_ask_what_is_owed_and_gateway_failures_leave_no_pending_
                 auth=None,
             )
             assert (r.status_code, r.json()["amount_fen"]) == (201, 4200), r.text
-            # Paying the whole statement asks the statement's total.
+            # Paying the whole statement asks the statement's total (not the time-barred one).
             r = await http.post(
                 pay_path, json={"channel": "wechat_pay", "scene": "native"}, auth=None
             )
             assert r.status_code == 201, r.text
             assert r.json()["amount_fen"] == statement["total_fen"]
+            assert "inv-barred" + tag not in r.json()["invoice_ids"]
+            r = await order(["inv-barred" + tag])  # named, it can be paid
+            assert (r.status_code, r.json()["amount_fen"]) == (201, 9900), r.text
 
             # Prepayment: at most 12 months of the 27,580 monthly charge on account, after what
-            # an unnamed payment pays today (the three open invoices).
+            # an unnamed payment pays today (the open invoices but the time-barred one).
             owed = statement["total_fen"]
             on_account = {
                 "unit_id": unit,
