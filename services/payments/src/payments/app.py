@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from payments.adapters.gateways import Gateways
 from payments.entrypoints import bank, finance, orders, qr, reconciliation, scoping, webhooks
-from payments.entrypoints.errors import install_database_error_handlers
+from payments.entrypoints.errors import install_database_error_handlers, install_problem_handlers
 from payments.entrypoints.events import HANDLERS
 from payments.entrypoints.http import router
 from payments.service_layer.accounts import MerchantAccount, configured_accounts, sync_accounts
@@ -56,6 +56,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         ],
     )
     install_database_error_handlers(app)
+    install_problem_handlers(app)
     app.state.gateways = Gateways.from_settings(settings)
     app.state.payment_recorder = PaymentRecorder()
     return secure_app(app, scope=scoping.REGISTRY)

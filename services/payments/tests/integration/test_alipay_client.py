@@ -129,7 +129,12 @@ async def test_alipay_client_against_a_fake_gateway(
                     "amount_fen": 100,
                 },
             )
-            assert "VerificationError" in r.json()["gateway_error"]
+            # A forged prepay answer: 502 problem, the order failed (never left pending).
+            assert r.status_code == 502, r.text
+            assert r.headers["content-type"] == "application/problem+json"
+            assert "VerificationError" in r.json()["detail"]
+            assert r.json()["order_status"] == "failed"
+            assert (await http.get(f"/orders/{r.json()['order_id']}")).json()["status"] == "failed"
             fake.forge_with = None
             assert await conn.fetchval("SELECT count(*) FROM payments") == 1
             assert await conn.fetchval("SELECT count(*) FROM gateway_transactions") == 1

@@ -307,7 +307,7 @@ async def test_order_for_named_invoices_takes_the_amount_from_billing_events(
         settled = await http.post(
             "/orders", json={"unit_id": unit, "channel": "wechat_pay", "invoice_ids": ["inv-3"]}
         )
-        assert settled.status_code == 422 and "not open" in settled.text
+        assert settled.status_code == 422 and "inv-3 is paid" in settled.text
         other = await http.post(
             "/orders",
             json={"unit_id": "someone-else", "channel": "alipay", "invoice_ids": ["inv-1"]},

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from payments.domain.bank_files import parse_withholding_file
 from payments.domain.orders import (
-    OpenInvoice,
     OrderError,
     new_out_trade_no,
     order_expiry,
     terms_for_invoices,
 )
+from payments.domain.owed import OpenInvoice
 from payments.domain.qr import qr_signature, qr_valid
 from payments.domain.receipts import receipt_number
 from payments.domain.reconciliation import Recorded, reconcile
@@ -37,10 +37,11 @@ def test_order_amount_comes_from_open_invoices_of_the_unit() -> None:
         "b": OpenInvoice("b", "c", "u", "p", 250),
         "x": OpenInvoice("x", "c", "other", "p", 5),
     }
-    assert terms_for_invoices(["a", "b"], invoices, "u").amount_fen == 350
+    day = date(2026, 3, 5)
+    assert terms_for_invoices(["a", "b"], invoices, "u", day).amount_fen == 350
     for ids in (["a", "a"], ["zzz"], ["x"], []):
         with pytest.raises(OrderError):
-            terms_for_invoices(ids, invoices, "u")
+            terms_for_invoices(ids, invoices, "u", day)
     with pytest.raises(OrderError):
         order_expiry(NOW, timedelta(days=2))
 

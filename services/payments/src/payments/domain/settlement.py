@@ -71,7 +71,7 @@ class OrderState:
     order_id: str
     amount_fen: int
     currency: str
-    status: str  # pending | paid | closed | expired
+    status: str  # pending | paid | closed | expired | failed (the gateway's prepay failed)
     expires_at: datetime
     payment_id: str | None
 
@@ -99,7 +99,7 @@ def settle(order: OrderState | None, report: GatewayReport) -> Accept | Review:
         )
     if order.status == "paid":
         return Review("already_paid", f"the order was already paid by {order.payment_id}")
-    if order.status in ("closed", "expired") or report.paid_at > order.expires_at:
+    if order.status in ("closed", "expired", "failed") or report.paid_at > order.expires_at:
         return Review(
             "expired_order",
             f"paid at {report.paid_at.isoformat()}, the order expired at "

@@ -8,13 +8,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
+from payments.domain.orders import OrderError
 from payments.entrypoints import security
 from payments.entrypoints.scoping import PREPAYMENT
 from payments.entrypoints.security import CounterClerk, Reader
-from payments.service_layer import communities
+from payments.service_layer import communities, orders
 from payments.service_layer.counter import (
     CounterPayment,
     IdempotencyConflict,
+    already_recorded,
     record_counter_payment,
 )
 from propfee import audit
@@ -62,6 +64,7 @@ async def counter_payment(
     principal: CounterClerk,
 ) -> dict[str, Any]:
     """Record a payment taken at the counter; the Idempotency-Key header makes retries safe.
+    Money on account (no invoice named) is refused (422) beyond the advance-collection cap.
     Audited (``payment.counter_recorded``)."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
@@ -73,6 +76,13 @@ async def counter_payment(
             field="paid_at",
             backdate_days=await communities.backdate_days(conn, body.community_id),
         )
+        if not body.invoice_ids and not await already_recorded(conn, idempotency_key):
+            try:  # money on account: within the advance-collection cap
+                await orders.check_advance(
+                    conn, body.community_id, body.unit_id, body.amount_fen, paid_at
+                )
+            except OrderError as exc:
+                raise HTTPException(422, str(exc)) from exc
         payment = CounterPayment(
             idempotency_key=idempotency_key,
             received_at=paid_at,

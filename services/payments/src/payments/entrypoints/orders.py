@@ -16,6 +16,7 @@ from payments.entrypoints.security import CounterClerk, Expirer, OrderCreator, O
 from payments.service_layer import codepay, orders
 from payments.service_layer.expiry import expire_orders
 from payments.service_layer.gateway_payments import record_gateway_payment
+from payments.service_layer.prepay import gateway_failure, prepay
 from propfee.auth import Principal, mask_personal
 from propfee.http import Pool
 from propfee.logging import get_logger
@@ -42,8 +43,10 @@ class OrderIn(BaseModel):
 async def create_order(
     body: OrderIn, pool: Pool, gateways: GatewaysDep, principal: OrderCreator
 ) -> dict[str, Any]:
-    """Fix the amount (from the invoices, or on account), then ask the gateway to prepay.
-    The owner app's backend calls this with a service token for the owner it signed in."""
+    """Fix the amount (what the named invoices owe that day, or on account within the
+    advance-collection cap), then ask the gateway to prepay. A gateway that cannot be reached
+    answers 503, one that fails 502 (problem bodies; the order is marked ``failed``). The
+    owner app's backend calls this with a service token for the owner it signed in."""
     now = body.at or datetime.now(UTC)
     request = orders.OrderRequest(
         unit_id=body.unit_id,
@@ -55,29 +58,30 @@ async def create_order(
         amount_fen=body.amount_fen,
     )
     ttl = timedelta(seconds=gateways.settings.order_ttl_s)
-    row = await _create(pool, principal, request, now, ttl)
     client = gateways.clients.get(body.channel)
+    if client is not None:
+        check_payer_id(body.channel, body.scene, body.payer_openid)
+    row = await _create(pool, principal, request, now, ttl)
     view = mask_personal(principal, orders.order_view(row, now))
     if client is None:
         view["gateway_error"] = f"{body.channel} is not configured"
         return view
-    try:
-        answer = await client.prepay(row, body.scene, body.payer_openid)
-    except Exception as exc:
-        log.warning("prepay failed", channel=body.channel, error=type(exc).__name__)
-        view["gateway_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
-        return view
-    async with pool.acquire() as conn:
-        await orders.store_gateway_answer(conn, row["order_id"], answer)
-    view["gateway_payload"] = answer
+    view["gateway_payload"] = await prepay(pool, client, row, body.scene, body.payer_openid, now)
     return view
 
 
+def check_payer_id(channel: str, scene: str, payer_openid: str | None) -> None:
+    """WeChat Pay JSAPI and Alipay's in-app payment need the payer's id (422 before any order
+    is made, rather than a gateway error after)."""
+    if scene == "jsapi" and channel in ("wechat_pay", "alipay") and not payer_openid:
+        raise HTTPException(422, f"payer_openid: {channel} {scene} needs the payer's id")
+
+
 async def _terms_in_scope(
-    conn: Any, principal: Principal, request: orders.OrderRequest
+    conn: Any, principal: Principal, request: orders.OrderRequest, now: datetime
 ) -> OrderTerms:
     try:
-        terms = await orders.order_terms(conn, request)
+        terms = await orders.order_terms(conn, request, now)
     except OrderError as exc:
         raise HTTPException(422, str(exc)) from exc
     await security.community(conn, principal, terms.community_id)
@@ -89,7 +93,7 @@ async def _create(
 ) -> Any:
     """The order, once its community is known to be within the caller's scope (404 else)."""
     async with pool.acquire() as conn, conn.transaction():
-        terms = await _terms_in_scope(conn, principal, request)
+        terms = await _terms_in_scope(conn, principal, request, now)
         try:
             return await orders.create_order(conn, request, now, ttl, terms)
         except OrderError as exc:
@@ -132,7 +136,8 @@ async def get_order(order_id: str, pool: Pool, principal: Reader) -> dict[str, A
 async def query_order(
     order_id: str, pool: Pool, gateways: GatewaysDep, principal: OrderQuerier
 ) -> dict[str, Any]:
-    """Ask the gateway; a paid answer is recorded like a notification (one payment either way)."""
+    """Ask the gateway; a paid answer is recorded like a notification (one payment either way).
+    A gateway that cannot be reached answers 503, one that fails 502 (problem bodies)."""
     row = await _order(pool, principal, order_id)
     client = gateways.clients.get(row["channel"])
     if client is None:
@@ -142,7 +147,7 @@ async def query_order(
         result = await client.query(row["out_trade_no"])
     except Exception as exc:
         log.warning("order query failed", channel=row["channel"], error=type(exc).__name__)
-        raise HTTPException(502, f"gateway: {type(exc).__name__}: {str(exc)[:200]}") from exc
+        raise gateway_failure(row["channel"], exc) from exc
     recorded = None
     if result.report is not None:
         async with pool.acquire() as conn, conn.transaction():
@@ -186,7 +191,7 @@ async def scan_payment_code(
     )
     async with pool.acquire() as conn:
         # The scope first: what is not the caller's is not found, configured or not.
-        await _terms_in_scope(conn, principal, request)
+        await _terms_in_scope(conn, principal, request, now)
     client = gateways.clients.get(channel)
     if client is None:
         raise HTTPException(409, f"{channel} is not configured")

@@ -43,6 +43,15 @@ class CounterPayment:
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
+async def already_recorded(conn: asyncpg.Connection, idempotency_key: str) -> bool:
+    """A replay of a recorded counter payment (checked again when recording)."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM payments WHERE dedup_key = $1)",
+        f"counter:{idempotency_key}",
+    )
+    return found
+
+
 async def record_counter_payment(conn: asyncpg.Connection, p: CounterPayment) -> tuple[str, bool]:
     """Record the payment and publish PaymentReceived in one transaction.
 

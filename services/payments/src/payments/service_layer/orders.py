@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from payments.domain.advance import check_prepayment
 from payments.domain.orders import (
     OrderError,
     OrderTerms,
@@ -22,7 +23,8 @@ from payments.domain.orders import (
     terms_for_invoices,
     terms_on_account,
 )
-from payments.service_layer.invoices import open_invoices
+from payments.domain.owed import amount_owed, end_of_local_day, local_day
+from payments.service_layer import invoices
 
 
 @dataclass(frozen=True)
@@ -36,18 +38,41 @@ class OrderRequest:
     amount_fen: int | None = None
 
 
-async def order_terms(conn: asyncpg.Connection, request: OrderRequest) -> OrderTerms:
-    """Named invoices: the amount from the read model. Otherwise an amount on account."""
+async def order_terms(conn: asyncpg.Connection, request: OrderRequest, now: datetime) -> OrderTerms:
+    """Named invoices: what they owe on the community's day of ``now``, from the read model.
+    Otherwise an amount on account, within the advance-collection cap."""
     if request.invoice_ids:
-        return terms_for_invoices(
-            request.invoice_ids, await open_invoices(conn, request.unit_id), request.unit_id
-        )
+        known = await invoices.unit_invoices(conn, request.unit_id)
+        community = next(iter(known.values())).community_id if known else None
+        day = local_day(now, await invoices.community_time_zone(conn, community))
+        return terms_for_invoices(request.invoice_ids, known, request.unit_id, day)
     if request.amount_fen is None or not request.community_id or not request.payer_party_id:
         raise OrderError(
             "name invoices, or give community_id, payer_party_id and amount_fen on account"
         )
+    await check_advance(conn, request.community_id, request.unit_id, request.amount_fen, now)
     return terms_on_account(
         request.community_id, request.unit_id, request.payer_party_id, request.amount_fen
+    )
+
+
+async def check_advance(
+    conn: asyncpg.Connection, community_id: str, unit_id: str, amount_fen: int, now: datetime
+) -> None:
+    """Refuse (``OrderError``) money on account that would put more than the community's
+    advance-collection cap on the unit's account (``domain.advance``): orders on account,
+    payment-code payments and counter payments that name no invoice."""
+    day = local_day(now, await invoices.community_time_zone(conn, community_id))
+    open_ = (await invoices.open_invoices(conn, unit_id)).values()
+    check_prepayment(
+        amount_fen,
+        # What an unnamed payment pays today: open invoices but time-barred ones (paid only
+        # when named).
+        owed_fen=sum(amount_owed(i, day) for i in open_ if not i.time_barred),
+        credit_fen=await invoices.credit_on_account(conn, unit_id),
+        latest=await invoices.latest_regular_invoice(conn, unit_id),
+        cap=await invoices.advance_cap(conn, community_id),
+        day=day,
     )
 
 
@@ -60,7 +85,11 @@ async def create_order(
 ) -> asyncpg.Record:
     """Insert a pending order (inside the caller's transaction) and return its row; ``terms``
     when the caller already read them (``order_terms``), e.g. to check the community."""
-    terms = terms or await order_terms(conn, request)
+    terms = terms or await order_terms(conn, request, now)
+    day_ends_at = None
+    if terms.priced_for_the_day:
+        zone = await invoices.community_time_zone(conn, terms.community_id)
+        day_ends_at = end_of_local_day(local_day(now, zone), zone)
     row = await conn.fetchrow(
         "INSERT INTO payment_orders (order_id, out_trade_no, community_id, unit_id, "
         "payer_party_id, invoice_ids, amount_fen, channel, scene, created_at, expires_at) "
@@ -75,7 +104,7 @@ async def create_order(
         request.channel,
         request.scene,
         now,
-        order_expiry(now, ttl),
+        order_expiry(now, ttl, day_ends_at),
     )
     assert row is not None
     return row
