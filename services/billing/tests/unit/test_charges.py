@@ -24,7 +24,6 @@ from billing.domain.schedule import (
     validate_schedule,
 )
 
-
 WATER = FeeItem(
     "water",
     "水费",
@@ -249,8 +248,9 @@ def test_late_fee_on_continues_a_published_basis_exactly() -> None:
     basis = AccrualBasis(terms, start, date(2026, 2, 15), 27580 * 14 + 17580, 17580)
     for day in (date(2026, 2, 15), date(2026, 3, 2), date(2027, 5, 9)):
         assert late_fee_on(basis, day) == accrued_late_fee(27580, start, day, terms, paid)
-    barred = AccrualBasis(terms, start, date(2026, 2, 15), 27580 * 14 + 17580, 17580,
-                          stops_on=date(2026, 3, 2))
+    barred = AccrualBasis(
+        terms, start, date(2026, 2, 15), 27580 * 14 + 17580, 17580, stops_on=date(2026, 3, 2)
+    )
     assert late_fee_on(barred, date(2027, 1, 1)) == late_fee_on(basis, date(2026, 3, 2))
 
 
@@ -289,9 +289,7 @@ VACANCY_RULE = Discounts(vacancy_after_months=6, vacancy_payable_share=Decimal("
 MONTH_OFF = -8274  # 30% of 27,580 (EXAMPLES.md)
 
 
-def vacancy_line(
-    spells: tuple[VacancySpell, ...], first: date, months: int, cycle: str
-) -> int:
+def vacancy_line(spells: tuple[VacancySpell, ...], first: date, months: int, cycle: str) -> int:
     drafts = bill_unit(
         unit(vacancies=spells),
         Period.of_months(first, months),
@@ -377,9 +375,7 @@ def test_pass_through_lines_go_on_their_own_invoice_without_property_discounts()
 
 
 def test_only_utilities_make_only_a_utilities_invoice() -> None:
-    water_only = FeeSchedule(
-        "sw", 1, date(2025, 1, 1), date(2025, 2, 1), "ref", (WATER,)
-    )
+    water_only = FeeSchedule("sw", 1, date(2025, 1, 1), date(2025, 2, 1), "ref", (WATER,))
     home = unit(readings=(Reading("water", Decimal("1"), Decimal("2")),))
     [draft] = bill_unit(home, Period.of_months(date(2026, 1, 1), 1), ScheduleHistory([water_only]))
     assert draft.collection == "utilities" and draft.total_fen == 410

@@ -204,9 +204,7 @@ def bill_unit(
         if own:
             drafts.append(DraftInvoice(unit.unit_id, payer, sub, own, version))
         if utilities:
-            drafts.append(
-                DraftInvoice(unit.unit_id, payer, sub, utilities, version, "utilities")
-            )
+            drafts.append(DraftInvoice(unit.unit_id, payer, sub, utilities, version, "utilities"))
     return drafts
 
 
@@ -284,9 +282,7 @@ def _period_lines(
     return lines, version
 
 
-def vacancy_discounted(
-    spells: Sequence[VacancySpell], month: date, discounts: Discounts
-) -> bool:
+def vacancy_discounted(spells: Sequence[VacancySpell], month: date, discounts: Discounts) -> bool:
     """Whether the month (its first day) is discounted: some spell, past its waiting time on
     the month's first day, still vacant on its last day (see the module's docstring)."""
     after = discounts.vacancy_after_months

@@ -121,7 +121,19 @@ class FeeItemIn(BaseModel):
     kind: Literal["area", "fixed", "parking", "metered", "shared_meter", "one_off"]
     rate_fen: Decimal = Field(description="fen per m² per month, per month, or per unit used")
     unit_type: UnitType | Literal["*"] = "*"
+    #: Utilities collected on behalf of a supplier (水电暖代收): billed on their own invoice
+    #: at the supplier's tariff, which the item then carries with its source.
     pass_through: bool = False
+    supplier_tariff_fen: Decimal | None = Field(
+        default=None,
+        description="pass-through items: the supplier's tariff, in the unit of rate_fen; "
+        "rate_fen may not exceed it (no surcharge)",
+    )
+    tariff_source: str = Field(
+        default="",
+        max_length=200,
+        description="pass-through items: where the supplier's tariff is published",
+    )
 
 
 class ScheduleIn(BaseModel):

@@ -29,10 +29,10 @@ from billing.domain.account import (
     WaiverFact,
     replay,
 )
-from propfee.late_fees import LateFeeTerms
 from propfee.consumer import PermanentError
 from propfee.events import Event, InvoiceBalanceChanged, InvoiceSettled
 from propfee.events.billing import BalanceChangeReason
+from propfee.late_fees import LateFeeTerms
 from propfee.outbox import add_events
 
 

@@ -22,6 +22,7 @@ from billing.domain.calendar import add_months, month_end, month_start
 from billing.domain.ledger import LedgerParseResult, LedgerRow, RowError, parse_ledger
 from billing.service_layer.ids import new_id, stable_id
 from billing.service_layer.invoices import copy_invoices
+from billing.service_layer.issuing import late_fee_contract, liable_parties, owners_on
 from billing.service_layer.registry import PartyIn, contacts_event, developer_party, upsert_party
 from propfee.events import Event, InvoiceIssued, InvoiceLine
 from propfee.money import Money
@@ -240,6 +241,8 @@ async def _opening_arrears(
     """Split each household's opening arrears evenly over its unpaid months."""
     invoices, lines = [], []
     events: list[tuple[Event, str, str]] = []
+    contract = await late_fee_contract(conn, community_id)
+    owners = await owners_on(conn, list(unit_ids.values()), opening_as_of)
     for r in rows:
         if not r.opening_arrears_fen or r.arrears_first_month is None:
             continue
@@ -297,6 +300,9 @@ async def _opening_arrears(
                 total_fen=part.fen,
                 issued_at=at,
                 room_label=r.unit_key,
+                collection="property",
+                liable_party_ids=liable_parties(payer, owners.get(unit_id)),
+                interest_from=contract.interest_from(due, at),
             )
             events.append((event, unit_id, invoice_id))
             report.arrears_invoices += 1

@@ -9,9 +9,9 @@ from decimal import Decimal
 import asyncpg
 
 from billing.domain.calendar import add_months, month_end, month_start
-from propfee.late_fees import DEFAULT_ANNUAL_CAP
 from billing.service_layer.ids import new_id, stable_id
 from propfee.events import CommunityUpdated, PartyContactsUpdated
+from propfee.late_fees import DEFAULT_ANNUAL_CAP
 from propfee.outbox import add_event
 
 
