@@ -12,3 +12,8 @@ ALTER TABLE fee_items ADD CONSTRAINT fee_items_pass_through_at_supplier_tariff C
          ELSE supplier_tariff_fen IS NULL AND tariff_source IS NULL
     END
 ) NOT VALID;
+
+-- A sale settles the account (rule 13): the seller's credit at the sale, as recorded with the
+-- seller's choice (refund or transfer to the buyer).
+ALTER TABLE unit_sales
+    ADD COLUMN seller_credit_fen bigint NOT NULL DEFAULT 0 CHECK (seller_credit_fen >= 0);
