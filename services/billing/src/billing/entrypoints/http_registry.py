@@ -450,19 +450,20 @@ async def sale(
                 datetime.now(UTC),
                 recorded_by=principal.subject,
             )
-            await _unit_change(
-                conn,
-                principal,
-                unit_id,
-                "unit.sale",
-                sale_id=settled.sale_id,
-                sold_on=sold_on,
-                buyer_party_id=settled.buyer_party_id,
-                seller_party_ids=list(settled.seller_party_ids),
-                seller_credit=settled.seller_credit,
-                seller_credit_fen=settled.seller_credit_fen,
-                arrears_to_settle_fen=settled.arrears_to_settle_fen,
-            )
+            if settled.created:
+                await _unit_change(
+                    conn,
+                    principal,
+                    unit_id,
+                    "unit.sale",
+                    sale_id=settled.sale_id,
+                    sold_on=sold_on,
+                    buyer_party_id=settled.buyer_party_id,
+                    seller_party_ids=list(settled.seller_party_ids),
+                    seller_credit=settled.seller_credit,
+                    seller_credit_fen=settled.seller_credit_fen,
+                    arrears_to_settle_fen=settled.arrears_to_settle_fen,
+                )
     return models.SaleOut(
         unit_id=unit_id,
         sale_id=settled.sale_id,

@@ -458,6 +458,7 @@ class SaleSettlement:
     seller_credit: SellerCredit
     seller_credit_fen: int
     arrears: tuple[SaleArrear, ...]
+    created: bool = True  # False: the same sale again, found as recorded
 
     @property
     def arrears_to_settle_fen(self) -> int:
@@ -568,6 +569,7 @@ async def record_sale(
         seller_credit,
         credit_fen,
         await _seller_arrears(conn, unit_id, sellers, sold_on),
+        created=recorded is None,
     )
 
 
