@@ -239,7 +239,7 @@ def render_terminal(report: dict[str, Any]) -> str:
     for inv in invariants:
         detail = f" — {inv['detail']}" if inv["detail"] not in (None, "") else ""
         out += _wrap(f"{'✔' if inv['ok'] else '✘'} {inv['name']}{detail}")
-    out += ["", "Month by month"]
+    out += ["", "Month by month · property fee (utilities apart, below)"]
     tiers = _tier_keys(months)
     rows = [
         [
@@ -268,11 +268,16 @@ def render_terminal(report: dict[str, Any]) -> str:
         )
     else:
         out.append(f"  {DASH}")
+    utilities = _utility_rows(report)
+    if utilities:
+        out += ["", "Utilities collected on behalf of suppliers (水电暖代收), apart from the fee"]
+        out += _table(["Month", "Billed", "Collected", "Coll."], utilities[:-1],
+                      [False, True, True, True], utilities[-1])  # fmt: skip
     items = _fee_item_rows(report)
     if items:
         out += ["", "Fee items (the whole period)"]
-        out += _table(["item", "households", "billed", "collected", "coll."], items,
-                      [False, True, True, True, True])  # fmt: skip
+        out += _table(["item", "households", "billed", "collected", "coll.", "collection"],
+                      items, [False, True, True, True, True, False])  # fmt: skip
     out += ["", "Households"]
     out += _wrap(" · ".join(f"{count(v)} {_label(k)}" for k, v in hh.items()) or DASH)
     personas = report.get("personas")
@@ -565,7 +570,7 @@ svg .tick { fill: var(--muted); font-size: 11px; }
 {% endfor %}
 </div>
 <section aria-labelledby="months-h">
-<h2 id="months-h">Month by month</h2>
+<h2 id="months-h">Month by month · property fee</h2>
 <div class="scroll"><table>
 <thead><tr>{% for h in month_head %}<th scope="col">{{ h }}</th>{% endfor %}</tr></thead>
 <tbody>
@@ -579,6 +584,20 @@ svg .tick { fill: var(--muted); font-size: 11px; }
   %}</tr></tfoot>{% endif %}
 </table></div>
 </section>
+{% if utilities %}<section aria-labelledby="utilities-h">
+<h2 id="utilities-h">Utilities collected on behalf of suppliers (水电暖代收)</h2>
+<p class="muted">The suppliers' money, billed on its own invoices at their tariffs: apart from
+the property fee and its collection rate.</p>
+<div class="scroll"><table>
+<thead><tr>{% for h in ["Month", "Billed", "Collected", "Collection"] %}<th scope="col">{{ h
+  }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in utilities[:-1] %}<tr><th scope="row">{{ row[0] }}</th>{% for cell in row[1:]
+  %}<td>{{ cell }}</td>{% endfor %}</tr>
+{% endfor %}</tbody>
+<tfoot><tr><th scope="row">{{ utilities[-1][0] }}</th>{% for cell in utilities[-1][1:]
+  %}<td>{{ cell }}</td>{% endfor %}</tr></tfoot>
+</table></div>
+</section>{% endif %}
 <div class="grid2">
 {% for t in tables %}
 <div class="card"><h2>{{ t.title }}</h2>
@@ -606,9 +625,25 @@ svg .tick { fill: var(--muted); font-size: 11px; }
 def _fee_item_rows(report: Mapping[str, Any]) -> list[list[str]]:
     return [
         [str(r.get("item", DASH)), count(r.get("households")), yuan(r.get("billed_fen")),
-         yuan(r.get("collected_fen")), pct(r.get("collection_rate"))]
+         yuan(r.get("collected_fen")), pct(r.get("collection_rate")),
+         str(r.get("collection") or DASH)]
         for r in (_dict(r) for r in _list(report.get("fee_items")))
     ]  # fmt: skip
+
+
+def _utility_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    """Utilities collected on behalf of suppliers by month, then the total row; [] if none."""
+    data = _dict(report.get("utilities"))
+    months = [_dict(r) for r in _list(data.get("by_month"))]
+    if not months and _int(data.get("billed_fen")) is None:
+        return []
+    rows = [
+        [str(m.get("month", DASH)), yuan(m.get("billed_fen")), yuan(m.get("collected_fen")),
+         pct(m.get("collection_rate"))]
+        for m in months
+    ]  # fmt: skip
+    total = ["Total", yuan(data.get("billed_fen")), yuan(data.get("collected_fen"))]
+    return [*rows, [*total, pct(data.get("collection_rate"))]]
 
 
 def _share_rows(items: list[tuple[str, float]]) -> list[list[str]]:
@@ -674,6 +709,7 @@ def _context(report: Mapping[str, Any]) -> dict[str, Any]:
         ],
         "reproduce": _reproduce(meta),
         "charts": [{"title": t, "svg": svg} for t, svg in charts],
+        "utilities": _utility_rows(report),
         "month_head": [
             "Month",
             "Billed",
@@ -724,7 +760,7 @@ def _context(report: Mapping[str, Any]) -> dict[str, Any]:
         "tables": [
             {
                 "title": "Fee items",
-                "head": ["item", "households", "billed", "collected", "collection"],
+                "head": ["item", "households", "billed", "collected", "rate", "collection"],
                 "rows": _fee_item_rows(report),
             },
             {

@@ -44,7 +44,8 @@ SCHEDULE_ITEMS = [
      "unit_type": "shop"},
     {"code": "parking", "name": "车位管理费", "kind": "parking", "rate_fen": "30000"},
     {"code": "water", "name": "水费（代收）", "kind": "metered", "rate_fen": "410",
-     "pass_through": True},
+     "pass_through": True, "supplier_tariff_fen": "410",
+     "tariff_source": "杭州市水务集团 居民生活用水价格表 杭发改价格〔2024〕5号"},
 ]  # fmt: skip
 
 

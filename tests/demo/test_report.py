@@ -55,6 +55,7 @@ def make_report() -> dict[str, Any]:
         "fee_items": [
             {
                 "item": "property_fee",
+                "collection": "property",
                 "households": 1236,
                 "billed_fen": 400_000_000,
                 "collected_fen": 380_000_000,
@@ -62,12 +63,27 @@ def make_report() -> dict[str, Any]:
             },
             {
                 "item": "water",
+                "collection": "utilities",
                 "households": 1049,
                 "billed_fen": 4_321_098,
                 "collected_fen": 4_000_000,
                 "collection_rate": 0.9257,
             },
         ],
+        "utilities": {
+            "billed_fen": 4_321_098,
+            "collected_fen": 4_000_000,
+            "collection_rate": 0.9257,
+            "by_month": [
+                {
+                    "month": f"2027-{i + 1:02d}",
+                    "billed_fen": 360_000 + i,
+                    "collected_fen": 333_333,
+                    "collection_rate": 0.9259,
+                }
+                for i in range(12)
+            ],
+        },
         "reminders_by_channel": {"sms": 500, "wechat": 120, "letter": 30, "door_notice": 4},
         "reminders_by_stage": {"pre_due_notice": 10, "reminder_7d": 300, "final_notice": 12},
         "escalations_by_stage": {"reminder_7d": 300, "phone_call": 40, "legal_review": 1},
@@ -202,6 +218,34 @@ def test_html_page_is_written_with_charts(tmp_path: Path) -> None:
     for month in report["months"]:
         assert f'<th scope="row">{month["month"]}</th>' in html
     assert '<th scope="row">water</th><td>1,049</td><td>¥43,210.98</td>' in html
+    assert "<td>92.6%</td><td>utilities</td>" in html
+
+
+def test_utilities_are_shown_apart_from_the_property_fee(tmp_path: Path) -> None:
+    """Rule 9: the suppliers' money has its own table, month by month, with its own total."""
+    report = make_report()
+    html = write_html(report, tmp_path).read_text(encoding="utf-8")
+    check(html)
+    section = html[html.index('id="utilities-h"') :]
+    section = section[: section.index("</section>")]
+    assert "水电暖代收" in section
+    assert '<th scope="row">2027-01</th><td>¥3,600.00</td><td>¥3,333.33</td><td>92.6%</td>' in (
+        section
+    )
+    assert '<th scope="row">Total</th><td>¥43,210.98</td><td>¥40,000.00</td>' in section
+    assert "Month by month · property fee" in html
+
+    text = render_terminal(report)
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Utilities collected"))
+    table = lines[start : start + 20]
+    assert any(line.startswith("│ 2027-12 ") and "¥3,600.11" in line for line in table)
+    assert any(line.startswith("│ Total ") and "¥43,210.98" in line for line in table)
+    assert max(map(columns, lines)) <= 100
+
+    del report["utilities"]
+    assert "utilities-h" not in write_html(report, tmp_path).read_text(encoding="utf-8")
+    assert "Utilities collected" not in render_terminal(report)
 
 
 def test_invariants_show_pass_and_fail(tmp_path: Path) -> None:

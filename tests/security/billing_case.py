@@ -69,9 +69,11 @@ def _seed_community(
                 "items": [
                     *SCHEDULE_ITEMS,
                     {"code": "water", "name": "水费", "kind": "metered", "rate_fen": "410",
-                     "pass_through": True},
+                     "pass_through": True, "supplier_tariff_fen": "410",
+                     "tariff_source": "杭州水务 杭价〔2024〕3号"},
                     {"code": "stair_light", "name": "公共照明", "kind": "shared_meter",
-                     "rate_fen": "65", "pass_through": True},
+                     "rate_fen": "65", "pass_through": True, "supplier_tariff_fen": "65",
+                     "tariff_source": "国网杭州供电公司 居民电价表"},
                     {"code": "repair_visit", "name": "维修", "kind": "one_off",
                      "rate_fen": "5000"},
                 ],
@@ -169,7 +171,8 @@ EXAMPLES = {
     "POST /units/{unit_id}/handover": lambda ids: Example(
         json={"handover_date": str(_today()), "owner": {"name": "王五"}}),
     "POST /units/{unit_id}/sale": lambda ids: Example(
-        json={"sold_on": str(_today()), "buyer": {"name": "李四", "phone": "13900001111"}}),
+        json={"sold_on": str(_today()), "buyer": {"name": "李四", "phone": "13900001111"},
+              "seller_credit": "refund"}),
     "POST /units/{unit_id}/vacancies": lambda ids: Example(
         json={"registered_on": str(_today())}),
     "POST /parties": lambda ids: Example(json={

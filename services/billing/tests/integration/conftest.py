@@ -17,8 +17,24 @@ ITEMS = (
     FeeItem("property_fee", "物业服务费", "area", Decimal("250"), "residential"),
     FeeItem("property_fee", "物业服务费", "area", Decimal("480"), "shop"),
     FeeItem("parking", "车位管理费", "parking", Decimal("30000")),
-    FeeItem("water", "水费", "metered", Decimal("410"), pass_through=True),
-    FeeItem("stair_light", "公共照明电费", "shared_meter", Decimal("65"), pass_through=True),
+    FeeItem(
+        "water",
+        "水费",
+        "metered",
+        Decimal("410"),
+        pass_through=True,
+        supplier_tariff_fen=Decimal("410"),
+        tariff_source="杭州水务 杭价〔2024〕3号",
+    ),
+    FeeItem(
+        "stair_light",
+        "公共照明电费",
+        "shared_meter",
+        Decimal("65"),
+        pass_through=True,
+        supplier_tariff_fen=Decimal("65"),
+        tariff_source="国网杭州供电公司 居民电价表",
+    ),
     FeeItem("repair_visit", "有偿维修上门", "one_off", Decimal("5000")),
 )
 

@@ -383,7 +383,8 @@ def test_business_times_are_the_callers_only_within_the_window(world: World) -> 
     long_ago = str(today - timedelta(days=60))
     w.refused(403, "POST", f"/units/{unit}/vacancies", clerk, json={"registered_on": long_ago})
     w.refused(403, "POST", f"/units/{unit}/sale", clerk,
-              json={"sold_on": long_ago, "buyer": {"name": "李四"}})  # fmt: skip
+              json={"sold_on": long_ago, "buyer": {"name": "李四"},
+                    "seller_credit": "refund"})  # fmt: skip
     w.refused(403, "POST", f"/units/{unit}/handover", clerk,
               json={"handover_date": str(today + timedelta(days=1)), "owner": {"name": "李四"}})  # fmt: skip
     w.ok("POST", f"/units/{unit}/vacancies", clerk,

@@ -12,6 +12,7 @@ from billing.domain.charges import (
     PayerSpan,
     Reading,
     UnitFacts,
+    VacancySpell,
     bill_unit,
     split_shared_meter,
 )
@@ -23,14 +24,32 @@ from billing.domain.schedule import (
     validate_schedule,
 )
 
+WATER = FeeItem(
+    "water",
+    "水费",
+    "metered",
+    Decimal("410"),
+    pass_through=True,
+    supplier_tariff_fen=Decimal("410"),
+    tariff_source="杭州水务 杭价〔2024〕3号",
+)
+
 
 def schedule(version: int, effective: date, rate: str = "280", **extra: FeeItem) -> FeeSchedule:
     items = [
         FeeItem("property_fee", "物业服务费", "area", Decimal(rate), "residential"),
         FeeItem("property_fee", "物业服务费", "area", Decimal("480"), "shop"),
         FeeItem("parking", "车位管理费", "parking", Decimal("30000")),
-        FeeItem("water", "水费", "metered", Decimal("410"), pass_through=True),
-        FeeItem("stair_light", "公共照明", "shared_meter", Decimal("65"), pass_through=True),
+        WATER,
+        FeeItem(
+            "stair_light",
+            "公共照明",
+            "shared_meter",
+            Decimal("65"),
+            pass_through=True,
+            supplier_tariff_fen=Decimal("65"),
+            tariff_source="国网杭州供电公司 居民电价表 2025",
+        ),
         FeeItem("moving", "装修垃圾清运", "one_off", Decimal("20000")),
     ]
     return FeeSchedule(
@@ -84,7 +103,7 @@ def test_rate_change_mid_month_splits_by_days() -> None:
 
 
 def test_vacancy_discount_after_six_months() -> None:
-    vacant = unit(vacancy_registered_on=date(2025, 9, 1))
+    vacant = unit(vacancies=(VacancySpell(date(2025, 9, 1)),))
     discounts = Discounts(vacancy_after_months=6, vacancy_payable_share=Decimal("0.70"))
     [feb] = bill_unit(vacant, Period.of_months(date(2026, 2, 1), 1), HISTORY, discounts=discounts)
     [mar] = bill_unit(vacant, Period.of_months(date(2026, 3, 1), 1), HISTORY, discounts=discounts)
@@ -116,13 +135,15 @@ def test_shop_rate_parking_metered_shared_and_one_off() -> None:
         readings=(Reading("water", Decimal("100.0"), Decimal("112.5")),),
         extras=(ExtraCharge("moving", Decimal(1)),),
     )
-    [draft] = bill_unit(shop, Period.of_months(date(2026, 1, 1), 1), HISTORY)
+    [draft, utilities] = bill_unit(shop, Period.of_months(date(2026, 1, 1), 1), HISTORY)
     assert amounts(draft.lines) == [
         ("property_fee", 28800),
         ("parking", 30000),
-        ("water", 5125),
         ("moving", 20000),
     ]
+    # Water collected on behalf of the supplier is invoiced apart (rule 9).
+    assert utilities.collection == "utilities" and draft.collection == "property"
+    assert amounts(utilities.lines) == [("water", 5125)]
 
 
 def test_shared_meter_split_by_area_loses_no_fen() -> None:
@@ -260,3 +281,133 @@ def test_shop_gets_one_combined_statement_with_rent() -> None:
     assert (
         bill_unit(home, Period.of_months(date(2026, 1, 1), 1), ScheduleHistory([with_rent])) == []
     )
+
+
+# -- Rule 3: the vacancy discount ends when the vacancy ends, in every cycle ----------------
+
+VACANCY_RULE = Discounts(vacancy_after_months=6, vacancy_payable_share=Decimal("0.70"))
+MONTH_OFF = -8274  # 30% of 27,580 (EXAMPLES.md)
+
+
+def vacancy_line(spells: tuple[VacancySpell, ...], first: date, months: int, cycle: str) -> int:
+    drafts = bill_unit(
+        unit(vacancies=spells),
+        Period.of_months(first, months),
+        HISTORY,
+        cycle=cycle,  # type: ignore[arg-type]
+        discounts=VACANCY_RULE,
+    )
+    [draft] = drafts
+    return sum(line.amount_fen for line in draft.lines if line.fee_item == "vacancy_discount")
+
+
+ENDED_MAY = (VacancySpell(date(2025, 9, 1), date(2026, 5, 31)),)  # May is the last vacant day
+ENDED_MID_MAY = (VacancySpell(date(2025, 9, 1), date(2026, 5, 15)),)
+
+
+@pytest.mark.parametrize(
+    ("first", "months", "cycle", "spells", "discounted_months"),
+    [
+        # Monthly: April vacant all month; May ends mid-month (paid in full), June occupied.
+        (date(2026, 4, 1), 1, "monthly", ENDED_MID_MAY, 1),
+        (date(2026, 5, 1), 1, "monthly", ENDED_MID_MAY, 0),
+        (date(2026, 5, 1), 1, "monthly", ENDED_MAY, 1),
+        (date(2026, 6, 1), 1, "monthly", ENDED_MAY, 0),
+        # Quarterly April-June: April and May, not June.
+        (date(2026, 4, 1), 3, "quarterly", ENDED_MAY, 2),
+        # Half-yearly January-June: March to May (the waiting time ends on 2026-03-01).
+        (date(2026, 1, 1), 6, "half_yearly", ENDED_MAY, 3),
+        (date(2026, 1, 1), 6, "half_yearly", ENDED_MID_MAY, 2),
+        # Yearly 2026: March to May, not the ten months to December the old code gave.
+        (date(2026, 1, 1), 12, "yearly", ENDED_MAY, 3),
+        (date(2026, 1, 1), 12, "yearly", (VacancySpell(date(2025, 9, 1)),), 10),
+    ],
+)
+def test_vacancy_discount_ends_with_the_vacancy_in_every_cycle(
+    first: date, months: int, cycle: str, spells: tuple[VacancySpell, ...], discounted_months: int
+) -> None:
+    assert vacancy_line(spells, first, months, cycle) == MONTH_OFF * discounted_months
+
+
+def test_each_vacancy_spell_has_its_own_waiting_time() -> None:
+    spells = (
+        VacancySpell(date(2025, 9, 1), date(2026, 3, 31)),  # discounted in March only
+        VacancySpell(date(2026, 6, 1)),  # vacant again: six months more, December
+    )
+    assert vacancy_line(spells, date(2026, 1, 1), 12, "yearly") == 2 * MONTH_OFF
+
+
+def test_a_vacancy_that_ends_mid_month_keeps_no_discount_for_that_month() -> None:
+    """Whole months, both ends: registered mid-month waits until the next whole month."""
+    mid = (VacancySpell(date(2025, 9, 15)),)
+    assert vacancy_line(mid, date(2026, 3, 1), 1, "monthly") == 0
+    assert vacancy_line(mid, date(2026, 4, 1), 1, "monthly") == MONTH_OFF
+
+
+# -- Rule 9: utilities collected on behalf of suppliers stand apart -------------------------
+
+
+def test_pass_through_lines_go_on_their_own_invoice_without_property_discounts() -> None:
+    home = unit(
+        vacancies=(VacancySpell(date(2024, 1, 1)),),
+        readings=(Reading("water", Decimal("100"), Decimal("130")),),
+        extras=(ExtraCharge("stair_light", Decimal("3"), "公摊", amount_fen=195),),
+    )
+    [own, utilities] = bill_unit(
+        home,
+        Period.of_months(date(2026, 1, 1), 12),
+        HISTORY,
+        cycle="yearly",
+        discounts=VACANCY_RULE,
+    )
+    assert own.collection == "property"
+    assert [line.fee_item for line in own.lines] == [
+        "property_fee",
+        "vacancy_discount",
+        "prepay_discount_yearly",
+    ]
+    # 12 x 30% of 27,580 off, then 12% of what is left: the utilities are not in the base.
+    assert own.total_fen == 330960 - 99288 - 27801
+    assert utilities.collection == "utilities"
+    assert amounts(utilities.lines) == [("water", 12300), ("stair_light", 195)]
+    assert utilities.total_fen == 12495
+    assert (utilities.payer_party_id, utilities.period) == (own.payer_party_id, own.period)
+
+
+def test_only_utilities_make_only_a_utilities_invoice() -> None:
+    water_only = FeeSchedule("sw", 1, date(2025, 1, 1), date(2025, 2, 1), "ref", (WATER,))
+    home = unit(readings=(Reading("water", Decimal("1"), Decimal("2")),))
+    [draft] = bill_unit(home, Period.of_months(date(2026, 1, 1), 1), ScheduleHistory([water_only]))
+    assert draft.collection == "utilities" and draft.total_fen == 410
+
+
+def _with(item: FeeItem) -> FeeSchedule:
+    return FeeSchedule("s", 1, date(2025, 1, 1), date(2025, 3, 1), "ref", (item,))
+
+
+def test_a_pass_through_item_carries_the_supplier_tariff_and_its_source() -> None:
+    validate_schedule(_with(WATER), previous=None)
+    cheaper = FeeItem(**{**_fields(WATER), "rate_fen": Decimal("400")})
+    validate_schedule(_with(cheaper), previous=None)  # below the tariff is no surcharge
+    no_source = FeeItem(**{**_fields(WATER), "tariff_source": " "})
+    with pytest.raises(ScheduleError, match=r"items\[0\] \(water\): .*tariff_source"):
+        validate_schedule(_with(no_source), previous=None)
+    no_tariff = FeeItem(**{**_fields(WATER), "supplier_tariff_fen": None})
+    with pytest.raises(ScheduleError, match=r"items\[0\] \(water\): .*supplier_tariff_fen"):
+        validate_schedule(_with(no_tariff), previous=None)
+    surcharge = FeeItem(**{**_fields(WATER), "rate_fen": Decimal("410.5")})
+    with pytest.raises(
+        ScheduleError,
+        match=r"items\[0\] \(water\): rate 410.5 is above the supplier's tariff 410 .*surcharge",
+    ):
+        validate_schedule(_with(surcharge), previous=None)
+    own_item = FeeItem(
+        "parking", "车位", "parking", Decimal("1"), supplier_tariff_fen=Decimal("1"),
+        tariff_source="x",
+    )  # fmt: skip
+    with pytest.raises(ScheduleError, match="belong to pass-through items"):
+        validate_schedule(_with(own_item), previous=None)
+
+
+def _fields(item: FeeItem) -> dict[str, object]:
+    return {name: getattr(item, name) for name in FeeItem.__slots__}  # type: ignore[attr-defined]

@@ -2,6 +2,19 @@
 
 Exact arithmetic (fractions of a month, rates with sub-fen precision) is rounded half up once
 per line; totals are sums of lines (EXAMPLES.md, "Money and rounding", "Property fee").
+
+Utilities collected on behalf of suppliers (水电暖代收: the schedule's pass-through items) are
+billed on their own invoice (``collection='utilities'``), apart from the property fee: no
+property discount (vacancy, prepayment) ever touches them (DOMAIN.md, "Decisions, December
+2026").
+
+Vacancy discount (空置房优惠) is granted by whole calendar months, in every cycle alike: a
+month is discounted when the unit was registered vacant, past the waiting time, for all of
+it. The first discounted month is the first that starts on or after ``registered_on`` plus
+the waiting months (EXAMPLES.md: registered 2025-09-01, 6 months, from March 2026); the last
+is the last month that ends on or before ``ended_on`` (the last vacant day, inclusive): a
+vacancy that ends mid-month leaves that month undiscounted, just as a waiting time that ends
+mid-month does. A unit may have several vacancy spells; each has its own waiting time.
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ from billing.domain.schedule import FeeItem, FeeSchedule, ScheduleError, Schedul
 from propfee.money import Money, round_half_up
 
 Cycle = Literal["monthly", "quarterly", "half_yearly", "yearly"]
+Collection = Literal["property", "utilities"]
 CYCLE_MONTHS: dict[Cycle, int] = {"monthly": 1, "quarterly": 3, "half_yearly": 6, "yearly": 12}
 
 
@@ -51,14 +65,22 @@ class ExtraCharge:
 
 
 @dataclass(frozen=True, slots=True)
+class VacancySpell:
+    """A registered vacancy (空置登记) from ``registered_on`` to ``ended_on`` (the last vacant
+    day, inclusive; None: still vacant)."""
+
+    registered_on: date
+    ended_on: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UnitFacts:
     unit_id: str
     unit_type: str
     floor_area_m2: Decimal
     payers: tuple[PayerSpan, ...]
     parking_spaces: tuple[str, ...] = ()
-    vacancy_registered_on: date | None = None
-    vacancy_ended_on: date | None = None
+    vacancies: tuple[VacancySpell, ...] = ()
     readings: tuple[Reading, ...] = ()
     extras: tuple[ExtraCharge, ...] = ()
 
@@ -83,6 +105,7 @@ class DraftLine:
     quantity: Decimal
     unit_price_fen: Decimal
     amount_fen: int
+    pass_through: bool = False  # collected on behalf of a supplier: the utilities invoice
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +115,7 @@ class DraftInvoice:
     period: Period
     lines: tuple[DraftLine, ...]
     schedule_version: int
+    collection: Collection = "property"
 
     @property
     def total_fen(self) -> int:
@@ -135,7 +159,8 @@ def bill_unit(
     discounts: Discounts | None = None,
     cache: dict[tuple[object, ...], tuple[list[DraftLine], int]] | None = None,
 ) -> list[DraftInvoice]:
-    """One draft invoice per payer of the unit within the period.
+    """One draft invoice per payer of the unit within the period, and a second one
+    (``collection='utilities'``) for the payer's pass-through lines, if any.
 
     ``cache`` (one dict per run, same history and discounts) reuses the priced lines of units
     that bill alike: most of a community shares a handful of floor areas.
@@ -161,8 +186,7 @@ def bill_unit(
             unit.unit_type,
             unit.floor_area_m2,
             len(unit.parking_spaces),
-            unit.vacancy_registered_on,
-            unit.vacancy_ended_on,
+            unit.vacancies,
             tuple(months),
             prepaid,
         )
@@ -174,8 +198,13 @@ def bill_unit(
         lines, version = list(found[0]), found[1]
         if payer == last_payer:
             lines += _usage_lines(unit, history.effective_on(period.end), period.end)
-        if lines:  # nothing published applies to this unit: no empty invoice
-            drafts.append(DraftInvoice(unit.unit_id, payer, sub, tuple(lines), version))
+        # Nothing published applies to this unit: no empty invoice.
+        own = tuple(line for line in lines if not line.pass_through)
+        utilities = tuple(line for line in lines if line.pass_through)
+        if own:
+            drafts.append(DraftInvoice(unit.unit_id, payer, sub, own, version))
+        if utilities:
+            drafts.append(DraftInvoice(unit.unit_id, payer, sub, utilities, version, "utilities"))
     return drafts
 
 
@@ -217,19 +246,28 @@ def _period_lines(
                 accrual.quantity += quantity
                 amount = quantity * Fraction(item.rate_fen)
                 accrual.amount += amount
-                if item.kind == "area" and _vacancy_discounted(unit, month, discounts):
+                if (
+                    item.kind == "area"
+                    and not item.pass_through
+                    and vacancy_discounted(unit.vacancies, month, discounts)
+                ):
                     vacant_amount += amount
     span = f"{months[0]:%Y-%m}" if len(months) == 1 else f"{months[0]:%Y-%m}~{months[-1]:%Y-%m}"
     lines = [
         DraftLine(
-            code, f"{a.item.name} {span}", _quantity(a.quantity), rate, round_half_up(a.amount)
+            code,
+            f"{a.item.name} {span}",
+            _quantity(a.quantity),
+            rate,
+            round_half_up(a.amount),
+            a.item.pass_through,
         )
         for (code, rate), a in accruals.items()
     ]
     property_fee = sum(
         line.amount_fen
         for line, a in zip(lines, accruals.values(), strict=True)
-        if a.item.kind == "area"
+        if a.item.kind == "area" and not a.item.pass_through
     )
     if vacant_amount:
         off = round_half_up(vacant_amount * (1 - Fraction(discounts.vacancy_payable_share)))
@@ -244,14 +282,18 @@ def _period_lines(
     return lines, version
 
 
-def _vacancy_discounted(unit: UnitFacts, month: date, discounts: Discounts) -> bool:
+def vacancy_discounted(spells: Sequence[VacancySpell], month: date, discounts: Discounts) -> bool:
+    """Whether the month (its first day) is discounted: some spell, past its waiting time on
+    the month's first day, still vacant on its last day (see the module's docstring)."""
     after = discounts.vacancy_after_months
-    registered = unit.vacancy_registered_on
-    if after is None or registered is None or discounts.vacancy_payable_share >= 1:
+    if after is None or discounts.vacancy_payable_share >= 1:
         return False
-    if unit.vacancy_ended_on is not None and unit.vacancy_ended_on < month:
-        return False
-    return add_months(registered, after) <= month
+    last = month_end(month)
+    return any(
+        add_months(spell.registered_on, after) <= month
+        and (spell.ended_on is None or spell.ended_on >= last)
+        for spell in spells
+    )
 
 
 def _usage_lines(unit: UnitFacts, schedule: FeeSchedule | None, on: date) -> list[DraftLine]:
@@ -271,7 +313,11 @@ def _usage_lines(unit: UnitFacts, schedule: FeeSchedule | None, on: date) -> lis
                 f"previous {reading.previous}"
             )
         amount = round_half_up(Fraction(used) * Fraction(item.rate_fen))
-        lines.append(DraftLine(item.code, f"{item.name} {used}", used, item.rate_fen, amount))
+        lines.append(
+            DraftLine(
+                item.code, f"{item.name} {used}", used, item.rate_fen, amount, item.pass_through
+            )
+        )
     for extra in unit.extras:
         item = _item(schedule, extra.item_code, unit.unit_type, on)
         if item.kind not in ("one_off", "shared_meter"):
@@ -284,7 +330,9 @@ def _usage_lines(unit: UnitFacts, schedule: FeeSchedule | None, on: date) -> lis
             else round_half_up(Fraction(extra.quantity) * Fraction(item.rate_fen))
         )
         name = extra.description or item.name
-        lines.append(DraftLine(item.code, name, extra.quantity, item.rate_fen, amount))
+        lines.append(
+            DraftLine(item.code, name, extra.quantity, item.rate_fen, amount, item.pass_through)
+        )
     return lines
 
 

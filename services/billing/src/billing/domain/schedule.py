@@ -41,6 +41,10 @@ class FeeItem:
     rate_fen: Decimal
     unit_type: str = ANY_TYPE
     pass_through: bool = False  # utilities collected on behalf of the supplier: no surcharge
+    #: Pass-through items only: the supplier's own tariff (same unit as ``rate_fen``) and where
+    #: it is published (the supplier's price notice); ``rate_fen`` may not exceed it.
+    supplier_tariff_fen: Decimal | None = None
+    tariff_source: str = ""
 
     def applies_to(self, unit_type: str) -> bool:
         return self.unit_type in (ANY_TYPE, unit_type)
@@ -91,9 +95,37 @@ def validate_schedule(schedule: FeeSchedule, *, previous: FeeSchedule | None) ->
             raise ScheduleError(f"{where}: unknown unit type {item.unit_type!r}")
         if not item.rate_fen.is_finite() or item.rate_fen < 0:
             raise ScheduleError(f"{where}: rate must be a number >= 0")
+        check_pass_through(where, item)
         if (item.code, item.unit_type) in seen:
             raise ScheduleError(f"{where}: duplicate item for unit type {item.unit_type}")
         seen.add((item.code, item.unit_type))
+
+
+def check_pass_through(where: str, item: FeeItem) -> None:
+    """Utilities collected on behalf of a supplier (水电暖代收) are billed at the supplier's
+    tariff, recorded with its source; a rate above it (a surcharge) is refused."""
+    tariff = item.supplier_tariff_fen
+    if not item.pass_through:
+        if tariff is not None or item.tariff_source.strip():
+            raise ScheduleError(
+                f"{where}: supplier_tariff_fen and tariff_source belong to pass-through items "
+                "(utilities collected on behalf of a supplier)"
+            )
+        return
+    if tariff is None or not item.tariff_source.strip():
+        raise ScheduleError(
+            f"{where}: a pass-through item carries the supplier's tariff "
+            "(supplier_tariff_fen) and its source (tariff_source, e.g. the supplier's price "
+            "notice)"
+        )
+    if not tariff.is_finite() or tariff < 0:
+        raise ScheduleError(f"{where}: supplier_tariff_fen must be a number >= 0")
+    if item.rate_fen > tariff:
+        raise ScheduleError(
+            f"{where}: rate {item.rate_fen} is above the supplier's tariff {tariff} "
+            f"({item.tariff_source.strip()}): a surcharge on utilities collected on behalf "
+            "of a supplier is refused"
+        )
 
 
 @dataclass(frozen=True)

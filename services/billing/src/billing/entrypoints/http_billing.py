@@ -113,6 +113,10 @@ async def schedules(community_id: str, pool: Pool, principal: Reader) -> list[di
                     "unit_type": i.unit_type,
                     "rate_fen": str(i.rate_fen),
                     "pass_through": i.pass_through,
+                    "supplier_tariff_fen": None
+                    if i.supplier_tariff_fen is None
+                    else str(i.supplier_tariff_fen),
+                    "tariff_source": i.tariff_source or None,
                 }
                 for i in s.items
             ],

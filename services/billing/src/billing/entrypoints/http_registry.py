@@ -431,29 +431,51 @@ async def handover(
 @router.post("/units/{unit_id}/sale")
 async def sale(
     unit_id: str, body: models.SaleIn, pool: Pool, principal: RegistryWriter
-) -> dict[str, Any]:
-    """A change of owner; answers with the arrears to settle at the sale. ``sold_on``: staff
-    back-date it within the company's window only (403)."""
+) -> models.SaleOut:
+    """A change of owner. Answers the seller's arrears, each invoice with its principal and
+    late fee as of the sale date, and the seller's credit, refunded or transferred to the
+    buyer as ``seller_credit`` says (required). The seller pays through the month of the
+    sale, the buyer from the next; the buyer's account starts clean. ``sold_on``: staff
+    back-date it within the company's window only (403). Audited."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
             scope = await security.unit(conn, principal, unit_id)
             sold_on = await _business_date(conn, principal, scope, body.sold_on, "sold_on")
-            buyer_id, arrears = await registry.record_sale(
+            settled = await registry.record_sale(
                 conn,
                 unit_id,
                 sold_on,
                 _party(body.buyer, scope["community_id"], "owner"),
+                body.seller_credit,
                 datetime.now(UTC),
+                recorded_by=principal.subject,
             )
-            await _unit_change(
-                conn, principal, unit_id, "unit.sale", sold_on=sold_on, buyer_party_id=buyer_id
-            )
-    return {
-        "unit_id": unit_id,
-        "buyer_party_id": buyer_id,
-        "arrears_to_settle_fen": sum(a["outstanding_fen"] for a in arrears),
-        "arrears": [dict(a) for a in arrears],
-    }
+            if settled.created:
+                await _unit_change(
+                    conn,
+                    principal,
+                    unit_id,
+                    "unit.sale",
+                    sale_id=settled.sale_id,
+                    sold_on=sold_on,
+                    buyer_party_id=settled.buyer_party_id,
+                    seller_party_ids=list(settled.seller_party_ids),
+                    seller_credit=settled.seller_credit,
+                    seller_credit_fen=settled.seller_credit_fen,
+                    arrears_to_settle_fen=settled.arrears_to_settle_fen,
+                )
+    return models.SaleOut(
+        unit_id=unit_id,
+        sale_id=settled.sale_id,
+        sold_on=settled.sold_on,
+        sold_at=settled.sold_at,
+        buyer_party_id=settled.buyer_party_id,
+        seller_party_ids=list(settled.seller_party_ids),
+        arrears_to_settle_fen=settled.arrears_to_settle_fen,
+        arrears=[models.SaleArrearOut(**asdict(a), owed_fen=a.owed_fen) for a in settled.arrears],
+        seller_credit=settled.seller_credit,
+        seller_credit_fen=settled.seller_credit_fen,
+    )
 
 
 @router.post("/units/{unit_id}/vacancies", status_code=201)

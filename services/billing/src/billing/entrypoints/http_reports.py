@@ -30,15 +30,20 @@ async def collection(
     end: date,
     as_of: date | None = None,
     by: reports.GroupBy = "month",
+    collection: reports.Collection | None = None,
     format: Format = "json",
 ) -> list[dict[str, Any]] | Response:
-    """Collection rate (collected / billed) by community, building, fee item or month."""
+    """Collection rate (collected / billed) by community, building, fee item or month, one
+    row per key and collection: the property fee and utilities collected on behalf of
+    suppliers (水电暖代收) apart. ``collection`` keeps one of them."""
     async with pool.acquire() as conn:
         await security.community(conn, principal, community_id)
-        rows = await reports.collection(conn, community_id, start, end, _as_of(as_of), by)
+        rows = await reports.collection(
+            conn, community_id, start, end, _as_of(as_of), by, collection
+        )
     if format == "json":
         return rows
-    columns = ["key", "billed_fen", "collected_fen", "collection_rate", "households"]
+    columns = ["key", "collection", "billed_fen", "collected_fen", "collection_rate", "households"]
     return tabular(rows, columns, f"collection-by-{by}", format)
 
 
@@ -69,15 +74,19 @@ async def aging(
     pool: Pool,
     principal: ReportReader,
     as_of: date | None = None,
+    collection: reports.Collection | None = None,
     format: Format = "json",
 ) -> list[dict[str, Any]] | Response:
-    """Outstanding principal by age bucket (0-30 ... 365+ days overdue)."""
+    """Outstanding principal by age bucket (0-30 ... 365+ days overdue), each bucket split
+    into the property fee and utilities (``property_fen``, ``utilities_fen``);
+    ``collection`` keeps one of them."""
     async with pool.acquire() as conn:
         await security.community(conn, principal, community_id)
-        rows = await reports.aging(conn, community_id, _as_of(as_of))
+        rows = await reports.aging(conn, community_id, _as_of(as_of), collection)
     if format == "json":
         return rows
-    return tabular(rows, ["bucket", "outstanding_fen", "households", "invoices"], "aging", format)
+    columns = ["bucket", "outstanding_fen", "property_fen", "utilities_fen", "households"]
+    return tabular(rows, [*columns, "invoices"], "aging", format)
 
 
 @router.get("/recovery")

@@ -108,6 +108,40 @@ class HandoverIn(BaseModel):
 class SaleIn(BaseModel):
     sold_on: date
     buyer: PartyBody
+    seller_credit: Literal["refund", "transfer"] = Field(
+        description="What becomes of the seller's credit on account: refunded to the seller, "
+        "or transferred to the buyer. Always required: an explicit choice, even when the "
+        "seller has no credit today (a payment may still arrive)."
+    )
+
+
+class SaleArrearOut(BaseModel):
+    invoice_id: str
+    payer_party_id: str
+    collection: Literal["property", "utilities"]
+    period_start: date
+    period_end: date
+    due_date: date
+    total_fen: int
+    principal_outstanding_fen: int
+    late_fee_fen: int = Field(description="accrued up to and including the sale date")
+    owed_fen: int
+
+
+class SaleOut(BaseModel):
+    """What the sale settles: the seller's arrears as of the sale date, late fees included,
+    and the seller's credit with its treatment."""
+
+    unit_id: str
+    sale_id: str
+    sold_on: date
+    sold_at: AwareDatetime = Field(description="from this instant, money is the buyer's")
+    buyer_party_id: str
+    seller_party_ids: list[str]
+    arrears_to_settle_fen: int
+    arrears: list[SaleArrearOut]
+    seller_credit: Literal["refund", "transfer"]
+    seller_credit_fen: int
 
 
 class VacancyIn(BaseModel):
@@ -121,7 +155,19 @@ class FeeItemIn(BaseModel):
     kind: Literal["area", "fixed", "parking", "metered", "shared_meter", "one_off"]
     rate_fen: Decimal = Field(description="fen per m² per month, per month, or per unit used")
     unit_type: UnitType | Literal["*"] = "*"
+    #: Utilities collected on behalf of a supplier (水电暖代收): billed on their own invoice
+    #: at the supplier's tariff, which the item then carries with its source.
     pass_through: bool = False
+    supplier_tariff_fen: Decimal | None = Field(
+        default=None,
+        description="pass-through items: the supplier's tariff, in the unit of rate_fen; "
+        "rate_fen may not exceed it (no surcharge)",
+    )
+    tariff_source: str = Field(
+        default="",
+        max_length=200,
+        description="pass-through items: where the supplier's tariff is published",
+    )
 
 
 class ScheduleIn(BaseModel):

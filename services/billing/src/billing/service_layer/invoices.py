@@ -13,6 +13,7 @@ import asyncpg
 from billing.domain.schedule import ScheduleError
 from billing.service_layer.accounts import ChangeContext, recompute_account
 from billing.service_layer.ids import new_id
+from billing.service_layer.issuing import late_fee_contract, liable_parties, owners_on
 from billing.service_layer.registry import Conflict
 from billing.service_layer.schedules import load_history
 from propfee.events import InvoiceIssued, InvoiceLine
@@ -175,6 +176,13 @@ async def issue_manual_invoice(conn: asyncpg.Connection, new: ManualInvoice) -> 
         issued_at=new.issued_at,
         schedule_version=str(schedule.version),
         room_label=unit["unit_key"],
+        collection="property",
+        liable_party_ids=liable_parties(
+            unit["payer"], (await owners_on(conn, [new.unit_id], new.period_start)).get(new.unit_id)
+        ),
+        interest_from=(await late_fee_contract(conn, unit["community_id"])).interest_from(
+            new.due_date, new.issued_at
+        ),
     )
     await add_event(conn, event, key=new.unit_id, subject=invoice_id, time=new.issued_at)
     await recompute_account(conn, new.unit_id, new.issued_at, ChangeContext("credit"))

@@ -26,9 +26,9 @@ from billing.domain.calendar import add_months, month_end, month_start
 from billing.domain.ledger import LedgerParseResult, LedgerRow, RowError, parse_ledger
 from billing.service_layer.ids import new_id, stable_id
 from billing.service_layer.invoices import copy_invoices
+from billing.service_layer.issuing import late_fee_contract, liable_parties, owners_on
 from billing.service_layer.registry import PartyIn, contacts_event, developer_party, upsert_party
 from propfee.events import Event, InvoiceIssued, InvoiceLine
-from propfee.late_fees import interest_starts
 from propfee.money import Money
 from propfee.outbox import add_events
 from propfee.uploads import UploadLimits
@@ -246,11 +246,8 @@ async def _opening_arrears(
     fee (if any) is one more invoice. All are issued at ``at`` (opening_as_of)."""
     invoices, lines = [], []
     events: list[tuple[Event, str, str]] = []
-    terms = await conn.fetchrow(
-        "SELECT late_fee_daily_rate FROM communities WHERE community_id = $1", community_id
-    )
-    bears_interest = terms is not None and terms["late_fee_daily_rate"] is not None
-    issued_on = opening_as_of  # ``at`` is the first instant of that day in community time
+    contract = await late_fee_contract(conn, community_id)
+    owners = await owners_on(conn, list(unit_ids.values()), opening_as_of)
     for r in rows:
         unit_id = unit_ids[r.unit_key]
         payer = payer_of.get(unit_id)
@@ -300,6 +297,7 @@ async def _opening_arrears(
                 issued_at=at,
                 room_label=r.unit_key,
                 collection="property",
+                liable_party_ids=liable_parties(payer, owners.get(unit_id)),
                 interest_from=None,  # a fixed amount: it bears no late fee
             )
             events.append((event, unit_id, invoice_id))
@@ -358,8 +356,9 @@ async def _opening_arrears(
                 issued_at=at,
                 room_label=r.unit_key,
                 collection="property",
-                # Never back-dated: interest only from the day after the import's as-of date.
-                interest_from=interest_starts(due, issued_on) if bears_interest else None,
+                # Never back-dated: issued at opening_as_of, interest only from the next day.
+                liable_party_ids=liable_parties(payer, owners.get(unit_id)),
+                interest_from=contract.interest_from(due, at),
             )
             events.append((event, unit_id, invoice_id))
             report.arrears_invoices += 1

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from billing.domain.calendar import add_months, month_end, month_start
+from billing.service_layer.accounts import (
+    ChangeContext,
+    load_account,
+    lock_units,
+    recompute_account,
+)
 from billing.service_layer.ids import new_id, stable_id
 from propfee.events import CommunityUpdated, PartyContactsUpdated
 from propfee.late_fees import DEFAULT_ANNUAL_CAP
@@ -420,36 +428,193 @@ async def record_handover(
     return owner_id
 
 
+SellerCredit = Literal["refund", "transfer"]
+
+
+@dataclass(frozen=True)
+class SaleArrear:
+    """One of the seller's invoices still open at the sale, as of the sale date."""
+
+    invoice_id: str
+    payer_party_id: str
+    collection: str
+    period_start: date
+    period_end: date
+    due_date: date
+    total_fen: int
+    principal_outstanding_fen: int
+    late_fee_fen: int  # accrued up to and including the sale date, less paid and waived
+
+    @property
+    def owed_fen(self) -> int:
+        return self.principal_outstanding_fen + self.late_fee_fen
+
+
+@dataclass(frozen=True)
+class SaleSettlement:
+    """What a sale settles (DOMAIN.md, "Sale"): the seller's arrears with their late fees as of
+    the sale date, and the seller's credit with its chosen treatment."""
+
+    sale_id: str
+    buyer_party_id: str
+    seller_party_ids: tuple[str, ...]
+    sold_on: date
+    sold_at: datetime
+    seller_credit: SellerCredit
+    seller_credit_fen: int
+    arrears: tuple[SaleArrear, ...]
+    created: bool = True  # False: the same sale again, found as recorded
+
+    @property
+    def arrears_to_settle_fen(self) -> int:
+        return sum(a.owed_fen for a in self.arrears)
+
+
 async def record_sale(
-    conn: asyncpg.Connection, unit_id: str, sold_on: date, buyer: PartyIn, at: datetime
-) -> tuple[str, list[asyncpg.Record]]:
-    """Change of owner from the month after the sale; returns the arrears to settle."""
-    unit = await conn.fetchrow("SELECT unit_key FROM units WHERE unit_id = $1 FOR UPDATE", unit_id)
+    conn: asyncpg.Connection,
+    unit_id: str,
+    sold_on: date,
+    buyer: PartyIn,
+    seller_credit: SellerCredit,
+    at: datetime,
+    recorded_by: str | None = None,
+) -> SaleSettlement:
+    """A change of owner: the seller (the owner, and a tenant whose lease ends with the sale)
+    pays through the month of the sale, the buyer from the month after.
+
+    The sale is recorded in ``unit_sales`` with ``sold_at`` = the start of the day after
+    ``sold_on`` in the community's time zone: the sale day is the seller's whole (late fees
+    run up to and including it), money from then on is the buyer's. The account is replayed in
+    this transaction so the replay applies the sale (the buyer's account starts clean; the
+    seller's credit is refunded or transferred as ``seller_credit`` says). Returns the seller's
+    open invoices with principal and late fee as of the sale date, and the seller's credit.
+    The same sale again (same day, same buyer) finds the recorded one; another credit choice
+    for it is a conflict."""
+    unit = await conn.fetchrow(
+        "SELECT u.unit_key, c.time_zone FROM units u JOIN communities c USING (community_id) "
+        "WHERE u.unit_id = $1 FOR UPDATE OF u",
+        unit_id,
+    )
     if unit is None:
         raise NotFound(f"unit {unit_id} does not exist")
-    first_buyer_month = add_months(month_start(sold_on), 1)
-    await conn.execute(
-        "UPDATE unit_parties SET valid_to = $2 WHERE unit_id = $1 AND role IN ('owner', 'tenant') "
-        "AND valid_to IS NULL AND valid_from <= $2",  # a repeated sale leaves the buyer be
-        unit_id,
-        month_end(sold_on),
-    )
+    await lock_units(conn, [unit_id])
     buyer_id = buyer.resolved_id(unit["unit_key"], "owner", buyer.name, buyer.phone, sold_on)
-    await upsert_party(conn, buyer, buyer_id, at)
-    await conn.execute(
-        "INSERT INTO unit_parties (unit_id, party_id, role, pays, valid_from) "
-        "VALUES ($1, $2, 'owner', true, $3) ON CONFLICT DO NOTHING",
-        unit_id,
+    sale_id = stable_id("sale", unit_id, sold_on, buyer_id)
+    recorded = await conn.fetchrow("SELECT * FROM unit_sales WHERE sale_id = $1", sale_id)
+    if recorded is not None and recorded["seller_credit"] != seller_credit:
+        raise Conflict(
+            f"seller_credit: this sale was recorded with {recorded['seller_credit']!r}; "
+            "the choice is not changed afterwards"
+        )
+    if recorded is not None:
+        sellers = tuple(recorded["seller_party_ids"])
+        sold_at = recorded["sold_at"]
+        credit_fen = recorded["seller_credit_fen"]
+    else:
+        sellers = tuple(
+            r["party_id"]
+            for r in await conn.fetch(
+                "SELECT DISTINCT party_id FROM unit_parties WHERE unit_id = $1 "
+                "AND role IN ('owner', 'tenant') AND valid_from <= $2 "
+                "AND (valid_to IS NULL OR valid_to >= $2) ORDER BY party_id",
+                unit_id,
+                sold_on,
+            )
+        )
+        if not sellers:
+            raise RegistryError(
+                f"unit {unit_id} has no owner on {sold_on}: an unsold unit is handed over "
+                "(POST /units/{unit_id}/handover), not sold"
+            )
+        sold_at = datetime.combine(
+            sold_on + timedelta(days=1), time(0), ZoneInfo(unit["time_zone"])
+        ).astimezone(UTC)
+    if recorded is None:
+        # Everything on account before the sale is the seller's.
+        before = await load_account(conn, unit_id)
+        credit_fen = before.state.credit_fen if before is not None else 0
+        await conn.execute(
+            "UPDATE unit_parties SET valid_to = $2 WHERE unit_id = $1 "
+            "AND role IN ('owner', 'tenant') AND valid_to IS NULL AND valid_from <= $2",
+            unit_id,
+            month_end(sold_on),
+        )
+        await upsert_party(conn, buyer, buyer_id, at)
+        await conn.execute(
+            "INSERT INTO unit_parties (unit_id, party_id, role, pays, valid_from) "
+            "VALUES ($1, $2, 'owner', true, $3) ON CONFLICT DO NOTHING",
+            unit_id,
+            buyer_id,
+            add_months(month_start(sold_on), 1),
+        )
+        await conn.execute(
+            "INSERT INTO unit_sales (sale_id, unit_id, sold_on, sold_at, seller_party_ids, "
+            "buyer_party_id, seller_credit, seller_credit_fen, recorded_at, recorded_by) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            sale_id,
+            unit_id,
+            sold_on,
+            sold_at,
+            list(sellers),
+            buyer_id,
+            seller_credit,
+            credit_fen,
+            at,
+            recorded_by,
+        )
+        await recompute_account(
+            conn, unit_id, at, ChangeContext("recompute", note=f"sale {sale_id}")
+        )
+    return SaleSettlement(
+        sale_id,
         buyer_id,
-        first_buyer_month,
+        sellers,
+        sold_on,
+        sold_at,
+        seller_credit,
+        credit_fen,
+        await _seller_arrears(conn, unit_id, sellers, sold_on),
+        created=recorded is None,
     )
-    arrears = await conn.fetch(
-        "SELECT invoice_id, payer_party_id, period_start, period_end, due_date, total_fen, "
-        "total_fen - principal_paid_fen AS outstanding_fen FROM invoices "
-        "WHERE unit_id = $1 AND status IN ('issued', 'partially_paid') ORDER BY due_date",
+
+
+async def _seller_arrears(
+    conn: asyncpg.Connection, unit_id: str, sellers: tuple[str, ...], sold_on: date
+) -> tuple[SaleArrear, ...]:
+    """The sellers' open invoices (paid by them, or owed jointly as the owner), with the
+    late fee as of the sale date from the account's replay (the late-fee rule's one home)."""
+    account = await load_account(conn, unit_id)
+    if account is None:
+        return ()
+    rows = await conn.fetch(
+        "SELECT invoice_id, payer_party_id, collection, period_start, period_end, due_date, "
+        "total_fen FROM invoices WHERE unit_id = $1 AND (payer_party_id = ANY($2::text[]) "
+        "OR liable_party_id = ANY($2::text[])) ORDER BY due_date, invoice_id",
         unit_id,
+        list(sellers),
     )
-    return buyer_id, arrears
+    arrears = []
+    for r in rows:
+        balance = account.state.invoices.get(r["invoice_id"])
+        if balance is None or balance.status not in ("issued", "partially_paid"):
+            continue
+        principal = max(balance.principal_due_fen, 0)
+        late_fee = balance.late_fee_due(sold_on, account.terms)
+        if principal or late_fee:
+            arrears.append(
+                SaleArrear(
+                    r["invoice_id"],
+                    r["payer_party_id"],
+                    r["collection"],
+                    r["period_start"],
+                    r["period_end"],
+                    r["due_date"],
+                    r["total_fen"],
+                    principal,
+                    late_fee,
+                )
+            )
+    return tuple(arrears)
 
 
 async def register_vacancy(

@@ -2,6 +2,11 @@
 
 Collected money is taken from the allocation journal up to the as-of date (principal only)
 and spread over an invoice's lines in proportion to their amounts.
+
+Utilities collected on behalf of suppliers (水电暖代收, ``invoices.collection = 'utilities'``)
+are the supplier's money, not the company's revenue: every figure is kept apart by
+collection, never summed with the property fee (the collection rate rows carry their
+``collection``; aging splits each bucket; ``collection=`` keeps one of them).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Any, Literal
 import asyncpg
 
 GroupBy = Literal["community", "building", "fee_item", "month"]
+Collection = Literal["property", "utilities"]
 _KEYS: dict[GroupBy, str] = {
     "community": "i.community_id",
     "building": "b.name",
@@ -21,9 +27,16 @@ _KEYS: dict[GroupBy, str] = {
 
 
 async def collection(
-    conn: asyncpg.Connection, community_id: str, start: date, end: date, as_of: date, by: GroupBy
+    conn: asyncpg.Connection,
+    community_id: str,
+    start: date,
+    end: date,
+    as_of: date,
+    by: GroupBy,
+    only: Collection | None = None,
 ) -> list[dict[str, Any]]:
-    """Collection rate (收缴率) = collected / billed, for invoices of periods in [start, end]."""
+    """Collection rate (收缴率) = collected / billed, for invoices of periods in [start, end];
+    one row per key and collection (the property fee and utilities apart)."""
     key = _KEYS[by]
     rows = await conn.fetch(
         f"""
@@ -33,7 +46,7 @@ async def collection(
              WHERE i.community_id = $1 AND a.component = 'principal' AND a.at::date <= $4
              GROUP BY a.invoice_id
         )
-        SELECT {key} AS key,
+        SELECT {key} AS key, i.collection,
                sum(l.amount_fen)::bigint AS billed_fen,
                sum(CASE WHEN i.total_fen = 0 THEN 0
                         ELSE l.amount_fen * coalesce(p.fen, 0) / i.total_fen END)::bigint
@@ -46,12 +59,14 @@ async def collection(
          WHERE i.community_id = $1 AND i.period_start BETWEEN $2 AND $3
            AND i.kind <> 'opening_arrears'
            AND i.status <> 'void' AND i.issued_at::date <= $4
-         GROUP BY 1 ORDER BY 1
+           AND ($5::text IS NULL OR i.collection = $5)
+         GROUP BY 1, 2 ORDER BY 1, 2
         """,
         community_id,
         start,
         end,
         as_of,
+        only,
     )
     return [_rate(dict(r), "collected_fen", "billed_fen", "collection_rate") for r in rows]
 
@@ -95,12 +110,15 @@ async def on_time(
 BUCKETS = ((0, 30), (31, 90), (91, 180), (181, 365), (366, None))
 
 
-async def aging(conn: asyncpg.Connection, community_id: str, as_of: date) -> list[dict[str, Any]]:
-    """Outstanding principal as of the date by days past due (0-30 ... 365+)."""
+async def aging(
+    conn: asyncpg.Connection, community_id: str, as_of: date, only: Collection | None = None
+) -> list[dict[str, Any]]:
+    """Outstanding principal as of the date by days past due (0-30 ... 365+), each bucket
+    split into the property fee and utilities collected on behalf of suppliers."""
     rows = await conn.fetch(
         """
         WITH owed AS (
-            SELECT i.invoice_id, i.unit_id, $2::date - i.due_date AS days,
+            SELECT i.invoice_id, i.unit_id, i.collection, $2::date - i.due_date AS days,
                    i.total_fen - coalesce((SELECT sum(a.amount_fen) FROM allocations a
                        WHERE a.invoice_id = i.invoice_id AND a.component = 'principal'
                          AND a.at::date <= $2), 0) AS fen
@@ -108,22 +126,28 @@ async def aging(conn: asyncpg.Connection, community_id: str, as_of: date) -> lis
              WHERE i.community_id = $1 AND i.due_date <= $2 AND i.issued_at::date <= $2
                AND (i.voided_at IS NULL OR i.voided_at::date > $2)
                AND (i.written_off_at IS NULL OR i.written_off_at::date > $2)
+               AND ($3::text IS NULL OR i.collection = $3)
         )
         SELECT CASE WHEN days <= 30 THEN '0-30' WHEN days <= 90 THEN '31-90'
                     WHEN days <= 180 THEN '91-180' WHEN days <= 365 THEN '181-365'
                     ELSE '365+' END AS bucket,
                sum(fen)::bigint AS outstanding_fen, count(DISTINCT unit_id) AS households,
-               count(*) AS invoices
+               count(*) AS invoices,
+               coalesce(sum(fen) FILTER (WHERE collection = 'property'), 0)::bigint
+                   AS property_fen,
+               coalesce(sum(fen) FILTER (WHERE collection = 'utilities'), 0)::bigint
+                   AS utilities_fen
           FROM owed WHERE fen > 0 GROUP BY 1
         """,
         community_id,
         as_of,
+        only,
     )
     found = {r["bucket"]: dict(r) for r in rows}
     labels = ["0-30", "31-90", "91-180", "181-365", "365+"]
+    empty = {"outstanding_fen": 0, "households": 0, "invoices": 0}
     return [
-        found.get(b, {"bucket": b, "outstanding_fen": 0, "households": 0, "invoices": 0})
-        for b in labels
+        found.get(b, {"bucket": b, **empty, "property_fen": 0, "utilities_fen": 0}) for b in labels
     ]
 
 

@@ -31,6 +31,7 @@ from billing.domain.charges import (
     PayerSpan,
     Reading,
     UnitFacts,
+    VacancySpell,
     bill_unit,
     split_shared_meter,
 )
@@ -38,6 +39,7 @@ from billing.domain.schedule import ScheduleError, ScheduleHistory
 from billing.service_layer.accounts import ChangeContext, recompute_accounts
 from billing.service_layer.ids import stable_id
 from billing.service_layer.invoices import copy_invoices
+from billing.service_layer.issuing import LateFeeContract, liable_parties
 from billing.service_layer.schedules import load_history
 from propfee.events import InvoiceIssued
 from propfee.money import round_half_up
@@ -81,6 +83,7 @@ RUN_INVOICE_COLUMNS = (
     "schedule_version",
     "total_fen",
     "issued_at",
+    "collection",
 )
 
 
@@ -171,7 +174,7 @@ async def run_billing(
                     ]
                 except (ScheduleError, ValueError) as exc:
                     raise RunError(f"unit {row['unit_key']}: {exc}") from exc
-            n, fen = await _write(conn, request.community_id, run_id, drafts, issued_at)
+            n, fen = await _write(conn, community, run_id, drafts, issued_at, request.as_of)
             count, total = count + n, total + fen
         await conn.execute(
             "UPDATE billing_runs SET invoices = $2, total_fen = $3 WHERE run_id = $1",
@@ -263,12 +266,15 @@ async def _load_units(
                                        coalesce(p.valid_to::text, '')] ORDER BY p.valid_from)
                   FROM unit_parties p WHERE p.unit_id = u.unit_id AND p.pays
                    AND p.valid_from <= $4 AND (p.valid_to IS NULL OR p.valid_to >= $3)) AS payers,
-               (SELECT party_id FROM unit_parties o WHERE o.unit_id = u.unit_id
-                   AND o.role = 'owner' AND o.valid_from <= $4
-                   AND (o.valid_to IS NULL OR o.valid_to >= $4) LIMIT 1) AS owner_id,
+               (SELECT array_agg(ARRAY[o.party_id, o.valid_from::text,
+                                       coalesce(o.valid_to::text, '')] ORDER BY o.valid_from)
+                  FROM unit_parties o WHERE o.unit_id = u.unit_id AND o.role = 'owner'
+                   AND o.valid_from <= $4 AND (o.valid_to IS NULL OR o.valid_to >= $3)) AS owners,
                (SELECT count(*) FROM parking_spaces s WHERE s.unit_id = u.unit_id) AS spaces,
-               (SELECT max(registered_on) FROM vacancies v WHERE v.unit_id = u.unit_id
-                   AND (v.ended_on IS NULL OR v.ended_on >= $3)) AS vacant_since,
+               (SELECT array_agg(ARRAY[v.registered_on::text, coalesce(v.ended_on::text, '')]
+                                 ORDER BY v.registered_on)
+                  FROM vacancies v WHERE v.unit_id = u.unit_id AND v.registered_on <= $4
+                   AND (v.ended_on IS NULL OR v.ended_on >= $3)) AS vacancies,
                (SELECT array_agg(ARRAY[m.item_code, m.previous::text, m.current::text])
                   FROM meter_readings m WHERE m.unit_id = u.unit_id
                    AND m.period_month BETWEEN $3 AND $4) AS readings,
@@ -288,9 +294,12 @@ async def _load_units(
     )
     facts = []
     for r in rows:
-        payers = tuple(
-            PayerSpan(p, date.fromisoformat(f), date.fromisoformat(t) if t else None)
-            for p, f, t in (r["payers"] or [])
+        payers = _spans(r["payers"])
+        # Every vacancy spell overlapping the period, with its end: a yearly bill ends the
+        # discount with the vacancy, as a monthly one does.
+        vacancies = tuple(
+            VacancySpell(date.fromisoformat(f), date.fromisoformat(t) if t else None)
+            for f, t in (r["vacancies"] or [])
         )
         readings = tuple(Reading(c, Decimal(a), Decimal(b)) for c, a, b in (r["readings"] or []))
         extras = tuple(ExtraCharge(c, Decimal(q), d) for c, q, d in (r["extras"] or []))
@@ -302,7 +311,7 @@ async def _load_units(
                     r["floor_area_m2"],
                     payers,
                     parking_spaces=tuple(str(i) for i in range(r["spaces"])),
-                    vacancy_registered_on=r["vacant_since"],
+                    vacancies=vacancies,
                     readings=readings,
                     extras=extras + tuple(shared.get(r["unit_id"], ())),
                 ),
@@ -312,21 +321,57 @@ async def _load_units(
     return facts
 
 
+def _spans(rows: list[list[str]] | None) -> tuple[PayerSpan, ...]:
+    return tuple(
+        PayerSpan(p, date.fromisoformat(f), date.fromisoformat(t) if t else None)
+        for p, f, t in (rows or [])
+    )
+
+
+def _owner(unit: asyncpg.Record, period: Period) -> str | None:
+    """The owner for the invoice's months: the one on its first day, else the first who owns
+    during it (after a sale, the seller's months stay the seller's, the buyer's the buyer's)."""
+    owners = _spans(unit["owners"])
+    found = next((o for o in owners if o.covers(period.start)), None)
+    found = found or next(
+        (
+            o
+            for o in owners
+            if o.valid_from <= period.end and (o.valid_to is None or o.valid_to >= period.start)
+        ),
+        None,
+    )
+    return found.party_id if found else None
+
+
 async def _write(
     conn: asyncpg.Connection,
-    community_id: str,
+    community: asyncpg.Record,
     run_id: str,
     drafts: list[tuple[DraftInvoice, asyncpg.Record]],
     issued_at: datetime,
+    issued_on: date,
 ) -> tuple[int, int]:
-    """COPY the chunk's invoices, lines and InvoiceIssued events."""
+    """COPY the chunk's invoices, lines and InvoiceIssued events.
+
+    A unit's utilities collected on behalf of suppliers are an invoice of their own
+    (``collection='utilities'``, its own id). ``liable_party_ids``: the payer and, when
+    someone else pays (a tenant), the owner, who stays jointly liable. ``interest_from``: when
+    the contract sets a late-fee rate (for utilities only when it names one for them)."""
     if not drafts:
         return 0, 0
+    community_id = community["community_id"]
+    contract = LateFeeContract.of(community)
     invoices, lines, events = [], [], []
     issued_text = issued_at.isoformat().replace("+00:00", "Z")
     for draft, unit in drafts:
-        invoice_id = stable_id("inv", run_id, draft.unit_id, draft.payer_party_id)
+        if draft.collection == "utilities":
+            invoice_id = stable_id("inv", run_id, draft.unit_id, draft.payer_party_id, "utilities")
+        else:
+            invoice_id = stable_id("inv", run_id, draft.unit_id, draft.payer_party_id)
         due = month_end(draft.period.start)
+        owner = _owner(unit, draft.period)
+        interest_from = contract.interest_from(due, issued_on, draft.collection)
         invoices.append(
             (
                 invoice_id,
@@ -334,7 +379,7 @@ async def _write(
                 unit["building_id"],
                 draft.unit_id,
                 draft.payer_party_id,
-                unit["owner_id"],
+                owner,
                 run_id,
                 draft.period.start,
                 draft.period.end,
@@ -342,6 +387,7 @@ async def _write(
                 draft.schedule_version,
                 draft.total_fen,
                 issued_at,
+                draft.collection,
             )
         )
         for n, line in enumerate(draft.lines, start=1):
@@ -384,6 +430,9 @@ async def _write(
             "issued_at": issued_text,
             "schedule_version": str(draft.schedule_version),
             "room_label": unit["unit_key"],
+            "collection": draft.collection,
+            "liable_party_ids": liable_parties(draft.payer_party_id, owner),
+            "interest_from": interest_from.isoformat() if interest_from else None,
         }
         raw = orjson.dumps(payload)
         events.append(RawEvent(InvoiceIssued, raw, draft.unit_id, invoice_id))

@@ -17,12 +17,17 @@ from billing.domain.schedule import (
 from billing.service_layer.ids import stable_id
 
 
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
 async def load_history(conn: asyncpg.Connection, community_id: str) -> ScheduleHistory:
     rows = await conn.fetch(
         "SELECT s.schedule_id, s.version, s.published_on, s.effective_from, s.approval_ref, "
         "s.pricing_type, s.service_level, s.legal_basis, s.complaint_line, "
         "coalesce(json_agg(json_build_object('code', i.code, 'name', i.name, 'kind', i.kind, "
-        "'unit_type', i.unit_type, 'rate_fen', i.rate_fen::text, 'pass_through', i.pass_through) "
+        "'unit_type', i.unit_type, 'rate_fen', i.rate_fen::text, 'pass_through', i.pass_through, "
+        "'supplier_tariff_fen', i.supplier_tariff_fen::text, 'tariff_source', i.tariff_source) "
         "ORDER BY array_position(ARRAY['area', 'fixed', 'parking', 'metered', 'shared_meter', "
         "'one_off'], i.kind), i.code, i.unit_type) FILTER (WHERE i.code IS NOT NULL), '[]') "
         "AS items "
@@ -46,6 +51,8 @@ async def load_history(conn: asyncpg.Connection, community_id: str) -> ScheduleH
                         Decimal(i["rate_fen"]),
                         i["unit_type"],
                         i["pass_through"],
+                        _decimal(i["supplier_tariff_fen"]),
+                        i["tariff_source"] or "",
                     )
                     for i in r["items"]
                 ),
@@ -110,10 +117,20 @@ async def publish_schedule(
         complaint_line,
     )
     await conn.executemany(
-        "INSERT INTO fee_items (schedule_id, code, name, kind, unit_type, rate_fen, pass_through) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO fee_items (schedule_id, code, name, kind, unit_type, rate_fen, pass_through, "
+        "supplier_tariff_fen, tariff_source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         [
-            (schedule.schedule_id, i.code, i.name, i.kind, i.unit_type, i.rate_fen, i.pass_through)
+            (
+                schedule.schedule_id,
+                i.code,
+                i.name,
+                i.kind,
+                i.unit_type,
+                i.rate_fen,
+                i.pass_through,
+                i.supplier_tariff_fen,
+                i.tariff_source or None,
+            )
             for i in items
         ],
     )
