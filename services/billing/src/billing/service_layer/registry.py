@@ -18,6 +18,7 @@ from billing.service_layer.accounts import (
     recompute_account,
 )
 from billing.service_layer.ids import new_id, stable_id
+from billing.service_layer.statements import party_arrears
 from propfee.events import CommunityUpdated, PartyContactsUpdated
 from propfee.late_fees import DEFAULT_ANNUAL_CAP
 from propfee.outbox import add_event
@@ -581,40 +582,31 @@ async def record_sale(
 async def _seller_arrears(
     conn: asyncpg.Connection, unit_id: str, sellers: tuple[str, ...], sold_on: date
 ) -> tuple[SaleArrear, ...]:
-    """The sellers' open invoices (paid by them, or owed jointly as the owner), with the
-    late fee as of the sale date from the account's replay (the late-fee rule's one home)."""
-    account = await load_account(conn, unit_id)
-    if account is None:
-        return ()
-    rows = await conn.fetch(
-        "SELECT invoice_id, payer_party_id, collection, period_start, period_end, due_date, "
-        "total_fen FROM invoices WHERE unit_id = $1 AND (payer_party_id = ANY($2::text[]) "
-        "OR liable_party_id = ANY($2::text[])) ORDER BY due_date, invoice_id",
-        unit_id,
-        list(sellers),
+    """The sellers' open invoices as the account stood at the end of the sale date, with the
+    late fee accrued to that day (``statements.party_arrears``: the replay, one home)."""
+    lines = [
+        a for a in await party_arrears(conn, unit_id, sellers, sold_on) if a["outstanding_fen"]
+    ]
+    ends = dict(
+        await conn.fetch(
+            "SELECT invoice_id, period_end FROM invoices WHERE invoice_id = ANY($1::text[])",
+            [a["invoice_id"] for a in lines],
+        )
     )
-    arrears = []
-    for r in rows:
-        balance = account.state.invoices.get(r["invoice_id"])
-        if balance is None or balance.status not in ("issued", "partially_paid"):
-            continue
-        principal = max(balance.principal_due_fen, 0)
-        late_fee = balance.late_fee_due(sold_on, account.terms)
-        if principal or late_fee:
-            arrears.append(
-                SaleArrear(
-                    r["invoice_id"],
-                    r["payer_party_id"],
-                    r["collection"],
-                    r["period_start"],
-                    r["period_end"],
-                    r["due_date"],
-                    r["total_fen"],
-                    principal,
-                    late_fee,
-                )
-            )
-    return tuple(arrears)
+    return tuple(
+        SaleArrear(
+            a["invoice_id"],
+            a["payer_party_id"],
+            a["collection"],
+            a["period_start"],
+            ends[a["invoice_id"]],
+            a["due_date"],
+            a["total_fen"],
+            a["principal_outstanding_fen"],
+            a["late_fee_outstanding_fen"],
+        )
+        for a in lines
+    )
 
 
 async def register_vacancy(
