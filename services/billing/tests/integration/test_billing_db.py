@@ -12,7 +12,7 @@ import pytest
 from billing.domain.schedule import ScheduleError
 from billing.service_layer import payments
 from billing.service_layer.ledger_import import import_ledger
-from billing.service_layer.registry import CommunityIn, RegistryError, upsert_community
+from billing.service_layer.registry import CommunityIn, upsert_community
 from billing.service_layer.runs import RunError, RunRequest, run_billing
 from billing.service_layer.schedules import publish_schedule
 from propfee.events import PaymentReceived, PaymentRefunded
@@ -114,6 +114,14 @@ async def test_run_refusals(billing_pool) -> None:  # type: ignore[no-untyped-de
         await run_billing(
             billing_pool, RunRequest(COMMUNITY, date(2026, 3, 1), "monthly", date(2025, 1, 1))
         )
+    # as_of never moves the cap window into the future: counted from the day of recording.
+    with pytest.raises(RunError, match="more than 12 months ahead of 2026-01-15"):
+        await run_billing(
+            billing_pool,
+            RunRequest(
+                COMMUNITY, date(2027, 3, 1), "monthly", date(2027, 3, 1), date(2026, 1, 15)
+            ),
+        )
     with pytest.raises(RunError, match="past the service contract's end"):
         await run_billing(
             billing_pool, RunRequest(COMMUNITY, date(2027, 7, 1), "yearly", date(2027, 6, 1))
@@ -134,14 +142,19 @@ async def test_run_refusals(billing_pool) -> None:  # type: ignore[no-untyped-de
                 pricing_type="市场调节价",
             )
     async with billing_pool.acquire() as conn, conn.transaction():
-        with pytest.raises(RegistryError, match="above the cap"):
-            await upsert_community(
-                conn,
-                CommunityIn(
-                    COMMUNITY, "co-1", "x", "x", "杭州", late_fee_daily_rate=Decimal("0.0005")
-                ),
-                datetime.now(UTC),
-            )
+        # A contract rate above the cap is stored as written (it accrues at the cap).
+        await upsert_community(
+            conn,
+            COMMUNITY,
+            CommunityIn(
+                company_id="co-1", name="x", city="杭州", late_fee_daily_rate=Decimal("0.0005")
+            ),
+            datetime.now(UTC),
+        )
+        rate = await conn.fetchval(
+            "SELECT late_fee_daily_rate FROM communities WHERE community_id = $1", COMMUNITY
+        )
+        assert rate == Decimal("0.0005")
 
 
 def _payment(
