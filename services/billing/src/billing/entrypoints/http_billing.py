@@ -408,7 +408,6 @@ async def issue_invoice(
             issued_at = await _instant(
                 conn, principal, scope["company_id"], body.issued_at, "issued_at"
             )
-            zone = ZoneInfo(await security.time_zone(conn, scope["community_id"]))
             new = ManualInvoice(
                 unit_id=body.unit_id,
                 period_start=body.period_start,
@@ -420,11 +419,8 @@ async def issue_invoice(
                 ),
                 issued_at=issued_at,
                 reference=body.reference,
-                # The advance cap counts from the community's today (the simulation clock's
-                # day, that of issued_at, for the service role).
-                recorded_on=(issued_at if acts_on_own_clock(principal) else utc_now())
-                .astimezone(zone)
-                .date(),
+                # The advance cap counts from the community's today, whatever issued_at says.
+                recorded_on=await _today(conn, scope["community_id"]),
             )
             invoice_id, created = await issue_manual_invoice(conn, new)
             if created:

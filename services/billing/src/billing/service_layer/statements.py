@@ -174,7 +174,7 @@ async def plans(conn: asyncpg.Connection, unit_id: str, as_of: date) -> list[dic
         "SELECT * FROM installment_plans WHERE unit_id = $1 ORDER BY created_at", unit_id
     ):
         paid = await conn.fetchval(
-            "SELECT coalesce(sum(a.amount_fen), 0) FROM allocations a "
+            "SELECT coalesce(sum(a.amount_fen), 0)::bigint FROM allocations a "
             "JOIN payments_received p USING (payment_id) WHERE a.unit_id = $1 "
             "AND a.invoice_id = ANY($2::text[]) AND a.component = 'principal' "
             "AND p.paid_at >= $3 AND p.paid_at::date <= $4 AND a.at::date <= $4",
