@@ -151,6 +151,8 @@ def test_a_schedule_is_recorded_today_and_the_history_before_propfee_imported_on
         OLD_SCHEDULE, {**OLD_SCHEDULE, "published_on": "2025-05-01", "effective_from": "2025-06-01",
                        "approval_ref": "杭价〔2025〕3号"}]}  # fmt: skip
     api.refused(403, "POST", f"{path}/import", finance, json=history)
+    stranger = bearer(staff_token(api.issuer, [Role.company_admin], company_id="co-other"))
+    assert api.refused(404, "POST", f"{path}/import", stranger, json=history).endswith("not found")
     scoped_admin = api.token(Role.company_admin, communities=["c-imp"])
     assert "company admin for every community" in api.refused(
         403, "POST", f"{path}/import", scoped_admin, json=history
