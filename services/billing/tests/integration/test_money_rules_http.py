@@ -240,6 +240,10 @@ def test_advance_collection_is_capped_on_runs_and_manual_invoices(api: Api) -> N
                          json=_invoice(unit, "2027-07", issued_at=back))  # fmt: skip
     assert "past the service contract's end" in detail
     api.community("c-cap", contract_end="2030-12-31", advance_cap_months=3)
+    # Published for the other paths (payments' on-account prepayments apply the same cap).
+    rows = api.db("SELECT payload FROM outbox WHERE topic LIKE '%community-updated' ORDER BY id")
+    last = json.loads(rows[-1]["payload"])
+    assert last["advance_cap_months"] == 3 and last["contract_end"] == "2030-12-31"
     limit = _today().replace(day=1) + timedelta(days=4 * 31)
     assert "more than 3 months ahead" in api.refused(
         422, "POST", "/invoices", finance, json=_invoice(unit, f"{limit:%Y-%m}")

@@ -19,7 +19,14 @@ from dataclasses import replace
 from datetime import date
 
 from billing.domain.calendar import Period, month_end
-from billing.domain.charges import Cycle, Discounts, DraftInvoice, UnitFacts, bill_unit
+from billing.domain.charges import (
+    Cycle,
+    Discounts,
+    DraftInvoice,
+    DraftLine,
+    UnitFacts,
+    bill_unit,
+)
 from billing.domain.schedule import ItemKind, ScheduleHistory
 
 #: Items billed by the month: a unit-month of each is billed once.
@@ -27,6 +34,8 @@ TIME_BASED: tuple[ItemKind, ...] = ("area", "fixed", "parking")
 
 #: Per month (its first day), the time-based item codes already billed for a unit.
 Billed = Mapping[date, frozenset[str]]
+#: ``bill_unit``'s memo of priced lines (valid for one history and one set of discounts).
+PriceCache = dict[tuple[object, ...], tuple[list[DraftLine], int]]
 
 
 def billed_by_month(rows: Iterable[tuple[str, date]]) -> dict[date, frozenset[str]]:
@@ -57,12 +66,24 @@ def bill_unbilled(
     *,
     cycle: Cycle = "monthly",
     discounts: Discounts | None = None,
+    caches: dict[frozenset[str], PriceCache] | None = None,
 ) -> list[DraftInvoice]:
     """What ``bill_unit`` would bill for the period, less the unit-month-items already billed:
     one draft per payer (the spans of one payer merged into one invoice whose lines name
-    their months). Readings and extras go with the period's last month, as in ``bill_unit``."""
+    their months). Readings and extras go with the period's last month, as in ``bill_unit``.
+
+    ``caches`` (one dict per run): ``bill_unit``'s memo per set of items left out, so units
+    that bill alike are priced once on this path too."""
+    caches = {} if caches is None else caches
     if not any(billed.get(m) for m in period.each_month()):
-        return bill_unit(unit, period, history, cycle=cycle, discounts=discounts)
+        return bill_unit(
+            unit,
+            period,
+            history,
+            cycle=cycle,
+            discounts=discounts,
+            cache=caches.setdefault(frozenset(), {}),
+        )
     no_usage = replace(unit, readings=(), extras=())
     merged: dict[str, DraftInvoice] = {}
     for span, codes in spans(period, billed):
@@ -72,6 +93,7 @@ def bill_unbilled(
             history.without(codes) if codes else history,
             cycle=cycle,
             discounts=discounts,
+            cache=caches.setdefault(codes, {}),
         )
         for draft in drafts:
             before = merged.get(draft.payer_party_id)

@@ -188,6 +188,12 @@ async def publish_communities(
             complaint_line=row["complaint_line"],
             address=row["address"],
             backdate_days=row["backdate_days"],
+            # The contract terms other services apply (payments: the advance-collection cap on
+            # on-account prepayments, the late fee a pay link asks for).
+            late_fee_daily_rate=row["late_fee_daily_rate"],
+            late_fee_annual_cap=row["late_fee_annual_cap"],
+            advance_cap_months=row["advance_cap_months"],
+            contract_end=row["contract_end"],
             updated_at=at,
         )
         await add_event(conn, event, key=row["community_id"], subject=row["community_id"], time=at)

@@ -21,7 +21,7 @@ import asyncpg
 import orjson
 
 from billing.domain.advance import AdvanceCapError, check_advance
-from billing.domain.billed import TIME_BASED, bill_unbilled
+from billing.domain.billed import TIME_BASED, PriceCache, bill_unbilled
 from billing.domain.calendar import Period, month_end
 from billing.domain.charges import (
     CYCLE_MONTHS,
@@ -166,6 +166,8 @@ async def run_billing(
         count = total = skipped = 0
         after = ""
         cache: dict[tuple[object, ...], tuple[list[DraftLine], int]] = {}
+        # What is left of units billed in part is priced by set of items left out.
+        caches: dict[frozenset[str], PriceCache] = {frozenset(): cache}
         while True:
             facts = await _load_units(conn, request.community_id, period, after, chunk, shared)
             if not facts:
@@ -188,6 +190,7 @@ async def run_billing(
                                 billed[unit.unit_id],
                                 cycle=request.cycle,
                                 discounts=discounts,
+                                caches=caches,
                             )
                             if unit.unit_id in billed
                             else bill_unit(
