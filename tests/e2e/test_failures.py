@@ -39,7 +39,7 @@ async def _issue(http: httpx.AsyncClient, billing_url: str, units: list[str], n:
     same reference for the same unit finds the invoice); returns billing's id for it."""
     reference = f"ref-{n:05d}"
     # Each of a unit's invoices bills its own month (a unit-month is billed once per fee item).
-    index = 2023 * 12 + n // len(units)
+    index = 2025 * 12 + 1 + n // len(units)  # from February 2025, when its schedule applies
     month = date(index // 12, index % 12 + 1, 1)
     body = invoice_body(units[n % len(units)], reference, "80", month=month)
     for _ in range(600):
