@@ -118,9 +118,7 @@ async def test_run_refusals(billing_pool) -> None:  # type: ignore[no-untyped-de
     with pytest.raises(RunError, match="more than 12 months ahead of 2026-01-15"):
         await run_billing(
             billing_pool,
-            RunRequest(
-                COMMUNITY, date(2027, 3, 1), "monthly", date(2027, 3, 1), date(2026, 1, 15)
-            ),
+            RunRequest(COMMUNITY, date(2027, 3, 1), "monthly", date(2027, 3, 1), date(2026, 1, 15)),
         )
     with pytest.raises(RunError, match="past the service contract's end"):
         await run_billing(

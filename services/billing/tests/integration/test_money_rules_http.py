@@ -33,6 +33,9 @@ ITEMS = [
      "unit_type": "residential"},
     {"code": "parking", "name": "车位管理费", "kind": "parking", "rate_fen": "30000"},
     {"code": "water", "name": "水费", "kind": "metered", "rate_fen": "410", "pass_through": True},
+    {"code": "stair_light", "name": "公共照明", "kind": "shared_meter", "rate_fen": "65",
+     "pass_through": True},
+    {"code": "repair_visit", "name": "维修", "kind": "one_off", "rate_fen": "5000"},
 ]  # fmt: skip
 OLD_SCHEDULE = {
     "published_on": "2024-11-01",
@@ -260,6 +263,10 @@ def test_a_unit_month_is_billed_once_per_fee_item(api: Api) -> None:
     api.ok("POST", "/communities/c-once/meter-readings", api.admin, json=[
         {"unit_id": plain, "item_code": "water", "period_month": "2026-01-01",
          "previous": "100", "current": "110"}])  # fmt: skip
+    api.ok("POST", "/communities/c-once/shared-meter-readings", api.admin, json=[
+        {"item_code": "stair_light", "period_month": "2026-01-01", "quantity": "100"}])  # fmt: skip
+    api.ok("POST", f"/units/{plain}/charges", api.admin, json={
+        "item_code": "repair_visit", "quantity": "1", "period_month": "2026-01-01"})  # fmt: skip
     runs = "/communities/c-once/billing-runs"
     jan = api.ok(
         "POST", runs, api.clock, json={"period_start": "2026-01-01", "as_of": "2026-01-01"}
@@ -297,6 +304,11 @@ def test_a_unit_month_is_billed_once_per_fee_item(api: Api) -> None:
         assert len(january) == 1
     water = [line for e in events for line in e["lines"] if line["fee_item"] == "water"]
     assert len(water) == 1 and water[0]["amount_fen"] == 4100
+    # So are the shared meter (split over both units) and the one-off service.
+    shared = [line for e in events for line in e["lines"] if line["fee_item"] == "stair_light"]
+    assert len(shared) == 2 and sum(line["amount_fen"] for line in shared) == 6500
+    repair = [line for e in events for line in e["lines"] if line["fee_item"] == "repair_visit"]
+    assert len(repair) == 1
     # The same quarterly run again: found, nothing new.
     again = api.http.post(runs, headers=api.clock,
                           json={"period_start": "2026-01-01", "cycle": "quarterly", "as_of": "2026-01-01"})  # fmt: skip
