@@ -227,9 +227,8 @@ def test_late_fee_on_continues_a_published_basis_exactly() -> None:
     basis = AccrualBasis(terms, start, date(2026, 2, 15), 27580 * 14 + 17580, 17580)
     for day in (date(2026, 2, 15), date(2026, 3, 2), date(2027, 5, 9)):
         assert late_fee_on(basis, day) == accrued_late_fee(27580, start, day, terms, paid)
-    barred = AccrualBasis(
-        terms, start, date(2026, 2, 15), 27580 * 14 + 17580, 17580, stops_on=date(2026, 3, 2)
-    )
+    barred = AccrualBasis(terms, start, date(2026, 2, 15), 27580 * 14 + 17580, 17580,
+                          stops_on=date(2026, 3, 2))
     assert late_fee_on(barred, date(2027, 1, 1)) == late_fee_on(basis, date(2026, 3, 2))
 
 
