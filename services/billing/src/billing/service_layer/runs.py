@@ -28,12 +28,10 @@ from billing.domain.charges import (
     Cycle,
     Discounts,
     DraftInvoice,
-    DraftLine,
     ExtraCharge,
     PayerSpan,
     Reading,
     UnitFacts,
-    bill_unit,
     split_shared_meter,
 )
 from billing.domain.schedule import ScheduleError, ScheduleHistory
@@ -165,9 +163,8 @@ async def run_billing(
         )
         count = total = skipped = 0
         after = ""
-        cache: dict[tuple[object, ...], tuple[list[DraftLine], int]] = {}
-        # What is left of units billed in part is priced by set of items left out.
-        caches: dict[frozenset[str], PriceCache] = {frozenset(): cache}
+        # bill_unit's memo per set of items left out (none for most units).
+        caches: dict[frozenset[str], PriceCache] = {}
         while True:
             facts = await _load_units(conn, request.community_id, period, after, chunk, shared)
             if not facts:
@@ -182,25 +179,14 @@ async def run_billing(
                 try:
                     drafts += [
                         (d, row)
-                        for d in (
-                            bill_unbilled(
-                                unit,
-                                period,
-                                history,
-                                billed[unit.unit_id],
-                                cycle=request.cycle,
-                                discounts=discounts,
-                                caches=caches,
-                            )
-                            if unit.unit_id in billed
-                            else bill_unit(
-                                unit,
-                                period,
-                                history,
-                                cycle=request.cycle,
-                                discounts=discounts,
-                                cache=cache,
-                            )
+                        for d in bill_unbilled(
+                            unit,
+                            period,
+                            history,
+                            billed.get(unit.unit_id, {}),
+                            cycle=request.cycle,
+                            discounts=discounts,
+                            caches=caches,
                         )
                     ]
                 except (ScheduleError, ValueError) as exc:
