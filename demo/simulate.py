@@ -152,20 +152,27 @@ class Simulation:
                 "contract_end": str(add_months(self.start, 36)),
             },
         )
+        # The schedule the community had before it came to Propfee, with its original dates
+        # (imported once, by the company admin, with the company's approval of the import).
         published = add_months(self.start, -2)
         await api.post(
             "billing",
-            f"/communities/{cid}/fee-schedules",
+            f"/communities/{cid}/fee-schedules/import",
             actor="admin",
             ok=(200, 201),
             json={
-                "published_on": str(published),
-                "effective_from": str(add_months(published, 1)),
-                "approval_ref": "杭价〔2025〕12号",
-                "pricing_type": "政府指导价",
-                "service_level": "二级",
-                "complaint_line": "0571-12345",
-                "items": SCHEDULE_ITEMS,
+                "approval_ref": "公司批复〔2025〕8号",
+                "versions": [
+                    {
+                        "published_on": str(published),
+                        "effective_from": str(add_months(published, 1)),
+                        "approval_ref": "杭价〔2025〕12号",
+                        "pricing_type": "政府指导价",
+                        "service_level": "二级",
+                        "complaint_line": "0571-12345",
+                        "items": SCHEDULE_ITEMS,
+                    }
+                ],
             },
         )
         report = await api.post(

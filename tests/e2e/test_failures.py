@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import date
 
 import asyncpg
 import httpx
@@ -37,7 +38,10 @@ async def _issue(http: httpx.AsyncClient, billing_url: str, units: list[str], n:
     """Issue invoice ``n``; retried until accepted (the reference makes retries safe: the
     same reference for the same unit finds the invoice); returns billing's id for it."""
     reference = f"ref-{n:05d}"
-    body = invoice_body(units[n % len(units)], reference, "80")
+    # Each of a unit's invoices bills its own month (a unit-month is billed once per fee item).
+    index = 2025 * 12 + 1 + n // len(units)  # from February 2025, when its schedule applies
+    month = date(index // 12, index % 12 + 1, 1)
+    body = invoice_body(units[n % len(units)], reference, "80", month=month)
     for _ in range(600):
         try:
             r = await http.post(f"{billing_url}/invoices", json=body)

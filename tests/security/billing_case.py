@@ -59,9 +59,9 @@ def _seed_community(
     )
     _ok(
         http.post(
-            f"/communities/{community}/fee-schedules",
+            f"/communities/{community}/fee-schedules/import",
             headers=admin,
-            json={
+            json={"approval_ref": "公司批复〔2024〕1号", "versions": [{
                 "published_on": "2024-11-01",
                 "effective_from": "2024-12-01",
                 "approval_ref": "杭价〔2024〕7号",
@@ -77,7 +77,7 @@ def _seed_community(
                     {"code": "repair_visit", "name": "维修", "kind": "one_off",
                      "rate_fen": "5000"},
                 ],
-            },
+            }]},
         )
     )  # fmt: skip
     r = http.post(
@@ -192,6 +192,12 @@ EXAMPLES = {
         "published_on": str(_today()), "effective_from": str(_today() + timedelta(days=31)),
         "approval_ref": "杭价〔2026〕1号", "pricing_type": "政府指导价",
         "items": SCHEDULE_ITEMS}),
+    # The community has its schedule already: a valid request, refused once done (409).
+    "POST /communities/{community_id}/fee-schedules/import": lambda ids: Example(json={
+        "approval_ref": "公司批复〔2026〕1号", "versions": [{
+            "published_on": "2024-11-01", "effective_from": "2024-12-01",
+            "approval_ref": "杭价〔2024〕7号", "pricing_type": "政府指导价",
+            "items": SCHEDULE_ITEMS}]}),
     "GET /communities/{community_id}/fee-schedules": lambda ids: Example(),
     "POST /communities/{community_id}/meter-readings": lambda ids: Example(json=[{
         "unit_id": ids["unit_id"], "item_code": "water", "period_month": "2026-01-01",
@@ -213,7 +219,7 @@ EXAMPLES = {
         json={"reason": "无法收回", "approved_by": "经理"}),
     "GET /units/{unit_id}/statement": lambda ids: Example(params={"as_of": "2026-02-15"}),
     "POST /units/{unit_id}/installment-plans": lambda ids: Example(json={
-        "invoice_ids": [ids["invoice_id"]], "parts": 2, "first_due": "2026-03-31",
+        "invoice_ids": [ids["invoice_id"]], "parts": 3, "first_due": "2026-03-31",
         "reason": "失业"}),
     "GET /units/{unit_id}/installment-plans": lambda ids: Example(),
     "GET /payments/{payment_id}/receipt": lambda ids: Example(),
@@ -242,6 +248,9 @@ BILLING = SecuredService(
             "GET /companies/{company_id}",
             "PUT /companies/{company_id}",
             "PUT /companies/{company_id}/vacancy-rules/{city}",
+            # Company level too (a company admin for every community): its 404s and 403s are
+            # tested in services/billing/tests/integration/test_money_rules_http.py.
+            "POST /communities/{community_id}/fee-schedules/import",
             "GET /audit",
         }
     ),

@@ -62,7 +62,7 @@ def test_billing_changes_are_audited(running: Running, dev_issuer: DevIssuer) ->
     communities = {e["community_id"] for e in everything}
     assert {a["community_id"], world.other["community_id"]} <= communities
     assert world.foreign["community_id"] not in communities, "never another company's rows"
-    assert {"community.created", "fee_schedule.published"} <= {e["action"] for e in everything}
+    assert {"community.created", "fee_schedule.imported"} <= {e["action"] for e in everything}
 
 
 @pytest.mark.parametrize("running", ["billing"], indirect=True)

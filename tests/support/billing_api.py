@@ -42,15 +42,22 @@ async def setup_community(http: httpx.AsyncClient, billing: str, community_id: s
         },
     )
     assert r.status_code == 200, r.text
+    # The schedule the community had before it came to Propfee, imported with its original
+    # dates (a version published now is recorded today: its 30 days' notice runs from today).
     published = date(2025, 1, 1)
     r = await http.post(
-        f"{billing}/communities/{community_id}/fee-schedules",
+        f"{billing}/communities/{community_id}/fee-schedules/import",
         json={
-            "published_on": str(published),
-            "effective_from": str(published + timedelta(days=30)),
-            "approval_ref": "杭价〔2025〕1号",
-            "pricing_type": "政府指导价",
-            "items": SCHEDULE_ITEMS,
+            "approval_ref": "公司批复〔2025〕1号",
+            "versions": [
+                {
+                    "published_on": str(published),
+                    "effective_from": str(published + timedelta(days=30)),
+                    "approval_ref": "杭价〔2025〕1号",
+                    "pricing_type": "政府指导价",
+                    "items": SCHEDULE_ITEMS,
+                }
+            ],
         },
     )
     assert r.status_code == 201, r.text

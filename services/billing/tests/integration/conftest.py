@@ -9,7 +9,7 @@ import pytest_asyncio
 
 from billing.domain.schedule import FeeItem
 from billing.service_layer.registry import CommunityIn, upsert_community
-from billing.service_layer.schedules import publish_schedule
+from billing.service_layer.schedules import VersionIn, import_schedules
 from propfee.db import create_pool, migrate_database
 
 COMMUNITY = "c-002"
@@ -54,12 +54,12 @@ async def setup_community(
     async with pool.acquire() as conn, conn.transaction():
         await upsert_community(
             conn,
+            COMMUNITY,
             CommunityIn(
-                COMMUNITY,
-                "co-1",
-                "示例物业公司",
-                "阳光花园",
-                "杭州",
+                company_id="co-1",
+                company_name="示例物业公司",
+                name="阳光花园",
+                city="杭州",
                 late_fee_daily_rate=late_fee,
                 contract_end=date(2027, 12, 31),
             ),
@@ -69,15 +69,23 @@ async def setup_community(
             "INSERT INTO company_vacancy_rules (company_id, city, after_months, payable_share) "
             "VALUES ('co-1', '杭州', 6, 0.70) ON CONFLICT DO NOTHING"
         )
-        await publish_schedule(
+        # The schedule the community had before it came to Propfee, with its original dates.
+        await import_schedules(
             conn,
             COMMUNITY,
-            published_on=date(2024, 11, 1),
-            effective_from=date(2024, 12, 1),
-            approval_ref="杭价〔2024〕7号",
-            items=ITEMS,
-            pricing_type="政府指导价",
-            service_level="二级",
-            legal_basis="《物业服务收费管理办法》",
-            complaint_line="12345",
+            [
+                VersionIn(
+                    published_on=date(2024, 11, 1),
+                    effective_from=date(2024, 12, 1),
+                    approval_ref="杭价〔2024〕7号",
+                    items=ITEMS,
+                    pricing_type="政府指导价",
+                    service_level="二级",
+                    legal_basis="《物业服务收费管理办法》",
+                    complaint_line="12345",
+                )
+            ],
+            approval_ref="董事会决议〔2024〕3号",
+            imported_by="test",
+            today=date.today(),
         )

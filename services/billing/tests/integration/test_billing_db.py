@@ -114,6 +114,12 @@ async def test_run_refusals(billing_pool) -> None:  # type: ignore[no-untyped-de
         await run_billing(
             billing_pool, RunRequest(COMMUNITY, date(2026, 3, 1), "monthly", date(2025, 1, 1))
         )
+    # as_of never moves the cap window into the future: counted from the day of recording.
+    with pytest.raises(RunError, match="more than 12 months ahead of 2026-01-15"):
+        await run_billing(
+            billing_pool,
+            RunRequest(COMMUNITY, date(2027, 3, 1), "monthly", date(2027, 3, 1), date(2026, 1, 15)),
+        )
     with pytest.raises(RunError, match="past the service contract's end"):
         await run_billing(
             billing_pool, RunRequest(COMMUNITY, date(2027, 7, 1), "yearly", date(2027, 6, 1))
@@ -137,7 +143,10 @@ async def test_run_refusals(billing_pool) -> None:  # type: ignore[no-untyped-de
     async with billing_pool.acquire() as conn, conn.transaction():
         await upsert_community(
             conn,
-            CommunityIn(COMMUNITY, "co-1", "x", "x", "杭州", late_fee_daily_rate=Decimal("0.0005")),
+            COMMUNITY,
+            CommunityIn(
+                company_id="co-1", name="x", city="杭州", late_fee_daily_rate=Decimal("0.0005")
+            ),
             datetime.now(UTC),
         )
         rate = await conn.fetchval(

@@ -97,13 +97,13 @@ def test_billing_api_end_to_end(
             f"/communities/{C}",
             json={
                 "company_id": "co",
-                "company_name": "x",
                 "name": "x",
                 "city": "x",
-                "late_fee_daily_rate": "-0.001",
+                "installment_min_parts": 7,
+                "installment_max_parts": 6,
             },
         )
-        assert bad.status_code == 422
+        assert bad.status_code == 422 and "installment_min_parts" in bad.text
         schedule = {
             "published_on": "2024-11-01",
             "effective_from": "2024-12-01",
@@ -127,8 +127,13 @@ def test_billing_api_end_to_end(
                 {"code": "parking", "name": "车位", "kind": "parking", "rate_fen": "30000"},
             ],
         }
-        assert http.post(f"/communities/{C}/fee-schedules", json=schedule).status_code == 201
-        early = {**schedule, "published_on": "2025-01-01", "effective_from": "2025-01-15"}
+        # Published now, a version is recorded today: a back-dated one is refused even for a
+        # company admin; the schedule the community had before Propfee is imported.
+        r = http.post(f"/communities/{C}/fee-schedules", json=schedule)
+        assert r.status_code == 422 and "not the day of recording" in r.json()["detail"]
+        history = {"approval_ref": "公司批复〔2025〕1号", "versions": [schedule]}
+        assert http.post(f"/communities/{C}/fee-schedules/import", json=history).status_code == 201
+        early = {**schedule, "published_on": None, "effective_from": str(date.today())}
         r = http.post(f"/communities/{C}/fee-schedules", json=early)
         assert r.status_code == 422 and "less than 30 days" in r.json()["detail"]
         assert len(http.get(f"/communities/{C}/fee-schedules").json()) == 1
@@ -188,6 +193,9 @@ def test_billing_api_end_to_end(
         assert outcome["after"]["status"] == "issued"
 
         open_ids = [i["invoice_id"] for i in st["invoices"] if i["principal_outstanding_fen"] > 0]
+        two = {"invoice_ids": open_ids, "parts": 2, "first_due": "2025-03-31", "reason": "失业"}
+        r = http.post(f"/units/{unit['unit_id']}/installment-plans", json=two, headers=clock)
+        assert r.status_code == 422 and "range of 3-6" in r.json()["detail"]
         plan = http.post(
             f"/units/{unit['unit_id']}/installment-plans",
             json={

@@ -149,7 +149,8 @@ def test_user_text_is_printed_literally_and_exported_inert(
         "items": [{"code": "property_fee", "name": "物业服务费", "kind": "area",
                    "rate_fen": "250", "unit_type": "residential"}],
     }  # fmt: skip
-    assert http.post(f"/communities/{C}/fee-schedules", json=schedule).status_code == 201
+    history = {"approval_ref": "公司批复〔2024〕1号", "versions": [schedule]}
+    assert http.post(f"/communities/{C}/fee-schedules/import", json=history).status_code == 201
     run = {"period_start": "2025-01-01", "as_of": "2025-01-01"}
     assert http.post(f"/communities/{C}/billing-runs", json=run).status_code == 201
     report = {"start": "2025-01-01", "end": "2025-01-31", "as_of": "2025-01-01", "by": "building"}

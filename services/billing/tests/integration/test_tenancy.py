@@ -150,11 +150,13 @@ def world(billing_db: str, kafka: str, test_prefix: str, dev_issuer: DevIssuer) 
                     "late_fee_daily_rate": "0.0001",
                 },
             )
-            w.ok("POST", f"/communities/{community}/fee-schedules", admin, json={
+            # The schedule the community had before Propfee, with its original dates.
+            w.ok("POST", f"/communities/{community}/fee-schedules/import", admin, json={
+                "approval_ref": "公司批复〔2024〕1号", "versions": [{
                 "published_on": "2024-11-01", "effective_from": "2024-12-01",
                 "approval_ref": "杭价〔2024〕7号", "pricing_type": "政府指导价",
                 "items": [{"code": "property_fee", "name": "物业服务费", "kind": "area",
-                           "rate_fen": "250", "unit_type": "*"}]})  # fmt: skip
+                           "rate_fen": "250", "unit_type": "*"}]}]})  # fmt: skip
         yield w
 
 
@@ -442,9 +444,12 @@ def test_ids_are_random_and_a_reference_reveals_nothing_of_other_companies(world
     invoice = w.ok("POST", "/invoices", w.admin1, json=_invoice(mine["unit_id"], reference="I-1"))
     assert RANDOM_ID.match(invoice["invoice_id"]) and invoice["reference"] == "I-1"
     their_unit = _unit(w, X, w.admin2, "701")
-    for reference in ("I-1", invoice["invoice_id"]):
+    for month, reference in ((1, "I-1"), (2, invoice["invoice_id"])):
+        # (a month of an item is billed once: each invoice bills its own month)
+        period = {"period_start": f"2026-0{month}-01", "period_end": f"2026-0{month}-28",
+                  "due_date": f"2026-0{month}-28"}  # fmt: skip
         r = w.http.post("/invoices", headers=w.admin2,
-                        json=_invoice(their_unit, reference=reference))  # fmt: skip
+                        json=_invoice(their_unit, reference=reference, **period))  # fmt: skip
         assert r.status_code == 201, r.text
         assert r.json()["invoice_id"] != invoice["invoice_id"]
     # The same reference for the same unit: the same invoice (a safe retry); for another

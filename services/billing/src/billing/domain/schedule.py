@@ -2,12 +2,17 @@
 
 Only items in the effective schedule can be billed. A new version is effective no earlier than
 30 days after publication and carries its approval reference; versions are never edited.
+
+The 30 days run from the day a version is *recorded* (DOMAIN.md, "Schedule notice"):
+``published_on`` is the community's today, never a date a caller chooses, except for the
+schedules a community had before Propfee (imported once with their original dates,
+:func:`validate_import`) and the service role on the simulation clock (its own day).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -128,6 +133,42 @@ def check_pass_through(where: str, item: FeeItem) -> None:
         )
 
 
+def recording_date(requested: date | None, today: date, *, own_clock: bool) -> date:
+    """The ``published_on`` of a version recorded now: the community's ``today``. A caller
+    may send it (it must then be today); the service role on the simulation clock
+    (``own_clock``) records as of the day it sends."""
+    if requested is None:
+        return today
+    if own_clock or requested == today:
+        return requested
+    raise ScheduleError(
+        f"published_on: {requested} is not the day of recording ({today}): the 30 days' "
+        "notice runs from the day a version is recorded; the schedules a community had before "
+        "Propfee are imported with their original dates (POST "
+        "/communities/{id}/fee-schedules/import, company level, once)"
+    )
+
+
+def validate_import(versions: Sequence[FeeSchedule], today: date) -> None:
+    """The schedules a community had before it came to Propfee, oldest first, with their
+    original publication dates: each a valid version after the one before, none published
+    after ``today``."""
+    if not versions:
+        raise ScheduleError("versions: an import needs at least one version")
+    previous = None
+    for n, schedule in enumerate(versions):
+        if schedule.published_on > today:
+            raise ScheduleError(
+                f"versions[{n}].published_on: {schedule.published_on} is after today ({today}); "
+                "an import records schedules already published"
+            )
+        try:
+            validate_schedule(schedule, previous=previous)
+        except ScheduleError as exc:
+            raise ScheduleError(f"versions[{n}].{exc}") from exc
+        previous = schedule
+
+
 @dataclass(frozen=True)
 class ScheduleHistory:
     """Every published version of one community's schedule, oldest first."""
@@ -144,3 +185,17 @@ class ScheduleHistory:
     def changes_within(self, start: date, end: date) -> list[date]:
         """Dates inside (start, end] on which another version takes effect."""
         return sorted(s.effective_from for s in self.versions if start < s.effective_from <= end)
+
+    def codes_of(self, kinds: Sequence[ItemKind]) -> frozenset[str]:
+        """The codes of every item of these kinds in any version."""
+        return frozenset(i.code for s in self.versions for i in s.items if i.kind in kinds)
+
+    def without(self, codes: frozenset[str]) -> ScheduleHistory:
+        """The same versions (numbers and dates) without the items of these codes: what is
+        left to bill where those items are billed already."""
+        return ScheduleHistory(
+            [
+                replace(s, items=tuple(i for i in s.items if i.code not in codes))
+                for s in self.versions
+            ]
+        )

@@ -75,7 +75,8 @@ async def statement(
 async def create_plan(
     unit_id: str, body: models.PlanIn, pool: Pool, principal: PlanWriter
 ) -> dict[str, Any]:
-    """Split arrears into parts (2-12) with a reason; audited. ``at``: now, or back-dated
+    """Split arrears into parts with a reason; audited. As many parts as the community allows
+    (3-6 unless it set its own range within 2-12; 422 otherwise). ``at``: now, or back-dated
     within the company's window (staff); the service role chooses any instant."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
@@ -112,7 +113,8 @@ async def create_plan(
 async def list_plans(
     unit_id: str, pool: Pool, principal: Reader, as_of: date | None = None
 ) -> list[dict[str, Any]]:
-    """Plans with each part paid, due or missed as of the date."""
+    """Plans with each part paid, due or missed as of the date, judged on payments made after
+    the plan started."""
     async with pool.acquire() as conn:
         await security.unit(conn, principal, unit_id)
         return await statements.plans(conn, unit_id, as_of or datetime.now(UTC).date())

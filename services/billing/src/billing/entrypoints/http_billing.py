@@ -4,23 +4,38 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Response
 
 from billing.domain.calendar import month_start
-from billing.domain.schedule import FeeItem
+from billing.domain.schedule import FeeItem, recording_date
 from billing.entrypoints import models, security
 from billing.entrypoints.errors import domain_errors
-from billing.entrypoints.security import Adjuster, BillingWriter, Reader, ReadingsWriter, RunStarter
+from billing.entrypoints.security import (
+    Adjuster,
+    BillingWriter,
+    Reader,
+    ReadingsWriter,
+    RunStarter,
+    ScheduleImporter,
+    ScheduleWriter,
+)
 from billing.service_layer import payments
+from billing.service_layer.billed_months import lock_billing
 from billing.service_layer.ids import stable_id
 from billing.service_layer.invoices import ManualInvoice, ManualLine, issue_manual_invoice
 from billing.service_layer.late_fees import assess_late_fees
 from billing.service_layer.runs import RunRequest, RunSummary, run_billing
-from billing.service_layer.schedules import load_history, publish_schedule
+from billing.service_layer.schedules import (
+    VersionIn,
+    import_schedules,
+    load_history,
+    publish_schedule,
+)
 from propfee import audit
 from propfee.auth import Principal, not_found, refused_ids
-from propfee.business_time import as_of_today, business_date, business_instant, utc_now
+from propfee.business_time import acts_on_own_clock, as_of_today, business_instant, utc_now
 from propfee.http import Pool
 
 router = APIRouter(tags=["billing"])
@@ -40,40 +55,45 @@ async def _instant(
     )
 
 
+def _version(body: models.ScheduleVersionIn, published_on: date) -> VersionIn:
+    return VersionIn(
+        published_on=published_on,
+        effective_from=body.effective_from,
+        approval_ref=body.approval_ref,
+        items=tuple(FeeItem(**i.model_dump()) for i in body.items),
+        pricing_type=body.pricing_type,
+        service_level=body.service_level,
+        legal_basis=body.legal_basis,
+        complaint_line=body.complaint_line,
+    )
+
+
+async def _today(conn: Any, community_id: str) -> date:
+    """Today in the community's time zone: the day a record made now is recorded."""
+    zone = ZoneInfo(await security.time_zone(conn, community_id))
+    return utc_now().astimezone(zone).date()
+
+
 @router.post("/communities/{community_id}/fee-schedules", status_code=201)
 async def publish(
-    community_id: str, body: models.ScheduleIn, pool: Pool, principal: BillingWriter
+    community_id: str, body: models.ScheduleIn, pool: Pool, principal: ScheduleWriter
 ) -> dict[str, Any]:
-    """Publish the next version of the community's schedule (明码标价); effective no earlier
-    than 30 days after publication, with its approval reference. Audited."""
+    """Publish the next version of the community's schedule (明码标价), recorded today in the
+    community's time zone (``published_on`` omitted or today; another day is 422, whoever
+    asks: the 30 days' notice runs from the day of recording); effective no earlier than 30
+    days later, with its approval reference. The service role on the simulation clock records
+    as of the day it sends. The schedules a community had before Propfee: ``.../import``.
+    Audited."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
             company_id = await security.community(conn, principal, community_id)
-            published_on = body.published_on
-            if not principal.company_level:
-                # The 30 days' notice runs from the day a version is recorded: staff may
-                # back-date it within the company's window only; a company-level role may
-                # record the schedules a community had before Propfee with their dates.
-                published_on = business_date(
-                    principal,
-                    body.published_on,
-                    utc_now(),
-                    field="published_on",
-                    time_zone=await security.time_zone(conn, community_id),
-                    backdate_days=await security.backdate_days(conn, company_id),
-                )
-            schedule = await publish_schedule(
-                conn,
-                community_id,
-                published_on=published_on,
-                effective_from=body.effective_from,
-                approval_ref=body.approval_ref,
-                items=tuple(FeeItem(**i.model_dump()) for i in body.items),
-                pricing_type=body.pricing_type,
-                service_level=body.service_level,
-                legal_basis=body.legal_basis,
-                complaint_line=body.complaint_line,
+            published_on = recording_date(
+                body.published_on,
+                await _today(conn, community_id),
+                own_clock=acts_on_own_clock(principal),
             )
+            new = _version(body, published_on)
+            schedule = await publish_schedule(conn, community_id, **new.__dict__)
             await audit.record(
                 conn,
                 principal,
@@ -82,10 +102,62 @@ async def publish(
                 schedule.schedule_id,
                 community_id=community_id,
                 company_id=company_id,
-                after={"version": schedule.version, **body.model_dump()},
+                after={
+                    "version": schedule.version,
+                    **body.model_dump(),
+                    "published_on": published_on,
+                },
                 reason=body.approval_ref,
             )
     return {"schedule_id": schedule.schedule_id, "version": schedule.version}
+
+
+@router.post("/communities/{community_id}/fee-schedules/import", status_code=201)
+async def import_history(
+    community_id: str, body: models.ScheduleImportIn, pool: Pool, principal: ScheduleImporter
+) -> dict[str, Any]:
+    """Import the schedules the community had before it came to Propfee, oldest first, with
+    their original publication dates (each valid after the one before, none after today):
+    once per community and only before any version is recorded in Propfee (409 otherwise), by
+    a company-level role (a company admin for every community, or the service role: 403
+    otherwise), with the import's approval reference. Audited."""
+    with domain_errors():
+        async with pool.acquire() as conn, conn.transaction():
+            company_id = await security.community(conn, principal, community_id)
+            if not principal.company_level:
+                raise HTTPException(
+                    403,
+                    "the schedules before Propfee are imported by a company admin for every "
+                    'community (communities "*") or the service role',
+                )
+            schedules = await import_schedules(
+                conn,
+                community_id,
+                [_version(v, v.published_on) for v in body.versions],
+                approval_ref=body.approval_ref,
+                imported_by=principal.subject,
+                today=await _today(conn, community_id),
+            )
+            await audit.record(
+                conn,
+                principal,
+                "fee_schedule.imported",
+                "fee_schedule_import",
+                community_id,
+                community_id=community_id,
+                company_id=company_id,
+                after={
+                    "versions": [
+                        {"schedule_id": s.schedule_id, "version": s.version, **v.model_dump()}
+                        for s, v in zip(schedules, body.versions, strict=True)
+                    ]
+                },
+                reason=body.approval_ref,
+            )
+    return {
+        "imported": [{"schedule_id": s.schedule_id, "version": s.version} for s in schedules],
+        "approval_ref": body.approval_ref,
+    }
 
 
 @router.get("/communities/{community_id}/fee-schedules")
@@ -139,6 +211,7 @@ async def readings(
             )
     async with pool.acquire() as conn, conn.transaction():
         company_id = await security.community(conn, principal, community_id)
+        await lock_billing(conn, community_id, shared=True)  # not while a run bills them
         found = await conn.fetchval(
             "SELECT count(*) FROM units WHERE community_id = $1 AND unit_id = ANY($2::text[])",
             community_id,
@@ -187,6 +260,7 @@ async def shared_readings(
     """A shared meter's use (公摊), split over the units in scope by floor area when billed."""
     async with pool.acquire() as conn, conn.transaction():
         company_id = await security.community(conn, principal, community_id)
+        await lock_billing(conn, community_id, shared=True)  # not while a run bills them
         await _write_shared(conn, community_id, body)
         await _audit_readings(conn, principal, community_id, company_id, "shared_meter", body)
     return {"readings": len(body)}
@@ -212,6 +286,7 @@ async def one_off(
     charge_id = stable_id("chg", unit_id, body.item_code, body.period_month, body.description)
     async with pool.acquire() as conn, conn.transaction():
         scope = await security.unit(conn, principal, unit_id)
+        await lock_billing(conn, scope["community_id"], shared=True)
         inserted = await conn.fetchval(
             "INSERT INTO one_off_charges (charge_id, unit_id, item_code, quantity, description, "
             "period_month) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true",
@@ -245,7 +320,9 @@ async def billing_run(
     """Bill every unit for one period as of a date; the same run again creates nothing.
     Staff run as of today (``as_of`` omitted or today: 403 otherwise); the service role as of
     any day (the simulation clock). The period is the caller's choice, within the community's
-    advance-collection cap."""
+    advance-collection cap counted from the day of recording (422 past it or past the contract's
+    end). A unit-month already billed for a fee item (a monthly run before a quarterly one, a
+    manual invoice) is skipped: ``skipped`` counts those unit-month-items."""
     company_id = await security.community(pool, principal, community_id)
     as_of = as_of_today(
         principal,
@@ -254,6 +331,9 @@ async def billing_run(
         field="as_of",
         time_zone=await security.time_zone(pool, community_id),
     )
+    # The advance-collection cap counts from the day of recording: the community's today,
+    # or the simulation clock's day for the service role.
+    recorded_on = None if acts_on_own_clock(principal) else await _today(pool, community_id)
 
     async def audited(conn: Any, summary: RunSummary) -> None:
         await audit.record(
@@ -275,7 +355,7 @@ async def billing_run(
     with domain_errors():
         summary = await run_billing(
             pool,
-            RunRequest(community_id, body.period_start, body.cycle, as_of),
+            RunRequest(community_id, body.period_start, body.cycle, as_of, recorded_on),
             on_created=audited,
         )
     if not summary.created:
@@ -323,10 +403,15 @@ async def issue_invoice(
     """One invoice for published items (a special service, a correction). Its id is the
     server's (random); ``reference``, the client's own identifier, is unique within the
     community, and the same reference again for the same unit finds the invoice (200).
-    ``issued_at``: now, or back-dated within the company's window (staff)."""
+    ``issued_at``: now, or back-dated within the company's window (staff). Refused: a period
+    ending past the advance-collection cap (counted from today) or the contract's end (422); a
+    month of an area, fixed or parking item the unit is billed for already (409)."""
     with domain_errors():
         async with pool.acquire() as conn, conn.transaction():
             scope = await security.unit(conn, principal, body.unit_id)
+            issued_at = await _instant(
+                conn, principal, scope["company_id"], body.issued_at, "issued_at"
+            )
             new = ManualInvoice(
                 unit_id=body.unit_id,
                 period_start=body.period_start,
@@ -336,10 +421,10 @@ async def issue_invoice(
                     ManualLine(line.fee_item, line.quantity, line.description)
                     for line in body.lines
                 ),
-                issued_at=await _instant(
-                    conn, principal, scope["company_id"], body.issued_at, "issued_at"
-                ),
+                issued_at=issued_at,
                 reference=body.reference,
+                # The advance cap counts from the community's today, whatever issued_at says.
+                recorded_on=await _today(conn, scope["community_id"]),
             )
             invoice_id, created = await issue_manual_invoice(conn, new)
             if created:

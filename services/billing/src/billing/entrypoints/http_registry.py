@@ -98,7 +98,8 @@ async def put_community(
             terms = body.model_dump(exclude={"company_name"})
             await registry.upsert_community(
                 conn,
-                registry.CommunityIn(community_id=community_id, company_name=company_name, **terms),
+                community_id,
+                body.model_copy(update={"company_name": company_name}),
                 datetime.now(UTC),
             )
             if renamed:

@@ -8,34 +8,15 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from propfee.late_fees import DEFAULT_ANNUAL_CAP
+from billing.domain.plans import PARTS_LIMITS
 
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+# The community's terms (and the id and text types) have one home: the registry.
+from billing.service_layer.registry import CommunityIn as CommunityIn
+from billing.service_layer.registry import Id as Id
+from billing.service_layer.registry import Text as Text
+
 UnitType = Literal["residential", "shop", "office", "parking", "storage"]
 Channel = Literal["sms", "wechat", "app_push", "email", "letter", "door_notice"]
-
-
-class CommunityIn(BaseModel):
-    company_id: Id
-    #: Needed when the company is new; a different name renames the company, which only a
-    #: company-level role may do (omit it, or send the stored one, otherwise).
-    company_name: Text | None = None
-    name: Text
-    city: Text
-    time_zone: str = "Asia/Shanghai"
-    contract_mode: Literal["flat_fee", "cost_plus"] = "flat_fee"
-    contract_end: date | None = None
-    late_fee_daily_rate: Annotated[Decimal, Field(ge=0, lt=1)] | None = None
-    late_fee_annual_cap: Annotated[Decimal, Field(ge=0, lt=1)] = DEFAULT_ANNUAL_CAP
-    allocation_order: Literal["owner_friendly", "civil_code_561"] = "owner_friendly"
-    prepay_quarterly: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.05")
-    prepay_half_yearly: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.08")
-    prepay_yearly: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.12")
-    advance_cap_months: Annotated[int, Field(ge=0, le=36)] = 12
-    service_phone: str | None = None
-    complaint_line: str | None = None
-    address: str | None = None
 
 
 class CompanyIn(BaseModel):
@@ -170,7 +151,9 @@ class FeeItemIn(BaseModel):
     )
 
 
-class ScheduleIn(BaseModel):
+class ScheduleVersionIn(BaseModel):
+    """A version as it was published: a schedule the community had before Propfee."""
+
     published_on: date
     effective_from: date
     approval_ref: Text
@@ -179,6 +162,20 @@ class ScheduleIn(BaseModel):
     legal_basis: str = ""
     complaint_line: str = ""
     items: Annotated[list[FeeItemIn], Field(min_length=1, max_length=200)]
+
+
+class ScheduleIn(ScheduleVersionIn):
+    #: The day the version is recorded: today in the community's time zone (the default; any
+    #: other day is refused, 422). The service role on the simulation clock sends its day.
+    published_on: date | None = None  # type: ignore[assignment]
+
+
+class ScheduleImportIn(BaseModel):
+    """The schedules a community had before it came to Propfee, oldest first, with their
+    original dates; ``approval_ref`` is the company's approval of the import."""
+
+    approval_ref: Text
+    versions: Annotated[list[ScheduleVersionIn], Field(min_length=1, max_length=50)]
 
 
 class ReadingIn(BaseModel):
@@ -260,7 +257,8 @@ class WriteOffIn(BaseModel):
 
 class PlanIn(BaseModel):
     invoice_ids: Annotated[list[Id], Field(min_length=1)]
-    parts: Annotated[int, Field(ge=2, le=12)]
+    #: Within the community's range (3-6 unless it set its own within 2-12): 422 otherwise.
+    parts: Annotated[int, Field(ge=PARTS_LIMITS[0], le=PARTS_LIMITS[1])]
     first_due: date
     reason: Text
     at: AwareDatetime | None = None

@@ -42,6 +42,12 @@ PLAN_WRITE = ADJUST | {Role.fee_clerk, Role.service}
 PARTY_WRITE = REGISTRY_WRITE | {Role.customer_service}
 READINGS = BILLING_WRITE | {Role.housekeeper}
 RUNS = BILLING_WRITE | {Role.service}
+#: Publishing a schedule version: staff record it today; the service role as of the simulation
+#: clock's day.
+SCHEDULE_WRITE = BILLING_WRITE | {Role.service}
+#: Importing the schedules a community had before Propfee: company-level roles only (checked
+#: with ``Principal.company_level`` in the route: a company admin for every community).
+SCHEDULE_IMPORT = {Role.company_admin, Role.service}
 E_INVOICE_REQUEST = {
     Role.fee_clerk,
     Role.housekeeper,
@@ -62,6 +68,8 @@ PartyWriter = Annotated[Principal, Depends(require(*PARTY_WRITE))]
 BillingWriter = Annotated[Principal, Depends(require(*BILLING_WRITE))]
 ReadingsWriter = Annotated[Principal, Depends(require(*READINGS))]
 RunStarter = Annotated[Principal, Depends(require(*RUNS))]
+ScheduleWriter = Annotated[Principal, Depends(require(*SCHEDULE_WRITE))]
+ScheduleImporter = Annotated[Principal, Depends(require(*SCHEDULE_IMPORT))]
 Adjuster = Annotated[Principal, Depends(require(*ADJUST))]
 PlanWriter = Annotated[Principal, Depends(require(*PLAN_WRITE))]
 ReportReader = Annotated[Principal, Depends(require(*REPORTS))]

@@ -7,10 +7,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from billing.domain.advance import check_advance
+from billing.domain.billed import TIME_BASED
 from billing.domain.schedule import ScheduleError
+from billing.service_layer import billed_months
 from billing.service_layer.accounts import ChangeContext, recompute_account
 from billing.service_layer.ids import new_id
 from billing.service_layer.issuing import late_fee_contract, liable_parties, owners_on
@@ -65,25 +69,32 @@ class ManualInvoice:
     #: The client's own identifier, unique within the community: the same reference again
     #: for the same unit finds the invoice (a safe retry) instead of issuing another.
     reference: str | None = None
+    #: The day of recording the advance-collection cap counts from: the community's today
+    #: (the simulation clock's day for the service role). None: the day of ``issued_at``.
+    recorded_on: date | None = None
 
 
 async def issue_manual_invoice(conn: asyncpg.Connection, new: ManualInvoice) -> tuple[str, bool]:
-    """Only items of the schedule effective on the period's first day; price from the schedule."""
+    """Only items of the schedule effective on the period's first day; price from the schedule.
+    Refused: a period past the advance-collection cap or the contract's end (422), a month of a
+    time-based item (area, fixed, parking) the unit is billed for already (409)."""
     if new.period_end < new.period_start:
         raise InvoiceError("period_end: before period_start")
     if new.due_date < new.period_start:
         raise InvoiceError("due_date: before period_start")
     unit = await conn.fetchrow(
         "SELECT u.unit_id, u.community_id, u.building_id, u.unit_type, u.unit_key, "
+        "c.advance_cap_months, c.contract_end, c.time_zone, "
         "(SELECT party_id FROM unit_parties p WHERE p.unit_id = u.unit_id AND p.pays "
         "  AND p.valid_from <= $2 AND (p.valid_to IS NULL OR p.valid_to >= $2) "
         "  ORDER BY p.valid_from DESC LIMIT 1) AS payer "
-        "FROM units u WHERE u.unit_id = $1",
+        "FROM units u JOIN communities c USING (community_id) WHERE u.unit_id = $1",
         new.unit_id,
         new.period_start,
     )
     if unit is None:
         raise LookupError(f"unit {new.unit_id} does not exist")
+    await billed_months.lock_billing(conn, unit["community_id"])
     if new.reference is not None:
         existing = await conn.fetchrow(
             "SELECT invoice_id, unit_id FROM invoices WHERE community_id = $1 AND reference = $2",
@@ -97,6 +108,8 @@ async def issue_manual_invoice(conn: asyncpg.Connection, new: ManualInvoice) -> 
                 f"reference: {new.reference} is already used in this community "
                 f"(invoice {existing['invoice_id']} of unit {existing['unit_id']})"
             )
+    recorded_on = new.recorded_on or new.issued_at.astimezone(ZoneInfo(unit["time_zone"])).date()
+    check_advance(new.period_end, recorded_on, unit["advance_cap_months"], unit["contract_end"])
     if unit["payer"] is None:
         raise InvoiceError(f"unit {new.unit_id}: nobody pays it on {new.period_start}")
     schedule = (await load_history(conn, unit["community_id"])).effective_on(new.period_start)
@@ -114,6 +127,16 @@ async def issue_manual_invoice(conn: asyncpg.Connection, new: ManualInvoice) -> 
             raise InvoiceError(f"lines[{n}].quantity: must be a positive number")
         amount = round_half_up(Fraction(line.quantity) * Fraction(item.rate_fen))
         lines.append((item, line, amount))
+    time_based = sorted({item.code for item, _, _ in lines if item.kind in TIME_BASED})
+    billed = await billed_months.conflicts(
+        conn, new.unit_id, time_based, new.period_start, new.period_end
+    )
+    if billed:
+        found = ", ".join(f"{r['fee_item']} {r['month']:%Y-%m} ({r['invoice_id']})" for r in billed)
+        raise Conflict(
+            f"lines: a unit-month is billed once per fee item; already billed: {found} "
+            "(void that invoice first to bill the month again)"
+        )
     invoice_id = new_id("inv")
     total = sum(amount for _, _, amount in lines)
     inserted = await conn.fetchval(
@@ -185,5 +208,6 @@ async def issue_manual_invoice(conn: asyncpg.Connection, new: ManualInvoice) -> 
         ),
     )
     await add_event(conn, event, key=new.unit_id, subject=invoice_id, time=new.issued_at)
+    await billed_months.record_invoice(conn, new.unit_id, invoice_id, time_based)
     await recompute_account(conn, new.unit_id, new.issued_at, ChangeContext("credit"))
     return invoice_id, True

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from billing.service_layer import billed_months
 from billing.service_layer.accounts import ChangeContext, recompute_account, recompute_accounts
 from billing.service_layer.ids import stable_id
 from propfee.consumer import EventContext
@@ -193,6 +194,7 @@ async def void_invoice(conn: asyncpg.Connection, invoice_id: str, reason: str, a
         reason,
         credit_note_no,
     )
+    await billed_months.release(conn, row["unit_id"], invoice_id)  # the months may be billed again
     await recompute_account(
         conn, row["unit_id"], at, ChangeContext("void", note=reason, credit_note_no=credit_note_no)
     )

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from pydantic import BaseModel, Field, model_validator
 
 from billing.domain.calendar import add_months, month_end, month_start
+from billing.domain.plans import DEFAULT_PARTS, PARTS_LIMITS
 from billing.service_layer.accounts import (
     ChangeContext,
     load_account,
@@ -36,34 +38,67 @@ class Conflict(ValueError):
     """A state that forbids the action (409); the message says which."""
 
 
-@dataclass(frozen=True)
-class CommunityIn:
-    community_id: str
-    company_id: str
-    company_name: str
-    name: str
-    city: str
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class CommunityIn(BaseModel):
+    """A community's contract terms, validated once (the HTTP body of ``PUT
+    /communities/{id}`` is this model): the one home of their defaults."""
+
+    company_id: Id
+    #: Needed when the company is new; a different name renames the company, which only a
+    #: company-level role may do (omit it, or send the stored one, otherwise).
+    company_name: Text | None = None
+    name: Text
+    city: Text
     time_zone: str = "Asia/Shanghai"
-    contract_mode: str = "flat_fee"
+    contract_mode: Literal["flat_fee", "cost_plus"] = "flat_fee"
     contract_end: date | None = None
-    late_fee_daily_rate: Decimal | None = None
-    late_fee_annual_cap: Decimal = DEFAULT_ANNUAL_CAP
-    allocation_order: str = "owner_friendly"
-    prepay_quarterly: Decimal = Decimal("0.05")
-    prepay_half_yearly: Decimal = Decimal("0.08")
-    prepay_yearly: Decimal = Decimal("0.12")
-    advance_cap_months: int = 12
+    late_fee_daily_rate: Annotated[Decimal, Field(ge=0, lt=1)] | None = None
+    late_fee_annual_cap: Annotated[Decimal, Field(ge=0, lt=1)] = DEFAULT_ANNUAL_CAP
+    allocation_order: Literal["owner_friendly", "civil_code_561"] = "owner_friendly"
+    prepay_quarterly: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.05")
+    prepay_half_yearly: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.08")
+    prepay_yearly: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.12")
+    #: Advance collection (预收) is capped: runs and manual invoices bill no period ending
+    #: later than this many months ahead of the day of recording, nor past ``contract_end``.
+    advance_cap_months: Annotated[int, Field(ge=0, le=36)] = 12
+    #: Installment plans have this many parts at least and at most (within 2-12).
+    installment_min_parts: Annotated[int, Field(ge=PARTS_LIMITS[0], le=PARTS_LIMITS[1])] = (
+        DEFAULT_PARTS[0]
+    )
+    installment_max_parts: Annotated[int, Field(ge=PARTS_LIMITS[0], le=PARTS_LIMITS[1])] = (
+        DEFAULT_PARTS[1]
+    )
+    #: Utilities collected on behalf of suppliers bear a late fee only when the service
+    #: contract names one for them (then at the community's rate).
+    utilities_late_fee: bool = False
     service_phone: str | None = None
     complaint_line: str | None = None
     address: str | None = None
 
+    @model_validator(mode="after")
+    def _parts_range(self) -> CommunityIn:
+        if self.installment_min_parts > self.installment_max_parts:
+            raise ValueError(
+                f"installment_min_parts: {self.installment_min_parts} is more than "
+                f"installment_max_parts {self.installment_max_parts}"
+            )
+        return self
 
-async def upsert_company(conn: asyncpg.Connection, company_id: str, name: str) -> bool:
+
+async def upsert_company(conn: asyncpg.Connection, company_id: str, name: str | None) -> bool:
     """Create the company, or rename it; True when its name changed (not when created).
-    Who may rename a company is the caller's concern (a company-level role)."""
+    ``name`` None keeps the stored name. Who may rename a company is the caller's concern (a
+    company-level role)."""
     before = await conn.fetchval(
         "SELECT name FROM companies WHERE company_id = $1 FOR UPDATE", company_id
     )
+    if before is None and name is None:
+        raise RegistryError(f"company_name: required for a new company ({company_id})")
+    if name is None:
+        return False
     if before is None:
         await conn.execute(
             "INSERT INTO companies (company_id, name) VALUES ($1, $2)", company_id, name
@@ -79,7 +114,9 @@ async def upsert_company(conn: asyncpg.Connection, company_id: str, name: str) -
     return True
 
 
-async def upsert_community(conn: asyncpg.Connection, c: CommunityIn, at: datetime) -> None:
+async def upsert_community(
+    conn: asyncpg.Connection, community_id: str, c: CommunityIn, at: datetime
+) -> None:
     """Create or change the community (its company must exist or is created with
     ``company_name``); publishes CommunityUpdated, and for every other community of the
     company too when the company's name changed."""
@@ -89,8 +126,10 @@ async def upsert_community(conn: asyncpg.Connection, c: CommunityIn, at: datetim
         INSERT INTO communities (community_id, company_id, name, city, time_zone, contract_mode,
             contract_end, late_fee_daily_rate, late_fee_annual_cap, allocation_order,
             prepay_quarterly, prepay_half_yearly, prepay_yearly, advance_cap_months,
-            service_phone, complaint_line, address)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+            service_phone, complaint_line, address, installment_min_parts, installment_max_parts,
+            utilities_late_fee)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+            $18, $19, $20)
         ON CONFLICT (community_id) DO UPDATE SET company_id = EXCLUDED.company_id,
             name = EXCLUDED.name, city = EXCLUDED.city, time_zone = EXCLUDED.time_zone,
             contract_mode = EXCLUDED.contract_mode, contract_end = EXCLUDED.contract_end,
@@ -102,9 +141,12 @@ async def upsert_community(conn: asyncpg.Connection, c: CommunityIn, at: datetim
             prepay_yearly = EXCLUDED.prepay_yearly,
             advance_cap_months = EXCLUDED.advance_cap_months,
             service_phone = EXCLUDED.service_phone, complaint_line = EXCLUDED.complaint_line,
-            address = EXCLUDED.address, updated_at = now()
+            address = EXCLUDED.address,
+            installment_min_parts = EXCLUDED.installment_min_parts,
+            installment_max_parts = EXCLUDED.installment_max_parts,
+            utilities_late_fee = EXCLUDED.utilities_late_fee, updated_at = now()
         """,
-        c.community_id,
+        community_id,
         c.company_id,
         c.name,
         c.city,
@@ -121,11 +163,14 @@ async def upsert_community(conn: asyncpg.Connection, c: CommunityIn, at: datetim
         c.service_phone,
         c.complaint_line,
         c.address,
+        c.installment_min_parts,
+        c.installment_max_parts,
+        c.utilities_late_fee,
     )
     if renamed:
         await publish_communities(conn, at, company_id=c.company_id)
     else:
-        await publish_communities(conn, at, community_id=c.community_id)
+        await publish_communities(conn, at, community_id=community_id)
 
 
 async def publish_communities(
@@ -157,7 +202,8 @@ async def publish_communities(
             complaint_line=row["complaint_line"],
             address=row["address"],
             backdate_days=row["backdate_days"],
-            # What a pay link needs to price an invoice's late fee from InvoiceIssued alone.
+            # The contract terms other services apply (payments: the advance-collection cap on
+            # on-account prepayments, the late fee a pay link asks for).
             late_fee_daily_rate=row["late_fee_daily_rate"],
             late_fee_annual_cap=row["late_fee_annual_cap"],
             advance_cap_months=row["advance_cap_months"],

@@ -20,23 +20,25 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import orjson
 
-from billing.domain.calendar import Period, add_months, month_end
+from billing.domain.advance import AdvanceCapError, check_advance
+from billing.domain.billed import TIME_BASED, PriceCache, bill_unbilled
+from billing.domain.calendar import Period, month_end
 from billing.domain.charges import (
     CYCLE_MONTHS,
     Cycle,
     Discounts,
     DraftInvoice,
-    DraftLine,
     ExtraCharge,
     PayerSpan,
     Reading,
     UnitFacts,
     VacancySpell,
-    bill_unit,
     split_shared_meter,
 )
 from billing.domain.schedule import ScheduleError, ScheduleHistory
+from billing.service_layer import billed_months
 from billing.service_layer.accounts import ChangeContext, recompute_accounts
+from billing.service_layer.billed_months import lock_billing
 from billing.service_layer.ids import stable_id
 from billing.service_layer.invoices import copy_invoices
 from billing.service_layer.issuing import LateFeeContract, liable_parties
@@ -56,6 +58,10 @@ class RunRequest:
     period_start: date
     cycle: Cycle
     as_of: date
+    #: The real day of recording in the community (its today); None when the service role
+    #: runs on the simulation clock, whose ``as_of`` is its today. The advance-collection cap
+    #: counts from the earlier of the two: ``as_of`` never moves it into the future.
+    recorded_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,9 @@ class RunSummary:
     total_fen: int
     period_start: date
     period_end: date
+    #: Unit-month-items of the period billed already (a monthly run before this quarterly
+    #: one, a manual invoice): skipped, not billed twice.
+    skipped: int = 0
 
 
 CHUNK = 5000
@@ -101,15 +110,19 @@ async def run_billing(
     period = Period.of_months(request.period_start, CYCLE_MONTHS[request.cycle])
     run_id = stable_id("run", request.community_id, period.start, period.end, request.cycle)
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('billing-run:' || $1))", request.community_id
-        )
+        await lock_billing(conn, request.community_id)
         done = await conn.fetchrow(
-            "SELECT invoices, total_fen FROM billing_runs WHERE run_id = $1", run_id
+            "SELECT invoices, total_fen, skipped FROM billing_runs WHERE run_id = $1", run_id
         )
         if done is not None:
             return RunSummary(
-                run_id, False, done["invoices"], done["total_fen"], period.start, period.end
+                run_id,
+                False,
+                done["invoices"],
+                done["total_fen"],
+                period.start,
+                period.end,
+                done["skipped"],
             )
         community = await conn.fetchrow(
             # The community's own vacancy rule, else its company's for the community's city.
@@ -123,7 +136,7 @@ async def run_billing(
         )
         if community is None:
             raise RunError(f"community {request.community_id} does not exist")
-        _check_advance_cap(community, period, request.as_of)
+        _check_advance_cap(community, period, request)
         tz = ZoneInfo(community["time_zone"])
         issued_at = datetime.combine(request.as_of, time(0), tz).astimezone(UTC)
         history = await load_history(conn, request.community_id)
@@ -138,7 +151,8 @@ async def run_billing(
             vacancy_after_months=community["after_months"],
             vacancy_payable_share=community["payable_share"] or Decimal(1),
         )
-        shared = await _shared_meter_shares(conn, request.community_id, period, history)
+        shared = await _shared_meter_shares(conn, request.community_id, period, history, run_id)
+        time_based = sorted(history.codes_of(TIME_BASED))
         await conn.execute(
             "INSERT INTO billing_runs (run_id, community_id, period_start, period_end, cycle, "
             "as_of, issued_at, invoices, total_fen) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0)",
@@ -150,37 +164,46 @@ async def run_billing(
             request.as_of,
             issued_at,
         )
-        count = total = 0
+        count = total = skipped = 0
         after = ""
-        cache: dict[tuple[object, ...], tuple[list[DraftLine], int]] = {}
+        # bill_unit's memo per set of items left out (none for most units).
+        caches: dict[frozenset[str], PriceCache] = {}
         while True:
             facts = await _load_units(conn, request.community_id, period, after, chunk, shared)
             if not facts:
                 break
             after = facts[-1][0].unit_id
+            unit_ids = [unit.unit_id for unit, _ in facts]
+            # A unit-month is billed once per fee item: what is billed already is skipped.
+            billed = await billed_months.billed_in(conn, unit_ids, period.start, period.end)
+            skipped += sum(len(codes) for b in billed.values() for codes in b.values())
             drafts: list[tuple[DraftInvoice, asyncpg.Record]] = []
             for unit, row in facts:
                 try:
                     drafts += [
                         (d, row)
-                        for d in bill_unit(
+                        for d in bill_unbilled(
                             unit,
                             period,
                             history,
+                            billed.get(unit.unit_id, {}),
                             cycle=request.cycle,
                             discounts=discounts,
-                            cache=cache,
+                            caches=caches,
                         )
                     ]
                 except (ScheduleError, ValueError) as exc:
                     raise RunError(f"unit {row['unit_key']}: {exc}") from exc
             n, fen = await _write(conn, community, run_id, drafts, issued_at, request.as_of)
             count, total = count + n, total + fen
+            await billed_months.record_run(conn, run_id, unit_ids, time_based)
+            await _mark_usage_billed(conn, run_id, unit_ids, period)
         await conn.execute(
-            "UPDATE billing_runs SET invoices = $2, total_fen = $3 WHERE run_id = $1",
+            "UPDATE billing_runs SET invoices = $2, total_fen = $3, skipped = $4 WHERE run_id = $1",
             run_id,
             count,
             total,
+            skipped,
         )
         # Prepaid balances (预存) settle the new invoices at once.
         with_credit = await conn.fetch(
@@ -191,7 +214,7 @@ async def run_billing(
         await recompute_accounts(
             conn, [row["unit_id"] for row in with_credit], issued_at, ChangeContext("credit")
         )
-        summary = RunSummary(run_id, True, count, total, period.start, period.end)
+        summary = RunSummary(run_id, True, count, total, period.start, period.end, skipped)
         if on_created is not None:
             await on_created(conn, summary)
     return summary
@@ -202,29 +225,54 @@ def _whole_fen(rate: Decimal) -> int:
     return round_half_up(Fraction(rate))
 
 
-def _check_advance_cap(community: asyncpg.Record, period: Period, as_of: date) -> None:
-    limit = month_end(add_months(as_of, community["advance_cap_months"]))
-    if period.end > limit:
-        raise RunError(
-            f"period_end: {period.end} is more than {community['advance_cap_months']} months "
-            f"ahead of {as_of} (advance collection is capped at {limit})"
+def _check_advance_cap(community: asyncpg.Record, period: Period, request: RunRequest) -> None:
+    """Counted from the day of recording: ``as_of`` may not move the window into the future."""
+    recorded_on = (
+        request.as_of if request.recorded_on is None else min(request.as_of, request.recorded_on)
+    )
+    try:
+        check_advance(
+            period.end, recorded_on, community["advance_cap_months"], community["contract_end"]
         )
-    end = community["contract_end"]
-    if end is not None and period.end > end:
-        raise RunError(f"period_end: {period.end} is past the service contract's end {end}")
+    except AdvanceCapError as exc:
+        raise RunError(str(exc)) from exc
+
+
+async def _mark_usage_billed(
+    conn: asyncpg.Connection, run_id: str, unit_ids: list[str], period: Period
+) -> None:
+    """Readings and one-off charges are billed by their own rows, once: the run that billed
+    them names them (a later run over the same month leaves them be)."""
+    for table in ("meter_readings", "one_off_charges"):
+        await conn.execute(
+            f"UPDATE {table} SET billed_run_id = $1 WHERE unit_id = ANY($2::text[]) "
+            "AND period_month BETWEEN $3 AND $4 AND billed_run_id IS NULL",
+            run_id,
+            unit_ids,
+            period.start,
+            period.end,
+        )
 
 
 async def _shared_meter_shares(
-    conn: asyncpg.Connection, community_id: str, period: Period, history: ScheduleHistory
+    conn: asyncpg.Connection,
+    community_id: str,
+    period: Period,
+    history: ScheduleHistory,
+    run_id: str,
 ) -> dict[str, list[ExtraCharge]]:
     """Each unit's share of the shared meters read for the period, split by floor area."""
+    # Each reading once: the run that bills it names it (a later run over the month skips it).
     readings = await conn.fetch(
-        "SELECT building_id, item_code, sum(quantity) AS quantity FROM shared_meter_readings "
-        "WHERE community_id = $1 AND period_month BETWEEN $2 AND $3 "
-        "GROUP BY building_id, item_code",
+        "WITH billed AS (UPDATE shared_meter_readings SET billed_run_id = $4 "
+        "WHERE community_id = $1 AND period_month BETWEEN $2 AND $3 AND billed_run_id IS NULL "
+        "RETURNING building_id, item_code, quantity) "
+        "SELECT building_id, item_code, sum(quantity) AS quantity FROM billed "
+        "GROUP BY building_id, item_code ORDER BY building_id, item_code",
         community_id,
         period.start,
         period.end,
+        run_id,
     )
     shares: dict[str, list[ExtraCharge]] = defaultdict(list)
     if not readings:
@@ -277,10 +325,10 @@ async def _load_units(
                    AND (v.ended_on IS NULL OR v.ended_on >= $3)) AS vacancies,
                (SELECT array_agg(ARRAY[m.item_code, m.previous::text, m.current::text])
                   FROM meter_readings m WHERE m.unit_id = u.unit_id
-                   AND m.period_month BETWEEN $3 AND $4) AS readings,
+                   AND m.period_month BETWEEN $3 AND $4 AND m.billed_run_id IS NULL) AS readings,
                (SELECT array_agg(ARRAY[c.item_code, c.quantity::text, c.description])
                   FROM one_off_charges c WHERE c.unit_id = u.unit_id
-                   AND c.period_month BETWEEN $3 AND $4) AS extras
+                   AND c.period_month BETWEEN $3 AND $4 AND c.billed_run_id IS NULL) AS extras
           FROM units u
          WHERE u.community_id = $1 AND u.unit_id > $2
          ORDER BY u.unit_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -12,9 +14,11 @@ from billing.domain.schedule import (
     FeeSchedule,
     ScheduleError,
     ScheduleHistory,
+    validate_import,
     validate_schedule,
 )
 from billing.service_layer.ids import stable_id
+from billing.service_layer.registry import Conflict
 
 
 def _decimal(text: str | None) -> Decimal | None:
@@ -66,6 +70,20 @@ async def load_history(conn: asyncpg.Connection, community_id: str) -> ScheduleH
     )
 
 
+@dataclass(frozen=True)
+class VersionIn:
+    """A version to record: what the schedule says, with its publication date."""
+
+    published_on: date
+    effective_from: date
+    approval_ref: str
+    items: tuple[FeeItem, ...]
+    pricing_type: str
+    service_level: str = ""
+    legal_basis: str = ""
+    complaint_line: str = ""
+
+
 async def publish_schedule(
     conn: asyncpg.Connection,
     community_id: str,
@@ -79,16 +97,13 @@ async def publish_schedule(
     legal_basis: str = "",
     complaint_line: str = "",
 ) -> FeeSchedule:
-    """Publish the next version; refuse what the law or arithmetic forbids."""
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('billing-schedule:' || $1))", community_id
-    )
+    """Publish the next version, recorded on ``published_on`` (the caller decides the day:
+    the community's today, or the simulation clock's, ``recording_date``); refuse what the
+    law or arithmetic forbids."""
+    await _lock(conn, community_id)
     history = await load_history(conn, community_id)
     previous = history.versions[-1] if history.versions else None
-    version = (previous.version + 1) if previous else 1
-    schedule = FeeSchedule(
-        stable_id("sch", community_id, version),
-        version,
+    new = VersionIn(
         published_on,
         effective_from,
         approval_ref,
@@ -98,30 +113,120 @@ async def publish_schedule(
         legal_basis,
         complaint_line,
     )
+    schedule = _schedule(community_id, (previous.version + 1) if previous else 1, new)
     validate_schedule(schedule, previous=previous)
-    if not pricing_type.strip():
-        raise ScheduleError("pricing_type: required (e.g. 政府指导价 or 市场调节价)")
-    await conn.execute(
-        "INSERT INTO fee_schedules (schedule_id, community_id, version, published_on, "
-        "effective_from, approval_ref, pricing_type, service_level, legal_basis, complaint_line) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        schedule.schedule_id,
+    await _insert(conn, community_id, [schedule], "published", None)
+    return schedule
+
+
+async def import_schedules(
+    conn: asyncpg.Connection,
+    community_id: str,
+    versions: Sequence[VersionIn],
+    *,
+    approval_ref: str,
+    imported_by: str,
+    today: date,
+) -> list[FeeSchedule]:
+    """Record the schedules the community had before it came to Propfee, oldest first, with
+    their original dates: once, and only before any version is recorded (409 otherwise).
+    Who may (a company-level role) and the audit record are the caller's."""
+    if not approval_ref.strip():
+        raise ScheduleError("approval_ref: an import carries its approval reference")
+    await _lock(conn, community_id)
+    done = await conn.fetchrow(
+        "SELECT approval_ref, imported_at FROM fee_schedule_imports WHERE community_id = $1",
         community_id,
-        version,
-        published_on,
-        effective_from,
+    )
+    if done is not None:
+        raise Conflict(
+            f"community {community_id}: its schedules before Propfee were imported on "
+            f"{done['imported_at']:%Y-%m-%d} ({done['approval_ref']}); an import happens once"
+        )
+    recorded = await conn.fetchval(
+        "SELECT count(*) FROM fee_schedules WHERE community_id = $1", community_id
+    )
+    if recorded:
+        raise Conflict(
+            f"community {community_id}: {recorded} schedule version(s) already recorded in "
+            "Propfee; the schedules before Propfee are imported before the first one"
+        )
+    schedules = [_schedule(community_id, n, v) for n, v in enumerate(versions, start=1)]
+    validate_import(schedules, today)
+    for n, v in enumerate(versions):
+        if not v.pricing_type.strip():
+            raise ScheduleError(f"versions[{n}].pricing_type: required")
+    await conn.execute(
+        "INSERT INTO fee_schedule_imports (community_id, approval_ref, versions, imported_by) "
+        "VALUES ($1, $2, $3, $4)",
+        community_id,
         approval_ref,
-        pricing_type,
-        service_level,
-        legal_basis,
-        complaint_line,
+        len(schedules),
+        imported_by,
+    )
+    await _insert(conn, community_id, schedules, "imported", approval_ref)
+    return schedules
+
+
+async def _lock(conn: asyncpg.Connection, community_id: str) -> None:
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('billing-schedule:' || $1))", community_id
+    )
+
+
+def _schedule(community_id: str, version: int, new: VersionIn) -> FeeSchedule:
+    return FeeSchedule(
+        stable_id("sch", community_id, version),
+        version,
+        new.published_on,
+        new.effective_from,
+        new.approval_ref,
+        new.items,
+        new.pricing_type,
+        new.service_level,
+        new.legal_basis,
+        new.complaint_line,
+    )
+
+
+async def _insert(
+    conn: asyncpg.Connection,
+    community_id: str,
+    schedules: Sequence[FeeSchedule],
+    recorded_as: str,
+    import_ref: str | None,
+) -> None:
+    for schedule in schedules:
+        if not schedule.pricing_type.strip():
+            raise ScheduleError("pricing_type: required (e.g. 政府指导价 or 市场调节价)")
+    await conn.executemany(
+        "INSERT INTO fee_schedules (schedule_id, community_id, version, published_on, "
+        "effective_from, approval_ref, pricing_type, service_level, legal_basis, complaint_line, "
+        "recorded_as, import_ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        [
+            (
+                s.schedule_id,
+                community_id,
+                s.version,
+                s.published_on,
+                s.effective_from,
+                s.approval_ref,
+                s.pricing_type,
+                s.service_level,
+                s.legal_basis,
+                s.complaint_line,
+                recorded_as,
+                import_ref,
+            )
+            for s in schedules
+        ],
     )
     await conn.executemany(
         "INSERT INTO fee_items (schedule_id, code, name, kind, unit_type, rate_fen, pass_through, "
         "supplier_tariff_fen, tariff_source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         [
             (
-                schedule.schedule_id,
+                s.schedule_id,
                 i.code,
                 i.name,
                 i.kind,
@@ -131,7 +236,7 @@ async def publish_schedule(
                 i.supplier_tariff_fen,
                 i.tariff_source or None,
             )
-            for i in items
+            for s in schedules
+            for i in s.items
         ],
     )
-    return schedule

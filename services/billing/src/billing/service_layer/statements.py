@@ -14,6 +14,7 @@ import asyncpg
 
 from billing.domain.account import InvoiceBalance, day_end
 from billing.domain.calendar import add_months
+from billing.domain.plans import Part, check_parts, part_statuses
 from billing.service_layer.accounts import Account, load_accounts
 from billing.service_layer.ids import stable_id
 from propfee.events import InstallmentPart, InstallmentPlanCreated
@@ -178,7 +179,16 @@ class PlanRequest:
 
 
 async def create_plan(conn: asyncpg.Connection, request: PlanRequest) -> str:
-    """Split the outstanding principal of the named invoices into monthly parts."""
+    """Split the outstanding principal of the named invoices into monthly parts, as many as
+    the community allows (3-6 unless it set its own range within 2-12)."""
+    limits = await conn.fetchrow(
+        "SELECT c.installment_min_parts, c.installment_max_parts FROM units u "
+        "JOIN communities c USING (community_id) WHERE u.unit_id = $1",
+        request.unit_id,
+    )
+    if limits is None:
+        raise LookupError(f"unit {request.unit_id} not found")
+    check_parts(request.parts, limits["installment_min_parts"], limits["installment_max_parts"])
     rows = await conn.fetch(
         "SELECT invoice_id, community_id, payer_party_id, "
         "total_fen - principal_paid_fen AS left_fen "
@@ -230,35 +240,32 @@ async def create_plan(conn: asyncpg.Connection, request: PlanRequest) -> str:
 
 
 async def plans(conn: asyncpg.Connection, unit_id: str, as_of: date) -> list[dict[str, Any]]:
-    """Each plan with each part paid, due or missed as of the date (payments since the plan
-    on its invoices cover the parts in order)."""
+    """Each plan with each part paid, due or missed as of the date: the principal paid on its
+    invoices by payments made since the plan started (``paid_at``, not the time the replay
+    allocated them: credit paid before the plan is no part paid) covers the parts in order."""
     result = []
     for plan in await conn.fetch(
         "SELECT * FROM installment_plans WHERE unit_id = $1 ORDER BY created_at", unit_id
     ):
         paid = await conn.fetchval(
-            "SELECT coalesce(sum(amount_fen), 0) FROM allocations WHERE unit_id = $1 "
-            "AND invoice_id = ANY($2::text[]) AND component = 'principal' AND at >= $3 "
-            "AND at::date <= $4",
+            "SELECT coalesce(sum(a.amount_fen), 0)::bigint FROM allocations a "
+            "JOIN payments_received p USING (payment_id) WHERE a.unit_id = $1 "
+            "AND a.invoice_id = ANY($2::text[]) AND a.component = 'principal' "
+            "AND p.paid_at >= $3 AND p.paid_at::date <= $4 AND a.at::date <= $4",
             unit_id,
             plan["invoice_ids"],
             plan["created_at"],
             as_of,
         )
-        covered = paid
-        parts = []
-        for part in await conn.fetch(
+        rows = await conn.fetch(
             "SELECT part_no, due_date, amount_fen FROM installment_parts WHERE plan_id = $1 "
             "ORDER BY part_no",
             plan["plan_id"],
-        ):
-            status = (
-                "paid"
-                if covered >= part["amount_fen"]
-                else ("missed" if part["due_date"] < as_of else "due")
-            )
-            covered = max(covered - part["amount_fen"], 0)
-            parts.append({**dict(part), "status": status})
+        )
+        statuses = part_statuses(
+            [Part(r["part_no"], r["due_date"], r["amount_fen"]) for r in rows], paid, as_of
+        )
+        parts = [{**dict(r), "status": st} for r, st in zip(rows, statuses, strict=True)]
         result.append(
             {
                 **{
