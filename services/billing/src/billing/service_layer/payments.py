@@ -8,7 +8,12 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from billing.service_layer import billed_months
-from billing.service_layer.accounts import ChangeContext, recompute_account, recompute_accounts
+from billing.service_layer.accounts import (
+    ChangeContext,
+    lock_units,
+    recompute_account,
+    recompute_accounts,
+)
 from billing.service_layer.ids import stable_id
 from propfee.consumer import EventContext
 from propfee.events import PaymentReceived, PaymentRefunded
@@ -60,25 +65,37 @@ async def record_payment(
     await record_payments(conn, [(payment, context)])
 
 
+async def record_refunds(
+    conn: asyncpg.Connection, items: list[tuple[PaymentRefunded, EventContext]]
+) -> None:
+    """Refunds reverse their payments' allocations (a refund before its payment waits for it).
+    The units of the batch are locked at once in one global order before any is replayed."""
+    await lock_units(conn, [refund.unit_id for refund, _ in items])
+    for refund, _ in items:
+        inserted = await conn.fetchval(
+            "INSERT INTO refunds_received (refund_id, payment_id, unit_id, amount_fen, reason, "
+            "refunded_at) VALUES ($1, $2, $3, $4, $5, $6) "
+            "ON CONFLICT (refund_id) DO NOTHING RETURNING true",
+            refund.refund_id,
+            refund.payment_id,
+            refund.unit_id,
+            refund.amount_fen,
+            refund.reason,
+            refund.refunded_at,
+        )
+        if inserted:
+            await recompute_account(
+                conn,
+                refund.unit_id,
+                refund.refunded_at,
+                ChangeContext("refund", note=refund.reason),
+            )
+
+
 async def record_refund(
     conn: asyncpg.Connection, refund: PaymentRefunded, context: EventContext
 ) -> None:
-    """A refund reverses its payment's allocation (a refund before its payment waits for it)."""
-    inserted = await conn.fetchval(
-        "INSERT INTO refunds_received (refund_id, payment_id, unit_id, amount_fen, reason, "
-        "refunded_at) VALUES ($1, $2, $3, $4, $5, $6) "
-        "ON CONFLICT (refund_id) DO NOTHING RETURNING true",
-        refund.refund_id,
-        refund.payment_id,
-        refund.unit_id,
-        refund.amount_fen,
-        refund.reason,
-        refund.refunded_at,
-    )
-    if inserted:
-        await recompute_account(
-            conn, refund.unit_id, refund.refunded_at, ChangeContext("refund", note=refund.reason)
-        )
+    await record_refunds(conn, [(refund, context)])
 
 
 async def next_numbers(
