@@ -121,3 +121,28 @@ async def test_the_read_model_converges_in_every_arrival_order(create_database) 
             assert await _apply(pool, [_issued(), _balance(4, 0, status)]) == (status, 0)
     finally:
         await pool.close()
+
+
+async def test_only_a_billing_run_s_invoice_is_the_monthly_charge(create_database) -> None:  # type: ignore[no-untyped-def]
+    """The advance cap's monthly charge is the latest regular invoice's: a manual invoice or
+    imported arrears issued later (billing says which, ``InvoiceIssued.kind``) are not it."""
+    db = await create_database("payments")
+    await migrate_database(db, "payments")
+    pool = await create_pool(db, max_size=2)
+    try:
+        regular = _issued().model_copy(update={"kind": "regular"})
+        later = {"period_start": date(2026, 3, 1), "period_end": date(2026, 3, 31)}
+        manual = _issued().model_copy(
+            update={"invoice_id": "inv-m", "kind": "manual", "total_fen": 500000, **later}
+        )
+        opening = _issued().model_copy(
+            update={"invoice_id": "inv-o", "kind": "opening_arrears", "total_fen": 90000, **later}
+        )
+        async with pool.acquire() as conn:
+            for event in (regular, manual, opening):
+                await invoices.invoice_issued(conn, event, None)  # type: ignore[arg-type]
+            found = await invoices.latest_regular_invoice(conn, "u-1")
+        assert found is not None and found.total_fen == 27580
+        assert found.period_start == date(2026, 2, 1)
+    finally:
+        await pool.close()

@@ -44,6 +44,11 @@ class InvoiceIssued(Event):
     issued_at: AwareDatetime
     schedule_version: str | None = None
     room_label: str | None = None
+    kind: Literal["regular", "manual", "opening_arrears", "opening_late_fee"] | None = Field(
+        default=None,
+        description="How it was issued: 'regular' by a billing run, 'manual' one at a time, "
+        "'opening_arrears' / 'opening_late_fee' imported from the ledger before Propfee",
+    )
     collection: Literal["property", "utilities"] | None = Field(
         default=None,
         description="'utilities': water, power or heating collected on behalf of the supplier "

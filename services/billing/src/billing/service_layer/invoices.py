@@ -199,6 +199,7 @@ async def issue_manual_invoice(conn: asyncpg.Connection, new: ManualInvoice) -> 
         issued_at=new.issued_at,
         schedule_version=str(schedule.version),
         room_label=unit["unit_key"],
+        kind="manual",
         collection="property",
         liable_party_ids=liable_parties(
             unit["payer"], (await owners_on(conn, [new.unit_id], new.period_start)).get(new.unit_id)

@@ -296,6 +296,7 @@ async def _opening_arrears(
                 total_fen=fen,
                 issued_at=at,
                 room_label=r.unit_key,
+                kind="opening_late_fee",
                 collection="property",
                 liable_party_ids=liable_parties(payer, owners.get(unit_id)),
                 interest_from=None,  # a fixed amount: it bears no late fee
@@ -355,6 +356,7 @@ async def _opening_arrears(
                 total_fen=part.fen,
                 issued_at=at,
                 room_label=r.unit_key,
+                kind="opening_arrears",
                 collection="property",
                 # Never back-dated: issued at opening_as_of, interest only from the next day.
                 liable_party_ids=liable_parties(payer, owners.get(unit_id)),

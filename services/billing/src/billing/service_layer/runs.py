@@ -478,6 +478,7 @@ async def _write(
             "issued_at": issued_text,
             "schedule_version": str(draft.schedule_version),
             "room_label": unit["unit_key"],
+            "kind": "regular",
             "collection": draft.collection,
             "liable_party_ids": liable_parties(draft.payer_party_id, owner),
             "interest_from": interest_from.isoformat() if interest_from else None,

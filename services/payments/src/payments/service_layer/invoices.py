@@ -30,7 +30,12 @@ OPENING_ARREARS = "opening_arrears"
 async def invoice_issued(
     conn: asyncpg.Connection, event: InvoiceIssued, context: EventContext
 ) -> None:
-    opening = any(line.fee_item == OPENING_ARREARS for line in event.lines)
+    # Only a billing run's invoice is a regular charge (the advance cap's monthly charge);
+    # before billing said so (``kind``), imported opening arrears were told by their line.
+    if event.kind is not None:
+        opening = event.kind != "regular"
+    else:
+        opening = any(line.fee_item == OPENING_ARREARS for line in event.lines)
     await conn.execute(
         "INSERT INTO invoices (invoice_id, community_id, unit_id, payer_party_id, total_fen, "
         "due_date, period_start, period_end, room_label, issued_at, collection, "
