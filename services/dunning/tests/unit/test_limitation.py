@@ -54,7 +54,17 @@ def test_states() -> None:
     expires = date(2028, 1, 5)
     assert clock_state(expires, date(2027, 7, 4)) == "running"
     assert clock_state(expires, date(2027, 7, 5)) == "alert"
-    assert clock_state(expires, date(2028, 1, 5)) == "expired"
+    # The expiry day is the period's last day (Civil Code art. 203): still running, and a
+    # demand delivered that day restarts the clock; the claim is voluntary from the next day.
+    assert clock_state(expires, date(2028, 1, 5)) == "alert"
+    assert clock_state(expires, date(2028, 1, 6)) == "expired"
+    due = date(2023, 3, 31)
+    assert limitation_expires_on(due, [Restart("delivered_demand", date(2026, 3, 31))]) == date(
+        2029, 3, 31
+    )
+    assert limitation_expires_on(due, [Restart("delivered_demand", date(2026, 4, 1))]) == date(
+        2026, 3, 31
+    )
 
 
 def test_leap_day_due_date() -> None:

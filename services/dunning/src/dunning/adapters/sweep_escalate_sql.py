@@ -21,7 +21,7 @@ LEFT JOIN LATERAL (
     SELECT array_agg(r.invoice_id ORDER BY r.due_date, r.invoice_id) AS invoice_ids
     FROM receivables r
     WHERE r.unit_id = s.unit_id AND r.issued AND NOT r.settled AND r.due_date IS NOT NULL
-      AND (r.limitation_expires_on IS NULL OR r.limitation_expires_on > s.local_date)
+      AND (r.limitation_expires_on IS NULL OR r.limitation_expires_on >= s.local_date)
       AND NOT EXISTS (
           SELECT 1 FROM pauses ps WHERE ps.scope = 'invoice' AND ps.invoice_id = r.invoice_id
             AND ps.resolved_at IS NULL AND ps.starts_at <= sweep_as_of()

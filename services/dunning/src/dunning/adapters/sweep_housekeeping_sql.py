@@ -72,7 +72,7 @@ SELECT 'task-' || gen_random_uuid(),
 FROM sweep_cases s JOIN receivables r ON r.unit_id = s.unit_id
 WHERE r.issued AND NOT r.settled AND r.limitation_expires_on IS NOT NULL
   AND s.local_date >= (r.limitation_expires_on - interval '6 months')::date
-  AND s.local_date < r.limitation_expires_on
+  AND s.local_date <= r.limitation_expires_on
 ON CONFLICT (dedup_key) DO NOTHING
 """
 

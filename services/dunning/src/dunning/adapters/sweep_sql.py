@@ -64,7 +64,7 @@ WITH cases AS (
     JOIN receivables r ON r.unit_id = k.unit_id
     LEFT JOIN disputed d ON d.invoice_id = r.invoice_id
     WHERE r.issued AND NOT r.settled AND r.due_date IS NOT NULL AND d.invoice_id IS NULL
-      AND (r.limitation_expires_on IS NULL OR r.limitation_expires_on > k.local_date)
+      AND (r.limitation_expires_on IS NULL OR r.limitation_expires_on >= k.local_date)
     GROUP BY k.case_id
 ), paused AS (
     SELECT DISTINCT case_id FROM pauses

@@ -60,7 +60,7 @@ def limitation_clock(due_date: date, restarts: Iterable[Restart] = ()) -> Clock:
     for restart in sorted(restarts, key=lambda r: r.on):
         if restart.kind not in RESTARTING_KINDS or restart.on < due_date:
             continue
-        if restart.on >= expires:
+        if restart.on > expires:
             break  # expired before this event: it cannot revive the clock
         # Restarts come in date order, so each one that counts sets the expiry anew.
         expires = max(expires, add_months(restart.on, 12 * LIMITATION_YEARS))
@@ -69,7 +69,10 @@ def limitation_clock(due_date: date, restarts: Iterable[Restart] = ()) -> Clock:
 
 
 def limitation_expires_on(due_date: date, restarts: Iterable[Restart] = ()) -> date:
-    """The day the claim for this invoice becomes 'voluntary payment only'."""
+    """The last day of the limitation period (Civil Code art. 201-203: the day of the due date
+    does not count, the period ends on the corresponding day, at its end); from the day after,
+    the claim is 'voluntary payment only'. The same reading as billing's (the published
+    ``LimitationClockChanged.expires_on``)."""
     return limitation_clock(due_date, restarts).expires_on
 
 
@@ -79,7 +82,7 @@ def alert_on(expires_on: date) -> date:
 
 
 def clock_state(expires_on: date, as_of: date) -> ClockState:
-    if as_of >= expires_on:
+    if as_of > expires_on:
         return "expired"
     if as_of >= alert_on(expires_on):
         return "alert"

@@ -149,7 +149,7 @@ async def report_limitation(
     company, communities = principal.sql_scope()
     rows = await pool.fetch(
         "SELECT community_id, count(*) AS invoices, "
-        "count(*) FILTER (WHERE limitation_expires_on <= $1) AS voluntary_only, "
+        "count(*) FILTER (WHERE limitation_expires_on < $1) AS voluntary_only, "
         "sum(coalesce(principal_outstanding_fen, total_fen))::bigint AS outstanding_fen, "
         "min(limitation_expires_on) AS earliest_expiry FROM receivables "
         "WHERE issued AND NOT settled AND limitation_expires_on <= $1 + $2::integer "
@@ -210,7 +210,7 @@ async def limitation(
     company, communities = principal.sql_scope()
     rows = await pool.fetch(
         "SELECT invoice_id, unit_id, community_id, due_date, limitation_expires_on, "
-        "limitation_expires_on <= $1 AS voluntary_only FROM receivables "
+        "limitation_expires_on < $1 AS voluntary_only FROM receivables "
         "WHERE issued AND NOT settled AND limitation_expires_on <= $1 + $2::integer "
         f"AND {security.scope_sql('receivables.community_id', 3, 4)} "
         "ORDER BY limitation_expires_on, invoice_id LIMIT 5000",
