@@ -16,7 +16,7 @@ import pytest_asyncio
 from fastapi.testclient import TestClient
 
 from billing.app import create_app
-from billing.service_layer.accounts import ChangeContext, accrual_basis_of, recompute_account
+from billing.service_layer.accounts import ChangeContext, recompute_account
 from billing.service_layer.invoices import copy_invoices
 from billing.settings import BillingSettings
 from propfee.auth import Role
@@ -332,5 +332,5 @@ def test_utilities_money_and_a_lapsing_discount_over_kafka_and_http(
         assert q["late_fee_fen"] == 30  # 30,000 x 0.0001 x 10 days (04-01 .. 04-10)
         assert st["credit_fen"] == 16000  # the utilities credit still does not pay it
         # The published basis continues to the statement's fee for a later day.
-        basis = accrual_basis_of(LateFeeBasis.model_validate(lapsed["late_fee_basis"]))
+        basis = LateFeeBasis.model_validate(lapsed["late_fee_basis"]).accrual()
         assert late_fee_on(basis, date(2025, 4, 10)) == q["late_fee_fen"]

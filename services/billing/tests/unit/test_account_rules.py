@@ -20,7 +20,7 @@ from billing.domain.account import (
     day_end,
     replay,
 )
-from billing.service_layer.accounts import accrual_basis_of, late_fee_basis
+from billing.service_layer.accounts import late_fee_basis
 from propfee.late_fees import AccrualBasis, LateFeeTerms, late_fee_on
 from propfee.money import round_half_up
 
@@ -327,12 +327,12 @@ def test_late_fee_on_the_published_basis_equals_the_replays_fee_later(terms: Lat
     state = replay([A], [pay], terms=terms)
     bal = state.invoices["A"]
     published = late_fee_basis(bal, date(2026, 2, 20), terms)  # what the event carries
-    basis = accrual_basis_of(published)
+    basis = published.accrual()
     for later in (date(2026, 2, 20), date(2026, 3, 1), date(2026, 9, 30), date(2028, 1, 1)):
         assert late_fee_on(basis, later) == bal.late_fee_accrued(later, terms)
     # A time-barred invoice: the basis stops where the replay stops.
     barred = replay([OLD], terms=terms).invoices["OLD"]
-    basis = accrual_basis_of(late_fee_basis(barred, date(2024, 6, 1), terms))
+    basis = late_fee_basis(barred, date(2024, 6, 1), terms).accrual()
     assert basis.stops_on == date(2025, 1, 31)
     for later in (date(2024, 12, 1), date(2025, 1, 31), date(2026, 5, 1)):
         assert late_fee_on(basis, later) == barred.late_fee_accrued(later, terms)

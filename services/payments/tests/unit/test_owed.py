@@ -13,7 +13,6 @@ from payments.domain.advance import AdvanceCap, RegularInvoice, check_prepayment
 from payments.domain.orders import OrderError, order_expiry, terms_for_invoices
 from payments.domain.owed import (
     OpenInvoice,
-    PublishedBasis,
     accrual_basis,
     amount_owed,
     end_of_local_day,
@@ -22,6 +21,7 @@ from payments.domain.owed import (
     monthly_charge,
 )
 from payments.domain.settlement import GatewayReport, OrderState, Review, settle
+from propfee.events import LateFeeBasis
 from propfee.late_fees import LateFeeTerms
 
 RATE = LateFeeTerms(Decimal("0.0001"))  # 0.01% a day, under the default cap
@@ -91,7 +91,7 @@ def _part_paid(**basis: object) -> OpenInvoice:
             interest_from=date(2026, 2, 1),
             community_terms=RATE,
             balance_known=True,
-            published=PublishedBasis(**published),  # type: ignore[arg-type]
+            published=LateFeeBasis(**published),  # type: ignore[arg-type]
             reported_late_fee_fen=13,
         ),
     )

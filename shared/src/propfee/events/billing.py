@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from propfee.events.base import Event
+from propfee.late_fees import AccrualBasis, LateFeeTerms
 from propfee.money import CURRENCY, Currency, Fen, NonNegativeFen
 
 
@@ -108,6 +109,32 @@ class LateFeeBasis(BaseModel):
     fixed_fen: NonNegativeFen | None = Field(
         default=None, description="The late fee no longer grows (principal paid in full)"
     )
+
+    @classmethod
+    def of(cls, basis: AccrualBasis) -> LateFeeBasis:
+        """The event form of an accrual basis (billing's replay publishes its own)."""
+        return cls.model_construct(
+            daily_rate=basis.terms.daily_rate,
+            annual_cap=basis.terms.annual_cap,
+            starts_on=basis.starts_on,
+            through=basis.through,
+            fen_days=basis.fen_days,
+            principal_outstanding_fen=basis.principal_outstanding_fen,
+            stops_on=basis.stops_on,
+            fixed_fen=basis.fixed_fen,
+        )
+
+    def accrual(self) -> AccrualBasis:
+        """What a consumer hands to ``propfee.late_fees.late_fee_on`` (payments' pay links)."""
+        return AccrualBasis(
+            terms=LateFeeTerms(self.daily_rate, self.annual_cap),
+            starts_on=self.starts_on,
+            through=self.through,
+            fen_days=self.fen_days,
+            principal_outstanding_fen=self.principal_outstanding_fen,
+            stops_on=self.stops_on,
+            fixed_fen=self.fixed_fen,
+        )
 
 
 class CommunityUpdated(Event):

@@ -34,7 +34,7 @@ from billing.domain.account import (
 from propfee.consumer import PermanentError
 from propfee.events import Event, InvoiceBalanceChanged, InvoiceSettled
 from propfee.events.billing import BalanceChangeReason, LateFeeBasis
-from propfee.late_fees import AccrualBasis, LateFeeTerms
+from propfee.late_fees import LateFeeTerms
 from propfee.outbox import add_events
 
 
@@ -338,29 +338,7 @@ def late_fee_basis(b: InvoiceBalance, on: date, terms: LateFeeTerms) -> LateFeeB
     if b.status in ("void", "written_off"):  # nothing more is collected on it
         fixed = 0 if b.status == "void" else b.late_fee_accrued(on, terms)
         basis = replace(basis, principal_outstanding_fen=0, fixed_fen=fixed)
-    return LateFeeBasis.model_construct(
-        daily_rate=basis.terms.daily_rate,
-        annual_cap=basis.terms.annual_cap,
-        starts_on=basis.starts_on,
-        through=basis.through,
-        fen_days=basis.fen_days,
-        principal_outstanding_fen=basis.principal_outstanding_fen,
-        stops_on=basis.stops_on,
-        fixed_fen=basis.fixed_fen,
-    )
-
-
-def accrual_basis_of(basis: LateFeeBasis) -> AccrualBasis:
-    """What a consumer of InvoiceBalanceChanged (payments' pay links) hands to ``late_fee_on``."""
-    return AccrualBasis(
-        terms=LateFeeTerms(basis.daily_rate, basis.annual_cap),
-        starts_on=basis.starts_on,
-        through=basis.through,
-        fen_days=basis.fen_days,
-        principal_outstanding_fen=basis.principal_outstanding_fen,
-        stops_on=basis.stops_on,
-        fixed_fen=basis.fixed_fen,
-    )
+    return LateFeeBasis.of(basis)
 
 
 async def _write_balances(

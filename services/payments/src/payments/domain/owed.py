@@ -15,30 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from fractions import Fraction
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from propfee.events import LateFeeBasis
 from propfee.late_fees import AccrualBasis, LateFeeTerms, late_fee_on
 
 Collection = Literal["property", "utilities"]
 #: What payments knows of an invoice's state: ``open`` can be paid; the others cannot.
 InvoiceState = Literal["open", "paid", "void", "written_off"]
-
-
-@dataclass(frozen=True, slots=True)
-class PublishedBasis:
-    """``InvoiceBalanceChanged.late_fee_basis`` as billing published it."""
-
-    daily_rate: Decimal | None
-    annual_cap: Decimal
-    starts_on: date
-    through: date
-    fen_days: int
-    principal_outstanding_fen: int
-    stops_on: date | None = None
-    fixed_fen: int | None = None
 
 
 def accrual_basis(
@@ -47,7 +33,7 @@ def accrual_basis(
     interest_from: date | None,
     community_terms: LateFeeTerms | None,
     balance_known: bool,
-    published: PublishedBasis | None,
+    published: LateFeeBasis | None,
     reported_late_fee_fen: int = 0,
 ) -> AccrualBasis | None:
     """How the invoice's late fee grows, from what payments was told (None: it bears none).
@@ -59,15 +45,7 @@ def accrual_basis(
       day bearing interest) over the whole total; none when either is unknown.
     """
     if published is not None:
-        return AccrualBasis(
-            terms=LateFeeTerms(published.daily_rate, published.annual_cap),
-            starts_on=published.starts_on,
-            through=published.through,
-            fen_days=published.fen_days,
-            principal_outstanding_fen=published.principal_outstanding_fen,
-            stops_on=published.stops_on,
-            fixed_fen=published.fixed_fen,
-        )
+        return published.accrual()
     if balance_known:
         if reported_late_fee_fen <= 0:
             return None

@@ -11,16 +11,14 @@ What is owed is computed, not stored: ``domain.owed.amount_owed`` over the basis
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
 from payments.domain.advance import AdvanceCap, RegularInvoice
-from payments.domain.owed import OpenInvoice, PublishedBasis, accrual_basis
+from payments.domain.owed import OpenInvoice, accrual_basis
 from propfee.consumer import EventContext
-from propfee.events import InvoiceBalanceChanged, InvoiceIssued, InvoiceSettled
+from propfee.events import InvoiceBalanceChanged, InvoiceIssued, InvoiceSettled, LateFeeBasis
 from propfee.late_fees import DEFAULT_ANNUAL_CAP, LateFeeTerms
 
 #: The opening-arrears line of imported invoices (billing's ledger import).
@@ -140,19 +138,9 @@ SELECT i.invoice_id, i.community_id, i.unit_id, i.payer_party_id, i.total_fen,
 """
 
 
-def _published(data: dict[str, Any] | None) -> PublishedBasis | None:
-    if not data:
-        return None
-    return PublishedBasis(
-        daily_rate=None if data.get("daily_rate") is None else Decimal(str(data["daily_rate"])),
-        annual_cap=Decimal(str(data["annual_cap"])),
-        starts_on=date.fromisoformat(data["starts_on"]),
-        through=date.fromisoformat(data["through"]),
-        fen_days=int(data["fen_days"]),
-        principal_outstanding_fen=int(data["principal_outstanding_fen"]),
-        stops_on=date.fromisoformat(data["stops_on"]) if data.get("stops_on") else None,
-        fixed_fen=None if data.get("fixed_fen") is None else int(data["fixed_fen"]),
-    )
+def _published(data: dict[str, Any] | None) -> LateFeeBasis | None:
+    """The basis billing published, as stored (the event's own JSON form)."""
+    return LateFeeBasis.model_validate(data) if data else None
 
 
 def _invoice(row: asyncpg.Record) -> OpenInvoice:
