@@ -115,9 +115,7 @@ def test_at_least_thirty_each() -> None:
 
 
 def test_the_finding_names_the_phrase_as_read_after_normalising() -> None:
-    assert [str(f) for f in findings("否 则 后 果 自 负", "demand")] == [
-        "'否则后果自负': threat"
-    ]
+    assert [str(f) for f in findings("否 则 后 果 自 负", "demand")] == ["'否则后果自负': threat"]
     assert normalise("ＡＢ　斷-水\u200b！") == "ab断水"
 
 

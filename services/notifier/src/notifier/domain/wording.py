@@ -17,9 +17,9 @@ Refused, in every channel and message type:
 - **insults** (老赖, 不要脸, 没素质 …);
 - **marketing**, inside a reminder or a demand only.
 
-What stays lawful: 依法催告, 可能依法提起诉讼/申请仲裁, 申请法院强制执行 (after a judgment), 违约金按
-合同约定计收, 收费标准公示 (prices must be published), 如有异议请联系…, installment and deferral
-offers, and fee names such as 停车费, 水电费, 电梯运行费, 生活垃圾处理费.
+What stays lawful: 依法催告, 可能依法提起诉讼/申请仲裁, 申请法院强制执行 (after a
+judgment), 违约金按合同约定计收, 收费标准公示 (prices must be published), 如有异议请联系…,
+installment and deferral offers, and fee names such as 停车费, 水电费, 电梯运行费, 生活垃圾处理费.
 
 Matching runs on a normalised text (:func:`normalise`), so the usual evasions do not pass:
 full-width letters and digits (NFKC), spaces, punctuation, symbols, emoji or zero-width
@@ -42,24 +42,14 @@ MARKETING = "marketing inside a reminder"
 
 #: Traditional → simplified for the characters of the terms below (the usual evasion).
 _TRADITIONAL = str.maketrans(
-    {
-        "斷": "断", "電": "电", "氣": "气", "熱": "热", "門": "门", "鎖": "锁", "閉": "闭", "關": "关",
-        "閘": "闸", "車": "车", "輛": "辆", "區": "区", "進": "进", "網": "网", "寬": "宽", "帶": "带",
-        "應": "应", "暫": "暂", "後": "后", "負": "负", "責": "责", "擔": "担", "採": "采", "強": "强",
-        "處": "处", "單": "单", "張": "张", "貼": "贴", "費": "费", "號": "号", "戶": "户", "業": "业",
-        "點": "点", "羣": "群", "佈": "布", "報": "报", "曬": "晒", "討": "讨", "債": "债", "賴": "赖",
-        "騙": "骗", "臉": "脸", "質": "质", "窮": "穷", "學": "学", "職": "职", "徵": "征", "記": "记",
-        "錄": "录", "審": "审", "軍": "军", "鐵": "铁", "機": "机", "貸": "贷", "親": "亲", "屬": "属",
-        "鄰": "邻", "領": "领", "導": "导", "嚴": "严", "別": "别", "無": "无", "恥": "耻", "敗": "败",
-        "類": "类", "滾": "滚", "許": "许", "準": "准", "讓": "让", "絕": "绝", "辦": "办", "過": "过",
-        "裝": "装", "開": "开", "檔": "档", "將": "将", "會": "会", "執": "执", "動": "动", "訴": "诉",
-        "訟": "讼", "獄": "狱", "稱": "称", "暱": "昵", "凍": "冻", "結": "结", "銷": "销", "層": "层",
-        "樓": "楼", "廣": "广", "獎": "奖", "優": "优", "價": "价", "時": "时", "對": "对", "線": "线",
-        "紅": "红", "擋": "挡", "餘": "余", "罰": "罚", "統": "统", "禍": "祸", "醜": "丑", "賬": "账",
-        "懲": "惩", "員": "员", "傳": "传", "發": "发", "勸": "劝", "脅": "胁", "嚇": "吓", "誤": "误",
-        "專": "专", "從": "从", "這": "这", "讀": "读", "說": "说", "話": "话", "隊": "队", "內": "内",
-        "碼": "码", "籤": "签",
-    }  # fmt: skip
+    "斷電氣熱門鎖閉關閘車輛區進網寬帶應暫後負責擔採強處單張貼費號戶業點羣佈報曬討債賴"
+    "騙臉質窮學職徵記錄審軍鐵機貸親屬鄰領導嚴別無恥敗類滾許準讓絕辦過裝開檔將會執動訴"
+    "訟獄稱暱凍結銷層樓廣獎優價時對線紅擋餘罰統禍醜賬懲員傳發勸脅嚇誤專從這讀說話隊內"
+    "碼籤",
+    "断电气热门锁闭关闸车辆区进网宽带应暂后负责担采强处单张贴费号户业点群布报晒讨债赖"
+    "骗脸质穷学职征记录审军铁机贷亲属邻领导严别无耻败类滚许准让绝办过装开档将会执动诉"
+    "讼狱称昵冻结销层楼广奖优价时对线红挡余罚统祸丑账惩员传发劝胁吓误专从这读说话队内"
+    "码签",
 )
 #: Character classes dropped before matching: spaces, punctuation, symbols (emoji, ★, ～),
 #: control and format characters (zero-width spaces and joiners).
@@ -130,7 +120,10 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     for p, rule in (
         # Cutting supplies: 停止供水, 暂停供暖, 切断电源, 断了您家的电, 限制用电.
         (rf"{_NOT}(?:停|断|切断|掐断|中断|关停|截断|暂停|停用){_WHOSE}{_SUPPLY}", COERCION),
-        (rf"{_NOT}(?<!有)(?<!无)(?<!期)限制?(?:您|你|贵户|其)?(?:的)?(?:用|供)?(?:水|电|气|暖)", COERCION),
+        (
+            rf"{_NOT}(?<!有)(?<!无)(?<!期)限制?(?:您|你|贵户|其)?(?:的)?(?:用|供)?(?:水|电|气|暖)",
+            COERCION,
+        ),
         # Stopping lifts, door cards, access, parking, entry: 停用您的门禁卡, 限制车辆进出.
         (
             rf"{_NOT}(?:锁|停用|禁用|关闭|冻结|注销|限制|暂停|屏蔽|停止|停运|拒绝)"
@@ -194,8 +187,9 @@ class Finding:
 
 
 def findings(text: str, message_type: str) -> list[Finding]:
-    """Every refused phrase in ``text`` for ``message_type`` (empty: lawful wording). Matches
-    of one rule that overlap are reported as one phrase (否则后果自负, not 否则后果 and 后果自负)."""
+    """Every refused phrase in ``text`` for ``message_type`` (empty: lawful wording).
+    Matches of one rule that overlap are reported as one phrase (否则后果自负, not 否则后果
+    and 后果自负)."""
     plain = normalise(text)
     rules = [*_PHRASE_PATTERNS, *PATTERNS]
     if message_type in MARKETING_TYPES:
@@ -210,7 +204,7 @@ def findings(text: str, message_type: str) -> list[Finding]:
             same[1] = max(int(same[1]), end)
         else:
             merged.append([start, end, rule])
-    found = dict.fromkeys(Finding(plain[int(s): int(e)], str(r)) for s, e, r in merged)
+    found = dict.fromkeys(Finding(plain[int(s) : int(e)], str(r)) for s, e, r in merged)
     return list(found)
 
 
