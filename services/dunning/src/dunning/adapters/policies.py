@@ -121,8 +121,3 @@ async def load_policy(
         company_id,
     )
     return Policy.model_validate(document) if document else DEFAULT_POLICY
-
-
-async def time_zones(conn: asyncpg.Connection) -> list[str]:
-    rows = await conn.fetch("SELECT DISTINCT time_zone FROM policies")
-    return [r["time_zone"] for r in rows] or [DEFAULT_POLICY.time_zone]
