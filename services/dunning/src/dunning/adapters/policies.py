@@ -120,4 +120,6 @@ async def load_policy(
         community_id,
         company_id,
     )
-    return Policy.model_validate(document) if document else DEFAULT_POLICY
+    if not document:
+        return DEFAULT_POLICY
+    return Policy.model_validate(document, context={"stored": True})
