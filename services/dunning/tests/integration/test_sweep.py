@@ -8,6 +8,8 @@ from datetime import date, timedelta
 import asyncpg
 import pytest
 
+from dunning.adapters.policies import community_policy_id, save_policy
+from dunning.domain.default_policy import DEFAULT_POLICY
 from dunning.service_layer.sweep import run_sweep
 from services.dunning.tests.integration.support import (
     at,
@@ -100,6 +102,29 @@ async def test_quiet_hours_defer_to_eight_in_the_morning(pool) -> None:  # type:
     assert case["deferred_reason"] == "quiet_hours"
     morning = await sweep(pool, "2026-03-06 08:00")
     assert morning.by_stage == {"reminder": 1}
+
+
+async def test_a_community_s_own_quiet_hours_hold_in_the_default_policy_s_time_zone(pool) -> None:  # type: ignore[no-untyped-def]
+    """Issue 18 rule 13: c-7 follows its own policy, quiet 20:00–08:00, in Asia/Shanghai like
+    the default (quiet from 21:00). At 20:30 its reminder waits; c-1's (the default) goes."""
+    own = DEFAULT_POLICY.model_copy(
+        update={"policy_id": community_policy_id("c-7"), "quiet_start": "20:00"}
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await save_policy(conn, own, "co-1")
+        await conn.execute(
+            "INSERT INTO community_policies (community_id, policy_id) VALUES ('c-7', $1)",
+            own.policy_id,
+        )
+    await feed(pool, invoice("1207", date(2026, 2, 26), community="c-7"))
+    await feed(pool, invoice("1208", date(2026, 2, 26)))
+    evening = await sweep(pool, "2026-03-05 20:30")
+    assert evening.deferred == {"quiet_hours": 1} and evening.by_stage == {"reminder": 1}
+    quiet = await case_of(pool, "1207")
+    assert quiet["stage"] != "reminder" and quiet["deferred_reason"] == "quiet_hours"
+    assert quiet["deferred_until"] == at("2026-03-06 08:00")
+    assert (await case_of(pool, "1208"))["stage"] == "reminder"
+    assert (await sweep(pool, "2026-03-06 08:00")).by_stage == {"reminder": 1}
 
 
 async def test_cap_defers_the_fifth_reminder_until_the_oldest_leaves(pool) -> None:  # type: ignore[no-untyped-def]

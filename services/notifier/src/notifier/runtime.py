@@ -11,10 +11,13 @@ import asyncio
 import contextlib
 
 from notifier.adapters.registry import Channels
-from notifier.service_layer import handlers
+from notifier.service_layer import handlers, templates
 from notifier.service_layer.dispatcher import Dispatcher
 from notifier.settings import NotifierSettings
+from propfee.logging import get_logger
 from propfee.runtime import ServiceRuntime
+
+log = get_logger(__name__)
 
 
 class NotifierRuntime(ServiceRuntime):
@@ -32,6 +35,13 @@ class NotifierRuntime(ServiceRuntime):
     async def _boot(self) -> None:
         await super()._boot()
         assert self.pool is not None
+        # The built-in templates pass the check a saved one does (wording, sender, dispute
+        # contact); with this deployment's SMS settings too, or the operator hears of it.
+        refused = templates.builtin_problems(
+            self.settings.sms_sign_name, self.settings.sms_max_segments
+        )
+        if refused:
+            log.error("built-in templates refused by the template check", problems=refused)
         self.channels = Channels.from_settings(self.settings)
         self.dispatcher = Dispatcher(self.pool, self.channels, self.settings)
         if self.settings.dispatcher_enabled:

@@ -3,17 +3,68 @@
 import pytest
 from jinja2.exceptions import SecurityError
 
-from notifier.service_layer.templates import Template, builtin, pick, render, validate
+from notifier.domain.channels import CHANNELS
+from notifier.service_layer.templates import (
+    Template,
+    builtin,
+    builtin_problems,
+    pick,
+    render,
+    validate,
+)
+from notifier.settings import NotifierSettings
 
 KW = {"sign_name": "物业服务", "max_segments": 1}
+DEFAULTS = NotifierSettings()
 
 
-def test_every_builtin_template_is_valid() -> None:
+def test_every_builtin_template_passes_the_check_a_saved_one_does() -> None:
+    """Issue 18 rule 11: the built-in templates name the sender and a dispute contact in every
+    channel (the SMS ones and the receipts did not) and pass the wording check."""
+    assert builtin_problems(DEFAULTS.sms_sign_name, DEFAULTS.sms_max_segments) == {}
     for message_type in ("bill", "receipt", "reminder", "confirmation"):
-        for channel in ("sms", "wechat", "email", "letter"):
+        for channel in CHANNELS:
             template = builtin(message_type, channel, "zh-CN")
             assert template is not None
-            assert validate(message_type, channel, template.body, None, **KW) == []
+            assert {"company", "contact"} <= set(template.variables()), template.template_id
+            problems = validate(
+                message_type,
+                channel,
+                template.body,
+                None,
+                sign_name=DEFAULTS.sms_sign_name,
+                max_segments=DEFAULTS.sms_max_segments,
+            )
+            assert problems == [], (template.template_id, problems)
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_every_channel_needs_sender_and_dispute_contact_and_lawful_wording(channel: str) -> None:
+    kw = {"sign_name": "物业服务", "max_segments": 2}
+    body = "已收到{{ room }}缴费{{ amount }}元"  # a receipt: an SMS needs only the amount
+    problems = validate("receipt", channel, body, None, **kw)
+    assert any(f"no sender identity in the {channel} template" in p for p in problems)
+    assert any(f"no dispute contact in the {channel} template" in p for p in problems)
+    for tail in (
+        "{{ contact }}{{ company }}",
+        "{{ company_name }}{{ dispute_contact }}",
+        "{{ company }}{{ complaint_line }}",
+    ):
+        assert validate("receipt", channel, body + tail, None, **kw) == []
+    threat = body + "{{ contact }}{{ company }}否则 后果自负"
+    assert validate("receipt", channel, threat, None, **kw) == [
+        f"wording: '否则后果自负' (threat) is refused in a {channel} template"
+    ]
+
+
+def test_wording_is_checked_in_branches_the_sample_does_not_take_and_in_the_subject() -> None:
+    tail = "{{ contact }}{{ company }}"
+    hidden = "{% if tier == 'black' %}逾期将停{{ '' }}水{% endif %}" + tail
+    assert any("'停水'" in p for p in validate("reminder", "letter", hidden, None, **KW))
+    joined = "{{ '断' ~ '电' }}" + tail
+    assert any("'断电'" in p for p in validate("reminder", "app_push", joined, None, **KW))
+    subject = validate("reminder", "email", "请缴费" + tail, "曝光通知", **KW)
+    assert subject == ["wording: '曝光' (public shaming) is refused in a email template"]
 
 
 def test_refusals_say_why() -> None:
@@ -26,7 +77,10 @@ def test_refusals_say_why() -> None:
     long = "{{ room }}{{ amount }}{{ deadline }}{{ pay_link }}{{ contact }}" + "请" * 40
     assert any("segments" in p for p in validate("reminder", "sms", long, None, **KW))
     assert any(
-        "coercion" in p for p in validate("reminder", "email", "不缴将停电{{ room }}", None, **KW)
+        "coercion" in p
+        for p in validate(
+            "reminder", "email", "不缴将停电{{ room }}{{ company }}{{ contact }}", None, **KW
+        )
     )
 
 
@@ -98,3 +152,27 @@ def test_filters_and_methods_cannot_build_huge_values(body: str) -> None:
 def test_constructs_that_explode_rendering_time_are_refused(body: str, construct: str) -> None:
     problems = validate("reminder", "email", body + "{{ company }}{{ contact }}", None, **KW)
     assert any(construct in p for p in problems), problems
+
+
+def test_the_renderer_fills_the_sender_and_dispute_variables_from_the_community() -> None:
+    from zoneinfo import ZoneInfo
+
+    from notifier.service_layer.composer import context
+
+    row = {
+        "params": {"amount_fen": 27580},
+        "unit_id": "u-1",
+        "subject_id": "case-1",
+        "service_phone": "4008123456",
+        "company_name": "安居物业",
+        "community_name": "幸福里",
+        "complaint_line": None,
+        "stage": None,
+    }
+    ctx = context(row, ZoneInfo("Asia/Shanghai"), DEFAULTS)
+    assert ctx["company"] == ctx["company_name"] == "安居物业"
+    # No complaint line: the dispute variables give the service phone, never nothing.
+    assert ctx["complaint_line"] == ctx["dispute_contact"] == "4008123456"
+    ctx = context({**row, "complaint_line": "12345"}, ZoneInfo("Asia/Shanghai"), DEFAULTS)
+    assert ctx["complaint_line"] == ctx["dispute_contact"] == "12345"
+    assert ctx["contact"] == "4008123456"

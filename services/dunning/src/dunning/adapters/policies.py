@@ -120,9 +120,6 @@ async def load_policy(
         community_id,
         company_id,
     )
-    return Policy.model_validate(document) if document else DEFAULT_POLICY
-
-
-async def time_zones(conn: asyncpg.Connection) -> list[str]:
-    rows = await conn.fetch("SELECT DISTINCT time_zone FROM policies")
-    return [r["time_zone"] for r in rows] or [DEFAULT_POLICY.time_zone]
+    if not document:
+        return DEFAULT_POLICY
+    return Policy.model_validate(document, context={"stored": True})

@@ -1,7 +1,8 @@
 """The sweep's SQL: a few set-based statements over every open case (no per-case loop).
 
 ``sweep_as_of()`` is the as-of instant (set for the transaction) and ``sweep_zones``
-holds, per time zone in use, quiet hours now and the next call window. The sweep's scope
+holds, per policy (its own quiet hours in its own time zone), quiet hours now and the next
+call window. The sweep's scope
 (``dunning.sweep_company``, ``dunning.sweep_communities``: empty for every one) decides which
 cases enter ``sweep_cases``; every later statement works on ``sweep_cases`` only.
 """
@@ -23,7 +24,7 @@ def in_sweep_scope(community: str) -> str:
 
 ZONES = """
 CREATE TEMP TABLE sweep_zones (
-    time_zone text, quiet boolean, quiet_until timestamptz, call_start timestamptz,
+    policy_id text, quiet boolean, quiet_until timestamptz, call_start timestamptz,
     call_end timestamptz
 ) ON COMMIT DROP
 """
@@ -90,7 +91,7 @@ LEFT JOIN agg a USING (case_id)
 CROSS JOIN LATERAL (SELECT dunning_months_overdue(a.oldest_due_date, k.local_date) AS months) m
 LEFT JOIN paused pa USING (case_id)
 LEFT JOIN promised pm USING (case_id)
-LEFT JOIN sweep_zones t ON t.time_zone = k.time_zone
+LEFT JOIN sweep_zones t ON t.policy_id = k.policy_id
 """
 
 REFRESH_CASES = """

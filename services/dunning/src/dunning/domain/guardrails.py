@@ -7,6 +7,10 @@
 - Legal referral (lawyer's letter, lawsuit) only after an individually delivered demand with a
   deadline that has passed (art. 944 §2).
 - No reminder to a case that is paid, paused, on hold or closed.
+
+These words refuse *actions* by their names (a channel, template or stage called
+``cut_water``, ``门禁``). What a message may *say* is notifier's rule, checked on every
+template save, approval and built-in template (``notifier.domain.wording``, issue 18 rule 11).
 """
 
 from __future__ import annotations

@@ -4,14 +4,28 @@ A stage is due ``offset_days`` after its anchor (the oldest due date, or the day
 entered the previous stage) and never sooner than ``min_gap_days`` after the previous stage,
 so one sweep moves a case by one stage at most and the same sweep twice changes nothing.
 Guardrails are checked when a policy is built: a policy naming a coercive or public action
-cannot exist.
+cannot exist, nor one that is nonsense for the law's spirit (:func:`validate_settings`, issue
+18 rule 13):
+
+- **Quiet hours** cover at least 22:00–07:00 local (:data:`QUIET_MUST_COVER`; the company
+  default is 21:00–08:00, DOMAIN.md) and leave at least :data:`MIN_SENDABLE_HOURS` hours a
+  day in which a message may go; both ends are times of day and differ.
+- **The reminder cap** is at most :data:`MAX_REMINDER_CAP` reminders in a window of at least
+  :data:`MIN_CAP_WINDOW_DAYS` days (so never more than 4 in a week; the default, EXAMPLES.md,
+  is 4 in any 30 days) and at most :data:`MAX_CAP_WINDOW_DAYS`; with ``min_gap_days`` >= 1 a
+  case moves at most one stage, one round of messages, a day.
+- **Thresholds** are positive: tier months and the red amount > 0, green <= yellow <= red
+  months; a stage's ``expires_after_days`` is not negative.
+- **The time zone** is a known IANA zone.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from dunning.domain.guardrails import LEGAL_REFERRAL_STAGES, check_action, forbidden_words
 
@@ -80,8 +94,8 @@ class Policy(BaseModel):
     time_zone: str = "Asia/Shanghai"
     quiet_start: str = Field(default="21:00", pattern=r"^\d{2}:\d{2}$")
     quiet_end: str = Field(default="08:00", pattern=r"^\d{2}:\d{2}$")
-    reminder_cap: int = Field(default=4, ge=1)
-    reminder_cap_window_days: int = Field(default=30, ge=1)
+    reminder_cap: int = 4  # bounds: validate_settings
+    reminder_cap_window_days: int = 30
     hold_timeout_hours: int = Field(default=72, ge=1)
     promise_grace_days: int = Field(default=1, ge=0)
     monthly_reminder_day: int | None = Field(
@@ -93,8 +107,11 @@ class Policy(BaseModel):
     stages: list[Stage]
 
     @model_validator(mode="after")
-    def _guardrails(self) -> Policy:
-        reasons = validate_stages(self.stages)
+    def _guardrails(self, info: ValidationInfo) -> Policy:
+        # A policy read back from the database (context {"stored": True}) was checked when it
+        # was saved: bounds added since refuse its next save, not its use.
+        stored = bool(info.context and info.context.get("stored"))
+        reasons = ([] if stored else validate_settings(self)) + validate_stages(self.stages)
         for channel in self.monthly_reminder_channels:
             reasons += [
                 f"monthly reminder: {r.reason}" for r in check_action("message", channel, None)
@@ -128,6 +145,86 @@ class Policy(BaseModel):
         return start is not None and index >= start
 
 
+#: Local hours every policy's quiet window must cover (start, end: overnight).
+QUIET_MUST_COVER = (time(22, 0), time(7, 0))
+#: Hours a day a quiet window must leave for messages (so at most 16 hours quiet).
+MIN_SENDABLE_HOURS = 8
+#: The reminder cap: at most this many reminders ...
+MAX_REMINDER_CAP = 4
+#: ... in a rolling window of at least (and at most) this many days.
+MIN_CAP_WINDOW_DAYS = 7
+MAX_CAP_WINDOW_DAYS = 365
+_DAY = 24 * 60
+
+
+def _minute(value: str) -> int | None:
+    try:
+        t = datetime.strptime(value, "%H:%M").time()
+    except ValueError:
+        return None
+    return t.hour * 60 + t.minute
+
+
+def _quiet_minutes(start: int, end: int) -> set[int]:
+    """The minutes of a day in the quiet window [start, end), overnight when start > end."""
+    if start < end:
+        return set(range(start, end))
+    return set(range(start, _DAY)) | set(range(end))
+
+
+def validate_settings(policy: Policy) -> list[str]:
+    """Every refusal of a policy's quiet hours, reminder cap, thresholds and time zone (empty:
+    sane). The bounds are the module's constants, documented above."""
+    reasons: list[str] = []
+    try:
+        ZoneInfo(policy.time_zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        reasons.append(f"time_zone: {policy.time_zone!r} is not a known time zone")
+    start, end = _minute(policy.quiet_start), _minute(policy.quiet_end)
+    for name, value, minute in (
+        ("quiet_start", policy.quiet_start, start),
+        ("quiet_end", policy.quiet_end, end),
+    ):
+        if minute is None:
+            reasons.append(f"{name}: {value!r} is not a time of day (HH:MM, 00:00–23:59)")
+    if start is not None and end is not None:
+        window = f"quiet hours {policy.quiet_start}–{policy.quiet_end}"
+        if start == end:
+            reasons.append(f"{window}: start and end are the same (no quiet hours, or no day)")
+        else:
+            quiet = _quiet_minutes(start, end)
+            must = _quiet_minutes(*(t.hour * 60 + t.minute for t in QUIET_MUST_COVER))
+            low, high = (t.strftime("%H:%M") for t in QUIET_MUST_COVER)
+            if not must <= quiet:
+                reasons.append(f"{window} must cover at least {low}–{high} local time")
+            if len(quiet) > _DAY - MIN_SENDABLE_HOURS * 60:
+                reasons.append(
+                    f"{window} leave fewer than {MIN_SENDABLE_HOURS} hours a day for messages"
+                )
+    if not 1 <= policy.reminder_cap <= MAX_REMINDER_CAP:
+        reasons.append(
+            f"reminder_cap: {policy.reminder_cap} is outside 1–{MAX_REMINDER_CAP} reminders "
+            "per window (no harassment, Civil Code art. 1033)"
+        )
+    if not MIN_CAP_WINDOW_DAYS <= policy.reminder_cap_window_days <= MAX_CAP_WINDOW_DAYS:
+        reasons.append(
+            f"reminder_cap_window_days: {policy.reminder_cap_window_days} is outside "
+            f"{MIN_CAP_WINDOW_DAYS}–{MAX_CAP_WINDOW_DAYS} days (at most {MAX_REMINDER_CAP} "
+            f"reminders in any {MIN_CAP_WINDOW_DAYS} days)"
+        )
+    t = policy.thresholds
+    for name in ("green_months", "yellow_months", "red_months", "red_amount_fen"):
+        value = getattr(t, name)
+        if value <= 0:
+            reasons.append(f"thresholds.{name}: {value} must be greater than 0")
+    if not t.green_months <= t.yellow_months <= t.red_months:
+        reasons.append(
+            f"thresholds: green_months {t.green_months} <= yellow_months {t.yellow_months} "
+            f"<= red_months {t.red_months} does not hold"
+        )
+    return reasons
+
+
 def validate_stages(stages: list[Stage]) -> list[str]:
     """Every refusal for a list of stages (empty: a lawful policy)."""
     reasons: list[str] = []
@@ -137,6 +234,8 @@ def validate_stages(stages: list[Stage]) -> list[str]:
         if stage.code in seen:
             reasons.append(f"{where}: appears twice")
         seen.add(stage.code)
+        if stage.expires_after_days is not None and stage.expires_after_days < 0:
+            reasons.append(f"{where}: expires_after_days {stage.expires_after_days} is negative")
         for word in forbidden_words(stage.code):
             reasons.append(f"{where}: {word!r} names coercion or public disclosure")
         for action in stage.actions:

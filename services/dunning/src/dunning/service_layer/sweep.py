@@ -19,7 +19,7 @@ import asyncpg
 from dunning.adapters import sweep_escalate_sql as w
 from dunning.adapters import sweep_housekeeping_sql as h
 from dunning.adapters import sweep_sql as q
-from dunning.adapters.policies import ensure_default_policy, time_zones
+from dunning.adapters.policies import ensure_default_policy
 from dunning.domain.cadence import QuietHours
 from dunning.domain.call_windows import next_call_window
 from propfee.events import ArrearsCaseResumed, ArrearsEscalated
@@ -57,34 +57,36 @@ class _Clock:
         self.last = now
 
 
-async def _zone_arrays(conn: asyncpg.Connection, as_of: datetime) -> list[list[object]]:
-    zones: list[object] = []
+async def _policy_arrays(conn: asyncpg.Connection, as_of: datetime) -> list[list[object]]:
+    """Per policy: quiet now and until when (its own quiet hours in its own time zone), and
+    the next call window in that zone. Keyed by policy, not by zone: two policies in one zone
+    (a community's own and the default, both Asia/Shanghai) keep their own quiet hours."""
+    ids: list[object] = []
     quiet: list[object] = []
     quiet_until: list[object] = []
     call_start: list[object] = []
     call_end: list[object] = []
-    for name in await time_zones(conn):
-        tz = ZoneInfo(name)
-        hours = await _quiet_hours(conn, name)
+    rows = await conn.fetch(
+        "SELECT policy_id, time_zone, document->>'quiet_start' AS s, "
+        "document->>'quiet_end' AS e FROM policies"
+    )
+    for row in rows:
+        tz = ZoneInfo(row["time_zone"])
+        hours = _quiet_hours(row["s"], row["e"])
         start, end = next_call_window(as_of, tz)
-        zones.append(name)
+        ids.append(row["policy_id"])
         quiet.append(hours.is_quiet(as_of, tz))
         quiet_until.append(hours.next_allowed(as_of, tz))
         call_start.append(start)
         call_end.append(end)
-    return [zones, quiet, quiet_until, call_start, call_end]
+    return [ids, quiet, quiet_until, call_start, call_end]
 
 
-async def _quiet_hours(conn: asyncpg.Connection, zone: str) -> QuietHours:
-    row = await conn.fetchrow(
-        "SELECT document->>'quiet_start' AS s, document->>'quiet_end' AS e FROM policies "
-        "WHERE time_zone = $1 ORDER BY policy_id = 'default' DESC LIMIT 1",
-        zone,
-    )
-    if row is None:
+def _quiet_hours(start: str | None, end: str | None) -> QuietHours:
+    if not start or not end:
         return QuietHours()
     return QuietHours(
-        datetime.strptime(row["s"], "%H:%M").time(), datetime.strptime(row["e"], "%H:%M").time()
+        datetime.strptime(start, "%H:%M").time(), datetime.strptime(end, "%H:%M").time()
     )
 
 
@@ -127,7 +129,7 @@ async def run_sweep(
             community_ids,
         )
         await conn.execute(q.ZONES)
-        await conn.execute(q.FILL_ZONES, *await _zone_arrays(conn, as_of))
+        await conn.execute(q.FILL_ZONES, *await _policy_arrays(conn, as_of))
         clock = _Clock(result)
         await conn.execute(q.CASES, timeout=TIMEOUT_S)
         await conn.execute("ANALYZE sweep_cases", timeout=TIMEOUT_S)

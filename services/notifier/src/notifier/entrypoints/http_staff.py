@@ -132,32 +132,16 @@ async def save_template(
     security.require_company_level(principal, "saving a template")
     s: NotifierSettings = request.app.state.runtime.settings
     company = _template_company(principal, body.company_id)
-    known = await pool.fetch(
-        "SELECT company_name, service_phone, complaint_line FROM communities WHERE company_id = $1",
-        company,
-    )
-    names = tuple(sorted({r["company_name"] for r in known if r["company_name"]}))
-    contacts = tuple(
-        sorted({c for r in known for c in (r["service_phone"], r["complaint_line"]) if c})
-    )
-    problems = [] if body.channel in CHANNELS else [f"channel: unknown channel {body.channel}"]
-    problems += await template_check.check(
-        template_check.CheckRequest(
+    async with pool.acquire() as conn:
+        problems = await template_check.check_for_company(
+            conn,
+            s,
+            company,
             message_type=body.message_type,
             channel=body.channel,
             body=body.body,
             subject=body.subject,
-            sign_name=s.sms_sign_name,
-            max_segments=s.sms_max_segments,
-            sender_names=names,
-            dispute_contacts=contacts,
-        ),
-        template_check.Limits(
-            timeout_s=s.template_render_timeout_s,
-            max_output_chars=s.template_max_output_chars,
-            memory_mb=s.template_render_memory_mb,
-        ),
-    )
+        )
     if problems:
         return JSONResponse({"detail": "template refused", "problems": problems}, status_code=422)
     tid = templates.template_id(body.message_type, body.stage, body.channel, body.locale)
@@ -222,16 +206,48 @@ class ApprovalIn(BaseModel):
 
 @router.post("/template-versions/{template_version_id}/approve")
 async def approve_template(
+    request: Request,
     pool: Pool,
     template_version_id: str,
     principal: TemplateWriter,
     body: ApprovalIn | None = None,
-) -> dict[str, Any]:
+) -> Any:
     """Approve a draft version of the caller's company's template: from now on it renders
     for the company's messages (its highest approved version wins). A second person: the
     author may not approve it (403); a company-level role; 404 for another company's (or no
-    such) version; 409 when it is approved already or a later version is. Audited."""
+    such) version; 409 when it is approved already or a later version is. Checked again as at
+    save (a draft saved under an older check, or before the company's name or contacts
+    changed): refused (422) with every problem. Audited."""
     security.require_company_level(principal, "approving a template")
+    s: NotifierSettings = request.app.state.runtime.settings
+    async with pool.acquire() as conn:
+        # A version's text never changes: checked before the transaction (the check runs in a
+        # child process; no row lock is held meanwhile).
+        draft = await conn.fetchrow(
+            "SELECT company_id, message_type, channel, body, subject, status, author "
+            "FROM templates WHERE template_version_id = $1",
+            template_version_id,
+        )
+        if (
+            draft is not None
+            and draft["company_id"] is not None
+            and (principal.all_companies or draft["company_id"] == principal.company_id)
+            and draft["status"] == "draft"
+            and draft["author"] != principal.subject
+        ):
+            problems = await template_check.check_for_company(
+                conn,
+                s,
+                draft["company_id"],
+                message_type=draft["message_type"],
+                channel=draft["channel"],
+                body=draft["body"],
+                subject=draft["subject"],
+            )
+            if problems:
+                return JSONResponse(
+                    {"detail": "template refused", "problems": problems}, status_code=422
+                )
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             f"SELECT {TEMPLATE_COLUMNS} FROM templates WHERE template_version_id = $1 FOR UPDATE",

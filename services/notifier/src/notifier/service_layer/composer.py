@@ -29,6 +29,11 @@ def context(row: Any, zone: ZoneInfo, s: NotifierSettings) -> dict[str, Any]:
     p = row["params"]
     paid = p.get("paid_at")
     period = p.get("period_start")
+    contact = row["service_phone"] or s.default_service_phone or "物业服务中心"
+    company = row["company_name"] or s.default_company_name
+    # The dispute variables are never empty: a template that names {{ complaint_line }}
+    # gives the service phone when the community has no complaint line.
+    dispute = row["complaint_line"] or contact
     return {
         "room": p.get("room") or row["unit_id"],
         "amount": format_yuan(int(p.get("amount_fen", 0))),
@@ -36,8 +41,10 @@ def context(row: Any, zone: ZoneInfo, s: NotifierSettings) -> dict[str, Any]:
         "pay_link": s.pay_link_template.format(
             unit_id=row["unit_id"], subject_id=row["subject_id"]
         ),
-        "contact": row["service_phone"] or s.default_service_phone or "物业服务中心",
-        "company": row["company_name"] or s.default_company_name,
+        "contact": contact,
+        "company": company,
+        "company_name": company,
+        "dispute_contact": dispute,
         "community": row["community_name"] or "",
         "period": f"{period[:4]}年{period[5:7]}月" if period else "",
         "oldest_due_date": p.get("oldest_due_date") or "",
@@ -47,7 +54,7 @@ def context(row: Any, zone: ZoneInfo, s: NotifierSettings) -> dict[str, Any]:
         "paid_date": _md(datetime.fromisoformat(paid).astimezone(zone).date().isoformat())
         if paid
         else "",
-        "complaint_line": row["complaint_line"] or "",
+        "complaint_line": dispute,
         "total": format_yuan(int(p.get("total_fen", p.get("amount_fen", 0)))),
         "parts": str(p.get("parts", "")),
     }

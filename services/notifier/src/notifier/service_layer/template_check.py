@@ -19,6 +19,8 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from notifier.domain.channels import CHANNELS
+
 #: Time the child may take to start (import Jinja2) before the rendering clock starts.
 STARTUP_TIMEOUT_S = 30.0
 READY = b"ready\n"
@@ -39,8 +41,51 @@ class CheckRequest:
     subject: str | None
     sign_name: str
     max_segments: int
-    sender_names: tuple[str, ...] | None
+    sender_names: tuple[str, ...]
     dispute_contacts: tuple[str, ...]
+
+
+async def check_for_company(
+    conn: Any,
+    settings: Any,
+    company_id: str,
+    *,
+    message_type: str,
+    channel: str,
+    body: str,
+    subject: str | None,
+) -> list[str]:
+    """Every reason to refuse ``company_id``'s template, at save and again at approval: an
+    unknown channel, and :func:`check`'s (wording, sender identity and dispute contact
+    against the company's names and contacts as known now, SMS rules, limits).
+    ``settings``: the notifier's (sign name, segments, rendering limits)."""
+    known = await conn.fetch(
+        "SELECT company_name, service_phone, complaint_line FROM communities WHERE company_id = $1",
+        company_id,
+    )
+    names = tuple(sorted({r["company_name"] for r in known if r["company_name"]}))
+    contacts = tuple(
+        sorted({c for r in known for c in (r["service_phone"], r["complaint_line"]) if c})
+    )
+    problems = [] if channel in CHANNELS else [f"channel: unknown channel {channel}"]
+    problems += await check(
+        CheckRequest(
+            message_type=message_type,
+            channel=channel,
+            body=body,
+            subject=subject,
+            sign_name=settings.sms_sign_name,
+            max_segments=settings.sms_max_segments,
+            sender_names=names,
+            dispute_contacts=contacts,
+        ),
+        Limits(
+            timeout_s=settings.template_render_timeout_s,
+            max_output_chars=settings.template_max_output_chars,
+            memory_mb=settings.template_render_memory_mb,
+        ),
+    )
+    return problems
 
 
 async def check(request: CheckRequest, limits: Limits) -> list[str]:
@@ -115,7 +160,7 @@ def main() -> None:
             req["subject"],
             sign_name=req["sign_name"],
             max_segments=req["max_segments"],
-            sender_names=tuple(req["sender_names"]) if req["sender_names"] is not None else None,
+            sender_names=tuple(req["sender_names"]),
             dispute_contacts=tuple(req["dispute_contacts"]),
             max_output=limits.max_output_chars,
         )

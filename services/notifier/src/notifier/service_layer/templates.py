@@ -29,7 +29,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from notifier.domain import sms
-from notifier.domain.wording import forbidden_wording
+from notifier.domain.channels import CHANNELS
+from notifier.domain.wording import findings
 
 #: Characters a rendering may produce (body or subject; a letter's text fits many times).
 MAX_OUTPUT_CHARS = 10_000
@@ -187,13 +188,17 @@ VARIABLES = frozenset(
         "complaint_line",
         "total",
         "parts",
+        "company_name",
+        "dispute_contact",
     }
 )
-#: Sender identity (DOMAIN.md: every template, in every channel): one of these variables, or
-#: the company's name written out.
-SENDER_VARIABLES = ("company",)
-#: A way to dispute: one of these variables, or the company's phone / complaint line written out.
-DISPUTE_VARIABLES = ("contact", "complaint_line")
+#: Sender identity (DOMAIN.md: every template, in every channel): one of these variables (the
+#: renderer fills them from CommunityUpdated's ``company_name``), or the company's name
+#: written out.
+SENDER_VARIABLES = ("company", "company_name")
+#: A way to dispute: one of these variables (filled from the community's ``complaint_line``
+#: or ``service_phone``, never empty), or the company's phone / complaint line written out.
+DISPUTE_VARIABLES = ("contact", "complaint_line", "dispute_contact")
 #: What an SMS must carry (issue 6: room, amount, deadline, pay link and contact).
 REQUIRED_SMS = {
     "reminder": ("room", "amount", "deadline", "pay_link", "contact"),
@@ -225,6 +230,8 @@ SAMPLE = {
     "complaint_line": "12345",
     "total": "12345.67",
     "parts": "12",
+    "company_name": "示例物业服务有限公司",
+    "dispute_contact": "12345",
 }
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]\w*)")
 
@@ -270,16 +277,19 @@ def validate(
     *,
     sign_name: str,
     max_segments: int,
-    sender_names: tuple[str, ...] | None = None,
+    sender_names: tuple[str, ...] = (),
     dispute_contacts: tuple[str, ...] = (),
     max_output: int = MAX_OUTPUT_CHARS,
 ) -> list[str]:
-    """Every reason to refuse this template; empty when it may be saved.
+    """Every reason to refuse this template; empty when it may be saved (or approved, or
+    shipped as a built-in one: :func:`builtin_problems`).
 
-    ``sender_names`` (the company's names) and ``dispute_contacts`` (its phone numbers and
-    complaint lines) switch on the identity check: the template uses the sender and dispute
-    variables, or its sample rendering names the company and one of its contacts. None: not
-    checked (the built-in templates are the deployment's defaults).
+    Every template, whatever the channel, names its sender and a dispute contact: it uses a
+    sender variable and a dispute variable, or its sample rendering names one of the
+    company's ``sender_names`` and one of its ``dispute_contacts`` (phone numbers, complaint
+    lines). Wording (:mod:`notifier.domain.wording`) is checked on the sample rendering and
+    on the template's literal text (a branch the sample does not take is checked too); each
+    refusal names the phrase found and the channel.
 
     Renders in this process: call it through ``template_check.check`` (a separate process
     with a time and memory limit) for text staff send."""
@@ -313,21 +323,21 @@ def validate(
         except Exception as exc:
             return [f"{part}: cannot be rendered: {exc}"]
     text = texts[0]
-    problems += forbidden_wording(text + (subject or ""), message_type)
-    if sender_names is not None:
-        shown = "\n".join(texts)
-        names = [n for n in sender_names if n]
-        if not used & set(SENDER_VARIABLES) and not any(n in shown for n in names):
-            problems.append(
-                "body: no sender identity: use {{ company }} or write the company's name"
-                + (f" ({'/'.join(names)})" if names else "")
-            )
-        contacts = [c for c in dispute_contacts if c]
-        if not used & set(DISPUTE_VARIABLES) and not any(c in shown for c in contacts):
-            problems.append(
-                "body: no dispute contact: use {{ contact }} or {{ complaint_line }}, or write "
-                "the company's service phone or complaint line"
-            )
+    problems += wording_problems(channel, message_type, texts, (body, subject or ""))
+    shown = "\n".join(texts)
+    names = [n for n in sender_names if n]
+    if not used & set(SENDER_VARIABLES) and not any(n in shown for n in names):
+        problems.append(
+            f"body: no sender identity in the {channel} template: use {{{{ company }}}} or "
+            "write the company's name" + (f" ({'/'.join(names)})" if names else "")
+        )
+    contacts = [c for c in dispute_contacts if c]
+    if not used & set(DISPUTE_VARIABLES) and not any(c in shown for c in contacts):
+        problems.append(
+            f"body: no dispute contact in the {channel} template: use {{{{ contact }}}}, "
+            "{{ complaint_line }} or {{ dispute_contact }}, or write the company's service "
+            "phone or complaint line"
+        )
     if channel == "sms":
         in_body = set(_VARIABLE.findall(body))
         problems += [
@@ -339,6 +349,57 @@ def validate(
         if too_long:
             problems.append(f"body: {too_long} (with sample values)")
     return problems
+
+
+def literal_text(source: str) -> str:
+    """The template's own words: its text and its string constants, in order (what a branch
+    the sample rendering does not take would print)."""
+    parsed = ENV.parse(source)
+    pieces: list[str] = []
+    for node in parsed.find_all((nodes.TemplateData, nodes.Const)):
+        if isinstance(node, nodes.TemplateData):
+            pieces.append(node.data)
+        elif isinstance(node, nodes.Const) and isinstance(node.value, str):
+            pieces.append(node.value)
+    return "".join(pieces)
+
+
+def wording_problems(
+    channel: str, message_type: str, rendered: list[str], sources: tuple[str, ...]
+) -> list[str]:
+    """Refused wording (:func:`notifier.domain.wording.findings`) in the sample rendering or in
+    the template's literal text, each naming the phrase and the channel."""
+    found = findings("\n".join(rendered), message_type)
+    found += findings("\n".join(literal_text(s) for s in sources), message_type)
+    return [
+        f"wording: '{f.phrase}' ({f.rule}) is refused in a {channel} template"
+        for f in dict.fromkeys(found)
+    ]
+
+
+def builtin_problems(sign_name: str, max_segments: int) -> dict[str, list[str]]:
+    """The problems of every built-in template (the same check as a saved one); empty when
+    every one may ship."""
+    folder = resources.files("notifier").joinpath("templates")
+    out: dict[str, list[str]] = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".j2"):
+            continue
+        parts = entry.name.split(".")
+        message_type, channel = parts[0], parts[-3]
+        body = entry.read_text("utf-8").strip()
+        # An "any" template serves every channel but SMS (which has its own).
+        serves = [c for c in CHANNELS if c != "sms"] if channel == "any" else [channel]
+        problems = [
+            p
+            for c in serves
+            for p in validate(
+                message_type, c, body, None, sign_name=sign_name, max_segments=max_segments
+            )
+        ]
+        if problems:
+            out[entry.name] = list(dict.fromkeys(problems))
+    return out
 
 
 @functools.lru_cache(maxsize=512)
