@@ -124,6 +124,8 @@ async def main(rate: int, seconds: int, cases: int) -> None:
             print("latency produce -> hold (s): " + ", ".join(
                 f"p{p}={pct(latencies, p):.3f}" for p in (50, 95, 99)
             ) + f", max={max(latencies):.3f}")  # fmt: skip
+        if len(latencies) < total:
+            raise SystemExit(f"FAILED: {total - len(latencies)} payments set no hold in 120 s")
     finally:
         if proc is not None:
             proc.terminate()
