@@ -53,6 +53,7 @@ def run_bench(infra: Infra, script: str, *args: str, timeout: float = 120.0) -> 
             f"{script} {' '.join(args)}: no result after {timeout:.0f}s\n{out}\n{err[-3000:]}"
         )
     assert proc.returncode == 0, f"{script} exited {proc.returncode}\n{out}\n{err[-3000:]}"
+    print(f"$ {script} {' '.join(args)}\n{out}")  # shown by pytest -s or -rP
     return out
 
 
