@@ -55,7 +55,10 @@ async def main() -> None:
         async with pool.acquire() as conn:
             async with conn.transaction():
                 await upsert_community(
-                    conn, CommunityIn("c", "co", "Co", "Estate", "杭州"), datetime.now(UTC)
+                    conn,
+                    "c",
+                    CommunityIn(company_id="co", company_name="Co", name="Estate", city="杭州"),
+                    datetime.now(UTC),
                 )
         data = ledger(args.rows)
         for attempt in ("first import", "same file again"):

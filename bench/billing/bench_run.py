@@ -15,16 +15,23 @@ import asyncio
 import os
 import platform
 import secrets
+import socket
 import subprocess
 import sys
+import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from billing.domain.schedule import FeeItem
+from billing.service_layer.schedules import VersionIn, import_schedules
+from propfee.auth import Role
+from propfee.auth.dev import DevIssuer
 from propfee.cloudevents import CloudEvent
 from propfee.db import migrate_database
 from propfee.events import PaymentReceived
@@ -45,16 +52,34 @@ async def prepare(dsn: str, units: int) -> None:
             INSERT INTO companies VALUES ('co', 'Bench Co');
             INSERT INTO communities (community_id, company_id, name, city, late_fee_daily_rate)
                  VALUES ('bench', 'co', 'Bench', '杭州', 0.0001);
-            INSERT INTO fee_schedules (schedule_id, community_id, version, published_on,
-                 effective_from, approval_ref, pricing_type)
-                 VALUES ('s1', 'bench', 1, '2024-01-01', '2024-02-01', 'ref', '政府指导价');
-            INSERT INTO fee_items (schedule_id, code, name, kind, unit_type, rate_fen) VALUES
-                 ('s1', 'property_fee', '物业服务费', 'area', 'residential', 250),
-                 ('s1', 'property_fee', '物业服务费', 'area', 'shop', 480),
-                 ('s1', 'parking', '车位管理费', 'parking', '*', 30000);
             INSERT INTO buildings SELECT 'b' || g, 'bench', g || '栋' FROM generate_series(1, 100) g;
             """
         )
+        # The schedule of 2024 predates Propfee: it is recorded the one way history is, an
+        # import with its original dates (what POST .../fee-schedules/import runs).
+        async with conn.transaction():
+            await import_schedules(
+                conn,
+                COMMUNITY,
+                [
+                    VersionIn(
+                        published_on=date(2024, 1, 1),
+                        effective_from=date(2024, 2, 1),
+                        approval_ref="ref",
+                        pricing_type="政府指导价",
+                        items=(
+                            FeeItem(
+                                "property_fee", "物业服务费", "area", Decimal(250), "residential"
+                            ),
+                            FeeItem("property_fee", "物业服务费", "area", Decimal(480), "shop"),
+                            FeeItem("parking", "车位管理费", "parking", Decimal(30000)),
+                        ),
+                    )
+                ],
+                approval_ref="bench-import",
+                imported_by="bench",
+                today=date(2025, 1, 1),
+            )
         await conn.execute(
             """
             INSERT INTO units (unit_id, community_id, building_id, room, unit_key, unit_type,
@@ -75,6 +100,18 @@ async def prepare(dsn: str, units: int) -> None:
         )
     finally:
         await conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def alive(proc: subprocess.Popen[bytes]) -> None:
+    """Stop waiting (with an error) when the billing process has died."""
+    if proc.poll() is not None:
+        raise SystemExit(f"billing exited with {proc.returncode}")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -114,10 +151,20 @@ async def main() -> None:
     t0 = time.perf_counter()
     await prepare(dsn, args.units)
     print(f"prepared {args.units} units in {time.perf_counter() - t0:.1f}s")
+    # Billing checks bearer tokens: this run's own development issuer (keys in a temporary
+    # directory), trusted by the billing process; the run acts as the service role, the only
+    # one that may bill as of a day other than today (the simulation clock).
+    issuer = DevIssuer.load_or_create(Path(tempfile.mkdtemp(prefix="bench-auth-")))
+    token = issuer.mint("bench", [Role.service], "co", "*", ttl_seconds=24 * 3600)
+    port = free_port()
     env = {
         **os.environ,
+        "PROPFEE_AUTH_JWKS_FILE": str(issuer.jwks_path),
+        "PROPFEE_AUTH_ISSUER": issuer.issuer,
+        "PROPFEE_AUTH_AUDIENCE": issuer.audience,
+        "PROPFEE_AUTH_JWKS_URL": "",
         "BILLING_DATABASE_URL": dsn,
-        "BILLING_HTTP_PORT": "18101",
+        "BILLING_HTTP_PORT": str(port),
         "PROPFEE_TOPIC_PREFIX": prefix,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "BILLING_LOG_LEVEL": "WARNING",
@@ -125,8 +172,13 @@ async def main() -> None:
     }
     proc = subprocess.Popen([sys.executable, "-m", "billing"], env=env, cwd=ROOT)
     try:
-        async with httpx.AsyncClient(base_url="http://127.0.0.1:18101", timeout=600) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            timeout=600,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as http:
             while True:
+                alive(proc)
                 try:
                     if (await http.get("/readyz")).status_code == 200:
                         break
@@ -143,8 +195,12 @@ async def main() -> None:
             invoices = r.json()["invoices"]
             topic = prefix + "billing.invoice-issued"
             while await count_topic(bootstrap, topic) < invoices:
+                alive(proc)
                 await asyncio.sleep(0.2)
             on_kafka = time.perf_counter() - start
+            print(
+                f"units billed: {args.units}; invoices: {invoices}; skipped: {r.json()['skipped']}"
+            )
             print(
                 f"run: {invoices} invoices committed in {committed:.1f}s; all "
                 f"{invoices} InvoiceIssued events on Kafka after {on_kafka:.1f}s; "
@@ -186,6 +242,7 @@ async def main() -> None:
             await producer.stop()
             conn = await asyncpg.connect(dsn)
             while (done := await conn.fetchval("SELECT count(*) FROM payments_received")) < n:
+                alive(proc)
                 await asyncio.sleep(0.5)
             elapsed = time.perf_counter() - start
             await conn.close()

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -50,6 +51,12 @@ SETUP = [
 ]
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -67,7 +74,7 @@ async def main(rate: int, seconds: int, cases: int) -> None:
         for statement in SETUP:
             await (conn.execute(statement, cases) if "$1" in statement else conn.execute(statement))
         await ensure_topics(KAFKA, prefix=prefix)
-        port = 18000 + os.getpid() % 1000
+        port = free_port()
         env = {**os.environ, "DUNNING_DATABASE_URL": url, "DUNNING_HTTP_PORT": str(port),
                "DUNNING_SWEEP_INTERVAL_S": "0", "PROPFEE_TOPIC_PREFIX": prefix,
                "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "DUNNING_LOG_LEVEL": "WARNING"}  # fmt: skip
@@ -124,6 +131,8 @@ async def main(rate: int, seconds: int, cases: int) -> None:
             print("latency produce -> hold (s): " + ", ".join(
                 f"p{p}={pct(latencies, p):.3f}" for p in (50, 95, 99)
             ) + f", max={max(latencies):.3f}")  # fmt: skip
+        if len(latencies) < total:
+            raise SystemExit(f"FAILED: {total - len(latencies)} payments set no hold in 120 s")
     finally:
         if proc is not None:
             proc.terminate()

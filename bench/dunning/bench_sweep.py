@@ -58,9 +58,11 @@ LOAD = [
     """INSERT INTO pauses (pause_id, case_id, scope, reason, owner, starts_at, ends_at)
        SELECT 'pause-' || g, 'case-' || g, 'case', 'service_complaint', 'cs-1',
               '2026-03-01', '2026-04-01' FROM generate_series(1, $1::int, 53) g""",
-    """INSERT INTO promises (promise_id, case_id, amount_fen, promised_date, signed, staff_id, recorded_at)
+    # made_at: when the owner promised (the business time); recorded_at: when staff typed it.
+    """INSERT INTO promises (promise_id, case_id, amount_fen, promised_date, signed, staff_id,
+           made_at, recorded_at)
        SELECT 'promise-' || g, 'case-' || g, 10000, date '2026-03-05' + (g % 10), true, 'hk-1',
-              '2026-03-01' FROM generate_series(1, $1::int, 61) g""",
+              '2026-03-01', '2026-03-01' FROM generate_series(1, $1::int, 61) g""",
 ]
 
 

@@ -72,12 +72,25 @@ async def one(api: Api, sandbox: Sandbox, case: dict[str, Any], community_id: st
         await asyncio.sleep(0.02)
 
 
+def service_urls(text: str) -> dict[str, str]:
+    """``billing=http://...,payments=...``: the services' base URLs (default: the demo's)."""
+    urls = {s: f"http://127.0.0.1:{p}" for s, p in PORTS.items()}
+    for pair in filter(None, text.split(",")):
+        name, _, url = pair.partition("=")
+        urls[name.strip()] = url.strip()
+    return urls
+
+
 async def main(args: argparse.Namespace) -> None:
-    report = json.loads((ROOT / "demo-report" / "report.json").read_text())
-    community_id = report["meta"]["community_id"]
-    sandbox = Sandbox.load_or_create(ROOT / ".local" / "demo" / "sandbox")
-    sandbox.start(8190, 8125)  # payments asks the sandbox gateway to prepay each order
-    api = Api({s: f"http://127.0.0.1:{p}" for s, p in PORTS.items()}, Tokens("co-demo"), 64)
+    community_id = args.community
+    if not community_id:
+        report = json.loads(Path(args.report).read_text())
+        community_id = report["meta"]["community_id"]
+    sandbox = Sandbox.load_or_create(Path(args.sandbox))
+    # Payments asks the sandbox gateway to prepay each order: the ports its env points at.
+    sandbox.start(args.sandbox_port, args.smtp_port)
+    tokens = Tokens(args.company, Path(args.auth_dir))  # the issuer the services trust
+    api = Api(service_urls(args.urls), tokens, 64)
     try:
         cases = await api.get(
             "dunning", "/cases", actor="housekeeper",
@@ -115,4 +128,14 @@ if __name__ == "__main__":
     parser.add_argument("--payments", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--json", default="")
+    # Where the demo's services, data and keys are (defaults: `make demo`'s); the smoke test
+    # points these at the services it started.
+    parser.add_argument("--report", default=str(ROOT / "demo-report" / "report.json"))
+    parser.add_argument("--community", default="", help="instead of the report's community")
+    parser.add_argument("--company", default="co-demo")
+    parser.add_argument("--urls", default="", help="billing=URL,payments=URL,dunning=URL,...")
+    parser.add_argument("--sandbox", default=str(ROOT / ".local" / "demo" / "sandbox"))
+    parser.add_argument("--sandbox-port", type=int, default=8190)
+    parser.add_argument("--smtp-port", type=int, default=8125)
+    parser.add_argument("--auth-dir", default=str(ROOT / ".local" / "auth"))
     asyncio.run(main(parser.parse_args()))

@@ -5,7 +5,8 @@ under a fresh prefix), creates N payment orders (with the service's own order co
 timing), pre-signs and encrypts one notification per order (the gateway's work, outside the
 timing) into a file of raw HTTP requests, then lets ``wrk`` (a native load generator, so that
 the client does not eat the two cores the service runs on) replay them to /webhooks/wechatpay
-for a fixed duration, each notification at most once. Afterwards it re-delivers the last
+for a fixed duration, each notification at most once (without wrk: a pure-Python asyncio
+client, ``--client python``, whose figures are only comparable to its own ceiling). Afterwards it re-delivers the last
 notifications each connection sent (their answers may have been cut off when wrk stopped) plus
 a sample of the others, as WeChat Pay does when it has no answer, and checks that every
 notification sent became exactly one payment and one published payments.payment-received
@@ -14,7 +15,11 @@ connections and duration.
 
     uv run python bench/payments/bench_wechatpay.py --duration 20 --connections 32
 
-It installs Debian's ``wrk`` first when it is missing (as root).
+``--client wrk`` installs Debian's ``wrk`` first when it is missing (as root); the default
+``auto`` uses wrk when it is on the PATH and the Python client otherwise. Smoke size (CI):
+
+    uv run python bench/payments/bench_wechatpay.py --client python --notes 400 --duration 2 \
+        --connections 4
 """
 
 from __future__ import annotations
@@ -48,11 +53,13 @@ from payments_testkit.service import wechat_env  # noqa: E402
 from payments_testkit.wechat import WechatSide, transaction  # noqa: E402
 
 from payments.service_layer.orders import OrderRequest, create_order  # noqa: E402
-from propfee.kafka import ensure_topics  # noqa: E402
+from propfee.kafka import delete_topics, ensure_topics  # noqa: E402
 from propfee.settings import LOCAL_PG, LOCAL_PG_OWNER  # noqa: E402
+from propfee.topics import all_topics  # noqa: E402
 from tests.support.kafka import read_topic  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 _SIDE: WechatSide | None = None
 
 
@@ -117,6 +124,84 @@ def wrk(url: str, script: Path, args: argparse.Namespace, env: dict[str, str]) -
     return result
 
 
+def _latency_fields(latencies_us: list[int], elapsed_s: float) -> dict:
+    ordered = sorted(latencies_us) or [0]
+
+    def at(q: float) -> int:
+        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+    return {
+        "duration_us": int(elapsed_s * 1e6),
+        "p50_us": at(50),
+        "p90_us": at(90),
+        "p99_us": at(99),
+        "max_us": ordered[-1],
+        "mean_us": sum(ordered) // len(ordered),
+    }
+
+
+async def python_load(
+    url: str, args: argparse.Namespace, records: list[bytes] | None = None
+) -> dict:
+    """The pure-Python stand-in for wrk (used when wrk is absent, or with --client python):
+    ``--connections`` keep-alive connections in one asyncio loop for ``--duration`` seconds,
+    each sending its next request when the previous one is answered (closed loop, like wrk).
+    With ``records`` each is sent at most once, in order (record i is the i-th handed out), so
+    the result has wrk's fields plus one stream (``threads_sent``: {0: records sent}); without,
+    GET ``url``. The client shares the machine's cores with the service, so its figures are
+    lower than wrk's: compare the ratio to the ceiling measured with the same client only.
+    Requests still in flight when the duration ends are answered before it returns."""
+    import aiohttp
+
+    parsed = [parse_raw(r) for r in records] if records is not None else None
+    latencies: list[int] = []
+    counts = {"sent": 0, "answered": 0, "bad_status": 0, "exhausted": 0, "errors": 0}
+    connector = aiohttp.TCPConnector(limit=args.connections, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        started = time.perf_counter()
+        stop_at = started + args.duration
+
+        async def connection() -> None:
+            while time.perf_counter() < stop_at:
+                if parsed is not None:
+                    if counts["sent"] >= len(parsed):
+                        counts["exhausted"] = 1
+                        return
+                    body, headers = parsed[counts["sent"]]
+                    counts["sent"] += 1
+                    call = session.post(url, data=body, headers=headers)
+                else:
+                    call = session.get(url)
+                t0 = time.perf_counter_ns()
+                try:
+                    async with call as response:
+                        await response.read()
+                        status = response.status
+                except (aiohttp.ClientError, TimeoutError):
+                    counts["errors"] += 1
+                    continue
+                latencies.append((time.perf_counter_ns() - t0) // 1000)
+                counts["answered"] += 1
+                if status not in (200, 204):
+                    counts["bad_status"] += 1
+
+        await asyncio.gather(*(connection() for _ in range(args.connections)))
+        elapsed = time.perf_counter() - started
+    return {
+        **counts,
+        "requests": counts["answered"],
+        "connect_errors": 0,
+        "read_errors": counts["errors"],
+        "write_errors": 0,
+        "timeouts": 0,
+        "status_errors": counts["bad_status"],
+        **_latency_fields(latencies, elapsed),
+        "threads_sent": {0: counts["sent"]},
+        "streams": 1,
+    }
+
+
 def rate_line(name: str, r: dict) -> str:
     seconds = r["duration_us"] / 1e6
     errors = sum(r[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
@@ -140,14 +225,28 @@ def ensure_wrk() -> None:
     subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env)
 
 
+def choose_client(wanted: str) -> str:
+    """``wrk`` when asked for (installed first if missing, as root) or, with ``auto``, when it
+    is on the PATH; otherwise the pure-Python client (``python_load``)."""
+    if wanted == "wrk":
+        ensure_wrk()
+        return "wrk"
+    if wanted == "auto" and shutil.which("wrk") is not None:
+        return "wrk"
+    if wanted == "auto":
+        print("bench: wrk not found, using the Python client (--client wrk installs it)")
+    return "python"
+
+
 async def main(args: argparse.Namespace) -> None:
-    ensure_wrk()
+    client = choose_client(args.client)
+    print(f"client: {client}", flush=True)
     run = f"bench{secrets.token_hex(3)}"
     admin = await asyncpg.connect(f"{LOCAL_PG_OWNER}/postgres")
     await admin.execute(f'CREATE DATABASE "{run}"')
     db = f"{LOCAL_PG}/{run}"
     prefix = f"{run}."
-    await ensure_topics("127.0.0.1:9092", prefix=prefix)
+    await ensure_topics(KAFKA, prefix=prefix)
     side = WechatSide()
     folder = Path(tempfile.mkdtemp())
     port = free_port()
@@ -200,7 +299,10 @@ async def main(args: argparse.Namespace) -> None:
         await pool.close()
 
         # Ceiling: the bare endpoint of the same stack, same connections and duration.
-        bare = wrk(f"{base}/healthz", HERE / "bare.lua", args, {})
+        if client == "wrk":
+            bare = wrk(f"{base}/healthz", HERE / "bare.lua", args, {})
+        else:
+            bare = await python_load(f"{base}/healthz", args)
         print(rate_line("bare GET /healthz", bare), flush=True)
 
         print(f"signing and encrypting {args.notes} notifications ...", flush=True)
@@ -239,20 +341,23 @@ async def main(args: argparse.Namespace) -> None:
                 stdout=subprocess.DEVNULL,
             )
         load_before = os.getloadavg()
-        hook = wrk(
-            f"{base}/webhooks/wechatpay",
-            HERE / "notifications.lua",
-            args,
-            {"REQUESTS": str(requests_file), "WRK_THREADS": str(args.threads)},
-        )
+        if client == "wrk":
+            hook = wrk(
+                f"{base}/webhooks/wechatpay",
+                HERE / "notifications.lua",
+                args,
+                {"REQUESTS": str(requests_file), "WRK_THREADS": str(args.threads)},
+            )
+        else:
+            hook = await python_load(f"{base}/webhooks/wechatpay", args, records)
         load_after = os.getloadavg()
         print(rate_line("webhook POST /webhooks/wechatpay", hook), flush=True)
         if spy is not None:
             spy.wait()
-        assert not hook["exhausted"], "wrk ran out of notifications: raise --notes"
+        assert not hook["exhausted"], f"{client} ran out of notifications: raise --notes"
 
         # Which notifications were sent: thread k sent records k, k+n, ... (its first s_k).
-        n = args.threads
+        n = hook.get("streams", args.threads)
         sent: list[int] = []
         redeliver: list[int] = []
         # A connection's last request may be cut off when wrk stops; it was sent at most the
@@ -302,7 +407,7 @@ async def main(args: argparse.Namespace) -> None:
                 f"MISSING {len(missing)}: indices {where}, re-delivery {[got.get(i) for i in where]}"
             )
         kafka = await read_topic(
-            "127.0.0.1:9092",
+            KAFKA,
             prefix + "payments.payment-received",
             at_least=len(sent),
             timeout=120,
@@ -313,7 +418,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"ratio webhook/bare: {rate / bare_rate:.2f}")
         print(
             f"load average (1 min) before/after the webhook run: {load_before[0]:.2f} / "
-            f"{load_after[0]:.2f}; workers {args.workers}, wrk -t{args.threads} "
+            f"{load_after[0]:.2f}; workers {args.workers}, client {client} -t{args.threads} "
             f"-c{args.connections} -d{args.duration}s"
         )
         print(
@@ -342,6 +447,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        await delete_topics(KAFKA, [prefix + t.name for t in all_topics()])
         await admin.execute(f'DROP DATABASE IF EXISTS "{run}" WITH (FORCE)')
         await admin.close()
         shutil.rmtree(folder, ignore_errors=True)
@@ -357,4 +463,11 @@ if __name__ == "__main__":
     parser.add_argument("--pool", type=int, default=20, help="database pool per worker")
     parser.add_argument("--profile", help="py-spy the service during the run, into this file")
     parser.add_argument("--signers", type=int, default=2, help="processes signing notifications")
+    parser.add_argument(
+        "--client",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator: wrk (installed first if missing, as root), the pure-Python "
+        "client, or auto (wrk when on the PATH, else Python; default)",
+    )
     asyncio.run(main(parser.parse_args()))
