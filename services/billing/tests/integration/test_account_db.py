@@ -19,7 +19,8 @@ from billing.service_layer.invoices import copy_invoices
 from billing.service_layer.late_fees import assess_late_fees
 from billing.service_layer.ledger_import import import_ledger
 from billing.service_layer.limitation_clocks import record_limitation_clock
-from billing.service_layer.statements import party_arrears, statement
+from billing.service_layer.reports import aging
+from billing.service_layer.statements import PlanRequest, create_plan, party_arrears, statement
 from propfee.events import LimitationClockChanged, PaymentReceived, PaymentRefunded
 from propfee.money import round_half_up
 
@@ -128,6 +129,23 @@ async def test_a_discount_not_earned_lapses_and_the_late_fee_job_publishes_it(bi
     assert lapsed["late_fee_basis"]["principal_outstanding_fen"] == 10000
     early = await billing_pool.fetchrow("SELECT * FROM invoices WHERE invoice_id = 'q-early'")
     assert early["discount_lapsed_fen"] == 0 and early["status"] == "paid"
+    # Every reader of the arrears sees the undiscounted amount: the receivables aging as of a
+    # day after the lapse, and an installment plan over the invoice.
+    async with billing_pool.acquire() as conn:
+        buckets = await aging(conn, COMMUNITY, date(2025, 4, 10))
+        assert sum(b["outstanding_fen"] for b in buckets) == 10000
+        before = await aging(conn, COMMUNITY, date(2025, 3, 31))  # its due day: discounted
+        assert sum(b["outstanding_fen"] for b in before) == 8500
+        async with conn.transaction():
+            plan_id = await create_plan(
+                conn,
+                PlanRequest(unit["unit_id"], ("q-late",), 3, date(2025, 5, 1), "困难",
+                            noon(date(2025, 4, 1))),
+            )  # fmt: skip
+            total = await conn.fetchval(
+                "SELECT total_fen FROM installment_plans WHERE plan_id = $1", plan_id
+            )
+            assert total == 10000
 
     # Paying the undiscounted arrears (beyond the billed total: the constraint allows it).
     await _pay(billing_pool, unit, "rest", 10003, date(2025, 4, 2))

@@ -119,7 +119,9 @@ async def aging(
         """
         WITH owed AS (
             SELECT i.invoice_id, i.unit_id, i.collection, $2::date - i.due_date AS days,
-                   i.total_fen - coalesce((SELECT sum(a.amount_fen) FROM allocations a
+                   -- An unearned prepayment discount lapsed the day after the due date.
+                   i.total_fen + CASE WHEN $2 > i.due_date THEN i.discount_lapsed_fen ELSE 0 END
+                   - coalesce((SELECT sum(a.amount_fen) FROM allocations a
                        WHERE a.invoice_id = i.invoice_id AND a.component = 'principal'
                          AND a.at::date <= $2), 0) AS fen
               FROM invoices i

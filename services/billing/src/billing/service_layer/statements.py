@@ -191,7 +191,7 @@ async def create_plan(conn: asyncpg.Connection, request: PlanRequest) -> str:
     check_parts(request.parts, limits["installment_min_parts"], limits["installment_max_parts"])
     rows = await conn.fetch(
         "SELECT invoice_id, community_id, payer_party_id, "
-        "total_fen - principal_paid_fen AS left_fen "
+        "total_fen + discount_lapsed_fen - principal_paid_fen AS left_fen "
         "FROM invoices WHERE unit_id = $1 AND invoice_id = ANY($2::text[]) "
         "AND status IN ('issued', 'partially_paid') FOR UPDATE",
         request.unit_id,
