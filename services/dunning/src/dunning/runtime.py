@@ -4,7 +4,8 @@ The shared runtime has no hook for an extra task, so (like notifier) this subcla
 the scheduler after boot and stops it before the pool closes. The scheduler reads the wall
 clock and runs the same ``run_sweep`` as ``POST /sweeps``; replicas take turns on the
 sweep's advisory lock, so running it on every replica is safe. After boot it also publishes,
-once, the limitation clocks computed before they were published (migration 0008).
+once, the limitation clocks computed before they were published (migration 0008), and
+re-derives every stored policy stage's legal precondition from its actions (issue 18 rule 1).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 
+from dunning.adapters.policies import resync_stage_guards
 from dunning.service_layer.limitation import publish_unpublished_clocks
 from dunning.service_layer.sweep import run_sweep
 from dunning.settings import DunningSettings
@@ -53,6 +55,13 @@ class DunningRuntime(ServiceRuntime):
     async def _publish_clocks(self) -> None:
         if self.pool is None:
             return
+        try:
+            async with self.pool.acquire() as conn:
+                changed = await resync_stage_guards(conn)
+            if changed:
+                log.info("policy stages now require the legal precondition", stages=changed)
+        except Exception as exc:  # the next start tries again
+            log.warning("re-deriving policy stage guards failed", error=repr(exc))
         try:
             await publish_unpublished_clocks(self.pool, at=datetime.now(UTC))
         except Exception as exc:  # the next start tries again; nothing is half-published

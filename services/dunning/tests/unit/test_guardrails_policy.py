@@ -6,8 +6,14 @@ import pytest
 from pydantic import ValidationError
 
 from dunning.domain.default_policy import DEFAULT_POLICY
-from dunning.domain.guardrails import Demand, check_action, check_legal_referral, check_reminder
-from dunning.domain.policy import Policy, validate_stages
+from dunning.domain.guardrails import (
+    Demand,
+    check_action,
+    check_legal_referral,
+    check_reminder,
+    names_legal_referral,
+)
+from dunning.domain.policy import Action, Policy, Stage, validate_stages
 
 
 @pytest.mark.parametrize(
@@ -107,3 +113,92 @@ def test_the_legal_track_starts_at_the_first_demand_or_legal_stage() -> None:
     demand = early[1].model_copy(update={"code": "pay_within_ten_days", "deadline_days": 10})
     custom = Policy(stages=[early[0], demand, early[1].model_copy(update={"code": "later"})])
     assert custom.legal_from == 1 and custom.is_legal(2) and not custom.is_legal(0)
+
+
+# Issue 18 rule 1: the precondition belongs to the action kind, not to the stage's name.
+
+
+def _stage(code: str, *actions: tuple[str, str, str | None], pre: bool = False) -> Stage:
+    return Stage(
+        code=code,
+        actions=[Action(kind=k, channel=c, template=t) for k, c, t in actions],  # type: ignore[arg-type]
+        preconditions=["delivered_demand_deadline_passed"] if pre else [],
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lawsuit", "lawyer_letter", "arbitration", "court_filing", "mediation_referral",
+        "enforcement", "Lawyer-Letter", " COURT FILING ", "send_to_court", "律师函",
+        "起诉通知", "诉讼材料", "仲裁申请", "立案", "人民调解转介", "申请强制执行",
+    ],
+)  # fmt: skip
+def test_lawsuit_like_kinds_are_named_in_any_spelling(text: str) -> None:
+    assert names_legal_referral(text) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["legal_demand", "phone_call", "courtesy_call", "letter_delivery", "issue", "催缴通知", None],
+)
+def test_ordinary_actions_are_not_lawsuit_like(text: str | None) -> None:
+    assert names_legal_referral(text) is None
+
+
+def test_a_renamed_stage_with_a_lawsuit_task_needs_the_precondition() -> None:
+    stage = _stage("court_filing", ("task", "lawsuit", None))
+    assert stage.requires_demand
+    reasons = validate_stages([stage])
+    assert len(reasons) >= 1
+    assert all("court_filing" in r for r in reasons)
+    assert any("task 'lawsuit'" in r and "delivered_demand_deadline_passed" in r for r in reasons)
+    # A name that says nothing legal: the action alone decides.
+    quiet = _stage("step_nine", ("task", "arbitration", None))
+    assert quiet.requires_demand
+    assert [r for r in validate_stages([quiet]) if "task 'arbitration'" in r]
+    with pytest.raises(ValidationError, match="step_nine"):
+        Policy.model_validate(
+            {
+                "stages": [
+                    {"code": "step_nine", "actions": [{"kind": "task", "channel": "arbitration"}]}
+                ]
+            }
+        )
+
+
+def test_chinese_template_names_and_mixed_actions() -> None:
+    mixed = _stage(
+        "final_notice", ("message", "sms", "final_notice"), ("task", "phone_call", "律师函发送")
+    )
+    reasons = validate_stages([mixed])
+    assert [r for r in reasons if "task 'phone_call' (template '律师函发送')" in r]
+    assert not [r for r in reasons if "sms" in r]
+    letter = _stage("step_x", ("message", "letter", "起诉前通知"))
+    assert letter.requires_demand and validate_stages([letter])
+    ordinary = _stage("step_y", ("message", "sms", "reminder"), ("task", "visit", None))
+    assert not ordinary.requires_demand and validate_stages([ordinary]) == []
+    # With the precondition declared the same stages are lawful.
+    declared = _stage(
+        "court_filing", ("task", "lawsuit", None), ("task", "phone_call", None), pre=True
+    )
+    assert declared.requires_demand and validate_stages([declared]) == []
+
+
+def test_a_stored_policy_is_read_but_its_lawsuit_like_stage_still_needs_the_demand() -> None:
+    document = {
+        "stages": [{"code": "court_filing", "actions": [{"kind": "task", "channel": "lawsuit"}]}]
+    }
+    with pytest.raises(ValidationError):
+        Policy.model_validate(document)
+    stored = Policy.model_validate(document, context={"stored": True})
+    assert stored.stages[0].requires_demand and stored.is_legal(0)
+
+
+def test_every_default_stage_with_a_legal_action_declares_the_precondition() -> None:
+    for stage in DEFAULT_POLICY.stages:
+        if stage.legal_referrals:
+            assert "delivered_demand_deadline_passed" in stage.preconditions, stage.code
+    assert {s.code for s in DEFAULT_POLICY.stages if s.requires_demand} == {
+        "lawyer_letter", "mediation", "lawsuit", "enforcement"
+    }  # fmt: skip

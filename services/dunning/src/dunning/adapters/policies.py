@@ -92,7 +92,7 @@ async def save_policy(
                 s.expires_after_days,
                 s.automatic,
                 s.sends_messages,
-                "delivered_demand_deadline_passed" in s.preconditions,
+                s.requires_demand,
                 "red_tier" in s.preconditions,
                 s.deadline_days,
                 [a.model_dump(exclude={"sealed"}) for a in s.actions],
@@ -101,6 +101,25 @@ async def save_policy(
             for idx, s in enumerate(policy.stages)
         ],
     )
+
+
+async def resync_stage_guards(conn: asyncpg.Connection) -> int:
+    """Re-derive ``policy_stages.requires_demand`` from the domain (``Stage.requires_demand``)
+    for every stored policy: rows saved before issue 18 rule 1 keyed the legal precondition
+    on stage codes, so a stage ``court_filing`` with a ``lawsuit`` task was swept without it.
+    Only ever adds the requirement. Returns the stages changed (run once after boot)."""
+    changed = 0
+    for row in await conn.fetch("SELECT policy_id, document FROM policies"):
+        policy = Policy.model_validate(row["document"], context={"stored": True})
+        needing = [i for i, s in enumerate(policy.stages) if s.requires_demand]
+        status = await conn.execute(
+            "UPDATE policy_stages SET requires_demand = true WHERE policy_id = $1 "
+            "AND idx = ANY($2::int[]) AND NOT requires_demand",
+            row["policy_id"],
+            needing,
+        )
+        changed += int(status.split()[-1])
+    return changed
 
 
 async def ensure_default_policy(conn: asyncpg.Connection) -> None:

@@ -4,8 +4,12 @@
   restricts water, power, heating, gas, lifts, door cards, parking or entry exists, and a
   policy naming one is rejected.
 - No public disclosure (PIPL): no posting, no blacklist; door notices go in a sealed envelope.
-- Legal referral (lawyer's letter, lawsuit) only after an individually delivered demand with a
-  deadline that has passed (art. 944 §2).
+- Legal referral only after an individually delivered demand with a deadline that has passed
+  (art. 944 §2). The precondition belongs to the *action kind*, not to a stage's name: any
+  stage whose action (channel or template) or code names a lawsuit-like kind
+  (:data:`LAWSUIT_LIKE_KINDS`, :func:`names_legal_referral`: a lawyer's letter, a lawsuit,
+  arbitration, a court filing or enforcement, a mediation referral, also in Chinese) needs it,
+  whatever the stage is called (issue 18 rule 1).
 - No reminder to a case that is paid, paused, on hold or closed.
 
 These words refuse *actions* by their names (a channel, template or stage called
@@ -25,9 +29,24 @@ MESSAGE_CHANNELS = frozenset({"sms", "wechat", "app_push", "email", "letter", "d
 TASK_CHANNELS = frozenset({
     "phone_call", "visit", "letter_delivery", "legal_review", "lawyer_letter", "mediation",
     "lawsuit", "enforcement", "assign_owner", "promise_follow_up", "limitation_alert",
-    "fix_contact",
+    "fix_contact", "arbitration", "court_filing", "mediation_referral",
 })  # fmt: skip
-LEGAL_REFERRAL_STAGES = frozenset({"lawyer_letter", "lawsuit"})
+#: The lawsuit-like action kinds (task channels): each needs a delivered individual demand
+#: whose deadline has passed, whatever the stage holding it is called. The one home of the list.
+LAWSUIT_LIKE_KINDS = frozenset({
+    "lawyer_letter", "lawsuit", "arbitration", "court_filing", "mediation_referral",
+    "mediation", "enforcement",
+})  # fmt: skip
+#: Words that name a lawsuit-like action in a free-text template or stage code: English
+#: (whole words after lower-casing, ``_``/``-``/space split) and Chinese (substrings).
+_LAWSUIT_WORDS = frozenset({
+    "lawyer", "lawyers", "attorney", "solicitor", "lawsuit", "lawsuits", "litigation",
+    "litigate", "sue", "suing", "arbitration", "arbitrate", "arbitral", "court", "courts",
+    "mediation", "mediate", "enforcement", "tribunal",
+})  # fmt: skip
+_LAWSUIT_ZH = (
+    "律师函", "律师", "起诉", "诉讼", "仲裁", "立案", "调解", "法院", "强制执行", "支付令",
+)  # fmt: skip
 #: English words (matched as whole words or word stems) and Chinese terms that name coercion
 #: through supplies or access, or public disclosure.
 _FORBIDDEN_STEMS = (
@@ -61,6 +80,24 @@ def forbidden_words(text: str) -> list[str]:
     }
     found |= {term for term in _FORBIDDEN_ZH if term in text}
     return sorted(found)
+
+
+def names_legal_referral(text: str | None) -> str | None:
+    """The lawsuit-like kind or word ``text`` names (a channel, template or stage code, free
+    text normalised), or None. ``court_filing``, ``Lawyer-Letter``, ``起诉通知`` all match;
+    ``legal_demand`` (the demand itself) and ``courtesy_call`` do not."""
+    if not text:
+        return None
+    lowered = text.strip().lower()
+    normal = re.sub(r"[\s\-]+", "_", lowered)
+    if normal in LAWSUIT_LIKE_KINDS:
+        return normal
+    words = _WORD.findall(lowered)
+    joined = {f"{a}_{b}" for a, b in itertools.pairwise(words)}
+    for word in [*words, *sorted(joined)]:
+        if word in LAWSUIT_LIKE_KINDS or word in _LAWSUIT_WORDS:
+            return word
+    return next((term for term in _LAWSUIT_ZH if term in text), None)
 
 
 def check_action(
@@ -103,7 +140,8 @@ class Demand:
 
 
 def check_legal_referral(demands: Iterable[Demand], as_of: date) -> Refusal | None:
-    """A lawyer's letter or lawsuit needs a delivered demand whose deadline has passed."""
+    """A lawsuit-like action (:data:`LAWSUIT_LIKE_KINDS`) needs a delivered demand whose
+    deadline has passed."""
     demands = list(demands)
     delivered = [d for d in demands if d.delivered_on is not None]
     if not delivered:

@@ -27,12 +27,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from dunning.domain.guardrails import LEGAL_REFERRAL_STAGES, check_action, forbidden_words
+from dunning.domain.guardrails import check_action, forbidden_words, names_legal_referral
 
 Precondition = Literal["delivered_demand_deadline_passed", "red_tier"]
+DEMAND_PRECONDITION: Precondition = "delivered_demand_deadline_passed"
 #: Stage codes on the legal track whatever their place in a policy.
 LEGAL_STAGE_CODES = frozenset(
-    {"legal_demand", "lawyer_letter", "mediation", "lawsuit", "enforcement"} | LEGAL_REFERRAL_STAGES
+    {"legal_demand", "lawyer_letter", "mediation", "lawsuit", "enforcement"}
 )
 
 
@@ -77,6 +78,26 @@ class Stage(BaseModel):
     def sends_messages(self) -> bool:
         return any(a.kind == "message" for a in self.actions)
 
+    @property
+    def legal_referrals(self) -> list[str]:
+        """What makes this stage lawsuit-like (issue 18 rule 1): each action, or the code,
+        that names a lawsuit-like kind (``task 'lawsuit'``); empty: none does."""
+        found = [
+            f"{a.kind} {a.channel!r}" + (f" (template {a.template!r})" if a.template else "")
+            for a in self.actions
+            if names_legal_referral(a.channel) or names_legal_referral(a.template)
+        ]
+        if names_legal_referral(self.code):
+            found.append(f"stage code {self.code!r}")
+        return found
+
+    @property
+    def requires_demand(self) -> bool:
+        """Entering this stage needs a delivered individual demand whose deadline has passed:
+        declared, or implied by a lawsuit-like action whatever the stage is called. The sweep
+        (``policy_stages.requires_demand``) and the manual advance both read this."""
+        return DEMAND_PRECONDITION in self.preconditions or bool(self.legal_referrals)
+
 
 class Thresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -111,7 +132,9 @@ class Policy(BaseModel):
         # A policy read back from the database (context {"stored": True}) was checked when it
         # was saved: bounds added since refuse its next save, not its use.
         stored = bool(info.context and info.context.get("stored"))
-        reasons = ([] if stored else validate_settings(self)) + validate_stages(self.stages)
+        reasons = ([] if stored else validate_settings(self)) + validate_stages(
+            self.stages, stored=stored
+        )
         for channel in self.monthly_reminder_channels:
             reasons += [
                 f"monthly reminder: {r.reason}" for r in check_action("message", channel, None)
@@ -133,9 +156,7 @@ class Policy(BaseModel):
             (
                 i
                 for i, s in enumerate(self.stages)
-                if s.deadline_days is not None
-                or "delivered_demand_deadline_passed" in s.preconditions
-                or s.code in LEGAL_STAGE_CODES
+                if s.deadline_days is not None or s.requires_demand or s.code in LEGAL_STAGE_CODES
             ),
             None,
         )
@@ -225,8 +246,11 @@ def validate_settings(policy: Policy) -> list[str]:
     return reasons
 
 
-def validate_stages(stages: list[Stage]) -> list[str]:
-    """Every refusal for a list of stages (empty: a lawful policy)."""
+def validate_stages(stages: list[Stage], *, stored: bool = False) -> list[str]:
+    """Every refusal for a list of stages (empty: a lawful policy). A stage with a lawsuit-like
+    action (or code) must declare the precondition ``delivered_demand_deadline_passed``: the
+    refusal names the stage and the action. A ``stored`` policy (saved before this rule) is
+    not refused for it: entering such a stage needs the demand anyway (``requires_demand``)."""
     reasons: list[str] = []
     seen: set[str] = set()
     for stage in stages:
@@ -243,9 +267,11 @@ def validate_stages(stages: list[Stage]) -> list[str]:
                 action.kind, action.channel, action.template, action.sealed
             ):
                 reasons.append(f"{where}: {refusal.reason}")
-        legal = stage.code in LEGAL_REFERRAL_STAGES
-        if legal and "delivered_demand_deadline_passed" not in stage.preconditions:
-            reasons.append(
-                f"{where}: a legal referral needs the precondition delivered_demand_deadline_passed"
-            )
+        if not stored and DEMAND_PRECONDITION not in stage.preconditions:
+            for what in stage.legal_referrals:
+                reasons.append(
+                    f"{where}: {what} is a legal referral (lawsuit-like) and needs the "
+                    f"precondition {DEMAND_PRECONDITION}: a delivered individual demand whose "
+                    "deadline has passed (Civil Code 944 §2)"
+                )
     return reasons

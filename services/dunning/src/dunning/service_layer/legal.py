@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 import asyncpg
 
 from dunning.adapters.policies import load_policy
-from dunning.domain.guardrails import LEGAL_REFERRAL_STAGES, Demand, Refusal, check_legal_referral
+from dunning.domain.guardrails import Demand, Refusal, check_legal_referral
 from dunning.domain.policy import Stage
 from dunning.service_layer.limitation import local_date, open_invoices_of_case
 from dunning.service_layer.people import Refused, case_row
@@ -37,7 +37,8 @@ async def advance(
     conn: asyncpg.Connection, case_id: str, *, stage: str, staff_id: str, at: datetime
 ) -> None:
     """Staff move a case into a later stage (mediation, lawsuit, ...). Refused with a reason
-    when the case is not open, paused, or a legal referral lacks a delivered demand whose
+    when the case is not open, paused, or a stage with a lawsuit-like action (or declaring the
+    precondition: ``Stage.requires_demand``) lacks a delivered demand whose
     deadline passed before ``at`` (for staff never later than the server's clock: the HTTP
     layer refuses a forward-dated ``at``). A legal stage puts the case on the legal track."""
     case = await case_row(conn, case_id)
@@ -48,10 +49,7 @@ async def advance(
     if case["status"] != "open":
         raise Refused(Refusal("case_closed", "the case is closed"))
     stage_def = policy.stages[codes.index(stage)]
-    needs_demand = stage in LEGAL_REFERRAL_STAGES or (
-        "delivered_demand_deadline_passed" in stage_def.preconditions
-    )
-    if needs_demand:
+    if stage_def.requires_demand:  # a lawsuit-like action, whatever the stage is called
         refusal = await legal_referral_refusal(conn, case_id, local_date(at))
         if refusal:
             raise Refused(refusal)
