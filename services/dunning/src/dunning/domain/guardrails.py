@@ -92,7 +92,7 @@ def names_legal_referral(text: str | None) -> str | None:
     normal = re.sub(r"[\s\-]+", "_", lowered)
     if normal in LAWSUIT_LIKE_KINDS:
         return normal
-    words = _WORD.findall(lowered)
+    words: list[str] = _WORD.findall(lowered)
     joined = {f"{a}_{b}" for a, b in itertools.pairwise(words)}
     for word in [*words, *sorted(joined)]:
         if word in LAWSUIT_LIKE_KINDS or word in _LAWSUIT_WORDS:
