@@ -105,3 +105,27 @@ async def test_advance_into_a_lawsuit_like_stage_needs_a_delivered_expired_deman
     assert (await case_of(pool, "3001"))["stage"] == "extra_call"
     again = await api.post(f"/cases/{case['case_id']}/advance", json=body)
     assert again.status_code == 409 and again.json()["detail"]["refused"] == "no_delivered_demand"
+
+
+async def test_the_sweep_refuses_a_renamed_lawsuit_stage_without_the_demand(api, pool) -> None:  # type: ignore[no-untyped-def]
+    document = DEFAULT_POLICY.model_dump(mode="json")
+    document["stages"] = [
+        document["stages"][1],  # reminder
+        {**COURT_FILING, "automatic": True, "offset_days": 30},
+    ]
+    document["policy_id"] = community_policy_id("c-1")
+    legacy = Policy.model_validate(document, context={"stored": True})
+    async with pool.acquire() as conn, conn.transaction():
+        await save_policy(conn, legacy, COMPANY)
+        await conn.execute(
+            "INSERT INTO community_policies (community_id, policy_id) VALUES ('c-1', $1)",
+            legacy.policy_id,
+        )
+    await feed(pool, invoice("3002", date(2025, 1, 31), total_fen=800_000))
+    first = await api.post("/sweeps", json={"as_of": at("2026-03-02 10:00").isoformat()})
+    assert first.status_code == 200 and first.json()["by_stage"] == {"reminder": 1}, first.text
+    second = await api.post("/sweeps", json={"as_of": at("2026-03-10 10:00").isoformat()})
+    assert second.status_code == 200, second.text
+    assert second.json()["refused"] == {"no_delivered_demand": 1}
+    assert second.json()["by_stage"] == {}
+    assert (await case_of(pool, "3002"))["stage"] == "reminder"
