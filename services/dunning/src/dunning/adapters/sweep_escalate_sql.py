@@ -14,13 +14,15 @@ _PAYLOAD = f"""json_build_object(
     'owner_staff_id', i.staff_id
 )::text"""
 
-#: The invoices a case is chased for (open, not disputed, not time-barred), for the few cases
+#: The invoices a case is chased for (overdue: due before the sweep's local date; open, not
+#: disputed, not time-barred; never one not yet due, issue 18 rule 4), for the few cases
 #: escalated rather than for every case.
 _OPEN_INVOICES = """
 LEFT JOIN LATERAL (
     SELECT array_agg(r.invoice_id ORDER BY r.due_date, r.invoice_id) AS invoice_ids
     FROM receivables r
     WHERE r.unit_id = s.unit_id AND r.issued AND NOT r.settled AND r.due_date IS NOT NULL
+      AND r.due_date < s.local_date
       AND (r.limitation_expires_on IS NULL OR r.limitation_expires_on >= s.local_date)
       AND NOT EXISTS (
           SELECT 1 FROM pauses ps WHERE ps.scope = 'invoice' AND ps.invoice_id = r.invoice_id

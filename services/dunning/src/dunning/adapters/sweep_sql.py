@@ -22,6 +22,22 @@ def in_sweep_scope(community: str) -> str:
     )
 
 
+#: A community's late-fee de-minimis when it has set none: 5,000 fen (50 yuan); the column
+#: default of ``community_settings`` (migration 0010) is the same.
+DEFAULT_LATE_FEE_DE_MINIMIS_FEN = 5_000
+
+#: An open receivable's principal and late fee (an imported 'opening_late_fee' invoice is
+#: late fee: its whole open amount, never principal).
+PRINCIPAL = (
+    "CASE WHEN r.kind = 'opening_late_fee' THEN 0 "
+    "ELSE coalesce(r.principal_outstanding_fen, r.total_fen) END"
+)
+LATE_FEE = (
+    "r.late_fee_outstanding_fen + CASE WHEN r.kind = 'opening_late_fee' "
+    "THEN coalesce(r.principal_outstanding_fen, r.total_fen) ELSE 0 END"
+)
+DE_MINIMIS = str(DEFAULT_LATE_FEE_DE_MINIMIS_FEN)
+
 ZONES = """
 CREATE TEMP TABLE sweep_zones (
     policy_id text, quiet boolean, quiet_until timestamptz, call_start timestamptz,
@@ -57,16 +73,30 @@ WITH cases AS (
     WHERE scope = 'invoice' AND resolved_at IS NULL
       AND starts_at <= sweep_as_of() AND ends_at > sweep_as_of()
 ), agg AS (
-    SELECT k.case_id,
-           sum(coalesce(r.principal_outstanding_fen, r.total_fen) + r.late_fee_outstanding_fen)
-               AS outstanding_fen,
-           min(r.due_date) AS oldest_due_date
+    -- Overdue money only (rule 4: an invoice not yet due counts for nothing), split into
+    -- principal and late fee (rule 6; an imported 'opening_late_fee' invoice is late fee).
+    SELECT k.case_id, k.local_date,
+           sum({PRINCIPAL}) AS principal_fen,
+           sum({LATE_FEE}) AS late_fee_fen,
+           min(r.due_date) FILTER (WHERE {PRINCIPAL} > 0) AS oldest_principal_due,
+           min(r.due_date) FILTER (WHERE {LATE_FEE} > 0) AS oldest_late_fee_due,
+           coalesce(max(cs.late_fee_de_minimis_fen), {DE_MINIMIS}) AS de_minimis_fen
     FROM cases k
     JOIN receivables r ON r.unit_id = k.unit_id
     LEFT JOIN disputed d ON d.invoice_id = r.invoice_id
+    LEFT JOIN community_settings cs ON cs.community_id = k.community_id
     WHERE r.issued AND NOT r.settled AND r.due_date IS NOT NULL AND d.invoice_id IS NULL
+      AND r.due_date < k.local_date
       AND (r.limitation_expires_on IS NULL OR r.limitation_expires_on >= k.local_date)
-    GROUP BY k.case_id
+    GROUP BY k.case_id, k.local_date
+), chased AS (
+    SELECT a.case_id, a.principal_fen,
+           dunning_chased_fen(a.principal_fen, a.late_fee_fen, a.de_minimis_fen)
+               AS outstanding_fen,
+           CASE WHEN a.principal_fen > 0 THEN a.oldest_principal_due
+                WHEN a.late_fee_fen >= a.de_minimis_fen THEN a.oldest_late_fee_due
+           END AS oldest_due_date
+    FROM agg a
 ), paused AS (
     SELECT DISTINCT case_id FROM pauses
     WHERE scope = 'case' AND resolved_at IS NULL
@@ -79,7 +109,7 @@ SELECT k.*, coalesce(a.outstanding_fen, 0)::bigint AS outstanding_fen, a.oldest_
        m.months,
        CASE
            WHEN a.oldest_due_date IS NULL OR a.outstanding_fen <= 0 THEN 'current'
-           WHEN m.months > k.red_months AND a.outstanding_fen > k.red_amount_fen THEN 'red'
+           WHEN m.months > k.red_months AND a.principal_fen > k.red_amount_fen THEN 'red'
            WHEN m.months >= k.yellow_months THEN 'yellow'
            WHEN m.months >= k.green_months THEN 'green'
            ELSE 'current'
@@ -87,7 +117,7 @@ SELECT k.*, coalesce(a.outstanding_fen, 0)::bigint AS outstanding_fen, a.oldest_
        pa.case_id IS NOT NULL AS paused, pm.case_id IS NOT NULL AS promised,
        coalesce(t.quiet, false) AS quiet, t.quiet_until, t.call_start, t.call_end
 FROM cases k
-LEFT JOIN agg a USING (case_id)
+LEFT JOIN chased a USING (case_id)
 CROSS JOIN LATERAL (SELECT dunning_months_overdue(a.oldest_due_date, k.local_date) AS months) m
 LEFT JOIN paused pa USING (case_id)
 LEFT JOIN promised pm USING (case_id)
