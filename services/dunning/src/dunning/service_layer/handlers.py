@@ -42,8 +42,8 @@ async def on_invoice_issued(
     conn: asyncpg.Connection, event: InvoiceIssued, context: EventContext
 ) -> None:
     """A receivable (with how billing issued it: an 'opening_late_fee' invoice is late fee,
-    not principal, for the sweep); opens the case; starts (or, for a changed due date, moves) the invoice's
-    limitation clock, which is published."""
+    not principal, for the sweep); opens the case; starts (or, for a changed due date, moves)
+    the invoice's limitation clock, which is published."""
     await lock_clocks(conn, [event.invoice_id])  # before the row's lock, as every clock writer
     await conn.execute(
         "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, due_date, "
