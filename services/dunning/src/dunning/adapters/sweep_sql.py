@@ -63,8 +63,10 @@ WITH cases AS (
            p.policy_id, p.time_zone, (sweep_as_of() AT TIME ZONE p.time_zone)::date AS local_date,
            p.reminder_cap, p.reminder_cap_window_days, p.hold_timeout_hours,
            p.promise_grace_days, p.monthly_reminder_day, p.monthly_reminder_actions,
-           p.red_months, p.red_amount_fen, p.yellow_months, p.green_months, p.red_case_owner
+           p.red_months, p.red_amount_fen, p.yellow_months, p.green_months, p.red_case_owner,
+           coalesce(cs.late_fee_de_minimis_fen, {DE_MINIMIS}) AS de_minimis_fen
     FROM arrears_cases c
+    LEFT JOIN community_settings cs ON cs.community_id = c.community_id
     LEFT JOIN community_policies cp ON cp.community_id = c.community_id
     LEFT JOIN communities co ON co.community_id = c.community_id
     LEFT JOIN policies cop ON cop.policy_id = 'company:' || co.company_id
@@ -84,14 +86,13 @@ WITH cases AS (
            min(r.due_date) FILTER (WHERE {OVERDUE} AND {PRINCIPAL} > 0) AS oldest_principal_due,
            min(r.due_date) FILTER (WHERE {OVERDUE} AND {LATE_FEE} > 0) AS oldest_late_fee_due,
            min(r.due_date) FILTER (WHERE NOT {OVERDUE}) AS next_due,
-           coalesce(max(cs.late_fee_de_minimis_fen), {DE_MINIMIS}) AS de_minimis_fen
+           k.de_minimis_fen
     FROM cases k
     JOIN receivables r ON r.unit_id = k.unit_id
     LEFT JOIN disputed d ON d.invoice_id = r.invoice_id
-    LEFT JOIN community_settings cs ON cs.community_id = k.community_id
     WHERE r.issued AND NOT r.settled AND r.due_date IS NOT NULL AND d.invoice_id IS NULL
       AND (r.limitation_expires_on IS NULL OR r.limitation_expires_on >= k.local_date)
-    GROUP BY k.case_id
+    GROUP BY k.case_id, k.de_minimis_fen
 ), chased AS (
     SELECT a.case_id, a.principal_fen, a.next_due,
            dunning_chased_fen(a.principal_fen, a.late_fee_fen, a.de_minimis_fen)
