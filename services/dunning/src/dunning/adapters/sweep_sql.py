@@ -85,22 +85,13 @@ WITH cases AS (
            coalesce(sum({LATE_FEE}) FILTER (WHERE {OVERDUE}), 0)::bigint AS late_fee_fen,
            min(r.due_date) FILTER (WHERE {OVERDUE} AND {PRINCIPAL} > 0) AS oldest_principal_due,
            min(r.due_date) FILTER (WHERE {OVERDUE} AND {LATE_FEE} > 0) AS oldest_late_fee_due,
-           min(r.due_date) FILTER (WHERE NOT {OVERDUE}) AS next_due,
-           k.de_minimis_fen
+           min(r.due_date) FILTER (WHERE NOT {OVERDUE}) AS next_due
     FROM cases k
     JOIN receivables r ON r.unit_id = k.unit_id
     LEFT JOIN disputed d ON d.invoice_id = r.invoice_id
     WHERE r.issued AND NOT r.settled AND r.due_date IS NOT NULL AND d.invoice_id IS NULL
       AND (r.limitation_expires_on IS NULL OR r.limitation_expires_on >= k.local_date)
-    GROUP BY k.case_id, k.de_minimis_fen
-), chased AS (
-    SELECT a.case_id, a.principal_fen, a.next_due,
-           dunning_chased_fen(a.principal_fen, a.late_fee_fen, a.de_minimis_fen)
-               AS outstanding_fen,
-           CASE WHEN a.principal_fen > 0 THEN a.oldest_principal_due
-                WHEN a.late_fee_fen >= a.de_minimis_fen THEN a.oldest_late_fee_due
-           END AS oldest_due_date
-    FROM agg a
+    GROUP BY k.case_id
 ), paused AS (
     SELECT DISTINCT case_id FROM pauses
     WHERE scope = 'case' AND resolved_at IS NULL
@@ -125,7 +116,14 @@ SELECT k.*, coalesce(a.outstanding_fen, 0)::bigint AS outstanding_fen, a.oldest_
        pa.case_id IS NOT NULL AS paused, pm.case_id IS NOT NULL AS promised,
        coalesce(t.quiet, false) AS quiet, t.quiet_until, t.call_start, t.call_end
 FROM cases k
-LEFT JOIN chased a USING (case_id)
+LEFT JOIN agg g USING (case_id)
+CROSS JOIN LATERAL (
+    SELECT g.principal_fen, g.next_due,
+           dunning_chased_fen(g.principal_fen, g.late_fee_fen, k.de_minimis_fen) AS outstanding_fen,
+           CASE WHEN g.principal_fen > 0 THEN g.oldest_principal_due
+                WHEN g.late_fee_fen >= k.de_minimis_fen THEN g.oldest_late_fee_due
+           END AS oldest_due_date
+) a
 CROSS JOIN LATERAL (SELECT dunning_months_overdue(a.oldest_due_date, k.local_date) AS months) m
 LEFT JOIN paused pa USING (case_id)
 LEFT JOIN promised pm USING (case_id)
