@@ -57,3 +57,10 @@ def test_thresholds_are_configurable_per_community() -> None:
     assert tier_of(date(2026, 7, 31), 200_000, AS_OF, strict) == "yellow"
     with pytest.raises(ValueError):
         TierThresholds(green_months=7, yellow_months=6)
+
+
+def test_the_red_line_runs_on_overdue_principal_not_late_fee() -> None:
+    """Issue 18 rule 6: 4,500 yuan principal + 1,000 yuan late fee is not over the red line."""
+    assert tier_of(date(2025, 1, 31), 550_000, AS_OF, principal_fen=450_000) == "yellow"
+    assert tier_of(date(2025, 1, 31), 550_000, AS_OF, principal_fen=500_001) == "red"
+    assert tier_of(date(2025, 1, 31), 8_000, AS_OF, principal_fen=0) == "yellow"

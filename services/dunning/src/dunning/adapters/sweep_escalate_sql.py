@@ -14,13 +14,19 @@ _PAYLOAD = f"""json_build_object(
     'owner_staff_id', i.staff_id
 )::text"""
 
-#: The invoices a case is chased for (open, not disputed, not time-barred), for the few cases
+#: The invoices a case is chased for (overdue: due before the sweep's local date; open, not
+#: disputed, not time-barred; never one not yet due, issue 18 rule 4; a notice before due
+#: of a household owing nothing overdue names the bill it announces), for the few cases
 #: escalated rather than for every case.
 _OPEN_INVOICES = """
 LEFT JOIN LATERAL (
-    SELECT array_agg(r.invoice_id ORDER BY r.due_date, r.invoice_id) AS invoice_ids
+    SELECT array_agg(r.invoice_id ORDER BY r.due_date, r.invoice_id) AS invoice_ids,
+           CASE WHEN s.notice_only THEN sum(coalesce(r.principal_outstanding_fen, r.total_fen)
+                                            + r.late_fee_outstanding_fen)::bigint END
+               AS notice_fen
     FROM receivables r
     WHERE r.unit_id = s.unit_id AND r.issued AND NOT r.settled AND r.due_date IS NOT NULL
+      AND (r.due_date < s.local_date OR (s.notice_only AND r.due_date = s.anchor_due))
       AND (r.limitation_expires_on IS NULL OR r.limitation_expires_on >= s.local_date)
       AND NOT EXISTS (
           SELECT 1 FROM pauses ps WHERE ps.scope = 'invoice' AND ps.invoice_id = r.invoice_id
@@ -64,7 +70,8 @@ WITH moved AS (
         payer_party_id, tier, outstanding_fen, oldest_due_date, invoice_ids, actions, reminder,
         deadline, staff_id, escalated_at)
     SELECT s.case_id, n.code, s.stage, s.community_id, s.unit_id, s.payer_party_id, s.tier,
-           s.outstanding_fen, s.oldest_due_date, coalesce(inv.invoice_ids, '{{}}'), n.actions,
+           coalesce(inv.notice_fen, s.outstanding_fen), s.anchor_due,
+           coalesce(inv.invoice_ids, '{{}}'), n.actions,
            n.sends_messages, s.local_date + n.deadline_days,
            coalesce(m.owner_staff_id, m.assigned_to), sweep_as_of()
     FROM moved m JOIN sweep_next n USING (case_id) JOIN sweep_cases s USING (case_id)

@@ -22,6 +22,24 @@ def in_sweep_scope(community: str) -> str:
     )
 
 
+#: A community's late-fee de-minimis when it has set none: 5,000 fen (50 yuan); the column
+#: default of ``community_settings`` (migration 0010) is the same.
+DEFAULT_LATE_FEE_DE_MINIMIS_FEN = 5_000
+
+#: An open receivable's principal and late fee (an imported 'opening_late_fee' invoice is
+#: late fee: its whole open amount, never principal).
+PRINCIPAL = (
+    "CASE WHEN r.kind = 'opening_late_fee' THEN 0 "
+    "ELSE coalesce(r.principal_outstanding_fen, r.total_fen) END"
+)
+LATE_FEE = (
+    "r.late_fee_outstanding_fen + CASE WHEN r.kind = 'opening_late_fee' "
+    "THEN coalesce(r.principal_outstanding_fen, r.total_fen) ELSE 0 END"
+)
+DE_MINIMIS = str(DEFAULT_LATE_FEE_DE_MINIMIS_FEN)
+#: Overdue: due before the sweep's local date (an invoice due today is not yet overdue).
+OVERDUE = "r.due_date < k.local_date"
+
 ZONES = """
 CREATE TEMP TABLE sweep_zones (
     policy_id text, quiet boolean, quiet_until timestamptz, call_start timestamptz,
@@ -45,8 +63,10 @@ WITH cases AS (
            p.policy_id, p.time_zone, (sweep_as_of() AT TIME ZONE p.time_zone)::date AS local_date,
            p.reminder_cap, p.reminder_cap_window_days, p.hold_timeout_hours,
            p.promise_grace_days, p.monthly_reminder_day, p.monthly_reminder_actions,
-           p.red_months, p.red_amount_fen, p.yellow_months, p.green_months, p.red_case_owner
+           p.red_months, p.red_amount_fen, p.yellow_months, p.green_months, p.red_case_owner,
+           coalesce(cs.late_fee_de_minimis_fen, {DE_MINIMIS}) AS de_minimis_fen
     FROM arrears_cases c
+    LEFT JOIN community_settings cs ON cs.community_id = c.community_id
     LEFT JOIN community_policies cp ON cp.community_id = c.community_id
     LEFT JOIN communities co ON co.community_id = c.community_id
     LEFT JOIN policies cop ON cop.policy_id = 'company:' || co.company_id
@@ -57,10 +77,15 @@ WITH cases AS (
     WHERE scope = 'invoice' AND resolved_at IS NULL
       AND starts_at <= sweep_as_of() AND ends_at > sweep_as_of()
 ), agg AS (
+    -- Overdue money only (rule 4: an invoice not yet due counts for nothing), split into
+    -- principal and late fee (rule 6; an imported 'opening_late_fee' invoice is late fee).
+    -- The next open bill not yet due is kept only for a notice before its due date.
     SELECT k.case_id,
-           sum(coalesce(r.principal_outstanding_fen, r.total_fen) + r.late_fee_outstanding_fen)
-               AS outstanding_fen,
-           min(r.due_date) AS oldest_due_date
+           coalesce(sum({PRINCIPAL}) FILTER (WHERE {OVERDUE}), 0)::bigint AS principal_fen,
+           coalesce(sum({LATE_FEE}) FILTER (WHERE {OVERDUE}), 0)::bigint AS late_fee_fen,
+           min(r.due_date) FILTER (WHERE {OVERDUE} AND {PRINCIPAL} > 0) AS oldest_principal_due,
+           min(r.due_date) FILTER (WHERE {OVERDUE} AND {LATE_FEE} > 0) AS oldest_late_fee_due,
+           min(r.due_date) FILTER (WHERE NOT {OVERDUE}) AS next_due
     FROM cases k
     JOIN receivables r ON r.unit_id = k.unit_id
     LEFT JOIN disputed d ON d.invoice_id = r.invoice_id
@@ -76,10 +101,14 @@ WITH cases AS (
     WHERE pr.status = 'open' AND pr.promised_date + k.promise_grace_days >= k.local_date
 )
 SELECT k.*, coalesce(a.outstanding_fen, 0)::bigint AS outstanding_fen, a.oldest_due_date,
-       m.months,
+       m.months, coalesce(a.principal_fen, 0)::bigint AS principal_fen,
+       -- Nothing chased but a bill not yet due: only a stage due before that due date (the
+       -- notice before due) may go, about that bill alone.
+       coalesce(a.outstanding_fen, 0) = 0 AND a.next_due IS NOT NULL AS notice_only,
+       coalesce(a.oldest_due_date, a.next_due) AS anchor_due,
        CASE
            WHEN a.oldest_due_date IS NULL OR a.outstanding_fen <= 0 THEN 'current'
-           WHEN m.months > k.red_months AND a.outstanding_fen > k.red_amount_fen THEN 'red'
+           WHEN m.months > k.red_months AND a.principal_fen > k.red_amount_fen THEN 'red'
            WHEN m.months >= k.yellow_months THEN 'yellow'
            WHEN m.months >= k.green_months THEN 'green'
            ELSE 'current'
@@ -87,7 +116,14 @@ SELECT k.*, coalesce(a.outstanding_fen, 0)::bigint AS outstanding_fen, a.oldest_
        pa.case_id IS NOT NULL AS paused, pm.case_id IS NOT NULL AS promised,
        coalesce(t.quiet, false) AS quiet, t.quiet_until, t.call_start, t.call_end
 FROM cases k
-LEFT JOIN agg a USING (case_id)
+LEFT JOIN agg g USING (case_id)
+CROSS JOIN LATERAL (
+    SELECT g.principal_fen, g.next_due,
+           dunning_chased_fen(g.principal_fen, g.late_fee_fen, k.de_minimis_fen) AS outstanding_fen,
+           CASE WHEN g.principal_fen > 0 THEN g.oldest_principal_due
+                WHEN g.late_fee_fen >= k.de_minimis_fen THEN g.oldest_late_fee_due
+           END AS oldest_due_date
+) a
 CROSS JOIN LATERAL (SELECT dunning_months_overdue(a.oldest_due_date, k.local_date) AS months) m
 LEFT JOIN paused pa USING (case_id)
 LEFT JOIN promised pm USING (case_id)
@@ -113,7 +149,7 @@ WITH sent AS (
     JOIN escalations e ON e.payer_party_id = s.payer_party_id AND e.reminder
          AND e.escalated_at > sweep_as_of() - make_interval(days => s.reminder_cap_window_days)
          AND e.escalated_at <= sweep_as_of()
-    WHERE s.outstanding_fen > 0
+    WHERE s.outstanding_fen > 0 OR s.notice_only
     GROUP BY s.case_id, s.reminder_cap, s.reminder_cap_window_days
 ), demanded AS (
     SELECT DISTINCT d.case_id FROM demands d
@@ -125,12 +161,13 @@ WITH sent AS (
     SELECT s.case_id, s.stage_index AS from_index, st.idx, st.code, st.sends_messages,
            st.actions, st.deadline_days, st.requires_demand, st.red_only, st.legal,
            st.min_months_overdue, s.months, s.tier, s.local_date, s.quiet, s.quiet_until,
+           s.notice_only, s.anchor_due,
            s.reminder_cap, s.hold_timeout_hours, coalesce(sent.n, 0) AS sent_n, sent.free_at,
            dm.case_id IS NOT NULL AS demand_ok,
            greatest(
                CASE WHEN st.anchor = 'previous_stage' AND s.stage_entered_at IS NOT NULL
                     THEN (s.stage_entered_at AT TIME ZONE s.time_zone)::date + st.offset_days
-                    ELSE s.oldest_due_date + st.offset_days END,
+                    ELSE s.anchor_due + st.offset_days END,
                (s.stage_entered_at AT TIME ZONE s.time_zone)::date + st.min_gap_days
            ) AS due_on
     FROM sweep_cases s
@@ -138,17 +175,18 @@ WITH sent AS (
         SELECT * FROM policy_stages ps
         WHERE ps.policy_id = s.policy_id AND ps.idx > s.stage_index AND ps.automatic
           AND (ps.expires_after_days IS NULL
-               OR s.local_date <= s.oldest_due_date + ps.expires_after_days)
+               OR s.local_date <= s.anchor_due + ps.expires_after_days)
         ORDER BY ps.idx LIMIT 1
     ) st ON true
     LEFT JOIN sent USING (case_id)
     LEFT JOIN demanded dm USING (case_id)
-    WHERE s.outstanding_fen > 0 AND NOT s.held AND NOT s.paused AND NOT s.promised
-      AND s.oldest_due_date IS NOT NULL
+    WHERE (s.outstanding_fen > 0 OR s.notice_only) AND NOT s.held AND NOT s.paused
+      AND NOT s.promised AND s.anchor_due IS NOT NULL
 )
 SELECT c.*,
        CASE
            WHEN c.local_date < c.due_on OR c.months < c.min_months_overdue THEN 'not_due'
+           WHEN c.notice_only AND c.due_on >= c.anchor_due THEN 'not_due'
            WHEN c.red_only AND c.tier <> 'red' THEN 'refused:not_red'
            WHEN c.requires_demand AND NOT c.demand_ok THEN 'refused:no_delivered_demand'
            WHEN c.sends_messages AND c.quiet THEN 'deferred:quiet_hours'

@@ -43,12 +43,21 @@ def tier_of(
     outstanding_fen: int,
     as_of: date,
     thresholds: TierThresholds = TierThresholds(),
+    *,
+    principal_fen: int | None = None,
 ) -> TierName:
-    """Top down, first match wins: red, yellow, green, else current (no tier)."""
+    """Top down, first match wins: red, yellow, green, else current (no tier).
+
+    ``outstanding_fen`` is the overdue amount chased (issue 18 rules 4 and 6: never a bill not
+    yet due; a late fee alone only from the community's de-minimis on, ``dunning_chased_fen``)
+    and ``oldest_due`` the due date it ages from; the red line runs on the overdue
+    ``principal_fen`` (default: all of ``outstanding_fen``), so a late fee alone is never red.
+    The sweep's SQL (``adapters/sweep_sql.py``) is the production home; this is its oracle."""
     if oldest_due is None or outstanding_fen <= 0:
         return "current"
     months = months_overdue(oldest_due, as_of)
-    if months > thresholds.red_months and outstanding_fen > thresholds.red_amount_fen:
+    principal = outstanding_fen if principal_fen is None else principal_fen
+    if months > thresholds.red_months and principal > thresholds.red_amount_fen:
         return "red"
     if months >= thresholds.yellow_months:
         return "yellow"

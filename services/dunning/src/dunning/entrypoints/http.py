@@ -14,6 +14,7 @@ from dunning.adapters.policies import (
     load_policy,
     save_policy,
 )
+from dunning.adapters.sweep_sql import DEFAULT_LATE_FEE_DE_MINIMIS_FEN
 from dunning.domain.policy import Policy, PolicyError
 from dunning.entrypoints import security
 from dunning.service_layer.sweep import run_sweep
@@ -207,3 +208,65 @@ def _company_default_writer(principal: Principal) -> str:
             403, "the built-in default policy is read-only: set a company's or a community's"
         )
     return principal.company_id
+
+
+class CommunitySettings(BaseModel):
+    """A community's dunning settings beside its policy (issue 18, rule 6)."""
+
+    model_config = {"extra": "forbid"}
+
+    #: An open late fee below this alone keeps no case on the ladder (fen; 5,000 = 50 yuan).
+    late_fee_de_minimis_fen: int = Field(default=DEFAULT_LATE_FEE_DE_MINIMIS_FEN, gt=0)
+
+
+@router.get("/communities/{community_id}/settings")
+async def get_community_settings(
+    community_id: str, pool: Pool, principal: security.Reader
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        await security.community(conn, principal, community_id)
+        fen = await conn.fetchval(
+            "SELECT late_fee_de_minimis_fen FROM community_settings WHERE community_id = $1",
+            community_id,
+        )
+    return CommunitySettings(
+        late_fee_de_minimis_fen=fen or DEFAULT_LATE_FEE_DE_MINIMIS_FEN
+    ).model_dump()
+
+
+@router.put("/communities/{community_id}/settings")
+async def put_community_settings(
+    community_id: str, body: dict[str, Any], pool: Pool, principal: security.PolicyWriter
+) -> dict[str, Any]:
+    """Replace a community's dunning settings; 422 with the reasons for a bad value. Audited."""
+    try:
+        settings = CommunitySettings.model_validate(body)
+    except ValidationError as exc:
+        raise HTTPException(422, {"refused": policy_refusals(exc)}) from exc
+    async with pool.acquire() as conn, conn.transaction():
+        company_id = await security.community(conn, principal, community_id)
+        before = await conn.fetchval(
+            "SELECT late_fee_de_minimis_fen FROM community_settings WHERE community_id = $1 "
+            "FOR UPDATE",
+            community_id,
+        )
+        await conn.execute(
+            "INSERT INTO community_settings (community_id, late_fee_de_minimis_fen) "
+            "VALUES ($1, $2) ON CONFLICT (community_id) DO UPDATE SET "
+            "late_fee_de_minimis_fen = EXCLUDED.late_fee_de_minimis_fen, updated_at = now()",
+            community_id,
+            settings.late_fee_de_minimis_fen,
+        )
+        after = settings.model_dump()
+        await audit.record(
+            conn,
+            principal,
+            "community_settings.replaced",
+            "community_settings",
+            community_id,
+            community_id=community_id,
+            company_id=company_id,
+            before={"late_fee_de_minimis_fen": before},
+            after=after,
+        )
+    return after
