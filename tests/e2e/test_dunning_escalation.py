@@ -44,14 +44,24 @@ async def test_sweep_reminds_who_owes_and_never_who_paid(
             r = await http.post(f"{billing}/invoices", json=invoice_body(unit, month=month))
             assert r.status_code == 201, r.text
             invoices[unit] = r.json()
-        r = await http.post(
-            f"{payments}/payments/counter",
-            json={"community_id": community, "unit_id": paid, "payer_party_id": payer,
-                  "invoice_ids": [invoices[paid]["invoice_id"]], "amount_fen": 27580,
-                  "channel": "cash"},  # paid now: staff may not date it months back
-            headers={"Idempotency-Key": f"k-{uuid.uuid4()}"},
-        )  # fmt: skip
-        assert r.status_code == 201, r.text
+        key = f"k-{uuid.uuid4()}"
+        counter: list[httpx.Response] = []
+
+        async def paid_at_the_counter() -> bool:
+            # Payments learns the invoice from Kafka: until then it answers 404 (not there
+            # yet); the same Idempotency-Key makes a retry the same payment.
+            r = await http.post(
+                f"{payments}/payments/counter",
+                json={"community_id": community, "unit_id": paid, "payer_party_id": payer,
+                      "invoice_ids": [invoices[paid]["invoice_id"]], "amount_fen": 27580,
+                      "channel": "cash"},  # paid now: staff may not date it months back
+                headers={"Idempotency-Key": key},
+            )  # fmt: skip
+            counter.append(r)
+            return r.status_code != 404
+
+        await wait_until(paid_at_the_counter, timeout=60)
+        assert counter[-1].status_code == 201, counter[-1].text
 
         async def settled_and_open() -> bool:
             cases = {c["unit_id"]: c for c in (await http.get(f"{dunning}/cases")).json()}

@@ -33,6 +33,6 @@ def test_the_migration_default_is_the_same_amount() -> None:
     sql = (
         Path(dunning.__file__).parent
         / "migrations"
-        / "0010_overdue_principal_and_late_fee_de_minimis.sql"
+        / "0009_overdue_principal_and_late_fee_de_minimis.sql"
     ).read_text()
     assert f"DEFAULT {DEFAULT_LATE_FEE_DE_MINIMIS_FEN} " in sql
