@@ -132,6 +132,9 @@ EXAMPLES = {
     "POST /sweeps": lambda ids: Example(json={}),
     "GET /policies/{community_id}": lambda ids: Example(),
     "PUT /policies/{community_id}": lambda ids: Example(json=POLICY),
+    "GET /communities/{community_id}/settings": lambda ids: Example(),
+    "PUT /communities/{community_id}/settings": lambda ids: Example(
+        json={"late_fee_de_minimis_fen": 6000}),
     "POST /cases/{case_id}/outcomes": lambda ids: Example(
         json={"kind": "call", "reason_code": "forgot", "note": "说下周交"}),
     "POST /cases/{case_id}/promises": lambda ids: Example(
