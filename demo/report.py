@@ -293,6 +293,10 @@ def render_terminal(report: dict[str, Any]) -> str:
                 _count_table(_label(b).capitalize(), _counts(report.get(b))),
             ),
         ]
+    demands = _demand_rows(report)
+    if demands:
+        out += ["", "Demands delivered vs posted (letters; only delivered ones count in law)"]
+        out += _table(["stage", *DEMAND_STATUSES], demands, [False] + [True] * 5)
     arrears = _dict(report.get("opening_arrears"))
     opening, recovered = _int(arrears.get("opening_fen")), _int(arrears.get("recovered_fen"))
     share = pct(recovered / opening) if opening and recovered is not None else DASH
@@ -646,6 +650,18 @@ def _utility_rows(report: Mapping[str, Any]) -> list[list[str]]:
     return [*rows, [*total, pct(data.get("collection_rate"))]]
 
 
+#: The letter statuses shown, in order (what only a tracking number proves is "posted").
+DEMAND_STATUSES = ("delivered", "posted", "printing", "sent", "other")
+
+
+def _demand_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    """Demands on paper per stage: delivered (carrier signed, signed receipt) vs posted."""
+    return [
+        [str(stage), *(count(_dict(by).get(k, 0)) for k in DEMAND_STATUSES)]
+        for stage, by in _dict(report.get("demands")).items()
+    ]
+
+
 def _share_rows(items: list[tuple[str, float]]) -> list[list[str]]:
     total = sum(v for _, v in items)
     return [[k, count(v), pct(v / total) if total else DASH] for k, v in items]
@@ -772,6 +788,11 @@ def _context(report: Mapping[str, Any]) -> dict[str, Any]:
                 "title": "Payments by channel",
                 "head": ["channel", "count", "share"],
                 "rows": _share_rows(counts["payments_by_channel"]),
+            },
+            {
+                "title": "Demands delivered vs posted",
+                "head": ["stage", *DEMAND_STATUSES],
+                "rows": _demand_rows(report),
             },
             {
                 "title": "Opening arrears",

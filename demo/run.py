@@ -7,11 +7,11 @@ import re
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from demo.api import Api
-from demo.simulate import Simulation, add_months, gather_limited
+from demo.simulate import TZ, Simulation, add_months, gather_limited
 from demo.world import Household, build
 
 _IDS = re.compile(r"\b(pay|ntf|case|ord)-[0-9a-f-]{36}\b")
@@ -206,6 +206,22 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
             "detail": f"{exceptions_fen} fen in exceptions",
         },
     ]
+    legal = await _legal_track(api, sim)
+    invariants += [
+        {
+            "name": "no legal-stage escalation of a household whose overdue debt is under an "
+            "honoured installment plan",
+            "ok": not legal["under_plan"],
+            "detail": f"{len(legal['under_plan'])} of {legal['escalations']} legal-stage "
+            "escalations",
+        },
+        {
+            "name": "no legal-stage escalation over a late fee alone (no overdue principal)",
+            "ok": not legal["late_fee_only"],
+            "detail": f"{len(legal['late_fee_only'])} of {legal['escalations']} legal-stage "
+            "escalations",
+        },
+    ]
     personas = Counter(h.persona for h in sim.households)
     kinds = Counter(h.kind for h in sim.households)
     opening = [h for h in sim.households if h.opening_arrears_fen]
@@ -280,6 +296,10 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
         },
         "invariants": invariants,
         "reminders_to_payers": to_payers[:20],
+        "legal_escalations_wrong": (legal["under_plan"] + legal["late_fee_only"])[:20],
+        # Demands (letters) posted with a tracking number vs delivered (carrier signed or a
+        # signed receipt): only delivered ones open the legal track or restart the clock.
+        "demands": _demands(notes),
         "timings_s": {k: round(v, 1) for k, v in sim.timings.items()},
         "timings_by_day_s": sim.days,
         # The waiting above, by whose consumers were still behind (or "outboxes": an event
@@ -329,6 +349,74 @@ def _recovery(rows: Any, opening_fen: int, households: int) -> dict[str, Any]:
             for r in by_month
         ],
     }
+
+
+#: Stages whose messages are demands on paper (what a tracking number is recorded for).
+LETTER_STATUSES = ("delivered", "posted", "printing", "sent")
+
+
+def _demands(notes: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, int]]:
+    """Per letter stage: how many letters were delivered, posted (tracking number only),
+    still printing, or otherwise — from the notifier's own records."""
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for items in notes.values():
+        for n in items:
+            if n.get("channel") != "letter" or n.get("message_type") != "reminder":
+                continue
+            status = n["status"] if n["status"] in LETTER_STATUSES else "other"
+            out[n.get("stage") or "-"][status] += 1
+    return {stage: dict(c) for stage, c in sorted(out.items())}
+
+
+async def _legal_track(api: Api, sim: Simulation) -> dict[str, Any]:
+    """Every legal-stage escalation of the year (those at or after the case entered the
+    legal track, dunning's ``legal_since``), judged against billing's own records: the
+    household's plans as they stood that day, and its overdue principal the evening before
+    (what the morning's sweep could know)."""
+    found: list[tuple[Household, dict[str, Any]]] = []
+
+    async def of_unit(h: Household) -> None:
+        cases = await api.get("dunning", "/cases", actor="admin", params={"unit_id": h.unit_id})
+        for case in cases:
+            if not case.get("legal_since"):
+                continue
+            since = _instant(case["legal_since"])
+            rows = await api.get("dunning", f"/cases/{case['case_id']}/escalations", actor="admin")
+            found.extend((h, e) for e in rows if _instant(e["escalated_at"]) >= since)
+
+    await gather_limited(of_unit(h) for h in sim.households)
+    under_plan: list[dict[str, Any]] = []
+    late_fee_only: list[dict[str, Any]] = []
+
+    async def judge(h: Household, e: dict[str, Any]) -> None:
+        at = _instant(e["escalated_at"])
+        day = at.astimezone(TZ).date()
+        listed = set(e.get("invoice_ids") or ())
+        what = {"unit_id": h.unit_id, "stage": e["stage"], "escalated_at": at.isoformat()}
+        plans = await api.get(
+            "billing", f"/units/{h.unit_id}/installment-plans", actor="admin",
+            params={"as_of": str(day)}, ok=(200, 404),
+        )  # fmt: skip
+        for plan in plans if isinstance(plans, list) else []:
+            started = _instant(plan["created_at"])
+            if started <= at and not plan.get("missed") and listed & set(plan["invoice_ids"]):
+                under_plan.append({**what, "plan_id": plan["plan_id"]})
+                break
+        statement = await api.get(
+            "billing", f"/units/{h.unit_id}/statement", actor="admin",
+            params={"as_of": str(day - timedelta(days=1))},
+        )  # fmt: skip
+        principal = sum(
+            int(i["principal_outstanding_fen"])
+            for i in statement["invoices"]
+            if i["invoice_id"] in listed and not i.get("time_barred")
+            and date.fromisoformat(str(i["due_date"])) < day
+        )  # fmt: skip
+        if principal <= 0:
+            late_fee_only.append(what)
+
+    await gather_limited(judge(h, e) for h, e in found)
+    return {"escalations": len(found), "under_plan": under_plan, "late_fee_only": late_fee_only}
 
 
 def _instant(value: Any) -> datetime:

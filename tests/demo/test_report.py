@@ -119,6 +119,10 @@ def make_report() -> dict[str, Any]:
             "credit_fen": 876_544,
             "exceptions_fen": 0,
         },
+        "demands": {
+            "final_letter": {"delivered": 7, "posted": 2},
+            "legal_demand": {"delivered": 3, "posted": 1, "printing": 1},
+        },
         "invariants": [
             {
                 "name": "money: payments − refunds = allocated + credit",
@@ -328,3 +332,13 @@ def test_terminal_report() -> None:
     water = next(line for line in lines if line.startswith("│ water "))
     assert "¥43,210.98" in water and "1,049" in water and "92.6%" in water
     assert "http://127.0.0.1:8101/docs" in text
+
+
+def test_demands_delivered_vs_posted_are_reported(tmp_path: Path) -> None:
+    report = make_report()
+    text = render_terminal(report)
+    assert "Demands delivered vs posted" in text
+    row = next(line for line in text.splitlines() if "legal_demand" in line)
+    assert re.findall(r"\d+", row) == ["3", "1", "1", "0", "0"]
+    html = write_html(report, tmp_path).read_text(encoding="utf-8")
+    assert "Demands delivered vs posted" in html and "final_letter" in html
