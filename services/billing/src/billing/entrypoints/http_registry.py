@@ -568,7 +568,7 @@ async def get_party(party_id: str, pool: Pool, principal: Reader) -> dict[str, A
     row = await pool.fetchrow("SELECT * FROM parties WHERE party_id = $1", party_id)
     if row is None:
         raise not_found(f"party {party_id}")
-    return mask_personal(principal, _without_key(row), PARTY_CONTACT_FIELDS)
+    return mask_personal(principal, _without_key(row) or {}, PARTY_CONTACT_FIELDS)
 
 
 def _without_key(row: Any) -> dict[str, Any] | None:
