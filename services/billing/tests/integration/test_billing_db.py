@@ -478,3 +478,26 @@ async def test_one_phone_owning_two_flats_is_one_party(billing_pool) -> None:  #
         "AND up.role = 'owner'"
     )
     assert third == owners["101"]
+
+
+async def test_person_key_is_the_normalised_mainland_mobile(billing_pool) -> None:  # type: ignore[no-untyped-def]
+    """The one home of the matching rule (migration 0009), run on an example table."""
+    examples = {
+        "13800138000": "mobile:13800138000",
+        "138 0013 8000": "mobile:13800138000",
+        "138-0013-8000": "mobile:13800138000",
+        "+86 13800138000": "mobile:13800138000",
+        "0086-13800138000": "mobile:13800138000",
+        "8613800138000": "mobile:13800138000",
+        "12800138000": None,  # no mainland mobile starts 12
+        "1380013800": None,  # ten digits
+        "010-62345678": None,  # a landline: a household's, never a person's
+        "0571-87654321": None,
+        "": None,
+    }
+    keys = dict(
+        await billing_pool.fetch(
+            "SELECT p, billing_person_key(p) FROM unnest($1::text[]) p", list(examples)
+        )
+    )
+    assert keys == examples
