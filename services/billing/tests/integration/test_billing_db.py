@@ -438,3 +438,66 @@ async def test_late_fee_assessment_publishes_only_changes(billing_pool) -> None:
     )
     assert no_rate == "UPDATE 1"
     assert (await assess_late_fees(billing_pool, COMMUNITY, date(2025, 4, 1))).changed == 0
+
+
+async def test_one_phone_owning_two_flats_is_one_party(billing_pool) -> None:  # type: ignore[no-untyped-def]
+    """Issue 18 rule 12: parties are people, matched by verified phone (a normalised mainland
+    mobile), not created per unit; a landline shared by two households matches nobody."""
+    await setup_community(billing_pool)
+    header = SAMPLE.read_text("utf-8").splitlines()[0]
+    rows = [
+        "1栋,1单元,101,住宅,100.00,已入住,2019-06-30,王芳,138 0013 8000,,,业主,,,500.00,2024-11",
+        "1栋,1单元,102,住宅,90.00,已入住,2019-06-30,王芳,+8613800138000,,,业主,,,300.00,2024-12",
+        "1栋,1单元,201,住宅,90.00,已入住,2019-06-30,李四,010-62345678,,,业主,,,,",
+        "1栋,1单元,202,住宅,90.00,已入住,2019-06-30,张三,010-62345678,,,业主,,,,",
+    ]
+    data = ("\n".join([header, *rows]) + "\n").encode()
+    report = await import_ledger(billing_pool, COMMUNITY, data, "l.csv", opening_as_of=OPENING)
+    assert report.imported and report.errors == []
+    assert report.parties_created == 4  # the developer (handed over units) and three people
+    assert await billing_pool.fetchval("SELECT count(*) FROM parties WHERE kind = 'owner'") == 3
+    owners = dict(
+        await billing_pool.fetch(
+            "SELECT u.room, up.party_id FROM unit_parties up JOIN units u USING (unit_id) "
+            "WHERE up.role = 'owner'"
+        )
+    )
+    assert owners["101"] == owners["102"] and owners["201"] != owners["202"]
+    payers = {r["payer_party_id"] for r in await billing_pool.fetch("SELECT * FROM invoices")}
+    assert payers == {owners["101"]}
+    contacts = await _outbox(billing_pool, "billing.party-contacts-updated")
+    assert len(contacts) == 4
+    # A later file (another flat of the same mobile) finds the same person.
+    later = "1栋,2单元,301,住宅,80.00,已入住,2019-06-30,王芳,13800138000,,,业主,,,,"
+    again = await import_ledger(
+        billing_pool, COMMUNITY, f"{header}\n{later}\n".encode(), "l2.csv", opening_as_of=OPENING
+    )
+    assert again.parties_created == 0
+    third = await billing_pool.fetchval(
+        "SELECT up.party_id FROM unit_parties up JOIN units u USING (unit_id) WHERE u.room = '301' "
+        "AND up.role = 'owner'"
+    )
+    assert third == owners["101"]
+
+
+async def test_person_key_is_the_normalised_mainland_mobile(billing_pool) -> None:  # type: ignore[no-untyped-def]
+    """The one home of the matching rule (migration 0009), run on an example table."""
+    examples = {
+        "13800138000": "mobile:13800138000",
+        "138 0013 8000": "mobile:13800138000",
+        "138-0013-8000": "mobile:13800138000",
+        "+86 13800138000": "mobile:13800138000",
+        "0086-13800138000": "mobile:13800138000",
+        "8613800138000": "mobile:13800138000",
+        "12800138000": None,  # no mainland mobile starts 12
+        "1380013800": None,  # ten digits
+        "010-62345678": None,  # a landline: a household's, never a person's
+        "0571-87654321": None,
+        "": None,
+    }
+    keys = dict(
+        await billing_pool.fetch(
+            "SELECT p, billing_person_key(p) FROM unnest($1::text[]) p", list(examples)
+        )
+    )
+    assert keys == examples

@@ -322,3 +322,34 @@ def test_party_patch_changes_only_the_fields_it_names(
     assert len(events) == 3  # created, address recorded, openid cleared
     assert events[1]["phone"] == "15034773197" and events[1]["postal_address"]
     assert events[2]["wechat_openid"] is None and events[2]["phone"] == "15034773197"
+
+
+def test_a_person_is_one_party_whatever_the_units(
+    billing_db: str, kafka: str, test_prefix: str, dev_issuer: DevIssuer
+) -> None:
+    """Issue 18 rule 12 over HTTP: the same verified mobile, written another way, is the same
+    party (left as it is); the normalised key is never shown."""
+    app = _app(billing_db, kafka, test_prefix, dev_issuer)
+    admin = bearer(staff_token(dev_issuer, [Role.company_admin], company_id="co"))
+    with TestClient(app, headers=admin) as http:
+        _wait_ready(http)
+        community = {"company_id": "co", "company_name": "示例物业", "name": "阳光花园",
+                     "city": "杭州", "late_fee_daily_rate": "0.0001"}  # fmt: skip
+        assert http.put(f"/communities/{C}", json=community).status_code == 200
+        first = http.post(
+            "/parties",
+            json={"community_id": C, "kind": "owner", "name": "梁娟", "phone": "150 3477 3197"},
+        )
+        assert first.status_code == 201, first.text
+        again = http.post(
+            "/parties",
+            json={"community_id": C, "kind": "tenant", "name": "梁 娟", "phone": "+8615034773197"},
+        )
+        assert again.status_code == 201, again.text
+        assert again.json()["party_id"] == first.json()["party_id"]
+        assert again.json()["name"] == "梁娟" and "person_key" not in again.json()
+        other = http.post(
+            "/parties",
+            json={"community_id": C, "kind": "owner", "name": "李四", "phone": "0571-87654321"},
+        )
+        assert other.json()["party_id"] != first.json()["party_id"]

@@ -1,7 +1,7 @@
 from datetime import UTC, date, datetime
 
 from notifier.domain.messages import bill_request, reminder_requests
-from propfee.events import ArrearsEscalated, EscalationAction, InvoiceIssued
+from propfee.events import ArrearsEscalated, CombinedCase, EscalationAction, InvoiceIssued
 
 
 def test_bill_message_carries_room_amount_and_deadline_only() -> None:
@@ -53,3 +53,44 @@ def test_one_reminder_per_message_action() -> None:
     }
     assert not any(m.essential for m in messages), "a friendly reminder is not a demand"
     assert reminder_requests(event.model_copy(update={"stage": "final_reminder"}))[0].essential
+
+
+def test_one_combined_reminder_per_person_per_occasion() -> None:
+    """Issue 18 rule 12: two flats of one person reach the same stage in one sweep; dunning
+    marks the first as carrying both (``combined``), the other ``combined_into`` it."""
+    lead = ArrearsEscalated(
+        case_id="case-a",
+        community_id="c",
+        unit_id="u-a",
+        payer_party_id="p",
+        stage="reminder",
+        previous_stage=None,
+        tier="green",
+        outstanding_fen=20000,
+        oldest_due_date=date(2026, 1, 31),
+        days_overdue=7,
+        invoice_ids=["inv-a"],
+        escalated_at=datetime(2026, 2, 7, 2, tzinfo=UTC),
+        actions=[EscalationAction(kind="message", channel="sms")],
+        room_label="3-2-1201",
+        combined=[
+            CombinedCase(case_id="case-a", unit_id="u-a", room_label="3-2-1201",
+                         outstanding_fen=20000, oldest_due_date=date(2026, 1, 31),
+                         invoice_ids=["inv-a"]),
+            CombinedCase(case_id="case-b", unit_id="u-b", room_label="3-2-1202",
+                         outstanding_fen=30000, oldest_due_date=date(2025, 12, 31),
+                         invoice_ids=["inv-b"]),
+        ],
+    )  # fmt: skip
+    other = lead.model_copy(
+        update={"case_id": "case-b", "unit_id": "u-b", "combined": [], "combined_into": "case-a"}
+    )
+    assert reminder_requests(other) == []
+    (message,) = reminder_requests(lead)
+    assert message.params["room"] == "3-2-1201、3-2-1202"
+    assert message.params["amount_fen"] == 50000
+    assert message.params["invoice_ids"] == ["inv-a", "inv-b"]
+    assert (
+        message.params["oldest_due_date"] == "2025-12-31" and message.params["days_overdue"] == 38
+    )
+    assert message.params["unit_ids"] == ["u-a", "u-b"]

@@ -19,6 +19,19 @@ class EscalationAction(BaseModel):
     template: str | None = None
 
 
+class CombinedCase(BaseModel):
+    """One case of a combined reminder (issue 18 rule 12): its room and what it is chased for."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    case_id: str
+    unit_id: str
+    room_label: str | None = None
+    outstanding_fen: NonNegativeFen
+    oldest_due_date: date
+    invoice_ids: list[str] = Field(default_factory=list)
+
+
 class ArrearsEscalated(Event):
     """dunning moved an arrears case to its next stage."""
 
@@ -47,6 +60,18 @@ class ArrearsEscalated(Event):
     )
     owner_staff_id: str | None = Field(
         default=None, description="Staff member named for the case (red cases: one plan)"
+    )
+    combined: list[CombinedCase] = Field(
+        default_factory=list,
+        description="One reminder per person per occasion (issue 18 rule 12): when the payer's "
+        "several cases reach the same reminder stage in the same sweep, the first of them (by "
+        "room) carries every case of the occasion here, itself included; its message names each "
+        "room and the total",
+    )
+    combined_into: str | None = Field(
+        default=None,
+        description="The case whose escalation carries this one's reminder (see `combined`): "
+        "no message of its own is sent for this escalation (its tasks still are)",
     )
 
 

@@ -505,7 +505,10 @@ async def create_party(body: models.PartyIn, pool: Pool, principal: PartyWriter)
     party_id = stable_id("pty", body.community_id, body.kind, body.name, body.phone)
     async with pool.acquire() as conn, conn.transaction():
         company_id = await security.community(conn, principal, body.community_id)
-        if await registry.upsert_party(conn, party, party_id, datetime.now(UTC)):
+        # A person already registered with the same verified phone is that party (issue 18
+        # rule 12): it is answered as it is (PATCH changes its contacts).
+        party_id, changed = await registry.person_party(conn, party, party_id, datetime.now(UTC))
+        if changed:
             await audit.record(
                 conn,
                 principal,
@@ -552,7 +555,7 @@ async def update_party(
                 party_id,
                 community_id=scope["community_id"],
                 company_id=scope["company_id"],
-                before=_masked_contacts(dict(before) if before else None),
+                before=_masked_contacts(_without_key(before)),
                 after=_masked_contacts(merged.model_dump()),
             )
     return await get_party(party_id, pool, principal)
@@ -565,7 +568,14 @@ async def get_party(party_id: str, pool: Pool, principal: Reader) -> dict[str, A
     row = await pool.fetchrow("SELECT * FROM parties WHERE party_id = $1", party_id)
     if row is None:
         raise not_found(f"party {party_id}")
-    return mask_personal(principal, dict(row), PARTY_CONTACT_FIELDS)
+    return mask_personal(principal, _without_key(row) or {}, PARTY_CONTACT_FIELDS)
+
+
+def _without_key(row: Any) -> dict[str, Any] | None:
+    """A party row without its person key (the normalised phone: personal, never shown)."""
+    if row is None:
+        return None
+    return {k: v for k, v in dict(row).items() if k != "person_key"}
 
 
 def _opening_not_ahead(principal: Principal, opening_as_of: date, time_zone: str) -> None:

@@ -27,7 +27,13 @@ from billing.domain.ledger import LedgerParseResult, LedgerRow, RowError, parse_
 from billing.service_layer.ids import new_id, stable_id
 from billing.service_layer.invoices import copy_invoices
 from billing.service_layer.issuing import late_fee_contract, liable_parties, owners_on
-from billing.service_layer.registry import PartyIn, contacts_event, developer_party, upsert_party
+from billing.service_layer.registry import (
+    PartyIn,
+    contacts_event,
+    developer_party,
+    match_people,
+    upsert_party,
+)
 from propfee.events import Event, InvoiceIssued, InvoiceLine
 from propfee.money import Money
 from propfee.outbox import add_events
@@ -189,6 +195,14 @@ async def _write(
             tenant_id = stable_id("pty", community_id, r.unit_key, "tenant", r.tenant_name)
             parties.append((tenant_id, tenant))
             links.append((unit_id, tenant_id, "tenant", r.payer == "tenant", owner_from, None))
+    # One person is one party (issue 18 rule 12): an owner of three flats (the same verified
+    # phone) is one party, matched within the file and to the community's existing parties.
+    same = await match_people(conn, community_id, [(pid, p.phone) for pid, p in parties])
+    links = [
+        (u, same.get(pid, pid), role, pays, since, until)
+        for u, pid, role, pays, since, until in links
+    ]
+    parties = [(pid, p) for pid, p in parties if same[pid] == pid]
     inserted = await conn.fetch(
         "INSERT INTO parties (party_id, community_id, kind, name, phone) "
         "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) "

@@ -305,6 +305,55 @@ async def upsert_party(
     return True
 
 
+#: Kinds of party that are people (matched by phone); the developer and the company are not.
+PERSON_KINDS = ("owner", "tenant")
+
+
+async def match_people(
+    conn: asyncpg.Connection, community_id: str, proposed: list[tuple[str, str | None]]
+) -> dict[str, str]:
+    """Issue 18 rule 12: one person is one party of the community, whatever number of units
+    they own or rent. ``proposed`` pairs a new party's id with its phone; the answer maps each
+    proposed id to the party it is: the community's oldest owner/tenant party with the same
+    verified phone (a normalised mainland mobile, ``billing_person_key`` in migration 0009),
+    else the first proposed id of that phone, else itself. Serialised per community so two
+    imports never create the same person twice."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('billing.parties:' || $1))", community_id
+    )
+    rows = await conn.fetch(
+        "SELECT x.i, x.k, e.party_id FROM unnest($2::text[], $3::text[]) WITH ORDINALITY "
+        "AS p(i, phone, n) CROSS JOIN LATERAL (SELECT p.i, billing_person_key(p.phone) AS k) x "
+        "LEFT JOIN LATERAL (SELECT party_id FROM parties e WHERE e.community_id = $1 "
+        "AND e.person_key = x.k AND e.kind = ANY($4::text[]) "
+        "ORDER BY e.created_at, e.party_id LIMIT 1) e ON true ORDER BY p.n",
+        community_id,
+        [i for i, _ in proposed],
+        [phone for _, phone in proposed],
+        list(PERSON_KINDS),
+    )
+    first: dict[str, str] = {}
+    return {
+        r["i"]: (r["party_id"] or first.setdefault(r["k"], r["i"])) if r["k"] else r["i"]
+        for r in rows
+    }
+
+
+async def person_party(
+    conn: asyncpg.Connection, party: PartyIn, proposed_id: str, at: datetime
+) -> tuple[str, bool]:
+    """The party ``party`` is: an existing one with the same verified phone (left as it is;
+    its contacts change through PATCH /parties/{id}), or ``proposed_id`` created or updated.
+    True when a party was written."""
+    if party.kind in PERSON_KINDS and party.phone:
+        party_id = (await match_people(conn, party.community_id, [(proposed_id, party.phone)]))[
+            proposed_id
+        ]
+        if party_id != proposed_id:
+            return party_id, False
+    return proposed_id, await upsert_party(conn, party, proposed_id, at)
+
+
 def contacts_event(party: PartyIn, party_id: str, at: datetime) -> PartyContactsUpdated:
     return PartyContactsUpdated(
         party_id=party_id,
@@ -419,14 +468,14 @@ async def _attach_parties(
     developer_pays = unit.status == "unsold" or unit.payer == "developer"
     if unit.owner is not None:
         owner_id = unit.owner.resolved_id(unit.unit_key, "owner", unit.owner.name, unit.owner.phone)
-        await upsert_party(conn, unit.owner, owner_id, at)
+        owner_id, _ = await person_party(conn, unit.owner, owner_id, at)
         if not developer_pays:  # a buyer of an unsold unit is linked at handover
             links.append((owner_id, "owner", unit.payer == "owner", unit.since, None))
     if unit.tenant is not None:
         tenant_id = unit.tenant.resolved_id(
             unit.unit_key, "tenant", unit.tenant.name, unit.tenant.phone
         )
-        await upsert_party(conn, unit.tenant, tenant_id, at)
+        tenant_id, _ = await person_party(conn, unit.tenant, tenant_id, at)
         links.append((tenant_id, "tenant", unit.payer == "tenant", unit.since, None))
     if developer_pays:
         developer = developer_party(unit.community_id)
@@ -459,7 +508,7 @@ async def record_handover(
         last_developer_day,
     )
     owner_id = owner.resolved_id(unit["unit_key"], "owner", owner.name, owner.phone)
-    await upsert_party(conn, owner, owner_id, at)
+    owner_id, _ = await person_party(conn, owner, owner_id, at)
     await conn.execute(
         "INSERT INTO unit_parties (unit_id, party_id, role, pays, valid_from) "
         "VALUES ($1, $2, 'owner', true, $3) ON CONFLICT DO NOTHING",
@@ -545,7 +594,11 @@ async def record_sale(
     if unit is None:
         raise NotFound(f"unit {unit_id} does not exist")
     await lock_units(conn, [unit_id])
-    buyer_id = buyer.resolved_id(unit["unit_key"], "owner", buyer.name, buyer.phone, sold_on)
+    proposed_buyer = buyer.resolved_id(unit["unit_key"], "owner", buyer.name, buyer.phone, sold_on)
+    # A buyer who already owns or rents in the community is that person (rule 12).
+    buyer_id = (await match_people(conn, buyer.community_id, [(proposed_buyer, buyer.phone)]))[
+        proposed_buyer
+    ]
     sale_id = stable_id("sale", unit_id, sold_on, buyer_id)
     recorded = await conn.fetchrow("SELECT * FROM unit_sales WHERE sale_id = $1", sale_id)
     if recorded is not None and recorded["seller_credit"] != seller_credit:
@@ -586,7 +639,8 @@ async def record_sale(
             unit_id,
             month_end(sold_on),
         )
-        await upsert_party(conn, buyer, buyer_id, at)
+        if buyer_id == proposed_buyer:
+            await upsert_party(conn, buyer, buyer_id, at)
         await conn.execute(
             "INSERT INTO unit_parties (unit_id, party_id, role, pays, valid_from) "
             "VALUES ($1, $2, 'owner', true, $3) ON CONFLICT DO NOTHING",

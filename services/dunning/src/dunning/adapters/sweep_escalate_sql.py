@@ -14,6 +14,23 @@ _PAYLOAD = f"""json_build_object(
     'owner_staff_id', i.staff_id
 )::text"""
 
+#: One reminder per person per occasion (issue 18 rule 12): the payer's reminder escalations of
+#: one stage in one statement (one sweep instant) are one occasion. The first by room carries
+#: them all (``combined``), the others name it (``combined_into``); notifier sends one message.
+#: A demand (a stage with a deadline) stays one per case: its delivery is that case's evidence.
+_OCCASION = """WINDOW occasion AS (
+    PARTITION BY i.payer_party_id, i.stage, i.reminder ORDER BY s.room_label, i.case_id
+    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"""
+_COMBINED_PAYLOAD = f"""(({_PAYLOAD})::jsonb || CASE
+    WHEN NOT i.reminder OR i.deadline IS NOT NULL OR count(*) OVER occasion = 1 THEN '{{}}'::jsonb
+    WHEN row_number() OVER occasion = 1 THEN jsonb_build_object('combined', jsonb_agg(
+        jsonb_build_object('case_id', i.case_id, 'unit_id', i.unit_id,
+                           'room_label', s.room_label, 'outstanding_fen', i.outstanding_fen,
+                           'oldest_due_date', i.oldest_due_date, 'invoice_ids', i.invoice_ids)
+    ) OVER occasion)
+    ELSE jsonb_build_object('combined_into', first_value(i.case_id) OVER occasion)
+END)::text"""
+
 #: The invoices a case is chased for (overdue: due before the sweep's local date; open, not
 #: disputed, not time-barred; never one not yet due, issue 18 rule 4; a notice before due
 #: of a household owing nothing overdue names the bill it announces), for the few cases
@@ -82,14 +99,16 @@ WITH moved AS (
     SELECT case_id, stage, deadline, escalated_at FROM inserted WHERE deadline IS NOT NULL
     ON CONFLICT DO NOTHING
 ), task AS ({_TASKS})
-SELECT i.case_id, i.unit_id, i.stage, {_PAYLOAD} AS payload
+SELECT i.case_id, i.unit_id, i.stage, {_COMBINED_PAYLOAD} AS payload
 FROM inserted i JOIN sweep_cases s USING (case_id)
+{_OCCASION}
 """
 
 MONTHLY = f"""
 WITH recent AS (
     -- Reminders per payer in the widest cap window of any policy (never over-sends).
-    SELECT e.payer_party_id, count(*) AS n, max(e.escalated_at) AS last_at
+    SELECT e.payer_party_id, count(DISTINCT (e.stage, e.escalated_at)) AS n,
+           max(e.escalated_at) AS last_at
     FROM escalations e
     WHERE e.reminder AND e.escalated_at <= sweep_as_of()
       AND e.escalated_at > sweep_as_of()
@@ -127,6 +146,7 @@ WITH recent AS (
     ON CONFLICT (case_id, stage, cycle) DO NOTHING
     RETURNING *
 )
-SELECT i.case_id, i.unit_id, i.stage, {_PAYLOAD} AS payload
+SELECT i.case_id, i.unit_id, i.stage, {_COMBINED_PAYLOAD} AS payload
 FROM inserted i JOIN sweep_cases s USING (case_id)
+{_OCCASION}
 """

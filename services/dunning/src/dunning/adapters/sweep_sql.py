@@ -146,7 +146,12 @@ WITH sent AS (
            (array_agg(e.escalated_at ORDER BY e.escalated_at DESC))[s.reminder_cap]
                + make_interval(days => s.reminder_cap_window_days) AS free_at
     FROM sweep_cases s
-    JOIN escalations e ON e.payer_party_id = s.payer_party_id AND e.reminder
+    -- Occasions, not rows (issue 18 rule 12): one stage reached by several units of the
+    -- person in one sweep is one combined reminder.
+    JOIN (SELECT DISTINCT payer_party_id, stage, escalated_at, reminder FROM escalations
+          WHERE reminder AND escalated_at <= sweep_as_of() AND escalated_at > sweep_as_of()
+                - make_interval(days => (SELECT max(reminder_cap_window_days) FROM policies))
+         ) e ON e.payer_party_id = s.payer_party_id AND e.reminder
          AND e.escalated_at > sweep_as_of() - make_interval(days => s.reminder_cap_window_days)
          AND e.escalated_at <= sweep_as_of()
     WHERE s.outstanding_fen > 0 OR s.notice_only
@@ -194,6 +199,21 @@ SELECT c.*,
            ELSE 'go'
        END AS verdict
 FROM candidate c
+"""
+
+#: Issue 18 rule 12, within one sweep: the cap counts the person (the payer party, one for all
+#: their units), so of one person's reminder stages due now only as many go as the cap leaves
+#: (the most advanced stage first); each stage that goes is one occasion, the cases reaching it
+#: one combined reminder (ESCALATE marks them). The others wait as 'deferred:cap'.
+CAP_PER_PERSON = """
+UPDATE sweep_next n SET verdict = 'deferred:cap'
+FROM (
+    SELECT g.case_id, g.sent_n + dense_rank() OVER (
+               PARTITION BY s.payer_party_id ORDER BY g.idx DESC, g.code) AS nth
+    FROM sweep_next g JOIN sweep_cases s USING (case_id)
+    WHERE g.verdict = 'go' AND g.sends_messages
+) r
+WHERE n.case_id = r.case_id AND r.nth > n.reminder_cap
 """
 
 DEFER = """

@@ -137,6 +137,7 @@ async def run_sweep(
         await conn.execute(q.REFRESH_CASES, timeout=TIMEOUT_S)
         clock.lap("refresh")
         await conn.execute(q.NEXT_STAGES, timeout=TIMEOUT_S)
+        await conn.execute(q.CAP_PER_PERSON, timeout=TIMEOUT_S)
         await conn.execute("ANALYZE sweep_next")
         clock.lap("next_stages")
         for row in await conn.fetch(

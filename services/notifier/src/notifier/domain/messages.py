@@ -102,9 +102,17 @@ def _message_type(stage: str) -> str:
 def reminder_requests(
     event: ArrearsEscalated, essential_stages: Collection[str] = DEFAULT_ESSENTIAL_STAGES
 ) -> list[MessageRequest]:
-    """One request per message action of the stage (tasks are not messages)."""
+    """One request per message action of the stage (tasks are not messages).
+
+    One reminder per person per occasion (issue 18 rule 12): an escalation ``combined_into``
+    another case's asks for no message; the one carrying ``combined`` asks for one message
+    naming each room (``room``: the rooms joined; ``rooms``: each with its amount) and the total
+    (``amount_fen``), over every combined case's invoices and units (so a payment or a pause of
+    any of them stops it)."""
+    if event.combined_into is not None:
+        return []
     message_type = _message_type(event.stage)
-    params = {
+    params: dict[str, Any] = {
         "room": event.room_label or event.unit_id,
         "amount_fen": event.outstanding_fen,
         "oldest_due_date": event.oldest_due_date.isoformat(),
@@ -113,6 +121,21 @@ def reminder_requests(
         "tier": event.tier,
         "invoice_ids": list(event.invoice_ids),
     }
+    if event.combined:
+        oldest = min(c.oldest_due_date for c in event.combined)
+        params |= {
+            "room": "、".join(c.room_label or c.unit_id for c in event.combined),
+            "amount_fen": sum(c.outstanding_fen for c in event.combined),
+            "oldest_due_date": oldest.isoformat(),
+            "days_overdue": event.days_overdue + (event.oldest_due_date - oldest).days,
+            "invoice_ids": [i for c in event.combined for i in c.invoice_ids],
+            "rooms": [
+                {"room": c.room_label or c.unit_id, "amount_fen": c.outstanding_fen}
+                for c in event.combined
+            ],
+            "unit_ids": [c.unit_id for c in event.combined],
+            "case_ids": [c.case_id for c in event.combined],
+        }
     essential = message_type in TRANSACTIONAL or event.stage in essential_stages
     return [
         MessageRequest(

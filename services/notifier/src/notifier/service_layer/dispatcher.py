@@ -132,7 +132,8 @@ class Dispatcher:
         for h in await conn.fetch(queries.HISTORY, parties, as_of - window, as_of):
             history[h["party_id"]].append((h["sent_at"], (h["subject_id"], h["stage"])))
         stops: dict[str, list[Stop]] = defaultdict(list)
-        for st in await conn.fetch(queries.STOPS, sorted({r["unit_id"] for r in rows})):
+        units = {u for r in rows for u, _ in _cases_of(r)}
+        for st in await conn.fetch(queries.STOPS, sorted(units)):
             stops[st["unit_id"]].append(
                 Stop(
                     st["kind"],
@@ -152,13 +153,23 @@ class Dispatcher:
         )
         sendings: list[Sending] = []
         for row in rows:
-            stop = stopped_by(
-                row["message_type"],
-                row["unit_id"],
-                row["subject_id"],
-                row["params"].get("invoice_ids") or (),
-                row["requested_at"],
-                stops[row["unit_id"]],
+            stop = next(
+                (
+                    found
+                    for unit_id, case_id in _cases_of(row)
+                    if (
+                        found := stopped_by(
+                            row["message_type"],
+                            unit_id,
+                            case_id,
+                            row["params"].get("invoice_ids") or (),
+                            row["requested_at"],
+                            stops[unit_id],
+                        )
+                    )
+                    is not None
+                ),
+                None,
             )
             if stop is not None:  # a pause, payment or promise came after it was queued
                 sendings.append(Sending(row, plan.Cancel(stop.reason), None, None))
@@ -263,3 +274,12 @@ class Dispatcher:
                 await asyncio.wait_for(stop.wait(), timeout=self.s.dispatch_interval_s)
             except TimeoutError:
                 pass
+
+
+def _cases_of(row: Any) -> list[tuple[str, str]]:
+    """The (unit, case) pairs a message speaks for: one, or each case of a combined reminder
+    (issue 18 rule 12), so a payment or pause of any of them stops it."""
+    p = row["params"]
+    if p.get("unit_ids") and p.get("case_ids"):
+        return list(zip(p["unit_ids"], p["case_ids"], strict=True))
+    return [(row["unit_id"], row["subject_id"])]
