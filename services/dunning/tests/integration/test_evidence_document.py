@@ -36,40 +36,71 @@ async def _case_with_everything(api, pool) -> str:  # type: ignore[no-untyped-de
     for inv in (january, february):
         await feed(pool, inv.model_copy(update={"room_label": ROOM}))
     case_id = (await case_of(pool, UNIT))["case_id"]
-    assert (await api.post("/sweeps", json={"as_of": at("2026-02-08 10:00").isoformat()})).is_success
+    assert (
+        await api.post("/sweeps", json={"as_of": at("2026-02-08 10:00").isoformat()})
+    ).is_success
     await feed(pool, delivered(case_id, UNIT, "reminder", at("2026-02-08 10:01")))
     await feed(pool, payment_received(UNIT, at("2026-03-10 09:30"), amount_fen=23_456))
     basis = LateFeeBasis(
-        daily_rate=Decimal("0.0005"), annual_cap=Decimal("0.039"), starts_on=date(2026, 2, 1),
-        through=date(2026, 3, 10), fen_days=3_800_000, principal_outstanding_fen=100_000,
-    )  # fmt: skip
+        daily_rate=Decimal("0.0005"),
+        annual_cap=Decimal("0.039"),
+        starts_on=date(2026, 2, 1),
+        through=date(2026, 3, 10),
+        fen_days=3_800_000,
+        principal_outstanding_fen=100_000,
+    )
     await feed(
         pool,
         InvoiceBalanceChanged(
-            invoice_id=january.invoice_id, community_id="c-1", unit_id=UNIT,
-            payer_party_id=january.payer_party_id, balance_version=2, status="partially_paid",
-            due_date=january.due_date, total_fen=123_456, principal_paid_fen=23_456,
-            principal_outstanding_fen=100_000, late_fee_fen=1_234, reason="payment",
-            changed_at=at("2026-03-10 09:30"), late_fee_basis=basis,
+            invoice_id=january.invoice_id,
+            community_id="c-1",
+            unit_id=UNIT,
+            payer_party_id=january.payer_party_id,
+            balance_version=2,
+            status="partially_paid",
+            due_date=january.due_date,
+            total_fen=123_456,
+            principal_paid_fen=23_456,
+            principal_outstanding_fen=100_000,
+            late_fee_fen=1_234,
+            reason="payment",
+            changed_at=at("2026-03-10 09:30"),
+            late_fee_basis=basis,
         ),
-    )  # fmt: skip
+    )
     letter = {
-        "stage": "formal_letter", "tracking_no": "EMS9988776655", "staff_id": "hk-2",
+        "stage": "formal_letter",
+        "tracking_no": "EMS9988776655",
+        "staff_id": "hk-2",
         "sent_at": at("2026-02-10 10:00").isoformat(),
         "delivered_at": at("2026-02-12 15:20").isoformat(),
-    }  # fmt: skip
+    }
     assert (await api.post(f"/cases/{case_id}/letters", json=letter)).status_code == 201
-    promise = {"amount_fen": 50_000, "promised_date": "2026-03-01", "signed": True,
-               "staff_id": "hk-2", "at": at("2026-02-15 16:00").isoformat()}  # fmt: skip
+    promise = {
+        "amount_fen": 50_000,
+        "promised_date": "2026-03-01",
+        "signed": True,
+        "staff_id": "hk-2",
+        "at": at("2026-02-15 16:00").isoformat(),
+    }
     assert (await api.post(f"/cases/{case_id}/promises", json=promise)).status_code == 201
-    pause = {"reason": "service_complaint", "owner": "客服部", "note": HOSTILE,
-             "starts_at": at("2026-02-16 09:00").isoformat(),
-             "ends_at": at("2026-03-16 09:00").isoformat()}  # fmt: skip
+    pause = {
+        "reason": "service_complaint",
+        "owner": "客服部",
+        "note": HOSTILE,
+        "starts_at": at("2026-02-16 09:00").isoformat(),
+        "ends_at": at("2026-03-16 09:00").isoformat(),
+    }
     pause_id = (await api.post(f"/cases/{case_id}/pauses", json=pause)).json()["pause_id"]
     resolved = {"resolution": "已修复漏水，业主认可", "at": at("2026-02-20 11:00").isoformat()}
     assert (await api.post(f"/pauses/{pause_id}/resolve", json=resolved)).is_success
-    visit = {"kind": "visit", "reason_code": "hardship", "staff_id": "hk-2",
-             "note": "业主称下月缴清", "at": at("2026-02-14 19:05").isoformat()}  # fmt: skip
+    visit = {
+        "kind": "visit",
+        "reason_code": "hardship",
+        "staff_id": "hk-2",
+        "note": "业主称下月缴清",
+        "at": at("2026-02-14 19:05").isoformat(),
+    }
     assert (await api.post(f"/cases/{case_id}/outcomes", json=visit)).status_code == 201
     return case_id
 
@@ -121,7 +152,15 @@ async def test_the_zip_attachments_are_numbered_as_the_evidence_list_cites_them(
         assert row["附件"].startswith(f"证据{n}-") and row["证明目的"]
     titles = [row["证据名称"] for row in listing]
     assert titles[0].startswith("物业服务费账单")
-    kinds = ["物业服务费账单", "催缴提醒及送达凭证", "催缴函", "缴费承诺", "缴费记录", "投诉", "联系记录"]
+    kinds = [
+        "物业服务费账单",
+        "催缴提醒及送达凭证",
+        "催缴函",
+        "缴费承诺",
+        "缴费记录",
+        "投诉",
+        "联系记录",
+    ]
     positions = [next(i for i, t in enumerate(titles) if kind in t) for kind in kinds]
     assert positions == sorted(positions), titles
     # The PDF's list cites the same attachments.

@@ -40,7 +40,9 @@ async def test_evidence_prints_notes_literally_and_csvs_are_inert(api, pool) -> 
     visits = list(csv.DictReader(io.StringIO(archive.read(log).decode("utf-8-sig"))))
     assert {v["记录内容"] for v in visits} == {"'" + FORMULA, HOSTILE + " <b>unclosed"}
     inert_text(archive.read("证据材料.pdf"))
-    bills = list(csv.DictReader(io.StringIO(archive.read("证据1-物业服务费账单.csv").decode("utf-8-sig"))))
+    bills = list(
+        csv.DictReader(io.StringIO(archive.read("证据1-物业服务费账单.csv").decode("utf-8-sig")))
+    )
     assert bills[0]["账单金额"] == "275.80元"  # not "'275.80元"
 
     await pool.execute("UPDATE escalations SET staff_id = $1", "-2+3+cmd|' /C calc'!A0")

@@ -163,7 +163,7 @@ class Words:
             try:
                 value = datetime.fromisoformat(value)
             except ValueError:
-                return value
+                return str(value)
         if isinstance(value, datetime):
             if value.tzinfo is not None:
                 value = value.astimezone(self.zone)
@@ -181,7 +181,7 @@ def day(value: Any) -> str:
         try:
             value = date.fromisoformat(value)
         except ValueError:
-            return value
+            return str(value)
     if isinstance(value, datetime):
         value = value.date()
     return f"{value.year}年{value.month}月{value.day}日" if isinstance(value, date) else ""
@@ -384,8 +384,15 @@ def _items(
             purpose="证明债权人按收费标准向债务人开具各期物业服务费账单，各期应缴金额、"
             "缴费期限及至今尚欠金额。",
             label="物业服务费账单",
-            header=["期间", "缴费期限", "账单金额", "收费标准版本", "缴费状态", "尚欠本金",
-                    "尚欠滞纳金"],  # fmt: skip
+            header=[
+                "期间",
+                "缴费期限",
+                "账单金额",
+                "收费标准版本",
+                "缴费状态",
+                "尚欠本金",
+                "尚欠滞纳金",
+            ],
             rows=[
                 [
                     periods[i["invoice_id"]],
@@ -500,15 +507,16 @@ def _letter_text(
     return text
 
 
-def _demands(
-    bundle: Mapping[str, Any], periods: Mapping[str, str], words: Words
-) -> list[Item]:
+def _demands(bundle: Mapping[str, Any], periods: Mapping[str, str], words: Words) -> list[Item]:
     """Every reminder or demand that sent something, each with its delivery proof; letters and
     proof that match no reminder come after, as their own items."""
     letters = list(bundle.get("letters") or [])
     # A letter recorded by staff is also delivery proof (its own id): shown with the letter.
-    by_letter = {p["notification_id"]: p for p in bundle.get("delivery_proof") or []
-                 if p.get("notification_id") in {x.get("letter_id") for x in letters}}  # fmt: skip
+    by_letter = {
+        p["notification_id"]: p
+        for p in bundle.get("delivery_proof") or []
+        if p.get("notification_id") in {x.get("letter_id") for x in letters}
+    }
     proofs = [p for p in bundle.get("delivery_proof") or [] if p not in by_letter.values()]
     deadlines = {d["stage"]: d for d in bundle.get("demands") or []}
     items: list[Item] = []
@@ -529,9 +537,12 @@ def _demands(
         rows = [
             ["发出时间", words.when(reminder.get("escalated_at"))],
             ["催缴方式", "、".join(named(CHANNELS, c) for c in channels)],
-            ["所涉期间", "、".join(periods.get(i, TO_COMPLETE) for i in reminder.get("invoice_ids") or [])],
+            [
+                "所涉期间",
+                "、".join(periods.get(i, TO_COMPLETE) for i in reminder.get("invoice_ids") or []),
+            ],
             ["催缴金额", yuan(reminder.get("outstanding_fen"))],
-        ]  # fmt: skip
+        ]
         if deadline:
             rows.append(["履行期限", day(deadline)])
         rows += _delivery_rows(mine, own_letters, words, by_letter)
@@ -554,15 +565,16 @@ def _demands(
             )
         )
     for letter in letters:
+        name = f"{named(STAGES, letter.get('stage'))}邮寄凭证"
         items.append(
             Item(
-                title=f"{named(STAGES, letter.get('stage'))}邮寄凭证（{words.when(letter.get('sent_at'))}）",
+                title=f"{name}（{words.when(letter.get('sent_at'))}）",
                 purpose="证明债权人以邮寄方式向债务人送达催缴函件及其送达情况。",
-                label=f"{named(STAGES, letter.get('stage'))}邮寄凭证",
+                label=name,
                 header=["项目", "内容"],
                 rows=_delivery_rows([], [letter], words, by_letter),
             )
-        )  # fmt: skip
+        )
     if proofs:
         items.append(
             Item(
@@ -591,8 +603,8 @@ def _delivery_rows(
         detail = _proof_text(proof.get("detail"), words)
         rows.append(["送达凭证", f"{what}；{detail}" if detail else what])
     for letter in letters:
-        proof = (by_letter or {}).get(letter.get("letter_id") or "")
-        rows.append(["邮寄记录", _letter_text(letter, words, proof)])
+        recorded = (by_letter or {}).get(letter.get("letter_id") or "")
+        rows.append(["邮寄记录", _letter_text(letter, words, recorded)])
     if not rows:
         rows.append(["送达凭证", "暂无送达回执"])
     return rows
@@ -629,13 +641,19 @@ def _promises_and_plans(
         rows = [
             ["签订时间", words.when(plan.get("created_at"))],
             ["分期总额", yuan(plan.get("total_fen"))],
-            ["所涉期间", "、".join(periods.get(i, TO_COMPLETE) for i in plan.get("invoice_ids") or [])],
+            [
+                "所涉期间",
+                "、".join(periods.get(i, TO_COMPLETE) for i in plan.get("invoice_ids") or []),
+            ],
             ["履行情况", named(PLAN_STATUS, plan.get("status"))],
-        ]  # fmt: skip
+        ]
         rows += [
-            [f"第{p.get('part_no')}期", f"{day(p.get('due_date'))}前缴纳{yuan(p.get('amount_fen'))}"]
+            [
+                f"第{p.get('part_no')}期",
+                f"{day(p.get('due_date'))}前缴纳{yuan(p.get('amount_fen'))}",
+            ]
             for p in parts
-        ]  # fmt: skip
+        ]
         items.append(
             Item(
                 title=f"分期还款协议（{words.when(plan.get('created_at'))}）",
@@ -662,16 +680,27 @@ def _contact_log(bundle: Mapping[str, Any], words: Words) -> list[tuple[datetime
         ]
         log.append((outcome["at"], row))
     for note in bundle.get("notes") or []:
-        row = [words.when(note.get("at")), "备注", "", str(note.get("body") or ""),
-               str(note.get("staff_id") or ""), words.when(note.get("recorded_at"))]  # fmt: skip
+        row = [
+            words.when(note.get("at")),
+            "备注",
+            "",
+            str(note.get("body") or ""),
+            str(note.get("staff_id") or ""),
+            words.when(note.get("recorded_at")),
+        ]
         log.append((note["at"], row))
     for reminder in bundle.get("reminders") or []:
         actions = reminder.get("actions") or []
         if any(a.get("kind") == "message" for a in actions) or not actions:
             continue
         tasks = "、".join(named(CHANNELS, a.get("channel")) for a in actions)
-        row = [words.when(reminder.get("escalated_at")), "催缴安排", "",
-               f"进入“{named(STAGES, reminder.get('stage'))}”阶段：{tasks}",
-               str(reminder.get("staff_id") or ""), ""]  # fmt: skip
+        row = [
+            words.when(reminder.get("escalated_at")),
+            "催缴安排",
+            "",
+            f"进入“{named(STAGES, reminder.get('stage'))}”阶段：{tasks}",
+            str(reminder.get("staff_id") or ""),
+            "",
+        ]
         log.append((reminder["escalated_at"], row))
     return log

@@ -73,9 +73,12 @@ def _story(doc: Document) -> list[Any]:
         for n, item in enumerate(doc.items, start=1)
     ]
     story.append(
-        _table(["序号", "证据名称", "证明目的", "附件"], listing,
-               [WIDTH * 0.09, WIDTH * 0.3, WIDTH * 0.38, WIDTH * 0.23])
-    )  # fmt: skip
+        _table(
+            ["序号", "证据名称", "证明目的", "附件"],
+            listing,
+            [WIDTH * 0.09, WIDTH * 0.3, WIDTH * 0.38, WIDTH * 0.23],
+        )
+    )
     story += [_p("五、证据", HEADING)]
     for n, item in enumerate(doc.items, start=1):
         story += [_p(f"证据{n}：{item.title}", ITEM), _p(f"证明目的：{item.purpose}", BODY)]
@@ -83,7 +86,9 @@ def _story(doc: Document) -> list[Any]:
         if item.header == ["项目", "内容"]:
             story.append(_table(item.header, item.rows, [WIDTH * 0.2, WIDTH * 0.8]))
         elif item.rows:
-            story.append(_table(item.header, item.rows, [WIDTH / len(item.header)] * len(item.header)))
+            story.append(
+                _table(item.header, item.rows, [WIDTH / len(item.header)] * len(item.header))
+            )
     return story
 
 

@@ -82,7 +82,7 @@ def _attachment(bundle: dict[str, Any], extension: str) -> dict[str, str]:
     """The file is named for the room, as people name the case (no internal id)."""
     name = f"证据材料-{bundle['case'].get('room_label') or '房号待补充'}.{extension}"
     return {
-        "Content-Disposition": f"attachment; filename=\"evidence.{extension}\"; "
+        "Content-Disposition": f'attachment; filename="evidence.{extension}"; '
         f"filename*=UTF-8''{quote(name, safe='')}"
     }
 
