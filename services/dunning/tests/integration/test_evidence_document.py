@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 
-from propfee.events import InvoiceBalanceChanged, LateFeeBasis
+from propfee.events import InvoiceBalanceChanged, LateFeeAssessed, LateFeeBasis
 from services.dunning.tests.integration.support import at, case_of, delivered, feed, invoice
 from services.dunning.tests.integration.support import payment as payment_received
 from tests.support.pdf import HOSTILE, inert_text
@@ -68,6 +68,20 @@ async def _case_with_everything(api, pool) -> str:  # type: ignore[no-untyped-de
             late_fee_basis=basis,
         ),
     )
+    assessed = LateFeeAssessed(  # billing's later assessment: the late fee owed grows
+        invoice_id=january.invoice_id,
+        community_id="c-1",
+        unit_id=UNIT,
+        payer_party_id=january.payer_party_id,
+        as_of=date(2026, 3, 31),
+        late_fee_fen=1_734,
+        late_fee_paid_fen=0,
+        late_fee_waived_fen=0,
+        late_fee_outstanding_fen=1_734,
+        principal_outstanding_fen=100_000,
+        assessed_at=at("2026-04-01 02:00"),
+    )
+    await feed(pool, assessed)
     letter = {
         "stage": "formal_letter",
         "tracking_no": "EMS9988776655",
@@ -121,9 +135,10 @@ async def test_the_evidence_pdf_is_a_chinese_document_for_a_court(api, pool) -> 
     assert "2026版" in text
     # The claim per period, in yuan, with the late fee's rate, cap and days, and in capitals.
     assert "2026年1月" in text and "2026年2月" in text
-    assert "1,000.00元" in text and "275.80元" in text and "12.34元" in text
-    assert "日费率0.05%，年上限3.9%，自2026年2月1日计至2026年3月10日，共38天" in text
-    assert "1,288.14元（人民币壹仟贰佰捌拾捌元壹角肆分）" in text
+    assert "1,000.00元" in text and "275.80元" in text and "17.34元" in text
+    # The days run to the day the late fee owed was accrued to (the newest assessment).
+    assert "日费率0.05%，年上限3.9%，自2026年2月1日计至2026年3月31日，共59天" in text
+    assert "1,293.14元（人民币壹仟贰佰玖拾叁元壹角肆分）" in text
     assert "进行中" in text  # the limitation state per period, in Chinese
     # Local times (Asia/Shanghai), not UTC; booleans as 是/否.
     assert "2026年2月8日10:01" in text and "2026年2月12日15:20" in text

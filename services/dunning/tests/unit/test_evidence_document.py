@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from dunning.adapters.evidence_document import compose
+from dunning.adapters.evidence_document import compose, late_fee_terms
 
 
 def bundle(**sections: Any) -> dict[str, Any]:
@@ -133,3 +133,24 @@ def test_attachment_names_carry_no_folder() -> None:
     }
     doc = compose(bundle(reminders=[reminder]))
     assert doc.attachment(2) == "证据2-a-b及送达凭证.csv"
+
+
+def test_late_fee_days_stop_at_the_limitation_expiry() -> None:
+    basis = {
+        "daily_rate": "0.0003",
+        "annual_cap": "0.039",
+        "starts_on": "2023-02-01",
+        "through": "2026-01-10",
+        "stops_on": "2026-01-31",
+        "fen_days": 1,
+        "principal_outstanding_fen": 100,
+    }
+    assert late_fee_terms(basis, 10, date(2026, 3, 1)) == (
+        "日费率0.03%，年上限3.9%，自2023年2月1日计至2026年1月31日，共1096天"
+        "（诉讼时效届满，计至2026年1月31日止）"
+    )
+    assert late_fee_terms(basis, 10).startswith(
+        "日费率0.03%，年上限3.9%，自2023年2月1日计至2026年1月10日"
+    )
+    assert late_fee_terms({"daily_rate": None}, 0) == "合同未约定滞纳金"
+    assert late_fee_terms(None, 0) == "无" and late_fee_terms(None, 5) == "（待补充）"

@@ -218,17 +218,24 @@ def period_of(invoice: Mapping[str, Any]) -> str:
     return f"{day(start)}至{day(end)}"
 
 
-def late_fee_terms(basis: Mapping[str, Any] | None, late_fee_fen: int) -> str:
-    """The late fee's rate, cap and days from billing's LateFeeBasis, as far as it is known."""
+def late_fee_terms(
+    basis: Mapping[str, Any] | None, late_fee_fen: int, accrued_to: Any = None
+) -> str:
+    """The late fee's rate, cap and days from billing's LateFeeBasis, as far as it is known:
+    the days run from its first day to the day the amount owed was accrued to
+    (``accrued_to``: the newest balance's or assessment's; else the basis's own)."""
     if not basis:
         return TO_COMPLETE if late_fee_fen else "无"
     if basis.get("daily_rate") is None:
         return "合同未约定滞纳金"
     text = f"日费率{percent(basis['daily_rate'])}，年上限{percent(basis.get('annual_cap'))}"
-    starts, through = basis.get("starts_on"), basis.get("through")
+    starts, through = basis.get("starts_on"), accrued_to or basis.get("through")
     if starts and through:
-        days = (date.fromisoformat(str(through)) - date.fromisoformat(str(starts))).days + 1
-        text += f"，自{day(starts)}计至{day(through)}，共{max(days, 0)}天"
+        end = date.fromisoformat(str(through))
+        if basis.get("stops_on"):
+            end = min(end, date.fromisoformat(str(basis["stops_on"])))
+        days = (end - date.fromisoformat(str(starts))).days + 1
+        text += f"，自{day(starts)}计至{day(end)}，共{max(days, 0)}天"
     if basis.get("stops_on"):
         text += f"（诉讼时效届满，计至{day(basis['stops_on'])}止）"
     if basis.get("fixed_fen") is not None:
@@ -274,7 +281,7 @@ def compose(bundle: Mapping[str, Any]) -> Document:
                 day(invoice.get("due_date")),
                 yuan(principal),
                 yuan(late_fee),
-                late_fee_terms(basis, late_fee),
+                late_fee_terms(basis, late_fee, invoice.get("late_fee_as_of")),
                 yuan(principal + late_fee),
             ]
         )

@@ -3,12 +3,15 @@
 --
 -- Each invoice's period and schedule version (InvoiceIssued), and how its late fee accrues
 -- (InvoiceBalanceChanged.late_fee_basis, propfee.events.LateFeeBasis: rate, cap, days), kept
--- with the newest balance version. NULL for invoices learnt before this migration.
+-- with the newest balance version, and the day the late fee owed was accrued to (the balance's
+-- or the newest LateFeeAssessed's as_of): the days the claim shows match the amount it shows.
+-- NULL for invoices learnt before this migration.
 ALTER TABLE receivables
     ADD COLUMN period_start date,
     ADD COLUMN period_end date,
     ADD COLUMN schedule_version text,
-    ADD COLUMN late_fee_basis jsonb;
+    ADD COLUMN late_fee_basis jsonb,
+    ADD COLUMN late_fee_as_of date;
 
 -- The creditor as people name it (CommunityUpdated): the property-service company, the
 -- community, its address and the service contract's end.

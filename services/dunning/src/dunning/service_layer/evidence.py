@@ -18,7 +18,8 @@ import asyncpg
 #: Parameters: $1 the case, $2 its unit, $3 its liable party (the payer).
 SECTIONS: dict[str, str] = {
     "invoices": "SELECT invoice_id, kind, period_start, period_end, due_date, schedule_version, "
-    "total_fen, principal_outstanding_fen, late_fee_outstanding_fen, late_fee_basis, status, "
+    "total_fen, principal_outstanding_fen, late_fee_outstanding_fen, late_fee_basis, "
+    "late_fee_as_of, status, "
     "settled, settled_at, limitation_expires_on, limitation_last_restart_on "
     "FROM receivables WHERE unit_id = $2 AND payer_party_id = $3 AND issued "
     "ORDER BY due_date, period_start, invoice_id",

@@ -128,13 +128,13 @@ async def on_invoice_balance_changed(
     await conn.execute(
         "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, due_date, "
         "total_fen, settled, settled_at, balance_version, status, principal_outstanding_fen, "
-        "late_fee_outstanding_fen, late_fee_basis) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+        "late_fee_outstanding_fen, late_fee_basis, late_fee_as_of) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
         "ON CONFLICT (invoice_id) DO UPDATE SET settled = EXCLUDED.settled, "
         "settled_at = EXCLUDED.settled_at, balance_version = EXCLUDED.balance_version, "
         "status = EXCLUDED.status, principal_outstanding_fen = EXCLUDED.principal_outstanding_fen, "
         "late_fee_outstanding_fen = EXCLUDED.late_fee_outstanding_fen, "
-        "late_fee_basis = EXCLUDED.late_fee_basis, "
+        "late_fee_basis = EXCLUDED.late_fee_basis, late_fee_as_of = EXCLUDED.late_fee_as_of, "
         "due_date = coalesce(receivables.due_date, EXCLUDED.due_date), updated_at = now() "
         "WHERE receivables.balance_version < EXCLUDED.balance_version",
         event.invoice_id,
@@ -151,6 +151,7 @@ async def on_invoice_balance_changed(
         late_fee_left,
         # How the late fee accrues (rate, cap, days): the evidence bundle's claim shows it.
         None if event.late_fee_basis is None else event.late_fee_basis.model_dump(mode="json"),
+        local_date(event.changed_at),
     )
     if event.reason == "payment" and event.status == "partially_paid":
         source = f"balance-v{event.balance_version}"
@@ -174,12 +175,14 @@ async def on_invoice_balance_changed(
 async def on_late_fee_assessed(
     conn: asyncpg.Connection, event: LateFeeAssessed, context: EventContext
 ) -> None:
-    """The late fee still owed on an open invoice, as billing assessed it."""
+    """The late fee still owed on an open invoice, as billing assessed it (and the day it is
+    accrued to, which the evidence bundle's claim shows with it)."""
     await conn.execute(
-        "UPDATE receivables SET late_fee_outstanding_fen = $2, updated_at = now() "
-        "WHERE invoice_id = $1 AND NOT settled",
+        "UPDATE receivables SET late_fee_outstanding_fen = $2, late_fee_as_of = $3, "
+        "updated_at = now() WHERE invoice_id = $1 AND NOT settled",
         event.invoice_id,
         event.late_fee_outstanding_fen,
+        event.as_of,
     )
 
 
