@@ -66,7 +66,10 @@ def _story(doc: Document) -> list[Any]:
     story += [_p(f"{label}：{value}", BODY) for label, value in doc.totals]
     story += [_p("三、诉讼时效（按期间）", HEADING)]
     if doc.limitation_rows:
-        story.append(_table(doc.limitation_header, doc.limitation_rows))
+        widths = [0.15, 0.15, 0.3, 0.15, 0.25]
+        story.append(
+            _table(doc.limitation_header, doc.limitation_rows, [WIDTH * w for w in widths])
+        )
     story += [PageBreak(), _p("四、证据目录", HEADING)]
     listing = [
         [f"证据{n}", item.title, item.purpose, doc.attachment(n)]
