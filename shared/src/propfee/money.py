@@ -48,11 +48,67 @@ def yuan_to_fen(yuan: Decimal | str | int) -> int:
     return round_half_up(value * 100)
 
 
-def format_yuan(fen: int) -> str:
-    """27580 -> '275.80'; -4137 -> '-41.37'."""
+def format_yuan(fen: int, *, grouped: bool = False) -> str:
+    """27580 -> '275.80'; -4137 -> '-41.37'; with ``grouped`` 123456789 -> '1,234,567.89'
+    (as people write amounts in documents)."""
     sign = "-" if fen < 0 else ""
     whole, cents = divmod(abs(fen), 100)
-    return f"{sign}{whole}.{cents:02d}"
+    return f"{sign}{whole:,}.{cents:02d}" if grouped else f"{sign}{whole}.{cents:02d}"
+
+
+_DIGITS = "零壹贰叁肆伍陆柒捌玖"
+
+
+def _below_ten_thousand(n: int) -> str:
+    """1..9999 in capital numerals; a zero between digits is written once, trailing zeros not."""
+    out: list[str] = []
+    gap = False
+    for value, unit in ((1000, "仟"), (100, "佰"), (10, "拾"), (1, "")):
+        digit = n // value % 10
+        if digit == 0:
+            gap = bool(out)
+            continue
+        if gap:
+            out.append("零")
+            gap = False
+        out.append(_DIGITS[digit] + unit)
+    return "".join(out)
+
+
+def _whole_in_words(n: int) -> str:
+    """A positive whole number in capital numerals, by 亿 and 万 sections: a section that
+    does not fill its four digits after a higher one is joined with one 零."""
+    for size, unit in ((10**8, "亿"), (10**4, "万")):
+        if n >= size:
+            high, low = divmod(n, size)
+            tail = ("零" if low < size // 10 else "") + _whole_in_words(low) if low else ""
+            return _whole_in_words(high) + unit + tail
+    return _below_ten_thousand(n)
+
+
+def yuan_in_words(fen: int) -> str:
+    """An amount in Chinese capital numerals (大写金额), as a court filing, a receipt or a
+    cheque writes it: 123456 -> '人民币壹仟贰佰叁拾肆元伍角陆分', 1000 -> '人民币壹拾元整',
+    100000101 -> '人民币壹佰万零壹元零壹分', 5 -> '人民币伍分', 0 -> '人民币零元整'.
+
+    整 closes an amount that ends at 元 or 角 (nothing can be appended); a missing 角 between
+    元 and 分 is written 零. A negative amount has no capital form in a claim: refused."""
+    if not isinstance(fen, int) or isinstance(fen, bool):
+        raise MoneyError(f"fen must be an int, got {type(fen).__name__}")
+    if fen < 0:
+        raise MoneyError("a negative amount has no capital form (大写金额)")
+    whole, cents = divmod(fen, 100)
+    jiao, fen_digit = divmod(cents, 10)
+    if whole == 0 and cents == 0:
+        return "人民币零元整"
+    words = _whole_in_words(whole) + "元" if whole else ""
+    if jiao:
+        words += _DIGITS[jiao] + "角" + (_DIGITS[fen_digit] + "分" if fen_digit else "整")
+    elif fen_digit:
+        words += ("零" if whole else "") + _DIGITS[fen_digit] + "分"
+    else:
+        words += "整"
+    return "人民币" + words
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -36,11 +36,14 @@ async def test_evidence_prints_notes_literally_and_csvs_are_inert(api, pool) -> 
 
     zipped = await api.get(f"/cases/{case_id}/evidence.zip")
     archive = zipfile.ZipFile(io.BytesIO(zipped.content))
-    visits = list(csv.DictReader(io.StringIO(archive.read("calls_and_visits.csv").decode())))
-    assert visits[0]["note"] == "'" + FORMULA
-    inert_text(archive.read("evidence.pdf"))
-    cases = list(csv.DictReader(io.StringIO(archive.read("case.csv").decode())))
-    assert cases[0]["outstanding_fen"] == "27580"  # a number, not "'27580"
+    log = next(n for n in archive.namelist() if n.endswith("-催缴联系记录.csv"))
+    visits = list(csv.DictReader(io.StringIO(archive.read(log).decode("utf-8-sig"))))
+    assert {v["记录内容"] for v in visits} == {"'" + FORMULA, HOSTILE + " <b>unclosed"}
+    inert_text(archive.read("证据材料.pdf"))
+    bills = list(
+        csv.DictReader(io.StringIO(archive.read("证据1-物业服务费账单.csv").decode("utf-8-sig")))
+    )
+    assert bills[0]["账单金额"] == "275.80元"  # not "'275.80元"
 
     await pool.execute("UPDATE escalations SET staff_id = $1", "-2+3+cmd|' /C calc'!A0")
     period = {"start": "2026-02-01", "end": "2026-03-01", "by": "staff"}

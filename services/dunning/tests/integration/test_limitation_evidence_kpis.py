@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import zipfile
 from datetime import date
 
@@ -94,12 +93,10 @@ async def test_evidence_bundle_pdf_and_zip(api, pool) -> None:  # type: ignore[n
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert b"STSong-Light" in pdf.content
     archive = zipfile.ZipFile(io.BytesIO((await api.get(f"/cases/{case_id}/evidence.zip")).content))
-    assert {"bundle.json", "letters.csv", "reminders.csv", "evidence.pdf"} <= set(
-        archive.namelist()
-    )
-    assert json.loads(archive.read("bundle.json"))["case"]["case_id"] == case_id
-    rows = list(csv.DictReader(io.StringIO(archive.read("letters.csv").decode())))
-    assert rows[0]["tracking_no"] == "EMS9988776655"
+    assert {"证据材料.pdf", "证据目录.csv", "证据1-物业服务费账单.csv"} <= set(archive.namelist())
+    letters = next(n for n in archive.namelist() if "催缴函" in n)
+    rows = list(csv.reader(io.StringIO(archive.read(letters).decode("utf-8-sig"))))
+    assert rows[0] == ["项目", "内容"] and "EMS9988776655" in rows[1][1]
     assert (await api.get("/cases/nope/evidence.pdf")).status_code == 404
 
 

@@ -12,6 +12,7 @@ import csv
 import io
 from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -63,17 +64,27 @@ async def _export(pool: Any, principal: Principal, case_id: str, kind: str) -> d
 @router.get("/cases/{case_id}/evidence.pdf", response_class=Response)
 async def evidence_pdf(case_id: str, pool: Pool, principal: security.ContactReader) -> Response:
     """The evidence bundle as a PDF (contact data: contact roles only; the export is audited)."""
-    pdf = await asyncio.to_thread(render_pdf, await _export(pool, principal, case_id, "pdf"))
-    headers = {"Content-Disposition": f'attachment; filename="{case_id}.pdf"'}
-    return Response(pdf, media_type="application/pdf", headers=headers)
+    bundle = await _export(pool, principal, case_id, "pdf")
+    pdf = await asyncio.to_thread(render_pdf, bundle)
+    return Response(pdf, media_type="application/pdf", headers=_attachment(bundle, "pdf"))
 
 
 @router.get("/cases/{case_id}/evidence.zip", response_class=Response)
 async def evidence_zip(case_id: str, pool: Pool, principal: security.ContactReader) -> Response:
-    """JSON, CSVs and the PDF (contact data: contact roles only; the export is audited)."""
-    data = await asyncio.to_thread(render_zip, await _export(pool, principal, case_id, "zip"))
-    headers = {"Content-Disposition": f'attachment; filename="{case_id}.zip"'}
-    return Response(data, media_type="application/zip", headers=headers)
+    """The PDF, the evidence list and its numbered attachments (contact data: contact roles
+    only; the export is audited)."""
+    bundle = await _export(pool, principal, case_id, "zip")
+    data = await asyncio.to_thread(render_zip, bundle)
+    return Response(data, media_type="application/zip", headers=_attachment(bundle, "zip"))
+
+
+def _attachment(bundle: dict[str, Any], extension: str) -> dict[str, str]:
+    """The file is named for the room, as people name the case (no internal id)."""
+    name = f"证据材料-{bundle['case'].get('room_label') or '房号待补充'}.{extension}"
+    return {
+        "Content-Disposition": f'attachment; filename="evidence.{extension}"; '
+        f"filename*=UTF-8''{quote(name, safe='')}"
+    }
 
 
 async def _kpis(

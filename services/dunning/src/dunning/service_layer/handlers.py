@@ -24,17 +24,24 @@ async def on_community_updated(
     conn: asyncpg.Connection, event: CommunityUpdated, context: EventContext
 ) -> None:
     """Which company a community belongs to (the scope of a company-wide token) and the
-    company's back-dating window for staff's business times (None: the default)."""
+    company's back-dating window for staff's business times (None: the default); the names
+    and the contract's end the evidence bundle's cover shows as the creditor."""
     await conn.execute(
-        "INSERT INTO communities (community_id, company_id, updated_at, backdate_days) "
-        "VALUES ($1, $2, $3, $4) "
+        "INSERT INTO communities (community_id, company_id, updated_at, backdate_days, "
+        "company_name, name, address, contract_end) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
         "ON CONFLICT (community_id) DO UPDATE SET company_id = EXCLUDED.company_id, "
-        "updated_at = EXCLUDED.updated_at, backdate_days = EXCLUDED.backdate_days "
+        "updated_at = EXCLUDED.updated_at, backdate_days = EXCLUDED.backdate_days, "
+        "company_name = EXCLUDED.company_name, name = EXCLUDED.name, "
+        "address = EXCLUDED.address, contract_end = EXCLUDED.contract_end "
         "WHERE communities.updated_at <= EXCLUDED.updated_at",
         event.community_id,
         event.company_id,
         event.updated_at,
         event.backdate_days,
+        event.company_name,
+        event.name,
+        event.address,
+        event.contract_end,
     )
 
 
@@ -47,10 +54,13 @@ async def on_invoice_issued(
     await lock_clocks(conn, [event.invoice_id])  # before the row's lock, as every clock writer
     await conn.execute(
         "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, due_date, "
-        "total_fen, issued, room_label, kind) VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8) "
+        "total_fen, issued, room_label, kind, period_start, period_end, schedule_version) "
+        "VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9, $10, $11) "
         "ON CONFLICT (invoice_id) DO UPDATE SET due_date = EXCLUDED.due_date, "
         "total_fen = EXCLUDED.total_fen, issued = true, room_label = EXCLUDED.room_label, "
-        "kind = coalesce(EXCLUDED.kind, receivables.kind), updated_at = now()",
+        "kind = coalesce(EXCLUDED.kind, receivables.kind), "
+        "period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end, "
+        "schedule_version = EXCLUDED.schedule_version, updated_at = now()",
         event.invoice_id,
         event.unit_id,
         event.community_id,
@@ -59,6 +69,9 @@ async def on_invoice_issued(
         event.total_fen,
         event.room_label,
         event.kind,
+        event.period_start,  # the period, the schedule: what the evidence bundle's claim names
+        event.period_end,
+        event.schedule_version,
     )
     await recompute(conn, [event.invoice_id], at=event.issued_at)
     await reconcile_case(
@@ -115,11 +128,13 @@ async def on_invoice_balance_changed(
     await conn.execute(
         "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, due_date, "
         "total_fen, settled, settled_at, balance_version, status, principal_outstanding_fen, "
-        "late_fee_outstanding_fen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+        "late_fee_outstanding_fen, late_fee_basis, late_fee_as_of) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
         "ON CONFLICT (invoice_id) DO UPDATE SET settled = EXCLUDED.settled, "
         "settled_at = EXCLUDED.settled_at, balance_version = EXCLUDED.balance_version, "
         "status = EXCLUDED.status, principal_outstanding_fen = EXCLUDED.principal_outstanding_fen, "
         "late_fee_outstanding_fen = EXCLUDED.late_fee_outstanding_fen, "
+        "late_fee_basis = EXCLUDED.late_fee_basis, late_fee_as_of = EXCLUDED.late_fee_as_of, "
         "due_date = coalesce(receivables.due_date, EXCLUDED.due_date), updated_at = now() "
         "WHERE receivables.balance_version < EXCLUDED.balance_version",
         event.invoice_id,
@@ -134,6 +149,9 @@ async def on_invoice_balance_changed(
         event.status,
         event.principal_outstanding_fen,
         late_fee_left,
+        # How the late fee accrues (rate, cap, days): the evidence bundle's claim shows it.
+        None if event.late_fee_basis is None else event.late_fee_basis.model_dump(mode="json"),
+        local_date(event.changed_at),
     )
     if event.reason == "payment" and event.status == "partially_paid":
         source = f"balance-v{event.balance_version}"
@@ -157,12 +175,14 @@ async def on_invoice_balance_changed(
 async def on_late_fee_assessed(
     conn: asyncpg.Connection, event: LateFeeAssessed, context: EventContext
 ) -> None:
-    """The late fee still owed on an open invoice, as billing assessed it."""
+    """The late fee still owed on an open invoice, as billing assessed it (and the day it is
+    accrued to, which the evidence bundle's claim shows with it)."""
     await conn.execute(
-        "UPDATE receivables SET late_fee_outstanding_fen = $2, updated_at = now() "
-        "WHERE invoice_id = $1 AND NOT settled",
+        "UPDATE receivables SET late_fee_outstanding_fen = $2, late_fee_as_of = $3, "
+        "updated_at = now() WHERE invoice_id = $1 AND NOT settled",
         event.invoice_id,
         event.late_fee_outstanding_fen,
+        event.as_of,
     )
 
 
