@@ -1,0 +1,35 @@
+-- Issue 18, rule 5 and "one home per rule": the rules the set-based sweep runs, each in one
+-- named SQL function that the sweep's statements call and the example tables of the tests run
+-- against (tests/integration/test_rules_in_sql.py).
+
+-- Months overdue, Civil Code art. 202 at month ends (DOMAIN.md, December 2026): n months have
+-- passed on the n-th month's corresponding day; on the target month's last day when it has no
+-- such day, or when the due date is itself a month's last day (due 03-31, as of 09-30 = 6;
+-- due 02-28, as of 03-30 = 0, as of 03-31 = 1). The Python twin is propfee.dates.months_overdue
+-- (the same example table runs against both).
+CREATE OR REPLACE FUNCTION dunning_months_overdue(due date, as_of date) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT greatest(0, ((date_part('year', as_of) - date_part('year', due)) * 12
+        + date_part('month', as_of) - date_part('month', due))::integer
+        - CASE WHEN date_part('day', as_of + 1) = 1 THEN 0
+               WHEN date_part('day', due + 1) = 1 THEN 1
+               WHEN date_part('day', as_of) < date_part('day', due) THEN 1
+               ELSE 0 END)
+$$;
+
+-- A case's tier (红黄绿三级预警) from its months overdue and the amount chased: top down, first
+-- match wins. Red: more than red_months and overdue principal above red_amount_fen (a late fee
+-- alone is never red); yellow: yellow_months or more; green: green_months or more; else (and
+-- when nothing is chased) 'current'. The thresholds are the policy's.
+CREATE FUNCTION dunning_tier(months integer, principal_fen bigint, outstanding_fen bigint,
+                             red_months integer, red_amount_fen bigint, yellow_months integer,
+                             green_months integer) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN months IS NULL OR coalesce(outstanding_fen, 0) <= 0 THEN 'current'
+        WHEN months > red_months AND coalesce(principal_fen, 0) > red_amount_fen THEN 'red'
+        WHEN months >= yellow_months THEN 'yellow'
+        WHEN months >= green_months THEN 'green'
+        ELSE 'current'
+    END
+$$;
