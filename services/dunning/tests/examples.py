@@ -3,7 +3,8 @@ the Python helper and the integration tests of the SQL functions (one table, eve
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 AS_OF = date(2026, 11, 22)
 
@@ -58,4 +59,37 @@ TIERS = [
     (date(2025, 1, 31), AS_OF, 450_000, 550_000, DEFAULT_THRESHOLDS, "yellow"),  # fee not red
     (date(2025, 1, 31), AS_OF, 500_001, 550_000, DEFAULT_THRESHOLDS, "red"),
     (date(2025, 1, 31), AS_OF, 0, 8_000, DEFAULT_THRESHOLDS, "yellow"),  # late fee alone
+]
+
+_SH = ZoneInfo("Asia/Shanghai")
+
+
+def _t(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=_SH)
+
+
+_FOUR = [_t("2026-03-13 10:00"), _t("2026-03-09 10:00"), _t("2026-03-05 10:00"),
+         _t("2026-03-01 10:00")]  # fmt: skip
+#: (the payer's reminders up to now, newest first; cap; window days; now; free at or None):
+#: EXAMPLES.md "Quiet hours and caps": 4 in any rolling 30 days, a fifth deferred until the
+#: oldest of the four leaves the window.
+CAP = [
+    (_FOUR, 4, 30, _t("2026-03-20 10:00"), _t("2026-03-31 10:00")),
+    (_FOUR[:3], 4, 30, _t("2026-03-20 10:00"), None),  # three: one more may go
+    (_FOUR, 2, 30, _t("2026-03-20 10:00"), _t("2026-04-08 10:00")),  # cap 2
+    (_FOUR, 4, 30, _t("2026-03-31 10:00"), None),  # the oldest has just left the window
+    ([*_FOUR[:3], _t("2026-02-10 10:00")], 4, 30, _t("2026-03-20 10:00"), None),  # too old
+    ([], 4, 30, _t("2026-03-20 10:00"), None),
+]
+
+#: (limitation period's last day, as of, state): the last day itself still runs (art. 203);
+#: staff are alerted from six months before it.
+LIMITATION = [
+    (date(2028, 1, 5), date(2027, 7, 4), "running"),
+    (date(2028, 1, 5), date(2027, 7, 5), "alert"),  # EXAMPLES.md: alert on 2027-07-05
+    (date(2028, 1, 5), date(2028, 1, 5), "alert"),
+    (date(2028, 1, 6), date(2028, 1, 6), "alert"),
+    (date(2028, 1, 5), date(2028, 1, 6), "expired"),
+    (date(2027, 8, 31), date(2027, 2, 27), "running"),  # six months before 08-31: 02-28
+    (date(2027, 8, 31), date(2027, 2, 28), "alert"),
 ]

@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from propfee.dates import months_overdue
-from services.dunning.tests.examples import MONTHS, TIERS
+from services.dunning.tests.examples import CAP, LIMITATION, MONTHS, TIERS
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +29,26 @@ async def test_tiers_in_sql_follow_the_examples(pool: asyncpg.Pool) -> None:
         assert got == tier, (oldest, principal, chased, red_m)
 
 
+async def test_the_reminder_cap_in_sql_follows_the_examples(pool: asyncpg.Pool) -> None:
+    for sent, cap, window_days, now, free_at in CAP:
+        got = await pool.fetchval(
+            "SELECT dunning_cap_free_at($1::timestamptz[], $2, $3, $4)", sent, cap, window_days, now
+        )
+        assert got == free_at, (len(sent), cap, now)
+
+
+async def test_the_limitation_state_in_sql_follows_the_examples(pool: asyncpg.Pool) -> None:
+    for expires_on, as_of, state in LIMITATION:
+        got = await pool.fetchval("SELECT dunning_limitation_state($1, $2)", expires_on, as_of)
+        assert got == state, (expires_on, as_of)
+
+
 async def test_the_sweep_calls_the_named_functions() -> None:
-    """The production statements use the functions, not a copy of their CASE."""
-    from dunning.adapters import sweep_sql
+    """The production statements use the functions, not a copy of their rule."""
+    from dunning.adapters import sweep_housekeeping_sql, sweep_sql
 
     assert "dunning_tier(" in sweep_sql.CASES and "dunning_months_overdue(" in sweep_sql.CASES
     assert "THEN 'red'" not in sweep_sql.CASES
+    assert "dunning_cap_free_at(" in sweep_sql.NEXT_STAGES
+    assert "dunning_limitation_state(" in sweep_housekeeping_sql.LIMITATION_ALERTS
+    assert "6 months" not in sweep_housekeeping_sql.LIMITATION_ALERTS

@@ -14,7 +14,9 @@ from services.dunning.tests.examples import MONTHS
 
 
 @pytest.mark.parametrize(("due", "as_of", "months"), MONTHS)
-def test_months_overdue_follow_article_202_at_month_ends(due: date, as_of: date, months: int) -> None:
+def test_months_overdue_follow_article_202_at_month_ends(
+    due: date, as_of: date, months: int
+) -> None:
     assert months_overdue(due, as_of) == months
 
 

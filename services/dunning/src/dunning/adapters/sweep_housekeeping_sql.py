@@ -24,8 +24,9 @@ ON CONFLICT (dedup_key) DO NOTHING
 #: Issue 18 rule 8: a promise is judged on the money it promised, not on the balance. The
 #: payments dunning saw for the household (``payments_seen``, less their refunds) made from
 #: when the promise was made (``made_at``) to the end of its date plus the policy's grace
-#: (local time) are what was paid on it: at least the promised amount and it is kept (whatever else is owed,
-#: a newer bill not yet due included); less, once the grace has passed, it is broken.
+#: (local time) are what was paid on it: at least the promised amount and it is kept
+#: (whatever else is owed, a newer bill not yet due included); less, once the grace has
+#: passed, it is broken.
 PROMISE_PAID = """
 CREATE TEMP TABLE sweep_promises ON COMMIT DROP AS
 SELECT p.promise_id, p.case_id, p.staff_id, p.amount_fen,
@@ -114,8 +115,7 @@ SELECT 'task-' || gen_random_uuid(),
        sweep_as_of()
 FROM sweep_cases s JOIN receivables r ON r.unit_id = s.unit_id
 WHERE r.issued AND NOT r.settled AND r.limitation_expires_on IS NOT NULL
-  AND s.local_date >= (r.limitation_expires_on - interval '6 months')::date
-  AND s.local_date <= r.limitation_expires_on
+  AND dunning_limitation_state(r.limitation_expires_on, s.local_date) = 'alert'
 ON CONFLICT (dedup_key) DO NOTHING
 """
 

@@ -146,8 +146,9 @@ NEXT_STAGES = """
 CREATE TEMP TABLE sweep_next ON COMMIT DROP AS
 WITH sent AS (
     SELECT s.case_id, count(*) AS n,
-           (array_agg(e.escalated_at ORDER BY e.escalated_at DESC))[s.reminder_cap]
-               + make_interval(days => s.reminder_cap_window_days) AS free_at
+           dunning_cap_free_at(array_agg(e.escalated_at ORDER BY e.escalated_at DESC),
+                               s.reminder_cap, s.reminder_cap_window_days, sweep_as_of())
+               AS free_at
     FROM sweep_cases s
     JOIN escalations e ON e.payer_party_id = s.payer_party_id AND e.reminder
          AND e.escalated_at > sweep_as_of() - make_interval(days => s.reminder_cap_window_days)
@@ -193,7 +194,7 @@ SELECT c.*,
            WHEN c.red_only AND c.tier <> 'red' THEN 'refused:not_red'
            WHEN c.requires_demand AND NOT c.demand_ok THEN 'refused:no_delivered_demand'
            WHEN c.sends_messages AND c.quiet THEN 'deferred:quiet_hours'
-           WHEN c.sends_messages AND c.sent_n >= c.reminder_cap THEN 'deferred:cap'
+           WHEN c.sends_messages AND c.free_at IS NOT NULL THEN 'deferred:cap'
            ELSE 'go'
        END AS verdict
 FROM candidate c

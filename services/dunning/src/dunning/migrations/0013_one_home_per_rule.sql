@@ -33,3 +33,29 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         ELSE 'current'
     END
 $$;
+
+-- The reminder cap (Civil Code art. 1033; default 4 per person in any rolling 30 days, the
+-- shared default of propfee.contact_rules): given the payer's reminders sent up to as_of,
+-- newest first, NULL when one more may go now, else the instant it may (the cap-th newest
+-- leaves the window): deferred, never dropped. The sweep passes the reminders of the widest
+-- window it needs; older ones do not count.
+CREATE FUNCTION dunning_cap_free_at(sent_newest_first timestamptz[], cap integer,
+                                    window_days integer, as_of timestamptz) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN sent_newest_first[cap] > as_of - make_interval(days => window_days)
+                THEN sent_newest_first[cap] + make_interval(days => window_days) END
+$$;
+
+-- The limitation clock's state on a day (Civil Code art. 188): 'expired' after its last day,
+-- 'alert' from six months before it (staff are alerted), else 'running'. The last day itself
+-- (receivables.limitation_expires_on) is computed in Python (dunning.domain.limitation) from
+-- every restart and stored.
+CREATE FUNCTION dunning_limitation_state(expires_on date, as_of date) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN expires_on IS NULL THEN NULL
+        WHEN as_of > expires_on THEN 'expired'
+        WHEN as_of >= (expires_on - interval '6 months')::date THEN 'alert'
+        ELSE 'running'
+    END
+$$;
