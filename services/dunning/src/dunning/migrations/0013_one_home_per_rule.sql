@@ -59,3 +59,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         ELSE 'running'
     END
 $$;
+
+-- Issue 18 rule 9: the invoices under an honoured (active) plan, looked up per household by
+-- the sweep's listed invoices and by a manual advance.
+CREATE INDEX installment_plans_active_unit ON installment_plans (unit_id) WHERE status = 'active';
