@@ -12,6 +12,8 @@ import asyncpg
 import httpx
 import pytest
 
+from dunning.adapters.policies import community_policy_id, save_policy
+from dunning.domain.default_policy import DEFAULT_POLICY
 from dunning.service_layer.sweep import run_sweep
 from propfee.events import (
     InstallmentPart,
@@ -145,6 +147,31 @@ async def test_a_part_paid_after_the_plan_started_is_not_missed(pool) -> None:  
     assert status == "active"
     await sweep(pool, "2026-03-19 10:00")  # part 2 unpaid
     status = await pool.fetchval("SELECT status FROM installment_plans WHERE plan_id = 'plan-5202'")
+    assert status == "missed"
+
+
+async def test_a_part_s_grace_runs_in_the_policy_s_time_zone(pool) -> None:  # type: ignore[no-untyped-def]
+    """A community following a policy in New York time: at 03:00 on 02-19 in Shanghai it is
+    still 02-18 there, the grace of a part due 02-15 (three days) has not run out."""
+    own = DEFAULT_POLICY.model_copy(
+        update={"policy_id": community_policy_id("c-ny"), "time_zone": "America/New_York"}
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await save_policy(conn, own, "co-1")
+        await conn.execute(
+            "INSERT INTO community_policies (community_id, policy_id) VALUES ('c-ny', $1)",
+            own.policy_id,
+        )
+    inv = invoice("5203", date(2025, 10, 31), total_fen=20_000, community="c-ny")
+    await feed(pool, inv)
+    await feed(pool, plan("5203", [inv], 20_000, [(date(2026, 2, 15), 10_000),
+                                                   (date(2026, 3, 15), 10_000)],
+                          "2026-02-01 10:00").model_copy(update={"community_id": "c-ny"}))  # fmt: skip
+    await sweep(pool, "2026-02-19 03:00")
+    status = await pool.fetchval("SELECT status FROM installment_plans WHERE plan_id = 'plan-5203'")
+    assert status == "active", "02-18 in New York: the grace runs through 02-18"
+    await sweep(pool, "2026-02-19 14:00")  # 02-19 01:00 in New York
+    status = await pool.fetchval("SELECT status FROM installment_plans WHERE plan_id = 'plan-5203'")
     assert status == "missed"
 
 
