@@ -47,11 +47,8 @@ LOAD = [
        FROM generate_series(1, $1::int) g, generate_series(1, 1 + g % 3) k""",
     # The state yesterday's sweep left: each case's outstanding, oldest due date and tier.
     """UPDATE arrears_cases c SET outstanding_fen = a.owed, oldest_due_date = a.oldest,
-           tier = CASE WHEN dunning_months_overdue(a.oldest, '2026-03-08') > 12
-                            AND a.owed > 500000 THEN 'red'
-                       WHEN dunning_months_overdue(a.oldest, '2026-03-08') >= 6 THEN 'yellow'
-                       WHEN dunning_months_overdue(a.oldest, '2026-03-08') >= 1 THEN 'green'
-                       ELSE 'current' END
+           tier = dunning_tier(dunning_months_overdue(a.oldest, '2026-03-08'), a.owed::bigint,
+                               a.owed::bigint, 12, 500000, 6, 1)
        FROM (SELECT unit_id, sum(total_fen) AS owed, min(due_date) AS oldest FROM receivables
              GROUP BY unit_id) a
        WHERE a.unit_id = c.unit_id AND $1::int > 0""",

@@ -90,6 +90,12 @@ def _seed_community(
     r = http.get("/cases", headers=admin, params={"unit_id": unit})
     _ok(r)
     (case,) = r.json()
+    # On the legal track (a legal demand): the legal role reads such cases only (advanced
+    # before the pause: a manual advance is refused while the case is paused, issue 18 rule 9).
+    r = http.post(
+        f"/cases/{case['case_id']}/advance", headers=admin, json={"stage": "legal_demand"}
+    )
+    _ok(r)
     r = http.post(
         f"/cases/{case['case_id']}/pauses",
         headers=admin,
@@ -98,11 +104,6 @@ def _seed_community(
     )  # fmt: skip
     _ok(r)
     pause_id = r.json()["pause_id"]
-    # On the legal track (a legal demand): the legal role reads such cases only.
-    r = http.post(
-        f"/cases/{case['case_id']}/advance", headers=admin, json={"stage": "legal_demand"}
-    )
-    _ok(r)
     return {
         "community_id": community,
         "unit_id": unit,

@@ -60,16 +60,16 @@ async def test_manual_changes_of_a_case_are_audited(client, pool, dev_issuer) ->
         for headers, path, body in calls:
             r = await http.post(path, headers=headers, json=body)
             assert r.status_code in (200, 201), f"{path}: {r.text}"
-            if path.endswith("/pauses"):
+            if path.endswith("/pauses"):  # resolved before the advance (refused while paused)
                 pause_id = r.json()["pause_id"]
-        r = await http.post(
-            f"/pauses/{pause_id}/resolve", headers=hk, json={"resolution": "已谈妥"}
-        )
-        assert r.json() == {"resolved": True}
-        again = await http.post(
-            f"/pauses/{pause_id}/resolve", headers=hk, json={"resolution": "已谈妥"}
-        )
-        assert again.json() == {"resolved": True, "already_resolved": True}
+                r = await http.post(
+                    f"/pauses/{pause_id}/resolve", headers=hk, json={"resolution": "已谈妥"}
+                )
+                assert r.json() == {"resolved": True}
+                again = await http.post(
+                    f"/pauses/{pause_id}/resolve", headers=hk, json={"resolution": "已谈妥"}
+                )
+                assert again.json() == {"resolved": True, "already_resolved": True}
         r = await http.put("/policies/c-1", headers=manager, json=DEFAULT_POLICY.model_dump(
             mode="json", exclude={"policy_id"}))  # fmt: skip
         assert r.status_code == 200, r.text
@@ -78,8 +78,8 @@ async def test_manual_changes_of_a_case_are_audited(client, pool, dev_issuer) ->
         policy = (await http.get("/audit", headers=auditor, params={"actor": "pm-1"})).json()
     actions = [e["action"] for e in reversed(rows)]
     assert actions == [
-        "outcome.recorded", "promise.recorded", "case.paused", "case.assigned",
-        "case.stage_overridden", "letter.recorded", "pause.resolved",
+        "outcome.recorded", "promise.recorded", "case.paused", "pause.resolved",
+        "case.assigned", "case.stage_overridden", "letter.recorded",
     ]  # fmt: skip
     assert {e["company_id"] for e in rows} == {"co-1"}
     override = next(e for e in rows if e["action"] == "case.stage_overridden")

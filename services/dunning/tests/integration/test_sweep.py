@@ -152,22 +152,6 @@ async def test_replicas_never_double_escalate(pool) -> None:  # type: ignore[no-
     assert len(await published(pool)) == 30
 
 
-async def test_months_overdue_in_sql_matches_the_domain_rule(pool) -> None:  # type: ignore[no-untyped-def]
-    from dunning.domain.tiers import months_overdue
-
-    pairs = [
-        (date(2025, 9, 30), date(2026, 11, 22)),
-        (date(2026, 4, 30), date(2026, 11, 22)),
-        (date(2026, 1, 31), date(2026, 2, 28)),
-        (date(2026, 1, 31), date(2026, 3, 31)),
-        (date(2024, 2, 29), date(2025, 2, 28)),
-        (date(2026, 12, 1), date(2026, 11, 22)),
-    ]
-    for due, as_of in pairs:
-        sql = await pool.fetchval("SELECT dunning_months_overdue($1, $2)", due, as_of)
-        assert sql == months_overdue(due, as_of), (due, as_of)
-
-
 async def test_installment_plan_pauses_until_a_part_is_missed(pool) -> None:  # type: ignore[no-untyped-def]
     from propfee.events import ArrearsCaseResumed, InstallmentPart, InstallmentPlanCreated
 

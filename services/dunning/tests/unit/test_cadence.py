@@ -1,9 +1,11 @@
-"""EXAMPLES.md "Quiet hours and caps", and phone-call windows by the Chinese calendar."""
+"""EXAMPLES.md "Quiet hours", and phone-call windows by the Chinese calendar (both run in
+Python in production: the sweep's ``_policy_arrays``). The reminder cap's examples run against
+its SQL home, ``dunning_cap_free_at`` (tests/examples.py CAP, tests/integration)."""
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from dunning.domain.cadence import QuietHours, ReminderCap, earliest_send
+from dunning.domain.cadence import QuietHours
 from dunning.domain.call_windows import call_allowed, is_workday, next_call_window
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -31,21 +33,6 @@ def test_quiet_edges() -> None:
 def test_quiet_hours_are_local_time() -> None:
     utc_instant = datetime.fromisoformat("2026-03-05T13:30:00+00:00")  # 21:30 in Shanghai
     assert QuietHours().is_quiet(utc_instant, SH)
-
-
-def test_fifth_reminder_waits_until_the_oldest_leaves_the_window() -> None:
-    sent = [t("2026-03-01 10:00"), t("2026-03-05 10:00"), t("2026-03-09 10:00"),
-            t("2026-03-13 10:00")]  # fmt: skip
-    cap = ReminderCap()
-    assert cap.next_allowed(t("2026-03-20 10:00"), sent) == t("2026-03-31 10:00")
-    assert cap.next_allowed(t("2026-03-20 10:00"), sent[1:]) == t("2026-03-20 10:00")
-    assert ReminderCap(limit=2).next_allowed(t("2026-03-20 10:00"), sent) == t("2026-04-08 10:00")
-
-
-def test_cap_then_quiet_hours_combine_deferred_not_dropped() -> None:
-    sent = [t("2026-03-01 22:30") - timedelta(hours=1) for _ in range(4)]  # 21:30 on 03-01
-    send = earliest_send(t("2026-03-20 10:00"), SH, sent, QuietHours(), ReminderCap())
-    assert send == t("2026-04-01 08:00")  # free at 03-31 21:30, quiet until 08:00
 
 
 def test_make_up_workday_and_holidays() -> None:

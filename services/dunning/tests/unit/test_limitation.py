@@ -5,8 +5,6 @@ from datetime import date
 from dunning.domain.limitation import (
     Clock,
     Restart,
-    alert_on,
-    clock_state,
     limitation_clock,
     limitation_expires_on,
 )
@@ -30,8 +28,7 @@ def test_part_payment_restarts_it_again_and_the_alert_is_six_months_before() -> 
         Restart("delivered_demand", date(2024, 5, 10)),
     ]
     expires = limitation_expires_on(DUE, restarts)
-    assert expires == date(2028, 1, 5)
-    assert alert_on(expires) == date(2027, 7, 5)
+    assert expires == date(2028, 1, 5)  # its alert (2027-07-05): tests/examples.py LIMITATION
 
 
 def test_order_of_learning_does_not_matter() -> None:
@@ -50,14 +47,10 @@ def test_a_restart_after_expiry_cannot_revive_the_claim() -> None:
     assert limitation_expires_on(DUE, late) == date(2026, 3, 31)
 
 
-def test_states() -> None:
-    expires = date(2028, 1, 5)
-    assert clock_state(expires, date(2027, 7, 4)) == "running"
-    assert clock_state(expires, date(2027, 7, 5)) == "alert"
-    # The expiry day is the period's last day (Civil Code art. 203): still running, and a
-    # demand delivered that day restarts the clock; the claim is voluntary from the next day.
-    assert clock_state(expires, date(2028, 1, 5)) == "alert"
-    assert clock_state(expires, date(2028, 1, 6)) == "expired"
+def test_a_demand_on_the_last_day_restarts_the_clock() -> None:
+    # The expiry day is the period's last day (Civil Code art. 203): still running (its state
+    # on a day: tests/examples.py LIMITATION, run against SQL), and a demand delivered that
+    # day restarts the clock; the claim is voluntary from the next day.
     due = date(2023, 3, 31)
     assert limitation_expires_on(due, [Restart("delivered_demand", date(2026, 3, 31))]) == date(
         2029, 3, 31

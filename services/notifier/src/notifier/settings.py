@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from propfee import contact_rules
 from propfee.settings import LOCAL_PG, ServiceSettings
 
 
@@ -33,10 +34,10 @@ class NotifierSettings(ServiceSettings):
     send_concurrency: int = 24
     # Rules.
     default_time_zone: str = "Asia/Shanghai"
-    quiet_start: time = time(21, 0)
-    quiet_end: time = time(8, 0)
-    reminder_cap: int = 4
-    reminder_cap_window_days: int = 30
+    quiet_start: time = contact_rules.QUIET_START
+    quiet_end: time = contact_rules.QUIET_END
+    reminder_cap: int = contact_rules.REMINDER_CAP
+    reminder_cap_window_days: int = contact_rules.REMINDER_CAP_WINDOW_DAYS
     contact_grace_hours: float = 72.0
     essential_stages: list[str] = Field(
         default_factory=lambda: [

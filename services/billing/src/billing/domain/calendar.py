@@ -28,14 +28,6 @@ def days_in_month(day: date) -> int:
     return calendar.monthrange(day.year, day.month)[1]
 
 
-def whole_months_between(start: date, end: date) -> int:
-    """Whole calendar months from ``start`` to ``end`` (EXAMPLES.md: months overdue)."""
-    months = (end.year - start.year) * 12 + (end.month - start.month)
-    if end.day < start.day and end != month_end(end):
-        months -= 1
-    return max(months, 0)
-
-
 @dataclass(frozen=True, slots=True)
 class Period:
     """A billing period: from the first day of a month to the last day of a month."""

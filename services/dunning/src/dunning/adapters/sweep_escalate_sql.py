@@ -32,7 +32,8 @@ _COMBINED_PAYLOAD = f"""(({_PAYLOAD})::jsonb || CASE
 END)::text"""
 
 #: The invoices a case is chased for (overdue: due before the sweep's local date; open, not
-#: disputed, not time-barred; never one not yet due, issue 18 rule 4; a notice before due
+#: disputed, not under an honoured installment plan (rule 9), not time-barred; never one not
+#: yet due, issue 18 rule 4; a notice before due
 #: of a household owing nothing overdue names the bill it announces), for the few cases
 #: escalated rather than for every case.
 _OPEN_INVOICES = """
@@ -49,6 +50,10 @@ LEFT JOIN LATERAL (
           SELECT 1 FROM pauses ps WHERE ps.scope = 'invoice' AND ps.invoice_id = r.invoice_id
             AND ps.resolved_at IS NULL AND ps.starts_at <= sweep_as_of()
             AND ps.ends_at > sweep_as_of())
+      AND NOT EXISTS (
+          SELECT 1 FROM installment_plans ip WHERE ip.status = 'active'
+            AND ip.unit_id = r.unit_id AND r.invoice_id = ANY (ip.invoice_ids)
+            AND ip.created_at <= sweep_as_of())
 ) inv ON true
 """
 

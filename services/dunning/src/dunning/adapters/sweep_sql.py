@@ -76,6 +76,11 @@ WITH cases AS (
     SELECT DISTINCT invoice_id FROM pauses
     WHERE scope = 'invoice' AND resolved_at IS NULL
       AND starts_at <= sweep_as_of() AND ends_at > sweep_as_of()
+), planned AS (
+    -- Issue 18 rule 9: an invoice under an installment plan being honoured (active: no part
+    -- missed) is held; it counts for nothing until the plan is missed.
+    SELECT DISTINCT unnest(p.invoice_ids) AS invoice_id FROM installment_plans p
+    WHERE p.status = 'active' AND p.created_at <= sweep_as_of()
 ), agg AS (
     -- Overdue money only (rule 4: an invoice not yet due counts for nothing), split into
     -- principal and late fee (rule 6; an imported 'opening_late_fee' invoice is late fee).
@@ -89,7 +94,9 @@ WITH cases AS (
     FROM cases k
     JOIN receivables r ON r.unit_id = k.unit_id
     LEFT JOIN disputed d ON d.invoice_id = r.invoice_id
+    LEFT JOIN planned pl ON pl.invoice_id = r.invoice_id
     WHERE r.issued AND NOT r.settled AND r.due_date IS NOT NULL AND d.invoice_id IS NULL
+      AND pl.invoice_id IS NULL
       AND (r.limitation_expires_on IS NULL OR r.limitation_expires_on >= k.local_date)
     GROUP BY k.case_id
 ), paused AS (
@@ -106,13 +113,9 @@ SELECT k.*, coalesce(a.outstanding_fen, 0)::bigint AS outstanding_fen, a.oldest_
        -- notice before due) may go, about that bill alone.
        coalesce(a.outstanding_fen, 0) = 0 AND a.next_due IS NOT NULL AS notice_only,
        coalesce(a.oldest_due_date, a.next_due) AS anchor_due,
-       CASE
-           WHEN a.oldest_due_date IS NULL OR a.outstanding_fen <= 0 THEN 'current'
-           WHEN m.months > k.red_months AND a.principal_fen > k.red_amount_fen THEN 'red'
-           WHEN m.months >= k.yellow_months THEN 'yellow'
-           WHEN m.months >= k.green_months THEN 'green'
-           ELSE 'current'
-       END AS tier,
+       dunning_tier(CASE WHEN a.oldest_due_date IS NOT NULL THEN m.months END,
+                    a.principal_fen, a.outstanding_fen, k.red_months, k.red_amount_fen,
+                    k.yellow_months, k.green_months) AS tier,
        pa.case_id IS NOT NULL AS paused, pm.case_id IS NOT NULL AS promised,
        coalesce(t.quiet, false) AS quiet, t.quiet_until, t.call_start, t.call_end
 FROM cases k
@@ -143,8 +146,9 @@ NEXT_STAGES = """
 CREATE TEMP TABLE sweep_next ON COMMIT DROP AS
 WITH sent AS (
     SELECT s.case_id, count(*) AS n,
-           (array_agg(e.escalated_at ORDER BY e.escalated_at DESC))[s.reminder_cap]
-               + make_interval(days => s.reminder_cap_window_days) AS free_at
+           dunning_cap_free_at(array_agg(e.escalated_at ORDER BY e.escalated_at DESC),
+                               s.reminder_cap, s.reminder_cap_window_days, sweep_as_of())
+               AS free_at
     FROM sweep_cases s
     -- Occasions, not rows (issue 18 rule 12): one stage reached by several units of the
     -- person in one sweep is one combined reminder.
@@ -195,7 +199,7 @@ SELECT c.*,
            WHEN c.red_only AND c.tier <> 'red' THEN 'refused:not_red'
            WHEN c.requires_demand AND NOT c.demand_ok THEN 'refused:no_delivered_demand'
            WHEN c.sends_messages AND c.quiet THEN 'deferred:quiet_hours'
-           WHEN c.sends_messages AND c.sent_n >= c.reminder_cap THEN 'deferred:cap'
+           WHEN c.sends_messages AND c.free_at IS NOT NULL THEN 'deferred:cap'
            ELSE 'go'
        END AS verdict
 FROM candidate c

@@ -1,22 +1,28 @@
-"""Quiet hours and the reminder cap (Civil Code art. 1033: no harassment).
+"""Quiet hours (Civil Code art. 1033: no harassment), in the policy's local time.
 
-A reminder that would break either is deferred to the first instant both allow, never
-dropped. Quiet hours are in the community's local time; the cap counts reminders to one payer
-in any rolling window (default 4 in 30 days).
+A reminder due in quiet hours is deferred to the first instant they allow, never dropped: the
+sweep computes, per policy, whether it is quiet now and until when (``service_layer/sweep.py``
+``_policy_arrays``), so this is the production home of the quiet-hours rule. The defaults are
+the shared ones (``propfee.contact_rules``, one home with notifier's).
+
+The reminder cap (default 4 per payer in any rolling 30 days) lives in SQL, where the sweep
+runs it set-based: ``dunning_cap_free_at`` (migration 0012), whose example table runs in
+PostgreSQL (tests/integration/test_rules_in_sql.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from propfee.contact_rules import QUIET_END, QUIET_START
+
 
 @dataclass(frozen=True, slots=True)
 class QuietHours:
-    start: time = time(21, 0)
-    end: time = time(8, 0)
+    start: time = QUIET_START
+    end: time = QUIET_END
 
     def is_quiet(self, at: datetime, tz: ZoneInfo) -> bool:
         local = at.astimezone(tz).time()
@@ -33,30 +39,3 @@ class QuietHours:
         if end <= local:
             end = datetime.combine(local.date() + timedelta(days=1), self.end, tz)
         return end
-
-
-@dataclass(frozen=True, slots=True)
-class ReminderCap:
-    limit: int = 4
-    window: timedelta = timedelta(days=30)
-
-    def next_allowed(self, at: datetime, sent: Sequence[datetime]) -> datetime:
-        """``at`` when fewer than ``limit`` reminders fall in the window ending at ``at``; else
-        the moment the oldest of them leaves the window."""
-        recent = sorted(s for s in sent if at - self.window < s <= at)
-        if len(recent) < self.limit:
-            return at
-        return recent[len(recent) - self.limit] + self.window
-
-
-def earliest_send(
-    at: datetime, tz: ZoneInfo, sent: Sequence[datetime], quiet: QuietHours, cap: ReminderCap
-) -> datetime:
-    """The first instant at or after ``at`` that respects both quiet hours and the cap."""
-    candidate = at
-    for _ in range(100):
-        allowed = quiet.next_allowed(cap.next_allowed(candidate, sent), tz)
-        if allowed == candidate:
-            return candidate
-        candidate = allowed
-    raise AssertionError("quiet hours and cap never agree")  # pragma: no cover

@@ -4,6 +4,11 @@ Three years from the due date; restarted by an individually delivered demand, an
 acknowledgement (a signed promise to pay), a part payment of that invoice or a payment plan.
 A notice-board or group-chat post restarts nothing. A restart counts only while the clock
 still runs; the result does not depend on the order in which restarts are learnt.
+
+This is the production home of the clock's last day (``service_layer/limitation.py`` stores
+it on each receivable). The state on a given day (running, alert six months before, expired)
+is the SQL function ``dunning_limitation_state`` (migration 0012) the sweep's limitation
+alerts use; its example table runs in PostgreSQL (tests/integration/test_rules_in_sql.py).
 """
 
 from __future__ import annotations
@@ -11,14 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
 
 RESTARTING_KINDS = frozenset(
     {"delivered_demand", "acknowledgement", "part_payment", "payment_plan"}
 )
 LIMITATION_YEARS = 3
-ALERT_MONTHS = 6
-ClockState = Literal["running", "alert", "expired"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +76,3 @@ def limitation_expires_on(due_date: date, restarts: Iterable[Restart] = ()) -> d
     the claim is 'voluntary payment only'. The same reading as billing's (the published
     ``LimitationClockChanged.expires_on``)."""
     return limitation_clock(due_date, restarts).expires_on
-
-
-def alert_on(expires_on: date) -> date:
-    """Staff are alerted six months before expiry."""
-    return add_months(expires_on, -ALERT_MONTHS)
-
-
-def clock_state(expires_on: date, as_of: date) -> ClockState:
-    if as_of > expires_on:
-        return "expired"
-    if as_of >= alert_on(expires_on):
-        return "alert"
-    return "running"

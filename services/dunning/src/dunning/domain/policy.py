@@ -21,13 +21,21 @@ cannot exist, nor one that is nonsense for the law's spirit (:func:`validate_set
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from dunning.domain.guardrails import check_action, forbidden_words, names_legal_referral
+from propfee.contact_rules import (
+    QUIET_CORE_END,
+    QUIET_CORE_START,
+    QUIET_END,
+    QUIET_START,
+    REMINDER_CAP,
+    REMINDER_CAP_WINDOW_DAYS,
+)
 
 Precondition = Literal["delivered_demand_deadline_passed", "red_tier"]
 DEMAND_PRECONDITION: Precondition = "delivered_demand_deadline_passed"
@@ -113,10 +121,10 @@ class Policy(BaseModel):
 
     policy_id: str = "default"
     time_zone: str = "Asia/Shanghai"
-    quiet_start: str = Field(default="21:00", pattern=r"^\d{2}:\d{2}$")
-    quiet_end: str = Field(default="08:00", pattern=r"^\d{2}:\d{2}$")
-    reminder_cap: int = 4  # bounds: validate_settings
-    reminder_cap_window_days: int = 30
+    quiet_start: str = Field(default=QUIET_START.strftime("%H:%M"), pattern=r"^\d{2}:\d{2}$")
+    quiet_end: str = Field(default=QUIET_END.strftime("%H:%M"), pattern=r"^\d{2}:\d{2}$")
+    reminder_cap: int = REMINDER_CAP  # bounds: validate_settings
+    reminder_cap_window_days: int = REMINDER_CAP_WINDOW_DAYS
     hold_timeout_hours: int = Field(default=72, ge=1)
     promise_grace_days: int = Field(default=1, ge=0)
     monthly_reminder_day: int | None = Field(
@@ -167,7 +175,7 @@ class Policy(BaseModel):
 
 
 #: Local hours every policy's quiet window must cover (start, end: overnight).
-QUIET_MUST_COVER = (time(22, 0), time(7, 0))
+QUIET_MUST_COVER = (QUIET_CORE_START, QUIET_CORE_END)
 #: Hours a day a quiet window must leave for messages (so at most 16 hours quiet).
 MIN_SENDABLE_HOURS = 8
 #: The reminder cap: at most this many reminders ...

@@ -13,6 +13,7 @@ from dunning.domain.guardrails import Demand, Refusal, check_legal_referral
 from dunning.domain.policy import Stage
 from dunning.service_layer.limitation import local_date, open_invoices_of_case
 from dunning.service_layer.people import Refused, case_row
+from propfee.dates import months_overdue
 from propfee.events import ArrearsEscalated, EscalationAction
 from propfee.outbox import add_event
 
@@ -33,11 +34,40 @@ async def legal_referral_refusal(
     return check_legal_referral(demands, as_of)
 
 
+async def hold_refusal(conn: asyncpg.Connection, case_id: str, at: datetime) -> Refusal | None:
+    """Issue 18 rule 9: nothing moves a case by hand while a case-scope pause is in force (a
+    complaint, a dispute, a plan, a proceeding: resolve the pause first) or while any of its
+    open invoices is under an installment plan being honoured (active: no part missed; the
+    sweep holds those invoices the same way, ``adapters/sweep_sql.py`` ``planned``)."""
+    row = await conn.fetchrow(
+        "SELECT (SELECT reason FROM pauses ps WHERE ps.case_id = c.case_id AND ps.scope = 'case' "
+        "AND ps.resolved_at IS NULL AND ps.starts_at <= $2 AND ps.ends_at > $2 LIMIT 1) "
+        "AS paused, (SELECT ip.plan_id FROM installment_plans ip JOIN receivables r "
+        "ON r.invoice_id = ANY (ip.invoice_ids) WHERE ip.unit_id = c.unit_id "
+        "AND ip.status = 'active' AND ip.created_at <= $2 AND r.unit_id = c.unit_id "
+        "AND r.issued AND NOT r.settled LIMIT 1) AS plan_id "
+        "FROM arrears_cases c WHERE c.case_id = $1",
+        case_id,
+        at,
+    )
+    if row is None:
+        return None
+    if row["paused"]:
+        return Refusal("case_paused", f"the case is paused ({row['paused']}): resolve it first")
+    if row["plan_id"]:
+        return Refusal(
+            "under_honoured_plan",
+            f"the debt is under installment plan {row['plan_id']}, honoured so far",
+        )
+    return None
+
+
 async def advance(
     conn: asyncpg.Connection, case_id: str, *, stage: str, staff_id: str, at: datetime
 ) -> None:
     """Staff move a case into a later stage (mediation, lawsuit, ...). Refused with a reason
-    when the case is not open, paused, or a stage with a lawsuit-like action (or declaring the
+    when the case is not open, paused or its debt under an honoured plan (``hold_refusal``),
+    or a stage with a lawsuit-like action (or declaring the
     precondition: ``Stage.requires_demand``) lacks a delivered demand whose
     deadline passed before ``at`` (for staff never later than the server's clock: the HTTP
     layer refuses a forward-dated ``at``). A legal stage puts the case on the legal track."""
@@ -48,6 +78,9 @@ async def advance(
         raise Refused(Refusal("unknown_stage", f"stage {stage!r} is not in the policy"))
     if case["status"] != "open":
         raise Refused(Refusal("case_closed", "the case is closed"))
+    hold = await hold_refusal(conn, case_id, at)
+    if hold:
+        raise Refused(hold)
     stage_def = policy.stages[codes.index(stage)]
     if stage_def.requires_demand:  # a lawsuit-like action, whatever the stage is called
         refusal = await legal_referral_refusal(conn, case_id, local_date(at))
@@ -97,6 +130,7 @@ async def _publish_manual_escalation(
             for a in stage.actions
         ],
         room_label=case["room_label"],
+        months_overdue=months_overdue(oldest, local_date(at)),
         owner_staff_id=case["owner_staff_id"] or staff_id,
     )
     await conn.execute(

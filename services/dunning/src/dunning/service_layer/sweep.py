@@ -151,7 +151,13 @@ async def run_sweep(
         clock.lap("escalate")
         monthly = await conn.fetch(w.MONTHLY, timeout=TIMEOUT_S)
         clock.lap("monthly")
-        for statement in (h.RED_OWNERS, h.RED_UNOWNED_TASKS, h.BROKEN_PROMISES):
+        for statement in (
+            h.RED_OWNERS,
+            h.RED_UNOWNED_TASKS,
+            h.PROMISE_PAID,
+            h.KEPT_PROMISES,
+            h.BROKEN_PROMISES,
+        ):
             await conn.execute(statement, timeout=TIMEOUT_S)
         resumed = await conn.fetch(h.MISSED_PLANS, timeout=TIMEOUT_S)
         await conn.execute(h.LIMITATION_ALERTS, timeout=TIMEOUT_S)

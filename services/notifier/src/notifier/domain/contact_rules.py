@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import time, timedelta
 
 from notifier.domain.schedule import FrequencyCap, QuietHours
+from propfee import contact_rules as shared
 
 #: Local hours every community's quiet window must contain.
-NIGHT_CORE = QuietHours(time(22, 0), time(7, 0))
+NIGHT_CORE = QuietHours(shared.QUIET_CORE_START, shared.QUIET_CORE_END)
 MAX_CAP = 31
 MAX_WINDOW_DAYS = 366
 

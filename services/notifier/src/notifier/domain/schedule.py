@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from propfee import contact_rules
+
 
 @dataclass(frozen=True, slots=True)
 class QuietHours:
     """Local hours in which nobody is contacted; ``start > end`` wraps midnight (21:00-08:00)."""
 
-    start: time = time(21, 0)
-    end: time = time(8, 0)
+    start: time = contact_rules.QUIET_START
+    end: time = contact_rules.QUIET_END
 
     def contains(self, local: time) -> bool:
         if self.start == self.end:
@@ -31,8 +33,8 @@ class QuietHours:
 class FrequencyCap:
     """At most ``limit`` reminder occasions per person in any rolling ``window``."""
 
-    limit: int = 4
-    window: timedelta = timedelta(days=30)
+    limit: int = contact_rules.REMINDER_CAP
+    window: timedelta = timedelta(days=contact_rules.REMINDER_CAP_WINDOW_DAYS)
 
 
 def after_quiet_hours(at: datetime, zone: ZoneInfo, quiet: QuietHours) -> datetime:
