@@ -8,7 +8,7 @@ last day of the target month (due 03-31, as of 09-30 = 6 months; due 02-28, a mo
 
 ``months_overdue`` is the one home of "months overdue" in Python for every service; the
 dunning sweep runs the same rule set-based as the SQL function ``dunning_months_overdue``
-(dunning migration 0013), and one example table is run against both (dunning's
+(dunning migration 0012), and one example table is run against both (dunning's
 ``tests/integration/test_rules_in_sql.py``).
 """
 
