@@ -183,12 +183,13 @@ async def test_a_forward_dated_advance_cannot_pass_the_demands_deadline(
             "stage": "legal_demand", "at": iso(now - timedelta(days=5))})  # fmt: skip
         assert r.status_code == 200, r.text
         await pool.execute(
-            "INSERT INTO demands (case_id, stage, deadline, issued_at) "
-            "VALUES ($1, 'legal_demand', $2, $3)",
+            "INSERT INTO demands (case_id, stage, deadline, issued_at, deadline_days) "
+            "VALUES ($1, 'legal_demand', $2, $3, 15)",
             case_id, deadline, now - timedelta(days=5),
         )  # fmt: skip
         await feed(pool, delivered(case_id, "d-1", "legal_demand", now - timedelta(days=4)))
-        after_deadline = datetime.combine(deadline + timedelta(days=1), datetime.min.time(), SH)
+        # The deadline runs from delivery (a day after issue): it passes a day later.
+        after_deadline = datetime.combine(deadline + timedelta(days=2), datetime.min.time(), SH)
         forward = {"stage": "lawsuit", "at": iso(after_deadline + timedelta(hours=10))}
         r = await http.post(f"/cases/{case_id}/advance", headers=legal, json=forward)
         assert r.status_code == 403, r.text

@@ -4,43 +4,55 @@ whose deadline has passed (Civil Code art. 944 §2). Refusals say which precondi
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
 from dunning.adapters.policies import load_policy
-from dunning.domain.guardrails import Demand, Refusal, check_legal_referral
+from dunning.domain.guardrails import Refusal
 from dunning.domain.policy import Stage
 from dunning.service_layer.limitation import local_date, open_invoices_of_case
 from dunning.service_layer.people import Refused, case_row
 from propfee.events import ArrearsEscalated, EscalationAction
 from propfee.outbox import add_event
 
+#: What each refusal of the precondition (``dunning_demand_refusal``, migration 0010) means.
+DEMAND_REFUSALS = {
+    "no_delivered_demand": "no individually delivered demand with a deadline is on record "
+    "(Civil Code 944 §2; a posted letter or a message the API accepted is not delivered)",
+    "delivered_before_issue": "the only delivery on record is dated before the demand was issued",
+    "delivered_after_deadline": "the demand was delivered after the deadline it states",
+    "demand_deadline_not_passed": "the demand's deadline, counted from its delivery, has not "
+    "passed",
+}
+
 
 async def legal_referral_refusal(
-    conn: asyncpg.Connection, case_id: str, as_of: date
+    conn: asyncpg.Connection, case_id: str, as_of: datetime, time_zone: str = "Asia/Shanghai"
 ) -> Refusal | None:
-    rows = await conn.fetch(
-        "SELECT d.deadline, (SELECT min(ev.at) FROM contact_evidence ev WHERE ev.subject_id = "
-        "d.case_id AND ev.stage = d.stage AND ev.outcome = 'delivered') AS delivered_at "
-        "FROM demands d WHERE d.case_id = $1",
-        case_id,
+    """The legal-referral precondition of the case judged at the instant ``as_of``: the same
+    SQL function the sweep runs (``dunning_case_demand_refusal``, the rule's one home)."""
+    code = await conn.fetchval(
+        "SELECT dunning_case_demand_refusal($1, $2, $3)", case_id, as_of, time_zone
     )
-    demands = [
-        Demand(r["deadline"], local_date(r["delivered_at"]) if r["delivered_at"] else None)
-        for r in rows
-    ]
-    return check_legal_referral(demands, as_of)
+    return Refusal(code, DEMAND_REFUSALS.get(code, code)) if code else None
 
 
 async def advance(
-    conn: asyncpg.Connection, case_id: str, *, stage: str, staff_id: str, at: datetime
+    conn: asyncpg.Connection,
+    case_id: str,
+    *,
+    stage: str,
+    staff_id: str,
+    at: datetime,
+    judged_at: datetime | None = None,
 ) -> None:
     """Staff move a case into a later stage (mediation, lawsuit, ...). Refused with a reason
     when the case is not open, paused, or a stage with a lawsuit-like action (or declaring the
-    precondition: ``Stage.requires_demand``) lacks a delivered demand whose
-    deadline passed before ``at`` (for staff never later than the server's clock: the HTTP
-    layer refuses a forward-dated ``at``). A legal stage puts the case on the legal track."""
+    precondition: ``Stage.requires_demand``) lacks a delivered demand, delivered in time,
+    whose deadline (from delivery) passed as of ``judged_at`` (default ``at``): the HTTP layer
+    passes the server's clock for staff, the simulation clock's instant for the service role.
+    A legal stage puts the case on the legal track."""
     case = await case_row(conn, case_id)
     policy = await load_policy(conn, case["community_id"])
     codes = [s.code for s in policy.stages]
@@ -50,7 +62,7 @@ async def advance(
         raise Refused(Refusal("case_closed", "the case is closed"))
     stage_def = policy.stages[codes.index(stage)]
     if stage_def.requires_demand:  # a lawsuit-like action, whatever the stage is called
-        refusal = await legal_referral_refusal(conn, case_id, local_date(at))
+        refusal = await legal_referral_refusal(conn, case_id, judged_at or at, policy.time_zone)
         if refusal:
             raise Refused(refusal)
     if codes.index(stage) <= case["stage_index"]:
