@@ -147,9 +147,10 @@ async def advance(
 ) -> dict[str, str]:
     """Move a case into a later stage by hand (e.g. mediation, lawsuit). 409 with the reason
     when refused: a legal referral needs a demand delivered in time whose deadline (from
-    delivery) has passed, judged at the server's clock now for staff (``at`` is a business
-    time: staff back-date the record within the company's window, never forward); only the
-    service role, the simulation clock, is judged as of ``at``. Audited (a stage override)."""
+    delivery) has passed, judged at the server's clock now for staff, and such a referral
+    is entered then (``at`` is a business time: staff back-date other moves within the
+    company's window, never forward); only the service role, the simulation clock, is judged
+    as of ``at``. Audited (a stage override)."""
     staff_id = body.staff_id or principal.subject
 
     async def call(conn: Any) -> None:
@@ -158,7 +159,7 @@ async def advance(
         # The precondition is judged now: the server's clock for staff (a back-dated ``at``
         # dates the record only), the simulation clock's instant for the service role.
         judged_at = at if business_time.acts_on_own_clock(principal) else business_time.utc_now()
-        await legal.advance(
+        at = await legal.advance(
             conn, case_id, stage=body.stage, staff_id=staff_id, at=at, judged_at=judged_at
         )
         await record_case_change(

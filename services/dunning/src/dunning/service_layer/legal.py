@@ -46,13 +46,15 @@ async def advance(
     staff_id: str,
     at: datetime,
     judged_at: datetime | None = None,
-) -> None:
+) -> datetime:
     """Staff move a case into a later stage (mediation, lawsuit, ...). Refused with a reason
     when the case is not open, paused, or a stage with a lawsuit-like action (or declaring the
     precondition: ``Stage.requires_demand``) lacks a delivered demand, delivered in time,
     whose deadline (from delivery) passed as of ``judged_at`` (default ``at``): the HTTP layer
     passes the server's clock for staff, the simulation clock's instant for the service role.
-    A legal stage puts the case on the legal track."""
+    Such a stage is entered when it is judged (a referral is not back-dated past its
+    precondition); any other at ``at``. A legal stage puts the case on the legal track.
+    Returns when the case entered the stage."""
     case = await case_row(conn, case_id)
     policy = await load_policy(conn, case["community_id"])
     codes = [s.code for s in policy.stages]
@@ -62,7 +64,8 @@ async def advance(
         raise Refused(Refusal("case_closed", "the case is closed"))
     stage_def = policy.stages[codes.index(stage)]
     if stage_def.requires_demand:  # a lawsuit-like action, whatever the stage is called
-        refusal = await legal_referral_refusal(conn, case_id, judged_at or at, policy.time_zone)
+        at = judged_at or at
+        refusal = await legal_referral_refusal(conn, case_id, at, policy.time_zone)
         if refusal:
             raise Refused(refusal)
     if codes.index(stage) <= case["stage_index"]:
@@ -83,6 +86,7 @@ async def advance(
         [a.model_dump(exclude={"sealed"}) for a in stage_def.actions],
     )  # fmt: skip
     await _publish_manual_escalation(conn, case, stage_def, at, staff_id)
+    return at
 
 
 async def _publish_manual_escalation(
