@@ -47,7 +47,14 @@ async def outbox(db: str, topic: str) -> list[dict]:  # type: ignore[type-arg]
 
 
 async def test_a_letter_is_posted_on_its_tracking_number_and_delivered_on_proof(
-    staff_auth, clock_auth, create_database, services, providers, bus, test_prefix, kafka  # type: ignore[no-untyped-def]
+    staff_auth,
+    clock_auth,
+    create_database,
+    services,
+    providers,
+    bus,
+    test_prefix,
+    kafka,  # type: ignore[no-untyped-def]
 ) -> None:
     db = await create_database("notifier")
     notifier = services("notifier", db, **providers.env).start()
@@ -96,7 +103,10 @@ async def test_a_letter_is_posted_on_its_tracking_number_and_delivered_on_proof(
             headers={"X-Propfee-Timestamp": stamp, "X-Propfee-Signature": "sha256=00"},
         )  # fmt: skip
         assert forged.status_code == 401
-        signed = {"X-Propfee-Timestamp": stamp, "X-Propfee-Signature": signature(PUSH_SECRET, stamp, body)}
+        signed = {
+            "X-Propfee-Timestamp": stamp,
+            "X-Propfee-Signature": signature(PUSH_SECRET, stamp, body),
+        }
         r = await http.post("/receipts/app_push", content=body, headers=signed)
         assert r.status_code == 200 and r.json()["applied"] == 1, r.text
         rows = {r["channel"]: r for r in (await http.get("/notifications")).json()}
@@ -115,9 +125,7 @@ async def test_a_letter_is_posted_on_its_tracking_number_and_delivered_on_proof(
             await conn.close()
         assert counts == {"delivered": 2}
 
-    records = await read_topic(
-        kafka, test_prefix + "notifier.notification-delivered", at_least=2
-    )
+    records = await read_topic(kafka, test_prefix + "notifier.notification-delivered", at_least=2)
     delivered = {d["channel"]: d for d in (json.loads(r.value or b"") for r in records)}
     assert len(records) == 2 and set(delivered) == {"letter", "app_push"}
     assert delivered["letter"]["proof"]["tracking_number"] == "EA123456789CN"
@@ -128,7 +136,14 @@ async def test_a_letter_is_posted_on_its_tracking_number_and_delivered_on_proof(
 
 
 async def test_a_payment_cancelling_an_unprinted_legal_demand_asks_staff_to_review_it(
-    staff_auth, clock_auth, create_database, services, providers, bus, test_prefix, kafka  # type: ignore[no-untyped-def]
+    staff_auth,
+    clock_auth,
+    create_database,
+    services,
+    providers,
+    bus,
+    test_prefix,
+    kafka,  # type: ignore[no-untyped-def]
 ) -> None:
     db = await create_database("notifier")
     notifier = services("notifier", db, **providers.env).start()
