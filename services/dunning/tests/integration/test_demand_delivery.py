@@ -67,19 +67,17 @@ async def test_the_demand_rule_example_table_in_postgresql(
 async def legal_demand_at(
     api: httpx.AsyncClient, pool: asyncpg.Pool, unit: str, when: datetime
 ) -> str:
-    """A case moved (by the service role) to the legal demand at ``when``, its demand issued
-    then with the default policy's 15 days."""
+    """A case moved (by the service role) to the legal demand at ``when``: its demand is
+    issued then, with the default policy's 15 days."""
     await feed(pool, invoice(unit, date(2025, 1, 31), total_fen=800_000))
     case_id: str = (await case_of(pool, unit))["case_id"]
     r = await api.post(
         f"/cases/{case_id}/advance", json={"stage": "legal_demand", "at": when.isoformat()}
     )
     assert r.status_code == 200, r.text
-    await pool.execute(
-        "INSERT INTO demands (case_id, stage, deadline, issued_at, deadline_days) "
-        "VALUES ($1, 'legal_demand', $2, $3, 15)",
-        case_id, when.astimezone(SH).date() + timedelta(days=15), when,
-    )  # fmt: skip
+    demand = await pool.fetchrow("SELECT * FROM demands WHERE case_id = $1", case_id)
+    assert demand["issued_at"] == when and demand["deadline_days"] == 15
+    assert demand["deadline"] == when.astimezone(SH).date() + timedelta(days=15)
     return case_id
 
 

@@ -182,11 +182,9 @@ async def test_a_forward_dated_advance_cannot_pass_the_demands_deadline(
         r = await http.post(f"/cases/{case_id}/advance", headers=cron, json={
             "stage": "legal_demand", "at": iso(now - timedelta(days=5))})  # fmt: skip
         assert r.status_code == 200, r.text
-        await pool.execute(
-            "INSERT INTO demands (case_id, stage, deadline, issued_at, deadline_days) "
-            "VALUES ($1, 'legal_demand', $2, $3, 15)",
-            case_id, deadline, now - timedelta(days=5),
-        )  # fmt: skip
+        # The demand issued by hand, with its deadline (15 days).
+        demand = await pool.fetchrow("SELECT deadline, deadline_days FROM demands")
+        assert tuple(demand) == (deadline, 15)
         await feed(pool, delivered(case_id, "d-1", "legal_demand", now - timedelta(days=4)))
         # The deadline runs from delivery (a day after issue): it passes a day later.
         after_deadline = datetime.combine(deadline + timedelta(days=2), datetime.min.time(), SH)

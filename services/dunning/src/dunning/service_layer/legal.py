@@ -4,7 +4,8 @@ whose deadline has passed (Civil Code art. 944 §2). Refusals say which precondi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -85,12 +86,27 @@ async def advance(
         case_id, stage, case["community_id"], case["unit_id"], staff_id, at,
         [a.model_dump(exclude={"sealed"}) for a in stage_def.actions],
     )  # fmt: skip
-    await _publish_manual_escalation(conn, case, stage_def, at, staff_id)
+    deadline = None
+    if stage_def.deadline_days is not None:  # a demand issued by hand has its deadline too
+        deadline = at.astimezone(ZoneInfo(policy.time_zone)).date() + timedelta(
+            days=stage_def.deadline_days
+        )
+        await conn.execute(
+            "INSERT INTO demands (case_id, stage, deadline, issued_at, deadline_days) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            case_id, stage, deadline, at, stage_def.deadline_days,
+        )  # fmt: skip
+    await _publish_manual_escalation(conn, case, stage_def, at, staff_id, deadline)
     return at
 
 
 async def _publish_manual_escalation(
-    conn: asyncpg.Connection, case: asyncpg.Record, stage: Stage, at: datetime, staff_id: str
+    conn: asyncpg.Connection,
+    case: asyncpg.Record,
+    stage: Stage,
+    at: datetime,
+    staff_id: str,
+    deadline: date | None = None,
 ) -> None:
     oldest = case["oldest_due_date"] or local_date(at)
     tier = case["tier"] if case["tier"] in ("red", "yellow", "green") else "green"
@@ -114,15 +130,16 @@ async def _publish_manual_escalation(
         ],
         room_label=case["room_label"],
         owner_staff_id=case["owner_staff_id"] or staff_id,
+        deadline=deadline,
     )
     await conn.execute(
         "INSERT INTO escalations (case_id, stage, previous_stage, community_id, unit_id, "
         "payer_party_id, tier, outstanding_fen, oldest_due_date, invoice_ids, actions, reminder, "
-        "staff_id, escalated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-        "$13, $14)",
+        "staff_id, escalated_at, deadline) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+        "$11, $12, $13, $14, $15)",
         event.case_id, event.stage, event.previous_stage, event.community_id, event.unit_id,
         event.payer_party_id, event.tier, event.outstanding_fen, event.oldest_due_date,
         event.invoice_ids, [a.model_dump() for a in event.actions], stage.sends_messages,
-        staff_id, at,
+        staff_id, at, deadline,
     )  # fmt: skip
     await add_event(conn, event, key=event.unit_id, subject=event.case_id, time=at)
