@@ -204,3 +204,14 @@ async def test_a_demand_cancelled_by_a_payment_becomes_a_task_and_a_note(api, po
     assert len(tasks) == 1 and tasks[0]["reason"] == reason and tasks[0]["stage"] == "legal_demand"
     notes = await pool.fetch("SELECT body FROM case_notes WHERE case_id = $1", case_id)
     assert [n["body"] for n in notes] == [reason]
+
+
+async def test_a_letter_delivered_on_a_tracking_number_alone_counts_for_nothing(api, pool) -> None:  # type: ignore[no-untyped-def]
+    """An event from a notifier of before the rule (a tracking number as 'delivery')."""
+    case_id = await legal_demand_at(api, pool, "r3-3", at("2026-03-02 10:00"))
+    posted = delivered(case_id, "r3-3", "legal_demand", at("2026-03-04 10:00"))
+    await feed(pool, posted.model_copy(update={"proof": {"tracking_number": "EA1CN"}}))
+    assert await pool.fetchval("SELECT count(*) FROM contact_evidence") == 0
+    assert await pool.fetchval("SELECT count(*) FROM limitation_restarts") == 0
+    r = await advance(api, case_id, "2026-04-10 10:00")
+    assert r.status_code == 409 and r.json()["detail"]["refused"] == "no_delivered_demand"

@@ -20,9 +20,18 @@ INDIVIDUAL_CHANNELS = frozenset({"sms", "wechat", "app_push", "email", "letter"}
 REVIEW_DEMAND = "review_legal_demand"
 
 
+#: Proof that a letter (or door notice) reached the person: the carrier's delivery status or
+#: a signed receipt. A tracking number alone means posted (issue 18 rule 3).
+LETTER_PROOF = ("carrier_status", "receipt_reference")
+
+
 async def on_notification_delivered(
     conn: asyncpg.Connection, event: NotificationDelivered, context: EventContext
 ) -> None:
+    if event.channel in ("letter", "door_notice") and not any(
+        event.proof.get(k) for k in LETTER_PROOF
+    ):
+        return  # posted, not delivered (an event of a notifier from before the rule)
     await record_evidence(conn, event, "delivered", event.delivered_at, dict(event.proof))
     if event.message_type in DEMAND_MESSAGE_TYPES and event.channel in INDIVIDUAL_CHANNELS:
         on = local_date(event.delivered_at)
