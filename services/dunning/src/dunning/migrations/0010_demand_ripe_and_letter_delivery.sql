@@ -11,6 +11,7 @@ ALTER TABLE demands ALTER COLUMN deadline_days SET NOT NULL,
 
 -- A letter staff recorded is posted (its tracking number); it is delivered only with proof:
 -- the carrier's delivery status (EMS 妥投/signed) or a signed receipt (its scan or reference).
+-- Letters recorded before this migration (delivery_recorded_at NULL) keep what they had.
 ALTER TABLE letters ADD COLUMN carrier_status text,
     ADD COLUMN receipt_reference text,
     ADD COLUMN delivery_recorded_by text,
