@@ -137,6 +137,7 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
                 "sent",
                 "delivered",
                 "printing",
+                "posted",
             }:
                 continue
             sent = _instant(n.get("sent_at") or n.get("created_at"))

@@ -449,10 +449,19 @@ class Simulation:
         letters = self.letters_to_track.pop(day, [])
 
         async def track(nid: str, number: str, carrier: str, at: datetime) -> None:
+            # Posted (the tracking number), then delivered with proof: EMS's 妥投 status, or
+            # the housekeeper's hand-delivery reference (issue 18 rule 3).
             await self.api.post(
                 "notifier", f"/notifications/{nid}/tracking", actor="automation", ok=(200, 409),
                 json={"tracking_number": number, "carrier": carrier,
-                      "delivered_at": at.isoformat()},
+                      "posted_at": at.isoformat()},
+            )  # fmt: skip
+            proof = (
+                {"carrier_status": "妥投"} if carrier == "EMS" else {"receipt_reference": number}
+            )
+            await self.api.post(
+                "notifier", f"/notifications/{nid}/delivery", actor="automation", ok=(200, 409),
+                json={**proof, "delivered_at": at.isoformat()},
             )  # fmt: skip
 
         await gather_limited(

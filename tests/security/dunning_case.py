@@ -104,7 +104,15 @@ def _seed_community(
     )  # fmt: skip
     _ok(r)
     pause_id = r.json()["pause_id"]
+    # A posted letter (its delivery is recorded by the examples).
+    r = http.post(
+        f"/cases/{case['case_id']}/letters", headers=admin,
+        json={"stage": "legal_demand", "tracking_no": f"EMS-{community}"},
+    )  # fmt: skip
+    _ok(r)
+    letter_id = r.json()["letter_id"]
     return {
+        "letter_id": letter_id,
         "community_id": community,
         "unit_id": unit,
         "case_id": case["case_id"],
@@ -148,6 +156,8 @@ EXAMPLES = {
     "POST /cases/{case_id}/assignment": lambda ids: Example(json={"staff_id": "hk-7"}),
     "POST /cases/{case_id}/letters": lambda ids: Example(json={
         "stage": "legal_demand", "tracking_no": "EMS1234567"}),
+    "POST /cases/{case_id}/letters/{letter_id}/delivery": lambda ids: Example(json={
+        "carrier_status": "妥投", "signed_by": "本人"}),
     "POST /cases/{case_id}/advance": lambda ids: Example(json={"stage": "lawsuit"}),
     "GET /tasks": lambda ids: Example(),
     "POST /tasks/{task_id}/done": lambda ids: Example(),

@@ -152,6 +152,9 @@ EXAMPLES = {
     "POST /notifications/{notification_id}/tracking": lambda ids: Example(json={
         "tracking_number": f"EMS{ids['community_id']}CN", "carrier": "EMS",
         "delivered_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat()}),
+    "POST /notifications/{notification_id}/delivery": lambda ids: Example(json={
+        "receipt_reference": f"签收单扫描-{ids['community_id']}.pdf", "signed_by": "张三",
+        "delivered_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat()}),
     "GET /parties/{party_id}": lambda ids: Example(),
     "GET /communities/{community_id}/contact-rules": lambda ids: Example(),
     "PUT /communities/{community_id}/contact-rules": lambda ids: Example(json={

@@ -86,7 +86,7 @@ def delivered(case_id: str, unit: str, stage: str, when: datetime) -> Notificati
     return NotificationDelivered(
         notification_id=f"n-{uuid.uuid4().hex[:8]}", community_id="c-1", unit_id=unit,
         party_id=f"p-{unit}", channel="letter", message_type="reminder", subject_id=case_id,
-        stage=stage, delivered_at=when, proof={"tracking_no": "EMS123"},
+        stage=stage, delivered_at=when, proof={"tracking_no": "EMS123", "carrier_status": "妥投"},
     )  # fmt: skip
 
 

@@ -82,6 +82,7 @@ async def test_evidence_bundle_pdf_and_zip(api, pool) -> None:  # type: ignore[n
         "staff_id": "hk-2",
         "sent_at": at("2026-02-10 10:00").isoformat(),
         "delivered_at": at("2026-02-12 10:00").isoformat(),
+        "carrier_status": "妥投",  # delivery proof: a tracking number alone is posted
     }
     assert (await api.post(f"/cases/{case_id}/letters", json=letter)).status_code == 201
     bundle = (await api.get(f"/cases/{case_id}/evidence")).json()

@@ -182,13 +182,12 @@ async def test_a_forward_dated_advance_cannot_pass_the_demands_deadline(
         r = await http.post(f"/cases/{case_id}/advance", headers=cron, json={
             "stage": "legal_demand", "at": iso(now - timedelta(days=5))})  # fmt: skip
         assert r.status_code == 200, r.text
-        await pool.execute(
-            "INSERT INTO demands (case_id, stage, deadline, issued_at) "
-            "VALUES ($1, 'legal_demand', $2, $3)",
-            case_id, deadline, now - timedelta(days=5),
-        )  # fmt: skip
+        # The demand issued by hand, with its deadline (15 days).
+        demand = await pool.fetchrow("SELECT deadline, deadline_days FROM demands")
+        assert tuple(demand) == (deadline, 15)
         await feed(pool, delivered(case_id, "d-1", "legal_demand", now - timedelta(days=4)))
-        after_deadline = datetime.combine(deadline + timedelta(days=1), datetime.min.time(), SH)
+        # The deadline runs from delivery (a day after issue): it passes a day later.
+        after_deadline = datetime.combine(deadline + timedelta(days=2), datetime.min.time(), SH)
         forward = {"stage": "lawsuit", "at": iso(after_deadline + timedelta(hours=10))}
         r = await http.post(f"/cases/{case_id}/advance", headers=legal, json=forward)
         assert r.status_code == 403, r.text

@@ -1,15 +1,11 @@
 """Guardrails: what cannot be configured or done, and the default policy from the seeds."""
 
-from datetime import date
-
 import pytest
 from pydantic import ValidationError
 
 from dunning.domain.default_policy import DEFAULT_POLICY
 from dunning.domain.guardrails import (
-    Demand,
     check_action,
-    check_legal_referral,
     check_reminder,
     names_legal_referral,
 )
@@ -62,16 +58,6 @@ def test_legal_referral_stage_needs_the_demand_precondition() -> None:
     stage = DEFAULT_POLICY.stages[DEFAULT_POLICY.index_of("lawsuit")]
     bare = stage.model_copy(update={"preconditions": []})
     assert any("delivered_demand" in r for r in validate_stages([bare]))
-
-
-def test_legal_referral_needs_a_delivered_demand_whose_deadline_passed() -> None:
-    as_of = date(2026, 6, 1)
-    assert check_legal_referral([], as_of).code == "no_delivered_demand"  # type: ignore[union-attr]
-    undelivered = [Demand(date(2026, 5, 1), None)]
-    assert check_legal_referral(undelivered, as_of).code == "no_delivered_demand"  # type: ignore[union-attr]
-    pending = [Demand(date(2026, 6, 10), date(2026, 5, 26))]
-    assert check_legal_referral(pending, as_of).code == "demand_deadline_not_passed"  # type: ignore[union-attr]
-    assert check_legal_referral([Demand(date(2026, 5, 31), date(2026, 5, 16))], as_of) is None
 
 
 def test_no_reminder_when_paid_paused_on_hold_or_closed() -> None:

@@ -208,16 +208,30 @@ async def test_staff_delivery_times_stay_within_the_company_window(
         url = "/notifications/n-letter/tracking"
         now = datetime.now(UTC)
         tomorrow = (now + timedelta(days=1)).isoformat()
-        future = await http.post(url, json={"tracking_number": "EA1CN", "delivered_at": tomorrow})
-        assert future.status_code == 403 and "delivered_at" in future.text
+        future = await http.post(url, json={"tracking_number": "EA1CN", "posted_at": tomorrow})
+        assert future.status_code == 403 and "posted_at" in future.text
         too_old = (now - timedelta(days=3)).isoformat()
-        old = await http.post(url, json={"tracking_number": "EA1CN", "delivered_at": too_old})
+        old = await http.post(url, json={"tracking_number": "EA1CN", "posted_at": too_old})
         assert old.status_code == 403 and "2 days" in old.text
         assert (await _status(http, "s-n-letter"))["status"] == "printing"
         yesterday = now - timedelta(days=1)
         ok = await http.post(
-            url, json={"tracking_number": "EA1CN", "delivered_at": yesterday.isoformat()}
+            url,
+            json={
+                "tracking_number": "EA1CN",
+                "posted_at": (yesterday - timedelta(hours=1)).isoformat(),
+            },
         )
+        assert ok.status_code == 200, ok.text
+        row = await _status(http, "s-n-letter")
+        assert row["status"] == "posted" and row["delivered_at"] is None  # issue 18 rule 3
+        delivery = "/notifications/n-letter/delivery"
+        proof = {"carrier_status": "妥投"}
+        future = await http.post(delivery, json={**proof, "delivered_at": tomorrow})
+        assert future.status_code == 403 and "delivered_at" in future.text
+        old = await http.post(delivery, json={**proof, "delivered_at": too_old})
+        assert old.status_code == 403 and "2 days" in old.text
+        ok = await http.post(delivery, json={**proof, "delivered_at": yesterday.isoformat()})
         assert ok.status_code == 200, ok.text
         row = await _status(http, "s-n-letter")
         assert row["status"] == "delivered"

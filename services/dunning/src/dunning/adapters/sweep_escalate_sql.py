@@ -100,8 +100,9 @@ WITH moved AS (
     {_OPEN_INVOICES}
     RETURNING *
 ), demand AS (
-    INSERT INTO demands (case_id, stage, deadline, issued_at)
-    SELECT case_id, stage, deadline, escalated_at FROM inserted WHERE deadline IS NOT NULL
+    INSERT INTO demands (case_id, stage, deadline, issued_at, deadline_days)
+    SELECT i.case_id, i.stage, i.deadline, i.escalated_at, n.deadline_days
+    FROM inserted i JOIN sweep_next n USING (case_id) WHERE i.deadline IS NOT NULL
     ON CONFLICT DO NOTHING
 ), task AS ({_TASKS})
 SELECT i.case_id, i.unit_id, i.stage, {_COMBINED_PAYLOAD} AS payload

@@ -161,11 +161,13 @@ WITH sent AS (
     WHERE s.outstanding_fen > 0 OR s.notice_only
     GROUP BY s.case_id, s.reminder_cap, s.reminder_cap_window_days
 ), demanded AS (
+    -- Rule 2's one home: dunning_demand_refusal (migration 0010), as the manual advance.
     SELECT DISTINCT d.case_id FROM demands d
     JOIN sweep_cases s ON s.case_id = d.case_id
     JOIN contact_evidence ev ON ev.subject_id = d.case_id AND ev.stage = d.stage
          AND ev.outcome = 'delivered' AND ev.at <= sweep_as_of()
-    WHERE d.deadline < s.local_date
+    WHERE dunning_demand_refusal(d.issued_at, ev.at, d.deadline, d.deadline_days,
+                                 s.local_date, s.time_zone) IS NULL
 ), candidate AS (
     SELECT s.case_id, s.stage_index AS from_index, st.idx, st.code, st.sends_messages,
            st.actions, st.deadline_days, st.requires_demand, st.red_only, st.legal,

@@ -9,7 +9,9 @@
   stage whose action (channel or template) or code names a lawsuit-like kind
   (:data:`LAWSUIT_LIKE_KINDS`, :func:`names_legal_referral`: a lawyer's letter, a lawsuit,
   arbitration, a court filing or enforcement, a mediation referral, also in Chinese) needs it,
-  whatever the stage is called (issue 18 rule 1).
+  whatever the stage is called (issue 18 rule 1). Whether a demand satisfies it (delivered,
+  in time, its deadline from delivery passed) is one SQL function, ``dunning_demand_refusal``
+  (migration 0010), run by the sweep and the manual advance (issue 18 rule 2).
 - No reminder to a case that is paid, paused, on hold or closed.
 
 These words refuse *actions* by their names (a channel, template or stage called
@@ -21,9 +23,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
 
 MESSAGE_CHANNELS = frozenset({"sms", "wechat", "app_push", "email", "letter", "door_notice"})
 TASK_CHANNELS = frozenset({
@@ -129,32 +129,6 @@ def check_action(
             Refusal("door_notice_unsealed", "door notices go only in a sealed envelope")
         )
     return refusals
-
-
-@dataclass(frozen=True, slots=True)
-class Demand:
-    """An individual demand with a deadline; ``delivered_on`` from delivery proof."""
-
-    deadline: date
-    delivered_on: date | None
-
-
-def check_legal_referral(demands: Iterable[Demand], as_of: date) -> Refusal | None:
-    """A lawsuit-like action (:data:`LAWSUIT_LIKE_KINDS`) needs a delivered demand whose
-    deadline has passed."""
-    demands = list(demands)
-    delivered = [d for d in demands if d.delivered_on is not None]
-    if not delivered:
-        return Refusal(
-            "no_delivered_demand",
-            "no individually delivered demand with a deadline is on record (Civil Code 944 §2)",
-        )
-    if not any(d.deadline < as_of for d in delivered):
-        latest = max(d.deadline for d in delivered)
-        return Refusal(
-            "demand_deadline_not_passed", f"the demand's deadline {latest} has not passed"
-        )
-    return None
 
 
 def check_reminder(

@@ -12,6 +12,7 @@ from dunning.entrypoints import security
 from dunning.entrypoints.http import shown
 from dunning.entrypoints.http_staff import StaffId, _run, business_instant, record_case_change
 from dunning.service_layer import legal, people
+from propfee import business_time
 from propfee.http import Pool
 
 router = APIRouter(tags=["staff"])
@@ -22,7 +23,28 @@ class LetterIn(BaseModel):
     carrier: str = Field(default="EMS", min_length=1, max_length=100)
     tracking_no: str = Field(min_length=1, max_length=200)
     sent_at: AwareDatetime | None = Field(default=None, description="Posted; default now")
-    delivered_at: AwareDatetime | None = None
+    delivered_at: AwareDatetime | None = Field(
+        default=None,
+        description="Delivered, only with carrier_status or receipt_reference as proof; "
+        "without proof the letter is posted (a tracking number is not delivery)",
+    )
+    carrier_status: str | None = Field(default=None, min_length=1, max_length=200)
+    receipt_reference: str | None = Field(default=None, min_length=1, max_length=500)
+    signed_by: str | None = Field(default=None, min_length=1, max_length=200)
+    staff_id: str | None = StaffId
+
+
+class LetterDeliveryIn(BaseModel):
+    delivered_at: AwareDatetime | None = Field(default=None, description="Default now")
+    carrier_status: str | None = Field(
+        default=None, min_length=1, max_length=200, description="The carrier's delivery status "
+        "(EMS 妥投, signed); this or receipt_reference is required",
+    )  # fmt: skip
+    receipt_reference: str | None = Field(
+        default=None, min_length=1, max_length=500,
+        description="The signed receipt's scan or reference",
+    )  # fmt: skip
+    signed_by: str | None = Field(default=None, min_length=1, max_length=200)
     staff_id: str | None = StaffId
 
 
@@ -30,12 +52,15 @@ class LetterIn(BaseModel):
 async def record_letter(
     case_id: str, body: LetterIn, pool: Pool, principal: security.LegalWorker
 ) -> dict[str, str]:
-    """A letter sent by EMS or by hand; delivered, it is proof like notifier's. Both dates are
-    business times: staff back-date them within the company's window, never forward-date
-    them (403). Audited."""
+    """A letter sent by EMS or by hand: posted (its tracking number proves posting, not
+    delivery). With ``delivered_at`` *and* proof (the carrier's delivery status or a signed
+    receipt's reference) it is recorded delivered at once, as
+    ``POST /cases/{case_id}/letters/{letter_id}/delivery`` does; ``delivered_at`` without
+    proof is not taken as delivery. Both dates are business times: staff back-date them within
+    the company's window, never forward-date them (403). Audited."""
     staff_id = body.staff_id or principal.subject
 
-    async def call(conn: Any) -> str:
+    async def call(conn: Any) -> dict[str, str]:
         case = await security.case(conn, principal, case_id)
         sent_at = business_instant(principal, case, body.sent_at, "sent_at")
         delivered_at = None
@@ -45,18 +70,68 @@ async def record_letter(
                 raise HTTPException(422, "delivered_at: a letter is delivered after it is sent")
         letter_id = await people.record_letter(
             conn, case_id, stage=body.stage, carrier=body.carrier, tracking_no=body.tracking_no,
-            sent_at=sent_at, delivered_at=delivered_at, staff_id=staff_id,
+            sent_at=sent_at, staff_id=staff_id,
         )  # fmt: skip
+        status = "posted"
+        if delivered_at is not None and (body.carrier_status or body.receipt_reference):
+            await people.record_letter_delivery(
+                conn, case_id, letter_id, delivered_at=delivered_at,
+                carrier_status=body.carrier_status, receipt_reference=body.receipt_reference,
+                signed_by=body.signed_by, staff_id=staff_id,
+            )  # fmt: skip
+            status = "delivered"
         after = {
             "case_id": case_id, **body.model_dump(mode="json"), "sent_at": sent_at,
-            "staff_id": staff_id,
+            "staff_id": staff_id, "status": status,
         }  # fmt: skip
         await record_case_change(
             conn, principal, case, "letter.recorded", "letter", letter_id, after=after
         )
-        return letter_id
+        return {"letter_id": letter_id, "status": status}
 
-    return {"letter_id": await _run(pool, call)}
+    return await _run(pool, call)
+
+
+@router.post("/cases/{case_id}/letters/{letter_id}/delivery")
+async def record_letter_delivery(
+    case_id: str,
+    letter_id: str,
+    body: LetterDeliveryIn,
+    pool: Pool,
+    principal: security.LegalWorker,
+) -> dict[str, str]:
+    """A posted letter's delivery, with proof: the carrier's delivery status (EMS 妥投/signed)
+    or a signed receipt (its scan or reference); 422 without either. Only then is the letter
+    delivery evidence of its demand and restarts the limitation clock. ``delivered_at`` is a
+    business time (never forward-dated by staff, never before the letter was posted).
+    Idempotent: a letter already delivered changes nothing. Audited."""
+    if not (body.carrier_status or body.receipt_reference):
+        raise HTTPException(
+            422, "a delivery needs carrier_status (the carrier's delivery status) or "
+            "receipt_reference (the signed receipt's scan or reference)",
+        )  # fmt: skip
+    staff_id = body.staff_id or principal.subject
+
+    async def call(conn: Any) -> dict[str, str]:
+        case = await security.case(conn, principal, case_id)
+        delivered_at = business_instant(principal, case, body.delivered_at, "delivered_at")
+        try:
+            changed = await people.record_letter_delivery(
+                conn, case_id, letter_id, delivered_at=delivered_at,
+                carrier_status=body.carrier_status, receipt_reference=body.receipt_reference,
+                signed_by=body.signed_by, staff_id=staff_id,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        if changed:
+            await record_case_change(
+                conn, principal, case, "letter.delivered", "letter", letter_id,
+                after={**body.model_dump(mode="json"), "delivered_at": delivered_at,
+                       "staff_id": staff_id},
+            )  # fmt: skip
+        return {"letter_id": letter_id, "status": "delivered"}
+
+    return await _run(pool, call)
 
 
 class AdvanceIn(BaseModel):
@@ -71,16 +146,22 @@ async def advance(
     case_id: str, body: AdvanceIn, pool: Pool, principal: security.LegalWorker
 ) -> dict[str, str]:
     """Move a case into a later stage by hand (e.g. mediation, lawsuit). 409 with the reason
-    when refused: a legal referral needs a delivered demand whose deadline has passed, as of
-    ``at`` (a business time: staff back-date it within the company's window, never forward;
-    only the service role, the simulation clock, acts as of another instant). Audited (a
-    stage override)."""
+    when refused: a legal referral needs a demand delivered in time whose deadline (from
+    delivery) has passed, judged at the server's clock now for staff, and such a referral
+    is entered then (``at`` is a business time: staff back-date other moves within the
+    company's window, never forward); only the service role, the simulation clock, is judged
+    as of ``at``. Audited (a stage override)."""
     staff_id = body.staff_id or principal.subject
 
     async def call(conn: Any) -> None:
         case = await security.case(conn, principal, case_id)
         at = business_instant(principal, case, body.at, "at")
-        await legal.advance(conn, case_id, stage=body.stage, staff_id=staff_id, at=at)
+        # The precondition is judged now: the server's clock for staff (a back-dated ``at``
+        # dates the record only), the simulation clock's instant for the service role.
+        judged_at = at if business_time.acts_on_own_clock(principal) else business_time.utc_now()
+        at = await legal.advance(
+            conn, case_id, stage=body.stage, staff_id=staff_id, at=at, judged_at=judged_at
+        )
         await record_case_change(
             conn, principal, case, "case.stage_overridden", "case", case_id,
             before={"stage": case["stage"], "stage_entered_at": case["stage_entered_at"]},

@@ -21,6 +21,14 @@ PAUSE = Kind(
         "WHERE p.pause_id = ANY($1::text[])"
     ),
 )
+LETTER = Kind(
+    "letter",
+    sql_resolver(
+        "SELECT l.letter_id AS id, a.community_id, c.company_id FROM letters l "
+        "JOIN arrears_cases a USING (case_id) LEFT JOIN communities c USING (community_id) "
+        "WHERE l.letter_id = ANY($1::text[])"
+    ),
+)
 
 REGISTRY = ScopeRegistry(
     fields={
@@ -30,6 +38,7 @@ REGISTRY = ScopeRegistry(
         "unit_id": UNIT,
         "task_id": TASK,
         "pause_id": PAUSE,
+        "letter_id": LETTER,
     },
     not_references={
         "before_id": "the audit trail's paging cursor (rows are filtered by scope in SQL)",

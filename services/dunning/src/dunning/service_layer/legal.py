@@ -5,11 +5,12 @@ whose deadline has passed (Civil Code art. 944 §2). Refusals say which precondi
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from dunning.adapters.policies import load_policy
-from dunning.domain.guardrails import Demand, Refusal, check_legal_referral
+from dunning.domain.guardrails import Refusal
 from dunning.domain.policy import Stage
 from dunning.service_layer.limitation import local_date, open_invoices_of_case
 from dunning.service_layer.people import Refused, case_row
@@ -17,21 +18,26 @@ from propfee.dates import months_overdue
 from propfee.events import ArrearsEscalated, EscalationAction
 from propfee.outbox import add_event
 
+#: What each refusal of the precondition (``dunning_demand_refusal``, migration 0010) means.
+DEMAND_REFUSALS = {
+    "no_delivered_demand": "no individually delivered demand with a deadline is on record "
+    "(Civil Code 944 §2; a posted letter or a message the API accepted is not delivered)",
+    "delivered_before_issue": "the only delivery on record is dated before the demand was issued",
+    "delivered_after_deadline": "the demand was delivered after the deadline it states",
+    "demand_deadline_not_passed": "the demand's deadline, counted from its delivery, has not "
+    "passed",
+}
+
 
 async def legal_referral_refusal(
-    conn: asyncpg.Connection, case_id: str, as_of: date
+    conn: asyncpg.Connection, case_id: str, as_of: datetime, time_zone: str = "Asia/Shanghai"
 ) -> Refusal | None:
-    rows = await conn.fetch(
-        "SELECT d.deadline, (SELECT min(ev.at) FROM contact_evidence ev WHERE ev.subject_id = "
-        "d.case_id AND ev.stage = d.stage AND ev.outcome = 'delivered') AS delivered_at "
-        "FROM demands d WHERE d.case_id = $1",
-        case_id,
+    """The legal-referral precondition of the case judged at the instant ``as_of``: the same
+    SQL function the sweep runs (``dunning_case_demand_refusal``, the rule's one home)."""
+    code = await conn.fetchval(
+        "SELECT dunning_case_demand_refusal($1, $2, $3)", case_id, as_of, time_zone
     )
-    demands = [
-        Demand(r["deadline"], local_date(r["delivered_at"]) if r["delivered_at"] else None)
-        for r in rows
-    ]
-    return check_legal_referral(demands, as_of)
+    return Refusal(code, DEMAND_REFUSALS.get(code, code)) if code else None
 
 
 async def hold_refusal(conn: asyncpg.Connection, case_id: str, at: datetime) -> Refusal | None:
@@ -63,14 +69,23 @@ async def hold_refusal(conn: asyncpg.Connection, case_id: str, at: datetime) -> 
 
 
 async def advance(
-    conn: asyncpg.Connection, case_id: str, *, stage: str, staff_id: str, at: datetime
-) -> None:
+    conn: asyncpg.Connection,
+    case_id: str,
+    *,
+    stage: str,
+    staff_id: str,
+    at: datetime,
+    judged_at: datetime | None = None,
+) -> datetime:
     """Staff move a case into a later stage (mediation, lawsuit, ...). Refused with a reason
     when the case is not open, paused or its debt under an honoured plan (``hold_refusal``),
     or a stage with a lawsuit-like action (or declaring the
-    precondition: ``Stage.requires_demand``) lacks a delivered demand whose
-    deadline passed before ``at`` (for staff never later than the server's clock: the HTTP
-    layer refuses a forward-dated ``at``). A legal stage puts the case on the legal track."""
+    precondition: ``Stage.requires_demand``) lacks a delivered demand, delivered in time,
+    whose deadline (from delivery) passed as of ``judged_at`` (default ``at``): the HTTP layer
+    passes the server's clock for staff, the simulation clock's instant for the service role.
+    Such a stage is entered when it is judged (a referral is not back-dated past its
+    precondition); any other at ``at``. A legal stage puts the case on the legal track.
+    Returns when the case entered the stage."""
     case = await case_row(conn, case_id)
     policy = await load_policy(conn, case["community_id"])
     codes = [s.code for s in policy.stages]
@@ -83,7 +98,8 @@ async def advance(
         raise Refused(hold)
     stage_def = policy.stages[codes.index(stage)]
     if stage_def.requires_demand:  # a lawsuit-like action, whatever the stage is called
-        refusal = await legal_referral_refusal(conn, case_id, local_date(at))
+        at = judged_at or at
+        refusal = await legal_referral_refusal(conn, case_id, at, policy.time_zone)
         if refusal:
             raise Refused(refusal)
     if codes.index(stage) <= case["stage_index"]:
@@ -103,11 +119,27 @@ async def advance(
         case_id, stage, case["community_id"], case["unit_id"], staff_id, at,
         [a.model_dump(exclude={"sealed"}) for a in stage_def.actions],
     )  # fmt: skip
-    await _publish_manual_escalation(conn, case, stage_def, at, staff_id)
+    deadline = None
+    if stage_def.deadline_days is not None:  # a demand issued by hand has its deadline too
+        deadline = at.astimezone(ZoneInfo(policy.time_zone)).date() + timedelta(
+            days=stage_def.deadline_days
+        )
+        await conn.execute(
+            "INSERT INTO demands (case_id, stage, deadline, issued_at, deadline_days) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            case_id, stage, deadline, at, stage_def.deadline_days,
+        )  # fmt: skip
+    await _publish_manual_escalation(conn, case, stage_def, at, staff_id, deadline)
+    return at
 
 
 async def _publish_manual_escalation(
-    conn: asyncpg.Connection, case: asyncpg.Record, stage: Stage, at: datetime, staff_id: str
+    conn: asyncpg.Connection,
+    case: asyncpg.Record,
+    stage: Stage,
+    at: datetime,
+    staff_id: str,
+    deadline: date | None = None,
 ) -> None:
     oldest = case["oldest_due_date"] or local_date(at)
     tier = case["tier"] if case["tier"] in ("red", "yellow", "green") else "green"
@@ -132,15 +164,16 @@ async def _publish_manual_escalation(
         room_label=case["room_label"],
         months_overdue=months_overdue(oldest, local_date(at)),
         owner_staff_id=case["owner_staff_id"] or staff_id,
+        deadline=deadline,
     )
     await conn.execute(
         "INSERT INTO escalations (case_id, stage, previous_stage, community_id, unit_id, "
         "payer_party_id, tier, outstanding_fen, oldest_due_date, invoice_ids, actions, reminder, "
-        "staff_id, escalated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-        "$13, $14)",
+        "staff_id, escalated_at, deadline) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+        "$11, $12, $13, $14, $15)",
         event.case_id, event.stage, event.previous_stage, event.community_id, event.unit_id,
         event.payer_party_id, event.tier, event.outstanding_fen, event.oldest_due_date,
         event.invoice_ids, [a.model_dump() for a in event.actions], stage.sends_messages,
-        staff_id, at,
+        staff_id, at, deadline,
     )  # fmt: skip
     await add_event(conn, event, key=event.unit_id, subject=event.case_id, time=at)

@@ -15,11 +15,23 @@ from propfee.events import NotificationDelivered, NotificationFailed, StaffTaskR
 #: reach the person; a bill is not a demand).
 DEMAND_MESSAGE_TYPES = frozenset({"reminder", "letter", "demand"})
 INDIVIDUAL_CHANNELS = frozenset({"sms", "wechat", "app_push", "email", "letter"})
+#: notifier's task when a payment cancelled a demand not yet sent or printed: staff decide
+#: whether to issue it again (issue 18 rule 10).
+REVIEW_DEMAND = "review_legal_demand"
+
+
+#: Proof that a letter (or door notice) reached the person: the carrier's delivery status or
+#: a signed receipt. A tracking number alone means posted (issue 18 rule 3).
+LETTER_PROOF = ("carrier_status", "receipt_reference")
 
 
 async def on_notification_delivered(
     conn: asyncpg.Connection, event: NotificationDelivered, context: EventContext
 ) -> None:
+    if event.channel in ("letter", "door_notice") and not any(
+        event.proof.get(k) for k in LETTER_PROOF
+    ):
+        return  # posted, not delivered (an event of a notifier from before the rule)
     await record_evidence(conn, event, "delivered", event.delivered_at, dict(event.proof))
     if event.message_type in DEMAND_MESSAGE_TYPES and event.channel in INDIVIDUAL_CHANNELS:
         on = local_date(event.delivered_at)
@@ -92,12 +104,12 @@ async def on_staff_task_requested(
     )
     if linked:
         return
-    await conn.execute(
+    created = await conn.fetchval(
         "INSERT INTO tasks (task_id, dedup_key, case_id, community_id, unit_id, kind, stage, "
         "reason, source, notifier_task_id, assignee, due_on, created_at) "
         "SELECT $1, 'notifier|' || $1, $2, $3, $4, $5, $6, $7, 'notifier', $1, "
         "(SELECT coalesce(owner_staff_id, assigned_to) FROM arrears_cases WHERE case_id = $2), "
-        "$8, $9 ON CONFLICT (dedup_key) DO NOTHING",
+        "$8, $9 ON CONFLICT (dedup_key) DO NOTHING RETURNING true",
         event.task_id,
         case_id,
         event.community_id,
@@ -108,3 +120,11 @@ async def on_staff_task_requested(
         local_date(event.requested_at),
         event.requested_at,
     )
+    if created and case_id and kind == REVIEW_DEMAND:
+        # The case says why its demand did not go (issue 18 rule 10); staff decide on the task.
+        await conn.execute(
+            "INSERT INTO case_notes (case_id, staff_id, body, at) VALUES ($1, 'notifier', $2, $3)",
+            case_id,
+            event.reason,
+            event.requested_at,
+        )

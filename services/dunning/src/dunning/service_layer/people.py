@@ -136,28 +136,69 @@ async def record_letter(
     carrier: str,
     tracking_no: str,
     sent_at: datetime,
-    delivered_at: datetime | None,
     staff_id: str,
 ) -> str:
-    """A letter sent by EMS or by hand; once delivered it is delivery proof like notifier's."""
-    case = await case_row(conn, case_id)
+    """A letter sent by EMS or by hand: posted (its tracking number), not delivered. It proves
+    nothing until its delivery is recorded (:func:`record_letter_delivery`)."""
+    await case_row(conn, case_id)
     letter_id = f"letter-{uuid.uuid4()}"
     await conn.execute(
         "INSERT INTO letters (letter_id, case_id, stage, carrier, tracking_no, sent_at, "
-        "delivered_at, staff_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        letter_id, case_id, stage, carrier, tracking_no, sent_at, delivered_at, staff_id,
+        "staff_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        letter_id, case_id, stage, carrier, tracking_no, sent_at, staff_id,
     )  # fmt: skip
-    if delivered_at is not None:
-        await conn.execute(
-            "INSERT INTO contact_evidence (notification_id, outcome, unit_id, party_id, channel, "
-            "message_type, subject_id, stage, at, detail) VALUES ($1, 'delivered', $2, $3, "
-            "'letter', 'letter', $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            letter_id, case["unit_id"], case["payer_party_id"], case_id, stage, delivered_at,
-            {"carrier": carrier, "tracking_no": tracking_no, "recorded_by": staff_id},
-        )  # fmt: skip
-        on = local_date(delivered_at)
-        invoices = await open_invoices_of_case(conn, case_id, on)
-        await add_restarts(
-            conn, [(i, "delivered_demand", on, letter_id) for i in invoices], at=delivered_at
-        )
     return letter_id
+
+
+async def record_letter_delivery(
+    conn: asyncpg.Connection,
+    case_id: str,
+    letter_id: str,
+    *,
+    delivered_at: datetime,
+    carrier_status: str | None,
+    receipt_reference: str | None,
+    signed_by: str | None,
+    staff_id: str,
+) -> bool:
+    """A posted letter delivered, with proof: the carrier's delivery status (EMS 妥投/signed)
+    or a signed receipt (its scan or reference). Then, and only then, it is delivery evidence
+    of the demand and restarts the limitation clock of the case's open invoices. False when
+    it was delivered already (nothing changes); LookupError for no such letter; ValueError
+    without proof or when delivered before it was posted."""
+    if not (carrier_status or receipt_reference):
+        raise ValueError("a delivery needs the carrier's status or a signed receipt's reference")
+    case = await case_row(conn, case_id)
+    letter = await conn.fetchrow(
+        "SELECT * FROM letters WHERE letter_id = $1 AND case_id = $2 FOR UPDATE", letter_id, case_id
+    )
+    if letter is None:
+        raise LookupError(f"letter {letter_id} not found")
+    if letter["delivered_at"] is not None:
+        return False
+    if delivered_at < letter["sent_at"]:
+        raise ValueError("delivered_at: a letter is delivered after it is posted")
+    await conn.execute(
+        "UPDATE letters SET delivered_at = $2, carrier_status = $3, receipt_reference = $4, "
+        "signed_by = $5, delivery_recorded_by = $6, delivery_recorded_at = now() "
+        "WHERE letter_id = $1",
+        letter_id, delivered_at, carrier_status, receipt_reference, signed_by, staff_id,
+    )  # fmt: skip
+    proof = {
+        "carrier": letter["carrier"], "tracking_no": letter["tracking_no"],
+        "carrier_status": carrier_status, "receipt_reference": receipt_reference,
+        "signed_by": signed_by, "recorded_by": staff_id,
+    }  # fmt: skip
+    await conn.execute(
+        "INSERT INTO contact_evidence (notification_id, outcome, unit_id, party_id, channel, "
+        "message_type, subject_id, stage, at, detail) VALUES ($1, 'delivered', $2, $3, "
+        "'letter', 'letter', $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        letter_id, case["unit_id"], case["payer_party_id"], case_id, letter["stage"],
+        delivered_at, {k: v for k, v in proof.items() if v is not None},
+    )  # fmt: skip
+    on = local_date(delivered_at)
+    invoices = await open_invoices_of_case(conn, case_id, on)
+    await add_restarts(
+        conn, [(i, "delivered_demand", on, letter_id) for i in invoices], at=delivered_at
+    )
+    return True

@@ -1,7 +1,9 @@
 """App push through a configurable webhook (the owner app's push gateway).
 
 The JSON body is signed: ``X-Propfee-Signature: sha256=<hex HMAC-SHA256(secret, body)>`` and
-``X-Propfee-Timestamp``; the gateway answers 2xx with ``{"push_id": ...}``.
+``X-Propfee-Timestamp``; the gateway answers 2xx with ``{"push_id": ...}``. Accepted is not
+delivered: the message is sent until the gateway's delivery receipt, posted (signed the same
+way) to ``POST /receipts/app_push``, says it reached the device.
 """
 
 from __future__ import annotations
@@ -56,4 +58,4 @@ class AppPushWebhook:
         if not response.is_success:
             return http_failure(self.provider, response.status, response.text)
         push_id = str(response.json().get("push_id", ""))
-        return SendResult("delivered", self.provider, push_id or None, {"push_id": push_id})
+        return SendResult("sent", self.provider, push_id or None, {"push_id": push_id})

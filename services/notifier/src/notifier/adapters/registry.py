@@ -78,7 +78,6 @@ class Channels:
             app_secret=s.wechat_app_secret.get_secret_value(),
             api=s.wechat_token_api,
         )
-        await_push = bool(s.wechat_callback_token.get_secret_value())
         wechat: ChannelAdapter
         if s.wechat_message_api == "subscribe":
             wechat = WeChatSubscribe(
@@ -88,7 +87,6 @@ class Channels:
                 templates=s.wechat_subscribe_templates,
                 miniprogram_state=s.wechat_miniprogram_state,
                 lang=s.wechat_lang,
-                await_push=await_push,
             )
         else:
             wechat = WeChatTemplate(
@@ -96,7 +94,6 @@ class Channels:
                 token,
                 api_base=s.wechat_api_base,
                 template_ids=s.wechat_template_ids,
-                await_push=await_push,
             )
         push = AppPushWebhook(
             session, url=s.push_webhook_url, secret=s.push_webhook_secret.get_secret_value()

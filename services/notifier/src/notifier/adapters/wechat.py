@@ -1,8 +1,8 @@
 """WeChat official account template messages (模板消息) to the owner's openid.
 
 The access token is shared (:mod:`notifier.adapters.wechat_token`); a rejected token is
-refreshed once and the message sent again. With the message push configured, the msgid is
-kept and the push (TEMPLATESENDJOBFINISH) proves delivery; otherwise the msgid is the proof.
+refreshed once and the message sent again. The msgid is kept and the message is sent, not
+delivered: only the push (TEMPLATESENDJOBFINISH success) proves delivery.
 """
 
 from __future__ import annotations
@@ -25,13 +25,11 @@ class WeChatTemplate:
         *,
         api_base: str,
         template_ids: dict[str, str],
-        await_push: bool = False,
     ) -> None:
         self._session = session
         self._token = token
         self._base = api_base.rstrip("/")
         self._template_ids = template_ids
-        self._await_push = await_push
 
     async def send(self, message: Outbound) -> SendResult:
         template_id = self._template_ids.get(message.message_type) or self._template_ids.get(
@@ -71,7 +69,9 @@ class WeChatTemplate:
         code = int(answer.get("errcode", 0))
         if code == 0:
             msgid = str(answer.get("msgid", ""))
-            outcome: Outcome = "sent" if self._await_push else "delivered"
+            # Accepted by the API is not delivered: the push event (the delivery receipt)
+            # makes it delivered (issue 18 rule 3; entrypoints.wechat_push).
+            outcome: Outcome = "sent"
             return SendResult(outcome, self.provider, msgid, {"msgid": msgid})
         verdict: Outcome = "retry" if code in TRANSIENT else "failed"
         return SendResult(verdict, self.provider, error=f"{code}: {answer.get('errmsg', '')}")

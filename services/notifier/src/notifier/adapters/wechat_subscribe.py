@@ -6,11 +6,11 @@ value formatted to its keyword type's rule by :mod:`notifier.domain.wechat_field
 template, page and keywords a message type uses is configuration
 (``WECHAT_SUBSCRIBE_TEMPLATES``), as the templates are chosen in the WeChat console.
 
-Answers: 0 sent (the msgid; the subscribe_msg_sent_event push proves delivery when the
-message push is configured); 43101 the user refused or used up the subscription - final on
-this channel, so the dispatcher falls back to the next one; 40001/42001/40014 the token -
-refreshed once and sent again; -1 busy and 45009 limits - retried with backoff; anything else
-(40003 openid, 40037 template, 47003 values, 41030 page) - final on this channel.
+Answers: 0 sent (the msgid; only the subscribe_msg_sent_event push proves delivery); 43101
+the user refused or used up the subscription - final on this channel, so the dispatcher falls
+back to the next one; 40001/42001/40014 the token - refreshed once and sent again; -1 busy
+and 45009 limits - retried with backoff; anything else (40003 openid, 40037 template, 47003
+values, 41030 page) - final on this channel.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ class WeChatSubscribe:
         templates: dict[str, dict[str, Any]],
         miniprogram_state: str = "formal",
         lang: str = "zh_CN",
-        await_push: bool = False,
     ) -> None:
         self._session = session
         self._token = token
@@ -47,7 +46,6 @@ class WeChatSubscribe:
         self._templates = templates
         self._state = miniprogram_state
         self._lang = lang
-        self._await_push = await_push
 
     def request_body(self, message: Outbound) -> dict[str, Any]:
         """The JSON to send; FieldError (or KeyError for a page placeholder) when it cannot
@@ -94,7 +92,9 @@ class WeChatSubscribe:
         code = int(answer.get("errcode", 0))
         if code == 0:
             msgid = str(answer.get("msgid", ""))
-            outcome: Outcome = "sent" if self._await_push else "delivered"
+            # Accepted by the API is not delivered: the push event (the delivery receipt)
+            # makes it delivered (issue 18 rule 3; entrypoints.wechat_push).
+            outcome: Outcome = "sent"
             proof = {"msgid": msgid, "template_id": str(body["template_id"])}
             return SendResult(outcome, self.provider, msgid, proof)
         error = f"{code}: {answer.get('errmsg', '')}"

@@ -6,12 +6,15 @@ delivery callbacks are open, authenticated by the callback token in their URL.""
 from __future__ import annotations
 
 import hmac
+import json
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from notifier.adapters.app_push import signature as app_push_signature
 from notifier.entrypoints import receipts_in, security
 from notifier.entrypoints.security import Dispatcher, DocumentReader, LetterClerk, Reader
 from notifier.runtime import NotifierRuntime
@@ -151,6 +154,44 @@ async def tencent_receipts(
     _callback_token(request, token)
     await _store_and_apply(request, pool, receipts_in.tencent(body))
     return {"result": 0, "errmsg": "OK"}
+
+
+@router.post("/receipts/app_push", openapi_extra=open_route("signature"))
+async def app_push_receipts(
+    request: Request,
+    pool: Pool,
+    x_propfee_signature: Annotated[str, Header(max_length=200)] = "",
+    x_propfee_timestamp: Annotated[str, Header(max_length=20)] = "",
+) -> dict[str, Any]:
+    """The owner app's push gateway: delivery receipts (a JSON list, or one object, of
+    ``{"push_id", "status", "reported_at"}``), signed as notifier signs its pushes
+    (``X-Propfee-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>``, the
+    timestamp within ``NOTIFIER_WECHAT_PUSH_MAX_AGE_S`` of now). Only a receipt makes an app
+    push delivered; the gateway accepting it made it sent. No secret configured: 404; a bad or
+    stale signature: 401, nothing stored."""
+    settings: NotifierSettings = request.app.state.runtime.settings
+    secret = settings.push_webhook_secret.get_secret_value()
+    if not secret:
+        raise HTTPException(404, "app push receipts are not configured")
+    body = await request.body()
+    if len(body) > 256 * 1024:
+        raise HTTPException(413, "receipts too large")
+    stamp = x_propfee_timestamp
+    if not (stamp.isascii() and stamp.isdigit()):
+        raise HTTPException(401, "bad timestamp")
+    if abs(time.time() - int(stamp)) > settings.wechat_push_max_age_s:
+        raise HTTPException(401, "stale timestamp")
+    expected = app_push_signature(secret, stamp, body)
+    if not hmac.compare_digest(expected.encode(), x_propfee_signature.encode()):
+        raise HTTPException(401, "bad signature")
+    try:
+        parsed = json.loads(body)
+        items = parsed if isinstance(parsed, list) else [parsed]
+        found = receipts_in.app_push([i for i in items if isinstance(i, dict)])
+    except (ValueError, TypeError) as exc:
+        raise HTTPException(400, f"not receipts: {exc}") from exc
+    applied = await _store_and_apply(request, pool, found)
+    return {"received": len(found), "applied": applied}
 
 
 @router.post("/receipts")

@@ -382,11 +382,16 @@ async def batch_pdf(pool: Pool, batch_id: str, principal: LetterClerk) -> Respon
 class TrackingIn(BaseModel):
     tracking_number: str = Field(min_length=4, max_length=100)
     carrier: str = Field(default="EMS", max_length=50)
-    delivered_at: AwareDatetime | None = Field(
+    posted_at: AwareDatetime | None = Field(
         default=None,
-        description="When it was delivered (default: now). Staff may back-date it within the "
+        description="When it was posted (default: now). Staff may back-date it within the "
         "company's window (backdate_days, default 7) and never forward-date it (403); the "
         "time it was recorded is kept too",
+    )
+    delivered_at: AwareDatetime | None = Field(
+        default=None,
+        description="Deprecated: read as posted_at. A tracking number means posted, not "
+        "delivered; record the delivery with POST /notifications/{id}/delivery",
     )
 
 
@@ -394,22 +399,22 @@ class TrackingIn(BaseModel):
 async def record_tracking(
     pool: Pool, notification_id: str, body: TrackingIn, principal: LetterRecorder
 ) -> dict[str, str]:
-    """The postal tracking number (or hand-delivery reference): the letter's delivery proof.
-    Audited."""
+    """The postal tracking number: the letter is posted, not delivered (its delivery is
+    recorded with proof by ``POST /notifications/{notification_id}/delivery``). Audited."""
     async with pool.acquire() as conn, conn.transaction():
         row = await security.notification(conn, principal, notification_id)
         now = datetime.now(UTC)
         at = business_time.business_instant(
             principal,
-            body.delivered_at,
+            body.posted_at or body.delivered_at,
             now,
-            field="delivered_at",
+            field="posted_at",
             backdate_days=row["backdate_days"],
         )
         result = await letters.record_tracking(
             conn, notification_id, body.tracking_number, body.carrier, at
         )
-        if result == "delivered":
+        if result == "posted":
             await audit.record(
                 conn,
                 principal,
@@ -421,15 +426,83 @@ async def record_tracking(
                 company_id=row["company_id"],
                 before={"status": row["status"], "tracking_number": row["tracking_number"]},
                 after={
-                    "status": "delivered",
+                    "status": "posted",
                     "tracking_number": body.tracking_number,
                     "carrier": body.carrier,
-                    "delivered_at": at,
+                    "posted_at": at,
                     "recorded_at": now,
                 },
             )
     if result is None:
         raise HTTPException(409, "not a letter or door notice awaiting its tracking number")
+    return {"notification_id": notification_id, "status": result}
+
+
+class DeliveryIn(BaseModel):
+    delivered_at: AwareDatetime | None = Field(
+        default=None,
+        description="When it was delivered (default: now); a business time like posted_at",
+    )
+    carrier_status: str | None = Field(
+        default=None, min_length=1, max_length=200,
+        description="The carrier's delivery status (EMS 妥投, signed); the letter must be posted",
+    )  # fmt: skip
+    receipt_reference: str | None = Field(
+        default=None, min_length=1, max_length=500,
+        description="A signed receipt: its scan's reference (or the receipt number)",
+    )  # fmt: skip
+    signed_by: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+@router.post("/notifications/{notification_id}/delivery")
+async def record_delivery(
+    pool: Pool, notification_id: str, body: DeliveryIn, principal: LetterRecorder
+) -> dict[str, str]:
+    """A letter's (or door notice's) delivery, with proof: the carrier's delivery status or a
+    signed receipt with its scan or reference (422 without either). Publishes
+    NotificationDelivered with that proof: only now does dunning count it as a delivered
+    demand. 409 when it is not a letter awaiting delivery; a delivered one is unchanged.
+    Audited."""
+    if not (body.carrier_status or body.receipt_reference):
+        raise HTTPException(
+            422, "a delivery needs carrier_status (the carrier's delivery status) or "
+            "receipt_reference (the signed receipt's scan or reference)",
+        )  # fmt: skip
+    async with pool.acquire() as conn, conn.transaction():
+        row = await security.notification(conn, principal, notification_id)
+        now = datetime.now(UTC)
+        at = business_time.business_instant(
+            principal,
+            body.delivered_at,
+            now,
+            field="delivered_at",
+            backdate_days=row["backdate_days"],
+        )
+        try:
+            result = await letters.record_delivery(
+                conn, notification_id, at=at, carrier_status=body.carrier_status,
+                receipt_reference=body.receipt_reference, signed_by=body.signed_by,
+            )  # fmt: skip
+        except letters.NotDeliverable as exc:
+            raise HTTPException(409, str(exc)) from exc
+        if result == "delivered":
+            await audit.record(
+                conn,
+                principal,
+                "letter.delivery_recorded",
+                "notification",
+                notification_id,
+                community_id=row["community_id"],
+                unit_id=row["unit_id"],
+                company_id=row["company_id"],
+                before={"status": row["status"]},
+                after={
+                    "status": "delivered", **body.model_dump(mode="json"),
+                    "delivered_at": at, "recorded_at": now,
+                },
+            )  # fmt: skip
+    if result is None:
+        raise HTTPException(409, "not a letter or door notice")
     return {"notification_id": notification_id, "status": result}
 
 

@@ -52,6 +52,28 @@ def tencent(items: list[dict[str, Any]]) -> list[Receipt]:
     ]
 
 
+#: The push gateway's statuses that mean the message reached the device.
+APP_PUSH_DELIVERED = frozenset({"delivered", "arrived", "received"})
+
+
+def app_push(items: list[dict[str, Any]]) -> list[Receipt]:
+    """The owner app's push gateway receipts: ``{"push_id", "status", "reported_at"}`` (an
+    ISO instant with its offset), ``status`` "delivered" (or "arrived") when the device got it."""
+    found = []
+    for i in items:
+        if not i.get("push_id"):
+            continue
+        status = str(i.get("status") or "").strip().lower() or "unknown"
+        reported = i.get("reported_at")
+        at = None
+        if isinstance(reported, str) and reported:
+            at = datetime.fromisoformat(reported)
+            at = at if at.tzinfo else at.replace(tzinfo=CHINA)
+        found.append(Receipt("app_push", str(i["push_id"]), status in APP_PUSH_DELIVERED,
+                             status, at, i))  # fmt: skip
+    return found
+
+
 class ManualReceipt(BaseModel):
     provider: str
     provider_message_id: str

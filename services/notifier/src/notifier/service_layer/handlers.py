@@ -95,7 +95,7 @@ async def on_payment_received(
     payment was known here, and any requested before the payment that arrives later (a
     reminder from another topic). Reminders requested after ``paid_at`` come from sweeps that
     already knew of the payment: they go."""
-    reason = f"cancelled: the household paid (payment {event.payment_id})"
+    reason = f"{stops.PAID} (payment {event.payment_id})"
     await queue_requests(conn, [receipt_request(event)], context.event_id)
     await stops.cancel_queued(conn, event.unit_id, reason, event.received_at)
     await stops.add_stop(
@@ -109,13 +109,15 @@ async def on_payment_received(
         reason=reason,
         at=event.received_at,
     )
+    await stops.review_cancelled_demands(conn, event.unit_id, event.received_at)
 
 
 async def on_arrears_escalated(
     conn: asyncpg.Connection, event: ArrearsEscalated, context: EventContext
 ) -> None:
     await queue_requests(conn, reminder_requests(event, ESSENTIAL_STAGES), context.event_id)
-    await stops.cancel_stopped(conn, event.unit_id)  # a pause or payment that came first
+    if await stops.cancel_stopped(conn, event.unit_id):  # a pause or payment that came first
+        await stops.review_cancelled_demands(conn, event.unit_id, event.escalated_at)
     for action in event.actions:
         if action.kind != "task":
             continue

@@ -1,5 +1,6 @@
-"""Letters and door notices after rendering: print batches, and the tracking number (or the
-hand-delivery reference) recorded later as the delivery proof."""
+"""Letters and door notices after rendering: print batches, the tracking number (posted: not
+delivered) and the delivery recorded later with its proof (the carrier's delivery status or a
+signed receipt)."""
 
 from __future__ import annotations
 
@@ -76,8 +77,9 @@ async def create_batch(
 async def record_tracking(
     conn: asyncpg.Connection, notification_id: str, tracking_number: str, carrier: str, at: datetime
 ) -> str | None:
-    """Delivered, with the tracking number as proof; None when there is no such letter to
-    track (a second call with the same number is accepted and changes nothing)."""
+    """Posted, with the tracking number: not delivered (issue 18 rule 3), so nothing is
+    published; :func:`record_delivery` makes it delivered. None when there is no such letter
+    awaiting its tracking number (a second call with the same number changes nothing)."""
     rows = await conn.fetch(queries.BY_IDS, [notification_id])
     if not rows or rows[0]["channel"] not in {"letter", "door_notice"}:
         return None
@@ -86,15 +88,70 @@ async def record_tracking(
         return "unchanged"
     proof = {**(row["proof"] or {}), "tracking_number": tracking_number, "carrier": carrier}
     updated = await conn.fetchval(
-        "UPDATE notifications SET status = 'delivered', tracking_number = $2, "
-        "provider_message_id = $2, proof = $3, delivered_at = $4, delivery_recorded_at = now() "
+        "UPDATE notifications SET status = 'posted', tracking_number = $2, "
+        "provider_message_id = $2, proof = $3, posted_at = $4, delivery_recorded_at = now() "
         "WHERE notification_id = $1 AND status = 'printing' RETURNING true",
         notification_id,
         tracking_number,
         proof,
         at,
     )
-    if not updated:
+    return "posted" if updated else None
+
+
+class NotDeliverable(Exception):
+    """The delivery cannot be recorded (the detail says why)."""
+
+
+async def record_delivery(
+    conn: asyncpg.Connection,
+    notification_id: str,
+    *,
+    at: datetime,
+    carrier_status: str | None,
+    receipt_reference: str | None,
+    signed_by: str | None,
+) -> str | None:
+    """A letter or door notice delivered, with proof: the carrier's delivery status (EMS
+    妥投/signed; the letter must be posted, with its tracking number) or a signed receipt
+    (its scan or reference; also for one handed over without the post). Publishes
+    NotificationDelivered with that proof. None when there is no such letter; "unchanged" for
+    one already delivered; NotDeliverable without proof, for a letter not yet posted (carrier
+    status) or a delivery before it was posted."""
+    if not (carrier_status or receipt_reference):
+        raise NotDeliverable(
+            "a delivery needs carrier_status (the carrier's delivery status) or "
+            "receipt_reference (the signed receipt's scan or reference)"
+        )
+    rows = await conn.fetch(queries.BY_IDS, [notification_id])
+    if not rows or rows[0]["channel"] not in {"letter", "door_notice"}:
         return None
+    row = rows[0]
+    state = await conn.fetchrow(
+        "SELECT status, posted_at, sent_at FROM notifications WHERE notification_id = $1",
+        notification_id,
+    )
+    if state["status"] == "delivered":
+        return "unchanged"
+    if state["status"] not in {"posted", "printing"}:
+        raise NotDeliverable(f"the letter is {state['status']}, not posted")
+    if state["status"] == "printing" and not receipt_reference:
+        raise NotDeliverable("a carrier's status needs the letter posted (its tracking number)")
+    posted_at = state["posted_at"] or state["sent_at"]
+    if posted_at is not None and at < posted_at:
+        raise NotDeliverable("delivered_at: a letter is delivered after it is posted")
+    extra = {
+        "carrier_status": carrier_status, "receipt_reference": receipt_reference,
+        "signed_by": signed_by,
+    }  # fmt: skip
+    proof = {**(row["proof"] or {}), **{k: v for k, v in extra.items() if v}}
+    await conn.execute(
+        "UPDATE notifications SET status = 'delivered', proof = $2, delivered_at = $3, "
+        "delivery_recorded_at = now() WHERE notification_id = $1",
+        notification_id,
+        proof,
+        at,
+    )
+    carrier = str(proof.get("carrier") or "hand")
     await outcomes.delivered(conn, row, row["channel"], carrier, proof, at)
     return "delivered"

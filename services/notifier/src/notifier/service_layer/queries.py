@@ -72,7 +72,7 @@ SELECT kind, unit_id, case_id, invoice_id, stops_before, reason FROM reminder_st
 #: What already went out for these subjects (exactly once per subject, stage, channel).
 GONE = """
 SELECT subject_id, message_type, coalesce(stage, '-') AS stage, channel FROM notifications
- WHERE subject_id = ANY($1::text[]) AND status IN ('sent', 'printing', 'delivered')
+ WHERE subject_id = ANY($1::text[]) AND status IN ('sent', 'printing', 'posted', 'delivered')
 """
 
 

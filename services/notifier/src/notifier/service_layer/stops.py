@@ -10,6 +10,24 @@ from datetime import datetime
 
 import asyncpg
 
+from notifier.service_layer.tasks import request_task
+
+#: The reason a payment's cancellation carries (handlers.on_payment_received).
+PAID = "cancelled: the household paid"
+#: The staff task when a payment cancelled a demand before it went (issue 18 rule 10).
+REVIEW_DEMAND = "review_legal_demand"
+
+#: Demands (reminders stating a deadline: the legal demand and any stage with a deadline) of
+#: the unit that a payment cancelled before they were sent or printed.
+CANCELLED_DEMANDS = """
+SELECT n.notification_id, n.community_id, n.unit_id, n.party_id, n.subject_id, n.stage,
+       n.channel, n.status_reason, n.params ->> 'deadline' AS deadline, n.cancelled_at
+  FROM notifications n
+ WHERE n.unit_id = $1 AND n.status = 'cancelled' AND n.message_type = 'reminder'
+   AND n.params ->> 'deadline' IS NOT NULL AND n.status_reason LIKE $2 || '%'
+ ORDER BY n.notification_id
+"""
+
 #: Not yet sent: queued, waiting for contacts, or a letter rendered but not batched for print.
 CANCEL = """
 UPDATE notifications n
@@ -90,3 +108,30 @@ async def resume(
         case_id,
         at,
     )
+
+
+async def review_cancelled_demands(conn: asyncpg.Connection, unit_id: str, at: datetime) -> int:
+    """A payment does not silently kill a demand: for each demand of the unit a payment
+    cancelled before it was sent or printed, staff get a task (StaffTaskRequested, kind
+    ``review_legal_demand``, the reason naming the payment) to decide whether to issue it
+    again; dunning records the reason on the case. Once per case, stage and payment."""
+    asked = 0
+    for n in await conn.fetch(CANCELLED_DEMANDS, unit_id, PAID):
+        reason = (
+            f"the {n['stage']} demand ({n['channel']}, deadline {n['deadline']}) was not "
+            f"issued: {n['status_reason']}; decide whether to issue it again"
+        )
+        asked += await request_task(
+            conn,
+            key=f"{REVIEW_DEMAND}|{n['subject_id']}|{n['stage']}|{n['status_reason']}",
+            kind=REVIEW_DEMAND,
+            community_id=n["community_id"],
+            unit_id=n["unit_id"],
+            party_id=n["party_id"],
+            subject_id=n["subject_id"],
+            stage=n["stage"],
+            reason=reason,
+            at=n["cancelled_at"] or at,
+            notification_id=n["notification_id"],
+        )
+    return asked
