@@ -283,6 +283,7 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
                     "resumed",
                     "installment_plans",
                     "legal_cases",
+                    "letters_posted",
                     "letters_delivered",
                     "door_notices_posted",
                 )

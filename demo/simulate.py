@@ -116,6 +116,7 @@ class Simulation:
         self.pending_pay: dict[date, list[tuple[Household, str]]] = defaultdict(list)
         self.open_pauses: dict[str, tuple[str, date]] = {}  # unit → (pause_id, resolve on)
         self.letters_to_track: dict[date, list[str]] = defaultdict(list)
+        self.letters_to_deliver: dict[date, list[str]] = defaultdict(list)
         self.meters: dict[str, int] = {}  # unit → its water meter's last reading (m³)
         self.messages_seen = 0
         self.dispatched_last = False
@@ -435,45 +436,55 @@ class Simulation:
 
     async def _post_office(self, day: date) -> None:
         """Print yesterday's letters and door notices: the housekeeper posts the notices on
-        the doors at once (a hand-delivery reference), the letters go by EMS and are
-        delivered two days later (the tracking number). Recorded as the automation (the
-        service role): staff act as of now only, and these times are the simulated clock's."""
+        the doors at once (a hand-delivery reference); the letters go by EMS the next day
+        (the tracking number: posted) and most are signed for two days after that (EMS's
+        妥投 status: delivered); about one in fourteen is never signed for (refused, nobody
+        at the address) and stays posted, which proves nothing in law (issue 18 rule 3).
+        Recorded as the automation (the service role): staff act as of now only, and these
+        times are the simulated clock's."""
         batch = await self.api.post(
             "notifier", "/letters/batches", actor="automation",
             params={"as_of": local(day, 9, 45).isoformat()},
         )  # fmt: skip
         by_channel = batch.get("by_channel") or {}
         if by_channel.get("letter"):
-            self.letters_to_track[day + timedelta(days=2)].extend(by_channel["letter"])
+            self.letters_to_track[day + timedelta(days=1)].extend(by_channel["letter"])
         notices = list(by_channel.get("door_notice") or [])
         letters = self.letters_to_track.pop(day, [])
+        signed = self.letters_to_deliver.pop(day, [])
+        for n in letters:
+            if self.rng("ems", n).random() >= 1 / 14:
+                self.letters_to_deliver[day + timedelta(days=2)].append(n)
 
-        async def track(nid: str, number: str, carrier: str, at: datetime) -> None:
-            # Posted (the tracking number), then delivered with proof: EMS's 妥投 status, or
-            # the housekeeper's hand-delivery reference (issue 18 rule 3).
+        async def post(nid: str, number: str, carrier: str, at: datetime) -> None:
             await self.api.post(
                 "notifier", f"/notifications/{nid}/tracking", actor="automation", ok=(200, 409),
                 json={"tracking_number": number, "carrier": carrier,
                       "posted_at": at.isoformat()},
             )  # fmt: skip
-            proof = (
-                {"carrier_status": "妥投"} if carrier == "EMS" else {"receipt_reference": number}
-            )
+
+        async def deliver(nid: str, proof: dict[str, str], at: datetime) -> None:
             await self.api.post(
                 "notifier", f"/notifications/{nid}/delivery", actor="automation", ok=(200, 409),
                 json={**proof, "delivered_at": at.isoformat()},
             )  # fmt: skip
 
+        async def by_hand(nid: str, number: str, at: datetime) -> None:
+            await post(nid, number, "hand", at)
+            await deliver(nid, {"receipt_reference": number}, at)
+
         await gather_limited(
             [
-                *(track(n, f"EMS{stable_digits(n, 9)}CN", "EMS", local(day, 11)) for n in letters),
+                *(post(n, f"EMS{stable_digits(n, 9)}CN", "EMS", local(day, 11)) for n in letters),
+                *(deliver(n, {"carrier_status": "妥投"}, local(day, 15)) for n in signed),
                 *(
-                    track(n, f"HK-{day:%Y%m%d}-{stable_digits(n, 6)}", "hand", local(day, 10, 30))
+                    by_hand(n, f"HK-{day:%Y%m%d}-{stable_digits(n, 6)}", local(day, 10, 30))
                     for n in notices
                 ),
             ]
         )
-        self.totals.staff["letters_delivered"] += len(letters)
+        self.totals.staff["letters_posted"] += len(letters)
+        self.totals.staff["letters_delivered"] += len(signed)
         self.totals.staff["door_notices_posted"] += len(notices)
 
     # ------------------------------------------------------------------------------------
