@@ -290,3 +290,25 @@ async def test_migration_0011_splits_a_household_case_holding_several_payers(
         ("u-2", "p-old", "closed", "reminder"),
     ]
     assert rows[1]["case_id"] == "case-u1" and rows[3]["case_id"] == "case-u2"
+
+
+async def test_a_manual_advance_also_addresses_the_jointly_liable_owner(
+    api: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """Staff moving a tenant's case by hand (HTTP) into a stage at or after the configured
+    one publish the owner's copy too; before it, the tenant alone."""
+    await _joint_policy(pool, "c-9", "formal_letter")
+    jan = billed("1806", date(2026, 1, 31), "p-tenant6", ["p-tenant6", "p-owner6"],
+                 community="c-9")  # fmt: skip
+    await feed(pool, jan)
+    [case] = (await cases_of(pool, "1806")).values()
+    for stage, when in (("friendly_letter", "2026-04-01"), ("formal_letter", "2026-04-20")):
+        r = await api.post(f"/cases/{case['case_id']}/advance", json={
+            "stage": stage, "reason": "test", "at": f"{when}T10:00:00+08:00"})  # fmt: skip
+        assert r.status_code == 200, r.text
+    events = [(e.stage, e.payer_party_id, e.jointly_liable_for) for e in await published(pool)]
+    assert events == [
+        ("friendly_letter", "p-tenant6", None),
+        ("formal_letter", "p-tenant6", None),
+        ("formal_letter", "p-owner6", "p-tenant6"),
+    ]
