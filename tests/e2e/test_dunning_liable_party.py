@@ -48,8 +48,9 @@ async def test_a_defaulting_tenant_and_the_jointly_liable_owner_are_both_reminde
         assert r.status_code == 201, r.text
 
         async def case_opened() -> bool:
-            cases = (await http.get(f"{dunning}/cases", params={"unit_id": unit_id})).json()
-            return [c["payer_party_id"] for c in cases] == [tenant]
+            r = await http.get(f"{dunning}/cases", params={"unit_id": unit_id})
+            # 404 until dunning has learnt the unit (its invoice) from Kafka.
+            return r.status_code == 200 and [c["payer_party_id"] for c in r.json()] == [tenant]
 
         await wait_until(case_opened, timeout=60)
         policy = (await http.get(f"{dunning}/policies/{community}")).json()
