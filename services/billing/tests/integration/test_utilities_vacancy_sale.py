@@ -367,3 +367,25 @@ def test_a_sale_answers_the_sellers_arrears_and_the_buyer_is_billed_after_it(
     assert april.payer_party_id == sale["buyer_party_id"]
     assert april.liable_party_ids == [sale["buyer_party_id"]]
     assert april.interest_from == date(2026, 5, 1)
+
+
+def test_a_handover_names_the_developer_then_the_owner_on_each_invoice(
+    http: TestClient, billing_db: str
+) -> None:
+    """Issue 18 rule 7 (dunning chases the payer billing names): an unsold unit handed over
+    on 01-15 is the developer's through January, the owner's from February; each InvoiceIssued
+    names that payer and only that payer as liable (no tenant: nobody jointly liable)."""
+    cid = "c-handover"
+    _community(http, cid)
+    unsold = _unit(http, cid, "401", owner=None, status="unsold", payer="developer")
+    _run(http, cid, "2026-01-01")
+    handed = _ok(http.post(f"/units/{unsold}/handover", json={
+        "handover_date": "2026-01-15", "owner": {"name": "业主401"}}))  # fmt: skip
+    owner = handed["owner_party_id"]
+    _run(http, cid, "2026-02-01")
+    by_month = {e.period_start: e for e in _issued(billing_db, unsold)}
+    january, february = by_month[date(2026, 1, 1)], by_month[date(2026, 2, 1)]
+    developer = january.payer_party_id
+    assert developer != owner
+    assert january.liable_party_ids == [developer]
+    assert february.payer_party_id == owner and february.liable_party_ids == [owner]

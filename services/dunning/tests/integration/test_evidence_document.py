@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import pytest
 
+from dunning.service_layer.evidence import gather
 from propfee.events import InvoiceBalanceChanged, LateFeeAssessed, LateFeeBasis
 from services.dunning.tests.integration.support import at, case_of, delivered, feed, invoice
 from services.dunning.tests.integration.support import payment as payment_received
@@ -88,6 +89,7 @@ async def _case_with_everything(api, pool) -> str:  # type: ignore[no-untyped-de
         "staff_id": "hk-2",
         "sent_at": at("2026-02-10 10:00").isoformat(),
         "delivered_at": at("2026-02-12 15:20").isoformat(),
+        "carrier_status": "妥投",  # delivered with the carrier's status (posted otherwise)
     }
     assert (await api.post(f"/cases/{case_id}/letters", json=letter)).status_code == 201
     promise = {
@@ -189,3 +191,21 @@ async def test_the_zip_attachments_are_numbered_as_the_evidence_list_cites_them(
     for raw in ("case-", "inv-", "unit-", "letter-", "False", "True", "_fen"):
         assert raw not in every, raw
     assert re.search(r"2026年2月8日 10:01", every)
+
+
+async def test_the_limitation_state_is_read_on_the_local_date(pool) -> None:  # type: ignore[no-untyped-def]
+    """The bundle's limitation state per period is ``dunning_limitation_state`` on the policy's
+    local date: 2026-12-31 23:00 in Shanghai is still the last day (alert); an hour and a half
+    later it is 2027-01-01 there (expired), though still 2026-12-31 in UTC."""
+    old = invoice(UNIT, date(2023, 12, 31), total_fen=10_000)
+    await feed(pool, old)
+    case_id = (await case_of(pool, UNIT))["case_id"]
+    async with pool.acquire() as conn:
+        expires = await conn.fetchval(
+            "SELECT limitation_expires_on FROM receivables WHERE invoice_id = $1", old.invoice_id
+        )
+        assert expires == date(2026, 12, 31)
+        before = await gather(conn, case_id, at("2026-12-31 23:00"))
+        after = await gather(conn, case_id, at("2027-01-01 00:30"))
+    assert [i["limitation_state"] for i in before["invoices"]] == ["alert"]
+    assert [i["limitation_state"] for i in after["invoices"]] == ["expired"]

@@ -188,3 +188,78 @@ async def test_limitation_clocks_reach_their_topic(
         r.headers["ce_type"] == b"propfee.dunning.LimitationClockChanged.v1" for r in records
     )
     assert dunning.stop_gracefully(), dunning.log_tail()
+
+
+async def test_each_party_of_a_unit_is_chased_for_its_own_invoices_over_kafka(
+    create_database: Any,
+    services: Any,
+    test_prefix: str,
+    kafka: str,
+    staff_auth: BearerAuth,
+    dev_issuer: DevIssuer,
+) -> None:
+    """Issue 18 rule 7 across the broker: billing's invoices of a sold unit (the seller's
+    January, the buyer's February) and of a tenant's unit (the owner jointly liable) arrive on
+    Kafka; the sold unit has two cases (HTTP); a community policy put over HTTP adds the owner
+    from the reminder; one sweep publishes escalations naming each party with their own
+    invoices, and the owner's copy of the tenant's."""
+    db = await create_database("dunning")
+    dunning = services("dunning", db, sweep_interval_s="0").start()
+
+    def billed(unit: str, due: date, payer: str, liable: list[str]) -> Any:
+        return invoice(unit, due).model_copy(
+            update={"payer_party_id": payer, "liable_party_ids": liable}
+        )
+
+    seller = billed("k-20", date(2026, 1, 31), "p-seller", ["p-seller"])
+    buyer = billed("k-20", date(2026, 2, 28), "p-buyer", ["p-buyer"])
+    tenant = billed("k-21", date(2026, 2, 28), "p-tenant", ["p-tenant", "p-owner"])
+    producer = make_producer(kafka, client_id="dunning-test")
+    await producer.start()
+    try:
+        await publish(producer, test_prefix + community("c-1").topic(), community("c-1"), key="c-1")
+        for inv in (seller, buyer, tenant):
+            await publish(producer, test_prefix + inv.topic(), inv, key=inv.unit_id)
+        async with httpx.AsyncClient(base_url=dunning.url, timeout=30, auth=staff_auth) as http:
+
+            async def all_handled() -> bool:
+                conn = await asyncpg.connect(db)
+                try:
+                    return await conn.fetchval("SELECT count(*) FROM inbox") == 4
+                finally:
+                    await conn.close()
+
+            await wait_until(all_handled, timeout=60)
+            cases = (await http.get("/cases", params={"unit_id": "k-20"})).json()
+            assert {(c["payer_party_id"], c["outstanding_fen"]) for c in cases} == {
+                ("p-seller", 27_580),
+                ("p-buyer", 27_580),
+            }
+            policy = (await http.get("/policies/c-1")).json()
+            r = await http.put(
+                "/policies/c-1", json={**policy, "joint_liability_from_stage": "reminder"}
+            )
+            assert r.status_code == 200, r.text
+            cron = BearerAuth(
+                staff_token(dev_issuer, [Role.service], company_id="*", subject="cron")
+            )
+            r = await http.post("/sweeps", json={"as_of": "2026-03-08T10:00:00+08:00"}, auth=cron)
+            assert r.status_code == 200, r.text
+            assert r.json()["escalated"] == 3
+        records = await read_topic(
+            kafka, test_prefix + ArrearsEscalated.topic(), at_least=4, settle=1.5
+        )
+        events = [ArrearsEscalated.model_validate_json(r.value or b"") for r in records]
+        named = {e.payer_party_id: (e.unit_id, e.invoice_ids, e.jointly_liable_for) for e in events}
+        assert named == {
+            "p-seller": ("k-20", [seller.invoice_id], None),
+            "p-buyer": ("k-20", [buyer.invoice_id], None),
+            "p-tenant": ("k-21", [tenant.invoice_id], None),
+            "p-owner": ("k-21", [tenant.invoice_id], "p-tenant"),
+        }
+        by_party = {e.payer_party_id: e for e in events}
+        assert by_party["p-seller"].case_id != by_party["p-buyer"].case_id
+        assert by_party["p-owner"].case_id == by_party["p-tenant"].case_id
+    finally:
+        await producer.stop()
+    assert dunning.stop_gracefully(), dunning.log_tail()

@@ -106,7 +106,10 @@ def test_posted_letter_is_not_delivered_and_new_proof_fields_are_shown() -> None
     assert "letter-9" not in text_of(doc)
 
 
-def test_limitation_state_is_read_on_the_local_date() -> None:
+def test_limitation_state_is_shown_as_gathered() -> None:
+    """The state comes from the sweep's own rule (``dunning_limitation_state``, run by
+    ``service_layer/evidence.gather`` on the local date: tested in PostgreSQL); the document
+    names it in Chinese, an expired claim as voluntary-only."""
     expiring = {
         "invoice_id": "inv-2",
         "period_start": date(2023, 12, 1),
@@ -118,9 +121,9 @@ def test_limitation_state_is_read_on_the_local_date() -> None:
         "limitation_expires_on": date(2026, 12, 31),
         "limitation_last_restart_on": None,
     }
-    doc = compose(bundle(invoices=[expiring], creditor={"time_zone": "Asia/Shanghai"}))
-    assert doc.limitation_rows[0][-1] == "已届满（仅可由债务人自愿履行）"  # 2027-01-01 there
-    doc = compose(bundle(invoices=[expiring], creditor={"time_zone": "UTC"}))
+    doc = compose(bundle(invoices=[{**expiring, "limitation_state": "expired"}]))
+    assert doc.limitation_rows[0][-1] == "已届满（仅可由债务人自愿履行）"
+    doc = compose(bundle(invoices=[{**expiring, "limitation_state": "alert"}]))
     assert doc.limitation_rows[0][-1] == "即将届满（不足6个月）"
     assert doc.claim_rows[0][0] == "2023年12月"
 

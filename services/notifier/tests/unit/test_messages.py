@@ -94,3 +94,25 @@ def test_one_combined_reminder_per_person_per_occasion() -> None:
         message.params["oldest_due_date"] == "2025-12-31" and message.params["days_overdue"] == 38
     )
     assert message.params["unit_ids"] == ["u-a", "u-b"]
+
+
+def test_the_jointly_liable_owners_copy_is_a_message_of_its_own() -> None:
+    """Issue 18 rule 7: dunning addresses the owner jointly liable with a defaulting tenant
+    with a second ArrearsEscalated (same case and stage); its messages must not collapse into
+    the tenant's under the (subject, type, stage, channel) key."""
+    tenant = ArrearsEscalated(
+        case_id="case-1", community_id="c", unit_id="u", payer_party_id="p-tenant",
+        stage="final_letter", previous_stage="formal_letter", tier="yellow",
+        outstanding_fen=55160, oldest_due_date=date(2026, 1, 31), days_overdue=120,
+        invoice_ids=["inv-1", "inv-2"], escalated_at=datetime(2026, 6, 1, tzinfo=UTC),
+        actions=[EscalationAction(kind="message", channel="letter")],
+    )  # fmt: skip
+    owner = tenant.model_copy(
+        update={"payer_party_id": "p-owner", "jointly_liable_for": "p-tenant"}
+    )
+    [to_tenant] = reminder_requests(tenant)
+    [to_owner] = reminder_requests(owner)
+    assert to_tenant.dedup_key == "case-1|reminder|final_letter|letter"  # unchanged
+    assert to_owner.party_id == "p-owner"
+    assert to_owner.dedup_key == "case-1|reminder|final_letter|letter|p-owner"
+    assert to_owner.essential and to_owner.params["invoice_ids"] == ["inv-1", "inv-2"]

@@ -33,7 +33,8 @@ class CombinedCase(BaseModel):
 
 
 class ArrearsEscalated(Event):
-    """dunning moved an arrears case to its next stage."""
+    """dunning moved an arrears case to its next stage. A case is a unit and a payer: the
+    event addresses ``payer_party_id`` about their own invoices only (issue 18 rule 7)."""
 
     producer: ClassVar[str] = "dunning"
 
@@ -72,6 +73,13 @@ class ArrearsEscalated(Event):
         default=None,
         description="The case whose escalation carries this one's reminder (see `combined`): "
         "no message of its own is sent for this escalation (its tasks still are)",
+    )
+    jointly_liable_for: str | None = Field(
+        default=None,
+        description="Set on the copy of an escalation addressed to a party jointly liable "
+        "with the case's payer (the owner, when a tenant who pays defaults; the policy's "
+        "joint_liability_from_stage): the case's payer. payer_party_id is then the party "
+        "addressed, invoice_ids and amounts those of their own liability",
     )
 
 

@@ -17,7 +17,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dunning.domain.limitation import clock_state
 from propfee.money import format_yuan, yuan_in_words
 
 TO_COMPLETE = "（待补充）"
@@ -365,9 +364,8 @@ def _limitation_row(
         ]
         restart = f"{day(last)}（{'、'.join(kinds) or '中断'}）"
     state = TO_COMPLETE
-    if expires is not None:
-        expires_on = date.fromisoformat(str(expires))
-        state = CLOCK_STATES[clock_state(expires_on, words.local_date(as_of))]
+    if expires is not None and invoice.get("limitation_state"):
+        state = CLOCK_STATES[invoice["limitation_state"]]
         if state == CLOCK_STATES["expired"]:
             state += "（仅可由债务人自愿履行）"
     return [

@@ -44,6 +44,7 @@ LEFT JOIN LATERAL (
                AS notice_fen
     FROM receivables r
     WHERE r.unit_id = s.unit_id AND r.issued AND NOT r.settled AND r.due_date IS NOT NULL
+      AND r.payer_party_id = s.payer_party_id
       AND (r.due_date < s.local_date OR (s.notice_only AND r.due_date = s.anchor_due))
       AND (r.limitation_expires_on IS NULL OR r.limitation_expires_on >= s.local_date)
       AND NOT EXISTS (
@@ -149,7 +150,7 @@ WITH recent AS (
       AND (r.last_at IS NULL OR r.last_at <= sweep_as_of() - interval '3 days')
       AND (l.first_legal IS NULL OR s.stage_index < l.first_legal)
       AND d.case_id IS NULL
-    ON CONFLICT (case_id, stage, cycle) DO NOTHING
+    ON CONFLICT (case_id, stage, cycle, payer_party_id) DO NOTHING
     RETURNING *
 )
 SELECT i.case_id, i.unit_id, i.stage, {_COMBINED_PAYLOAD} AS payload

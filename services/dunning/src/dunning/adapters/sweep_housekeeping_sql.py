@@ -114,6 +114,7 @@ SELECT 'task-' || gen_random_uuid(),
        'limitation', coalesce(s.owner_staff_id, s.assigned_to), r.limitation_expires_on,
        sweep_as_of()
 FROM sweep_cases s JOIN receivables r ON r.unit_id = s.unit_id
+     AND r.payer_party_id = s.payer_party_id
 WHERE r.issued AND NOT r.settled AND r.limitation_expires_on IS NOT NULL
   AND dunning_limitation_state(r.limitation_expires_on, s.local_date) = 'alert'
 ON CONFLICT (dedup_key) DO NOTHING

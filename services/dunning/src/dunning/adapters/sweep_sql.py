@@ -92,7 +92,7 @@ WITH cases AS (
            min(r.due_date) FILTER (WHERE {OVERDUE} AND {LATE_FEE} > 0) AS oldest_late_fee_due,
            min(r.due_date) FILTER (WHERE NOT {OVERDUE}) AS next_due
     FROM cases k
-    JOIN receivables r ON r.unit_id = k.unit_id
+    JOIN receivables r ON r.unit_id = k.unit_id AND r.payer_party_id = k.payer_party_id
     LEFT JOIN disputed d ON d.invoice_id = r.invoice_id
     LEFT JOIN planned pl ON pl.invoice_id = r.invoice_id
     WHERE r.issued AND NOT r.settled AND r.due_date IS NOT NULL AND d.invoice_id IS NULL

@@ -134,6 +134,12 @@ class Policy(BaseModel):
     red_case_owner: str | None = Field(default=None, description="Staff id named for red cases")
     thresholds: Thresholds = Thresholds()
     stages: list[Stage]
+    joint_liability_from_stage: str | None = Field(
+        default=None,
+        description="From this stage on (by code, and every later stage), the messages of a "
+        "case whose payer is a tenant also go to the owner jointly liable for the invoices "
+        "(InvoiceIssued.liable_party_ids); None: the payer alone is chased (issue 18 rule 7)",
+    )
 
     @model_validator(mode="after")
     def _guardrails(self, info: ValidationInfo) -> Policy:
@@ -143,6 +149,9 @@ class Policy(BaseModel):
         reasons = ([] if stored else validate_settings(self)) + validate_stages(
             self.stages, stored=stored
         )
+        joint = self.joint_liability_from_stage
+        if joint is not None and joint not in {s.code for s in self.stages}:
+            reasons.append(f"joint_liability_from_stage: {joint!r} is not a stage of the policy")
         for channel in self.monthly_reminder_channels:
             reasons += [
                 f"monthly reminder: {r.reason}" for r in check_action("message", channel, None)

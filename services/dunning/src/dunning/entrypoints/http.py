@@ -35,7 +35,8 @@ _CASE_COLUMNS = (
     "c.deferred_until, c.deferred_reason, c.legal_since, "
     "(SELECT coalesce(sum(coalesce(r.principal_outstanding_fen, r.total_fen) "
     "  + r.late_fee_outstanding_fen), 0) FROM receivables r "
-    "  WHERE r.unit_id = c.unit_id AND r.issued AND NOT r.settled)::bigint AS outstanding_fen, "
+    "  WHERE r.unit_id = c.unit_id AND r.payer_party_id = c.payer_party_id "
+    "  AND r.issued AND NOT r.settled)::bigint AS outstanding_fen, "
     "EXISTS (SELECT 1 FROM pauses p WHERE p.case_id = c.case_id AND p.resolved_at IS NULL "
     "  AND p.scope = 'case' AND p.ends_at > now()) AS paused"
 )

@@ -240,8 +240,8 @@ async def work_queue(
         raise HTTPException(403, "you may read your own work queue only")
     company, communities = principal.sql_scope()
     rows = await pool.fetch(
-        "SELECT c.case_id, c.unit_id, c.community_id, c.room_label, c.tier, c.stage, "
-        "c.outstanding_fen, c.oldest_due_date, c.owner_staff_id = $1 AS owner, "
+        "SELECT c.case_id, c.unit_id, c.community_id, c.payer_party_id, c.room_label, c.tier, "
+        "c.stage, c.outstanding_fen, c.oldest_due_date, c.owner_staff_id = $1 AS owner, "
         "coalesce((SELECT json_agg(json_build_object('task_id', t.task_id, 'kind', t.kind, "
         "  'window_start', t.window_start, 'window_end', t.window_end, 'due_on', t.due_on) "
         "  ORDER BY t.created_at) FROM tasks t WHERE t.case_id = c.case_id "

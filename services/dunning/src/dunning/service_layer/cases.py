@@ -1,4 +1,6 @@
-"""Open and close a household's case from the receivables read model."""
+"""Open and close the cases of a household from the receivables read model: one case per
+unit *and* payer (issue 18 rule 7, DOMAIN.md "Cases per liable party"), so after a sale, a
+handover or a tenant change each party is chased for its own invoices only."""
 
 from __future__ import annotations
 
@@ -17,20 +19,24 @@ async def reconcile_case(
     *,
     lift_hold: bool = False,
 ) -> None:
-    """Open a case while anything issued is unsettled; close it when nothing is.
+    """Open the case of ``payer_party_id`` on the unit while anything issued to that payer
+    there is unsettled; close it when nothing is. Other payers' cases of the unit are theirs.
 
     ``lift_hold``: billing has allocated money received up to ``at``; its balances now say
     what is still owed, so a hold placed by a payment received by then is lifted."""
-    # Serialise work on one household's case (two partitions' events may race).
+    # Serialise work on one household's cases (two partitions' events may race).
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", unit_id)
     owes = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM receivables WHERE unit_id = $1 AND issued AND NOT settled)",
+        "SELECT EXISTS (SELECT 1 FROM receivables WHERE unit_id = $1 AND payer_party_id = $2 "
+        "AND issued AND NOT settled)",
         unit_id,
+        payer_party_id,
     )
     if owes:
         opened = await conn.fetchval(
             "INSERT INTO arrears_cases (case_id, unit_id, community_id, payer_party_id, opened_at) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (unit_id) WHERE status = 'open' DO NOTHING "
+            "VALUES ($1, $2, $3, $4, $5) "
+            "ON CONFLICT (unit_id, payer_party_id) WHERE status = 'open' DO NOTHING "
             "RETURNING case_id",
             f"case-{uuid.uuid4()}",
             unit_id,
@@ -50,7 +56,7 @@ async def reconcile_case(
                 unit_id,
                 at,
             )
-        if lift_hold:
+        if lift_hold:  # every case of the unit: a payment holds them all (on_payments_received)
             await conn.execute(
                 "UPDATE arrears_cases SET on_hold = false WHERE unit_id = $1 AND status = 'open' "
                 "AND on_hold AND hold_since <= $2",
@@ -60,9 +66,11 @@ async def reconcile_case(
         return
     closed = await conn.fetch(
         "UPDATE arrears_cases SET status = 'closed', closed_at = $2, on_hold = false, "
-        "close_reason = 'paid' WHERE unit_id = $1 AND status = 'open' RETURNING case_id",
+        "close_reason = 'paid' WHERE unit_id = $1 AND payer_party_id = $3 AND status = 'open' "
+        "RETURNING case_id",
         unit_id,
         at,
+        payer_party_id,
     )
     ids = [r["case_id"] for r in closed]
     if ids:

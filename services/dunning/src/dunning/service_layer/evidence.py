@@ -1,6 +1,7 @@
 """Everything on record about one case, for mediation or court (证据材料): the invoices of the
-case's payer, payments, every reminder with its delivery proof, call and visit records, letters
-with tracking numbers, promises, plans, notes and pauses, the limitation restarts, the creditor
+case's payer (issue 18 rule 7: another party's invoices of the unit are in that party's case),
+payments, every reminder with its delivery proof, call and visit records, letters with
+tracking numbers, promises, plans, notes and pauses, the limitation restarts, the creditor
 (the community's company) and the policy's time zone. What staff record carries both its
 business time (``at``, ``sent_at``, ``made_at``, ...) and when it was recorded
 (``recorded_at``). ``adapters.evidence_document`` turns this into the document people read.
@@ -25,11 +26,12 @@ SECTIONS: dict[str, str] = {
     "ORDER BY due_date, period_start, invoice_id",
     "payments": "SELECT payment_id, amount_fen, paid_at FROM payments_seen WHERE unit_id = $2 "
     "ORDER BY paid_at",
-    "reminders": "SELECT stage, cycle, escalated_at, tier, outstanding_fen, actions, deadline, "
-    "invoice_ids, staff_id FROM escalations WHERE case_id = $1 "
+    "reminders": "SELECT stage, cycle, escalated_at, payer_party_id, tier, outstanding_fen, "
+    "actions, deadline, invoice_ids, staff_id FROM escalations WHERE case_id = $1 "
     "ORDER BY escalated_at, escalation_id",
     "delivery_proof": "SELECT notification_id, outcome, channel, message_type, stage, at, detail "
-    "FROM contact_evidence WHERE subject_id = $1 OR (unit_id = $2 AND message_type <> 'bill') "
+    "FROM contact_evidence WHERE subject_id = $1 "
+    "OR (unit_id = $2 AND party_id = $3 AND message_type <> 'bill') "
     "ORDER BY at",
     "calls_and_visits": "SELECT outcome_id, kind, reason_code, note, staff_id, at, recorded_at "
     "FROM contact_outcomes WHERE case_id = $1 ORDER BY at",
@@ -90,4 +92,17 @@ async def gather(
         )
         rows = await conn.fetch(typed, case_id, case["unit_id"], case["payer_party_id"])
         bundle[name] = [dict(r) for r in rows]
+    # Each period's limitation state on the local date of ``as_of``: the sweep's own rule
+    # (``dunning_limitation_state``, migration 0012), not a copy.
+    states = await conn.fetch(
+        "SELECT i, dunning_limitation_state(e, ($3::timestamptz AT TIME ZONE $4)::date) AS s "
+        "FROM unnest($1::text[], $2::date[]) AS x(i, e)",
+        [i["invoice_id"] for i in bundle["invoices"]],
+        [i["limitation_expires_on"] for i in bundle["invoices"]],
+        bundle["as_of"],
+        bundle["creditor"].get("time_zone") or "Asia/Shanghai",
+    )
+    state_of = {r["i"]: r["s"] for r in states}
+    for invoice in bundle["invoices"]:
+        invoice["limitation_state"] = state_of.get(invoice["invoice_id"])
     return bundle

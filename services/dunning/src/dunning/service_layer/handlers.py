@@ -49,18 +49,21 @@ async def on_invoice_issued(
     conn: asyncpg.Connection, event: InvoiceIssued, context: EventContext
 ) -> None:
     """A receivable (with how billing issued it: an 'opening_late_fee' invoice is late fee,
-    not principal, for the sweep); opens the case; starts (or, for a changed due date, moves)
+    not principal, for the sweep; and who is liable for it); opens the payer's case on the
+    unit (rule 7: one per unit and payer); starts (or, for a changed due date, moves)
     the invoice's limitation clock, which is published."""
     await lock_clocks(conn, [event.invoice_id])  # before the row's lock, as every clock writer
     await conn.execute(
         "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, due_date, "
-        "total_fen, issued, room_label, kind, period_start, period_end, schedule_version) "
-        "VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9, $10, $11) "
+        "total_fen, issued, room_label, kind, period_start, period_end, schedule_version, "
+        "liable_party_ids) VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9, $10, $11, $12) "
         "ON CONFLICT (invoice_id) DO UPDATE SET due_date = EXCLUDED.due_date, "
         "total_fen = EXCLUDED.total_fen, issued = true, room_label = EXCLUDED.room_label, "
         "kind = coalesce(EXCLUDED.kind, receivables.kind), "
         "period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end, "
-        "schedule_version = EXCLUDED.schedule_version, updated_at = now()",
+        "schedule_version = EXCLUDED.schedule_version, "
+        "liable_party_ids = coalesce(EXCLUDED.liable_party_ids, receivables.liable_party_ids), "
+        "updated_at = now()",
         event.invoice_id,
         event.unit_id,
         event.community_id,
@@ -72,6 +75,7 @@ async def on_invoice_issued(
         event.period_start,  # the period, the schedule: what the evidence bundle's claim names
         event.period_end,
         event.schedule_version,
+        event.liable_party_ids,
     )
     await recompute(conn, [event.invoice_id], at=event.issued_at)
     await reconcile_case(

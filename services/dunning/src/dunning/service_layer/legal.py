@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from dunning.adapters.policies import load_policy
+from dunning.adapters import joint_liability_sql as j
+from dunning.adapters.policies import EFFECTIVE_POLICY_ID, load_policy
 from dunning.domain.guardrails import Refusal
 from dunning.domain.policy import Stage
+from dunning.service_layer.joint import owner_payloads
 from dunning.service_layer.limitation import local_date, open_invoices_of_case
 from dunning.service_layer.people import Refused, case_row
 from propfee.dates import months_overdue
@@ -177,3 +179,10 @@ async def _publish_manual_escalation(
         staff_id, at, deadline,
     )  # fmt: skip
     await add_event(conn, event, key=event.unit_id, subject=event.case_id, time=at)
+    # From the policy's joint_liability_from_stage, the owner jointly liable with a tenant too.
+    policy_id = await conn.fetchval(f"SELECT {EFFECTIVE_POLICY_ID}", case["community_id"], None)
+    copies = await conn.fetch(j.CASE_COPIES, case["case_id"], policy_id, at)
+    original = (event.case_id, event.stage, event.model_dump(mode="json"))
+    for payload in owner_payloads([original], copies):
+        copy = ArrearsEscalated.model_validate(payload)
+        await add_event(conn, copy, key=copy.unit_id, subject=copy.case_id, time=at)

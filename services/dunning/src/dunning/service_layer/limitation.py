@@ -150,11 +150,29 @@ async def publish_unpublished_clocks(pool: asyncpg.Pool, *, at: datetime, batch:
 
 
 async def open_invoices_of_case(conn: asyncpg.Connection, case_id: str, on: date) -> list[str]:
-    """Invoices of a case due before ``on`` and not settled: what a demand or promise covers."""
+    """Invoices of a case due before ``on`` and not settled: what a demand or promise covers
+    (the case's unit and payer: another party's invoices of the unit are never the case's)."""
     rows = await conn.fetch(
         "SELECT r.invoice_id FROM receivables r JOIN arrears_cases c ON c.unit_id = r.unit_id "
+        "AND c.payer_party_id = r.payer_party_id "
         "WHERE c.case_id = $1 AND r.issued AND NOT r.settled AND r.due_date < $2",
         case_id,
         on,
+    )
+    return [r["invoice_id"] for r in rows]
+
+
+async def liable_invoices(
+    conn: asyncpg.Connection, invoice_ids: Sequence[str], party_id: str
+) -> list[str]:
+    """Those of ``invoice_ids`` that ``party_id`` is liable for: its payer, or a party billing
+    named jointly liable (``liable_party_ids``). A demand delivered to someone restarts the
+    clock of their own debts only (issue 18 rule 7)."""
+    rows = await conn.fetch(
+        "SELECT invoice_id FROM receivables WHERE invoice_id = ANY($1::text[]) "
+        "AND (payer_party_id = $2 OR $2 = ANY(coalesce(liable_party_ids, '{}'))) "
+        "ORDER BY invoice_id",
+        list(invoice_ids),
+        party_id,
     )
     return [r["invoice_id"] for r in rows]

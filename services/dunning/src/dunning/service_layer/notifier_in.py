@@ -7,7 +7,12 @@ from datetime import datetime
 
 import asyncpg
 
-from dunning.service_layer.limitation import add_restarts, local_date, open_invoices_of_case
+from dunning.service_layer.limitation import (
+    add_restarts,
+    liable_invoices,
+    local_date,
+    open_invoices_of_case,
+)
 from propfee.consumer import EventContext
 from propfee.events import NotificationDelivered, NotificationFailed, StaffTaskRequested
 
@@ -35,14 +40,18 @@ async def on_notification_delivered(
     await record_evidence(conn, event, "delivered", event.delivered_at, dict(event.proof))
     if event.message_type in DEMAND_MESSAGE_TYPES and event.channel in INDIVIDUAL_CHANNELS:
         on = local_date(event.delivered_at)
+        # The escalation addressed to this party (the case's payer, or the owner jointly
+        # liable with a tenant, issue 18 rule 7): the invoices its demand named.
         invoices = await conn.fetchval(
             "SELECT invoice_ids FROM escalations WHERE case_id = $1 AND stage = $2 "
-            "ORDER BY escalated_at DESC LIMIT 1",
+            "ORDER BY payer_party_id = $3 DESC, escalated_at DESC LIMIT 1",
             event.subject_id,
             event.stage,
+            event.party_id,
         )
         if invoices is None:
             invoices = await open_invoices_of_case(conn, event.subject_id, on)
+        invoices = await liable_invoices(conn, invoices, event.party_id)
         await add_restarts(
             conn,
             [(i, "delivered_demand", on, event.notification_id) for i in invoices],
@@ -89,9 +98,10 @@ async def on_staff_task_requested(
     case_id = await conn.fetchval(
         "SELECT case_id FROM arrears_cases "
         "WHERE case_id = $1 OR (unit_id = $2 AND status = 'open') "
-        "ORDER BY case_id = $1 DESC LIMIT 1",
+        "ORDER BY case_id = $1 DESC, payer_party_id = $3 DESC LIMIT 1",
         event.subject_id,
         event.unit_id,
+        event.party_id,
     )
     kind = "visit" if event.kind == "visit" else event.kind
     linked = await conn.fetchval(

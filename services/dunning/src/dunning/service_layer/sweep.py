@@ -9,6 +9,7 @@ never drop it: the case stays due and the next sweep after that instant sends it
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -16,12 +17,14 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from dunning.adapters import joint_liability_sql as j
 from dunning.adapters import sweep_escalate_sql as w
 from dunning.adapters import sweep_housekeeping_sql as h
 from dunning.adapters import sweep_sql as q
 from dunning.adapters.policies import ensure_default_policy
 from dunning.domain.cadence import QuietHours
 from dunning.domain.call_windows import next_call_window
+from dunning.service_layer.joint import owner_payloads
 from propfee.events import ArrearsCaseResumed, ArrearsEscalated
 from propfee.logging import get_logger
 from propfee.outbox import RawEvent, add_events, add_raw_events
@@ -151,6 +154,7 @@ async def run_sweep(
         clock.lap("escalate")
         monthly = await conn.fetch(w.MONTHLY, timeout=TIMEOUT_S)
         clock.lap("monthly")
+        joint = await conn.fetch(j.SWEEP_COPIES, timeout=TIMEOUT_S)  # owners jointly liable
         for statement in (
             h.RED_OWNERS,
             h.RED_UNOWNED_TASKS,
@@ -165,15 +169,18 @@ async def run_sweep(
         clock.lap("owners_promises_plans_alerts_snapshot")
         result.cases = await conn.fetchval("SELECT count(*) FROM sweep_cases")
         rows = [*escalated, *monthly]
-        if rows:
-            await add_raw_events(
-                conn,
-                [
-                    RawEvent(ArrearsEscalated, r["payload"].encode(), r["unit_id"], r["case_id"])
-                    for r in rows
-                ],
-                time=as_of,
-            )
+        events = [
+            RawEvent(ArrearsEscalated, r["payload"].encode(), r["unit_id"], r["case_id"])
+            for r in rows
+        ]
+        if joint:
+            originals = [(r["case_id"], r["stage"], json.loads(r["payload"])) for r in rows]
+            events += [
+                RawEvent(ArrearsEscalated, json.dumps(p).encode(), p["unit_id"], p["case_id"])
+                for p in owner_payloads(originals, joint)
+            ]
+        if events:
+            await add_raw_events(conn, events, time=as_of)
         if resumed:
             await add_events(conn, [_resumed(r, as_of) for r in resumed], time=as_of)
         clock.lap("outbox")

@@ -41,11 +41,16 @@ class MessageRequest:
     essential: bool
     params: dict[str, Any] = field(default_factory=dict)
     template: str | None = None
+    #: Addressed to a party jointly liable with the case's payer (the owner of a tenant's
+    #: unit, ArrearsEscalated.jointly_liable_for): a message of its own beside the payer's.
+    joint: bool = False
 
     @property
     def dedup_key(self) -> str:
-        """Exactly once per (subject, message type, stage, channel)."""
-        return f"{self.subject_id}|{self.message_type}|{self.stage or '-'}|{self.channel}"
+        """Exactly once per (subject, message type, stage, channel), and per party for a
+        jointly liable party's copy (its key ends with ``|<party_id>``)."""
+        key = f"{self.subject_id}|{self.message_type}|{self.stage or '-'}|{self.channel}"
+        return f"{key}|{self.party_id}" if self.joint else key
 
 
 def bill_request(event: InvoiceIssued, channel: str = "sms") -> MessageRequest:
@@ -150,6 +155,7 @@ def reminder_requests(
             essential,
             params,
             action.template,
+            joint=event.jointly_liable_for is not None,
         )
         for action in event.actions
         if action.kind == "message"

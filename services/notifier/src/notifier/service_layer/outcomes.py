@@ -22,12 +22,14 @@ UPDATE notifications SET status = $2, channel = $3, address = $4, body = $5, sub
  WHERE notification_id = $1
 """
 
-#: The next channel's message: same subject, stage and parameters; its own dedup key.
+#: The next channel's message: same subject, stage and parameters; its own dedup key (a
+#: jointly liable party's keeps its ``|<party_id>`` suffix, MessageRequest.dedup_key).
 FALLBACK = """
 INSERT INTO notifications (notification_id, dedup_key, community_id, unit_id, party_id, channel,
        requested_channel, message_type, subject_id, stage, source_event_id, essential, params,
        template, requested_at, next_attempt_at, tried_channels, fallback_of)
-SELECT $2, subject_id || '|' || message_type || '|' || coalesce(stage, '-') || '|' || $3,
+SELECT $2, subject_id || '|' || message_type || '|' || coalesce(stage, '-') || '|' || $3
+       || coalesce('|' || nullif(split_part(dedup_key, '|', 5), ''), ''),
        community_id, unit_id, party_id, $3, $3, message_type, subject_id, stage, source_event_id,
        essential, params - 'letter', template, requested_at, $4, $5, notification_id
   FROM notifications WHERE notification_id = $1
