@@ -126,3 +126,38 @@ async def test_dunning_chased_fen_examples(pool, principal, late_fee, de_minimis
         principal, late_fee, de_minimis,
     )  # fmt: skip
     assert got == chased
+
+
+async def _at_final_letter(pool: asyncpg.Pool, unit: str) -> str:
+    """The case of ``unit`` put at the final letter long ago (the legal demand due next)."""
+    case_id: str = (await case_of(pool, unit))["case_id"]
+    await pool.execute(
+        "UPDATE arrears_cases SET stage = 'final_letter', stage_index = idx, "
+        "stage_entered_at = $2 FROM policy_stages WHERE case_id = $1 "
+        "AND policy_id = 'default' AND code = 'final_letter'",
+        case_id,
+        at("2025-10-01 10:00"),
+    )
+    return case_id
+
+
+async def test_no_legal_stage_over_a_late_fee_alone(api, pool) -> None:  # type: ignore[no-untyped-def]
+    """80 yuan of late fee (above the de-minimis) keeps the ladder's reminders going, but never
+    the legal track: the sweep refuses the legal demand (late_fee_only) and so does a manual
+    advance into a legal stage; with overdue principal the same case goes on."""
+    inv = invoice("2109", date(2025, 1, 31), total_fen=900_000)
+    await feed(pool, inv)
+    await sweep(pool, "2025-03-01 10:00")  # the policy rows exist (ensure_default_policy)
+    await feed(pool, principal_paid(inv, late_fee_left_fen=8_000))
+    case_id = await _at_final_letter(pool, "2109")
+    result = await sweep(pool, "2026-03-10 10:00")
+    assert result.refused == {"late_fee_only": 1} and result.by_stage == {}
+    r = await api.post(
+        f"/cases/{case_id}/advance",
+        json={"stage": "legal_demand", "at": at("2026-03-10 11:00").isoformat()},
+    )
+    assert r.status_code == 409 and "late_fee_only" in r.text, r.text
+    # The same case with principal overdue: the legal demand is due and goes.
+    await feed(pool, invoice("2109", date(2025, 8, 31), total_fen=30_000))  # 6 months by now
+    result = await sweep(pool, "2026-03-11 10:00")
+    assert result.by_stage == {"legal_demand": 1}, result

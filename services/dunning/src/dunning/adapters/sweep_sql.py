@@ -40,6 +40,20 @@ DE_MINIMIS = str(DEFAULT_LATE_FEE_DE_MINIMIS_FEN)
 #: Overdue: due before the sweep's local date (an invoice due today is not yet overdue).
 OVERDUE = "r.due_date < k.local_date"
 
+#: The overdue principal of one case (``$1``) as of a local date (``$2``): its payer's open
+#: invoices of the unit due before that date, not disputed, not time-barred (a manual advance
+#: into a legal stage needs some, as the sweep's ``refused:late_fee_only`` does).
+CASE_OVERDUE_PRINCIPAL = f"""
+SELECT coalesce(sum({PRINCIPAL}), 0)::bigint
+FROM arrears_cases c
+JOIN receivables r ON r.unit_id = c.unit_id AND r.payer_party_id = c.payer_party_id
+WHERE c.case_id = $1 AND r.issued AND NOT r.settled AND r.due_date < $2
+  AND (r.limitation_expires_on IS NULL OR r.limitation_expires_on >= $2)
+  AND NOT EXISTS (
+      SELECT 1 FROM pauses ps WHERE ps.scope = 'invoice' AND ps.invoice_id = r.invoice_id
+        AND ps.resolved_at IS NULL AND ps.ends_at > now())
+"""
+
 ZONES = """
 CREATE TEMP TABLE sweep_zones (
     policy_id text, quiet boolean, quiet_until timestamptz, call_start timestamptz,
@@ -172,7 +186,7 @@ WITH sent AS (
     SELECT s.case_id, s.stage_index AS from_index, st.idx, st.code, st.sends_messages,
            st.actions, st.deadline_days, st.requires_demand, st.red_only, st.legal,
            st.min_months_overdue, s.months, s.tier, s.local_date, s.quiet, s.quiet_until,
-           s.notice_only, s.anchor_due,
+           s.notice_only, s.anchor_due, s.principal_fen,
            s.reminder_cap, s.hold_timeout_hours, coalesce(sent.n, 0) AS sent_n, sent.free_at,
            dm.case_id IS NOT NULL AS demand_ok,
            greatest(
@@ -199,6 +213,8 @@ SELECT c.*,
            WHEN c.local_date < c.due_on OR c.months < c.min_months_overdue THEN 'not_due'
            WHEN c.notice_only AND c.due_on >= c.anchor_due THEN 'not_due'
            WHEN c.red_only AND c.tier <> 'red' THEN 'refused:not_red'
+           -- No legal stage over a late fee alone: the legal track needs overdue principal.
+           WHEN c.legal AND c.principal_fen <= 0 THEN 'refused:late_fee_only'
            WHEN c.requires_demand AND NOT c.demand_ok THEN 'refused:no_delivered_demand'
            WHEN c.sends_messages AND c.quiet THEN 'deferred:quiet_hours'
            WHEN c.sends_messages AND c.free_at IS NOT NULL THEN 'deferred:cap'

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from dunning.adapters import joint_liability_sql as j
+from dunning.adapters import sweep_sql as q
 from dunning.adapters.policies import EFFECTIVE_POLICY_ID, load_policy
 from dunning.domain.guardrails import Refusal
 from dunning.domain.policy import Stage
@@ -99,6 +100,15 @@ async def advance(
     if hold:
         raise Refused(hold)
     stage_def = policy.stages[codes.index(stage)]
+    if policy.is_legal(codes.index(stage)):
+        day = at.astimezone(ZoneInfo(policy.time_zone)).date()
+        if await conn.fetchval(q.CASE_OVERDUE_PRINCIPAL, case_id, day) <= 0:
+            raise Refused(
+                Refusal(
+                    "late_fee_only",
+                    "no overdue principal: a late fee alone never goes to the legal track",
+                )
+            )
     if stage_def.requires_demand:  # a lawsuit-like action, whatever the stage is called
         at = judged_at or at
         refusal = await legal_referral_refusal(conn, case_id, at, policy.time_zone)
