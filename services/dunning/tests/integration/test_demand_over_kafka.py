@@ -1,5 +1,6 @@
-"""Issue 18 rules 2 and 3 across services, over the real broker: dunning and notifier as real
-processes. A legal demand moved to by hand goes to notifier as a letter; its tracking number
+"""Issue 18 rules 1, 2 and 3 across services, over the real broker: dunning and notifier as
+real processes. The community's policy (over HTTP) adds a ``court_filing`` stage with a lawsuit
+task: refused without the precondition, whatever it is called (rule 1). A legal demand moved to by hand goes to notifier as a letter; its tracking number
 makes it posted, which proves nothing, so dunning refuses the lawsuit; its delivery recorded
 with the carrier's status reaches dunning as NotificationDelivered over Kafka, and then (its
 deadline, counted from delivery, passed) the lawsuit is allowed."""
@@ -15,6 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
+from dunning.domain.default_policy import DEFAULT_POLICY
 from propfee.auth import Role
 from propfee.auth.dev import DevIssuer
 from propfee.events import CommunityUpdated, NotificationDelivered, PartyContactsUpdated
@@ -108,7 +110,17 @@ async def test_a_posted_letter_is_refused_and_its_delivery_over_kafka_allows_the
                       "posted_at": at("2026-03-03 09:00").isoformat()},
             )  # fmt: skip
             assert tracked.json()["status"] == "posted", tracked.text
-            lawsuit = {"stage": "lawsuit", "at": at("2026-04-10 10:00").isoformat()}
+            # Rule 1: the precondition belongs to the action kind, not to the stage's name.
+            document = DEFAULT_POLICY.model_dump(mode="json")
+            court_filing = {"code": "court_filing", "automatic": False,
+                            "actions": [{"kind": "task", "channel": "lawsuit"}]}  # fmt: skip
+            document["stages"].append(court_filing)
+            policy = f"{dunning.url}/policies/c-1"
+            bare = await http.put(policy, auth=cron, json=document)
+            assert bare.status_code == 422 and "court_filing" in bare.text, bare.text
+            court_filing["preconditions"] = ["delivered_demand_deadline_passed"]
+            assert (await http.put(policy, auth=cron, json=document)).status_code == 200
+            lawsuit = {"stage": "court_filing", "at": at("2026-04-10 10:00").isoformat()}
             advance = f"{dunning.url}/cases/{case_id}/advance"
             await asyncio.sleep(3)  # time enough for any event the tracking number published
             refused = await http.post(advance, auth=cron, json=lawsuit)
