@@ -137,12 +137,14 @@ async def test_a_service_without_write_acl_cannot_publish_payments(secure_kafka:
 
 
 async def test_a_consumer_without_read_acl_cannot_read_the_contacts(secure_kafka: None) -> None:
-    """billing.party-contacts-updated carries phone numbers: notifier reads it, dunning not."""
+    """billing.party-contacts-updated carries phone numbers: notifier reads it, and dunning
+    (the evidence names the debtor), payments not."""
     value = f'{{"contacts": "{uuid.uuid4()}"}}'.encode()
     await publish("billing", CONTACTS_TOPIC, value)
     with pytest.raises(TopicAuthorizationFailedError):
-        await read_until(service_consumer("dunning", "dunning", CONTACTS_TOPIC), value)
+        await read_until(service_consumer("payments", "payments", CONTACTS_TOPIC), value)
     await read_until(service_consumer("notifier", "notifier", CONTACTS_TOPIC), value)
+    await read_until(service_consumer("dunning", "dunning", CONTACTS_TOPIC), value)
     # Its publisher may write the topic, not read it back.
     with pytest.raises(TopicAuthorizationFailedError):
         await read_until(service_consumer("billing", "billing", CONTACTS_TOPIC), value)

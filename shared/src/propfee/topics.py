@@ -59,6 +59,7 @@ SUBSCRIPTIONS: dict[str, tuple[type[Event], ...]] = {
         NotificationFailed,
         StaffTaskRequested,
         InstallmentPlanCreated,
+        PartyContactsUpdated,
     ),
     "notifier": (
         CommunityUpdated,

@@ -168,8 +168,9 @@ class CommunityUpdated(Event):
 class PartyContactsUpdated(Event):
     """billing registered or changed a party's contact data and channel preferences.
 
-    Carries personal data: the topic is readable only by notifier (and staff systems), and
-    consumers never log these fields unmasked."""
+    Carries personal data: the topic is readable only by notifier, dunning (which keeps the
+    kind, name and postal address for the evidence bundle's debtor, nothing else) and staff
+    systems, and consumers never log these fields unmasked."""
 
     producer: ClassVar[str] = "billing"
 

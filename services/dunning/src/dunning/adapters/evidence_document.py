@@ -20,6 +20,19 @@ from zoneinfo import ZoneInfo
 from propfee.money import format_yuan, yuan_in_words
 
 TO_COMPLETE = "（待补充）"
+DEBTOR_TO_COMPLETE = "（待补充：姓名或名称、身份证号码或统一社会信用代码、联系地址）"
+BASIS_TO_COMPLETE = "（待补充：业主、承租人或开发建设单位，及不动产权属证明或租赁合同）"
+#: Billing publishes no identity number: always to be completed by the lawyer.
+ID_TO_COMPLETE = "（待补充：身份证号码或统一社会信用代码）"
+#: A party's kind (PartyContactsUpdated.kind) as the cover names it, and the basis of its
+#: liability for the property fee.
+PARTY_KINDS = {"owner": "业主", "tenant": "承租人", "developer": "建设单位", "company": "单位"}
+LIABILITY = {
+    "owner": "业主（房屋所有权人，《民法典》第九百四十四条）",
+    "tenant": "承租人（约定由承租人缴纳物业费）",
+    "developer": "建设单位（房屋交付业主前）",
+    "company": "单位",
+}
 #: Characters a file name in the ZIP must not carry (a '/' would make a folder).
 UNSAFE_IN_NAMES = str.maketrans({c: "-" for c in '/\\:*?"<>|'})
 
@@ -292,6 +305,9 @@ def compose(bundle: Mapping[str, Any]) -> Document:
         ("诉请金额合计", f"{yuan(total)}（{yuan_in_words(total)}）"),
     ]
     cover = _cover(case, creditor, invoices, bases, words, as_of, room, totals[-1][1])
+    debtor, basis = debtor_and_basis(bundle.get("debtor"), bundle.get("jointly_liable") or [])
+    party = {"债务人": debtor, "责任依据": basis}
+    cover = [(label, party.get(label, text)) for label, text in cover]
     return Document(
         title="物业服务费纠纷证据材料",
         subtitle=f"房号：{room}　　材料生成时间：{words.when(as_of)}",
@@ -331,11 +347,8 @@ def _cover(
             creditor.get("company_name") or "（待补充：物业服务企业名称）",
         ),
         ("物业项目", f"{community}{address}"),
-        ("债务人", "（待补充：姓名或名称、身份证号码或统一社会信用代码、联系地址）"),
-        (
-            "责任依据",
-            "（待补充：业主、承租人或开发建设单位，及不动产权属证明或租赁合同）",
-        ),
+        ("债务人", DEBTOR_TO_COMPLETE),
+        ("责任依据", BASIS_TO_COMPLETE),
         ("房号", room),
         ("物业服务合同", contract),
         ("收费标准版本", "、".join(schedules) if schedules else "（待补充：收费标准及公示材料）"),
@@ -345,6 +358,29 @@ def _cover(
         ("案件状态", "进行中" if case.get("status") == "open" else "已结案"),
         ("诉讼时效计算日", words.when(words.local_date(as_of))),
     ]
+
+
+def debtor_and_basis(
+    debtor: Mapping[str, Any] | None, jointly_liable: list[Mapping[str, Any]]
+) -> tuple[str, str]:
+    """The cover's debtor (name, kind, ID number to complete, postal address) and the basis of
+    their liability from their kind; the others billing names on the invoices (the owner when
+    a tenant pays) are named jointly liable. Unknown party: both to be completed."""
+    if not debtor:
+        return DEBTOR_TO_COMPLETE, BASIS_TO_COMPLETE
+    name = debtor.get("name") or "（待补充：姓名或名称）"
+    kind = f"（{PARTY_KINDS[debtor['kind']]}）" if debtor.get("kind") in PARTY_KINDS else ""
+    address = debtor.get("postal_address") or "（待补充：联系地址）"
+    named_debtor = f"{name}{kind}，{ID_TO_COMPLETE}，联系地址：{address}"
+    basis = LIABILITY.get(str(debtor.get("kind")), BASIS_TO_COMPLETE)
+    joint = [
+        f"{PARTY_KINDS.get(str(p.get('kind')), '业主')}{p.get('name') or '（待补充：姓名或名称）'}"
+        f"（联系地址：{p.get('postal_address') or '（待补充）'}）"
+        for p in jointly_liable
+    ]
+    if joint:
+        basis += f"；{'、'.join(joint)}对欠缴物业服务费承担连带责任（账单载明的连带责任人）"
+    return named_debtor, basis
 
 
 def _limitation_row(

@@ -22,7 +22,9 @@ ON CONFLICT (dedup_key) DO NOTHING
 """
 
 #: Issue 18 rule 8: a promise is judged on the money it promised, not on the balance. The
-#: payments dunning saw for the household (``payments_seen``, less their refunds) made from
+#: payments dunning saw from the case's payer (``payments_seen``, less their refunds; rule 7:
+#: after a sale the buyer's payments are not the seller's; a payment seen before its payer was
+#: recorded, migration 0014, counts for the household as before) made from
 #: when the promise was made (``made_at``) to the end of its date plus the policy's grace
 #: (local time) are what was paid on it: at least the promised amount and it is kept
 #: (whatever else is owed, a newer bill not yet due included); less, once the grace has
@@ -37,6 +39,7 @@ SELECT p.promise_id, p.case_id, p.staff_id, p.amount_fen,
                       WHERE rf.payment_id = ps.payment_id AND rf.refunded_at <= sweep_as_of()), 0))
            FROM payments_seen ps
            WHERE ps.unit_id = s.unit_id AND ps.paid_at >= p.made_at
+             AND (ps.payer_party_id = s.payer_party_id OR ps.payer_party_id IS NULL)
              AND ps.paid_at <= sweep_as_of()
              AND ps.paid_at < ((p.promised_date + s.promise_grace_days + 1)::timestamp
                                AT TIME ZONE s.time_zone)

@@ -1,6 +1,8 @@
 """Everything on record about one case, for mediation or court (证据材料): the invoices of the
 case's payer (issue 18 rule 7: another party's invoices of the unit are in that party's case),
-payments, every reminder with its delivery proof, call and visit records, letters with
+the debtor and whoever is jointly liable (kind, name, postal address, from billing's
+PartyContactsUpdated), the payments of the case's payer (and those seen before the payer was
+recorded), every reminder with its delivery proof, call and visit records, letters with
 tracking numbers, promises, plans, notes and pauses, the limitation restarts, the creditor
 (the community's company) and the policy's time zone. What staff record carries both its
 business time (``at``, ``sent_at``, ``made_at``, ...) and when it was recorded
@@ -25,7 +27,7 @@ SECTIONS: dict[str, str] = {
     "FROM receivables WHERE unit_id = $2 AND payer_party_id = $3 AND issued "
     "ORDER BY due_date, period_start, invoice_id",
     "payments": "SELECT payment_id, amount_fen, paid_at FROM payments_seen WHERE unit_id = $2 "
-    "ORDER BY paid_at",
+    "AND (payer_party_id = $3 OR payer_party_id IS NULL) ORDER BY paid_at",
     "reminders": "SELECT stage, cycle, escalated_at, payer_party_id, tier, outstanding_fen, "
     "actions, deadline, invoice_ids, staff_id FROM escalations WHERE case_id = $1 "
     "ORDER BY escalated_at, escalation_id",
@@ -54,6 +56,24 @@ SECTIONS: dict[str, str] = {
     "ORDER BY l.on_date, l.kind",
 }
 
+#: The debtor (the case's payer) as billing registered them (PartyContactsUpdated, table
+#: ``parties``): kind, name, postal address.
+DEBTOR = "SELECT kind, name, postal_address FROM parties WHERE party_id = $1"
+
+#: Everyone else billing names liable on the case's invoices (``liable_party_ids``: the payer
+#: first, then the owner jointly liable when a tenant pays), in that order; kind, name and
+#: address NULL when dunning never learnt the party.
+JOINTLY_LIABLE = """
+SELECT l.party_id, p.kind, p.name, p.postal_address
+FROM (SELECT l.party_id, min(l.pos) AS pos
+      FROM receivables r
+      CROSS JOIN LATERAL unnest(r.liable_party_ids) WITH ORDINALITY AS l(party_id, pos)
+      WHERE r.unit_id = $1 AND r.payer_party_id = $2 AND r.issued AND l.party_id <> $2
+      GROUP BY l.party_id) l
+LEFT JOIN parties p USING (party_id)
+ORDER BY l.pos, l.party_id
+"""
+
 #: The creditor and the time zone the case's policy reads dates in (as the sweep finds it).
 CREDITOR = """
 SELECT co.company_name, co.name AS community_name, co.address, co.contract_end,
@@ -80,9 +100,14 @@ async def gather(
     if case is None:
         raise LookupError(f"case {case_id} not found")
     creditor = await conn.fetchrow(CREDITOR, case["community_id"])
+    debtor = await conn.fetchrow(DEBTOR, case["payer_party_id"])
+    jointly = await conn.fetch(JOINTLY_LIABLE, case["unit_id"], case["payer_party_id"])
     bundle: dict[str, Any] = {
         "case": dict(case),
         "creditor": dict(creditor) if creditor else {},
+        # Personal data (names, addresses): masked for roles that do not see contacts.
+        "debtor": dict(debtor) if debtor else None,
+        "jointly_liable": [dict(r) for r in jointly],
         "as_of": as_of or datetime.now(UTC),
     }
     for name, sql in SECTIONS.items():

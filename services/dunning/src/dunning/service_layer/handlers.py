@@ -15,6 +15,7 @@ from propfee.events import (
     InvoiceIssued,
     InvoiceSettled,
     LateFeeAssessed,
+    PartyContactsUpdated,
     PaymentReceived,
     PaymentRefunded,
 )
@@ -207,13 +208,14 @@ async def on_payments_received(
         [e.unit_id for e in events],
     )
     await conn.execute(
-        "INSERT INTO payments_seen (payment_id, unit_id, amount_fen, paid_at) "
-        "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) "
-        "ON CONFLICT (payment_id) DO NOTHING",
+        "INSERT INTO payments_seen (payment_id, unit_id, amount_fen, paid_at, payer_party_id) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], "
+        "$5::text[]) ON CONFLICT (payment_id) DO NOTHING",
         [e.payment_id for e in events],
         [e.unit_id for e in events],
         [e.amount_fen for e in events],
         [e.paid_at for e in events],
+        [e.payer_party_id for e in events],
     )
     await conn.execute(
         "UPDATE arrears_cases c SET on_hold = true, hold_payment_id = p.payment_id, "
@@ -242,4 +244,25 @@ async def on_payment_refunded(
         event.unit_id,
         event.amount_fen,
         event.refunded_at,
+    )
+
+
+async def on_party_contacts_updated(
+    conn: asyncpg.Connection, event: PartyContactsUpdated, context: EventContext
+) -> None:
+    """Who a party is, for the evidence cover (the debtor and the basis of their liability):
+    kind, name and postal address only (phone, e-mail and messaging ids are notifier's). The
+    newest ``updated_at`` wins whatever the arrival order. Personal data: never logged."""
+    await conn.execute(
+        "INSERT INTO parties (party_id, community_id, kind, name, postal_address, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (party_id) DO UPDATE SET "
+        "community_id = EXCLUDED.community_id, kind = EXCLUDED.kind, name = EXCLUDED.name, "
+        "postal_address = EXCLUDED.postal_address, updated_at = EXCLUDED.updated_at "
+        "WHERE parties.updated_at <= EXCLUDED.updated_at",
+        event.party_id,
+        event.community_id,
+        event.kind,
+        event.name,
+        event.postal_address,
+        event.updated_at,
     )
