@@ -79,6 +79,13 @@ async def test_a_posted_letter_is_refused_and_its_delivery_over_kafka_allows_the
                 return (await http.get(f"{notifier.url}/parties/p-kd")).status_code == 200
 
             await wait_until(party_known, timeout=60)
+
+            async def debtor_named() -> bool:  # dunning reads the contacts topic too (rule 14)
+                r = await http.get(f"{dunning.url}/cases/{case_id}/evidence")
+                debtor = (r.json().get("debtor") if r.status_code == 200 else None) or {}
+                return debtor.get("name") == "张三" and debtor.get("kind") == "owner"
+
+            await wait_until(debtor_named, timeout=60)
             moved = await http.post(
                 f"{dunning.url}/cases/{case_id}/advance", auth=cron,
                 json={"stage": "legal_demand", "at": at("2026-03-02 10:00").isoformat()},

@@ -157,3 +157,26 @@ def test_late_fee_days_stop_at_the_limitation_expiry() -> None:
     )
     assert late_fee_terms({"daily_rate": None}, 0) == "合同未约定滞纳金"
     assert late_fee_terms(None, 0) == "无" and late_fee_terms(None, 5) == "（待补充）"
+
+
+def test_the_basis_of_liability_follows_the_party_s_kind() -> None:
+    """Issue 18 rules 7 and 14: the debtor's kind gives the basis of liability; the ID number
+    is always to be completed (billing publishes none); others billing names liable on the
+    invoices are named jointly liable; a party without a name or address is to be completed."""
+    expected = {
+        "owner": "业主（房屋所有权人，《民法典》第九百四十四条）",
+        "tenant": "承租人（约定由承租人缴纳物业费）",
+        "developer": "建设单位（房屋交付业主前）",
+        "company": "单位",
+    }
+    for kind, basis in expected.items():
+        cover = dict(compose(bundle(debtor={"kind": kind, "name": "某某"})).cover)
+        assert cover["责任依据"] == basis, kind
+        assert cover["债务人"].startswith("某某（")
+        assert "（待补充：身份证号码或统一社会信用代码）" in cover["债务人"]
+        assert "联系地址：（待补充：联系地址）" in cover["债务人"]
+    joint = [{"party_id": "p-2", "kind": "owner", "name": None, "postal_address": None}]
+    cover = dict(compose(bundle(debtor={"kind": "tenant"}, jointly_liable=joint)).cover)
+    assert cover["债务人"].startswith("（待补充：姓名或名称）（承租人）")
+    assert cover["责任依据"].startswith("承租人（约定由承租人缴纳物业费）；业主（待补充：姓名或名称）")
+    assert "承担连带责任" in cover["责任依据"] and "p-2" not in cover["责任依据"]
