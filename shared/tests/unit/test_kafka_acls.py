@@ -49,14 +49,15 @@ def test_every_granted_topic_is_declared_and_the_prefix_applies() -> None:
     assert ("topic", "t1.payments.payment-received") in grants("billing", "Read", prefix="t1.")
 
 
-def test_only_payments_writes_payments_and_only_notifier_reads_contacts() -> None:
+def test_only_payments_writes_payments_and_only_notifier_and_dunning_read_contacts() -> None:
     writers = {
         s for s in SUBSCRIPTIONS if ("topic", "payments.payment-received") in grants(s, "Write")
     }
     readers = {
         s for s in SUBSCRIPTIONS if ("topic", "billing.party-contacts-updated") in grants(s, "Read")
     }
-    assert (writers, readers) == ({"payments"}, {"notifier"})
+    # dunning: the evidence cover names the debtor (kind, name, postal address; issue 18)
+    assert (writers, readers) == ({"payments"}, {"notifier", "dunning"})
 
 
 def test_cli_commands_group_resources_by_operations(capsys: pytest.CaptureFixture[str]) -> None:

@@ -178,5 +178,7 @@ def test_the_basis_of_liability_follows_the_party_s_kind() -> None:
     joint = [{"party_id": "p-2", "kind": "owner", "name": None, "postal_address": None}]
     cover = dict(compose(bundle(debtor={"kind": "tenant"}, jointly_liable=joint)).cover)
     assert cover["债务人"].startswith("（待补充：姓名或名称）（承租人）")
-    assert cover["责任依据"].startswith("承租人（约定由承租人缴纳物业费）；业主（待补充：姓名或名称）")
+    assert cover["责任依据"].startswith(
+        "承租人（约定由承租人缴纳物业费）；业主（待补充：姓名或名称）"
+    )
     assert "承担连带责任" in cover["责任依据"] and "p-2" not in cover["责任依据"]
