@@ -381,3 +381,14 @@ def test_installment_parts_per_community_and_missed_parts_judged_on_later_paymen
     assert listed["paid_fen"] == amounts[0]
     assert [p["status"] for p in listed["parts"]] == ["paid", "missed", "missed"]
     assert listed["missed"]
+
+
+def test_a_statement_defaults_to_today_in_the_community_s_time_zone(api: Api) -> None:
+    """Kiritimati (UTC+14) and Pago Pago (UTC-11) are never on the same date: each
+    community's statement, plans and reports default to its own local today, never the UTC
+    date (which for a Shanghai community is yesterday from 00:00 to 08:00 local time)."""
+    for community, zone in (("c-east", "Pacific/Kiritimati"), ("c-west", "Pacific/Pago_Pago")):
+        api.community(community, time_zone=zone)
+        unit = api.unit(community, "101")
+        today = str(datetime.now(ZoneInfo(zone)).date())
+        assert api.ok("GET", f"/units/{unit}/statement", api.admin)["as_of"] == today

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -65,7 +65,8 @@ async def statement(
     await security.unit(pool, principal, unit_id)
     with domain_errors():
         async with pool.acquire() as conn:
-            result = await statements.statement(conn, unit_id, as_of or datetime.now(UTC).date())
+            day = as_of or await statements.local_today(conn, unit_id=unit_id)
+            result = await statements.statement(conn, unit_id, day)
     if format == "json":
         return result
     return tabular(result["invoices"], STATEMENT_COLUMNS, f"statement-{unit_id}", format)
@@ -117,7 +118,8 @@ async def list_plans(
     the plan started."""
     async with pool.acquire() as conn:
         await security.unit(conn, principal, unit_id)
-        return await statements.plans(conn, unit_id, as_of or datetime.now(UTC).date())
+        day = as_of or await statements.local_today(conn, unit_id=unit_id)
+        return await statements.plans(conn, unit_id, day)
 
 
 async def _receipt(pool: Pool, principal: Principal, payment_id: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -12,13 +12,15 @@ from billing.entrypoints.errors import domain_errors
 from billing.entrypoints.http_accounts import Format, tabular
 from billing.entrypoints.security import ReportReader
 from billing.service_layer import reports
+from billing.service_layer.statements import local_today
 from propfee.http import Pool
 
 router = APIRouter(prefix="/communities/{community_id}/reports", tags=["reports"])
 
 
-def _as_of(value: date | None) -> date:
-    return value or datetime.now(UTC).date()
+async def _as_of(conn: Any, community_id: str, value: date | None) -> date:
+    """The date asked for, else today in the community's time zone."""
+    return value or await local_today(conn, community_id=community_id)
 
 
 @router.get("/collection", response_model=None)
@@ -39,7 +41,7 @@ async def collection(
     async with pool.acquire() as conn:
         await security.community(conn, principal, community_id)
         rows = await reports.collection(
-            conn, community_id, start, end, _as_of(as_of), by, collection
+            conn, community_id, start, end, await _as_of(conn, community_id, as_of), by, collection
         )
     if format == "json":
         return rows
@@ -82,7 +84,9 @@ async def aging(
     ``collection`` keeps one of them."""
     async with pool.acquire() as conn:
         await security.community(conn, principal, community_id)
-        rows = await reports.aging(conn, community_id, _as_of(as_of), collection)
+        rows = await reports.aging(
+            conn, community_id, await _as_of(conn, community_id, as_of), collection
+        )
     if format == "json":
         return rows
     columns = ["bucket", "outstanding_fen", "property_fen", "utilities_fen", "households"]
@@ -96,4 +100,4 @@ async def recovery(
     """Historical-arrears recovery: opening arrears collected / opening arrears."""
     async with pool.acquire() as conn:
         await security.community(conn, principal, community_id)
-        return await reports.recovery(conn, community_id, _as_of(as_of))
+        return await reports.recovery(conn, community_id, await _as_of(conn, community_id, as_of))

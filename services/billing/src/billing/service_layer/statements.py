@@ -9,6 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -71,6 +72,22 @@ def _invoice_line(
         "time_barred": b.time_barred(as_of),
         "limitation_expires_on": b.limitation_expires_on,
     }
+
+
+async def local_today(
+    conn: asyncpg.Connection, *, unit_id: str | None = None, community_id: str | None = None
+) -> date:
+    """Today in the community's time zone (of ``community_id``, or of ``unit_id``'s): the
+    default business date of a statement, a plan's parts or a report. Not the UTC date: from
+    00:00 to 08:00 in Shanghai that is still yesterday, and a statement as of yesterday leaves
+    out what happened since local midnight."""
+    zone = await conn.fetchval(
+        "SELECT c.time_zone FROM communities c WHERE c.community_id = coalesce($2, "
+        "(SELECT u.community_id FROM units u WHERE u.unit_id = $1))",
+        unit_id,
+        community_id,
+    )
+    return datetime.now(ZoneInfo(zone or "Asia/Shanghai")).date()
 
 
 async def statement(conn: asyncpg.Connection, unit_id: str, as_of: date) -> dict[str, Any]:
