@@ -400,9 +400,7 @@ async def test_notifier_adapters_reach_the_providers_and_bad_credentials_are_ref
             send(good, "email", "owner@example.cn"),
         )
         # WeChat and app push are sent, not delivered, until their receipt (issue 18 rule 3).
-        assert [r.outcome for r in accepted] == ["sent", "sent", "sent", "delivered"], (
-            accepted
-        )
+        assert [r.outcome for r in accepted] == ["sent", "sent", "sent", "delivered"], accepted
         assert accepted[0].proof["biz_id"].endswith("^0")
         again = await send(good, "wechat", "oWX_openid_123456")  # the cached token is reused
         assert again.outcome == "sent", again
