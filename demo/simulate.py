@@ -452,8 +452,17 @@ class Simulation:
         notices = list(by_channel.get("door_notice") or [])
         letters = self.letters_to_track.pop(day, [])
         signed = self.letters_to_deliver.pop(day, [])
+        # Which letters are never signed for: seeded by household and stage, not by the
+        # notification's id (a fresh uuid each run), so the same seed posts the same letters.
+        about: dict[str, str] = {}
+        if letters:
+            printing = await self.api.get(
+                "notifier", "/notifications", actor="admin",
+                params={"status": "printing", "community_id": self.community_id},
+            )  # fmt: skip
+            about = {r["notification_id"]: f"{r['unit_id']}|{r.get('stage')}" for r in printing}
         for n in letters:
-            if self.rng("ems", n).random() >= 1 / 14:
+            if self.rng("ems", day, about.get(n, n)).random() >= 1 / 14:
                 self.letters_to_deliver[day + timedelta(days=2)].append(n)
 
         async def post(nid: str, number: str, carrier: str, at: datetime) -> None:
