@@ -24,6 +24,7 @@ from propfee.events import (
     NotificationDelivered,
     NotificationFailed,
     PartyContactsUpdated,
+    PayLinkIssued,
     PaymentReceived,
     PaymentRefunded,
     PromiseRecorded,
@@ -46,7 +47,13 @@ class TopicSpec:
 #: Which events each service's consumer group reads. The group id is the service name.
 SUBSCRIPTIONS: dict[str, tuple[type[Event], ...]] = {
     "billing": (PaymentReceived, PaymentRefunded, LimitationClockChanged),
-    "payments": (CommunityUpdated, InvoiceIssued, InvoiceSettled, InvoiceBalanceChanged),
+    "payments": (
+        CommunityUpdated,
+        InvoiceIssued,
+        InvoiceSettled,
+        InvoiceBalanceChanged,
+        PayLinkIssued,
+    ),
     "dunning": (
         CommunityUpdated,
         InvoiceIssued,

@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from propfee.events.base import Event, Tier
+from propfee.events.billing import LateFeeBasis
 from propfee.money import CURRENCY, Currency, NonNegativeFen
 
 
@@ -30,6 +31,28 @@ class CombinedCase(BaseModel):
     outstanding_fen: NonNegativeFen
     oldest_due_date: date
     invoice_ids: list[str] = Field(default_factory=list)
+
+
+class ClaimLine(BaseModel):
+    """One overdue invoice as a demand letter (催告函) claims it (issue 19): its period, the
+    principal and late fee still owed on the day of the escalation, and how the late fee was
+    computed (billing's LateFeeBasis and the day it was accrued to)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    invoice_id: str
+    period_start: date | None = None
+    period_end: date | None = None
+    due_date: date
+    fee_item: str | None = Field(
+        default=None, description="What the invoice is for: property, parking, opening_arrears..."
+    )
+    principal_fen: NonNegativeFen
+    late_fee_fen: NonNegativeFen = 0
+    late_fee_basis: LateFeeBasis | None = None
+    late_fee_as_of: date | None = Field(
+        default=None, description="The day late_fee_fen was accrued to"
+    )
 
 
 class ArrearsEscalated(Event):
@@ -80,6 +103,16 @@ class ArrearsEscalated(Event):
         "with the case's payer (the owner, when a tenant who pays defaults; the policy's "
         "joint_liability_from_stage): the case's payer. payer_party_id is then the party "
         "addressed, invoice_ids and amounts those of their own liability",
+    )
+    statement: list[ClaimLine] | None = Field(
+        default=None,
+        description="What the stage's messages claim, per invoice (demands and letters: the "
+        "periods, principal and late fee with how it was computed); None when not given",
+    )
+    paid_fen: NonNegativeFen | None = Field(
+        default=None,
+        description="Paid so far toward the invoices chased (a part payment): a reminder then "
+        "names what is left (outstanding_fen)",
     )
 
 

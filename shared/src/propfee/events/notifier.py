@@ -73,3 +73,22 @@ class StaffTaskRequested(Event):
     reason: str
     notification_id: str | None = None
     requested_at: AwareDatetime
+
+
+class PayLinkIssued(Event):
+    """notifier gave a household a pay link (issue 19): a short signed token, one per household
+    and occasion (the message it was written for), that expires and can be revoked. payments
+    keeps it and resolves it to what the household owes on the day it is opened."""
+
+    producer: ClassVar[str] = "notifier"
+
+    token: str = Field(description="The few characters after the host: an id and its signature")
+    community_id: str
+    unit_id: str
+    party_id: str
+    occasion: str = Field(
+        description="What it was written for: subject (invoice, case or payment id), message "
+        "type and stage"
+    )
+    issued_at: AwareDatetime
+    expires_at: AwareDatetime

@@ -28,6 +28,11 @@ class PaymentReceived(Event):
     out_trade_no: str | None = None
     paid_at: AwareDatetime
     received_at: AwareDatetime
+    cashier: str | None = Field(
+        default=None,
+        description="Who took the money at the counter (the staff member as signed in); None "
+        "for gateway, bank and app payments",
+    )
 
 
 class PaymentRefunded(Event):
