@@ -9,8 +9,9 @@ export UV_LINK_MODE ?= copy
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-sync: ## install Python and the locked dependencies (uv workspace)
+sync: ## install Python, the locked dependencies (uv workspace) and the Debian packages PDFs need
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet 'uv>=0.5'
+	bash deploy/local/os-packages.sh
 	$(UV) sync --frozen
 
 demo: sync ## the main job: a year of a 1,236-household community through all four services (ARGS="--seed 7 --households 1236 --months 12")
