@@ -55,6 +55,9 @@ async def test_import_the_sample_ledger_twice(billing_pool) -> None:  # type: ig
     contacts = await _outbox(billing_pool, "billing.party-contacts-updated")
     assert len(issued) == first.arrears_invoices
     assert len(contacts) == first.parties_created
+    # The room as people write it (issue 19), never billing's key.
+    assert "1栋1单元301" in {e["room_label"] for e in issued}
+    assert not any("/" in e["room_label"] for e in issued)
 
     again = await import_ledger(billing_pool, COMMUNITY, data, "台账.csv", opening_as_of=OPENING)
     assert again.units_created == 0 and again.units_existing == 1236
@@ -103,6 +106,8 @@ async def test_monthly_run_is_idempotent_and_bills_by_the_schedule(billing_pool)
     ]
     events = await _outbox(billing_pool, "billing.invoice-issued")
     assert sum(1 for e in events if e["period_start"] == "2025-01-01") == 1236
+    labels = {e["room_label"] for e in events if e["period_start"] == "2025-01-01"}
+    assert "1栋1单元301" in labels and not any("/" in label for label in labels)
     assert summary.total_fen == sum(
         e["total_fen"] for e in events if e["period_start"] == "2025-01-01"
     )

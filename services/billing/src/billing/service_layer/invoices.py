@@ -21,6 +21,7 @@ from billing.service_layer.issuing import late_fee_contract, liable_parties, own
 from billing.service_layer.registry import Conflict
 from billing.service_layer.schedules import load_history
 from propfee.events import InvoiceIssued, InvoiceLine
+from propfee.labels import room_label_of_key
 from propfee.money import round_half_up
 from propfee.outbox import add_event
 
@@ -198,7 +199,7 @@ async def issue_manual_invoice(conn: asyncpg.Connection, new: ManualInvoice) -> 
         total_fen=total,
         issued_at=new.issued_at,
         schedule_version=str(schedule.version),
-        room_label=unit["unit_key"],
+        room_label=room_label_of_key(unit["unit_key"]),
         kind="manual",
         collection="property",
         liable_party_ids=liable_parties(

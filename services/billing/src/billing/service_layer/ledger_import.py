@@ -35,6 +35,7 @@ from billing.service_layer.registry import (
     upsert_party,
 )
 from propfee.events import Event, InvoiceIssued, InvoiceLine
+from propfee.labels import room_label_of_key
 from propfee.money import Money
 from propfee.outbox import add_events
 from propfee.uploads import UploadLimits
@@ -309,7 +310,7 @@ async def _opening_arrears(
                 ],
                 total_fen=fen,
                 issued_at=at,
-                room_label=r.unit_key,
+                room_label=room_label_of_key(r.unit_key),
                 kind="opening_late_fee",
                 collection="property",
                 liable_party_ids=liable_parties(payer, owners.get(unit_id)),
@@ -369,7 +370,7 @@ async def _opening_arrears(
                 ],
                 total_fen=part.fen,
                 issued_at=at,
-                room_label=r.unit_key,
+                room_label=room_label_of_key(r.unit_key),
                 kind="opening_arrears",
                 collection="property",
                 # Never back-dated: issued at opening_as_of, interest only from the next day.

@@ -44,6 +44,7 @@ from billing.service_layer.invoices import copy_invoices
 from billing.service_layer.issuing import LateFeeContract, liable_parties
 from billing.service_layer.schedules import load_history
 from propfee.events import InvoiceIssued
+from propfee.labels import room_label_of_key
 from propfee.money import round_half_up
 from propfee.outbox import RawEvent, add_raw_events
 
@@ -477,7 +478,7 @@ async def _write(
             "currency": "CNY",
             "issued_at": issued_text,
             "schedule_version": str(draft.schedule_version),
-            "room_label": unit["unit_key"],
+            "room_label": room_label_of_key(unit["unit_key"]),
             "kind": "regular",
             "collection": draft.collection,
             "liable_party_ids": liable_parties(draft.payer_party_id, owner),
