@@ -58,3 +58,8 @@ def token_valid(secret: bytes, token: str) -> bool:
 def link(base_url: str, token: str) -> str:
     """The link as printed: ``base_url`` (``https://pf.cn/p/``) followed by the token."""
     return f"{base_url.rstrip('/')}/{token}"
+
+
+#: The secret of development (``make up``, the demo, the tests): the notifier signs and
+#: payments verifies with it when none is configured there; refused outside development.
+DEVELOPMENT_SECRET = "local-development-only-pay-link-secret"

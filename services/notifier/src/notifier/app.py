@@ -21,6 +21,7 @@ from propfee.settings import ServiceSettings
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     if not isinstance(settings, NotifierSettings):
         settings = NotifierSettings(**(settings.model_dump() if settings else {}))
+    settings.check_production()  # outside development: no built-in pay-link secret
     runtime = NotifierRuntime(settings, package="notifier", handlers=HANDLERS)
     app = create_service_app(
         runtime,

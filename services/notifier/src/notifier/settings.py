@@ -5,13 +5,19 @@ Secret or a file-backed env), never from the repository.
 """
 
 from datetime import time
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from propfee import contact_rules
+from propfee.pay_links import DEVELOPMENT_SECRET
 from propfee.settings import LOCAL_PG, ServiceSettings
+
+
+class ConfigurationError(ValueError):
+    """A setting that cannot be used; names the setting, never its value."""
 
 
 class NotifierSettings(ServiceSettings):
@@ -55,7 +61,26 @@ class NotifierSettings(ServiceSettings):
     # Content.
     default_company_name: str = "物业服务中心"
     default_service_phone: str = ""
-    pay_link_template: str = "https://pf.cn/p/{unit_id}"  # keep it short: SMS is 70 chars
+    #: ``development``: a developer's machine (``make up``, the demo, the tests), where the
+    #: built-in pay-link secret is accepted; anything else is production and refuses to start
+    #: without one. ``NOTIFIER_ENVIRONMENT`` or the shared ``PROPFEE_ENVIRONMENT``.
+    environment: Literal["development", "production"] = Field(
+        default="production",
+        validation_alias=AliasChoices("NOTIFIER_ENVIRONMENT", "PROPFEE_ENVIRONMENT"),
+    )
+    # Pay links (issue 19): a short signed token per household and occasion
+    # (propfee.pay_links), printed after this base ("https://pf.cn/p/aB3xK9q2Z"; in SMS
+    # without "https://"). The secret signs tokens (payments verifies with the same one).
+    pay_link_base_url: str = "https://pf.cn/p/"
+    pay_link_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    pay_link_secret_file: Path | None = None
+    #: A link lives this long from its first message; a demand's at least until its deadline
+    #: plus ``pay_link_after_deadline_days``.
+    pay_link_lifetime_days: int = Field(default=60, ge=1)
+    pay_link_after_deadline_days: int = Field(default=30, ge=0)
+    #: A reminder whose stage sets no deadline states this many days after it was asked for
+    #: (notifier.domain.deadlines): a date, never "近日".
+    reminder_pay_within_days: int = Field(default=7, ge=1)
     # Templates staff save: the sample rendering runs in a separate process with these limits
     # (a template exceeding one is refused, 422); dispatch renders with the same output cap.
     template_render_timeout_s: float = 2.0
@@ -64,8 +89,9 @@ class NotifierSettings(ServiceSettings):
     # SMS.
     sms_provider: str = "alibaba"  # alibaba | tencent
     sms_sign_name: str = "物业服务"
-    #: Segments a message may take (70 characters for one, 67 each when longer). Two: a bill
-    #: with the room, amount, period, deadline, pay link and contact line needs 80-100.
+    #: Segments a message may take when sent (notifier.domain.sms: UCS-2 70 for one, 67 each
+    #: when longer); a longer text fails on SMS. The defaults fit one segment; a company's
+    #: saved bill or reminder must (refused at save), other types are warned.
     sms_max_segments: int = 2
     sms_template_codes: dict[str, dict[str, str]] = Field(
         default_factory=lambda: {
@@ -135,3 +161,22 @@ class NotifierSettings(ServiceSettings):
     smtp_start_tls: bool = False
     email_from: str = "noreply@propfee.local"
     email_rate_per_s: float = 50.0
+
+    def pay_link_key(self) -> bytes:
+        """The pay-link signing secret: from its file when set, else the inline value."""
+        if self.pay_link_secret_file is not None:
+            return self.pay_link_secret_file.read_bytes().strip()
+        return self.pay_link_secret.get_secret_value().encode()
+
+    def check_production(self) -> None:
+        """Refuse (at start) what only development may use: the built-in pay-link secret."""
+        if self.environment == "development":
+            return
+        key = self.pay_link_key()
+        if not key or key == DEVELOPMENT_SECRET.encode():
+            raise ConfigurationError(
+                "NOTIFIER_PAY_LINK_SECRET (or NOTIFIER_PAY_LINK_SECRET_FILE) must be set "
+                "outside development: the built-in value is public"
+            )
+        if len(key) < 16:
+            raise ConfigurationError("NOTIFIER_PAY_LINK_SECRET must be at least 16 bytes")

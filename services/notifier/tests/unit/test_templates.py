@@ -26,7 +26,9 @@ def test_every_builtin_template_passes_the_check_a_saved_one_does() -> None:
         for channel in CHANNELS:
             template = builtin(message_type, channel, "zh-CN")
             assert template is not None
-            assert {"company", "contact"} <= set(template.variables()), template.template_id
+            # In SMS the registered sign name (【签名】) is the sender's identity.
+            needed = {"contact"} if channel == "sms" else {"company", "contact"}
+            assert needed <= set(template.variables()), template.template_id
             problems = validate(
                 message_type,
                 channel,
@@ -41,9 +43,14 @@ def test_every_builtin_template_passes_the_check_a_saved_one_does() -> None:
 @pytest.mark.parametrize("channel", CHANNELS)
 def test_every_channel_needs_sender_and_dispute_contact_and_lawful_wording(channel: str) -> None:
     kw = {"sign_name": "物业服务", "max_segments": 2}
-    body = "已收到{{ room }}缴费{{ amount }}元"  # a receipt: an SMS needs only the amount
+    body = "已收到{{ room }}缴费{{ amount }}元（{{ pay_channel }}）"
     problems = validate("receipt", channel, body, None, **kw)
-    assert any(f"no sender identity in the {channel} template" in p for p in problems)
+    if channel == "sms":  # the registered sign name is the sender's identity (issue 19)
+        assert not any("no sender identity" in p for p in problems)
+        unsigned = validate("receipt", channel, body, None, **{**kw, "sign_name": ""})
+        assert any("no sender identity in the sms template" in p for p in unsigned)
+    else:
+        assert any(f"no sender identity in the {channel} template" in p for p in problems)
     assert any(f"no dispute contact in the {channel} template" in p for p in problems)
     for tail in (
         "{{ contact }}{{ company }}",
@@ -159,8 +166,12 @@ def test_the_renderer_fills_the_sender_and_dispute_variables_from_the_community(
 
     from notifier.service_layer.composer import context
 
+    from datetime import UTC, datetime
+
     row = {
-        "params": {"amount_fen": 27580},
+        "params": {"amount_fen": 27580, "room": "1栋/1单元/101"},
+        "message_type": "reminder",
+        "requested_at": datetime(2026, 12, 1, tzinfo=UTC),
         "unit_id": "u-1",
         "subject_id": "case-1",
         "service_phone": "4008123456",

@@ -26,6 +26,16 @@ DEFAULT_ESSENTIAL_STAGES: frozenset[str] = frozenset(
 )
 #: Message types that are transactional, never marketing or chasing.
 TRANSACTIONAL = frozenset({"bill", "receipt", "confirmation"})
+#: How a receipt names the way the owner paid (PaymentReceived.channel).
+PAYMENT_CHANNEL_NAMES = {
+    "wechat_pay": "微信支付",
+    "alipay": "支付宝",
+    "unionpay": "银联",
+    "bank_withholding": "银行代扣",
+    "cash": "现金",
+    "bank_card": "银行卡",
+    "pos": "POS刷卡",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +136,8 @@ def reminder_requests(
         "tier": event.tier,
         "invoice_ids": list(event.invoice_ids),
     }
+    if event.paid_fen and not event.combined:  # a part payment: the reminder names what is left
+        params["paid_fen"] = event.paid_fen
     if event.combined:
         oldest = min(c.oldest_due_date for c in event.combined)
         params |= {

@@ -126,14 +126,16 @@ async def save_template(
     """Validate and save a new version of the company's template, as a **draft**: it renders
     only once a second company-level person approves it
     (``POST /template-versions/{id}/approve``). Refused (422) with every reason: syntax,
-    unknown variables, SMS content and length, forbidden wording, no sender identity or
-    dispute contact, or a sample rendering beyond the time, memory or output limits (named).
-    Needs a company-level role; audited."""
+    unknown variables, SMS content and length (a bill or reminder SMS beyond one segment with
+    the sample values), forbidden wording, no sender identity or dispute contact, an id,
+    placeholder or negative number in the sample rendering, or a sample rendering beyond the
+    time, memory or output limits (named). Saved with ``warnings`` when an SMS of another type
+    takes more than one segment. Needs a company-level role; audited."""
     security.require_company_level(principal, "saving a template")
     s: NotifierSettings = request.app.state.runtime.settings
     company = _template_company(principal, body.company_id)
     async with pool.acquire() as conn:
-        problems = await template_check.check_for_company(
+        found = await template_check.check_for_company(
             conn,
             s,
             company,
@@ -142,8 +144,10 @@ async def save_template(
             body=body.body,
             subject=body.subject,
         )
-    if problems:
-        return JSONResponse({"detail": "template refused", "problems": problems}, status_code=422)
+    if found.problems:
+        return JSONResponse(
+            {"detail": "template refused", "problems": found.problems}, status_code=422
+        )
     tid = templates.template_id(body.message_type, body.stage, body.channel, body.locale)
     version_id = f"tv-{uuid.uuid4()}"
     async with pool.acquire() as conn, conn.transaction():
@@ -197,6 +201,8 @@ async def save_template(
         "version": version,
         "company_id": company,
         "status": "draft",
+        # Saved, but worth knowing: an SMS receipt or confirmation of two segments costs twice.
+        "warnings": found.warnings,
     }
 
 
@@ -235,15 +241,17 @@ async def approve_template(
             and draft["status"] == "draft"
             and draft["author"] != principal.subject
         ):
-            problems = await template_check.check_for_company(
-                conn,
-                s,
-                draft["company_id"],
-                message_type=draft["message_type"],
-                channel=draft["channel"],
-                body=draft["body"],
-                subject=draft["subject"],
-            )
+            problems = (
+                await template_check.check_for_company(
+                    conn,
+                    s,
+                    draft["company_id"],
+                    message_type=draft["message_type"],
+                    channel=draft["channel"],
+                    body=draft["body"],
+                    subject=draft["subject"],
+                )
+            ).problems
             if problems:
                 return JSONResponse(
                     {"detail": "template refused", "problems": problems}, status_code=422

@@ -12,10 +12,11 @@ or duplicated events, which the dedup key absorbs).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +27,7 @@ from notifier.adapters.registry import Channels
 from notifier.domain import contact_rules, plan
 from notifier.domain.schedule import FrequencyCap, QuietHours
 from notifier.domain.stops import Stop, stopped_by
-from notifier.service_layer import queries, templates
+from notifier.service_layer import pay_links, projections, queries, templates
 from notifier.service_layer.composer import ComposeError, compose
 from notifier.service_layer.recording import Sending, record
 from notifier.settings import NotifierSettings
@@ -152,6 +153,10 @@ class Dispatcher:
             conn, sorted({r["company_id"] for r in rows if r["company_id"] is not None})
         )
         sendings: list[Sending] = []
+        # Messages to write (their index in sendings): composed after every decision, so the
+        # batch's pay links are minted together. A message that then fails to compose still
+        # counted towards its party's cap within this batch.
+        to_write: list[tuple[int, Any, plan.Send, ZoneInfo]] = []
         for row in rows:
             stop = next(
                 (
@@ -195,19 +200,55 @@ class Dispatcher:
                     gone.add(key)
             if isinstance(decision, plan.Send):
                 assert recipient is not None
-                try:
-                    outbound, template = await self._compose(
-                        row, decision.channel, decision.address, recipient.zone, saved
-                    )
-                except ComposeError as exc:
-                    sendings.append(Sending(row, decision, None, None, str(exc)))
-                    continue
                 if row["message_type"] in plan.CAPPED_TYPES:
                     history[row["party_id"]].append((as_of, (row["subject_id"], row["stage"])))
-                sendings.append(Sending(row, decision, outbound, template))
-            else:
-                sendings.append(Sending(row, decision, None, None))
+                to_write.append((len(sendings), row, decision, recipient.zone))
+            sendings.append(Sending(row, decision, None, None))
+        await self._write(conn, to_write, sendings, as_of, saved)
         return sendings
+
+    async def _write(
+        self,
+        conn: asyncpg.Connection,
+        to_write: list[tuple[int, Any, plan.Send, ZoneInfo]],
+        sendings: list[Sending],
+        as_of: datetime,
+        saved: dict[tuple[str, str], templates.Template],
+    ) -> None:
+        """Compose what is to be sent: the batch's pay links first (one per household and
+        occasion, minted and published in this transaction; issue 19) and the periods of the
+        invoices the messages name, then each text (a failure fails it on its channel)."""
+        links = await pay_links.issue(
+            conn,
+            [
+                pay_links.household_of(row, zone)
+                for _, row, _, zone in to_write
+                if row["message_type"] in pay_links.WITH_LINK
+            ],
+            as_of,
+            self.s,
+        )
+        invoice_ids = sorted(
+            {i for _, row, _, _ in to_write for i in row["params"].get("invoice_ids") or ()}
+        )
+        known = await projections.periods_of(conn, invoice_ids) if invoice_ids else {}
+        for index, row, decision, zone in to_write:
+            token = links.get((row["unit_id"], row["party_id"], pay_links.occasion_of(row)))
+            periods = [known[i] for i in row["params"].get("invoice_ids") or () if i in known]
+            try:
+                outbound, template = await self._compose(
+                    row,
+                    decision.channel,
+                    decision.address,
+                    zone,
+                    saved,
+                    pay_link=pay_links.printed(token, decision.channel, self.s) if token else None,
+                    periods=periods,
+                )
+            except ComposeError as exc:
+                sendings[index] = Sending(row, decision, None, None, str(exc))
+                continue
+            sendings[index] = Sending(row, decision, outbound, template)
 
     async def _compose(
         self,
@@ -216,6 +257,9 @@ class Dispatcher:
         address: str,
         zone: ZoneInfo,
         saved: dict[tuple[str, str], templates.Template],
+        *,
+        pay_link: str | None = None,
+        periods: list[tuple[date, date]] | None = None,
     ) -> tuple[Outbound, templates.Template]:
         """The message's text, rendered in the dispatcher's own threads (off the event loop);
         a rendering past ten times the save-time limit fails the message on this channel. The
@@ -223,7 +267,18 @@ class Dispatcher:
         limit = 10 * self.s.template_render_timeout_s
         loop = asyncio.get_running_loop()
         job = loop.run_in_executor(
-            self._renderers, compose, row, channel, address, zone, saved, self.s
+            self._renderers,
+            functools.partial(
+                compose,
+                row,
+                channel,
+                address,
+                zone,
+                saved,
+                self.s,
+                pay_link=pay_link,
+                periods=periods,
+            ),
         )
         try:
             return await asyncio.wait_for(job, limit)

@@ -84,6 +84,7 @@ async def queue_requests(
 async def on_invoice_issued(
     conn: asyncpg.Connection, event: InvoiceIssued, context: EventContext
 ) -> None:
+    await projections.record_invoice_period(conn, event)
     await queue_requests(conn, [bill_request(event)], context.event_id)
 
 

@@ -18,7 +18,8 @@ UPDATE_GONE = """
 UPDATE notifications SET status = $2, channel = $3, address = $4, body = $5, subject_line = $6,
        template_id = $7, template_version = $8, provider = $9, provider_message_id = $10,
        proof = $11, sent_at = $12, delivered_at = $13, document = $14,
-       params = params || $15::jsonb, attempts = attempts + 1, status_reason = NULL
+       params = params || $15::jsonb, attempts = attempts + 1, status_reason = NULL,
+       sms_segments = $16
  WHERE notification_id = $1
 """
 

@@ -1,11 +1,13 @@
-"""Notifier's own copies of billing's communities and parties (last write wins by
-``updated_at``, so events converge in any order), and staff-set preferences."""
+"""Notifier's own copies of billing's communities, parties and invoice periods (last write
+wins by ``updated_at``, so events converge in any order), and staff-set preferences."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import asyncpg
 
-from propfee.events import CommunityUpdated, PartyContactsUpdated
+from propfee.events import CommunityUpdated, InvoiceIssued, PartyContactsUpdated
 
 
 async def upsert_community(conn: asyncpg.Connection, e: CommunityUpdated) -> None:
@@ -93,3 +95,32 @@ async def set_preferences(
         note,
         set_by,
     )
+
+
+async def record_invoice_period(conn: asyncpg.Connection, e: InvoiceIssued) -> None:
+    """The invoice's period and due date (issue 19): a receipt names the months it paid, a
+    reminder the months it chases."""
+    await conn.execute(
+        "INSERT INTO invoice_periods (invoice_id, community_id, unit_id, period_start, "
+        "period_end, due_date) VALUES ($1, $2, $3, $4, $5, $6) "
+        "ON CONFLICT (invoice_id) DO UPDATE SET period_start = EXCLUDED.period_start, "
+        "period_end = EXCLUDED.period_end, due_date = EXCLUDED.due_date",
+        e.invoice_id,
+        e.community_id,
+        e.unit_id,
+        e.period_start,
+        e.period_end,
+        e.due_date,
+    )
+
+
+async def periods_of(
+    conn: asyncpg.Connection, invoice_ids: list[str]
+) -> dict[str, tuple[date, date]]:
+    """The known periods of these invoices (those issued before this projection are not)."""
+    rows = await conn.fetch(
+        "SELECT invoice_id, period_start, period_end FROM invoice_periods "
+        "WHERE invoice_id = ANY($1::text[])",
+        invoice_ids,
+    )
+    return {r["invoice_id"]: (r["period_start"], r["period_end"]) for r in rows}

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from notifier.adapters.base import Outbound, SendResult
-from notifier.domain import plan
+from notifier.domain import plan, sms
 from notifier.domain.schedule import retry_delay
 from notifier.service_layer import outcomes, receipts
 from notifier.service_layer.templates import Template
@@ -45,7 +45,13 @@ def _gone_args(x: Sending, r: SendResult, as_of: datetime) -> tuple[Any, ...]:
         as_of if r.outcome == "delivered" else None,
         r.document,
         {"letter": o.context} if r.outcome == "printing" else {},
+        sms_segments(o),
     )
+
+
+def sms_segments(o: Outbound) -> int | None:
+    """The segments a sent SMS is billed as (its body carries the sign), None for others."""
+    return sms.segments(o.body) if o.channel == "sms" else None
 
 
 async def record(
@@ -84,6 +90,7 @@ async def record(
         elif r is not None and r.outcome in {"sent", "delivered", "printing"}:
             gone.append(_gone_args(x, r, as_of))
             counts[r.outcome] += 1
+            counts["sms_segments"] += gone[-1][-1] or 0
             if r.outcome == "delivered":
                 await outcomes.delivered(conn, x.row, d.channel, r.provider, r.proof, as_of)
         elif r is not None:

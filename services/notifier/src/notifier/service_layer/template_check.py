@@ -8,6 +8,10 @@ reads back the problems ``templates.validate`` finds. The child caps its own add
 rendering takes longer than ``timeout_s``. Every limit a template hits is named in the
 problem staff get back (422), so a template that would hang or exhaust a dispatcher is
 refused before anyone can approve it.
+
+The answer is :class:`Findings`: the problems (refused) and the warnings (saved, told): an
+SMS of a type other than bill or reminder that takes more than one segment with the sample
+values costs twice per message (issue 19).
 """
 
 from __future__ import annotations
@@ -43,6 +47,13 @@ class CheckRequest:
     max_segments: int
     sender_names: tuple[str, ...]
     dispute_contacts: tuple[str, ...]
+    pay_link_base: str = "https://pf.cn/p/"
+
+
+@dataclass(frozen=True)
+class Findings:
+    problems: list[str]
+    warnings: list[str]
 
 
 async def check_for_company(
@@ -54,7 +65,7 @@ async def check_for_company(
     channel: str,
     body: str,
     subject: str | None,
-) -> list[str]:
+) -> Findings:
     """Every reason to refuse ``company_id``'s template, at save and again at approval: an
     unknown channel, and :func:`check`'s (wording, sender identity and dispute contact
     against the company's names and contacts as known now, SMS rules, limits).
@@ -67,8 +78,8 @@ async def check_for_company(
     contacts = tuple(
         sorted({c for r in known for c in (r["service_phone"], r["complaint_line"]) if c})
     )
-    problems = [] if channel in CHANNELS else [f"channel: unknown channel {channel}"]
-    problems += await check(
+    unknown = [] if channel in CHANNELS else [f"channel: unknown channel {channel}"]
+    found = await check(
         CheckRequest(
             message_type=message_type,
             channel=channel,
@@ -78,6 +89,7 @@ async def check_for_company(
             max_segments=settings.sms_max_segments,
             sender_names=names,
             dispute_contacts=contacts,
+            pay_link_base=settings.pay_link_base_url,
         ),
         Limits(
             timeout_s=settings.template_render_timeout_s,
@@ -85,10 +97,10 @@ async def check_for_company(
             memory_mb=settings.template_render_memory_mb,
         ),
     )
-    return problems
+    return Findings(unknown + found.problems, found.warnings)
 
 
-async def check(request: CheckRequest, limits: Limits) -> list[str]:
+async def check(request: CheckRequest, limits: Limits) -> Findings:
     """Every reason to refuse the template (``templates.validate``'s, plus the time and
     memory limits), computed in a child process."""
     proc = await asyncio.create_subprocess_exec(
@@ -111,18 +123,24 @@ async def check(request: CheckRequest, limits: Limits) -> list[str]:
         try:
             answer = await asyncio.wait_for(proc.stdout.read(), limits.timeout_s)
         except TimeoutError:
-            return [
-                f"body: the sample rendering takes longer than {limits.timeout_s:g} s "
-                "(NOTIFIER_TEMPLATE_RENDER_TIMEOUT_S)"
-            ]
+            return Findings(
+                [
+                    f"body: the sample rendering takes longer than {limits.timeout_s:g} s "
+                    "(NOTIFIER_TEMPLATE_RENDER_TIMEOUT_S)"
+                ],
+                [],
+            )
         await proc.wait()
         if proc.returncode != 0 or not answer.strip():
-            return [
-                f"body: the sample rendering needs more than {limits.memory_mb} MB "
-                "(NOTIFIER_TEMPLATE_RENDER_MEMORY_MB)"
-            ]
-        problems: list[str] = json.loads(answer)
-        return problems
+            return Findings(
+                [
+                    f"body: the sample rendering needs more than {limits.memory_mb} MB "
+                    "(NOTIFIER_TEMPLATE_RENDER_MEMORY_MB)"
+                ],
+                [],
+            )
+        found = json.loads(answer)
+        return Findings(list(found["problems"]), list(found["warnings"]))
     finally:
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -163,17 +181,27 @@ def main() -> None:
             sender_names=tuple(req["sender_names"]),
             dispute_contacts=tuple(req["dispute_contacts"]),
             max_output=limits.max_output_chars,
+            pay_link_base=req["pay_link_base"],
+        )
+        warnings = (
+            templates.segment_findings(req["body"], req["sign_name"], req["pay_link_base"])
+            if req["channel"] == "sms" and req["message_type"] not in templates.ONE_SEGMENT_TYPES
+            else []
         )
     except MemoryError:
+        warnings = []
         problems = [
             f"body: the sample rendering needs more than {limits.memory_mb} MB "
             "(NOTIFIER_TEMPLATE_RENDER_MEMORY_MB)"
         ]
     except RecursionError:
+        warnings = []
         problems = ["body: refused by the rendering limits: recursion too deep"]
     except Exception as exc:  # anything else the sample rendering raised
+        warnings = []
         problems = [f"body: cannot be rendered: {type(exc).__name__}: {exc}"]
-    sys.stdout.buffer.write(json.dumps(problems, ensure_ascii=False).encode())
+    answer = {"problems": problems, "warnings": warnings}
+    sys.stdout.buffer.write(json.dumps(answer, ensure_ascii=False).encode())
     sys.stdout.flush()
 
 

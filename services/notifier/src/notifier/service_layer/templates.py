@@ -28,7 +28,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from notifier.domain import sms
+from notifier.domain import owner_text, sms
 from notifier.domain.channels import CHANNELS
 from notifier.domain.wording import findings
 
@@ -170,21 +170,29 @@ def structure_problems(part: str, parsed: nodes.Template) -> list[str]:
 
 
 ENV = LimitedEnvironment()
+#: What a template may use (composer.context fills them; one a message does not have is
+#: absent, and a template using it unguarded fails loudly: ``{% if period is defined %}``).
 VARIABLES = frozenset(
     {
         "room",
         "amount",
         "deadline",
+        "deadline_date",
         "pay_link",
         "contact",
         "company",
         "community",
         "period",
-        "oldest_due_date",
+        "due_date",
         "days_overdue",
+        "overdue",
+        "partial",
+        "paid_amount",
         "tier",
         "stage",
         "paid_date",
+        "pay_channel",
+        "bills",
         "complaint_line",
         "total",
         "parts",
@@ -194,7 +202,8 @@ VARIABLES = frozenset(
 )
 #: Sender identity (DOMAIN.md: every template, in every channel): one of these variables (the
 #: renderer fills them from CommunityUpdated's ``company_name``), or the company's name
-#: written out.
+#: written out. In SMS the registered sign name (【签名】) the provider prefixes is the
+#: company's identity.
 SENDER_VARIABLES = ("company", "company_name")
 #: A way to dispute: one of these variables (filled from the community's ``complaint_line``
 #: or ``service_phone``, never empty), or the company's phone / complaint line written out.
@@ -204,35 +213,61 @@ REQUIRED_SMS = {
     "reminder": ("room", "amount", "deadline", "pay_link", "contact"),
     "bill": ("room", "amount", "deadline", "pay_link", "contact"),
     "confirmation": ("room", "amount", "deadline", "pay_link", "contact"),
-    "receipt": ("amount",),
+    "receipt": ("room", "amount", "pay_channel"),
 }
+#: SMS types that must fit one segment with the sample values (refused at save when they do
+#: not); any other type is saved with a warning (issue 19: the cost a company pays).
+ONE_SEGMENT_TYPES = frozenset({"bill", "reminder"})
 SUBJECTS = {
     "bill": "物业费账单",
     "receipt": "缴费回执",
     "reminder": "物业费缴费提醒",
     "confirmation": "缴费安排确认",
 }
-#: Long-ish realistic values: a template that fits with these fits in practice.
-SAMPLE = {
-    "room": "12-3-2801",
+#: A pay-link token of real length (propfee.pay_links: 6 + 3 characters).
+SAMPLE_TOKEN = "aB3xK9q2Z"
+#: Long-ish realistic values: a template that fits with these fits in practice. The pay link
+#: is built from the configured base (:func:`samples`).
+SAMPLE: dict[str, Any] = {
+    "room": "12栋3单元2801",
     "amount": "12345.67",
     "deadline": "12月31日",
-    "pay_link": "https://pf.cn/p/u-000123",
-    "contact": "4008123456",
+    "deadline_date": "2026年12月31日",
+    "pay_link": "https://pf.cn/p/" + SAMPLE_TOKEN,
+    "contact": "075512345678",
     "company": "示例物业服务有限公司",
     "community": "示例花园",
-    "period": "2026年12月",
-    "oldest_due_date": "2026-01-31",
-    "days_overdue": "365",
+    "period": "2026年11月—2027年1月",
+    "due_date": "2026年1月31日",
+    "days_overdue": 365,
+    "overdue": True,
+    "partial": False,
+    "paid_amount": "2345.67",
     "tier": "red",
-    "stage": "reminder_7d",
+    "stage": "reminder",
     "paid_date": "12月31日",
-    "complaint_line": "12345",
+    "pay_channel": "银行代扣",
+    "bills": 3,
+    "complaint_line": "075512345679",
     "total": "12345.67",
-    "parts": "12",
+    "parts": 12,
     "company_name": "示例物业服务有限公司",
-    "dispute_contact": "12345",
+    "dispute_contact": "075512345679",
 }
+
+
+def samples(channel: str, pay_link_base: str = "https://pf.cn/p/") -> list[dict[str, Any]]:
+    """The sample contexts a template is checked with: an overdue reminder, the same after a
+    part payment, a notice before the due date; the pay link as ``channel`` prints it."""
+    link = pay_link_base.rstrip("/") + "/" + SAMPLE_TOKEN
+    base = {**SAMPLE, "pay_link": sms.short_link(link) if channel == "sms" else link}
+    return [
+        base,
+        {**base, "partial": True},
+        {**base, "overdue": False, "days_overdue": 0, "stage": "notice_before_due"},
+    ]
+
+
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]\w*)")
 
 
@@ -280,6 +315,7 @@ def validate(
     sender_names: tuple[str, ...] = (),
     dispute_contacts: tuple[str, ...] = (),
     max_output: int = MAX_OUTPUT_CHARS,
+    pay_link_base: str = "https://pf.cn/p/",
 ) -> list[str]:
     """Every reason to refuse this template; empty when it may be saved (or approved, or
     shipped as a built-in one: :func:`builtin_problems`).
@@ -308,9 +344,15 @@ def validate(
     if problems:
         return problems
     texts: list[str] = []
-    for part, source in (("body", body), ("subject", subject or "")):
+    bodies: list[str] = []
+    for part, source, sample in [
+        *(("body", body, sample) for sample in samples(channel, pay_link_base)),
+        ("subject", subject or "", SAMPLE),
+    ]:
         try:
-            texts.append(render(source, SAMPLE, max_output=max_output))
+            texts.append(render(source, sample, max_output=max_output))
+            if part == "body":
+                bodies.append(texts[-1])
         except OutputTooLong as exc:
             return [
                 f"{part}: the sample rendering exceeds the output limit of {exc.limit} "
@@ -322,11 +364,15 @@ def validate(
             raise  # the checker's process reports which limit
         except Exception as exc:
             return [f"{part}: cannot be rendered: {exc}"]
-    text = texts[0]
     problems += wording_problems(channel, message_type, texts, (body, subject or ""))
+    problems += [
+        f"body: the sample rendering writes what an owner may not read: {p}"
+        for p in dict.fromkeys(p for text in texts for p in owner_text.problems(text))
+    ]
     shown = "\n".join(texts)
     names = [n for n in sender_names if n]
-    if not used & set(SENDER_VARIABLES) and not any(n in shown for n in names):
+    signed = channel == "sms" and bool(sign_name)  # the registered 【sign】 is the identity
+    if not signed and not used & set(SENDER_VARIABLES) and not any(n in shown for n in names):
         problems.append(
             f"body: no sender identity in the {channel} template: use {{{{ company }}}} or "
             "write the company's name" + (f" ({'/'.join(names)})" if names else "")
@@ -345,10 +391,28 @@ def validate(
             for name in REQUIRED_SMS.get(message_type, ())
             if name not in in_body
         ]
-        too_long = sms.length_problem(sms.with_sign(sign_name, text), max_segments)
+        longest = max(bodies, key=lambda b: sms.count(sms.with_sign(sign_name, b)).units)
+        too_long = sms.length_problem(sms.with_sign(sign_name, longest), max_segments)
         if too_long:
             problems.append(f"body: {too_long} (with sample values)")
+        elif message_type in ONE_SEGMENT_TYPES:
+            problems += segment_findings(body, sign_name, pay_link_base)
     return problems
+
+
+def segment_findings(
+    body: str, sign_name: str, pay_link_base: str = "https://pf.cn/p/"
+) -> list[str]:
+    """Why this SMS body costs more than one segment with the sample values (empty when it
+    fits in one for every sample): refused at save for bills and reminders, a warning for
+    other types (:data:`ONE_SEGMENT_TYPES`)."""
+    try:
+        rendered = [render(body, sample) for sample in samples("sms", pay_link_base)]
+    except Exception:  # validate() reports why it cannot be rendered
+        return []
+    longest = max(rendered, key=lambda b: sms.count(sms.with_sign(sign_name, b)).units)
+    problem = sms.length_problem(sms.with_sign(sign_name, longest), 1)
+    return [f"body: {problem} (with sample values): one segment is billed once"] if problem else []
 
 
 def literal_text(source: str) -> str:
@@ -377,8 +441,11 @@ def wording_problems(
     ]
 
 
-def builtin_problems(sign_name: str, max_segments: int) -> dict[str, list[str]]:
-    """The problems of every built-in template (the same check as a saved one); empty when
+def builtin_problems(
+    sign_name: str, max_segments: int, pay_link_base: str = "https://pf.cn/p/"
+) -> dict[str, list[str]]:
+    """The problems of every built-in template (the same check as a saved one, and every
+    built-in SMS fits one segment with the sample values, whatever its type); empty when
     every one may ship."""
     folder = resources.files("notifier").joinpath("templates")
     out: dict[str, list[str]] = {}
@@ -394,9 +461,17 @@ def builtin_problems(sign_name: str, max_segments: int) -> dict[str, list[str]]:
             p
             for c in serves
             for p in validate(
-                message_type, c, body, None, sign_name=sign_name, max_segments=max_segments
+                message_type,
+                c,
+                body,
+                None,
+                sign_name=sign_name,
+                max_segments=max_segments,
+                pay_link_base=pay_link_base,
             )
         ]
+        if channel == "sms":
+            problems += segment_findings(body, sign_name, pay_link_base)
         if problems:
             out[entry.name] = list(dict.fromkeys(problems))
     return out
