@@ -89,8 +89,12 @@ def bill_request(event: InvoiceIssued, channel: str = "sms") -> MessageRequest:
     )
 
 
-def receipt_request(event: PaymentReceived, channel: str = "sms") -> MessageRequest:
+def receipt_request(
+    event: PaymentReceived, channel: str = "sms", room: str | None = None
+) -> MessageRequest:
+    """A receipt; ``room``: the unit's label as billing gave it (PaymentReceived has none)."""
     params = {
+        "room": room or event.unit_id,
         "amount_fen": event.amount_fen,
         "paid_at": event.paid_at.isoformat(),
         "payment_channel": event.channel,

@@ -1,16 +1,19 @@
 -- Issue 19, "What owners read".
 --
 -- The periods of the invoices the notifier was told of (InvoiceIssued), so a receipt names
--- the months it paid and a reminder the months it chases.
+-- the months it paid and a reminder the months it chases; and the room as billing wrote it,
+-- for a receipt (PaymentReceived carries no room).
 CREATE TABLE invoice_periods (
     invoice_id   text        PRIMARY KEY,
     community_id text        NOT NULL,
     unit_id      text        NOT NULL,
+    room_label   text,
     period_start date        NOT NULL,
     period_end   date        NOT NULL,
     due_date     date        NOT NULL,
     CHECK (period_end >= period_start)
 );
+CREATE INDEX invoice_periods_by_unit ON invoice_periods (unit_id);
 
 -- Pay links: a short signed token (propfee.pay_links) per household and occasion (the
 -- subject, message type and stage a message was written for), reused by every channel and

@@ -97,7 +97,8 @@ async def on_payment_received(
     reminder from another topic). Reminders requested after ``paid_at`` come from sweeps that
     already knew of the payment: they go."""
     reason = f"{stops.PAID} (payment {event.payment_id})"
-    await queue_requests(conn, [receipt_request(event)], context.event_id)
+    room = await _room_of(conn, event.unit_id)
+    await queue_requests(conn, [receipt_request(event, room=room)], context.event_id)
     await stops.cancel_queued(conn, event.unit_id, reason, event.received_at)
     await stops.add_stop(
         conn,
@@ -179,10 +180,13 @@ async def on_arrears_case_resumed(
 
 
 async def _room_of(conn: asyncpg.Connection, unit_id: str) -> str | None:
-    """The room label of the unit as an earlier bill or reminder gave it."""
+    """The room label of the unit as billing gave it (its invoices), else as an earlier bill
+    or reminder did."""
     room: str | None = await conn.fetchval(
-        "SELECT params ->> 'room' FROM notifications WHERE unit_id = $1 AND params ? 'room' "
-        "ORDER BY created_at DESC LIMIT 1",
+        "SELECT coalesce((SELECT room_label FROM invoice_periods WHERE unit_id = $1 "
+        "AND room_label IS NOT NULL ORDER BY period_end DESC LIMIT 1), "
+        "(SELECT params ->> 'room' FROM notifications WHERE unit_id = $1 AND params ? 'room' "
+        "ORDER BY created_at DESC LIMIT 1))",
         unit_id,
     )
     return room

@@ -102,15 +102,17 @@ async def record_invoice_period(conn: asyncpg.Connection, e: InvoiceIssued) -> N
     reminder the months it chases."""
     await conn.execute(
         "INSERT INTO invoice_periods (invoice_id, community_id, unit_id, period_start, "
-        "period_end, due_date) VALUES ($1, $2, $3, $4, $5, $6) "
+        "period_end, due_date, room_label) VALUES ($1, $2, $3, $4, $5, $6, $7) "
         "ON CONFLICT (invoice_id) DO UPDATE SET period_start = EXCLUDED.period_start, "
-        "period_end = EXCLUDED.period_end, due_date = EXCLUDED.due_date",
+        "period_end = EXCLUDED.period_end, due_date = EXCLUDED.due_date, "
+        "room_label = coalesce(EXCLUDED.room_label, invoice_periods.room_label)",
         e.invoice_id,
         e.community_id,
         e.unit_id,
         e.period_start,
         e.period_end,
         e.due_date,
+        e.room_label,
     )
 
 
