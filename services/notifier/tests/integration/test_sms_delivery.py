@@ -116,11 +116,10 @@ async def test_alibaba_reminder_waits_for_morning_is_sent_once_and_proven(
             0
         ]
         assert row["status"] == "sent" and row["provider_message_id"] == sms["id"]
-        assert row["body"].startswith("【物业服务】3-2-1201物业费275.80元3月20日前缴")
-        # The sender's identity in every SMS (issue 18 rule 11): two segments at most (the
-        # default NOTIFIER_SMS_MAX_SEGMENTS), no longer one.
-        assert row["body"].endswith("询4008123456安居物业服务有限公司")
-        assert len(row["body"]) <= 2 * 67 and sms["out_id"] == row["notification_id"]
+        assert row["body"].startswith("【物业服务】3-2-1201欠费275.80元，3月20日前缴 pf.cn/p/")
+        # The sender's identity is the registered sign (【物业服务】); one segment (issue 19).
+        assert row["body"].endswith(" 询4008123456")
+        assert len(row["body"]) <= 70 and sms["out_id"] == row["notification_id"]
 
         # The provider's delivery report (Alibaba SmsReport push) is the proof; the push
         # carries no signature, so its callback URL carries the shared token.
