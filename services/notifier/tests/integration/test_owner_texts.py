@@ -231,3 +231,54 @@ async def test_a_retry_on_another_channel_reuses_the_occasion_s_link(
     published = await read_topic(kafka, test_prefix + PayLinkIssued.topic(), at_least=1)
     assert len(published) == 1
     assert notifier.stop_gracefully()
+
+
+#: Two segments with the sample values (75 characters with the sign).
+TWO_SEGMENTS = "{{ room }}物业费{{ amount }}元，请于{{ deadline }}前缴纳 {{ pay_link }} 如有疑问请致电{{ contact }}"
+ONE_SEGMENT = "{{ room }}欠费{{ amount }}元，{{ deadline }}前缴 {{ pay_link }} 询{{ contact }}"
+
+
+async def test_saving_an_sms_template_of_two_segments(
+    dev_issuer,
+    create_database,
+    services,
+    providers,
+    bus,  # type: ignore[no-untyped-def]
+) -> None:
+    """Refused for bills and reminders (422, the reason named); saved with a warning for other
+    types (the cost doubles); a one-segment template is saved without one."""
+    from propfee.auth import Role
+    from tests.support.auth import BearerAuth, staff_token
+
+    notifier = services("notifier", await create_database("notifier"), **providers.env).start()
+    await bus.send(community(), key="c-1")
+    admin = BearerAuth(staff_token(dev_issuer, [Role.company_admin], company_id="co-1"))
+    async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=admin) as http:
+        for message_type in ("reminder", "bill"):
+            refused = await http.post(
+                "/templates",
+                json={"message_type": message_type, "channel": "sms", "body": TWO_SEGMENTS},
+            )
+            assert refused.status_code == 422, refused.text
+            assert any("2 segments" in p and "one segment" in p for p in refused.json()["problems"])
+            saved = await http.post(
+                "/templates",
+                json={"message_type": message_type, "channel": "sms", "body": ONE_SEGMENT},
+            )
+            assert saved.status_code == 201 and saved.json()["warnings"] == [], saved.text
+        body = (
+            "{{ room }}已于{{ paid_date }}通过{{ pay_channel }}缴纳{{ amount }}元，"
+            "感谢您一直以来对我们工作的支持，如有疑问请致电{{ contact }}"
+        )
+        warned = await http.post(
+            "/templates", json={"message_type": "receipt", "channel": "sms", "body": body}
+        )
+        assert warned.status_code == 201, warned.text
+        assert len(warned.json()["warnings"]) == 1 and "2 segments" in warned.json()["warnings"][0]
+        # A variable a receipt never has (no pay link: the money is paid) is refused at save.
+        linked = await http.post(
+            "/templates",
+            json={"message_type": "receipt", "channel": "sms", "body": body + "{{ pay_link }}"},
+        )
+        assert linked.status_code == 422 and "pay_link" in linked.text, linked.text
+    assert notifier.stop_gracefully()

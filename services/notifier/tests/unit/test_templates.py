@@ -162,11 +162,10 @@ def test_constructs_that_explode_rendering_time_are_refused(body: str, construct
 
 
 def test_the_renderer_fills_the_sender_and_dispute_variables_from_the_community() -> None:
+    from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
     from notifier.service_layer.composer import context
-
-    from datetime import UTC, datetime
 
     row = {
         "params": {"amount_fen": 27580, "room": "1栋/1单元/101"},

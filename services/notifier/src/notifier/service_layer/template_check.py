@@ -184,7 +184,9 @@ def main() -> None:
             pay_link_base=req["pay_link_base"],
         )
         warnings = (
-            templates.segment_findings(req["body"], req["sign_name"], req["pay_link_base"])
+            templates.segment_findings(
+                req["body"], req["sign_name"], req["pay_link_base"], req["message_type"]
+            )
             if req["channel"] == "sms" and req["message_type"] not in templates.ONE_SEGMENT_TYPES
             else []
         )

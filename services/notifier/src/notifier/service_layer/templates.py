@@ -256,15 +256,53 @@ SAMPLE: dict[str, Any] = {
 }
 
 
-def samples(channel: str, pay_link_base: str = "https://pf.cn/p/") -> list[dict[str, Any]]:
-    """The sample contexts a template is checked with: an overdue reminder, the same after a
-    part payment, a notice before the due date; the pay link as ``channel`` prints it."""
+#: Variables a message type never has (composer.context leaves them out): a template using
+#: one is refused at save, not at send.
+NEVER = {
+    "bill": frozenset(
+        {"paid_date", "pay_channel", "bills", "paid_amount", "days_overdue", "due_date"}
+        | {"parts", "total"}
+    ),
+    "receipt": frozenset(
+        {"pay_link", "deadline", "deadline_date", "paid_amount", "days_overdue", "due_date"}
+        | {"parts", "total"}
+    ),
+    "reminder": frozenset({"paid_date", "pay_channel", "bills", "parts", "total"}),
+    "confirmation": frozenset(
+        {"paid_date", "pay_channel", "bills", "paid_amount", "days_overdue", "due_date"}
+    ),
+}
+
+
+def samples(
+    channel: str, pay_link_base: str = "https://pf.cn/p/", message_type: str | None = None
+) -> list[dict[str, Any]]:
+    """The sample contexts a template is checked with, holding only what ``message_type``'s
+    messages have: an overdue reminder, the same after a part payment, a notice before the
+    due date; the pay link as ``channel`` prints it."""
     link = pay_link_base.rstrip("/") + "/" + SAMPLE_TOKEN
-    base = {**SAMPLE, "pay_link": sms.short_link(link) if channel == "sms" else link}
+    never = NEVER.get(message_type or "", frozenset())
+    base = {
+        **{k: v for k, v in SAMPLE.items() if k not in never},
+        **(
+            {"pay_link": sms.short_link(link) if channel == "sms" else link}
+            if "pay_link" not in never
+            else {}
+        ),
+    }
+    if message_type != "reminder":
+        return [{**base, "overdue": False, "stage": message_type or "bill"}]
+    before = {k: v for k, v in base.items() if k != "paid_amount"}
     return [
-        base,
+        {**base, "partial": False},
         {**base, "partial": True},
-        {**base, "overdue": False, "days_overdue": 0, "stage": "notice_before_due"},
+        {
+            **before,
+            "overdue": False,
+            "partial": False,
+            "days_overdue": 0,
+            "stage": "notice_before_due",
+        },
     ]
 
 
@@ -346,7 +384,7 @@ def validate(
     texts: list[str] = []
     bodies: list[str] = []
     for part, source, sample in [
-        *(("body", body, sample) for sample in samples(channel, pay_link_base)),
+        *(("body", body, sample) for sample in samples(channel, pay_link_base, message_type)),
         ("subject", subject or "", SAMPLE),
     ]:
         try:
@@ -396,18 +434,21 @@ def validate(
         if too_long:
             problems.append(f"body: {too_long} (with sample values)")
         elif message_type in ONE_SEGMENT_TYPES:
-            problems += segment_findings(body, sign_name, pay_link_base)
+            problems += segment_findings(body, sign_name, pay_link_base, message_type)
     return problems
 
 
 def segment_findings(
-    body: str, sign_name: str, pay_link_base: str = "https://pf.cn/p/"
+    body: str,
+    sign_name: str,
+    pay_link_base: str = "https://pf.cn/p/",
+    message_type: str | None = None,
 ) -> list[str]:
     """Why this SMS body costs more than one segment with the sample values (empty when it
     fits in one for every sample): refused at save for bills and reminders, a warning for
     other types (:data:`ONE_SEGMENT_TYPES`)."""
     try:
-        rendered = [render(body, sample) for sample in samples("sms", pay_link_base)]
+        rendered = [render(body, sample) for sample in samples("sms", pay_link_base, message_type)]
     except Exception:  # validate() reports why it cannot be rendered
         return []
     longest = max(rendered, key=lambda b: sms.count(sms.with_sign(sign_name, b)).units)
@@ -471,7 +512,7 @@ def builtin_problems(
             )
         ]
         if channel == "sms":
-            problems += segment_findings(body, sign_name, pay_link_base)
+            problems += segment_findings(body, sign_name, pay_link_base, message_type)
         if problems:
             out[entry.name] = list(dict.fromkeys(problems))
     return out
