@@ -228,7 +228,8 @@ def compose(
         if channel == "letter"
         else "",
     }
-    extra: dict[str, Any] = {"pay_link": ctx.get("pay_link")}
+    # A receipt has no pay link: the channel then links nowhere (never to "None").
+    extra: dict[str, Any] = {"pay_link": ctx["pay_link"]} if "pay_link" in ctx else {}
     if channel == "wechat":  # typed values for subscription-message keywords
         extra["wechat"] = {**wechat_values(row, ctx, zone, s), "body": body}
     outbound = Outbound(

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from notifier.domain.channels import Contact, Preferences
 from notifier.domain.plan import Due, Recipient
+from propfee.labels import room_label_of_key
 
 ROW = """
 SELECT n.notification_id, n.community_id, n.unit_id, n.party_id, n.channel, n.requested_channel,
@@ -110,7 +111,7 @@ def contact_of(row: Any) -> Contact:
         wechat_openid=row["wechat_openid"],
         app_user_id=row["app_user_id"],
         postal_address=row["postal_address"],
-        room_label=row["params"].get("room") or row["unit_id"],
+        room_label=room_label_of_key(row["params"].get("room") or row["unit_id"]),
     )
 
 
