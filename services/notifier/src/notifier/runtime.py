@@ -38,7 +38,9 @@ class NotifierRuntime(ServiceRuntime):
         # The built-in templates pass the check a saved one does (wording, sender, dispute
         # contact); with this deployment's SMS settings too, or the operator hears of it.
         refused = templates.builtin_problems(
-            self.settings.sms_sign_name, self.settings.sms_max_segments
+            self.settings.sms_sign_name,
+            self.settings.sms_max_segments,
+            self.settings.pay_link_base_url,
         )
         if refused:
             log.error("built-in templates refused by the template check", problems=refused)
