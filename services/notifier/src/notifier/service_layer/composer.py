@@ -20,9 +20,8 @@ class ComposeError(Exception):
     an owner may not read, too long): final on this channel, with the reason recorded."""
 
 
-#: Values a template may use when the message has them; absent ones are not in the context
-#: (StrictUndefined: a template naming one fails loudly instead of printing "").
 def _fen(value: Any, name: str) -> int:
+    """An amount the message states: present and not negative, or the message fails."""
     if value is None:
         raise ComposeError(f"the message has no {name}")
     fen = int(value)

@@ -290,20 +290,24 @@ def samples(
             else {}
         ),
     }
+    # A reminder's or a receipt's invoices may be unknown here (issued before the notifier
+    # kept their periods): a template must guard {{ period }} with "is defined".
+    unknown_period = {k: v for k, v in base.items() if k != "period"}
+    if message_type == "receipt":
+        return [
+            {**base, "overdue": False, "stage": "receipt"},
+            {**unknown_period, "overdue": False},
+        ]
     if message_type != "reminder":
         return [{**base, "overdue": False, "stage": message_type or "bill"}]
-    before = {k: v for k, v in base.items() if k != "paid_amount"}
+    unpaid = {k: v for k, v in base.items() if k != "paid_amount"}
     return [
-        {**base, "partial": False},
+        {**unpaid, "partial": False},
         {**base, "partial": True},
-        {
-            **before,
-            "overdue": False,
-            "partial": False,
-            "days_overdue": 0,
-            "stage": "notice_before_due",
-        },
-    ]
+        {**unpaid, "partial": False, "overdue": False, "days_overdue": 0,
+         "stage": "notice_before_due"},
+        {k: v for k, v in unpaid.items() if k != "period"} | {"partial": False},
+    ]  # fmt: skip
 
 
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]\w*)")
