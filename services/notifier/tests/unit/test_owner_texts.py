@@ -11,6 +11,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dunning.domain.default_policy import DEFAULT_STAGES
 from notifier.domain import owner_text, sms
@@ -347,3 +349,47 @@ def test_the_context_gives_no_silent_defaults() -> None:
     for absent in ("paid_amount", "paid_date", "pay_channel", "days_overdue", "pay_link"):
         assert absent not in ctx
     assert "" not in ctx.values()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    building=st.integers(1, 99),
+    entrance=st.integers(1, 9),
+    room=st.integers(101, 3999),
+    amount_fen=st.integers(1, 9_999_999),
+    paid_fen=st.one_of(st.none(), st.integers(1, 9_999_999)),
+    stage=st.sampled_from(MESSAGE_STAGES),
+    contact=st.sampled_from(["4008123456", "075512345678", "0571-12345678"]),
+)
+def test_every_default_sms_is_one_segment_for_any_realistic_household(
+    building: int,
+    entrance: int,
+    room: int,
+    amount_fen: int,
+    paid_fen: int | None,
+    stage: Any,
+    contact: str,
+) -> None:
+    key = f"{building}/{entrance}/{room}"
+    before_due = stage.offset_days < 0
+    m = _reminder(stage.code, -3 if before_due else 45, paid_fen=None if before_due else paid_fen)
+    for request, extra in (
+        (m, {"room": key, "amount_fen": amount_fen}),
+        (_bill(), {"room": key, "amount_fen": amount_fen}),
+        (_receipt(), {"room": key, "amount_fen": amount_fen}),
+    ):
+        row = _row(request, "sms", **extra) | {"service_phone": contact}
+        link = pay_links.printed(TOKEN, "sms", S)
+        outbound, _ = compose(
+            row,
+            "sms",
+            "13800000000",
+            ZONE,
+            {},
+            S,
+            pay_link=link if request.message_type != "receipt" else None,
+            periods=PERIODS,
+        )
+        assert sms.segments(outbound.body) == 1, outbound.body
+        assert owner_text.problems(outbound.body) == []
+        assert f"{building}栋{entrance}单元{room}" in outbound.body
