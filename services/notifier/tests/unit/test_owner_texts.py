@@ -393,3 +393,17 @@ def test_every_default_sms_is_one_segment_for_any_realistic_household(
         assert sms.segments(outbound.body) == 1, outbound.body
         assert owner_text.problems(outbound.body) == []
         assert f"{building}栋{entrance}单元{room}" in outbound.body
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_combined_reminder_names_its_rooms_and_fits_one_sms(channel: str) -> None:
+    """Two flats of one owner (issue 18 rule 12): the SMS names the first and how many (with
+    the longest sample values it may take two segments, which NOTIFIER_SMS_MAX_SEGMENTS
+    allows); every other channel names each room."""
+    m = _reminder("final_reminder", 45)
+    text = _write(m, channel, room="1/1/101、1/1/102", amount_fen=64600)
+    assert owner_text.problems(text) == [] and "646.00" in text
+    if channel == "sms":
+        assert "1栋1单元101等2套" in text and sms.segments(text) == 1, text
+    else:
+        assert "1栋1单元101、1栋1单元102" in text

@@ -34,12 +34,16 @@ def _day(value: str | None) -> date | None:
     return date.fromisoformat(value[:10]) if value else None
 
 
-def _rooms(value: str | None) -> str:
+def _rooms(value: str | None, channel: str | None) -> str:
     """The room (or a combined reminder's rooms, joined with 、) as people write it, whatever
-    the event carried (events from before issue 19 carried billing's key)."""
+    the event carried (events from before issue 19 carried billing's key). An SMS names a
+    combined reminder's first room and how many (``1栋1单元101等2套``: one segment); every
+    other channel names each."""
     rooms = [labels.room_label_of_key(part) for part in (value or "").split("、")]
     if not all(rooms):
         raise ComposeError("the message names no room")
+    if channel == "sms" and len(rooms) > 1:
+        return f"{rooms[0]}等{len(rooms)}套"
     return "、".join(rooms)
 
 
@@ -63,6 +67,7 @@ def context(
     *,
     pay_link: str | None = None,
     periods: list[tuple[date, date]] | None = None,
+    channel: str | None = None,
 ) -> dict[str, Any]:
     """Everything a template may use, each value as an owner reads it (names and phone
     numbers of the party are not in it). ``pay_link``: the link as the channel prints it;
@@ -79,7 +84,7 @@ def context(
     amount_fen = _fen(p.get("amount_fen"), "amount")
     days_overdue = p.get("days_overdue")
     ctx: dict[str, Any] = {
-        "room": _rooms(p.get("room")),
+        "room": _rooms(p.get("room"), channel),
         "amount": format_yuan(amount_fen),
         "contact": contact,
         "company": company,
@@ -177,7 +182,7 @@ def compose(
     (:func:`notifier.domain.owner_text.problems`: no id, placeholder, negative number or
     empty value) and, for SMS, signed and counted; :class:`ComposeError` otherwise.
     ``pay_link``: the token's link as the channel prints it (:mod:`.pay_links`)."""
-    ctx = context(row, zone, s, pay_link=pay_link, periods=periods)
+    ctx = context(row, zone, s, pay_link=pay_link, periods=periods, channel=channel)
     lookup = "sms" if channel == "sms" else channel
     template = templates.pick(
         saved,
