@@ -93,7 +93,8 @@ async def test_two_flats_of_one_person_get_one_combined_reminder(
         assert reminders[0]["status"] == "sent"
         sent = {s["out_id"]: s for s in providers.alibaba.sent}
         sms = sent[reminders[0]["notification_id"]]
-        assert sms["params"]["room"] == "3-2-1201、3-2-1202"
+        # One segment (issue 19): the SMS names the first room and how many.
+        assert sms["params"]["room"] == "3-2-1201等2套"
         assert sms["params"]["amount"] == "500.00"
     assert dunning.stop_gracefully() and notifier.stop_gracefully()
 
