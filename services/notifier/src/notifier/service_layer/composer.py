@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 
 from notifier.adapters.base import Outbound
 from notifier.domain import sms
+from notifier.domain.channels import PAPER
 from notifier.service_layer import templates
+from notifier.service_layer.letter_context import letter_context
 from notifier.settings import NotifierSettings
 from propfee.money import format_yuan
 
@@ -79,13 +81,6 @@ def wechat_values(row: Any, ctx: dict[str, Any], zone: ZoneInfo) -> dict[str, An
     }
 
 
-def _statement(row: Any) -> list[tuple[str, str]]:
-    p = row["params"]
-    if p.get("lines"):
-        return [(line["description"], format_yuan(line["amount_fen"])) for line in p["lines"]]
-    return [(f"账单 {invoice}", "") for invoice in p.get("invoice_ids", [])]
-
-
 def compose(
     row: Any,
     channel: str,
@@ -129,15 +124,9 @@ def compose(
             if row["message_type"] in by_type
         }
         codes.update(template.provider_codes or {})
-    letter = {
-        **ctx,
-        "message_type": row["message_type"],
-        "statement": _statement(row),
-        "company_address": row["company_address"],
-        "recipient_address": f"{address} {row['name'] or ''}".strip()
-        if channel == "letter"
-        else "",
-    }
+    letter = (
+        letter_context(row, ctx, channel, address, zone) if channel in PAPER else {}
+    )  # issue 19: the letter's own data (service_layer/letter_context.py)
     extra: dict[str, Any] = {"pay_link": ctx["pay_link"]}
     if channel == "wechat":  # typed values for subscription-message keywords
         extra["wechat"] = {**wechat_values(row, ctx, zone), "body": body}
@@ -150,6 +139,6 @@ def compose(
         subject=subject,
         sms_params={name: str(ctx[name]) for name in template.variables()},
         template_codes=codes,
-        context=letter if channel in {"letter", "door_notice"} else extra,
+        context=letter if channel in PAPER else extra,
     )
     return outbound, template
