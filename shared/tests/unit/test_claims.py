@@ -82,7 +82,9 @@ def test_late_fee_terms_stop_at_the_limitation_expiry_and_when_principal_is_paid
     assert late_fee_terms(barred, 100, "2026-03-01").endswith(
         "共10天（诉讼时效届满，计至2026年2月10日止）"
     )
-    assert late_fee_terms({**BASIS, "fixed_fen": 300}, 300).endswith("（本金已缴清，滞纳金不再增加）")
+    assert late_fee_terms({**BASIS, "fixed_fen": 300}, 300).endswith(
+        "（本金已缴清，滞纳金不再增加）"
+    )
 
 
 def test_late_fee_terms_without_a_basis() -> None:

@@ -153,4 +153,3 @@ async def test_an_sms_reminder_carries_what_was_paid_but_no_lines(
     event = ArrearsEscalated.model_validate_json(records[0].value or b"")
     assert event.stage == "reminder" and event.statement is None and event.paid_fen == 0
     assert dunning.stop_gracefully(), dunning.log_tail()
-

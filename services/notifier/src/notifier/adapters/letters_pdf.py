@@ -75,7 +75,7 @@ def _p(text: Any, style: ParagraphStyle) -> Paragraph:
     return Paragraph(escape(str(text or "")), style)
 
 
-class _LetterStart(Flowable):
+class _LetterStart(Flowable):  # type: ignore[misc]
     """Marks the page where a letter starts: the canvas keeps which letter each page is of
     (the footer's reference and page count)."""
 
@@ -87,10 +87,10 @@ class _LetterStart(Flowable):
         return 0, 0
 
     def draw(self) -> None:
-        self.canv._propfee_letter = self.key  # type: ignore[attr-defined]
+        self.canv._propfee_letter = self.key
 
 
-class _QrCode(Flowable):
+class _QrCode(Flowable):  # type: ignore[misc]
     """The pay link as a QR code, drawn as vector squares."""
 
     def __init__(self, data: str, size: float = QR_SIZE) -> None:
@@ -117,7 +117,7 @@ class _QrCode(Flowable):
                 self.canv.rect(start * cell, y, (c - start) * cell, cell, stroke=0, fill=1)
 
 
-class _PagedCanvas(Canvas):
+class _PagedCanvas(Canvas):  # type: ignore[misc]
     """Draws each page's footer once the whole document is laid out: the letter's reference
     and 第x页 共y页 within that letter."""
 
@@ -125,7 +125,7 @@ class _PagedCanvas(Canvas):
         super().__init__(*args, **kwargs)
         self._pages: list[dict[str, Any]] = []
 
-    def showPage(self) -> None:  # noqa: N802 (ReportLab's name)
+    def showPage(self) -> None:
         self._pages.append(dict(self.__dict__))
         self._startPage()
 
@@ -204,7 +204,7 @@ def _statement(ctx: Mapping[str, Any], s: dict[str, ParagraphStyle]) -> list[Flo
     ]
     for row in rows:
         if not isinstance(row, Mapping):  # a letter queued before issue 19: (label, amount)
-            row = {"cells": [*row, "", "", ""][:1] + ["", "", "", str(row[-1])]}
+            row = {"cells": [str(row[0]), "", "", "", str(row[-1])]}
         cells = list(row.get("cells") or [])
         data.append([_p(cells[0], s["cell"]), *(_p(c, s["num"]) for c in cells[1:])])
         style.append(("LINEABOVE", (0, len(data) - 1), (-1, len(data) - 1), 0.5, colors.black))
@@ -213,7 +213,9 @@ def _statement(ctx: Mapping[str, Any], s: dict[str, ParagraphStyle]) -> list[Flo
             style.append(("SPAN", (0, len(data) - 1), (-1, len(data) - 1)))
     table = Table(data, colWidths=COLUMNS, repeatRows=1, splitByRow=1)
     table.setStyle(TableStyle(style))
-    totals = [[_p(label, s["right"]), _p(amount, s["num"])] for label, amount in ctx.get("totals") or []]
+    totals = [
+        [_p(label, s["right"]), _p(amount, s["num"])] for label, amount in ctx.get("totals") or []
+    ]
     totals.append(
         [_p("合计（大写）", s["right"]), _p(ctx.get("total_in_words"), s["num"])],
     )
@@ -237,9 +239,7 @@ def _pay_and_dispute(ctx: Mapping[str, Any], s: dict[str, ParagraphStyle]) -> li
         [[left, _QrCode(link) if link else ""], ["", _p("扫码缴费", s["small"])]],
         colWidths=[TEXT_WIDTH - QR_SIZE - 6 * mm, QR_SIZE + 6 * mm],
     )
-    block.setStyle(
-        TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("SPAN", (0, 0), (0, 1))])
-    )
+    block.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("SPAN", (0, 0), (0, 1))]))
     return [KeepTogether([block]), Spacer(1, 4 * mm)]
 
 
