@@ -252,3 +252,16 @@ async def test_a_single_letter_is_sent_to_print_as_the_same_document() -> None:
     assert result.outcome == "printing" and result.document is not None
     flat = _flat(pdf_layout.text(result.document))
     assert "催告函" in flat and "第1页共2页" in flat and "第2页共2页" in flat and PAY_LINK in flat
+
+
+def test_no_line_starts_with_closing_punctuation(
+    long_demand: tuple[list[ClaimLine], dict[str, Any], bytes],
+) -> None:
+    """避头标点: "：", "，", "》" ... end the line before, as Chinese is typeset."""
+    _, _, pdf = long_demand
+    opening = [
+        line
+        for line in pdf_layout.text(pdf).splitlines()
+        if re.match(r"\s*[，。、：；！？）》”]", line)
+    ]
+    assert opening == []

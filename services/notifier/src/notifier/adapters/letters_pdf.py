@@ -21,7 +21,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 import segno
-from reportlab.lib import colors
+from reportlab.lib import colors, textsplit
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -38,10 +38,17 @@ from reportlab.platypus import (
     Spacer,
     Table,
     TableStyle,
+    paragraph,
 )
 
 from notifier.adapters.base import Outbound, SendResult
 from propfee.pdf_fonts import cjk_font
+
+#: Chinese punctuation that never starts a line (避头标点): ReportLab's CJK wrap knows the
+#: Japanese set only, so "：" or "》" would open a line; it hangs them at the line's end instead.
+_NO_LINE_START = "，。、：；！？）》」』”’％"
+for _module in (textsplit, paragraph):  # one-fragment paragraphs wrap in textsplit
+    _module.ALL_CANNOT_START = "".join(dict.fromkeys(_module.ALL_CANNOT_START + _NO_LINE_START))
 
 WIDTH, HEIGHT = A4
 MARGIN_X, MARGIN_TOP, MARGIN_BOTTOM = 20 * mm, 18 * mm, 24 * mm
