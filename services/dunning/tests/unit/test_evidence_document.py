@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from dunning.adapters.evidence_document import compose, late_fee_terms
+from dunning.adapters.evidence_document import compose
+from propfee.claims import late_fee_terms
 
 
 def bundle(**sections: Any) -> dict[str, Any]:

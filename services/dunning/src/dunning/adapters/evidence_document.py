@@ -13,13 +13,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from propfee.money import format_yuan, yuan_in_words
+from propfee.claims import (
+    TO_COMPLETE,
+    day,
+    late_fee_terms,
+    percent,
+    period_of,
+    yuan,
+)
+from propfee.money import yuan_in_words
 
-TO_COMPLETE = "（待补充）"
 DEBTOR_TO_COMPLETE = "（待补充：姓名或名称、身份证号码或统一社会信用代码、联系地址）"
 BASIS_TO_COMPLETE = "（待补充：业主、承租人或开发建设单位，及不动产权属证明或租赁合同）"
 #: Billing publishes no identity number: always to be completed by the lawyer.
@@ -188,71 +194,12 @@ class Words:
         return value.astimezone(self.zone).date() if value.tzinfo else value.date()
 
 
-def day(value: Any) -> str:
-    if isinstance(value, str):
-        try:
-            value = date.fromisoformat(value)
-        except ValueError:
-            return str(value)
-    if isinstance(value, datetime):
-        value = value.date()
-    return f"{value.year}年{value.month}月{value.day}日" if isinstance(value, date) else ""
-
-
-def yuan(fen: int | None) -> str:
-    return "" if fen is None else f"{format_yuan(int(fen), grouped=True)}元"
-
-
 def yes_no(value: Any) -> str:
     return "是" if value else "否"
 
 
 def named(table: Mapping[str, str], code: Any) -> str:
     return "" if code is None else table.get(str(code), str(code))
-
-
-def percent(value: Any) -> str:
-    try:
-        number = Decimal(str(value)) * 100
-    except InvalidOperation:
-        return str(value)
-    text = f"{number.normalize():f}"
-    return f"{text}%"
-
-
-def period_of(invoice: Mapping[str, Any]) -> str:
-    start, end = invoice.get("period_start"), invoice.get("period_end")
-    if start is None or end is None:
-        return f"{TO_COMPLETE}（{day(invoice.get('due_date'))}到期）"
-    start, end = date.fromisoformat(str(start)), date.fromisoformat(str(end))
-    if start.day == 1 and start.year == end.year and start.month == end.month:
-        return f"{start.year}年{start.month}月"
-    return f"{day(start)}至{day(end)}"
-
-
-def late_fee_terms(
-    basis: Mapping[str, Any] | None, late_fee_fen: int, accrued_to: Any = None
-) -> str:
-    """The late fee's rate, cap and days from billing's LateFeeBasis, as far as it is known:
-    the days run from its first day to the day the amount owed was accrued to
-    (``accrued_to``: the newest balance's or assessment's; else the basis's own)."""
-    if not basis:
-        return TO_COMPLETE if late_fee_fen else "无"
-    if basis.get("daily_rate") is None:
-        return "合同未约定滞纳金"
-    text = f"日费率{percent(basis['daily_rate'])}，年上限{percent(basis.get('annual_cap'))}"
-    starts, through = basis.get("starts_on"), accrued_to or basis.get("through")
-    if starts and through:
-        end = date.fromisoformat(str(through))
-        if basis.get("stops_on"):
-            end = min(end, date.fromisoformat(str(basis["stops_on"])))
-        days = (end - date.fromisoformat(str(starts))).days + 1
-        text += f"，自{day(starts)}计至{day(end)}，共{max(days, 0)}天"
-    if basis.get("stops_on"):
-        text += f"（诉讼时效届满，计至{day(basis['stops_on'])}止）"
-    if basis.get("fixed_fen") is not None:
-        text += "（本金已缴清，滞纳金不再增加）"
-    return text
 
 
 def _owed(invoice: Mapping[str, Any]) -> tuple[int, int]:

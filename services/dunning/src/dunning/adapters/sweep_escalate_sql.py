@@ -1,5 +1,8 @@
 """The sweep's escalating statements: move due cases a stage (with escalations, demands and
-tasks) and the monthly reminder. Each returns the event payloads built in SQL."""
+tasks) and the monthly reminder. Each returns the event payloads built in SQL, with what
+each escalation claims (``claim_sql``: its lines and what was paid)."""
+
+from dunning.adapters.claim_sql import SWEEP_CLAIM
 
 _RFC3339 = """to_char(sweep_as_of() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
@@ -11,13 +14,15 @@ _PAYLOAD = f"""json_build_object(
     'oldest_due_date', i.oldest_due_date, 'days_overdue', s.local_date - i.oldest_due_date,
     'invoice_ids', i.invoice_ids, 'escalated_at', {_RFC3339}, 'actions', i.actions,
     'room_label', s.room_label, 'deadline', i.deadline, 'months_overdue', s.months,
-    'owner_staff_id', i.staff_id
+    'owner_staff_id', i.staff_id, 'statement', cl.statement, 'paid_fen', cl.paid_fen
 )::text"""
 
 #: One reminder per person per occasion (issue 18 rule 12): the payer's reminder escalations of
 #: one stage in one statement (one sweep instant) are one occasion. The first by room carries
 #: them all (``combined``), the others name it (``combined_into``); notifier sends one message.
 #: A demand (a stage with a deadline) stays one per case: its delivery is that case's evidence.
+#: The carrier claims every combined case's lines (in room order; CombinedCase.invoice_ids
+#: says which room each is of) and what was paid toward all of them.
 _OCCASION = """WINDOW occasion AS (
     PARTITION BY i.payer_party_id, i.stage, i.reminder ORDER BY s.room_label, i.case_id
     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"""
@@ -27,7 +32,11 @@ _COMBINED_PAYLOAD = f"""(({_PAYLOAD})::jsonb || CASE
         jsonb_build_object('case_id', i.case_id, 'unit_id', i.unit_id,
                            'room_label', s.room_label, 'outstanding_fen', i.outstanding_fen,
                            'oldest_due_date', i.oldest_due_date, 'invoice_ids', i.invoice_ids)
-    ) OVER occasion)
+    ) OVER occasion,
+        'statement', jsonb_path_query_array(
+            jsonb_agg(cl.statement) FILTER (WHERE cl.statement IS NOT NULL) OVER occasion,
+            '$[*][*]'),
+        'paid_fen', sum(cl.paid_fen) OVER occasion)
     ELSE jsonb_build_object('combined_into', first_value(i.case_id) OVER occasion)
 END)::text"""
 
@@ -108,6 +117,7 @@ WITH moved AS (
 ), task AS ({_TASKS})
 SELECT i.case_id, i.unit_id, i.stage, {_COMBINED_PAYLOAD} AS payload
 FROM inserted i JOIN sweep_cases s USING (case_id)
+{SWEEP_CLAIM}
 {_OCCASION}
 """
 
@@ -155,5 +165,6 @@ WITH recent AS (
 )
 SELECT i.case_id, i.unit_id, i.stage, {_COMBINED_PAYLOAD} AS payload
 FROM inserted i JOIN sweep_cases s USING (case_id)
+{SWEEP_CLAIM}
 {_OCCASION}
 """

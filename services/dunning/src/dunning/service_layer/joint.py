@@ -18,11 +18,20 @@ def owner_payload(original: dict[str, Any], copy: asyncpg.Record) -> dict[str, A
     oldest: date = copy["oldest_due_date"]
     shift = (oldest - date.fromisoformat(str(original["oldest_due_date"]))).days
     actions = copy["actions"]
+    invoice_ids = list(copy["invoice_ids"])
+    same = sorted(invoice_ids) == sorted(original.get("invoice_ids") or [])
+    statement = original.get("statement")
     return {
         **original,
+        # Only the lines of the invoices the party is liable for; what was paid toward them
+        # is known only when they are the payer's very invoices.
+        "statement": None
+        if statement is None
+        else [line for line in statement if line["invoice_id"] in invoice_ids],
+        "paid_fen": original.get("paid_fen") if same else None,
         "payer_party_id": copy["payer_party_id"],
         "jointly_liable_for": original["payer_party_id"],
-        "invoice_ids": list(copy["invoice_ids"]),
+        "invoice_ids": invoice_ids,
         "outstanding_fen": copy["outstanding_fen"],
         "oldest_due_date": oldest.isoformat(),
         "days_overdue": original["days_overdue"] - shift,

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from dunning.adapters import claim_sql as cl
 from dunning.adapters import joint_liability_sql as j
 from dunning.adapters import sweep_sql as q
 from dunning.adapters.policies import EFFECTIVE_POLICY_ID, load_policy
@@ -19,6 +20,7 @@ from dunning.service_layer.limitation import local_date, open_invoices_of_case
 from dunning.service_layer.people import Refused, case_row
 from propfee.dates import months_overdue
 from propfee.events import ArrearsEscalated, EscalationAction
+from propfee.events.dunning import ClaimLine
 from propfee.outbox import add_event
 
 #: What each refusal of the precondition (``dunning_demand_refusal``, migration 0010) means.
@@ -156,6 +158,13 @@ async def _publish_manual_escalation(
     oldest = case["oldest_due_date"] or local_date(at)
     tier = case["tier"] if case["tier"] in ("red", "yellow", "green") else "green"
     invoices = await open_invoices_of_case(conn, case["case_id"], local_date(at) + timedelta(1))
+    actions = [
+        EscalationAction(kind=a.kind, channel=a.channel, template=a.template) for a in stage.actions
+    ]
+    claimed = await conn.fetchrow(
+        cl.CASE_CLAIM, invoices, [a.model_dump() for a in actions], deadline
+    )  # the sweep's claim_sql: one home of the lines and what was paid
+    lines = claimed["statement"]
     event = ArrearsEscalated(
         case_id=case["case_id"],
         community_id=case["community_id"],
@@ -169,14 +178,13 @@ async def _publish_manual_escalation(
         days_overdue=max((local_date(at) - oldest).days, 0),
         invoice_ids=invoices,
         escalated_at=at,
-        actions=[
-            EscalationAction(kind=a.kind, channel=a.channel, template=a.template)
-            for a in stage.actions
-        ],
+        actions=actions,
         room_label=case["room_label"],
         months_overdue=months_overdue(oldest, local_date(at)),
         owner_staff_id=case["owner_staff_id"] or staff_id,
         deadline=deadline,
+        statement=None if lines is None else [ClaimLine.model_validate(x) for x in lines],
+        paid_fen=claimed["paid_fen"],
     )
     await conn.execute(
         "INSERT INTO escalations (case_id, stage, previous_stage, community_id, unit_id, "

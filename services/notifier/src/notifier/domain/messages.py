@@ -118,6 +118,18 @@ def _message_type(stage: str) -> str:
     return "confirmation" if stage.startswith(("promise", "plan")) else "reminder"
 
 
+def _statement(event: ArrearsEscalated) -> list[dict[str, Any]] | None:
+    """What a letter claims per invoice (issue 19: dunning's ClaimLine, JSON-ready); a combined
+    reminder's lines name their room (CombinedCase.invoice_ids says which)."""
+    if event.statement is None:
+        return None
+    rooms = {i: c.room_label for c in event.combined for i in c.invoice_ids}
+    return [
+        {**line.model_dump(mode="json"), "room": rooms.get(line.invoice_id)}
+        for line in event.statement
+    ]
+
+
 def reminder_requests(
     event: ArrearsEscalated, essential_stages: Collection[str] = DEFAULT_ESSENTIAL_STAGES
 ) -> list[MessageRequest]:
@@ -139,6 +151,8 @@ def reminder_requests(
         "days_overdue": event.days_overdue,
         "tier": event.tier,
         "invoice_ids": list(event.invoice_ids),
+        "paid_fen": event.paid_fen,
+        "statement": _statement(event),
     }
     if event.paid_fen and not event.combined:  # a part payment: the reminder names what is left
         params["paid_fen"] = event.paid_fen

@@ -8,8 +8,10 @@ from zoneinfo import ZoneInfo
 
 from notifier.adapters.base import Outbound
 from notifier.domain import deadlines, owner_text, sms
+from notifier.domain.channels import PAPER
 from notifier.domain.messages import PAYMENT_CHANNEL_NAMES
 from notifier.service_layer import templates
+from notifier.service_layer.letter_context import letter_context
 from notifier.settings import NotifierSettings
 from propfee import labels
 from propfee.money import format_yuan
@@ -160,13 +162,6 @@ def wechat_values(
     }
 
 
-def _statement(row: Any) -> list[tuple[str, str]]:
-    p = row["params"]
-    if p.get("lines"):
-        return [(line["description"], format_yuan(line["amount_fen"])) for line in p["lines"]]
-    return [(f"账单 {invoice}", "") for invoice in p.get("invoice_ids", [])]
-
-
 def compose(
     row: Any,
     channel: str,
@@ -223,15 +218,9 @@ def compose(
             if row["message_type"] in by_type
         }
         codes.update(template.provider_codes or {})
-    letter = {
-        **ctx,
-        "message_type": row["message_type"],
-        "statement": _statement(row),
-        "company_address": row["company_address"],
-        "recipient_address": f"{address} {row['name'] or ''}".strip()
-        if channel == "letter"
-        else "",
-    }
+    letter = (
+        letter_context(row, ctx, channel, address, zone) if channel in PAPER else {}
+    )  # issue 19: the letter's own data (service_layer/letter_context.py)
     # A receipt has no pay link: the channel then links nowhere (never to "None").
     extra: dict[str, Any] = {"pay_link": ctx["pay_link"]} if "pay_link" in ctx else {}
     if channel == "wechat":  # typed values for subscription-message keywords
@@ -245,6 +234,6 @@ def compose(
         subject=subject,
         sms_params={name: str(ctx[name]) for name in template.variables() if name in ctx},
         template_codes=codes,
-        context=letter if channel in {"letter", "door_notice"} else extra,
+        context=letter if channel in PAPER else extra,
     )
     return outbound, template
