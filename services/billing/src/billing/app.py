@@ -8,6 +8,7 @@ from billing.entrypoints.events import BATCH_HANDLERS, HANDLERS
 from billing.entrypoints.http_accounts import router as accounts_router
 from billing.entrypoints.http_billing import router as billing_router
 from billing.entrypoints.http_lists import router as lists_router
+from billing.entrypoints.http_receipts import router as receipts_router
 from billing.entrypoints.http_registry import router as registry_router
 from billing.entrypoints.http_reports import router as reports_router
 from billing.settings import BillingSettings
@@ -34,6 +35,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             lists_router,
             billing_router,
             accounts_router,
+            receipts_router,
             reports_router,
             audit_router(get_pool),
         ],
