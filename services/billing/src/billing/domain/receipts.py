@@ -34,7 +34,7 @@ CHANNELS = {
     "bank_withholding": "银行代扣",
 }
 LATE_FEE = "违约金"
-PREPAYMENT = "预存款（转入账户余额）"
+PREPAYMENT = "预存款"  # credit left on the account for later bills
 #: Money of the payment no longer on an invoice or on account: refunded, or moved by a void.
 RETURNED = "已退款或转出"
 #: Lower-case letters and digits that cannot be misread on paper (no 0/o, 1/l/i).
