@@ -118,7 +118,7 @@ def _story(r: Receipt, g: Geometry) -> list[Flowable]:
     s = _Styles(g)
     w = g.width - 2 * g.margin
     yuan = functools.partial(format_yuan, grouped=True)
-    paid_at = f"{r.paid_at:%Y年%m月%d日 %H:%M}"
+    paid_at = f"{r.paid_at.year}年{r.paid_at.month}月{r.paid_at.day}日 {r.paid_at:%H:%M}"
     payer = r.payer_name or "—"
     room = f"{r.community_name} {r.room}"
     copy = "原件" if not r.reprint else f"重印（第{r.copy}次打印）"
