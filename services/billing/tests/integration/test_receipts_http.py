@@ -1,7 +1,7 @@
 """The receipt over billing's HTTP API (real PostgreSQL and Kafka): 40 months paid at once by
 WeChat Pay print as a 收款收据 whose every month has its fee items and amounts, late fees and
 prepayment, adding up to the payment in figures and in 大写, over several pages; a counter
-payment names its cashier; the second download is a reprint; the 80 mm ticket fits; the
+payment names its cashier, and a part refunded shows on its next copy; the second download is a reprint; the 80 mm ticket fits; the
 printed code verifies publicly (a forged one is 404) without the payer's name; another
 company's token cannot download it."""
 
@@ -22,7 +22,7 @@ from billing.service_layer import payments
 from billing.settings import BillingSettings
 from propfee.auth import Role
 from propfee.auth.dev import DevIssuer
-from propfee.events import PaymentReceived
+from propfee.events import PaymentReceived, PaymentRefunded
 from services.billing.tests import receipt_reading as read
 from tests.support import pdf_layout
 from tests.support.auth import bearer, staff_token, trust
@@ -242,3 +242,25 @@ def test_a_counter_receipt_names_its_cashier(
     assert "合计（大写）人民币贰佰柒拾伍元捌角整" in text
     stored = _db(billing_db, "SELECT cashier, downloads FROM receipts")
     assert [(r["cashier"], r["downloads"]) for r in stored] == [("李收银", 1)]
+
+    # Part of it refunded: the copy still adds up to the money received, the refund shown;
+    # the verification says what was refunded.
+    refund = PaymentRefunded(
+        refund_id="rfd-1", payment_id="pay-cash", community_id=C, unit_id=unit_id,
+        payer_party_id=payer, amount_fen=10_000, reason="多收", refunded_at=PAID + timedelta(days=1),
+    )  # fmt: skip
+    runtime = http.app.state.runtime  # type: ignore[attr-defined]
+
+    async def record() -> None:
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            await payments.record_refund(conn, refund, None)  # type: ignore[arg-type]
+
+    http.portal.call(record)  # type: ignore[union-attr]
+    copy = http.get("/payments/pay-cash/receipt.pdf", headers=admin).content
+    assert read.check(copy) == [
+        read.Row("物业服务费", "2023年1月", 17_580),
+        read.Row("已退款或转出", "—", 10_000),
+    ]
+    assert "重印（第2次打印）" in read.flat(copy)
+    verified = http.get(f"/receipts/verify/{read.verification_code(copy)}").json()
+    assert verified["amount_fen"] == 27_580 and verified["refunded_fen"] == 10_000
