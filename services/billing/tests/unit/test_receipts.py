@@ -235,3 +235,27 @@ def test_a_receipt_without_payer_cashier_or_transaction_prints_dashes() -> None:
     text = read.flat(pdf)
     assert "付款人—" in text and "收款人—" in text and "交易流水号—" in text
     read.check(pdf)
+
+
+@pytest.mark.parametrize("layout", ["a4", "ticket80", "ticket58"])
+def test_the_qr_code_encodes_the_verification_link(layout: str) -> None:
+    """The QR code is drawn (vector modules, no image) from the verification URL itself."""
+    from reportlab.graphics.barcode.qr import QrCodeWidget
+    from reportlab.graphics.shapes import Drawing
+    from reportlab.platypus import Table
+
+    from billing.adapters.receipt_pdf import GEOMETRY, _story
+
+    def widgets(node: object) -> list[QrCodeWidget]:
+        if isinstance(node, QrCodeWidget):
+            return [node]
+        if isinstance(node, Drawing):
+            return [w for c in node.contents for w in widgets(c)]
+        if isinstance(node, Table):
+            return [w for row in node._cellvalues for cell in row for w in widgets(cell)]
+        if isinstance(node, list):
+            return [w for item in node for w in widgets(item)]
+        return []
+
+    found = widgets(_story(_receipt(SHORT), GEOMETRY[layout]))
+    assert [w.value for w in found] == [URL]

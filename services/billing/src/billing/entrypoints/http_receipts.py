@@ -32,14 +32,11 @@ def _signing(request: Request) -> receipts.Signing:
 async def receipt(payment_id: str, pool: Pool, principal: Reader) -> dict[str, Any]:
     """The numbered receipt of a payment."""
     await security.payment(pool, principal, payment_id)
-    row = await pool.fetchrow(
-        "SELECT split_part(receipt_no, '/', 2) AS number, community_id, payment_id, unit_id, "
-        "amount_fen, channel, paid_at FROM receipts WHERE payment_id = $1",
-        payment_id,
-    )
-    if row is None:
+    async with pool.acquire() as conn:
+        found = await receipts.summary(conn, payment_id)
+    if found is None:
         raise not_found(f"receipt for payment {payment_id}")
-    return dict(row) | {"receipt_no": row["number"]}
+    return found
 
 
 @router.get("/payments/{payment_id}/receipt.pdf", response_class=Response)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -80,6 +81,16 @@ SELECT l.invoice_id, l.amount_fen, coalesce(f.name, l.description) AS name
  WHERE l.invoice_id = ANY($1::text[])
  ORDER BY l.invoice_id, l.line_no
 """
+
+
+async def summary(conn: asyncpg.Connection, payment_id: str) -> dict[str, Any] | None:
+    """The receipt's number and what it was for, as data (the JSON answer)."""
+    row = await conn.fetchrow(
+        "SELECT split_part(receipt_no, '/', 2) AS number, community_id, payment_id, unit_id, "
+        "amount_fen, channel, paid_at FROM receipts WHERE payment_id = $1",
+        payment_id,
+    )
+    return None if row is None else dict(row) | {"receipt_no": row["number"]}
 
 
 async def download(conn: asyncpg.Connection, payment_id: str, signing: Signing) -> Receipt | None:
