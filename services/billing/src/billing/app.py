@@ -21,6 +21,8 @@ from propfee.settings import ServiceSettings
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or BillingSettings()
+    if isinstance(settings, BillingSettings):
+        settings.check_production()  # outside development: no built-in receipt secret
     runtime = ServiceRuntime(
         settings, package="billing", handlers=HANDLERS, batch_handlers=BATCH_HANDLERS
     )

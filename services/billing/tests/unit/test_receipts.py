@@ -259,3 +259,19 @@ def test_the_qr_code_encodes_the_verification_link(layout: str) -> None:
 
     found = widgets(_story(_receipt(SHORT), GEOMETRY[layout]))
     assert [w.value for w in found] == [URL]
+
+
+def test_billing_refuses_the_built_in_receipt_secret_outside_development(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from billing.app import create_app
+    from billing.settings import BillingSettings
+
+    monkeypatch.setenv("PROPFEE_ENVIRONMENT", "production")
+    with pytest.raises(ValueError, match="BILLING_RECEIPT_SECRET"):
+        create_app(BillingSettings())
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        BillingSettings(receipt_secret="short").check_production()
+    BillingSettings(receipt_secret="a-real-secret-of-32-bytes-000000").check_production()
+    monkeypatch.setenv("PROPFEE_ENVIRONMENT", "development")
+    BillingSettings().check_production()  # the demo and the tests
