@@ -14,11 +14,12 @@ import pytest
 from billing.adapters.receipt_pdf import render_receipt
 from billing.domain.receipts import (
     CODE_CHARS,
+    Paid,
     Receipt,
     ReceiptLine,
-    code_matches,
     period_label,
     principal_lines,
+    receipt_lines,
     room_label,
     verification_code,
 )
@@ -122,11 +123,27 @@ def test_an_invoice_without_lines_still_adds_up() -> None:
     assert principal_lines([], 0, 500) == [("费用", 500)]
 
 
+def test_receipt_lines_show_late_fees_prepayment_and_what_went_back() -> None:
+    paid = [
+        Paid("principal", "2026年10月", 57580, 0, (("物业服务费", 27580), ("车位管理费", 30000))),
+        Paid("late_fee", "2026年10月", 412),
+        Paid("principal", "2026年11月", 10000, 0, (("物业服务费", 27580), ("车位管理费", 30000))),
+    ]
+    assert receipt_lines(paid, 2000, 75000) == [
+        ReceiptLine("物业服务费", "2026年10月", 27580),
+        ReceiptLine("车位管理费", "2026年10月", 30000),
+        ReceiptLine("违约金", "2026年10月", 412),
+        ReceiptLine("物业服务费", "2026年11月", 10000),
+        ReceiptLine("预存款", "—", 2000),
+        ReceiptLine("已退款或转出", "—", 5008),
+    ]
+    assert receipt_lines(paid, 0, 67992)[-1] == ReceiptLine("物业服务费", "2026年11月", 10000)
+
+
 def test_verification_codes_are_short_keyed_and_unforgeable() -> None:
     code = verification_code(SECRET, "c-1/R2026-0000012")
     assert len(code) == CODE_CHARS and code.isalnum() and code == code.lower()
-    assert code_matches(SECRET, "c-1/R2026-0000012", code)
-    assert not code_matches(SECRET, "c-1/R2026-0000013", code)
+    assert verification_code(SECRET, "c-1/R2026-0000012") == code  # the same every time
     assert verification_code(b"another-secret", "c-1/R2026-0000012") != code
     assert verification_code(SECRET, "c-1/R2026-0000013") != code
 

@@ -50,6 +50,19 @@ class ReceiptLine:
 
 
 @dataclass(frozen=True, slots=True)
+class Paid:
+    """What the payment put on one invoice's principal or late fee (net of reversals)."""
+
+    component: str  # principal | late_fee
+    period: str
+    amount_fen: int
+    #: What earlier payments had put on the invoice's principal before this one.
+    before_fen: int = 0
+    #: The invoice's lines in billing order: (fee item, fen); a discount is negative.
+    lines: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Receipt:
     """Everything a printed receipt shows (``adapters/receipt_pdf.py`` lays it out)."""
 
@@ -91,11 +104,6 @@ def verification_code(secret: bytes, receipt_no: str) -> str:
         number, digit = divmod(number, len(CODE_ALPHABET))
         out.append(CODE_ALPHABET[digit])
     return "".join(out)
-
-
-def code_matches(secret: bytes, receipt_no: str, code: str) -> bool:
-    """Whether ``code`` is the receipt's code (constant time)."""
-    return hmac.compare_digest(verification_code(secret, receipt_no).encode(), code.encode())
 
 
 def verify_url(base_url: str, code: str) -> str:
@@ -154,3 +162,22 @@ def principal_lines(
     for name, fen in chosen:
         grouped[name] = grouped.get(name, 0) + fen
     return [(name, fen) for name, fen in grouped.items() if fen]
+
+
+def receipt_lines(paid: Sequence[Paid], credit_fen: int, amount_fen: int) -> list[ReceiptLine]:
+    """The receipt's lines: each invoice's principal by fee item, its late fee as its own line,
+    credit left as prepayment, and what is no longer there (refunded, or moved by a void) so
+    the lines add up to the money received."""
+    out: list[ReceiptLine] = []
+    for p in paid:
+        if p.component == "late_fee":
+            out.append(ReceiptLine(LATE_FEE, p.period, p.amount_fen))
+            continue
+        items = principal_lines(p.lines, p.before_fen, p.amount_fen)
+        out += [ReceiptLine(name, p.period, fen) for name, fen in items]
+    if credit_fen:
+        out.append(ReceiptLine(PREPAYMENT, "—", credit_fen))
+    returned = amount_fen - sum(line.amount_fen for line in out)
+    if returned:
+        out.append(ReceiptLine(RETURNED, "—", returned))
+    return out

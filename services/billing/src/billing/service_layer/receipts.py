@@ -38,7 +38,7 @@ class Verified:
 
 _RECEIPT = """
 SELECT r.receipt_no, split_part(r.receipt_no, '/', 2) AS number, r.amount_fen, r.channel,
-       r.paid_at, r.gateway_transaction_id, r.cashier, r.unit_id, r.verify_code, r.downloads,
+       r.paid_at, r.gateway_transaction_id, r.cashier, r.unit_id, r.verify_code,
        c.name AS community_name, c.time_zone, c.service_phone, co.name AS company_name,
        u.unit_key, p.name AS payer_name
   FROM receipts r
@@ -131,26 +131,21 @@ async def _lines(conn: asyncpg.Connection, payment_id: str, amount_fen: int) -> 
     invoice_lines: dict[str, list[tuple[str, int]]] = {}
     for line in await conn.fetch(_LINES, list({p["invoice_id"] for p in paid})):
         invoice_lines.setdefault(line["invoice_id"], []).append((line["name"], line["amount_fen"]))
-    out: list[ReceiptLine] = []
-    for p in paid:
-        period = rules.period_label(p["period_start"], p["period_end"])
-        if p["component"] == "late_fee":
-            out.append(ReceiptLine(rules.LATE_FEE, period, p["amount_fen"]))
-            continue
-        items = rules.principal_lines(
-            invoice_lines.get(p["invoice_id"], []), p["before_fen"], p["amount_fen"]
-        )
-        out += [ReceiptLine(name, period, fen) for name, fen in items]
     credit = await conn.fetchval(
         "SELECT coalesce(sum(credit_fen), 0)::bigint FROM account_credits WHERE payment_id = $1",
         payment_id,
     )
-    if credit:
-        out.append(ReceiptLine(rules.PREPAYMENT, "—", credit))
-    returned = amount_fen - sum(line.amount_fen for line in out)
-    if returned:
-        out.append(ReceiptLine(rules.RETURNED, "—", returned))
-    return out
+    facts = [
+        rules.Paid(
+            p["component"],
+            rules.period_label(p["period_start"], p["period_end"]),
+            p["amount_fen"],
+            p["before_fen"],
+            tuple(invoice_lines.get(p["invoice_id"], ())),
+        )
+        for p in paid
+    ]
+    return rules.receipt_lines(facts, credit, amount_fen)
 
 
 async def verify(conn: asyncpg.Connection, code: str) -> Verified | None:
