@@ -165,6 +165,7 @@ async def main() -> None:
         "PROPFEE_AUTH_JWKS_URL": "",
         "BILLING_DATABASE_URL": dsn,
         "BILLING_HTTP_PORT": str(port),
+        "BILLING_ENVIRONMENT": "development",  # the built-in receipt secret is fine here
         "PROPFEE_TOPIC_PREFIX": prefix,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "BILLING_LOG_LEVEL": "WARNING",

@@ -2,7 +2,8 @@
 
 billing issues an invoice -> dunning opens a case, notifier queues the bill; a counter payment
 in payments -> billing settles the invoice -> dunning closes the case, notifier queues the
-receipt. A retried counter request records one payment.
+receipt, and billing's printed receipt names the cashier. A retried counter request records
+one payment.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.support import pdf_layout
 from tests.support.billing_api import create_unit, invoice_body, setup_community, this_month
 from tests.support.fixtures import wait_until
 
@@ -99,6 +101,14 @@ async def test_invoice_to_payment_to_closed_case(create_database, services, staf
             return [n["message_type"] for n in rows].count("receipt") == 1
 
         await wait_until(receipt_queued, timeout=60)
+
+        # The receipt billing prints names the staff member who took the money at the counter
+        # (PaymentReceived.cashier over Kafka), the channel and the room as people write it.
+        pdf = await http.get(f"{billing}/payments/{first.json()['payment_id']}/receipt.pdf")
+        assert pdf.status_code == 200
+        printed = "".join(pdf_layout.text(pdf.content).split())
+        assert "收款人test-staff" in printed and "支付方式现金" in printed
+        assert "房号阳光花园3栋2单元1201" in printed and "人民币贰佰柒拾伍元捌角整" in printed
 
     # Money: every fen of the payment is allocated exactly once, nothing left over.
     conn = await asyncpg.connect(dbs["billing"])

@@ -223,7 +223,9 @@ EXAMPLES = {
         "reason": "失业"}),
     "GET /units/{unit_id}/installment-plans": lambda ids: Example(),
     "GET /payments/{payment_id}/receipt": lambda ids: Example(),
-    "GET /payments/{payment_id}/receipt.pdf": lambda ids: Example(),
+    "GET /payments/{payment_id}/receipt.pdf": lambda ids: Example(params={"layout": "ticket80"}),
+    # Open (the code is an HMAC under billing's secret): not role-checked; a made-up code is 404.
+    "GET /receipts/verify/{code}": lambda ids: Example(),
     "POST /payments/{payment_id}/e-invoice-requests": lambda ids: Example(json={"title": "个人"}),
     "PATCH /e-invoice-requests/{request_id}": lambda ids: Example(params={"status": "issued"}),
     "GET /e-invoice-requests/{request_id}": lambda ids: Example(),

@@ -8,6 +8,7 @@ from billing.entrypoints.events import BATCH_HANDLERS, HANDLERS
 from billing.entrypoints.http_accounts import router as accounts_router
 from billing.entrypoints.http_billing import router as billing_router
 from billing.entrypoints.http_lists import router as lists_router
+from billing.entrypoints.http_receipts import router as receipts_router
 from billing.entrypoints.http_registry import router as registry_router
 from billing.entrypoints.http_reports import router as reports_router
 from billing.settings import BillingSettings
@@ -20,6 +21,8 @@ from propfee.settings import ServiceSettings
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or BillingSettings()
+    if isinstance(settings, BillingSettings):
+        settings.check_production()  # outside development: no built-in receipt secret
     runtime = ServiceRuntime(
         settings, package="billing", handlers=HANDLERS, batch_handlers=BATCH_HANDLERS
     )
@@ -34,6 +37,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             lists_router,
             billing_router,
             accounts_router,
+            receipts_router,
             reports_router,
             audit_router(get_pool),
         ],

@@ -19,6 +19,7 @@ from services.dunning.tests.integration.support import (
     payment,
     settled,
 )
+from tests.support.pdf_layout import fonts_not_embedded, text
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +93,8 @@ async def test_evidence_bundle_pdf_and_zip(api, pool) -> None:  # type: ignore[n
     assert len(bundle["delivery_proof"]) == 2 and len(bundle["promises"]) == 1
     pdf = await api.get(f"/cases/{case_id}/evidence.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
-    assert b"STSong-Light" in pdf.content
+    assert fonts_not_embedded(pdf.content) == []  # the Chinese font travels with the file
+    assert "物业服务费" in text(pdf.content)
     archive = zipfile.ZipFile(io.BytesIO((await api.get(f"/cases/{case_id}/evidence.zip")).content))
     assert {"证据材料.pdf", "证据目录.csv", "证据1-物业服务费账单.csv"} <= set(archive.namelist())
     letters = next(n for n in archive.namelist() if "催缴函" in n)

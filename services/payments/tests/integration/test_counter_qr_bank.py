@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -74,6 +75,18 @@ async def test_counter_receipts_static_qr_and_bank_files(
             ("payment.counter_recorded", "test-staff", "c-9")
         ] * 3
         assert trail[0]["after"]["receipt_no"] == receipts[2], "newest first"
+        # PaymentReceived names the signed-in staff member as the cashier (billing prints it).
+        conn = await asyncpg.connect(db)
+        try:
+            payloads = await conn.fetch(
+                "SELECT payload FROM outbox WHERE topic = 'payments.payment-received' "
+                "AND message_key = $1",
+                unit,
+            )
+        finally:
+            await conn.close()
+        events = [json.loads(p["payload"]) for p in payloads]
+        assert len(events) == 3 and {e["cashier"] for e in events} == {"test-staff"}
 
         # Static QR: the unit's statement (open invoices from billing's events), payable.
         producer = make_producer(kafka, client_id="test")

@@ -1,15 +1,13 @@
-"""A household's statement, installment plans, receipts (PDF) and e-invoice requests."""
+"""A household's statement, installment plans and e-invoice requests (receipts: http_receipts)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
 from billing.adapters.export import CSV_TYPE, XLSX_TYPE, to_csv, to_xlsx
-from billing.adapters.receipt_pdf import render_receipt
 from billing.entrypoints import models, security
 from billing.entrypoints.errors import domain_errors
 from billing.entrypoints.security import (
@@ -21,7 +19,7 @@ from billing.entrypoints.security import (
 from billing.service_layer import statements
 from billing.service_layer.ids import stable_id
 from propfee import audit
-from propfee.auth import Principal, mask_personal, not_found
+from propfee.auth import mask_personal, not_found
 from propfee.business_time import business_instant, utc_now
 from propfee.http import Pool
 
@@ -120,62 +118,6 @@ async def list_plans(
         await security.unit(conn, principal, unit_id)
         day = as_of or await statements.local_today(conn, unit_id=unit_id)
         return await statements.plans(conn, unit_id, day)
-
-
-async def _receipt(pool: Pool, principal: Principal, payment_id: str) -> dict[str, Any]:
-    await security.payment(pool, principal, payment_id)
-    row = await pool.fetchrow(
-        "SELECT r.*, split_part(r.receipt_no, '/', 2) AS number, c.name AS community_name, "
-        "co.name AS company_name, u.unit_key FROM receipts r "
-        "JOIN communities c USING (community_id) JOIN companies co USING (company_id) "
-        "JOIN units u USING (unit_id) WHERE r.payment_id = $1",
-        payment_id,
-    )
-    if row is None:
-        raise not_found(f"receipt for payment {payment_id}")
-    return dict(row)
-
-
-@router.get("/payments/{payment_id}/receipt")
-async def receipt(payment_id: str, pool: Pool, principal: Reader) -> dict[str, Any]:
-    """The numbered receipt of a payment."""
-    row = await _receipt(pool, principal, payment_id)
-    return {
-        k: row[k]
-        for k in (
-            "number",
-            "community_id",
-            "payment_id",
-            "unit_id",
-            "amount_fen",
-            "channel",
-            "paid_at",
-        )
-    } | {"receipt_no": row["number"]}
-
-
-@router.get("/payments/{payment_id}/receipt.pdf", response_class=Response)
-async def receipt_pdf(payment_id: str, pool: Pool, principal: Reader) -> Response:
-    """The receipt as an A4 PDF to download or print."""
-    row = await _receipt(pool, principal, payment_id)
-    allocations = await pool.fetch(
-        "SELECT a.component, i.period_start, sum(a.amount_fen)::bigint AS amount_fen "
-        "FROM allocations a "
-        "JOIN invoices i USING (invoice_id) WHERE a.payment_id = $1 GROUP BY 1, 2 "
-        "HAVING sum(a.amount_fen) > 0 ORDER BY 2, 1",
-        payment_id,
-    )
-    credit = await pool.fetchval(
-        "SELECT coalesce(sum(credit_fen), 0)::bigint FROM account_credits WHERE payment_id = $1",
-        payment_id,
-    )
-    data = {**row, "receipt_no": row["number"], "credit_fen": credit}
-    pdf = await asyncio.to_thread(render_receipt, data, [dict(a) for a in allocations])
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{row["number"]}.pdf"'},
-    )
 
 
 @router.post("/payments/{payment_id}/e-invoice-requests", status_code=201)

@@ -269,3 +269,17 @@ class EInvoiceIn(BaseModel):
     tax_id: str | None = Field(default=None, max_length=32)
     email: str | None = Field(default=None, max_length=200)
     at: AwareDatetime | None = None
+
+
+class ReceiptVerificationOut(BaseModel):
+    """What a receipt's verification code answers to anyone: enough to compare with the
+    paper (number, issuer, room, day, amount), never the payer's name."""
+
+    receipt_no: str
+    company_name: str
+    community_name: str
+    room: str = Field(description="As people write it: 9栋2单元502")
+    paid_on: date
+    amount_fen: int
+    amount_yuan: str
+    refunded_fen: int = Field(description="Refunded since: a refunded receipt proves less")

@@ -119,7 +119,8 @@ async def next_number(conn: asyncpg.Connection, community_id: str, year: int, se
 
 
 async def issue_receipts(conn: asyncpg.Connection, payments: list[PaymentReceived]) -> None:
-    """One receipt per payment, numbered per community and year in order of payment time."""
+    """One receipt per payment, numbered per community and year in order of payment time,
+    with what the printed receipt names: the gateway's transaction number and the cashier."""
     zones = dict(
         await conn.fetch(
             "SELECT community_id, time_zone FROM communities WHERE community_id = ANY($1::text[])",
@@ -146,6 +147,9 @@ async def issue_receipts(conn: asyncpg.Connection, payments: list[PaymentReceive
                     p.amount_fen,
                     p.channel,
                     p.paid_at,
+                    p.gateway,
+                    p.gateway_transaction_id,
+                    p.cashier,
                 )
             )
     await conn.copy_records_to_table(
@@ -162,6 +166,9 @@ async def issue_receipts(conn: asyncpg.Connection, payments: list[PaymentReceive
             "amount_fen",
             "channel",
             "paid_at",
+            "gateway",
+            "gateway_transaction_id",
+            "cashier",
         ],
     )
 

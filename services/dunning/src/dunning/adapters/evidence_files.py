@@ -1,6 +1,6 @@
 """The evidence bundle as files (``evidence_document.compose`` decides what they say): a PDF
-for the lawyer and the court (reportlab's built-in CID font STSong-Light renders Chinese
-without shipping a font file, as notifier's letters do) and a ZIP whose attachments are
+for the lawyer and the court (in the embedded Chinese font of :mod:`propfee.pdf_fonts`, so a
+court's viewer shows what was printed) and a ZIP whose attachments are
 numbered as the evidence list cites them (``证据1-物业服务费账单.csv`` ...), with the list
 itself (``证据目录.csv``) and the PDF.
 
@@ -20,15 +20,13 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from dunning.adapters.evidence_document import Document, compose
 from propfee.documents import pdf_text, spreadsheet_cell
+from propfee.pdf_fonts import cjk_font
 
-FONT = "STSong-Light"
-pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+FONT = cjk_font()
 TITLE = ParagraphStyle("title", fontName=FONT, fontSize=16, leading=24, alignment=1)
 SUBTITLE = ParagraphStyle("subtitle", fontName=FONT, fontSize=9, leading=14, alignment=1)
 HEADING = ParagraphStyle("heading", fontName=FONT, fontSize=12, leading=18, spaceBefore=8)

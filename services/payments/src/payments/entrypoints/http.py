@@ -89,6 +89,7 @@ async def counter_payment(
             **body.model_dump(exclude={"paid_at"}),
             paid_at=paid_at,
             requested_paid_at=body.paid_at,
+            cashier=cashier_of(principal),
         )
         try:
             payment_id, created = await record_counter_payment(conn, payment)
@@ -110,6 +111,13 @@ async def counter_payment(
     if not created:
         response.status_code = 200
     return mask_personal(principal, view)
+
+
+def cashier_of(principal: Principal) -> str:
+    """The signed-in staff member as the receipt names the cashier: the token's ``name``
+    claim where the identity provider sends one, else its subject (the staff id)."""
+    name = principal.claims.get("name")
+    return name if isinstance(name, str) and name.strip() else principal.subject
 
 
 async def _payment_view(conn: Any, payment_id: str) -> dict[str, Any]:

@@ -32,6 +32,10 @@ class CounterPayment:
     paid_at: datetime
     received_at: datetime
     received_by: str | None = None
+    #: Who took the money: the staff member signed in at the counter (their name, else their
+    #: id), printed on the receipt as the cashier (收款人). Not part of the request's identity:
+    #: a colleague retrying the same Idempotency-Key records the same payment.
+    cashier: str | None = None
     #: The paid_at the request named (None: "now"): what a replay repeats, so it is what the
     #: request hash covers (a replay without paid_at is the same request a second later).
     requested_paid_at: datetime | None = None
@@ -39,6 +43,7 @@ class CounterPayment:
     def request_hash(self) -> str:
         data = asdict(self)
         data.pop("received_at")
+        data.pop("cashier")
         data["paid_at"] = data.pop("requested_paid_at")
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -104,6 +109,7 @@ async def record_counter_payment(conn: asyncpg.Connection, p: CounterPayment) ->
         gateway="counter",
         paid_at=p.paid_at,
         received_at=p.received_at,
+        cashier=p.cashier,
     )
     await add_event(conn, event, key=p.unit_id, subject=payment_id, time=p.received_at)
     return payment_id, True
