@@ -89,13 +89,8 @@ def _forge(token: str) -> str:
     return token[:-3] + "".join("1" if ch != "1" else "2" for ch in token[-3:])
 
 
-async def test_pay_links_resolve_to_what_is_owed_today_and_can_be_revoked(
-    services,
-    create_database,
-    kafka,
-    test_prefix,
-    staff_auth,
-    dev_issuer,  # type: ignore[no-untyped-def]
+async def test_pay_links_resolve_to_what_is_owed_today_and_can_be_revoked(  # type: ignore[no-untyped-def]
+    services, create_database, kafka, test_prefix, staff_auth, dev_issuer
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     community, unit, other_unit = f"c-pl{tag}", f"u-pl{tag}", f"u-pl2{tag}"

@@ -183,5 +183,5 @@ def test_production_refuses_the_built_in_pay_link_secret() -> None:
             PaymentsSettings(**good, pay_link_secret=pay_link_secret).check_production()  # type: ignore[arg-type]
     PaymentsSettings(
         **good,  # type: ignore[arg-type]
-        pay_link_secret="a-production-pay-link-secret-0123",  # type: ignore[arg-type]
+        pay_link_secret="a-production-pay-link-secret-0123",
     ).check_production()

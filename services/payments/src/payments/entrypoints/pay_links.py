@@ -138,7 +138,7 @@ async def open_pay_link(token: Token, request: Request, pool: Pool, gateways: Ga
                 )
             link = await pay_links.resolve(conn, settings.pay_link_key(), token, now)
             room_label, community_name = await pay_links.household(conn, link)
-            owed = await owed_today(conn, link.unit_id, now)
+            owed = await owed_today(conn, link.unit_id, now, link.community_id)
     except UnknownPayLink as exc:
         raise HTTPException(404, UNKNOWN) from exc
     except PayLinkGone as exc:

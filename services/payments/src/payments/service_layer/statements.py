@@ -64,17 +64,21 @@ def _line(invoice: OpenInvoice, day: date) -> StatementLine:
 
 
 async def _open_on(
-    conn: asyncpg.Connection, unit_id: str, now: datetime
+    conn: asyncpg.Connection, unit_id: str, now: datetime, community_id: str | None = None
 ) -> tuple[date, list[OpenInvoice]]:
-    """The unit's open invoices and the community's local day they are priced for."""
+    """The unit's open invoices and the community's local day they are priced for (the
+    invoices' community; ``community_id`` when there is none)."""
     invoices = list((await open_invoices(conn, unit_id)).values())
-    community = invoices[0].community_id if invoices else None
+    community = invoices[0].community_id if invoices else community_id
     return local_day(now, await community_time_zone(conn, community)), invoices
 
 
-async def owed_today(conn: asyncpg.Connection, unit_id: str, now: datetime) -> OwedToday:
-    """What the unit owes on the community's local day of ``now``, invoice by invoice."""
-    day, invoices = await _open_on(conn, unit_id, now)
+async def owed_today(
+    conn: asyncpg.Connection, unit_id: str, now: datetime, community_id: str | None = None
+) -> OwedToday:
+    """What the unit owes on the community's local day of ``now``, invoice by invoice
+    (``community_id``: the unit's, when known, for the day of a household owing nothing)."""
+    day, invoices = await _open_on(conn, unit_id, now, community_id)
     lines = [_line(i, day) for i in invoices]
 
     def part(keep: Callable[[StatementLine], bool]) -> StatementPart:
