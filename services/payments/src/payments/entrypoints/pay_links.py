@@ -25,8 +25,10 @@ from propfee.http import Pool
 
 router = APIRouter(tags=["pay links"])
 GatewaysDep = Annotated[Gateways, Depends(gateways_dependency)]
-#: Any text may come in; the signature check refuses all but the few well-formed characters.
-Token = Annotated[str, Path(max_length=64, description="The few characters after /p/")]
+#: Any text may come in, of any length: the signature check refuses all but the nine
+#: well-formed characters, with the same 404 as an unknown token (no length limit answering
+#: 422 instead).
+Token = Annotated[str, Path(description="The few characters after /p/")]
 UNKNOWN = "unknown pay link"
 
 
