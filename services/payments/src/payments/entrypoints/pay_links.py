@@ -17,8 +17,7 @@ from payments.entrypoints.orders import check_payer_id
 from payments.entrypoints.qr import QrPayIn, limit_orders, order_for_link, prepay_view
 from payments.entrypoints.security import PayLinkRevoker, Reader
 from payments.service_layer import pay_links
-from payments.service_layer.rate_limit import take
-from payments.service_layer.statements import OwedToday, owed_today
+from payments.service_layer.statements import OwedToday
 from propfee import audit
 from propfee.auth import open_route
 from propfee.http import Pool
@@ -119,37 +118,30 @@ async def open_pay_link(token: Token, request: Request, pool: Pool, gateways: Ga
     credential. A forged or unknown token answers 404 (the same body), an expired or revoked
     link 410 saying which. Signed tokens are limited per client address
     (``PAYMENTS_PAY_LINK_READS_PER_CLIENT_*``; 429 with Retry-After)."""
-    now = datetime.now(UTC)
     settings = gateways.settings
+    limit = pay_links.ReadLimit(
+        settings.pay_link_reads_per_client_burst, settings.pay_link_reads_per_client_per_hour
+    )
     try:
-        pay_links.signed(settings.pay_link_key(), token)  # before any database read
-        async with pool.acquire() as conn:
-            async with conn.transaction():  # committed whatever the answer: guesses count
-                wait = await take(
-                    conn,
-                    f"pay-link-client:{_client(request)}",
-                    burst=settings.pay_link_reads_per_client_burst,
-                    per_hour=settings.pay_link_reads_per_client_per_hour,
-                    now=now,
-                )
-            if wait is not None:
-                raise HTTPException(
-                    429,
-                    f"too many requests from this address; try again in {wait} s",
-                    headers={"Retry-After": str(wait)},
-                )
-            link = await pay_links.resolve(conn, settings.pay_link_key(), token, now)
-            room_label, community_name = await pay_links.household(conn, link)
-            owed = await owed_today(conn, link.unit_id, now, link.community_id)
+        opened = await pay_links.open_link(
+            pool,
+            settings.pay_link_key(),
+            token,
+            client=_client(request),
+            limit=limit,
+            now=datetime.now(UTC),
+        )
     except UnknownPayLink as exc:
         raise HTTPException(404, UNKNOWN) from exc
     except PayLinkGone as exc:
         return _gone(exc)
+    except pay_links.TooManyReads as exc:
+        raise HTTPException(429, str(exc), {"Retry-After": str(exc.retry_after)}) from exc
     return PayLinkStatement(
-        household=Household(room_label=room_label, community_name=community_name),
-        owed=owed,
-        total_fen=owed.total_fen,
-        expires_at=link.expires_at,
+        household=Household(room_label=opened.room_label, community_name=opened.community_name),
+        owed=opened.owed,
+        total_fen=opened.owed.total_fen,
+        expires_at=opened.link.expires_at,
     )
 
 

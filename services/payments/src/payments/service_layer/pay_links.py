@@ -9,12 +9,15 @@ database read, with the same answer as a signed token never issued.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from payments.domain.pay_links import PayLink, UnknownPayLink, opened
+from payments.service_layer.rate_limit import take
+from payments.service_layer.statements import OwedToday, owed_today
 from propfee.consumer import EventContext
 from propfee.events import PayLinkIssued
 from propfee.logging import get_logger
@@ -128,3 +131,58 @@ async def household(conn: Any, link: PayLink) -> tuple[str | None, str | None]:
         link.community_id,
     )
     return row["room_label"], row["community_name"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadLimit:
+    """Opening links per client address: ``burst`` at once, then ``per_hour``."""
+
+    burst: int
+    per_hour: float
+
+
+class TooManyReads(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many requests from this address; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStatement:
+    """What an opened link shows: the household as the owner knows it and what it owes."""
+
+    link: PayLink
+    room_label: str | None
+    community_name: str | None
+    owed: OwedToday
+
+
+async def open_link(
+    pool: asyncpg.Pool,
+    secret: bytes,
+    token: str,
+    *,
+    client: str,
+    limit: ReadLimit,
+    now: datetime,
+) -> LinkStatement:
+    """The owner opens a pay link: the signature (no database work for a forged token), one
+    read from the client address's bucket (committed whatever the answer, so guessing ids
+    counts; :class:`TooManyReads` beyond), the stored link (``resolve``), then what the
+    household owes today (``statements.owed_today``, as the QR statement)."""
+    signed(secret, token)
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            wait = await take(
+                conn,
+                f"pay-link-client:{client}",
+                burst=limit.burst,
+                per_hour=limit.per_hour,
+                now=now,
+            )
+        if wait is not None:
+            raise TooManyReads(wait)
+        link = await resolve(conn, secret, token, now)
+        room_label, community_name = await household(conn, link)
+        owed = await owed_today(conn, link.unit_id, now, link.community_id)
+    return LinkStatement(link, room_label, community_name, owed)
