@@ -19,7 +19,8 @@ from propfee.auth import Role
 from propfee.auth.dev import DevIssuer
 from propfee.cloudevents import CloudEvent
 from propfee.consumer import EventContext
-from propfee.events import CommunityUpdated, Event, InvoiceIssued, InvoiceLine
+from propfee.events import CommunityUpdated, Event, InvoiceIssued, InvoiceLine, PayLinkIssued
+from propfee.pay_links import new_token
 from propfee.settings import ServiceSettings
 from tests.security.cases import Example, Ids, SecuredService, World
 from tests.support.auth import bearer
@@ -135,6 +136,8 @@ def _seed_community(
     gateway: str = "wechatpay",
 ) -> Ids:
     unit, party, invoice = f"{community}-u1", f"{community}-p1", f"inv-{community}"
+    # A pay link signed with the settings' (development) secret, as the notifier makes it.
+    token = new_token(_settings().pay_link_key())
     _feed(
         http,
         CommunityUpdated(
@@ -148,6 +151,11 @@ def _seed_community(
             lines=[InvoiceLine(fee_item="property", description="物业费", quantity="1",
                                unit_price_fen=27_580, amount_fen=27_580)],
             total_fen=27_580, issued_at=AT, room_label=f"{tag}-3-201",
+        ),
+        PayLinkIssued(
+            token=token, community_id=community, unit_id=unit, party_id=party,
+            occasion=f"{invoice}:reminder:friendly", issued_at=AT,
+            expires_at=datetime(2099, 1, 1, tzinfo=UTC),
         ),
     )  # fmt: skip
     admin = bearer(issuer.mint("seed", [Role.company_admin, Role.finance], company, "*"))
@@ -188,6 +196,7 @@ def _seed_community(
         "merchant_id": ACCOUNTS["wechatpay_mchid" if gateway == "wechatpay" else "alipay_app_id"],
         "bill_date": BILL_DATE,
         "txn": txn,
+        "token": token,
     }
 
 
@@ -224,6 +233,8 @@ EXAMPLES = {
         json={"amount_fen": 1, "reason": "多收退回"}),
     "GET /payments/{payment_id}/refunds": lambda ids: Example(),
     "GET /units/{unit_id}/qr": lambda ids: Example(),
+    "POST /pay-links/{token}/revoke": lambda ids: Example(json={"reason": "发错住户"}),
+    "GET /units/{unit_id}/pay-links": lambda ids: Example(),
     "POST /bank-withholding/files": lambda ids: Example(
         content=_bank_file(ids), headers={"Content-Type": "text/csv"}),
     # A transaction id is the gateway's, not a tenant's: the same in every world.

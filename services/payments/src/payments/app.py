@@ -3,7 +3,16 @@
 from fastapi import FastAPI
 
 from payments.adapters.gateways import Gateways
-from payments.entrypoints import bank, finance, orders, qr, reconciliation, scoping, webhooks
+from payments.entrypoints import (
+    bank,
+    finance,
+    orders,
+    pay_links,
+    qr,
+    reconciliation,
+    scoping,
+    webhooks,
+)
 from payments.entrypoints.errors import install_database_error_handlers, install_problem_handlers
 from payments.entrypoints.events import HANDLERS
 from payments.entrypoints.http import router
@@ -41,7 +50,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         title="Propfee payments",
         description="Payments received from gateways and the counter: the source of truth for "
         "what was paid. Every endpoint but the probes, the gateways' webhooks and the owners' "
-        "QR statement (authenticated by their signatures) needs a bearer token; "
+        "QR statement and pay links (authenticated by their signatures) need a bearer token; "
         "`x-propfee-roles` lists the roles each one allows.",
         routers=[
             # First: gateways' notifications are the hot path, matched before the others.
@@ -50,6 +59,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             orders.router,
             finance.router,
             qr.router,
+            pay_links.router,
             bank.router,
             reconciliation.router,
             audit_router(get_pool),

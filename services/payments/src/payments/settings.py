@@ -15,6 +15,10 @@ from propfee.settings import LOCAL_PG, ServiceSettings
 
 #: The QR secret of development (``make up``, the demo, the tests); refused in production.
 DEVELOPMENT_QR_SECRET = "local-development-only-qr-secret"
+#: The pay-link secret of development, the same literal as the notifier's
+#: (``NOTIFIER_PAY_LINK_SECRET``): the notifier signs the tokens, payments verifies them, so
+#: locally and in the demo both must hold the same value. Refused in production.
+DEVELOPMENT_PAY_LINK_SECRET = "dev-pay-link-secret"
 
 
 class ConfigurationError(ValueError):
@@ -59,6 +63,15 @@ class PaymentsSettings(ServiceSettings):
     public_base_url: str = "http://127.0.0.1:8102"
     qr_secret: SecretStr = SecretStr(DEVELOPMENT_QR_SECRET)
     qr_secret_file: Path | None = None
+    #: The key the notifier signs pay-link tokens with (``propfee.pay_links``; the notifier's
+    #: ``NOTIFIER_PAY_LINK_SECRET``): the same value in both services.
+    pay_link_secret: SecretStr = SecretStr(DEVELOPMENT_PAY_LINK_SECRET)
+    pay_link_secret_file: Path | None = None
+    #: Opening pay links (``GET /p/{token}``, open): a token bucket per client address, for
+    #: signed tokens (a forged one is refused before any database read). Generous: many
+    #: households may share one carrier address.
+    pay_link_reads_per_client_burst: int = 60
+    pay_link_reads_per_client_per_hour: float = 600.0
     #: Orders from a printed QR link (open, no token): a token bucket per link and one per
     #: client address, in PostgreSQL (shared by every replica). ``burst`` orders at once, then
     #: ``per_hour`` a hour; beyond that 429 with Retry-After.
@@ -118,15 +131,30 @@ class PaymentsSettings(ServiceSettings):
     unionpay_cert_org: str = "中国银联股份有限公司"
 
     def check_production(self) -> None:
-        """Refuse (at start) what only development may use: the built-in QR secret."""
+        """Refuse (at start) what only development may use: the built-in QR and pay-link
+        secrets."""
         if self.environment == "development":
             return
-        secret = read_secret(self.qr_secret, self.qr_secret_file)
-        if secret is None or secret.strip() == DEVELOPMENT_QR_SECRET.encode():
-            raise ConfigurationError(
-                "PAYMENTS_QR_SECRET (or PAYMENTS_QR_SECRET_FILE) must be set outside "
-                "development: the built-in value is public (PAYMENTS_ENVIRONMENT=development "
-                "on a developer's machine)"
-            )
-        if len(secret.strip()) < 16:
-            raise ConfigurationError("PAYMENTS_QR_SECRET must be at least 16 bytes")
+        for name, value, path, built_in in (
+            ("PAYMENTS_QR_SECRET", self.qr_secret, self.qr_secret_file, DEVELOPMENT_QR_SECRET),
+            (
+                "PAYMENTS_PAY_LINK_SECRET",
+                self.pay_link_secret,
+                self.pay_link_secret_file,
+                DEVELOPMENT_PAY_LINK_SECRET,
+            ),
+        ):
+            secret = read_secret(value, path)
+            if secret is None or secret.strip() == built_in.encode():
+                raise ConfigurationError(
+                    f"{name} (or {name}_FILE) must be set outside development: the built-in "
+                    "value is public (PAYMENTS_ENVIRONMENT=development on a developer's machine)"
+                )
+            if len(secret.strip()) < 16:
+                raise ConfigurationError(f"{name} must be at least 16 bytes")
+
+    def pay_link_key(self) -> bytes:
+        """The pay-link secret (from its file when set)."""
+        secret = read_secret(self.pay_link_secret, self.pay_link_secret_file)
+        assert secret is not None  # the default, or refused at start
+        return secret.strip()

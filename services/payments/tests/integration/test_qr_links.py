@@ -114,6 +114,16 @@ def test_production_refuses_the_built_in_qr_secret(tmp_path) -> None:  # type: i
     secret = tmp_path / "qr.secret"
     secret.write_text("a-production-secret-of-enough-length")
     run = _serve({"PAYMENTS_QR_SECRET_FILE": str(secret)}, "openapi")
+    assert run.returncode != 0 and "PAYMENTS_PAY_LINK_SECRET" in run.stderr + run.stdout
+    pay_link_secret = tmp_path / "pay-link.secret"
+    pay_link_secret.write_text("another-production-secret-of-enough-length\n")
+    run = _serve(
+        {
+            "PAYMENTS_QR_SECRET_FILE": str(secret),
+            "PAYMENTS_PAY_LINK_SECRET_FILE": str(pay_link_secret),
+        },
+        "openapi",
+    )
     assert run.returncode == 0, run.stderr
     run = _serve({"PROPFEE_ENVIRONMENT": "development"}, "openapi")
     assert run.returncode == 0, run.stderr

@@ -1,8 +1,9 @@
 """Events payments consumes (consumer group ``payments``): billing's invoices, for its read
 model of what each household owes (issued, settled, balance changed), and billing's
-communities, for each one's company (the scope of company-wide tokens) and contract terms."""
+communities, for each one's company (the scope of company-wide tokens) and contract terms;
+the notifier's pay links, to resolve them."""
 
-from payments.service_layer import communities, invoices
+from payments.service_layer import communities, invoices, pay_links
 from propfee.consumer import Handler
 from propfee.events import (
     CommunityUpdated,
@@ -10,6 +11,7 @@ from propfee.events import (
     InvoiceBalanceChanged,
     InvoiceIssued,
     InvoiceSettled,
+    PayLinkIssued,
 )
 
 HANDLERS: dict[type[Event], Handler] = {
@@ -17,4 +19,5 @@ HANDLERS: dict[type[Event], Handler] = {
     InvoiceIssued: invoices.invoice_issued,
     InvoiceSettled: invoices.invoice_settled,
     InvoiceBalanceChanged: invoices.invoice_balance_changed,
+    PayLinkIssued: pay_links.pay_link_issued,
 }

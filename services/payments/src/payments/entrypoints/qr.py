@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
@@ -11,15 +10,14 @@ from pydantic import BaseModel, Field
 
 from payments.adapters.gateways import Gateways, gateways_dependency
 from payments.domain.orders import OrderError
-from payments.domain.owed import OpenInvoice, amount_owed, late_fee_owed, local_day
 from payments.domain.qr import new_link_token, qr_url, qr_valid
 from payments.entrypoints import security
 from payments.entrypoints.orders import Id, check_payer_id
 from payments.entrypoints.security import Reader
 from payments.service_layer import orders
-from payments.service_layer.invoices import community_time_zone, open_invoices
 from payments.service_layer.prepay import prepay
 from payments.service_layer.rate_limit import take
+from payments.service_layer.statements import NothingOwed, OwedToday, order_statement, owed_today
 from payments.settings import read_secret
 from propfee.auth import open_route
 from propfee.http import Pool
@@ -74,52 +72,8 @@ async def _linked_unit(conn: Any, gateways: Gateways, token: str, sig: str) -> s
     return unit_id
 
 
-class StatementLine(BaseModel):
-    invoice_id: str
-    collection: Literal["property", "utilities"]
-    principal_fen: int
-    late_fee_fen: int = Field(description="Accrued to the day before, less paid and waived")
-    amount_fen: int = Field(description="What paying it today takes: principal + late fee")
-    time_barred: bool
-
-
-class StatementPart(BaseModel):
-    invoices: list[StatementLine]
-    total_fen: int
-
-
-class Statement(BaseModel):
+class Statement(OwedToday):
     unit_id: str
-    as_of: date = Field(description="The community's local day the amounts are for")
-    property: StatementPart = Field(description="Property fees (物业费)")
-    utilities: StatementPart = Field(
-        description="Water, power, heating collected for suppliers (水电暖代收): apart, payable "
-        "alone whatever the property arrears"
-    )
-    time_barred: StatementPart = Field(
-        description="Past their limitation date: not in the total, paid only when named"
-    )
-    invoices: list[StatementLine] = Field(description="Every open invoice, as in the parts")
-    total_fen: int = Field(description="Property and utilities: what paying all takes today")
-    currency: Literal["CNY"] = "CNY"
-
-
-def _line(invoice: OpenInvoice, day: date) -> StatementLine:
-    return StatementLine(
-        invoice_id=invoice.invoice_id,
-        collection=invoice.collection,
-        principal_fen=invoice.principal_fen,
-        late_fee_fen=late_fee_owed(invoice, day),
-        amount_fen=amount_owed(invoice, day),
-        time_barred=invoice.time_barred,
-    )
-
-
-async def _owed_now(conn: Any, unit_id: str, now: datetime) -> tuple[date, list[OpenInvoice]]:
-    """The unit's open invoices and the community's local day they are priced for."""
-    invoices = list((await open_invoices(conn, unit_id)).values())
-    community = invoices[0].community_id if invoices else None
-    return local_day(now, await community_time_zone(conn, community)), invoices
 
 
 @router.get("/qr/{token}", openapi_extra=open_route("signature"))
@@ -130,24 +84,8 @@ async def statement(token: Token, sig: str, pool: Pool, gateways: GatewaysDep) -
     (404 for a wrong one)."""
     async with pool.acquire() as conn:
         unit_id = await _linked_unit(conn, gateways, token, sig)
-        day, invoices = await _owed_now(conn, unit_id, datetime.now(UTC))
-    lines = [_line(i, day) for i in invoices]
-
-    def part(keep: Callable[[StatementLine], bool]) -> StatementPart:
-        chosen = [line for line in lines if keep(line)]
-        return StatementPart(invoices=chosen, total_fen=sum(x.amount_fen for x in chosen))
-
-    property_ = part(lambda x: x.collection == "property" and not x.time_barred)
-    utilities = part(lambda x: x.collection == "utilities" and not x.time_barred)
-    return Statement(
-        unit_id=unit_id,
-        as_of=day,
-        property=property_,
-        utilities=utilities,
-        time_barred=part(lambda x: x.time_barred),
-        invoices=lines,
-        total_fen=property_.total_fen + utilities.total_fen,
-    )
+        owed = await owed_today(conn, unit_id, datetime.now(UTC))
+    return Statement(unit_id=unit_id, **owed.model_dump())
 
 
 class QrPayIn(BaseModel):
@@ -173,11 +111,14 @@ class TooManyOrders(HTTPException):
         )
 
 
-async def _limit(conn: Any, gateways: Gateways, token: str, client: str, now: datetime) -> None:
-    """One token of the link's bucket and one of the client address's (429 otherwise)."""
+async def limit_orders(
+    conn: Any, gateways: Gateways, link: str, client: str, now: datetime
+) -> None:
+    """One token of the link's bucket (``link``: its kind and token) and one of the client
+    address's (429 otherwise): orders from the owners' open links, QR codes and pay links."""
     s = gateways.settings
     for what, bucket, burst, per_hour in (
-        ("code", f"qr-link:{token}", s.qr_orders_per_link_burst, s.qr_orders_per_link_per_hour),
+        ("code", link, s.qr_orders_per_link_burst, s.qr_orders_per_link_per_hour),
         (
             "address",
             f"qr-client:{client}",
@@ -207,27 +148,40 @@ async def pay_statement(
         check_payer_id(body.channel, body.scene, body.payer_openid)
     async with pool.acquire() as conn, conn.transaction():
         unit_id = await _linked_unit(conn, gateways, token, sig)
-        await _limit(conn, gateways, token, client, now)
-        invoice_ids = list(body.invoice_ids)
-        if not invoice_ids:
-            _, invoices = await _owed_now(conn, unit_id, now)
-            invoice_ids = [
-                i.invoice_id
-                for i in invoices
-                if not i.time_barred and body.collection in (None, i.collection)
-            ]
-        if not invoice_ids:
-            raise HTTPException(409, "nothing is owed now")
-        request_ = orders.OrderRequest(unit_id, body.channel, body.scene, invoice_ids)
-        try:
-            row = await orders.create_order(
-                conn, request_, now, timedelta(seconds=gateways.settings.order_ttl_s)
-            )
-        except OrderError as exc:
-            raise HTTPException(422, str(exc)) from exc
-    view = orders.order_view(row, now)
-    if client_ is not None:
-        view["gateway_payload"] = await prepay(
-            pool, client_, row, body.scene, body.payer_openid, now
+        await limit_orders(conn, gateways, f"qr-link:{token}", client, now)
+        row = await order_for_link(conn, gateways, unit_id, body, now)
+    return await prepay_view(pool, gateways, row, body, now)
+
+
+async def order_for_link(
+    conn: Any, gateways: Gateways, unit_id: str, body: QrPayIn, now: datetime
+) -> Any:
+    """The order an owner's link asks for (``statements.order_statement``): 409 when nothing
+    is owed, 422 for an invoice that cannot be paid."""
+    try:
+        return await order_statement(
+            conn,
+            unit_id,
+            channel=body.channel,
+            scene=body.scene,
+            invoice_ids=body.invoice_ids,
+            collection=body.collection,
+            now=now,
+            ttl=timedelta(seconds=gateways.settings.order_ttl_s),
         )
+    except NothingOwed as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except OrderError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+async def prepay_view(
+    pool: Any, gateways: Gateways, row: Any, body: QrPayIn, now: datetime
+) -> dict[str, Any]:
+    """The committed order as the API shows it, with the gateway's prepay answer."""
+    view = orders.order_view(row, now)
+    client = gateways.clients.get(body.channel)
+    if client is not None:
+        payload = await prepay(pool, client, row, body.scene, body.payer_openid, now)
+        view["gateway_payload"] = payload
     return view

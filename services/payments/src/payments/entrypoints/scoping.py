@@ -37,6 +37,9 @@ INVOICE = Kind("invoice", column_resolver("invoices", "invoice_id"))
 PAYMENT = Kind("payment", column_resolver("payments", "payment_id"))
 RECEIPT = Kind("receipt", column_resolver("payments", "receipt_no"))
 ORDER = Kind("order", column_resolver("payment_orders", "order_id"))
+#: A pay link's token (``/pay-links/{token}/...``): the link's community. Only staff routes
+#: are checked here; the owners' open links (``/p/{token}``, ``/qr/{token}``) are not scoped.
+PAY_LINK = Kind("pay link", column_resolver("pay_links", "token"))
 #: A merchant account (WeChat Pay mchid, Alipay app_id, UnionPay merId): a company-level record
 #: of the company owning it (``service_layer.accounts``); one without a company is the
 #: deployment's.
@@ -60,6 +63,7 @@ REGISTRY = ScopeRegistry(
         "receipt_no": RECEIPT,
         "order_id": ORDER,
         "merchant_id": MERCHANT_ACCOUNT,
+        "token": PAY_LINK,
     },
     not_references={
         "before_id": "the audit trail's paging cursor (rows are filtered by scope in SQL)",

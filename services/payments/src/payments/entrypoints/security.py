@@ -13,7 +13,10 @@ The role sets per kind of endpoint (services/payments/README.md has the table):
   finance and company admins; the reads also auditors;
 - reports (``GET /reports/totals``, aggregates only): ``REPORTS`` (the owners' committee
   included) and the service role;
-- closing expired orders: the service role (a CronJob), finance, company admins.
+- closing expired orders: the service role (a CronJob), finance, company admins;
+- revoking a pay link (with a reason): the staff who answer owners and take their money
+  (customer service, fee clerks, finance, community managers, company admins); listing a
+  unit's pay links: the reads.
 
 Scope. Payments knows each community's company from ``billing.community-updated``
 (``communities``); a community it has not learnt is outside every company-bound scope (only a
@@ -53,6 +56,7 @@ FINANCE_WRITE = frozenset({Role.finance, Role.company_admin})
 FINANCE_READ = FINANCE_WRITE | {Role.auditor}
 REPORT_READ = REPORTS | {Role.service}
 EXPIRY = frozenset({Role.service, Role.finance, Role.company_admin})
+PAY_LINK_REVOKE = DESK | {Role.customer_service}
 
 Reader = Annotated[Principal, Depends(require(*READ))]
 OrderCreator = Annotated[Principal, Depends(require(*ORDERS))]
@@ -63,6 +67,7 @@ FinanceWriter = Annotated[Principal, Depends(require(*FINANCE_WRITE))]
 FinanceReader = Annotated[Principal, Depends(require(*FINANCE_READ))]
 ReportReader = Annotated[Principal, Depends(require(*REPORT_READ))]
 Expirer = Annotated[Principal, Depends(require(*EXPIRY))]
+PayLinkRevoker = Annotated[Principal, Depends(require(*PAY_LINK_REVOKE))]
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -188,6 +193,22 @@ async def order(conn: Conn, principal: Principal, order_id: str) -> asyncpg.Reco
         "SELECT o.*, c.company_id FROM payment_orders o "
         "LEFT JOIN communities c USING (community_id) WHERE o.order_id = $1",
         order_id,
+        check=ensure_reaches,
+    )
+
+
+async def pay_link(
+    conn: Conn, principal: Principal, token: str, *, for_update: bool = False
+) -> asyncpg.Record:
+    """A pay link (with its community's ``company_id``) the caller may see; 404 otherwise."""
+    return await visible_row(
+        conn,
+        principal,
+        "pay link",
+        "SELECT p.token, p.community_id, p.unit_id, p.expires_at, c.company_id FROM pay_links p "
+        "LEFT JOIN communities c USING (community_id) "
+        f"WHERE p.token = $1{' FOR UPDATE OF p' if for_update else ''}",
+        token,
         check=ensure_reaches,
     )
 

@@ -3,7 +3,8 @@ whose communities claim is "*" (every community of its company) is checked again
 company's back-dating window (``backdate_days``) for staff-chosen business times, and its
 contract terms: time zone (the local day an order is priced for), late-fee rate and cap (for
 invoices billing has published no balance of yet), advance-collection cap and contract end
-(the prepayment cap). The newest ``updated_at`` wins, so events converge in any order."""
+(the prepayment cap), and its name (shown with a pay link). The newest ``updated_at`` wins,
+so events converge in any order."""
 
 from __future__ import annotations
 
@@ -18,14 +19,14 @@ async def community_updated(
 ) -> None:
     await conn.execute(
         "INSERT INTO communities (community_id, company_id, updated_at, backdate_days, "
-        "time_zone, late_fee_daily_rate, late_fee_annual_cap, advance_cap_months, contract_end) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+        "time_zone, late_fee_daily_rate, late_fee_annual_cap, advance_cap_months, contract_end, "
+        "name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
         "ON CONFLICT (community_id) DO UPDATE SET company_id = EXCLUDED.company_id, "
         "updated_at = EXCLUDED.updated_at, backdate_days = EXCLUDED.backdate_days, "
         "time_zone = EXCLUDED.time_zone, late_fee_daily_rate = EXCLUDED.late_fee_daily_rate, "
         "late_fee_annual_cap = EXCLUDED.late_fee_annual_cap, "
         "advance_cap_months = EXCLUDED.advance_cap_months, "
-        "contract_end = EXCLUDED.contract_end "
+        "contract_end = EXCLUDED.contract_end, name = EXCLUDED.name "
         "WHERE communities.updated_at <= EXCLUDED.updated_at",
         event.community_id,
         event.company_id,
@@ -36,6 +37,7 @@ async def community_updated(
         event.late_fee_annual_cap,
         event.advance_cap_months,
         event.contract_end,
+        event.name,
     )
 
 
