@@ -662,6 +662,35 @@ def _demand_rows(report: Mapping[str, Any]) -> list[list[str]]:
     ]
 
 
+def _owner_summary(report: Mapping[str, Any]) -> tuple[str, list[tuple[str, str, str]]]:
+    """What owners read: the SMS bill in segments, and each channel's samples as sent."""
+    owner = _dict(report.get("owner_messages"))
+    sms = _dict(owner.get("sms"))
+    summary = (
+        f"{count(sms.get('messages'))} SMS in {count(sms.get('segments'))} segments "
+        f"(by segments: {_dict(sms.get('by_segments')) or DASH}) · "
+        f"{count(owner.get('with_problems'))} messages with a problem"
+    )
+    samples = [
+        (str(channel), str(_dict(s).get("kind", "")), str(_dict(s).get("body", "")))
+        for channel, items in _dict(owner.get("samples")).items()
+        for s in _list(items)
+    ]
+    return summary, samples
+
+
+def _owner_lines(report: Mapping[str, Any]) -> list[str]:
+    if not report.get("owner_messages"):
+        return []
+    summary, samples = _owner_summary(report)
+    out = ["", "What owners read (three samples per channel, as sent)"]
+    out += _wrap(summary)
+    for channel, kind, body in samples:
+        text = " ⏎ ".join(line.strip() for line in body.splitlines() if line.strip())
+        out += _wrap(f"[{channel} · {kind}] {text}")
+    return out
+
+
 def _share_rows(items: list[tuple[str, float]]) -> list[list[str]]:
     total = sum(v for _, v in items)
     return [[k, count(v), pct(v / total) if total else DASH] for k, v in items]
@@ -793,6 +822,11 @@ def _context(report: Mapping[str, Any]) -> dict[str, Any]:
                 "title": "Demands delivered vs posted",
                 "head": ["stage", *DEMAND_STATUSES],
                 "rows": _demand_rows(report),
+            },
+            {
+                "title": "What owners read: " + _owner_summary(report)[0],
+                "head": ["channel", "message", "as sent"],
+                "rows": [list(r) for r in _owner_summary(report)[1]],
             },
             {
                 "title": "Opening arrears",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from demo import owner_messages
 from demo.api import Api
 from demo.simulate import TZ, Simulation, add_months, gather_limited
 from demo.world import Household, build
@@ -223,6 +224,9 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
             "escalations",
         },
     ]
+    # What owners read: every sent message judged by the notifier's own rules (issue 19).
+    owner = owner_messages.judge(n for items in notes.values() for n in items)
+    invariants += owner_messages.invariants(owner)
     personas = Counter(h.persona for h in sim.households)
     kinds = Counter(h.kind for h in sim.households)
     opening = [h for h in sim.households if h.opening_arrears_fen]
@@ -302,6 +306,7 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
         # Demands (letters) posted with a tracking number vs delivered (carrier signed or a
         # signed receipt): only delivered ones open the legal track or restart the clock.
         "demands": _demands(notes),
+        "owner_messages": owner,
         "timings_s": {k: round(v, 1) for k, v in sim.timings.items()},
         "timings_by_day_s": sim.days,
         # The waiting above, by whose consumers were still behind (or "outboxes": an event
