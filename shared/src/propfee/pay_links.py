@@ -62,4 +62,4 @@ def link(base_url: str, token: str) -> str:
 
 #: The secret of development (``make up``, the demo, the tests): the notifier signs and
 #: payments verifies with it when none is configured there; refused outside development.
-DEVELOPMENT_SECRET = "local-development-only-pay-link-secret"
+DEVELOPMENT_SECRET = "dev-pay-link-secret"

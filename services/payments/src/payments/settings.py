@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from propfee.pay_links import DEVELOPMENT_SECRET
 from propfee.settings import LOCAL_PG, ServiceSettings
 
 #: The QR secret of development (``make up``, the demo, the tests); refused in production.
@@ -18,7 +19,7 @@ DEVELOPMENT_QR_SECRET = "local-development-only-qr-secret"
 #: The pay-link secret of development, the same literal as the notifier's
 #: (``NOTIFIER_PAY_LINK_SECRET``): the notifier signs the tokens, payments verifies them, so
 #: locally and in the demo both must hold the same value. Refused in production.
-DEVELOPMENT_PAY_LINK_SECRET = "dev-pay-link-secret"
+DEVELOPMENT_PAY_LINK_SECRET = DEVELOPMENT_SECRET
 
 
 class ConfigurationError(ValueError):
