@@ -26,7 +26,7 @@ from propfee.money import yuan_in_words
 from tests.support import pdf_layout
 
 SH = ZoneInfo("Asia/Shanghai")
-PAY_LINK = "https://pf.cn/p/unit-9-2-502"
+PAY_LINK = "https://pf.cn/p/aB3xK9q2Z"  # a pay-link token (propfee.pay_links)
 ESCALATED = datetime(2026, 1, 12, 2, tzinfo=UTC)  # 10:00 in Shanghai
 
 
@@ -79,7 +79,7 @@ def _letter(event: ArrearsEscalated, channel: str = "letter", n: int = 1) -> dic
     (request,) = reminder_requests(event)
     row = _row(request.params, request.message_type, request.stage, n)
     address = "杭州市西湖区幸福路1号9栋2单元502" if channel == "letter" else "9栋2单元502"
-    outbound, _ = compose(row, channel, address, SH, {}, NotifierSettings())
+    outbound, _ = compose(row, channel, address, SH, {}, NotifierSettings(), pay_link=PAY_LINK)
     return {**outbound.context, "notification_id": outbound.notification_id}
 
 
@@ -215,7 +215,9 @@ def test_a_bill_by_post_is_a_payment_notice_with_its_lines() -> None:
     )  # fmt: skip
     request = bill_request(issued, channel="letter")
     row = _row(request.params, "bill", None)
-    outbound, _ = compose(row, "letter", "杭州市西湖区幸福路1号", SH, {}, NotifierSettings())
+    outbound, _ = compose(
+        row, "letter", "杭州市西湖区幸福路1号", SH, {}, NotifierSettings(), pay_link=PAY_LINK
+    )
     pdf = render_pdf([outbound.context])
     flat = _flat(pdf_layout.text(pdf))
     assert "物业费缴费通知单" in flat and "2026年3月" in flat
