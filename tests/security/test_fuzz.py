@@ -1,5 +1,7 @@
 """A schemathesis fuzz run of each service's OpenAPI document against a real service process
-with a valid token (every role, every community of the test company): no answer is a 5xx.
+with a valid token (every role, every community of the test company): no answer is a 5xx, and
+every answer is one the document promises (status code, media type and body schema:
+schemathesis' conformance checks).
 
 Bounded: ``PROPFEE_FUZZ_EXAMPLES`` examples per operation (default 20), so a run takes well
 under a minute; raise it locally to dig deeper.
@@ -16,6 +18,12 @@ import pytest
 import pytest_asyncio
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from propfee.auth import Role
 from propfee.auth.dev import DevIssuer
@@ -25,6 +33,13 @@ from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
+#: Every answer: not a 5xx, a documented status, the documented media type and body schema.
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 EXAMPLES = int(os.environ.get("PROPFEE_FUZZ_EXAMPLES", "20"))
 
 
@@ -55,7 +70,9 @@ async def fuzz_target(
         process.stop()
 
 
-def test_fuzz_finds_no_server_errors(fuzz_target: tuple[ServiceProcess, dict[str, str]]) -> None:
+def test_fuzz_finds_no_server_error_and_no_answer_off_the_document(
+    fuzz_target: tuple[ServiceProcess, dict[str, str]],
+) -> None:
     process, headers = fuzz_target
     schema = schemathesis.openapi.from_url(f"{process.url}/openapi.json")
     failures: list[str] = []
@@ -75,10 +92,12 @@ def test_fuzz_finds_no_server_errors(fuzz_target: tuple[ServiceProcess, dict[str
         )
         def fuzz(case: schemathesis.Case) -> None:
             response = case.call(base_url=process.url, headers=session_headers, timeout=30)
-            if response.status_code >= 500:
+            try:
+                case.validate_response(response, checks=CHECKS)
+            except (AssertionError, BaseExceptionGroup) as failure:  # Failure, FailureGroup
                 failures.append(
                     f"{case.operation.label}: {response.status_code} {response.text[:300]}\n"
-                    f"    {case.as_curl_command()}"
+                    f"    {str(failure)[:600]}\n    {case.as_curl_command()}"
                 )
 
         fuzz()

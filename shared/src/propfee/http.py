@@ -11,15 +11,40 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from pydantic import BaseModel, ConfigDict
 
+from propfee import problems
+from propfee.openapi import complete, operation_id
 from propfee.runtime import ServiceRuntime
 from propfee.uploads import BodySizeLimit
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ok", "service": "billing"}]}
+    )
+
+    status: str
+    service: str
+
+
+class Readiness(BaseModel):
+    """Each dependency's check: ``ok`` or what failed."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"status": "ready", "checks": {"database": "ok", "kafka": "ok"}}]
+        }
+    )
+
+    status: str
+    checks: dict[str, str]
 
 
 def get_runtime(request: Request) -> ServiceRuntime:
@@ -56,16 +81,28 @@ def create_service_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
     app.state.runtime = runtime
+    problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_upload_bytes)
 
-    @app.get("/healthz", tags=["operations"])
-    async def healthz() -> dict[str, str]:
+    @app.get("/healthz", tags=["operations"], response_model=Health)
+    async def healthz() -> Health:
         """The process is alive (no dependency is checked)."""
-        return {"status": "ok", "service": runtime.name}
+        return Health(status="ok", service=runtime.name)
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        response_model=Readiness,
+        responses={503: {"description": "Not ready", "model": Readiness}},
+    )
     async def readyz() -> JSONResponse:
         """Database and Kafka reachable and the service started: 200, else 503."""
         checks = await runtime.readiness()
@@ -86,4 +123,12 @@ def create_service_app(
 
     for router in routers:
         app.include_router(router)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = complete(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -34,6 +34,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from propfee.problems import MEDIA_TYPE, problem
 from propfee.settings import ServiceSettings
 
 MiB = 1024 * 1024
@@ -155,9 +156,9 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _refuse(send: Send, error: UploadRefused) -> None:
-    body = json.dumps({"detail": error.detail}).encode()
+    body = json.dumps(problem(error.status_code, str(error.detail))).encode()
     headers = [
-        (b"content-type", b"application/json"),
+        (b"content-type", MEDIA_TYPE.encode()),
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),  # the unread body is not drained
     ]

@@ -97,7 +97,7 @@ async def test_a_demand_delivered_after_its_deadline_is_not_ripe(api, pool) -> N
     await feed(pool, delivered(case_id, "r2-1", "legal_demand", at("2026-03-20 10:00")))
     assert (await sweep(api, "2026-05-01 10:00"))["refused"] == {"no_delivered_demand": 1}
     r = await advance(api, case_id, "2026-05-01 11:00")
-    assert r.status_code == 409 and r.json()["detail"]["refused"] == "delivered_after_deadline"
+    assert r.status_code == 409 and r.json()["refused"] == "delivered_after_deadline"
 
 
 async def test_a_delivery_dated_before_the_issue_is_not_ripe(api, pool) -> None:  # type: ignore[no-untyped-def]
@@ -105,7 +105,7 @@ async def test_a_delivery_dated_before_the_issue_is_not_ripe(api, pool) -> None:
     await feed(pool, delivered(case_id, "r2-2", "legal_demand", at("2026-03-01 10:00")))
     assert (await sweep(api, "2026-05-01 10:00"))["refused"] == {"no_delivered_demand": 1}
     r = await advance(api, case_id, "2026-05-01 11:00")
-    assert r.status_code == 409 and r.json()["detail"]["refused"] == "delivered_before_issue"
+    assert r.status_code == 409 and r.json()["refused"] == "delivered_before_issue"
 
 
 async def test_the_deadline_runs_from_delivery_in_the_sweep_and_the_advance(api, pool) -> None:  # type: ignore[no-untyped-def]
@@ -114,7 +114,7 @@ async def test_the_deadline_runs_from_delivery_in_the_sweep_and_the_advance(api,
     await feed(pool, delivered(case_id, "r2-3", "legal_demand", at("2026-03-15 10:00")))
     assert (await sweep(api, "2026-03-25 10:00"))["refused"] == {"no_delivered_demand": 1}
     r = await advance(api, case_id, "2026-03-30 11:00")
-    assert r.status_code == 409 and r.json()["detail"]["refused"] == "demand_deadline_not_passed"
+    assert r.status_code == 409 and r.json()["refused"] == "demand_deadline_not_passed"
     assert (await sweep(api, "2026-03-31 10:00"))["by_stage"] == {"lawyer_letter": 1}
     r = await advance(api, case_id, "2026-03-31 11:00")
     assert r.status_code == 200, r.text
@@ -149,7 +149,7 @@ async def test_a_posted_letter_proves_nothing_until_its_delivery_is_recorded(api
     assert await pool.fetchval("SELECT count(*) FROM contact_evidence") == 0
     assert await pool.fetchval("SELECT count(*) FROM limitation_restarts") == 0
     r = await advance(api, case_id, "2026-04-10 10:00")
-    assert r.status_code == 409 and r.json()["detail"]["refused"] == "no_delivered_demand"
+    assert r.status_code == 409 and r.json()["refused"] == "no_delivered_demand"
     path = f"/cases/{case_id}/letters/{letter_id}/delivery"
     when = at("2026-03-05 10:00").isoformat()
     r = await api.post(path, json={"delivered_at": when})
@@ -214,4 +214,4 @@ async def test_a_letter_delivered_on_a_tracking_number_alone_counts_for_nothing(
     assert await pool.fetchval("SELECT count(*) FROM contact_evidence") == 0
     assert await pool.fetchval("SELECT count(*) FROM limitation_restarts") == 0
     r = await advance(api, case_id, "2026-04-10 10:00")
-    assert r.status_code == 409 and r.json()["detail"]["refused"] == "no_delivered_demand"
+    assert r.status_code == 409 and r.json()["refused"] == "no_delivered_demand"

@@ -132,7 +132,7 @@ async def test_a_posted_letter_is_refused_and_its_delivery_over_kafka_allows_the
             await asyncio.sleep(3)  # time enough for any event the tracking number published
             refused = await http.post(advance, auth=cron, json=lawsuit)
             assert refused.status_code == 409, refused.text
-            assert refused.json()["detail"]["refused"] == "no_delivered_demand"
+            assert refused.json()["refused"] == "no_delivered_demand"
 
             delivered = await http.post(
                 f"{notifier.url}/notifications/{letter}/delivery", auth=cron,

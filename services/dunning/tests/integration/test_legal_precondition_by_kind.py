@@ -30,7 +30,7 @@ async def test_a_renamed_lawsuit_stage_without_the_precondition_is_refused(api, 
     document["stages"].append(COURT_FILING)
     r = await api.put("/policies/c-1", json=document)
     assert r.status_code == 422, r.text
-    refused = r.json()["detail"]["refused"]
+    refused = r.json()["refused"]
     assert any(
         "stage 'court_filing'" in x
         and "task 'lawsuit'" in x
@@ -48,7 +48,7 @@ async def test_a_renamed_lawsuit_stage_without_the_precondition_is_refused(api, 
         "actions": [{"kind": "task", "channel": "phone_call", "template": "律师函"}],
     }
     r = await api.put("/policies/c-1", json=document)
-    assert r.status_code == 422 and any("step_nine" in x for x in r.json()["detail"]["refused"])
+    assert r.status_code == 422 and any("step_nine" in x for x in r.json()["refused"])
     # Declared, the same stage is lawful and the sweep's flag requires the demand.
     document["stages"][-1] = {**COURT_FILING, "preconditions": ["delivered_demand_deadline_passed"]}
     r = await api.put("/policies/c-1", json=document)
@@ -96,7 +96,7 @@ async def test_advance_into_a_lawsuit_like_stage_needs_a_delivered_expired_deman
     body = {"stage": "court_filing", "staff_id": "legal-1", "at": when}
     refused = await api.post(f"/cases/{case['case_id']}/advance", json=body)
     assert refused.status_code == 409, refused.text
-    assert refused.json()["detail"]["refused"] == "no_delivered_demand"
+    assert refused.json()["refused"] == "no_delivered_demand"
     assert (await case_of(pool, "3001"))["stage"] == case["stage"]
     assert await pool.fetchval("SELECT count(*) FROM tasks WHERE kind = 'lawsuit'") == 0
     # The ordinary stage of the same policy is entered without a demand.
@@ -104,7 +104,7 @@ async def test_advance_into_a_lawsuit_like_stage_needs_a_delivered_expired_deman
     assert ok.status_code == 200, ok.text
     assert (await case_of(pool, "3001"))["stage"] == "extra_call"
     again = await api.post(f"/cases/{case['case_id']}/advance", json=body)
-    assert again.status_code == 409 and again.json()["detail"]["refused"] == "no_delivered_demand"
+    assert again.status_code == 409 and again.json()["refused"] == "no_delivered_demand"
 
 
 async def test_the_sweep_refuses_a_renamed_lawsuit_stage_without_the_demand(api, pool) -> None:  # type: ignore[no-untyped-def]

@@ -33,7 +33,7 @@ async def test_legal_referral_refused_until_a_delivered_demand_deadline_passed(a
     body = {"stage": "lawsuit", "staff_id": "legal-1", "at": at(f"{day} 10:00").isoformat()}
     refused = await api.post(f"/cases/{case['case_id']}/advance", json=body)
     assert refused.status_code == 409
-    assert refused.json()["detail"]["refused"] == "no_delivered_demand"
+    assert refused.json()["refused"] == "no_delivered_demand"
     # The sweep refuses the lawyer's letter for the same reason.
     later = await sweep(
         api,
@@ -49,7 +49,7 @@ async def test_legal_referral_refused_until_a_delivered_demand_deadline_passed(a
     too_soon = {**body, "at": at(f"{demand['deadline']} 10:00").isoformat()}
     early = await api.post(f"/cases/{case['case_id']}/advance", json=too_soon)
     assert early.status_code == 409
-    assert early.json()["detail"]["refused"] == "demand_deadline_not_passed"
+    assert early.json()["refused"] == "demand_deadline_not_passed"
     after = date.fromordinal(demand["deadline"].toordinal() + 40)
     assert (await sweep(api, f"{after} 10:00"))["by_stage"] == {"lawyer_letter": 1}
     ok = await api.post(
@@ -140,7 +140,7 @@ async def test_policy_refuses_coercion_and_community_policy_applies(api, pool) -
     )
     r = await api.put("/policies/c-9", json=bad)
     assert r.status_code == 422
-    assert any("lift" in reason for reason in r.json()["detail"]["refused"])
+    assert any("lift" in reason for reason in r.json()["refused"])
     unsealed = DEFAULT_POLICY.model_dump(mode="json")
     unsealed["stages"][5]["actions"][0]["sealed"] = False
     assert (await api.put("/policies/c-9", json=unsealed)).status_code == 422

@@ -18,7 +18,7 @@ async def test_nonsense_policies_are_refused_with_their_reasons(api, pool) -> No
     bad["thresholds"].update(red_amount_fen=0, yellow_months=-2)
     r = await api.put("/policies/c-9", json=bad)
     assert r.status_code == 422, r.text
-    refused = r.json()["detail"]["refused"]
+    refused = r.json()["refused"]
     for reason in (
         "quiet hours 23:30–06:00 must cover at least 22:00–07:00 local time",
         "reminder_cap: 8 is outside 1–4",

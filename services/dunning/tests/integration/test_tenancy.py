@@ -193,7 +193,7 @@ async def test_a_forward_dated_advance_cannot_pass_the_demands_deadline(
         assert r.status_code == 403, r.text
         r = await http.post(f"/cases/{case_id}/advance", headers=legal, json={"stage": "lawsuit"})
         assert r.status_code == 409, r.text
-        assert r.json()["detail"]["refused"] == "demand_deadline_not_passed"
+        assert r.json()["refused"] == "demand_deadline_not_passed"
         assert (await case_of(pool, "d-1"))["stage"] == "legal_demand"
         # The simulation clock may act as of that day.
         r = await http.post(f"/cases/{case_id}/advance", headers=cron, json=forward)

@@ -166,7 +166,7 @@ class NotifierSettings(ServiceSettings):
         """The pay-link signing secret: from its file when set, else the inline value."""
         if self.pay_link_secret_file is not None:
             return self.pay_link_secret_file.read_bytes().strip()
-        return self.pay_link_secret.get_secret_value().encode()
+        return self.pay_link_secret.get_secret_value().encode().strip()
 
     def check_production(self) -> None:
         """Refuse (at start) what only development may use: the built-in pay-link secret."""
