@@ -9,8 +9,10 @@ Every error answer is ``application/problem+json``::
   :class:`Conflict`, :class:`InvalidInput` ...); it knows nothing of HTTP beyond the status the
   class stands for.
 - :func:`install` (called once, by ``propfee.http.create_service_app``) maps those, FastAPI's
-  ``HTTPException`` and request validation errors to problem details. Validation errors carry
-  ``errors[]`` (``field``, ``reason``, and ``row`` for uploads, 1-based as the file counts).
+  ``HTTPException``, request validation errors and what the database refuses (a duplicate 409,
+  a broken rule or a malformed value 422, naming the rule, never the row) to problem details.
+  Validation errors carry ``errors[]`` (``field``, ``reason``, and ``row`` for uploads,
+  1-based as the file counts).
 - :func:`problem_responses` documents the answers an operation can give; ``propfee.openapi``
   adds 401/403 to every secured operation, 404 where the path names something and 422 where
   the request has parameters or a body, so routes declare only the rest (409, 410, 413, 429 ...).
@@ -26,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+import asyncpg
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -275,8 +278,23 @@ def install(app: FastAPI) -> None:
             errors=errors,
         )
 
+    async def on_integrity(request: Request, exc: Exception) -> JSONResponse:
+        # What the database refuses is the request's fault, not the server's: a duplicate is
+        # 409, a broken rule 422. The answer names the rule, never the row (personal data).
+        assert isinstance(exc, asyncpg.PostgresError)
+        what = getattr(exc, "constraint_name", None) or getattr(exc, "column_name", None)
+        status = 409 if isinstance(exc, asyncpg.UniqueViolationError) else 422
+        text = "conflicts with an existing record" if status == 409 else "refused by a rule"
+        return problem_response(status, f"{text}{f' ({what})' if what else ''}", request=request)
+
+    async def on_data(request: Request, exc: Exception) -> JSONResponse:
+        # A value out of range or malformed (a NUL character, a number too large): 422.
+        return problem_response(422, "a value is out of range or malformed", request=request)
+
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    app.add_exception_handler(asyncpg.IntegrityConstraintViolationError, on_integrity)
+    app.add_exception_handler(asyncpg.DataError, on_data)
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -3,7 +3,6 @@
 from fastapi import FastAPI
 
 from billing.entrypoints import scoping
-from billing.entrypoints.errors import install_database_error_handlers
 from billing.entrypoints.events import BATCH_HANDLERS, HANDLERS
 from billing.entrypoints.http_accounts import router as accounts_router
 from billing.entrypoints.http_billing import router as billing_router
@@ -42,5 +41,4 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             audit_router(get_pool),
         ],
     )
-    install_database_error_handlers(app)
     return secure_app(app, scope=scoping.REGISTRY)

@@ -4,7 +4,6 @@ background sweep)."""
 from fastapi import FastAPI
 
 from dunning.entrypoints import http, http_legal, http_reports, http_staff, scoping
-from dunning.entrypoints.errors import install_database_error_handlers
 from dunning.entrypoints.events import BATCH_HANDLERS, HANDLERS
 from dunning.runtime import DunningRuntime
 from dunning.settings import DunningSettings
@@ -35,5 +34,4 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         ],
     )
     app.state.settings = settings
-    install_database_error_handlers(app)
     return secure_app(app, scope=scoping.REGISTRY)

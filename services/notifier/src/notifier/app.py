@@ -4,7 +4,6 @@ dispatcher)."""
 from fastapi import FastAPI
 
 from notifier.entrypoints import scoping
-from notifier.entrypoints.errors import install_database_error_handlers
 from notifier.entrypoints.events import HANDLERS
 from notifier.entrypoints.http import router as messages_router
 from notifier.entrypoints.http_rules import router as rules_router
@@ -39,5 +38,4 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             audit_router(get_pool),
         ],
     )
-    install_database_error_handlers(app)
     return secure_app(app, scope=scoping.REGISTRY)

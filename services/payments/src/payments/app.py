@@ -13,7 +13,7 @@ from payments.entrypoints import (
     scoping,
     webhooks,
 )
-from payments.entrypoints.errors import install_database_error_handlers, install_problem_handlers
+from payments.entrypoints.errors import install_problem_handlers
 from payments.entrypoints.events import HANDLERS
 from payments.entrypoints.http import router
 from payments.service_layer.accounts import MerchantAccount, configured_accounts, sync_accounts
@@ -65,7 +65,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             audit_router(get_pool),
         ],
     )
-    install_database_error_handlers(app)
     install_problem_handlers(app)
     app.state.gateways = Gateways.from_settings(settings)
     app.state.payment_recorder = PaymentRecorder()

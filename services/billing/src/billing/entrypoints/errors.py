@@ -6,9 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import asyncpg
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi import HTTPException
 
 from billing.service_layer.payments import InvoiceStateError
 from billing.service_layer.registry import Conflict
@@ -26,22 +24,3 @@ def domain_errors() -> Iterator[None]:
         raise HTTPException(409, str(exc)) from exc
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
-
-
-def install_database_error_handlers(app: FastAPI) -> None:
-    """What the database refuses is the request's fault, not the server's: a value out of
-    range or a broken rule is 422, a duplicate 409. The answer names the rule, never the row
-    (which may hold personal data)."""
-
-    async def integrity(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, asyncpg.PostgresError)
-        what = getattr(exc, "constraint_name", None) or getattr(exc, "column_name", None)
-        status = 409 if isinstance(exc, asyncpg.UniqueViolationError) else 422
-        detail = "conflicts with an existing record" if status == 409 else "refused by a rule"
-        return JSONResponse({"detail": f"{detail}{f' ({what})' if what else ''}"}, status)
-
-    async def data(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": "a value is out of range or malformed"}, 422)
-
-    app.add_exception_handler(asyncpg.IntegrityConstraintViolationError, integrity)
-    app.add_exception_handler(asyncpg.DataError, data)
