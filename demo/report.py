@@ -321,6 +321,7 @@ def render_terminal(report: dict[str, Any]) -> str:
     if money:
         right += ["Money", *_table(["account", "yuan"], money, [False, True])]
     out += _beside(left if arrear_rows else [], right)
+    out += _owner_lines(report)
     urls = _dict(report.get("urls"))
     if urls:
         out += ["", "Explore", *(f"  {k}: {v}" for k, v in urls.items())]
@@ -666,9 +667,13 @@ def _owner_summary(report: Mapping[str, Any]) -> tuple[str, list[tuple[str, str,
     """What owners read: the SMS bill in segments, and each channel's samples as sent."""
     owner = _dict(report.get("owner_messages"))
     sms = _dict(owner.get("sms"))
+    segments_by = ", ".join(
+        f"{count(n)} in {k} segment{'s' if str(k) != '1' else ''}"
+        for k, n in sorted(_dict(sms.get("by_segments")).items(), key=lambda kv: int(kv[0]))
+    )
     summary = (
         f"{count(sms.get('messages'))} SMS in {count(sms.get('segments'))} segments "
-        f"(by segments: {_dict(sms.get('by_segments')) or DASH}) · "
+        f"({segments_by or DASH}) · "
         f"{count(owner.get('with_problems'))} messages with a problem"
     )
     samples = [

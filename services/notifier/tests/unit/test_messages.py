@@ -1,6 +1,8 @@
 from datetime import UTC, date, datetime
 
-from notifier.domain.messages import bill_request, reminder_requests
+import pytest
+
+from notifier.domain.messages import bill_request, bills_owner, reminder_requests
 from propfee.events import ArrearsEscalated, CombinedCase, EscalationAction, InvoiceIssued
 
 
@@ -23,6 +25,42 @@ def test_bill_message_carries_room_amount_and_deadline_only() -> None:
     assert message.params["room"] == "3-2-1201" and message.params["amount_fen"] == 27580
     assert message.params["deadline"] == "2026-03-31" and message.essential
     assert message.dedup_key == "inv-1|bill|-|sms"
+
+
+def _issued(**changes: object) -> InvoiceIssued:
+    fields: dict[str, object] = dict(
+        invoice_id="inv-1",
+        community_id="c",
+        building_id="b",
+        unit_id="u-1",
+        payer_party_id="p",
+        period_start=date(2026, 3, 1),
+        period_end=date(2026, 3, 31),
+        due_date=date(2026, 3, 31),
+        lines=[],
+        total_fen=27580,
+        issued_at=datetime(2026, 3, 1, tzinfo=UTC),
+        room_label="3-2-1201",
+    )
+    return InvoiceIssued.model_validate({**fields, **changes})
+
+
+def test_a_bill_never_states_a_past_deadline() -> None:
+    # a charge issued after its due date (back-dated): a week from the day of issue
+    late = _issued(due_date=date(2026, 2, 28), issued_at=datetime(2026, 3, 10, 2, tzinfo=UTC))
+    assert bill_request(late).params["deadline"] == "2026-03-17"
+    assert bill_request(late, within_days=3).params["deadline"] == "2026-03-13"
+    same_day = _issued(due_date=date(2026, 3, 10), issued_at=datetime(2026, 3, 10, tzinfo=UTC))
+    assert bill_request(same_day).params["deadline"] == "2026-03-10"
+
+
+@pytest.mark.parametrize(
+    ("kind", "billed"),
+    [("regular", True), ("manual", True), (None, True), ("opening_arrears", False),
+     ("opening_late_fee", False)],
+)  # fmt: skip
+def test_debts_from_the_ledger_are_not_announced_as_bills(kind: str | None, billed: bool) -> None:
+    assert bills_owner(_issued(kind=kind)) is billed
 
 
 def test_one_reminder_per_message_action() -> None:

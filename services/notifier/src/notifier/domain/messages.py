@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from propfee.events import (
@@ -63,13 +63,31 @@ class MessageRequest:
         return f"{key}|{self.party_id}" if self.joint else key
 
 
-def bill_request(event: InvoiceIssued, channel: str = "sms") -> MessageRequest:
+#: Invoices brought in from the ledger before Propfee: old debts, not new bills. No bill
+#: message (its due date passed long ago); dunning chases them with a real deadline.
+NOT_BILLED_KINDS = frozenset({"opening_arrears", "opening_late_fee"})
+
+
+def bills_owner(event: InvoiceIssued) -> bool:
+    """Whether an issued invoice is announced to the owner as a bill."""
+    return event.kind not in NOT_BILLED_KINDS
+
+
+def bill_request(
+    event: InvoiceIssued, channel: str = "sms", within_days: int = 7
+) -> MessageRequest:
+    """The bill message. Its deadline is the due date, or, for an invoice issued after its due
+    date (a back-dated charge), ``within_days`` after the day of issue: never a past date."""
+    issued_on = event.issued_at.date()
+    deadline = (
+        event.due_date if event.due_date >= issued_on else issued_on + timedelta(days=within_days)
+    )
     params = {
         "room": event.room_label or event.unit_id,
         "amount_fen": event.total_fen,
         "period_start": event.period_start.isoformat(),
         "period_end": event.period_end.isoformat(),
-        "deadline": event.due_date.isoformat(),
+        "deadline": deadline.isoformat(),
         "invoice_ids": [event.invoice_id],
         "lines": [
             {"description": line.description, "amount_fen": line.amount_fen} for line in event.lines

@@ -13,6 +13,7 @@ from notifier.domain.messages import (
     DEFAULT_ESSENTIAL_STAGES,
     MessageRequest,
     bill_request,
+    bills_owner,
     plan_confirmation,
     promise_confirmation,
     receipt_request,
@@ -85,7 +86,8 @@ async def on_invoice_issued(
     conn: asyncpg.Connection, event: InvoiceIssued, context: EventContext
 ) -> None:
     await projections.record_invoice_period(conn, event)
-    await queue_requests(conn, [bill_request(event)], context.event_id)
+    if bills_owner(event):
+        await queue_requests(conn, [bill_request(event)], context.event_id)
 
 
 async def on_payment_received(
