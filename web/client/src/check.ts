@@ -1,0 +1,117 @@
+/**
+ * Typed calls that must compile against the generated types (`tsc --noEmit`, run by
+ * `make client` and so by `make test`). Nothing here is run: a renamed path, a changed answer
+ * or an error body that is not problem details fails the type check.
+ */
+import {
+  billingClient,
+  dunningClient,
+  notifierClient,
+  pages,
+  paymentsClient,
+  type BillingPaths,
+  type DunningPaths,
+  type NotifierPaths,
+  type PaymentsPaths,
+  type Problem,
+} from "./index";
+
+const token = (): string => "a JWT from the identity provider";
+const billing = billingClient({ baseUrl: "http://127.0.0.1:8101", token });
+const payments = paymentsClient({ baseUrl: "http://127.0.0.1:8102", token });
+const dunning = dunningClient({ baseUrl: "http://127.0.0.1:8103", token: "static" });
+const notifier = notifierClient({ baseUrl: "http://127.0.0.1:8104" });
+
+/** Each service's liveness answer is typed: `status` is a string. */
+export async function liveness(): Promise<string[]> {
+  const answers = await Promise.all([
+    billing.GET("/healthz"),
+    payments.GET("/healthz"),
+    dunning.GET("/healthz"),
+    notifier.GET("/healthz"),
+  ]);
+  return answers.map(({ data }) => {
+    const status: string | undefined = data?.status;
+    return status ?? "down";
+  });
+}
+
+/** A staff operation's error answer is the Problem schema (401, 403, 422 here). */
+export async function auditError(): Promise<Problem | undefined> {
+  const { data, error } = await billing.GET("/audit");
+  if (error !== undefined) {
+    const status: number = error.status;
+    const title: string = error.title;
+    const detail: string | null | undefined = error.detail;
+    const fields = error.errors?.map((problem) => `${problem.field}: ${problem.reason}`);
+    void [status, title, detail, fields];
+    return error;
+  }
+  void data;
+  return undefined;
+}
+
+/** The same in every service. */
+export async function everyAuditError(): Promise<Array<Problem | undefined>> {
+  const answers = await Promise.all([
+    payments.GET("/audit"),
+    dunning.GET("/audit"),
+    notifier.GET("/audit"),
+  ]);
+  return answers.map(({ error }) => error);
+}
+
+/** A path that is not in the document does not compile. */
+export async function unknownPath(): Promise<void> {
+  // @ts-expect-error: no such path in billing's document
+  await billing.GET("/no-such-path");
+}
+
+/** The paging helper walks any `{ items, next }` answer. */
+export async function walk(): Promise<number> {
+  let count = 0;
+  const fake = async (cursor: string | undefined) =>
+    cursor === undefined
+      ? { data: { items: [1, 2], next: "WyIyIl0" } }
+      : { data: { items: [3], next: null } };
+  for await (const item of pages<number, Problem>(fake)) count += item;
+  return count;
+}
+
+// --- every error answer of every operation is problem details ----------------------------------
+
+type ErrorCode<S> = `${S & (string | number)}` extends `4${string}` | `5${string}` ? S : never;
+
+/** The `content` of every 4xx/5xx answer of a path's operations (`"no content"` if none). */
+type ErrorContents<Item> = {
+  [M in keyof Item]-?: NonNullable<Item[M]> extends { responses: infer R }
+    ? {
+        [S in keyof R as ErrorCode<S>]: R[S] extends { content: infer C } ? C : "no content";
+      }[keyof { [S in keyof R as ErrorCode<S>]: 0 }]
+    : never;
+}[keyof Item];
+
+type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type ProblemContent = { "application/problem+json": Problem };
+
+/** The paths with an error answer that is not exactly `application/problem+json` Problem. */
+type NotProblems<P> = {
+  [Path in keyof P]-?: [ErrorContents<P[Path]>] extends [never]
+    ? never
+    : Exactly<ErrorContents<P[Path]>, ProblemContent> extends true
+      ? never
+      : Path;
+}[keyof P];
+
+/** Fails with the offending paths' names when there are any. */
+type NoneOf<T extends never> = T;
+
+/** The probes answer 503 with their own readiness body (for Kubernetes), not a Problem. */
+type Probes = "/healthz" | "/readyz";
+
+export type EveryErrorIsAProblem = [
+  NoneOf<NotProblems<Omit<BillingPaths, Probes>>>,
+  NoneOf<NotProblems<Omit<DunningPaths, Probes>>>,
+  NoneOf<NotProblems<Omit<NotifierPaths, Probes>>>,
+  NoneOf<NotProblems<Omit<PaymentsPaths, Probes>>>,
+];
