@@ -9,6 +9,7 @@ import {
   notifierClient,
   pages,
   paymentsClient,
+  serviceClient,
   type BillingPaths,
   type DunningPaths,
   type NotifierPaths,
@@ -67,15 +68,31 @@ export async function unknownPath(): Promise<void> {
   await billing.GET("/no-such-path");
 }
 
-/** The paging helper walks any `{ items, next }` answer. */
-export async function walk(): Promise<number> {
-  let count = 0;
-  const fake = async (cursor: string | undefined) =>
-    cursor === undefined
-      ? { data: { items: [1, 2], next: "WyIyIl0" } }
-      : { data: { items: [3], next: null } };
-  for await (const item of pages<number, Problem>(fake)) count += item;
-  return count;
+/** A paged collection as the documents describe one (`propfee.paging.Page`). */
+interface PagedPaths {
+  "/things": {
+    parameters: { query?: never; header?: never; path?: never; cookie?: never };
+    get: {
+      parameters: { query?: { limit?: number; cursor?: string | null } };
+      requestBody?: never;
+      responses: {
+        200: { headers: { [name: string]: unknown }; content: { "application/json": { items: { id: string }[]; next?: string | null } } };
+        422: { headers: { [name: string]: unknown }; content: { "application/problem+json": Problem } };
+      };
+    };
+  };
+}
+
+/** The paging helper walks an openapi-fetch call's pages, its items typed. */
+export async function walk(): Promise<string[]> {
+  const things = serviceClient<PagedPaths>({ baseUrl: "http://127.0.0.1:8101", token });
+  const ids: string[] = [];
+  for await (const thing of pages((cursor) =>
+    things.GET("/things", { params: { query: { cursor, limit: 500 } } }),
+  )) {
+    ids.push(thing.id);
+  }
+  return ids;
 }
 
 // --- every error answer of every operation is problem details ----------------------------------
