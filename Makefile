@@ -4,7 +4,8 @@ SHELL := /bin/bash
 UV ?= uv
 export UV_LINK_MODE ?= copy
 
-.PHONY: help sync demo up down status logs test unit lint fmt typecheck contracts contracts-check
+.PHONY: help sync demo up down status logs test unit lint fmt typecheck contracts contracts-check \
+	openapi openapi-check client
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -35,7 +36,7 @@ status: ## what runs where
 logs: ## follow the services' logs
 	bash deploy/local/services.sh logs
 
-test: sync lint typecheck contracts-check ## lint, types, contracts, unit + integration + end-to-end tests
+test: sync lint typecheck contracts-check openapi-check client ## lint, types, contracts, the TypeScript client, unit + integration + end-to-end tests
 	$(UV) run --frozen pytest
 
 unit: sync ## the fast tests only (no Kafka, no PostgreSQL)
@@ -57,3 +58,19 @@ contracts: ## regenerate docs/events (JSON Schemas and AsyncAPI) from the event 
 
 contracts-check: ## fail when docs/events is stale
 	$(UV) run --frozen python -m propfee.contracts check
+
+openapi: ## regenerate docs/openapi (the four services' OpenAPI documents) from the apps
+	$(UV) run --frozen python -m propfee.openapi write
+
+openapi-check: ## fail when docs/openapi is stale
+	$(UV) run --frozen python -m propfee.openapi check
+
+CLIENT := web/client
+
+# npm ci (the committed lock file) when node_modules is missing or older than the lock.
+$(CLIENT)/node_modules/.package-lock.json: $(CLIENT)/package.json $(CLIENT)/package-lock.json
+	@command -v npm >/dev/null || { echo "make client needs Node.js 20+ and npm" >&2; exit 1; }
+	cd $(CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+
+client: $(CLIENT)/node_modules/.package-lock.json ## generate the TypeScript client from docs/openapi and type-check it (web/client)
+	cd $(CLIENT) && npm run --silent generate && npm run --silent typecheck

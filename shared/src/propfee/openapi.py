@@ -1,7 +1,8 @@
 """The four services' OpenAPI documents: how they are completed, committed and measured.
 
     python -m propfee.openapi write [DIR]   regenerate docs/openapi/<service>.json
-    python -m propfee.openapi check [DIR]   exit 1 if the committed documents are stale
+    python -m propfee.openapi check [DIR]   exit 1 if the committed documents are stale (or a
+                                            document is no service's)
     python -m propfee.openapi bars          the contract numbers (typed answers, documented
                                             errors, readable operationIds, paged collections)
 
@@ -116,6 +117,19 @@ def files() -> dict[str, str]:
     return {f"{service}.json": render(document(service)) for service in SERVICES}
 
 
+def stale_files(directory: Path, wanted: dict[str, str] | None = None) -> list[str]:
+    """The documents in ``directory`` that differ from ``wanted`` (default: the services' own,
+    built now), are missing, or are not a service's any more; empty when all are up to date."""
+    wanted = files() if wanted is None else wanted
+    present = {p.name for p in directory.glob("*.json")} if directory.is_dir() else set()
+    stale = [
+        name
+        for name, text in wanted.items()
+        if name not in present or (directory / name).read_text(encoding="utf-8") != text
+    ]
+    return sorted([*stale, *(present - set(wanted))])
+
+
 # --- the numbers ----------------------------------------------------------------------------
 
 GENERATED_ID = re.compile(r"_(get|put|post|delete|patch)$")
@@ -204,11 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             (args.dir / name).write_text(text, encoding="utf-8")
         print(f"wrote {len(wanted)} OpenAPI documents to {args.dir}")
         return 0
-    stale = [
-        name
-        for name, text in wanted.items()
-        if not (args.dir / name).exists() or (args.dir / name).read_text(encoding="utf-8") != text
-    ]
+    stale = stale_files(args.dir, wanted)
     if stale:
         print(
             f"stale OpenAPI documents in {args.dir}: {', '.join(stale)}; "

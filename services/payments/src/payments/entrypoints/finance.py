@@ -64,7 +64,7 @@ class ResolutionIn(BaseModel):
 
 
 @router.post("/exceptions/{exception_id}/resolve")
-async def resolve(
+async def resolve_payment_exception(
     exception_id: str, body: ResolutionIn, pool: Pool, principal: FinanceWriter
 ) -> dict[str, Any]:
     """Close a review with a note (audited, ``exception.resolved``); ``applied`` turns the

@@ -4,10 +4,9 @@ it; staff list a unit's links and revoke one (audited)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from payments.adapters.gateways import Gateways, gateways_dependency
@@ -21,6 +20,7 @@ from payments.service_layer.statements import OwedToday
 from propfee import audit
 from propfee.auth import open_route
 from propfee.http import Pool
+from propfee.problems import Gone, problem_responses
 
 router = APIRouter(tags=["pay links"])
 GatewaysDep = Annotated[Gateways, Depends(gateways_dependency)]
@@ -43,13 +43,6 @@ class PayLinkStatement(BaseModel):
     owed: OwedToday = Field(description="What paying takes today, invoice by invoice")
     total_fen: int = Field(description="What the household owes today (property and utilities)")
     expires_at: AwareDatetime = Field(description="The link opens until this instant")
-
-
-class PayLinkGoneAnswer(BaseModel):
-    detail: str
-    state: Literal["expired", "revoked"]
-    expires_at: AwareDatetime | None = None
-    revoked_at: AwareDatetime | None = None
 
 
 class PayLinkView(BaseModel):
@@ -78,20 +71,19 @@ def _view(link: PayLink, now: datetime) -> PayLinkView:
     )
 
 
-def _gone(exc: PayLinkGone) -> JSONResponse:
+def _gone(exc: PayLinkGone) -> Gone:
+    """410 problem details saying which: ``state`` and ``revoked_at`` or ``expires_at``."""
     link = exc.link
     if exc.state == "revoked":
         assert link.revoked_at is not None
-        answer = PayLinkGoneAnswer(
-            detail="this pay link was revoked", state="revoked", revoked_at=link.revoked_at
+        return Gone(
+            "this pay link was revoked", state="revoked", revoked_at=link.revoked_at.isoformat()
         )
-    else:
-        answer = PayLinkGoneAnswer(
-            detail=f"this pay link expired at {link.expires_at.isoformat()}",
-            state="expired",
-            expires_at=link.expires_at,
-        )
-    return JSONResponse(answer.model_dump(mode="json"), 410)
+    return Gone(
+        f"this pay link expired at {link.expires_at.isoformat()}",
+        state="expired",
+        expires_at=link.expires_at.isoformat(),
+    )
 
 
 def _client(request: Request) -> str:
@@ -100,7 +92,7 @@ def _client(request: Request) -> str:
 
 _OPEN_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "Forged, malformed or never issued (one answer for all)"},
-    410: {"model": PayLinkGoneAnswer, "description": "Expired or revoked"},
+    **problem_responses(410, **{"410": "Expired or revoked (`state`, `expires_at`/`revoked_at`)"}),
     429: {"description": "Too many requests from this address (Retry-After)"},
 }
 
@@ -134,7 +126,7 @@ async def open_pay_link(token: Token, request: Request, pool: Pool, gateways: Ga
     except UnknownPayLink as exc:
         raise HTTPException(404, UNKNOWN) from exc
     except PayLinkGone as exc:
-        return _gone(exc)
+        raise _gone(exc) from exc
     except pay_links.TooManyReads as exc:
         raise HTTPException(429, str(exc), {"Retry-After": str(exc.retry_after)}) from exc
     return PayLinkStatement(
@@ -171,7 +163,7 @@ async def pay_from_link(
     except UnknownPayLink as exc:
         raise HTTPException(404, UNKNOWN) from exc
     except PayLinkGone as exc:
-        return _gone(exc)
+        raise _gone(exc) from exc
     return await prepay_view(pool, gateways, row, body, now)
 
 

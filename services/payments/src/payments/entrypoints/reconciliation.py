@@ -102,7 +102,7 @@ class ResolveIn(BaseModel):
 
 
 @router.post("/discrepancies/{discrepancy_id}/resolve")
-async def resolve(
+async def resolve_discrepancy(
     discrepancy_id: str, body: ResolveIn, pool: Pool, principal: FinanceWriter
 ) -> dict[str, Any]:
     """Close a discrepancy with a note; audited (``discrepancy.resolved``)."""
