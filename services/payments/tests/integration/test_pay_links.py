@@ -266,7 +266,7 @@ async def test_pay_links_resolve_to_what_is_owed_today_and_can_be_revoked(  # ty
         # The unit's links for staff, with their states.
         r = await http.get(f"/units/{unit}/pay-links", auth=staff_auth)
         assert r.status_code == 200, r.text
-        states = {x["token"]: x["state"] for x in r.json()}
+        states = {x["token"]: x["state"] for x in r.json()["items"]}
         assert states == {active: "revoked", expired: "expired", spare: "active"}
 
         # Opening links is limited per client address (signed tokens; a forged one is
