@@ -431,16 +431,10 @@ class DailyClose(BaseModel):
 
 
 class Figure(BaseModel):
+    model_config = _example(count=12, amount_fen=420000)
+
     count: int
     amount_fen: int
-
-
-class Figures(BaseModel):
-    payments: Figure
-    refunds: Figure
-    exceptions_open: Figure
-    exceptions_resolved: Figure
-    net_fen: int = Field(description="payments − refunds")
 
 
 _FIGURES = {
@@ -450,6 +444,16 @@ _FIGURES = {
     "exceptions_resolved": {"count": 1, "amount_fen": 35000},
     "net_fen": 415000,
 }
+
+
+class Figures(BaseModel):
+    model_config = _example(**_FIGURES)
+
+    payments: Figure
+    refunds: Figure
+    exceptions_open: Figure
+    exceptions_resolved: Figure
+    net_fen: int = Field(description="payments − refunds")
 
 
 class Totals(Figures):
@@ -496,8 +500,29 @@ class UnitQrLink(BaseModel):
     url: str = Field(description="The link to print as the unit's QR code")
 
 
+_LINE = {
+    "invoice_id": "inv-2026-11-u-9-2-502",
+    "collection": "property",
+    "principal_fen": 35000,
+    "late_fee_fen": 105,
+    "amount_fen": 35105,
+    "time_barred": False,
+}
+_OWED = {
+    "as_of": "2026-11-05",
+    "property": {"invoices": [_LINE], "total_fen": 35105},
+    "utilities": {"invoices": [], "total_fen": 0},
+    "time_barred": {"invoices": [], "total_fen": 0},
+    "invoices": [_LINE],
+    "total_fen": 35105,
+    "currency": "CNY",
+}
+
+
 class QrStatement(OwedToday):
     """What the household owes today, as the scanned code shows it."""
+
+    model_config = _example(**_OWED, unit_id="u-9-2-502")
 
     unit_id: str
 
@@ -505,11 +530,22 @@ class QrStatement(OwedToday):
 class Household(BaseModel):
     """The household as the owner knows it: never a name, a phone or an internal id."""
 
+    model_config = _example(room_label="9栋2单元502", community_name="荷塘小区")
+
     room_label: str | None = Field(description="The room as billing labels it (9栋2单元502)")
     community_name: str | None
 
 
 class PayLinkStatement(BaseModel):
+    """What an owner's pay link shows."""
+
+    model_config = _example(
+        household={"room_label": "9栋2单元502", "community_name": "荷塘小区"},
+        owed=_OWED,
+        total_fen=35105,
+        expires_at="2026-12-05T10:15:00+08:00",
+    )
+
     household: Household
     owed: OwedToday = Field(description="What paying takes today, invoice by invoice")
     total_fen: int = Field(description="What the household owes today (property and utilities)")
