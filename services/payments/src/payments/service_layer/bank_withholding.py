@@ -56,7 +56,7 @@ async def scoped_debits(
     conn: asyncpg.Connection, principal: Principal, debits: Sequence[Debit]
 ) -> tuple[list[Debit], list[RowError]]:
     """The rows the caller may record, and a row error for each other, like ids in a request
-    (``entrypoints.scoping``): the row's unit, if payments knows it, must be in the caller's
+    (``adapters.scoping``): the row's unit, if payments knows it, must be in the caller's
     scope (``access.unit``: not another company's or another community's) and in the row's
     ``community_id``; its payer, if known, a payer of that community; its invoices that unit's.
     A unit or payer payments has not heard of yet (a debit before the first invoice) is taken
