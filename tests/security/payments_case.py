@@ -181,7 +181,7 @@ def _seed_community(
                   content=STATEMENTS[gateway](txn)))  # fmt: skip
     r = http.get("/discrepancies", headers=admin)
     _ok(r)
-    discrepancy_id = next(d["discrepancy_id"] for d in r.json() if d["reference"] == txn)
+    discrepancy_id = next(d["discrepancy_id"] for d in r.json()["items"] if d["reference"] == txn)
     return {
         "community_id": community,
         "unit_id": unit,

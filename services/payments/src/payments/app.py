@@ -2,42 +2,28 @@
 
 from fastapi import FastAPI
 
+from payments.adapters import scoping
 from payments.adapters.gateways import Gateways
 from payments.entrypoints import (
-    bank,
-    finance,
-    orders,
-    pay_links,
-    qr,
-    reconciliation,
-    scoping,
-    webhooks,
+    http_bank_withholding,
+    http_orders,
+    http_pay_links,
+    http_payments,
+    http_qr,
+    http_reconciliation,
+    http_refunds,
+    http_reports,
+    http_review_cases,
+    http_webhooks,
 )
-from payments.entrypoints.errors import install_problem_handlers
-from payments.entrypoints.events import HANDLERS
-from payments.entrypoints.http import router
-from payments.service_layer.accounts import MerchantAccount, configured_accounts, sync_accounts
+from payments.runtime import PaymentsRuntime
+from payments.service_layer.accounts import configured_accounts
 from payments.service_layer.recorder import PaymentRecorder
 from payments.settings import PaymentsSettings
 from propfee.audit import audit_router
 from propfee.auth import secure_app
 from propfee.http import create_service_app, get_pool
-from propfee.runtime import ServiceRuntime
 from propfee.settings import ServiceSettings
-
-
-class PaymentsRuntime(ServiceRuntime):
-    """The runtime, plus: the configured merchant accounts written at start (their records
-    follow the account's company)."""
-
-    def __init__(self, settings: PaymentsSettings, accounts: list[MerchantAccount]) -> None:
-        super().__init__(settings, package="payments", handlers=HANDLERS)
-        self.accounts = accounts
-
-    async def on_started(self) -> None:
-        assert self.pool is not None
-        async with self.pool.acquire() as conn:
-            await sync_accounts(conn, self.accounts)
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -51,21 +37,23 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         description="Payments received from gateways and the counter: the source of truth for "
         "what was paid. Every endpoint but the probes, the gateways' webhooks and the owners' "
         "QR statement and pay links (authenticated by their signatures) need a bearer token; "
-        "`x-propfee-roles` lists the roles each one allows.",
+        "`x-propfee-roles` lists the roles each one allows. Errors are RFC 9457 problem "
+        "details (`payments.errors`), but the webhooks answer what each gateway expects.",
         routers=[
             # First: gateways' notifications are the hot path, matched before the others.
-            webhooks.router,
-            router,
-            orders.router,
-            finance.router,
-            qr.router,
-            pay_links.router,
-            bank.router,
-            reconciliation.router,
+            http_webhooks.router,
+            http_payments.router,
+            http_orders.router,
+            http_refunds.router,
+            http_review_cases.router,
+            http_qr.router,
+            http_pay_links.router,
+            http_bank_withholding.router,
+            http_reconciliation.router,
+            http_reports.router,
             audit_router(get_pool),
         ],
     )
-    install_problem_handlers(app)
     app.state.gateways = Gateways.from_settings(settings)
     app.state.payment_recorder = PaymentRecorder()
     return secure_app(app, scope=scoping.REGISTRY)

@@ -123,7 +123,7 @@ async def test_gateway_level_records_are_their_merchant_accounts_company(
         async def listed(path: str, auth: BearerAuth) -> list[tuple[str, str]]:
             r = await http.get(path, auth=auth)
             assert r.status_code == 200, r.text
-            return [(x["gateway"], x["merchant_id"]) for x in r.json()]
+            return [(x["gateway"], x["merchant_id"]) for x in r.json()["items"]]
 
         assert await listed("/exceptions", one) == [("wechatpay", MCHID)]
         assert await listed("/exceptions", two) == [("alipay", alipay.APP_ID)]

@@ -233,7 +233,7 @@ async def test_statements_imported_and_the_day_closed(
             "gateway_payments_fen": 27580 + 8800 + 1200,
             "gateway_refunds_fen": 1000,
         }
-        open_list = (await http.get("/discrepancies")).json()
+        open_list = (await http.get("/discrepancies")).json()["items"]
         found = {
             (
                 d["gateway"],
@@ -277,8 +277,8 @@ async def test_statements_imported_and_the_day_closed(
             )
         ).status_code == 409
         await import_both()
-        assert len((await http.get("/discrepancies")).json()) == 3
-        resolved = (await http.get("/discrepancies", params={"status": "resolved"})).json()
+        assert len((await http.get("/discrepancies")).json()["items"]) == 3
+        resolved = (await http.get("/discrepancies", params={"status": "resolved"})).json()["items"]
         assert [d["discrepancy_id"] for d in resolved] == [mismatch["discrepancy_id"]]
 
         # 日清日结 for the day: per community and channel; the statements; what is open.

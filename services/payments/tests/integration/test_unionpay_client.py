@@ -105,7 +105,7 @@ async def test_unionpay_client_against_a_fake_gateway(
             )
             for _ in range(2):
                 assert (await post_notice(http, side.sign(refund_notice))).status_code == 200
-            refunds = (await http.get(f"/payments/{payment_id}/refunds")).json()
+            refunds = (await http.get(f"/payments/{payment_id}/refunds")).json()["items"]
             assert [(x["status"], x["amount_fen"]) for x in refunds] == [("succeeded", 580)]
 
             # Answers not signed by UnionPay's chain, or changed after signing: refused.

@@ -138,7 +138,7 @@ async def test_wechatpay_adapter_end_to_end(
                     headers=side.headers(notice, mode="platform"),
                 )
                 assert r.status_code in (200, 204)
-            refunds = (await http.get(f"/payments/{payment_id}/refunds")).json()
+            refunds = (await http.get(f"/payments/{payment_id}/refunds")).json()["items"]
             assert [(x["status"], x["amount_fen"]) for x in refunds] == [("succeeded", 2580)]
         records = await read_topic(
             kafka, test_prefix + "payments.payment-refunded", at_least=1, settle=2.0

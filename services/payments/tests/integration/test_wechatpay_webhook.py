@@ -179,7 +179,7 @@ async def test_money_that_cannot_be_applied_goes_to_finance_review(
             assert r.status_code in (200, 204), r.text  # authentic: stop WeChat's retries
             again = await http.post("/webhooks/wechatpay", content=body, headers=side.headers(body))
             assert again.status_code in (200, 204)
-        exceptions = (await http.get("/exceptions")).json()
+        exceptions = (await http.get("/exceptions")).json()["items"]
         reasons = sorted(e["reason"] for e in exceptions)
         assert reasons == sorted(
             ["already_paid", "amount_mismatch", "currency", "expired_order", "unknown_order"]
@@ -210,7 +210,7 @@ async def test_money_that_cannot_be_applied_goes_to_finance_review(
             json={"resolution": "applied", "note": "who?", "resolved_by": "finance-7"},
         )
         assert no_note.status_code == 409  # no household named: never guessed
-        assert len((await http.get("/exceptions")).json()) == 4
+        assert len((await http.get("/exceptions")).json()["items"]) == 4
     records = await read_topic(kafka, test_prefix + TOPIC, at_least=2, settle=3.0)
     assert sorted((r.key, json.loads(r.value)["amount_fen"]) for r in records) == [
         (b"u-ok", 5000),

@@ -20,12 +20,13 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from payments.domain.owed import OpenInvoice, amount_owed, grows_overnight
+from propfee.problems import InvalidInput
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32, no I L O U
 
 
-class OrderError(ValueError):
+class OrderError(InvalidInput, ValueError):
     """A payment order that cannot be created, with the reason people can act on."""
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from propfee.problems import Gone, NotFound
+
 PayLinkState = Literal["active", "expired", "revoked"]
 
 
@@ -43,18 +45,29 @@ def link_state(link: PayLink, now: datetime) -> PayLinkState:
     return "active"
 
 
-class UnknownPayLink(LookupError):
+class UnknownPayLink(NotFound, LookupError):
     """Forged, malformed or never issued: one answer for all (no oracle telling which)."""
 
     def __init__(self) -> None:
         super().__init__("unknown pay link")
 
 
-class PayLinkGone(Exception):
-    """A real link that no longer opens: expired, or revoked by staff."""
+class PayLinkGone(Gone):
+    """A real link that no longer opens: expired, or revoked by staff (410, saying which:
+    ``state`` and ``expires_at`` or ``revoked_at`` as extension members)."""
 
     def __init__(self, link: PayLink, state: PayLinkState) -> None:
-        super().__init__(f"pay link {state}")
+        revoked = state == "revoked" and link.revoked_at is not None
+        if revoked:
+            detail = "this pay link was revoked"
+        else:
+            detail = f"this pay link expired at {link.expires_at.isoformat()}"
+        super().__init__(
+            detail,
+            state=state,
+            expires_at=None if revoked else link.expires_at.isoformat(),
+            revoked_at=link.revoked_at.isoformat() if revoked and link.revoked_at else None,
+        )
         self.link = link
         self.state = state
 

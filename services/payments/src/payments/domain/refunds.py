@@ -8,9 +8,10 @@ from datetime import datetime
 
 from payments.domain.orders import SHANGHAI
 from payments.domain.settlement import check_amount, check_instant, check_reference
+from propfee.problems import Conflict
 
 
-class RefundError(ValueError):
+class RefundError(Conflict, ValueError):
     """A refund that cannot be made, with the reason staff can act on."""
 
 

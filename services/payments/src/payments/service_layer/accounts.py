@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from payments.errors import AmbiguousAccount
 from payments.settings import PaymentsSettings
 from propfee.auth import Principal, not_found
 
@@ -100,7 +101,3 @@ async def statement_account(
             f"the company has several {gateway} merchant accounts: name merchant_id"
         )
     return MerchantAccount(**dict(rows[0]))
-
-
-class AmbiguousAccount(ValueError):
-    pass

@@ -12,6 +12,7 @@ unit's. A row that is not is a row error and is never recorded.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -21,10 +22,12 @@ import asyncpg
 from fastapi import HTTPException
 
 from payments.domain.bank_files import Debit, RowError, parse_withholding_file
-from payments.entrypoints import security
+from payments.service_layer import access
+from propfee import audit, uploads
 from propfee.auth import Principal
 from propfee.events import PaymentReceived
 from propfee.outbox import add_event
+from propfee.problems import InvalidInput
 
 
 def _hash(d: Debit) -> str:
@@ -53,21 +56,19 @@ async def scoped_debits(
     conn: asyncpg.Connection, principal: Principal, debits: Sequence[Debit]
 ) -> tuple[list[Debit], list[RowError]]:
     """The rows the caller may record, and a row error for each other, like ids in a request
-    (``entrypoints.scoping``): the row's unit, if payments knows it, must be in the caller's
-    scope (``security.unit``: not another company's or another community's) and in the row's
+    (``adapters.scoping``): the row's unit, if payments knows it, must be in the caller's
+    scope (``access.unit``: not another company's or another community's) and in the row's
     ``community_id``; its payer, if known, a payer of that community; its invoices that unit's.
     A unit or payer payments has not heard of yet (a debit before the first invoice) is taken
     to be in the row's community, which must be the caller's: a community of the file outside
-    the caller's scope refuses the whole file (404, ``security.communities``)."""
-    await security.communities(conn, principal, {d.community_id for d in debits})
+    the caller's scope refuses the whole file (404, ``access.communities``)."""
+    await access.communities(conn, principal, {d.community_id for d in debits})
     units = await _known(conn, "unit_id", {d.unit_id for d in debits})
     payers = await _known(conn, "payer_party_id", {d.payer_party_id for d in debits})
     unit_community: dict[str, str | None] = {}
     for unit_id in units:
         try:
-            unit_community[unit_id] = (await security.unit(conn, principal, unit_id))[
-                "community_id"
-            ]
+            unit_community[unit_id] = (await access.unit(conn, principal, unit_id))["community_id"]
         except HTTPException as exc:
             if exc.status_code != 404:
                 raise
@@ -174,3 +175,39 @@ async def import_withholding_file(
         "failed_debits": len(debits) - len(paid),
         "errors": [asdict(e) for e in errors] + conflicts,
     }
+
+
+async def import_file(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    raw: bytes,
+    limits: uploads.Limits,
+    received_at: datetime,
+) -> dict[str, Any]:
+    """A bank's result file (UTF-8 CSV, 422 otherwise; within the upload limits): every
+    community of the file must be the caller's (404 naming the first that is not); rows out
+    of scope are row errors (``scoped_debits``). Audited per community
+    (``bank_withholding.imported``, the file's SHA-256 as the record id)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("the file must be UTF-8") from exc
+    uploads.check_csv(text, limits)
+    debits, _ = parse_withholding_file(text)
+    per_community = Counter(d.community_id for d in debits)
+    digest = hashlib.sha256(raw).hexdigest()
+    async with pool.acquire() as conn, conn.transaction():
+        companies = await access.communities(conn, principal, per_community)
+        result = await import_withholding_file(conn, principal, text, received_at)
+        for community_id, rows in sorted(per_community.items()):
+            await audit.record(
+                conn,
+                principal,
+                "bank_withholding.imported",
+                "bank_file",
+                digest,
+                community_id=community_id,
+                after={**result, "rows_of_community": rows},
+                company_id=companies.get(community_id),
+            )
+    return result

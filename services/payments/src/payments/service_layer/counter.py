@@ -7,17 +7,20 @@ import json
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 from payments.domain.orders import SHANGHAI
 from payments.domain.receipts import receipt_number
+from payments.errors import IdempotencyConflict
+from payments.service_layer import access, communities, orders
+from propfee import audit
+from propfee.auth import Principal, mask_personal
+from propfee.business_time import business_instant
 from propfee.events import PaymentReceived
 from propfee.outbox import add_event
-
-
-class IdempotencyConflict(ValueError):
-    """The same Idempotency-Key was used for a different payment."""
+from propfee.problems import NotFound
 
 
 @dataclass(frozen=True)
@@ -126,3 +129,104 @@ async def next_receipt_no(conn: asyncpg.Connection, community_id: str, at: datet
         day,
     )
     return receipt_number(community_id, day, seq)
+
+
+PAYMENT_COLUMNS = (
+    "payment_id, community_id, unit_id, payer_party_id, invoice_ids, amount_fen, currency, "
+    "channel, gateway, gateway_transaction_id, out_trade_no, paid_at, received_at, recorded_at, "
+    "receipt_no, received_by, order_id"
+)
+
+
+async def payment_record(conn: Any, payment_id: str) -> dict[str, Any]:
+    """A payment as the API shows it (no dedup key, no request hash)."""
+    row = await conn.fetchrow(
+        f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1", payment_id
+    )
+    if row is None:
+        raise NotFound(f"payment {payment_id} not found")
+    return dict(row)
+
+
+async def visible_payment(pool: Any, principal: Principal, payment_id: str) -> dict[str, Any]:
+    """The payment (personal ids masked for the caller) when the caller may see it; 404."""
+    row = await access.payment(pool, principal, payment_id)
+    return mask_personal(principal, {k: row[k] for k in PAYMENT_COLUMNS.split(", ")})
+
+
+async def visible_receipt(pool: Any, principal: Principal, receipt_no: str) -> dict[str, Any]:
+    """The counter payment a printed receipt number names, when the caller may see it."""
+    payment_id = await access.receipt(pool, principal, receipt_no)
+    return await visible_payment(pool, principal, payment_id)
+
+
+@dataclass(frozen=True)
+class CounterRequest:
+    community_id: str
+    unit_id: str
+    payer_party_id: str
+    invoice_ids: list[str]
+    amount_fen: int
+    channel: str
+    received_by: str | None
+    paid_at: datetime | None  # as the request named it (None: now)
+
+
+def cashier_of(principal: Principal) -> str:
+    """The signed-in staff member as the receipt names the cashier: the token's ``name``
+    claim where the identity provider sends one, else its subject (the staff id)."""
+    name = principal.claims.get("name")
+    return name if isinstance(name, str) and name.strip() else principal.subject
+
+
+async def take_counter_payment(
+    pool: Any, principal: Principal, request: CounterRequest, idempotency_key: str, now: datetime
+) -> tuple[dict[str, Any], bool]:
+    """Record a payment taken at the counter (the community within the caller's scope, the
+    business time within the company's back-dating window, money on account within the
+    advance-collection cap); audited (``payment.counter_recorded``) the first time. Returns
+    the payment (masked for the caller) and whether this call recorded it (a replay of the
+    same Idempotency-Key returns the first)."""
+    async with pool.acquire() as conn, conn.transaction():
+        company = await access.community(conn, principal, request.community_id)
+        paid_at = business_instant(
+            principal,
+            request.paid_at,
+            now,
+            field="paid_at",
+            backdate_days=await communities.backdate_days(conn, request.community_id),
+        )
+        if not request.invoice_ids and not await already_recorded(conn, idempotency_key):
+            # money on account: within the advance-collection cap (OrderError, 422)
+            await orders.check_advance(
+                conn, request.community_id, request.unit_id, request.amount_fen, paid_at
+            )
+        payment = CounterPayment(
+            idempotency_key=idempotency_key,
+            community_id=request.community_id,
+            unit_id=request.unit_id,
+            payer_party_id=request.payer_party_id,
+            invoice_ids=request.invoice_ids,
+            amount_fen=request.amount_fen,
+            channel=request.channel,
+            paid_at=paid_at,
+            received_at=paid_at,
+            received_by=request.received_by,
+            cashier=cashier_of(principal),
+            requested_paid_at=request.paid_at,
+        )
+        payment_id, created = await record_counter_payment(conn, payment)
+        view = await payment_record(conn, payment_id)
+        if created:
+            await audit.record(
+                conn,
+                principal,
+                "payment.counter_recorded",
+                "payment",
+                payment_id,
+                community_id=request.community_id,
+                unit_id=request.unit_id,
+                after=view,
+                company_id=company,
+            )
+    return mask_personal(principal, view), created

@@ -15,13 +15,20 @@ from typing import Any
 
 import asyncpg
 
+from payments.adapters.gateways import Gateways
 from payments.domain.pay_links import PayLink, UnknownPayLink, opened
+from payments.errors import TooManyReads
+from payments.service_layer import access, qr_links
+from payments.service_layer.ordering import check_payer_id
 from payments.service_layer.rate_limit import take
 from payments.service_layer.statements import OwedToday, owed_today
+from propfee import audit
+from propfee.auth import Principal
 from propfee.consumer import EventContext
 from propfee.events import PayLinkIssued
 from propfee.logging import get_logger
 from propfee.pay_links import token_valid
+from propfee.problems import FieldProblem, InvalidInput
 
 log = get_logger(__name__)
 
@@ -141,12 +148,6 @@ class ReadLimit:
     per_hour: float
 
 
-class TooManyReads(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many requests from this address; try again in {retry_after} s")
-        self.retry_after = retry_after
-
-
 @dataclass(frozen=True, slots=True)
 class LinkStatement:
     """What an opened link shows: the household as the owner knows it and what it owes."""
@@ -186,3 +187,80 @@ async def open_link(
         room_label, community_name = await household(conn, link)
         owed = await owed_today(conn, link.unit_id, now, link.community_id)
     return LinkStatement(link, room_label, community_name, owed)
+
+
+async def pay_from_link(
+    pool: asyncpg.Pool,
+    gateways: Gateways,
+    token: str,
+    ask: qr_links.LinkPayment,
+    client: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """An order from a pay link, as from the QR code (``qr_links.pay_qr_statement``): the
+    signature first, then the stored link (404 / 410), the QR rate limits, the order and the
+    gateway's prepay."""
+    if gateways.clients.get(ask.channel) is not None:
+        check_payer_id(ask.channel, ask.scene, ask.payer_openid)
+    key = gateways.settings.pay_link_key()
+    signed(key, token)
+    async with pool.acquire() as conn, conn.transaction():
+        link = await resolve(conn, key, token, now)
+        await qr_links.limit_orders(conn, gateways, f"pay-link:{token}", client, now)
+        row = await qr_links.order_for_link(conn, gateways, link.unit_id, ask, now)
+    return await qr_links.prepay_view(pool, gateways, row, ask, now)
+
+
+async def revoke_link(
+    pool: asyncpg.Pool, principal: Principal, token: str, reason: str, now: datetime
+) -> PayLink:
+    """Staff revoke a pay link of their communities (404 for another's): it answers 410 from
+    now on. Idempotent: revoking a revoked link keeps the first revocation and audits nothing
+    new; the first is audited (``pay_link.revoked``, with the reason)."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput(
+            "a reason is required",
+            errors=[FieldProblem(field="reason", reason="a reason is required")],
+        )
+    async with pool.acquire() as conn, conn.transaction():
+        row = await access.pay_link(conn, principal, token, for_update=True)
+        was_expired = now >= row["expires_at"]
+        link, revoked = await revoke(conn, token, principal.subject[:64], reason, now)
+        if revoked:
+            await audit.record(
+                conn,
+                principal,
+                "pay_link.revoked",
+                "pay_link",
+                token,
+                community_id=link.community_id,
+                unit_id=link.unit_id,
+                before={"state": "expired" if was_expired else "active"},
+                after={"state": "revoked", "revoked_at": now},
+                reason=reason,
+                company_id=row["company_id"],
+            )
+    return link
+
+
+async def list_unit_links(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    unit_id: str,
+    after: list[Any] | None,
+    limit: int,
+) -> list[PayLink]:
+    """A unit of the caller's scope (404 otherwise): its links, newest first, ``limit`` after
+    the key ``after`` (``issued_at`` descending, ``token``)."""
+    async with pool.acquire() as conn:
+        await access.unit(conn, principal, unit_id)
+        rows = await conn.fetch(
+            f"SELECT {_COLUMNS} FROM pay_links WHERE unit_id = $1 AND ($2::timestamptz IS NULL "
+            "OR issued_at < $2 OR (issued_at = $2 AND token > $3)) "
+            "ORDER BY issued_at DESC, token LIMIT $4",
+            unit_id,
+            *(after or (None, None)),
+            limit,
+        )
+    return [link for row in rows if (link := _link(row)) is not None]

@@ -17,22 +17,11 @@ import asyncpg
 import httpx
 
 from payments.adapters.clients import GatewayClient
+from payments.errors import GatewayFailed, GatewayFailure, GatewayUnreachable
 from payments.service_layer.orders import store_gateway_answer
 from propfee.logging import get_logger
 
 log = get_logger(__name__)
-
-
-class GatewayFailure(Exception):
-    """A gateway call that failed, as an RFC 7807 problem (mapped in ``entrypoints.errors``)."""
-
-    def __init__(self, status: int, kind: str, title: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.type = f"https://propfee.example/problems/{kind}"
-        self.title = title
-        self.detail = detail
-        self.extra: dict[str, Any] = {}
 
 
 def gateway_failure(channel: str, exc: BaseException) -> GatewayFailure:
@@ -40,17 +29,11 @@ def gateway_failure(channel: str, exc: BaseException) -> GatewayFailure:
     5xx, an answer that does not verify or parse). Nothing was charged by a prepay; a status
     query that fails changed nothing either."""
     if isinstance(exc, (httpx.TimeoutException, httpx.NetworkError)):
-        return GatewayFailure(
-            503,
-            "gateway-unreachable",
-            "Payment gateway unreachable",
-            f"{channel} could not be reached ({type(exc).__name__}); try again shortly",
+        return GatewayUnreachable(
+            f"{channel} could not be reached ({type(exc).__name__}); try again shortly"
         )
-    return GatewayFailure(
-        502,
-        "gateway-error",
-        "Payment gateway error",
-        f"{channel} answered with an error ({type(exc).__name__}: {str(exc)[:160]})",
+    return GatewayFailed(
+        f"{channel} answered with an error ({type(exc).__name__}: {str(exc)[:160]})"
     )
 
 
@@ -76,7 +59,7 @@ async def prepay(
         )
         failure = gateway_failure(order["channel"], exc)
         failure.detail += "; this order cannot be paid (nothing was charged), make a new one"
-        failure.extra = {"order_id": order["order_id"], "order_status": "failed"}
+        failure.extensions.update(order_id=order["order_id"], order_status="failed")
         raise failure from exc
     async with pool.acquire() as conn:
         await store_gateway_answer(conn, order["order_id"], answer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 from typing import Any
 
@@ -9,7 +10,12 @@ import asyncpg
 
 from payments.domain.reconciliation import Recorded, reconcile
 from payments.domain.statements import parse_alipay_bill, parse_wechat_bill
-from payments.service_layer.accounts import MerchantAccount
+from payments.service_layer import access
+from payments.service_layer.accounts import MerchantAccount, statement_account
+from propfee import audit, uploads
+from propfee.auth import Principal
+from propfee.money import MoneyError
+from propfee.problems import Conflict, InvalidInput
 
 PARSERS = {"wechatpay": parse_wechat_bill, "alipay": parse_alipay_bill}
 
@@ -119,3 +125,102 @@ async def daily_close(
         *scope,
     )
     return [dict(r) for r in rows]
+
+
+async def import_statement_file(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    gateway: str,
+    bill_date: date,
+    merchant_id: str | None,
+    raw: bytes,
+    limits: uploads.Limits,
+    now: datetime,
+) -> dict[str, Any]:
+    """A gateway's statement file for a merchant account of the caller's company (company-wide
+    callers only; 404 otherwise), within the upload limits (413, 422 naming the row),
+    imported and audited (``statement.imported``, with the file's SHA-256). UTF-8, or
+    Alipay's GBK files as they come."""
+    access.gateway_level(principal, f"{gateway} statements")
+    account = await statement_account(pool, principal, gateway, merchant_id)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("gb18030", errors="replace")
+    uploads.check_csv(text, limits)
+    async with pool.acquire() as conn, conn.transaction():
+        try:
+            summary = await import_statement(conn, account, bill_date, text, now)
+        except (KeyError, MoneyError, ValueError) as exc:
+            raise InvalidInput(f"not a {gateway} statement: {exc}") from exc
+        await audit.record(
+            conn,
+            principal,
+            "statement.imported",
+            "statement",
+            f"{gateway}:{account.merchant_id}:{bill_date.isoformat()}",
+            community_id=None,
+            after={**summary, "sha256": hashlib.sha256(raw).hexdigest()},
+            company_id=account.company_id,
+        )
+    return summary
+
+
+async def list_discrepancies(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    status: str,
+    after: list[Any] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Gateway-level: the discrepancies of the caller's company's merchant accounts (none for
+    callers whose token names its communities), by day, gateway and account, ``limit`` after
+    the key ``after`` (``bill_date``, ``gateway``, ``merchant_id``, ``discrepancy_id``)."""
+    rows = await pool.fetch(
+        "SELECT * FROM discrepancies d WHERE status = $1 AND "
+        + access.merchant_sql("d.company_id", 2, 3)
+        + " AND ($4::date IS NULL OR (d.bill_date, d.gateway, d.merchant_id, d.discrepancy_id)"
+        " > ($4, $5, $6, $7)) ORDER BY bill_date, gateway, merchant_id, discrepancy_id LIMIT $8",
+        status,
+        *principal.sql_scope(),
+        *(after or (None, None, None, None)),
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def resolve_discrepancy(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    discrepancy_id: str,
+    note: str,
+    resolved_by: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Close an open discrepancy (409 when it is not open) with a note; audited
+    (``discrepancy.resolved``)."""
+    async with pool.acquire() as conn, conn.transaction():
+        before = await access.discrepancy(conn, principal, discrepancy_id)
+        row = await conn.fetchrow(
+            "UPDATE discrepancies SET status = 'resolved', note = $2, resolved_by = $3, "
+            "resolved_at = $4 WHERE discrepancy_id = $1 AND status = 'open' RETURNING *",
+            discrepancy_id,
+            note,
+            resolved_by,
+            now,
+        )
+        if row is None:
+            raise Conflict("no open discrepancy with this id")
+        await audit.record(
+            conn,
+            principal,
+            "discrepancy.resolved",
+            "discrepancy",
+            discrepancy_id,
+            community_id=None,
+            before=dict(before),
+            after=dict(row),
+            reason=note,
+            company_id=before["company_id"],
+        )
+    return dict(row)

@@ -7,7 +7,9 @@ confirmed when it is recorded. ``payments.payment-refunded`` is published once, 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -17,9 +19,13 @@ from payments.domain.refunds import (
     check_refund,
     new_out_refund_no,
 )
+from payments.service_layer import access
+from propfee import audit
+from propfee.auth import Principal
 from propfee.events import PaymentRefunded
 from propfee.logging import get_logger
 from propfee.outbox import add_event
+from propfee.problems import NotFound
 
 log = get_logger(__name__)
 
@@ -39,7 +45,7 @@ async def request_refund(
         "SELECT * FROM payments WHERE payment_id = $1 FOR UPDATE", payment_id
     )
     if payment is None:
-        raise LookupError(f"payment {payment_id} not found")
+        raise NotFound(f"payment {payment_id} not found")
     taken = await conn.fetchval(
         "SELECT coalesce(sum(amount_fen), 0) FROM refunds "
         "WHERE payment_id = $1 AND status <> 'failed'",
@@ -131,3 +137,79 @@ async def _confirm(
         refunded_at=at,
     )
     await add_event(conn, event, key=payment["unit_id"], subject=refund_id, time=at)
+
+
+async def staff_refund(
+    pool: asyncpg.Pool,
+    clients: Mapping[str, Any],
+    principal: Principal,
+    payment_id: str,
+    amount_fen: int,
+    reason: str,
+    requested_by: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """A refund asked by staff of a payment they may see (404 otherwise), with a reason;
+    audited (``refund.requested``). Counter refunds are confirmed at once; a gateway refund is
+    asked at the gateway after the request committed (its confirmation comes with the
+    gateway's refund notification). A gateway that fails leaves the refund ``requested`` and
+    the answer says why (``gateway_error``)."""
+    async with pool.acquire() as conn, conn.transaction():
+        payment = await access.payment(conn, principal, payment_id, for_update=True)
+        refund = await request_refund(conn, payment_id, amount_fen, reason, requested_by, now)
+        await audit.record(
+            conn,
+            principal,
+            "refund.requested",
+            "refund",
+            refund["refund_id"],
+            community_id=payment["community_id"],
+            unit_id=payment["unit_id"],
+            before={"payment_id": payment_id, "amount_fen": payment["amount_fen"]},
+            after=dict(refund),
+            reason=reason,
+            company_id=payment["company_id"],
+        )
+    view = dict(refund)
+    if refund["status"] != "requested":
+        return view
+    client = clients.get(payment["channel"])
+    if client is None:
+        view["gateway_error"] = f"{payment['channel']} is not configured"
+        return view
+    try:
+        report = await client.refund(payment, refund)
+    except Exception as exc:
+        log.warning("refund request failed", channel=payment["channel"], error=type(exc).__name__)
+        view["gateway_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+        return view
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "UPDATE refunds SET status = 'processing' "
+            "WHERE refund_id = $1 AND status = 'requested'",
+            refund["refund_id"],
+        )
+        if report is not None:
+            await confirm_refund(conn, report)
+        row = await conn.fetchrow("SELECT * FROM refunds WHERE refund_id = $1", refund["refund_id"])
+    return dict(row) if row else view
+
+
+async def list_refunds(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    payment_id: str,
+    after: list[Any] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The refunds of a payment the caller may see (404 otherwise) in the order they were
+    asked, ``limit`` after the key ``after`` (``requested_at``, ``refund_id``)."""
+    await access.payment(pool, principal, payment_id)
+    rows = await pool.fetch(
+        "SELECT * FROM refunds WHERE payment_id = $1 AND ($2::timestamptz IS NULL OR "
+        "(requested_at, refund_id) > ($2, $3)) ORDER BY requested_at, refund_id LIMIT $4",
+        payment_id,
+        *(after or (None, None)),
+        limit,
+    )
+    return [dict(r) for r in rows]

@@ -7,9 +7,14 @@ community, exceptions whose order (and so community) is unknown are left out.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import asyncpg
+
+from payments.service_layer import access
+from payments.service_layer.reconciliation import daily_close
+from propfee.auth import Principal
 
 #: ``$2``/``$3``: the caller's scope (``principal.sql_scope()``), communities as payments knows
 #: their company; exceptions without a community only for company-wide callers of the company
@@ -67,4 +72,55 @@ async def totals(
         "currency": "CNY",
         **overall,
         "by_channel": dict(sorted(by_channel.items())),
+    }
+
+
+async def totals_report(
+    pool: asyncpg.Pool, principal: Principal, community_id: str | None
+) -> dict[str, Any]:
+    """``totals`` of every community the caller sees, or of one of them (404 for another)."""
+    async with pool.acquire() as conn:
+        if community_id is not None:
+            await access.community(conn, principal, community_id)
+        return await totals(conn, community_id, principal.sql_scope())
+
+
+async def daily_close_report(pool: asyncpg.Pool, principal: Principal, day: date) -> dict[str, Any]:
+    """日清日结 of the caller's communities (``reconciliation.daily_close``) and the open review
+    cases; the statements imported and the open discrepancies (gateway-level: of the
+    company's merchant accounts) only for company-wide callers (``None`` otherwise)."""
+    company_wide = access.reaches_gateway_level(principal)
+    scope = principal.sql_scope()
+    async with pool.acquire() as conn:
+        lines = await daily_close(conn, day, scope)
+        open_exceptions = await conn.fetchval(
+            "SELECT count(*) FROM payment_exceptions e WHERE status = 'open' AND "
+            + access.scope_sql("e.community_id", 1, 2, gateway_level="e.company_id"),
+            *scope,
+        )
+        open_discrepancies = None
+        imports = None
+        if company_wide:
+            open_discrepancies = await conn.fetchval(
+                "SELECT count(*) FROM discrepancies d WHERE status = 'open' AND bill_date <= $1 "
+                "AND " + access.merchant_sql("d.company_id", 2, 3),
+                day,
+                *scope,
+            )
+            imports = [
+                dict(r)
+                for r in await conn.fetch(
+                    "SELECT * FROM statement_imports s WHERE bill_date = $1 AND "
+                    + access.merchant_sql("s.company_id", 2, 3)
+                    + " ORDER BY gateway, merchant_id",
+                    day,
+                    *scope,
+                )
+            ]
+    return {
+        "day": day,
+        "by_community_and_channel": lines,
+        "statements": imports,
+        "open_exceptions": open_exceptions,
+        "open_discrepancies": open_discrepancies,
     }

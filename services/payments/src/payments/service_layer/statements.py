@@ -17,6 +17,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from payments.domain.owed import OpenInvoice, amount_owed, late_fee_owed, local_day
+from payments.errors import NothingOwed
 from payments.service_layer import orders
 from payments.service_layer.invoices import community_time_zone, open_invoices
 
@@ -95,13 +96,6 @@ async def owed_today(
         invoices=lines,
         total_fen=property_.total_fen + utilities.total_fen,
     )
-
-
-class NothingOwed(Exception):
-    """The statement has nothing to pay now (the chosen collection included)."""
-
-    def __init__(self) -> None:
-        super().__init__("nothing is owed now")
 
 
 async def order_statement(

@@ -1,5 +1,15 @@
 """Gateway webhooks: verify on the exact bytes received, record once, answer what stops retries.
 
+These answer what each gateway expects, never problem details (documented per route):
+
+- WeChat Pay (API v3): 204 when handled; otherwise ``{"code": "FAIL", "message": "..."}``
+  with a 4xx (not authentic or malformed: 400, 401; not configured: 404) or 503 (cannot
+  record now: retried).
+- Alipay: exactly ``success`` (text/plain) when handled; otherwise ``fail`` with 400, 404
+  or 503.
+- UnionPay: 200 (``ok``) when handled; otherwise ``fail`` with 400, 404 or 503 (UnionPay
+  reads only the HTTP status).
+
 A notification that fails verification changes nothing and is logged with the reason only.
 An authentic one is acknowledged even when its money goes to finance review (an exception):
 retrying would not change the answer.
@@ -8,20 +18,19 @@ retrying would not change the answer.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
-import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict
 
 from payments.adapters import alipay_notify, unionpay_notify
 from payments.adapters.gateways import get_gateways
 from payments.adapters.wechatpay_notify import read_notification
 from payments.adapters.wechatpay_resources import refund_report, transaction_report
-from payments.domain.refunds import RefundMismatch, RefundReport
-from payments.domain.settlement import GatewayReport
+from payments.service_layer.notifications import Outcome, Reports, record_notification
 from payments.service_layer.recorder import PaymentRecorder
-from payments.service_layer.refunds import confirm_refund
 from propfee.auth import open_route
 from propfee.http import get_runtime
 from propfee.logging import get_logger
@@ -30,7 +39,48 @@ log = get_logger(__name__)
 router = APIRouter(tags=["webhooks"])
 
 
-def _pool(request: Request) -> asyncpg.Pool | None:
+class WechatPayFailure(BaseModel):
+    """WeChat Pay's refusal body: it retries any answer that is not a success."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"code": "FAIL", "message": "verification failed"}]}
+    )
+
+    code: str
+    message: str
+
+
+def _wechat(description: str) -> dict[str, Any]:
+    return {"description": description, "model": WechatPayFailure}
+
+
+def _text(description: str, example: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"text/plain": {"schema": {"type": "string"}, "example": example}},
+    }
+
+
+_WECHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    204: {"description": "Handled: WeChat Pay stops retrying."},
+    400: _wechat("Malformed (the resource cannot be recorded)."),
+    401: _wechat("Not authentic (signature, certificate, timestamp, decryption)."),
+    404: _wechat("WeChat Pay is not configured in this deployment."),
+    503: _wechat("Payments cannot record now (starting, database away): retried."),
+}
+
+
+def _plain_responses(gateway: str, success: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: _text(f"Handled: {gateway} stops retrying.", success),
+        400: _text("Not authentic, or malformed.", "fail"),
+        404: _text(f"{gateway} is not configured in this deployment.", "fail"),
+        503: _text("Payments cannot record now (starting, database away): retried.", "fail"),
+    }
+
+
+def _pool(request: Request) -> Any:
+    """The database pool once the service has started (None before: 503, retried)."""
     runtime = get_runtime(request)
     return runtime.pool if runtime.started.is_set() else None
 
@@ -51,25 +101,9 @@ def _fail(status: int) -> PlainTextResponse:
     return PlainTextResponse("fail", status_code=status)
 
 
-#: What the database refuses of a report is the notification's fault (a value out of range, a
-#: text PostgreSQL cannot hold): 400, never 5xx. Anything else there (the database away) is 5xx,
-#: so that the gateway retries.
-REFUSED_BY_DATABASE = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
-UNAVAILABLE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
-
-
-async def _record(
-    request: Request,
-    pool: asyncpg.Pool,
-    report: GatewayReport | None,
-    refund: RefundReport | None,
-    now: datetime,
-) -> None:
-    if refund is not None:
-        async with pool.acquire() as conn, conn.transaction():
-            await confirm_refund(conn, refund)
-    elif report is not None:
-        await _recorder(request).record(pool, report, now)
+#: What a recording outcome answers: refused and malformed are the notification's fault (400,
+#: never 5xx); unavailable is 503 so that the gateway retries.
+_STATUS: dict[Outcome, int] = {"refused": 400, "malformed": 400, "unavailable": 503}
 
 
 @router.post(
@@ -77,8 +111,9 @@ async def _record(
     status_code=204,
     response_class=Response,
     openapi_extra=open_route("signature"),
+    responses=_WECHAT_RESPONSES,
 )
-async def wechatpay(request: Request) -> Response:
+async def receive_wechatpay_notification(request: Request) -> Response:
     """WeChat Pay API v3 notification: 204 when handled, 4xx ``{"code": "FAIL"}`` for anything
     not authentic or malformed (5xx only when payments cannot record now: retried)."""
     body = await request.body()
@@ -95,31 +130,30 @@ async def wechatpay(request: Request) -> Response:
     except Exception as exc:  # VerificationError, or anything a hostile input provokes
         log.warning("wechatpay notification rejected", reason=str(exc)[:120])
         return _wechat_fail(401, "verification failed")
-    report = refund = None
-    try:
+
+    def read() -> Reports:
         if notification.event_type == "TRANSACTION.SUCCESS":
-            report = transaction_report(notification.resource)
-        elif notification.event_type.startswith("REFUND."):
-            refund = refund_report(notification.resource, now)
-        else:
-            log.info("wechatpay notification ignored", event_type=notification.event_type[:64])
-        await _record(request, pool, report, refund, now)
-    except (*REFUSED_BY_DATABASE, RefundMismatch) as exc:
-        log.warning("wechatpay notification refused", error=type(exc).__name__)
-        return _wechat_fail(400, "malformed resource")
-    except UNAVAILABLE as exc:  # the database away: 503, the gateway retries
-        log.warning("wechatpay notification not recorded now", error=type(exc).__name__)
+            return transaction_report(notification.resource), None
+        if notification.event_type.startswith("REFUND."):
+            return None, refund_report(notification.resource, now)
+        log.info("wechatpay notification ignored", event_type=notification.event_type[:64])
+        return None, None
+
+    outcome = await record_notification(pool, _recorder(request), "wechatpay", read, now)
+    if outcome == "unavailable":
         return _wechat_fail(503, "cannot record now")
-    except Exception as exc:  # a resource field of the wrong type or out of range
-        log.warning("wechatpay notification malformed", error=type(exc).__name__)
+    if outcome != "recorded":
         return _wechat_fail(400, "malformed resource")
     return Response(status_code=204)
 
 
 @router.post(
-    "/webhooks/alipay", response_class=PlainTextResponse, openapi_extra=open_route("signature")
+    "/webhooks/alipay",
+    response_class=PlainTextResponse,
+    openapi_extra=open_route("signature"),
+    responses=_plain_responses("Alipay", "success"),
 )
-async def alipay(request: Request) -> PlainTextResponse:
+async def receive_alipay_notification(request: Request) -> PlainTextResponse:
     """Alipay notification: exactly ``success`` when handled; anything else makes it retry
     (4xx ``fail`` for what is not authentic or malformed)."""
     body = await request.body()
@@ -136,26 +170,24 @@ async def alipay(request: Request) -> PlainTextResponse:
     except Exception as exc:  # VerificationError, or anything a hostile input provokes
         log.warning("alipay notification rejected", reason=str(exc)[:120])
         return _fail(400)
-    try:
+
+    def read() -> Reports:
         refund = alipay_notify.refund_report(params)
-        report = None if refund is not None else alipay_notify.payment_report(params)
-        await _record(request, pool, report, refund, now)
-    except (*REFUSED_BY_DATABASE, RefundMismatch) as exc:
-        log.warning("alipay notification refused", error=type(exc).__name__)
-        return _fail(400)
-    except UNAVAILABLE as exc:
-        log.warning("alipay notification not recorded now", error=type(exc).__name__)
-        return _fail(503)
-    except Exception as exc:
-        log.warning("alipay notification malformed", error=type(exc).__name__)
-        return _fail(400)
+        return (None if refund is not None else alipay_notify.payment_report(params)), refund
+
+    outcome = await record_notification(pool, _recorder(request), "alipay", read, now)
+    if outcome != "recorded":
+        return _fail(_STATUS[outcome])
     return PlainTextResponse("success")
 
 
 @router.post(
-    "/webhooks/unionpay", response_class=PlainTextResponse, openapi_extra=open_route("signature")
+    "/webhooks/unionpay",
+    response_class=PlainTextResponse,
+    openapi_extra=open_route("signature"),
+    responses=_plain_responses("UnionPay", "ok"),
 )
-async def unionpay(request: Request) -> PlainTextResponse:
+async def receive_unionpay_notification(request: Request) -> PlainTextResponse:
     """UnionPay back notification: HTTP 200 when handled; anything else makes it retry (4xx for
     what is not authentic or malformed)."""
     body = await request.body()
@@ -172,17 +204,12 @@ async def unionpay(request: Request) -> PlainTextResponse:
     except Exception as exc:  # VerificationError, or anything a hostile input provokes
         log.warning("unionpay notification rejected", reason=str(exc)[:120])
         return _fail(400)
-    try:
+
+    def read() -> Reports:
         refund = unionpay_notify.refund_report(params)
-        report = None if refund is not None else unionpay_notify.payment_report(params)
-        await _record(request, pool, report, refund, now)
-    except (*REFUSED_BY_DATABASE, RefundMismatch) as exc:
-        log.warning("unionpay notification refused", error=type(exc).__name__)
-        return _fail(400)
-    except UNAVAILABLE as exc:
-        log.warning("unionpay notification not recorded now", error=type(exc).__name__)
-        return _fail(503)
-    except Exception as exc:
-        log.warning("unionpay notification malformed", error=type(exc).__name__)
-        return _fail(400)
+        return (None if refund is not None else unionpay_notify.payment_report(params)), refund
+
+    outcome = await record_notification(pool, _recorder(request), "unionpay", read, now)
+    if outcome != "recorded":
+        return _fail(_STATUS[outcome])
     return PlainTextResponse("ok")

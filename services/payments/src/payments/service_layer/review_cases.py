@@ -1,4 +1,5 @@
-"""Exceptions for finance review: resolved by a person, with a note, never silently.
+"""Review cases ("exceptions" in the API and the ``payment_exceptions`` table): money for
+finance to review, resolved by a person, with a note, never silently.
 
 ``applied`` turns the money into a payment of the household finance names (by default the
 order's), published like any payment; ``refunded`` and ``dismissed`` only close the review
@@ -10,15 +11,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
+from payments.errors import ResolutionError
+from payments.service_layer import access
+from propfee import audit
+from propfee.auth import Principal, mask_personal
 from propfee.events import PaymentReceived
 from propfee.outbox import add_event
-
-
-class ResolutionError(ValueError):
-    pass
+from propfee.problems import NotFound
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ async def resolve_exception(
         "SELECT * FROM payment_exceptions WHERE exception_id = $1 FOR UPDATE", exception_id
     )
     if exc is None:
-        raise LookupError(f"exception {exception_id} not found")
+        raise NotFound(f"exception {exception_id} not found")
     if exc["status"] != "open":
         raise ResolutionError(f"exception {exception_id} is already {exc['status']}")
     if not r.note.strip() or not r.resolved_by.strip():
@@ -122,3 +125,74 @@ async def _apply(
     )
     await add_event(conn, event, key=unit_id, subject=payment_id, time=now)
     return payment_id
+
+
+async def list_cases(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    status: str,
+    after: list[Any] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The caller's communities' review cases of ``status`` in the order they came (and, for
+    company-wide callers, those whose community is unknown — money for an order payments
+    never had — of the company's merchant accounts), ``limit`` after the key ``after``
+    (``created_at``, ``exception_id``); personal ids masked for the caller."""
+    company, communities = principal.sql_scope()
+    rows = await pool.fetch(
+        "SELECT * FROM payment_exceptions e WHERE status = $1 AND "
+        + access.scope_sql("e.community_id", 2, 3, gateway_level="e.company_id")
+        + " AND ($4::timestamptz IS NULL OR (e.created_at, e.exception_id) > ($4, $5))"
+        " ORDER BY e.created_at, e.exception_id LIMIT $6",
+        status,
+        company,
+        communities,
+        *(after or (None, None)),
+        limit,
+    )
+    return [mask_personal(principal, dict(r)) for r in rows]
+
+
+async def resolve_case(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    exception_id: str,
+    resolution: Resolution,
+    now: datetime,
+) -> dict[str, Any]:
+    """Close a review case the caller may see (the household named, if any, within its scope
+    too); audited (``exception.resolved``)."""
+    async with pool.acquire() as conn, conn.transaction():
+        before = await access.exception(conn, principal, exception_id)
+        if resolution.community_id is not None:
+            await access.community(conn, principal, resolution.community_id)
+        row = await resolve_exception(conn, exception_id, resolution, now)
+        community_id = before["community_id"]
+        payment = None
+        if row["payment_id"] is not None:
+            payment = await conn.fetchrow(
+                "SELECT community_id, unit_id FROM payments WHERE payment_id = $1",
+                row["payment_id"],
+            )
+            community_id = payment["community_id"] if payment else community_id
+        company = (
+            await access.company_of(conn, community_id)
+            if community_id
+            else before["company_id"]  # the merchant account's company
+        )
+        before_view = dict(before)
+        before_view.pop("community_company_id", None)
+        await audit.record(
+            conn,
+            principal,
+            "exception.resolved",
+            "payment_exception",
+            exception_id,
+            community_id=community_id,
+            unit_id=payment["unit_id"] if payment else before["unit_id"],
+            before=before_view,
+            after=dict(row),
+            reason=resolution.note,
+            company_id=company,
+        )
+    return mask_personal(principal, dict(row))

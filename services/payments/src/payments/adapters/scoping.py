@@ -68,9 +68,9 @@ REGISTRY = ScopeRegistry(
     not_references={
         "before_id": "the audit trail's paging cursor (rows are filtered by scope in SQL)",
         "exception_id": "gateway-level: resolved by its merchant account's company "
-        "(payments.entrypoints.security.exception)",
+        "(payments.service_layer.access.exception)",
         "discrepancy_id": "gateway-level: resolved by its merchant account's company "
-        "(payments.entrypoints.security.discrepancy)",
+        "(payments.service_layer.access.discrepancy)",
     },
 )
 
