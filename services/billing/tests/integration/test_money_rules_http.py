@@ -377,7 +377,7 @@ def test_installment_parts_per_community_and_missed_parts_judged_on_later_paymen
     assert (
         next(i for i in st["invoices"] if i["invoice_id"] == jan)["principal_outstanding_fen"] == 0
     )
-    [listed] = api.ok("GET", plans, api.admin, params={"as_of": str(_today())})
+    [listed] = api.ok("GET", plans, api.admin, params={"as_of": str(_today())})["items"]
     assert listed["paid_fen"] == amounts[0]
     assert [p["status"] for p in listed["parts"]] == ["paid", "missed", "missed"]
     assert listed["missed"]
