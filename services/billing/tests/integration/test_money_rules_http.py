@@ -169,7 +169,7 @@ def test_a_schedule_is_recorded_today_and_the_history_before_propfee_imported_on
 
     imported = api.ok("POST", f"{path}/import", api.admin, json=history)
     assert [v["version"] for v in imported["imported"]] == [1, 2]
-    versions = api.ok("GET", path, finance)
+    versions = api.ok("GET", path, finance)["items"]
     assert [(v["published_on"], v["effective_from"]) for v in versions] == [
         ("2024-11-01", "2024-12-01"),
         ("2025-05-01", "2025-06-01"),
@@ -187,14 +187,14 @@ def test_a_schedule_is_recorded_today_and_the_history_before_propfee_imported_on
     assert "less than 30 days" in api.refused(422, "POST", path, finance, json=now)
     now["effective_from"] = str(_today() + timedelta(30))
     assert api.ok("POST", path, finance, json=now)["version"] == 3
-    assert api.ok("GET", path, finance)[-1]["published_on"] == str(_today())
+    assert api.ok("GET", path, finance)["items"][-1]["published_on"] == str(_today())
 
 
 def test_the_simulation_clock_records_as_of_its_day_and_an_import_comes_first(api: Api) -> None:
     api.community("c-clock")
     path = "/communities/c-clock/fee-schedules"
     assert api.ok("POST", path, api.clock, json=OLD_SCHEDULE)["version"] == 1
-    assert api.ok("GET", path, api.admin)[0]["published_on"] == "2024-11-01"
+    assert api.ok("GET", path, api.admin)["items"][0]["published_on"] == "2024-11-01"
     history = {"approval_ref": "公司批复〔2026〕9号", "versions": [OLD_SCHEDULE]}
     detail = api.refused(409, "POST", f"{path}/import", api.admin, json=history)
     assert "already recorded" in detail
