@@ -33,7 +33,7 @@ router = APIRouter(tags=["invoices"])
     openapi_extra=refused_ids("invoice_id"),
     responses={
         200: {"description": "The invoice of this reference, issued before.", "model": InvoiceOut},
-        **problem_responses(409),
+        **problem_responses(404, 409, **{"404": "The unit does not exist or is not yours."}),
     },
 )
 async def issue_invoice(
