@@ -16,6 +16,7 @@ from billing.entrypoints.tabular import DOWNLOADS, Format, tabular
 from billing.service_layer import statements
 from propfee.http import Pool
 from propfee.paging import Page, PageQuery
+from propfee.problems import problem_responses
 
 router = APIRouter()
 STATEMENT_COLUMNS = [
@@ -60,6 +61,7 @@ async def get_statement(
     status_code=201,
     response_model=InstallmentPlanOut,
     tags=["installment-plans"],
+    responses=problem_responses(409, **{"409": "A plan of this unit made at this instant."}),
 )
 async def create_installment_plan(
     unit_id: str, body: models.PlanIn, pool: Pool, principal: PlanWriter

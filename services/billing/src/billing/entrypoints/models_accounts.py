@@ -90,8 +90,8 @@ class StatementOut(BaseModel):
                     "as_of": "2025-02-15",
                     "late_fee_terms": {
                         "daily_rate": "0.0003",
-                        "annual_cap": "0.039",
-                        "effective_daily_rate": "0.0001068493",
+                        "annual_cap": "0.05",
+                        "effective_daily_rate": "0.0001369863",
                         "capped": True,
                     },
                     "invoices": [],
