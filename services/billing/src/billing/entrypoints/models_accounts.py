@@ -16,6 +16,19 @@ from billing.entrypoints.models_invoices import (
 
 
 class LateFeeTermsOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "daily_rate": "0.0003",
+                    "annual_cap": "0.05",
+                    "effective_daily_rate": "0.0001369863",
+                    "capped": True,
+                }
+            ]
+        }
+    )
+
     daily_rate: str | None = Field(description="the contract's daily rate as written")
     annual_cap: str
     effective_daily_rate: str | None = Field(description="the rate it accrues at (capped)")
@@ -23,6 +36,22 @@ class LateFeeTermsOut(BaseModel):
 
 
 class StatementLineOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "invoice_id": "inv-0b7f3c9e",
+                    "line_no": 1,
+                    "fee_item": "property_fee",
+                    "description": "物业服务费",
+                    "quantity": "100.00",
+                    "unit_price_fen": "250",
+                    "amount_fen": 25000,
+                }
+            ]
+        }
+    )
+
     invoice_id: str
     line_no: int
     fee_item: str
@@ -33,6 +62,34 @@ class StatementLineOut(BaseModel):
 
 
 class StatementInvoiceOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "invoice_id": "inv-0b7f3c9e",
+                    "kind": "regular",
+                    "collection": "property",
+                    "period_start": "2025-01-01",
+                    "due_date": "2025-01-31",
+                    "interest_from": "2025-02-01",
+                    "status": "partially_paid",
+                    "total_fen": 25000,
+                    "discount_lapsed_fen": 0,
+                    "principal_fen": 25000,
+                    "principal_paid_fen": 10000,
+                    "principal_outstanding_fen": 15000,
+                    "late_fee_fen": 45,
+                    "late_fee_paid_fen": 0,
+                    "late_fee_waived_fen": 0,
+                    "late_fee_outstanding_fen": 45,
+                    "time_barred": False,
+                    "limitation_expires_on": None,
+                    "lines": [],
+                }
+            ]
+        }
+    )
+
     invoice_id: str
     kind: InvoiceKind
     collection: Collection
@@ -55,6 +112,20 @@ class StatementInvoiceOut(BaseModel):
 
 
 class StatementPaymentOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "payment_id": "pay-77",
+                    "amount_fen": 10000,
+                    "channel": "wechat",
+                    "paid_at": "2025-01-15T10:00:00+08:00",
+                    "receipt_no": "R2025-0000012",
+                }
+            ]
+        }
+    )
+
     payment_id: str
     amount_fen: int
     channel: str
@@ -63,6 +134,20 @@ class StatementPaymentOut(BaseModel):
 
 
 class StatementRefundOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "refund_id": "rfd-3",
+                    "payment_id": "pay-77",
+                    "amount_fen": 500,
+                    "reason": "多缴",
+                    "refunded_at": "2025-01-20T10:00:00+08:00",
+                }
+            ]
+        }
+    )
+
     refund_id: str
     payment_id: str
     amount_fen: int
@@ -71,6 +156,21 @@ class StatementRefundOut(BaseModel):
 
 
 class AllocationOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "payment_id": "pay-77",
+                    "invoice_id": "inv-0b7f3c9e",
+                    "component": "principal",
+                    "amount_fen": 10000,
+                    "at": "2025-01-15T10:00:00+08:00",
+                    "from_credit": False,
+                }
+            ]
+        }
+    )
+
     payment_id: str
     invoice_id: str
     component: Literal["principal", "late_fee"]
@@ -123,6 +223,14 @@ class StatementOut(BaseModel):
 
 
 class PlanPartOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"part_no": 1, "due_date": "2025-03-15", "amount_fen": 10000, "status": "paid"}
+            ]
+        }
+    )
+
     part_no: int
     due_date: date
     amount_fen: int

@@ -11,6 +11,23 @@ DECIMAL_TEXT = r"^-?\d+(\.\d+)?$"
 
 
 class FeeItemOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "water",
+                    "name": "水费",
+                    "kind": "metered",
+                    "unit_type": "*",
+                    "rate_fen": "410",
+                    "pass_through": True,
+                    "supplier_tariff_fen": "410.0000",
+                    "tariff_source": "杭价〔2025〕3号",
+                }
+            ]
+        }
+    )
+
     code: str
     name: str
     kind: Literal["area", "fixed", "parking", "metered", "shared_meter", "one_off"]

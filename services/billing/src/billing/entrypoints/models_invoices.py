@@ -13,7 +13,19 @@ Collection = Literal["property", "utilities"]
 DECIMAL_TEXT = r"^-?\d+(\.\d+)?$"
 
 
+_LINE: dict[str, Any] = {
+    "line_no": 1,
+    "fee_item": "property_fee",
+    "description": "物业服务费",
+    "quantity": "100.00",
+    "unit_price_fen": "250",
+    "amount_fen": 25000,
+}
+
+
 class InvoiceLineOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_LINE]})
+
     line_no: int
     fee_item: str
     description: str | None = None
