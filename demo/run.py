@@ -406,7 +406,7 @@ async def _legal_track(api: Api, sim: Simulation) -> dict[str, Any]:
             "billing", f"/units/{h.unit_id}/installment-plans", actor="admin",
             params={"as_of": str(day)}, ok=(200, 404),
         )  # fmt: skip
-        for plan in plans if isinstance(plans, list) else []:
+        for plan in plans["items"] if isinstance(plans, dict) else []:  # a unit has a few
             started = _instant(plan["created_at"])
             if started <= at and not plan.get("missed") and listed & set(plan["invoice_ids"]):
                 under_plan.append({**what, "plan_id": plan["plan_id"]})

@@ -5,8 +5,13 @@ from fastapi import FastAPI
 from billing.entrypoints import scoping
 from billing.entrypoints.events import BATCH_HANDLERS, HANDLERS
 from billing.entrypoints.http_accounts import router as accounts_router
-from billing.entrypoints.http_billing import router as billing_router
+from billing.entrypoints.http_billing_runs import router as billing_runs_router
+from billing.entrypoints.http_charges import router as charges_router
+from billing.entrypoints.http_e_invoices import router as e_invoices_router
+from billing.entrypoints.http_fee_schedules import router as fee_schedules_router
+from billing.entrypoints.http_invoices import router as invoices_router
 from billing.entrypoints.http_lists import router as lists_router
+from billing.entrypoints.http_readings import router as readings_router
 from billing.entrypoints.http_receipts import router as receipts_router
 from billing.entrypoints.http_registry import router as registry_router
 from billing.entrypoints.http_reports import router as reports_router
@@ -34,8 +39,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         routers=[
             registry_router,
             lists_router,
-            billing_router,
+            fee_schedules_router,
+            readings_router,
+            charges_router,
+            billing_runs_router,
+            invoices_router,
             accounts_router,
+            e_invoices_router,
             receipts_router,
             reports_router,
             audit_router(get_pool),

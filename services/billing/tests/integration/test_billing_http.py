@@ -136,7 +136,7 @@ def test_billing_api_end_to_end(
         early = {**schedule, "published_on": None, "effective_from": str(date.today())}
         r = http.post(f"/communities/{C}/fee-schedules", json=early)
         assert r.status_code == 422 and "less than 30 days" in r.json()["detail"]
-        assert len(http.get(f"/communities/{C}/fee-schedules").json()) == 1
+        assert len(http.get(f"/communities/{C}/fee-schedules").json()["items"]) == 1
 
         bad_file = SAMPLE.read_bytes().replace(b",143.00,", b",143m2,", 1)
         r = http.post(
@@ -210,7 +210,7 @@ def test_billing_api_end_to_end(
         assert [p["status"] for p in plan["parts"]] == ["due", "due", "due"]
         later = http.get(
             f"/units/{unit['unit_id']}/installment-plans", params={"as_of": "2025-04-10"}
-        ).json()[0]
+        ).json()["items"][0]
         assert later["missed"] and later["parts"][0]["status"] == "missed"
 
         _pay(

@@ -19,6 +19,7 @@ import pytest_asyncio
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
+from billing.adapters.export import XLSX_TYPE
 from billing.app import create_app
 from billing.service_layer import payments
 from billing.settings import BillingSettings
@@ -28,7 +29,7 @@ from propfee.db import create_pool
 from propfee.events import PaymentReceived
 from tests.support.auth import bearer, staff_token, trust
 from tests.support.pdf import HOSTILE, inert_text
-from tests.support.pdf_layout import layout_problems
+from tests.support.pdf_layout import fonts_not_embedded, layout_problems
 
 pytestmark = pytest.mark.integration
 
@@ -168,9 +169,23 @@ def test_user_text_is_printed_literally_and_exported_inert(
     row = next(csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
     assert row["key"] == "'" + FORMULA_BUILDING and row["billed_fen"] == str(line["billed_fen"])
 
+    # The statement as people open it in Excel: dates are date cells, amounts integer fen.
+    st = http.get(f"/units/{unit_id}/statement", params={"as_of": "2025-01-01", "format": "xlsx"})
+    assert st.status_code == 200 and st.headers["content-type"].startswith(XLSX_TYPE)
+    sheet = load_workbook(io.BytesIO(st.content)).active
+    assert sheet is not None
+    columns = [c.value for c in sheet[1]]
+    cells = dict(zip(columns, sheet[2], strict=True))
+    assert cells["invoice_id"].data_type == "s"
+    assert cells["period_start"].is_date and cells["period_start"].value.day == 1
+    assert cells["due_date"].is_date and cells["due_date"].number_format == "yyyy-mm-dd"
+    assert cells["total_fen"].data_type == "n" and isinstance(cells["total_fen"].value, int)
+
     _pay(billing_db, unit_id)
     pdf = http.get("/payments/pay-hostile/receipt.pdf")
     assert pdf.status_code == 200
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert fonts_not_embedded(pdf.content) == []  # printable anywhere, text selectable
     text = "".join(inert_text(pdf.content).split())  # a long name wraps in its cell
     hostile = "".join(HOSTILE.split())
     assert f"{hostile}收款收据" in text  # the company, as typed

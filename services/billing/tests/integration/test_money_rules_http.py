@@ -169,7 +169,7 @@ def test_a_schedule_is_recorded_today_and_the_history_before_propfee_imported_on
 
     imported = api.ok("POST", f"{path}/import", api.admin, json=history)
     assert [v["version"] for v in imported["imported"]] == [1, 2]
-    versions = api.ok("GET", path, finance)
+    versions = api.ok("GET", path, finance)["items"]
     assert [(v["published_on"], v["effective_from"]) for v in versions] == [
         ("2024-11-01", "2024-12-01"),
         ("2025-05-01", "2025-06-01"),
@@ -187,14 +187,54 @@ def test_a_schedule_is_recorded_today_and_the_history_before_propfee_imported_on
     assert "less than 30 days" in api.refused(422, "POST", path, finance, json=now)
     now["effective_from"] = str(_today() + timedelta(30))
     assert api.ok("POST", path, finance, json=now)["version"] == 3
-    assert api.ok("GET", path, finance)[-1]["published_on"] == str(_today())
+    assert api.ok("GET", path, finance)["items"][-1]["published_on"] == str(_today())
+
+
+def test_the_schedule_history_is_walked_a_page_at_a_time(api: Api) -> None:
+    """Cursor pages (limit=2): every version once, in order, with ``next`` and a Link header
+    to the next page; a cursor this API did not give out is 422, naming the cursor."""
+    api.community("c-pages")
+    path = "/communities/c-pages/fee-schedules"
+    versions = [
+        {
+            **OLD_SCHEDULE,
+            "published_on": f"2024-{m:02d}-01",
+            "effective_from": f"2024-{m + 1:02d}-15",
+        }
+        for m in range(1, 10, 2)
+    ]
+    api.ok("POST", f"{path}/import", api.admin,
+           json={"approval_ref": "公司批复〔2026〕9号", "versions": versions})  # fmt: skip
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        r = api.http.get(path, headers=api.admin, params=params)
+        assert r.status_code == 200, r.text
+        page, pages = r.json(), pages + 1
+        assert len(page["items"]) <= 2
+        seen += [v["version"] for v in page["items"]]
+        cursor = page["next"]
+        if cursor is None:
+            assert "link" not in r.headers
+            break
+        assert 'rel="next"' in r.headers["link"] and "cursor=" in r.headers["link"]
+    assert (seen, pages) == ([1, 2, 3, 4, 5], 3)
+    for bad in ("not-a-cursor!", "WyJ4Il0"):  # garbage; a key of the wrong type (["x"])
+        r = api.http.get(path, headers=api.admin, params={"cursor": bad})
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert [e["field"] for e in r.json()["errors"]] == ["query.cursor"]
+    unit = api.unit("c-pages", "101")
+    r = api.http.get(f"/units/{unit}/installment-plans", headers=api.admin,
+                     params={"cursor": "WzFd"})  # fmt: skip
+    assert r.status_code == 422, r.text
 
 
 def test_the_simulation_clock_records_as_of_its_day_and_an_import_comes_first(api: Api) -> None:
     api.community("c-clock")
     path = "/communities/c-clock/fee-schedules"
     assert api.ok("POST", path, api.clock, json=OLD_SCHEDULE)["version"] == 1
-    assert api.ok("GET", path, api.admin)[0]["published_on"] == "2024-11-01"
+    assert api.ok("GET", path, api.admin)["items"][0]["published_on"] == "2024-11-01"
     history = {"approval_ref": "公司批复〔2026〕9号", "versions": [OLD_SCHEDULE]}
     detail = api.refused(409, "POST", f"{path}/import", api.admin, json=history)
     assert "already recorded" in detail
@@ -377,7 +417,7 @@ def test_installment_parts_per_community_and_missed_parts_judged_on_later_paymen
     assert (
         next(i for i in st["invoices"] if i["invoice_id"] == jan)["principal_outstanding_fen"] == 0
     )
-    [listed] = api.ok("GET", plans, api.admin, params={"as_of": str(_today())})
+    [listed] = api.ok("GET", plans, api.admin, params={"as_of": str(_today())})["items"]
     assert listed["paid_fen"] == amounts[0]
     assert [p["status"] for p in listed["parts"]] == ["paid", "missed", "missed"]
     assert listed["missed"]

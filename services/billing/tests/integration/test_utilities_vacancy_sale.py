@@ -227,7 +227,7 @@ def test_utilities_are_published_at_the_supplier_tariff_and_invoiced_apart(
         )
         assert r.status_code == 422, r.text
         assert r.json()["detail"].startswith("items[1] (water): ") and needle in r.json()["detail"]
-    [published] = _ok(http.get(f"/communities/{cid}/fee-schedules"))
+    [published] = _ok(http.get(f"/communities/{cid}/fee-schedules"))["items"]
     water = next(i for i in published["items"] if i["code"] == "water")
     assert water["supplier_tariff_fen"] == "410.0000"
     assert water["tariff_source"] == WATER["tariff_source"]

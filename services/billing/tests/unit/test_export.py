@@ -44,3 +44,44 @@ def test_xlsx_cells_are_text_not_formulas_and_numbers_are_numbers() -> None:
     assert (key.value, key.data_type) == ("'=1+1栋", "s")
     assert (total.value, total.data_type) == (-1250, "n")
     assert ids.value == "'@inv-1, inv-2"
+
+
+def test_xlsx_cells_have_the_types_people_print_and_sum() -> None:
+    """Amounts in fen are integer number cells (the header says _fen), rates number cells,
+    dates real date cells, ids and phones text cells (an id of digits keeps its zeros),
+    formula-like text neutralised whatever its trigger."""
+    columns = ["unit_id", "phone", "total_fen", "rate", "due_date", "note"]
+    rows = [
+        {
+            "unit_id": "0012",
+            "phone": "+8613800000000",
+            "total_fen": 25000,
+            "rate": Decimal("0.9123"),
+            "due_date": date(2025, 1, 31),
+            "note": "\t=cmd",
+        },
+        {
+            "unit_id": "u-1",
+            "phone": "13800000000",
+            "total_fen": -1,
+            "rate": None,
+            "due_date": None,
+            "note": "-2",
+        },
+    ]
+    sheet = load_workbook(io.BytesIO(to_xlsx(rows, columns, "statement"))).active
+    assert sheet is not None
+    assert [c.value for c in sheet[1]] == columns
+    unit, phone, total, rate, due, note = sheet[2]
+    assert (unit.value, unit.data_type) == ("0012", "s")
+    assert (phone.value, phone.data_type) == ("'+8613800000000", "s")
+    assert (total.value, total.data_type) == (25000, "n")
+    assert rate.data_type == "n" and rate.value == 0.9123
+    assert due.is_date and due.value.date() == date(2025, 1, 31)
+    assert due.number_format == "yyyy-mm-dd"
+    assert (note.value, note.data_type) == ("'\t=cmd", "s")
+    unit, phone, total, _, due, note = sheet[3]
+    assert (phone.value, phone.data_type) == ("13800000000", "s")
+    assert (total.value, total.data_type) == (-1, "n")
+    assert due.value is None
+    assert (note.value, note.data_type) == ("'-2", "s")

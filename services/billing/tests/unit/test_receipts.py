@@ -292,3 +292,14 @@ def test_billing_refuses_the_built_in_receipt_secret_outside_development(
     BillingSettings(receipt_secret="a-real-secret-of-32-bytes-000000").check_production()
     monkeypatch.setenv("PROPFEE_ENVIRONMENT", "development")
     BillingSettings().check_production()  # the demo and the tests
+
+
+@pytest.mark.parametrize("layout", ["a4", "ticket80", "ticket58"])
+def test_every_layout_embeds_its_chinese_font_and_its_text_is_selectable(layout: str) -> None:
+    """Printed anywhere, copied from: the viewer supplies no font, and the text is text (not
+    drawn outlines), so a search or a copy of the payer's room finds it."""
+    pdf = render_receipt(_receipt(SHORT), layout)  # type: ignore[arg-type]
+    assert pdf_layout.fonts_not_embedded(pdf) == []
+    text = "".join(pdf_layout.text(pdf).split())  # the narrow ticket wraps the title
+    for field in ("收款收据", "阳光花园9栋2单元502", "R2026-0000012"):
+        assert field in text, field

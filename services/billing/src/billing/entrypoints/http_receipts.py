@@ -4,12 +4,13 @@ thermal ticket) and the public check of a receipt's verification code."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request, Response
 
 from billing.adapters.receipt_pdf import render_receipt
 from billing.entrypoints import models, security
+from billing.entrypoints.models_reports import ReceiptOut
 from billing.entrypoints.security import Reader
 from billing.service_layer import receipts
 from billing.settings import BillingSettings
@@ -28,19 +29,28 @@ def _signing(request: Request) -> receipts.Signing:
     return receipts.Signing(settings.receipt_key(), settings.public_base_url)
 
 
-@router.get("/payments/{payment_id}/receipt")
-async def receipt(payment_id: str, pool: Pool, principal: Reader) -> dict[str, Any]:
+@router.get("/payments/{payment_id}/receipt", response_model=ReceiptOut)
+async def get_receipt(payment_id: str, pool: Pool, principal: Reader) -> ReceiptOut:
     """The numbered receipt of a payment."""
     await security.payment(pool, principal, payment_id)
     async with pool.acquire() as conn:
         found = await receipts.summary(conn, payment_id)
     if found is None:
         raise not_found(f"receipt for payment {payment_id}")
-    return found
+    return ReceiptOut(**found)
 
 
-@router.get("/payments/{payment_id}/receipt.pdf", response_class=Response)
-async def receipt_pdf(
+@router.get(
+    "/payments/{payment_id}/receipt.pdf",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The receipt as a PDF (Chinese font embedded, text selectable).",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def download_receipt_pdf(
     payment_id: str,
     pool: Pool,
     principal: Reader,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -20,10 +21,13 @@ from billing.service_layer.ids import new_id
 from billing.service_layer.issuing import late_fee_contract, liable_parties, owners_on
 from billing.service_layer.registry import Conflict
 from billing.service_layer.schedules import load_history
+from propfee import audit
+from propfee.auth import Principal
 from propfee.events import InvoiceIssued, InvoiceLine
 from propfee.labels import room_label_of_key
 from propfee.money import round_half_up
 from propfee.outbox import add_event
+from propfee.problems import NotFound
 
 
 class InvoiceError(ValueError):
@@ -213,3 +217,52 @@ async def issue_manual_invoice(conn: asyncpg.Connection, new: ManualInvoice) -> 
     await billed_months.record_invoice(conn, new.unit_id, invoice_id, time_based)
     await recompute_account(conn, new.unit_id, new.issued_at, ChangeContext("credit"))
     return invoice_id, True
+
+
+async def load_invoice(conn: asyncpg.Connection | asyncpg.Pool, invoice_id: str) -> dict[str, Any]:
+    """An invoice with its lines, what was paid on it and the principal still owed (404 when
+    it does not exist)."""
+    row = await conn.fetchrow(
+        "SELECT i.*, coalesce((SELECT json_agg(json_build_object('line_no', l.line_no, "
+        "'fee_item', l.fee_item, 'description', l.description, 'quantity', l.quantity::text, "
+        "'unit_price_fen', l.unit_price_fen::text, 'amount_fen', l.amount_fen) ORDER BY l.line_no) "
+        "FROM invoice_lines l WHERE l.invoice_id = i.invoice_id), '[]') AS lines "
+        "FROM invoices i WHERE invoice_id = $1",
+        invoice_id,
+    )
+    if row is None:
+        raise NotFound(f"invoice {invoice_id} not found")
+    result = dict(row)
+    result["paid_fen"] = row["principal_paid_fen"] + row["late_fee_paid_fen"]
+    result["principal_outstanding_fen"] = (
+        0
+        if row["status"] in ("void", "written_off")
+        # A lapsed prepayment discount is owed again (issue 17 rule 11).
+        else row["total_fen"] + row["discount_lapsed_fen"] - row["principal_paid_fen"]
+    )
+    result["currency"] = "CNY"
+    return result
+
+
+async def issue_manual_invoice_audited(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    scope: Mapping[str, Any],
+    new: ManualInvoice,
+    request: dict[str, Any],
+) -> tuple[str, bool]:
+    """``issue_manual_invoice`` with its audit row (only when it was created)."""
+    invoice_id, created = await issue_manual_invoice(conn, new)
+    if created:
+        await audit.record(
+            conn,
+            principal,
+            "invoice.issued",
+            "invoice",
+            invoice_id,
+            community_id=scope["community_id"],
+            unit_id=new.unit_id,
+            company_id=scope["company_id"],
+            after={**request, "issued_at": new.issued_at},
+        )
+    return invoice_id, created

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from billing.service_layer.accounts import ChangeContext, recompute_accounts
+from propfee import audit
+from propfee.auth import Principal
 from propfee.events import Event, LateFeeAssessed
 from propfee.outbox import add_events
 
@@ -91,3 +93,23 @@ async def assess_late_fees(pool: asyncpg.Pool, community_id: str, as_of: date) -
             await add_events(conn, events, time=at)
             changed += len(updates)
     return Assessment(assessed, changed, outstanding)
+
+
+async def assess_audited(
+    pool: asyncpg.Pool, principal: Principal, community_id: str, company_id: str, as_of: date
+) -> Assessment:
+    """``assess_late_fees``, audited when an accrued late fee changed."""
+    result = await assess_late_fees(pool, community_id, as_of)
+    if result.changed:
+        async with pool.acquire() as conn:
+            await audit.record(
+                conn,
+                principal,
+                "late_fees.assessed",
+                "late_fee_assessment",
+                f"{community_id}:{as_of}",
+                community_id=community_id,
+                company_id=company_id,
+                after={"as_of": as_of, **result.__dict__},
+            )
+    return result

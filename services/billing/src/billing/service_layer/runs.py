@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -43,6 +44,8 @@ from billing.service_layer.ids import stable_id
 from billing.service_layer.invoices import copy_invoices
 from billing.service_layer.issuing import LateFeeContract, liable_parties
 from billing.service_layer.schedules import load_history
+from propfee import audit
+from propfee.auth import Principal
 from propfee.events import InvoiceIssued
 from propfee.labels import room_label_of_key
 from propfee.money import round_half_up
@@ -489,3 +492,28 @@ async def _write(
     await copy_invoices(conn, invoices, RUN_INVOICE_COLUMNS, lines)
     await add_raw_events(conn, events, time=issued_at)
     return len(invoices), sum(d.total_fen for d, _ in drafts)
+
+
+def audit_hook(
+    principal: Principal, company_id: str, request: RunRequest, body: dict[str, Any]
+) -> RunHook:
+    """The audit row of a created run (``body``: the request as sent)."""
+
+    async def audited(conn: asyncpg.Connection, summary: RunSummary) -> None:
+        await audit.record(
+            conn,
+            principal,
+            "billing_run.created",
+            "billing_run",
+            summary.run_id,
+            community_id=request.community_id,
+            company_id=company_id,
+            after={
+                **body,
+                "as_of": request.as_of,
+                "invoices": summary.invoices,
+                "total_fen": summary.total_fen,
+            },
+        )
+
+    return audited

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
@@ -19,13 +20,24 @@ from billing.domain.schedule import (
 )
 from billing.service_layer.ids import stable_id
 from billing.service_layer.registry import Conflict
+from propfee import audit
+from propfee.auth import Principal
+from propfee.problems import Forbidden
 
 
 def _decimal(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
-async def load_history(conn: asyncpg.Connection, community_id: str) -> ScheduleHistory:
+async def load_history(
+    conn: asyncpg.Connection,
+    community_id: str,
+    *,
+    after_version: int | None = None,
+    limit: int | None = None,
+) -> ScheduleHistory:
+    """Every version oldest first; or, for a page, ``limit`` versions after ``after_version``
+    (keyset on the version number)."""
     rows = await conn.fetch(
         "SELECT s.schedule_id, s.version, s.published_on, s.effective_from, s.approval_ref, "
         "s.pricing_type, s.service_level, s.legal_basis, s.complaint_line, "
@@ -36,8 +48,11 @@ async def load_history(conn: asyncpg.Connection, community_id: str) -> ScheduleH
         "'one_off'], i.kind), i.code, i.unit_type) FILTER (WHERE i.code IS NOT NULL), '[]') "
         "AS items "
         "FROM fee_schedules s LEFT JOIN fee_items i USING (schedule_id) "
-        "WHERE s.community_id = $1 GROUP BY s.schedule_id ORDER BY s.version",
+        "WHERE s.community_id = $1 AND ($2::int IS NULL OR s.version > $2) "
+        "GROUP BY s.schedule_id ORDER BY s.version LIMIT $3",
         community_id,
+        after_version,
+        limit,
     )
     return ScheduleHistory(
         [
@@ -240,3 +255,71 @@ async def _insert(
             for i in s.items
         ],
     )
+
+
+async def publish_audited(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    community_id: str,
+    company_id: str,
+    new: VersionIn,
+    request: dict[str, Any],
+) -> FeeSchedule:
+    """``publish_schedule`` with its audit row (``request``: the version as sent)."""
+    schedule = await publish_schedule(conn, community_id, **new.__dict__)
+    await audit.record(
+        conn,
+        principal,
+        "fee_schedule.published",
+        "fee_schedule",
+        schedule.schedule_id,
+        community_id=community_id,
+        company_id=company_id,
+        after={"version": schedule.version, **request, "published_on": new.published_on},
+        reason=new.approval_ref,
+    )
+    return schedule
+
+
+async def import_audited(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    community_id: str,
+    company_id: str,
+    versions: Sequence[VersionIn],
+    requests: Sequence[dict[str, Any]],
+    *,
+    approval_ref: str,
+    today: date,
+) -> list[FeeSchedule]:
+    """``import_schedules`` by a company-level role only (403 otherwise), audited."""
+    if not principal.company_level:
+        raise Forbidden(
+            "the schedules before Propfee are imported by a company admin for every "
+            'community (communities "*") or the service role'
+        )
+    schedules = await import_schedules(
+        conn,
+        community_id,
+        versions,
+        approval_ref=approval_ref,
+        imported_by=principal.subject,
+        today=today,
+    )
+    await audit.record(
+        conn,
+        principal,
+        "fee_schedule.imported",
+        "fee_schedule_import",
+        community_id,
+        community_id=community_id,
+        company_id=company_id,
+        after={
+            "versions": [
+                {"schedule_id": s.schedule_id, "version": s.version, **v}
+                for s, v in zip(schedules, requests, strict=True)
+            ]
+        },
+        reason=approval_ref,
+    )
+    return schedules

@@ -3,7 +3,7 @@ over its arrears."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,6 +18,8 @@ from billing.domain.calendar import add_months
 from billing.domain.plans import Part, check_parts, part_statuses
 from billing.service_layer.accounts import Account, load_accounts
 from billing.service_layer.ids import stable_id
+from propfee import audit
+from propfee.auth import Principal
 from propfee.events import InstallmentPart, InstallmentPlanCreated
 from propfee.late_fees import LateFeeTerms
 from propfee.money import Money
@@ -256,13 +258,27 @@ async def create_plan(conn: asyncpg.Connection, request: PlanRequest) -> str:
     return plan_id
 
 
-async def plans(conn: asyncpg.Connection, unit_id: str, as_of: date) -> list[dict[str, Any]]:
+async def plans(
+    conn: asyncpg.Connection,
+    unit_id: str,
+    as_of: date,
+    *,
+    after: tuple[datetime, str] | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
     """Each plan with each part paid, due or missed as of the date: the principal paid on its
     invoices by payments made since the plan started (``paid_at``, not the time the replay
-    allocated them: credit paid before the plan is no part paid) covers the parts in order."""
+    allocated them: credit paid before the plan is no part paid) covers the parts in order.
+    Oldest first; a page: ``limit`` plans after the key ``(created_at, plan_id)``."""
     result = []
     for plan in await conn.fetch(
-        "SELECT * FROM installment_plans WHERE unit_id = $1 ORDER BY created_at", unit_id
+        "SELECT * FROM installment_plans WHERE unit_id = $1 "
+        "AND ($2::timestamptz IS NULL OR (created_at, plan_id) > ($2, $3)) "
+        "ORDER BY created_at, plan_id LIMIT $4",
+        unit_id,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
     ):
         paid = await conn.fetchval(
             "SELECT coalesce(sum(a.amount_fen), 0)::bigint FROM allocations a "
@@ -295,3 +311,29 @@ async def plans(conn: asyncpg.Connection, unit_id: str, as_of: date) -> list[dic
             }
         )
     return result
+
+
+async def create_plan_audited(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    scope: Mapping[str, Any],
+    request: PlanRequest,
+) -> dict[str, Any]:
+    """``create_plan``, audited; the plan as ``plans`` shows it."""
+    plan_id = await create_plan(conn, request)
+    plan = next(
+        p for p in await plans(conn, request.unit_id, request.at.date()) if p["plan_id"] == plan_id
+    )
+    await audit.record(
+        conn,
+        principal,
+        "installment_plan.created",
+        "installment_plan",
+        plan_id,
+        community_id=scope["community_id"],
+        unit_id=request.unit_id,
+        company_id=scope["company_id"],
+        after=plan,
+        reason=request.reason,
+    )
+    return plan
