@@ -43,7 +43,7 @@ def test_billing_changes_are_audited(running: Running, dev_issuer: DevIssuer) ->
     )
     assert r.status_code in (201, 409), r.text
     auditor = bearer(dev_issuer.mint("audrey", [Role.auditor], "co-1", [a["community_id"]]))
-    rows = http.get("/audit", headers=auditor, params={"unit_id": a["unit_id"]}).json()
+    rows = http.get("/audit", headers=auditor, params={"unit_id": a["unit_id"]}).json()["items"]
     actions = {e["action"] for e in rows}
     assert {"unit.created", "invoice.issued"} <= actions, actions
     assert all(e["unit_id"] == a["unit_id"] for e in rows)
@@ -53,12 +53,12 @@ def test_billing_changes_are_audited(running: Running, dev_issuer: DevIssuer) ->
         assert waiver["before"]["invoice_id"] == a["invoice_id"]
     created = next(e for e in rows if e["action"] == "unit.created")
     assert "13812345678" not in str(created), "contact data is masked in the trail"
-    by_person = http.get("/audit", headers=auditor, params={"actor": "seed"}).json()
+    by_person = http.get("/audit", headers=auditor, params={"actor": "seed"}).json()["items"]
     assert by_person and {e["community_id"] for e in by_person} == {a["community_id"]}, (
         "a scoped auditor sees their community's rows only"
     )
     admin = bearer(dev_issuer.mint("root", [Role.company_admin], "co-1", "*"))
-    everything = http.get("/audit", headers=admin, params={"actor": "seed"}).json()
+    everything = http.get("/audit", headers=admin, params={"actor": "seed"}).json()["items"]
     communities = {e["community_id"] for e in everything}
     assert {a["community_id"], world.other["community_id"]} <= communities
     assert world.foreign["community_id"] not in communities, "never another company's rows"
@@ -183,7 +183,7 @@ def test_contact_export_is_for_contact_roles_and_audited(
         assert http.get(path, headers=other, params={"reason": "看看"}).status_code == 403
     assert http.get(path, headers=clerk).status_code == 422, "a reason is required"
     auditor = bearer(dev_issuer.mint("audrey", [Role.auditor], "co-1", [community]))
-    trail = http.get("/audit", headers=auditor, params={"actor": "clara"}).json()
+    trail = http.get("/audit", headers=auditor, params={"actor": "clara"}).json()["items"]
     exports = [e for e in trail if e["action"] == "contacts.exported"]
     assert len(exports) == 2 and exports[0]["reason"] == "年终寄送账单"
     assert {e["after"]["format"] for e in exports} == {"csv", "json"}

@@ -14,16 +14,19 @@ do not see it.
 """
 
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any
 
 import asyncpg
 import orjson
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from propfee.auth import AUDIT_READ, Principal, require
 from propfee.masking import mask_data
+from propfee.paging import Page, PageQuery
 
 #: The table, its indexes and its append-only trigger; a service's migration copies this.
 AUDIT_LOG_DDL = """
@@ -110,6 +113,47 @@ async def record(
     return audit_id
 
 
+class AuditEntry(BaseModel):
+    """One change, as recorded: who, when, what, before and after (personal data masked for
+    roles that do not see contacts)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "audit_id": 42,
+                    "at": "2026-11-03T09:12:00+08:00",
+                    "actor": "clerk-7",
+                    "actor_roles": ["fee_clerk"],
+                    "company_id": "co-1",
+                    "community_id": "c-1",
+                    "unit_id": "u-1",
+                    "action": "invoice.voided",
+                    "subject_type": "invoice",
+                    "subject_id": "inv-1",
+                    "before": {"status": "open"},
+                    "after": {"status": "void"},
+                    "reason": "billed twice",
+                }
+            ]
+        }
+    )
+
+    audit_id: int
+    at: datetime
+    actor: str
+    actor_roles: list[str]
+    company_id: str
+    community_id: str | None
+    unit_id: str | None
+    action: str
+    subject_type: str
+    subject_id: str
+    before: Any = Field(description="The record before the change (JSON), if any.")
+    after: Any = Field(description="The record after the change (JSON), if any.")
+    reason: str | None
+
+
 async def list_entries(
     conn: asyncpg.Connection,
     principal: Principal,
@@ -121,7 +165,8 @@ async def list_entries(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Newest first, only rows of the caller's company and communities (rows without a
-    community, such as a city's rule, only for company-wide callers)."""
+    community, such as a city's rule, only for company-wide callers); ``before_id``: the rows
+    older than that one (keyset paging)."""
     company, communities = principal.sql_scope()
     rows = await conn.fetch(
         "SELECT audit_id, at, actor, actor_roles, company_id, community_id, unit_id, action, "
@@ -154,30 +199,34 @@ def audit_router(
     (``propfee.http.get_pool``). Roles: ``AUDIT_READ``."""
     router = APIRouter(tags=list(tags or ["audit"]))
 
-    @router.get("/audit")
-    async def audit(
+    @router.get("/audit", response_model=Page[AuditEntry])
+    async def list_audit_entries(
         principal: Annotated[Principal, Depends(require(*AUDIT_READ))],
         pool: Annotated[asyncpg.Pool, Depends(get_conn_pool)],
+        page: PageQuery,
+        request: Request,
+        response: Response,
         unit_id: Annotated[str | None, Query(max_length=64)] = None,
         actor: Annotated[str | None, Query(max_length=200)] = None,
         community_id: Annotated[str | None, Query(max_length=64)] = None,
-        before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> list[dict[str, Any]]:
+    ) -> Page[AuditEntry]:
         """The audit trail, newest first, per unit, per person (``actor``, the token's
-        subject) or per community; page with ``before_id`` (the last ``audit_id`` seen)."""
+        subject) or per community, a page at a time. Ids out of the caller's scope: 404."""
+        after = page.after_as(int)
         async with pool.acquire() as conn:
-            return await list_entries(
+            rows = await list_entries(
                 conn,
                 principal,
                 unit_id=unit_id,
                 actor=actor,
                 community_id=community_id,
-                before_id=before_id,
-                limit=limit,
+                before_id=after[0] if after else None,
+                limit=page.fetch,
             )
+        entries = [AuditEntry(**row) for row in rows]
+        return page.build(entries, key=lambda e: [e.audit_id], request=request, response=response)
 
     return router
 
 
-__all__ = ["AUDIT_LOG_DDL", "audit_router", "jsonable", "list_entries", "record"]
+__all__ = ["AUDIT_LOG_DDL", "AuditEntry", "audit_router", "jsonable", "list_entries", "record"]

@@ -11,9 +11,9 @@
 - operationIds are the route function's name in lowerCamelCase (``create_unit`` ->
   ``createUnit``): :func:`operation_id`;
 - every error answer is problem details (``propfee.problems``): 401 and 403 on every operation
-  that needs a token, 404 where the path names something, 422 where there are parameters or a
-  body (in place of FastAPI's own validation schema); routes add the rest themselves
-  (``responses=problem_responses(409)``).
+  that needs a token, 404 where the path or a scoped id in the request names something, 422
+  where there are parameters or a body (in place of FastAPI's own validation schema); routes
+  add the rest themselves (``responses=problem_responses(409)``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 
+from propfee.auth.scope import id_like, operation_id_fields
 from propfee.problems import DESCRIPTIONS, MEDIA_TYPE, FieldProblem, Problem
 
 SERVICES = ("billing", "dunning", "notifier", "payments")
@@ -84,7 +85,10 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
         if operation.get("security"):
             responses.setdefault("401", _problem(401))
             responses.setdefault("403", _problem(403))
-        if "{" in path and path not in ("/p/{token}",):
+        names_something = "{" in path or (
+            operation.get("security") and any(map(id_like, operation_id_fields(schema, operation)))
+        )
+        if names_something:  # a path id, or a scoped id anywhere in the request: 404
             responses.setdefault("404", _problem(404))
         if operation.get("parameters") or operation.get("requestBody"):
             responses.setdefault("422", _problem(422))

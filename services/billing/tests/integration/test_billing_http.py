@@ -186,7 +186,7 @@ def test_billing_api_end_to_end(
             ).json()["status"]
             == "issued"
         )
-        trail = http.get("/audit", params={"unit_id": unit["unit_id"]}).json()
+        trail = http.get("/audit", params={"unit_id": unit["unit_id"]}).json()["items"]
         outcome = next(a for a in trail if a["action"] == "e_invoice.outcome_recorded")
         assert outcome["subject_id"] == e["request_id"]
         assert outcome["before"]["status"] == "requested"

@@ -74,8 +74,12 @@ async def test_manual_changes_of_a_case_are_audited(client, pool, dev_issuer) ->
             mode="json", exclude={"policy_id"}))  # fmt: skip
         assert r.status_code == 200, r.text
         auditor = as_(dev_issuer, [Role.auditor], "au-1", communities=["c-1"])
-        rows = (await http.get("/audit", headers=auditor, params={"unit_id": "3001"})).json()
-        policy = (await http.get("/audit", headers=auditor, params={"actor": "pm-1"})).json()
+        rows = (await http.get("/audit", headers=auditor, params={"unit_id": "3001"})).json()[
+            "items"
+        ]
+        policy = (await http.get("/audit", headers=auditor, params={"actor": "pm-1"})).json()[
+            "items"
+        ]
     actions = [e["action"] for e in reversed(rows)]
     assert actions == [
         "outcome.recorded", "promise.recorded", "case.paused", "pause.resolved",

@@ -185,7 +185,7 @@ async def test_fallback_wechat_push_letter_retry_and_templates(
         assert again.status_code == 409
 
         # Every change is in the audit trail: who, what, before and after.
-        trail = (await http.get("/audit", params={"actor": "test-staff"})).json()
+        trail = (await http.get("/audit", params={"actor": "test-staff"})).json()["items"]
         actions = {e["action"] for e in trail}
         assert {"template.saved", "letters.batched", "letter.tracking_recorded"} <= actions
         tracking = next(e for e in trail if e["action"] == "letter.tracking_recorded")
@@ -193,7 +193,7 @@ async def test_fallback_wechat_push_letter_retry_and_templates(
         assert tracking["community_id"] == "c-1" and tracking["before"]["status"] == "printing"
         assert tracking["after"]["tracking_number"] == "EA123456789CN"
         auditor = BearerAuth(staff_token(dev_issuer, [Role.auditor], communities=["c-1"]))
-        scoped = (await http.get("/audit", auth=auditor)).json()
+        scoped = (await http.get("/audit", auth=auditor)).json()["items"]
         assert scoped and {e["community_id"] for e in scoped} == {"c-1"}
         # Message bodies are evidence with personal data: masked for the auditor.
         seen = (await http.get("/notifications", auth=auditor)).json()

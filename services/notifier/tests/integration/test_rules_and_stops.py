@@ -119,7 +119,7 @@ async def test_quiet_hours_and_cap_per_community(
         }
         saved = await http.put(url, json=rules)
         assert saved.status_code == 200 and saved.json()["source"] == "community"
-        trail = (await http.get("/audit", params={"community_id": "c-2"})).json()
+        trail = (await http.get("/audit", params={"community_id": "c-2"})).json()["items"]
         assert [e["action"] for e in trail] == ["contact_rules.set"], "refused ones are not"
         assert trail[0]["before"] is None and trail[0]["after"]["reminder_cap"] == 1
         got = (await http.get(url)).json()

@@ -137,11 +137,11 @@ async def test_templates_belong_to_a_company_and_need_a_second_person(
         assert approved.json()["approved_by"] == "b-2" and approved.json()["author"] == "b-1"
         again = await http.post(f"/template-versions/{version_id}/approve", auth=b2)
         assert again.status_code == 409
-        trail = (await http.get("/audit", params={"actor": "b-2"}, auth=b2)).json()
+        trail = (await http.get("/audit", params={"actor": "b-2"}, auth=b2)).json()["items"]
         entry = next(e for e in trail if e["action"] == "template.approved")
         assert entry["before"]["status"] == "draft" and entry["after"]["status"] == "approved"
         assert entry["reason"] == "法务已审"
-        assert (await http.get("/audit", params={"actor": "b-2"}, auth=a1)).json() == []
+        assert (await http.get("/audit", params={"actor": "b-2"}, auth=a1)).json()["items"] == []
 
         await party_known(as_a1, "p-a")
         await bus.send(reminder("b2", "p-b", "c-9"), key="u-b2")

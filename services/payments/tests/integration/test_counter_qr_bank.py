@@ -70,7 +70,7 @@ async def test_counter_receipts_static_qr_and_bank_files(
         by_receipt = (await http.get(f"/receipts/{receipts[1]}")).json()
         assert by_receipt["amount_fen"] == 1001 and by_receipt["received_by"] == "cashier-1"
         # Each new counter payment is in the audit trail (not the replays), with who took it.
-        trail = (await http.get("/audit", params={"unit_id": unit})).json()
+        trail = (await http.get("/audit", params={"unit_id": unit})).json()["items"]
         assert [(e["action"], e["actor"], e["community_id"]) for e in trail] == [
             ("payment.counter_recorded", "test-staff", "c-9")
         ] * 3

@@ -109,7 +109,7 @@ class ScopeRegistry:
     def unexplained(self, names: Iterable[str]) -> list[str]:
         return sorted(
             n for n in set(names)
-            if _id_like(n) and n not in self.fields and n not in self.not_references
+            if id_like(n) and n not in self.fields and n not in self.not_references
         )  # fmt: skip
 
 
@@ -126,7 +126,7 @@ def refused_ids(*names: str) -> dict[str, Any]:
     return {REFUSED_IDS_EXTENSION: sorted(names)}
 
 
-def _id_like(name: str) -> bool:
+def id_like(name: str) -> bool:
     return name.endswith("_id") or name.endswith("_ids")
 
 
