@@ -5,9 +5,12 @@ from fastapi import FastAPI
 
 from notifier.entrypoints import scoping
 from notifier.entrypoints.events import HANDLERS
-from notifier.entrypoints.http import router as messages_router
-from notifier.entrypoints.http_rules import router as rules_router
-from notifier.entrypoints.http_staff import router as staff_router
+from notifier.entrypoints.http_contact_rules import router as contact_rules_router
+from notifier.entrypoints.http_letters import router as letters_router
+from notifier.entrypoints.http_notifications import router as notifications_router
+from notifier.entrypoints.http_parties import router as parties_router
+from notifier.entrypoints.http_receipts import router as receipts_router
+from notifier.entrypoints.http_templates import router as templates_router
 from notifier.entrypoints.wechat_push import router as wechat_router
 from notifier.runtime import NotifierRuntime
 from notifier.settings import NotifierSettings
@@ -31,10 +34,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         "callback token) needs a bearer token; `x-propfee-roles` lists the roles each one "
         "allows.",
         routers=[
-            messages_router,
+            notifications_router,
+            letters_router,
+            receipts_router,
             wechat_router,
-            staff_router,
-            rules_router,
+            parties_router,
+            templates_router,
+            contact_rules_router,
             audit_router(get_pool),
         ],
     )
