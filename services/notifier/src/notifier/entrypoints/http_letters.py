@@ -54,7 +54,7 @@ class TrackingIn(BaseModel):
     )
     delivered_at: AwareDatetime | None = Field(
         default=None,
-        deprecated=True,
+        json_schema_extra={"deprecated": True},
         description="Deprecated: read as posted_at. A tracking number means posted, not "
         "delivered; record the delivery with POST /notifications/{id}/delivery",
     )
