@@ -12,7 +12,7 @@ from notifier.entrypoints.http_notifications import router as notifications_rout
 from notifier.entrypoints.http_parties import router as parties_router
 from notifier.entrypoints.http_receipts import router as receipts_router
 from notifier.entrypoints.http_templates import router as templates_router
-from notifier.entrypoints.wechat_push import router as wechat_router
+from notifier.entrypoints.http_wechat_push import router as wechat_router
 from notifier.runtime import NotifierRuntime
 from notifier.settings import NotifierSettings
 from propfee.audit import audit_router

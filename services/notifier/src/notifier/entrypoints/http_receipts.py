@@ -1,5 +1,5 @@
 """Delivery receipts: the SMS providers' and the push gateway's callbacks, and receipts
-recorded by staff. WeChat's pushes are in ``wechat_push``.
+recorded by staff. WeChat's pushes are in ``http_wechat_push``.
 
 The callbacks are not staff endpoints: open, authenticated by the callback token in their URL
 (Alibaba, Tencent) or their signature (the push gateway). Each answers what its provider
