@@ -12,7 +12,7 @@ from typing import Any
 
 from demo import owner_messages
 from demo.api import Api
-from demo.simulate import TZ, Simulation, add_months, gather_limited
+from demo.simulate import TZ, Simulation, add_months, gather_limited, notifications
 from demo.world import Household, build
 
 _IDS = re.compile(r"\b(pay|ntf|case|ord)-[0-9a-f-]{36}\b")
@@ -116,11 +116,7 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
 
     async def of_unit(h: Household) -> None:
         # 404: notifier never queued a message for the unit (it knows units by their messages)
-        found = await api.get(
-            "notifier", "/notifications", actor="admin", params={"unit_id": h.unit_id},
-            ok=(200, 404),
-        )  # fmt: skip
-        notes[h.unit_id] = found if isinstance(found, list) else []
+        notes[h.unit_id] = await notifications(api, {"unit_id": h.unit_id}, ok=(200, 404))
 
     await gather_limited(of_unit(h) for h in sim.households)
 

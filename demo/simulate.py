@@ -456,10 +456,9 @@ class Simulation:
         # notification's id (a fresh uuid each run), so the same seed posts the same letters.
         about: dict[str, str] = {}
         if letters:
-            printing = await self.api.get(
-                "notifier", "/notifications", actor="admin",
-                params={"status": "printing", "community_id": self.community_id},
-            )  # fmt: skip
+            printing = await notifications(
+                self.api, {"status": "printing", "community_id": self.community_id}
+            )
             about = {r["notification_id"]: f"{r['unit_id']}|{r.get('stage')}" for r in printing}
         for n in letters:
             if self.rng("ems", day, about.get(n, n)).random() >= 1 / 14:
@@ -789,6 +788,24 @@ def _message_kind(msg: dict[str, Any]) -> str:
         if kind in text:
             return kind
     return "reminder"
+
+
+async def notifications(
+    api: Api, params: dict[str, str], ok: tuple[int, ...] = (200,)
+) -> list[Any]:
+    """Every message notifier lists for ``params``, page by page (``next`` until null); []
+    when the answer is not a page (a 404 in ``ok``: an id notifier does not know yet)."""
+    found: list[Any] = []
+    cursor: str | None = None
+    while True:
+        query = {**params, "limit": "1000", **({"cursor": cursor} if cursor else {})}
+        page = await api.get("notifier", "/notifications", actor="admin", params=query, ok=ok)
+        if not isinstance(page, dict) or "items" not in page:
+            return found
+        found.extend(page["items"])
+        cursor = page.get("next")
+        if not cursor:
+            return found
 
 
 async def gather_limited(jobs: Iterable[Awaitable[Any]], limit: int = 48) -> list[Any]:

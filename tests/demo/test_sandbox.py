@@ -636,7 +636,7 @@ async def _bill_reaches_the_sandbox_phone(
             async def queued() -> bool:
                 rows = (
                     await http.get("/notifications", params={"subject_id": "inv-demo-1"})
-                ).json()
+                ).json()["items"]
                 return bool(rows) and rows[0]["status"] == "queued"
 
             await wait_until(queued, timeout=60)
@@ -644,7 +644,9 @@ async def _bill_reaches_the_sandbox_phone(
                 await http.post("/dispatch", params={"as_of": "2026-03-01T10:05:00+08:00"})
             ).json()
             assert report.get("sent") == 1, report
-            row = (await http.get("/notifications", params={"subject_id": "inv-demo-1"})).json()[0]
+            row = (await http.get("/notifications", params={"subject_id": "inv-demo-1"})).json()[
+                "items"
+            ][0]
     finally:
         await producer.stop()
     sms = [m for m in box.messages() if m["channel"] == "sms"]

@@ -83,11 +83,15 @@ async def test_sweep_reminds_who_owes_and_never_who_paid(
         assert sweep.json()["escalated"] == 1
 
         async def reminder_queued() -> bool:
-            rows = (await http.get(f"{notifier}/notifications", params={"unit_id": owes})).json()
+            rows = (await http.get(f"{notifier}/notifications", params={"unit_id": owes})).json()[
+                "items"
+            ]
             return any(n["message_type"] == "reminder" for n in rows)
 
         await wait_until(reminder_queued, timeout=60)
-        rows = (await http.get(f"{notifier}/notifications", params={"unit_id": paid})).json()
+        rows = (await http.get(f"{notifier}/notifications", params={"unit_id": paid})).json()[
+            "items"
+        ]
         assert not any(n["message_type"] == "reminder" for n in rows)
     for proc in procs.values():
         assert proc.stop_gracefully(), proc.log_tail()

@@ -67,14 +67,18 @@ async def test_a_defaulting_tenant_and_the_jointly_liable_owner_are_both_reminde
         assert sweep.json()["escalated"] == 1
 
         async def both_reminded() -> bool:
-            rows = (await http.get(f"{notifier}/notifications", params={"unit_id": unit_id})).json()
+            rows = (
+                await http.get(f"{notifier}/notifications", params={"unit_id": unit_id})
+            ).json()["items"]
             return {n["party_id"] for n in rows if n["message_type"] == "reminder"} == {
                 tenant,
                 owner,
             }
 
         await wait_until(both_reminded, timeout=60)
-        rows = (await http.get(f"{notifier}/notifications", params={"unit_id": unit_id})).json()
+        rows = (await http.get(f"{notifier}/notifications", params={"unit_id": unit_id})).json()[
+            "items"
+        ]
         reminders = [n for n in rows if n["message_type"] == "reminder"]
         assert len(reminders) == 2
         assert {(n["subject_id"], n["stage"]) for n in reminders} == {

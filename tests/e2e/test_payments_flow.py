@@ -165,7 +165,9 @@ async def test_wechat_pay_notification_to_allocation(
         await wait_until(case_closed, timeout=60)
 
         async def receipts_queued() -> bool:
-            rows = (await http.get(f"{notifier}/notifications", params={"unit_id": unit_id})).json()
+            rows = (
+                await http.get(f"{notifier}/notifications", params={"unit_id": unit_id})
+            ).json()["items"]
             return [n["message_type"] for n in rows].count("receipt") == 2
 
         await wait_until(receipts_queued, timeout=60)

@@ -58,7 +58,9 @@ async def test_invoice_to_payment_to_closed_case(create_database, services, staf
 
         async def bill_queued() -> bool:
             r = await http.get(f"{notifier}/notifications", params={"unit_id": unit_id})
-            rows = r.json() if r.status_code == 200 else []  # 404 until notifier knows the unit
+            rows = (
+                r.json()["items"] if r.status_code == 200 else []
+            )  # 404 until notifier knows the unit
             return any(n["message_type"] == "bill" for n in rows)
 
         await wait_until(bill_queued, timeout=60)
@@ -97,7 +99,9 @@ async def test_invoice_to_payment_to_closed_case(create_database, services, staf
         await wait_until(case_closed, timeout=60)
 
         async def receipt_queued() -> bool:
-            rows = (await http.get(f"{notifier}/notifications", params={"unit_id": unit_id})).json()
+            rows = (
+                await http.get(f"{notifier}/notifications", params={"unit_id": unit_id})
+            ).json()["items"]
             return [n["message_type"] for n in rows].count("receipt") == 1
 
         await wait_until(receipt_queued, timeout=60)

@@ -1,8 +1,9 @@
 """Notifier's process: the shared ServiceRuntime plus the dispatcher loop and the channels.
 
-The shared runtime has no hook for an extra background task, so this subclass starts the
-dispatcher after the relay and consumers, and stops it first on shutdown (before the pool
-closes), so the batch in hand is committed or rolled back cleanly.
+Through the runtime's hooks: ``on_started`` (the database, relay and consumers are up, before
+the service reports ready) builds the channels and starts the dispatcher; ``on_stopping``
+(first on shutdown, the pool still open) stops it, so the batch in hand is committed or rolled
+back cleanly, then closes the channels.
 """
 
 from __future__ import annotations
@@ -32,8 +33,7 @@ class NotifierRuntime(ServiceRuntime):
         self._dispatch_stop = asyncio.Event()
         self._dispatch_task: asyncio.Task[None] | None = None
 
-    async def _boot(self) -> None:
-        await super()._boot()
+    async def on_started(self) -> None:
         assert self.pool is not None
         # The built-in templates pass the check a saved one does (wording, sender, dispute
         # contact); with this deployment's SMS settings too, or the operator hears of it.
@@ -51,7 +51,7 @@ class NotifierRuntime(ServiceRuntime):
                 self.dispatcher.run(self._dispatch_stop), name="notifier-dispatcher"
             )
 
-    async def stop(self) -> None:
+    async def on_stopping(self) -> None:
         self._dispatch_stop.set()
         if self._dispatch_task is not None:
             try:
@@ -60,7 +60,6 @@ class NotifierRuntime(ServiceRuntime):
                 )
             except (TimeoutError, asyncio.CancelledError, Exception):
                 self._dispatch_task.cancel()
-        await super().stop()
         if self.channels is not None:
             with contextlib.suppress(Exception):
                 await self.channels.close()

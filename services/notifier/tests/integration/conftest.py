@@ -137,7 +137,8 @@ async def wait_for(
     async def ok() -> bool:
         r = await client.get(url, params=params)
         # 404: the id names nothing yet (an id is resolved before a list runs)
-        rows = [] if r.status_code == 404 else r.json()
+        body = [] if r.status_code == 404 else r.json()
+        rows = body["items"] if isinstance(body, dict) and "items" in body else body
         result[:] = [rows]
         return bool(check(rows))
 

@@ -134,7 +134,7 @@ async def test_fallback_wechat_push_letter_retry_and_templates(
 
         rows = {
             r["subject_id"] + "/" + r["channel"]: r
-            for r in (await http.get("/notifications")).json()
+            for r in (await http.get("/notifications")).json()["items"]
         }
         assert (
             rows["fb/sms"]["status"] == "failed"
@@ -196,7 +196,7 @@ async def test_fallback_wechat_push_letter_retry_and_templates(
         scoped = (await http.get("/audit", auth=auditor)).json()["items"]
         assert scoped and {e["community_id"] for e in scoped} == {"c-1"}
         # Message bodies are evidence with personal data: masked for the auditor.
-        seen = (await http.get("/notifications", auth=auditor)).json()
+        seen = (await http.get("/notifications", auth=auditor)).json()["items"]
         wx = next(r for r in seen if r["notification_id"] == rows["wx/wechat"]["notification_id"])
         assert "5-1-302" not in wx["body"] and "1654.80" not in wx["body"]
         assert (await http.get(pdf.url.path, auth=auditor)).status_code == 403

@@ -67,7 +67,7 @@ async def test_two_flats_of_one_person_get_one_combined_reminder(
 
         async def tasks_and_reminders() -> list[dict]:  # type: ignore[type-arg]
             r = await http.get("/notifications", params={"party_id": "p-w1"})
-            return [n for n in r.json() if n["message_type"] == "reminder"]
+            return [n for n in r.json()["items"] if n["message_type"] == "reminder"]
 
         found: list[dict] = []  # type: ignore[type-arg]
 

@@ -66,7 +66,7 @@ async def test_workers_of_one_process_never_split_a_party(
         await _queue_pairs(http, bus, cases)
         report = await dispatch(http, AS_OF, clock_auth)
         assert report.get("sent") == len(cases), report
-        rows = (await http.get("/notifications")).json()
+        rows = (await http.get("/notifications")).json()["items"]
         _one_sent_per_case(rows, cases)
     assert len(providers.alibaba.sent) == len(cases)
 
@@ -99,6 +99,6 @@ async def test_replicas_wait_for_each_other_on_a_shared_party(
                 await replica.channels.close()
             await pool.close()
         assert [p.counts["claimed"] for p in parts] == [1, 1]
-        rows = (await http.get("/notifications")).json()
+        rows = (await http.get("/notifications")).json()["items"]
         _one_sent_per_case(rows, ["k1"])
     assert len(providers.alibaba.sent) == 1

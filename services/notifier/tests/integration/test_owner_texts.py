@@ -118,7 +118,7 @@ async def test_a_dispatched_batch_reads_as_owners_expect(
         report = (await http.post("/dispatch", auth=clock_auth, params={"as_of": MORNING})).json()
         rows = {
             (r["subject_id"], r["channel"]): r
-            for r in (await http.get("/notifications")).json()
+            for r in (await http.get("/notifications")).json()["items"]
             if r["status"] in {"sent", "delivered"}
         }
     assert set(rows) == {
@@ -217,7 +217,7 @@ async def test_a_retry_on_another_channel_reuses_the_occasion_s_link(
             await http.post(
                 "/dispatch", auth=clock_auth, params={"as_of": f"2026-03-10T{hour}:00:00+08:00"}
             )
-        rows = (await http.get("/notifications", params={"subject_id": "inv-z1"})).json()
+        rows = (await http.get("/notifications", params={"subject_id": "inv-z1"})).json()["items"]
     conn = await asyncpg.connect(db)
     try:
         tokens = [r["token"] for r in await conn.fetch("SELECT token FROM pay_links")]

@@ -72,7 +72,7 @@ async def test_a_letter_is_posted_on_its_tracking_number_and_delivered_on_proof(
             await http.post("/dispatch", auth=clock_auth, params={"as_of": MORNING.isoformat()})
         ).json()
         assert report.get("printing") == 1 and report.get("sent") == 1, report
-        rows = {r["channel"]: r for r in (await http.get("/notifications")).json()}
+        rows = {r["channel"]: r for r in (await http.get("/notifications")).json()["items"]}
         # The push gateway accepted the app push: sent, not delivered.
         push = rows["app_push"]
         assert push["status"] == "sent" and push["provider_message_id"] == "push-1"
@@ -83,7 +83,11 @@ async def test_a_letter_is_posted_on_its_tracking_number_and_delivered_on_proof(
             json={"tracking_number": "EA123456789CN", "carrier": "EMS"},
         )
         assert r.status_code == 200 and r.json()["status"] == "posted", r.text
-        row = next(x for x in (await http.get("/notifications")).json() if x["channel"] == "letter")
+        row = next(
+            x
+            for x in (await http.get("/notifications")).json()["items"]
+            if x["channel"] == "letter"
+        )
         assert row["status"] == "posted" and row["delivered_at"] is None
         assert await outbox(db, "notifier.notification-delivered") == []
         # No proof, no delivery.
@@ -109,7 +113,7 @@ async def test_a_letter_is_posted_on_its_tracking_number_and_delivered_on_proof(
         }
         r = await http.post("/receipts/app_push", content=body, headers=signed)
         assert r.status_code == 200 and r.json()["applied"] == 1, r.text
-        rows = {r["channel"]: r for r in (await http.get("/notifications")).json()}
+        rows = {r["channel"]: r for r in (await http.get("/notifications")).json()["items"]}
         assert rows["app_push"]["status"] == "delivered"
         assert rows["letter"]["status"] == "delivered"
         # The report's "demands delivered vs posted" reads the status.

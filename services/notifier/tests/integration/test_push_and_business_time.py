@@ -64,7 +64,7 @@ async def _message(
 
 
 async def _status(http: httpx.AsyncClient, subject_id: str) -> dict[str, Any]:
-    rows = (await http.get("/notifications", params={"subject_id": subject_id})).json()
+    rows = (await http.get("/notifications", params={"subject_id": subject_id})).json()["items"]
     assert len(rows) == 1, rows
     row: dict[str, Any] = rows[0]
     return row

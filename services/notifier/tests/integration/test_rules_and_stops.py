@@ -82,7 +82,7 @@ async def dispatch(http: httpx.AsyncClient, as_of: str, auth: httpx.Auth) -> dic
 
 
 async def by_key(http: httpx.AsyncClient) -> dict[str, dict]:  # type: ignore[type-arg]
-    rows = (await http.get("/notifications")).json()
+    rows = (await http.get("/notifications")).json()["items"]
     return {f"{r['subject_id']}/{r['channel']}": r for r in rows}
 
 

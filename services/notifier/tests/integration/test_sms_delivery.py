@@ -72,7 +72,7 @@ async def test_alibaba_reminder_waits_for_morning_is_sent_once_and_proven(
             http, "/notifications", {"subject_id": "case-1"}, lambda r: len(r) == 1
         )
         parties = await http.get("/notifications", params={"party_id": "p-1"})
-        assert len(parties.json()) == 1
+        assert len(parties.json()["items"]) == 1
         # 21:30 in Shanghai: quiet hours, deferred to 08:00 the next morning, not dropped.
         report = (
             await http.post(
@@ -80,7 +80,7 @@ async def test_alibaba_reminder_waits_for_morning_is_sent_once_and_proven(
             )
         ).json()
         assert report.get("deferred") == 1 and not report.get("sent")
-        row = (await http.get("/notifications", params={"subject_id": "case-1"})).json()[0]
+        row = (await http.get("/notifications", params={"subject_id": "case-1"})).json()["items"][0]
         assert row["status"] == "queued" and row["status_reason"] == "quiet hours"
         assert datetime.fromisoformat(row["next_attempt_at"]) == datetime(
             2026, 3, 6, 0, 0, tzinfo=UTC
@@ -97,7 +97,7 @@ async def test_alibaba_reminder_waits_for_morning_is_sent_once_and_proven(
             )
         ).json()
         assert report.get("sent") == 1, [
-            r["status_reason"] for r in (await http.get("/notifications")).json()
+            r["status_reason"] for r in (await http.get("/notifications")).json()["items"]
         ]
         again = (
             await http.post(
@@ -113,8 +113,8 @@ async def test_alibaba_reminder_waits_for_morning_is_sent_once_and_proven(
         assert sms["params"]["room"] == "3-2-1201" and sms["params"]["amount"] == "275.80"
         assert sms["params"]["deadline"] == "3月20日" and sms["params"]["contact"] == "4008123456"
         row = rows[0] = (await http.get("/notifications", params={"subject_id": "case-1"})).json()[
-            0
-        ]
+            "items"
+        ][0]
         assert row["status"] == "sent" and row["provider_message_id"] == sms["id"]
         assert row["body"].startswith("【物业服务】3-2-1201欠费275.80元，3月20日前缴 pf.cn/p/")
         # The sender's identity is the registered sign (【物业服务】); one segment (issue 19).
@@ -141,24 +141,24 @@ async def test_alibaba_reminder_waits_for_morning_is_sent_once_and_proven(
             refused = await http.post("/receipts/alibaba", params=forged, json=report)
             assert refused.status_code == 401, refused.text
             assert CALLBACK_TOKEN not in refused.text
-        row = (await http.get("/notifications", params={"subject_id": "case-1"})).json()[0]
+        row = (await http.get("/notifications", params={"subject_id": "case-1"})).json()["items"][0]
         assert row["status"] == "sent", "a push without the callback token changes nothing"
         answer = await http.post("/receipts/alibaba", params={"token": CALLBACK_TOKEN}, json=report)
         assert answer.json() == {"code": 0, "msg": "成功"}
-        row = (await http.get("/notifications", params={"subject_id": "case-1"})).json()[0]
+        row = (await http.get("/notifications", params={"subject_id": "case-1"})).json()["items"][0]
         assert row["status"] == "delivered"
 
         # Bodies and contacts are masked for roles that do not see contacts; another
         # company's staff see nothing of it (404, not 403).
         auditor = BearerAuth(staff_token(dev_issuer, [Role.auditor], communities=["c-1"]))
         seen = await http.get("/notifications", params={"subject_id": "case-1"}, auth=auditor)
-        masked = seen.json()[0]
+        masked = seen.json()["items"][0]
         assert masked["notification_id"] == row["notification_id"]
         assert "3-2-1201" not in masked["body"] and "275.80" not in masked["body"]
         assert (await http.get("/parties/p-1", auth=auditor)).json()["phone"] == "138****5678"
         assert (await http.get("/parties/p-1")).json()["phone"] == "13812345678"
         stranger = BearerAuth(staff_token(dev_issuer, company_id="co-2"))
-        assert (await http.get("/notifications", auth=stranger)).json() == []
+        assert (await http.get("/notifications", auth=stranger)).json()["items"] == []
         assert (await http.get("/parties/p-1", auth=stranger)).status_code == 404
 
     delivered = await read_topic(kafka, test_prefix + "notifier.notification-delivered", at_least=1)
@@ -240,7 +240,7 @@ async def test_bill_before_contacts_goes_by_tencent_once_contacts_arrive(
 
         async def known() -> bool:
             rows = await http.get("/notifications", params={"subject_id": "inv-9"}, auth=staff_auth)
-            return len(rows.json()) == 1
+            return len(rows.json()["items"]) == 1
 
         await wait_until(known, timeout=30)  # once billing.community-updated has arrived
         report = (
@@ -308,7 +308,7 @@ async def test_no_usable_contact_fails_with_reason_and_staff_task(
             )
         ).json()
         assert report.get("failed") == 1
-        rows = (await http.get("/notifications", params={"status": "failed"})).json()
+        rows = (await http.get("/notifications", params={"status": "failed"})).json()["items"]
         assert {r["subject_id"] for r in rows} == {"case-0", "case-x"}
     failed = [
         json.loads(r.value or b"")

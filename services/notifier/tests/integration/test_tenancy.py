@@ -104,7 +104,7 @@ async def test_templates_belong_to_a_company_and_need_a_second_person(
         version_id = draft["template_version_id"]
 
         # Another company: not listed, not approvable (404), nothing changes.
-        assert (await http.get("/templates", auth=a1)).json() == []
+        assert (await http.get("/templates", auth=a1)).json()["items"] == []
         foreign = await http.post(f"/template-versions/{version_id}/approve", auth=a1)
         assert foreign.status_code == 404 and foreign.json()["detail"].endswith("not found")
         # Nor may it save into co-2 by naming it.
@@ -113,7 +113,7 @@ async def test_templates_belong_to_a_company_and_need_a_second_person(
         # The author may not approve their own template.
         own = await http.post(f"/template-versions/{version_id}/approve", auth=b1)
         assert own.status_code == 403
-        listed = (await http.get("/templates", auth=b2)).json()
+        listed = (await http.get("/templates", auth=b2)).json()["items"]
         assert [(t["template_version_id"], t["status"]) for t in listed] == [(version_id, "draft")]
 
         # A draft does not render: co-2's first reminder goes with the built-in wording.
@@ -126,7 +126,9 @@ async def test_templates_belong_to_a_company_and_need_a_second_person(
             )
         ).json()
         assert report.get("sent") == 1, report
-        b_rows = {r["subject_id"]: r for r in (await http.get("/notifications", auth=b2)).json()}
+        b_rows = {
+            r["subject_id"]: r for r in (await http.get("/notifications", auth=b2)).json()["items"]
+        }
         assert b_rows["b1"]["template_id"].startswith("builtin:")
 
         # The second person approves: audited, and co-2's next reminder uses it; co-1's does not.
@@ -153,10 +155,14 @@ async def test_templates_belong_to_a_company_and_need_a_second_person(
             )
         ).json()
         assert report.get("sent") == 2, report
-        b_rows = {r["subject_id"]: r for r in (await http.get("/notifications", auth=b2)).json()}
+        b_rows = {
+            r["subject_id"]: r for r in (await http.get("/notifications", auth=b2)).json()["items"]
+        }
         assert b_rows["b2"]["template_id"] == "reminder.*.sms.zh-CN"
         assert b_rows["b2"]["template_version"] == 1 and b_rows["b2"]["body"].endswith("远方物业")
-        a_rows = {r["subject_id"]: r for r in (await http.get("/notifications", auth=a1)).json()}
+        a_rows = {
+            r["subject_id"]: r for r in (await http.get("/notifications", auth=a1)).json()["items"]
+        }
         assert set(a_rows) == {"a1"}
         assert a_rows["a1"]["template_id"].startswith("builtin:")
         assert "远方物业" not in a_rows["a1"]["body"]
@@ -215,7 +221,7 @@ async def test_rendering_limits_refuse_at_save_without_stalling_the_service(
             r = await save
             assert r.status_code == 422, f"{limit}: {r.status_code} {r.text}"
             assert limit in " ".join(r.json()["problems"]), r.text
-        assert (await http.get("/templates")).json() == []
+        assert (await http.get("/templates")).json()["items"] == []
     assert notifier.stop_gracefully()
 
 
@@ -251,7 +257,7 @@ async def test_staff_dispatch_sends_only_their_communities_as_of_now(
         # depending on the time of day), company B's is not touched.
         report = (await http.post("/dispatch", auth=a1)).json()
         assert report.get("claimed") == 1, report
-        rows = {r["subject_id"]: r for r in (await http.get("/notifications")).json()}
+        rows = {r["subject_id"]: r for r in (await http.get("/notifications")).json()["items"]}
         assert rows["b1"] == b_before
         assert rows["b1"]["status"] == "queued" and rows["b1"]["attempts"] == 0
         assert rows["a1"]["status"] == "sent" or rows["a1"]["status_reason"] == "quiet hours"

@@ -110,7 +110,7 @@ async def test_subscription_message_proven_by_safe_mode_push_once(
         assert providers.alibaba.sent[0]["phone"] == "13500000000"
         rows = {
             r["subject_id"] + "/" + r["channel"]: r
-            for r in (await http.get("/notifications")).json()
+            for r in (await http.get("/notifications")).json()["items"]
         }
         row = rows["sub/wechat"]
         assert row["status"] == "sent" and row["provider"] == "wechat_subscribe"
@@ -139,14 +139,14 @@ async def test_subscription_message_proven_by_safe_mode_push_once(
         assert tampered.status_code == 401
         other = fakes.WeChatPusher("someone-else", WX_ID, AES_KEY)
         assert (await push(http, other, delivered_xml, safe=True)).status_code == 401
-        still = (await http.get("/notifications", params={"subject_id": "sub"})).json()[0]
+        still = (await http.get("/notifications", params={"subject_id": "sub"})).json()["items"][0]
         assert still["status"] == "sent"
 
         # WeChat's push (and its retries): delivered once.
         for _ in range(3):
             answer = await push(http, pusher, delivered_xml, safe=True)
             assert answer.status_code == 200 and answer.text == "success"
-        row = (await http.get("/notifications", params={"subject_id": "sub"})).json()[0]
+        row = (await http.get("/notifications", params={"subject_id": "sub"})).json()["items"][0]
         assert row["status"] == "delivered"
         assert row["proof"]["msgid"] == msgid and row["proof"]["receipt_status"] == "success"
 
@@ -194,7 +194,7 @@ async def test_template_message_blocked_by_the_user_falls_back(
             )
         ).json()
         assert report.get("sent") == 1, report
-        row = (await http.get("/notifications", params={"subject_id": "blk"})).json()[0]
+        row = (await http.get("/notifications", params={"subject_id": "blk"})).json()["items"][0]
         assert row["status"] == "sent" and row["provider"] == "wechat"
         msgid = row["provider_message_id"]
         blocked = fakes.template_finished(msgid, "failed:user block")
@@ -204,7 +204,9 @@ async def test_template_message_blocked_by_the_user_falls_back(
         assert (await push(http, pusher, late)).text == "success"
         rows = {
             r["channel"]: r
-            for r in (await http.get("/notifications", params={"subject_id": "blk"})).json()
+            for r in (await http.get("/notifications", params={"subject_id": "blk"})).json()[
+                "items"
+            ]
         }
         assert rows["wechat"]["status"] == "failed"
         assert rows["wechat"]["status_reason"] == "wechat delivery receipt: failed:user block"

@@ -65,7 +65,7 @@ async def test_coercive_wording_and_missing_identity_are_refused_with_the_phrase
             assert r.status_code == 422
             assert f"no sender identity in the {channel} template" in problems
             assert f"no dispute contact in the {channel} template" in problems
-        nothing_saved = (await http.get("/templates")).json()
+        nothing_saved = (await http.get("/templates")).json()["items"]
         assert nothing_saved == []
 
         lawful = {
@@ -97,7 +97,8 @@ async def test_coercive_wording_and_missing_identity_are_refused_with_the_phrase
         problems = r.json()["problems"]
         assert any("'停止供水'" in p and "wechat" in p for p in problems), problems
         listed = {
-            t["template_version_id"]: t["status"] for t in (await http.get("/templates")).json()
+            t["template_version_id"]: t["status"]
+            for t in (await http.get("/templates")).json()["items"]
         }
         assert listed["tv-old"] == "draft"
         ok = await http.post(

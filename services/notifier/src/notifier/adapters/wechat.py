@@ -70,7 +70,7 @@ class WeChatTemplate:
         if code == 0:
             msgid = str(answer.get("msgid", ""))
             # Accepted by the API is not delivered: the push event (the delivery receipt)
-            # makes it delivered (issue 18 rule 3; entrypoints.wechat_push).
+            # makes it delivered (issue 18 rule 3; entrypoints.http_wechat_push).
             outcome: Outcome = "sent"
             return SendResult(outcome, self.provider, msgid, {"msgid": msgid})
         verdict: Outcome = "retry" if code in TRANSIENT else "failed"

@@ -93,7 +93,7 @@ class WeChatSubscribe:
         if code == 0:
             msgid = str(answer.get("msgid", ""))
             # Accepted by the API is not delivered: the push event (the delivery receipt)
-            # makes it delivered (issue 18 rule 3; entrypoints.wechat_push).
+            # makes it delivered (issue 18 rule 3; entrypoints.http_wechat_push).
             outcome: Outcome = "sent"
             proof = {"msgid": msgid, "template_id": str(body["template_id"])}
             return SendResult(outcome, self.provider, msgid, proof)

@@ -1,12 +1,21 @@
-"""The providers' delivery-report formats, read into Receipt values."""
+"""The providers' delivery-report formats, read into Receipt values.
+
+- Alibaba Cloud SMS (SmsReport HTTP push): a JSON list of ``{"biz_id", "success",
+  "err_code", "report_time"}`` (Beijing time ``YYYY-MM-DD HH:MM:SS``); Alibaba wants
+  ``{"code": 0, "msg": "成功"}`` back, or it pushes again;
+- Tencent Cloud SMS (status callback): a JSON list of ``{"sid", "report_status",
+  "errmsg", "user_receive_time"}``; Tencent wants ``{"result": 0, "errmsg": "OK"}``;
+- the owner app's push gateway: ``{"push_id", "status", "reported_at"}`` (ours: answered with
+  the counts ``{"received", "applied"}``).
+
+Items without the provider's message id are skipped; the rest is kept as the receipt's
+evidence (``delivery_receipts``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
-
-from pydantic import AwareDatetime, BaseModel
 
 from notifier.service_layer.receipts import Receipt
 
@@ -72,21 +81,3 @@ def app_push(items: list[dict[str, Any]]) -> list[Receipt]:
         found.append(Receipt("app_push", str(i["push_id"]), status in APP_PUSH_DELIVERED,
                              status, at, i))  # fmt: skip
     return found
-
-
-class ManualReceipt(BaseModel):
-    provider: str
-    provider_message_id: str
-    success: bool
-    status: str
-    reported_at: AwareDatetime | None = None
-
-    def to_receipt(self) -> Receipt:
-        return Receipt(
-            self.provider,
-            self.provider_message_id,
-            self.success,
-            self.status,
-            self.reported_at,
-            self.model_dump(mode="json"),
-        )

@@ -5,13 +5,13 @@ route runs: 404 unless it exists in the caller's scope and in the request's comm
 Notifier knows units and subjects (cases, invoices, payments) only by the messages it has
 queued for them."""
 
+from notifier.service_layer import access
 from propfee.auth import (
     COMPANY,
     Kind,
     ScopeRegistry,
     column_resolver,
     community_resolver,
-    sql_resolver,
 )
 
 COMMUNITY = Kind("community", community_resolver)
@@ -22,13 +22,7 @@ SUBJECT = Kind("subject", column_resolver("notifications", "subject_id"))
 
 #: A company's template version (company-level; built-in defaults have no company and are
 #: never named by version).
-TEMPLATE_VERSION = Kind(
-    "template version",
-    sql_resolver(
-        "SELECT template_version_id AS id, NULL::text AS community_id, company_id "
-        "FROM templates WHERE template_version_id = ANY($1::text[]) AND company_id IS NOT NULL"
-    ),
-)
+TEMPLATE_VERSION = Kind("template version", access.TEMPLATE_VERSION_RESOLVER)
 
 REGISTRY = ScopeRegistry(
     fields={

@@ -10,6 +10,7 @@ from datetime import datetime
 import asyncpg
 
 from notifier.adapters.letters_pdf import render_pdf
+from notifier.errors import NotALetter
 from notifier.service_layer import outcomes, queries
 
 
@@ -99,7 +100,7 @@ async def record_tracking(
     return "posted" if updated else None
 
 
-class NotDeliverable(Exception):
+class NotDeliverable(NotALetter):
     """The delivery cannot be recorded (the detail says why)."""
 
 

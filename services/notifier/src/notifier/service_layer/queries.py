@@ -130,7 +130,7 @@ def scope_sql(first: int = 1) -> str:
     """The scope filter for lists over a table aliased ``n`` (``community_id``) joined to
     ``communities c``; ``$first`` and ``$first+1`` are ``principal.sql_scope()``. A community
     whose company is unknown passes only a token that names its communities (see
-    notifier.entrypoints.security)."""
+    notifier.service_layer.access)."""
     company, communities = f"${first}", f"${first + 1}"
     return (
         f"({company}::text IS NULL OR c.company_id = {company} "

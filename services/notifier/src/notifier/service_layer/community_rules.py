@@ -1,28 +1,31 @@
 """Contact rules per community: quiet hours and the reminder cap the dispatcher applies to
-that community's messages instead of the service's settings. Read by staff; set by customer
-service, community managers and company admins (audited)."""
+that community's messages instead of the service's settings (read by staff, set by customer
+service, community managers and company admins; audited)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+import asyncpg
 from pydantic import BaseModel, Field
 
 from notifier.domain import contact_rules
-from notifier.entrypoints import security
-from notifier.entrypoints.security import ContactWriter, Reader
+from notifier.errors import ContactRulesRefused
+from notifier.service_layer import access
 from notifier.settings import NotifierSettings
 from propfee import audit
-from propfee.http import Pool
+from propfee.auth import Principal
 
-router = APIRouter(tags=["staff"])
+RULE_COLUMNS = "quiet_start, quiet_end, reminder_cap, cap_window_days, set_by"
 
 
 class ContactRulesIn(BaseModel):
-    quiet_start: str = Field(description="Local time HH:MM (24-hour) when quiet hours begin")
-    quiet_end: str = Field(description="Local time HH:MM when they end (may wrap midnight)")
+    quiet_start: str = Field(
+        max_length=64, description="Local time HH:MM (24-hour) when quiet hours begin"
+    )
+    quiet_end: str = Field(
+        max_length=64, description="Local time HH:MM when they end (may wrap midnight)"
+    )
     reminder_cap: int | None = Field(
         default=None,
         le=1000,
@@ -56,42 +59,38 @@ def _out(community_id: str, row: Any, s: NotifierSettings) -> dict[str, Any]:
     }
 
 
-RULE_COLUMNS = "quiet_start, quiet_end, reminder_cap, cap_window_days, set_by"
-
-
-@router.get("/communities/{community_id}/contact-rules")
-async def get_contact_rules(
-    request: Request, pool: Pool, community_id: str, principal: Reader
+async def rules_in_force(
+    pool: asyncpg.Pool, principal: Principal, community_id: str, s: NotifierSettings
 ) -> dict[str, Any]:
     """The rules in force for the community (its own, or the service's defaults)."""
-    await security.community(pool, principal, community_id)
+    await access.community(pool, principal, community_id)
     row = await pool.fetchrow(
         "SELECT * FROM community_contact_rules WHERE community_id = $1", community_id
     )
-    return _out(community_id, row, request.app.state.runtime.settings)
+    return _out(community_id, row, s)
 
 
-@router.put("/communities/{community_id}/contact-rules")
-async def set_contact_rules(
-    request: Request, pool: Pool, community_id: str, body: ContactRulesIn, principal: ContactWriter
-) -> Any:
-    """Set the community's quiet hours (its local time) and reminder cap; refused (422) with
-    every reason when invalid. Messages already deferred are decided again when due. Audited."""
-    s: NotifierSettings = request.app.state.runtime.settings
-    await security.community(pool, principal, community_id)  # 404 before anything else
+async def set_rules(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    community_id: str,
+    body: ContactRulesIn,
+    s: NotifierSettings,
+) -> dict[str, Any]:
+    """Set the community's quiet hours and reminder cap; refused (422) with every reason.
+    Audited."""
+    await access.community(pool, principal, community_id)  # 404 before anything else
     cap = body.reminder_cap if body.reminder_cap is not None else s.reminder_cap
     window = (
-        body.cap_window_days if body.cap_window_days is not None else (s.reminder_cap_window_days)
+        body.cap_window_days if body.cap_window_days is not None else s.reminder_cap_window_days
     )
     problems = contact_rules.problems(body.quiet_start, body.quiet_end, cap, window)
     if problems:
-        return JSONResponse(
-            {"detail": "contact rules refused", "problems": problems}, status_code=422
-        )
+        raise ContactRulesRefused(problems)
     start = contact_rules.parse_clock(body.quiet_start)
     end = contact_rules.parse_clock(body.quiet_end)
     async with pool.acquire() as conn, conn.transaction():
-        company_id = await security.community(conn, principal, community_id)
+        company_id = await access.community(conn, principal, community_id)
         before = await conn.fetchrow(
             f"SELECT {RULE_COLUMNS} FROM community_contact_rules WHERE community_id = $1 "
             "FOR UPDATE",

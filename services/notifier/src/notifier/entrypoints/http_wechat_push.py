@@ -33,14 +33,14 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from notifier.adapters.wechat_crypto import MessageCrypto, PushRefused, verify
-from notifier.runtime import NotifierRuntime
-from notifier.service_layer import receipts
+from notifier.service_layer import messages
 from notifier.service_layer.receipts import Receipt
 from notifier.settings import NotifierSettings
 from propfee.auth import open_route
 from propfee.http import Pool
+from propfee.problems import problem_responses
 
-router = APIRouter(tags=["notifier"])
+router = APIRouter(tags=["receipts"])
 MAX_BODY = 64 * 1024
 KEPT = ("ToUserName", "CreateTime", "MsgType", "Event", "MsgID", "Status")  # no openid
 
@@ -108,9 +108,14 @@ def receipts_of(root: ET.Element) -> list[Receipt]:
 
 
 @router.get(
-    "/receipts/wechat", response_class=PlainTextResponse, openapi_extra=open_route("signature")
+    "/receipts/wechat",
+    response_class=PlainTextResponse,
+    openapi_extra=open_route("signature"),
+    responses=problem_responses(
+        401, 404, **{"401": "Bad or stale signature", "404": "Message push not configured"}
+    ),
 )
-async def verify_server(
+async def verify_wechat_server(
     request: Request,
     signature: str = "",
     timestamp: str = "",
@@ -126,9 +131,24 @@ async def verify_server(
 
 
 @router.post(
-    "/receipts/wechat", response_class=PlainTextResponse, openapi_extra=open_route("signature")
+    "/receipts/wechat",
+    response_class=PlainTextResponse,
+    openapi_extra=open_route("signature"),
+    responses=problem_responses(
+        400,
+        401,
+        404,
+        413,
+        503,
+        **{
+            "400": "Not WeChat's XML",
+            "401": "Bad or stale signature, or plaintext in safe mode",
+            "404": "Message push not configured",
+            "503": "Our EncodingAESKey is wrong",
+        },
+    ),
 )
-async def wechat_push(
+async def receive_wechat_push(
     request: Request,
     pool: Pool,
     signature: str = "",
@@ -171,21 +191,7 @@ async def wechat_push(
             raise HTTPException(503, f"WeChat safe mode misconfigured: {exc}") from exc
         root = _parse(inner)
         seen = msg_signature.lower()
-    found = receipts_of(root)
-    runtime: NotifierRuntime = request.app.state.runtime
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "DELETE FROM wechat_push_seen WHERE received_at < now() - make_interval(secs => $1)",
-            2 * s.wechat_push_max_age_s,
-        )
-        first = await conn.fetchval(
-            "INSERT INTO wechat_push_seen (signature, timestamp, nonce) VALUES ($1, $2, $3) "
-            "ON CONFLICT DO NOTHING RETURNING true",
-            seen,
-            int(timestamp),
-            nonce[:128],
-        )
-        if first and found:
-            await receipts.store(conn, found)
-            await receipts.apply(conn, datetime.now(UTC), runtime.settings)
+    await messages.wechat_push(
+        pool, receipts_of(root), s, seen=seen, timestamp=int(timestamp), nonce=nonce
+    )
     return PlainTextResponse("success")
