@@ -1,8 +1,7 @@
 """create_app(): the notifier service as an ASGI app (HTTP API, outbox relay, consumers,
 dispatcher)."""
 
-from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
+from fastapi import FastAPI
 
 from notifier.entrypoints import scoping
 from notifier.entrypoints.events import HANDLERS
@@ -18,18 +17,7 @@ from notifier.settings import NotifierSettings
 from propfee.audit import audit_router
 from propfee.auth import secure_app
 from propfee.http import create_service_app, get_pool
-from propfee.problems import problem_responses
 from propfee.settings import ServiceSettings
-
-
-def _audit_router() -> APIRouter:
-    """The shared ``GET /audit``, its 404 documented: a ``community_id`` or ``unit_id`` the
-    caller may not see answers 404 (scoping), which ``propfee.audit`` does not declare yet."""
-    router = audit_router(get_pool)
-    for route in router.routes:
-        if isinstance(route, APIRoute):
-            route.responses = {**problem_responses(404), **route.responses}
-    return router
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -53,7 +41,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             parties_router,
             templates_router,
             contact_rules_router,
-            _audit_router(),
+            audit_router(get_pool),
         ],
     )
     return secure_app(app, scope=scoping.REGISTRY)
