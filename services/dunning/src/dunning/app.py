@@ -3,7 +3,14 @@ background sweep)."""
 
 from fastapi import FastAPI
 
-from dunning.entrypoints import http, http_legal, http_reports, http_staff, scoping
+from dunning.entrypoints import (
+    http,
+    http_evidence,
+    http_legal,
+    http_reports,
+    http_staff,
+    scoping,
+)
 from dunning.entrypoints.events import BATCH_HANDLERS, HANDLERS
 from dunning.runtime import DunningRuntime
 from dunning.settings import DunningSettings
@@ -29,6 +36,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             http.router,
             http_staff.router,
             http_legal.router,
+            http_evidence.router,
             http_reports.router,
             audit_router(get_pool),
         ],

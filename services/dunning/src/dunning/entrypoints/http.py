@@ -24,7 +24,7 @@ from propfee.business_time import as_of_now, utc_now
 from propfee.http import Pool
 from propfee.masking import mask_data
 
-router = APIRouter(tags=["dunning"])
+router = APIRouter()
 #: ``/policies/default``: the caller's company's default policy.
 DEFAULT = "default"
 
@@ -50,7 +50,7 @@ def shown(principal: Principal, record: Mapping[str, Any]) -> dict[str, Any]:
     return row if principal.sees_contacts else mask_data(row)
 
 
-@router.get("/cases")
+@router.get("/cases", tags=["cases"])
 async def list_cases(
     pool: Pool,
     principal: security.Reader,
@@ -79,7 +79,7 @@ async def list_cases(
     return [shown(principal, r) for r in rows]
 
 
-@router.get("/cases/{case_id}")
+@router.get("/cases/{case_id}", tags=["cases"])
 async def get_case(case_id: str, pool: Pool, principal: security.Reader) -> dict[str, Any]:
     await security.case(pool, principal, case_id)
     row = await pool.fetchrow(
@@ -90,8 +90,8 @@ async def get_case(case_id: str, pool: Pool, principal: security.Reader) -> dict
     return shown(principal, row)
 
 
-@router.get("/cases/{case_id}/escalations")
-async def case_escalations(
+@router.get("/cases/{case_id}/escalations", tags=["cases"])
+async def list_case_escalations(
     case_id: str, pool: Pool, principal: security.Reader
 ) -> list[dict[str, Any]]:
     await security.case(pool, principal, case_id)
@@ -111,8 +111,10 @@ class SweepRequest(BaseModel):
     )
 
 
-@router.post("/sweeps")
-async def sweep(body: SweepRequest, pool: Pool, principal: security.Sweeper) -> dict[str, object]:
+@router.post("/sweeps", tags=["sweeps"])
+async def run_sweep_now(
+    body: SweepRequest, pool: Pool, principal: security.Sweeper
+) -> dict[str, object]:
     """Move every due case in the caller's communities to its next stage. Staff sweep their
     company's (or their listed) communities as of now only (403 for a chosen ``as_of``); the
     service role sweeps its scope (the whole deployment for a ``"*"`` token) as of any
@@ -126,7 +128,7 @@ async def sweep(body: SweepRequest, pool: Pool, principal: security.Sweeper) -> 
     return result.as_dict()
 
 
-@router.get("/policies/{community_id}")
+@router.get("/policies/{community_id}", tags=["policies"])
 async def get_policy(community_id: str, pool: Pool, principal: security.Reader) -> dict[str, Any]:
     """The policy a community follows (``default``: the caller's company's default, or the
     built-in one when the company has none)."""
@@ -152,8 +154,8 @@ def policy_refusals(exc: ValidationError) -> list[str]:
     return reasons
 
 
-@router.put("/policies/{community_id}")
-async def put_policy(
+@router.put("/policies/{community_id}", tags=["policies"])
+async def replace_policy(
     community_id: str, body: dict[str, Any], pool: Pool, principal: security.PolicyWriter
 ) -> dict[str, Any]:
     """Replace a community's policy, or (``default``) the caller's company's default, which
@@ -220,7 +222,7 @@ class CommunitySettings(BaseModel):
     late_fee_de_minimis_fen: int = Field(default=DEFAULT_LATE_FEE_DE_MINIMIS_FEN, gt=0)
 
 
-@router.get("/communities/{community_id}/settings")
+@router.get("/communities/{community_id}/settings", tags=["settings"])
 async def get_community_settings(
     community_id: str, pool: Pool, principal: security.Reader
 ) -> dict[str, Any]:
@@ -235,8 +237,8 @@ async def get_community_settings(
     ).model_dump()
 
 
-@router.put("/communities/{community_id}/settings")
-async def put_community_settings(
+@router.put("/communities/{community_id}/settings", tags=["settings"])
+async def replace_community_settings(
     community_id: str, body: dict[str, Any], pool: Pool, principal: security.PolicyWriter
 ) -> dict[str, Any]:
     """Replace a community's dunning settings; 422 with the reasons for a bad value. Audited."""

@@ -15,7 +15,7 @@ from dunning.service_layer import legal, people
 from propfee import business_time
 from propfee.http import Pool
 
-router = APIRouter(tags=["staff"])
+router = APIRouter()
 
 
 class LetterIn(BaseModel):
@@ -48,7 +48,7 @@ class LetterDeliveryIn(BaseModel):
     staff_id: str | None = StaffId
 
 
-@router.post("/cases/{case_id}/letters", status_code=201)
+@router.post("/cases/{case_id}/letters", tags=["letters"], status_code=201)
 async def record_letter(
     case_id: str, body: LetterIn, pool: Pool, principal: security.LegalWorker
 ) -> dict[str, str]:
@@ -92,7 +92,7 @@ async def record_letter(
     return await _run(pool, call)
 
 
-@router.post("/cases/{case_id}/letters/{letter_id}/delivery")
+@router.post("/cases/{case_id}/letters/{letter_id}/delivery", tags=["letters"])
 async def record_letter_delivery(
     case_id: str,
     letter_id: str,
@@ -141,8 +141,8 @@ class AdvanceIn(BaseModel):
     at: AwareDatetime | None = None
 
 
-@router.post("/cases/{case_id}/advance")
-async def advance(
+@router.post("/cases/{case_id}/advance", tags=["cases"])
+async def advance_case(
     case_id: str, body: AdvanceIn, pool: Pool, principal: security.LegalWorker
 ) -> dict[str, str]:
     """Move a case into a later stage by hand (e.g. mediation, lawsuit). 409 with the reason
@@ -173,7 +173,7 @@ async def advance(
     return {"stage": body.stage}
 
 
-@router.get("/tasks")
+@router.get("/tasks", tags=["tasks"])
 async def list_tasks(
     pool: Pool,
     principal: security.Reader,
@@ -204,8 +204,8 @@ async def list_tasks(
     return [shown(principal, r) for r in rows]
 
 
-@router.post("/tasks/{task_id}/done")
-async def task_done(task_id: str, pool: Pool, principal: security.CaseWorker) -> dict[str, str]:
+@router.post("/tasks/{task_id}/done", tags=["tasks"])
+async def complete_task(task_id: str, pool: Pool, principal: security.CaseWorker) -> dict[str, str]:
     """Mark a task done; idempotent for a done task, 404 for a cancelled one (its case
     closed)."""
     task = await security.task(pool, principal, task_id)
@@ -226,8 +226,8 @@ async def task_done(task_id: str, pool: Pool, principal: security.CaseWorker) ->
 ME = "me"
 
 
-@router.get("/staff/{staff_id}/queue")
-async def work_queue(
+@router.get("/staff/{staff_id}/queue", tags=["work-queues"])
+async def get_work_queue(
     staff_id: str, pool: Pool, principal: security.QueueReader
 ) -> list[dict[str, Any]]:
     """A person's open cases in the caller's communities, most valuable first: tier (red,

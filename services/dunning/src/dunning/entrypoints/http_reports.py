@@ -1,4 +1,5 @@
-"""Evidence bundles (JSON, PDF, ZIP) and reports: KPIs (JSON, CSV), tier counts, limitation.
+"""Reports: KPIs (JSON, CSV), tier counts, limitation clocks. (The evidence bundle for a
+court is ``http_evidence``.)
 
 Reports are aggregates under ``/reports/...`` (the owners' committee reaches those, and only
 those, never figures per staff member). The older ``/kpis``, ``/kpis.csv``, ``/kpis/tiers``
@@ -7,84 +8,23 @@ Everything is filtered, in SQL, by the caller's company and communities."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from datetime import date
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from dunning.adapters.evidence_files import render_pdf, render_zip
 from dunning.entrypoints import security
-from dunning.service_layer import evidence, kpis
-from propfee import audit
+from dunning.service_layer import kpis
 from propfee.auth import Principal
 from propfee.documents import spreadsheet_cell
 from propfee.http import Pool
-from propfee.masking import mask_data
 
 router = APIRouter(tags=["reports"])
 By = Literal["community", "stage", "channel", "staff"]
 WithinDays = Annotated[int, Query(ge=0, le=36_500)]
-
-
-async def _bundle(pool: Any, principal: Principal, case_id: str) -> dict[str, Any]:
-    async with pool.acquire() as conn:
-        await security.case(conn, principal, case_id)
-        try:
-            return await evidence.gather(conn, case_id)
-        except LookupError as exc:
-            raise HTTPException(404, str(exc)) from exc
-
-
-@router.get("/cases/{case_id}/evidence")
-async def evidence_json(case_id: str, pool: Pool, principal: security.Reader) -> dict[str, Any]:
-    """Everything on record about the case; contact data (and numbers in notes) masked for
-    roles outside ``CONTACT_ROLES``."""
-    bundle = await _bundle(pool, principal, case_id)
-    return bundle if principal.sees_contacts else mask_data(bundle)
-
-
-async def _export(pool: Any, principal: Principal, case_id: str, kind: str) -> dict[str, Any]:
-    """The bundle for a file export of personal data, audited in the same transaction."""
-    async with pool.acquire() as conn, conn.transaction():
-        case = await security.case(conn, principal, case_id)
-        bundle = await evidence.gather(conn, case_id)
-        await audit.record(
-            conn, principal, "evidence.exported", "case", case_id,
-            community_id=case["community_id"], unit_id=case["unit_id"],
-            company_id=case["company_id"], after={"format": kind},
-        )  # fmt: skip
-    return bundle
-
-
-@router.get("/cases/{case_id}/evidence.pdf", response_class=Response)
-async def evidence_pdf(case_id: str, pool: Pool, principal: security.ContactReader) -> Response:
-    """The evidence bundle as a PDF (contact data: contact roles only; the export is audited)."""
-    bundle = await _export(pool, principal, case_id, "pdf")
-    pdf = await asyncio.to_thread(render_pdf, bundle)
-    return Response(pdf, media_type="application/pdf", headers=_attachment(bundle, "pdf"))
-
-
-@router.get("/cases/{case_id}/evidence.zip", response_class=Response)
-async def evidence_zip(case_id: str, pool: Pool, principal: security.ContactReader) -> Response:
-    """The PDF, the evidence list and its numbered attachments (contact data: contact roles
-    only; the export is audited)."""
-    bundle = await _export(pool, principal, case_id, "zip")
-    data = await asyncio.to_thread(render_zip, bundle)
-    return Response(data, media_type="application/zip", headers=_attachment(bundle, "zip"))
-
-
-def _attachment(bundle: dict[str, Any], extension: str) -> dict[str, str]:
-    """The file is named for the room, as people name the case (no internal id)."""
-    name = f"证据材料-{bundle['case'].get('room_label') or '房号待补充'}.{extension}"
-    return {
-        "Content-Disposition": f'attachment; filename="evidence.{extension}"; '
-        f"filename*=UTF-8''{quote(name, safe='')}"
-    }
 
 
 async def _kpis(
@@ -112,7 +52,7 @@ def _csv(by: str, rows: list[dict[str, Any]]) -> Response:
 
 
 @router.get("/reports/kpis")
-async def report_kpis(
+async def get_kpi_report(
     request: Request,
     pool: Pool,
     principal: security.ReportReader,
@@ -127,7 +67,7 @@ async def report_kpis(
 
 
 @router.get("/reports/kpis.csv", response_class=Response)
-async def report_kpis_csv(
+async def download_kpi_report_csv(
     request: Request,
     pool: Pool,
     principal: security.ReportReader,
@@ -139,7 +79,7 @@ async def report_kpis_csv(
 
 
 @router.get("/reports/kpis/tiers")
-async def report_tiers(
+async def list_tier_report(
     pool: Pool,
     principal: security.ReportReader,
     start: date,
@@ -152,7 +92,7 @@ async def report_tiers(
 
 
 @router.get("/reports/limitation")
-async def report_limitation(
+async def list_limitation_report(
     pool: Pool, principal: security.ReportReader, as_of: date, within_days: WithinDays = 183
 ) -> list[dict[str, Any]]:
     """Per community: open invoices whose limitation period ends within ``within_days`` of
@@ -175,7 +115,7 @@ async def report_limitation(
 
 
 @router.get("/kpis")
-async def kpis_json(
+async def get_kpis(
     request: Request,
     pool: Pool,
     principal: security.StaffReportReader,
@@ -188,7 +128,7 @@ async def kpis_json(
 
 
 @router.get("/kpis.csv", response_class=Response)
-async def kpis_csv(
+async def download_kpis_csv(
     request: Request,
     pool: Pool,
     principal: security.StaffReportReader,
@@ -200,7 +140,7 @@ async def kpis_csv(
 
 
 @router.get("/kpis/tiers")
-async def tiers(
+async def list_tier_counts(
     pool: Pool,
     principal: security.StaffReportReader,
     start: date,
@@ -213,7 +153,7 @@ async def tiers(
 
 
 @router.get("/limitation")
-async def limitation(
+async def list_limitation_clocks(
     pool: Pool, principal: security.LimitationReader, as_of: date, within_days: WithinDays = 183
 ) -> list[dict[str, Any]]:
     """Open invoices whose limitation period ends within ``within_days`` of ``as_of`` or has

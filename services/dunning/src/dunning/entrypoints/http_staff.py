@@ -18,7 +18,7 @@ from propfee import audit, business_time
 from propfee.auth import Principal
 from propfee.http import Pool
 
-router = APIRouter(tags=["staff"])
+router = APIRouter()
 ReasonCode = Literal[
     "forgot", "hardship", "unhappy_with_service", "property_quality",
     "landlord_tenant_dispute", "refuses", "unreachable", "paid_elsewhere", "other",
@@ -83,7 +83,7 @@ class OutcomeIn(BaseModel):
     at: AwareDatetime | None = None
 
 
-@router.post("/cases/{case_id}/outcomes", status_code=201)
+@router.post("/cases/{case_id}/outcomes", tags=["contacts"], status_code=201)
 async def record_outcome(
     case_id: str, body: OutcomeIn, pool: Pool, principal: security.CaseWorker
 ) -> dict[str, str]:
@@ -120,7 +120,7 @@ class PromiseIn(BaseModel):
     at: AwareDatetime | None = None
 
 
-@router.post("/cases/{case_id}/promises", status_code=201)
+@router.post("/cases/{case_id}/promises", tags=["contacts"], status_code=201)
 async def record_promise(
     case_id: str, body: PromiseIn, pool: Pool, principal: security.CaseWorker
 ) -> dict[str, str]:
@@ -151,8 +151,8 @@ class NoteIn(BaseModel):
     at: AwareDatetime | None = None
 
 
-@router.post("/cases/{case_id}/notes", status_code=201)
-async def add_note(
+@router.post("/cases/{case_id}/notes", tags=["contacts"], status_code=201)
+async def create_note(
     case_id: str, body: NoteIn, pool: Pool, principal: security.CaseWorker
 ) -> dict[str, int]:
     async def call(conn: Any) -> int:
@@ -182,8 +182,8 @@ class PauseIn(BaseModel):
     starts_at: AwareDatetime | None = None
 
 
-@router.post("/cases/{case_id}/pauses", status_code=201)
-async def pause(
+@router.post("/cases/{case_id}/pauses", tags=["pauses"], status_code=201)
+async def pause_case(
     case_id: str, body: PauseIn, pool: Pool, principal: security.CaseWorker
 ) -> dict[str, str | None]:
     """Pause the case, or one disputed invoice of it, with a reason, an owner and an end
@@ -209,8 +209,10 @@ async def pause(
     return {"pause_id": await _run(pool, call)}
 
 
-@router.get("/cases/{case_id}/pauses")
-async def list_pauses(case_id: str, pool: Pool, principal: security.Reader) -> list[dict[str, Any]]:
+@router.get("/cases/{case_id}/pauses", tags=["pauses"])
+async def list_case_pauses(
+    case_id: str, pool: Pool, principal: security.Reader
+) -> list[dict[str, Any]]:
     await security.case(pool, principal, case_id)
     rows = await pool.fetch(
         "SELECT pause_id, scope, invoice_id, reason, owner, starts_at, ends_at, note, plan_id, "
@@ -225,8 +227,8 @@ class ResolveIn(BaseModel):
     at: AwareDatetime | None = None
 
 
-@router.post("/pauses/{pause_id}/resolve")
-async def resolve(
+@router.post("/pauses/{pause_id}/resolve", tags=["pauses"])
+async def resolve_pause(
     pause_id: str, body: ResolveIn, pool: Pool, principal: security.CaseWorker
 ) -> dict[str, bool]:
     """End a pause early with how it was resolved. Audited. Idempotent: a pause resolved
@@ -259,8 +261,8 @@ class AssignIn(BaseModel):
     owner: bool = False
 
 
-@router.post("/cases/{case_id}/assignment")
-async def assign(
+@router.post("/cases/{case_id}/assignment", tags=["cases"])
+async def assign_case(
     case_id: str, body: AssignIn, pool: Pool, principal: security.CaseWorker
 ) -> dict[str, str]:
     """Assign a housekeeper, collector or legal staff member (``owner``: the red case's
