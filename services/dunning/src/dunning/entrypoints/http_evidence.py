@@ -8,67 +8,52 @@ import asyncio
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from dunning.adapters.evidence_files import render_pdf, render_zip
 from dunning.entrypoints import security
+from dunning.entrypoints.models_evidence import EvidenceBundle
 from dunning.service_layer import evidence
-from propfee import audit
-from propfee.auth import Principal
 from propfee.http import Pool
 from propfee.masking import mask_data
 
 router = APIRouter(tags=["evidence"])
 
 
-async def _bundle(pool: Any, principal: Principal, case_id: str) -> dict[str, Any]:
-    async with pool.acquire() as conn:
-        await security.case(conn, principal, case_id)
-        try:
-            return await evidence.gather(conn, case_id)
-        except LookupError as exc:
-            raise HTTPException(404, str(exc)) from exc
+def _binary(media_type: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 @router.get("/cases/{case_id}/evidence")
-async def get_evidence(case_id: str, pool: Pool, principal: security.Reader) -> dict[str, Any]:
+async def get_evidence(case_id: str, pool: Pool, principal: security.Reader) -> EvidenceBundle:
     """Everything on record about the case; contact data (and numbers in notes) masked for
     roles outside ``CONTACT_ROLES``."""
-    bundle = await _bundle(pool, principal, case_id)
-    return bundle if principal.sees_contacts else mask_data(bundle)
+    bundle = await evidence.for_reader(pool, principal, case_id)
+    return EvidenceBundle.model_validate(bundle if principal.sees_contacts else mask_data(bundle))
 
 
-async def _export(pool: Any, principal: Principal, case_id: str, kind: str) -> dict[str, Any]:
-    """The bundle for a file export of personal data, audited in the same transaction."""
-    async with pool.acquire() as conn, conn.transaction():
-        case = await security.case(conn, principal, case_id)
-        bundle = await evidence.gather(conn, case_id)
-        await audit.record(
-            conn, principal, "evidence.exported", "case", case_id,
-            community_id=case["community_id"], unit_id=case["unit_id"],
-            company_id=case["company_id"], after={"format": kind},
-        )  # fmt: skip
-    return bundle
-
-
-@router.get("/cases/{case_id}/evidence.pdf", response_class=Response)
+@router.get(
+    "/cases/{case_id}/evidence.pdf", response_class=Response, responses=_binary("application/pdf")
+)
 async def download_evidence_pdf(
     case_id: str, pool: Pool, principal: security.ContactReader
 ) -> Response:
     """The evidence bundle as a PDF (contact data: contact roles only; the export is audited)."""
-    bundle = await _export(pool, principal, case_id, "pdf")
+    bundle = await evidence.export(pool, principal, case_id, "pdf")
     pdf = await asyncio.to_thread(render_pdf, bundle)
     return Response(pdf, media_type="application/pdf", headers=_attachment(bundle, "pdf"))
 
 
-@router.get("/cases/{case_id}/evidence.zip", response_class=Response)
+@router.get(
+    "/cases/{case_id}/evidence.zip", response_class=Response, responses=_binary("application/zip")
+)
 async def download_evidence_zip(
     case_id: str, pool: Pool, principal: security.ContactReader
 ) -> Response:
     """The PDF, the evidence list and its numbered attachments (contact data: contact roles
     only; the export is audited)."""
-    bundle = await _export(pool, principal, case_id, "zip")
+    bundle = await evidence.export(pool, principal, case_id, "zip")
     data = await asyncio.to_thread(render_zip, bundle)
     return Response(data, media_type="application/zip", headers=_attachment(bundle, "zip"))
 
