@@ -4,9 +4,10 @@ background sweep)."""
 from fastapi import FastAPI
 
 from dunning.entrypoints import (
-    http,
+    http_cases,
     http_evidence,
     http_legal,
+    http_policies,
     http_reports,
     http_staff,
     scoping,
@@ -33,7 +34,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         "how and when, within the law. Every endpoint but the probes needs a bearer token; "
         "`x-propfee-roles` lists the roles each one allows.",
         routers=[
-            http.router,
+            http_cases.router,
+            http_policies.router,
             http_staff.router,
             http_legal.router,
             http_evidence.router,

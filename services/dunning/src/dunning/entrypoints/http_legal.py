@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from dunning.entrypoints import security
-from dunning.entrypoints.http import shown
 from dunning.entrypoints.http_staff import REFUSED, StaffId
 from dunning.entrypoints.models import CaseAdvanced, LetterRecorded, QueueEntry, Task, TaskDone
 from dunning.errors import Forbidden
@@ -127,7 +126,7 @@ async def list_tasks(
         pool, principal, case_id=case_id, assignee=assignee, status=status, kind=kind,
         after=page.after_as(datetime.fromisoformat, str), limit=page.fetch,
     )  # fmt: skip
-    items = [Task.model_validate(shown(principal, r)) for r in rows]
+    items = [Task.model_validate(security.shown(principal, r)) for r in rows]
     return page.build(
         items, key=lambda t: [t.created_at.isoformat(), t.task_id], request=request,
         response=response,
@@ -163,5 +162,5 @@ async def get_work_queue(
         pool, principal, staff_id, after=page.after_as(int, int, str), limit=page.fetch
     )
     keys = {r["case_id"]: [r["rank_key"], -r["outstanding_fen"], r["case_id"]] for r in rows}
-    items = [QueueEntry.model_validate(shown(principal, r)) for r in rows]
+    items = [QueueEntry.model_validate(security.shown(principal, r)) for r in rows]
     return page.build(items, key=lambda q: keys[q.case_id], request=request, response=response)

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from dunning.entrypoints import security
-from dunning.entrypoints.http import shown
 from dunning.entrypoints.models import (
     CaseAssigned,
     CasePaused,
@@ -139,7 +138,7 @@ async def list_case_pauses(
         pool, principal, case_id, after=page.after_as(datetime.fromisoformat, str),
         limit=page.fetch,
     )  # fmt: skip
-    items = [Pause.model_validate(shown(principal, r)) for r in rows]
+    items = [Pause.model_validate(security.shown(principal, r)) for r in rows]
     return page.build(
         items, key=lambda p: [p.starts_at.isoformat(), p.pause_id], request=request,
         response=response,
