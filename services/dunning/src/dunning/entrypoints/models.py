@@ -225,7 +225,7 @@ class Task(BaseModel):
     stage: str | None = None
     reason: str
     source: str
-    status: str
+    status: Literal["open", "done", "cancelled"]
     assignee: str | None = None
     window_start: datetime | None = None
     window_end: datetime | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,9 +19,9 @@ class EvidenceCase(BaseModel):
     community_id: str
     payer_party_id: str
     room_label: str | None = None
-    status: str
+    status: Literal["open", "closed"]
     stage: str | None = None
-    tier: str | None = None
+    tier: Literal["red", "yellow", "green", "current"] | None = None
     outstanding_fen: int
     oldest_due_date: date | None = None
     opened_at: datetime
@@ -132,7 +132,7 @@ class Promise(BaseModel):
     amount_fen: int
     promised_date: date
     signed: bool
-    status: str
+    status: Literal["open", "kept", "broken"]
     staff_id: str
     made_at: datetime
     recorded_at: datetime | None = None
@@ -156,14 +156,14 @@ class Plan(BaseModel):
     total_fen: int
     reason: str
     created_at: datetime
-    status: str
+    status: Literal["active", "missed", "done"]
     parts: list[PlanPart]
 
 
 class EvidencePause(BaseModel):
     model_config = _OPEN
     pause_id: str
-    scope: str
+    scope: Literal["case", "invoice"]
     invoice_id: str | None = None
     reason: str
     owner: str

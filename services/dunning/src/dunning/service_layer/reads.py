@@ -6,7 +6,7 @@ many rows), never by offset."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from dunning.adapters.sweep_sql import DEFAULT_LATE_FEE_DE_MINIMIS_FEN
@@ -240,7 +240,3 @@ async def community_settings(pool: Any, principal: Principal, community_id: str)
             community_id,
         )
     return int(fen or DEFAULT_LATE_FEE_DE_MINIMIS_FEN)
-
-
-def as_datetime(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
