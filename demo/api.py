@@ -142,6 +142,20 @@ class Api:
     async def get(self, service: str, path: str, **kwargs: Any) -> Any:
         return await self.call("GET", service, path, **kwargs)
 
+    async def get_all(
+        self, service: str, path: str, *, params: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> list[Any]:
+        """Every item of a paged collection (``{"items": [...], "next": cursor}``), page
+        after page."""
+        items: list[Any] = []
+        query: dict[str, Any] = {**(params or {}), "limit": 1000}
+        while True:
+            page = await self.call("GET", service, path, params=query, **kwargs)
+            items += page["items"]
+            if not page.get("next"):
+                return items
+            query["cursor"] = page["next"]
+
     async def post(self, service: str, path: str, **kwargs: Any) -> Any:
         return await self.call("POST", service, path, **kwargs)
 

@@ -106,7 +106,7 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
     paid_side = await api.get(
         "payments", "/reports/totals", actor="admin", params={"community_id": cid}
     )
-    tiers = await api.get(
+    tiers = await api.get_all(
         "dunning", "/kpis/tiers", actor="admin",
         params={"start": str(start), "end": str(end), "community_id": cid},
     )  # fmt: skip
@@ -381,12 +381,14 @@ async def _legal_track(api: Api, sim: Simulation) -> dict[str, Any]:
     found: list[tuple[Household, dict[str, Any]]] = []
 
     async def of_unit(h: Household) -> None:
-        cases = await api.get("dunning", "/cases", actor="admin", params={"unit_id": h.unit_id})
+        cases = await api.get_all("dunning", "/cases", actor="admin", params={"unit_id": h.unit_id})
         for case in cases:
             if not case.get("legal_since"):
                 continue
             since = _instant(case["legal_since"])
-            rows = await api.get("dunning", f"/cases/{case['case_id']}/escalations", actor="admin")
+            rows = await api.get_all(
+                "dunning", f"/cases/{case['case_id']}/escalations", actor="admin"
+            )
             found.extend((h, e) for e in rows if _instant(e["escalated_at"]) >= since)
 
     await gather_limited(of_unit(h) for h in sim.households)

@@ -513,7 +513,7 @@ class Simulation:
                 h.promise_until = "resolved"
                 later = self.rng("resumed", day, h.unit_key).randint(1, 4)
                 self.pending_pay[day + timedelta(days=later)].append((h, "all"))
-        tasks = await self.api.get("dunning", "/tasks", actor="housekeeper")
+        tasks = await self.api.get_all("dunning", "/tasks", actor="housekeeper")
         # In a fixed order: the first refusing household with a lawyer's letter due is the
         # one taken to court.
         tasks.sort(key=lambda t: (t["unit_id"], t["kind"], t.get("stage") or "", t["case_id"]))
@@ -772,7 +772,7 @@ class Simulation:
     # monthly look at the services' own figures
 
     async def _snapshot(self, day: date, label: str) -> None:
-        cases = await self.api.get(
+        cases = await self.api.get_all(
             "dunning", "/cases", actor="housekeeper",
             params={"community_id": self.community_id, "status": "open"},
         )  # fmt: skip

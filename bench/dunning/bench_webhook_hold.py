@@ -92,7 +92,7 @@ async def main(args: argparse.Namespace) -> None:
     tokens = Tokens(args.company, Path(args.auth_dir))  # the issuer the services trust
     api = Api(service_urls(args.urls), tokens, 64)
     try:
-        cases = await api.get(
+        cases = await api.get_all(
             "dunning", "/cases", actor="housekeeper",
             params={"community_id": community_id, "status": "open"},
         )  # fmt: skip

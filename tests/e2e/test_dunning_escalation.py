@@ -64,7 +64,7 @@ async def test_sweep_reminds_who_owes_and_never_who_paid(
         assert counter[-1].status_code == 201, counter[-1].text
 
         async def settled_and_open() -> bool:
-            cases = {c["unit_id"]: c for c in (await http.get(f"{dunning}/cases")).json()}
+            cases = {c["unit_id"]: c for c in (await http.get(f"{dunning}/cases")).json()["items"]}
             return (
                 cases.get(paid, {}).get("status") == "closed"
                 and cases.get(owes, {}).get("status") == "open"
@@ -73,7 +73,7 @@ async def test_sweep_reminds_who_owes_and_never_who_paid(
         await wait_until(settled_and_open, timeout=60)
         stranger = bearer(staff_token(dev_issuer, company_id="co-other"))
         async with httpx.AsyncClient(timeout=15, headers=stranger) as other:
-            assert (await other.get(f"{dunning}/cases")).json() == []
+            assert (await other.get(f"{dunning}/cases")).json()["items"] == []
         # A sweep as of a chosen instant is the service role's (the simulation clock).
         cron = BearerAuth(staff_token(dev_issuer, [Role.service], company_id="*", subject="cron"))
         sweep = await http.post(

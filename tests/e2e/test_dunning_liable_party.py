@@ -50,7 +50,9 @@ async def test_a_defaulting_tenant_and_the_jointly_liable_owner_are_both_reminde
         async def case_opened() -> bool:
             r = await http.get(f"{dunning}/cases", params={"unit_id": unit_id})
             # 404 until dunning has learnt the unit (its invoice) from Kafka.
-            return r.status_code == 200 and [c["payer_party_id"] for c in r.json()] == [tenant]
+            return r.status_code == 200 and [c["payer_party_id"] for c in r.json()["items"]] == [
+                tenant
+            ]
 
         await wait_until(case_opened, timeout=60)
         policy = (await http.get(f"{dunning}/policies/{community}")).json()

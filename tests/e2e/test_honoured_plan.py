@@ -52,10 +52,12 @@ async def test_a_household_on_an_honoured_plan_is_neither_escalated_nor_advanced
         assert r.status_code == 201, r.text
 
         async def plan_known() -> bool:
-            cases = {c["unit_id"]: c for c in (await http.get(f"{dunning}/cases")).json()}
+            cases = {c["unit_id"]: c for c in (await http.get(f"{dunning}/cases")).json()["items"]}
             if planned not in cases or control not in cases:
                 return False
-            pauses = (await http.get(f"{dunning}/cases/{cases[planned]['case_id']}/pauses")).json()
+            pauses = (await http.get(f"{dunning}/cases/{cases[planned]['case_id']}/pauses")).json()[
+                "items"
+            ]
             return any(p.get("plan_id") for p in pauses)
 
         await wait_until(plan_known, timeout=60)
@@ -66,11 +68,11 @@ async def test_a_household_on_an_honoured_plan_is_neither_escalated_nor_advanced
         sweep = await http.post(f"{dunning}/sweeps", json={"as_of": as_of.isoformat()}, auth=cron)
         assert sweep.status_code == 200, sweep.text
         assert sweep.json()["escalated"] == 1
-        cases = {c["unit_id"]: c for c in (await http.get(f"{dunning}/cases")).json()}
+        cases = {c["unit_id"]: c for c in (await http.get(f"{dunning}/cases")).json()["items"]}
         assert cases[planned]["stage"] is None and cases[control]["stage"] is not None
         escalations = (
             await http.get(f"{dunning}/cases/{cases[planned]['case_id']}/escalations")
-        ).json()
+        ).json()["items"]
         assert escalations == []
         refused = await http.post(
             f"{dunning}/cases/{cases[planned]['case_id']}/advance",

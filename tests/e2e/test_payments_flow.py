@@ -159,7 +159,9 @@ async def test_wechat_pay_notification_to_allocation(
         assert s["principal_outstanding_fen"] == 0
 
         async def case_closed() -> bool:
-            cases = (await http.get(f"{dunning}/cases", params={"unit_id": unit_id})).json()
+            cases = (await http.get(f"{dunning}/cases", params={"unit_id": unit_id})).json()[
+                "items"
+            ]
             return len(cases) == 1 and cases[0]["status"] == "closed"
 
         await wait_until(case_closed, timeout=60)

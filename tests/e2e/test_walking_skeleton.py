@@ -49,11 +49,11 @@ async def test_invoice_to_payment_to_closed_case(create_database, services, staf
 
         async def case_open() -> bool:
             r = await http.get(f"{dunning}/cases", params={"unit_id": unit_id})
-            cases = r.json() if r.status_code == 200 else []  # 404 until dunning knows the unit
+            cases = r.json()["items"] if r.status_code == 200 else []  # 404 until dunning knows it
             return len(cases) == 1 and cases[0]["status"] == "open"
 
         await wait_until(case_open, timeout=60)
-        case = (await http.get(f"{dunning}/cases", params={"unit_id": unit_id})).json()[0]
+        case = (await http.get(f"{dunning}/cases", params={"unit_id": unit_id})).json()["items"][0]
         assert case["outstanding_fen"] == 27580
 
         async def bill_queued() -> bool:

@@ -89,7 +89,7 @@ def _seed_community(
     admin = bearer(issuer.mint("seed", [Role.company_admin], company, "*"))
     r = http.get("/cases", headers=admin, params={"unit_id": unit})
     _ok(r)
-    (case,) = r.json()
+    (case,) = r.json()["items"]
     # On the legal track (a legal demand): the legal role reads such cases only (advanced
     # before the pause: a manual advance is refused while the case is paused, issue 18 rule 9).
     r = http.post(

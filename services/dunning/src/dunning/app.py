@@ -1,15 +1,24 @@
 """create_app(): the dunning service as an ASGI app (HTTP API, outbox relay, consumers,
 background sweep)."""
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from dunning.entrypoints import http, http_legal, http_reports, http_staff, scoping
+from dunning.entrypoints import (
+    http_cases,
+    http_evidence,
+    http_legal,
+    http_policies,
+    http_reports,
+    http_staff,
+    scoping,
+)
 from dunning.entrypoints.events import BATCH_HANDLERS, HANDLERS
 from dunning.runtime import DunningRuntime
 from dunning.settings import DunningSettings
 from propfee.audit import audit_router
 from propfee.auth import secure_app
 from propfee.http import create_service_app, get_pool
+from propfee.problems import problem_responses
 from propfee.settings import ServiceSettings
 
 
@@ -26,12 +35,22 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         "how and when, within the law. Every endpoint but the probes needs a bearer token; "
         "`x-propfee-roles` lists the roles each one allows.",
         routers=[
-            http.router,
+            http_cases.router,
+            http_policies.router,
             http_staff.router,
             http_legal.router,
+            http_evidence.router,
             http_reports.router,
-            audit_router(get_pool),
+            _audit(),
         ],
     )
     app.state.settings = settings
     return secure_app(app, scope=scoping.REGISTRY)
+
+
+def _audit() -> APIRouter:
+    """The library's audit trail; its ``community_id`` and ``unit_id`` filters are scoped
+    (``scoping.REGISTRY``), so it answers 404 for one outside the caller's scope."""
+    router = APIRouter()
+    router.include_router(audit_router(get_pool), responses=problem_responses(404))
+    return router

@@ -1,11 +1,12 @@
 """Dunning's process: the shared ServiceRuntime plus an optional background sweep.
 
-The shared runtime has no hook for an extra task, so (like notifier) this subclass starts
-the scheduler after boot and stops it before the pool closes. The scheduler reads the wall
-clock and runs the same ``run_sweep`` as ``POST /sweeps``; replicas take turns on the
-sweep's advisory lock, so running it on every replica is safe. After boot it also publishes,
-once, the limitation clocks computed before they were published (migration 0008), and
-re-derives every stored policy stage's legal precondition from its actions (issue 18 rule 1).
+Through the shared runtime's hooks: ``on_started`` starts the scheduler once the database,
+relay and consumers are up, ``on_stopping`` stops it while the pool is still open. The
+scheduler reads the wall clock and runs the same ``run_sweep`` as ``POST /sweeps``; replicas
+take turns on the sweep's advisory lock, so running it on every replica is safe. After boot
+it also publishes, once, the limitation clocks computed before they were published
+(migration 0008), and re-derives every stored policy stage's legal precondition from its
+actions (issue 18 rule 1).
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ class DunningRuntime(ServiceRuntime):
         self._sweep_task: asyncio.Task[None] | None = None
         self._clocks_task: asyncio.Task[None] | None = None
 
-    async def _boot(self) -> None:
-        await super()._boot()
+    async def on_started(self) -> None:
         self._clocks_task = asyncio.create_task(self._publish_clocks(), name="dunning-clocks")
         if self.settings.sweep_interval_s > 0:
             self._sweep_task = asyncio.create_task(self._scheduler(), name="dunning-sweeper")
@@ -67,7 +67,7 @@ class DunningRuntime(ServiceRuntime):
         except Exception as exc:  # the next start tries again; nothing is half-published
             log.warning("publishing unpublished limitation clocks failed", error=repr(exc))
 
-    async def stop(self) -> None:
+    async def on_stopping(self) -> None:
         self._sweep_stop.set()
         if self._clocks_task is not None and not self._clocks_task.done():
             self._clocks_task.cancel()
@@ -78,4 +78,3 @@ class DunningRuntime(ServiceRuntime):
                 await asyncio.wait_for(self._sweep_task, timeout=self.settings.shutdown_timeout_s)
             except (TimeoutError, asyncio.CancelledError, Exception):
                 self._sweep_task.cancel()
-        await super().stop()

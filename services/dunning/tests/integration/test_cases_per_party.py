@@ -105,7 +105,7 @@ async def test_after_a_sale_seller_and_buyer_are_each_chased_for_their_own_invoi
     promise_id = r.json()["promise_id"]
     assert await restarted(pool, promise_id) == {apr.invoice_id}
 
-    listed = (await api.get("/cases", params={"unit_id": "1801", "status": "open"})).json()
+    listed = (await api.get("/cases", params={"unit_id": "1801", "status": "open"})).json()["items"]
     assert {(c["payer_party_id"], c["outstanding_fen"]) for c in listed} == {
         ("p-seller", 2 * 27_580),
         ("p-buyer", 27_580),

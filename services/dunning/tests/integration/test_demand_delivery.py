@@ -200,7 +200,7 @@ async def test_a_demand_cancelled_by_a_payment_becomes_a_task_and_a_note(api, po
     await feed(pool, task)  # a redelivery changes nothing
     tasks = (
         await api.get("/tasks", params={"case_id": case_id, "kind": "review_legal_demand"})
-    ).json()
+    ).json()["items"]
     assert len(tasks) == 1 and tasks[0]["reason"] == reason and tasks[0]["stage"] == "legal_demand"
     notes = await pool.fetch("SELECT body FROM case_notes WHERE case_id = $1", case_id)
     assert [n["body"] for n in notes] == [reason]

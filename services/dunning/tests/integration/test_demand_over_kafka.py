@@ -69,7 +69,7 @@ async def test_a_posted_letter_is_refused_and_its_delivery_over_kafka_allows_the
 
             async def case_open() -> bool:
                 r = await http.get(f"{dunning.url}/cases", params={"unit_id": "kd"})
-                cases[:] = r.json() if r.status_code == 200 else []
+                cases[:] = r.json()["items"] if r.status_code == 200 else []
                 return bool(cases)
 
             await wait_until(case_open, timeout=60)

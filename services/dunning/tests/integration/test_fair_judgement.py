@@ -91,7 +91,7 @@ async def test_a_promise_paid_by_its_date_is_kept_though_other_arrears_remain(ap
     await feed(pool, settled(promised, at("2026-02-18 15:00")))
     await sweep(pool, "2026-02-25 10:00")  # the older bill is still owed
     assert await promise_status(pool, case_id) == "kept"
-    follow = (await api.get("/tasks", params={"kind": "promise_follow_up"})).json()
+    follow = (await api.get("/tasks", params={"kind": "promise_follow_up"})).json()["items"]
     assert follow == [], "a kept promise asks no follow-up"
 
 
@@ -105,7 +105,7 @@ async def test_a_promise_paid_short_or_before_it_was_made_is_broken(api, pool) -
     assert await promise_status(pool, case_id) == "open", "within the grace (a day)"
     await sweep(pool, "2026-02-22 10:00")
     assert await promise_status(pool, case_id) == "broken"
-    follow = (await api.get("/tasks", params={"kind": "promise_follow_up"})).json()
+    follow = (await api.get("/tasks", params={"kind": "promise_follow_up"})).json()["items"]
     assert len(follow) == 1
 
 

@@ -78,7 +78,7 @@ async def test_an_honoured_plan_holds_its_invoices_across_services(
             r = await http.post("/sweeps", json={"as_of": "2026-06-20T10:00:00+08:00"}, auth=cron)
             assert r.status_code == 200, r.text
             assert r.json()["escalated"] == 1
-            cases = {c["unit_id"]: c for c in (await http.get("/cases")).json()}
+            cases = {c["unit_id"]: c for c in (await http.get("/cases")).json()["items"]}
             # Still owed (the late fee), but not chased: no tier, no stage.
             assert cases["k-20"]["status"] == "open" and cases["k-20"]["outstanding_fen"] == 80_000
             assert cases["k-20"]["tier"] == "current" and cases["k-20"]["stage"] is None

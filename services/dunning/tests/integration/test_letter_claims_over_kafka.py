@@ -88,7 +88,9 @@ async def test_letter_escalations_carry_their_lines_and_the_part_payment(
                 "/sweeps", json={"as_of": at("2026-01-10 10:00").isoformat()}, auth=cron
             )
             assert swept.status_code == 200 and swept.json()["escalated"] == 1, swept.text
-            case_id = (await http.get("/cases", params={"unit_id": "kl"})).json()[0]["case_id"]
+            case_id = (await http.get("/cases", params={"unit_id": "kl"})).json()["items"][0][
+                "case_id"
+            ]
             moved = await http.post(
                 f"/cases/{case_id}/advance", auth=cron,
                 json={"stage": "legal_demand", "at": at("2026-01-12 10:00").isoformat()},

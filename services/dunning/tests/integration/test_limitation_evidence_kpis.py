@@ -53,13 +53,13 @@ async def test_limitation_clock_examples_from_events_in_any_order(api, pool) -> 
     assert await expires(pool, other) == date(2026, 3, 31)
     r = await api.post("/sweeps", json={"as_of": at("2027-08-01 10:00").isoformat()})
     assert r.status_code == 200
-    alerts = (await api.get("/tasks", params={"kind": "limitation_alert"})).json()
+    alerts = (await api.get("/tasks", params={"kind": "limitation_alert"})).json()["items"]
     assert [a["due_on"] for a in alerts] == ["2028-01-05"]
-    listed = (await api.get("/limitation", params={"as_of": "2027-08-01"})).json()
+    listed = (await api.get("/limitation", params={"as_of": "2027-08-01"})).json()["items"]
     assert {(x["invoice_id"], x["voluntary_only"]) for x in listed} == {
         (other.invoice_id, True), (inv.invoice_id, False),
     }  # fmt: skip
-    escalation = (await api.get(f"/cases/{case['case_id']}/escalations")).json()[0]
+    escalation = (await api.get(f"/cases/{case['case_id']}/escalations")).json()["items"][0]
     assert escalation["invoice_ids"] == [inv.invoice_id], "expired: off the automatic ladder"
     assert escalation["outstanding_fen"] == 590_000
 

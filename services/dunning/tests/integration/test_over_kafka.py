@@ -87,12 +87,12 @@ async def test_overdue_is_escalated_paid_is_never_reminded(
                     await conn.close()
 
             await wait_until(all_handled, timeout=60)
-            cases = {c["unit_id"]: c for c in (await http.get("/cases")).json()}
-            tasks = (await http.get("/tasks", params={"kind": "fix_contact"})).json()
+            cases = {c["unit_id"]: c for c in (await http.get("/cases")).json()["items"]}
+            tasks = (await http.get("/tasks", params={"kind": "fix_contact"})).json()["items"]
             # k-2 paid: its case is closed, or was never opened if the settlement came first.
             assert cases.get("k-2", {}).get("status", "closed") == "closed"
             assert cases["k-1"]["status"] == "open"
-            pauses = (await http.get(f"/cases/{cases['k-3']['case_id']}/pauses")).json()
+            pauses = (await http.get(f"/cases/{cases['k-3']['case_id']}/pauses")).json()["items"]
             assert [p["plan_id"] for p in pauses] == ["plan-1"]
             assert len(tasks) == 1
 
@@ -107,7 +107,7 @@ async def test_overdue_is_escalated_paid_is_never_reminded(
                 "/sweeps", json={"as_of": "2026-02-08T10:00:00+08:00"}, auth=cron
             )
             assert again.json()["escalated"] == 0
-            k3 = (await http.get("/cases", params={"unit_id": "k-3"})).json()[0]
+            k3 = (await http.get("/cases", params={"unit_id": "k-3"})).json()["items"][0]
             assert k3["status"] == "open"
         records = await read_topic(
             kafka, test_prefix + ArrearsEscalated.topic(), at_least=1, settle=1.5
@@ -230,7 +230,7 @@ async def test_each_party_of_a_unit_is_chased_for_its_own_invoices_over_kafka(
                     await conn.close()
 
             await wait_until(all_handled, timeout=60)
-            cases = (await http.get("/cases", params={"unit_id": "k-20"})).json()
+            cases = (await http.get("/cases", params={"unit_id": "k-20"})).json()["items"]
             assert {(c["payer_party_id"], c["outstanding_fen"]) for c in cases} == {
                 ("p-seller", 27_580),
                 ("p-buyer", 27_580),

@@ -57,19 +57,21 @@ async def test_legal_referral_refused_until_a_delivered_demand_deadline_passed(a
     )
     assert ok.status_code == 200, ok.text
     assert (await case_of(pool, "2001"))["stage"] == "lawsuit"
-    tasks = (await api.get("/tasks", params={"case_id": case["case_id"], "kind": "lawsuit"})).json()
+    tasks = (
+        await api.get("/tasks", params={"case_id": case["case_id"], "kind": "lawsuit"})
+    ).json()["items"]
     assert len(tasks) == 1 and tasks[0]["assignee"] == "legal-1"
     # A red case got a named owner task; assigning the owner closes it.
     assert (await case_of(pool, "2001"))["tier"] == "red"
-    owner_tasks = (await api.get("/tasks", params={"kind": "assign_owner"})).json()
+    owner_tasks = (await api.get("/tasks", params={"kind": "assign_owner"})).json()["items"]
     assert len(owner_tasks) == 1
     r = await api.post(
         f"/cases/{case['case_id']}/assignment",
         json={"staff_id": "hk-7", "role": "collector", "owner": True},
     )
     assert r.status_code == 200
-    assert (await api.get("/tasks", params={"kind": "assign_owner"})).json() == []
-    queue = (await api.get("/staff/hk-7/queue")).json()
+    assert (await api.get("/tasks", params={"kind": "assign_owner"})).json()["items"] == []
+    queue = (await api.get("/staff/hk-7/queue")).json()["items"]
     assert [q["case_id"] for q in queue] == [case["case_id"]] and queue[0]["owner"]
 
 
@@ -102,7 +104,7 @@ async def test_complaint_pauses_promise_defers_and_a_broken_promise_follows_up(a
     assert (await sweep(api, "2026-02-10 10:00"))["escalated"] == 0, "deferred until the promise"
     result = await sweep(api, "2026-02-23 10:00")
     assert result["by_stage"] == {"reminder": 1}
-    follow = (await api.get("/tasks", params={"kind": "promise_follow_up"})).json()
+    follow = (await api.get("/tasks", params={"kind": "promise_follow_up"})).json()["items"]
     assert len(follow) == 1 and follow[0]["assignee"] == "hk-1"
     # The signed promise acknowledged the debt: the clock restarted on 2026-02-09.
     expires = await pool.fetchval(
@@ -128,7 +130,7 @@ async def test_disputed_invoice_is_left_out_while_paused(api, pool) -> None:  # 
     }
     assert (await api.post(f"/cases/{case_id}/pauses", json=body)).status_code == 201
     assert (await sweep(api, "2026-03-08 10:00"))["escalated"] == 1
-    escalations = (await api.get(f"/cases/{case_id}/escalations")).json()
+    escalations = (await api.get(f"/cases/{case_id}/escalations")).json()["items"]
     assert escalations[0]["outstanding_fen"] == 27_580
     assert disputed.invoice_id not in escalations[0]["invoice_ids"]
 

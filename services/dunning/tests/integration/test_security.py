@@ -109,13 +109,15 @@ async def test_a_community_of_an_unknown_company_is_visible_to_no_company_token(
     async with client as http:
         for headers in (admin, other_company):
             assert (await http.get(f"/cases/{case_id}", headers=headers)).status_code == 404
-            assert (await http.get("/cases", headers=headers)).json() == []
+            assert (await http.get("/cases", headers=headers)).json()["items"] == []
         assert (await http.get(f"/cases/{case_id}", headers=cron)).status_code == 200
         await feed(pool, community("c-new", "co-1"))
         assert (await http.get(f"/cases/{case_id}", headers=admin)).status_code == 200
         assert (await http.get(f"/cases/{case_id}", headers=other_company)).status_code == 404
-        assert [c["case_id"] for c in (await http.get("/cases", headers=admin)).json()] == [case_id]
-        assert (await http.get("/cases", headers=other_company)).json() == []
+        assert [
+            c["case_id"] for c in (await http.get("/cases", headers=admin)).json()["items"]
+        ] == [case_id]
+        assert (await http.get("/cases", headers=other_company)).json()["items"] == []
 
 
 async def test_owners_committee_reads_aggregates_only(client, pool, dev_issuer) -> None:  # type: ignore[no-untyped-def]
@@ -126,7 +128,7 @@ async def test_owners_committee_reads_aggregates_only(client, pool, dev_issuer) 
         r = await http.get("/reports/kpis", headers=committee, params=period)
         assert r.status_code == 200, r.text
         assert (await http.get("/reports/limitation", headers=committee,
-                               params={"as_of": "2028-03-01"})).json()[0]["invoices"] == 1  # fmt: skip
+                               params={"as_of": "2028-03-01"})).json()["items"][0]["invoices"] == 1  # fmt: skip
         staff = await http.get("/reports/kpis", headers=committee, params={**period, "by": "staff"})
         assert staff.status_code == 403
         for path, params in (("/limitation", {"as_of": "2028-03-01"}), ("/cases", {}),
@@ -147,11 +149,11 @@ async def test_work_queues_are_their_owners_and_the_managers(client, pool, dev_i
         assert r.status_code == 200, r.text
         for headers, path in ((hk7, "/staff/me/queue"), (hk7, "/staff/hk-7/queue"),
                               (manager, "/staff/hk-7/queue")):  # fmt: skip
-            queue = (await http.get(path, headers=headers)).json()
+            queue = (await http.get(path, headers=headers)).json()["items"]
             assert [c["case_id"] for c in queue] == [case_id], path
         assert (await http.get("/staff/hk-7/queue", headers=hk8)).status_code == 403
-        assert (await http.get("/staff/me/queue", headers=hk8)).json() == []
-        assert (await http.get("/staff/hk-7/queue", headers=elsewhere)).json() == []
+        assert (await http.get("/staff/me/queue", headers=hk8)).json()["items"] == []
+        assert (await http.get("/staff/hk-7/queue", headers=elsewhere)).json()["items"] == []
 
 
 async def test_staff_sweep_now_only_the_service_role_as_of_another_instant(
@@ -200,7 +202,7 @@ async def test_contact_data_masked_for_roles_that_do_not_need_it(client, pool, d
             (Role.auditor, True), (Role.service, True), (Role.customer_service, False),
         ):  # fmt: skip
             headers = as_(dev_issuer, [role])
-            pauses = (await http.get(f"/cases/{case_id}/pauses", headers=headers)).json()
+            pauses = (await http.get(f"/cases/{case_id}/pauses", headers=headers)).json()["items"]
             bundle = (await http.get(f"/cases/{case_id}/evidence", headers=headers)).json()
             assert (PHONE in f"{pauses} {bundle}") is not masked, role
             pdf = await http.get(f"/cases/{case_id}/evidence.pdf", headers=headers)

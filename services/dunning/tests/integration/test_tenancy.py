@@ -226,17 +226,17 @@ async def test_the_legal_role_reads_the_legal_track_only(
         r = await http.post(f"/cases/{legal_case}/advance", headers=manager,
                             json={"stage": "legal_demand"})  # fmt: skip
         assert r.status_code == 200, r.text
-        listed = (await http.get("/cases", headers=legal)).json()
+        listed = (await http.get("/cases", headers=legal)).json()["items"]
         assert [c["case_id"] for c in listed] == [legal_case]
-        assert [c["case_id"] for c in (await http.get("/cases", headers=manager)).json()] == [
-            ordinary, legal_case,
-        ]  # fmt: skip
-        queue = (await http.get("/staff/me/queue", headers=legal)).json()
+        # Opened at the same instant: the page orders them by id.
+        listed = (await http.get("/cases", headers=manager)).json()["items"]
+        assert [c["case_id"] for c in listed] == sorted([ordinary, legal_case])
+        queue = (await http.get("/staff/me/queue", headers=legal)).json()["items"]
         assert [c["case_id"] for c in queue] == [legal_case]
-        tasks = (await http.get("/tasks", headers=legal)).json()
+        tasks = (await http.get("/tasks", headers=legal)).json()["items"]
         assert tasks and {t["case_id"] for t in tasks} == {legal_case}
         visit = next(
-            t for t in (await http.get("/tasks", headers=manager)).json()
+            t for t in (await http.get("/tasks", headers=manager)).json()["items"]
             if t["case_id"] == ordinary
         )  # fmt: skip
         for path in (
@@ -255,7 +255,9 @@ async def test_the_legal_role_reads_the_legal_track_only(
         await feed(pool, settled(on_track, datetime.now(UTC)))
         assert (await case_of(pool, "l-2"))["status"] == "closed"
         assert (await http.get(f"/cases/{legal_case}", headers=legal)).status_code == 200
-        listed = (await http.get("/cases", headers=legal, params={"status": "closed"})).json()
+        listed = (await http.get("/cases", headers=legal, params={"status": "closed"})).json()[
+            "items"
+        ]
         assert [c["case_id"] for c in listed] == [legal_case]
 
 

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from dunning.adapters.sweep_sql import DEFAULT_LATE_FEE_DE_MINIMIS_FEN
-from dunning.entrypoints.http import CommunitySettings
+from dunning.entrypoints.http_policies import CommunitySettings
 
 
 def test_the_default_de_minimis_is_fifty_yuan() -> None:

@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from dunning.domain.default_policy import DEFAULT_POLICY
 from dunning.domain.policy import Policy
-from dunning.entrypoints.http import policy_refusals
+from dunning.entrypoints.http_policies import policy_refusals
 
 
 def test_joint_liability_is_off_by_default_and_names_a_stage_of_the_policy() -> None:

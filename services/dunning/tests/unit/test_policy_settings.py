@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from dunning.domain.default_policy import DEFAULT_POLICY
 from dunning.domain.policy import Policy, validate_settings
-from dunning.entrypoints.http import policy_refusals
+from dunning.entrypoints.http_policies import policy_refusals
 
 
 def with_(**changes: Any) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Evidence bundles (JSON, PDF, ZIP) and reports: KPIs (JSON, CSV), tier counts, limitation.
+"""Reports: KPIs (JSON, CSV), tier counts, limitation clocks. (The evidence bundle for a
+court is ``http_evidence``.)
 
 Reports are aggregates under ``/reports/...`` (the owners' committee reaches those, and only
 those, never figures per staff member). The older ``/kpis``, ``/kpis.csv``, ``/kpis/tiers``
@@ -7,127 +8,83 @@ Everything is filtered, in SQL, by the caller's company and communities."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from datetime import date
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from dunning.adapters.evidence_files import render_pdf, render_zip
 from dunning.entrypoints import security
-from dunning.service_layer import evidence, kpis
-from propfee import audit
+from dunning.entrypoints.models import KpiReport, LimitationByCommunity, LimitationClock, TierCount
+from dunning.service_layer import kpis, reads
 from propfee.auth import Principal
 from propfee.documents import spreadsheet_cell
 from propfee.http import Pool
-from propfee.masking import mask_data
+from propfee.paging import Page, PageQuery, PageRequest
+from propfee.problems import problem_responses
 
 router = APIRouter(tags=["reports"])
 By = Literal["community", "stage", "channel", "staff"]
 WithinDays = Annotated[int, Query(ge=0, le=36_500)]
-
-
-async def _bundle(pool: Any, principal: Principal, case_id: str) -> dict[str, Any]:
-    async with pool.acquire() as conn:
-        await security.case(conn, principal, case_id)
-        try:
-            return await evidence.gather(conn, case_id)
-        except LookupError as exc:
-            raise HTTPException(404, str(exc)) from exc
-
-
-@router.get("/cases/{case_id}/evidence")
-async def evidence_json(case_id: str, pool: Pool, principal: security.Reader) -> dict[str, Any]:
-    """Everything on record about the case; contact data (and numbers in notes) masked for
-    roles outside ``CONTACT_ROLES``."""
-    bundle = await _bundle(pool, principal, case_id)
-    return bundle if principal.sees_contacts else mask_data(bundle)
-
-
-async def _export(pool: Any, principal: Principal, case_id: str, kind: str) -> dict[str, Any]:
-    """The bundle for a file export of personal data, audited in the same transaction."""
-    async with pool.acquire() as conn, conn.transaction():
-        case = await security.case(conn, principal, case_id)
-        bundle = await evidence.gather(conn, case_id)
-        await audit.record(
-            conn, principal, "evidence.exported", "case", case_id,
-            community_id=case["community_id"], unit_id=case["unit_id"],
-            company_id=case["company_id"], after={"format": kind},
-        )  # fmt: skip
-    return bundle
-
-
-@router.get("/cases/{case_id}/evidence.pdf", response_class=Response)
-async def evidence_pdf(case_id: str, pool: Pool, principal: security.ContactReader) -> Response:
-    """The evidence bundle as a PDF (contact data: contact roles only; the export is audited)."""
-    bundle = await _export(pool, principal, case_id, "pdf")
-    pdf = await asyncio.to_thread(render_pdf, bundle)
-    return Response(pdf, media_type="application/pdf", headers=_attachment(bundle, "pdf"))
-
-
-@router.get("/cases/{case_id}/evidence.zip", response_class=Response)
-async def evidence_zip(case_id: str, pool: Pool, principal: security.ContactReader) -> Response:
-    """The PDF, the evidence list and its numbered attachments (contact data: contact roles
-    only; the export is audited)."""
-    bundle = await _export(pool, principal, case_id, "zip")
-    data = await asyncio.to_thread(render_zip, bundle)
-    return Response(data, media_type="application/zip", headers=_attachment(bundle, "zip"))
-
-
-def _attachment(bundle: dict[str, Any], extension: str) -> dict[str, str]:
-    """The file is named for the room, as people name the case (no internal id)."""
-    name = f"证据材料-{bundle['case'].get('room_label') or '房号待补充'}.{extension}"
-    return {
-        "Content-Disposition": f'attachment; filename="evidence.{extension}"; '
-        f"filename*=UTF-8''{quote(name, safe='')}"
-    }
+CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
+}
+#: A scoped community named in the query may answer 404.
+SCOPED = problem_responses(404)
 
 
 async def _kpis(
     request: Request, pool: Any, principal: Principal, by: str, start: date, end: date
-) -> dict[str, Any]:
-    if by == "staff" and not principal.has_any(security.STAFF_REPORT):
-        raise HTTPException(403, "figures per staff member are not for your role")
+) -> KpiReport:
     costs = request.app.state.settings.channel_costs_fen
-    scope = principal.sql_scope()
-    async with pool.acquire() as conn:
-        rows = await kpis.chase_kpis(conn, by, start, end, costs, scope)
-        recovered = await kpis.recovery(conn, start, scope)
-        tiers = await kpis.tier_counts(conn, start, end, None, scope)
-    return {"by": by, "rows": rows, "historical_recovery": recovered, "tier_counts": tiers}
+    return KpiReport.model_validate(await kpis.report(pool, principal, by, start, end, costs))
 
 
-def _csv(by: str, rows: list[dict[str, Any]]) -> Response:
+def _csv(by: str, report: KpiReport) -> Response:
     out = io.StringIO()
     fields = [by, "chased", "paid_after_chase", "success_rate", "cost_fen",
               "cost_per_chase_fen", "complaints", "complaint_rate"]  # fmt: skip
-    writer = csv.DictWriter(out, fieldnames=fields)
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
+    rows = (r.model_dump() for r in report.rows)
     writer.writerows({k: spreadsheet_cell(v) for k, v in r.items()} for r in rows)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
 
 
+async def _tiers(
+    pool: Any, principal: Principal, page: PageRequest, request: Request, response: Response,
+    start: date, end: date, community_id: str | None,
+) -> Page[TierCount]:  # fmt: skip
+    rows = await kpis.tier_report(
+        pool, principal, start, end, community_id,
+        after=page.after_as(date.fromisoformat, str, str), limit=page.fetch,
+    )  # fmt: skip
+    items = [TierCount.model_validate(r) for r in rows]
+    return page.build(
+        items, key=lambda t: [t.as_of_date.isoformat(), t.community_id, t.tier],
+        request=request, response=response,
+    )  # fmt: skip
+
+
 @router.get("/reports/kpis")
-async def report_kpis(
+async def get_kpi_report(
     request: Request,
     pool: Pool,
     principal: security.ReportReader,
     start: date,
     end: date,
     by: By = "community",
-) -> dict[str, Any]:
+) -> KpiReport:
     """Success rate, cost per chase and complaint rate by ``by`` for chases in [start, end);
     historical recovery of arrears due before ``start``; tier counts in [start, end).
     ``by=staff`` is not for the owners' committee (403)."""
     return await _kpis(request, pool, principal, by, start, end)
 
 
-@router.get("/reports/kpis.csv", response_class=Response)
-async def report_kpis_csv(
+@router.get("/reports/kpis.csv", response_class=Response, responses=CSV)
+async def download_kpi_report_csv(
     request: Request,
     pool: Pool,
     principal: security.ReportReader,
@@ -135,60 +92,59 @@ async def report_kpis_csv(
     end: date,
     by: By = "community",
 ) -> Response:
-    return _csv(by, (await _kpis(request, pool, principal, by, start, end))["rows"])
+    return _csv(by, await _kpis(request, pool, principal, by, start, end))
 
 
-@router.get("/reports/kpis/tiers")
-async def report_tiers(
+@router.get("/reports/kpis/tiers", responses=SCOPED)
+async def list_tier_report(
     pool: Pool,
     principal: security.ReportReader,
+    page: PageQuery,
+    request: Request,
+    response: Response,
     start: date,
     end: date,
     community_id: str | None = None,
-) -> list[dict[str, Any]]:
+) -> Page[TierCount]:
     """Cases and amounts per tier per community, one snapshot per sweep day."""
-    async with pool.acquire() as conn:
-        return await kpis.tier_counts(conn, start, end, community_id, principal.sql_scope())
+    return await _tiers(pool, principal, page, request, response, start, end, community_id)
 
 
 @router.get("/reports/limitation")
-async def report_limitation(
-    pool: Pool, principal: security.ReportReader, as_of: date, within_days: WithinDays = 183
-) -> list[dict[str, Any]]:
+async def list_limitation_report(
+    pool: Pool,
+    principal: security.ReportReader,
+    page: PageQuery,
+    request: Request,
+    response: Response,
+    as_of: date,
+    within_days: WithinDays = 183,
+) -> Page[LimitationByCommunity]:
     """Per community: open invoices whose limitation period ends within ``within_days`` of
     ``as_of`` or has ended ("voluntary payment only"), counted, with the amount."""
-    company, communities = principal.sql_scope()
-    rows = await pool.fetch(
-        "SELECT community_id, count(*) AS invoices, "
-        "count(*) FILTER (WHERE limitation_expires_on < $1) AS voluntary_only, "
-        "sum(coalesce(principal_outstanding_fen, total_fen))::bigint AS outstanding_fen, "
-        "min(limitation_expires_on) AS earliest_expiry FROM receivables "
-        "WHERE issued AND NOT settled AND limitation_expires_on <= $1 + $2::integer "
-        f"AND {security.scope_sql('receivables.community_id', 3, 4)} "
-        "GROUP BY community_id ORDER BY community_id",
-        as_of,
-        within_days,
-        company,
-        communities,
-    )
-    return [dict(r) for r in rows]
+    rows = await reads.limitation_by_community(
+        pool, principal, as_of=as_of, within_days=within_days,
+        after=page.after_as(str), limit=page.fetch,
+    )  # fmt: skip
+    items = [LimitationByCommunity.model_validate(dict(r)) for r in rows]
+    return page.build(items, key=lambda r: [r.community_id], request=request, response=response)
 
 
 @router.get("/kpis")
-async def kpis_json(
+async def get_kpis(
     request: Request,
     pool: Pool,
     principal: security.StaffReportReader,
     start: date,
     end: date,
     by: By = "community",
-) -> dict[str, Any]:
+) -> KpiReport:
     """As ``/reports/kpis``, for staff."""
     return await _kpis(request, pool, principal, by, start, end)
 
 
-@router.get("/kpis.csv", response_class=Response)
-async def kpis_csv(
+@router.get("/kpis.csv", response_class=Response, responses=CSV)
+async def download_kpis_csv(
     request: Request,
     pool: Pool,
     principal: security.StaffReportReader,
@@ -196,38 +152,42 @@ async def kpis_csv(
     end: date,
     by: By = "community",
 ) -> Response:
-    return _csv(by, (await _kpis(request, pool, principal, by, start, end))["rows"])
+    return _csv(by, await _kpis(request, pool, principal, by, start, end))
 
 
-@router.get("/kpis/tiers")
-async def tiers(
+@router.get("/kpis/tiers", responses=SCOPED)
+async def list_tier_counts(
     pool: Pool,
     principal: security.StaffReportReader,
+    page: PageQuery,
+    request: Request,
+    response: Response,
     start: date,
     end: date,
     community_id: str | None = None,
-) -> list[dict[str, Any]]:
+) -> Page[TierCount]:
     """As ``/reports/kpis/tiers``, for staff."""
-    async with pool.acquire() as conn:
-        return await kpis.tier_counts(conn, start, end, community_id, principal.sql_scope())
+    return await _tiers(pool, principal, page, request, response, start, end, community_id)
 
 
 @router.get("/limitation")
-async def limitation(
-    pool: Pool, principal: security.LimitationReader, as_of: date, within_days: WithinDays = 183
-) -> list[dict[str, Any]]:
+async def list_limitation_clocks(
+    pool: Pool,
+    principal: security.LimitationReader,
+    page: PageQuery,
+    request: Request,
+    response: Response,
+    as_of: date,
+    within_days: WithinDays = 183,
+) -> Page[LimitationClock]:
     """Open invoices whose limitation period ends within ``within_days`` of ``as_of`` or has
     ended ("voluntary payment only"), one by one."""
-    company, communities = principal.sql_scope()
-    rows = await pool.fetch(
-        "SELECT invoice_id, unit_id, community_id, due_date, limitation_expires_on, "
-        "limitation_expires_on < $1 AS voluntary_only FROM receivables "
-        "WHERE issued AND NOT settled AND limitation_expires_on <= $1 + $2::integer "
-        f"AND {security.scope_sql('receivables.community_id', 3, 4)} "
-        "ORDER BY limitation_expires_on, invoice_id LIMIT 5000",
-        as_of,
-        within_days,
-        company,
-        communities,
-    )
-    return [dict(r) for r in rows]
+    rows = await reads.limitation_clocks(
+        pool, principal, as_of=as_of, within_days=within_days,
+        after=page.after_as(date.fromisoformat, str), limit=page.fetch,
+    )  # fmt: skip
+    items = [LimitationClock.model_validate(dict(r)) for r in rows]
+    return page.build(
+        items, key=lambda r: [r.limitation_expires_on, r.invoice_id], request=request,
+        response=response,
+    )  # fmt: skip

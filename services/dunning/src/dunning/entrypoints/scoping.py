@@ -5,6 +5,7 @@ route runs: 404 unless it exists in the caller's scope and in the request's comm
 community whose company dunning has not learnt yet (billing.community-updated) is reached by
 deployment-wide tokens only."""
 
+from dunning.service_layer import scope
 from propfee.auth import Kind, ScopeRegistry, column_resolver, community_resolver, sql_resolver
 
 #: ``/policies/default``: the caller's company's default policy (the route scopes it).
@@ -13,22 +14,8 @@ CASE = Kind("case", column_resolver("arrears_cases", "case_id"))
 INVOICE = Kind("invoice", column_resolver("receivables", "invoice_id"))
 UNIT = Kind("unit", column_resolver("receivables", "unit_id"))
 TASK = Kind("task", column_resolver("tasks", "task_id"))
-PAUSE = Kind(
-    "pause",
-    sql_resolver(
-        "SELECT p.pause_id AS id, a.community_id, c.company_id FROM pauses p "
-        "JOIN arrears_cases a USING (case_id) LEFT JOIN communities c USING (community_id) "
-        "WHERE p.pause_id = ANY($1::text[])"
-    ),
-)
-LETTER = Kind(
-    "letter",
-    sql_resolver(
-        "SELECT l.letter_id AS id, a.community_id, c.company_id FROM letters l "
-        "JOIN arrears_cases a USING (case_id) LEFT JOIN communities c USING (community_id) "
-        "WHERE l.letter_id = ANY($1::text[])"
-    ),
-)
+PAUSE = Kind("pause", sql_resolver(scope.PAUSE_SCOPE))
+LETTER = Kind("letter", sql_resolver(scope.LETTER_SCOPE))
 
 REGISTRY = ScopeRegistry(
     fields={

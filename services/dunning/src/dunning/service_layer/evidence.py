@@ -18,6 +18,10 @@ from typing import Any
 
 import asyncpg
 
+from dunning.errors import NotFound
+from dunning.service_layer import scope
+from propfee import audit
+
 #: Parameters: $1 the case, $2 its unit, $3 its liable party (the payer).
 SECTIONS: dict[str, str] = {
     "invoices": "SELECT invoice_id, kind, period_start, period_end, due_date, schedule_version, "
@@ -130,4 +134,28 @@ async def gather(
     state_of = {r["i"]: r["s"] for r in states}
     for invoice in bundle["invoices"]:
         invoice["limitation_state"] = state_of.get(invoice["invoice_id"])
+    return bundle
+
+
+async def for_reader(pool: Any, principal: Any, case_id: str) -> dict[str, Any]:
+    """The bundle of a case the caller may see (404 otherwise)."""
+    async with pool.acquire() as conn:
+        await scope.case(conn, principal, case_id)
+        try:
+            return await gather(conn, case_id)
+        except LookupError as exc:
+            raise NotFound(str(exc)) from exc
+
+
+async def export(pool: Any, principal: Any, case_id: str, kind: str) -> dict[str, Any]:
+    """The bundle for a file export of personal data (``kind``: pdf, zip), audited in the
+    same transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        case = await scope.case(conn, principal, case_id)
+        bundle = await gather(conn, case_id)
+        await audit.record(
+            conn, principal, "evidence.exported", "case", case_id,
+            community_id=case["community_id"], unit_id=case["unit_id"],
+            company_id=case["company_id"], after={"format": kind},
+        )  # fmt: skip
     return bundle

@@ -11,6 +11,11 @@ from typing import Any
 import asyncpg
 
 from dunning.adapters.scope import scope_sql
+from dunning.errors import Forbidden
+from propfee.auth import REPORTS, Role
+
+#: Figures per staff member: not for the owners' committee.
+STAFF_REPORT = (REPORTS - {Role.owners_committee}) | {Role.service}
 
 #: ``principal.sql_scope()``: (company id or None, community ids or None).
 Scope = tuple[str | None, list[str] | None]
@@ -108,15 +113,52 @@ async def tier_counts(
     end: date,
     community_id: str | None,
     scope: Scope = EVERYWHERE,
+    *,
+    after: list[Any] | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
+    day, community, tier = after if after is not None else (None, None, None)
     rows = await conn.fetch(
         "SELECT as_of_date, community_id, tier, cases, outstanding_fen FROM tier_snapshots "
         "WHERE as_of_date >= $1 AND as_of_date < $2 AND ($3::text IS NULL OR community_id = $3) "
         f"AND {scope_sql('tier_snapshots.community_id', 4, 5)} "
-        "ORDER BY as_of_date, community_id, tier",
+        "AND ($6::date IS NULL OR (as_of_date, community_id, tier) > ($6, $7::text, $8::text)) "
+        "ORDER BY as_of_date, community_id, tier LIMIT $9",
         start,
         end,
         community_id,
         *scope,
+        day,
+        community,
+        tier,
+        limit,
     )
     return [dict(r) for r in rows]
+
+
+async def report(
+    pool: Any, principal: Any, by: str, start: date, end: date, costs: dict[str, int]
+) -> dict[str, Any]:
+    """The KPI report of the caller's scope: chases by ``by`` in [start, end), historical
+    recovery of arrears due before ``start``, tier counts in [start, end). Figures per staff
+    member only for ``STAFF_REPORT`` roles (403 for the owners' committee)."""
+    if by == "staff" and not principal.has_any(STAFF_REPORT):
+        raise Forbidden("figures per staff member are not for your role")
+    scope = principal.sql_scope()
+    async with pool.acquire() as conn:
+        rows = await chase_kpis(conn, by, start, end, costs, scope)
+        recovered = await recovery(conn, start, scope)
+        tiers = await tier_counts(conn, start, end, None, scope)
+    return {"by": by, "rows": rows, "historical_recovery": recovered, "tier_counts": tiers}
+
+
+async def tier_report(
+    pool: Any, principal: Any, start: date, end: date, community_id: str | None,
+    after: list[Any] | None, limit: int,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Cases and amounts per tier per community, one snapshot per sweep day (key: as_of_date,
+    community_id, tier)."""
+    async with pool.acquire() as conn:
+        return await tier_counts(
+            conn, start, end, community_id, principal.sql_scope(), after=after, limit=limit
+        )

@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -198,3 +199,12 @@ async def run_sweep(
         )
     log.info("sweep done", as_of=result.as_of, escalated=result.escalated, cases=result.cases)
     return result
+
+
+async def sweep_for(pool: Any, principal: Any, as_of: datetime) -> SweepResult:
+    """``POST /sweeps``: the caller's scope (company and communities) as of ``as_of``."""
+    company, communities = principal.sql_scope()
+    async with pool.acquire() as conn:
+        return await run_sweep(
+            conn, as_of, company_id=company, community_ids=communities, by=principal.subject
+        )

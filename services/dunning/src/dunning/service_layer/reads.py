@@ -1,0 +1,242 @@
+"""What staff read: cases, a case's escalations and pauses, tasks, work queues, limitation
+clocks and the community settings. Every list is filtered in SQL by the caller's scope
+(``principal.sql_scope()``) and, for the legal role, to the legal track; every list is read a
+page at a time by keyset (``after``: the sort key of the last row served, ``limit``: how
+many rows), never by offset."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from dunning.adapters.sweep_sql import DEFAULT_LATE_FEE_DE_MINIMIS_FEN
+from dunning.errors import NotFound
+from dunning.service_layer import scope
+from dunning.service_layer.scope import legal_case_sql, legal_only, legal_sql, scope_sql
+from propfee.auth import Principal
+
+#: A key no row sorts before (keyset paging's first page).
+_NO_KEY = None
+
+_CASE_COLUMNS = (
+    "c.case_id, c.unit_id, c.community_id, c.payer_party_id, c.status, c.on_hold, "
+    "c.hold_payment_id, c.opened_at, c.closed_at, c.stage, c.stage_entered_at, c.tier, "
+    "c.oldest_due_date, c.room_label, c.owner_staff_id, c.assigned_to, c.assigned_role, "
+    "c.deferred_until, c.deferred_reason, c.legal_since, "
+    "(SELECT coalesce(sum(coalesce(r.principal_outstanding_fen, r.total_fen) "
+    "  + r.late_fee_outstanding_fen), 0) FROM receivables r "
+    "  WHERE r.unit_id = c.unit_id AND r.payer_party_id = c.payer_party_id "
+    "  AND r.issued AND NOT r.settled)::bigint AS outstanding_fen, "
+    "EXISTS (SELECT 1 FROM pauses p WHERE p.case_id = c.case_id AND p.resolved_at IS NULL "
+    "  AND p.scope = 'case' AND p.ends_at > now()) AS paused"
+)
+
+
+def _key(after: list[Any] | None, size: int) -> list[Any]:
+    return list(after) if after is not None else [_NO_KEY] * size
+
+
+async def list_cases(
+    pool: Any, principal: Principal, *, unit_id: str | None, status: str | None,
+    community_id: str | None, tier: str | None, after: list[Any] | None, limit: int,
+) -> list[Any]:  # fmt: skip
+    """Cases in the caller's communities, oldest first (key: opened_at, case_id)."""
+    company, communities = principal.sql_scope()
+    opened, case_id = _key(after, 2)
+    rows = await pool.fetch(
+        f"SELECT {_CASE_COLUMNS} FROM arrears_cases c "
+        "WHERE ($1::text IS NULL OR c.unit_id = $1) AND ($2::text IS NULL OR c.status = $2) "
+        "AND ($3::text IS NULL OR c.community_id = $3) AND ($4::text IS NULL OR c.tier = $4) "
+        f"AND {scope_sql('c.community_id', 5, 6)} AND {legal_sql('c', 7)} "
+        "AND ($8::timestamptz IS NULL OR (c.opened_at, c.case_id) > ($8, $9::text)) "
+        "ORDER BY c.opened_at, c.case_id LIMIT $10",
+        unit_id,
+        status,
+        community_id,
+        tier,
+        company,
+        communities,
+        legal_only(principal),
+        opened,
+        case_id,
+        limit,
+    )
+    return list(rows)
+
+
+async def get_case(pool: Any, principal: Principal, case_id: str) -> Any:
+    await scope.case(pool, principal, case_id)
+    row = await pool.fetchrow(
+        f"SELECT {_CASE_COLUMNS} FROM arrears_cases c WHERE case_id = $1", case_id
+    )
+    if row is None:
+        raise NotFound(f"case {case_id} not found")
+    return row
+
+
+async def list_escalations(
+    pool: Any, principal: Principal, case_id: str, *, after: list[Any] | None, limit: int
+) -> list[Any]:
+    """The case's escalations in order (key: escalated_at, escalation_id)."""
+    await scope.case(pool, principal, case_id)
+    at, escalation_id = _key(after, 2)
+    rows = await pool.fetch(
+        "SELECT escalation_id, stage, cycle, previous_stage, tier, outstanding_fen, "
+        "oldest_due_date, invoice_ids, actions, deadline, staff_id, escalated_at "
+        "FROM escalations WHERE case_id = $1 AND ($2::timestamptz IS NULL "
+        "OR (escalated_at, escalation_id) > ($2, $3::bigint)) "
+        "ORDER BY escalated_at, escalation_id LIMIT $4",
+        case_id,
+        at,
+        escalation_id,
+        limit,
+    )
+    return list(rows)
+
+
+async def list_pauses(
+    pool: Any, principal: Principal, case_id: str, *, after: list[Any] | None, limit: int
+) -> list[Any]:
+    """The case's pauses (key: starts_at, pause_id)."""
+    await scope.case(pool, principal, case_id)
+    starts, pause_id = _key(after, 2)
+    rows = await pool.fetch(
+        "SELECT pause_id, scope, invoice_id, reason, owner, starts_at, ends_at, note, "
+        "plan_id, resolved_at, resolution FROM pauses WHERE case_id = $1 "
+        "AND ($2::timestamptz IS NULL OR (starts_at, pause_id) > ($2, $3::text)) "
+        "ORDER BY starts_at, pause_id LIMIT $4",
+        case_id,
+        starts,
+        pause_id,
+        limit,
+    )
+    return list(rows)
+
+
+async def list_tasks(
+    pool: Any, principal: Principal, *, case_id: str | None, assignee: str | None,
+    status: str | None, kind: str | None, after: list[Any] | None, limit: int,
+) -> list[Any]:  # fmt: skip
+    """Tasks in the caller's communities (key: created_at, task_id)."""
+    company, communities = principal.sql_scope()
+    created, task_id = _key(after, 2)
+    rows = await pool.fetch(
+        "SELECT task_id, case_id, community_id, unit_id, kind, stage, reason, source, "
+        "status, assignee, window_start, window_end, due_on, notifier_task_id, created_at, "
+        "completed_at FROM tasks WHERE ($1::text IS NULL OR case_id = $1) "
+        "AND ($2::text IS NULL OR assignee = $2) AND ($3::text IS NULL OR status = $3) "
+        f"AND ($4::text IS NULL OR kind = $4) AND {scope_sql('tasks.community_id', 5, 6)} "
+        f"AND {legal_case_sql('tasks.case_id', 7)} "
+        "AND ($8::timestamptz IS NULL OR (created_at, task_id) > ($8, $9::text)) "
+        "ORDER BY created_at, task_id LIMIT $10",
+        case_id,
+        assignee,
+        status,
+        kind,
+        company,
+        communities,
+        legal_only(principal),
+        created,
+        task_id,
+        limit,
+    )
+    return list(rows)
+
+
+async def work_queue(
+    pool: Any, principal: Principal, staff_id: str, *, after: list[Any] | None, limit: int
+) -> list[Any]:
+    """A person's open cases, most valuable first: tier (red, yellow, green, current), then
+    what is owed, with the open tasks on each (key: -tier rank, -outstanding, case_id)."""
+    company, communities = principal.sql_scope()
+    rank, owed, case_id = _key(after, 3)
+    rows = await pool.fetch(
+        "SELECT * FROM (SELECT c.case_id, c.unit_id, c.community_id, c.payer_party_id, "
+        "c.room_label, c.tier, c.stage, c.outstanding_fen, c.oldest_due_date, "
+        "c.owner_staff_id = $1 AS owner, "
+        "-CASE c.tier WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 WHEN 'green' THEN 1 "
+        "ELSE 0 END AS rank_key, "
+        "coalesce((SELECT json_agg(json_build_object('task_id', t.task_id, 'kind', t.kind, "
+        "  'window_start', t.window_start, 'window_end', t.window_end, 'due_on', t.due_on) "
+        "  ORDER BY t.created_at) FROM tasks t WHERE t.case_id = c.case_id "
+        "  AND t.status = 'open'), '[]') AS tasks "
+        "FROM arrears_cases c WHERE c.status = 'open' "
+        "AND (c.assigned_to = $1 OR c.owner_staff_id = $1) "
+        f"AND {scope_sql('c.community_id', 2, 3)} AND {legal_sql('c', 4)}) q "
+        "WHERE $5::integer IS NULL OR (q.rank_key, -q.outstanding_fen, q.case_id) "
+        "  > ($5, $6::bigint, $7::text) "
+        "ORDER BY q.rank_key, -q.outstanding_fen, q.case_id LIMIT $8",
+        staff_id,
+        company,
+        communities,
+        legal_only(principal),
+        rank,
+        owed,
+        case_id,
+        limit,
+    )
+    return list(rows)
+
+
+async def limitation_by_community(
+    pool: Any, principal: Principal, *, as_of: date, within_days: int,
+    after: list[Any] | None, limit: int,
+) -> list[Any]:  # fmt: skip
+    """Per community (key: community_id): open invoices whose limitation period ends within
+    ``within_days`` of ``as_of`` or has ended, counted, with the amount."""
+    company, communities = principal.sql_scope()
+    (community_id,) = _key(after, 1)
+    rows = await pool.fetch(
+        "SELECT community_id, count(*) AS invoices, "
+        "count(*) FILTER (WHERE limitation_expires_on < $1) AS voluntary_only, "
+        "sum(coalesce(principal_outstanding_fen, total_fen))::bigint AS outstanding_fen, "
+        "min(limitation_expires_on) AS earliest_expiry FROM receivables "
+        "WHERE issued AND NOT settled AND limitation_expires_on <= $1 + $2::integer "
+        f"AND {scope_sql('receivables.community_id', 3, 4)} "
+        "AND ($5::text IS NULL OR community_id > $5) "
+        "GROUP BY community_id ORDER BY community_id LIMIT $6",
+        as_of,
+        within_days,
+        company,
+        communities,
+        community_id,
+        limit,
+    )
+    return list(rows)
+
+
+async def limitation_clocks(
+    pool: Any, principal: Principal, *, as_of: date, within_days: int,
+    after: list[Any] | None, limit: int,
+) -> list[Any]:  # fmt: skip
+    """Open invoices whose limitation period ends within ``within_days`` of ``as_of`` or has
+    ended, one by one (key: limitation_expires_on, invoice_id)."""
+    company, communities = principal.sql_scope()
+    expires, invoice_id = _key(after, 2)
+    rows = await pool.fetch(
+        "SELECT invoice_id, unit_id, community_id, due_date, limitation_expires_on, "
+        "limitation_expires_on < $1 AS voluntary_only FROM receivables "
+        "WHERE issued AND NOT settled AND limitation_expires_on <= $1 + $2::integer "
+        f"AND {scope_sql('receivables.community_id', 3, 4)} "
+        "AND ($5::date IS NULL OR (limitation_expires_on, invoice_id) > ($5, $6::text)) "
+        "ORDER BY limitation_expires_on, invoice_id LIMIT $7",
+        as_of,
+        within_days,
+        company,
+        communities,
+        expires,
+        invoice_id,
+        limit,
+    )
+    return list(rows)
+
+
+async def community_settings(pool: Any, principal: Principal, community_id: str) -> int:
+    """The community's late-fee de-minimis (fen; the default when it has set none)."""
+    async with pool.acquire() as conn:
+        await scope.community(conn, principal, community_id)
+        fen = await conn.fetchval(
+            "SELECT late_fee_de_minimis_fen FROM community_settings WHERE community_id = $1",
+            community_id,
+        )
+    return int(fen or DEFAULT_LATE_FEE_DE_MINIMIS_FEN)
