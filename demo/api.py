@@ -146,11 +146,14 @@ class Api:
         self, service: str, path: str, *, params: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> list[Any]:
         """Every item of a paged collection (``{"items": [...], "next": cursor}``), page
-        after page."""
+        after page; what was gathered so far when an answer is not a page (a status the
+        caller allowed with ``ok=``, e.g. 404 for an id the service does not know yet)."""
         items: list[Any] = []
         query: dict[str, Any] = {**(params or {}), "limit": 1000}
         while True:
             page = await self.call("GET", service, path, params=query, **kwargs)
+            if not isinstance(page, dict) or "items" not in page:
+                return items
             items += page["items"]
             if not page.get("next"):
                 return items

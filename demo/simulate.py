@@ -793,19 +793,9 @@ def _message_kind(msg: dict[str, Any]) -> str:
 async def notifications(
     api: Api, params: dict[str, str], ok: tuple[int, ...] = (200,)
 ) -> list[Any]:
-    """Every message notifier lists for ``params``, page by page (``next`` until null); []
-    when the answer is not a page (a 404 in ``ok``: an id notifier does not know yet)."""
-    found: list[Any] = []
-    cursor: str | None = None
-    while True:
-        query = {**params, "limit": "1000", **({"cursor": cursor} if cursor else {})}
-        page = await api.get("notifier", "/notifications", actor="admin", params=query, ok=ok)
-        if not isinstance(page, dict) or "items" not in page:
-            return found
-        found.extend(page["items"])
-        cursor = page.get("next")
-        if not cursor:
-            return found
+    """Every message notifier lists for ``params``; [] for an id notifier does not know yet
+    (a 404 in ``ok``)."""
+    return await api.get_all("notifier", "/notifications", actor="admin", params=params, ok=ok)
 
 
 async def gather_limited(jobs: Iterable[Awaitable[Any]], limit: int = 48) -> list[Any]:

@@ -1,7 +1,7 @@
 """create_app(): the dunning service as an ASGI app (HTTP API, outbox relay, consumers,
 background sweep)."""
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from dunning.entrypoints import (
     http_cases,
@@ -18,7 +18,6 @@ from dunning.settings import DunningSettings
 from propfee.audit import audit_router
 from propfee.auth import secure_app
 from propfee.http import create_service_app, get_pool
-from propfee.problems import problem_responses
 from propfee.settings import ServiceSettings
 
 
@@ -41,16 +40,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             http_legal.router,
             http_evidence.router,
             http_reports.router,
-            _audit(),
+            audit_router(get_pool),
         ],
     )
     app.state.settings = settings
     return secure_app(app, scope=scoping.REGISTRY)
-
-
-def _audit() -> APIRouter:
-    """The library's audit trail; its ``community_id`` and ``unit_id`` filters are scoped
-    (``scoping.REGISTRY``), so it answers 404 for one outside the caller's scope."""
-    router = APIRouter()
-    router.include_router(audit_router(get_pool), responses=problem_responses(404))
-    return router
