@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from billing.domain.calendar import add_months, month_end, month_start
+from billing.domain.handover import ledger_ties
 from billing.domain.ledger import LedgerParseResult, LedgerRow, RowError, parse_ledger
 from billing.service_layer.ids import new_id, stable_id
 from billing.service_layer.invoices import copy_invoices
@@ -40,7 +41,6 @@ from propfee.money import Money
 from propfee.outbox import add_events
 from propfee.uploads import UploadLimits
 
-EARLIEST = date(2000, 1, 1)
 ARREARS_INVOICE_COLUMNS = (
     "invoice_id",
     "community_id",
@@ -171,31 +171,37 @@ async def _write(
     links: list[tuple[str, str, str, bool, date, date | None]] = []
     developer = developer_party(community_id)
     assert developer.party_id is not None
+    # Who pays from when (the developer through the month of handover, then the owner or
+    # tenant): the rule's one home is billing.domain.handover.
+    ties = {
+        r.unit_key: ledger_ties(
+            status=r.status,
+            payer=r.payer,
+            handover_date=r.handover_date,
+            has_owner=bool(r.owner_name or r.owner_phone),
+            has_tenant=bool(r.tenant_name or r.tenant_phone),
+        )
+        for r in new_rows
+    }
     developer_created = False
-    if any(r.status == "unsold" or r.payer == "developer" or r.handover_date for r in new_rows):
+    if any(t.role == "developer" for unit_ties in ties.values() for t in unit_ties):
         developer_created = await upsert_party(conn, developer, developer.party_id, at)
     parties: list[tuple[str, PartyIn]] = []
     for r in new_rows:
-        unit_id = unit_ids[r.unit_key]
-        developer_until = month_end(r.handover_date) if r.handover_date else None
-        owner_from = add_months(month_start(r.handover_date), 1) if r.handover_date else EARLIEST
-        if r.status == "unsold" or r.payer == "developer":
-            links.append((unit_id, developer.party_id, "developer", True, EARLIEST, None))
-        elif developer_until is not None:
-            links.append(
-                (unit_id, developer.party_id, "developer", True, EARLIEST, developer_until)
-            )
+        party_of = {"developer": developer.party_id}
         if r.owner_name or r.owner_phone:
             owner = PartyIn(community_id, "owner", name=r.owner_name, phone=r.owner_phone)
-            owner_id = stable_id("pty", community_id, r.unit_key, "owner")
-            parties.append((owner_id, owner))
-            if r.status != "unsold" and r.payer != "developer":
-                links.append((unit_id, owner_id, "owner", r.payer == "owner", owner_from, None))
+            party_of["owner"] = stable_id("pty", community_id, r.unit_key, "owner")
+            parties.append((party_of["owner"], owner))
         if r.tenant_name or r.tenant_phone:
             tenant = PartyIn(community_id, "tenant", name=r.tenant_name, phone=r.tenant_phone)
-            tenant_id = stable_id("pty", community_id, r.unit_key, "tenant", r.tenant_name)
-            parties.append((tenant_id, tenant))
-            links.append((unit_id, tenant_id, "tenant", r.payer == "tenant", owner_from, None))
+            party_of["tenant"] = stable_id("pty", community_id, r.unit_key, "tenant", r.tenant_name)
+            parties.append((party_of["tenant"], tenant))
+        unit_id = unit_ids[r.unit_key]
+        links += [
+            (unit_id, party_of[t.role], t.role, t.pays, t.valid_from, t.valid_to)
+            for t in ties[r.unit_key]
+        ]
     # One person is one party (issue 18 rule 12): an owner of three flats (the same verified
     # phone) is one party, matched within the file and to the community's existing parties.
     same = await match_people(conn, community_id, [(pid, p.phone) for pid, p in parties])

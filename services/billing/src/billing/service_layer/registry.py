@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from pydantic import BaseModel, Field, model_validator
 
-from billing.domain.calendar import add_months, month_end, month_start
+from billing.domain.handover import new_payer_from, old_payer_until
 from billing.domain.plans import DEFAULT_PARTS, PARTS_LIMITS
 from billing.service_layer.accounts import (
     ChangeContext,
@@ -500,7 +500,7 @@ async def record_handover(
         raise NotFound(f"unit {unit_id} does not exist")
     if unit["status"] != "unsold":
         raise RegistryError(f"unit {unit_id} is not unsold; record a sale instead")
-    last_developer_day = month_end(handover_date)
+    last_developer_day = old_payer_until(handover_date)
     await conn.execute(
         "UPDATE unit_parties SET valid_to = $2 WHERE unit_id = $1 AND role = 'developer' "
         "AND valid_to IS NULL",
@@ -514,7 +514,7 @@ async def record_handover(
         "VALUES ($1, $2, 'owner', true, $3) ON CONFLICT DO NOTHING",
         unit_id,
         owner_id,
-        add_months(month_start(handover_date), 1),
+        new_payer_from(handover_date),
     )
     await conn.execute(
         "UPDATE units SET status = 'occupied', handover_date = $2 WHERE unit_id = $1",
@@ -637,7 +637,7 @@ async def record_sale(
             "UPDATE unit_parties SET valid_to = $2 WHERE unit_id = $1 "
             "AND role IN ('owner', 'tenant') AND valid_to IS NULL AND valid_from <= $2",
             unit_id,
-            month_end(sold_on),
+            old_payer_until(sold_on),
         )
         if buyer_id == proposed_buyer:
             await upsert_party(conn, buyer, buyer_id, at)
@@ -646,7 +646,7 @@ async def record_sale(
             "VALUES ($1, $2, 'owner', true, $3) ON CONFLICT DO NOTHING",
             unit_id,
             buyer_id,
-            add_months(month_start(sold_on), 1),
+            new_payer_from(sold_on),
         )
         await conn.execute(
             "INSERT INTO unit_sales (sale_id, unit_id, sold_on, sold_at, seller_party_ids, "
