@@ -22,6 +22,7 @@ SMS channel is a mainland one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from typing import Annotated, Literal
 from zoneinfo import available_timezones
@@ -102,6 +103,15 @@ def normalise_id_number(text: str) -> str:
     except NumberInvalid as exc:
         raise ValueError(f"not a resident identity card number: {exc}") from exc
     return number
+
+
+def check_sms_reachable(phone: str | None, channels: Iterable[str]) -> None:
+    """SMS reaches mobiles only: a party whose allowed or preferred channels name ``sms``
+    needs a mobile number (or none yet: nothing is sent until one is recorded)."""
+    if phone and "sms" in channels and not is_mobile(phone):
+        raise ValueError(
+            "sms is among the channels but this number is a landline: SMS needs a mobile"
+        )
 
 
 @cache

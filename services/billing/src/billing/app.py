@@ -6,10 +6,14 @@ from billing.entrypoints import scoping
 from billing.entrypoints.events import BATCH_HANDLERS, HANDLERS
 from billing.entrypoints.http_accounts import router as accounts_router
 from billing.entrypoints.http_billing import router as billing_router
+from billing.entrypoints.http_communities import router as communities_router
+from billing.entrypoints.http_companies import router as companies_router
+from billing.entrypoints.http_ledger_imports import router as ledger_imports_router
 from billing.entrypoints.http_lists import router as lists_router
+from billing.entrypoints.http_parties import router as parties_router
 from billing.entrypoints.http_receipts import router as receipts_router
-from billing.entrypoints.http_registry import router as registry_router
 from billing.entrypoints.http_reports import router as reports_router
+from billing.entrypoints.http_units import router as units_router
 from billing.settings import BillingSettings
 from propfee.audit import audit_router
 from propfee.auth import secure_app
@@ -32,7 +36,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         "of payments: the source of truth for what is owed. Every endpoint but the probes "
         "needs a bearer token; `x-propfee-roles` lists the roles each one allows.",
         routers=[
-            registry_router,
+            communities_router,
+            companies_router,
+            units_router,
+            parties_router,
+            ledger_imports_router,
             lists_router,
             billing_router,
             accounts_router,

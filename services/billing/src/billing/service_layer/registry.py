@@ -13,6 +13,9 @@ from pydantic import BaseModel, Field, model_validator
 
 from billing.domain.handover import new_payer_from, old_payer_until
 from billing.domain.plans import DEFAULT_PARTS, PARTS_LIMITS
+from billing.errors import Conflict as Conflict
+from billing.errors import NotFound as NotFound
+from billing.errors import RegistryError as RegistryError
 from billing.service_layer.accounts import (
     ChangeContext,
     load_account,
@@ -24,19 +27,7 @@ from billing.service_layer.statements import party_arrears
 from propfee.events import CommunityUpdated, PartyContactsUpdated
 from propfee.late_fees import DEFAULT_ANNUAL_CAP
 from propfee.outbox import add_event
-
-
-class RegistryError(ValueError):
-    """Bad registry input; the message says what and where."""
-
-
-class NotFound(LookupError):
-    pass
-
-
-class Conflict(ValueError):
-    """A state that forbids the action (409); the message says which."""
-
+from propfee.validation import TimeZone
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
@@ -52,7 +43,7 @@ class CommunityIn(BaseModel):
     company_name: Text | None = None
     name: Text
     city: Text
-    time_zone: str = "Asia/Shanghai"
+    time_zone: TimeZone = "Asia/Shanghai"
     contract_mode: Literal["flat_fee", "cost_plus"] = "flat_fee"
     contract_end: date | None = None
     late_fee_daily_rate: Annotated[Decimal, Field(ge=0, lt=1)] | None = None
@@ -256,6 +247,8 @@ class PartyIn:
     preferred_channels: tuple[str, ...] = ()
     do_not_contact: bool = False
     party_id: str | None = None
+    #: 居民身份证号码 (for court filings): never in events or logs.
+    id_number: str | None = None
 
     def resolved_id(self, *natural_key: object) -> str:
         return self.party_id or stable_id("pty", self.community_id, self.kind, *natural_key)
@@ -268,20 +261,22 @@ async def upsert_party(
     row = await conn.fetchrow(
         """
         INSERT INTO parties AS p (party_id, community_id, kind, name, phone, email, wechat_openid,
-            app_user_id, postal_address, allowed_channels, preferred_channels, do_not_contact)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            app_user_id, postal_address, allowed_channels, preferred_channels, do_not_contact,
+            id_number)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         ON CONFLICT (party_id) DO UPDATE SET name = EXCLUDED.name, phone = EXCLUDED.phone,
             email = EXCLUDED.email, wechat_openid = EXCLUDED.wechat_openid,
             app_user_id = EXCLUDED.app_user_id, postal_address = EXCLUDED.postal_address,
             allowed_channels = EXCLUDED.allowed_channels,
             preferred_channels = EXCLUDED.preferred_channels,
-            do_not_contact = EXCLUDED.do_not_contact, updated_at = now()
+            do_not_contact = EXCLUDED.do_not_contact, id_number = EXCLUDED.id_number,
+            updated_at = now()
         WHERE (p.name, p.phone, p.email, p.wechat_openid, p.app_user_id, p.postal_address,
-               p.allowed_channels, p.preferred_channels, p.do_not_contact)
+               p.allowed_channels, p.preferred_channels, p.do_not_contact, p.id_number)
               IS DISTINCT FROM
               (EXCLUDED.name, EXCLUDED.phone, EXCLUDED.email, EXCLUDED.wechat_openid,
                EXCLUDED.app_user_id, EXCLUDED.postal_address, EXCLUDED.allowed_channels,
-               EXCLUDED.preferred_channels, EXCLUDED.do_not_contact)
+               EXCLUDED.preferred_channels, EXCLUDED.do_not_contact, EXCLUDED.id_number)
         RETURNING party_id
         """,
         party_id,
@@ -296,6 +291,7 @@ async def upsert_party(
         list(party.allowed_channels),
         list(party.preferred_channels),
         party.do_not_contact,
+        party.id_number,
     )
     if row is None:
         return False
