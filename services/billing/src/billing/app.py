@@ -3,7 +3,6 @@
 from fastapi import FastAPI
 
 from billing.entrypoints import scoping
-from billing.entrypoints.events import BATCH_HANDLERS, HANDLERS
 from billing.entrypoints.http_accounts import router as accounts_router
 from billing.entrypoints.http_billing import router as billing_router
 from billing.entrypoints.http_communities import router as communities_router
@@ -14,21 +13,16 @@ from billing.entrypoints.http_parties import router as parties_router
 from billing.entrypoints.http_receipts import router as receipts_router
 from billing.entrypoints.http_reports import router as reports_router
 from billing.entrypoints.http_units import router as units_router
+from billing.runtime import BillingRuntime
 from billing.settings import BillingSettings
 from propfee.audit import audit_router
 from propfee.auth import secure_app
 from propfee.http import create_service_app, get_pool
-from propfee.runtime import ServiceRuntime
 from propfee.settings import ServiceSettings
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    settings = settings or BillingSettings()
-    if isinstance(settings, BillingSettings):
-        settings.check_production()  # outside development: no built-in receipt secret
-    runtime = ServiceRuntime(
-        settings, package="billing", handlers=HANDLERS, batch_handlers=BATCH_HANDLERS
-    )
+    runtime = BillingRuntime(settings or BillingSettings())
     app = create_service_app(
         runtime,
         title="Propfee billing",
