@@ -120,7 +120,7 @@ def test_units_are_walked_in_cursor_pages(http: TestClient) -> None:
             },
         )
         assert r.status_code == 201, r.text
-        assert r.json()["floor_area_m2"] == 88.5
+        assert r.json()["floor_area_m2"] == "88.50"
     seen: list[str] = []
     params: dict[str, str | int] = {"limit": 2}
     pages = 0

@@ -11,7 +11,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -338,8 +337,9 @@ class ReceiptVerificationOut(BaseModel):
 
 # --- Answers of the registry (communities, companies, units, parties, ledger imports) ------
 
-#: A decimal quantity (an area, a rate, a share) answered as a JSON number, as it always was.
-Number = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+#: A decimal quantity (an area, a rate, a share): answered as a decimal string ("89.50"), as it
+#: always was, so no digit is lost to binary floating point.
+Number = Decimal
 PartyKind = Literal["owner", "tenant", "developer", "company"]
 
 
@@ -359,12 +359,12 @@ class CommunityOut(BaseModel):
                     "time_zone": "Asia/Shanghai",
                     "contract_mode": "flat_fee",
                     "contract_end": None,
-                    "late_fee_daily_rate": 0.0001,
-                    "late_fee_annual_cap": 0.039,
+                    "late_fee_daily_rate": "0.0001",
+                    "late_fee_annual_cap": "0.039",
                     "allocation_order": "owner_friendly",
-                    "prepay_quarterly": 0.05,
-                    "prepay_half_yearly": 0.08,
-                    "prepay_yearly": 0.12,
+                    "prepay_quarterly": "0.05",
+                    "prepay_half_yearly": "0.08",
+                    "prepay_yearly": "0.12",
                     "advance_cap_months": 12,
                     "installment_min_parts": 3,
                     "installment_max_parts": 6,
@@ -431,7 +431,7 @@ class CompanyOut(BaseModel):
                         {
                             "city": "杭州",
                             "after_months": 6,
-                            "payable_share": 0.7,
+                            "payable_share": "0.7",
                             "updated_at": "2026-01-05T02:00:00Z",
                         }
                     ],
@@ -453,7 +453,7 @@ class CompanyVacancyRuleOut(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"company_id": "co-1", "city": "杭州", "after_months": 6, "payable_share": 0.7}
+                {"company_id": "co-1", "city": "杭州", "after_months": 6, "payable_share": "0.7"}
             ]
         }
     )
@@ -467,7 +467,7 @@ class CompanyVacancyRuleOut(BaseModel):
 class CommunityVacancyRuleOut(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"community_id": "c-sunny", "after_months": 6, "payable_share": 0.7}]
+            "examples": [{"community_id": "c-sunny", "after_months": 6, "payable_share": "0.7"}]
         }
     )
 
@@ -511,7 +511,7 @@ class UnitOut(BaseModel):
                     "unit_key": "9栋/2单元/502",
                     "reference": "9-2-502",
                     "unit_type": "residential",
-                    "floor_area_m2": 89.5,
+                    "floor_area_m2": "89.5",
                     "status": "occupied",
                     "handover_date": "2019-06-30",
                     "credit_fen": 0,
@@ -559,7 +559,7 @@ class UnitListItem(BaseModel):
                     "entrance": "2单元",
                     "room": "502",
                     "unit_type": "residential",
-                    "floor_area_m2": 89.5,
+                    "floor_area_m2": "89.5",
                     "status": "occupied",
                     "handover_date": "2019-06-30",
                     "payer_party_id": "pty-1",
