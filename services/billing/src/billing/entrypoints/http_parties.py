@@ -9,6 +9,7 @@ from billing.entrypoints import models
 from billing.entrypoints.security import PartyWriter, Reader
 from billing.service_layer import parties, registry
 from propfee.http import Pool
+from propfee.problems import problem_responses
 
 router = APIRouter(tags=["parties"])
 
@@ -21,7 +22,7 @@ def party_in(body: models.PartyBody, community_id: str, kind: str) -> registry.P
     return registry.PartyIn(community_id=community_id, kind=kind, **data)
 
 
-@router.post("/parties", status_code=201)
+@router.post("/parties", status_code=201, responses=problem_responses(404))
 async def create_party(body: models.PartyIn, pool: Pool, principal: PartyWriter) -> models.PartyOut:
     """Register a party. ``phone`` is a mainland mobile or landline (422 naming ``phone``
     otherwise; a party reached by ``sms`` needs a mobile); ``id_number`` a 居民身份证号码.

@@ -24,7 +24,7 @@ router = APIRouter(tags=["units"])
     status_code=201,
     openapi_extra=refused_ids("unit_id"),
     responses={
-        **problem_responses(409),
+        **problem_responses(404, 409),
         200: {"description": "The same room of the community, found again"},
     },
 )
