@@ -25,7 +25,7 @@ router = APIRouter(tags=["units"])
     openapi_extra=refused_ids("unit_id"),
     responses={
         **problem_responses(404, 409),
-        200: {"description": "The same room of the community, found again"},
+        200: {"model": models.UnitOut, "description": "The same room, found again"},
     },
 )
 async def create_unit(
