@@ -139,3 +139,38 @@ def test_units_are_walked_in_cursor_pages(http: TestClient) -> None:
     assert pages == 3 and len(seen) == 5 == len(set(seen)) and seen == sorted(seen)
     r = http.get(f"/communities/{C}/units", params={"cursor": "not-a-cursor!"})
     assert _fields(r) == ["query.cursor"]
+
+
+HEADER = "楼栋,单元,房号,房屋类型,建筑面积,房屋状态,交房日期,业主姓名,业主电话,租户姓名,租户电话,缴费责任人,车位号,车位月租金,期初欠费金额,欠费起始月"  # noqa: E501
+
+
+def test_a_ledger_keeps_a_landline_without_sms_and_a_bad_phone_is_its_rows_error(
+    http: TestClient,
+) -> None:
+    rows = [
+        "1栋,1单元,101,住宅,88.00,已入住,2019-06-30,钱七,0571-87654321,,,业主,,,,",
+        "1栋,1单元,102,住宅,88.00,已入住,2019-06-30,孙八,12345,,,业主,,,,",
+        "1栋,1单元,201,住宅,88.00,已入住,2019-06-30,李九,150 3477 3197,,,业主,,,,",
+    ]
+    data = "\n".join([HEADER, *rows]).encode("utf-8-sig")
+    params = {"filename": "l.csv", "opening_as_of": "2025-01-01"}
+    r = http.post(f"/communities/{C}/ledger-imports", content=data, params=params)
+    assert r.status_code == 422 and r.json()["imported"] is False
+    assert [(e["row"], e["field"]) for e in r.json()["errors"]] == [(3, "业主电话")]
+    assert "12345" not in r.text
+    r = http.post(
+        f"/communities/{C}/ledger-imports",
+        content=data,
+        params={**params, "accept_good_rows": "true"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["units_created"] == 2 and len(r.json()["errors"]) == 1
+    units = {u["unit_key"]: u for u in http.get(f"/communities/{C}/units").json()["items"]}
+    landline_owner = units["1栋/1单元/101"]["payer_party_id"]
+    assert http.get(f"/parties/{landline_owner}").json()["phone"] == "0571-87654321"
+    r = http.patch(f"/parties/{landline_owner}", json={"preferred_channels": ["sms"]})
+    assert _fields(r) == ["phone"]
+    mobile_owner = units["1栋/1单元/201"]["payer_party_id"]
+    assert http.get(f"/parties/{mobile_owner}").json()["phone"] == "15034773197"
+    r = http.patch(f"/parties/{mobile_owner}", json={"preferred_channels": ["sms"]})
+    assert r.status_code == 200, r.text
