@@ -21,6 +21,7 @@ from tests.support.auth import bearer, staff_token, trust
 pytestmark = pytest.mark.integration
 
 CO = "co-contract"
+ROOMS = ("101", "102", "201", "202", "301")
 C = "c-contract"
 
 
@@ -108,7 +109,7 @@ def test_a_community_time_zone_is_an_iana_name(http: TestClient) -> None:
 
 
 def test_units_are_walked_in_cursor_pages(http: TestClient) -> None:
-    for room in ("101", "102", "201", "202", "301"):
+    for room in ROOMS:
         r = http.post(
             "/units",
             json={
@@ -139,6 +140,18 @@ def test_units_are_walked_in_cursor_pages(http: TestClient) -> None:
     assert pages == 3 and len(seen) == 5 == len(set(seen)) and seen == sorted(seen)
     r = http.get(f"/communities/{C}/units", params={"cursor": "not-a-cursor!"})
     assert _fields(r) == ["query.cursor"]
+    # The contact list as JSON pages too (each page an audited export); CSV is one file.
+    contacts: list[str] = []
+    params = {"reason": "年终寄送账单", "format": "json", "limit": 2}
+    while True:
+        page = http.get(f"/communities/{C}/contacts", params=params).json()
+        contacts += [c["phone"] for c in page["items"]]
+        if page["next"] is None:
+            break
+        params = {**params, "cursor": page["next"]}
+    assert sorted(contacts) == sorted(f"1380000{room}1" for room in ROOMS)
+    bad = {"reason": "年终寄送账单", "format": "json", "cursor": "WyJ4Il0"}  # ["x"]: not a key
+    assert _fields(http.get(f"/communities/{C}/contacts", params=bad)) == ["query.cursor"]
 
 
 HEADER = "楼栋,单元,房号,房屋类型,建筑面积,房屋状态,交房日期,业主姓名,业主电话,租户姓名,租户电话,缴费责任人,车位号,车位月租金,期初欠费金额,欠费起始月"

@@ -64,7 +64,7 @@ async def get_money_report(
 @router.get(
     "/contacts",
     tags=["contacts"],
-    response_model=list[models.ContactOut],
+    response_model=Page[models.ContactOut],
     responses={
         200: {
             "content": {
@@ -78,15 +78,33 @@ async def export_contacts(
     pool: Pool,
     principal: ContactExporter,
     reason: Annotated[str, Query(min_length=2, max_length=200, description="why (audited)")],
+    page: PageQuery,
+    request: Request,
+    response: Response,
     format: Literal["csv", "json"] = "csv",
-) -> Response | list[models.ContactOut]:
+) -> Response | Page[models.ContactOut]:
     """Every current owner and tenant with their contact data, unmasked: for the roles whose
-    work is contacting households. Each export is recorded in the audit trail (who, when,
-    how many rows, why). An export, not a collection: the whole list in one answer (CSV by
-    default, a UTF-8 file with BOM that a spreadsheet opens as it is)."""
-    rows = await community_lists.export_contacts(pool, principal, community_id, reason, format)
+    work is contacting households. ``csv`` (the default) is the whole list in one file
+    (UTF-8 with BOM, as a spreadsheet opens it); ``json`` answers cursor pages (``limit``,
+    ``cursor``). Each export, each page, is recorded in the audit trail (who, when, how many
+    rows, why)."""
     if format == "json":
-        return [models.ContactOut(**r) for r in rows]
+        rows = await community_lists.export_contacts(
+            pool,
+            principal,
+            community_id,
+            reason,
+            format,
+            after=page.after_as(str, str, str),
+            page_size=page.limit,
+        )
+        return page.build(
+            [models.ContactOut(**r) for r in rows],
+            key=lambda c: [c.unit_key, c.role, c.party_id],
+            request=request,
+            response=response,
+        )
+    rows = await community_lists.export_contacts(pool, principal, community_id, reason, format)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CONTACT_COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -67,7 +67,9 @@ SELECT u.unit_key, up.role, up.pays, p.party_id, p.name, p.phone, p.email, p.pos
   JOIN unit_parties up ON up.unit_id = u.unit_id AND up.valid_to IS NULL
   JOIN parties p ON p.party_id = up.party_id
  WHERE u.community_id = $1 AND up.role <> 'developer'
- ORDER BY u.unit_key, up.role
+   AND ($2::text IS NULL OR (u.unit_key, up.role, p.party_id) > ($2, $3, $4))
+ ORDER BY u.unit_key, up.role, p.party_id
+ LIMIT $5
 """
 CONTACT_COLUMNS = [
     "unit_key", "role", "pays", "party_id", "name", "phone", "email", "postal_address",
@@ -76,13 +78,24 @@ CONTACT_COLUMNS = [
 
 
 async def export_contacts(
-    pool: asyncpg.Pool, principal: Principal, community_id: str, reason: str, format: str
+    pool: asyncpg.Pool,
+    principal: Principal,
+    community_id: str,
+    reason: str,
+    format: str,
+    *,
+    after: list[Any] | None = None,
+    page_size: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Every current owner and tenant with their contact data, unmasked; the export is
-    recorded in the audit trail (who, when, how many rows, why) in the same transaction."""
+    """The current owners and tenants with their contact data, unmasked, in (unit, role,
+    party) order: all of them, or a page of ``page_size`` after the key ``after`` (one row
+    more is fetched, to tell whether there is a next page). Every export (each page)
+    is recorded in the audit trail (who, when, how many rows, why) in the same transaction."""
+    key: list[Any] = after or [None, None, None]
+    fetch = page_size + 1 if page_size is not None else None
     async with pool.acquire() as conn, conn.transaction():
         company_id = await visibility.community(conn, principal, community_id)
-        rows = [dict(r) for r in await conn.fetch(_CONTACTS, community_id)]
+        rows = [dict(r) for r in await conn.fetch(_CONTACTS, community_id, *key, fetch)]
         await audit.record(
             conn,
             principal,
@@ -91,7 +104,7 @@ async def export_contacts(
             community_id,
             community_id=community_id,
             company_id=company_id,
-            after={"rows": len(rows), "format": format},
+            after={"rows": len(rows[:page_size]), "format": format},
             reason=reason,
         )
     return rows
