@@ -10,7 +10,6 @@ from contextlib import contextmanager
 
 from fastapi import HTTPException
 
-from billing.errors import Conflict
 from propfee.problems import ProblemError
 
 
@@ -22,7 +21,5 @@ def domain_errors() -> Iterator[None]:
         raise
     except LookupError as exc:
         raise HTTPException(404, str(exc).strip("'\"")) from exc
-    except Conflict as exc:  # pragma: no cover - a ProblemError, re-raised above
-        raise HTTPException(409, str(exc)) from exc
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
