@@ -360,7 +360,7 @@ class CommunityOut(BaseModel):
                     "contract_mode": "flat_fee",
                     "contract_end": None,
                     "late_fee_daily_rate": "0.0001",
-                    "late_fee_annual_cap": "0.039",
+                    "late_fee_annual_cap": "0.036",
                     "allocation_order": "owner_friendly",
                     "prepay_quarterly": "0.05",
                     "prepay_half_yearly": "0.08",
