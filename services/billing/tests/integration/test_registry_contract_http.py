@@ -187,3 +187,25 @@ def test_a_ledger_keeps_a_landline_without_sms_and_a_bad_phone_is_its_rows_error
     assert http.get(f"/parties/{mobile_owner}").json()["phone"] == "15034773197"
     r = http.patch(f"/parties/{mobile_owner}", json={"preferred_channels": ["sms"]})
     assert r.status_code == 200, r.text
+
+
+def test_a_unit_registered_with_its_handover_day_is_the_developers_through_that_month(
+    http: TestClient,
+) -> None:
+    r = http.post(
+        "/units",
+        json={
+            "community_id": C,
+            "building": "2栋",
+            "room": "101",
+            "floor_area_m2": "90",
+            "handover_date": "2026-05-20",
+            "owner": {"name": "周十", "phone": "13900002222"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    ties = [(p["role"], p["pays"], p["valid_from"], p["valid_to"]) for p in r.json()["parties"]]
+    assert ties == [
+        ("developer", True, "2000-01-01", "2026-05-31"),
+        ("owner", True, "2026-06-01", None),
+    ]

@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from billing.domain.handover import EARLIEST, Tie, ledger_ties, new_payer_from, old_payer_until
+from billing.domain.handover import EARLIEST, Tie, initial_ties, new_payer_from, old_payer_until
 
 
 @pytest.mark.parametrize(
@@ -26,7 +26,7 @@ def test_the_old_payer_pays_the_whole_month_the_new_one_from_the_next(
 
 
 def test_a_unit_handed_over_is_the_developers_through_that_month_then_the_owners() -> None:
-    ties = ledger_ties(
+    ties = initial_ties(
         status="occupied",
         payer="owner",
         handover_date=date(2026, 5, 20),
@@ -40,7 +40,7 @@ def test_a_unit_handed_over_is_the_developers_through_that_month_then_the_owners
 
 
 def test_a_tenant_who_pays_takes_over_from_the_developer_the_owner_stays_tied() -> None:
-    ties = ledger_ties(
+    ties = initial_ties(
         status="occupied",
         payer="tenant",
         handover_date=date(2026, 5, 20),
@@ -55,7 +55,7 @@ def test_a_tenant_who_pays_takes_over_from_the_developer_the_owner_stays_tied() 
 
 
 def test_without_a_handover_day_the_owner_pays_since_always() -> None:
-    ties = ledger_ties(
+    ties = initial_ties(
         status="vacant", payer="owner", handover_date=None, has_owner=True, has_tenant=False
     )
     assert ties == (Tie("owner", True, EARLIEST),)
@@ -65,7 +65,7 @@ def test_without_a_handover_day_the_owner_pays_since_always() -> None:
 def test_the_developer_pays_an_unsold_unit_open_ended_and_its_buyer_waits(
     status: str, payer: str
 ) -> None:
-    ties = ledger_ties(
+    ties = initial_ties(
         status=status,
         payer=payer,
         handover_date=date(2026, 5, 20),
@@ -77,7 +77,7 @@ def test_the_developer_pays_an_unsold_unit_open_ended_and_its_buyer_waits(
 
 def test_nobody_named_and_no_developer_leaves_the_unit_without_a_payer() -> None:
     assert (
-        ledger_ties(
+        initial_ties(
             status="occupied", payer="owner", handover_date=None, has_owner=False, has_tenant=False
         )
         == ()

@@ -5,9 +5,9 @@ handover**; the buyer pays from the first day of the next month. A change of own
 same way: the seller pays through the month of the sale, the buyer from the month after. A
 month is never split between two payers, so a run never prorates a handover or a sale.
 
-A ledger (台账) row states the unit's status, who pays (缴费责任人) and perhaps its handover
-day; :func:`ledger_ties` turns that into the unit's ties (who is tied, as what, whether they
-pay, over which days):
+A ledger (台账) row, or a unit registered over the API, states the unit's status, who pays
+(缴费责任人) and perhaps its handover day; :func:`initial_ties` turns that into the unit's
+ties (who is tied, as what, whether they pay, over which days):
 
 - an unsold unit, or one the ledger says the developer pays: the developer pays, open-ended;
   its owner (a buyer named before handover) is not tied yet, it is tied at handover;
@@ -54,7 +54,7 @@ def new_payer_from(day: date) -> date:
     return add_months(month_start(day), 1)
 
 
-def ledger_ties(
+def initial_ties(
     *,
     status: str,
     payer: str,
@@ -62,8 +62,9 @@ def ledger_ties(
     has_owner: bool,
     has_tenant: bool,
 ) -> tuple[Tie, ...]:
-    """The ties of a unit a ledger row creates (see the module docstring); ``status`` is
-    occupied / vacant / unsold, ``payer`` owner / tenant / developer."""
+    """The ties of a unit when it is registered, from a ledger row or over the API (see the
+    module docstring); ``status`` is occupied / vacant / unsold, ``payer`` owner / tenant /
+    developer."""
     developer_pays = status == "unsold" or payer == "developer"
     since = new_payer_from(handover_date) if handover_date else EARLIEST
     ties: list[Tie] = []

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from billing.domain.calendar import add_months, month_end, month_start
-from billing.domain.handover import ledger_ties
+from billing.domain.handover import initial_ties
 from billing.domain.ledger import LedgerParseResult, LedgerRow, RowError, parse_ledger
 from billing.errors import InvalidInput, NotFound
 from billing.service_layer import visibility
@@ -248,7 +248,7 @@ async def _write(
     # Who pays from when (the developer through the month of handover, then the owner or
     # tenant): the rule's one home is billing.domain.handover.
     ties = {
-        r.unit_key: ledger_ties(
+        r.unit_key: initial_ties(
             status=r.status,
             payer=r.payer,
             handover_date=r.handover_date,

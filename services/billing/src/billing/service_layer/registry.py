@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from pydantic import BaseModel, Field, model_validator
 
-from billing.domain.handover import new_payer_from, old_payer_until
+from billing.domain.handover import initial_ties, new_payer_from, old_payer_until
 from billing.domain.plans import DEFAULT_PARTS, PARTS_LIMITS
 from billing.errors import Conflict as Conflict
 from billing.errors import NotFound as NotFound
@@ -381,7 +381,6 @@ class UnitIn:
     owner: PartyIn | None = None
     tenant: PartyIn | None = None
     payer: str = "owner"  # owner | tenant | developer
-    since: date = field(default_factory=lambda: date(2000, 1, 1))
     #: The client's own identifier of the unit, unique within the community.
     reference: str | None = None
 
@@ -460,28 +459,34 @@ async def register_unit(conn: asyncpg.Connection, unit: UnitIn, at: datetime) ->
 async def _attach_parties(
     conn: asyncpg.Connection, unit_id: str, unit: UnitIn, at: datetime
 ) -> None:
-    links: list[tuple[str, str, bool, date, date | None]] = []
-    developer_pays = unit.status == "unsold" or unit.payer == "developer"
+    """Tie the unit's parties as ``billing.domain.handover.initial_ties`` says (the one home
+    of who pays from when, shared with the ledger import). A buyer named for an unsold unit
+    is registered but tied only at handover."""
+    party_of: dict[str, str] = {}
     if unit.owner is not None:
         owner_id = unit.owner.resolved_id(unit.unit_key, "owner", unit.owner.name, unit.owner.phone)
-        owner_id, _ = await person_party(conn, unit.owner, owner_id, at)
-        if not developer_pays:  # a buyer of an unsold unit is linked at handover
-            links.append((owner_id, "owner", unit.payer == "owner", unit.since, None))
+        party_of["owner"], _ = await person_party(conn, unit.owner, owner_id, at)
     if unit.tenant is not None:
         tenant_id = unit.tenant.resolved_id(
             unit.unit_key, "tenant", unit.tenant.name, unit.tenant.phone
         )
-        tenant_id, _ = await person_party(conn, unit.tenant, tenant_id, at)
-        links.append((tenant_id, "tenant", unit.payer == "tenant", unit.since, None))
-    if developer_pays:
+        party_of["tenant"], _ = await person_party(conn, unit.tenant, tenant_id, at)
+    ties = initial_ties(
+        status=unit.status,
+        payer=unit.payer,
+        handover_date=unit.handover_date,
+        has_owner=unit.owner is not None,
+        has_tenant=unit.tenant is not None,
+    )
+    if any(t.role == "developer" for t in ties):
         developer = developer_party(unit.community_id)
         assert developer.party_id is not None
         await upsert_party(conn, developer, developer.party_id, at)
-        links.append((developer.party_id, "developer", True, unit.since, None))
+        party_of["developer"] = developer.party_id
     await conn.executemany(
         "INSERT INTO unit_parties (unit_id, party_id, role, pays, valid_from, valid_to) "
         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        [(unit_id, *link) for link in links],
+        [(unit_id, party_of[t.role], t.role, t.pays, t.valid_from, t.valid_to) for t in ties],
     )
 
 
