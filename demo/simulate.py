@@ -186,16 +186,15 @@ class Simulation:
             headers={"Content-Type": "application/octet-stream"},
         )
         units: list[dict[str, Any]] = []
-        after = ""
+        params: dict[str, Any] = {"limit": 1000}
         while True:
             page = await api.get(
-                "billing", f"/communities/{cid}/units", actor="clerk",
-                params={"after": after, "limit": 1000},
-            )  # fmt: skip
-            units += page["units"]
+                "billing", f"/communities/{cid}/units", actor="clerk", params=params
+            )
+            units += page["items"]
             if not page["next"]:
                 break
-            after = page["next"]
+            params = {"limit": 1000, "cursor": page["next"]}
         by_key = {u["unit_key"]: u for u in units}
         for h in self.households:
             unit = by_key.get(h.unit_key)

@@ -174,7 +174,7 @@ def test_contact_export_is_for_contact_roles_and_audited(
     clerk = bearer(dev_issuer.mint("clara", [Role.fee_clerk], "co-1", [community]))
     r = http.get(path, headers=clerk, params={"reason": "年终寄送账单", "format": "json"})
     assert r.status_code == 200, r.text
-    rows = r.json()
+    rows = r.json()["items"]
     assert rows and "13812345678" in {row["phone"] for row in rows}, "the export is unmasked"
     csv_text = http.get(path, headers=clerk, params={"reason": "年终寄送账单"}).text
     assert csv_text.lstrip("\ufeff").startswith("unit_key,role,pays,party_id,name,phone")

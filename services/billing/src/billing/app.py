@@ -3,33 +3,31 @@
 from fastapi import FastAPI
 
 from billing.entrypoints import scoping
-from billing.entrypoints.events import BATCH_HANDLERS, HANDLERS
 from billing.entrypoints.http_accounts import router as accounts_router
 from billing.entrypoints.http_billing_runs import router as billing_runs_router
 from billing.entrypoints.http_charges import router as charges_router
+from billing.entrypoints.http_communities import router as communities_router
+from billing.entrypoints.http_companies import router as companies_router
 from billing.entrypoints.http_e_invoices import router as e_invoices_router
 from billing.entrypoints.http_fee_schedules import router as fee_schedules_router
 from billing.entrypoints.http_invoices import router as invoices_router
+from billing.entrypoints.http_ledger_imports import router as ledger_imports_router
 from billing.entrypoints.http_lists import router as lists_router
+from billing.entrypoints.http_parties import router as parties_router
 from billing.entrypoints.http_readings import router as readings_router
 from billing.entrypoints.http_receipts import router as receipts_router
-from billing.entrypoints.http_registry import router as registry_router
 from billing.entrypoints.http_reports import router as reports_router
+from billing.entrypoints.http_units import router as units_router
+from billing.runtime import BillingRuntime
 from billing.settings import BillingSettings
 from propfee.audit import audit_router
 from propfee.auth import secure_app
 from propfee.http import create_service_app, get_pool
-from propfee.runtime import ServiceRuntime
 from propfee.settings import ServiceSettings
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    settings = settings or BillingSettings()
-    if isinstance(settings, BillingSettings):
-        settings.check_production()  # outside development: no built-in receipt secret
-    runtime = ServiceRuntime(
-        settings, package="billing", handlers=HANDLERS, batch_handlers=BATCH_HANDLERS
-    )
+    runtime = BillingRuntime(settings or BillingSettings())
     app = create_service_app(
         runtime,
         title="Propfee billing",
@@ -37,7 +35,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         "of payments: the source of truth for what is owed. Every endpoint but the probes "
         "needs a bearer token; `x-propfee-roles` lists the roles each one allows.",
         routers=[
-            registry_router,
+            communities_router,
+            companies_router,
+            units_router,
+            parties_router,
+            ledger_imports_router,
             lists_router,
             fee_schedules_router,
             readings_router,

@@ -85,7 +85,7 @@ def _import(http: TestClient, community_id: str) -> str:
     )
     assert r.status_code == 200, r.text
     assert r.json()["arrears_invoices"] == 4  # three months and the old system's late fee
-    units = http.get(f"/communities/{community_id}/units").json()["units"]
+    units = http.get(f"/communities/{community_id}/units").json()["items"]
     return str(units[0]["unit_id"])
 
 
@@ -297,7 +297,7 @@ def test_utilities_money_and_a_lapsing_discount_over_kafka_and_http(
             params={"filename": "l.csv", "opening_as_of": "2025-01-01"},
         )
         assert r.status_code == 200, r.text
-        unit_id = http.get("/communities/c-dis/units").json()["units"][0]["unit_id"]
+        unit_id = http.get("/communities/c-dis/units").json()["items"][0]["unit_id"]
         quarter = [("property_fee", 30000), ("prepay_discount_quarterly", -1500)]
         _issue(
             billing_db,

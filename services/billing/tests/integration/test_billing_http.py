@@ -144,7 +144,7 @@ def test_billing_api_end_to_end(
             content=bad_file,
             params={"filename": "l.csv", "opening_as_of": "2025-01-01"},
         )
-        assert r.status_code == 422 and r.json()["errors"][0]["column"] == "建筑面积"
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "建筑面积"
         r = http.post(
             f"/communities/{C}/ledger-imports",
             content=SAMPLE.read_bytes(),

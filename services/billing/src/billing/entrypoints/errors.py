@@ -1,5 +1,7 @@
-"""Domain errors as HTTP answers: 404 for what does not exist, 409 for a state that forbids
-the action, 422 for bad input (the message says what and where)."""
+"""Deprecated: the service layer raises ``billing.errors`` (``propfee.problems`` classes),
+mapped once by the app factory. ``domain_errors`` stays while routes still wrap calls with
+it: it lets problems through as they are and maps the builtins older service code raises
+(``LookupError`` 404, ``ValueError`` 422) the way it always did."""
 
 from __future__ import annotations
 
@@ -8,19 +10,16 @@ from contextlib import contextmanager
 
 from fastapi import HTTPException
 
-from billing.service_layer.payments import InvoiceStateError
-from billing.service_layer.registry import Conflict
+from propfee.problems import ProblemError
 
 
 @contextmanager
 def domain_errors() -> Iterator[None]:
     try:
         yield
-    except HTTPException:
+    except (HTTPException, ProblemError):
         raise
     except LookupError as exc:
         raise HTTPException(404, str(exc).strip("'\"")) from exc
-    except (InvoiceStateError, Conflict) as exc:
-        raise HTTPException(409, str(exc)) from exc
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc

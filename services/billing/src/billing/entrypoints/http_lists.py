@@ -1,129 +1,110 @@
-"""Community-wide reads: the units of a community (paged), where its money went, and the
-audited export of its contact list (text a spreadsheet would run as a formula is neutralised:
-``propfee.documents``)."""
+"""Community-wide reads: the units of a community (cursor pages), where its money went, and
+the audited export of its contact list (text a spreadsheet would run as a formula is
+neutralised: ``propfee.documents``). Parse, call ``service_layer.community_lists``, answer."""
 
 from __future__ import annotations
 
 import csv
 import io
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from billing.entrypoints import security
+from billing.entrypoints import models
 from billing.entrypoints.security import Reader, ReportReader
-from propfee import audit
+from billing.service_layer import community_lists
+from billing.service_layer.community_lists import CONTACT_COLUMNS
 from propfee.auth import Principal, Role, require
 from propfee.documents import spreadsheet_cell
 from propfee.http import Pool
+from propfee.paging import Page, PageQuery
 
 #: Who may take the whole contact list out of the system: the people who call and write to
 #: households for a living. Finance, legal, auditors and automation read contacts one by one.
 CONTACT_EXPORT = (Role.fee_clerk, Role.customer_service, Role.community_manager, Role.company_admin)
 ContactExporter = Annotated[Principal, Depends(require(*CONTACT_EXPORT))]
 
-router = APIRouter(prefix="/communities/{community_id}", tags=["registry"])
-
-_UNITS = """
-SELECT u.unit_id, u.unit_key, u.building_id, u.entrance, u.room, u.unit_type, u.floor_area_m2,
-       u.status, u.handover_date,
-       (SELECT up.party_id FROM unit_parties up
-         WHERE up.unit_id = u.unit_id AND up.pays AND up.valid_to IS NULL
-         ORDER BY up.valid_from DESC LIMIT 1) AS payer_party_id
-  FROM units u
- WHERE u.community_id = $1 AND u.unit_id > $2
- ORDER BY u.unit_id
- LIMIT $3
-"""
+router = APIRouter(prefix="/communities/{community_id}")
 
 
-@router.get("/units")
+@router.get("/units", tags=["units"])
 async def list_units(
-    community_id: str,
+    community_id: models.Id,
     pool: Pool,
     principal: Reader,
-    after: Annotated[
-        str, Query(max_length=64, description="the last unit_id of the page before")
-    ] = "",
-    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
-) -> dict[str, Any]:
-    """The community's units in id order, a page at a time (``next`` is the cursor), each with
-    the party who pays now. No contact data: read a unit or a party for that."""
-    await security.community(pool, principal, community_id)
-    rows = await pool.fetch(_UNITS, community_id, after, limit)
-    units = [dict(r) for r in rows]
-    return {"units": units, "next": units[-1]["unit_id"] if len(units) == limit else None}
+    page: PageQuery,
+    request: Request,
+    response: Response,
+) -> Page[models.UnitListItem]:
+    """The community's units in id order, a page at a time (``next``, and the ``Link``
+    header), each with the party who pays now. No contact data: read a unit or a party."""
+    after = page.after_as(str)
+    rows = await community_lists.units_page(
+        pool, principal, community_id, after[0] if after else "", page.fetch
+    )
+    return page.build(
+        [models.UnitListItem(**r) for r in rows],
+        key=lambda u: [u.unit_id],
+        request=request,
+        response=response,
+    )
 
 
-_MONEY = """
-SELECT
-  (SELECT count(*) FROM payments_received WHERE community_id = $1)::bigint AS payments,
-  (SELECT coalesce(sum(amount_fen), 0) FROM payments_received WHERE community_id = $1)
-      ::bigint AS payments_fen,
-  (SELECT coalesce(sum(r.amount_fen), 0) FROM refunds_received r
-     JOIN units u USING (unit_id) WHERE u.community_id = $1)::bigint AS refunds_fen,
-  (SELECT coalesce(sum(a.amount_fen), 0) FROM allocations a
-     JOIN units u USING (unit_id) WHERE u.community_id = $1)::bigint AS allocated_fen,
-  (SELECT coalesce(sum(c.credit_fen), 0) FROM account_credits c
-     JOIN units u USING (unit_id) WHERE u.community_id = $1)::bigint AS credit_fen
-"""
-
-
-@router.get("/reports/money")
-async def money(community_id: str, pool: Pool, principal: ReportReader) -> dict[str, Any]:
+@router.get("/reports/money", tags=["reports"])
+async def get_money_report(
+    community_id: models.Id, pool: Pool, principal: ReportReader
+) -> models.MoneyReportOut:
     """Where every fen received went: payments − refunds = allocated + credit on account.
     ``balanced`` says whether that holds (it must, always)."""
-    await security.community(pool, principal, community_id)
-    row = dict(await pool.fetchrow(_MONEY, community_id) or {})
-    row["balanced"] = (
-        row["payments_fen"] - row["refunds_fen"] == row["allocated_fen"] + row["credit_fen"]
+    return models.MoneyReportOut(
+        **await community_lists.money_report(pool, principal, community_id)
     )
-    row["currency"] = "CNY"
-    return row
 
 
-_CONTACTS = """
-SELECT u.unit_key, up.role, up.pays, p.party_id, p.name, p.phone, p.email, p.postal_address,
-       p.do_not_contact
-  FROM units u
-  JOIN unit_parties up ON up.unit_id = u.unit_id AND up.valid_to IS NULL
-  JOIN parties p ON p.party_id = up.party_id
- WHERE u.community_id = $1 AND up.role <> 'developer'
- ORDER BY u.unit_key, up.role
-"""
-CONTACT_COLUMNS = [
-    "unit_key", "role", "pays", "party_id", "name", "phone", "email", "postal_address",
-    "do_not_contact",
-]  # fmt: skip
-
-
-@router.get("/contacts", response_model=None)
+@router.get(
+    "/contacts",
+    tags=["contacts"],
+    response_model=Page[models.ContactOut],
+    responses={
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
+)
 async def export_contacts(
-    community_id: str,
+    community_id: models.Id,
     pool: Pool,
     principal: ContactExporter,
     reason: Annotated[str, Query(min_length=2, max_length=200, description="why (audited)")],
+    page: PageQuery,
+    request: Request,
+    response: Response,
     format: Literal["csv", "json"] = "csv",
-) -> Response | list[dict[str, Any]]:
+) -> Response | Page[models.ContactOut]:
     """Every current owner and tenant with their contact data, unmasked: for the roles whose
-    work is contacting households. Each export is recorded in the audit trail (who, when,
-    how many rows, why)."""
-    async with pool.acquire() as conn, conn.transaction():
-        company_id = await security.community(conn, principal, community_id)
-        rows = [dict(r) for r in await conn.fetch(_CONTACTS, community_id)]
-        await audit.record(
-            conn,
-            principal,
-            "contacts.exported",
-            "community",
-            community_id,
-            community_id=community_id,
-            company_id=company_id,
-            after={"rows": len(rows), "format": format},
-            reason=reason,
-        )
+    work is contacting households. ``csv`` (the default) is the whole list in one file
+    (UTF-8 with BOM, as a spreadsheet opens it); ``json`` answers cursor pages (``limit``,
+    ``cursor``). Each export, each page, is recorded in the audit trail (who, when, how many
+    rows, why)."""
     if format == "json":
-        return rows
+        rows = await community_lists.export_contacts(
+            pool,
+            principal,
+            community_id,
+            reason,
+            format,
+            after=page.after_as(str, str, str),
+            page_size=page.limit,
+        )
+        return page.build(
+            [models.ContactOut(**r) for r in rows],
+            key=lambda c: [c.unit_key, c.role, c.party_id],
+            request=request,
+            response=response,
+        )
+    rows = await community_lists.export_contacts(pool, principal, community_id, reason, format)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CONTACT_COLUMNS, lineterminator="\n")
     writer.writeheader()

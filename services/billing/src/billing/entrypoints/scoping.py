@@ -3,16 +3,14 @@
 Every path parameter, query parameter and JSON body field named here is resolved before the
 route runs: 404 unless it exists in the caller's scope and in the request's community."""
 
+from billing.service_layer.visibility import E_INVOICE_REQUEST_RESOLVER
 from propfee.auth import (
     COMPANY,
     Kind,
     ScopeRegistry,
     column_resolver,
     community_resolver,
-    sql_resolver,
 )
-
-_IN_COMMUNITY = "JOIN communities c USING (community_id)"
 
 COMMUNITY = Kind("community", community_resolver)
 UNIT = Kind("unit", column_resolver("units", "unit_id"))
@@ -21,13 +19,7 @@ BUILDING = Kind("building", column_resolver("buildings", "building_id"), wildcar
 INVOICE = Kind("invoice", column_resolver("invoices", "invoice_id"))
 PARTY = Kind("party", column_resolver("parties", "party_id"))
 PAYMENT = Kind("payment", column_resolver("payments_received", "payment_id"))
-E_INVOICE_REQUEST = Kind(
-    "e-invoice request",
-    sql_resolver(
-        "SELECT r.request_id AS id, u.community_id, c.company_id FROM e_invoice_requests r "
-        f"JOIN units u USING (unit_id) {_IN_COMMUNITY} WHERE r.request_id = ANY($1::text[])"
-    ),
-)
+E_INVOICE_REQUEST = Kind("e-invoice request", E_INVOICE_REQUEST_RESOLVER)
 
 REGISTRY = ScopeRegistry(
     fields={

@@ -1,4 +1,5 @@
-"""Who may call what in billing, and the scoping lookups (404 for what the caller may not see).
+"""Who may call what in billing; the scoping lookups (404 for what the caller may not see) are
+``billing.service_layer.visibility``'s, re-exported here for the routes that check a path id.
 
 The role sets per kind of endpoint (docs/security.md has the table):
 
@@ -16,11 +17,21 @@ The role sets per kind of endpoint (docs/security.md has the table):
 
 from __future__ import annotations
 
-from typing import Annotated, TypeAlias
+from typing import Annotated
 
-import asyncpg
-from fastapi import Depends, HTTPException
+from fastapi import Depends
 
+from billing.service_layer.visibility import Conn as Conn
+from billing.service_layer.visibility import backdate_days as backdate_days
+from billing.service_layer.visibility import community as community
+from billing.service_layer.visibility import company as company
+from billing.service_layer.visibility import company_level as company_level
+from billing.service_layer.visibility import e_invoice_request as e_invoice_request
+from billing.service_layer.visibility import invoice as invoice
+from billing.service_layer.visibility import party as party
+from billing.service_layer.visibility import payment as payment
+from billing.service_layer.visibility import time_zone as time_zone
+from billing.service_layer.visibility import unit as unit
 from propfee.auth import (
     ADJUST,
     BILLING_WRITE,
@@ -29,10 +40,7 @@ from propfee.auth import (
     STAFF_READ,
     Principal,
     Role,
-    ensure_visible,
-    not_found,
     require,
-    visible_row,
 )
 
 READ = STAFF_READ | {Role.service}
@@ -77,110 +85,3 @@ EInvoiceRequester = Annotated[Principal, Depends(require(*E_INVOICE_REQUEST))]
 EInvoiceRecorder = Annotated[Principal, Depends(require(*E_INVOICE_OUTCOME))]
 CompanyWriter = Annotated[Principal, Depends(require(*COMPANY_WRITE))]
 CommunityVacancyRuleWriter = Annotated[Principal, Depends(require(*COMMUNITY_VACANCY_RULE))]
-
-Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
-
-
-async def community(conn: Conn, principal: Principal, community_id: str) -> str:
-    """The community's company; 404 when it does not exist or the caller may not see it."""
-    company_id: str | None = await conn.fetchval(
-        "SELECT company_id FROM communities WHERE community_id = $1", community_id
-    )
-    if company_id is None:
-        raise not_found(f"community {community_id}")
-    ensure_visible(principal, community_id, company_id, f"community {community_id}")
-    return company_id
-
-
-async def backdate_days(conn: Conn, company_id: str) -> int | None:
-    """The company's window for back-dated records (``propfee.business_time``)."""
-    days: int | None = await conn.fetchval(
-        "SELECT backdate_days FROM companies WHERE company_id = $1", company_id
-    )
-    return days
-
-
-async def time_zone(conn: Conn, community_id: str) -> str:
-    zone: str | None = await conn.fetchval(
-        "SELECT time_zone FROM communities WHERE community_id = $1", community_id
-    )
-    return zone or "Asia/Shanghai"
-
-
-async def company(conn: Conn, principal: Principal, company_id: str) -> asyncpg.Record:
-    """The company's row; 404 when it does not exist or is not the caller's company."""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT * FROM companies WHERE company_id = $1", company_id
-    )
-    if row is None or not (principal.all_companies or principal.company_id == company_id):
-        raise not_found(f"company {company_id}")
-    return row
-
-
-async def company_level(conn: Conn, principal: Principal, company_id: str) -> asyncpg.Record:
-    """``company`` for a change of company data: 403 unless the caller is company-level."""
-    row = await company(conn, principal, company_id)
-    if not principal.company_level:
-        raise HTTPException(
-            403,
-            f"company {company_id}: company data is changed by a company admin for every "
-            'community (communities claim "*") or the service role',
-        )
-    return row
-
-
-async def unit(conn: Conn, principal: Principal, unit_id: str) -> asyncpg.Record:
-    """``(community_id, company_id)`` of a unit the caller may see; 404 otherwise."""
-    return await visible_row(
-        conn,
-        principal,
-        f"unit {unit_id}",
-        "SELECT u.community_id, c.company_id FROM units u JOIN communities c USING (community_id) "
-        "WHERE u.unit_id = $1",
-        unit_id,
-    )
-
-
-async def invoice(conn: Conn, principal: Principal, invoice_id: str) -> asyncpg.Record:
-    return await visible_row(
-        conn,
-        principal,
-        f"invoice {invoice_id}",
-        "SELECT i.unit_id, i.community_id, c.company_id FROM invoices i "
-        "JOIN communities c USING (community_id) WHERE i.invoice_id = $1",
-        invoice_id,
-    )
-
-
-async def payment(conn: Conn, principal: Principal, payment_id: str) -> asyncpg.Record:
-    return await visible_row(
-        conn,
-        principal,
-        f"payment {payment_id}",
-        "SELECT p.unit_id, p.community_id, c.company_id FROM payments_received p "
-        "JOIN communities c USING (community_id) WHERE p.payment_id = $1",
-        payment_id,
-    )
-
-
-async def party(conn: Conn, principal: Principal, party_id: str) -> asyncpg.Record:
-    return await visible_row(
-        conn,
-        principal,
-        f"party {party_id}",
-        "SELECT p.community_id, p.kind, c.company_id FROM parties p "
-        "JOIN communities c USING (community_id) WHERE p.party_id = $1",
-        party_id,
-    )
-
-
-async def e_invoice_request(conn: Conn, principal: Principal, request_id: str) -> asyncpg.Record:
-    return await visible_row(
-        conn,
-        principal,
-        f"e-invoice request {request_id}",
-        "SELECT r.unit_id, u.community_id, c.company_id FROM e_invoice_requests r "
-        "JOIN units u USING (unit_id) JOIN communities c ON c.community_id = u.community_id "
-        "WHERE r.request_id = $1",
-        request_id,
-    )

@@ -16,14 +16,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from billing.domain.calendar import add_months, month_end, month_start
+from billing.domain.handover import initial_ties
 from billing.domain.ledger import LedgerParseResult, LedgerRow, RowError, parse_ledger
+from billing.errors import InvalidInput, NotFound
+from billing.service_layer import visibility
 from billing.service_layer.ids import new_id, stable_id
 from billing.service_layer.invoices import copy_invoices
 from billing.service_layer.issuing import late_fee_contract, liable_parties, owners_on
@@ -34,13 +37,16 @@ from billing.service_layer.registry import (
     match_people,
     upsert_party,
 )
+from propfee import audit
+from propfee.auth import Principal
+from propfee.business_time import BusinessTimeRefused, acts_on_own_clock, utc_now
 from propfee.events import Event, InvoiceIssued, InvoiceLine
 from propfee.labels import room_label_of_key
 from propfee.money import Money
 from propfee.outbox import add_events
+from propfee.problems import FieldProblem
 from propfee.uploads import UploadLimits
 
-EARLIEST = date(2000, 1, 1)
 ARREARS_INVOICE_COLUMNS = (
     "invoice_id",
     "community_id",
@@ -90,13 +96,13 @@ async def import_ledger(
     if parsed.errors and not accept_good_rows:
         return report
     if opening_as_of != month_start(opening_as_of):
-        raise ValueError("opening_as_of: must be the first day of a month")
+        raise InvalidInput("opening_as_of: must be the first day of a month")
     async with pool.acquire() as conn, conn.transaction():
         community = await conn.fetchrow(
             "SELECT community_id, time_zone FROM communities WHERE community_id = $1", community_id
         )
         if community is None:
-            raise LookupError(f"community {community_id} does not exist")
+            raise NotFound(f"community {community_id} does not exist")
         tz = ZoneInfo(community["time_zone"])
         at = datetime.combine(opening_as_of, time(0), tz).astimezone(UTC)
         await _write(conn, community_id, parsed.rows, opening_as_of, at, report)
@@ -115,6 +121,74 @@ async def import_ledger(
         if on_imported is not None:
             await on_imported(conn, report)
     report.imported = True
+    return report
+
+
+class LedgerRejected(InvalidInput):
+    """A ledger with bad rows, nothing imported (422): ``errors[]`` names each row and
+    column (``field``) with the reason; the report's counts are extension members."""
+
+
+async def import_ledger_as(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    community_id: str,
+    data: bytes,
+    filename: str,
+    *,
+    opening_as_of: date,
+    accept_good_rows: bool,
+    limits: UploadLimits | None,
+) -> ImportReport:
+    """The import as a caller asks for it: in their scope, ``opening_as_of`` not ahead of
+    next month's first day for staff (403; the ledger's past is the old system's history),
+    audited in the import's transaction. A ledger with errors imports nothing unless
+    ``accept_good_rows``: ``LedgerRejected``."""
+    company_id = await visibility.community(pool, principal, community_id)
+    zone = ZoneInfo(await visibility.time_zone(pool, community_id))
+    today = utc_now().astimezone(zone).date()
+    limit = add_months(month_start(today), 1)
+    if opening_as_of > limit and not acts_on_own_clock(principal):
+        raise BusinessTimeRefused(f"opening_as_of: may not be later than {limit}")
+
+    async def audited(conn: asyncpg.Connection, report: ImportReport) -> None:
+        summary = asdict(report)
+        summary.pop("errors")
+        summary["rows_rejected"] = len({e.row for e in report.errors})
+        await audit.record(
+            conn,
+            principal,
+            "ledger.imported",
+            "ledger_import",
+            filename,
+            community_id=community_id,
+            company_id=company_id,
+            after=summary,
+        )
+
+    report = await import_ledger(
+        pool,
+        community_id,
+        data,
+        filename,
+        opening_as_of=opening_as_of,
+        accept_good_rows=accept_good_rows,
+        on_imported=audited,
+        limits=limits,
+    )
+    if not report.imported:
+        rows = len({e.row for e in report.errors})
+        summary = asdict(report)
+        summary.pop("errors")
+        raise LedgerRejected(
+            f"{rows} row(s) of the ledger have errors: nothing imported (fix them, or send "
+            "accept_good_rows=true to import the others)",
+            errors=[
+                FieldProblem(field=e.column or "row", reason=e.reason, row=e.row)
+                for e in report.errors
+            ],
+            **summary,
+        )
     return report
 
 
@@ -171,31 +245,37 @@ async def _write(
     links: list[tuple[str, str, str, bool, date, date | None]] = []
     developer = developer_party(community_id)
     assert developer.party_id is not None
+    # Who pays from when (the developer through the month of handover, then the owner or
+    # tenant): the rule's one home is billing.domain.handover.
+    ties = {
+        r.unit_key: initial_ties(
+            status=r.status,
+            payer=r.payer,
+            handover_date=r.handover_date,
+            has_owner=bool(r.owner_name or r.owner_phone),
+            has_tenant=bool(r.tenant_name or r.tenant_phone),
+        )
+        for r in new_rows
+    }
     developer_created = False
-    if any(r.status == "unsold" or r.payer == "developer" or r.handover_date for r in new_rows):
+    if any(t.role == "developer" for unit_ties in ties.values() for t in unit_ties):
         developer_created = await upsert_party(conn, developer, developer.party_id, at)
     parties: list[tuple[str, PartyIn]] = []
     for r in new_rows:
-        unit_id = unit_ids[r.unit_key]
-        developer_until = month_end(r.handover_date) if r.handover_date else None
-        owner_from = add_months(month_start(r.handover_date), 1) if r.handover_date else EARLIEST
-        if r.status == "unsold" or r.payer == "developer":
-            links.append((unit_id, developer.party_id, "developer", True, EARLIEST, None))
-        elif developer_until is not None:
-            links.append(
-                (unit_id, developer.party_id, "developer", True, EARLIEST, developer_until)
-            )
+        party_of = {"developer": developer.party_id}
         if r.owner_name or r.owner_phone:
             owner = PartyIn(community_id, "owner", name=r.owner_name, phone=r.owner_phone)
-            owner_id = stable_id("pty", community_id, r.unit_key, "owner")
-            parties.append((owner_id, owner))
-            if r.status != "unsold" and r.payer != "developer":
-                links.append((unit_id, owner_id, "owner", r.payer == "owner", owner_from, None))
+            party_of["owner"] = stable_id("pty", community_id, r.unit_key, "owner")
+            parties.append((party_of["owner"], owner))
         if r.tenant_name or r.tenant_phone:
             tenant = PartyIn(community_id, "tenant", name=r.tenant_name, phone=r.tenant_phone)
-            tenant_id = stable_id("pty", community_id, r.unit_key, "tenant", r.tenant_name)
-            parties.append((tenant_id, tenant))
-            links.append((unit_id, tenant_id, "tenant", r.payer == "tenant", owner_from, None))
+            party_of["tenant"] = stable_id("pty", community_id, r.unit_key, "tenant", r.tenant_name)
+            parties.append((party_of["tenant"], tenant))
+        unit_id = unit_ids[r.unit_key]
+        links += [
+            (unit_id, party_of[t.role], t.role, t.pays, t.valid_from, t.valid_to)
+            for t in ties[r.unit_key]
+        ]
     # One person is one party (issue 18 rule 12): an owner of three flats (the same verified
     # phone) is one party, matched within the file and to the community's existing parties.
     same = await match_people(conn, community_id, [(pid, p.phone) for pid, p in parties])

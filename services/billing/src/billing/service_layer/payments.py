@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from billing.errors import InvoiceStateError as InvoiceStateError
 from billing.service_layer import billed_months
 from billing.service_layer.accounts import (
     ChangeContext,
@@ -17,10 +18,6 @@ from billing.service_layer.accounts import (
 from billing.service_layer.ids import stable_id
 from propfee.consumer import EventContext
 from propfee.events import PaymentReceived, PaymentRefunded
-
-
-class InvoiceStateError(ValueError):
-    pass
 
 
 async def record_payments(

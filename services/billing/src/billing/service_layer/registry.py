@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -11,8 +11,11 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from pydantic import BaseModel, Field, model_validator
 
-from billing.domain.calendar import add_months, month_end, month_start
+from billing.domain.handover import initial_ties, new_payer_from, old_payer_until
 from billing.domain.plans import DEFAULT_PARTS, PARTS_LIMITS
+from billing.errors import Conflict as Conflict
+from billing.errors import NotFound as NotFound
+from billing.errors import RegistryError as RegistryError
 from billing.service_layer.accounts import (
     ChangeContext,
     load_account,
@@ -24,19 +27,7 @@ from billing.service_layer.statements import party_arrears
 from propfee.events import CommunityUpdated, PartyContactsUpdated
 from propfee.late_fees import DEFAULT_ANNUAL_CAP
 from propfee.outbox import add_event
-
-
-class RegistryError(ValueError):
-    """Bad registry input; the message says what and where."""
-
-
-class NotFound(LookupError):
-    pass
-
-
-class Conflict(ValueError):
-    """A state that forbids the action (409); the message says which."""
-
+from propfee.validation import TimeZone
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
@@ -52,7 +43,7 @@ class CommunityIn(BaseModel):
     company_name: Text | None = None
     name: Text
     city: Text
-    time_zone: str = "Asia/Shanghai"
+    time_zone: TimeZone = "Asia/Shanghai"
     contract_mode: Literal["flat_fee", "cost_plus"] = "flat_fee"
     contract_end: date | None = None
     late_fee_daily_rate: Annotated[Decimal, Field(ge=0, lt=1)] | None = None
@@ -256,6 +247,8 @@ class PartyIn:
     preferred_channels: tuple[str, ...] = ()
     do_not_contact: bool = False
     party_id: str | None = None
+    #: 居民身份证号码 (for court filings): never in events or logs.
+    id_number: str | None = None
 
     def resolved_id(self, *natural_key: object) -> str:
         return self.party_id or stable_id("pty", self.community_id, self.kind, *natural_key)
@@ -268,20 +261,22 @@ async def upsert_party(
     row = await conn.fetchrow(
         """
         INSERT INTO parties AS p (party_id, community_id, kind, name, phone, email, wechat_openid,
-            app_user_id, postal_address, allowed_channels, preferred_channels, do_not_contact)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            app_user_id, postal_address, allowed_channels, preferred_channels, do_not_contact,
+            id_number)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         ON CONFLICT (party_id) DO UPDATE SET name = EXCLUDED.name, phone = EXCLUDED.phone,
             email = EXCLUDED.email, wechat_openid = EXCLUDED.wechat_openid,
             app_user_id = EXCLUDED.app_user_id, postal_address = EXCLUDED.postal_address,
             allowed_channels = EXCLUDED.allowed_channels,
             preferred_channels = EXCLUDED.preferred_channels,
-            do_not_contact = EXCLUDED.do_not_contact, updated_at = now()
+            do_not_contact = EXCLUDED.do_not_contact, id_number = EXCLUDED.id_number,
+            updated_at = now()
         WHERE (p.name, p.phone, p.email, p.wechat_openid, p.app_user_id, p.postal_address,
-               p.allowed_channels, p.preferred_channels, p.do_not_contact)
+               p.allowed_channels, p.preferred_channels, p.do_not_contact, p.id_number)
               IS DISTINCT FROM
               (EXCLUDED.name, EXCLUDED.phone, EXCLUDED.email, EXCLUDED.wechat_openid,
                EXCLUDED.app_user_id, EXCLUDED.postal_address, EXCLUDED.allowed_channels,
-               EXCLUDED.preferred_channels, EXCLUDED.do_not_contact)
+               EXCLUDED.preferred_channels, EXCLUDED.do_not_contact, EXCLUDED.id_number)
         RETURNING party_id
         """,
         party_id,
@@ -296,6 +291,7 @@ async def upsert_party(
         list(party.allowed_channels),
         list(party.preferred_channels),
         party.do_not_contact,
+        party.id_number,
     )
     if row is None:
         return False
@@ -385,7 +381,6 @@ class UnitIn:
     owner: PartyIn | None = None
     tenant: PartyIn | None = None
     payer: str = "owner"  # owner | tenant | developer
-    since: date = field(default_factory=lambda: date(2000, 1, 1))
     #: The client's own identifier of the unit, unique within the community.
     reference: str | None = None
 
@@ -464,28 +459,34 @@ async def register_unit(conn: asyncpg.Connection, unit: UnitIn, at: datetime) ->
 async def _attach_parties(
     conn: asyncpg.Connection, unit_id: str, unit: UnitIn, at: datetime
 ) -> None:
-    links: list[tuple[str, str, bool, date, date | None]] = []
-    developer_pays = unit.status == "unsold" or unit.payer == "developer"
+    """Tie the unit's parties as ``billing.domain.handover.initial_ties`` says (the one home
+    of who pays from when, shared with the ledger import). A buyer named for an unsold unit
+    is registered but tied only at handover."""
+    party_of: dict[str, str] = {}
     if unit.owner is not None:
         owner_id = unit.owner.resolved_id(unit.unit_key, "owner", unit.owner.name, unit.owner.phone)
-        owner_id, _ = await person_party(conn, unit.owner, owner_id, at)
-        if not developer_pays:  # a buyer of an unsold unit is linked at handover
-            links.append((owner_id, "owner", unit.payer == "owner", unit.since, None))
+        party_of["owner"], _ = await person_party(conn, unit.owner, owner_id, at)
     if unit.tenant is not None:
         tenant_id = unit.tenant.resolved_id(
             unit.unit_key, "tenant", unit.tenant.name, unit.tenant.phone
         )
-        tenant_id, _ = await person_party(conn, unit.tenant, tenant_id, at)
-        links.append((tenant_id, "tenant", unit.payer == "tenant", unit.since, None))
-    if developer_pays:
+        party_of["tenant"], _ = await person_party(conn, unit.tenant, tenant_id, at)
+    ties = initial_ties(
+        status=unit.status,
+        payer=unit.payer,
+        handover_date=unit.handover_date,
+        has_owner=unit.owner is not None,
+        has_tenant=unit.tenant is not None,
+    )
+    if any(t.role == "developer" for t in ties):
         developer = developer_party(unit.community_id)
         assert developer.party_id is not None
         await upsert_party(conn, developer, developer.party_id, at)
-        links.append((developer.party_id, "developer", True, unit.since, None))
+        party_of["developer"] = developer.party_id
     await conn.executemany(
         "INSERT INTO unit_parties (unit_id, party_id, role, pays, valid_from, valid_to) "
         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        [(unit_id, *link) for link in links],
+        [(unit_id, party_of[t.role], t.role, t.pays, t.valid_from, t.valid_to) for t in ties],
     )
 
 
@@ -500,7 +501,7 @@ async def record_handover(
         raise NotFound(f"unit {unit_id} does not exist")
     if unit["status"] != "unsold":
         raise RegistryError(f"unit {unit_id} is not unsold; record a sale instead")
-    last_developer_day = month_end(handover_date)
+    last_developer_day = old_payer_until(handover_date)
     await conn.execute(
         "UPDATE unit_parties SET valid_to = $2 WHERE unit_id = $1 AND role = 'developer' "
         "AND valid_to IS NULL",
@@ -514,7 +515,7 @@ async def record_handover(
         "VALUES ($1, $2, 'owner', true, $3) ON CONFLICT DO NOTHING",
         unit_id,
         owner_id,
-        add_months(month_start(handover_date), 1),
+        new_payer_from(handover_date),
     )
     await conn.execute(
         "UPDATE units SET status = 'occupied', handover_date = $2 WHERE unit_id = $1",
@@ -637,7 +638,7 @@ async def record_sale(
             "UPDATE unit_parties SET valid_to = $2 WHERE unit_id = $1 "
             "AND role IN ('owner', 'tenant') AND valid_to IS NULL AND valid_from <= $2",
             unit_id,
-            month_end(sold_on),
+            old_payer_until(sold_on),
         )
         if buyer_id == proposed_buyer:
             await upsert_party(conn, buyer, buyer_id, at)
@@ -646,7 +647,7 @@ async def record_sale(
             "VALUES ($1, $2, 'owner', true, $3) ON CONFLICT DO NOTHING",
             unit_id,
             buyer_id,
-            add_months(month_start(sold_on), 1),
+            new_payer_from(sold_on),
         )
         await conn.execute(
             "INSERT INTO unit_sales (sale_id, unit_id, sold_on, sold_at, seller_party_ids, "
