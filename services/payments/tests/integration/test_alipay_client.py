@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncpg
 import httpx
 import pytest
-from payments_testkit import alipay
-from payments_testkit.fake_alipay import FakeAlipay
-from payments_testkit.keys import new_key, private_pem, public_base64, write
-from payments_testkit.server import ThreadServer
 from payments_testkit.service import know_communities, order_on_account
+
+from sandbox import alipay
+from sandbox.alipay import FakeAlipay
+from sandbox.keys import new_key, private_pem, public_base64, write
+from sandbox.server import ThreadServer
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncpg
 import httpx
 import pytest
-from payments_testkit import unionpay
-from payments_testkit.fake_unionpay import FakeUnionPay, signed_text
-from payments_testkit.keys import issue, private_pem, rsa_verify, write
-from payments_testkit.server import ThreadServer
 from payments_testkit.service import know_communities, order_on_account
+
+from sandbox import unionpay
+from sandbox.keys import issue, private_pem, rsa_verify, write
+from sandbox.server import ThreadServer
+from sandbox.unionpay import FakeUnionPay, signed_text
 
 pytestmark = pytest.mark.integration
 
