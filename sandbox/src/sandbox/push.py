@@ -46,8 +46,12 @@ class PushGateway:
         *,
         on_accept: OnAccept | None = None,
         on_refuse: OnRefuse | None = None,
+        sequential_ids: bool = True,
     ) -> None:
+        """``sequential_ids``: push-1, push-2... (else random, unique across runs)."""
         self.state = state
+        self.sequential_ids = sequential_ids
+        self._pushed = 0
         self.secret = secret
         self.on_accept = on_accept
         self.on_refuse = on_refuse
@@ -81,7 +85,11 @@ class PushGateway:
             return self._refuse(False, 400, "invalid_request")
         key = request.headers.get("idempotency-key") or str(payload.get("notification_id", ""))
         known = self._seen.get(key) if key else None
-        push_id = known or f"push-{uuid.uuid4().hex[:20]}"
+        if known is None:
+            self._pushed += 1
+        push_id = known or (
+            f"push-{self._pushed}" if self.sequential_ids else f"push-{uuid.uuid4().hex[:20]}"
+        )
         if key:
             self._seen[key] = push_id
         if known is None:
@@ -104,6 +112,7 @@ class PushRoutes(WorldState):
             self.ids["push"]["secret"],
             on_accept=self._pushed,
             on_refuse=self._push_refused,
+            sequential_ids=False,
         )
         return [Route("/push", self.push.handle, methods=["POST"])]
 
