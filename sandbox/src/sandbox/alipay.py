@@ -4,6 +4,9 @@
   sorted, ``k=v`` joined by ``&`` (``sign_type`` is signed) (:func:`request_content`).
 * Answers: ``{"alipay_trade_<x>_response":{...},"sign":"..."}``, signed over the exact text
   of the response object (:func:`answer_body`); ``error_response`` when the method is unknown.
+  A request Alipay cannot authenticate (unknown app, bad signature: 40002 ``isv.*``) is
+  answered in the method's node too, but without ``sign`` (as Alipay does: SDK issues
+  fzlee/alipay#20, #60).
 * Asynchronous notifications: form-encoded, RSA2 over every parameter but ``sign`` and
   ``sign_type``, empty values kept, sorted (:func:`notification_content`).
 
@@ -63,14 +66,17 @@ def notification_content(params: Mapping[str, str]) -> bytes:
     ).encode()
 
 
-def answer_body(method: str, data: dict[str, Any], key: rsa.RSAPrivateKey) -> bytes:
-    """Alipay's layout: the response object, then the sign over its exact text."""
+def answer_body(method: str, data: dict[str, Any], key: rsa.RSAPrivateKey | None) -> bytes:
+    """Alipay's layout: the response object, then the sign over its exact text (none when
+    ``key`` is None)."""
     node = method.replace(".", "_") + "_response" if method in METHODS else "error_response"
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    if key is None:
+        return f'{{"{node}":{text}}}'.encode()
     return f'{{"{node}":{text},"sign":"{rsa_sign(key, text.encode())}"}}'.encode()
 
 
-def answer(method: str, data: dict[str, Any], key: rsa.RSAPrivateKey) -> Response:
+def answer(method: str, data: dict[str, Any], key: rsa.RSAPrivateKey | None) -> Response:
     return Response(answer_body(method, data, key), media_type="application/json;charset=utf-8")
 
 
@@ -95,10 +101,15 @@ def parse_request(raw: bytes, query: str) -> dict[str, str]:
     return form | dict(parse_qsl(query, keep_blank_values=True))
 
 
+#: Refusals of a request Alipay could not authenticate: answered unsigned.
+UNSIGNED = frozenset({"isv.invalid-app-id", "isv.invalid-signature-type", "isv.invalid-signature"})
+
+
 def check_request(
     form: Mapping[str, str], app_id: str, app_public: rsa.RSAPublicKey
 ) -> dict[str, str] | None:
-    """None when Alipay accepts the request's app and signature, else the error it answers."""
+    """None when Alipay accepts the request's app and signature, else the error it answers
+    (unsigned when its ``sub_code`` is in :data:`UNSIGNED`)."""
     if form.get("app_id") != app_id:
         return invalid("isv.invalid-app-id", "无效的AppID参数")
     if form.get("method", "") not in METHODS:
@@ -218,7 +229,8 @@ class FakeAlipay:
         refused = check_request(params, self.app_id, self.app_public)
         if refused is not None:
             self.rejected_signatures += 1
-            return self.answer(method, refused)
+            key = None if refused["sub_code"] in UNSIGNED else self.alipay_key
+            return answer(method, refused, key)
         biz = json.loads(params["biz_content"])
         out_trade_no = biz.get("out_trade_no", "")
         self.calls.append((method, out_trade_no))
@@ -325,8 +337,9 @@ class AlipayRoutes(WorldState):
             form, self.ids["alipay"]["app_id"], self.credentials.alipay_app_public
         )
         if refused is not None:
-            if refused["sub_code"] != "isv.invalid-method":
+            if refused["sub_code"] in UNSIGNED:
                 self._count("rejected_signatures.alipay")
+                return answer(method, refused, None)
             return self._alipay_answer(method, refused)
         try:
             datetime.strptime(form.get("timestamp", ""), _TIME)

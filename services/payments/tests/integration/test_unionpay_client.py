@@ -50,7 +50,7 @@ async def test_unionpay_client_against_a_fake_gateway(
             app = await order_on_account(
                 conn, http, proc.url, "u-up1", 27580, channel="unionpay", scene="app"
             )
-            assert len(app["gateway_payload"]["tn"]) == 20, app
+            assert len(app["gateway_payload"]["tn"]) == 21, app
             sent = fake.orders[app["out_trade_no"]]
             assert (sent["txnAmt"], sent["currencyCode"], sent["backUrl"]) == (
                 "27580",
