@@ -66,26 +66,28 @@ def verify_request(
     mchid: str,
     merchant_public: rsa.RSAPublicKey,
     merchant_serial: str | None,
-) -> bool:
-    """The merchant's request signature, as WeChat Pay checks it (``merchant_serial`` None:
-    any certificate serial)."""
+) -> str | None:
+    """None when WeChat Pay accepts the merchant's request signature, else the message of its
+    401 ``SIGN_ERROR`` (``merchant_serial`` None: any certificate serial)."""
     scheme, _, rest = headers.get("authorization", "").partition(" ")
     fields = dict(_AUTH.findall(rest))
     timestamp = fields.get("timestamp", "")
-    if (
-        scheme != SCHEME
-        or fields.get("mchid") != mchid
-        or (
-            merchant_serial is not None
-            and fields.get("serial_no", "").upper() != merchant_serial.upper()
-        )
-        or not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12)
-        or abs(time.time() - int(timestamp)) > MAX_SKEW_S
-        or not fields.get("nonce_str")
+    if scheme != SCHEME or not fields.get("nonce_str") or not fields.get("signature"):
+        return "Http头Authorization值格式错误，请参考《微信支付商户REST API签名规则》"
+    if fields.get("mchid") != mchid:
+        return "错误的签名，验签失败"
+    if merchant_serial is not None and fields.get("serial_no", "").upper() != (
+        merchant_serial.upper()
     ):
-        return False
+        return "商户证书序列号有误。请使用签名私钥匹配的证书序列号"
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12) or (
+        abs(time.time() - int(timestamp)) > MAX_SKEW_S
+    ):
+        return "Http头Authorization中的timestamp与发起请求的时间不得超过5分钟"
     message = f"{method}\n{path_and_query}\n{timestamp}\n{fields['nonce_str']}\n".encode()
-    return rsa_verify(merchant_public, message + body + b"\n", fields.get("signature", ""))
+    if not rsa_verify(merchant_public, message + body + b"\n", fields["signature"]):
+        return "错误的签名，验签失败"
+    return None
 
 
 def request_path(request: Request) -> str:
@@ -299,7 +301,7 @@ class FakeWechatPay:
 
     async def handle(self, request: Request) -> Response:
         body = await request.body()
-        if not verify_request(
+        refused = verify_request(
             request.method,
             request_path(request),
             request.headers,
@@ -307,9 +309,10 @@ class FakeWechatPay:
             mchid=MCHID,
             merchant_public=self.merchant_public,
             merchant_serial=self.merchant_serial,
-        ):
+        )
+        if refused is not None:
             self.rejected_signatures += 1
-            return self.answer(401, {"code": "SIGN_ERROR", "message": "签名错误"})
+            return self.answer(401, {"code": "SIGN_ERROR", "message": refused})
         self.calls.append((request.method, request.url.path))
         data = json.loads(body) if body else {}
         p = request.url.path
@@ -468,7 +471,7 @@ class WechatPayRoutes(WorldState):
             return Response(b"", status, headers=headers)
         return Response(body, status, headers=headers, media_type="application/json")
 
-    def _wechatpay_authorized(self, request: Request, body: bytes) -> bool:
+    def _wechatpay_refusal(self, request: Request, body: bytes) -> str | None:
         wx = self.ids["wechatpay"]
         return verify_request(
             request.method,
@@ -482,9 +485,10 @@ class WechatPayRoutes(WorldState):
 
     async def _wechatpay(self, request: Request) -> Response:
         body = await request.body()
-        if not self._wechatpay_authorized(request, body):
+        refused = self._wechatpay_refusal(request, body)
+        if refused is not None:
             self._count("rejected_signatures.wechatpay")
-            return self._wechatpay_answer(401, {"code": "SIGN_ERROR", "message": "签名错误"})
+            return self._wechatpay_answer(401, {"code": "SIGN_ERROR", "message": refused})
         self._count("requests.wechatpay")
         try:
             data = json.loads(body) if body else {}
