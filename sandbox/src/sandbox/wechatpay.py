@@ -94,6 +94,30 @@ def request_path(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
+def order_problem(
+    kind: str, data: dict[str, Any], *, appid: str, mchid: str
+) -> tuple[str, str] | None:
+    """Why WeChat Pay refuses an order (``kind``: native, jsapi, codepay) with 400: the code
+    and message; None when it takes it."""
+    amount = data.get("amount") or {}
+    total = amount.get("total") if isinstance(amount, dict) else None
+    raw_payer = data.get("payer")
+    payer: dict[str, Any] = raw_payer if isinstance(raw_payer, dict) else {}
+    if data.get("appid") != appid or data.get("mchid") != mchid:
+        return ("APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配")
+    if not re.fullmatch(_OUT_TRADE_NO, str(data.get("out_trade_no", ""))):
+        return ("PARAM_ERROR", "out_trade_no格式错误")
+    if not isinstance(total, int) or isinstance(total, bool) or total <= 0:
+        return ("PARAM_ERROR", "amount.total必须为正整数")
+    if kind != "codepay" and not str(data.get("notify_url", "")).startswith("http"):
+        return ("PARAM_ERROR", "notify_url格式错误")
+    if kind == "jsapi" and not payer.get("openid"):
+        return ("PARAM_ERROR", "JSAPI支付必须传openid")
+    if kind == "codepay" and not str(payer.get("auth_code", "")).isdigit():
+        return ("PARAM_ERROR", "付款码格式错误")
+    return None
+
+
 def signed_headers(
     key: rsa.RSAPrivateKey, serial: str, body: bytes, *, timestamp: int | None = None
 ) -> dict[str, str]:
@@ -316,6 +340,11 @@ class FakeWechatPay:
         self.calls.append((request.method, request.url.path))
         data = json.loads(body) if body else {}
         p = request.url.path
+        kind = p.rsplit("/", 1)[1]
+        if p.startswith("/v3/pay/transactions/") and kind in ("native", "jsapi", "codepay"):
+            problem = order_problem(kind, data, appid=APPID, mchid=MCHID)
+            if problem is not None:
+                return self.answer(400, {"code": problem[0], "message": problem[1]})
         if p in ("/v3/pay/transactions/native", "/v3/pay/transactions/jsapi"):
             self.orders[data["out_trade_no"]] = data
             if p.endswith("native"):
@@ -558,19 +587,7 @@ class WechatPayRoutes(WorldState):
         total = amount.get("total") if isinstance(amount, dict) else None
         raw_payer = data.get("payer")
         payer: dict[str, Any] = raw_payer if isinstance(raw_payer, dict) else {}
-        problem = None
-        if data.get("appid") != wx["appid"] or data.get("mchid") != wx["mchid"]:
-            problem = ("APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配")
-        elif not re.fullmatch(r"[A-Za-z0-9_*|-]{6,32}", out_trade_no):
-            problem = ("PARAM_ERROR", "out_trade_no格式错误")
-        elif not isinstance(total, int) or isinstance(total, bool) or total <= 0:
-            problem = ("PARAM_ERROR", "amount.total必须为正整数")
-        elif kind != "codepay" and not str(data.get("notify_url", "")).startswith("http"):
-            problem = ("PARAM_ERROR", "notify_url格式错误")
-        elif kind == "jsapi" and not payer.get("openid"):
-            problem = ("PARAM_ERROR", "JSAPI支付必须传openid")
-        elif kind == "codepay" and not str(payer.get("auth_code", "")).isdigit():
-            problem = ("PARAM_ERROR", "付款码格式错误")
+        problem = order_problem(kind, data, appid=wx["appid"], mchid=wx["mchid"])
         if problem:
             return self._wechatpay_answer(400, {"code": problem[0], "message": problem[1]})
         assert isinstance(total, int)
