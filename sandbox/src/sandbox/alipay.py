@@ -236,6 +236,10 @@ class FakeAlipay:
         self.calls.append((method, out_trade_no))
         trade = self.trades.get(out_trade_no)
         if method in ("alipay.trade.precreate", "alipay.trade.create"):
+            try:  # the same amount rule as the demo's gateway
+                fen_of(str(biz.get("total_amount", "")))
+            except ValueError:
+                return self.answer(method, failure("ACQ.INVALID_PARAMETER", "参数无效"))
             self.trades[out_trade_no] = {
                 "biz": biz,
                 "status": "WAIT_BUYER_PAY",
