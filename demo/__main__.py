@@ -169,7 +169,7 @@ class MonthBars:
 
 async def main(args: argparse.Namespace) -> int:
     from demo.report import render_terminal, write_html
-    from demo.sandbox import SandboxProcess
+    from sandbox import SandboxProcess
 
     configure_logging("demo", level="WARNING")  # the demo speaks for itself
     started = time.monotonic()

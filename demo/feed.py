@@ -14,7 +14,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from demo.quiet import partitions_of
+from demo.settle import partitions_of
 from propfee.events import InvoiceIssued, InvoiceSettled, LateFeeAssessed
 from propfee.kafka import client_kwargs
 

@@ -309,7 +309,7 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
         "timings_by_day_s": sim.days,
         # The waiting above, by whose consumers were still behind (or "outboxes": an event
         # not yet published); several can be behind at once.
-        "waiting_behind_s": {k: round(v, 1) for k, v in sim.quiet.behind_s.items()},
+        "waiting_behind_s": {k: round(v, 1) for k, v in sim.settle.behind_s.items()},
         "notification_statuses": dict(statuses.most_common()),
     }
     return report

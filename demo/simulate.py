@@ -9,7 +9,7 @@ Each simulated day, in community time (Asia/Shanghai):
    plan, complaints resolved, one legal case;
 5. owners pay between 10:00 and 20:00 through signed WeChat Pay, Alipay and UnionPay
    notifications (a share delivered twice by the "gateway") or at the counter;
-6. the simulator waits until every service has handled what the day caused (``Quiet``), so
+6. the simulator waits until every service has handled what the day caused (``Settle``), so
    the next morning's sweep sees every payment: the accelerated clock never outruns the system.
 
 The simulator never touches a database: it only calls HTTP APIs, sends webhooks and reads
@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from demo.api import Api
 from demo.feed import Bill, Feed
-from demo.quiet import Quiet
+from demo.settle import Settle
 from demo.world import REASON_OF, Household
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -106,7 +106,7 @@ class Simulation:
         self.community_id = community_id
         self.company_id = company_id
         self.feed = Feed(bootstrap, prefix, community_id)
-        self.quiet = Quiet(api, bootstrap, prefix)
+        self.settle = Settle(api, bootstrap, prefix)
         self.progress = progress or (lambda _label, _done, _total: None)
         self.by_unit: dict[str, Household] = {}
         self.by_contact: dict[str, Household] = {}
@@ -242,7 +242,7 @@ class Simulation:
 
     async def run(self) -> None:
         await self.feed.start()
-        await self.quiet.start()
+        await self.settle.start()
         try:
             for m in range(self.months):
                 month = add_months(self.start, m)
@@ -253,11 +253,11 @@ class Simulation:
             self.messages_seen += len(fresh)
             last = add_months(self.start, self.months) - timedelta(days=1)
             await self._sms_reports(fresh, local(last, 20, 30))
-            await self.quiet.settle()
+            await self.settle.settle()
             await self.feed.drain()
         finally:
             await self.feed.stop()
-            await self.quiet.stop()
+            await self.settle.stop()
 
     async def _month(self, month: date) -> None:
         label = month.strftime("%Y-%m")
@@ -329,7 +329,7 @@ class Simulation:
 
     async def _settle(self) -> None:
         t = time.monotonic()
-        await self.quiet.settle()
+        await self.settle.settle()
         self.timings["waiting for the services"] += time.monotonic() - t
 
     # ------------------------------------------------------------------------------------

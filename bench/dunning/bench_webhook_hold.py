@@ -30,8 +30,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: demo
 
 from demo.api import PORTS, Api, Tokens
-from demo.sandbox import Sandbox
 from demo.world import ROOT
+from sandbox import Sandbox
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -33,13 +33,13 @@ from notifier.settings import NotifierSettings  # noqa: E402
 from propfee.db import create_pool, migrate_database  # noqa: E402
 from propfee.events import ArrearsEscalated, EscalationAction  # noqa: E402
 from propfee.settings import LOCAL_PG, LOCAL_PG_OWNER  # noqa: E402
-from services.notifier.tests.fakes import free_port  # noqa: E402
+from sandbox.server import free_port  # noqa: E402
 
 FAKE = """
 import uvicorn
-from services.notifier.tests import fakes
-state = fakes.SmsProvider(delay_s=0.020, rate_limit={rate})
-uvicorn.run(fakes.alibaba_app(state, "bench-secret"), host="127.0.0.1", port={port},
+from sandbox.sms import SmsProvider, alibaba_app
+state = SmsProvider(delay_s=0.020, rate_limit={rate})
+uvicorn.run(alibaba_app(state, "bench-secret"), host="127.0.0.1", port={port},
             log_level="warning", lifespan="off")
 """
 

@@ -48,14 +48,14 @@ sys.path.insert(0, str(ROOT / "services/payments/tests"))
 sys.path.insert(0, str(ROOT))
 
 from cryptography.hazmat.primitives import serialization  # noqa: E402
-from payments_testkit.keys import Issued, private_pem  # noqa: E402
 from payments_testkit.service import wechat_env  # noqa: E402
-from payments_testkit.wechat import WechatSide, transaction  # noqa: E402
 
 from payments.service_layer.orders import OrderRequest, create_order  # noqa: E402
 from propfee.kafka import delete_topics, ensure_topics  # noqa: E402
 from propfee.settings import LOCAL_PG, LOCAL_PG_OWNER  # noqa: E402
 from propfee.topics import all_topics  # noqa: E402
+from sandbox.keys import Issued, private_pem  # noqa: E402
+from sandbox.wechatpay import WechatSide, transaction  # noqa: E402
 from tests.support.kafka import read_topic  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 

@@ -146,7 +146,7 @@ async def test_dunning_webhook_hold(
 
     from demo.api import Api, Tokens
     from demo.run import DemoConfig, run_year, wait_ready
-    from demo.sandbox import Sandbox
+    from sandbox import Sandbox
     from tests.support.processes import free_port
 
     sandbox = Sandbox.load_or_create(tmp_path / "sandbox")

@@ -16,8 +16,8 @@ import pytest
 
 from demo.api import Api, Tokens
 from demo.run import DemoConfig, collect, run_year, wait_ready
-from demo.sandbox import Sandbox
 from demo.world import build
+from sandbox import Sandbox
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration

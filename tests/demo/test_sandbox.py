@@ -17,9 +17,9 @@ import asyncpg
 import httpx
 import pytest
 
-from demo.sandbox import FILES, Sandbox
 from propfee.events import CommunityUpdated, InvoiceIssued, InvoiceLine, PartyContactsUpdated
 from propfee.kafka import make_producer
+from sandbox import FILES, Sandbox
 from tests.support.auth import BearerAuth
 from tests.support.fixtures import wait_until
 from tests.support.kafka import publish
@@ -236,7 +236,9 @@ async def test_wechatpay_api_with_payments_client(
 async def test_alipay_gateway_checks_rsa2_requests_as_documented(sandbox: Sandbox) -> None:
     """Requests are signed over every parameter but ``sign`` (``sign_type`` included, empty
     values left out); the answer is signed over the exact ``*_response`` text."""
-    from demo.sandbox import _load_key, _rsa_sign, _rsa_verify
+    from sandbox.keys import load_key as _load_key
+    from sandbox.keys import rsa_sign as _rsa_sign
+    from sandbox.keys import rsa_verify as _rsa_verify
 
     app_key = _load_key(sandbox.credentials.directory / "alipay/app_private_key.pem")
     no = out_trade_no("ali1")

@@ -29,7 +29,8 @@ from tests.support.kafka import read_topic
 # verification code; it lives with payments' tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "payments" / "tests"))
 from payments_testkit.service import wechat_env
-from payments_testkit.wechat import WechatSide, refund, transaction
+
+from sandbox.wechatpay import WechatSide, refund, transaction
 
 pytestmark = pytest.mark.integration
 

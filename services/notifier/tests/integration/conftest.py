@@ -15,7 +15,11 @@ from propfee.auth import Role
 from propfee.auth.dev import DevIssuer
 from propfee.events import CommunityUpdated, Event, PartyContactsUpdated
 from propfee.kafka import make_producer
-from services.notifier.tests import fakes
+from sandbox.push import push_app
+from sandbox.server import ThreadServer
+from sandbox.sms import SmsProvider, alibaba_app, tencent_app
+from sandbox.smtp import SmtpServer
+from sandbox.wechat import Inbox, wechat_app
 from tests.support.auth import BearerAuth
 from tests.support.kafka import publish
 
@@ -29,11 +33,11 @@ CALLBACK_TOKEN = "callback-token-for-tests"
 
 @dataclass
 class Fakes:
-    alibaba: fakes.SmsProvider
-    tencent: fakes.SmsProvider
-    wechat: fakes.Inbox
-    push: fakes.Inbox
-    smtp: fakes.SmtpServer
+    alibaba: SmsProvider
+    tencent: SmsProvider
+    wechat: Inbox
+    push: Inbox
+    smtp: SmtpServer
     env: dict[str, str]
 
 
@@ -46,14 +50,14 @@ def clock_auth(dev_issuer: DevIssuer) -> BearerAuth:
 
 @pytest.fixture
 def providers() -> Iterator[Fakes]:
-    ali, tc, wx, push = fakes.SmsProvider(), fakes.SmsProvider(), fakes.Inbox(), fakes.Inbox()
+    ali, tc, wx, push = SmsProvider(), SmsProvider(), Inbox(), Inbox()
     servers = [
-        fakes.Served(fakes.alibaba_app(ali, ALI_SECRET)).start(),
-        fakes.Served(fakes.tencent_app(tc, TC_ID, TC_KEY)).start(),
-        fakes.Served(fakes.wechat_app(wx, WX_ID, WX_SECRET)).start(),
-        fakes.Served(fakes.push_app(push, PUSH_SECRET)).start(),
+        ThreadServer(alibaba_app(ali, ALI_SECRET)).start(),
+        ThreadServer(tencent_app(tc, TC_ID, TC_KEY)).start(),
+        ThreadServer(wechat_app(wx, WX_ID, WX_SECRET)).start(),
+        ThreadServer(push_app(push, PUSH_SECRET)).start(),
     ]
-    smtp = fakes.SmtpServer(refuse={"gone@example.cn"}).start()
+    smtp = SmtpServer(refuse={"gone@example.cn"}).start()
     env = {
         "dispatcher_enabled": "false",
         "alibaba_endpoint": servers[0].url + "/",

@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
-from services.notifier.tests import fakes
+from sandbox.wechat import WeChatPusher, template_finished
 
 from .conftest import WX_ID, community, community_known
 
@@ -90,20 +90,20 @@ async def test_plaintext_push_replayed_or_stale_changes_nothing(
     env = {**providers.env, "wechat_callback_token": CB_TOKEN, "wechat_push_max_age_s": "300"}
     notifier = services("notifier", db, **env).start()
     await bus.send(community(), key="c-1")
-    pusher = fakes.WeChatPusher(CB_TOKEN, WX_ID)
+    pusher = WeChatPusher(CB_TOKEN, WX_ID)
     async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=staff_auth) as http:
         await community_known(http, "c-1")
         await _message(db, "n-real", "wechat", "sent", "wechat", "1001")
         await _message(db, "n-victim", "wechat", "sent", "wechat", "1002")
 
         # WeChat's genuine push for message 1001 (a refusal), answered and applied.
-        params, body = pusher.request(fakes.template_finished("1001", "failed:user block"))
+        params, body = pusher.request(template_finished("1001", "failed:user block"))
         assert (await _post(http, params, body)).text == "success"
         assert (await _status(http, "s-n-real"))["status"] == "failed"
 
         # The captured query string replayed with a forged body for another message:
         # acknowledged (WeChat's own retries look the same) and without effect.
-        forged = fakes.template_finished("1002", "success")
+        forged = template_finished("1002", "success")
         replay = await _post(http, params, forged)
         assert replay.status_code == 200
         assert (await _status(http, "s-n-victim"))["status"] == "sent"
@@ -148,12 +148,12 @@ async def test_safe_mode_refuses_plaintext_and_swapped_bodies(
     }
     notifier = services("notifier", db, **env).start()
     await bus.send(community(), key="c-1")
-    pusher = fakes.WeChatPusher(CB_TOKEN, WX_ID, AES_KEY)
+    pusher = WeChatPusher(CB_TOKEN, WX_ID, AES_KEY)
     async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=staff_auth) as http:
         await community_known(http, "c-1")
         await _message(db, "n-a", "wechat", "sent", "wechat", "2001")
         await _message(db, "n-b", "wechat", "sent", "wechat", "2002")
-        delivered_b = fakes.template_finished("2002", "success")
+        delivered_b = template_finished("2002", "success")
 
         # Plaintext, correctly signed (signature over token, timestamp, nonce): refused.
         params, body = pusher.request(delivered_b, safe=False)
@@ -166,7 +166,7 @@ async def test_safe_mode_refuses_plaintext_and_swapped_bodies(
 
         # A genuine safe-mode push for 2001; its query kept, another (validly encrypted)
         # body swapped in: msg_signature no longer matches, refused.
-        params, body = pusher.request(fakes.template_finished("2001", "success"), safe=True)
+        params, body = pusher.request(template_finished("2001", "success"), safe=True)
         _, swapped = pusher.request(delivered_b, safe=True)
         tampered = await _post(http, params, swapped)
         assert tampered.status_code == 401

@@ -15,7 +15,8 @@ from notifier.adapters.base import Outbound
 from notifier.adapters.wechat import WeChatTemplate
 from notifier.adapters.wechat_subscribe import WeChatSubscribe
 from notifier.adapters.wechat_token import AccessToken
-from services.notifier.tests import fakes
+from sandbox.server import ThreadServer
+from sandbox.wechat import Inbox, wechat_app
 
 pytestmark = pytest.mark.integration
 APP, SECRET = "wx-mini", "mini-secret"
@@ -29,9 +30,9 @@ TEMPLATES = {
 
 
 @pytest.fixture
-def wechat() -> Iterator[tuple[fakes.Inbox, str]]:
-    state = fakes.Inbox()
-    served = fakes.Served(fakes.wechat_app(state, APP, SECRET)).start()
+def wechat() -> Iterator[tuple[Inbox, str]]:
+    state = Inbox()
+    served = ThreadServer(wechat_app(state, APP, SECRET)).start()
     yield state, served.url
     served.stop()
 
@@ -56,7 +57,7 @@ def message(openid: str, n: int = 1, **values: object) -> Outbound:
     )
 
 
-async def test_subscription_messages(wechat: tuple[fakes.Inbox, str]) -> None:
+async def test_subscription_messages(wechat: tuple[Inbox, str]) -> None:
     state, url = wechat
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as client:
         token = AccessToken(client, api_base=url, app_id=APP, app_secret=SECRET)
@@ -100,7 +101,7 @@ async def test_subscription_messages(wechat: tuple[fakes.Inbox, str]) -> None:
 
 
 async def test_template_messages_refresh_a_rejected_token_once(
-    wechat: tuple[fakes.Inbox, str],
+    wechat: tuple[Inbox, str],
 ) -> None:
     state, url = wechat
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as client:
@@ -116,4 +117,4 @@ async def test_template_messages_refresh_a_rejected_token_once(
         refused = await WeChatTemplate(
             client, wrong, api_base=url, template_ids={"default": "TPL"}
         ).send(message("o-3", 3))
-        assert refused.outcome == "retry" and "40013" in (refused.error or "")
+        assert refused.outcome == "retry" and "40125" in (refused.error or "")

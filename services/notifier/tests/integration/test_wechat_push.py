@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from propfee.events import ArrearsEscalated, EscalationAction
-from services.notifier.tests import fakes
+from sandbox.wechat import WeChatPusher, subscribe_sent, template_finished
 from tests.support.kafka import read_topic
 
 from .conftest import WX_ID, community, party, party_known, wait_for
@@ -50,7 +50,7 @@ def stage(case_id: str, party_id: str) -> ArrearsEscalated:
 
 
 async def push(
-    http: httpx.AsyncClient, pusher: fakes.WeChatPusher, xml: str, *, safe: bool = False
+    http: httpx.AsyncClient, pusher: WeChatPusher, xml: str, *, safe: bool = False
 ) -> httpx.Response:
     params, body = pusher.request(xml, safe=safe)
     return await http.post(
@@ -80,7 +80,7 @@ async def test_subscription_message_proven_by_safe_mode_push_once(
     await bus.send(community(), key="c-1")
     await bus.send(party("p-sub", wechat_openid="oMP456"), key="p-sub")
     await bus.send(party("p-ref", wechat_openid="oREF789", phone="13500000000"), key="p-ref")
-    pusher = fakes.WeChatPusher(CB_TOKEN, WX_ID, AES_KEY)
+    pusher = WeChatPusher(CB_TOKEN, WX_ID, AES_KEY)
     async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=staff_auth) as http:
         for p in ("p-sub", "p-ref"):
             await party_known(http, p)
@@ -126,7 +126,7 @@ async def test_subscription_message_proven_by_safe_mode_push_once(
         bad = {**good, "signature": "0" * 40, "echostr": "x"}
         assert (await http.get("/receipts/wechat", params=bad)).status_code == 401
 
-        delivered_xml = fakes.subscribe_sent([(msgid, 0, "success")])
+        delivered_xml = subscribe_sent([(msgid, 0, "success")])
         # Not WeChat's: wrong signature, or a tampered safe-mode message: refused, no change.
         params, body = pusher.request(delivered_xml, safe=True)
         forged = await http.post(
@@ -137,7 +137,7 @@ async def test_subscription_message_proven_by_safe_mode_push_once(
             "/receipts/wechat", params={**params, "msg_signature": "a" * 40}, content=body
         )
         assert tampered.status_code == 401
-        other = fakes.WeChatPusher("someone-else", WX_ID, AES_KEY)
+        other = WeChatPusher("someone-else", WX_ID, AES_KEY)
         assert (await push(http, other, delivered_xml, safe=True)).status_code == 401
         still = (await http.get("/notifications", params={"subject_id": "sub"})).json()["items"][0]
         assert still["status"] == "sent"
@@ -183,7 +183,7 @@ async def test_template_message_blocked_by_the_user_falls_back(
     notifier = services("notifier", await create_database("notifier"), **env).start()
     await bus.send(community(), key="c-1")
     await bus.send(party("p-wx", wechat_openid="oWX123", email="owner@example.cn"), key="p-wx")
-    pusher = fakes.WeChatPusher(CB_TOKEN, WX_ID)
+    pusher = WeChatPusher(CB_TOKEN, WX_ID)
     async with httpx.AsyncClient(base_url=notifier.url, timeout=30, auth=staff_auth) as http:
         await party_known(http, "p-wx")
         await bus.send(stage("blk", "p-wx"), key="u-blk")
@@ -197,10 +197,10 @@ async def test_template_message_blocked_by_the_user_falls_back(
         row = (await http.get("/notifications", params={"subject_id": "blk"})).json()["items"][0]
         assert row["status"] == "sent" and row["provider"] == "wechat"
         msgid = row["provider_message_id"]
-        blocked = fakes.template_finished(msgid, "failed:user block")
+        blocked = template_finished(msgid, "failed:user block")
         assert (await push(http, pusher, blocked)).text == "success"
         assert (await push(http, pusher, blocked)).text == "success"  # WeChat retries
-        late = fakes.template_finished(msgid, "success")  # never un-fails a message
+        late = template_finished(msgid, "success")  # never un-fails a message
         assert (await push(http, pusher, late)).text == "success"
         rows = {
             r["channel"]: r

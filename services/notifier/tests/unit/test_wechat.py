@@ -12,7 +12,7 @@ import pytest
 from notifier.adapters.wechat_crypto import MessageCrypto, PushRefused, signature, verify
 from notifier.domain.wechat_fields import FieldError, format_value, kind_of, template_data
 from notifier.entrypoints.http_wechat_push import receipts_of
-from services.notifier.tests.fakes import WeChatPusher, subscribe_sent, template_finished
+from sandbox.wechat import WeChatPusher, subscribe_sent, template_finished
 
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeChat issues
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncpg
 import httpx
 import pytest
-from payments_testkit import alipay
-from payments_testkit.fake_alipay import FakeAlipay
-from payments_testkit.keys import new_key, private_pem, public_base64, write
-from payments_testkit.server import ThreadServer
 from payments_testkit.service import know_communities, order_on_account
+
+from sandbox import alipay
+from sandbox.alipay import FakeAlipay
+from sandbox.keys import new_key, private_pem, public_base64, write
+from sandbox.server import ThreadServer
 
 pytestmark = pytest.mark.integration
 
@@ -147,12 +148,14 @@ async def test_fake_alipay_refuses_a_bad_request_signature() -> None:
     alipay_key, app_key = new_key(), new_key()
     fake = FakeAlipay(alipay_key, app_key.public_key())
     from payments.adapters.alipay_client import AlipayClient, AlipayError
+    from payments.adapters.crypto import VerificationError
     from payments.adapters.keys import AlipayKeys
 
     with ThreadServer(fake.app) as gateway:
         async with httpx.AsyncClient() as http:
             keys = AlipayKeys(alipay.APP_ID, alipay.SELLER_ID, alipay_key.public_key(), new_key())
             client = AlipayClient(http, gateway.url + "/gateway.do", keys, "http://x/notify")
-            with pytest.raises(AlipayError, match=r"isv\.invalid-signature"):
+            # Alipay answers an unauthenticated request in the method's node, unsigned.
+            with pytest.raises((AlipayError, VerificationError)):
                 await client.query("P2603051000001234567")
     assert fake.rejected_signatures == 1

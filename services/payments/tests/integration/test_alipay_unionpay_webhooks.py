@@ -8,9 +8,10 @@ from urllib.parse import parse_qsl, urlencode
 import asyncpg
 import httpx
 import pytest
-from payments_testkit import alipay, unionpay
-from payments_testkit.keys import issue, new_key, public_base64, write
 from payments_testkit.service import know_communities, order_on_account
+
+from sandbox import alipay, unionpay
+from sandbox.keys import issue, new_key, public_base64, write
 
 pytestmark = pytest.mark.integration
 

@@ -15,11 +15,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import pytest
-from payments_testkit.fake_wechatpay import FakeWechatPay
-from payments_testkit.keys import new_key
-from payments_testkit.server import ThreadServer
 from payments_testkit.service import know_communities, merchant_key_env, wechat_env
-from payments_testkit.wechat import WechatSide
 from starlette.responses import Response
 
 from propfee.events import (
@@ -31,6 +27,9 @@ from propfee.events import (
     LateFeeBasis,
 )
 from propfee.kafka import make_producer
+from sandbox.keys import new_key
+from sandbox.server import ThreadServer
+from sandbox.wechatpay import FakeWechatPay, WechatSide
 from tests.support.fixtures import wait_until
 from tests.support.kafka import publish
 

@@ -21,12 +21,12 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from payments_testkit import alipay, unionpay
-from payments_testkit.keys import new_key, public_base64, write
 from payments_testkit.service import know_communities, order_on_account, wechat_env
-from payments_testkit.wechat import MCHID, WechatSide, refund, transaction
 
 from payments.domain.settlement import MAX_AMOUNT_FEN
+from sandbox import alipay, unionpay
+from sandbox.keys import new_key, public_base64, write
+from sandbox.wechatpay import MCHID, WechatSide, refund, transaction
 
 pytestmark = pytest.mark.integration
 
@@ -196,7 +196,7 @@ def _envelope(side: WechatSide, resource: Any, **fields: Any) -> bytes:
 
 
 def _signed_with_timestamp(side: WechatSide, body: bytes, timestamp: bytes) -> dict[str, Any]:
-    from payments_testkit.keys import rsa_sign
+    from sandbox.keys import rsa_sign
 
     nonce = secrets.token_hex(16)
     signature = rsa_sign(side.public_key, timestamp + f"\n{nonce}\n".encode() + body + b"\n")

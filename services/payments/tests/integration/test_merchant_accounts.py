@@ -14,12 +14,12 @@ from datetime import timedelta, timezone
 import asyncpg
 import httpx
 import pytest
-from payments_testkit import alipay
-from payments_testkit.keys import new_key, public_base64, write
 from payments_testkit.service import know_communities, wechat_env
-from payments_testkit.wechat import MCHID, WechatSide, transaction
 
 from propfee.auth import Role
+from sandbox import alipay
+from sandbox.keys import new_key, public_base64, write
+from sandbox.wechatpay import MCHID, WechatSide, transaction
 from tests.support.auth import BearerAuth
 
 pytestmark = pytest.mark.integration

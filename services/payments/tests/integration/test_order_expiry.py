@@ -11,16 +11,16 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
-from payments_testkit.fake_wechatpay import FakeWechatPay
-from payments_testkit.keys import new_key
-from payments_testkit.server import ThreadServer
 from payments_testkit.service import (
     know_communities,
     merchant_key_env,
     order_on_account,
     wechat_env,
 )
-from payments_testkit.wechat import WechatSide, transaction
+
+from sandbox.keys import new_key
+from sandbox.server import ThreadServer
+from sandbox.wechatpay import FakeWechatPay, WechatSide, transaction
 
 pytestmark = pytest.mark.integration
 

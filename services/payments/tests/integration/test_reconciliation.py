@@ -11,10 +11,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from payments_testkit import alipay
-from payments_testkit.keys import new_key, public_base64, write
 from payments_testkit.service import know_communities, wechat_env
-from payments_testkit.wechat import WechatSide, refund, transaction
+
+from sandbox import alipay
+from sandbox.keys import new_key, public_base64, write
+from sandbox.wechatpay import WechatSide, refund, transaction
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from payments_testkit import alipay
-from payments_testkit.keys import new_key, public_base64, write
 from payments_testkit.service import know_communities
+
+from sandbox import alipay
+from sandbox.keys import new_key, public_base64, write
 
 pytestmark = pytest.mark.integration
 

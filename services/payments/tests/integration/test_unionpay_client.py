@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncpg
 import httpx
 import pytest
-from payments_testkit import unionpay
-from payments_testkit.fake_unionpay import FakeUnionPay, signed_text
-from payments_testkit.keys import issue, private_pem, rsa_verify, write
-from payments_testkit.server import ThreadServer
 from payments_testkit.service import know_communities, order_on_account
+
+from sandbox import unionpay
+from sandbox.keys import issue, private_pem, rsa_verify, write
+from sandbox.server import ThreadServer
+from sandbox.unionpay import FakeUnionPay, signed_text
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,7 @@ async def test_unionpay_client_against_a_fake_gateway(
             app = await order_on_account(
                 conn, http, proc.url, "u-up1", 27580, channel="unionpay", scene="app"
             )
-            assert len(app["gateway_payload"]["tn"]) == 20, app
+            assert len(app["gateway_payload"]["tn"]) == 21, app
             sent = fake.orders[app["out_trade_no"]]
             assert (sent["txnAmt"], sent["currencyCode"], sent["backUrl"]) == (
                 "27580",

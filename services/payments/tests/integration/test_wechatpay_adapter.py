@@ -9,17 +9,16 @@ import json
 import asyncpg
 import httpx
 import pytest
-from payments_testkit.fake_wechatpay import FakeWechatPay
-from payments_testkit.keys import new_key
-from payments_testkit.server import ThreadServer
 from payments_testkit.service import (
     know_communities,
     merchant_key_env,
     order_on_account,
     wechat_env,
 )
-from payments_testkit.wechat import WechatSide, refund
 
+from sandbox.keys import new_key
+from sandbox.server import ThreadServer
+from sandbox.wechatpay import FakeWechatPay, WechatSide, refund
 from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration

@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
-from payments_testkit.keys import new_key
 from payments_testkit.service import know_communities, order_on_account, wechat_env
-from payments_testkit.wechat import WechatSide, transaction
 
+from sandbox.keys import new_key
+from sandbox.wechatpay import WechatSide, transaction
 from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration

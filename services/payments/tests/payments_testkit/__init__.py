@@ -1,2 +1,2 @@
-"""The gateway side of payments' tests, written from the gateways' documentation with
-``cryptography`` directly, independently of the verification code under test."""
+"""Payments' own test helpers: the service's settings for a gateway's keys, orders and the
+communities it knows. The gateways themselves are the ``sandbox`` package's."""

@@ -7,8 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from payments_testkit.keys import private_pem, public_pem, write
-from payments_testkit.wechat import MCHID, WechatSide
+from sandbox.keys import private_pem, public_pem, write
+from sandbox.wechatpay import MCHID, MERCHANT_SERIAL, WechatSide
 
 
 def wechat_env(side: WechatSide, folder: Path, company_id: str = "co-1") -> dict[str, str]:
@@ -29,9 +29,7 @@ def wechat_env(side: WechatSide, folder: Path, company_id: str = "co-1") -> dict
     }
 
 
-def merchant_key_env(
-    key: Any, folder: Path, serial: str = "3775B6A45ACD588826D15E583A95F5DD"
-) -> dict[str, str]:
+def merchant_key_env(key: Any, folder: Path, serial: str = MERCHANT_SERIAL) -> dict[str, str]:
     return {
         "wechatpay_merchant_serial_no": serial,
         "wechatpay_merchant_private_key_file": write(folder / "merchant.pem", private_pem(key)),

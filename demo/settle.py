@@ -41,7 +41,7 @@ async def partitions_of(admin: AIOKafkaAdminClient, topics: list[str]) -> list[T
     return sorted(found)
 
 
-class Quiet:
+class Settle:
     def __init__(self, api: Api, bootstrap: str, prefix: str) -> None:
         self.api = api
         self.bootstrap = bootstrap
