@@ -16,7 +16,7 @@ import jsonschema_rs
 import pytest
 import schemathesis
 
-from propfee.openapi import DEFAULT_DIR, SERVICES, files, main, operations, stale_files
+from propfee.openapi import DEFAULT_DIR, SERVICES, bars, files, main, operations, stale_files
 from propfee.problems import MEDIA_TYPE
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -128,3 +128,22 @@ def test_the_client_generates_every_service() -> None:
     for service in SERVICES:
         assert f'from "./generated/{service}"' in index, service
         assert f"export const {service}Client" in index, service
+
+
+def test_the_contract_numbers_are_whole() -> None:
+    """Issue 20's bars, from the committed documents: every JSON success answer typed, every
+    operation listing the errors it can answer, no generated-looking operationId, every
+    collection paged."""
+    documents = {
+        service: json.loads((DEFAULT_DIR / f"{service}.json").read_text(encoding="utf-8"))
+        for service in SERVICES
+    }
+    numbers = bars(documents)
+    for name in (
+        "typed JSON success responses",
+        "operations documenting their errors",
+        "collections paged",
+    ):
+        count, total = numbers[name]
+        assert total > 0 and count == total, f"{name}: {count} of {total}"
+    assert numbers["generated-looking operationIds"][0] == 0
