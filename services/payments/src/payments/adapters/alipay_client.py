@@ -4,7 +4,8 @@ Requests: every parameter except ``sign`` and those with empty values (``sign_ty
 signed), sorted, ``k=v&``, SHA256withRSA with the app key. Answers:
 ``{"<method>_response": {...}, "sign": "..."}``; the signature covers the exact text of the
 response object, so it is cut out of the raw body, not re-serialised. A request Alipay cannot
-take at all is answered in ``error_response``.
+take at all is answered in ``error_response``, one it cannot authenticate in the method's node
+without a signature: both are believed only as failures (``AlipayError``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,14 @@ class AlipayClient:
             raise AlipayError(f"{code} {sub}: {error.get('sub_msg')}")
         sign = answer.get("sign")
         if not sign:
+            # Alipay does not sign a refusal of a request it could not authenticate (a bad
+            # app id or signature: code 40001/40002/20001 in the method's own node). Believed
+            # only as a failure; a success must be signed.
+            body = answer[node] if isinstance(answer[node], dict) else {}
+            if body.get("code") not in (None, "10000"):
+                raise AlipayError(
+                    f"{body.get('code')} {body.get('sub_code')}: {body.get('sub_msg')}"
+                )
             raise VerificationError("Alipay answer is not signed")
         verify_sha256_rsa(self.keys.alipay_public_key, response_text(raw, node).encode(), sign)
         data: dict[str, Any] = answer[node]
