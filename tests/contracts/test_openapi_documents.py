@@ -147,3 +147,19 @@ def test_the_contract_numbers_are_whole() -> None:
         count, total = numbers[name]
         assert total > 0 and count == total, f"{name}: {count} of {total}"
     assert numbers["generated-looking operationIds"][0] == 0
+
+
+def test_every_answer_model_has_an_example(committed: tuple[str, dict[str, Any]]) -> None:
+    """A client author reads an example of each answer (the model's ``examples``)."""
+    service, schema = committed
+    components = schema["components"]["schemas"]
+    missing = set()
+    for _path, _method, operation in operations(schema):
+        for status, answer in operation.get("responses", {}).items():
+            if not str(status).startswith("2"):
+                continue
+            for media in answer.get("content", {}).values():
+                for name in re.findall(r"#/components/schemas/([^\"]+)", json.dumps(media)):
+                    if "examples" not in components[name] and "example" not in components[name]:
+                        missing.add(name)
+    assert sorted(missing) == [], service

@@ -163,6 +163,38 @@ class SaleOut(BaseModel):
     """What the sale settles: the seller's arrears as of the sale date, late fees included,
     and the seller's credit with its treatment."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "unit_id": "u-9-2-502",
+                    "sale_id": "sale-1",
+                    "sold_on": "2026-06-15",
+                    "sold_at": "2026-06-15T10:00:00+08:00",
+                    "buyer_party_id": "p-buyer",
+                    "seller_party_ids": ["p-seller"],
+                    "arrears_to_settle_fen": 36412,
+                    "arrears": [
+                        {
+                            "invoice_id": "inv-2026-05",
+                            "payer_party_id": "p-seller",
+                            "collection": "property",
+                            "period_start": "2026-05-01",
+                            "period_end": "2026-05-31",
+                            "due_date": "2026-05-31",
+                            "total_fen": 36370,
+                            "principal_outstanding_fen": 36370,
+                            "late_fee_fen": 42,
+                            "owed_fen": 36412,
+                        }
+                    ],
+                    "seller_credit": "refund",
+                    "seller_credit_fen": 0,
+                }
+            ]
+        }
+    )
+
     unit_id: str
     sale_id: str
     sold_on: date
@@ -324,6 +356,23 @@ class EInvoiceIn(BaseModel):
 class ReceiptVerificationOut(BaseModel):
     """What a receipt's verification code answers to anyone: enough to compare with the
     paper (number, issuer, room, day, amount), never the payer's name."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "receipt_no": "R2026110300042",
+                    "company_name": "示例物业服务有限公司",
+                    "community_name": "阳光花园",
+                    "room": "9栋2单元502",
+                    "paid_on": "2026-11-03",
+                    "amount_fen": 32300,
+                    "amount_yuan": "323.00",
+                    "refunded_fen": 0,
+                }
+            ]
+        }
+    )
 
     receipt_no: str
     company_name: str
