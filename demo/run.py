@@ -67,21 +67,21 @@ async def collect(config: DemoConfig, sim: Simulation, setup: dict[str, Any]) ->
     start, end = config.start, add_months(config.start, config.months)
     # The property fee and the utilities collected on behalf of suppliers (水电暖代收) apart:
     # the supplier's money is not the company's collection rate.
-    collection = await api.get(
+    collection = await api.get_all(
         "billing", f"/communities/{cid}/reports/collection", actor="admin",
         params={"start": str(start), "end": str(end), "as_of": str(end), "by": "month",
                 "collection": "property"},
     )  # fmt: skip
-    utilities = await api.get(
+    utilities = await api.get_all(
         "billing", f"/communities/{cid}/reports/collection", actor="admin",
         params={"start": str(start), "end": str(end), "as_of": str(end), "by": "month",
                 "collection": "utilities"},
     )  # fmt: skip
-    by_item = await api.get(
+    by_item = await api.get_all(
         "billing", f"/communities/{cid}/reports/collection", actor="admin",
         params={"start": str(start), "end": str(end), "as_of": str(end), "by": "fee_item"},
     )  # fmt: skip
-    on_time = await api.get(
+    on_time = await api.get_all(
         "billing", f"/communities/{cid}/reports/on-time", actor="admin",
         params={"start": str(start), "end": str(end), "by": "month"},
     )  # fmt: skip

@@ -22,6 +22,7 @@ from propfee.auth import Role
 from propfee.auth.dev import DevIssuer
 from propfee.db import create_pool
 from propfee.events import PaymentReceived
+from propfee.paging import encode_cursor
 from tests.support.auth import bearer, staff_token, trust
 
 pytestmark = pytest.mark.integration
@@ -221,8 +222,11 @@ def test_billing_api_end_to_end(
             date(2025, 1, 21),
         )
         aging = http.get(f"/communities/{C}/reports/aging", params={"as_of": "2025-02-15"}).json()
-        assert [b["bucket"] for b in aging] == ["0-30", "31-90", "91-180", "181-365", "365+"]
-        assert sum(b["outstanding_fen"] for b in aging) > 0
+        assert aging["next"] is None
+        buckets = ["0-30", "31-90", "91-180", "181-365", "365+"]
+        assert [b["bucket"] for b in aging["items"]] == buckets
+        assert sum(b["outstanding_fen"] for b in aging["items"]) > 0
+        _walk_reports(http)
         rows = http.get(
             f"/communities/{C}/reports/collection",
             params={
@@ -231,7 +235,7 @@ def test_billing_api_end_to_end(
                 "as_of": "2025-02-15",
                 "by": "fee_item",
             },
-        ).json()
+        ).json()["items"]
         fee = next(r for r in rows if r["key"] == "property_fee")
         assert 0 < fee["collection_rate"] < 1
         xlsx = http.get(
@@ -246,12 +250,12 @@ def test_billing_api_end_to_end(
         assert recovery["opening_fen"] > 0 and recovery["recovered_fen"] > 0
         on_time = http.get(
             f"/communities/{C}/reports/on-time", params={"start": "2025-01-01", "end": "2025-01-31"}
-        ).json()
+        ).json()["items"]
         assert on_time[0]["households"] == 1236
         by_building = http.get(
             f"/communities/{C}/reports/on-time",
             params={"start": "2025-01-01", "end": "2025-01-31", "by": "building"},
-        ).json()
+        ).json()["items"]
         assert sum(r["households"] for r in by_building) == 1236
         assert (
             http.get(
@@ -260,6 +264,60 @@ def test_billing_api_end_to_end(
             ).status_code
             == 422
         )
+
+
+def _walk_reports(http: TestClient) -> None:
+    """The reports answer cursor pages (keyset on the grouping key); a download stays whole."""
+    aging: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"as_of": "2025-02-15", "limit": 2}
+    pages = 0
+    while True:
+        answer = http.get(f"/communities/{C}/reports/aging", params=params)
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        assert len(page["items"]) <= 2
+        aging += page["items"]
+        pages += 1
+        if not page["next"]:
+            assert "Link" not in answer.headers
+            break
+        assert 'rel="next"' in answer.headers["Link"]
+        params["cursor"] = page["next"]
+    assert pages == 3
+    assert [b["bucket"] for b in aging] == ["0-30", "31-90", "91-180", "181-365", "365+"]
+
+    period = {"start": "2025-01-01", "end": "2025-01-31", "by": "building"}
+    whole = http.get(f"/communities/{C}/reports/collection", params=period).json()
+    assert whole["next"] is None and len(whole["items"]) > 2
+    walked: list[dict[str, Any]] = []
+    query: dict[str, Any] = {**period, "limit": 2}
+    while True:
+        page = http.get(f"/communities/{C}/reports/collection", params=query).json()
+        walked += page["items"]
+        if not page["next"]:
+            break
+        query["cursor"] = page["next"]
+    assert walked == whole["items"]
+    keys = [(r["key"], r["collection"]) for r in walked]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    # A download is the whole report whatever the page asked: a header and every row.
+    csv_text = http.get(
+        f"/communities/{C}/reports/collection", params={**period, "limit": 1, "format": "csv"}
+    ).content.decode("utf-8-sig")
+    assert len(csv_text.strip().splitlines()) == 1 + len(whole["items"])
+
+    for path, cursor in [
+        ("aging", "not-a-cursor!"),
+        ("aging", encode_cursor(["1000+"])),  # not a bucket
+        ("collection", encode_cursor(["2025-01"])),  # a key of another report
+        ("on-time", encode_cursor([1, 2])),
+    ]:
+        bad = http.get(
+            f"/communities/{C}/reports/{path}",
+            params={**period, "as_of": "2025-02-15", "cursor": cursor},
+        )
+        assert bad.status_code == 422, (path, bad.text)
+        assert bad.headers["content-type"].startswith("application/problem+json")
 
 
 def _unit_id(http: TestClient, dsn: str, key: str = "1栋/1单元/301") -> str:

@@ -6,11 +6,13 @@ community's units walked in cursor pages (a malformed cursor is 422)."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Iterator
 
 import pytest
 import pytest_asyncio
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 
 from billing.app import create_app
 from billing.settings import BillingSettings
@@ -209,3 +211,49 @@ def test_a_unit_registered_with_its_handover_day_is_the_developers_through_that_
         ("developer", True, "2000-01-01", "2026-05-31"),
         ("owner", True, "2026-06-01", None),
     ]
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_the_contact_list_downloads_as_a_typed_workbook(http: TestClient) -> None:
+    """``format=xlsx``: the CSV's columns and rows, phones and ids as text cells (a landline
+    keeps its leading 0; phones are stored national, the ``+86`` case is in
+    ``unit/test_export.py``), booleans as booleans, a formula-like name inert."""
+    owners = [("101", '=HYPERLINK("http://x")', "+8613812345678"), ("102", "王五", "0571-87654321")]
+    for room, name, phone in owners:
+        body = {"community_id": C, "building": "2栋", "room": room, "floor_area_m2": "88.50",
+                "owner": {"name": name, "phone": phone}}  # fmt: skip
+        r = http.post("/units", json=body)
+        assert r.status_code == 201, r.text
+    params = {"reason": "年终寄送账单", "format": "xlsx"}
+    r = http.get(f"/communities/{C}/contacts", params=params)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith(XLSX)
+    assert r.headers["content-disposition"].endswith(f'contacts-{C}.xlsx"')
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    assert sheet is not None
+    header, *rows = list(sheet.iter_rows())
+    columns = [c.value for c in header]
+    assert columns == ["unit_key", "role", "pays", "party_id", "name", "phone", "email",
+                       "postal_address", "do_not_contact"]  # fmt: skip
+    cells = [dict(zip(columns, row, strict=True)) for row in rows]
+    as_json = http.get(f"/communities/{C}/contacts", params={**params, "format": "json"}).json()
+    assert [c["party_id"].value for c in cells] == [p["party_id"] for p in as_json["items"]]
+    for row in cells:
+        for text in ("unit_key", "role", "party_id", "name", "phone"):
+            assert row[text].data_type == "s", (text, row[text].value)
+        assert row["pays"].data_type == "b" and row["pays"].value is True
+        assert row["do_not_contact"].data_type == "b" and row["do_not_contact"].value is False
+    mine = [row for row in cells if row["unit_key"].value.startswith("2栋")]
+    first, second = sorted(mine, key=lambda row: row["unit_key"].value)
+    assert first["name"].value == '\'=HYPERLINK("http://x")'  # text, never a formula
+    stored = next(p for p in as_json["items"] if p["unit_key"] == first["unit_key"].value)
+    assert first["phone"].value == stored["phone"] and not stored["phone"].startswith("'")
+    assert second["phone"].value.startswith("0571")  # text: the leading zero stays
+    assert second["phone"].value == next(
+        p["phone"] for p in as_json["items"] if p["unit_key"] == second["unit_key"].value
+    )
+    # The document says so, for the generated client.
+    answer = http.get("/openapi.json").json()["paths"]["/communities/{community_id}/contacts"]
+    assert XLSX in answer["get"]["responses"]["200"]["content"]

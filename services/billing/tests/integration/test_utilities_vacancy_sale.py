@@ -274,15 +274,16 @@ def test_utilities_are_published_at_the_supplier_tariff_and_invoiced_apart(
 
     # Receivable reports keep the supplier's money apart from the property fee.
     period = {"start": "2026-01-01", "end": "2026-01-31", "as_of": "2026-02-15"}
-    by_month = _ok(http.get(f"/communities/{cid}/reports/collection", params=period))
+    by_month = _ok(http.get(f"/communities/{cid}/reports/collection", params=period))["items"]
     assert {(r["key"], r["collection"], r["billed_fen"]) for r in by_month} == {
         ("2026-01", "property", 2 * 27580),
         ("2026-01", "utilities", 2 * 12300),
     }
-    only = _ok(http.get(f"/communities/{cid}/reports/collection",
-                        params={**period, "by": "fee_item", "collection": "utilities"}))  # fmt: skip
+    utilities = {**period, "by": "fee_item", "collection": "utilities"}
+    only = _ok(http.get(f"/communities/{cid}/reports/collection", params=utilities))["items"]
     assert [(r["key"], r["billed_fen"]) for r in only] == [("water", 2 * 12300)]
-    aging = _ok(http.get(f"/communities/{cid}/reports/aging", params={"as_of": "2026-02-15"}))
+    aging = _ok(http.get(f"/communities/{cid}/reports/aging",
+                         params={"as_of": "2026-02-15"}))["items"]  # fmt: skip
     [bucket] = [b for b in aging if b["outstanding_fen"]]
     assert (bucket["property_fen"], bucket["utilities_fen"]) == (2 * 27580, 2 * 12300)
 

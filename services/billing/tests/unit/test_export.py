@@ -74,7 +74,7 @@ def test_xlsx_cells_have_the_types_people_print_and_sum() -> None:
     assert [c.value for c in sheet[1]] == columns
     unit, phone, total, rate, due, note = sheet[2]
     assert (unit.value, unit.data_type) == ("0012", "s")
-    assert (phone.value, phone.data_type) == ("'+8613800000000", "s")
+    assert (phone.value, phone.data_type) == ("+8613800000000", "s")  # a phone, as it is
     assert (total.value, total.data_type) == (25000, "n")
     assert rate.data_type == "n" and rate.value == 0.9123
     assert due.is_date and due.value.date() == date(2025, 1, 31)
@@ -85,3 +85,29 @@ def test_xlsx_cells_have_the_types_people_print_and_sum() -> None:
     assert (total.value, total.data_type) == (-1, "n")
     assert due.value is None
     assert (note.value, note.data_type) == ("'-2", "s")
+
+
+def test_xlsx_keeps_a_phone_number_as_it_is_and_neutralises_anything_else() -> None:
+    """A text cell holds ``+8613812345678`` as text: only CSV needs the quote. Text that only
+    looks like a phone at its start, or starts with another trigger, is still neutralised
+    (the OWASP set), since it is live again once copied out or saved as CSV."""
+    values = {
+        "+8613812345678": "+8613812345678",
+        "+86 138-1234-5678": "+86 138-1234-5678",
+        "0571-8888 1234": "0571-8888 1234",
+        "+86138+cmd|' /C calc'!A0": "'+86138+cmd|' /C calc'!A0",
+        "+1+1": "'+1+1",
+        "=1+1": "'=1+1",
+        "-2": "'-2",
+        "-8613812345678": "'-8613812345678",
+        "@SUM(A1)": "'@SUM(A1)",
+        "+": "'+",
+    }
+    rows = [{"phone": v} for v in values]
+    sheet = load_workbook(io.BytesIO(to_xlsx(rows, ["phone"], "contacts"))).active
+    assert sheet is not None
+    cells = [row[0] for row in sheet.iter_rows(min_row=2)]
+    assert [(c.value, c.data_type) for c in cells] == [(v, "s") for v in values.values()]
+    # CSV is read by programs that evaluate a leading + : it stays neutralised there.
+    text = to_csv(rows, ["phone"]).decode("utf-8-sig")
+    assert next(csv.DictReader(io.StringIO(text)))["phone"] == "'+8613812345678"

@@ -9,13 +9,18 @@ Documents people open in Excel and print:
 * ids, phones, references and every other text are text cells, so Excel never turns an id of
   digits into a number (dropping leading zeros, 1.2E+17);
 * text a spreadsheet would run as a formula (``= + - @``, tab, carriage return) is neutralised
-  (``propfee.documents.spreadsheet_cell``).
+  (``propfee.documents.spreadsheet_cell``), in CSV always; in an XLSX text cell except a
+  value that is plainly a phone number (``+8613812345678``, ``0571-8888 1234``): a text cell
+  holds it as text already, and the OWASP set stays for everything else because the text does
+  not stay in its cell (copied, retyped, saved as CSV it is live again), while a phone number
+  read as a formula is at worst a number, never a command.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -32,6 +37,8 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 TEXT_FORMAT = "@"
+#: A phone number and nothing else: an optional ``+``, then digits, spaces and hyphens.
+PLAIN_PHONE = re.compile(r"\+?[0-9][0-9 -]*")
 
 
 def _text(value: Any) -> Any:
@@ -72,10 +79,18 @@ def _cell(sheet: WriteOnlyWorksheet, value: Any) -> WriteOnlyCell:
         return cell
     if isinstance(value, list | tuple):
         value = ", ".join(str(v) for v in value)
-    cell = WriteOnlyCell(sheet, value=spreadsheet_cell(str(value)))
+    cell = WriteOnlyCell(sheet, value=_xlsx_text(str(value)))
     cell.data_type = "s"  # text as typed, even "0012" or "1e5"
     cell.number_format = TEXT_FORMAT
     return cell
+
+
+def _xlsx_text(value: str) -> str:
+    """The text of an XLSX text cell: a plain phone number as it is, anything else a
+    spreadsheet would run as a formula neutralised."""
+    if PLAIN_PHONE.fullmatch(value):
+        return value
+    return spreadsheet_cell(value)
 
 
 def to_xlsx(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str) -> bytes:

@@ -1,6 +1,7 @@
 """Community-wide reads: the units of a community (cursor pages), where its money went, and
-the audited export of its contact list (text a spreadsheet would run as a formula is
-neutralised: ``propfee.documents``). Parse, call ``service_layer.community_lists``, answer."""
+the audited export of its contact list as CSV, XLSX or JSON pages (text a spreadsheet would
+run as a formula is neutralised: ``propfee.documents``, ``billing.adapters.export``).
+Parse, call ``service_layer.community_lists``, answer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from billing.adapters.export import XLSX_TYPE, to_xlsx
 from billing.entrypoints import models
 from billing.entrypoints.security import Reader, ReportReader
 from billing.service_layer import community_lists
@@ -69,6 +71,7 @@ async def get_money_report(
         200: {
             "content": {
                 "text/csv": {"schema": {"type": "string", "format": "binary"}},
+                XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}},
             }
         }
     },
@@ -81,13 +84,14 @@ async def export_contacts(
     page: PageQuery,
     request: Request,
     response: Response,
-    format: Literal["csv", "json"] = "csv",
+    format: Literal["csv", "xlsx", "json"] = "csv",
 ) -> Response | Page[models.ContactOut]:
     """Every current owner and tenant with their contact data, unmasked: for the roles whose
     work is contacting households. ``csv`` (the default) is the whole list in one file
-    (UTF-8 with BOM, as a spreadsheet opens it); ``json`` answers cursor pages (``limit``,
-    ``cursor``). Each export, each page, is recorded in the audit trail (who, when, how many
-    rows, why)."""
+    (UTF-8 with BOM, as a spreadsheet opens it), ``xlsx`` the whole list as a workbook (the
+    same columns; phones and ids text cells, ``pays`` and ``do_not_contact`` booleans);
+    ``json`` answers cursor pages (``limit``, ``cursor``; a download ignores them). Each
+    export, each page, is recorded in the audit trail (who, when, how many rows, why)."""
     if format == "json":
         rows = await community_lists.export_contacts(
             pool,
@@ -105,6 +109,12 @@ async def export_contacts(
             response=response,
         )
     rows = await community_lists.export_contacts(pool, principal, community_id, reason, format)
+    if format == "xlsx":
+        return Response(
+            to_xlsx(rows, CONTACT_COLUMNS, "contacts"),
+            media_type=XLSX_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="contacts-{community_id}.xlsx"'},
+        )
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CONTACT_COLUMNS, lineterminator="\n")
     writer.writeheader()

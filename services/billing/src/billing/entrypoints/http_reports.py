@@ -1,11 +1,15 @@
-"""Receivable reports: JSON, CSV or XLSX."""
+"""Receivable reports: cursor pages of JSON, or the whole report as CSV or XLSX.
+
+The JSON answers are cursor pages (``limit``, ``cursor``; keyset on the report's grouping
+key), like every collection. A download (``format=csv|xlsx``) is the whole report, every row
+in one file: ``limit`` and ``cursor`` do not apply to it."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from billing.entrypoints import security
 from billing.entrypoints.errors import domain_errors
@@ -16,10 +20,11 @@ from billing.entrypoints.models_reports import (
     RecoveryOut,
 )
 from billing.entrypoints.security import ReportReader
-from billing.entrypoints.tabular import DOWNLOADS, Format, tabular
+from billing.entrypoints.tabular import PAGED_DOWNLOADS, Format, tabular
 from billing.service_layer import reports
 from billing.service_layer.statements import local_today
 from propfee.http import Pool
+from propfee.paging import Page, PageQuery
 
 router = APIRouter(prefix="/communities/{community_id}/reports", tags=["reports"])
 
@@ -29,73 +34,133 @@ async def _as_of(conn: Any, community_id: str, value: date | None) -> date:
     return value or await local_today(conn, community_id=community_id)
 
 
-@router.get("/collection", response_model=list[CollectionRowOut], responses=DOWNLOADS)
+def _bucket(value: Any) -> str:
+    """An aging bucket from a cursor (``ValueError``, so 422, when it is not one)."""
+    if value not in reports.BUCKET_LABELS:
+        raise ValueError(value)
+    return str(value)
+
+
+@router.get("/collection", response_model=Page[CollectionRowOut], responses=PAGED_DOWNLOADS)
 async def get_collection_report(
     community_id: str,
     pool: Pool,
     principal: ReportReader,
     start: date,
     end: date,
+    page: PageQuery,
+    request: Request,
+    response: Response,
     as_of: date | None = None,
     by: reports.GroupBy = "month",
     collection: reports.Collection | None = None,
     format: Format = "json",
-) -> list[CollectionRowOut] | Response:
+) -> Page[CollectionRowOut] | Response:
     """Collection rate (collected / billed) by community, building, fee item or month, one
     row per key and collection: the property fee and utilities collected on behalf of
-    suppliers (水电暖代收) apart. ``collection`` keeps one of them. A report: every row at
-    once (one per key), not a paged collection."""
+    suppliers (水电暖代收) apart. ``collection`` keeps one of them. JSON: cursor pages in
+    (key, collection) order; CSV/XLSX: every row."""
+    paged = format == "json"
+    after = page.after_as(str, str) if paged else None
     async with pool.acquire() as conn:
         await security.community(conn, principal, community_id)
         rows = await reports.collection(
-            conn, community_id, start, end, await _as_of(conn, community_id, as_of), by, collection
+            conn,
+            community_id,
+            start,
+            end,
+            await _as_of(conn, community_id, as_of),
+            by,
+            collection,
+            after=(after[0], after[1]) if after else None,
+            limit=page.fetch if paged else None,
         )
-    if format == "json":
-        return [CollectionRowOut(**r) for r in rows]
+    if paged:
+        return page.build(
+            [CollectionRowOut(**r) for r in rows],
+            key=lambda r: [r.key, r.collection],
+            request=request,
+            response=response,
+        )
     columns = ["key", "collection", "billed_fen", "collected_fen", "collection_rate", "households"]
     return tabular(rows, columns, f"collection-by-{by}", format)
 
 
-@router.get("/on-time", response_model=list[OnTimeRowOut], responses=DOWNLOADS)
+@router.get("/on-time", response_model=Page[OnTimeRowOut], responses=PAGED_DOWNLOADS)
 async def get_on_time_report(
     community_id: str,
     pool: Pool,
     principal: ReportReader,
     start: date,
     end: date,
+    page: PageQuery,
+    request: Request,
+    response: Response,
     by: reports.GroupBy = "month",
     format: Format = "json",
-) -> list[OnTimeRowOut] | Response:
+) -> Page[OnTimeRowOut] | Response:
     """On-time rate by month, building or community: households that paid every invoice of
-    the month by its due date (``by=fee_item`` is 422: it counts households)."""
+    the month by its due date (``by=fee_item`` is 422: it counts households). JSON: cursor
+    pages in key order; CSV/XLSX: every row."""
+    paged = format == "json"
+    after = page.after_as(str) if paged else None
     with domain_errors():
         async with pool.acquire() as conn:
             await security.community(conn, principal, community_id)
-            rows = await reports.on_time(conn, community_id, start, end, by)
-    if format == "json":
-        return [OnTimeRowOut(**r) for r in rows]
+            rows = await reports.on_time(
+                conn,
+                community_id,
+                start,
+                end,
+                by,
+                after=after[0] if after else None,
+                limit=page.fetch if paged else None,
+            )
+    if paged:
+        return page.build(
+            [OnTimeRowOut(**r) for r in rows],
+            key=lambda r: [r.key],
+            request=request,
+            response=response,
+        )
     return tabular(rows, ["key", "households", "on_time", "on_time_rate"], "on-time", format)
 
 
-@router.get("/aging", response_model=list[AgingBucketOut], responses=DOWNLOADS)
+@router.get("/aging", response_model=Page[AgingBucketOut], responses=PAGED_DOWNLOADS)
 async def get_aging_report(
     community_id: str,
     pool: Pool,
     principal: ReportReader,
+    page: PageQuery,
+    request: Request,
+    response: Response,
     as_of: date | None = None,
     collection: reports.Collection | None = None,
     format: Format = "json",
-) -> list[AgingBucketOut] | Response:
+) -> Page[AgingBucketOut] | Response:
     """Outstanding principal by age bucket (0-30 ... 365+ days overdue, always five rows),
     each bucket split into the property fee and utilities (``property_fen``,
-    ``utilities_fen``); ``collection`` keeps one of them."""
+    ``utilities_fen``); ``collection`` keeps one of them. JSON: cursor pages in age order;
+    CSV/XLSX: all five buckets."""
+    paged = format == "json"
+    after = page.after_as(_bucket) if paged else None
     async with pool.acquire() as conn:
         await security.community(conn, principal, community_id)
         rows = await reports.aging(
-            conn, community_id, await _as_of(conn, community_id, as_of), collection
+            conn,
+            community_id,
+            await _as_of(conn, community_id, as_of),
+            collection,
+            after=after[0] if after else None,
+            limit=page.fetch if paged else None,
         )
-    if format == "json":
-        return [AgingBucketOut(**r) for r in rows]
+    if paged:
+        return page.build(
+            [AgingBucketOut(**r) for r in rows],
+            key=lambda r: [r.bucket],
+            request=request,
+            response=response,
+        )
     columns = ["bucket", "outstanding_fen", "property_fen", "utilities_fen", "households"]
     return tabular(rows, [*columns, "invoices"], "aging", format)
 

@@ -19,6 +19,17 @@ DOWNLOADS: dict[int | str, dict[str, Any]] = {
         "content": {"text/csv": {"schema": {"type": "string"}}, XLSX_TYPE: _BINARY},
     }
 }
+#: ``responses=`` of a report answering cursor pages of JSON or the whole report as a file.
+PAGED_DOWNLOADS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": (
+            "A cursor page of JSON (`limit`, `cursor`, `next` and the `Link` header), or "
+            "every row as CSV (UTF-8 with BOM) or XLSX (`format`): a download is the whole "
+            "report, `limit` and `cursor` do not apply to it."
+        ),
+        "content": {"text/csv": {"schema": {"type": "string"}}, XLSX_TYPE: _BINARY},
+    }
+}
 
 
 def tabular(

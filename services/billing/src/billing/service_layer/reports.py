@@ -7,6 +7,9 @@ Utilities collected on behalf of suppliers (水电暖代收, ``invoices.collecti
 are the supplier's money, not the company's revenue: every figure is kept apart by
 collection, never summed with the property fee (the collection rate rows carry their
 ``collection``; aging splits each bucket; ``collection=`` keeps one of them).
+
+A report's rows come a page at a time, keyset on the grouping key (``after``: the key of the
+last row served, ``limit``: how many to fetch); without ``limit`` every row (a download).
 """
 
 from __future__ import annotations
@@ -34,12 +37,17 @@ async def collection(
     as_of: date,
     by: GroupBy,
     only: Collection | None = None,
+    *,
+    after: tuple[str, str] | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Collection rate (收缴率) = collected / billed, for invoices of periods in [start, end];
-    one row per key and collection (the property fee and utilities apart)."""
+    one row per key and collection (the property fee and utilities apart), in (key,
+    collection) order, the rows after ``after`` (a page's last key and collection)."""
     key = _KEYS[by]
     rows = await conn.fetch(
         f"""
+        SELECT * FROM (
         WITH paid AS (
             SELECT a.invoice_id, sum(a.amount_fen) AS fen FROM allocations a
               JOIN invoices i USING (invoice_id)
@@ -60,13 +68,19 @@ async def collection(
            AND i.kind <> 'opening_arrears'
            AND i.status <> 'void' AND i.issued_at::date <= $4
            AND ($5::text IS NULL OR i.collection = $5)
-         GROUP BY 1, 2 ORDER BY 1, 2
+         GROUP BY 1, 2
+        ) r
+         WHERE $6::text IS NULL OR (r.key, r.collection) > ($6, $7)
+         ORDER BY r.key, r.collection LIMIT $8
         """,
         community_id,
         start,
         end,
         as_of,
         only,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
     )
     return [_rate(dict(r), "collected_fen", "billed_fen", "collection_rate") for r in rows]
 
@@ -77,14 +91,19 @@ async def on_time(
     start: date,
     end: date,
     by: GroupBy = "month",
+    *,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """On-time rate (按时缴费率) = households with every invoice of the month paid by its due
-    date / households billed that month; by month, building or community."""
+    date / households billed that month; by month, building or community, in key order, the
+    rows after the key ``after``."""
     if by == "fee_item":
         raise ValueError("by: the on-time rate counts households, not fee items")
     key = _KEYS[by]
     rows = await conn.fetch(
         f"""
+        SELECT * FROM (
         SELECT {key} AS key,
                count(DISTINCT i.unit_id) AS households,
                count(DISTINCT i.unit_id) FILTER (WHERE NOT EXISTS (
@@ -98,23 +117,44 @@ async def on_time(
           JOIN buildings b USING (building_id)
          WHERE i.community_id = $1 AND i.kind = 'regular' AND i.status <> 'void'
            AND i.period_start BETWEEN $2 AND $3
-         GROUP BY 1 ORDER BY 1
+         GROUP BY 1
+        ) r
+         WHERE $4::text IS NULL OR r.key > $4
+         ORDER BY r.key LIMIT $5
         """,
         community_id,
         start,
         end,
+        after,
+        limit,
     )
     return [_rate(dict(r), "on_time", "households", "on_time_rate") for r in rows]
 
 
 BUCKETS = ((0, 30), (31, 90), (91, 180), (181, 365), (366, None))
+#: The aging buckets in their order (the report's key; a page resumes after one of them).
+BUCKET_LABELS = ("0-30", "31-90", "91-180", "181-365", "365+")
 
 
 async def aging(
-    conn: asyncpg.Connection, community_id: str, as_of: date, only: Collection | None = None
+    conn: asyncpg.Connection,
+    community_id: str,
+    as_of: date,
+    only: Collection | None = None,
+    *,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Outstanding principal as of the date by days past due (0-30 ... 365+), each bucket
-    split into the property fee and utilities collected on behalf of suppliers."""
+    split into the property fee and utilities collected on behalf of suppliers: always the
+    five buckets in age order, those after the bucket ``after`` (``ValueError`` when it is
+    not one)."""
+    labels = list(BUCKET_LABELS)
+    if after is not None:
+        labels = labels[labels.index(after) + 1 :]
+    labels = labels[:limit]
+    if not labels:
+        return []
     rows = await conn.fetch(
         """
         WITH owed AS (
@@ -146,7 +186,6 @@ async def aging(
         only,
     )
     found = {r["bucket"]: dict(r) for r in rows}
-    labels = ["0-30", "31-90", "91-180", "181-365", "365+"]
     empty = {"outstanding_fen": 0, "households": 0, "invoices": 0}
     return [
         found.get(b, {"bucket": b, **empty, "property_fen": 0, "utilities_fen": 0}) for b in labels
