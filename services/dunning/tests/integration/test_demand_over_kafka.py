@@ -96,7 +96,9 @@ async def test_a_posted_letter_is_refused_and_its_delivery_over_kafka_allows_the
             async def letter_queued() -> bool:
                 r = await http.get(f"{notifier.url}/notifications", params={"status": "queued"})
                 letters[:] = [
-                    n for n in r.json() if n["channel"] == "letter" and n["subject_id"] == case_id
+                    n
+                    for n in r.json()["items"]
+                    if n["channel"] == "letter" and n["subject_id"] == case_id
                 ]
                 return bool(letters)
 

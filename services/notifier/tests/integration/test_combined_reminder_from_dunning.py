@@ -58,7 +58,7 @@ async def test_two_flats_of_one_person_get_one_combined_reminder(
 
         async def both_cases_open() -> bool:
             r = await cron.get("/cases")
-            return r.status_code == 200 and len(r.json()) == 2
+            return r.status_code == 200 and len(r.json()["items"]) == 2
 
         await wait_until(both_cases_open, timeout=30)
         sweep = await cron.post("/sweeps", json={"as_of": "2026-02-07T10:00:00+08:00"})
@@ -81,7 +81,7 @@ async def test_two_flats_of_one_person_get_one_combined_reminder(
         # partitions): wait until dunning's outbox is drained, then one reminder is all there is.
         async def drained() -> bool:
             r = await cron.get("/cases")
-            return all(c["stage"] == "reminder" for c in r.json())
+            return all(c["stage"] == "reminder" for c in r.json()["items"])
 
         await wait_until(drained, timeout=30)
         report = (

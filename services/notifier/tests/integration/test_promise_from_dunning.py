@@ -62,7 +62,9 @@ async def test_dunning_promise_is_confirmed_by_notifier(
 
         async def case_open() -> bool:
             r = await staff.get("/cases", params={"unit_id": "u-d1"})
-            cases[:] = r.json() if r.status_code == 200 else []  # 404 until dunning knows u-d1
+            cases[:] = (
+                r.json()["items"] if r.status_code == 200 else []
+            )  # 404 until dunning knows u-d1
             return bool(cases)
 
         await wait_until(case_open, timeout=30)

@@ -240,7 +240,7 @@ async def test_bill_before_contacts_goes_by_tencent_once_contacts_arrive(
 
         async def known() -> bool:
             rows = await http.get("/notifications", params={"subject_id": "inv-9"}, auth=staff_auth)
-            return len(rows.json()["items"]) == 1
+            return rows.status_code == 200 and len(rows.json()["items"]) == 1
 
         await wait_until(known, timeout=30)  # once billing.community-updated has arrived
         report = (

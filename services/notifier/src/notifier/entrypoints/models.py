@@ -344,8 +344,8 @@ class ContactRules(BaseModel):
     model_config = _examples(
         {
             "community_id": "comm-1",
-            "quiet_start": "21:00",
-            "quiet_end": "08:00",
+            "quiet_start": "21:30",
+            "quiet_end": "07:30",
             "reminder_cap": 4,
             "cap_window_days": 30,
             "source": "community",
