@@ -165,9 +165,22 @@ def test_schedules_call_the_as_of_operations(check: subprocess.CompletedProcess[
         c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][2]
         for c in cronjobs.values()
     }
-    assert operations == {"billing-run", "dunning-sweep", "reconciliation"}
+    assert operations == {
+        "billing-run", "dunning-sweep", "late-fees", "expire-orders", "reconciliation"
+    }  # fmt: skip
+    # late fees: one job per community of the billing runs (none listed of its own)
+    late = sorted(
+        c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][-1]
+        for c in cronjobs.values()
+        if c["metadata"]["name"].startswith("late-fees-")
+    )
+    assert late == ["c-0001", "c-0002", "c-0003"]
+    assert cronjobs["expire-orders"]["spec"]["schedule"] == "*/10 * * * *"
     script = of_kind(docs, "ConfigMap")["propfee-schedule"]["data"]["schedule.py"]
-    for path in ("/communities/{args.community}/billing-runs", "/sweeps", "/reconciliation/"):
+    for path in (
+        "/communities/{args.community}/billing-runs", "/sweeps", "/reconciliation/",
+        "/communities/{args.community}/late-fee-assessments", "/orders/expire",
+    ):  # fmt: skip
         assert path in script
 
 

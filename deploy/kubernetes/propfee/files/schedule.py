@@ -2,11 +2,14 @@
 
     python schedule.py billing-run --base-url http://billing:8101 --community C --cycle monthly
     python schedule.py dunning-sweep --base-url http://dunning:8103
+    python schedule.py late-fees --base-url http://billing:8101 --community C
+    python schedule.py expire-orders --base-url http://payments:8102
     python schedule.py reconciliation --base-url http://payments:8102 --gateway wechatpay \
         --statement-url 'https://statements.internal/{gateway}/{date}.csv'
 
 Dates are taken in TZ_NAME (default Asia/Shanghai). Every call is idempotent on the service's
-side (the same run, sweep or statement again changes nothing), so a retried Job is safe.
+side (the same run, sweep, assessment, expiry or statement again changes nothing), so a
+retried Job is safe.
 Every call carries ``PROPFEE_SERVICE_TOKEN`` (a service-role token) as a bearer token.
 Standard library only: it runs in any service image.
 """
@@ -44,7 +47,10 @@ def period_start(today: date, cycle: str) -> date:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("operation", choices=["billing-run", "dunning-sweep", "reconciliation"])
+    parser.add_argument(
+        "operation",
+        choices=["billing-run", "dunning-sweep", "late-fees", "expire-orders", "reconciliation"],
+    )
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--community")
     parser.add_argument("--cycle", default="monthly")
@@ -65,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     elif args.operation == "dunning-sweep":
         body = {"as_of": current.isoformat()}
         post(f"{base}/sweeps", json.dumps(body).encode(), "application/json", args.timeout)
+    elif args.operation == "late-fees":  # the community's late fees accrued up to today
+        body = {"as_of": current.date().isoformat()}
+        url = f"{base}/communities/{args.community}/late-fee-assessments"
+        post(url, json.dumps(body).encode(), "application/json", args.timeout)
+    elif args.operation == "expire-orders":  # unpaid payment orders past their expiry
+        body = {"as_of": current.isoformat()}
+        post(f"{base}/orders/expire", json.dumps(body).encode(), "application/json", args.timeout)
     else:
         day = (current.date() - timedelta(days=1)).isoformat()
         source = args.statement_url.format(gateway=args.gateway, date=day)

@@ -13,9 +13,11 @@ import httpx
 import pytest
 from payments_testkit.service import know_communities, wechat_env
 
+from propfee.auth import Role
 from sandbox import alipay
 from sandbox.keys import new_key, public_base64, write
 from sandbox.wechatpay import WechatSide, refund, transaction
+from tests.support.auth import BearerAuth, staff_token
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +61,7 @@ def alipay_row(trade_no: str, otn: str, kind: str, amount: str, request_no: str,
 
 
 async def test_statements_imported_and_the_day_closed(
-    services, create_database, tmp_path, staff_auth
+    services, create_database, tmp_path, staff_auth, dev_issuer
 ) -> None:  # type: ignore[no-untyped-def]
     side, alipay_key = WechatSide(), new_key()
     db = await create_database("payments")
@@ -263,6 +265,20 @@ async def test_statements_imported_and_the_day_closed(
             [dict(r) for r in await conn.fetch(f"SELECT * FROM {t} ORDER BY 1, 2")]
             for t in ("discrepancies", "statement_imports")
         ] == snapshot
+
+        # The reconciliation CronJob posts the day's file with a service-role token; a
+        # housekeeper may not import one.
+        for roles, status in (([Role.service], 200), ([Role.housekeeper], 403)):
+            token = BearerAuth(staff_token(dev_issuer, roles))
+            r = await http.post(
+                f"/reconciliation/wechatpay/{DAY}",
+                content=wechat_bill.encode(),
+                headers={"Content-Type": "text/csv; charset=utf-8"},
+                auth=token,
+            )
+            assert r.status_code == status, r.text
+            if status == 200:
+                assert r.json() == wechat
 
         # A person resolves one with a note; a re-import keeps it resolved.
         mismatch = next(d for d in open_list if d["result"] == "amount_mismatch")

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from payments.entrypoints.models import Discrepancy, StatementImported
-from payments.entrypoints.security import FinanceReader, FinanceWriter
+from payments.entrypoints.security import FinanceReader, FinanceWriter, StatementImporter
 from payments.service_layer import reconciliation
 from propfee import uploads
 from propfee.http import Pool
@@ -44,7 +44,7 @@ async def import_gateway_statement(
     bill_date: date,
     request: Request,
     pool: Pool,
-    principal: FinanceWriter,
+    principal: StatementImporter,
     limits: uploads.Limits,
     merchant_id: Annotated[
         str | None,

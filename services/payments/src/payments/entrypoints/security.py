@@ -50,6 +50,9 @@ ORDER_QUERY = ORDERS | DESK
 REFUNDS = ADJUST
 FINANCE_WRITE = frozenset({Role.finance, Role.company_admin})
 FINANCE_READ = FINANCE_WRITE | {Role.auditor}
+#: Importing a gateway's daily statement: finance, and the service role (the reconciliation
+#: CronJob fetches the statement and posts it every morning).
+STATEMENT_IMPORT = FINANCE_WRITE | {Role.service}
 REPORT_READ = REPORTS | {Role.service}
 EXPIRY = frozenset({Role.service, Role.finance, Role.company_admin})
 PAY_LINK_REVOKE = DESK | {Role.customer_service}
@@ -61,6 +64,7 @@ CounterClerk = Annotated[Principal, Depends(require(*DESK))]
 Refunder = Annotated[Principal, Depends(require(*REFUNDS))]
 FinanceWriter = Annotated[Principal, Depends(require(*FINANCE_WRITE))]
 FinanceReader = Annotated[Principal, Depends(require(*FINANCE_READ))]
+StatementImporter = Annotated[Principal, Depends(require(*STATEMENT_IMPORT))]
 ReportReader = Annotated[Principal, Depends(require(*REPORT_READ))]
 Expirer = Annotated[Principal, Depends(require(*EXPIRY))]
 PayLinkRevoker = Annotated[Principal, Depends(require(*PAY_LINK_REVOKE))]
