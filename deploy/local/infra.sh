@@ -621,7 +621,7 @@ pg_write_config() {
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = $(sql_quote "$PG_SOCK_DIR")
-max_connections = 200
+max_connections = 400
 logging_collector = off
 log_line_prefix = '%m [%p] %q%u@%d '
 # query statistics for profiling (CREATE EXTENSION pg_stat_statements in a database to read them)
