@@ -36,7 +36,6 @@ REGISTRY = ScopeRegistry(
         "request_id": E_INVOICE_REQUEST,
     },
     not_references={
-        "before_id": "the audit trail's paging cursor (rows are filtered by scope in SQL)",
         "tax_id": "a taxpayer's registration number on an e-invoice request",
         "app_user_id": "the owner app's user id: contact data, not a record here",
     },

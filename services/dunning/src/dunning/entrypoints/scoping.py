@@ -28,7 +28,6 @@ REGISTRY = ScopeRegistry(
         "letter_id": LETTER,
     },
     not_references={
-        "before_id": "the audit trail's paging cursor (rows are filtered by scope in SQL)",
         "staff_id": "a staff member (the identity provider's subject), not a record here",
     },
 )

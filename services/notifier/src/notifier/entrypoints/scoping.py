@@ -35,7 +35,6 @@ REGISTRY = ScopeRegistry(
         "subject_id": SUBJECT,
     },
     not_references={
-        "before_id": "the audit trail's paging cursor (rows are filtered by scope in SQL)",
         "provider_message_id": "the provider's message id of a delivery receipt; matched to "
         "its notification by the receipt's own lookup",
         "batch_id": "a letter batch (its route checks the caller's scope)",

@@ -66,7 +66,6 @@ REGISTRY = ScopeRegistry(
         "token": PAY_LINK,
     },
     not_references={
-        "before_id": "the audit trail's paging cursor (rows are filtered by scope in SQL)",
         "exception_id": "gateway-level: resolved by its merchant account's company "
         "(payments.service_layer.access.exception)",
         "discrepancy_id": "gateway-level: resolved by its merchant account's company "
