@@ -106,8 +106,10 @@ KS_TEMPLATE=$KS_SRC_DIR/server.properties.template
 KS_HOME=$PROPFEE_HOME/kafka-secure
 # The broker + tools class path (deploy/local/kafka-secure/pom.xml), used by the secured broker
 # and the 3-node cluster. PROPFEE_KAFKA_TOOLS_LIBS may name a complete one elsewhere (e.g. another
-# PROPFEE_HOME's kafka-secure/libs): it is then used as it is, read-only, and nothing is downloaded.
-KS_LIBS=${PROPFEE_KAFKA_TOOLS_LIBS:-$KS_HOME/libs}
+# PROPFEE_HOME's kafka-secure/libs): when its marker matches the pom it is used as it is,
+# read-only, and nothing is downloaded (see ks_find_libs).
+KS_OWN_LIBS=$KS_HOME/libs
+KS_LIBS=$KS_OWN_LIBS
 KS_LIBS_MARKER=$KS_LIBS/.propfee-complete
 KS_CONF=$KS_HOME/config/server.properties
 KS_DATA=$KS_HOME/data
@@ -933,10 +935,27 @@ ks_libs_expected_marker() {
     printf 'kafka-secure %s pom-sha256=%s\n' "$KAFKA_VERSION" "$(sha256sum <"$KS_POM" | cut -d' ' -f1)"
 }
 
+# ks_find_libs: point KS_LIBS at a complete class path (PROPFEE_KAFKA_TOOLS_LIBS, else our own);
+# fail when there is none yet (ks_ensure_libs then downloads our own)
+ks_find_libs() {
+    local dir
+    for dir in ${PROPFEE_KAFKA_TOOLS_LIBS:+"$PROPFEE_KAFKA_TOOLS_LIBS"} "$KS_OWN_LIBS"; do
+        if [[ -f $dir/.propfee-complete && "$(cat -- "$dir/.propfee-complete")" == "$(ks_libs_expected_marker)" ]]; then
+            KS_LIBS=$dir
+            KS_LIBS_MARKER=$KS_LIBS/.propfee-complete
+            return 0
+        fi
+        if [[ $dir == "${PROPFEE_KAFKA_TOOLS_LIBS:-}" && $dir != "$KS_OWN_LIBS" ]]; then
+            warn "PROPFEE_KAFKA_TOOLS_LIBS=$dir is not a complete class path of $KS_POM (no matching .propfee-complete); using $KS_OWN_LIBS"
+        fi
+    done
+    KS_LIBS=$KS_OWN_LIBS
+    KS_LIBS_MARKER=$KS_LIBS/.propfee-complete
+    return 1
+}
+
 ks_ensure_libs() {
-    [[ -f $KS_LIBS_MARKER && "$(cat -- "$KS_LIBS_MARKER")" == "$(ks_libs_expected_marker)" ]] && return 0
-    [[ -z ${PROPFEE_KAFKA_TOOLS_LIBS:-} ]] ||
-        die "PROPFEE_KAFKA_TOOLS_LIBS=$PROPFEE_KAFKA_TOOLS_LIBS is not a complete class path of $KS_POM (no matching $KS_LIBS_MARKER); unset it to download one"
+    ks_find_libs && return 0
     command -v mvn >/dev/null 2>&1 || die "Maven (mvn) not found; it is needed once to download the Kafka $KAFKA_VERSION broker and tools jars: apt-get install -y maven"
     local tmp=$KS_HOME/libs.tmp.$$ mvn_log=$LOG_DIR/maven-kafka-secure.log start=$SECONDS
     info "downloading the Kafka $KAFKA_VERSION broker and tools class path (once; Maven repo $MAVEN_REPO) ..."
@@ -1331,8 +1350,11 @@ kc_launch() {
     info "starting kafka cluster node $n on 127.0.0.1:$(kc_port "$n") (controller 127.0.0.1:$(kc_controller_port "$n")); log $log"
     (
         cd -- "$KC_HOME"
+        # A test cluster of three JVMs on a small, shared machine: the client compiler only
+        # (C1; less CPU at start, where these nodes spend most of their life) and a single-threaded
+        # collector (a small heap; short pauses anyway).
         exec setsid nohup "$JAVA" "${heap[@]}" \
-            -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+            -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError \
             -XX:ErrorFile="$LOG_DIR/kafka-cluster-node$n-hs_err_pid%p.log" \
             -Djava.awt.headless=true \
             -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
@@ -1489,7 +1511,7 @@ kc_quorum() {
 cmd_kafka_cluster_leader() {
     local out leader
     require_java
-    [[ -f $KS_LIBS_MARKER ]] || die "no Kafka tools class path yet in $KS_LIBS ('$0 start-kafka-cluster' first)"
+    ks_find_libs 2>/dev/null || die "no Kafka tools class path yet in $KS_LIBS ('$0 start-kafka-cluster' first)"
     out="$(kc_quorum describe --status 2>&1)" || {
         printf '%s\n' "$out" | tail -n 5 >&2
         die "kafka-metadata-quorum describe --status failed (is the cluster running, with 2 of 3 nodes up?)"
@@ -1552,6 +1574,10 @@ cmd_down() {
     if ks_pid >/dev/null; then
         take_secure_lock
         ks_down
+    fi
+    # And the 3-node cluster's nodes (only ever started by start-kafka-cluster / start-kafka-node).
+    if kc_pid 1 >/dev/null || kc_pid 2 >/dev/null || kc_pid 3 >/dev/null; then
+        cmd_stop_kafka_cluster
     fi
     kafka_down
     pg_down
