@@ -1473,33 +1473,42 @@ cmd_env_kafka_cluster() {
     printf 'export KAFKA_BOOTSTRAP_SERVERS=%s\n' "$(kc_bootstrap)" # digits, dots, colons, commas: no quoting
 }
 
+# cmd_kill_kafka_node N [M ...]: kill -9 the nodes' JVMs (at once)
 cmd_kill_kafka_node() {
-    local n=${1:-} pid i
-    kc_check_node "$n"
-    if ! pid="$(kc_pid "$n")"; then
-        info "kafka cluster node $n is not running"
-        return 0
-    fi
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        pid_matches "$pid" "kafka.Kafka $(kc_conf "$n")" || break
-        sleep 0.05
+    (($#)) || die "usage: $0 kill-kafka-node N [M ...]  (N in 1..3)"
+    local n pid i
+    for n in "$@"; do kc_check_node "$n"; done
+    for n in "$@"; do
+        if ! pid="$(kc_pid "$n")"; then
+            info "kafka cluster node $n is not running"
+            continue
+        fi
+        kill -KILL "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do
+            pid_matches "$pid" "kafka.Kafka $(kc_conf "$n")" || break
+            sleep 0.05
+        done
+        rm -f -- "$(kc_pid_file "$n")"
+        info "kafka cluster node $n killed (kill -9, pid $pid)"
     done
-    rm -f -- "$(kc_pid_file "$n")"
-    info "kafka cluster node $n killed (kill -9, pid $pid)"
 }
 
+# cmd_start_kafka_node N [M ...]: start the nodes again on their data (together), wait until each
+# has rejoined (unfenced by the active controller: a quorum of 2 must be up, these included)
 cmd_start_kafka_node() {
-    local n=${1:-} pid
-    kc_check_node "$n"
+    (($#)) || die "usage: $0 start-kafka-node N [M ...]  (N in 1..3)"
+    local n pid
+    for n in "$@"; do kc_check_node "$n"; done
     take_cluster_lock
-    if pid="$(kc_pid "$n")"; then
-        info "kafka cluster node $n already runs (pid $pid)"
-    else
-        kc_preflight
-        kc_launch "$n"
-    fi
-    kc_wait_ready "$n"
+    kc_preflight
+    for n in "$@"; do
+        if pid="$(kc_pid "$n")"; then
+            info "kafka cluster node $n already runs (pid $pid)"
+        else
+            kc_launch "$n"
+        fi
+    done
+    kc_wait_ready "$@"
 }
 
 # kc_quorum ARGS...: Kafka's kafka-metadata-quorum tool (MetadataQuorumCommand), asking the
@@ -1721,8 +1730,8 @@ usage: $0 COMMAND
                         and empty when no node runs, else starts the missing nodes; waits for all 3
   stop-kafka-cluster    stop its nodes (SIGTERM all at once, SIGKILL after ${KAFKA_CLUSTER_STOP_TIMEOUT} s)
   env-kafka-cluster     print export KAFKA_BOOTSTRAP_SERVERS=<the 3 brokers>
-  kill-kafka-node N     kill -9 node N (1..3)
-  start-kafka-node N    start node N again on its data; wait until it has rejoined
+  kill-kafka-node N..   kill -9 node N (1..3; several at once: kill-kafka-node 1 2)
+  start-kafka-node N..  start node N (or several) again on its data; wait until it has rejoined
   kafka-cluster-leader  print the node id of the quorum leader (the active controller)
   kafka-cluster-status  each node: running or stopped, pid, ports; exit 3 when none runs
   (topics on the cluster: eval "\$($0 env-kafka-cluster)"; uv run python -m propfee.admin topics --production)

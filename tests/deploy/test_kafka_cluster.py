@@ -230,8 +230,7 @@ async def test_writes_survive_one_node_and_refuse_with_two_down(cluster: Cluster
         timings["refused with two down"] = time.monotonic() - t
 
         t = time.monotonic()
-        cluster.infra("start-kafka-node", str(first))
-        cluster.infra("start-kafka-node", str(second))
+        cluster.infra("start-kafka-node", str(first), str(second))
         timings["both restarted"] = time.monotonic() - t
         assert cluster.leader() in NODES
 
