@@ -1464,6 +1464,13 @@ cmd_stop_kafka_cluster() {
     done
     if ((${#pids[@]} == 0)); then
         info "the kafka cluster is not running"
+    elif ((${#pids[@]} == 1)); then
+        # A lone node has no controller quorum: its controlled shutdown would wait for one in vain
+        # (minutes), so it is killed; its logs are recovered at its next start.
+        info "stopping kafka cluster node ${nodes[0]} (pid ${pids[0]}), alone without a quorum: SIGKILL"
+        kill -KILL "${pids[0]}" 2>/dev/null || true
+        while pid_matches "${pids[0]}" "kafka.Kafka ${confs[0]}"; do sleep 0.1; done
+        info "kafka cluster stopped"
     else
         # All at once: a node's controlled shutdown needs the controller quorum, which stopping
         # the nodes one by one would break before the last one is done.
@@ -1756,7 +1763,8 @@ usage: $0 COMMAND
   start-kafka-cluster   start a THIRD, separate Kafka: 3 KRaft nodes (broker+controller each, a
                         3-voter quorum), RF 3, min.insync.replicas=2, no unclean election; fresh
                         and empty when no node runs, else starts the missing nodes; waits for all 3
-  stop-kafka-cluster    stop its nodes (SIGTERM all at once, SIGKILL after ${KAFKA_CLUSTER_STOP_TIMEOUT} s)
+  stop-kafka-cluster    stop its nodes (SIGTERM all at once, SIGKILL after ${KAFKA_CLUSTER_STOP_TIMEOUT} s;
+                        a lone node, without a quorum, is killed at once)
   env-kafka-cluster     print export KAFKA_BOOTSTRAP_SERVERS=<the 3 brokers>
   kill-kafka-node N..   kill -9 node N (1..3; several at once: kill-kafka-node 1 2)
   start-kafka-node N..  start node N (or several) again on its data; wait until it has rejoined
