@@ -1549,7 +1549,17 @@ kc_quorum() {
     printf 'request.timeout.ms=4000\ndefault.api.timeout.ms=8000\n' >"$props"
     timeout 30 "$JAVA" -Xmx128m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
         -cp "$KS_LIBS/*" org.apache.kafka.tools.MetadataQuorumCommand \
-        --bootstrap-controller "$(kc_controllers)" --command-config "$props" "$@" </dev/null 7>&- 8>&- 9>&-
+        --bootstrap-controller "$(kc_live_controllers)" --command-config "$props" "$@" </dev/null 7>&- 8>&- 9>&-
+}
+
+# kc_live_controllers: the controller addresses of the nodes that run (all when none does), so
+# that the quorum tool does not spend its time on a killed node
+kc_live_controllers() {
+    local n out=""
+    for n in "${KC_NODES[@]}"; do
+        kc_pid "$n" >/dev/null && out+="${out:+,}127.0.0.1:$(kc_controller_port "$n")"
+    done
+    printf '%s' "${out:-$(kc_controllers)}"
 }
 
 cmd_kafka_cluster_leader() {
