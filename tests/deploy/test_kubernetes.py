@@ -14,7 +14,7 @@ import yaml
 
 from propfee.kafka_acls import service_acls
 from propfee.settings import KafkaSecurity, ServiceSettings
-from propfee.topics import all_topics
+from propfee.topics import PRODUCTION_REPLICATION, all_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
@@ -75,9 +75,10 @@ def test_every_topic_and_dlq_has_a_kafkatopic(
     for name, spec in expected.items():
         topic = topics[name]["spec"]
         assert topic["partitions"] == spec.partitions
-        assert topic["replicas"] == 3
+        assert topic["replicas"] == PRODUCTION_REPLICATION.factor == 3
         assert topic["config"]["retention.ms"] == str(spec.retention_ms)
         assert topic["config"]["min.insync.replicas"] == "2"
+        assert PRODUCTION_REPLICATION.min_insync_replicas == 2
 
 
 @pytest.mark.parametrize("render", ["default", "full"])

@@ -4,8 +4,11 @@
     uv run python deploy/kubernetes/tools/gen_topics.py --check  # exit 1 when it is stale
 
 The output is a Helm template (committed): names, partitions, retention and cleanup policy come
-from the code; the replication factor, ``min.insync.replicas``, the Strimzi cluster label and
-whether topics are managed at all come from the chart's values (``kafka.topics``).
+from the code, and so do the replication factor and ``min.insync.replicas``
+(``propfee.topics.PRODUCTION_REPLICATION``, the one home of the production setting, which the
+local 3-broker cluster uses too), as defaults that the chart's values ``kafka.topics.replicas``
+and ``minInsyncReplicas`` may override for a smaller cluster; the Strimzi cluster label and
+whether topics are managed at all come from the values (``kafka.topics``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 
 from generated import write_or_check  # run as a script: its folder is on sys.path
 
-from propfee.topics import HEALTHCHECK_TOPIC, all_topics
+from propfee.topics import HEALTHCHECK_TOPIC, PRODUCTION_REPLICATION, all_topics
 
 OUTPUT = Path(__file__).resolve().parents[1] / "propfee" / "templates" / "kafka-topics.yaml"
 
@@ -46,10 +49,21 @@ metadata:
 spec:
   topicName: {name}
   partitions: {partitions}
-  replicas: {{{{ .Values.kafka.topics.replicas }}}}
+  replicas: {replicas}
   config:
-{configs}    min.insync.replicas: {{{{ .Values.kafka.topics.minInsyncReplicas | quote }}}}
+{configs}    min.insync.replicas: {min_isr}
 """
+
+
+# The production replication from the code, as defaults the chart's values may override.
+REPLICAS = (
+    "{{ .Values.kafka.topics.replicas | default " + str(PRODUCTION_REPLICATION.factor) + " }}"
+)
+MIN_ISR = (
+    "{{ .Values.kafka.topics.minInsyncReplicas | default "
+    + str(PRODUCTION_REPLICATION.min_insync_replicas)
+    + " | quote }}"
+)
 
 
 def topic_kind(name: str) -> str:
@@ -69,6 +83,8 @@ def render() -> str:
                 kind=topic_kind(spec.name),
                 partitions=spec.partitions,
                 configs=configs,
+                replicas=REPLICAS,
+                min_isr=MIN_ISR,
             )
         )
     parts.append("{{- end }}\n")

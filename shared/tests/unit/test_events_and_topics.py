@@ -5,7 +5,14 @@ from pydantic import ValidationError
 
 from propfee.contracts import DEFAULT_DIR, all_files, stale_files
 from propfee.events import ALL_EVENTS, EVENTS_BY_TYPE, InvoiceIssued, PaymentReceived
-from propfee.topics import SUBSCRIPTIONS, all_topics, dlq_topic
+from propfee.kafka import topic_replication
+from propfee.topics import (
+    PRODUCTION_REPLICATION,
+    SINGLE_BROKER_REPLICATION,
+    SUBSCRIPTIONS,
+    all_topics,
+    dlq_topic,
+)
 
 
 def test_topic_and_type_names_follow_the_contract() -> None:
@@ -93,3 +100,20 @@ def test_stale_contracts_are_detected(tmp_path) -> None:  # type: ignore[no-unty
     assert stale_files(tmp_path) == sorted(
         [f"schemas/{InvoiceIssued.ce_type()}.json", "schemas/old.json"]
     )
+
+
+def test_topic_replication_is_named_and_single_broker_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PROPFEE_TOPIC_REPLICATION", raising=False)
+    assert topic_replication() == SINGLE_BROKER_REPLICATION
+    assert SINGLE_BROKER_REPLICATION.configs() == {"min.insync.replicas": "1"}
+    monkeypatch.setenv("PROPFEE_TOPIC_REPLICATION", "production")
+    assert topic_replication() == PRODUCTION_REPLICATION
+    assert (PRODUCTION_REPLICATION.factor, PRODUCTION_REPLICATION.configs()) == (
+        3,
+        {"min.insync.replicas": "2"},
+    )
+    monkeypatch.setenv("PROPFEE_TOPIC_REPLICATION", "3")
+    with pytest.raises(ValueError, match="single-broker, production"):
+        topic_replication()
