@@ -9,7 +9,7 @@ dashboard (a ``*.json`` ConfigMap entry with ``panels``, checked against
 types). ``--metrics-out`` writes the metric names they select, which
 ``tests/deploy/test_observability.py`` compares with the names the services export.
 
-    python validate.py [--kubernetes-version 1.30.0 ...] [--metrics-out names.json] rendered.yaml ...
+    python validate.py [--kubernetes-version 1.30.0 ...] [--metrics-out names.json] rendered.yaml
 
 Runs in the tools environment that ``check.sh`` creates (kubernetes-validate, jsonschema,
 promql-parser). Exit status 1 when any object fails; every failure is printed.
@@ -39,7 +39,7 @@ CUSTOM = {
 }
 DASHBOARD_SCHEMA = "grafana-dashboard.json"
 # Grafana's interval macros, replaced by a duration before parsing.
-GRAFANA_DURATIONS = re.compile(r"\$(__rate_interval|__interval|__range)\b|\$\{(__rate_interval|__interval|__range)\}")
+GRAFANA_DURATIONS = re.compile(r"\$\{?(__rate_interval|__interval|__range)\b\}?")
 GRAFANA_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
 LABEL_VALUES = re.compile(r"^label_values\((?:(.+),\s*)?(\w+)\)$", re.DOTALL)
 
