@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -30,6 +31,7 @@ K8S = ROOT / "deploy" / "kubernetes"
 CHART = K8S / "propfee"
 RENDERED = ROOT / ".local" / "k8s-render"
 HELM = ROOT / ".local" / "bin" / "helm"
+PROMTOOL = ROOT / ".local" / "bin" / "promtool"  # check.sh extracts it from Debian's package
 
 # The metric names the services promise (COMMON.md "Metric names"): series names as Prometheus
 # stores them (a counter's _total, a histogram's _bucket/_count/_sum).
@@ -193,6 +195,55 @@ def test_every_alert_says_how_bad_what_and_where_the_runbook_is(
         # ci/values-full.yaml sets runbookBaseUrl and an extra label
         assert full[name]["annotations"]["runbook_url"].endswith(f"README.md#{anchor}"), name
         assert full[name]["labels"]["team"] == "propfee-oncall", name
+
+
+def rule_groups(docs: list[dict[str, Any]], *, annotations: bool = True) -> dict[str, Any]:
+    """The PrometheusRule's groups as a Prometheus rule file."""
+    (rule,) = [d for d in docs if d["kind"] == "PrometheusRule"]
+    groups = rule["spec"]["groups"]
+    if not annotations:
+        groups = [
+            {**g, "rules": [{k: v for k, v in r.items() if k != "annotations"} for r in g["rules"]]}
+            for g in groups
+        ]
+    return {"groups": groups}
+
+
+def promtool() -> Path:
+    if not PROMTOOL.exists() and shutil.which("apt-get") is None:
+        pytest.skip("promtool comes from Debian's prometheus package: no apt-get here")
+    assert PROMTOOL.exists(), "check.sh should have extracted .local/bin/promtool"
+    return PROMTOOL
+
+
+@pytest.mark.parametrize("render_name", ["default", "full"])
+def test_prometheus_accepts_the_rules(
+    check: subprocess.CompletedProcess[str], render_name: str, tmp_path: Path
+) -> None:
+    """Prometheus' own checker: expressions, durations and the annotations' templates."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(rule_groups(objects(check, render_name))))
+    result = subprocess.run(
+        [str(promtool()), "check", "rules", str(rules)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_the_alerts_fire_when_they_should_and_only_then(
+    check: subprocess.CompletedProcess[str], tmp_path: Path
+) -> None:
+    """`promtool test rules` on the default rules: tests/deploy/promtool/alerts.test.yaml feeds
+    series as the services and Prometheus label them and says which alerts fire when."""
+    groups = rule_groups(objects(check, "default"), annotations=False)
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(groups))
+    test_file = shutil.copy(Path(__file__).parent / "promtool" / "alerts.test.yaml", tmp_path)
+    result = subprocess.run(
+        [str(promtool()), "test", "rules", str(test_file)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    tested = set(re.findall(r"alertname: (\w+)", Path(test_file).read_text()))
+    assert tested == {r["alert"] for g in groups["groups"] for r in g["rules"]}
 
 
 def test_thresholds_and_windows_come_from_the_values() -> None:

