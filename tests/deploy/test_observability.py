@@ -33,30 +33,34 @@ RENDERED = ROOT / ".local" / "k8s-render"
 HELM = ROOT / ".local" / "bin" / "helm"
 PROMTOOL = ROOT / ".local" / "bin" / "promtool"  # check.sh extracts it from Debian's package
 
-# The metric names the services promise (COMMON.md "Metric names"): series names as Prometheus
-# stores them (a counter's _total, a histogram's _bucket/_count/_sum).
-CONTRACT = {
-    "propfee_outbox_published_total",
-    "propfee_outbox_pending",
-    "propfee_outbox_relay_errors_total",
-    "propfee_events_consumed_total",
-    "propfee_handler_retries_total",
-    "propfee_handler_seconds_bucket",
-    "propfee_handler_seconds_count",
-    "propfee_handler_seconds_sum",
-    "propfee_ready",
-    "propfee_http_requests_total",
-    "propfee_http_request_duration_seconds_bucket",
-    "propfee_http_request_duration_seconds_count",
-    "propfee_http_request_duration_seconds_sum",
-    "propfee_consumer_lag",
-    "propfee_dlq_messages",
-    "propfee_outbox_oldest_age_seconds",
-    "propfee_dispatch_backlog",
-    "propfee_billing_runs_missing",
+# The metric names the services promise (COMMON.md "Metric names") with their labels: series
+# names as Prometheus stores them (a counter's _total, a histogram's _bucket/_count/_sum).
+_HTTP = {"method", "route"}
+_HANDLER = {"group", "topic"}
+CONTRACT: dict[str, set[str]] = {
+    "propfee_outbox_published_total": {"topic"},
+    "propfee_outbox_pending": set(),
+    "propfee_outbox_relay_errors_total": set(),
+    "propfee_events_consumed_total": {"group", "topic", "outcome"},
+    "propfee_handler_retries_total": _HANDLER,
+    "propfee_handler_seconds_bucket": _HANDLER | {"le"},
+    "propfee_handler_seconds_count": _HANDLER,
+    "propfee_handler_seconds_sum": _HANDLER,
+    "propfee_ready": set(),
+    "propfee_http_requests_total": _HTTP | {"status"},
+    "propfee_http_request_duration_seconds_bucket": _HTTP | {"le"},
+    "propfee_http_request_duration_seconds_count": _HTTP,
+    "propfee_http_request_duration_seconds_sum": _HTTP,
+    "propfee_consumer_lag": {"group", "topic", "partition"},
+    "propfee_dlq_messages": {"topic"},
+    "propfee_outbox_oldest_age_seconds": set(),
+    "propfee_dispatch_backlog": {"channel"},
+    "propfee_billing_runs_missing": set(),
 }
-# Series Prometheus makes itself for every scrape target.
-PROMETHEUS_MADE = {"up"}
+# Series Prometheus makes itself for every scrape target, and the labels it adds to every series
+# (the ServiceMonitor's target labels).
+PROMETHEUS_MADE = {"up": set[str]()}
+TARGET_LABELS = {"namespace", "job", "pod", "service", "instance", "container", "endpoint"}
 
 REQUIRED_ALERTS = {
     "PropfeeDLQGrowing": "propfee_dlq_messages",
@@ -85,11 +89,22 @@ EXPORTED_SCRIPT = textwrap.dedent(
     from prometheus_client import REGISTRY
     suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"],
                 "summary": ["", "_count", "_sum"], "info": ["_info"]}
-    names = set()
+    names = {}
     for family in REGISTRY.collect():
-        names.update(family.name + s for s in suffixes.get(family.type, [""]))
-        names.update(sample.name for sample in family.samples)
-    print(json.dumps(sorted(names)))
+        for name in [family.name + s for s in suffixes.get(family.type, [""])]:
+            names.setdefault(name, [])
+        for sample in family.samples:
+            names.setdefault(sample.name, sorted(sample.labels))
+    # the label names of the metrics the code declares (also those without a series yet)
+    for collector in list(REGISTRY._collector_to_names):
+        labelnames, kind = getattr(collector, "_labelnames", None), getattr(collector, "_type", "")
+        if labelnames is None:
+            continue
+        name = collector._name
+        for suffix in suffixes.get(kind, [""]):
+            extra = ["le"] if suffix == "_bucket" else []
+            names[name + suffix] = sorted([*labelnames, *extra])
+    print(json.dumps(names))
     """
 )
 
@@ -107,9 +122,9 @@ def check() -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def exported() -> set[str]:
+def exported() -> dict[str, set[str]]:
     """Every series name the services' code registers in the default prometheus_client registry
-    (what GET /metrics serves)."""
+    (what GET /metrics serves), with its label names."""
     result = subprocess.run(
         [sys.executable, "-c", EXPORTED_SCRIPT],
         cwd=ROOT,
@@ -118,7 +133,7 @@ def exported() -> set[str]:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    return set(json.loads(result.stdout))
+    return {name: set(labels) for name, labels in json.loads(result.stdout).items()}
 
 
 def objects(check: subprocess.CompletedProcess[str], name: str) -> list[dict[str, Any]]:
@@ -131,10 +146,16 @@ def alerts(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
 
 
-def used_names(check: subprocess.CompletedProcess[str]) -> dict[str, list[str]]:
+def selections(check: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
+    """What validate.py's PromQL parser found in each rule and dashboard query:
+    {where: {"metrics": {name: [matcher labels]}, "labels": [grouped on, shown]}}."""
     assert check.returncode == 0, check.stdout + check.stderr
-    used: dict[str, list[str]] = json.loads((RENDERED / "metric-names.json").read_text())
+    used: dict[str, dict[str, Any]] = json.loads((RENDERED / "metric-names.json").read_text())
     return used
+
+
+def used_names(check: subprocess.CompletedProcess[str]) -> dict[str, list[str]]:
+    return {where: sorted(sel["metrics"]) for where, sel in selections(check).items()}
 
 
 def render(*sets: str, template: str) -> list[dict[str, Any]]:
@@ -319,22 +340,48 @@ def test_the_monitoring_selects_contract_names_only(
     check: subprocess.CompletedProcess[str],
 ) -> None:
     used = {n for names in used_names(check).values() for n in names}
-    assert used - CONTRACT - PROMETHEUS_MADE == set()
+    assert used - set(CONTRACT) - set(PROMETHEUS_MADE) == set()
 
 
-def test_the_services_export_every_contract_name(exported: set[str]) -> None:
+def test_the_monitoring_uses_the_contract_labels_only(
+    check: subprocess.CompletedProcess[str],
+) -> None:
+    """A matcher, a `by`/`on` label, a legend's or an annotation's label is one the selected
+    metrics carry (a typo such as `by (grup)` would give an empty or one-series answer)."""
+    known = CONTRACT | PROMETHEUS_MADE
+    wrong = []
+    for where, sel in selections(check).items():
+        carried = set(TARGET_LABELS)
+        for metric, matchers in sel["metrics"].items():
+            labels = known.get(metric, set()) | TARGET_LABELS
+            carried |= labels
+            wrong += [f"{where}: {metric}{{{m}}}" for m in matchers if m not in labels]
+        wrong += [f"{where}: label {label}" for label in sel["labels"] if label not in carried]
+    assert wrong == []
+
+
+def test_the_services_export_every_contract_name(exported: dict[str, set[str]]) -> None:
     """Fails until the branches adding the "New" names of COMMON.md are merged."""
-    missing = sorted(CONTRACT - exported)
+    missing = sorted(set(CONTRACT) - set(exported))
     assert not missing, f"contract names the services do not export: {missing}"
 
 
+def test_the_exported_metrics_carry_the_contract_labels(exported: dict[str, set[str]]) -> None:
+    different = {
+        name: (sorted(exported[name]), sorted(labels))
+        for name, labels in CONTRACT.items()
+        if name in exported and exported[name] != labels
+    }
+    assert different == {}, "(exported, contract)"
+
+
 def test_every_name_the_monitoring_selects_is_exported(
-    check: subprocess.CompletedProcess[str], exported: set[str]
+    check: subprocess.CompletedProcess[str], exported: dict[str, set[str]]
 ) -> None:
     missing = {
         name: sorted(where for where, names in used_names(check).items() if name in names)[:3]
         for names in used_names(check).values()
         for name in names
-        if name not in exported | PROMETHEUS_MADE
+        if name not in set(exported) | set(PROMETHEUS_MADE)
     }
     assert not missing, f"selected by the monitoring, not exported: {sorted(missing)} ({missing})"
