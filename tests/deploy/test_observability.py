@@ -218,6 +218,36 @@ def test_every_alert_says_how_bad_what_and_where_the_runbook_is(
         assert full[name]["labels"]["team"] == "propfee-oncall", name
 
 
+def test_the_validator_refuses_bad_promql_and_undefined_variables(
+    check: subprocess.CompletedProcess[str], tmp_path: Path
+) -> None:
+    """validate.py (check.sh step 3) parses with a real PromQL parser: a wrong function argument
+    type, an unclosed parenthesis and an undefined dashboard variable fail the check."""
+    docs = objects(check, "default")
+    (rule,) = [d for d in docs if d["kind"] == "PrometheusRule"]
+    rule["spec"]["groups"][0]["rules"][0]["expr"] = "rate(propfee_dlq_messages) > 0"
+    rule["spec"]["groups"][0]["rules"][1]["expr"] = "max(propfee_ready"
+    (configmap,) = [d for d in docs if d["metadata"]["name"] == "propfee-grafana-dashboard"]
+    dashboard = json.loads(configmap["data"]["propfee.json"])
+    target = dashboard["panels"][1]["targets"][0]
+    target["expr"] = target["expr"].replace("$namespace", "$namespaces")
+    configmap["data"]["propfee.json"] = json.dumps(dashboard)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump_all([rule, configmap]))
+    result = subprocess.run(
+        [str(ROOT / ".local" / "k8s-tools" / "bin" / "python"),
+         str(K8S / "tools" / "validate.py"), str(broken)],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert result.returncode == 1
+    invalid = [line for line in result.stderr.splitlines() if line.startswith("INVALID")]
+    assert len(invalid) == 3, result.stderr
+    assert "expected type matrix in call to function 'rate'" in invalid[0]
+    assert "unclosed left parenthesis" in invalid[1]
+    assert "undefined variable $namespaces" in invalid[2]
+
+
 def rule_groups(docs: list[dict[str, Any]], *, annotations: bool = True) -> dict[str, Any]:
     """The PrometheusRule's groups as a Prometheus rule file."""
     (rule,) = [d for d in docs if d["kind"] == "PrometheusRule"]
