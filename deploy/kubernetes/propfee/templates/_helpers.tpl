@@ -124,3 +124,12 @@ imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/* An alert's runbook pointers: the section of the chart's README, and runbook_url when
+prometheusRule.runbookBaseUrl says where that README is published. (dict "base" ... "anchor" ...) */}}
+{{- define "propfee.runbook" -}}
+runbook: deploy/kubernetes/README.md#{{ .anchor }}
+{{- with .base }}
+runbook_url: {{ . }}#{{ $.anchor }}
+{{- end }}
+{{- end }}
