@@ -112,7 +112,8 @@ async def get_schedule(
 async def set_schedule(
     pool: asyncpg.Pool, principal: Principal, community_id: str, schedule: RunSchedule
 ) -> None:
-    """Change a community's billing schedule (audited)."""
+    """Change a community's billing schedule (audited; the same schedule again changes and
+    audits nothing)."""
     async with pool.acquire() as conn, conn.transaction():
         company_id = await visibility.community(conn, principal, community_id)
         before = await conn.fetchrow(
@@ -120,6 +121,9 @@ async def set_schedule(
             "billing_run_enabled AS enabled FROM communities WHERE community_id = $1 FOR UPDATE",
             community_id,
         )
+        after = {"cycle": schedule.cycle, "run_day": schedule.run_day, "enabled": schedule.enabled}
+        if before is not None and dict(before) == after:
+            return  # the same schedule again: nothing changed, nothing audited
         await conn.execute(
             "UPDATE communities SET billing_cycle = $2, billing_run_day = $3, "
             "billing_run_enabled = $4 WHERE community_id = $1",
@@ -137,11 +141,7 @@ async def set_schedule(
             community_id=community_id,
             company_id=company_id,
             before=dict(before) if before else None,
-            after={
-                "cycle": schedule.cycle,
-                "run_day": schedule.run_day,
-                "enabled": schedule.enabled,
-            },
+            after=after,
         )
 
 
