@@ -205,3 +205,23 @@ def test_the_missing_runs_gauge_is_measured_at_scrape_time(world: World) -> None
     w.call("PUT", f"/communities/{X}/billing-schedule", w.token([Role.company_admin], CO2),
            json={"cycle": "monthly", "run_day": 1, "enabled": False})  # fmt: skip
     assert scraped() == 0
+
+
+def test_two_calls_at_once_start_each_run_once(world: World) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    w = world
+    everyone = w.token([Role.service], "*")
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(
+                lambda _: w.call(
+                    "POST", "/billing-runs/due", everyone, json={"as_of": "2025-02-03"}
+                ),
+                range(4),
+            )
+        )
+    started = sorted(s["community_id"] for a in answers for s in a["started"])
+    assert started == [A, B, X]  # each once, whichever call started it
+    assert all(a["failed"] == [] for a in answers)
+    assert w.runs() == [(c, date(2025, 2, 1), "monthly") for c in (A, B, X)]
