@@ -167,20 +167,27 @@ def test_schedules_call_the_as_of_operations(check: subprocess.CompletedProcess[
         for c in cronjobs.values()
     }
     assert operations == {
-        "billing-run", "dunning-sweep", "late-fees", "expire-orders", "reconciliation"
+        "billing-runs-due", "dunning-sweep", "late-fees", "expire-orders", "reconciliation"
     }  # fmt: skip
-    # late fees: one job per community of the billing runs (none listed of its own)
-    late = sorted(
-        c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][-1]
-        for c in cronjobs.values()
-        if c["metadata"]["name"].startswith("late-fees-")
-    )
-    assert late == ["c-0001", "c-0002", "c-0003"]
+    # Billing runs and late fees: one CronJob each for every community (the communities and
+    # their schedules are billing's data), no per-community job listed by hand.
+    billing = sorted(
+        name for name, c in cronjobs.items()
+        if c["metadata"]["labels"]["app.kubernetes.io/name"] == "billing"
+    )  # fmt: skip
+    assert billing == ["billing-runs-due", "late-fees"]
+    for name in billing:
+        args = cronjobs[name]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0][
+            "args"
+        ]
+        assert "--community" not in args and args[-1] == "http://billing:8101"
+    assert cronjobs["billing-runs-due"]["spec"]["schedule"] == "45 1 * * *"  # values-full
+    assert cronjobs["late-fees"]["spec"]["schedule"] == "0 2 * * *"
     assert cronjobs["expire-orders"]["spec"]["schedule"] == "*/10 * * * *"
     script = of_kind(docs, "ConfigMap")["propfee-schedule"]["data"]["schedule.py"]
     for path in (
-        "/communities/{args.community}/billing-runs", "/sweeps", "/reconciliation/",
-        "/communities/{args.community}/late-fee-assessments", "/orders/expire",
+        "/billing-runs/due", "/sweeps", "/reconciliation/", "/late-fee-assessments",
+        "/orders/expire",
     ):  # fmt: skip
         assert path in script
 

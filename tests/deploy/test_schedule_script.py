@@ -1,10 +1,11 @@
 """The CronJobs' script (deploy/kubernetes/propfee/files/schedule.py) over real HTTP: each
 operation POSTs what the service's documented operation takes, with the service-role token,
-and every path it calls is an operation of the committed OpenAPI documents that the service
-role may call."""
+and every path it calls is an operation of the service's OpenAPI document (as the app makes
+it; tests/contracts holds the committed copies to it) that the service role may call."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import threading
@@ -17,8 +18,15 @@ from typing import Any
 
 import pytest
 
+from propfee.openapi import document
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "kubernetes" / "propfee" / "files" / "schedule.py"
+
+
+@functools.cache
+def documents(service: str) -> dict[str, Any]:
+    return document(service)
 
 
 def _script() -> ModuleType:
@@ -30,7 +38,13 @@ def _script() -> ModuleType:
 
 
 @pytest.fixture()
-def server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+def answers() -> dict[str, bytes]:
+    """What the fake service answers, by path (default ``{}``)."""
+    return {}
+
+
+@pytest.fixture()
+def server(answers: dict[str, bytes]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     seen: list[dict[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -46,7 +60,7 @@ def server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
-            self.wfile.write(b"{}")
+            self.wfile.write(answers.get(self.path, b"{}"))
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -79,9 +93,33 @@ def test_late_fees_and_order_expiry_are_posted_as_of_now(
     assert instant.utcoffset() is not None and instant.date() == today
 
 
+def test_billing_runs_due_and_late_fees_for_every_community_in_one_call(
+    server: tuple[str, list[dict[str, Any]]],
+    answers: dict[str, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, seen = server
+    monkeypatch.setenv("PROPFEE_SERVICE_TOKEN", "service-token")
+    script = _script()
+    answers["/billing-runs/due"] = json.dumps({"checked": 2, "started": [], "failed": []}).encode()
+    assert script.main(["billing-runs-due", "--base-url", url]) == 0
+    assert script.main(["late-fees", "--base-url", url]) == 0
+    due, late = seen
+    today = script.now().date()
+    assert due["path"] == "/billing-runs/due" and late["path"] == "/late-fee-assessments"
+    assert due["auth"] == late["auth"] == "Bearer service-token"
+    assert due["body"] == late["body"] == {"as_of": today.isoformat()}
+    # A run billing refused: the Job fails (exit 1), so it is seen.
+    refused = {"community_id": "c-1", "reason": "no fee schedule in force"}
+    answers["/billing-runs/due"] = json.dumps({"failed": [refused]}).encode()
+    assert script.main(["billing-runs-due", "--base-url", url]) == 1
+
+
 @pytest.mark.parametrize(
     ("service", "path"),
     [
+        ("billing", "/billing-runs/due"),
+        ("billing", "/late-fee-assessments"),
         ("billing", "/communities/{community_id}/billing-runs"),
         ("billing", "/communities/{community_id}/late-fee-assessments"),
         ("dunning", "/sweeps"),
@@ -92,6 +130,6 @@ def test_late_fees_and_order_expiry_are_posted_as_of_now(
 def test_every_scheduled_call_is_a_documented_operation_for_the_service_role(
     service: str, path: str
 ) -> None:
-    document = json.loads((ROOT / "docs" / "openapi" / f"{service}.json").read_text("utf-8"))
+    document = documents(service)
     operation = document["paths"][path]["post"]
     assert "service" in operation["x-propfee-roles"]

@@ -1,9 +1,13 @@
 """The life of a service process: connect (with backoff), migrate, relay, consume, stop.
 
-The HTTP server starts first and answers ``/healthz`` at once; ``/readyz`` says 503 until the
-database and Kafka are reachable. A service that cannot reach them keeps retrying with
-backoff instead of exiting in a loop. Shutdown stops consumers after the record in hand,
-drains the outbox relay, then closes the clients.
+The HTTP server starts first and answers ``/healthz`` at once. The database comes first
+(migrations, then the pool): once it answers, the service serves its routes. Kafka (the
+producer, then the outbox relay and the consumers) connects in the background with backoff;
+until it does, events wait in the outbox. ``/readyz`` of an API process (relay and consumers
+off) depends on its database alone; a worker's (relay or consumers on) also on Kafka. A service
+that cannot reach a dependency keeps retrying with backoff instead of exiting in a loop.
+Shutdown stops consumers after the record in hand, drains the outbox relay, then closes the
+clients.
 """
 
 from __future__ import annotations
@@ -47,7 +51,9 @@ class ServiceRuntime:
         self.consumer: EventConsumer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._boot_task: asyncio.Task[None] | None = None
-        self.started = asyncio.Event()
+        self._kafka_task: asyncio.Task[None] | None = None
+        self.started = asyncio.Event()  # the database is up: routes may use the pool
+        self.kafka_started = asyncio.Event()  # the producer, relay and consumers are up
         # Read once at start: a misconfigured KAFKA_SECURITY_PROTOCOL/SASL fails here, loudly.
         self.kafka_security = KafkaSecurity()
 
@@ -59,26 +65,66 @@ class ServiceRuntime:
         """Begin booting in the background; returns at once."""
         self._boot_task = asyncio.create_task(self._boot(), name=f"{self.name}-boot")
 
+    @property
+    def needs_kafka(self) -> bool:
+        """True for a worker (the outbox relay or consumers run here): its readiness counts
+        Kafka. An API process (both switched off, the Helm chart's api pods) is ready on its
+        database alone; the outbox holds its events until a worker publishes them."""
+        s = self.settings
+        return s.relay_enabled or (
+            s.consumers_enabled and bool(self.handlers or self.batch_handlers)
+        )
+
     async def _boot(self) -> None:
+        """The database first (migrations, pool), then serve; Kafka connects in the background.
+
+        Routes that need only the database (a gateway's webhook writes the payment and its
+        outbox rows in one transaction) answer while Kafka is still unreachable."""
         delay = 0.5
         while True:
             try:
-                await self._connect()
+                await self._connect_database()
                 break
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning(
-                    "dependencies not reachable; retrying",
+                    "database not reachable; retrying",
                     error=repr(exc),
                     database=self.settings.database_url_for_logs(),
-                    kafka=self.settings.kafka_bootstrap_servers,
                     retry_in_s=delay,
                 )
-                await self._close_clients()
+                await self._close_pool()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.startup_backoff_max_s)
+        self._kafka_task = asyncio.create_task(self._boot_kafka(), name=f"{self.name}-kafka")
+        await self.on_started()
+        self.started.set()
+        if not self.needs_kafka:
+            metrics.READY.set(1)
+        log.info("service started", http_port=self.settings.http_port)
+
+    async def _boot_kafka(self) -> None:
+        """Start the producer with backoff, then the relay and the consumers (if enabled)."""
         s = self.settings
+        delay = 0.5
+        while True:
+            try:
+                await self._connect_kafka()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "kafka not reachable; retrying (the outbox holds the events)",
+                    error=repr(exc),
+                    kafka=s.kafka_bootstrap_servers,
+                    retry_in_s=delay,
+                )
+                await self._close_producer()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, s.startup_backoff_max_s)
+        log.info("kafka connected", kafka=s.kafka_bootstrap_servers)
         if s.relay_enabled:
             assert self.pool is not None and self.producer is not None
             self.relay = OutboxRelay(
@@ -110,20 +156,20 @@ class ServiceRuntime:
             self._tasks.append(
                 asyncio.create_task(self._run_consumer(), name=f"{self.name}-consumer")
             )
-        await self.on_started()
-        self.started.set()
+        self.kafka_started.set()
         metrics.READY.set(1)
-        log.info("service started", http_port=s.http_port)
 
     async def on_started(self) -> None:
         """Hook for a service's own background work (a dispatcher, a scheduler): called once
-        the database, migrations, relay and consumers are up. Start tasks here."""
+        the database is migrated and the pool open, before the service reports started. Kafka
+        may still be connecting (``kafka_started``): write events to the outbox, never to the
+        producer. Start tasks here."""
 
     async def on_stopping(self) -> None:
         """Hook called first on shutdown, while the pool and producer are still open: stop
         and await the service's own background work here."""
 
-    async def _connect(self) -> None:
+    async def _connect_database(self) -> None:
         s = self.settings
         if s.migrate_on_start:
             # As the owner role (migration_url), never through the runtime role's pool.
@@ -132,6 +178,9 @@ class ServiceRuntime:
             s.database_url, min_size=s.db_pool_min, max_size=s.db_pool_max
         )
         await self._check_audit_log_protected()
+
+    async def _connect_kafka(self) -> None:
+        s = self.settings
         self.producer = make_producer(
             s.kafka_bootstrap_servers,
             client_id=f"propfee-{self.name}",
@@ -181,7 +230,7 @@ class ServiceRuntime:
                     return
 
     async def readiness(self) -> dict[str, str]:
-        """Check the database and the broker now; every value 'ok' means ready."""
+        """Check the database and the broker now; see :meth:`is_ready` for what counts."""
         result = {"database": "not connected", "kafka": "not connected"}
         if self.pool is not None:
             try:
@@ -190,7 +239,7 @@ class ServiceRuntime:
                 result["database"] = "ok"
             except Exception as exc:
                 result["database"] = type(exc).__name__
-        if self.producer is not None:
+        if self.producer is not None and self.kafka_started.is_set():
             try:
                 async with asyncio.timeout(3):
                     await self.producer.client.fetch_all_metadata()
@@ -199,9 +248,15 @@ class ServiceRuntime:
                 result["kafka"] = type(exc).__name__
         if not self.started.is_set():
             result["service"] = "starting"
-        ready = all(v == "ok" for v in result.values())
-        metrics.READY.set(1 if ready else 0)
+        metrics.READY.set(1 if self.is_ready(result) else 0)
         return result
+
+    def is_ready(self, checks: Mapping[str, str]) -> bool:
+        """Ready when the service started and its database answers; a worker (relay or
+        consumers here, :attr:`needs_kafka`) also needs Kafka. An API process reports Kafka's
+        state in the body but stays ready without it: its webhooks only need the database."""
+        counted = {k: v for k, v in checks.items() if k != "kafka" or self.needs_kafka}
+        return all(v == "ok" for v in counted.values())
 
     async def measure_outbox(self) -> None:
         """Set ``propfee_outbox_pending`` to the database's own count of unpublished rows.
@@ -232,6 +287,10 @@ class ServiceRuntime:
             self._boot_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._boot_task
+        if self._kafka_task is not None and not self._kafka_task.done():
+            self._kafka_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._kafka_task
         timeout = self.settings.shutdown_timeout_s
         consumer, self.consumer = self.consumer, None
         if consumer is not None:
@@ -254,10 +313,16 @@ class ServiceRuntime:
         log.info("service stopped")
 
     async def _close_clients(self) -> None:
+        await self._close_producer()
+        await self._close_pool()
+
+    async def _close_producer(self) -> None:
         producer, self.producer = self.producer, None
         if producer is not None:
             with contextlib.suppress(Exception):
                 await producer.stop()
+
+    async def _close_pool(self) -> None:
         pool, self.pool = self.pool, None
         if pool is not None:
             with contextlib.suppress(Exception):

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from fastapi import APIRouter, Response
 
+from billing.domain.calendar import Period
+from billing.domain.run_calendar import RunSchedule
 from billing.entrypoints import models, security
 from billing.entrypoints.common import today
 from billing.entrypoints.errors import domain_errors
-from billing.entrypoints.models_billing_runs import BillingRunOut, LateFeeAssessmentOut
-from billing.entrypoints.security import RunStarter
-from billing.service_layer import late_fees, runs
+from billing.entrypoints.models_billing_runs import (
+    BillingRunOut,
+    BillingScheduleIn,
+    BillingScheduleOut,
+    CommunityLateFeesOut,
+    DueRunsIn,
+    DueRunsOut,
+    LateFeeAssessmentOut,
+    LateFeeAssessmentsOut,
+    RefusedRunOut,
+    StartedRunOut,
+)
+from billing.entrypoints.security import Reader, RunScheduleWriter, RunStarter
+from billing.service_layer import late_fees, run_schedules, runs
 from propfee.business_time import acts_on_own_clock, as_of_today, utc_now
 from propfee.http import Pool
 from propfee.problems import problem_responses
@@ -82,3 +97,97 @@ async def assess_late_fees(
     with domain_errors():
         result = await late_fees.assess_audited(pool, principal, community_id, company_id, as_of)
     return LateFeeAssessmentOut(as_of=as_of, **result.__dict__)
+
+
+@router.get(
+    "/communities/{community_id}/billing-schedule",
+    response_model=BillingScheduleOut,
+    tags=["billing-runs"],
+)
+async def get_billing_schedule(
+    community_id: models.Id, pool: Pool, principal: Reader
+) -> BillingScheduleOut:
+    """The community's billing schedule (its runs' cycle and the day of the period they fall
+    due), its current period in its own today, and the day that period's run is due."""
+    item, period, due = await run_schedules.get_schedule(pool, principal, community_id, utc_now())
+    return _schedule_out(item, period, due)
+
+
+@router.put(
+    "/communities/{community_id}/billing-schedule",
+    response_model=BillingScheduleOut,
+    tags=["billing-runs"],
+)
+async def set_billing_schedule(
+    community_id: models.Id, body: BillingScheduleIn, pool: Pool, principal: RunScheduleWriter
+) -> BillingScheduleOut:
+    """Set the community's billing schedule: ``POST /billing-runs/due`` starts its run of
+    each period from ``run_day`` on. Company admins (and the service role). Audited."""
+    with domain_errors():
+        schedule = RunSchedule(body.cycle, body.run_day, body.enabled)
+    await run_schedules.set_schedule(pool, principal, community_id, schedule)
+    return await get_billing_schedule(community_id, pool, principal)
+
+
+@router.post(
+    "/billing-runs/due",
+    response_model=DueRunsOut,
+    tags=["billing-runs"],
+)
+async def start_due_billing_runs(body: DueRunsIn, pool: Pool, principal: RunStarter) -> DueRunsOut:
+    """Start, for every community of the caller's scope, its run of the current period when
+    the run is due by the community's schedule (``/communities/{id}/billing-schedule``) and
+    absent. The same call again starts nothing (``present``). Staff run as of today (each
+    community's, ``as_of`` omitted or today: 403 otherwise); the service role as of any day.
+    A run billing refuses is listed in ``failed``; the others still start. Each started run
+    is audited as ``POST /communities/{id}/billing-runs`` is."""
+    result = await run_schedules.start_due_runs(pool, principal, body.as_of, utc_now())
+    return DueRunsOut(
+        checked=result.checked,
+        started=[
+            StartedRunOut(
+                community_id=s.community_id, cycle=s.cycle, as_of=s.as_of, **s.summary.__dict__
+            )
+            for s in result.started
+        ],
+        present=result.present,
+        not_due=result.not_due,
+        failed=[RefusedRunOut(community_id=c, reason=r) for c, r in result.failed],
+    )
+
+
+@router.post(
+    "/late-fee-assessments",
+    response_model=LateFeeAssessmentsOut,
+    tags=["late-fees"],
+)
+async def assess_all_late_fees(
+    body: models.AssessIn, pool: Pool, principal: RunStarter
+) -> LateFeeAssessmentsOut:
+    """``POST /communities/{id}/late-fee-assessments`` for every community of the caller's
+    scope, one after the other (staff as of each community's today; the service role as of
+    any day). Audited per community, as there."""
+    with domain_errors():
+        done = await run_schedules.assess_all_late_fees(pool, principal, body.as_of, utc_now())
+    return LateFeeAssessmentsOut(
+        communities=[
+            CommunityLateFeesOut(
+                community_id=d.community_id, as_of=d.as_of, **d.assessment.__dict__
+            )
+            for d in done
+        ]
+    )
+
+
+def _schedule_out(
+    item: run_schedules.CommunitySchedule, period: Period, due: date
+) -> BillingScheduleOut:
+    return BillingScheduleOut(
+        community_id=item.community_id,
+        cycle=item.schedule.cycle,
+        run_day=item.schedule.run_day,
+        enabled=item.schedule.enabled,
+        period_start=period.start,
+        period_end=period.end,
+        due_on=due,
+    )

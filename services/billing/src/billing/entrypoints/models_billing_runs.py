@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,3 +68,138 @@ class LateFeeAssessmentOut(BaseModel):
     invoices_assessed: int
     changed: int
     late_fee_outstanding_fen: int
+
+
+CycleName = Literal["monthly", "quarterly", "half_yearly", "yearly"]
+
+
+class BillingScheduleIn(BaseModel):
+    """A community's billing schedule: its runs' cycle and the day of the period they fall due
+    (1 = the period's first day; periods are aligned on the calendar year)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"cycle": "quarterly", "run_day": 5, "enabled": True}]},
+    )
+
+    cycle: CycleName = "monthly"
+    run_day: int = Field(1, ge=1, le=28, description="day of the period the run is due")
+    enabled: bool = Field(
+        True, description="false: no run is started by the schedule (staff run it by hand)"
+    )
+
+
+class BillingScheduleOut(BillingScheduleIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "community_id": "c-0001",
+                    "cycle": "quarterly",
+                    "run_day": 5,
+                    "enabled": True,
+                    "period_start": "2025-04-01",
+                    "period_end": "2025-06-30",
+                    "due_on": "2025-04-05",
+                }
+            ]
+        }
+    )
+
+    community_id: str
+    period_start: date = Field(description="the current period (in the community's today)")
+    period_end: date
+    due_on: date = Field(description="the day the current period's run falls due")
+
+
+class DueRunsIn(BaseModel):
+    #: As of today for staff (each community's today, the default); any day for the service
+    #: role (the simulation clock).
+    as_of: date | None = None
+
+
+class StartedRunOut(BillingRunOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "community_id": "c-0001",
+                    "run_id": "run-1a2b3c",
+                    "created": True,
+                    "invoices": 240,
+                    "total_fen": 6_000_000,
+                    "period_start": "2025-04-01",
+                    "period_end": "2025-04-30",
+                    "skipped": 0,
+                    "cycle": "monthly",
+                    "as_of": "2025-04-01",
+                }
+            ]
+        }
+    )
+
+    community_id: str
+    cycle: CycleName
+    as_of: date
+
+
+class RefusedRunOut(BaseModel):
+    community_id: str
+    reason: str
+
+
+class DueRunsOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "checked": 3,
+                    "started": [
+                        {
+                            "community_id": "c-0001",
+                            "run_id": "run-1a2b3c",
+                            "created": True,
+                            "invoices": 240,
+                            "total_fen": 6_000_000,
+                            "period_start": "2025-04-01",
+                            "period_end": "2025-04-30",
+                            "skipped": 0,
+                            "cycle": "monthly",
+                            "as_of": "2025-04-01",
+                        }
+                    ],
+                    "present": 1,
+                    "not_due": 1,
+                    "failed": [],
+                }
+            ]
+        }
+    )
+
+    checked: int = Field(description="communities of the caller's scope")
+    started: list[StartedRunOut] = Field(description="runs started by this call")
+    present: int = Field(description="communities whose due run existed already")
+    not_due: int = Field(description="communities with no run due (not yet, disabled, ended)")
+    failed: list[RefusedRunOut] = Field(description="due runs billing refused (why)")
+
+
+class CommunityLateFeesOut(LateFeeAssessmentOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "community_id": "c-0001",
+                    "as_of": "2025-03-01",
+                    "invoices_assessed": 31,
+                    "changed": 4,
+                    "late_fee_outstanding_fen": 1520,
+                }
+            ]
+        }
+    )
+
+    community_id: str
+
+
+class LateFeeAssessmentsOut(BaseModel):
+    communities: list[CommunityLateFeesOut]

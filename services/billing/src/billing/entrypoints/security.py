@@ -68,6 +68,8 @@ E_INVOICE_OUTCOME = {Role.finance, Role.company_admin}
 #: a company admin for every community or the service role (``Principal.company_level``).
 COMPANY_WRITE = {Role.company_admin, Role.service}
 #: A community's own vacancy rule (overrides its company's for the city).
+#: A community's billing schedule (its runs' cycle and day): company admins (and automation).
+RUN_SCHEDULE = {Role.company_admin, Role.service}
 COMMUNITY_VACANCY_RULE = {Role.finance, Role.community_manager, Role.company_admin}
 
 Reader = Annotated[Principal, Depends(require(*READ))]
@@ -84,4 +86,5 @@ ReportReader = Annotated[Principal, Depends(require(*REPORTS))]
 EInvoiceRequester = Annotated[Principal, Depends(require(*E_INVOICE_REQUEST))]
 EInvoiceRecorder = Annotated[Principal, Depends(require(*E_INVOICE_OUTCOME))]
 CompanyWriter = Annotated[Principal, Depends(require(*COMPANY_WRITE))]
+RunScheduleWriter = Annotated[Principal, Depends(require(*RUN_SCHEDULE))]
 CommunityVacancyRuleWriter = Annotated[Principal, Depends(require(*COMMUNITY_VACANCY_RULE))]
