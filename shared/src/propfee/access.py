@@ -22,6 +22,7 @@ streaming answers):
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -31,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from propfee import metrics
 from propfee.logging import get_logger
+from propfee.problems import MEDIA_TYPE, problem
 
 log = get_logger("propfee.access")
 
@@ -80,10 +82,14 @@ class AccessLog:
         started = time.perf_counter()
         status = 500  # unless an answer starts: an exception escaping the app is a 500
 
+        started_response = False
+        error: str | None = None
+
         async def send_tagged(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                started_response = True
                 headers = [
                     (k, v) for k, v in message.get("headers", ()) if k.lower() != b"x-request-id"
                 ]
@@ -94,11 +100,31 @@ class AccessLog:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_tagged)
+            except Exception as exc:
+                # Answered here (problem details, with the request id) rather than by the
+                # server's bare 500; re-raised so the server logs the traceback as before.
+                error = type(exc).__name__
+                if not started_response:
+                    body = json.dumps(problem(500, "internal error")).encode()
+                    await send_tagged(
+                        {
+                            "type": "http.response.start",
+                            "status": 500,
+                            "headers": [
+                                (b"content-type", MEDIA_TYPE.encode()),
+                                (b"content-length", str(len(body)).encode()),
+                            ],
+                        }
+                    )
+                    await send_tagged({"type": "http.response.body", "body": body})
+                raise
             finally:
-                self._record(scope, status, time.perf_counter() - started, request_id)
+                self._record(scope, status, time.perf_counter() - started, request_id, error)
 
     @staticmethod
-    def _record(scope: Scope, status: int, seconds: float, request_id: str) -> None:
+    def _record(
+        scope: Scope, status: int, seconds: float, request_id: str, error: str | None
+    ) -> None:
         method = scope.get("method", "")
         method = method if method in _METHODS else "OTHER"
         route = route_of(scope)
@@ -112,4 +138,5 @@ class AccessLog:
             status=status,
             duration_ms=round(seconds * 1000, 1),
             request_id=request_id,
+            **({"error": error} if error else {}),
         )
