@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 from pathlib import Path
 
 import httpx
@@ -128,9 +130,37 @@ async def test_two_workers_answer_the_same_totals_whichever_answers_the_scrape(
 
     await wait_until(lag_reported, timeout=60, interval=1)
 
+    async with httpx.AsyncClient(base_url=billing.url, timeout=10) as http:
+        one = await http.get("/metrics", params={"name[]": "propfee_outbox_pending"})
+    assert [x for x in one.text.splitlines() if not x.startswith("#")] == [
+        "propfee_outbox_pending 0.0"
+    ]
+
     workers = [x for x in log_lines(billing.log_path) if x.get("event") == "HTTP worker"]
     assert len({w["pid"] for w in workers}) == 2
     assert sorted(bool(w["background_work"]) for w in workers) == [False, True]
+
+    # SIGKILL the worker running the consumers: uvicorn starts another, which takes the lock;
+    # what the dead one counted still counts.
+    [background] = [int(str(w["pid"])) for w in workers if w["background_work"]]
+    os.kill(background, signal.SIGKILL)
+
+    async def replaced() -> bool:
+        lines = [x for x in log_lines(billing.log_path) if x.get("event") == "HTTP worker"]
+        return any(x["background_work"] and x["pid"] != background for x in lines[2:])
+
+    await wait_until(replaced, timeout=120, interval=1)
+
+    async def all_ready() -> bool:  # propfee_ready: the live workers' min (a booting one is 0)
+        async with httpx.AsyncClient(base_url=billing.url, timeout=10) as http:
+            text = (await http.get("/metrics")).text
+        return bool(re.search(r"^propfee_ready 1\.0$", text, re.M))
+
+    await wait_until(all_ready, timeout=120, interval=1)
+    for _ in range(4):
+        async with httpx.AsyncClient(base_url=billing.url, timeout=10) as http:
+            text = (await http.get("/metrics")).text
+        assert series(text, "propfee_http_requests_total", UNIT_ROUTE, 'status="404"') == n
     assert billing.stop_gracefully()
 
 

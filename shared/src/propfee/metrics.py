@@ -76,7 +76,8 @@ def exposition(names: list[str] | None = None) -> bytes:
     registry: CollectorRegistry = REGISTRY
     if multiprocess_dir() is not None:
         forget_dead_processes()
-        registry = CollectorRegistry()
+        # auto_describe: a restricted registry finds collectors by the names they describe.
+        registry = CollectorRegistry(auto_describe=bool(names))
         _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     if names:
         return generate_latest(registry.restricted_registry(names))
