@@ -28,7 +28,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 import asyncpg
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from propfee import metrics
 from propfee.logging import get_logger
@@ -86,23 +86,19 @@ async def _service_gauges(runtime: ServiceRuntime) -> None:
 
 
 async def measure_kafka(consumer: EventConsumer | None) -> None:
-    """Lag of the partitions this process consumes and depth of the group's DLQs."""
+    """Lag of the partitions this process consumes and depth of the group's DLQs (each with
+    its own timeout: a DLQ topic missing from the cluster does not stop the lag)."""
     kafka = consumer.kafka if consumer is not None else None
     if consumer is None or kafka is None:
         return
-    group = consumer.group
+    await asyncio.gather(_measure_lag(consumer, kafka), _measure_dlqs(consumer, kafka))
+
+
+async def _measure_lag(consumer: EventConsumer, kafka: AIOKafkaConsumer) -> None:
     assigned = sorted(kafka.assignment())
-    dlqs = {
-        TopicPartition(consumer.topic_prefix + dlq_topic(consumer.logical_topic(t), group), 0): (
-            dlq_topic(consumer.logical_topic(t), group)
-        )
-        for t in consumer.topics
-    }
     try:
         async with asyncio.timeout(KAFKA_TIMEOUT_S):
-            ends, starts = await asyncio.gather(
-                kafka.end_offsets([*assigned, *dlqs]), kafka.beginning_offsets(list(dlqs))
-            )
+            ends = await kafka.end_offsets(assigned) if assigned else {}
     except Exception as exc:
         log.warning("cannot measure consumer lag for /metrics", error=type(exc).__name__)
         return
@@ -112,7 +108,7 @@ async def measure_kafka(consumer: EventConsumer | None) -> None:
             position = await asyncio.wait_for(kafka.position(tp), timeout=0.1)
         except Exception:  # revoked meanwhile, or no position yet (just assigned)
             continue
-        labels = (group, consumer.logical_topic(tp.topic), str(tp.partition))
+        labels = (consumer.group, consumer.logical_topic(tp.topic), str(tp.partition))
         metrics.CONSUMER_LAG.labels(*labels).set(max(0, ends[tp] - position))
         held.add(labels)
     for labels in _lag_series - held:
@@ -121,6 +117,22 @@ async def measure_kafka(consumer: EventConsumer | None) -> None:
             metrics.CONSUMER_LAG.remove(*labels)
     _lag_series.clear()
     _lag_series.update(held)
+
+
+async def _measure_dlqs(consumer: EventConsumer, kafka: AIOKafkaConsumer) -> None:
+    # Dead-letter topics have one partition (propfee.topics.all_topics).
+    dlqs = {}
+    for topic in consumer.topics:
+        name = dlq_topic(consumer.logical_topic(topic), consumer.group)
+        dlqs[TopicPartition(consumer.topic_prefix + name, 0)] = name
+    try:
+        async with asyncio.timeout(KAFKA_TIMEOUT_S):
+            ends, starts = await asyncio.gather(
+                kafka.end_offsets(list(dlqs)), kafka.beginning_offsets(list(dlqs))
+            )
+    except Exception as exc:
+        log.warning("cannot measure the dead-letter topics for /metrics", error=type(exc).__name__)
+        return
     for tp, name in dlqs.items():
         if tp in ends and tp in starts:
             metrics.DLQ_MESSAGES.labels(name).set(max(0, ends[tp] - starts[tp]))
