@@ -26,6 +26,7 @@ import json
 import re
 import time
 import uuid
+from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -60,12 +61,38 @@ def request_id_from(scope: Scope) -> str:
 
 def route_of(scope: Scope) -> str:
     """The path template of the route that matched (the router puts the route in the
-    scope); ``<unmatched>`` when none did."""
+    scope); for an answer given before routing (a 413 on a too-large body), the documented
+    path template the path matches; ``<unmatched>`` when none does."""
     route = scope.get("route")
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    if not isinstance(template, str):
+    if isinstance(template, str):
+        return template
+    return _template_matching(scope)
+
+
+def _template_matching(scope: Scope) -> str:
+    app: Any = scope.get("app")
+    state = getattr(app, "state", None)
+    if app is None or state is None or not hasattr(app, "openapi"):
         return UNMATCHED
-    return template
+    templates = getattr(state, "propfee_route_templates", None)
+    if templates is None:
+        try:
+            paths = list(app.openapi().get("paths", {}))
+        except Exception:
+            paths = []
+        # The most specific first: /units/export before /units/{unit_id}.
+        paths.sort(key=lambda p: (p.count("{"), -len(p)))
+        templates = [
+            (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(p)) + "$"), p)
+            for p in paths
+        ]
+        state.propfee_route_templates = templates
+    path = scope.get("path", "")
+    for pattern, template in templates:
+        if pattern.match(path):
+            return str(template)
+    return UNMATCHED
 
 
 class AccessLog:

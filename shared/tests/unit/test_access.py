@@ -27,13 +27,19 @@ async def list_notes(party_id: str) -> dict[str, str]:
     return {"party": "seen"}
 
 
+@router.post("/parties/{party_id}/notes")
+async def add_note(party_id: str, body: dict[str, str]) -> dict[str, str]:
+    return body
+
+
 @router.get("/boom")
 async def boom() -> None:
     raise RuntimeError("broken")
 
 
 def _client() -> httpx.AsyncClient:
-    runtime = ServiceRuntime(ServiceSettings(service_name="access-test"), package="propfee")
+    settings = ServiceSettings(service_name="access-test", max_upload_bytes=100)
+    runtime = ServiceRuntime(settings, package="propfee")
     app = create_service_app(runtime, title="t", description="", routers=[router])
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
@@ -41,11 +47,21 @@ def _client() -> httpx.AsyncClient:
     )
 
 
-def _count(route: str, status: str) -> float:
+def _count(route: str, status: str, method: str = "GET") -> float:
     value = REGISTRY.get_sample_value(
-        "propfee_http_requests_total", {"method": "GET", "route": route, "status": status}
+        "propfee_http_requests_total", {"method": method, "route": route, "status": status}
     )
     return value or 0.0
+
+
+async def test_an_answer_given_before_routing_has_the_route_template() -> None:
+    before = _count("/parties/{party_id}/notes", "413", "POST")
+    async with _client() as client:
+        r = await client.post("/parties/p-1/notes", json={"text": "x" * 500})
+        assert r.status_code == 413 and r.headers["x-request-id"]
+        assert (await client.get("/parties/p-1/nothing")).status_code == 404
+    assert _count("/parties/{party_id}/notes", "413", "POST") == before + 1
+    assert _count("<unmatched>", "404") >= 1
 
 
 @pytest.mark.parametrize(
