@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.support.fixtures import wait_until
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -176,3 +178,42 @@ def per_process(directory: Path) -> dict[str, dict[str, float]]:
                     routes[route] = routes.get(route, 0) + sample.value
         found[file.stem.rsplit("_", 1)[1]] = routes
     return found
+
+
+async def test_metrics_answer_at_once_while_the_database_and_kafka_do_not(
+    services,  # type: ignore[no-untyped-def]
+) -> None:
+    """Two workers, no PROMETHEUS_MULTIPROC_DIR (a temporary one is made and removed), and
+    nothing to connect to: the probes and /metrics still answer, promptly, not ready."""
+    nowhere = free_port()
+    billing = services(
+        "billing", f"postgresql://propfee:propfee@127.0.0.1:{nowhere}/none", HTTP_WORKERS="2"
+    )
+    billing.env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{nowhere}"
+    billing.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    billing.start(wait=False)
+
+    async def alive() -> bool:
+        try:
+            async with httpx.AsyncClient(base_url=billing.url, timeout=2) as http:
+                return (await http.get("/healthz")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    await wait_until(alive, timeout=180, interval=0.5)
+    for _ in range(4):
+        async with httpx.AsyncClient(base_url=billing.url, timeout=10) as http:
+            started = time.monotonic()
+            r = await http.get("/metrics")
+            assert r.status_code == 200 and time.monotonic() - started < 5
+            assert re.search(r"^propfee_ready 0\.0$", r.text, re.M), r.text
+            assert (await http.get("/readyz")).status_code == 503
+    [line] = [x for x in log_lines(billing.log_path) if x.get("event") == "starting HTTP workers"]
+    directory = str(line["metrics_dir"])
+    assert exists(directory)
+    billing.stop()
+    assert not exists(directory)
+
+
+def exists(path: str) -> bool:
+    return Path(path).exists()

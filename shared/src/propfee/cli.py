@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import fcntl
 import importlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -108,6 +110,7 @@ def serve_workers(
     directory = metrics.multiprocess_dir()
     if directory is None:  # this process is not in multiprocess mode; its workers will be
         directory = Path(tempfile.mkdtemp(prefix=f"propfee-{settings.service_name}-metrics-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
     metrics.prepare_multiprocess_dir(directory)
     os.environ[_WORKER_SETTINGS] = _import_path(settings_factory)
     os.environ[_WORKER_APP] = _import_path(app_factory)
