@@ -179,6 +179,23 @@ class EventConsumer:
             topic[len(self._prefix) :] if self._prefix and topic.startswith(self._prefix) else topic
         )
 
+    # Read by propfee.measure (consumer lag and DLQ depth at each /metrics scrape).
+    logical_topic = _logical_topic
+
+    @property
+    def kafka(self) -> AIOKafkaConsumer | None:
+        """The Kafka consumer while the loop runs, else None."""
+        return self._consumer if self.running else None
+
+    @property
+    def topics(self) -> list[str]:
+        """The topics read, with the deployment's prefix."""
+        return list(self._topics)
+
+    @property
+    def topic_prefix(self) -> str:
+        return self._prefix
+
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
             *self._topics,

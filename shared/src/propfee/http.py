@@ -2,13 +2,15 @@
 
 ``create_service_app`` wires the :class:`ServiceRuntime` into the lifespan and adds
 ``GET /healthz`` (process alive), ``GET /readyz`` (database reachable; Kafka too for a worker) and
-``GET /metrics`` (Prometheus; the outbox backlog is counted at each scrape). Services add
-their own routers. Every request body is held to ``max_upload_bytes`` (413 above it, never
-read whole: ``propfee.uploads.BodySizeLimit``).
+``GET /metrics`` (Prometheus; backlogs, ages and lags are measured at each scrape:
+``propfee.measure``). Services add their own routers. Every request body is held to
+``max_upload_bytes`` (413 above it, never read whole: ``propfee.uploads.BodySizeLimit``);
+every request is counted, timed and logged once with its request id (``propfee.access``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -16,10 +18,12 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict
 
-from propfee import problems
+from propfee import measure, problems
+from propfee import metrics as metric_values
+from propfee.access import AccessLog
 from propfee.openapi import complete, operation_id
 from propfee.runtime import ServiceRuntime
 from propfee.uploads import BodySizeLimit
@@ -76,10 +80,19 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.start()
+        # Several workers share /metrics: the one running the consumer refreshes its gauges.
+        refresh = (
+            asyncio.create_task(measure.refresh_kafka_gauges(runtime))
+            if metric_values.multiprocess_dir() is not None
+            else None
+        )
         try:
             yield
         finally:
+            if refresh is not None:
+                refresh.cancel()
             await runtime.stop()
+            metric_values.mark_this_process_dead()
 
     app = FastAPI(
         title=title,
@@ -91,6 +104,7 @@ def create_service_app(
     app.state.runtime = runtime
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_upload_bytes)
+    app.add_middleware(AccessLog)  # outermost of ours: counts the 413s too
 
     @app.get("/healthz", tags=["operations"], response_model=Health)
     async def healthz() -> Health:
@@ -116,12 +130,12 @@ def create_service_app(
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        """Prometheus exposition; ``?name[]=propfee_outbox_pending`` (repeatable) answers
-        only the named series, Prometheus' own convention for a cheap, frequent look."""
-        await runtime.measure_outbox()
+        """Prometheus exposition (every worker's, in multiprocess mode);
+        ``?name[]=propfee_outbox_pending`` (repeatable) answers only the named series,
+        Prometheus' own convention for a cheap, frequent look."""
+        await measure.measure_all(runtime)
         names = request.query_params.getlist("name[]")
-        registry = REGISTRY.restricted_registry(names) if names else REGISTRY
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metric_values.exposition(names), media_type=CONTENT_TYPE_LATEST)
 
     for router in routers:
         app.include_router(router)

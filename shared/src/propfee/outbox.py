@@ -266,7 +266,7 @@ class OutboxRelay:
 
     async def _cleanup(self) -> None:
         """Forget rows published longer ago than the retention. (The backlog gauge is counted
-        at each /metrics scrape: ``ServiceRuntime.measure_outbox``.)"""
+        at each /metrics scrape: ``propfee.measure.measure_outbox``.)"""
         async with self._pool.acquire() as conn:
             await conn.execute(
                 "DELETE FROM outbox WHERE published_at < now() - make_interval(days => $1)",

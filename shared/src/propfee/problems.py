@@ -29,10 +29,11 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 
 import asyncpg
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://propfee.dev/problems/"
@@ -257,7 +258,8 @@ def install(app: FastAPI) -> None:
         )
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, HTTPException)
+        # Starlette's own (the router's 404 for an unknown path, 405) as well as FastAPI's.
+        assert isinstance(exc, StarletteHTTPException)
         text, extensions, errors = _detail_of(exc.detail)
         return problem_response(
             exc.status_code,
@@ -290,8 +292,6 @@ def install(app: FastAPI) -> None:
     async def on_data(request: Request, exc: Exception) -> JSONResponse:
         # A value out of range or malformed (a NUL character, a number too large): 422.
         return problem_response(422, "a value is out of range or malformed", request=request)
-
-    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     app.add_exception_handler(asyncpg.IntegrityConstraintViolationError, on_integrity)
     app.add_exception_handler(asyncpg.DataError, on_data)

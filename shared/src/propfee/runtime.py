@@ -258,23 +258,9 @@ class ServiceRuntime:
         counted = {k: v for k, v in checks.items() if k != "kafka" or self.needs_kafka}
         return all(v == "ok" for v in counted.values())
 
-    async def measure_outbox(self) -> None:
-        """Set ``propfee_outbox_pending`` to the database's own count of unpublished rows.
-
-        Counted at each scrape, not kept by the relay: a relay that stopped publishing must
-        show its backlog growing, not the last number it reported. A database that does not
-        answer within a second leaves the gauge as it was (the scrape still answers)."""
-        if self.pool is None:
-            return
-        try:
-            async with asyncio.timeout(1):
-                pending = await self.pool.fetchval(
-                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-                )
-        except Exception as exc:
-            log.warning("cannot count the outbox for /metrics", error=type(exc).__name__)
-            return
-        metrics.OUTBOX_PENDING.set(pending)
+    async def measure(self) -> None:
+        """Hook for a service's own gauges, called at each /metrics scrape (within a second;
+        ``propfee.measure``): set them from the database here (notifier's dispatch backlog)."""
 
     async def stop(self) -> None:
         """Graceful: finish the record in hand, publish what committed, close clients."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import getpass
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
@@ -82,6 +82,13 @@ class ServiceSettings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = 8100
+    http_workers: int = Field(
+        default=1,
+        ge=1,
+        description="uvicorn worker processes on the one port (`serve`); one of them runs the "
+        "background work (propfee.cli). 1 serves a development machine; one per core lets "
+        "the API use every core (bench/payments/README.md).",
+    )
     log_level: str = "INFO"
     log_json: bool = True
     migrate_on_start: bool = True
@@ -110,6 +117,11 @@ class ServiceSettings(BaseSettings):
     # Start-up.
     startup_backoff_max_s: float = 10.0
     shutdown_timeout_s: float = 25.0
+
+    #: The settings that switch this service's background work off: applied to every uvicorn
+    #: worker but the one that runs it (``propfee.cli``). Services with loops of their own
+    #: add theirs.
+    BACKGROUND_OFF: ClassVar[dict[str, Any]] = {"relay_enabled": False, "consumers_enabled": False}
 
     @property
     def migration_url(self) -> str:

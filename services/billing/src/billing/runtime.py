@@ -27,6 +27,7 @@ RUNS_MISSING = Gauge(
     "propfee_billing_runs_missing",
     "Communities whose billing run for the current period is due (by their schedule, in their "
     "own today) and absent; counted at each scrape",
+    multiprocess_mode="mostrecent",
 )
 
 
@@ -43,11 +44,10 @@ class BillingRuntime(ServiceRuntime):
         assessments), safe on any number of replicas."""
         log.info("billing consumers", handlers=len(self.handlers) + len(self.batch_handlers))
 
-    async def measure_outbox(self) -> None:
-        """The shared outbox gauges, then ``propfee_billing_runs_missing``, counted from the
-        database at each scrape (a scheduler that stopped shows its runs missing). A database
-        that does not answer within a second leaves the gauge as it was."""
-        await super().measure_outbox()
+    async def measure(self) -> None:
+        """``propfee_billing_runs_missing``, counted from the database at each scrape (a
+        scheduler that stopped shows its runs missing). A database that does not answer within
+        a second leaves the gauge as it was."""
         if self.pool is None:
             return
         try:

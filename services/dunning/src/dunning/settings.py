@@ -1,3 +1,5 @@
+from typing import Any, ClassVar
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -30,6 +32,10 @@ class DunningSettings(ServiceSettings):
     service_name: str = "dunning"
     database_url: str = f"{LOCAL_PG}/dunning"
     http_port: int = 8103
+    BACKGROUND_OFF: ClassVar[dict[str, Any]] = {
+        **ServiceSettings.BACKGROUND_OFF,
+        "sweep_interval_s": 0.0,
+    }
     #: Background sweep as of the wall clock every this many seconds; 0 turns it off (then
     #: sweeps run only through ``POST /sweeps``). The first runs one interval after start.
     sweep_interval_s: float = 900.0

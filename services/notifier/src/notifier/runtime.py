@@ -13,8 +13,10 @@ import contextlib
 
 from notifier.adapters.registry import Channels
 from notifier.service_layer import handlers, templates
+from notifier.service_layer.backlog import dispatch_backlog
 from notifier.service_layer.dispatcher import Dispatcher
 from notifier.settings import NotifierSettings
+from propfee import metrics
 from propfee.logging import get_logger
 from propfee.runtime import ServiceRuntime
 
@@ -50,6 +52,14 @@ class NotifierRuntime(ServiceRuntime):
             self._dispatch_task = asyncio.create_task(
                 self.dispatcher.run(self._dispatch_stop), name="notifier-dispatcher"
             )
+
+    async def measure(self) -> None:
+        """``propfee_dispatch_backlog{channel}`` at each scrape (whichever process answers:
+        it is the database's count, not the dispatcher's)."""
+        if self.pool is None:
+            return
+        for channel, due in (await dispatch_backlog(self.pool)).items():
+            metrics.DISPATCH_BACKLOG.labels(channel).set(due)
 
     async def on_stopping(self) -> None:
         self._dispatch_stop.set()

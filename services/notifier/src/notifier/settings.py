@@ -6,7 +6,7 @@ Secret or a file-backed env), never from the repository.
 
 from datetime import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -28,6 +28,11 @@ class NotifierSettings(ServiceSettings):
     service_name: str = "notifier"
     database_url: str = f"{LOCAL_PG}/notifier"
     http_port: int = 8104
+
+    BACKGROUND_OFF: ClassVar[dict[str, Any]] = {
+        **ServiceSettings.BACKGROUND_OFF,
+        "dispatcher_enabled": False,
+    }
 
     # Dispatcher (the background loop uses the wall clock; POST /dispatch takes as_of).
     dispatcher_enabled: bool = True

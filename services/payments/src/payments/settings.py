@@ -43,10 +43,6 @@ class PaymentsSettings(ServiceSettings):
     service_name: str = "payments"
     database_url: str = f"{LOCAL_PG}/payments"
     http_port: int = 8102
-    #: uvicorn worker processes behind the one port (each with its own pool, relay and
-    #: consumers: replicas are safe). 1 serves a development machine; one per core lets the
-    #: webhooks use every core (bench/payments/README.md).
-    http_workers: int = 1
     #: ``development``: a developer's machine (``make up``, the demo, the tests set it), where
     #: the built-in QR secret is accepted. Anything else is production: payments refuses to
     #: start with a default secret. ``PAYMENTS_ENVIRONMENT`` or the shared
