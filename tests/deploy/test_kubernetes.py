@@ -22,18 +22,6 @@ RENDERED = ROOT / ".local" / "k8s-render"
 PORTS = {"billing": 8101, "payments": 8102, "dunning": 8103, "notifier": 8104}
 
 
-@pytest.fixture(scope="module")
-def check() -> subprocess.CompletedProcess[str]:
-    """Run the project's check once: tools, topics up to date, render, validate, hadolint."""
-    return subprocess.run(
-        ["bash", str(K8S / "tools" / "check.sh")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-
-
 def objects(check: subprocess.CompletedProcess[str], name: str) -> list[dict[str, Any]]:
     assert check.returncode == 0, check.stdout + check.stderr
     docs = yaml.safe_load_all((RENDERED / f"{name}.yaml").read_text())

@@ -110,18 +110,6 @@ EXPORTED_SCRIPT = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def check() -> subprocess.CompletedProcess[str]:
-    """The project's chart check (tools, render, validate with PromQL parsing, hadolint)."""
-    return subprocess.run(
-        ["bash", str(K8S / "tools" / "check.sh")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-
-
-@pytest.fixture(scope="module")
 def exported() -> dict[str, set[str]]:
     """Every series name the services' code registers in the default prometheus_client registry
     (what GET /metrics serves), with its label names."""
