@@ -4,7 +4,8 @@
 ``GET /healthz`` (process alive), ``GET /readyz`` (database and Kafka reachable) and
 ``GET /metrics`` (Prometheus; the outbox backlog is counted at each scrape). Services add
 their own routers. Every request body is held to ``max_upload_bytes`` (413 above it, never
-read whole: ``propfee.uploads.BodySizeLimit``).
+read whole: ``propfee.uploads.BodySizeLimit``). Requests are traced when the ``OTEL_*``
+environment says so (``propfee.tracing``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import BaseModel, ConfigDict
 
-from propfee import problems
+from propfee import problems, tracing
 from propfee.openapi import complete, operation_id
 from propfee.runtime import ServiceRuntime
 from propfee.uploads import BodySizeLimit
@@ -89,6 +90,7 @@ def create_service_app(
         generate_unique_id_function=operation_id,
     )
     app.state.runtime = runtime
+    tracing.instrument_app(app, runtime.name)  # OTEL_* environment; nothing when unset
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_upload_bytes)
 
