@@ -190,6 +190,14 @@ def instrument_app(app: FastAPI, service_name: str) -> None:
 # --- Kafka: the CloudEvents distributed-tracing extension -----------------------------------
 
 
+def carrier() -> dict[str, str]:
+    """The current span's W3C context (``traceparent``, ``tracestate`` when there is one), to
+    keep with work done later (a queued message); empty when no span is active."""
+    found: dict[str, str] = {}
+    _W3C.inject(found)
+    return found
+
+
 def outbox_headers() -> list[list[str]]:
     """The current span's context as outbox header pairs (``ce_traceparent``, and
     ``ce_tracestate`` when there is one); none when no span is active."""
