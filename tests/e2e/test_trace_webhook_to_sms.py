@@ -249,7 +249,6 @@ async def test_one_trace_from_webhook_to_allocation_hold_and_receipt_sms(
     assert webhook.context is not None
     trace = in_trace(spans, webhook.context.trace_id)
     listing = describe(trace)
-    for s in trace:
     (recorded,) = [s for s in trace if s.name == "record gateway payments"]
     assert child_of(recorded, webhook), listing
 
