@@ -77,9 +77,10 @@ def configure(service_name: str) -> bool:
 
 
 def _sdk_provider_set() -> bool:
-    from opentelemetry.sdk.trace import TracerProvider
-
-    return isinstance(trace.get_tracer_provider(), TracerProvider)
+    """A provider was set before (not the API's proxy or no-op one); the SDK is not imported
+    to find out, so a process without tracing never loads it."""
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
 
 
 def _install_provider(service_name: str) -> bool:
