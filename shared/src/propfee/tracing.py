@@ -22,9 +22,11 @@ outbox is stored with its headers as ``ce_traceparent`` (``ce_tracestate``)
 (:func:`outbox_headers`); the relay publishes the headers as stored, and the consumer starts
 its span as a child of that context, so that what a handler writes carries the trace onward.
 
-**Personal data** never goes into a span: URLs are recorded without their query string (an SMS
-provider's signed GET names the phone number, WeChat's the access token), no header or body is
-captured, and the consumer's attributes are the event's ids and Kafka position only.
+**Personal data** never goes into a span: outgoing URLs are recorded without their query string
+(an SMS provider's signed GET may name the phone number, WeChat's the access token); a request's
+span keeps its route template, not its path (``/qr/{token}``: a capability) nor query, and not
+the client's address; no header or body is captured; the consumer's attributes are the event's
+ids and Kafka position only.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -152,6 +155,47 @@ def _drop_query(span: trace.Span) -> None:
         span.set_attribute("url.query", "")
 
 
+#: A request's own path may hold a capability (an owner's QR statement token, /qr/{token}) and
+#: its peer is a person's address: the server span keeps the route template, not the path, and
+#: neither the client's address nor its port.
+_PATH_ATTRIBUTES = ("http.target", "url.path")
+_PEER_ATTRIBUTES = (
+    "net.peer.ip",
+    "net.peer.port",
+    "client.address",
+    "client.port",
+    "http.client_ip",
+)
+
+
+def _route_of(app: FastAPI, scope: Mapping[str, Any]) -> str:
+    """The template of the route the request matches ("" when none does)."""
+    from starlette.routing import Match
+
+    for route in app.router.routes:
+        match, _ = route.matches(dict(scope))
+        if match is Match.FULL:
+            return str(getattr(route, "path", ""))
+    return ""
+
+
+def _only_the_route(span: trace.Span, route: str) -> None:
+    attributes: Mapping[str, Any] = getattr(span, "attributes", None) or {}
+    for key in _PATH_ATTRIBUTES:
+        if key in attributes:
+            span.set_attribute(key, route)
+    for key in _URL_ATTRIBUTES[:2]:
+        value = attributes.get(key)
+        if isinstance(value, str):
+            parts = urlsplit(value)
+            span.set_attribute(key, f"{parts.scheme}://{parts.netloc}{route}")
+    if "url.query" in attributes:
+        span.set_attribute("url.query", "")
+    for key in _PEER_ATTRIBUTES:
+        if key in attributes:
+            span.set_attribute(key, "")
+
+
 def _instrument_clients() -> None:
     """Outgoing HTTP (payments' gateway clients on httpx, notifier's providers on aiohttp):
     CLIENT spans, ``traceparent`` injected into the request."""
@@ -177,8 +221,9 @@ def instrument_app(app: FastAPI, service_name: str) -> None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    def server_request_hook(span: trace.Span, _scope: Mapping[str, Any]) -> None:
-        _drop_query(span)
+    def server_request_hook(span: trace.Span, scope: Mapping[str, Any]) -> None:
+        if span.is_recording():
+            _only_the_route(span, _route_of(app, scope))
 
     FastAPIInstrumentor.instrument_app(
         app,

@@ -225,3 +225,36 @@ def test_urls_are_recorded_without_their_query(spans: InMemorySpanExporter) -> N
         "http.target": "/parties",
         "url.query": "",
     }
+
+
+async def test_a_request_span_keeps_the_route_not_the_path_query_or_peer(
+    spans: InMemorySpanExporter,
+) -> None:
+    import httpx
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/qr/{token}")
+    async def get_statement(token: str) -> dict[str, str]:
+        return {"ok": "yes"}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    tracing.instrument_app(app, "payments")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 50000)),
+        base_url="http://payments",
+    ) as client:
+        assert (await client.get("/qr/SECRET-TOKEN", params={"phone": "13812345678"})).is_success
+        assert (await client.get("/healthz")).is_success
+    (span,) = spans.get_finished_spans()  # the probe is not traced
+    assert span.name == "GET /qr/{token}" and span.kind is SpanKind.SERVER
+    text = span.to_json()
+    for secret in ("SECRET-TOKEN", "13812345678", "203.0.113.7"):
+        assert secret not in text, text
+    attributes = span.attributes or {}
+    assert attributes.get("http.route") == "/qr/{token}"
+    assert attributes.get("http.status_code", attributes.get("http.response.status_code")) == 200
