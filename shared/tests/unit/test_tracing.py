@@ -4,6 +4,7 @@ configuration from OTEL_*; URLs without their query string."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -258,3 +259,54 @@ async def test_a_request_span_keeps_the_route_not_the_path_query_or_peer(
     attributes = span.attributes or {}
     assert attributes.get("http.route") == "/qr/{token}"
     assert attributes.get("http.status_code", attributes.get("http.response.status_code")) == 200
+
+
+@pytest.fixture
+def echo_server() -> Any:
+    """A real HTTP server answering the ``traceparent`` header it received."""
+    from sandbox.server import ThreadServer
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = dict(scope["headers"])
+        body = json.dumps({"traceparent": headers.get(b"traceparent", b"").decode()}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    server = ThreadServer(app).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("library", ["httpx", "aiohttp"])
+async def test_provider_calls_are_client_spans_that_send_traceparent(
+    spans: InMemorySpanExporter, echo_server: Any, library: str
+) -> None:
+    assert tracing.configure("notifier") is True  # instruments httpx and aiohttp
+    url = f"{echo_server.url}/v3/pay/transactions?phone=13812345678&access_token=SECRET"
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("send sms") as parent:
+        if library == "httpx":
+            import httpx
+
+            async with httpx.AsyncClient() as client:
+                received = (await client.get(url)).json()["traceparent"]
+        else:
+            import aiohttp
+
+            async with aiohttp.ClientSession() as session, session.get(url) as response:
+                received = (await response.json())["traceparent"]
+    (call,) = [s for s in spans.get_finished_spans() if s.kind is SpanKind.CLIENT]
+    assert call.parent is not None and call.parent.span_id == parent.get_span_context().span_id
+    assert call.context is not None
+    assert received.split("-")[1:3] == [
+        f"{call.context.trace_id:032x}",
+        f"{call.context.span_id:016x}",
+    ]
+    text = call.to_json()
+    assert "13812345678" not in text and "SECRET" not in text, text
