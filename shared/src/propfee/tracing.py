@@ -247,13 +247,12 @@ def carrier() -> dict[str, str]:
 def outbox_headers() -> list[list[str]]:
     """The current span's context as outbox header pairs (``ce_traceparent``, and
     ``ce_tracestate`` when there is one); none when no span is active."""
-    carrier: dict[str, str] = {}
-    _W3C.inject(carrier)
+    found = carrier()
     headers = []
-    if "traceparent" in carrier:
-        headers.append([TRACEPARENT_HEADER, carrier["traceparent"]])
-        if carrier.get("tracestate"):
-            headers.append([TRACESTATE_HEADER, carrier["tracestate"]])
+    if "traceparent" in found:
+        headers.append([TRACEPARENT_HEADER, found["traceparent"]])
+        if found.get("tracestate"):
+            headers.append([TRACESTATE_HEADER, found["tracestate"]])
     return headers
 
 
