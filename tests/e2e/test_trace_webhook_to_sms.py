@@ -27,7 +27,7 @@ import pytest
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from billing.app import create_app as billing_app
 from billing.settings import BillingSettings
@@ -100,8 +100,11 @@ def consumed(spans: list[ReadableSpan], group: str, topic: str) -> ReadableSpan:
         and (s.attributes or {}).get("messaging.consumer.group.name") == group
         and str((s.attributes or {}).get("messaging.destination.name", "")).endswith(topic)
     ]
-    assert len(found) == 1, f"{group} {topic}: {len(found)} spans\n{describe(spans)}"
-    return found[0]
+    # A run that failed (a deadlock broken by PostgreSQL under load) is redone record by
+    # record or retried: one more span each time, all in the trace. The last one succeeded.
+    done = [s for s in found if s.status.status_code is not StatusCode.ERROR]
+    assert done, f"{group} {topic}: {len(found)} spans\n{describe(spans)}"
+    return max(done, key=lambda s: s.end_time or 0)
 
 
 def child_of(span: ReadableSpan, parent: ReadableSpan) -> bool:
