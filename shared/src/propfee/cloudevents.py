@@ -1,7 +1,9 @@
 """CloudEvents 1.0 over Kafka, binary content mode.
 
 The Kafka value is the JSON ``data``; the attributes travel as headers ``ce_specversion``,
-``ce_id``, ``ce_type``, ``ce_source``, ``ce_time``, ``ce_subject`` and ``content-type``.
+``ce_id``, ``ce_type``, ``ce_source``, ``ce_time``, ``ce_subject`` and ``content-type``, and the
+distributed-tracing extension's ``ce_traceparent`` / ``ce_tracestate`` when the event was
+written inside a trace (``propfee.tracing``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class CloudEvent:
     time: datetime
     data: bytes
     datacontenttype: str = CONTENT_TYPE
+    #: The distributed-tracing extension: the W3C context of the span that wrote the event.
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @classmethod
     def new(
@@ -79,6 +84,10 @@ class CloudEvent:
         if self.subject is not None:
             headers.append(("ce_subject", self.subject.encode()))
         headers.append(("content-type", self.datacontenttype.encode()))
+        if self.traceparent:
+            headers.append(("ce_traceparent", self.traceparent.encode()))
+            if self.tracestate:
+                headers.append(("ce_tracestate", self.tracestate.encode()))
         return headers
 
     @classmethod
@@ -119,4 +128,6 @@ class CloudEvent:
             time=time,
             data=value,
             datacontenttype=content_type,
+            traceparent=found.get("ce_traceparent") or None,
+            tracestate=found.get("ce_tracestate") or None,
         )

@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
-from propfee import metrics
+from propfee import metrics, tracing
 from propfee.cloudevents import CloudEvent, EnvelopeError
 from propfee.events import Event
 from propfee.kafka import client_kwargs
@@ -149,6 +149,8 @@ class EventConsumer:
         client_id: str | None = None,
         security: KafkaSecurity | None = None,
     ) -> None:
+        # Each handler call inside a CONSUMER span, the child of the event's ce_traceparent.
+        handlers, batch_handlers = tracing.traced_handlers(group, handlers, batch_handlers)
         self.group = group
         self._security = security
         self._bootstrap = bootstrap_servers

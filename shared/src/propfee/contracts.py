@@ -41,6 +41,17 @@ CE_HEADERS: dict[str, Any] = {
         "ce_time": {"type": "string", "format": "date-time"},
         "ce_subject": {"type": "string", "description": "The aggregate id"},
         "content-type": {"type": "string", "const": "application/json"},
+        "ce_traceparent": {
+            "type": "string",
+            "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+            "description": "CloudEvents distributed-tracing extension: the W3C traceparent of "
+            "the span that wrote the event (absent when it was written outside a trace)",
+        },
+        "ce_tracestate": {
+            "type": "string",
+            "description": "CloudEvents distributed-tracing extension: the W3C tracestate, "
+            "when there is one",
+        },
     },
 }
 

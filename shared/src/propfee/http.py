@@ -6,6 +6,7 @@
 ``propfee.measure``). Services add their own routers. Every request body is held to
 ``max_upload_bytes`` (413 above it, never read whole: ``propfee.uploads.BodySizeLimit``);
 every request is counted, timed and logged once with its request id (``propfee.access``).
+Requests are traced when the ``OTEL_*`` environment says so (``propfee.tracing``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict
 
-from propfee import measure, problems
+from propfee import measure, problems, tracing
 from propfee import metrics as metric_values
 from propfee.access import AccessLog
 from propfee.openapi import complete, operation_id
@@ -102,6 +103,7 @@ def create_service_app(
         generate_unique_id_function=operation_id,
     )
     app.state.runtime = runtime
+    tracing.instrument_app(app, runtime.name)  # OTEL_* environment; nothing when unset
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_upload_bytes)
     app.add_middleware(AccessLog)  # outermost of ours: counts the 413s too

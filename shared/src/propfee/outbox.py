@@ -2,6 +2,8 @@
 
 ``add_event`` is called inside the caller's transaction. The :class:`OutboxRelay` publishes
 committed rows in id order with an idempotent producer (acks=all) and marks them published.
+The headers are published as stored, the writer's trace context among them (``ce_traceparent``,
+``propfee.tracing``).
 Only one relay per database publishes at a time (a transaction-scoped advisory lock), and the
 rows it publishes are locked ``FOR UPDATE``: replicas are safe and per-key order is kept.
 A crash between publishing and marking re-publishes the batch; consumers' inboxes absorb it.
@@ -20,7 +22,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from propfee import metrics
+from propfee import metrics, tracing
 from propfee.cloudevents import CloudEvent, format_time
 from propfee.events import Event
 from propfee.logging import get_logger
@@ -60,7 +62,7 @@ async def add_event(
         uuid.UUID(cloud_event.id),
         event.topic(),
         key,
-        [[k, v.decode()] for k, v in cloud_event.kafka_headers()],
+        [[k, v.decode()] for k, v in cloud_event.kafka_headers()] + tracing.outbox_headers(),
         cloud_event.data,
     )
     return cloud_event.id
@@ -85,6 +87,7 @@ async def add_raw_events(
     if not conn.is_in_transaction():
         raise RuntimeError("add_raw_events must run inside the transaction of the change")
     stamp = format_time(time)
+    trace_headers = tracing.outbox_headers()  # the caller's trace, if any (one for the batch)
     records = []
     for event in events:
         event_id = uuid.uuid4()
@@ -96,6 +99,7 @@ async def add_raw_events(
             ["ce_time", stamp],
             ["ce_subject", event.subject],
             ["content-type", "application/json"],
+            *trace_headers,
         ]
         records.append((event_id, event.event_type.topic(), event.key, headers, event.payload))
     await conn.copy_records_to_table(
@@ -117,6 +121,7 @@ async def add_events(
         raise RuntimeError("add_events must run inside the transaction that makes the change")
     records = []
     ids = []
+    trace_headers = tracing.outbox_headers()  # the caller's trace, if any (one for the batch)
     for event, key, subject in events:
         envelope = CloudEvent.new(
             type=event.ce_type(),
@@ -125,7 +130,7 @@ async def add_events(
             data=event.to_json(),
             time=time,
         )
-        headers = [[k, v.decode()] for k, v in envelope.kafka_headers()]
+        headers = [[k, v.decode()] for k, v in envelope.kafka_headers()] + trace_headers
         records.append((uuid.UUID(envelope.id), event.topic(), key, headers, envelope.data))
         ids.append(envelope.id)
     await conn.copy_records_to_table(

@@ -31,6 +31,7 @@ from notifier.service_layer import pay_links, projections, queries, templates
 from notifier.service_layer.composer import ComposeError, compose
 from notifier.service_layer.recording import Sending, record
 from notifier.settings import NotifierSettings
+from propfee import tracing
 from propfee.logging import get_logger
 
 log = get_logger(__name__)
@@ -118,7 +119,7 @@ class Dispatcher:
                 return report
             await conn.execute(queries.LOCK_PARTIES, sorted({r["party_id"] for r in rows}))
             sendings = await self._decide(conn, rows, as_of, report)
-            results = await asyncio.gather(*(self._send(x.outbound) for x in sendings))
+            results = await asyncio.gather(*(self._send(x.outbound, x.row) for x in sendings))
             await record(
                 conn, list(zip(sendings, results, strict=True)), as_of, self.s, report.counts
             )
@@ -297,9 +298,23 @@ class Dispatcher:
         )
         return plan.Rules(quiet=own.quiet, cap=own.cap, contact_grace=self.rules.contact_grace)
 
-    async def _send(self, outbound: Outbound | None) -> SendResult | None:
+    async def _send(self, outbound: Outbound | None, row: Any) -> SendResult | None:
         if outbound is None:
             return None
+        # In the trace of the event that queued the message (its provider call a child span).
+        trace = row["params"].get("trace") or {}
+        with tracing.span_after(
+            f"send {outbound.channel}",
+            [tracing.span_context_of(trace.get("traceparent"), trace.get("tracestate"))],
+            attributes={
+                "propfee.notification_id": outbound.notification_id,
+                "propfee.channel": outbound.channel,
+                "propfee.message_type": outbound.message_type,
+            },
+        ):
+            return await self._send_now(outbound)
+
+    async def _send_now(self, outbound: Outbound) -> SendResult:
         route = self.channels.route(outbound.channel)
         if route is None:
             return SendResult("failed", "none", error=f"no adapter for channel {outbound.channel}")

@@ -22,6 +22,7 @@ from notifier.domain.messages import (
 from notifier.domain.stops import pause_reason
 from notifier.service_layer import projections, stops
 from notifier.service_layer.tasks import request_task, task_kind
+from propfee import tracing
 from propfee.consumer import EventContext
 from propfee.events import (
     ArrearsCasePaused,
@@ -54,6 +55,9 @@ ON CONFLICT (dedup_key) DO UPDATE SET status = 'queued', params = EXCLUDED.param
 async def queue_requests(
     conn: asyncpg.Connection, requests: list[MessageRequest], source_event_id: str
 ) -> None:
+    """Queue the messages; each keeps the trace of the event that asked for it (``trace`` in
+    its params), which the dispatcher's send joins (``Dispatcher._send``)."""
+    trace = tracing.carrier()
     await conn.executemany(
         "INSERT INTO notifications (notification_id, dedup_key, community_id, unit_id, party_id, "
         "channel, requested_channel, message_type, subject_id, stage, source_event_id, essential, "
@@ -73,7 +77,7 @@ async def queue_requests(
                 m.stage,
                 uuid.UUID(source_event_id),
                 m.essential,
-                m.params,
+                {**m.params, "trace": trace} if trace else m.params,
                 m.template,
                 m.requested_at,
             )

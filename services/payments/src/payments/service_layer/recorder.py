@@ -7,6 +7,10 @@ arrived meanwhile is the next batch, so a lone notification goes at once and a b
 few statements per batch instead of per notification. If a batch fails (a malformed report, a
 deadlock with another replica), each of its reports is redone alone in its own transaction, so
 one bad report fails alone, as without batching.
+
+A batch is recorded in a span of its own (``propfee.tracing.span_after``): the child of the
+request's span when it holds one notification, so that the payment's event carries the
+request's trace; a batch of several requests starts a trace linked to each of them.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ import asyncpg
 
 from payments.domain.settlement import GatewayReport
 from payments.service_layer.gateway_payments import Recorded, record_gateway_payments
+from propfee import tracing
 from propfee.logging import get_logger
+from propfee.tracing import SpanContext
 
 log = get_logger(__name__)
 
-_Item = tuple[GatewayReport, datetime, "asyncio.Future[Recorded]"]
+_Item = tuple[GatewayReport, datetime, "asyncio.Future[Recorded]", SpanContext | None]
 
 
 class PaymentRecorder:
@@ -36,7 +42,7 @@ class PaymentRecorder:
     ) -> Recorded:
         """What the report became, once the transaction that recorded it has committed."""
         future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
-        self._waiting.append((report, seen_at, future))
+        self._waiting.append((report, seen_at, future, tracing.current_span_context()))
         if self._task is None:
             self._task = asyncio.create_task(self._drain(pool))
         return await future
@@ -52,11 +58,12 @@ class PaymentRecorder:
 
     async def _record(self, pool: asyncpg.Pool, batch: list[_Item]) -> None:
         try:
-            async with pool.acquire() as conn, conn.transaction():
-                results = await record_gateway_payments(conn, [(r, t) for r, t, _ in batch])
+            with tracing.span_after("record gateway payments", [i[3] for i in batch]):
+                async with pool.acquire() as conn, conn.transaction():
+                    results = await record_gateway_payments(conn, [(i[0], i[1]) for i in batch])
         except asyncio.CancelledError:
-            for _, _, future in batch:
-                future.cancel()
+            for item in batch:
+                item[2].cancel()
             raise
         except Exception as exc:
             if len(batch) == 1:
@@ -66,8 +73,8 @@ class PaymentRecorder:
             for item in batch:
                 await self._record(pool, [item])
             return
-        for (_, _, future), result in zip(batch, results, strict=True):
-            _settle(future, result)
+        for item, result in zip(batch, results, strict=True):
+            _settle(item[2], result)
 
 
 def _settle(future: asyncio.Future[Recorded], outcome: Recorded | BaseException) -> None:
