@@ -20,7 +20,7 @@ from pathlib import Path
 
 from chaos import report as reporting
 from chaos.infra import ROOT
-from chaos.run import full_plan, reduced_plan, run_plan, say
+from chaos.run import Site, full_plan, reduced_plan, run_plan, say
 
 
 def quiet() -> None:
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet()
     make = full_plan if args.plan == "full" else reduced_plan
     plan = make(cluster=not args.single_broker, netns=not args.no_netns)
-    result = asyncio.run(run_plan(plan, args.home))
+    result = asyncio.run(run_plan(plan, Site(args.home)))
     path = reporting.write(result, args.report_dir)
     print(reporting.markdown(result).split("## Checks")[0])
     say(f"report: {path} ({result['duration_s']:.0f} s)")

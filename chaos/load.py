@@ -108,8 +108,12 @@ class PatientFeed(Feed):
                 await asyncio.sleep(0.5)
 
 
-def make_patient(sim: Any) -> None:
-    """Swap the simulation's Kafka readers for patient ones (same construction)."""
-    sim.settle = PatientSettle(sim.settle.api, sim.settle.bootstrap, sim.settle.prefix)
-    feed = PatientFeed(sim.feed.bootstrap, sim.settle.prefix, sim.feed.community_id)
-    sim.feed = feed
+async def make_patient(sim: Any) -> None:
+    """Swap the simulation's Kafka readers for patient ones (same construction); the
+    unstarted clients they replace are closed (aiokafka warns about them otherwise)."""
+    old_settle, old_feed = sim.settle, sim.feed
+    sim.settle = PatientSettle(old_settle.api, old_settle.bootstrap, old_settle.prefix)
+    sim.feed = PatientFeed(old_feed.bootstrap, old_settle.prefix, old_feed.community_id)
+    await old_settle.consumer.stop()
+    await old_feed.consumer.stop()
+    await old_settle.admin.close()

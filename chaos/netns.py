@@ -10,7 +10,6 @@ used, no firewall rules; the namespaces and pairs are removed afterwards, always
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import time
@@ -41,15 +40,20 @@ def _is_root() -> bool:
 
 
 class Netns:
-    def __init__(self, infra: Any, system: Any) -> None:
+    """``tag`` names this run's namespaces and ``base`` numbers its veth pairs, so that two
+    suites (``make chaos`` and the reduced test) may run side by side."""
+
+    def __init__(self, infra: Any, system: Any, tag: str = "m", base: int = 0) -> None:
         self.infra = infra
         self.system = system
+        self.tag = tag
+        self.base = base
         self.index: dict[str, int] = {}
         self.forwarders: list[subprocess.Popen[bytes]] = []
         self.made: list[str] = []
 
     def ns(self, service: str) -> str:
-        return f"{PREFIX}{service}"
+        return f"{PREFIX}{self.tag}-{service}"
 
     def veth(self, service: str, kind: str) -> str:
         return f"ch{KINDS[kind][0]}{self.index[service]}h"
@@ -57,23 +61,25 @@ class Netns:
     def addr(self, service: str, kind: str, end: int) -> str:
         return f"10.{KINDS[kind][1]}.{self.index[service]}.{end}"
 
-    @staticmethod
-    def remove_stale() -> None:
-        """Namespaces and veth ends a killed earlier run left behind (only the suite's)."""
+    def remove_stale(self, services: list[str]) -> None:
+        """Namespaces and veth ends a killed earlier run of this suite left behind."""
         for line in ip("netns", "list", check=False).stdout.splitlines():
             name = line.split()[0] if line.split() else ""
-            if name.startswith(PREFIX):
+            if name.startswith(f"{PREFIX}{self.tag}-"):
                 ip("netns", "del", name, check=False)
-        for m in re.finditer(r"^\d+: (ch[kpo]\d+h)[@:]", ip("-o", "link").stdout, re.M):
-            ip("link", "del", m.group(1), check=False)
+        for i in range(1, len(services) + 1):
+            for letter, _ in KINDS.values():
+                name = f"ch{letter}{self.base + i}h"
+                if ip("link", "show", name, check=False).returncode == 0:
+                    ip("link", "del", name, check=False)
 
     def setup(self, services: dict[str, Any], ports: dict[str, list[int]]) -> None:
         """``ports``: the host's ports per kind the services need (``kafka``, ``postgres``,
         ``other``). Wires every service's namespace and starts the forwarders; sets the
         system's wrapper so that the services start inside their namespaces."""
-        self.remove_stale()
+        self.remove_stale(list(services))
         host_pairs: list[str] = []
-        for i, (name, process) in enumerate(services.items(), start=1):
+        for i, (name, process) in enumerate(services.items(), start=self.base + 1):
             self.index[name] = i
             ns = self.ns(name)
             ip("netns", "add", ns)

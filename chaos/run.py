@@ -183,9 +183,29 @@ def say(text: str) -> None:
     print(f"chaos: {datetime.now(UTC):%H:%M:%S} {text}", flush=True)
 
 
-async def run_plan(plan: Plan, home: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Site:
+    """Where a run lives: its home and ports (``make chaos`` and the reduced test differ, so
+    that both may run at once), and the tag/numbering of its network namespaces."""
+
+    home: Path
+    pg_port: int = 55532
+    kafka_port: int = 9392
+    cluster_port_base: int = 9492
+    netns_tag: str = "m"
+    netns_base: int = 0
+
+
+async def run_plan(plan: Plan, site: Site) -> dict[str, Any]:
     started = time.monotonic()
-    infra = ChaosInfra(home, cluster=plan.cluster)
+    home = site.home
+    infra = ChaosInfra(
+        home,
+        cluster=plan.cluster,
+        pg_port=site.pg_port,
+        kafka_port=site.kafka_port,
+        cluster_port_base=site.cluster_port_base,
+    )
     report: dict[str, Any] = {
         "plan": plan.name,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -201,7 +221,7 @@ async def run_plan(plan: Plan, home: Path) -> dict[str, Any]:
         if plan.netns:
             from chaos.netns import Netns
 
-            netns = Netns(infra, system)
+            netns = Netns(infra, system, site.netns_tag, site.netns_base)
             system.netns = netns  # System.start wires the namespaces
         t = time.monotonic()
         await system.start()

@@ -111,7 +111,7 @@ class System:
             bootstrap=self.bootstrap,
             prefix=self.prefix,
         )
-        make_patient(self.sim)
+        await make_patient(self.sim)
         await self.sim.setup()
         await self.sim.feed.start()
         await self.sim.settle.start()
