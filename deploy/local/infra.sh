@@ -6,6 +6,8 @@
 #                         psql-owner db [psql args]
 #                         start-kafka | stop-kafka | start-postgres | stop-postgres | reset | help
 #                         start-kafka-secure | stop-kafka-secure | env-kafka-secure [service]
+#                         start-kafka-cluster | stop-kafka-cluster | env-kafka-cluster
+#                         kill-kafka-node N | start-kafka-node N | kafka-cluster-leader | kafka-cluster-status
 #
 # Everything it downloads or writes lives under ${PROPFEE_HOME:-<repo>/.local}.
 # See deploy/local/README.md for the details.
@@ -58,6 +60,14 @@ KAFKA_SECURE_PORT=${KAFKA_SECURE_PORT:-9192}
 KAFKA_SECURE_CONTROLLER_PORT=${KAFKA_SECURE_CONTROLLER_PORT:-9193}
 KAFKA_SECURE_INTERNAL_PORT=${KAFKA_SECURE_INTERNAL_PORT:-9194}
 KAFKA_SECURE_HEAP_OPTS=${KAFKA_SECURE_HEAP_OPTS:--Xms128m -Xmx512m}
+# The 3-node cluster (start-kafka-cluster): node N (1..3) listens on BASE+(N-1)*100 (broker) and
+# BASE+(N-1)*100+1 (controller).
+KAFKA_CLUSTER_PORT_BASE=${KAFKA_CLUSTER_PORT_BASE:-9292}
+KAFKA_CLUSTER_HEAP_OPTS=${KAFKA_CLUSTER_HEAP_OPTS:--Xms128m -Xmx512m}
+KAFKA_CLUSTER_STOP_TIMEOUT=${KAFKA_CLUSTER_STOP_TIMEOUT:-20}
+[[ $KAFKA_CLUSTER_PORT_BASE =~ ^[0-9]+$ ]] && ((10#$KAFKA_CLUSTER_PORT_BASE >= 1 && 10#$KAFKA_CLUSTER_PORT_BASE <= 65334)) ||
+    die "KAFKA_CLUSTER_PORT_BASE='$KAFKA_CLUSTER_PORT_BASE' must be a port number of at most 65334 (the nodes use BASE .. BASE+201)"
+[[ $KAFKA_CLUSTER_STOP_TIMEOUT =~ ^[0-9]+$ ]] || die "KAFKA_CLUSTER_STOP_TIMEOUT must be a number of seconds"
 for _v in KAFKA_PORT KAFKA_CONTROLLER_PORT PG_PORT KAFKA_SECURE_PORT KAFKA_SECURE_CONTROLLER_PORT KAFKA_SECURE_INTERNAL_PORT; do
     is_port "${!_v}" || die "$_v='${!_v}' is not a TCP port number"
 done
@@ -94,7 +104,12 @@ KS_SRC_DIR=$SCRIPT_DIR/kafka-secure
 KS_POM=$KS_SRC_DIR/pom.xml
 KS_TEMPLATE=$KS_SRC_DIR/server.properties.template
 KS_HOME=$PROPFEE_HOME/kafka-secure
-KS_LIBS=$KS_HOME/libs
+# The broker + tools class path (deploy/local/kafka-secure/pom.xml), used by the secured broker
+# and the 3-node cluster. PROPFEE_KAFKA_TOOLS_LIBS may name a complete one elsewhere (e.g. another
+# PROPFEE_HOME's kafka-secure/libs): when its marker matches the pom it is used as it is,
+# read-only, and nothing is downloaded (see ks_find_libs).
+KS_OWN_LIBS=$KS_HOME/libs
+KS_LIBS=$KS_OWN_LIBS
 KS_LIBS_MARKER=$KS_LIBS/.propfee-complete
 KS_CONF=$KS_HOME/config/server.properties
 KS_DATA=$KS_HOME/data
@@ -920,8 +935,27 @@ ks_libs_expected_marker() {
     printf 'kafka-secure %s pom-sha256=%s\n' "$KAFKA_VERSION" "$(sha256sum <"$KS_POM" | cut -d' ' -f1)"
 }
 
+# ks_find_libs: point KS_LIBS at a complete class path (PROPFEE_KAFKA_TOOLS_LIBS, else our own);
+# fail when there is none yet (ks_ensure_libs then downloads our own)
+ks_find_libs() {
+    local dir
+    for dir in ${PROPFEE_KAFKA_TOOLS_LIBS:+"$PROPFEE_KAFKA_TOOLS_LIBS"} "$KS_OWN_LIBS"; do
+        if [[ -f $dir/.propfee-complete && "$(cat -- "$dir/.propfee-complete")" == "$(ks_libs_expected_marker)" ]]; then
+            KS_LIBS=$dir
+            KS_LIBS_MARKER=$KS_LIBS/.propfee-complete
+            return 0
+        fi
+        if [[ $dir == "${PROPFEE_KAFKA_TOOLS_LIBS:-}" && $dir != "$KS_OWN_LIBS" ]]; then
+            warn "PROPFEE_KAFKA_TOOLS_LIBS=$dir is not a complete class path of $KS_POM (no matching .propfee-complete); using $KS_OWN_LIBS"
+        fi
+    done
+    KS_LIBS=$KS_OWN_LIBS
+    KS_LIBS_MARKER=$KS_LIBS/.propfee-complete
+    return 1
+}
+
 ks_ensure_libs() {
-    [[ -f $KS_LIBS_MARKER && "$(cat -- "$KS_LIBS_MARKER")" == "$(ks_libs_expected_marker)" ]] && return 0
+    ks_find_libs && return 0
     command -v mvn >/dev/null 2>&1 || die "Maven (mvn) not found; it is needed once to download the Kafka $KAFKA_VERSION broker and tools jars: apt-get install -y maven"
     local tmp=$KS_HOME/libs.tmp.$$ mvn_log=$LOG_DIR/maven-kafka-secure.log start=$SECONDS
     info "downloading the Kafka $KAFKA_VERSION broker and tools class path (once; Maven repo $MAVEN_REPO) ..."
@@ -943,7 +977,7 @@ ks_ensure_libs() {
 # ks_java CLASS ARGS...: run one of Kafka's tools on the secured broker's class path
 ks_java() {
     "$JAVA" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
-        -cp "$KS_LIBS/*" "$@" 8>&- 9>&-
+        -cp "$KS_LIBS/*" "$@" 7>&- 8>&- 9>&-
 }
 
 ks_pid() {
@@ -1191,6 +1225,319 @@ cmd_env_kafka_secure() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# The 3-node Kafka cluster (start-kafka-cluster): a THIRD, separate Kafka of three KRaft nodes in
+# combined mode (each one a broker and one of the 3 controller voters), with the topics'
+# production settings (replication factor 3, min.insync.replicas=2, no unclean leader election,
+# no automatic topic creation). For the fault suite: a node can be killed (kill -9) and started
+# again on its data. Every start-kafka-cluster with no node running formats fresh, empty storage;
+# start-kafka-node restarts one node on its existing data. Never touches the main broker.
+
+KC_SRC_DIR=$SCRIPT_DIR/kafka-cluster
+KC_TEMPLATE=$KC_SRC_DIR/server.properties.template
+KC_HOME=$PROPFEE_HOME/kafka-cluster
+KC_LOCK_FILE=$PROPFEE_HOME/kafka-cluster.lock
+KC_NODES=(1 2 3)
+
+kc_port() { printf '%s' "$((10#$KAFKA_CLUSTER_PORT_BASE + ($1 - 1) * 100))"; }
+kc_controller_port() { printf '%s' "$((10#$KAFKA_CLUSTER_PORT_BASE + ($1 - 1) * 100 + 1))"; }
+kc_conf() { printf '%s' "$KC_HOME/node$1/config/server.properties"; }
+kc_data() { printf '%s' "$KC_HOME/node$1/data"; }
+kc_log() { printf '%s' "$LOG_DIR/kafka-cluster-node$1.log"; }
+kc_pid_file() { printf '%s' "$RUN_DIR/kafka-cluster-node$1.pid"; }
+kc_bootstrap() {
+    local n out=""
+    for n in "${KC_NODES[@]}"; do out+="${out:+,}127.0.0.1:$(kc_port "$n")"; done
+    printf '%s' "$out"
+}
+kc_controllers() {
+    local n out=""
+    for n in "${KC_NODES[@]}"; do out+="${out:+,}127.0.0.1:$(kc_controller_port "$n")"; done
+    printf '%s' "$out"
+}
+kc_voters() {
+    local n out=""
+    for n in "${KC_NODES[@]}"; do out+="${out:+,}$n@127.0.0.1:$(kc_controller_port "$n")"; done
+    printf '%s' "$out"
+}
+
+kc_check_node() {
+    [[ ${1:-} =~ ^[1-3]$ ]] || die "a node number is 1, 2 or 3 (got '${1:-}')"
+}
+
+take_cluster_lock() {
+    ensure_dirs
+    exec 7>"$KC_LOCK_FILE"
+    flock -w 300 7 || die "could not take the lock $KC_LOCK_FILE within 300 s"
+}
+
+# kc_pid N: the pid of node N's JVM (pid file; or found by its unique config path)
+kc_pid() {
+    local n=$1 pid="" conf pid_file
+    conf="$(kc_conf "$n")"
+    pid_file="$(kc_pid_file "$n")"
+    [[ -f $pid_file ]] && pid="$(<"$pid_file")"
+    if pid_matches "$pid" "kafka.Kafka $conf"; then
+        printf '%s\n' "$pid"
+        return 0
+    fi
+    pid="$(pgrep -f -- "kafka.Kafka $conf" 2>/dev/null | awk 'NR == 1' || true)"
+    if [[ -n $pid ]] && pid_matches "$pid" "kafka.Kafka $conf"; then
+        printf '%s\n' "$pid" >"$pid_file"
+        printf '%s\n' "$pid"
+        return 0
+    fi
+    return 1
+}
+
+# kc_is_ready N: the node logged "Kafka Server started" (a KRaft broker logs it once the active
+# controller has unfenced it, so the quorum has a leader) and its broker port accepts connections.
+kc_is_ready() { grep -q 'Kafka Server started' "$(kc_log "$1")" 2>/dev/null && port_open "$(kc_port "$1")"; }
+
+kc_write_config() {
+    local n=$1 text conf
+    conf="$(kc_conf "$n")"
+    mkdir -p -- "$(dirname -- "$conf")"
+    text="$(<"$KC_TEMPLATE")"
+    text=${text//@NODE_ID@/"$n"}
+    text=${text//@PORT@/"$(kc_port "$n")"}
+    text=${text//@CONTROLLER_PORT@/"$(kc_controller_port "$n")"}
+    text=${text//@VOTERS@/"$(kc_voters)"}
+    text=${text//@DATA_DIR@/"$(kc_data "$n")"}
+    printf '# GENERATED by %s from %s -- do not edit\n%s\n' "$SCRIPT_PATH" "$KC_TEMPLATE" "$text" >"$conf"
+}
+
+# kc_format: fresh, empty storage on the three nodes (one cluster id; the three formats run at once)
+kc_format() {
+    local cluster_id n pids=() failed=0 format_log=$LOG_DIR/kafka-cluster-format.log
+    cluster_id=-
+    while [[ $cluster_id == -* ]]; do
+        cluster_id="$(openssl rand 16 | base64 | tr '+/' '-_' | tr -d '=\n')"
+    done
+    [[ $cluster_id =~ ^[A-Za-z0-9_-]{22}$ ]] || die "could not make a cluster id (got '$cluster_id')"
+    for n in "${KC_NODES[@]}"; do
+        rm -rf -- "$(kc_data "$n")"
+        mkdir -p -- "$(kc_data "$n")"
+        kc_write_config "$n"
+        ks_java kafka.tools.StorageTool format -t "$cluster_id" -c "$(kc_conf "$n")" >"$format_log.$n" 2>&1 &
+        pids+=($!)
+    done
+    for n in "${!pids[@]}"; do
+        wait "${pids[$n]}" || failed=1
+    done
+    : >"$format_log"
+    for n in "${KC_NODES[@]}"; do
+        cat -- "$format_log.$n" >>"$format_log"
+        rm -f -- "$format_log.$n"
+    done
+    ((failed == 0)) || {
+        show_log_tail "$format_log"
+        die "formatting the cluster's storage failed (see $format_log)"
+    }
+    printf '%s\n' "$cluster_id" >"$KC_HOME/cluster-id"
+}
+
+# kc_launch N: start node N on its data (no waiting for readiness)
+kc_launch() {
+    local n=$1 pid heap i conf log
+    conf="$(kc_conf "$n")"
+    log="$(kc_log "$n")"
+    [[ -f $(kc_data "$n")/meta.properties ]] || die "node $n has no formatted storage in $(kc_data "$n"); '$0 start-kafka-cluster' (with no node running) makes a fresh cluster"
+    require_port_free "$(kc_port "$n")" "kafka cluster node $n" KAFKA_CLUSTER_PORT_BASE
+    require_port_free "$(kc_controller_port "$n")" "kafka cluster node $n's controller" KAFKA_CLUSTER_PORT_BASE
+    kc_write_config "$n"
+    [[ -f $log ]] && mv -f -- "$log" "$log.1"
+    read -r -a heap <<<"$KAFKA_CLUSTER_HEAP_OPTS"
+    info "starting kafka cluster node $n on 127.0.0.1:$(kc_port "$n") (controller 127.0.0.1:$(kc_controller_port "$n")); log $log"
+    (
+        cd -- "$KC_HOME"
+        # A test cluster of three JVMs on a small, shared machine: the client compiler only
+        # (C1; less CPU at start, where these nodes spend most of their life) and a single-threaded
+        # collector (a small heap; short pauses anyway).
+        exec setsid nohup "$JAVA" "${heap[@]}" \
+            -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError \
+            -XX:ErrorFile="$LOG_DIR/kafka-cluster-node$n-hs_err_pid%p.log" \
+            -Djava.awt.headless=true \
+            -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
+            -cp "$KS_LIBS/*" \
+            kafka.Kafka "$conf"
+    ) >>"$log" 2>&1 </dev/null 7>&- 8>&- 9>&- &
+    pid=$!
+    printf '%s\n' "$pid" >"$(kc_pid_file "$n")"
+    for ((i = 0; i < 50; i++)); do
+        pid_matches "$pid" "kafka.Kafka $conf" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+}
+
+# kc_wait_ready N...: wait until every given node is ready
+kc_wait_ready() {
+    local start=$SECONDS n pending=("$@") still next_report=10
+    while ((${#pending[@]})); do
+        still=()
+        for n in "${pending[@]}"; do
+            if kc_is_ready "$n"; then
+                info "kafka cluster node $n ready on 127.0.0.1:$(kc_port "$n") (pid $(kc_pid "$n" || echo '?'), $((SECONDS - start)) s)"
+                continue
+            fi
+            if ! kc_pid "$n" >/dev/null; then
+                show_log_tail "$(kc_log "$n")"
+                die "kafka cluster node $n exited during startup; see $(kc_log "$n")"
+            fi
+            still+=("$n")
+        done
+        pending=("${still[@]}")
+        ((${#pending[@]})) || break
+        if ((SECONDS - start >= INFRA_TIMEOUT)); then
+            for n in "${pending[@]}"; do show_log_tail "$(kc_log "$n")" 20; done
+            die "kafka cluster node(s) ${pending[*]} not ready after ${INFRA_TIMEOUT} s (a node waits for a quorum: 2 of 3 controllers); '$0 stop-kafka-cluster' stops them"
+        fi
+        if ((SECONDS - start >= next_report)); then
+            info "waiting for kafka cluster node(s) ${pending[*]} ... $((SECONDS - start)) s"
+            next_report=$((next_report + 10))
+        fi
+        sleep 0.3
+    done
+}
+
+kc_preflight() {
+    require_java
+    command -v openssl >/dev/null 2>&1 || die "openssl not found (apt-get install -y openssl)"
+    [[ -f $KC_TEMPLATE ]] || die "missing $KC_TEMPLATE"
+    [[ -f $KAFKA_LOG4J ]] || die "missing $KAFKA_LOG4J"
+    mkdir -p -- "$KC_HOME" "$KS_HOME"
+    ks_ensure_libs
+}
+
+cmd_start_kafka_cluster() {
+    take_cluster_lock
+    local t0=$SECONDS n running=() missing=()
+    for n in "${KC_NODES[@]}"; do
+        if kc_pid "$n" >/dev/null; then running+=("$n"); else missing+=("$n"); fi
+    done
+    kc_preflight
+    if ((${#running[@]} == 0)); then
+        for n in "${KC_NODES[@]}"; do
+            require_port_free "$(kc_port "$n")" "kafka cluster node $n" KAFKA_CLUSTER_PORT_BASE
+            require_port_free "$(kc_controller_port "$n")" "kafka cluster node $n's controller" KAFKA_CLUSTER_PORT_BASE
+        done
+        info "formatting fresh storage for the 3-node kafka cluster in $KC_HOME ..."
+        kc_format
+    elif ((${#missing[@]})); then
+        info "kafka cluster node(s) ${running[*]} already run; starting node(s) ${missing[*]} on their data"
+    fi
+    for n in "${missing[@]}"; do kc_launch "$n"; done
+    kc_wait_ready "${KC_NODES[@]}"
+    info "kafka cluster up ($((SECONDS - t0)) s): eval \"\$($0 env-kafka-cluster)\""
+}
+
+cmd_stop_kafka_cluster() {
+    take_cluster_lock
+    local n pid pids=() confs=() nodes=() waited=0 i alive
+    for n in "${KC_NODES[@]}"; do
+        pid="$(kc_pid "$n")" || continue
+        nodes+=("$n")
+        pids+=("$pid")
+        confs+=("$(kc_conf "$n")")
+    done
+    if ((${#pids[@]} == 0)); then
+        info "the kafka cluster is not running"
+    else
+        # All at once: a node's controlled shutdown needs the controller quorum, which stopping
+        # the nodes one by one would break before the last one is done.
+        info "stopping kafka cluster node(s) ${nodes[*]} (pids ${pids[*]}, SIGTERM, SIGKILL after ${KAFKA_CLUSTER_STOP_TIMEOUT} s) ..."
+        kill -TERM "${pids[@]}" 2>/dev/null || true
+        while true; do
+            alive=()
+            for i in "${!pids[@]}"; do
+                pid_matches "${pids[$i]}" "kafka.Kafka ${confs[$i]}" && alive+=("$i")
+            done
+            ((${#alive[@]})) || break
+            if ((waited >= KAFKA_CLUSTER_STOP_TIMEOUT * 10)); then
+                for i in "${alive[@]}"; do
+                    warn "kafka cluster node ${nodes[$i]} (pid ${pids[$i]}) did not stop within ${KAFKA_CLUSTER_STOP_TIMEOUT} s; sending SIGKILL"
+                    kill -KILL "${pids[$i]}" 2>/dev/null || true
+                done
+                sleep 0.5
+                break
+            fi
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        info "kafka cluster stopped ($((waited / 10)) s)"
+    fi
+    for n in "${KC_NODES[@]}"; do rm -f -- "$(kc_pid_file "$n")"; done
+}
+
+cmd_env_kafka_cluster() {
+    printf 'export KAFKA_BOOTSTRAP_SERVERS=%s\n' "$(kc_bootstrap)" # digits, dots, colons, commas: no quoting
+}
+
+cmd_kill_kafka_node() {
+    local n=${1:-} pid i
+    kc_check_node "$n"
+    if ! pid="$(kc_pid "$n")"; then
+        info "kafka cluster node $n is not running"
+        return 0
+    fi
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        pid_matches "$pid" "kafka.Kafka $(kc_conf "$n")" || break
+        sleep 0.05
+    done
+    rm -f -- "$(kc_pid_file "$n")"
+    info "kafka cluster node $n killed (kill -9, pid $pid)"
+}
+
+cmd_start_kafka_node() {
+    local n=${1:-} pid
+    kc_check_node "$n"
+    take_cluster_lock
+    if pid="$(kc_pid "$n")"; then
+        info "kafka cluster node $n already runs (pid $pid)"
+    else
+        kc_preflight
+        kc_launch "$n"
+    fi
+    kc_wait_ready "$n"
+}
+
+# kc_quorum ARGS...: Kafka's kafka-metadata-quorum tool (MetadataQuorumCommand), asking the
+# controllers directly
+kc_quorum() {
+    ks_java org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-controller "$(kc_controllers)" "$@" </dev/null
+}
+
+cmd_kafka_cluster_leader() {
+    local out leader
+    require_java
+    ks_find_libs 2>/dev/null || die "no Kafka tools class path yet in $KS_LIBS ('$0 start-kafka-cluster' first)"
+    out="$(kc_quorum describe --status 2>&1)" || {
+        printf '%s\n' "$out" | tail -n 5 >&2
+        die "kafka-metadata-quorum describe --status failed (is the cluster running, with 2 of 3 nodes up?)"
+    }
+    leader="$(awk -F':[[:space:]]*' '$1 == "LeaderId" {print $2}' <<<"$out")"
+    [[ $leader =~ ^[0-9]+$ ]] || die "no LeaderId in the quorum's status: $out"
+    printf '%s\n' "$leader"
+}
+
+cmd_kafka_cluster_status() {
+    local n pid state any=0
+    for n in "${KC_NODES[@]}"; do
+        if pid="$(kc_pid "$n")"; then
+            any=1
+            state=ready
+            kc_is_ready "$n" || state="starting (not ready yet)"
+            echo "node $n: running (pid $pid, broker 127.0.0.1:$(kc_port "$n"), controller 127.0.0.1:$(kc_controller_port "$n")) $state; log $(kc_log "$n")"
+        else
+            echo "node $n: stopped (broker 127.0.0.1:$(kc_port "$n"), controller 127.0.0.1:$(kc_controller_port "$n"))"
+        fi
+    done
+    ((any)) && return 0
+    return 3
+}
+
+# ---------------------------------------------------------------------------------------------
 # commands
 
 cmd_up() {
@@ -1227,6 +1574,10 @@ cmd_down() {
     if ks_pid >/dev/null; then
         take_secure_lock
         ks_down
+    fi
+    # And the 3-node cluster's nodes (only ever started by start-kafka-cluster / start-kafka-node).
+    if kc_pid 1 >/dev/null || kc_pid 2 >/dev/null || kc_pid 3 >/dev/null; then
+        cmd_stop_kafka_cluster
     fi
     kafka_down
     pg_down
@@ -1365,8 +1716,20 @@ usage: $0 COMMAND
                         StandardAuthorizer and the services' ACLs (fresh and empty each time)
   stop-kafka-secure     stop it (the main Kafka is left alone)
   env-kafka-secure [u]  export lines of Kafka user u (admin, ${SERVICES[*]}) on the secured Kafka
+  start-kafka-cluster   start a THIRD, separate Kafka: 3 KRaft nodes (broker+controller each, a
+                        3-voter quorum), RF 3, min.insync.replicas=2, no unclean election; fresh
+                        and empty when no node runs, else starts the missing nodes; waits for all 3
+  stop-kafka-cluster    stop its nodes (SIGTERM all at once, SIGKILL after ${KAFKA_CLUSTER_STOP_TIMEOUT} s)
+  env-kafka-cluster     print export KAFKA_BOOTSTRAP_SERVERS=<the 3 brokers>
+  kill-kafka-node N     kill -9 node N (1..3)
+  start-kafka-node N    start node N again on its data; wait until it has rejoined
+  kafka-cluster-leader  print the node id of the quorum leader (the active controller)
+  kafka-cluster-status  each node: running or stopped, pid, ports; exit 3 when none runs
+  (topics on the cluster: eval "\$($0 env-kafka-cluster)"; uv run python -m propfee.admin topics --production)
 
 PROPFEE_HOME=$PROPFEE_HOME  KAFKA_PORT=$KAFKA_PORT  KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT  PG_PORT=$PG_PORT
+KAFKA_CLUSTER_PORT_BASE=$KAFKA_CLUSTER_PORT_BASE (node N: broker BASE+(N-1)*100, controller +1)  KAFKA_CLUSTER_HEAP_OPTS=$KAFKA_CLUSTER_HEAP_OPTS
+PROPFEE_KAFKA_TOOLS_LIBS: an existing broker+tools class path (e.g. another PROPFEE_HOME's kafka-secure/libs) to use instead of downloading
 EOF
 }
 
@@ -1389,6 +1752,13 @@ main() {
     start-kafka-secure) cmd_start_kafka_secure ;;
     stop-kafka-secure) cmd_stop_kafka_secure ;;
     env-kafka-secure) cmd_env_kafka_secure "$@" ;;
+    start-kafka-cluster) cmd_start_kafka_cluster ;;
+    stop-kafka-cluster) cmd_stop_kafka_cluster ;;
+    env-kafka-cluster) cmd_env_kafka_cluster ;;
+    kill-kafka-node) cmd_kill_kafka_node "$@" ;;
+    start-kafka-node) cmd_start_kafka_node "$@" ;;
+    kafka-cluster-leader) cmd_kafka_cluster_leader ;;
+    kafka-cluster-status) cmd_kafka_cluster_status ;;
     help | -h | --help) usage ;;
     *)
         usage >&2

@@ -1,6 +1,10 @@
 """Operations commands for the local setup, tests and Kubernetes jobs.
 
-python -m propfee.admin topics            create every declared topic (idempotent)
+python -m propfee.admin topics [--production | --replication NAME]
+                                          create every declared topic (idempotent), with
+                                          replication NAME (propfee.topics.REPLICATIONS;
+                                          default PROPFEE_TOPIC_REPLICATION or single-broker);
+                                          --production = 3 replicas, min.insync.replicas 2
 python -m propfee.admin ready [--timeout] wait until Kafka accepts a produce and every
                                           service database accepts a query
 """
@@ -19,7 +23,7 @@ import asyncpg
 
 from propfee.kafka import ensure_topics, make_producer
 from propfee.settings import LOCAL_PG
-from propfee.topics import HEALTHCHECK_TOPIC, SUBSCRIPTIONS
+from propfee.topics import HEALTHCHECK_TOPIC, REPLICATIONS, SUBSCRIPTIONS
 
 SERVICES = tuple(SUBSCRIPTIONS)
 
@@ -81,12 +85,29 @@ async def wait_ready(timeout_s: float) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m propfee.admin")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("topics", help="create every declared topic (idempotent)")
+    topics = sub.add_parser("topics", help="create every declared topic (idempotent)")
+    choice = topics.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--replication",
+        choices=sorted(REPLICATIONS),
+        help="replication factor and min.insync.replicas of the topics created "
+        "(default: PROPFEE_TOPIC_REPLICATION, else single-broker)",
+    )
+    choice.add_argument(
+        "--production",
+        dest="replication",
+        action="store_const",
+        const="production",
+        help="the production replication: 3 replicas, min.insync.replicas 2",
+    )
     ready = sub.add_parser("ready", help="wait until Kafka and every database are usable")
     ready.add_argument("--timeout", type=float, default=90.0)
     args = parser.parse_args(argv)
     if args.command == "topics":
-        created = asyncio.run(ensure_topics(bootstrap_servers(), prefix=topic_prefix()))
+        replication = REPLICATIONS[args.replication] if args.replication else None
+        created = asyncio.run(
+            ensure_topics(bootstrap_servers(), prefix=topic_prefix(), replication=replication)
+        )
         print(f"topics: {len(created)} created" + (f": {', '.join(created)}" if created else ""))
     elif args.command == "ready":
         asyncio.run(wait_ready(args.timeout))

@@ -17,7 +17,7 @@ from aiokafka.helpers import create_ssl_context
 
 from propfee.logging import get_logger
 from propfee.settings import KafkaSecurity
-from propfee.topics import TopicSpec, all_topics
+from propfee.topics import REPLICATIONS, Replication, TopicSpec, all_topics
 
 log = get_logger(__name__)
 
@@ -76,20 +76,32 @@ def make_producer(
     )
 
 
+def topic_replication() -> Replication:
+    """The replication named by ``PROPFEE_TOPIC_REPLICATION`` (default ``single-broker``)."""
+    name = os.environ.get("PROPFEE_TOPIC_REPLICATION", "single-broker")
+    try:
+        return REPLICATIONS[name]
+    except KeyError:
+        raise ValueError(
+            f"PROPFEE_TOPIC_REPLICATION={name!r}: expected one of {', '.join(REPLICATIONS)}"
+        ) from None
+
+
 async def ensure_topics(
     bootstrap_servers: str,
     *,
     prefix: str = "",
     specs: list[TopicSpec] | None = None,
-    replication_factor: int | None = None,
+    replication: Replication | None = None,
     security: KafkaSecurity | None = None,
 ) -> list[str]:
     """Create the declared topics that do not exist yet; return the names created.
 
-    Replication factor: the argument, else ``PROPFEE_TOPIC_REPLICATION_FACTOR``, else 1
-    (the local single broker); production clusters use 3.
+    Replication (factor and ``min.insync.replicas``): the argument, else the one named by
+    ``PROPFEE_TOPIC_REPLICATION`` (``single-broker``, the default, or ``production``; see
+    :data:`propfee.topics.REPLICATIONS`). Topics that exist are left as they are.
     """
-    replicas = replication_factor or int(os.environ.get("PROPFEE_TOPIC_REPLICATION_FACTOR", "1"))
+    replication = replication or topic_replication()
     wanted = {prefix + s.name: s for s in (specs or all_topics())}
     admin = make_admin(bootstrap_servers, security=security)
     await admin.start()
@@ -99,8 +111,8 @@ async def ensure_topics(
             NewTopic(
                 name=name,
                 num_partitions=spec.partitions,
-                replication_factor=replicas,
-                topic_configs=spec.configs(),
+                replication_factor=replication.factor,
+                topic_configs=spec.configs() | replication.configs(),
             )
             for name, spec in wanted.items()
             if name not in existing

@@ -35,6 +35,32 @@ DAY_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
+class Replication:
+    """How many brokers hold each partition (``factor``) and how many of them must have a
+    record before an ``acks=all`` producer (every Propfee producer) is told it is written
+    (``min_insync_replicas``)."""
+
+    factor: int
+    min_insync_replicas: int
+
+    def configs(self) -> dict[str, str]:
+        return {"min.insync.replicas": str(self.min_insync_replicas)}
+
+
+#: The production setting, the one home of it (the Helm chart's KafkaTopics default to it, the
+#: local 3-broker cluster is made with it): 3 copies, a write acknowledged once 2 have it. One
+#: broker can be down or rolling without losing an acknowledged event or stopping writes; with
+#: two down, writes fail (NotEnoughReplicas) instead of being acknowledged by a lone broker.
+PRODUCTION_REPLICATION = Replication(factor=3, min_insync_replicas=2)
+
+#: The local single broker (deploy/local/infra.sh up) and the tests on it.
+SINGLE_BROKER_REPLICATION = Replication(factor=1, min_insync_replicas=1)
+
+#: By name, for ``PROPFEE_TOPIC_REPLICATION`` and ``python -m propfee.admin topics``.
+REPLICATIONS = {"single-broker": SINGLE_BROKER_REPLICATION, "production": PRODUCTION_REPLICATION}
+
+
+@dataclass(frozen=True)
 class TopicSpec:
     name: str
     partitions: int = 6
