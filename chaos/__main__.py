@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     quiet()
     make = full_plan if args.plan == "full" else reduced_plan
     plan = make(cluster=not args.single_broker, netns=not args.no_netns)
+    # SIGTERM as Ctrl-C: the run's finally blocks stop what it started (services, the
+    # sandbox, the namespaces, its Kafka and PostgreSQL).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     result = asyncio.run(run_plan(plan, Site(args.home)))
     path = reporting.write(result, args.report_dir)
     print(reporting.markdown(result).split("## Checks")[0])

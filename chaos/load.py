@@ -87,11 +87,16 @@ class PatientSettle(Settle):
     """The demo's "caught up?" look, which keeps looking while a broker is away (the load's
     Kafka clients fail like any client; the system is what is measured)."""
 
+    patience_s = 300.0
+
     async def _lag(self) -> tuple[int, dict[TopicPartition, int]]:
+        deadline = time.monotonic() + self.patience_s
         while True:
             try:
                 return await super()._lag()
             except (KafkaError, OSError) as exc:
+                if time.monotonic() > deadline:
+                    raise
                 self._behind = [f"kafka ({type(exc).__name__})"]
                 await asyncio.sleep(0.5)
 

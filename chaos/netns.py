@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from chaos.infra import ROOT
+from tests.support.processes import free_port
 
 KINDS = {"kafka": ("k", 231), "postgres": ("p", 232), "other": ("o", 233)}
 PREFIX = "chaos-"
@@ -95,8 +96,11 @@ class Netns:
                 ip("-n", ns, "addr", "add", f"{self.addr(name, kind, 2)}/24", "dev", ns_end)
                 ip("-n", ns, "link", "set", ns_end, "up")
                 for port in ports[kind]:
-                    host_pairs.append(f"{self.addr(name, kind, 1)}:{port}=127.0.0.1:{port}")
-                    ns_pairs.append(f"127.0.0.1:{port}={self.addr(name, kind, 1)}:{port}")
+                    # The host end listens on a port of its own: infra.sh refuses to start
+                    # Kafka or PostgreSQL while anything listens on their port, any address.
+                    relay = free_port()
+                    host_pairs.append(f"{self.addr(name, kind, 1)}:{relay}=127.0.0.1:{port}")
+                    ns_pairs.append(f"127.0.0.1:{port}={self.addr(name, kind, 1)}:{relay}")
             # the service's HTTP port: host 127.0.0.1 → the namespace's "other" end
             inner = self.addr(name, "other", 2)
             host_pairs.append(f"127.0.0.1:{process.port}={inner}:{process.port}")

@@ -135,10 +135,9 @@ class System:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "PROPFEE_TOPIC_PREFIX": self.prefix,
         }
-        if self.infra.cluster:
-            env["PROPFEE_TOPIC_REPLICATION_FACTOR"] = "3"
+        production = ["--production"] if self.infra.cluster else []  # RF 3, min ISR 2
         subprocess.run(
-            [sys.executable, "-m", "propfee.admin", "topics"],
+            [sys.executable, "-m", "propfee.admin", "topics", *production],
             env=env,
             check=True,
             capture_output=True,
