@@ -50,6 +50,9 @@ class ChaosInfra:
         env.pop("PROPFEE_TEST_DATABASE_URL", None)
         for name in [n for n in env if n.endswith("DATABASE_URL")]:
             del env[name]
+        tools = SHARED_HOME / "kafka-secure" / "libs"  # the cluster's class path (read-only)
+        if (tools / ".propfee-complete").exists() and "PROPFEE_KAFKA_TOOLS_LIBS" not in env:
+            env["PROPFEE_KAFKA_TOOLS_LIBS"] = str(tools)
         repo = SHARED_HOME / "maven-repo"
         if repo.is_dir() and "PROPFEE_MAVEN_REPO" not in env:
             env["PROPFEE_MAVEN_REPO"] = str(repo)

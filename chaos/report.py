@@ -19,18 +19,20 @@ def markdown(report: dict[str, Any]) -> str:
         f"**Lost: {report['lost']}. Duplicated: {report['duplicated']}. "
         f"Errors: {report['errors']}.**",
         "",
-        "| fault | kind | struck | down s | recovered s | converged s | days | payments "
-        "| lost | duplicated |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| fault | kind | struck | down s | healed s | recovered s | converged s | days "
+        "| payments | lost | duplicated |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for f in report["faults"]:
         lines.append(
             f"| {f['fault']} | {f['kind']} | {f['trigger']} {f['injected']} | {f['down_s']} "
-            f"| {_n(f['recovered_s'])} | {_n(f['converged_s'])} | {f['days']} | {f['payments']} "
-            f"| {f['lost']} | {f['duplicated']} |"
+            f"| {_n(f.get('healed_s'))} | {_n(f['recovered_s'])} | {_n(f['converged_s'])} "
+            f"| {f['days']} | {f['payments']} | {f['lost']} | {f['duplicated']} |"
         )
     lines += [
         "",
+        "healed: from the fault's injection until the repair is done (the process restarted, "
+        "the node started, the link up); "
         "recovered: from the fault's injection until every service answers ready and the "
         "load's next look finds every outbox empty and every consumer group at the end; "
         "converged: from the end of the load until the same look is clean.",

@@ -96,6 +96,7 @@ class Outcome:
     trigger: str = ""
     injected: str = ""
     down_s: float = 0.0
+    healed_s: float | None = None  # injection → the repair done (restarted, link up)
     recovered_s: float | None = None  # injection → every service ready and caught up
     converged_s: float | None = None  # end of the load → lag 0, outboxes empty
     days: int = 0
@@ -151,6 +152,7 @@ async def run_fault(system: System, fault: Fault, days_after: int) -> Outcome:
         out.injected = await fault.inject(system)
         await asyncio.sleep(fault.down_s)
         await fault.heal(system)
+        out.healed_s = round(time.monotonic() - t0, 1)
         waits = system.sim.settle.waits
         await system.wait_all_ready()
         await _caught_up(system, waits, task)
