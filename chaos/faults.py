@@ -41,10 +41,15 @@ class KillService(Fault):
     service: str = "billing"
     during: str | None = None  # a call of the load to strike in: "POST /webhooks/"
     down_s: float = 1.0
+    #: With ``during``: strike once a provider (the sandbox) accepted a message since the
+    #: call began: notifier mid-dispatch, between the provider's answer and its own commit.
+    after_send: bool = False
 
     @property
     def name(self) -> str:
         during = f" mid-{self.during.split('/')[1]}" if self.during else ""
+        if self.after_send:
+            during += " (after a provider accepted)"
         return f"kill -9 {self.service}{during}"
 
     @property
@@ -54,9 +59,21 @@ class KillService(Fault):
     async def trigger(self, system: Any) -> str:
         if self.during is None:
             return await super().trigger(system)
-        if await system.api.wait_busy(self.service, self.during, timeout_s=90):
-            await asyncio.sleep(0.02)  # inside the handler, not at the door
-            return f"while {self.during}… was in flight"
+        for _ in range(20):  # a dispatch that sends nothing is no "mid-dispatch"
+            seen = len(await asyncio.to_thread(system.sandbox.messages, 0))
+            if not await system.api.wait_busy(self.service, self.during, timeout_s=90):
+                break
+            if not self.after_send:
+                await asyncio.sleep(0.02)  # inside the handler, not at the door
+                return f"while {self.during}… was in flight"
+            for _ in range(200):
+                if len(await asyncio.to_thread(system.sandbox.messages, seen)) > 0:
+                    return f"while {self.during}… was in flight, after a provider accepted"
+                if not system.api.busy(self.service, self.during):
+                    break
+                await asyncio.sleep(0.01)
+            while system.api.busy(self.service, self.during):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
         return f"no {self.during} in flight within 90 s; struck anyway"
 
     async def inject(self, system: Any) -> str:

@@ -35,7 +35,7 @@ def full_plan(cluster: bool = True, netns: bool = True) -> Plan:
         KillService(service="billing", during="POST /communities/"),
         KillService(service="payments", during="POST /webhooks/"),
         KillService(service="dunning", during="POST /sweeps"),
-        KillService(service="notifier", during="POST /dispatch"),
+        KillService(service="notifier", during="POST /dispatch", after_send=True),
         KillBroker(controller=False),
         KillBroker(controller=True),
         RestartPostgres(),
