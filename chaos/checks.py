@@ -38,7 +38,7 @@ class Check:
         return {**asdict(self), "ok": self.ok}
 
 
-async def run_checks(system: Any, *, poison_expected: int = 0) -> list[Check]:
+async def run_checks(system: Any) -> list[Check]:
     """Every check, on the system as it is now (call after it converged)."""
     conns = {s: await asyncpg.connect(url) for s, url in system.db_urls.items()}
     try:
@@ -52,7 +52,7 @@ async def run_checks(system: Any, *, poison_expected: int = 0) -> list[Check]:
             await _outboxes_published(conns),
             await _inboxes_complete(conns),
         ]
-        checks += await _topics(system.bootstrap, system.prefix, poison_expected)
+        checks += await _topics(system.bootstrap, system.prefix, system.poisoned)
         return checks
     finally:
         for conn in conns.values():
@@ -324,7 +324,7 @@ async def _topics(bootstrap: str, prefix: str, poison_expected: int) -> list[Che
                     )
         lag.examples = stuck[:10]
         lag.detail = f"{lag.counted} partitions; behind: {len(stuck)}"
-        dlq = Check("DLQ topics empty")
+        dlq = Check("DLQ topics empty (but for the poison records injected on purpose)")
         names = sorted(
             {prefix + dlq_topic(e.topic(), g) for g, es in SUBSCRIPTIONS.items() for e in es}
         )
@@ -334,7 +334,8 @@ async def _topics(bootstrap: str, prefix: str, poison_expected: int) -> list[Che
         full = {tp.topic.removeprefix(prefix): ends[tp] - starts[tp] for tp in tps}
         dlq.counted = len(names)
         found = sum(full.values())
-        dlq.lost = max(0, found - poison_expected)
+        dlq.lost = max(0, found - poison_expected)  # a real event dead-lettered
+        dlq.duplicated = max(0, poison_expected - found)  # a poison record not (yet) there
         dlq.examples = [f"{t}: {n}" for t, n in full.items() if n][:10]
         dlq.detail = f"{found} records in {len(names)} DLQ topics ({poison_expected} injected)"
         return [lag, dlq]

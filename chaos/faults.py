@@ -192,3 +192,43 @@ class Combined(Fault):
     async def heal(self, system: Any) -> None:
         for part in self.parts:
             await part.heal(system)
+
+
+@dataclass
+class Poison(Fault):
+    """A malformed record published on purpose to a topic every subscriber of which must
+    dead-letter it (one DLQ record per subscribed group) and move on."""
+
+    topic: str = "billing.invoice-issued"
+
+    @property
+    def name(self) -> str:
+        return f"poison record on {self.topic}"
+
+    @property
+    def kind(self) -> str:
+        return "poison record"
+
+    async def inject(self, system: Any) -> str:
+        from aiokafka import AIOKafkaProducer
+
+        from propfee.kafka import client_kwargs
+        from propfee.topics import SUBSCRIPTIONS
+
+        producer = AIOKafkaProducer(bootstrap_servers=system.bootstrap, **client_kwargs())
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                system.prefix + self.topic,
+                b"{not json",
+                key=b"poison",
+                headers=[("ce_id", b"poison"), ("ce_type", b"propfee.billing.InvoiceIssued.v1")],
+            )
+        finally:
+            await producer.stop()
+        groups = [g for g, es in SUBSCRIPTIONS.items() if any(e.topic() == self.topic for e in es)]
+        system.poisoned += len(groups)
+        return f"1 record; expected in the DLQ of {', '.join(groups)}"
+
+    async def heal(self, system: Any) -> None:
+        return None

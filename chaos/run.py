@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from chaos.checks import run_checks
-from chaos.faults import Combined, CutLink, Fault, KillBroker, KillService, RestartPostgres
+from chaos.faults import (
+    Combined,
+    CutLink,
+    Fault,
+    KillBroker,
+    KillService,
+    Poison,
+    RestartPostgres,
+)
 from chaos.infra import ChaosInfra
 from chaos.system import System
 
@@ -39,6 +47,7 @@ def full_plan(cluster: bool = True, netns: bool = True) -> Plan:
         KillBroker(controller=False),
         KillBroker(controller=True),
         RestartPostgres(),
+        Poison(),
     ]
     if netns:
         faults += [
@@ -75,12 +84,16 @@ def reduced_plan(cluster: bool = True, netns: bool = True) -> Plan:
         KillService(service="payments", during="POST /webhooks/"),
         KillBroker(controller=True, down_s=5),
         RestartPostgres(down_s=1),
+        Poison(topic="payments.payment-received"),
     ]
     if netns:
         faults.append(CutLink(service="payments", target="kafka", down_s=5))
     faults.append(
         Combined(
-            parts=[KillService(service="notifier", during="POST /dispatch"), KillBroker()],
+            parts=[
+                KillService(service="notifier", during="POST /dispatch", after_send=True),
+                KillBroker(),
+            ],
             down_s=5,
         )
     )

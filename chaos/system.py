@@ -52,6 +52,7 @@ class System:
         #: addresses (the link-cut faults run it in a network namespace).
         self.wrappers: dict[str, list[str]] = {}
         self.netns: Any = None  # chaos.netns.Netns when the plan cuts links
+        self.poisoned = 0  # DLQ records expected (poison records published on purpose)
 
     # -- start ---------------------------------------------------------------------------
 
