@@ -217,36 +217,41 @@ def _message_key(m: dict[str, Any]) -> str:
     )
 
 
+#: Channels that reach a provider (the sandbox); letters and door notices are staff's.
+PROVIDER_CHANNELS = ("sms", "wechat", "app_push", "email")
+
+
 async def _reminders_once(conns: dict[str, asyncpg.Connection], sandbox: Any) -> Check:
     """Reminders sent at most once per occasion: notifier keeps one notification per occasion
-    (its dedup key); what reached the providers is counted on the sandbox's side: a message
-    accepted twice (same recipient, template and content) is a duplicate, and every
-    notification notifier marked sent reached a provider."""
+    (its dedup key); what reached the providers is counted on the sandbox's side, per channel:
+    a message accepted twice (same recipient, template and content) is a duplicate, and every
+    notification notifier marked sent (or delivered) reached a provider."""
     note = conns["notifier"]
     c = Check("reminders sent at most once per occasion (notifier vs the providers)")
-    by_status = dict(
-        await note.fetch(
-            "SELECT status, count(*) FROM notifications WHERE channel <> 'letter' GROUP BY 1"
-        )
+    rows = await note.fetch(
+        "SELECT channel, count(*) AS n FROM notifications "
+        "WHERE status IN ('sent', 'delivered') AND channel = ANY($1::text[]) GROUP BY 1",
+        list(PROVIDER_CHANNELS),
     )
-    sent = sum(v for k, v in by_status.items() if k in ("sent", "delivered"))
-    messages = [m for m in sandbox.messages(0)]
-    reminders = [m for m in messages if m.get("kind") == "reminder"]
+    sent = {r["channel"]: r["n"] for r in rows}
+    messages = sandbox.messages(0)
+    c.counted = sum(1 for m in messages if m.get("kind") == "reminder")
     per = Counter(_message_key(m) for m in messages)
-    c.counted = len(reminders)
     c.duplicated = sum(n - 1 for n in per.values() if n > 1)
-    doubled = [k for k, n in per.items() if n > 1]
-    c.examples = [k[:200] for k in doubled[:5]]
-    distinct = len(per)
-    if distinct < sent:  # marked sent, never reached a provider
-        c.lost = sent - distinct
-    dup_occasions = await note.fetchval(
+    c.examples = [k[:200] for k, n in per.items() if n > 1][:5]
+    distinct: Counter[str] = Counter()
+    for key in per:
+        distinct[json.loads(key)[0]] += 1
+    for channel in PROVIDER_CHANNELS:
+        if distinct[channel] < sent.get(channel, 0):  # marked sent, never reached a provider
+            c.lost += sent.get(channel, 0) - distinct[channel]
+            c.examples.append(f"{channel}: {sent.get(channel, 0)} sent, {distinct[channel]} seen")
+    c.duplicated += await note.fetchval(
         "SELECT count(*) - count(DISTINCT dedup_key) FROM notifications"
     )
-    c.duplicated += dup_occasions
     c.detail = (
-        f"{sent} notifications sent by notifier ({by_status}); providers accepted "
-        f"{len(messages)} messages ({distinct} distinct, {len(reminders)} reminders)"
+        f"notifier sent {dict(sent)}; the providers accepted {len(messages)} messages "
+        f"({dict(distinct)} distinct; {c.counted} reminders)"
     )
     return c
 
