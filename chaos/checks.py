@@ -227,7 +227,7 @@ async def _reminders_once(conns: dict[str, asyncpg.Connection], sandbox: Any) ->
     a message accepted twice (same recipient, template and content) is a duplicate, and every
     notification notifier marked sent (or delivered) reached a provider."""
     note = conns["notifier"]
-    c = Check("reminders sent at most once per occasion (notifier vs the providers)")
+    c = Check("messages (reminders, bills, receipts) sent at most once per occasion")
     rows = await note.fetch(
         "SELECT channel, count(*) AS n FROM notifications "
         "WHERE status IN ('sent', 'delivered') AND channel = ANY($1::text[]) GROUP BY 1",
