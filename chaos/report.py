@@ -20,14 +20,15 @@ def markdown(report: dict[str, Any]) -> str:
         f"Errors: {report['errors']}.**",
         "",
         "| fault | kind | struck | down s | healed s | recovered s | converged s | days "
-        "| payments | lost | duplicated |",
+        "| payments | lost (new) | duplicated (new) |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for f in report["faults"]:
         lines.append(
             f"| {f['fault']} | {f['kind']} | {f['trigger']} {f['injected']} | {f['down_s']} "
             f"| {_n(f.get('healed_s'))} | {_n(f['recovered_s'])} | {_n(f['converged_s'])} "
-            f"| {f['days']} | {f['payments']} | {f['lost']} | {f['duplicated']} |"
+            f"| {f['days']} | {f['payments']} | {f['lost']} ({f.get('new_lost', 0)}) "
+            f"| {f['duplicated']} ({f.get('new_duplicated', 0)}) |"
         )
     lines += [
         "",
@@ -35,7 +36,9 @@ def markdown(report: dict[str, Any]) -> str:
         "the node started, the link up); "
         "recovered: from the fault's injection until every service answers ready and the "
         "load's next look finds every outbox empty and every consumer group at the end; "
-        "converged: from the end of the load until the same look is clean.",
+        "converged: from the end of the load until the same look is clean. "
+        "lost and duplicated: the checks' counts over everything since the start (new: what "
+        "this fault added).",
         "",
         "## Checks after each fault",
     ]

@@ -246,11 +246,22 @@ async def run_plan(plan: Plan, site: Site) -> dict[str, Any]:
         await system.settle()
         baseline = Outcome("no fault (warm-up)", "baseline", days=system.days_run)
         baseline.checks = [c.as_dict() for c in await run_checks(system)]
-        report["faults"].append(baseline.as_dict())
+        report["faults"].append(
+            {
+                **baseline.as_dict(),
+                "new_lost": baseline.lost,
+                "new_duplicated": baseline.duplicated,
+            }
+        )
         for fault in plan.faults:
             say(f"fault: {fault.name}")
+            before = report["faults"][-1]
             out = await run_fault(system, fault, plan.days_after)
-            report["faults"].append(out.as_dict())
+            row = out.as_dict()
+            # The checks count everything since the start; what this fault added:
+            row["new_lost"] = max(0, out.lost - before["lost"])
+            row["new_duplicated"] = max(0, out.duplicated - before["duplicated"])
+            report["faults"].append(row)
             say(
                 f"  recovered {out.recovered_s} s, converged {out.converged_s} s, "
                 f"{out.days} days, {out.payments} payments, lost {out.lost}, "
@@ -266,8 +277,9 @@ async def run_plan(plan: Plan, site: Site) -> dict[str, Any]:
         report["infra_log"] = infra.log
         report["run_dir"] = str(system.dir)
     report["duration_s"] = round(time.monotonic() - started, 1)
-    report["lost"] = sum(f["lost"] for f in report["faults"])
-    report["duplicated"] = sum(f["duplicated"] for f in report["faults"])
+    last = report["faults"][-1] if report["faults"] else {"lost": 0, "duplicated": 0}
+    report["lost"] = last["lost"]  # the checks are cumulative: the last counts cover all
+    report["duplicated"] = last["duplicated"]
     report["errors"] = sum(1 for f in report["faults"] if f.get("error"))
     report["ok"] = report["lost"] == 0 and report["duplicated"] == 0 and report["errors"] == 0
     return report
