@@ -123,6 +123,11 @@ class System:
     async def _databases(self) -> None:
         conn = await asyncpg.connect(f"{self.infra.pg_owner_url}/postgres")
         try:
+            # The previous run's databases were kept for a look; they go now.
+            for row in await conn.fetch(
+                "SELECT datname FROM pg_database WHERE datname ~ '^x[0-9a-f]{6}_[a-z]+$'"
+            ):
+                await conn.execute(f'DROP DATABASE IF EXISTS "{row[0]}" WITH (FORCE)')
             for service in SERVICES:
                 name = f"{self.run_id}_{service}"
                 await conn.execute(f'CREATE DATABASE "{name}"')
