@@ -259,6 +259,10 @@ class Simulation:
             await self.feed.stop()
             await self.settle.stop()
 
+    async def simulate_day(self, day: date) -> None:
+        """One day of the community (the fault suite drives the days itself, chaos/)."""
+        await self._day(day, day.strftime("%Y-%m"))
+
     async def _month(self, month: date) -> None:
         label = month.strftime("%Y-%m")
         last = add_months(month, 1) - timedelta(days=1)

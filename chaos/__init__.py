@@ -1,0 +1,1 @@
+"""The fault suite (make chaos): see chaos/__main__.py."""
