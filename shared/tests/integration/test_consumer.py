@@ -393,3 +393,72 @@ async def test_runs_of_two_topics_lock_their_households_in_one_order(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_slow_partition_does_not_hold_up_the_others(
+    messaging_pool,
+    producer,
+    kafka,
+    test_prefix,  # type: ignore[no-untyped-def]
+) -> None:
+    """One partition's handler blocks (a slow ledger, a retry's backoff): records that arrive
+    meanwhile on another partition are handled at once, and the blocked one still completes,
+    once, in order with what follows it on its own partition."""
+    prefix = f"{test_prefix}s{uuid.uuid4().hex[:4]}."
+    topic = prefix + TOPIC
+    await ensure_topics(kafka, prefix=prefix, specs=[TopicSpec(TOPIC, 2)])
+    release = asyncio.Event()
+    started = asyncio.Event()
+    order: list[str] = []
+
+    async def handler(conn, event: PaymentReceived, context: EventContext) -> None:  # type: ignore[no-untyped-def]
+        if event.payment_id == "slow":
+            started.set()
+            await release.wait()
+        order.append(event.payment_id)
+        await apply_effect(conn, event, context)
+
+    async def send(payment_id: str, partition: int) -> None:
+        from propfee.cloudevents import CloudEvent
+
+        unit = f"unit-p{partition}"
+        event = payment(payment_id, unit)
+        envelope = CloudEvent.new(
+            type=event.ce_type(), source=event.ce_source(), subject=unit,
+            data=event.to_json(), time=datetime.now(UTC),
+        )  # fmt: skip
+        await producer.send_and_wait(
+            topic, envelope.data, key=unit.encode(), partition=partition,
+            headers=envelope.kafka_headers(),
+        )  # fmt: skip
+
+    consumer = make_consumer(messaging_pool, kafka, producer, prefix, handler=handler)
+    task = asyncio.create_task(consumer.run())
+    await send("slow", 0)
+    await asyncio.wait_for(started.wait(), timeout=60)
+    await send("after-slow", 0)  # same partition: must wait for "slow"
+    for n in range(5):
+        await send(f"fast-{n}", 1)
+
+    async def fast_done() -> bool:
+        return (
+            await messaging_pool.fetchval(
+                "SELECT count(*) FROM effects WHERE payment_id LIKE 'fast-%'"
+            )
+            == 5
+        )
+
+    await wait_until(fast_done, timeout=15)  # while "slow" is still blocked
+    assert "slow" not in order and "after-slow" not in order
+    release.set()
+
+    async def all_done() -> bool:
+        return await messaging_pool.fetchval("SELECT count(*) FROM effects") == 7
+
+    await wait_until(all_done, timeout=30)
+    consumer.stop()
+    await asyncio.wait_for(task, timeout=30)
+    assert order.index("slow") < order.index("after-slow")
+    assert set(
+        dict(await messaging_pool.fetch("SELECT payment_id, times FROM effects")).values()
+    ) == {1}
