@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -48,7 +48,7 @@ from propfee.kafka import client_kwargs
 from propfee.logging import get_logger
 from propfee.masking import mask_text
 from propfee.settings import KafkaSecurity
-from propfee.topics import dlq_topic
+from propfee.topics import SUBSCRIPTIONS, TopicSpec, all_topics, dlq_topic
 
 log = get_logger(__name__)
 
@@ -631,3 +631,57 @@ class EventConsumer:
             partition=record.partition,
             offset=record.offset,
         )
+
+
+#: Rows deleted per statement when the inbox is pruned: short transactions, small WAL bursts.
+PRUNE_BATCH = 5000
+
+
+def inbox_horizon(group: str, *, margin: timedelta) -> timedelta:
+    """How long a consumer group must remember an event id: the longest retention of the
+    topics it reads (a record can be redelivered, or replayed from the beginning, while it is
+    on its topic), plus the longest of its dead-letter topics' (a dead-lettered record can be
+    replayed that much later), plus ``margin``. Read from :mod:`propfee.topics`; a group that
+    is not declared there (a test's) gets the longest of every topic."""
+    specs = {spec.name: spec for spec in all_topics()}
+    events = SUBSCRIPTIONS.get(group)
+    if events:
+        read = [specs[e.topic()] for e in events]
+        dead = [specs[dlq_topic(e.topic(), group)] for e in events]
+    else:
+        dead = [s for s in specs.values() if ".dlq." in s.name]
+        read = [s for s in specs.values() if ".dlq." not in s.name]
+
+    def longest(topics: list[TopicSpec]) -> timedelta:
+        return timedelta(milliseconds=max(s.retention_ms for s in topics))
+
+    return longest(read) + longest(dead) + margin
+
+
+async def prune_inbox(
+    pool: asyncpg.Pool, group: str, *, older_than: timedelta, batch: int = PRUNE_BATCH
+) -> int:
+    """Delete ``group``'s inbox rows processed more than ``older_than`` ago, ``batch`` rows per
+    transaction (the index inbox_processed_at); return how many. Safe with several replicas:
+    rows another replica is deleting are skipped (SKIP LOCKED), never waited for."""
+    total = 0
+    while True:
+        deleted: int = await pool.fetchval(
+            """
+            WITH doomed AS (
+                SELECT consumer_group, event_id FROM inbox
+                 WHERE consumer_group = $1 AND processed_at < now() - $2::interval
+                 LIMIT $3 FOR UPDATE SKIP LOCKED),
+            gone AS (
+                DELETE FROM inbox i USING doomed d
+                 WHERE i.consumer_group = d.consumer_group AND i.event_id = d.event_id
+                RETURNING 1)
+            SELECT count(*) FROM gone
+            """,
+            group,
+            older_than,
+            batch,
+        )
+        total += deleted
+        if deleted < batch:
+            return total

@@ -462,3 +462,91 @@ async def test_a_slow_partition_does_not_hold_up_the_others(
     assert set(
         dict(await messaging_pool.fetch("SELECT payment_id, times FROM effects")).values()
     ) == {1}
+
+
+async def test_the_inbox_is_pruned_beyond_the_horizon_and_recent_duplicates_still_absorbed(
+    messaging_pool,
+    producer,
+    kafka,
+    test_prefix,  # type: ignore[no-untyped-def]
+) -> None:
+    """Rows older than the group's horizon (topic retention + dead-letter window + margin)
+    go, in batches; recent rows stay, and an event redelivered after the pruning is still
+    recognised as a duplicate (its effect applied once)."""
+    from datetime import timedelta
+
+    from propfee.consumer import inbox_horizon, prune_inbox
+
+    group = f"g{uuid.uuid4().hex[:6]}"
+    unit = f"unit-{uuid.uuid4().hex[:6]}"
+    event_id = str(uuid.uuid4())
+    await publish(
+        producer, test_prefix + TOPIC, payment("p-recent", unit), key=unit, event_id=event_id
+    )
+    consumer = make_consumer(messaging_pool, kafka, producer, test_prefix, group=group)
+    task = asyncio.create_task(consumer.run())
+
+    async def applied() -> bool:
+        return bool(
+            await messaging_pool.fetchval("SELECT count(*) FROM effects WHERE unit_id = $1", unit)
+        )
+
+    await wait_until(applied, timeout=60)
+    consumer.stop()
+    await task
+
+    horizon = inbox_horizon("billing", margin=timedelta(days=7))
+    assert horizon == timedelta(days=30 + 90 + 7)  # payments topics 30 days, DLQs 90 days
+    # 12 rows just past the horizon, 3 just inside it, and one of another group (kept).
+    await messaging_pool.execute(
+        "INSERT INTO inbox (consumer_group, event_id, event_type, topic, kafka_partition, "
+        "kafka_offset, processed_at) "
+        "SELECT $1, gen_random_uuid(), 't', 'x', 0, g, now() - $2::interval - (g || ' h')::interval "
+        "FROM generate_series(1, 12) g",
+        group,
+        horizon,
+    )
+    await messaging_pool.execute(
+        "INSERT INTO inbox (consumer_group, event_id, event_type, topic, kafka_partition, "
+        "kafka_offset, processed_at) "
+        "SELECT $1, gen_random_uuid(), 't', 'x', 0, g, now() - $2::interval + interval '1 day' "
+        "FROM generate_series(1, 3) g "
+        "UNION ALL SELECT 'other-group', gen_random_uuid(), 't', 'x', 0, 0, now() - interval '1000 days'",
+        group,
+        horizon,
+    )
+    assert await prune_inbox(messaging_pool, group, older_than=horizon, batch=5) == 12
+    assert await prune_inbox(messaging_pool, group, older_than=horizon) == 0
+    assert (
+        await messaging_pool.fetchval("SELECT count(*) FROM inbox WHERE consumer_group = $1", group)
+        == 4
+    )
+    assert (
+        await messaging_pool.fetchval(
+            "SELECT count(*) FROM inbox WHERE consumer_group = 'other-group'"
+        )
+        == 1
+    )
+
+    # The recent event is delivered again (a replay) after the pruning: still a duplicate.
+    await publish(
+        producer, test_prefix + TOPIC, payment("p-recent", unit), key=unit, event_id=event_id
+    )
+    await publish(producer, test_prefix + TOPIC, payment("p-next", unit), key=unit)
+    consumer = make_consumer(messaging_pool, kafka, producer, test_prefix, group=group)
+    task = asyncio.create_task(consumer.run())
+
+    async def next_applied() -> bool:
+        return bool(
+            await messaging_pool.fetchval(
+                "SELECT count(*) FROM effects WHERE payment_id = 'p-next'"
+            )
+        )
+
+    await wait_until(next_applied, timeout=60)
+    consumer.stop()
+    await task
+    assert (
+        await messaging_pool.fetchval("SELECT times FROM effects WHERE payment_id = 'p-recent'")
+        == 1
+    )
