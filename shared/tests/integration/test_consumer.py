@@ -550,3 +550,68 @@ async def test_the_inbox_is_pruned_beyond_the_horizon_and_recent_duplicates_stil
         await messaging_pool.fetchval("SELECT times FROM effects WHERE payment_id = 'p-recent'")
         == 1
     )
+
+
+async def test_a_rebalance_stops_revoked_work_without_committing_for_a_lost_partition(
+    messaging_pool,
+    producer,
+    kafka,
+    test_prefix,  # type: ignore[no-untyped-def]
+) -> None:
+    """A member holds both partitions, one blocked in a slow handler; a second member joins.
+    The revoked partition's work is halted, then cancelled after the grace (its transaction
+    rolls back, no offset is committed for it), and whoever owns it next handles the record:
+    every record's effect applied exactly once, none lost."""
+    prefix = f"{test_prefix}r{uuid.uuid4().hex[:4]}."
+    topic = prefix + TOPIC
+    group = f"g{uuid.uuid4().hex[:6]}"
+    await ensure_topics(kafka, prefix=prefix, specs=[TopicSpec(TOPIC, 2)])
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def handler(conn, event: PaymentReceived, context: EventContext) -> None:  # type: ignore[no-untyped-def]
+        if event.payment_id == "slow":
+            started.set()
+            await release.wait()
+        await apply_effect(conn, event, context)
+
+    async def send(payment_id: str, partition: int) -> None:
+        from propfee.cloudevents import CloudEvent
+
+        unit = f"unit-p{partition}"
+        event = payment(payment_id, unit)
+        envelope = CloudEvent.new(
+            type=event.ce_type(), source=event.ce_source(), subject=unit,
+            data=event.to_json(), time=datetime.now(UTC),
+        )  # fmt: skip
+        await producer.send_and_wait(
+            topic, envelope.data, key=unit.encode(), partition=partition,
+            headers=envelope.kafka_headers(),
+        )  # fmt: skip
+
+    first = make_consumer(
+        messaging_pool, kafka, producer, prefix, handler=handler, group=group, revoke_grace_s=1.0
+    )
+    second = make_consumer(
+        messaging_pool, kafka, producer, prefix, handler=handler, group=group, revoke_grace_s=1.0
+    )
+    tasks = [asyncio.create_task(first.run())]
+    await send("slow", 0)
+    await asyncio.wait_for(started.wait(), timeout=60)
+    tasks.append(asyncio.create_task(second.run()))
+    for n in range(3):
+        await send(f"p0-{n}", 0)
+        await send(f"p1-{n}", 1)
+    await asyncio.sleep(8)  # the rebalance: the slow work is halted, then cancelled
+    release.set()
+
+    async def all_done() -> bool:
+        return await messaging_pool.fetchval("SELECT count(*) FROM effects") == 7
+
+    await wait_until(all_done, timeout=60)
+    await asyncio.sleep(1.0)
+    for c in (first, second):
+        c.stop()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+    times = dict(await messaging_pool.fetch("SELECT payment_id, times FROM effects"))
+    assert times == {"slow": 1, **{f"p{p}-{n}": 1 for p in (0, 1) for n in range(3)}}
