@@ -8,20 +8,36 @@ exponential backoff in place (no immediate re-consume); after the last attempt, 
 records that can never succeed (bad envelope, unknown type, invalid data), the record goes to
 ``<topic>.dlq.<group>`` with the reason, and the partition moves on. Database or broker
 outages are not the record's fault: those are retried until the service stops.
+
+Partitions are independent (one household's events share a partition): each partition with
+records gets one task of its own, and the partition is paused while that task runs, so a
+slow or retrying partition never holds up the others, and the loop keeps polling (the group
+never sees a member past ``max.poll.interval.ms``). A task commits its partition's offset
+after its database commits, then resumes the partition. When a rebalance revokes partitions,
+their tasks are asked to stop after the record in hand and are awaited (then cancelled after
+``revoke_grace_s``) before the partitions go, so no offset is ever committed for a partition
+this member no longer owns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
@@ -32,7 +48,7 @@ from propfee.kafka import client_kwargs
 from propfee.logging import get_logger
 from propfee.masking import mask_text
 from propfee.settings import KafkaSecurity
-from propfee.topics import dlq_topic
+from propfee.topics import SUBSCRIPTIONS, TopicSpec, all_topics, dlq_topic
 
 log = get_logger(__name__)
 
@@ -47,6 +63,32 @@ SELECT pg_advisory_xact_lock(k)
   FROM (SELECT DISTINCT hashtextextended('propfee-record-key:' || key, 0) AS k
           FROM unnest($1::text[]) AS key ORDER BY k) AS keys
 """
+
+
+#: Set in each partition's task: that partition's work is to stop after the record in hand
+#: (its partition was revoked). ``EventConsumer._halted`` reads it with the service's stop.
+_HALT: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
+    "propfee_consumer_halt", default=None
+)
+
+
+@dataclass(slots=True)
+class _PartitionWork:
+    """The one task in flight for a partition (which stays paused meanwhile)."""
+
+    task: asyncio.Task[None]
+    halt: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, consumer: EventConsumer) -> None:
+        self._consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._consumer._release(revoked, grace=self._consumer.revoke_grace_s)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +190,7 @@ class EventConsumer:
         max_poll_records: int = 200,
         client_id: str | None = None,
         security: KafkaSecurity | None = None,
+        revoke_grace_s: float = 20.0,
     ) -> None:
         # Each handler call inside a CONSUMER span, the child of the event's ce_traceparent.
         handlers, batch_handlers = tracing.traced_handlers(group, handlers, batch_handlers)
@@ -170,11 +213,19 @@ class EventConsumer:
         self._client_id = client_id or f"propfee-{group}"
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
+        self.revoke_grace_s = revoke_grace_s
+        self._inflight: dict[TopicPartition, _PartitionWork] = {}
+        self._crashed: BaseException | None = None
         self.running = False
 
     def stop(self) -> None:
         """Ask the loop to finish the record in hand, commit, and leave the group."""
         self._stopping.set()
+
+    def _halted(self) -> bool:
+        """The service stops, or this task's partition was revoked: no new record."""
+        halt = _HALT.get()
+        return self._stopping.is_set() or (halt is not None and halt.is_set())
 
     def _logical_topic(self, topic: str) -> str:
         return (
@@ -200,7 +251,6 @@ class EventConsumer:
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
-            *self._topics,
             bootstrap_servers=self._bootstrap,
             group_id=self._prefix + self.group,
             client_id=self._client_id,
@@ -213,31 +263,86 @@ class EventConsumer:
             max_poll_interval_ms=300000,
             **client_kwargs(self._security),
         )
+        consumer.subscribe(self._topics, listener=_Revocations(self))
         await consumer.start()
         self._consumer = consumer
+        self._crashed = None
         self.running = True
         log.info("consumer started", group=self.group, topics=self._topics)
         try:
             while not self._stopping.is_set():
-                batches = await consumer.getmany(timeout_ms=500)
-                if not batches:
-                    continue
-                # Partitions are independent (one household's events share a partition), so
-                # they are handled concurrently; records within a partition stay in order.
-                done = await asyncio.gather(
-                    *(self._process_partition(records) for records in batches.values())
-                )
-                offsets = {
-                    tp: next_offset
-                    for tp, next_offset in zip(batches, done, strict=True)
-                    if next_offset is not None
-                }
-                if offsets:
-                    await self._commit(consumer, offsets)
+                if self._crashed is not None:
+                    raise self._crashed
+                batches = await consumer.getmany(timeout_ms=200)
+                for tp, records in batches.items():
+                    if not records:
+                        continue
+                    if tp in self._inflight:  # paused: not expected, but never run it twice
+                        consumer.seek(tp, records[0].offset)
+                        continue
+                    self._start(consumer, tp, records)
         finally:
+            # Each task finishes the record in hand (it sees the stop) and commits it.
+            await self._release(set(self._inflight), grace=None)
             self.running = False
             await consumer.stop()
             log.info("consumer stopped", group=self.group)
+
+    def _start(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord]
+    ) -> None:
+        """Handle a partition's records in a task of its own; the partition is paused until
+        the task has committed."""
+        consumer.pause(tp)
+        halt = asyncio.Event()
+        task = asyncio.create_task(
+            self._work(consumer, tp, records, halt), name=f"{self.group}-{tp.topic}-{tp.partition}"
+        )
+        self._inflight[tp] = _PartitionWork(task, halt)
+        task.add_done_callback(self._on_done)
+
+    def _on_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and self._crashed is None:
+            self._crashed = task.exception()  # the loop raises it: the runtime restarts us
+
+    async def _work(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord],
+        halt: asyncio.Event,
+    ) -> None:
+        _HALT.set(halt)  # this task's own context
+        try:
+            next_offset = await self._process_partition(records)
+            # Still ours: a revocation awaits this task before it gives the partition away.
+            if next_offset is not None and tp in consumer.assignment():
+                await self._commit(consumer, {tp: next_offset})
+            if self._stopping.is_set() or halt.is_set() or tp not in consumer.assignment():
+                return
+            if next_offset != records[-1].offset + 1:  # not all handled: read them again
+                consumer.seek(tp, records[0].offset if next_offset is None else next_offset)
+            consumer.resume(tp)
+        finally:
+            if self._inflight.get(tp) is not None and self._inflight[tp].halt is halt:
+                del self._inflight[tp]
+
+    async def _release(self, partitions: set[TopicPartition], *, grace: float | None) -> None:
+        """Stop the work of ``partitions`` after the record in hand and wait for it (it commits
+        what it handled): at a revocation up to ``revoke_grace_s``, then it is cancelled
+        (its transaction rolls back; the partition's next owner handles the record); at the
+        service's stop, without limit (the runtime bounds the shutdown)."""
+        work = [w for tp, w in list(self._inflight.items()) if tp in partitions]
+        if not work:
+            return
+        for w in work:
+            w.halt.set()
+        _done, pending = await asyncio.wait([w.task for w in work], timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("revoked partitions' work cancelled", partitions=len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def _process_partition(self, records: list[ConsumerRecord]) -> int | None:
         """Handle one partition's records in order; the offset to commit after them.
@@ -250,7 +355,7 @@ class EventConsumer:
         """
         next_offset: int | None = None
         i = 0
-        while i < len(records) and not self._stopping.is_set():
+        while i < len(records) and not self._halted():
             ce_type = _header(records[i], "ce_type")
             end = i + 1
             batch = ce_type in self._batch
@@ -277,7 +382,7 @@ class EventConsumer:
                 except _Interrupted:
                     break
             for record in records[i:end]:
-                if self._stopping.is_set():
+                if self._halted():
                     break
                 try:
                     await self._process(record)
@@ -387,7 +492,7 @@ class EventConsumer:
                     handled = await work(conn)
                 break
             except _INFRA_ERRORS as exc:
-                if self._stopping.is_set():
+                if self._halted():
                     raise _Interrupted from exc
                 log.warning("database unavailable; retrying run", topic=topic, error=repr(exc))
                 await asyncio.sleep(self._backoff_initial)
@@ -462,7 +567,7 @@ class EventConsumer:
             except PermanentError as exc:
                 raise _DeadLetter("rejected", describe_error(exc), attempt) from exc
             except _INFRA_ERRORS as exc:
-                if self._stopping.is_set():
+                if self._halted():
                     raise _Interrupted from exc
                 log.warning("database unavailable; retrying", topic=topic, error=repr(exc))
                 attempt -= 1  # an outage is not the record's fault
@@ -530,7 +635,7 @@ class EventConsumer:
                 )
                 break
             except KafkaError as exc:
-                if self._stopping.is_set():
+                if self._halted():
                     raise _Interrupted from exc
                 log.warning("dead-letter publish failed; retrying", dlq=target, error=repr(exc))
                 await asyncio.sleep(backoff)
@@ -545,3 +650,57 @@ class EventConsumer:
             partition=record.partition,
             offset=record.offset,
         )
+
+
+#: Rows deleted per statement when the inbox is pruned: short transactions, small WAL bursts.
+PRUNE_BATCH = 5000
+
+
+def inbox_horizon(group: str, *, margin: timedelta) -> timedelta:
+    """How long a consumer group must remember an event id: the longest retention of the
+    topics it reads (a record can be redelivered, or replayed from the beginning, while it is
+    on its topic), plus the longest of its dead-letter topics' (a dead-lettered record can be
+    replayed that much later), plus ``margin``. Read from :mod:`propfee.topics`; a group that
+    is not declared there (a test's) gets the longest of every topic."""
+    specs = {spec.name: spec for spec in all_topics()}
+    events = SUBSCRIPTIONS.get(group)
+    if events:
+        read = [specs[e.topic()] for e in events]
+        dead = [specs[dlq_topic(e.topic(), group)] for e in events]
+    else:
+        dead = [s for s in specs.values() if ".dlq." in s.name]
+        read = [s for s in specs.values() if ".dlq." not in s.name]
+
+    def longest(topics: list[TopicSpec]) -> timedelta:
+        return timedelta(milliseconds=max(s.retention_ms for s in topics))
+
+    return longest(read) + longest(dead) + margin
+
+
+async def prune_inbox(
+    pool: asyncpg.Pool, group: str, *, older_than: timedelta, batch: int = PRUNE_BATCH
+) -> int:
+    """Delete ``group``'s inbox rows processed more than ``older_than`` ago, ``batch`` rows per
+    transaction (the index inbox_processed_at); return how many. Safe with several replicas:
+    rows another replica is deleting are skipped (SKIP LOCKED), never waited for."""
+    total = 0
+    while True:
+        deleted: int = await pool.fetchval(
+            """
+            WITH doomed AS (
+                SELECT consumer_group, event_id FROM inbox
+                 WHERE consumer_group = $1 AND processed_at < now() - $2::interval
+                 LIMIT $3 FOR UPDATE SKIP LOCKED),
+            gone AS (
+                DELETE FROM inbox i USING doomed d
+                 WHERE i.consumer_group = d.consumer_group AND i.event_id = d.event_id
+                RETURNING 1)
+            SELECT count(*) FROM gone
+            """,
+            group,
+            older_than,
+            batch,
+        )
+        total += deleted
+        if deleted < batch:
+            return total

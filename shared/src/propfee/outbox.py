@@ -1,11 +1,15 @@
 """Transactional outbox: events are rows written in the same transaction as the change.
 
 ``add_event`` is called inside the caller's transaction. The :class:`OutboxRelay` publishes
-committed rows in id order with an idempotent producer (acks=all) and marks them published.
+committed rows in COMMIT order per message key with an idempotent producer (acks=all) and
+marks them published. Ids come from a sequence at INSERT time, which is not commit order: a
+transaction that inserts first may commit last. So each writing transaction takes a commit
+number at its commit (migration 0002: a deferred constraint trigger that first locks the hash
+buckets of the transaction's keys until the commit is visible), and the relay publishes by
+(commit number, id). Only one relay per database publishes at a time (a transaction-scoped
+advisory lock), and the rows it publishes are locked ``FOR UPDATE``: replicas are safe.
 The headers are published as stored, the writer's trace context among them (``ce_traceparent``,
 ``propfee.tracing``).
-Only one relay per database publishes at a time (a transaction-scoped advisory lock), and the
-rows it publishes are locked ``FOR UPDATE``: replicas are safe and per-key order is kept.
 A crash between publishing and marking re-publishes the batch; consumers' inboxes absorb it.
 """
 
@@ -31,6 +35,43 @@ log = get_logger(__name__)
 
 NOTIFY_CHANNEL = "propfee_outbox"
 _RELAY_LOCK = 7_301_002  # pg_advisory_xact_lock key: one publishing relay per database
+#: From this many rows in one bulk call (COPY), the transaction is marked bulk: at its commit
+#: it takes the outbox's commit gate exclusively (one lock, no scan of its keys) instead of
+#: one lock per key bucket. Other writers then wait for it only during its commit.
+BULK_ROWS = 500
+
+#: The next rows to publish: committed transactions in commit-number order (the index on
+#: outbox_commit.seq), each one's pending rows in id order from the relay's cursor (the index
+#: outbox_pending, entered at (xact_id, after_id): the entries of rows already published, dead
+#: until a vacuum, are not walked again at every batch of a billing run). The nested loop keeps
+#: the commit order, so an incremental sort stops at the LIMIT. The row comparison and the
+#: order by ``(xact_id, id)`` leave the planner one index to use: with ``xact_id = ...`` it may
+#: scan the primary key instead, filtering out every published row, when its statistics say a
+#: transaction has thousands of rows (as after a billing run). Transactions without pending
+#: rows (all published, or none written) are skipped here, then forgotten.
+_NEXT_BATCH = """
+SELECT c.seq, o.id, o.topic, o.message_key, o.headers, o.payload
+  FROM (SELECT xact_id, seq, after_id FROM outbox_commit WHERE seq IS NOT NULL ORDER BY seq) AS c
+ CROSS JOIN LATERAL (
+       SELECT id, topic, message_key, headers, payload FROM outbox
+        WHERE (outbox.xact_id, outbox.id) > (c.xact_id, c.after_id)
+          AND outbox.xact_id <= c.xact_id
+          AND published_at IS NULL
+        ORDER BY xact_id, id LIMIT $1 FOR UPDATE) AS o
+ ORDER BY c.seq, o.id
+ LIMIT $1
+"""
+#: After a batch: forget the transactions up to its last one that have nothing pending, and
+#: move the last one's cursor (its rows are published in id order).
+_AFTER_BATCH = """
+WITH gone AS (
+    DELETE FROM outbox_commit AS c
+     WHERE c.seq <= $1
+       AND NOT EXISTS (SELECT 1 FROM outbox o
+                        WHERE o.xact_id = c.xact_id AND o.published_at IS NULL)
+    RETURNING c.seq)
+UPDATE outbox_commit SET after_id = $2 WHERE seq = $1 AND seq NOT IN (SELECT seq FROM gone)
+"""
 
 
 async def add_event(
@@ -102,6 +143,15 @@ async def add_raw_events(
             *trace_headers,
         ]
         records.append((event_id, event.event_type.topic(), event.key, headers, event.payload))
+    await _copy_to_outbox(conn, records)
+
+
+async def _copy_to_outbox(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]]) -> None:
+    """COPY rows into the outbox; a large set marks its transaction bulk (:data:`BULK_ROWS`).
+
+    COPY fires the statement trigger that wakes the relay."""
+    if len(records) >= BULK_ROWS:
+        await conn.execute("SELECT set_config('propfee.outbox_bulk', 'on', true)")
     await conn.copy_records_to_table(
         "outbox",
         records=records,
@@ -133,12 +183,8 @@ async def add_events(
         headers = [[k, v.decode()] for k, v in envelope.kafka_headers()] + trace_headers
         records.append((uuid.UUID(envelope.id), event.topic(), key, headers, envelope.data))
         ids.append(envelope.id)
-    await conn.copy_records_to_table(
-        "outbox",
-        records=records,
-        columns=["event_id", "topic", "message_key", "headers", "payload"],
-    )
-    return ids  # COPY fires the statement trigger that wakes the relay
+    await _copy_to_outbox(conn, records)
+    return ids
 
 
 class RelayError(RuntimeError):
@@ -175,12 +221,10 @@ class OutboxRelay:
         async with self._pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
                 return 0
-            rows = await conn.fetch(
-                "SELECT id, topic, message_key, headers, payload FROM outbox "
-                "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE",
-                self._batch_size,
-            )
+            rows = await conn.fetch(_NEXT_BATCH, self._batch_size)
             if not rows:
+                # Only transactions without pending rows are left, if any: forget them.
+                await conn.execute(_AFTER_BATCH, 2**63 - 1, 0)
                 return 0
             futures = []
             for row in rows:
@@ -201,6 +245,7 @@ class OutboxRelay:
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
             )
+            await conn.execute(_AFTER_BATCH, rows[-1]["seq"], rows[-1]["id"])
         for row in rows:
             metrics.EVENTS_PUBLISHED.labels(row["topic"]).inc()
         return len(rows)

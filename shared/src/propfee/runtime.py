@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from propfee import metrics
-from propfee.consumer import BatchHandler, EventConsumer, Handler
+from propfee.consumer import BatchHandler, EventConsumer, Handler, inbox_horizon, prune_inbox
 from propfee.db import create_pool, migrate_database
 from propfee.events import Event
 from propfee.kafka import make_producer
@@ -54,6 +56,7 @@ class ServiceRuntime:
         self._kafka_task: asyncio.Task[None] | None = None
         self.started = asyncio.Event()  # the database is up: routes may use the pool
         self.kafka_started = asyncio.Event()  # the producer, relay and consumers are up
+        self._stopping = asyncio.Event()
         # Read once at start: a misconfigured KAFKA_SECURITY_PROTOCOL/SASL fails here, loudly.
         self.kafka_security = KafkaSecurity()
 
@@ -156,6 +159,9 @@ class ServiceRuntime:
             self._tasks.append(
                 asyncio.create_task(self._run_consumer(), name=f"{self.name}-consumer")
             )
+            self._tasks.append(
+                asyncio.create_task(self._prune_inbox(), name=f"{self.name}-inbox-pruning")
+            )
         self.kafka_started.set()
         metrics.READY.set(1)
 
@@ -229,6 +235,28 @@ class ServiceRuntime:
                 if self.consumer is None or self.consumer._stopping.is_set():
                     return
 
+    async def _prune_inbox(self) -> None:
+        """Forget consumed event ids older than the group's horizon, once per
+        ``inbox_prune_interval_s`` (the first time after a random part of it, so replicas
+        started together do not prune together; pruning twice at once is safe anyway)."""
+        s = self.settings
+        horizon = inbox_horizon(self.name, margin=timedelta(days=s.inbox_retention_margin_days))
+        delay = random.uniform(0.1, 1.0) * s.inbox_prune_interval_s
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+                return
+            delay = s.inbox_prune_interval_s
+            if self.pool is None:
+                continue
+            try:
+                pruned = await prune_inbox(self.pool, self.name, older_than=horizon)
+            except Exception as exc:
+                log.warning("inbox pruning failed; will retry", error=type(exc).__name__)
+                continue
+            if pruned:
+                log.info("inbox pruned", rows=pruned, older_than_days=horizon.days)
+
     async def readiness(self) -> dict[str, str]:
         """Check the database and the broker now; see :meth:`is_ready` for what counts."""
         result = {"database": "not connected", "kafka": "not connected"}
@@ -264,6 +292,7 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         """Graceful: finish the record in hand, publish what committed, close clients."""
+        self._stopping.set()
         if self.started.is_set():
             try:
                 await asyncio.wait_for(self.on_stopping(), timeout=self.settings.shutdown_timeout_s)

@@ -106,6 +106,10 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_initial_s: float = 0.2
     consumer_backoff_max_s: float = 5.0
     consumer_max_poll_records: int = 1000
+    # Inbox pruning: a consumed event id is remembered for its topics' retention plus their
+    # dead-letter topics' plus this margin (propfee.consumer.inbox_horizon), then forgotten.
+    inbox_retention_margin_days: int = Field(default=7, ge=0)
+    inbox_prune_interval_s: float = Field(default=3600.0, gt=0)
     # Uploads (ledgers, bank files, statements): what a file may cost before it is refused
     # (``propfee.uploads``); the byte limit holds for every request body.
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)

@@ -393,3 +393,225 @@ async def test_runs_of_two_topics_lock_their_households_in_one_order(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_slow_partition_does_not_hold_up_the_others(
+    messaging_pool,
+    producer,
+    kafka,
+    test_prefix,  # type: ignore[no-untyped-def]
+) -> None:
+    """One partition's handler blocks (a slow ledger, a retry's backoff): records that arrive
+    meanwhile on another partition are handled at once, and the blocked one still completes,
+    once, in order with what follows it on its own partition."""
+    prefix = f"{test_prefix}s{uuid.uuid4().hex[:4]}."
+    topic = prefix + TOPIC
+    await ensure_topics(kafka, prefix=prefix, specs=[TopicSpec(TOPIC, 2)])
+    release = asyncio.Event()
+    started = asyncio.Event()
+    order: list[str] = []
+
+    async def handler(conn, event: PaymentReceived, context: EventContext) -> None:  # type: ignore[no-untyped-def]
+        if event.payment_id == "slow":
+            started.set()
+            await release.wait()
+        order.append(event.payment_id)
+        await apply_effect(conn, event, context)
+
+    async def send(payment_id: str, partition: int) -> None:
+        from propfee.cloudevents import CloudEvent
+
+        unit = f"unit-p{partition}"
+        event = payment(payment_id, unit)
+        envelope = CloudEvent.new(
+            type=event.ce_type(), source=event.ce_source(), subject=unit,
+            data=event.to_json(), time=datetime.now(UTC),
+        )  # fmt: skip
+        await producer.send_and_wait(
+            topic, envelope.data, key=unit.encode(), partition=partition,
+            headers=envelope.kafka_headers(),
+        )  # fmt: skip
+
+    consumer = make_consumer(messaging_pool, kafka, producer, prefix, handler=handler)
+    task = asyncio.create_task(consumer.run())
+    await send("slow", 0)
+    await asyncio.wait_for(started.wait(), timeout=60)
+    await send("after-slow", 0)  # same partition: must wait for "slow"
+    for n in range(5):
+        await send(f"fast-{n}", 1)
+
+    async def fast_done() -> bool:
+        return (
+            await messaging_pool.fetchval(
+                "SELECT count(*) FROM effects WHERE payment_id LIKE 'fast-%'"
+            )
+            == 5
+        )
+
+    await wait_until(fast_done, timeout=15)  # while "slow" is still blocked
+    assert "slow" not in order and "after-slow" not in order
+    release.set()
+
+    async def all_done() -> bool:
+        return await messaging_pool.fetchval("SELECT count(*) FROM effects") == 7
+
+    await wait_until(all_done, timeout=30)
+    consumer.stop()
+    await asyncio.wait_for(task, timeout=30)
+    assert order.index("slow") < order.index("after-slow")
+    assert set(
+        dict(await messaging_pool.fetch("SELECT payment_id, times FROM effects")).values()
+    ) == {1}
+
+
+async def test_the_inbox_is_pruned_beyond_the_horizon_and_recent_duplicates_still_absorbed(
+    messaging_pool,
+    producer,
+    kafka,
+    test_prefix,  # type: ignore[no-untyped-def]
+) -> None:
+    """Rows older than the group's horizon (topic retention + dead-letter window + margin)
+    go, in batches; recent rows stay, and an event redelivered after the pruning is still
+    recognised as a duplicate (its effect applied once)."""
+    from datetime import timedelta
+
+    from propfee.consumer import inbox_horizon, prune_inbox
+
+    group = f"g{uuid.uuid4().hex[:6]}"
+    unit = f"unit-{uuid.uuid4().hex[:6]}"
+    event_id = str(uuid.uuid4())
+    await publish(
+        producer, test_prefix + TOPIC, payment("p-recent", unit), key=unit, event_id=event_id
+    )
+    consumer = make_consumer(messaging_pool, kafka, producer, test_prefix, group=group)
+    task = asyncio.create_task(consumer.run())
+
+    async def applied() -> bool:
+        return bool(
+            await messaging_pool.fetchval("SELECT count(*) FROM effects WHERE unit_id = $1", unit)
+        )
+
+    await wait_until(applied, timeout=60)
+    consumer.stop()
+    await task
+
+    horizon = inbox_horizon("billing", margin=timedelta(days=7))
+    assert horizon == timedelta(days=30 + 90 + 7)  # payments topics 30 days, DLQs 90 days
+    # 12 rows just past the horizon, 3 just inside it, and one of another group (kept).
+    await messaging_pool.execute(
+        "INSERT INTO inbox (consumer_group, event_id, event_type, topic, kafka_partition, "
+        "kafka_offset, processed_at) "
+        "SELECT $1, gen_random_uuid(), 't', 'x', 0, g, now() - $2::interval - (g || ' h')::interval "
+        "FROM generate_series(1, 12) g",
+        group,
+        horizon,
+    )
+    await messaging_pool.execute(
+        "INSERT INTO inbox (consumer_group, event_id, event_type, topic, kafka_partition, "
+        "kafka_offset, processed_at) "
+        "SELECT $1, gen_random_uuid(), 't', 'x', 0, g, now() - $2::interval + interval '1 day' "
+        "FROM generate_series(1, 3) g "
+        "UNION ALL SELECT 'other-group', gen_random_uuid(), 't', 'x', 0, 0, now() - interval '1000 days'",
+        group,
+        horizon,
+    )
+    assert await prune_inbox(messaging_pool, group, older_than=horizon, batch=5) == 12
+    assert await prune_inbox(messaging_pool, group, older_than=horizon) == 0
+    assert (
+        await messaging_pool.fetchval("SELECT count(*) FROM inbox WHERE consumer_group = $1", group)
+        == 4
+    )
+    assert (
+        await messaging_pool.fetchval(
+            "SELECT count(*) FROM inbox WHERE consumer_group = 'other-group'"
+        )
+        == 1
+    )
+
+    # The recent event is delivered again (a replay) after the pruning: still a duplicate.
+    await publish(
+        producer, test_prefix + TOPIC, payment("p-recent", unit), key=unit, event_id=event_id
+    )
+    await publish(producer, test_prefix + TOPIC, payment("p-next", unit), key=unit)
+    consumer = make_consumer(messaging_pool, kafka, producer, test_prefix, group=group)
+    task = asyncio.create_task(consumer.run())
+
+    async def next_applied() -> bool:
+        return bool(
+            await messaging_pool.fetchval(
+                "SELECT count(*) FROM effects WHERE payment_id = 'p-next'"
+            )
+        )
+
+    await wait_until(next_applied, timeout=60)
+    consumer.stop()
+    await task
+    assert (
+        await messaging_pool.fetchval("SELECT times FROM effects WHERE payment_id = 'p-recent'")
+        == 1
+    )
+
+
+async def test_a_rebalance_stops_revoked_work_without_committing_for_a_lost_partition(
+    messaging_pool,
+    producer,
+    kafka,
+    test_prefix,  # type: ignore[no-untyped-def]
+) -> None:
+    """A member holds both partitions, one blocked in a slow handler; a second member joins.
+    The revoked partition's work is halted, then cancelled after the grace (its transaction
+    rolls back, no offset is committed for it), and whoever owns it next handles the record:
+    every record's effect applied exactly once, none lost."""
+    prefix = f"{test_prefix}r{uuid.uuid4().hex[:4]}."
+    topic = prefix + TOPIC
+    group = f"g{uuid.uuid4().hex[:6]}"
+    await ensure_topics(kafka, prefix=prefix, specs=[TopicSpec(TOPIC, 2)])
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def handler(conn, event: PaymentReceived, context: EventContext) -> None:  # type: ignore[no-untyped-def]
+        if event.payment_id == "slow":
+            started.set()
+            await release.wait()
+        await apply_effect(conn, event, context)
+
+    async def send(payment_id: str, partition: int) -> None:
+        from propfee.cloudevents import CloudEvent
+
+        unit = f"unit-p{partition}"
+        event = payment(payment_id, unit)
+        envelope = CloudEvent.new(
+            type=event.ce_type(), source=event.ce_source(), subject=unit,
+            data=event.to_json(), time=datetime.now(UTC),
+        )  # fmt: skip
+        await producer.send_and_wait(
+            topic, envelope.data, key=unit.encode(), partition=partition,
+            headers=envelope.kafka_headers(),
+        )  # fmt: skip
+
+    first = make_consumer(
+        messaging_pool, kafka, producer, prefix, handler=handler, group=group, revoke_grace_s=1.0
+    )
+    second = make_consumer(
+        messaging_pool, kafka, producer, prefix, handler=handler, group=group, revoke_grace_s=1.0
+    )
+    tasks = [asyncio.create_task(first.run())]
+    await send("slow", 0)
+    await asyncio.wait_for(started.wait(), timeout=60)
+    tasks.append(asyncio.create_task(second.run()))
+    for n in range(3):
+        await send(f"p0-{n}", 0)
+        await send(f"p1-{n}", 1)
+    await asyncio.sleep(8)  # the rebalance: the slow work is halted, then cancelled
+    release.set()
+
+    async def all_done() -> bool:
+        return await messaging_pool.fetchval("SELECT count(*) FROM effects") == 7
+
+    await wait_until(all_done, timeout=60)
+    await asyncio.sleep(1.0)
+    for c in (first, second):
+        c.stop()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+    times = dict(await messaging_pool.fetch("SELECT payment_id, times FROM effects"))
+    assert times == {"slow": 1, **{f"p{p}-{n}": 1 for p in (0, 1) for n in range(3)}}
