@@ -119,18 +119,16 @@ class Dispatcher:
         last_start = time.monotonic() + self.s.dispatch_lease_s - self.call_timeout - 1
         sending: list[Sending] = []
         async with self.pool.acquire() as conn, conn.transaction():
-            if scope is None:  # the deployment's queue (the background loop, the service role)
-                leases = await conn.fetch(queries.EXPIRED_LEASES, 0.0, size, *shard)
-                expired = await conn.fetch(
-                    queries.EXPIRED, as_of - self.rules.contact_grace, size, *shard
-                )
-                claimed = await conn.fetch(queries.CLAIM, as_of, size, *shard)
-            else:
-                leases = await conn.fetch(LEASES_SCOPED, 0.0, size, *shard, *scope)
-                expired = await conn.fetch(
-                    EXPIRED_SCOPED, as_of - self.rules.contact_grace, size, *shard, *scope
-                )
-                claimed = await conn.fetch(CLAIM_SCOPED, as_of, size, *shard, *scope)
+            # The scope's queue, or the deployment's (the background loop, the service role).
+            where = () if scope is None else scope
+            leases = await conn.fetch(
+                queries.EXPIRED_LEASES if scope is None else LEASES_SCOPED,
+                0.0,
+                size,
+                *shard,
+                *where,
+            )
+            # First, so that a lost claim queued again goes out in this very batch.
             lookups = await recovery.take_expired(
                 conn,
                 list(leases),
@@ -139,6 +137,16 @@ class Dispatcher:
                 self.s.dispatch_lease_s,
                 as_of,
                 report.counts,
+            )
+            expired = await conn.fetch(
+                queries.EXPIRED if scope is None else EXPIRED_SCOPED,
+                as_of - self.rules.contact_grace,
+                size,
+                *shard,
+                *where,
+            )
+            claimed = await conn.fetch(
+                queries.CLAIM if scope is None else CLAIM_SCOPED, as_of, size, *shard, *where
             )
             rows = list(expired) + list(claimed)
             report.counts["claimed"] = len(rows) - len(expired)
