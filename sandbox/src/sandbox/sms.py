@@ -44,6 +44,8 @@ from sandbox.keys import digits
 from sandbox.state import WorldState, json_response
 
 PHONE = re.compile(r"^(?:\+?86)?1\d{10}$")
+#: Alibaba's SendDate and SendTime are Beijing time.
+CHINA = timezone(timedelta(hours=8))
 #: How far Alibaba lets a request's Timestamp be from its clock.
 MAX_SKEW_S = 900
 
@@ -232,6 +234,8 @@ class AlibabaSms:
                 "Specified signature nonce was used already.",
                 signature=True,
             )
+        if params.get("Action") == "QuerySendDetails" and params.get("Version") == "2017-05-25":
+            return self._query(params)
         if params.get("Action") != "SendSms" or params.get("Version") != "2017-05-25":
             return self._refuse(
                 400,
@@ -278,9 +282,12 @@ class AlibabaSms:
         if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
             return refuse("isv.INVALID_JSON_PARAM", "JSON参数不合法，只接受字符串值")
         biz_id = f"{digits(6)}{int(time.time() * 1000) % 10**12:012d}^0"
+        at = datetime.now(UTC).astimezone(CHINA)
         for phone in phones:
             self.state.sent.append(
                 {
+                    "send_date": at.strftime("%Y%m%d"),
+                    "send_time": at.strftime("%Y-%m-%d %H:%M:%S"),
                     "phone": phone,
                     "template": template,
                     "sign": params.get("SignName"),
@@ -292,6 +299,58 @@ class AlibabaSms:
             if self.on_accept is not None:
                 self.on_accept(phone, template, dict(values), biz_id)
         return answer("OK", "OK", BizId=biz_id)
+
+    def _query(self, params: dict[str, str]) -> Response:
+        """``QuerySendDetails``: one number's messages of one day (Beijing time), a page at a
+        time, each with the ``OutId`` it was sent with; optionally one ``BizId``."""
+        request_id = str(uuid.uuid4()).upper()
+        phone = params.get("PhoneNumber", "")
+        day = params.get("SendDate", "")
+        try:
+            size, page = int(params.get("PageSize", "")), int(params.get("CurrentPage", ""))
+        except ValueError:
+            size = page = 0
+        if not PHONE.match(phone) or not re.fullmatch(r"\d{8}", day):
+            code = "isv.INVALID_PARAMETERS" if PHONE.match(phone) else "isv.MOBILE_NUMBER_ILLEGAL"
+            return json_response({"RequestId": request_id, "Code": code, "Message": code})
+        if not 1 <= size <= 50 or page < 1:
+            return json_response(
+                {
+                    "RequestId": request_id,
+                    "Code": "isv.INVALID_PARAMETERS",
+                    "Message": "PageSize 1-50, CurrentPage from 1",
+                }
+            )
+        mine = [
+            m
+            for m in self.state.sent
+            if m["phone"] == phone
+            and m.get("send_date") == day
+            and (not params.get("BizId") or m["id"] == params["BizId"])
+        ]
+        shown = mine[(page - 1) * size : page * size]
+        details = [
+            {
+                "PhoneNum": m["phone"],
+                "SendStatus": 3,
+                "ErrCode": "DELIVERED",
+                "TemplateCode": m["template"],
+                "Content": "",
+                "SendDate": m["send_time"],
+                "ReceiveDate": m["send_time"],
+                "OutId": m["out_id"] or "",
+            }
+            for m in shown
+        ]
+        return json_response(
+            {
+                "RequestId": request_id,
+                "Code": "OK",
+                "Message": "OK",
+                "TotalCount": len(mine),
+                "SmsSendDetailDTOs": {"SmsSendDetailDTO": details},
+            }
+        )
 
 
 def alibaba_app(state: SmsProvider, secret: str, **options: Any) -> Starlette:

@@ -39,6 +39,11 @@ class NotifierSettings(ServiceSettings):
     dispatch_interval_s: float = 1.0
     dispatch_batch_size: int = 500
     dispatch_workers: int = 2
+    # A claimed message ('sending') belongs to its dispatcher for this long (wall clock). No
+    # send starts later than the lease minus provider_timeout_s minus a second, so a live
+    # dispatcher's claim never expires under a call; past it, the claim is recovered
+    # (service_layer/recovery.py). Keep it well above a batch's sending time.
+    dispatch_lease_s: float = 300.0
     # Requests in flight to providers (and the keep-alive pool's size): 500/s at 20 ms needs
     # about 10. httpcore scans every pooled connection on each request, so a pool much larger
     # than needed costs CPU per message (bench/notifier/README.md).

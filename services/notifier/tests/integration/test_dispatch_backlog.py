@@ -40,11 +40,13 @@ async def test_backlog_counts_due_unsent_messages_per_channel(create_database) -
             ("n-4", "email", "queued", due),
             ("n-5", "sms", "sent", due),
             ("n-6", "wechat", "awaiting_contacts", due),  # no address yet: not sendable
+            ("n-7", "sms", "sending", due),  # claimed, at the provider: not yet sent
+            ("n-8", "sms", "unknown", due),  # for staff to review, never resent
         ]
         for row in rows:
             await pool.execute(INSERT, *row)
         backlog = await dispatch_backlog(pool)
-        assert backlog["sms"] == 2 and backlog["email"] == 1
+        assert backlog["sms"] == 3 and backlog["email"] == 1
         assert backlog["wechat"] == 0 and backlog["letter"] == 0
 
         # Through /metrics: the runtime's hook sets the gauge at the scrape.
@@ -56,7 +58,7 @@ async def test_backlog_counts_due_unsent_messages_per_channel(create_database) -
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             assert (await client.get("/metrics")).status_code == 200
-            assert REGISTRY.get_sample_value("propfee_dispatch_backlog", {"channel": "sms"}) == 2
+            assert REGISTRY.get_sample_value("propfee_dispatch_backlog", {"channel": "sms"}) == 3
             await pool.execute("UPDATE notifications SET status = 'sent' WHERE channel = 'sms'")
             await client.get("/metrics")
         assert REGISTRY.get_sample_value("propfee_dispatch_backlog", {"channel": "sms"}) == 0

@@ -25,6 +25,9 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 class AppPushWebhook:
     provider = "app_push"
+    #: The gateway keeps ``Idempotency-Key`` (the notification id): sent again after a lost
+    #: claim, it answers the first push_id and pushes nothing (service_layer/recovery.py).
+    idempotent = True
 
     def __init__(self, session: aiohttp.ClientSession, *, url: str, secret: str) -> None:
         self._session = session

@@ -324,6 +324,9 @@ class PrintedLetters:
     """Letters and door notices are rendered now, printed in batches, proven by tracking."""
 
     provider = "post"
+    #: Rendered here for print: a claim lost before its outcome was recorded is rendered again
+    #: (service_layer/recovery.py).
+    idempotent = True
 
     async def send(self, message: Outbound) -> SendResult:
         ctx = {**message.context, "notification_id": message.notification_id}

@@ -1,4 +1,5 @@
-"""Alibaba Cloud SMS (Dysmsapi 2017-05-25, SendSms), RPC style with signature version 1.0.
+"""Alibaba Cloud SMS (Dysmsapi 2017-05-25, SendSms and QuerySendDetails), RPC style with
+signature version 1.0.
 
 Signature: HMAC-SHA1 with key ``AccessKeySecret + "&"`` over
 ``POST&%2F&`` + percent-encode(the sorted, percent-encoded query), base64-encoded.
@@ -11,7 +12,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import quote
 
 import aiohttp
@@ -27,6 +28,14 @@ TRANSIENT = {
 }
 
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+#: QuerySendDetails takes the day of sending in Beijing time (``SendDate``, yyyyMMdd).
+CHINA = timezone(timedelta(hours=8))
+#: QuerySendDetails' largest page.
+PAGE = 50
+
+
+class LookupFailed(Exception):
+    """The provider could not say whether it accepted a message."""
 
 
 def percent_encode(value: str) -> str:
@@ -78,22 +87,71 @@ class AlibabaSms:
         return f"{query}&Signature={percent_encode(signature)}".encode()
 
     def _unsigned(self, message: Outbound, now: datetime | None) -> dict[str, str]:
-        return {
-            "AccessKeyId": self._key_id,
-            "Action": "SendSms",
-            "Format": "JSON",
+        return self._common("SendSms", now) | {
             "OutId": message.notification_id,
             "PhoneNumbers": message.address,
-            "RegionId": "cn-hangzhou",
             "SignName": self._sign_name,
+            "TemplateCode": message.template_codes.get(self.provider, ""),
+            "TemplateParam": json.dumps(message.sms_params, ensure_ascii=False),
+        }
+
+    def _common(self, action: str, now: datetime | None) -> dict[str, str]:
+        return {
+            "AccessKeyId": self._key_id,
+            "Action": action,
+            "Format": "JSON",
+            "RegionId": "cn-hangzhou",
             "SignatureMethod": "HMAC-SHA1",
             "SignatureNonce": str(uuid.uuid4()),
             "SignatureVersion": "1.0",
-            "TemplateCode": message.template_codes.get(self.provider, ""),
-            "TemplateParam": json.dumps(message.sms_params, ensure_ascii=False),
             "Timestamp": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "Version": "2017-05-25",
         }
+
+    async def lookup(self, notification_id: str, phone: str, since: datetime) -> SendResult | None:
+        """Did Alibaba accept our message ``notification_id`` (its ``OutId``) for ``phone``
+        since ``since``? ``QuerySendDetails`` lists a number's messages of one day (Beijing
+        time), each with the OutId it was sent with. The message as the provider has it, None
+        when it has none; raises :class:`LookupFailed` when it cannot say."""
+        days = sorted({d.astimezone(CHINA).strftime("%Y%m%d") for d in (since, datetime.now(UTC))})
+        for day in days:
+            page = 1
+            while True:
+                query = canonical_query(
+                    self._common("QuerySendDetails", None)
+                    | {
+                        "PhoneNumber": phone,
+                        "SendDate": day,
+                        "PageSize": str(PAGE),
+                        "CurrentPage": str(page),
+                    }
+                )
+                body = f"{query}&Signature={percent_encode(sign_query(query, self._secret))}"
+                try:
+                    async with self._session.post(
+                        self._endpoint, data=body.encode(), headers=_FORM
+                    ) as response:
+                        status, text = response.status, await response.text()
+                    answer = json.loads(text)
+                except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+                    raise LookupFailed(f"{type(exc).__name__}: {exc}") from exc
+                if status != 200 or not isinstance(answer, dict) or answer.get("Code") != "OK":
+                    raise LookupFailed(f"HTTP {status}: {text[:200]}")
+                details = (answer.get("SmsSendDetailDTOs") or {}).get("SmsSendDetailDTO") or []
+                for d in details:
+                    if d.get("OutId") == notification_id:
+                        proof = {
+                            "out_id": notification_id,
+                            "send_date": str(d.get("SendDate", "")),
+                            "send_status": str(d.get("SendStatus", "")),
+                            "request_id": str(answer.get("RequestId", "")),
+                            "found_by": "QuerySendDetails",
+                        }
+                        return SendResult("sent", self.provider, None, proof)
+                if page * PAGE >= int(answer.get("TotalCount") or 0):
+                    break
+                page += 1
+        return None
 
     async def send(self, message: Outbound) -> SendResult:
         if not message.template_codes.get(self.provider):

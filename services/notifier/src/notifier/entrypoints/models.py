@@ -8,10 +8,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: A message's state (``notifications.status``, migration 0009).
+#: A message's state (``notifications.status``, migrations 0009 and 0011): ``sending`` is
+#: claimed by a dispatcher and at the provider; ``unknown``, its dispatcher died before the
+#: provider's answer was recorded and the provider cannot say (staff review it).
 NotificationStatus = Literal[
     "queued",
     "awaiting_contacts",
+    "sending",
     "sent",
     "printing",
     "posted",
@@ -20,6 +23,7 @@ NotificationStatus = Literal[
     "suppressed",
     "skipped",
     "cancelled",
+    "unknown",
 ]
 
 _AT = "2026-12-03T09:30:00+08:00"
@@ -116,6 +120,12 @@ class DispatchReport(BaseModel):
     cancelled: int = 0
     suppressed: int = 0
     awaiting_contacts: int = 0
+    recovered: int = Field(
+        default=0,
+        description="Lost claims found at their provider and recorded as sent (counted in sent)",
+    )
+    requeued: int = Field(default=0, description="Lost claims queued again (provider idempotent)")
+    unknown: int = Field(default=0, description="Lost claims whose outcome staff must review")
     sms_segments: int = Field(default=0, description="SMS segments billed by this pass")
 
 

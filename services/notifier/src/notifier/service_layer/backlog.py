@@ -2,8 +2,10 @@
 
 Read at each /metrics scrape (``propfee_dispatch_backlog{channel}``, NotifierRuntime.measure).
 Due is what the dispatcher claims (``queries.CLAIM``): queued with its next attempt at or
-before now. Messages awaiting contacts, printing letters and retries not yet due are not
-backlog.
+before now, plus what a dispatcher has claimed and is sending (``sending``: at a provider, its
+outcome not yet recorded; a lost claim stays here until recovery settles it). Messages
+awaiting contacts, printing letters, retries not yet due and ``unknown`` ones (for staff to
+review, never resent) are not backlog.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from notifier.domain.channels import CHANNELS
 
 _DUE_BY_CHANNEL = """
 SELECT channel, count(*) AS due FROM notifications
- WHERE status = 'queued' AND next_attempt_at <= now()
+ WHERE (status = 'queued' AND next_attempt_at <= now()) OR status = 'sending'
  GROUP BY channel
 """
 

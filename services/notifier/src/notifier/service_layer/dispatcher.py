@@ -1,18 +1,24 @@
 """The dispatcher: claim due messages (FOR UPDATE SKIP LOCKED, so replicas share the work;
 the workers of one process each take their own share of the parties), lock the batch's parties
-(a replica's batch for the same party waits, then sees what this one sent), decide each at the
-as-of instant, send through the channel adapters under each provider's token bucket, and
-record the outcomes with their evidence in the same transaction.
+(a replica's batch for the same party waits, then sees what this one is sending), decide each
+at the as-of instant, compose, and mark what is to go out 'sending' with a lease, in one short
+transaction. Then, with no transaction open and no connection held, send through the channel
+adapters (each call under its provider's token bucket, at most send_concurrency at once, each
+bounded by a timeout), and record each outcome with its evidence in a transaction of its own.
 
-A process that dies mid-batch rolls the batch back: its messages are due again and may be
-sent a second time (at-least-once towards the provider in that one case, never for replayed
-or duplicated events, which the dedup key absorbs).
+A process that dies after its claim leaves messages 'sending' until their lease runs out;
+recovery (service_layer/recovery.py) then asks the provider, relies on its idempotency key, or
+marks the message 'unknown' for staff: never a blind second send (issue 21).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import socket
+import time
+import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,9 +33,9 @@ from notifier.adapters.registry import Channels
 from notifier.domain import contact_rules, plan
 from notifier.domain.schedule import FrequencyCap, QuietHours
 from notifier.domain.stops import Stop, stopped_by
-from notifier.service_layer import pay_links, projections, queries, templates
+from notifier.service_layer import pay_links, projections, queries, receipts, recovery, templates
 from notifier.service_layer.composer import ComposeError, compose
-from notifier.service_layer.recording import Sending, record
+from notifier.service_layer.recording import Sending, record, sms_segments
 from notifier.settings import NotifierSettings
 from propfee import tracing
 from propfee.logging import get_logger
@@ -37,6 +43,9 @@ from propfee.logging import get_logger
 log = get_logger(__name__)
 CLAIM_SCOPED = queries.scoped(queries.CLAIM)
 EXPIRED_SCOPED = queries.scoped(queries.EXPIRED)
+LEASES_SCOPED = queries.scoped(queries.EXPIRED_LEASES)
+#: Attempts at recording an outcome (the database briefly away) before leaving it to recovery.
+RECORD_TRIES = 3
 
 
 @dataclass
@@ -61,6 +70,10 @@ class Dispatcher:
             contact_grace=timedelta(hours=settings.contact_grace_hours),
         )
         self._gate = asyncio.Semaphore(settings.send_concurrency)
+        #: Who holds a claim (``notifications.claimed_by``): this dispatcher, in this process.
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        #: A provider call never lasts longer (a WeChat send may first fetch a token).
+        self.call_timeout = 2 * settings.provider_timeout_s
         # Renderings run here, not on the event loop (nor behind other users of the default
         # executor): one thread per dispatch worker, plus one spare.
         self._renderers = ThreadPoolExecutor(
@@ -102,28 +115,178 @@ class Dispatcher:
         frequency cap, "already sent for this stage") is the same whatever their timing."""
         report = DispatchReport()
         size = self.s.dispatch_batch_size
+        # No send starts after this (monotonic) instant: the call ends before the lease does,
+        # so recovery never takes over a message whose call is still under way.
+        last_start = time.monotonic() + self.s.dispatch_lease_s - self.call_timeout - 1
+        sending: list[Sending] = []
         async with self.pool.acquire() as conn, conn.transaction():
-            if scope is None:  # the deployment's queue (the background loop, the service role)
-                expired = await conn.fetch(
-                    queries.EXPIRED, as_of - self.rules.contact_grace, size, *shard
-                )
-                claimed = await conn.fetch(queries.CLAIM, as_of, size, *shard)
-            else:
-                expired = await conn.fetch(
-                    EXPIRED_SCOPED, as_of - self.rules.contact_grace, size, *shard, *scope
-                )
-                claimed = await conn.fetch(CLAIM_SCOPED, as_of, size, *shard, *scope)
+            # The scope's queue, or the deployment's (the background loop, the service role).
+            where = () if scope is None else scope
+            leases = await conn.fetch(
+                queries.EXPIRED_LEASES if scope is None else LEASES_SCOPED,
+                0.0,
+                size,
+                *shard,
+                *where,
+            )
+            # First, so that a lost claim queued again goes out in this very batch.
+            lookups = await recovery.take_expired(
+                conn,
+                list(leases),
+                self.channels,
+                self.name,
+                self.s.dispatch_lease_s,
+                as_of,
+                report.counts,
+            )
+            expired = await conn.fetch(
+                queries.EXPIRED if scope is None else EXPIRED_SCOPED,
+                as_of - self.rules.contact_grace,
+                size,
+                *shard,
+                *where,
+            )
+            claimed = await conn.fetch(
+                queries.CLAIM if scope is None else CLAIM_SCOPED, as_of, size, *shard, *where
+            )
             rows = list(expired) + list(claimed)
             report.counts["claimed"] = len(rows) - len(expired)
-            if not rows:
-                return report
-            await conn.execute(queries.LOCK_PARTIES, sorted({r["party_id"] for r in rows}))
-            sendings = await self._decide(conn, rows, as_of, report)
-            results = await asyncio.gather(*(self._send(x.outbound, x.row) for x in sendings))
-            await record(
-                conn, list(zip(sendings, results, strict=True)), as_of, self.s, report.counts
-            )
+            if rows:
+                await conn.execute(queries.LOCK_PARTIES, sorted({r["party_id"] for r in rows}))
+                sendings = await self._decide(conn, rows, as_of, report)
+                sending = [x for x in sendings if _goes_out(x)]
+                decided: list[tuple[Sending, SendResult | None]] = [
+                    (x, None) for x in sendings if not _goes_out(x)
+                ]
+                await record(conn, decided, as_of, self.s, report.counts, apply_receipts=False)
+                await conn.executemany(
+                    queries.CLAIM_SENDING, [self._claim_args(x, as_of) for x in sending]
+                )
+        # Committed: the claims are visible, no lock or connection is held from here on.
+        if not sending and not lookups:
+            return report
+        outcomes = await asyncio.gather(
+            *(self._send_and_record(x, as_of, last_start, report) for x in sending),
+            *(self._look_up(row, as_of, report) for row in lookups),
+            return_exceptions=True,
+        )
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:  # the others were recorded; these stay 'sending' until their lease ends
+            raise failures[0]
+        if report.counts["sent"]:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await receipts.apply(conn, as_of, self.s)  # receipts that raced ahead
         return report
+
+    def _claim_args(self, x: Sending, as_of: datetime) -> tuple[Any, ...]:
+        o, t = x.outbound, x.template
+        assert o is not None and t is not None
+        route = self.channels.route(o.channel)
+        return (
+            o.notification_id,
+            o.channel,
+            o.address,
+            o.body,
+            o.subject,
+            t.template_id,
+            t.version,
+            route.adapter.provider if route is not None else None,
+            sms_segments(o),
+            self.name,
+            self.s.dispatch_lease_s,
+            as_of,
+        )
+
+    async def _send_and_record(
+        self, x: Sending, as_of: datetime, last_start: float, report: DispatchReport
+    ) -> None:
+        assert x.outbound is not None
+        result = await self._send(x.outbound, last_start, x.row)
+        if result is None:  # too late to start within the lease: due again, as it was
+            await self._in_own_transaction(
+                lambda conn: conn.execute(queries.RELEASE, x.row["notification_id"], self.name)
+            )
+            report.counts["released"] += 1
+            return
+        await self._record_outcome(x, result, as_of, report)
+
+    async def _record_outcome(
+        self, x: Sending, result: SendResult, as_of: datetime, report: DispatchReport
+    ) -> None:
+        """One message's outcome in a transaction of its own, if the claim is still ours."""
+
+        async def write(conn: asyncpg.Connection) -> None:
+            if await conn.fetchval(queries.RELEASE, x.row["notification_id"], self.name) is None:
+                log.warning("claim lost before its outcome was recorded")
+                report.counts["lost_claims"] += 1
+                return
+            await record(conn, [(x, result)], as_of, self.s, report.counts, apply_receipts=False)
+
+        await self._in_own_transaction(write)
+
+    async def _look_up(self, row: Any, as_of: datetime, report: DispatchReport) -> None:
+        """An expired claim at a provider that can be asked (recovery.py, ``lookup``)."""
+        route = self.channels.route(row["channel"])
+        assert route is not None
+        found: SendResult | Exception | None
+        async with self._gate:
+            try:
+                found = await asyncio.wait_for(
+                    route.adapter.lookup(  # type: ignore[attr-defined]
+                        row["notification_id"], row["claimed_address"], row["claimed_at"]
+                    ),
+                    self.call_timeout,
+                )
+            except Exception as exc:
+                found = exc
+
+        async def write(conn: asyncpg.Connection) -> None:
+            if await conn.fetchval(queries.RELEASE, row["notification_id"], self.name) is None:
+                return
+            if isinstance(found, Exception):
+                await recovery.mark_unknown(
+                    conn,
+                    row,
+                    f"lease expired; {route.adapter.provider} could not be asked whether it "
+                    f"accepted the message ({type(found).__name__})",
+                    as_of,
+                )
+                report.counts["unknown"] += 1
+            elif found is None:  # never accepted: due again, under the same id
+                await conn.execute(
+                    recovery.REQUEUE,
+                    row["notification_id"],
+                    f"lease expired; {route.adapter.provider} has no such message: sent again",
+                )
+                report.counts["requeued"] += 1
+            else:
+                await conn.execute(
+                    recovery.FOUND,
+                    row["notification_id"],
+                    found.provider,
+                    found.message_id,
+                    found.proof,
+                    row["sms_segments"],
+                )
+                report.counts["recovered"] += 1
+                report.counts["sent"] += 1
+                report.counts["sms_segments"] += row["sms_segments"] or 0
+
+        await self._in_own_transaction(write)
+
+    async def _in_own_transaction(self, write: Any) -> None:
+        """``write(conn)`` in a short transaction, tried again if the database is briefly away;
+        left to recovery (the lease) when it stays away."""
+        for attempt in range(RECORD_TRIES):
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await write(conn)
+                return
+            except (asyncpg.PostgresConnectionError, OSError, asyncpg.InterfaceError) as exc:
+                if attempt == RECORD_TRIES - 1:
+                    log.warning("outcome not recorded; the lease will recover it", error=repr(exc))
+                    raise
+                await asyncio.sleep(0.5 * 2**attempt)
 
     async def _decide(
         self, conn: asyncpg.Connection, rows: list[Any], as_of: datetime, report: DispatchReport
@@ -298,10 +461,11 @@ class Dispatcher:
         )
         return plan.Rules(quiet=own.quiet, cap=own.cap, contact_grace=self.rules.contact_grace)
 
-    async def _send(self, outbound: Outbound | None, row: Any) -> SendResult | None:
-        if outbound is None:
-            return None
-        # In the trace of the event that queued the message (its provider call a child span).
+    async def _send(self, outbound: Outbound, last_start: float, row: Any) -> SendResult | None:
+        """The provider's answer; None: not sent, the lease is too short to start now.
+
+        Sent in the trace of the event that queued the message (its provider call a child
+        span)."""
         trace = row["params"].get("trace") or {}
         with tracing.span_after(
             f"send {outbound.channel}",
@@ -312,9 +476,9 @@ class Dispatcher:
                 "propfee.message_type": outbound.message_type,
             },
         ):
-            return await self._send_now(outbound)
+            return await self._send_now(outbound, last_start)
 
-    async def _send_now(self, outbound: Outbound) -> SendResult:
+    async def _send_now(self, outbound: Outbound, last_start: float) -> SendResult | None:
         route = self.channels.route(outbound.channel)
         if route is None:
             return SendResult("failed", "none", error=f"no adapter for channel {outbound.channel}")
@@ -324,8 +488,10 @@ class Dispatcher:
             # provider counts more than its limit in a second.
             if route.bucket is not None:
                 await route.bucket.acquire()
+            if time.monotonic() > last_start:
+                return None
             try:
-                return await route.adapter.send(outbound)
+                return await asyncio.wait_for(route.adapter.send(outbound), self.call_timeout)
             except Exception as exc:  # an adapter bug is a retry, not a lost batch
                 log.warning("adapter raised", channel=outbound.channel, error=repr(exc))
                 return SendResult(
@@ -345,6 +511,10 @@ class Dispatcher:
                 await asyncio.wait_for(stop.wait(), timeout=self.s.dispatch_interval_s)
             except TimeoutError:
                 pass
+
+
+def _goes_out(x: Sending) -> bool:
+    return isinstance(x.decision, plan.Send) and x.outbound is not None
 
 
 def _cases_of(row: Any) -> list[tuple[str, str]]:

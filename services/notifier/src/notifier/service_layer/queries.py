@@ -13,6 +13,8 @@ ROW = """
 SELECT n.notification_id, n.community_id, n.unit_id, n.party_id, n.channel, n.requested_channel,
        n.message_type, n.subject_id, n.stage, n.essential, n.params, n.template, n.requested_at,
        n.attempts, n.tried_channels, n.provider, n.provider_message_id, n.proof,
+       n.address AS claimed_address, n.claimed_by, n.claimed_at, n.lease_until, n.decided_at,
+       n.sms_segments,
        p.party_id IS NOT NULL AS known, p.name, p.phone, p.email, p.wechat_openid, p.app_user_id,
        p.postal_address, p.locale,
        coalesce(pp.allowed_channels, p.allowed_channels) AS allowed,
@@ -46,6 +48,35 @@ EXPIRED = (
  ORDER BY n.requested_at, n.dedup_key LIMIT $2 FOR UPDATE OF n SKIP LOCKED"""
 )
 
+#: Claims whose lease ran out (``$1``: seconds more, against clock skew): their dispatcher
+#: died (or lost its database) between taking them and recording what the provider answered
+#: (service_layer/recovery.py).
+EXPIRED_LEASES = (
+    ROW
+    + f""" WHERE n.status = 'sending' AND n.lease_until < now() - make_interval(secs => $1)
+   AND {SHARD}
+ ORDER BY n.lease_until, n.dedup_key LIMIT $2 FOR UPDATE OF n SKIP LOCKED"""
+)
+
+#: A message decided and composed, claimed for sending by ``$10`` until now() + ``$11`` s:
+#: the text is kept as it will go out (staff read it if the outcome becomes unknown).
+CLAIM_SENDING = """
+UPDATE notifications SET status = 'sending', channel = $2, address = $3, body = $4,
+       subject_line = $5, template_id = $6, template_version = $7, provider = $8,
+       sms_segments = $9, claimed_by = $10, claimed_at = now(),
+       lease_until = now() + make_interval(secs => $11), decided_at = $12
+ WHERE notification_id = $1
+"""
+
+#: Take back one's own claim before recording its outcome (in the recording's transaction);
+#: no row: the claim was lost (its lease expired and recovery took the message over).
+RELEASE = """
+UPDATE notifications SET status = 'queued', claimed_by = NULL, lease_until = NULL,
+       sms_segments = NULL
+ WHERE notification_id = $1 AND status = 'sending' AND claimed_by = $2
+RETURNING notification_id
+"""
+
 #: Each claimed party, locked for the batch's transaction in one global order (no deadlock):
 #: a batch of another process that holds messages for the same party waits for this one to
 #: commit, then reads what it sent (GONE, HISTORY) before deciding.
@@ -57,11 +88,13 @@ SELECT pg_advisory_xact_lock(k)
 
 BY_IDS = ROW + " WHERE n.notification_id = ANY($1::text[]) FOR UPDATE OF n"
 
-#: Reminders that went out to these parties in the cap window.
+#: Reminders that went out to these parties in the cap window, or may have (being sent by
+#: another dispatcher, or their outcome unknown: counted at the instant they were decided).
 HISTORY = """
-SELECT party_id, subject_id, stage, sent_at FROM notifications
+SELECT party_id, subject_id, stage, coalesce(sent_at, decided_at) AS sent_at FROM notifications
  WHERE party_id = ANY($1::text[]) AND message_type = 'reminder'
-   AND sent_at > $2 AND sent_at <= $3
+   AND ((sent_at > $2 AND sent_at <= $3)
+        OR (status IN ('sending', 'unknown') AND decided_at > $2 AND decided_at <= $3))
 """
 
 #: What stops reminders of these units (pauses, payments, promises).
@@ -70,15 +103,17 @@ SELECT kind, unit_id, case_id, invoice_id, stops_before, reason FROM reminder_st
  WHERE unit_id = ANY($1::text[])
 """
 
-#: What already went out for these subjects (exactly once per subject, stage, channel).
+#: What already went out for these subjects (exactly once per subject, stage, channel), is
+#: going out (claimed by a dispatcher) or may have gone out (unknown: staff review it).
 GONE = """
 SELECT subject_id, message_type, coalesce(stage, '-') AS stage, channel FROM notifications
- WHERE subject_id = ANY($1::text[]) AND status IN ('sent', 'printing', 'posted', 'delivered')
+ WHERE subject_id = ANY($1::text[])
+   AND status IN ('sending', 'unknown', 'sent', 'printing', 'posted', 'delivered')
 """
 
 
 def scoped(query: str) -> str:
-    """``CLAIM`` or ``EXPIRED`` for one caller's communities (``$5``, ``$6`` =
+    """``CLAIM``, ``EXPIRED`` or ``EXPIRED_LEASES`` for one caller's communities (``$5``, ``$6`` =
     ``principal.sql_scope()``): a staff dispatch sends its own communities' messages only."""
     where = " WHERE "
     head, tail = query.split(where, 1)

@@ -60,6 +60,8 @@ async def record(
     as_of: datetime,
     s: NotifierSettings,
     counts: dict[str, int],
+    *,
+    apply_receipts: bool = True,
 ) -> None:
     gone, deferred, awaiting, suppressed, cancelled = [], [], [], [], []
     for x, r in done:
@@ -120,7 +122,7 @@ async def record(
     counts["deferred"] += len(deferred)
     counts["awaiting_contacts"] += len(awaiting)
     counts["suppressed"] += len(suppressed)
-    if any(a[1] == "sent" for a in gone):
+    if apply_receipts and any(a[1] == "sent" for a in gone):
         await receipts.apply(conn, as_of, s)  # receipts that raced ahead of this batch
 
 
