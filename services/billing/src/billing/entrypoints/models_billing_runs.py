@@ -203,3 +203,21 @@ class CommunityLateFeesOut(LateFeeAssessmentOut):
 
 class LateFeeAssessmentsOut(BaseModel):
     communities: list[CommunityLateFeesOut]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "communities": [
+                        {
+                            "community_id": "c-0001",
+                            "as_of": "2025-03-01",
+                            "invoices_assessed": 31,
+                            "changed": 4,
+                            "late_fee_outstanding_fen": 1520,
+                        }
+                    ]
+                }
+            ]
+        }
+    )
