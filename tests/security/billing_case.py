@@ -209,6 +209,11 @@ EXAMPLES = {
     "POST /communities/{community_id}/billing-runs": lambda ids: Example(
         json={"period_start": "2026-02-01"}),
     "POST /communities/{community_id}/late-fee-assessments": lambda ids: Example(json={}),
+    "GET /communities/{community_id}/billing-schedule": lambda ids: Example(),
+    "PUT /communities/{community_id}/billing-schedule": lambda ids: Example(
+        json={"cycle": "monthly", "run_day": 1, "enabled": True}),
+    "POST /billing-runs/due": lambda ids: Example(json={}),
+    "POST /late-fee-assessments": lambda ids: Example(json={}),
     "POST /invoices": lambda ids: Example(
         json=invoice_body(ids["unit_id"], ids["invoice_reference"])),
     "GET /invoices/{invoice_id}": lambda ids: Example(),
@@ -254,6 +259,10 @@ BILLING = SecuredService(
             # tested in services/billing/tests/integration/test_money_rules_http.py.
             "POST /communities/{community_id}/fee-schedules/import",
             "GET /audit",
+            # No id in the request: each acts on every community of the caller's own scope
+            # (another company's communities are never touched: test_billing_schedules_http).
+            "POST /billing-runs/due",
+            "POST /late-fee-assessments",
         }
     ),
 )
