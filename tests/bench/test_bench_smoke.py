@@ -21,7 +21,7 @@ import pytest
 
 from tests.support.fixtures import Infra
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 ROOT = Path(__file__).resolve().parents[2]
 

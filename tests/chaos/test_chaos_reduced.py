@@ -23,7 +23,7 @@ from chaos.infra import INFRA, ROOT
 from chaos.netns import available as netns_available
 from chaos.run import Site, reduced_plan, run_plan
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 SITE = Site(
     home=ROOT / ".local" / "chaos-test",

@@ -20,7 +20,7 @@ from demo.world import build
 from sandbox import Sandbox
 from tests.support.processes import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 
 def test_same_seed_same_community() -> None:

@@ -29,7 +29,7 @@ from propfee.topics import PRODUCTION_REPLICATION, all_topics
 from tests.support.fixtures import wait_until
 from tests.support.kafka_cluster import NODES, Cluster, kafka_cluster
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.integration, pytest.mark.long, pytest.mark.timeout(400)]
 
 TOPIC = PaymentReceived.topic()  # 6 partitions, led by all three nodes
 

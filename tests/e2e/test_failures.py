@@ -14,7 +14,7 @@ from tests.support.billing_api import create_unit, invoice_body, setup_community
 from tests.support.fixtures import wait_until
 from tests.support.kafka import read_topic
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 UNITS = 10
 

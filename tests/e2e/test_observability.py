@@ -19,7 +19,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from tests.support.fixtures import wait_until
 from tests.support.processes import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 UNIT_ROUTE = 'route="/units/{unit_id}"'
 

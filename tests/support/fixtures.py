@@ -15,6 +15,7 @@ which ``propfee.settings.migration_url_for`` finds the owner's. With
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import secrets
 import subprocess
@@ -62,7 +63,13 @@ def infra() -> Infra:
     env = {**os.environ, "PROPFEE_INFRA_SKIP_PY_CHECK": "1"}
     external_pg = os.environ.get("PROPFEE_TEST_DATABASE_URL")
     if not (external_kafka and external_pg):
-        subprocess.run(["bash", str(INFRA), "up"], check=True, env=env, timeout=900)
+        # Parallel workers (pytest -n) each ask for the infrastructure: one starts it, the
+        # others wait on the lock and then find it up.
+        home = Path(os.environ.get("PROPFEE_HOME", ROOT / ".local"))
+        home.mkdir(parents=True, exist_ok=True)
+        with open(home / "infra-up.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            subprocess.run(["bash", str(INFRA), "up"], check=True, env=env, timeout=900)
     # A developer's shell may name the owner role of the real service databases; a test's
     # service must migrate its own test database (derived from the URL the test gives it).
     for name in [n for n in os.environ if n.endswith("_MIGRATION_DATABASE_URL")]:

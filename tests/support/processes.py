@@ -45,6 +45,8 @@ class ServiceProcess:
             f"{prefix}_RELAY_POLL_INTERVAL_S": "0.5",
             f"{prefix}_CONSUMER_BACKOFF_INITIAL_S": "0.05",
             f"{prefix}_STARTUP_BACKOFF_MAX_S": "2",
+            # A killed process's partitions move to the survivors after 10 s, not 30 s.
+            f"{prefix}_CONSUMER_SESSION_TIMEOUT_MS": "10000",
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "PROPFEE_TOPIC_PREFIX": topic_prefix,
             **(env or {}),

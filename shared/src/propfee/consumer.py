@@ -188,6 +188,7 @@ class EventConsumer:
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 5.0,
         max_poll_records: int = 200,
+        session_timeout_ms: int = 30000,
         client_id: str | None = None,
         security: KafkaSecurity | None = None,
         revoke_grace_s: float = 20.0,
@@ -210,6 +211,7 @@ class EventConsumer:
         self._backoff_initial = backoff_initial_s
         self._backoff_max = backoff_max_s
         self._max_poll_records = max_poll_records
+        self._session_timeout_ms = session_timeout_ms
         self._client_id = client_id or f"propfee-{group}"
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
@@ -258,8 +260,8 @@ class EventConsumer:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=self._max_poll_records,
-            session_timeout_ms=30000,
-            heartbeat_interval_ms=3000,
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(1000, self._session_timeout_ms // 10),
             max_poll_interval_ms=300000,
             **client_kwargs(self._security),
         )

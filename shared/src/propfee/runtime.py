@@ -154,6 +154,7 @@ class ServiceRuntime:
                 backoff_initial_s=s.consumer_backoff_initial_s,
                 backoff_max_s=s.consumer_backoff_max_s,
                 max_poll_records=s.consumer_max_poll_records,
+                session_timeout_ms=s.consumer_session_timeout_ms,
                 security=self.kafka_security,
             )
             self._tasks.append(

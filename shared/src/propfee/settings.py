@@ -106,6 +106,9 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_initial_s: float = 0.2
     consumer_backoff_max_s: float = 5.0
     consumer_max_poll_records: int = 1000
+    # How long the group waits for a silent member (a killed pod) before giving its partitions
+    # to another: the bound on the stall after a kill -9. Heartbeats go every tenth of it.
+    consumer_session_timeout_ms: int = Field(default=30000, ge=6000, le=300000)
     # Inbox pruning: a consumed event id is remembered for its topics' retention plus their
     # dead-letter topics' plus this margin (propfee.consumer.inbox_horizon), then forgotten.
     inbox_retention_margin_days: int = Field(default=7, ge=0)
