@@ -436,7 +436,8 @@ def run_suite(
     info["load_before"] = loadavg()
     log_dir = out_dir / ("logs-smoke" if smoke else "logs")
     ceiling_cmd = ["python", "-m", "bench.ceilings", "--connections", str(connections)]
-    ceiling_cmd += ["--smoke"] if smoke else []
+    # Smoke: the webhook benchmark's smoke command uses the Python client; so does its ceiling.
+    ceiling_cmd += ["--smoke", "--client", "python"] if smoke else []
     say(f"ceilings: {shlex.join(ceiling_cmd)}")
     code, out, _err, secs = run_script(
         ceiling_cmd, timeout=300 if smoke else 900, log=log_dir / "ceilings.log"
