@@ -12,7 +12,9 @@ registry lists that does not exist fails here too.
 
 from __future__ import annotations
 
+import itertools
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -195,6 +197,7 @@ async def test_dunning_webhook_hold(
             procs[name].start(wait=False)
         for proc in procs.values():
             proc.wait_ready(timeout=120)
+        clock = [("services ready", time.monotonic())]
         urls = {name: proc.url for name, proc in procs.items()}
         config = DemoConfig(
             seed=11, households=30, months=1, start=date(2026, 1, 1), bootstrap=kafka,
@@ -210,11 +213,13 @@ async def test_dunning_webhook_hold(
         try:
             await wait_ready(api)
             await sim.setup()
+            clock.append(("demo set-up", time.monotonic()))
             await sim.feed.start()
             await sim.settle.start()
             try:
                 await sim.simulate_day(config.start)  # the 1st: the billing run
                 await sim.settle.settle()  # every invoice reached dunning: cases open
+                clock.append(("the 1st", time.monotonic()))
             finally:
                 await sim.feed.stop()
                 await sim.settle.stop()
@@ -232,6 +237,8 @@ async def test_dunning_webhook_hold(
         *("--sandbox", str(tmp_path / "sandbox"), "--sandbox-port", str(port)),
         *("--smtp-port", str(smtp_port)),
     )
+    clock.append(("the script", time.monotonic()))
+    print(", ".join(f"{b[0]} {b[1] - a[1]:.1f} s" for a, b in itertools.pairwise(clock)))
     out = outcome.stdout
     paid = number(r"(\d+) payments, concurrency 2, [\d.]+ s: webhook → hold", out)
     assert 1 <= paid <= 5
