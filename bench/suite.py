@@ -234,7 +234,8 @@ def by_name(name: str) -> Bench:
 @dataclass
 class Outcome:
     """One script's run: status ``ok``, ``failed``, ``timeout``, ``no BENCH line``,
-    ``wrong BENCH name``, ``missing`` or ``skipped``."""
+    ``wrong BENCH name``, ``missing`` (failures), or ``skipped`` (needs ``make demo``) or
+    ``not run`` (left out by ``--only``)."""
 
     name: str
     title: str
@@ -251,6 +252,11 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+def shown(bench: Bench, smoke: bool, extra: Sequence[str] = ()) -> str:
+    """The command as a person types it (results.md)."""
+    return shlex.join(["uv", "run", *bench.command(smoke, extra)])
 
 
 def run_script(
@@ -297,8 +303,7 @@ def run_bench(
     timeout: float | None = None,
 ) -> Outcome:
     command = bench.command(smoke, extra)
-    shown = shlex.join(["uv", "run", *command])
-    outcome = Outcome(bench.name, bench.title, shown, "missing")
+    outcome = Outcome(bench.name, bench.title, shown(bench, smoke, extra), "missing")
     if not (ROOT / bench.script).is_file():
         outcome.reason = f"{bench.script} does not exist"
         return outcome
@@ -447,23 +452,27 @@ def run_suite(
     ceiling_status = "ok" if code == 0 and line else f"failed (exit {code})"
     for text in out.splitlines()[:-1]:
         say(f"  {text}")
-    benches = [b for b in REGISTRY if not only or b.name in only]
     entries, failures = [], []
-    for bench in benches:
+    for bench in REGISTRY:
+        if only and bench.name not in only:
+            outcome = Outcome(bench.name, bench.title, shown(bench, smoke), "not run")
+            outcome.reason = "not among --only"
+            entries.append(judged(bench, outcome, ceilings, smoke))
+            continue
         if bench.needs_demo and not with_demo:
-            outcome = Outcome(bench.name, bench.title, shlex.join(bench.command(smoke)), "skipped")
+            outcome = Outcome(bench.name, bench.title, shown(bench, smoke), "skipped")
             outcome.reason = "needs the services of a running `make demo` (--with-demo)"
         else:
             say(f"{bench.name}: {shlex.join(bench.command(smoke))}")
             outcome = run_bench(bench, smoke=smoke, log_dir=log_dir)
         entry = judged(bench, outcome, ceilings, smoke)
         entries.append(entry)
-        shown = ", ".join(f"{c['key']} {results.number(c['value'])} "
+        ratios = ", ".join(f"{c['key']} {results.number(c['value'])} "
                           f"({results.ratio_text(c['ratio'])} the ceiling)"
                           for c in entry["compared"])  # fmt: skip
         say(f"  {outcome.status}{': ' + outcome.reason if outcome.reason else ''}"
-            f"{'; ' + shown if shown else ''}; {entry['verdict']}")  # fmt: skip
-        if outcome.status not in ("ok", "skipped"):
+            f"{'; ' + ratios if ratios else ''}; {entry['verdict']}")  # fmt: skip
+        if outcome.status not in ("ok", "skipped", "not run"):
             failures.append(bench.name)
     if ceiling_status != "ok":
         failures.insert(0, "ceilings")
