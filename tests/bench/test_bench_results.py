@@ -257,3 +257,53 @@ def test_python_is_this_interpreter() -> None:
     assert by_name("billing_run").command(False)[0] == "python"
     assert sys.executable  # run_script swaps "python" for it
     assert signal.SIGINT  # the timeout's first signal
+
+
+def test_the_suite_fails_on_a_broken_or_missing_script_and_writes_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import suite
+
+    good = tmp_path / "good.py"
+    good.write_text(
+        "import json\nprint('BENCH ' + json.dumps({'name': 'good', 'figures': {'seconds': 3}}))\n"
+    )
+    bad = tmp_path / "bad.py"
+    bad.write_text("print('forgot the BENCH line')\n")
+    goal = (Goal(("seconds",), "<=", 5, "s"),)
+    compare = (Compare(("seconds",), lambda c, f: c["copy_s"], "COPY time", "s"),)
+    registry = (
+        Bench("good", "works", str(good), (), (), goal, compare),
+        Bench("bad", "no line", str(bad), (), ()),
+        Bench("gone", "not merged", "bench/nowhere/bench_gone.py", (), ()),
+        Bench("demo_only", "needs the demo", str(good), (), (), needs_demo=True),
+        Bench("other", "left out", str(good), (), ()),
+    )
+    monkeypatch.setattr(suite, "REGISTRY", registry)
+    monkeypatch.setattr(suite, "machine", lambda: {"cpu": "test CPU", "cores": 2})
+    real = suite.run_script
+
+    def fake_ceilings(command, **kwargs):  # type: ignore[no-untyped-def]
+        if command[:3] == ["python", "-m", "bench.ceilings"]:
+            line = {"name": "ceilings", "figures": {"copy_s": 1.5}}
+            return 0, "COPY ...\nBENCH " + json.dumps(line) + "\n", "", 0.1
+        return real(command, **kwargs)
+
+    monkeypatch.setattr(suite, "run_script", fake_ceilings)
+    status = suite.main(["--out", str(tmp_path / "out"), "--only", "good,bad,gone,demo_only"])
+    assert status == 1
+    run = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert run["failures"] == ["bad", "gone"]
+    statuses = {b["name"]: b["status"] for b in run["benchmarks"]}
+    assert statuses == {
+        "good": "ok",
+        "bad": "no BENCH line",
+        "gone": "missing",
+        "demo_only": "skipped",
+        "other": "not run",
+    }
+    [good_entry] = [b for b in run["benchmarks"] if b["name"] == "good"]
+    assert good_entry["compared"][0]["ratio"] == 2.0 and good_entry["verdict"] == "met"
+    text = (tmp_path / "out" / "results.md").read_text()
+    assert "Status: **failed: bad, gone**" in text and "| CPU | test CPU |" in text
+    assert "| seconds | 3 s | 1.5 s | 2.00× | COPY time |" in text
