@@ -377,13 +377,14 @@ async def measure(
     only: tuple[str, ...] = KINDS,
     connections: int = 32,
     client: str = "auto",
+    lines: int = 2,
     say: Any = print,
 ) -> dict[str, float]:
     """Every ceiling asked for, one after the other (never two at once: they share cores)."""
     size = SMOKE if smoke else FULL
     figures: dict[str, float] = {}
     if "copy" in only:
-        figures |= await copy_rate(size["copy_rows"])
+        figures |= await copy_rate(size["copy_rows"], lines)
         say(
             f"COPY: {figures['copy_invoices']:,} invoices (+{figures['copy_lines_per_invoice']} "
             f"lines each) in {figures['copy_s']:.2f} s = {figures['copy_invoices_per_s']:,}/s; "
@@ -415,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(KINDS), help=f"some of {','.join(KINDS)}")
     parser.add_argument("--connections", type=int, default=32, help="bare endpoint's load")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--lines", type=int, default=2, help="invoice_lines per COPY'd invoice")
     args = parser.parse_args(argv)
     only = tuple(k.strip() for k in args.only.split(",") if k.strip())
     unknown = set(only) - set(KINDS)
@@ -428,7 +430,13 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     try:
         figures = asyncio.run(
-            measure(smoke=args.smoke, only=only, connections=args.connections, client=args.client)
+            measure(
+                smoke=args.smoke,
+                only=only,
+                connections=args.connections,
+                client=args.client,
+                lines=args.lines,
+            )
         )
     except (KeyboardInterrupt, Interrupted):
         print("interrupted", file=sys.stderr)
