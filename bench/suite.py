@@ -533,7 +533,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
     out_dir = args.out or (ROOT / ".local" / "bench" if args.smoke else ROOT / "bench")
-    command = shlex.join(["uv", "run", "python", "-m", "bench", *(argv or sys.argv[1:])])
+    given = list(argv if argv is not None else sys.argv[1:])
+    for at, arg in enumerate(given):  # the note is written apart, not in the command
+        if arg == "--note":
+            del given[at : at + 2]
+            break
+        if arg.startswith("--note="):
+            del given[at]
+            break
+    command = shlex.join(["uv", "run", "python", "-m", "bench", *given])
     try:
         run, status = run_suite(
             smoke=args.smoke, only=only, with_demo=args.with_demo, out_dir=out_dir,

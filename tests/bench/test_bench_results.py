@@ -290,9 +290,12 @@ def test_the_suite_fails_on_a_broken_or_missing_script_and_writes_results(
         return real(command, **kwargs)
 
     monkeypatch.setattr(suite, "run_script", fake_ceilings)
-    status = suite.main(["--out", str(tmp_path / "out"), "--only", "good,bad,gone,demo_only"])
+    out = str(tmp_path / "out")
+    status = suite.main(["--out", out, "--only", "good,bad,gone,demo_only", "--note", "Busy."])
     assert status == 1
     run = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert run["command"] == f"uv run python -m bench --out {out} --only good,bad,gone,demo_only"
+    assert run["note"] == "Busy."
     assert run["failures"] == ["bad", "gone"]
     statuses = {b["name"]: b["status"] for b in run["benchmarks"]}
     assert statuses == {
