@@ -51,13 +51,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from propfee.cloudevents import CloudEvent
 from propfee.events import InvoiceIssued
 from propfee.kafka import client_kwargs, delete_topics, ensure_topics
-from propfee.settings import LOCAL_PG, LOCAL_PG_OWNER
+from propfee.settings import LOCAL_PG_OWNER
 from propfee.topics import all_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 ADMIN = os.environ.get("PROPFEE_TEST_DATABASE_URL", f"{LOCAL_PG_OWNER}/postgres")
-BASE = ADMIN.rsplit("/", 1)[0] if "PROPFEE_TEST_DATABASE_URL" in os.environ else LOCAL_PG
 CHUNK = 5000  # billing.service_layer.runs.CHUNK
 
 #: Sizes: full (``make bench``) and smoke (CI).
