@@ -183,8 +183,9 @@ def markdown(run: Mapping[str, Any]) -> str:
         "| --- | --- | --- | --- |",
     ]
     for b in run["benchmarks"]:
-        goals = "; ".join(j["goal"] for j in b["goals"]) or "—"
+        goals = "; ".join(b.get("goals_wanted") or [j["goal"] for j in b["goals"]]) or "—"
         shown = b["verdict"] if b["status"] == "ok" else "—"
+        shown = f"**{shown}**" if shown == "not met" else shown
         out.append(f"| {b['name']} ({b['title']}) | {b['status']} | {goals} | {shown} |")
     out += ["", "## Ceilings", ""]
     ceilings = run["ceilings"]

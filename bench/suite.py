@@ -469,7 +469,7 @@ def run_suite(
         entries.append(entry)
         ratios = ", ".join(f"{c['key']} {results.number(c['value'])} "
                           f"({results.ratio_text(c['ratio'])} the ceiling)"
-                          for c in entry["compared"])  # fmt: skip
+                          for c in entry["compared"] if outcome.figures)  # fmt: skip
         say(f"  {outcome.status}{': ' + outcome.reason if outcome.reason else ''}"
             f"{'; ' + ratios if ratios else ''}; {entry['verdict']}")  # fmt: skip
         if outcome.status not in ("ok", "skipped", "not run"):
