@@ -310,3 +310,14 @@ def test_the_suite_fails_on_a_broken_or_missing_script_and_writes_results(
     text = (tmp_path / "out" / "results.md").read_text()
     assert "Status: **failed: bad, gone**" in text and "| CPU | test CPU |" in text
     assert "| seconds | 3 s | 1.5 s | 2.00× | COPY time |" in text
+
+
+def test_the_produce_ceiling_sends_real_invoice_issued_events() -> None:
+    from bench.ceilings import invoice_event, record_bytes
+    from propfee.events import InvoiceIssued
+
+    key, value, headers = invoice_event(7)
+    event = InvoiceIssued.model_validate_json(value)  # the contract's model accepts it
+    assert key == event.unit_id.encode() and len(event.lines) == 2
+    assert dict(headers)["ce_type"] == InvoiceIssued.ce_type().encode()
+    assert 600 < record_bytes(key, value, headers) < 3000
