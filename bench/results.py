@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -141,12 +141,6 @@ def ratio_text(ratio: float | None) -> str:
     return "—" if ratio is None else f"{ratio:.2f}×"
 
 
-@dataclass
-class Section:
-    title: str
-    lines: list[str] = field(default_factory=list)
-
-
 def markdown(run: Mapping[str, Any]) -> str:
     """``bench/results.md`` from the run (the same dict as ``results.json``)."""
     machine = run["machine"]
@@ -187,7 +181,15 @@ def markdown(run: Mapping[str, Any]) -> str:
         shown = b["verdict"] if b["status"] == "ok" else "—"
         shown = f"**{shown}**" if shown == "not met" else shown
         out.append(f"| {b['name']} ({b['title']}) | {b['status']} | {goals} | {shown} |")
-    out += ["", "## Ceilings", ""]
+    out += [
+        "",
+        "Each figure is set beside a ceiling measured in the same run (below); the ratio is "
+        "figure / ceiling: for a time, how many times the ceiling it took; for a rate, the "
+        "fraction of the ceiling reached. A goal whose figure is missing is not met.",
+        "",
+        "## Ceilings",
+        "",
+    ]
     ceilings = run["ceilings"]
     out.append(f"Command: `{ceilings['command']}`; status {ceilings['status']}.")
     out += ["", "| figure | value |", "| --- | --- |"]
