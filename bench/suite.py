@@ -336,10 +336,15 @@ def run_bench(
 
 def judged(bench: Bench, outcome: Outcome, ceilings: Figures, smoke: bool) -> dict[str, Any]:
     """The outcome beside its ceilings and goals, as results.json holds it. At smoke size the
-    goals (written for full sizes) are not judged."""
-    compared = results.compare(bench.compare, outcome.figures, ceilings)
-    goals = [] if smoke else results.judge(bench.goals, outcome.figures, compared)
-    verdict = "smoke size: not judged" if smoke else results.verdict(goals)
+    goals (written for full sizes) are not judged, nor anything of a script that did not run
+    to its BENCH line."""
+    compared = results.compare(bench.compare, outcome.figures, ceilings) if outcome.ok else []
+    judging = outcome.ok and not smoke
+    goals = results.judge(bench.goals, outcome.figures, compared) if judging else []
+    if not outcome.ok:
+        verdict = f"not judged: {outcome.status}"
+    else:
+        verdict = "smoke size: not judged" if smoke else results.verdict(goals)
     return {
         "name": bench.name,
         "title": bench.title,
