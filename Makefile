@@ -8,7 +8,7 @@ TEST_WORKERS ?= 2
 export UV_LINK_MODE ?= copy
 
 .PHONY: help sync demo up down status logs test unit lint fmt typecheck contracts contracts-check \
-	openapi openapi-check client chaos
+	openapi openapi-check client chaos bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -20,6 +20,10 @@ sync: ## install Python, the locked dependencies (uv workspace) and the Debian p
 
 chaos: sync ## the fault suite on its own PostgreSQL and 3-broker Kafka: kills, restarts, link cuts; report in chaos-report/ (ARGS="--plan reduced")
 	$(UV) run --frozen python -m chaos $(ARGS)
+
+bench: sync ## every benchmark beside its same-run ceilings (COPY, raw produce/consume, bare endpoint): bench/results.md (ARGS="--smoke", "--only billing_run", "--list")
+	bash deploy/local/infra.sh up
+	$(UV) run --frozen python -m bench $(ARGS)
 
 demo: sync ## the main job: a year of a 1,236-household community through all four services (ARGS="--seed 7 --households 1236 --months 12")
 	bash deploy/local/infra.sh up

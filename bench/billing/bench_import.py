@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import csv
 import io
+import json
 import secrets
 import time
 from datetime import UTC, date, datetime
@@ -61,20 +62,33 @@ async def main() -> None:
                     datetime.now(UTC),
                 )
         data = ledger(args.rows)
-        for attempt in ("first import", "same file again"):
+        figures: dict[str, float] = {}
+        for attempt, key in (("first import", "first"), ("same file again", "again")):
             start = time.perf_counter()
             report = await import_ledger(
                 pool, "c", data, "ledger.csv", opening_as_of=date(2025, 1, 1)
             )
+            seconds = time.perf_counter() - start
+            figures |= {
+                f"{key}_s": round(seconds, 3),
+                f"{key}_rows": report.total_rows,
+                f"{key}_errors": len(report.errors),
+                f"{key}_units_created": report.units_created,
+                f"{key}_arrears_invoices": report.arrears_invoices,
+            }
             print(
                 f"{attempt}: {report.total_rows} rows, {len(report.errors)} errors, "
                 f"{report.units_created} units created, {report.arrears_invoices} arrears "
-                f"invoices, in {time.perf_counter() - start:.2f}s"
+                f"invoices, in {seconds:.2f}s"
             )
+        figures["rows"] = args.rows
+        figures["rows_per_s"] = round(args.rows / figures["first_s"])
     finally:
         await pool.close()
         await admin.execute(f'DROP DATABASE "{tag}" WITH (FORCE)')
         await admin.close()
+    # The result contract of `make bench` (bench/suite.py): the last stdout line.
+    print("BENCH " + json.dumps({"name": "billing_import", "figures": figures}))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import socket
@@ -133,6 +134,9 @@ async def main(rate: int, seconds: int, cases: int) -> None:
             ) + f", max={max(latencies):.3f}")  # fmt: skip
         if len(latencies) < total:
             raise SystemExit(f"FAILED: {total - len(latencies)} payments set no hold in 120 s")
+        figures = {"payments": total, "holds": len(latencies), "produced_per_s": round(achieved)}
+        figures |= {f"p{p}_s": round(pct(latencies, p), 4) for p in (50, 95, 99)}
+        figures["max_s"] = round(max(latencies), 4)
     finally:
         if proc is not None:
             proc.terminate()
@@ -140,6 +144,8 @@ async def main(rate: int, seconds: int, cases: int) -> None:
         await delete_topics(KAFKA, [prefix + t.name for t in all_topics()])
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+    # The result contract of `make bench` (bench/suite.py): the last stdout line.
+    print("BENCH " + json.dumps({"name": "dunning_hold", "figures": figures}))
 
 
 if __name__ == "__main__":

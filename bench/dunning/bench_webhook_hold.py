@@ -121,6 +121,17 @@ async def main(args: argparse.Namespace) -> None:
     out = Path(args.json) if args.json else None
     if out:
         out.write_text(json.dumps({"ms": ms, "wall_s": wall}, indent=1))
+    figures = {
+        "payments": len(ms),
+        "concurrency": args.concurrency,
+        "wall_s": round(wall, 3),
+        "p50_ms": round(statistics.median(ms), 1),
+        "p95_ms": round(percentile(ms, 0.95), 1),
+        "p99_ms": round(percentile(ms, 0.99), 1),
+        "max_ms": round(max(ms), 1),
+    }
+    # The result contract of `make bench` (bench/suite.py): the last stdout line.
+    print("BENCH " + json.dumps({"name": "webhook_hold", "figures": figures}))
 
 
 if __name__ == "__main__":

@@ -1,60 +1,41 @@
-"""Every benchmark script under bench/ runs at a smoke size, so none can rot.
+"""Every benchmark of ``make bench`` runs at its smoke size, so none can rot.
 
-Each script is run as it is run by hand (``python bench/<service>/<script>.py``, a subprocess
-from the repository root) against the real local Kafka and PostgreSQL, with a timeout, and must
-exit 0 and print its result lines; the assertions read those lines (the counts reported equal
-the sizes asked for, every check the script makes passed). The figures themselves are not
-asserted: a timed test is not a benchmark (bench/README.md, "Smoke runs in CI"). Each script
-creates its own database and topic prefix (random names) and removes them, so runs never meet.
+One home: the registry (``bench.suite.REGISTRY``). Each entry's smoke command is run as the
+suite runs it (``bench.suite.run_bench``: ``python bench/<service>/<script>.py`` as a subprocess
+from the repository root, with a timeout and SIGINT first so the script drops its database and
+topics) against the real local Kafka and PostgreSQL, and must exit 0 and end its stdout with
+``BENCH {json}`` of its name; the assertions then read its result lines and figures (the counts
+reported equal the sizes asked for, every check the script makes passed). The figures
+themselves are not asserted: a timed test is not a benchmark (bench/README.md). A script the
+registry lists that does not exist fails here too.
 """
 
 from __future__ import annotations
 
-import os
+import itertools
 import re
-import signal
-import subprocess
-import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from bench import ceilings as ceiling_mod
+from bench.results import parse_bench_line
+from bench.suite import REGISTRY, Bench, Outcome, by_name, run_bench, run_script
 from tests.support.fixtures import Infra
 
 pytestmark = [pytest.mark.integration, pytest.mark.long]
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def run_bench(infra: Infra, script: str, *args: str, timeout: float = 120.0) -> str:
-    """Run ``bench/<script>`` with ``args``; its stdout when it exits 0, a failure otherwise.
-    On timeout the script gets SIGINT first, so that its ``finally`` drops its database and
-    topics, then SIGKILL."""
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers}
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / script), *args],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+def run(infra: Infra, bench: Bench, *extra: str) -> Outcome:
+    outcome = run_bench(
+        bench, smoke=True, extra=extra, env={"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers}
     )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        pytest.fail(
-            f"{script} {' '.join(args)}: no result after {timeout:.0f}s\n{out}\n{err[-3000:]}"
-        )
-    assert proc.returncode == 0, f"{script} exited {proc.returncode}\n{out}\n{err[-3000:]}"
-    print(f"$ {script} {' '.join(args)}\n{out}")  # shown by pytest -s or -rP
-    return out
+    detail = f"{outcome.command}\n{outcome.stdout}\n{outcome.stderr[-3000:]}"
+    assert outcome.status == "ok", f"{bench.name}: {outcome.status} {outcome.reason}\n{detail}"
+    print(f"$ {outcome.command}\n{outcome.stdout}")  # shown by pytest -s or -rP
+    return outcome
 
 
 def number(pattern: str, text: str) -> int:
@@ -64,8 +45,11 @@ def number(pattern: str, text: str) -> int:
     return int(found.group(1).replace(",", ""))
 
 
-def test_billing_run(infra: Infra) -> None:
-    out = run_bench(infra, "billing/bench_run.py", "--units", "200", "--payments", "20")
+# What each script's smoke run must have printed (its text and its BENCH figures).
+Check = Callable[[str, dict[str, float]], None]
+
+
+def billing_run(out: str, figures: dict[str, float]) -> None:
     assert number(r"prepared (\d+) units", out) == 200
     # One invoice per unit (parking on its owner's invoice), every one of them on Kafka.
     assert number(r"units billed: \d+; invoices: (\d+)", out) == 200
@@ -75,8 +59,7 @@ def test_billing_run(infra: Infra) -> None:
     assert re.search(r"= \d+ payments/s", out), out
 
 
-def test_billing_import(infra: Infra) -> None:
-    out = run_bench(infra, "billing/bench_import.py", "--rows", "200")
+def billing_import(out: str, figures: dict[str, float]) -> None:
     first = re.search(
         r"first import: (\d+) rows, (\d+) errors, (\d+) units created, (\d+) arrears", out
     )
@@ -88,10 +71,11 @@ def test_billing_import(infra: Infra) -> None:
         r"same file again: (\d+) rows, (\d+) errors, (\d+) units created, (\d+) arr", out
     )
     assert again and tuple(map(int, again.groups())) == (200, 0, 0, 0), out
+    assert figures["first_units_created"] == 200 and figures["first_arrears_invoices"] == arrears
+    assert figures["again_units_created"] == 0 and figures["again_arrears_invoices"] == 0
 
 
-def test_dunning_sweep(infra: Infra) -> None:
-    out = run_bench(infra, "dunning/bench_sweep.py", "--cases", "2000")
+def dunning_sweep(out: str, figures: dict[str, float]) -> None:
     assert number(r"loaded ([\d,]+) cases", out) == 2000
     first = re.search(r"first sweep: [\d.]+ s; cases ([\d,]+), escalated ([\d,]+)", out)
     assert first, out
@@ -102,30 +86,21 @@ def test_dunning_sweep(infra: Infra) -> None:
     assert number(r"outbox rows: ([\d,]+)", out) == escalated  # one event per escalation
 
 
-def test_dunning_hold(infra: Infra) -> None:
-    out = run_bench(
-        infra, "dunning/bench_hold.py", "--rate", "50", "--seconds", "2", "--cases", "200"
-    )
+def dunning_hold(out: str, figures: dict[str, float]) -> None:
     assert number(r"payments produced: ([\d,]+)", out) == 100
     assert number(r"holds recorded: ([\d,]+)", out) == 100
     assert re.search(r"latency produce -> hold \(s\): p50=[\d.]+, p95=[\d.]+, p99=[\d.]+", out)
+    assert figures["payments"] == figures["holds"] == 100 and figures["p99_s"] > 0
 
 
-def test_notifier_sms(infra: Infra) -> None:
-    out = run_bench(infra, "notifier/bench_sms.py", "--count", "200")
+def sms_dispatch(out: str, figures: dict[str, float]) -> None:
     assert "'sent': 200" in out.split("dispatch report:")[1].splitlines()[0], out
     assert "database: sent=200, distinct provider ids=200" in out
     assert "'throttled': 0" in out and "'bad_signatures': 0" in out
-    assert out.rstrip().splitlines()[-1] == "OK"
+    assert "OK" in out.splitlines(), out
 
 
-def test_payments_wechatpay(infra: Infra) -> None:
-    # wrk may be absent (CI installs nothing for it): the script's pure-Python client.
-    out = run_bench(
-        infra,
-        "payments/bench_wechatpay.py",
-        *("--client", "python", "--notes", "1500", "--duration", "1", "--connections", "4"),
-    )
+def wechatpay_webhooks(out: str, figures: dict[str, float]) -> None:
     sent = number(r"notifications sent (\d+)", out)
     assert sent > 0
     assert number(r"payments recorded: (\d+)", out) == sent
@@ -137,15 +112,70 @@ def test_payments_wechatpay(infra: Infra) -> None:
     assert out.count("  ok ") == 6, out
 
 
+def nothing_more(out: str, figures: dict[str, float]) -> None:
+    """New scripts (merged by the lead): exit 0 and the BENCH line are the contract."""
+    assert figures, out
+
+
+CHECKS: dict[str, Check] = {
+    "billing_run": billing_run,
+    "allocation": nothing_more,
+    "wechatpay_webhooks": wechatpay_webhooks,
+    "dunning_sweep": dunning_sweep,
+    "sms_dispatch": sms_dispatch,
+    "demo": nothing_more,
+    "billing_import": billing_import,
+    "dunning_hold": dunning_hold,
+}
+
+
+def test_every_benchmark_has_its_checks() -> None:
+    assert set(CHECKS) | {"webhook_hold"} == {b.name for b in REGISTRY}
+
+
+@pytest.mark.parametrize(
+    "bench", [b for b in REGISTRY if not b.needs_demo], ids=lambda b: b.name
+)  # fmt: skip
+def test_benchmark_smoke(infra: Infra, bench: Bench) -> None:
+    outcome = run(infra, bench)
+    CHECKS[bench.name](outcome.stdout, outcome.figures)
+
+
+def test_ceilings_smoke(infra: Infra) -> None:
+    """``python -m bench.ceilings --smoke``, as the suite runs it first: every ceiling a
+    positive figure (the bare endpoint with the Python client: CI has no wrk)."""
+    code, out, err, _ = run_script(
+        ["python", "-m", "bench.ceilings", "--smoke", "--client", "python"],
+        timeout=180,
+        env={"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers},
+    )
+    assert code == 0, f"{out}\n{err[-3000:]}"
+    line = parse_bench_line(out)
+    assert line and line["name"] == "ceilings", out
+    figures = line["figures"]
+    assert figures["copy_invoices"] == ceiling_mod.SMOKE["copy_rows"]
+    assert figures["produce_events"] == figures["consume_events"] == ceiling_mod.SMOKE["events"]
+    for key in ("copy_invoices_per_s", "update_rows_per_s", "produce_events_per_s",
+                "consume_events_per_s", "event_bytes", "bare_per_s", "bare_p99_ms"):  # fmt: skip
+        assert figures[key] > 0, key
+    assert figures["bare_non_2xx"] == 0
+    assert 600 < figures["event_bytes"] < 3000, "an InvoiceIssued CloudEvent's size"
+
+
 async def test_dunning_webhook_hold(
     infra: Infra, create_database, services, test_prefix, kafka, dev_issuer, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    """The script measures on the demo's running services: a month of a small demo community
-    (the same code as ``make demo``) on this test's services, then the script pointed at them."""
+    """The script measures on the demo's running services: the first day of a small demo
+    community (the same code as ``make demo``: its set-up, then the 1st of the month, whose
+    billing run opens a case per household that has not paid yet) on this test's services,
+    then the script pointed at them. One day, not the month a first version ran: a case is
+    open from the invoice on, and the day takes seconds where the month took ~50 s."""
     from datetime import date
 
     from demo.api import Api, Tokens
-    from demo.run import DemoConfig, run_year, wait_ready
+    from demo.run import DemoConfig, wait_ready
+    from demo.simulate import Simulation
+    from demo.world import build
     from sandbox import Sandbox
     from tests.support.processes import free_port
 
@@ -167,29 +197,50 @@ async def test_dunning_webhook_hold(
             procs[name].start(wait=False)
         for proc in procs.values():
             proc.wait_ready(timeout=120)
+        clock = [("services ready", time.monotonic())]
         urls = {name: proc.url for name, proc in procs.items()}
         config = DemoConfig(
             seed=11, households=30, months=1, start=date(2026, 1, 1), bootstrap=kafka,
             prefix=test_prefix, urls=urls,
         )  # fmt: skip
         api = Api(urls, Tokens(config.company_id, issuer=dev_issuer))
+        ledger, households = build(config.seed, config.households)
+        sim = Simulation(
+            api, sandbox, households, ledger, seed=config.seed, start=config.start, months=1,
+            community_id=config.community_id, company_id=config.company_id,
+            bootstrap=config.bootstrap, prefix=config.prefix,
+        )  # fmt: skip
         try:
             await wait_ready(api)
-            await run_year(config, api, sandbox)
+            await sim.setup()
+            clock.append(("demo set-up", time.monotonic()))
+            await sim.feed.start()
+            await sim.settle.start()
+            try:
+                await sim.simulate_day(config.start)  # the 1st: the billing run
+                await sim.settle.settle()  # every invoice reached dunning: cases open
+                clock.append(("the 1st", time.monotonic()))
+            finally:
+                await sim.feed.stop()
+                await sim.settle.stop()
         finally:
             await api.close()
     finally:
         sandbox.stop()  # the script starts it again on the same ports, as after `make demo`
 
-    out = run_bench(
+    outcome = run(
         infra,
-        "dunning/bench_webhook_hold.py",
-        *("--payments", "5", "--concurrency", "2", "--community", config.community_id),
+        by_name("webhook_hold"),
+        *("--community", config.community_id),
         *("--company", config.company_id, "--auth-dir", str(dev_issuer.jwks_path.parent)),
         *("--urls", ",".join(f"{k}={v}" for k, v in urls.items())),
         *("--sandbox", str(tmp_path / "sandbox"), "--sandbox-port", str(port)),
         *("--smtp-port", str(smtp_port)),
     )
+    clock.append(("the script", time.monotonic()))
+    print(", ".join(f"{b[0]} {b[1] - a[1]:.1f} s" for a, b in itertools.pairwise(clock)))
+    out = outcome.stdout
     paid = number(r"(\d+) payments, concurrency 2, [\d.]+ s: webhook → hold", out)
     assert 1 <= paid <= 5
     assert re.search(r"p50 \d+ ms, p95 \d+ ms, p99 \d+ ms, max \d+ ms", out), out
+    assert outcome.figures["payments"] == paid and outcome.figures["p99_ms"] > 0

@@ -1,0 +1,1 @@
+"""Benchmarks (issue 22): ``python -m bench`` runs them all beside their same-run ceilings."""
