@@ -5,7 +5,7 @@ UV ?= uv
 export UV_LINK_MODE ?= copy
 
 .PHONY: help sync demo up down status logs test unit lint fmt typecheck contracts contracts-check \
-	openapi openapi-check client chaos
+	openapi openapi-check client console chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -39,7 +39,7 @@ status: ## what runs where
 logs: ## follow the services' logs
 	bash deploy/local/services.sh logs
 
-test: sync lint typecheck contracts-check openapi-check client ## lint, types, contracts, the TypeScript client, unit + integration + end-to-end tests
+test: sync lint typecheck contracts-check openapi-check client console ## lint, types, contracts, the TypeScript client, unit + integration + end-to-end tests
 	$(UV) run --frozen pytest
 
 unit: sync ## the fast tests only (no Kafka, no PostgreSQL)
@@ -77,3 +77,20 @@ $(CLIENT)/node_modules/.package-lock.json: $(CLIENT)/package.json $(CLIENT)/pack
 
 client: $(CLIENT)/node_modules/.package-lock.json ## generate the TypeScript client from docs/openapi and type-check it (web/client)
 	cd $(CLIENT) && npm run --silent generate && npm run --silent typecheck
+
+CONSOLE := web/console
+CONSOLE_SOURCES := $(shell find $(CONSOLE)/src $(CONSOLE)/scripts -type f -not -path '*/generated/*' 2>/dev/null) \
+	$(CONSOLE)/index.html $(CONSOLE)/vite.config.ts $(CONSOLE)/tsconfig.json $(wildcard docs/openapi/*.json) \
+	$(CLIENT)/src/index.ts
+
+$(CONSOLE)/node_modules/.package-lock.json: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	@command -v npm >/dev/null || { echo "make console needs Node.js 20+ and npm" >&2; exit 1; }
+	cd $(CONSOLE) && npm ci --no-audit --no-fund --loglevel=error
+
+# Built only when a source changed (the browser tests use web/console/dist as it is).
+$(CONSOLE)/dist/index.html: $(CONSOLE)/node_modules/.package-lock.json $(CLIENT)/node_modules/.package-lock.json $(CONSOLE_SOURCES)
+	cd $(CLIENT) && npm run --silent generate
+	cd $(CONSOLE) && npm run --silent build
+	@touch $@
+
+console: $(CONSOLE)/dist/index.html ## build the staff console (web/console: Vue 3 + Element Plus on web/client) into web/console/dist

@@ -1,6 +1,5 @@
 /** The four services, through the console's origin (/api/<service>/...), as the signed-in user. */
 import { billingClient, paymentsClient, type Problem } from "@propfee/client";
-import type { Middleware } from "openapi-fetch";
 
 import { router } from "./router";
 import { signOut, token } from "./session";
@@ -8,6 +7,7 @@ import { signOut, token } from "./session";
 const base = (service: string): string => `${window.location.origin}/api/${service}`;
 
 /** A 401 (expired or revoked token): back to the sign-in page, then to where the user was. */
+type Middleware = Parameters<ReturnType<typeof billingClient>["use"]>[0];
 const signInAgain: Middleware = {
   onResponse({ response }) {
     if (response.status === 401) {
