@@ -43,7 +43,7 @@ async def test_fee_clerk_takes_cash_at_the_cashier(
     for proc in procs.values():
         proc.start(wait=False)
     for proc in procs.values():
-        proc.wait_ready()
+        proc.wait_ready(timeout=120)
     billing, payments = procs["billing"].url, procs["payments"].url
     app = console({"billing": billing, "payments": payments})
     community = f"c-{uuid.uuid4().hex[:6]}"
