@@ -10,7 +10,7 @@ export UV_LINK_MODE ?= copy
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-sync: ## install Python, the locked dependencies (uv workspace) and the Debian packages PDFs need
+sync: ## install Python, the locked dependencies (uv workspace) and the Debian packages PDFs and the browser tests need
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet 'uv>=0.5'
 	bash deploy/local/os-packages.sh
 	$(UV) sync --frozen
@@ -22,7 +22,7 @@ demo: sync ## the main job: a year of a 1,236-household community through all fo
 	bash deploy/local/infra.sh up
 	$(UV) run --frozen python -m demo $(ARGS)
 
-up: sync ## start Kafka, PostgreSQL and the four services in the background
+up: sync console ## start Kafka, PostgreSQL, the four services and the console (http://127.0.0.1:8100) in the background
 	bash deploy/local/infra.sh up
 	$(UV) run --frozen python -m propfee.admin topics
 	$(UV) run --frozen python -m propfee.auth keygen  # dev issuer: .local/auth (once)

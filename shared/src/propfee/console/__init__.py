@@ -83,14 +83,19 @@ class DevSignIn(BaseModel):
     ttl_seconds: int = Field(default=8 * 3600, ge=60, le=24 * 3600)
 
 
-def create_app(settings: ConsoleSettings | None = None) -> Starlette:
+def create_app(
+    settings: ConsoleSettings | None = None, transport: httpx.AsyncBaseTransport | None = None
+) -> Starlette:
+    """The console's app; ``transport`` replaces the network to the services (tests)."""
     settings = settings or ConsoleSettings()
     development = settings.environment == "development"
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         timeout = httpx.Timeout(settings.proxy_timeout_s, connect=5.0)
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        async with httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, transport=transport
+        ) as client:
             app.state.http = client
             yield
 
