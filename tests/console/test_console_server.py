@@ -55,6 +55,7 @@ def test_static_files_and_the_routers_fallback(dist: Path) -> None:
             r = client.get(path)
             assert r.status_code == 200 and "id=app" in r.text, path
             assert r.headers["cache-control"] == "no-cache"
+            assert "script-src 'self';" in r.headers["content-security-policy"]
         assert "id=app" in client.get("/../../etc/passwd").text  # never outside dist
 
 

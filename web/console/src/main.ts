@@ -8,4 +8,5 @@ import App from "./App.vue";
 import { i18n } from "./i18n";
 import { router } from "./router";
 
+document.documentElement.lang = i18n.global.locale.value;
 createApp(App).use(ElementPlus).use(i18n).use(router).mount("#app");
