@@ -18,7 +18,7 @@ sync: ## install Python, the locked dependencies (uv workspace) and the Debian p
 chaos: sync ## the fault suite on its own PostgreSQL and 3-broker Kafka: kills, restarts, link cuts; report in chaos-report/ (ARGS="--plan reduced")
 	$(UV) run --frozen python -m chaos $(ARGS)
 
-demo: sync ## the main job: a year of a 1,236-household community through all four services (ARGS="--seed 7 --households 1236 --months 12")
+demo: sync console ## the main job: a year of a 1,236-household community through all four services (ARGS="--seed 7 --households 1236 --months 12")
 	bash deploy/local/infra.sh up
 	$(UV) run --frozen python -m demo $(ARGS)
 

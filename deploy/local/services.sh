@@ -78,7 +78,7 @@ wait_ready() {
     sleep 0.2
   done
   if [[ $svc == console ]]; then
-    say "console ready on http://127.0.0.1:$(port_of "$svc")  (development sign-in: pick a role, company co-1 for the demo)"
+    say "console ready on http://127.0.0.1:$(port_of "$svc")  (development sign-in: a role and a company, co-demo after make demo)"
   else
     say "$svc ready on http://127.0.0.1:$(port_of "$svc")  (docs: /docs, health: /healthz, /readyz, /metrics)"
   fi
