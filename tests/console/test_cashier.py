@@ -18,8 +18,8 @@ import pytest
 from playwright.async_api import Browser, expect
 from pypdf import PdfReader
 
-from tests.console.conftest import DESKTOP, TABLET, assert_accessible, screenshot
 from tests.support.billing_api import setup_community
+from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
