@@ -164,6 +164,12 @@ async def test_fee_clerk_takes_cash_at_the_cashier(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0
+        # Alt+3: POS (no cash, no change); Alt+1: cash again.
+        await page.keyboard.press("Alt+3")
+        await expect(page.locator("[data-test=method-pos] input")).to_be_checked()
+        await expect(page.locator("[data-test=received]")).to_have_count(0)
+        await page.keyboard.press("Alt+1")
+        await expect(page.locator("[data-test=received]")).to_be_visible()
         await screenshot(page, "04-cashier-tablet")
         await assert_accessible(page, "cashier (tablet)")
 
