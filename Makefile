@@ -8,12 +8,12 @@ TEST_WORKERS ?= 2
 export UV_LINK_MODE ?= copy
 
 .PHONY: help sync demo up down status logs test unit lint fmt typecheck contracts contracts-check \
-	openapi openapi-check client chaos bench
+	openapi openapi-check client console chaos bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-sync: ## install Python, the locked dependencies (uv workspace) and the Debian packages PDFs need
+sync: ## install Python, the locked dependencies (uv workspace) and the Debian packages PDFs and the browser tests need
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet 'uv>=0.5'
 	bash deploy/local/os-packages.sh
 	$(UV) sync --frozen
@@ -25,11 +25,11 @@ bench: sync ## every benchmark beside its same-run ceilings (COPY, raw produce/c
 	bash deploy/local/infra.sh up
 	$(UV) run --frozen python -m bench $(ARGS)
 
-demo: sync ## the main job: a year of a 1,236-household community through all four services (ARGS="--seed 7 --households 1236 --months 12")
+demo: sync console ## the main job: a year of a 1,236-household community through all four services (ARGS="--seed 7 --households 1236 --months 12")
 	bash deploy/local/infra.sh up
 	$(UV) run --frozen python -m demo $(ARGS)
 
-up: sync ## start Kafka, PostgreSQL and the four services in the background
+up: sync console ## start Kafka, PostgreSQL, the four services and the console (http://127.0.0.1:8100) in the background
 	bash deploy/local/infra.sh up
 	$(UV) run --frozen python -m propfee.admin topics
 	$(UV) run --frozen python -m propfee.auth keygen  # dev issuer: .local/auth (once)
@@ -46,7 +46,7 @@ status: ## what runs where
 logs: ## follow the services' logs
 	bash deploy/local/services.sh logs
 
-test: sync lint typecheck contracts-check openapi-check client ## lint, types, contracts, the TypeScript client, unit + integration + end-to-end tests
+test: sync lint typecheck contracts-check openapi-check client console ## lint, types, contracts, the TypeScript client, unit + integration + end-to-end tests
 	bash deploy/local/infra.sh up
 	status=0; \
 	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile -m "not exclusive" || status=$$?; \
@@ -88,3 +88,20 @@ $(CLIENT)/node_modules/.package-lock.json: $(CLIENT)/package.json $(CLIENT)/pack
 
 client: $(CLIENT)/node_modules/.package-lock.json ## generate the TypeScript client from docs/openapi and type-check it (web/client)
 	cd $(CLIENT) && npm run --silent generate && npm run --silent typecheck
+
+CONSOLE := web/console
+CONSOLE_SOURCES := $(shell find $(CONSOLE)/src $(CONSOLE)/scripts -type f -not -path '*/generated/*' 2>/dev/null) \
+	$(CONSOLE)/index.html $(CONSOLE)/vite.config.ts $(CONSOLE)/tsconfig.json $(wildcard docs/openapi/*.json) \
+	$(CLIENT)/src/index.ts
+
+$(CONSOLE)/node_modules/.package-lock.json: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	@command -v npm >/dev/null || { echo "make console needs Node.js 20+ and npm" >&2; exit 1; }
+	cd $(CONSOLE) && npm ci --no-audit --no-fund --loglevel=error
+
+# Built only when a source changed (the browser tests use web/console/dist as it is).
+$(CONSOLE)/dist/index.html: $(CONSOLE)/node_modules/.package-lock.json $(CLIENT)/node_modules/.package-lock.json $(CONSOLE_SOURCES)
+	cd $(CLIENT) && npm run --silent generate
+	cd $(CONSOLE) && npm run --silent build
+	@touch $@
+
+console: $(CONSOLE)/dist/index.html ## build the staff console (web/console: Vue 3 + Element Plus on web/client) into web/console/dist

@@ -211,6 +211,9 @@ async def main(args: argparse.Namespace) -> int:
         f'--months {args.months} --start {args.start:%Y-%m}"'
     )
     report["urls"] = {f"{s} API docs": f"{u}/docs" for s, u in urls.items()}
+    # deploy/local/services.sh starts the console beside the services (web/console).
+    console = f"http://127.0.0.1:{os.environ.get('CONSOLE_HTTP_PORT', '8100')}"
+    report["urls"]["staff console"] = console
     report["next_steps"] = [
         "make down    # stop the services, Kafka and PostgreSQL",
         "make test    # the test suite",
@@ -220,6 +223,10 @@ async def main(args: argparse.Namespace) -> int:
     html = write_html(report, args.report_dir)
     print(render_terminal(report))
     say(f"report: {html}")
+    say(
+        f"staff console: {console}  (development sign-in: role 收费员, company "
+        f"{config.company_id}, community {config.community_id})"
+    )
     say("the services keep running (sandbox stopped: nothing more is sent); `make down` stops all")
     (args.report_dir / "report.json").write_text(
         json.dumps(report, ensure_ascii=False, indent=2, default=str)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Start, stop and inspect the four Propfee services as background processes.
-#   deploy/local/services.sh up|down|status|logs [service]
+# Start, stop and inspect the four Propfee services, and the staff console in front of them
+# (python -m propfee.console: web/console/dist and /api/<service>/ on one origin), as
+# background processes.
+#   deploy/local/services.sh up|down|status|logs [service|console]
 # Logs and pid files live under ${PROPFEE_HOME:-<repo>/.local}. Each service reads its own
 # environment (BILLING_DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, ...); defaults fit `make up`.
 set -euo pipefail
@@ -9,11 +11,17 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PROPFEE_HOME="${PROPFEE_HOME:-$ROOT/.local}"
 RUN_DIR="$PROPFEE_HOME/run"
 LOG_DIR="$PROPFEE_HOME/logs"
-SERVICES=(billing payments dunning notifier)
+SERVICES=(billing payments dunning notifier console)
 # A developer's machine: the services accept their built-in development secrets here (and
 # refuse them anywhere else, e.g. payments' QR secret).
 export PROPFEE_ENVIRONMENT="${PROPFEE_ENVIRONMENT:-development}"
-declare -A PORTS=([billing]=8101 [payments]=8102 [dunning]=8103 [notifier]=8104)
+declare -A PORTS=([billing]=8101 [payments]=8102 [dunning]=8103 [notifier]=8104 [console]=8100)
+# The console's module, and where it finds the services (the ports above).
+declare -A MODULES=([billing]=billing [payments]=payments [dunning]=dunning [notifier]=notifier [console]=propfee.console)
+for svc in billing payments dunning notifier; do
+  export "CONSOLE_$(tr '[:lower:]' '[:upper:]' <<<"$svc")_URL=http://127.0.0.1:$(
+    var="$(tr '[:lower:]' '[:upper:]' <<<"$svc")_HTTP_PORT"; printf '%s' "${!var:-${PORTS[$svc]}}")"
+done
 
 say() { printf 'services: %s\n' "$*"; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
@@ -48,7 +56,10 @@ start_one() {
   # so `down` can signal it and everything it started; nothing else is backgrounded here so
   # that $! is that leader.
   cd "$ROOT"
-  setsid nohup "$ROOT/.venv/bin/python" -m "$svc" serve >>"$LOG_DIR/$svc.log" 2>&1 </dev/null &
+  if [[ $svc == console && ! -f $ROOT/web/console/dist/index.html ]]; then
+    say "console: web/console/dist is not built (make console); it will answer 503 until it is"
+  fi
+  setsid nohup "$ROOT/.venv/bin/python" -m "${MODULES[$svc]}" serve >>"$LOG_DIR/$svc.log" 2>&1 </dev/null &
   echo $! >"$RUN_DIR/$svc.pid"
   say "$svc starting (pid $(cat "$RUN_DIR/$svc.pid")), log $LOG_DIR/$svc.log"
 }
@@ -66,7 +77,11 @@ wait_ready() {
     fi
     sleep 0.2
   done
-  say "$svc ready on http://127.0.0.1:$(port_of "$svc")  (docs: /docs, health: /healthz, /readyz, /metrics)"
+  if [[ $svc == console ]]; then
+    say "console ready on http://127.0.0.1:$(port_of "$svc")  (development sign-in: a role and a company, co-demo after make demo)"
+  else
+    say "$svc ready on http://127.0.0.1:$(port_of "$svc")  (docs: /docs, health: /healthz, /readyz, /metrics)"
+  fi
 }
 
 stop_one() {

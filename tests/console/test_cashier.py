@@ -1,0 +1,206 @@
+"""The cashier (收银台) in a real browser against the real billing and payments processes.
+
+A fee clerk signs in (the development sign-in), types a room, finds its open invoices with
+the oldest pre-selected and its late fee shown, takes cash with change, double-clicks the
+submit button (one payment: an Idempotency-Key per payment), and downloads the receipt PDF.
+The payment is then read back through the services' APIs. Every screen is checked with
+axe-core and photographed at 1280×800 and on a tablet.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, expect
+from pypdf import PdfReader
+
+from tests.support.billing_api import setup_community
+from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot
+from tests.support.fixtures import wait_until
+
+pytestmark = pytest.mark.integration
+
+LEDGER = (
+    "楼栋,单元,房号,房屋类型,建筑面积,房屋状态,交房日期,业主姓名,业主电话,缴费责任人,"
+    "期初欠费金额,欠费起始月,期初违约金\n"
+    "3栋,2单元,1201,住宅,98.50,已入住,2019-06-30,张三,13812345678,业主,1200.00,2024-10,50.00\n"
+)
+
+
+async def test_fee_clerk_takes_cash_at_the_cashier(
+    create_database,
+    services,
+    staff_auth,
+    console,
+    browser: Browser,  # type: ignore[no-untyped-def]
+) -> None:
+    dbs = {name: await create_database(name) for name in ("billing", "payments")}
+    procs = {name: services(name, dbs[name]) for name in dbs}
+    for proc in procs.values():
+        proc.start(wait=False)
+    for proc in procs.values():
+        proc.wait_ready(timeout=120)
+    billing, payments = procs["billing"].url, procs["payments"].url
+    app = console({"billing": billing, "payments": payments})
+    community = f"c-{uuid.uuid4().hex[:6]}"
+
+    async with httpx.AsyncClient(timeout=30, auth=staff_auth) as http:
+        await setup_community(http, billing, community)
+        # Room 1201 comes from the old system with three months unpaid and its late fee.
+        r = await http.post(
+            f"{billing}/communities/{community}/ledger-imports",
+            content=LEDGER.encode(),
+            params={"filename": "ledger.csv", "opening_as_of": "2025-01-01"},
+        )
+        assert r.status_code == 200, r.text
+        (unit,) = (await http.get(f"{billing}/communities/{community}/units")).json()["items"]
+        unit_id, payer = unit["unit_id"], unit["payer_party_id"]
+        statement = (await http.get(f"{billing}/units/{unit_id}/statement")).json()
+        open_invoices = sorted(
+            (i for i in statement["invoices"] if i["status"] in ("issued", "partially_paid")),
+            key=lambda i: (i["due_date"], i["period_start"]),
+        )
+        assert len(open_invoices) == 4
+        oldest = open_invoices[0]
+        assert oldest["late_fee_outstanding_fen"] > 0
+        due = oldest["principal_outstanding_fen"] + oldest["late_fee_outstanding_fen"]
+
+        async def payments_knows_community() -> bool:
+            r = await http.get(f"{payments}/reports/totals", params={"community_id": community})
+            return r.status_code == 200
+
+        await wait_until(payments_knows_community, timeout=60)
+
+        context = await browser.new_context(viewport=DESKTOP, locale="zh-CN", accept_downloads=True)
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        # Sign in (development issuer) as a fee clerk of this community.
+        await page.goto(f"{app.url}/cashier")
+        await expect(page.locator("[data-test=sign-in]")).to_be_visible()
+        await screenshot(page, "01-sign-in")
+        await assert_accessible(page, "sign-in")
+        await page.locator("[data-test=subject]").fill("clerk-7")
+        await page.locator("[data-test=communities]").fill(community)
+        await page.locator("[data-test=sign-in]").click()
+        await expect(page).to_have_url(f"{app.url}/cashier?community={community}")
+        await expect(page.locator("[data-test=menu-cashier]")).to_be_visible()
+
+        # Keyboard first: the room field has the focus; Enter finds the room.
+        await expect(page.locator("[data-test=room]")).to_be_focused()
+        await page.keyboard.type("1201")
+        await page.keyboard.press("Enter")
+        rows = page.locator("[data-test=invoices] tbody tr")
+        await expect(rows).to_have_count(4)
+        await expect(page).to_have_url(
+            f"{app.url}/cashier?community={community}&room=1201&unit={unit_id}"
+        )
+        # The oldest invoice is pre-selected, with its late fee and how it accrues.
+        await expect(page.locator("[data-test=selected-total]")).to_have_text(f"¥{yuan(due)}")
+        await expect(page.locator("[data-test=late-fee]").first).to_have_text(
+            yuan(oldest["late_fee_outstanding_fen"])
+        )
+        await expect(rows.first).to_contain_text("起按日")
+        # Cash: the received field has the focus; change is computed as it is typed.
+        await expect(page.locator("[data-test=received]")).to_be_focused()
+        received = (due // 10000 + 1) * 10000
+        await page.keyboard.type(str(received // 100))
+        await expect(page.locator("[data-test=change]")).to_have_text(f"¥{yuan(received - due)}")
+        await screenshot(page, "02-cashier")
+        await assert_accessible(page, "cashier")
+
+        # A double click records one payment.
+        await page.locator("[data-test=submit]").dblclick()
+        await expect(page.locator("[data-test=paid]")).to_be_visible()
+        payment_id = (await page.locator("[data-test=payment-id]").inner_text()).strip()
+        receipt_no = (await page.locator("[data-test=receipt-no]").inner_text()).strip()
+
+        r = await http.get(f"{payments}/payments/{payment_id}")
+        assert r.status_code == 200, r.text
+        payment: dict[str, Any] = r.json()
+        assert (payment["amount_fen"], payment["channel"], payment["invoice_ids"]) == (
+            due,
+            "cash",
+            [oldest["invoice_id"]],
+        )
+        assert (payment["unit_id"], payment["payer_party_id"]) == (unit_id, payer)
+        assert payment["receipt_no"] == receipt_no
+
+        # The receipt PDF (billing renders it once it has learnt the payment).
+        async with page.expect_download() as download_info:
+            await page.locator("[data-test=receipt-a4]").click()
+        download = await download_info.value
+        pdf = (await download.path()).read_bytes()
+        assert pdf.startswith(b"%PDF")
+        text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+        assert "1201" in text
+        await screenshot(page, "03-cashier-paid")
+        await assert_accessible(page, "cashier (paid)")
+
+        # One payment, allocated to the oldest invoice (billing's statement).
+        async def settled() -> bool:
+            s = (await http.get(f"{billing}/units/{unit_id}/statement")).json()
+            paid = next(i for i in s["invoices"] if i["invoice_id"] == oldest["invoice_id"])
+            return bool(paid["status"] == "paid")
+
+        await wait_until(settled, timeout=60)
+        s = (await http.get(f"{billing}/units/{unit_id}/statement")).json()
+        assert [p["payment_id"] for p in s["payments"]] == [payment_id]
+
+        # Esc: the next payment; the room field has the focus again.
+        await page.keyboard.press("Escape")
+        await expect(page.locator("[data-test=room]")).to_be_focused()
+
+        # A tablet, from the URL alone (the selection lives in it): three invoices are left.
+        await page.set_viewport_size(TABLET)
+        await page.goto(f"{app.url}/cashier?community={community}&room=1201&unit={unit_id}")
+        await expect(rows).to_have_count(3)
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0
+        # Alt+3: POS (no cash, no change); Alt+1: cash again.
+        await page.keyboard.press("Alt+3")
+        await expect(page.locator("[data-test=method-pos] input")).to_be_checked()
+        await expect(page.locator("[data-test=received]")).to_have_count(0)
+        await page.keyboard.press("Alt+1")
+        await expect(page.locator("[data-test=received]")).to_be_visible()
+        await screenshot(page, "04-cashier-tablet")
+        await assert_accessible(page, "cashier (tablet)")
+
+        # English.
+        await page.locator(".locale").click()
+        await page.get_by_role("option", name="English").click()
+        await expect(page.locator("h1")).to_have_text("Cashier")
+        await screenshot(page, "05-cashier-en")
+        assert not errors, errors
+        await context.close()
+
+
+async def test_the_menu_shows_only_what_the_role_may_do(
+    console,
+    browser: Browser,  # type: ignore[no-untyped-def]
+) -> None:
+    """A housekeeper takes no money: no cashier in the menu, and its URL leads home."""
+    app = console({})
+    context = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    page = await context.new_page()
+    await page.goto(f"{app.url}/cashier")
+    await page.locator("[data-test=role]").click()
+    await page.get_by_role("option", name="管家").click()
+    await page.locator("[data-test=sign-in]").click()
+    await expect(page.locator("[data-test=who]")).to_contain_text("管家")
+    await expect(page.locator("[data-test=menu-cashier]")).to_have_count(0)
+    await expect(page).to_have_url(f"{app.url}/")
+    await screenshot(page, "06-home-housekeeper")
+    await assert_accessible(page, "home")
+    await context.close()
+
+
+def yuan(fen: int) -> str:
+    return f"{fen // 100:,}.{fen % 100:02d}"

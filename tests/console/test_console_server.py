@@ -1,0 +1,139 @@
+"""The console's server (propfee.console): the built files with the router's fallback, the
+API proxy (path, query, headers and body passed through as sent; the answer streamed back)
+and the development sign-in (present only in development; its tokens verify like the
+services verify them)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from propfee.auth import Role, TokenVerifier
+from propfee.auth.dev import DevIssuer
+from propfee.console import ConsoleSettings, create_app
+from tests.support.auth import auth_settings
+
+
+class Chunks(httpx.AsyncByteStream):
+    """An upstream answer arriving in pieces."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+
+
+@pytest.fixture
+def dist(tmp_path: Path) -> Path:
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "index.html").write_text("<!doctype html><div id=app></div>")
+    (tmp_path / "assets" / "app-1234.js").write_text("console.log(1)")
+    return tmp_path
+
+
+def settings(dist: Path, environment: str = "development") -> ConsoleSettings:
+    return ConsoleSettings(
+        dist=dist,
+        billing_url="http://billing.test",
+        payments_url="http://payments.test",
+        PROPFEE_ENVIRONMENT=environment,  # type: ignore[call-arg]
+    )
+
+
+def test_static_files_and_the_routers_fallback(dist: Path) -> None:
+    with TestClient(create_app(settings(dist))) as client:
+        r = client.get("/assets/app-1234.js")
+        assert r.status_code == 200 and "immutable" in r.headers["cache-control"]
+        for path in ("/", "/cashier?community=c-1&unit=u-1", "/sign-in"):
+            r = client.get(path)
+            assert r.status_code == 200 and "id=app" in r.text, path
+            assert r.headers["cache-control"] == "no-cache"
+            assert "script-src 'self';" in r.headers["content-security-policy"]
+        assert "id=app" in client.get("/../../etc/passwd").text  # never outside dist
+
+
+def test_the_proxy_passes_requests_through_and_streams_answers(dist: Path) -> None:
+    seen: list[httpx.Request] = []
+
+    async def upstream(request: httpx.Request) -> httpx.Response:
+        await request.aread()  # the body arrives streamed
+        seen.append(request)
+        return httpx.Response(
+            201,
+            stream=Chunks(b'{"payment_id": ', b'"p-1"}'),
+            headers={"content-type": "application/json", "x-request-id": "r-1"},
+        )
+
+    app = create_app(settings(dist), transport=httpx.MockTransport(upstream))
+    with TestClient(app) as client:
+        r = client.post(
+            "/api/payments/payments/counter?x=1&x=2",
+            content=json.dumps({"amount_fen": 100}),
+            headers={
+                "Authorization": "Bearer t",
+                "Idempotency-Key": "counter-0123456789",
+                "Content-Type": "application/json",
+            },
+        )
+        assert r.status_code == 201 and r.json() == {"payment_id": "p-1"}
+        assert r.headers["x-request-id"] == "r-1"
+        (sent,) = seen
+        assert str(sent.url) == "http://payments.test/payments/counter?x=1&x=2"
+        assert sent.headers["authorization"] == "Bearer t"
+        assert sent.headers["idempotency-key"] == "counter-0123456789"
+        assert json.loads(sent.content) == {"amount_fen": 100}
+        r = client.get("/api/billing/units/u%2F1/statement")
+        assert str(seen[-1].url) == "http://billing.test/units/u%2F1/statement"
+        assert client.get("/api/nothing/x").status_code == 404
+
+
+def test_an_unreachable_service_is_a_502(dist: Path) -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with TestClient(create_app(settings(dist), transport=httpx.MockTransport(down))) as client:
+        r = client.get("/api/billing/units/u-1")
+        assert r.status_code == 502
+        assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_dev_sign_in_mints_tokens_the_services_accept(
+    dist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issuer = DevIssuer.load_or_create(tmp_path / "auth")
+    monkeypatch.setenv("PROPFEE_AUTH_JWKS_FILE", str(issuer.jwks_path))
+    with TestClient(create_app(settings(dist))) as client:
+        assert client.get("/console/config").json()["dev_sign_in"] is True
+        r = client.post(
+            "/dev/sign-in",
+            json={"subject": "clerk-7", "role": "fee_clerk", "company_id": "co-1",
+                  "communities": ["c-1"]},
+        )  # fmt: skip
+        assert r.status_code == 200, r.text
+        token = r.json()["access_token"]
+        assert (
+            client.post("/dev/sign-in", json={"role": "service", "company_id": "co-1"}).status_code
+            == 422
+        )
+        assert (
+            client.post("/dev/sign-in", json={"role": "nobody", "company_id": "co-1"}).status_code
+            == 422
+        )
+    principal = await TokenVerifier(auth_settings(issuer)).verify(token)
+    assert principal.subject == "clerk-7"
+    assert principal.roles == {Role.fee_clerk}
+    assert (principal.company_id, principal.communities) == ("co-1", {"c-1"})
+
+
+def test_no_dev_sign_in_outside_development(dist: Path) -> None:
+    with TestClient(create_app(settings(dist, environment="production"))) as client:
+        assert client.get("/console/config").json()["dev_sign_in"] is False
+        r = client.post("/dev/sign-in", json={"role": "fee_clerk", "company_id": "co-1"})
+        assert r.status_code == 404

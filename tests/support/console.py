@@ -1,0 +1,104 @@
+"""The staff console in tests: its server as a process, axe-core and screenshots.
+
+Fixtures using these live in tests/console/conftest.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.async_api import Page
+
+from propfee.auth.dev import DevIssuer
+from tests.support.auth import auth_env
+from tests.support.processes import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+DIST = ROOT / "web" / "console" / "dist"
+AXE = ROOT / "web" / "console" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = ROOT / ".local" / "screenshots" / "console"
+CHROMIUM = os.environ.get("PROPFEE_CHROMIUM", "/usr/bin/chromium")
+DESKTOP = {"width": 1280, "height": 800}
+TABLET = {"width": 820, "height": 1180}  # a 10.9" tablet held upright
+
+
+class ConsoleProcess:
+    def __init__(self, upstreams: dict[str, str], issuer: DevIssuer, log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        env = {
+            **os.environ,
+            **auth_env(issuer),
+            "PROPFEE_ENVIRONMENT": "development",
+            "CONSOLE_HTTP_PORT": str(self.port),
+            "CONSOLE_DIST": str(DIST),
+            **{f"CONSOLE_{name.upper()}_URL": url for name, url in upstreams.items()},
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "propfee.console", "serve"],
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"console exited:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("console not ready in 30s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@functools.cache
+def axe_source() -> str:
+    return AXE.read_text("utf-8") + "\n;undefined"
+
+
+async def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+async def assert_accessible(page: Page, screen: str) -> None:
+    """axe-core (web/console/node_modules, the version in package-lock.json): no serious or
+    critical violation of WCAG 2 A/AA on the page as it is."""
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        # Evaluated through the DevTools protocol: the console's Content-Security-Policy
+        # (script-src 'self') rightly refuses an injected <script>.
+        await page.evaluate(axe_source())
+    result: dict[str, Any] = await page.evaluate(
+        """() => axe.run(document, {
+             runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']},
+             resultTypes: ['violations'],
+           })"""
+    )
+    bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    detail = [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + "; ".join(str(n["target"]) + " " + n["failureSummary"][:200] for n in v["nodes"][:3])
+        for v in bad
+    ]
+    assert not bad, f"{screen}: accessibility violations:\n" + "\n".join(detail)

@@ -1,0 +1,45 @@
+import { createRouter, createWebHistory, type RouteRecordRaw } from "vue-router";
+
+import { claims, may } from "./session";
+
+/** The screens of the menu: each names the operations it needs (the menu shows it when the
+ * signed-in role may call them; the services still decide). */
+export const SCREENS = [
+  {
+    name: "cashier",
+    path: "/cashier",
+    label: "menu.cashier",
+    needs: ["billing.listUnits", "billing.getStatement", "payments.recordCounterPayment"],
+    component: () => import("./views/CashierView.vue"),
+  },
+] as const;
+
+const routes: RouteRecordRaw[] = [
+  {
+    path: "/sign-in",
+    name: "sign-in",
+    component: () => import("./views/SignInView.vue"),
+    meta: { public: true },
+  },
+  { path: "/", name: "home", component: () => import("./views/HomeView.vue") },
+  ...SCREENS.map((s) => ({
+    path: s.path,
+    name: s.name,
+    component: s.component,
+    meta: { needs: s.needs },
+  })),
+];
+
+export const router = createRouter({ history: createWebHistory(), routes });
+
+router.beforeEach((to) => {
+  if (to.meta.public) return true;
+  if (!claims.value) return { name: "sign-in", query: { next: to.fullPath } };
+  const needs = to.meta.needs as readonly string[] | undefined;
+  if (needs && !may(...needs)) return { name: "home" };
+  if (to.name === "home") {
+    const first = SCREENS.find((s) => may(...s.needs));
+    if (first) return { name: first.name };
+  }
+  return true;
+});
