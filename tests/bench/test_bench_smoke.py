@@ -10,6 +10,7 @@ creates its own database and topic prefix (random names) and removes them, so ru
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -135,6 +136,18 @@ def test_payments_wechatpay(infra: Infra) -> None:
     assert re.search(r"ratio webhook/bare: \d+\.\d\d", out), out
     assert "FAILED" not in out
     assert out.count("  ok ") == 6, out
+    # The result contract of `make bench`: the last line is BENCH {json} with flat figures.
+    last = out.rstrip().splitlines()[-1]
+    assert last.startswith("BENCH "), out
+    result = json.loads(last[len("BENCH ") :])
+    assert result["name"] == "wechatpay_webhooks"
+    figures = result["figures"]
+    assert all(isinstance(v, int | float) for v in figures.values()), figures
+    assert figures["payments"] == figures["notifications"] == sent
+    assert figures["kafka_distinct"] == sent
+    assert figures["duplicates"] == figures["duplicates_2xx"] > 0
+    assert figures["per_second"] > 0 and figures["ceiling_per_second"] > 0
+    assert {"p99_ms", "ratio", "service_cpu_ms_per_notification"} <= figures.keys()
 
 
 async def test_dunning_webhook_hold(
