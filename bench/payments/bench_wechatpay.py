@@ -379,7 +379,7 @@ async def main(args: argparse.Namespace) -> None:
             pos = nl + 1 + length
 
         spy = None
-        if args.profile:  # a dev tool (uv tool install py-spy), never a service dependency
+        if args.profile:  # py-spy: a dev dependency (the dev group), never a service one
             spy = subprocess.Popen(
                 [
                     *("py-spy", "record", "-p", str(proc.pid), "--subprocesses", "-r", "200"),
