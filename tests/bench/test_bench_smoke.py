@@ -110,6 +110,12 @@ def wechatpay_webhooks(out: str, figures: dict[str, float]) -> None:
     assert re.search(r"ratio webhook/bare: \d+\.\d\d", out), out
     assert "FAILED" not in out
     assert out.count("  ok ") == 6, out
+    assert all(isinstance(v, int | float) for v in figures.values()), figures
+    assert figures["payments"] == figures["notifications"] == sent
+    assert figures["kafka_distinct"] == sent
+    assert figures["duplicates"] == figures["duplicates_2xx"] > 0
+    assert figures["per_second"] > 0 and figures["ceiling_per_second"] > 0
+    assert {"p99_ms", "ratio", "service_cpu_ms_per_notification"} <= figures.keys()
 
 
 def nothing_more(out: str, figures: dict[str, float]) -> None:

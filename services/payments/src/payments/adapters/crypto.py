@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from datetime import datetime
 
 from cryptography import x509
@@ -39,6 +40,11 @@ def load_public_key(pem_or_base64: bytes) -> rsa.RSAPublicKey:
     return key
 
 
+#: Hashing and padding choices are stateless: built once, not per signature checked.
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+
+
 def sign_sha256_rsa(key: rsa.RSAPrivateKey, message: bytes) -> str:
     """SHA256withRSA (PKCS#1 v1.5), base64."""
     return base64.b64encode(key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()
@@ -47,15 +53,22 @@ def sign_sha256_rsa(key: rsa.RSAPrivateKey, message: bytes) -> str:
 def verify_sha256_rsa(key: rsa.RSAPublicKey, message: bytes, signature_b64: str) -> None:
     try:
         signature = base64.b64decode(signature_b64, validate=True)
-        key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+        key.verify(signature, message, _PKCS1V15, _SHA256)
     except (InvalidSignature, binascii.Error, ValueError) as exc:
         raise VerificationError("signature does not verify") from exc
+
+
+@functools.lru_cache(maxsize=8)
+def _aead(key: bytes) -> AESGCM:
+    """The cipher of a key (the APIv3 key, one per deployment): setting one up costs more than
+    decrypting a notification with it, so each is built once."""
+    return AESGCM(key)
 
 
 def aes_gcm_decrypt(key: bytes, nonce: str, associated_data: str, ciphertext_b64: str) -> bytes:
     """WeChat Pay's AEAD_AES_256_GCM: the ciphertext is base64 of data + 16-byte tag."""
     try:
-        return AESGCM(key).decrypt(
+        return _aead(key).decrypt(
             nonce.encode(), base64.b64decode(ciphertext_b64), associated_data.encode()
         )
     except (InvalidTag, binascii.Error, ValueError) as exc:
