@@ -134,6 +134,36 @@ async def end_offsets(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (load-independent, unlike wall time)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def backend_cpu_seconds(conn: asyncpg.Connection) -> float:
+    """CPU time so far of the PostgreSQL backends serving this database (billing's pool),
+    read from /proc: PostgreSQL's share of the work, the load average notwithstanding."""
+    pids = await conn.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()"
+    )
+    total = 0.0
+    for row in pids:
+        try:
+            total += cpu_seconds(row["pid"])
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            pass
+    return total
+
+
+async def handler_calls(port: int, topic: str) -> float:
+    """How many handler transactions billing ran for ``topic`` (propfee_handler_seconds)."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        text = (await http.get("/metrics")).text
+    needle = f'propfee_handler_seconds_count{{group="billing",topic="{topic}"}}'
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(needle))
+
+
 def payment_records(n: int, units: int) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
     """The M payments as Kafka records (key, value, headers), built before the clock starts:
     payment i pays 200 yuan for unit ((i - 1) mod N) + 1, a second later than payment i - 1."""
@@ -301,6 +331,8 @@ async def main() -> None:
             )
             await asyncio.sleep(1)
         load_before = Path("/proc/loadavg").read_text().split()[0]
+        cpu_before = cpu_seconds(proc.pid)
+        pg_before = await backend_cpu_seconds(conn)
         start = time.perf_counter()  # from the first payment sent
         for key, value, headers in records:
             await producer.send(topic, value, key=key, headers=headers)
@@ -312,6 +344,8 @@ async def main() -> None:
             await asyncio.sleep(0.1)
         elapsed = time.perf_counter() - start
         load_after = Path("/proc/loadavg").read_text().split()[0]
+        cpu = cpu_seconds(proc.pid) - cpu_before
+        pg_cpu = await backend_cpu_seconds(conn) - pg_before
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
@@ -321,6 +355,10 @@ async def main() -> None:
             f"allocation: {done} payments allocated in {elapsed:.2f}s = {rate:.0f} payments/s "
             f"(load average {load_before} -> {load_after})"
         )
+        print(f"billing CPU: {cpu:.2f} s = {cpu * 1000 / done:.3f} ms per payment")
+        print(f"PostgreSQL CPU: {pg_cpu:.2f} s = {pg_cpu * 1000 / done:.3f} ms per payment")
+        batches = await handler_calls(port, PaymentReceived.topic())
+        print(f"transactions: {batches:.0f} (mean {done / max(batches, 1):.0f} payments each)")
         wrong, over, paid, placed = await check_money(conn)
         receipts = await conn.fetchval("SELECT count(*) FROM receipts")
         print(
@@ -342,6 +380,8 @@ async def main() -> None:
             "seconds": round(elapsed, 3),
             "per_second": round(rate, 1),
             "ceiling_per_second": round(ceiling, 1),
+            "billing_cpu_ms_per_payment": round(cpu * 1000 / done, 4),
+            "postgres_cpu_ms_per_payment": round(pg_cpu * 1000 / done, 4),
             "ratio": round(rate / ceiling, 4),
         }
         print("BENCH " + json.dumps({"name": "allocation", "figures": figures}))
