@@ -249,6 +249,12 @@ async def main() -> None:
     parser.add_argument("--payments", type=int, default=20_000)
     parser.add_argument("--months", type=int, default=1, help="invoices per unit (1-12)")
     parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="billing processes in the consumer group (the 6 partitions shared among them)",
+    )
+    parser.add_argument(
         "--py-spy", metavar="FILE", help="profile billing while it allocates (py-spy, raw format)"
     )
     args = parser.parse_args()
@@ -284,6 +290,8 @@ async def main() -> None:
         "BILLING_RELAY_BATCH_SIZE": os.environ.get("BILLING_RELAY_BATCH_SIZE", "2000"),
     }
     proc = subprocess.Popen([sys.executable, "-m", "billing"], env=env, cwd=ROOT)
+    procs = [proc]
+    ports = [port]
     conn = await asyncpg.connect(dsn)
     try:
         async with httpx.AsyncClient(
@@ -318,6 +326,26 @@ async def main() -> None:
                 f"billed {args.months} month(s): {invoices} open invoices "
                 f"({open_fen / 100:,.2f} yuan), all on Kafka, in {time.perf_counter() - t0:.1f}s"
             )
+            # More replicas join the group once the invoices are out; the group rebalances
+            # before the clock starts.
+            for _ in range(args.replicas - 1):
+                ports.append(free_port())
+                more = {**env, "BILLING_HTTP_PORT": str(ports[-1])}
+                procs.append(
+                    subprocess.Popen([sys.executable, "-m", "billing"], env=more, cwd=ROOT)
+                )
+            for other, other_port in zip(procs[1:], ports[1:], strict=True):
+                while True:
+                    alive(other)
+                    try:
+                        ready = await http.get(f"http://127.0.0.1:{other_port}/readyz")
+                        if ready.status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.2)
+            if args.replicas > 1:
+                await asyncio.sleep(8)  # the group's rebalance (join, sync, assignment)
 
         n = args.payments
         records = payment_records(n, args.units)
@@ -331,7 +359,7 @@ async def main() -> None:
             )
             await asyncio.sleep(1)
         load_before = Path("/proc/loadavg").read_text().split()[0]
-        cpu_before = cpu_seconds(proc.pid)
+        cpu_before = sum(cpu_seconds(p.pid) for p in procs)
         pg_before = await backend_cpu_seconds(conn)
         start = time.perf_counter()  # from the first payment sent
         for key, value, headers in records:
@@ -340,11 +368,12 @@ async def main() -> None:
         produced = time.perf_counter() - start
         await producer.stop()
         while (done := await conn.fetchval("SELECT count(*) FROM payments_received")) < n:
-            alive(proc)
+            for p in procs:
+                alive(p)
             await asyncio.sleep(0.1)
         elapsed = time.perf_counter() - start
         load_after = Path("/proc/loadavg").read_text().split()[0]
-        cpu = cpu_seconds(proc.pid) - cpu_before
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
         pg_cpu = await backend_cpu_seconds(conn) - pg_before
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -353,11 +382,11 @@ async def main() -> None:
         print(f"produced {n} payments in {produced:.2f}s")
         print(
             f"allocation: {done} payments allocated in {elapsed:.2f}s = {rate:.0f} payments/s "
-            f"(load average {load_before} -> {load_after})"
+            f"(load average {load_before} -> {load_after}; {args.replicas} billing process(es))"
         )
         print(f"billing CPU: {cpu:.2f} s = {cpu * 1000 / done:.3f} ms per payment")
         print(f"PostgreSQL CPU: {pg_cpu:.2f} s = {pg_cpu * 1000 / done:.3f} ms per payment")
-        batches = await handler_calls(port, PaymentReceived.topic())
+        batches = sum([await handler_calls(p, PaymentReceived.topic()) for p in ports])
         print(f"transactions: {batches:.0f} (mean {done / max(batches, 1):.0f} payments each)")
         wrong, over, paid, placed = await check_money(conn)
         receipts = await conn.fetchval("SELECT count(*) FROM receipts")
@@ -377,6 +406,7 @@ async def main() -> None:
             "payments": done,
             "units": args.units,
             "months": args.months,
+            "replicas": args.replicas,
             "seconds": round(elapsed, 3),
             "per_second": round(rate, 1),
             "ceiling_per_second": round(ceiling, 1),
@@ -387,8 +417,10 @@ async def main() -> None:
         print("BENCH " + json.dumps({"name": "allocation", "figures": figures}))
     finally:
         await conn.close()
-        proc.terminate()
-        proc.wait(timeout=60)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=60)
         await delete_topics(bootstrap, [prefix + t.name for t in all_topics()])
         await admin.execute(f'DROP DATABASE IF EXISTS "{tag}" WITH (FORCE)')
         await admin.close()

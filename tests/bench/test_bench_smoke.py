@@ -10,6 +10,7 @@ creates its own database and topic prefix (random names) and removes them, so ru
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -193,3 +194,21 @@ async def test_dunning_webhook_hold(
     paid = number(r"(\d+) payments, concurrency 2, [\d.]+ s: webhook → hold", out)
     assert 1 <= paid <= 5
     assert re.search(r"p50 \d+ ms, p95 \d+ ms, p99 \d+ ms, max \d+ ms", out), out
+
+
+def test_billing_allocate(infra: Infra) -> None:
+    # Two months billed, and a unit's second payment meets the first; the script itself
+    # fails if a fen is missing (payments = allocations + credit for every unit, no invoice
+    # overpaid, one receipt per payment).
+    out = run_bench(
+        infra, "billing/bench_allocate.py", "--units", "100", "--payments", "200", "--months", "2"
+    )
+    assert number(r"billed 2 month\(s\): (\d+) open invoices", out) == 200
+    assert number(r"allocation: (\d+) payments allocated", out) == 200
+    assert re.search(r"= \d+ payments/s", out), out
+    assert "units off: 0; invoices overpaid: 0; receipts: 200" in out, out
+    assert re.search(r"ceiling: raw aiokafka consume of the same 200 records", out), out
+    last = json.loads(out.rstrip().splitlines()[-1].removeprefix("BENCH "))
+    assert last["name"] == "allocation"
+    assert last["figures"]["payments"] == 200
+    assert last["figures"]["seconds"] > 0 and last["figures"]["per_second"] > 0

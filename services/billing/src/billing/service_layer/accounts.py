@@ -34,7 +34,7 @@ from billing.domain.account import (
 from propfee.consumer import PermanentError
 from propfee.events import Event, InvoiceBalanceChanged, InvoiceSettled
 from propfee.events.billing import BalanceChangeReason, LateFeeBasis
-from propfee.late_fees import LateFeeTerms
+from propfee.late_fees import LateFeeTerms, late_fee_on
 from propfee.outbox import add_events
 
 
@@ -334,11 +334,20 @@ def _stored(row: asyncpg.Record) -> tuple[object, ...]:
 def late_fee_basis(b: InvoiceBalance, on: date, terms: LateFeeTerms) -> LateFeeBasis:
     """The event form of the replay's own accrual state (``propfee.late_fees.AccrualBasis``):
     ``late_fee_on(basis, day)`` gives the replay's late fee for any later day."""
+    return _late_fee_and_basis(b, on, terms)[1]
+
+
+def _late_fee_and_basis(
+    b: InvoiceBalance, on: date, terms: LateFeeTerms
+) -> tuple[int, LateFeeBasis]:
+    """``b.late_fee_accrued(on, terms)`` and :func:`late_fee_basis` from one count of the
+    principal's days (``late_fee_accrued`` is ``late_fee_on`` of the same basis)."""
     basis = b.accrual_basis(on, terms)
+    accrued = late_fee_on(basis, on)
     if b.status in ("void", "written_off"):  # nothing more is collected on it
-        fixed = 0 if b.status == "void" else b.late_fee_accrued(on, terms)
+        fixed = 0 if b.status == "void" else accrued
         basis = replace(basis, principal_outstanding_fen=0, fixed_fen=fixed)
-    return LateFeeBasis.of(basis)
+    return accrued, LateFeeBasis.of(basis)
 
 
 async def _write_balances(
@@ -382,6 +391,7 @@ async def _write_balances(
     events: list[tuple[Event, str, str]] = []
     for account, row, b, today in changed:
         version = version_of[row["invoice_id"]]
+        late_fee, basis = _late_fee_and_basis(b, today, account.terms)
         # model_construct: every value here is computed and typed by this module; validating
         # thousands of them again per batch of payments is pure overhead.
         events.append(
@@ -401,7 +411,7 @@ async def _write_balances(
                     principal_outstanding_fen=0
                     if b.status == "void"
                     else max(b.principal_due_fen, 0),
-                    late_fee_fen=b.late_fee_accrued(today, account.terms),
+                    late_fee_fen=late_fee,
                     late_fee_paid_fen=b.late_fee_paid_fen,
                     late_fee_waived_fen=b.late_fee_waived_fen,
                     reason=change.reason,
@@ -409,7 +419,7 @@ async def _write_balances(
                     approved_by=change.approved_by,
                     credit_note_no=change.credit_note_no,
                     changed_at=at,
-                    late_fee_basis=late_fee_basis(b, today, account.terms),
+                    late_fee_basis=basis,
                     time_barred=b.time_barred(today),
                     collection=b.collection,
                 ),
