@@ -22,6 +22,7 @@ import asyncpg
 from billing.domain.account import (
     AccountError,
     AccountState,
+    Allocation,
     InvoiceBalance,
     InvoiceFact,
     PaymentFact,
@@ -263,22 +264,7 @@ async def recompute_accounts(
     if not accounts:
         return accounts
     units = list(accounts)
-    journal = [
-        (a.unit_id, n, x) for a in accounts.values() for n, x in enumerate(a.state.allocations, 1)
-    ]
-    await conn.execute("DELETE FROM allocations WHERE unit_id = ANY($1::text[])", units)
-    await conn.execute(
-        "INSERT INTO allocations (unit_id, seq, payment_id, invoice_id, component, amount_fen, at) "
-        "SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], "
-        "$6::bigint[], $7::timestamptz[])",
-        [u for u, _, _ in journal],
-        [n for _, n, _ in journal],
-        [x.payment_id for _, _, x in journal],
-        [x.invoice_id for _, _, x in journal],
-        [x.component for _, _, x in journal],
-        [x.amount_fen for _, _, x in journal],
-        [x.at for _, _, x in journal],
-    )
+    await _write_journals(conn, accounts, units)
     credits = [
         (a.unit_id, p, fen)
         for a in accounts.values()
@@ -295,6 +281,60 @@ async def recompute_accounts(
     )
     await _write_balances(conn, list(accounts.values()), at, change)
     return accounts
+
+
+async def _write_journals(
+    conn: asyncpg.Connection, accounts: dict[str, Account], units: list[str]
+) -> None:
+    """Store each unit's allocation journal as replayed: only from its first changed entry on.
+
+    A payment usually appends to the journal (it is replayed last); rewriting the whole
+    journal on every payment cost PostgreSQL a delete and an insert of every allocation of the
+    account's history. The stored journal is read (cheap), the common prefix kept, the rest
+    deleted and the replay's tail inserted: the same rows as a full rewrite.
+    """
+    stored: dict[str, list[tuple[object, ...]]] = defaultdict(list)
+    for r in await conn.fetch(
+        "SELECT unit_id, payment_id, invoice_id, component, amount_fen, at FROM allocations "
+        "WHERE unit_id = ANY($1::text[]) ORDER BY unit_id, seq",
+        units,
+    ):
+        stored[r["unit_id"]].append(tuple(r.values())[1:])
+    cut_units: list[str] = []
+    cut_after: list[int] = []
+    tail: list[tuple[str, int, Allocation]] = []
+    for unit in units:
+        old = stored.get(unit, [])
+        new = accounts[unit].state.allocations
+        keep = 0
+        for before, x in zip(old, new, strict=False):
+            if before != (x.payment_id, x.invoice_id, x.component, x.amount_fen, x.at):
+                break
+            keep += 1
+        if len(old) > keep:
+            cut_units.append(unit)
+            cut_after.append(keep)
+        tail.extend((unit, n, x) for n, x in enumerate(new[keep:], keep + 1))
+    if cut_units:
+        await conn.execute(
+            "DELETE FROM allocations a USING unnest($1::text[], $2::int[]) AS x(u, s) "
+            "WHERE a.unit_id = x.u AND a.seq > x.s",
+            cut_units,
+            cut_after,
+        )
+    if tail:
+        await conn.execute(
+            "INSERT INTO allocations (unit_id, seq, payment_id, invoice_id, component, "
+            "amount_fen, at) SELECT * FROM unnest($1::text[], $2::int[], $3::text[], "
+            "$4::text[], $5::text[], $6::bigint[], $7::timestamptz[])",
+            [u for u, _, _ in tail],
+            [n for _, n, _ in tail],
+            [x.payment_id for _, _, x in tail],
+            [x.invoice_id for _, _, x in tail],
+            [x.component for _, _, x in tail],
+            [x.amount_fen for _, _, x in tail],
+            [x.at for _, _, x in tail],
+        )
 
 
 async def recompute_account(
