@@ -118,6 +118,19 @@ def wechatpay_webhooks(out: str, figures: dict[str, float]) -> None:
     assert {"p99_ms", "ratio", "service_cpu_ms_per_notification"} <= figures.keys()
 
 
+def allocation(out: str, figures: dict[str, float]) -> None:
+    # Two months billed, and a unit's second payment meets the first; the script itself
+    # fails if a fen is missing (payments = allocations + credit for every unit, no invoice
+    # overpaid, one receipt per payment).
+    assert number(r"billed 2 month\(s\): (\d+) open invoices", out) == 200
+    assert number(r"allocation: (\d+) payments allocated", out) == 200
+    assert re.search(r"= \d+ payments/s", out), out
+    assert "units off: 0; invoices overpaid: 0; receipts: 200" in out, out
+    assert re.search(r"ceiling: raw aiokafka consume of the same 200 records", out), out
+    assert figures["payments"] == 200
+    assert figures["seconds"] > 0 and figures["per_second"] > 0
+
+
 def nothing_more(out: str, figures: dict[str, float]) -> None:
     """New scripts (merged by the lead): exit 0 and the BENCH line are the contract."""
     assert figures, out
@@ -125,7 +138,7 @@ def nothing_more(out: str, figures: dict[str, float]) -> None:
 
 CHECKS: dict[str, Check] = {
     "billing_run": billing_run,
-    "allocation": nothing_more,
+    "allocation": allocation,
     "wechatpay_webhooks": wechatpay_webhooks,
     "dunning_sweep": dunning_sweep,
     "sms_dispatch": sms_dispatch,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from propfee.money import round_half_up
 
@@ -42,14 +43,21 @@ class LateFeeTerms:
 
     @property
     def effective_daily_rate(self) -> Fraction:
-        if self.daily_rate is None:
-            return Fraction(0)
-        return min(Fraction(self.daily_rate), Fraction(self.annual_cap) / 365)
+        return _effective_daily_rate(self.daily_rate, self.annual_cap)
 
     @property
     def capped(self) -> bool:
         """True when the contract's rate is above the cap and accrues at the cap instead."""
         return self.daily_rate is not None and Fraction(self.daily_rate) > self.effective_daily_rate
+
+
+@lru_cache(maxsize=256)
+def _effective_daily_rate(daily_rate: Decimal | None, annual_cap: Decimal) -> Fraction:
+    """min(contract daily rate, annual cap / 365), exact; memoised (a Fraction from a Decimal
+    costs microseconds, and an allocation of a month end's payments asks it per invoice)."""
+    if daily_rate is None:
+        return Fraction(0)
+    return min(Fraction(daily_rate), Fraction(annual_cap) / 365)
 
 
 def interest_starts(due_date: date, issued_on: date) -> date:

@@ -27,9 +27,13 @@ class MoneyError(ValueError):
 def round_half_up(amount_fen: Decimal | Fraction | int) -> int:
     """Round an exact amount of fen (a decimal or a fraction) to whole fen, half away from
     zero. The one rounding rule of money: every line, share and late fee goes through it."""
-    value = Fraction(amount_fen)
-    sign = -1 if value < 0 else 1
-    return sign * int(abs(value) + Fraction(1, 2))
+    if isinstance(amount_fen, int):
+        return int(amount_fen)
+    value = amount_fen if isinstance(amount_fen, Fraction) else Fraction(amount_fen)
+    # Exact integer arithmetic (int(|n/d| + 1/2) = (2|n| + d) // 2d): no Fraction arithmetic
+    # on the hot path of every late fee of every replayed account.
+    n, d = value.numerator, value.denominator
+    return (2 * n + d) // (2 * d) if n >= 0 else -((-2 * n + d) // (2 * d))
 
 
 def yuan_to_fen(yuan: Decimal | str | int) -> int:

@@ -1,4 +1,5 @@
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -55,3 +56,29 @@ def test_split_by_floor_area_shared_meter() -> None:
     # 100.00 yuan over areas 98.5, 120.0, 81.5 (in hundredths of m²).
     parts = Money(10000).split([9850, 12000, 8150])
     assert [p.fen for p in parts] == [3283, 4000, 2717]
+
+
+def _reference_round_half_up(amount: Decimal | Fraction | int) -> int:
+    """The rule as first written (Fraction arithmetic), against which the integer form runs."""
+    value = Fraction(amount)
+    sign = -1 if value < 0 else 1
+    return sign * int(abs(value) + Fraction(1, 2))
+
+
+@given(st.fractions(max_denominator=10**9) | st.integers(-(10**15), 10**15))
+def test_round_half_up_integer_form_equals_the_fraction_rule(amount: Fraction | int) -> None:
+    assert round_half_up(amount) == _reference_round_half_up(amount)
+
+
+@given(
+    st.decimals(
+        allow_nan=False, allow_infinity=False, places=4, min_value=-(10**9), max_value=10**9
+    )
+)
+def test_round_half_up_of_decimals_equals_the_fraction_rule(amount: Decimal) -> None:
+    assert round_half_up(amount) == _reference_round_half_up(amount)
+
+
+def test_round_half_up_halves_away_from_zero() -> None:
+    assert [round_half_up(Fraction(n, 2)) for n in (-3, -1, 1, 3)] == [-2, -1, 1, 2]
+    assert round_half_up(Fraction(-7, 3)) == -2 and round_half_up(Fraction(7, 3)) == 2

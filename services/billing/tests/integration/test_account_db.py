@@ -303,3 +303,62 @@ async def test_a_sale_settles_the_account(billing_pool) -> None:  # type: ignore
         "    WHERE c.unit_id = u.unit_id) AS accounted FROM units u"
     )
     assert all(r["paid_in"] == r["accounted"] for r in rows)
+
+
+async def test_the_stored_journal_is_the_replay_whatever_the_arrival_order(billing_pool) -> None:  # type: ignore[no-untyped-def]
+    """The journal is written from its first changed entry on (not rewritten whole): a
+    payment that arrives after a later one changes the middle, a refund appends, and after
+    each the stored journal is exactly the replay's, every fen in it or in credit."""
+    from billing.service_layer.accounts import load_account
+
+    unit = (await _units(billing_pool))[0]
+    uid = unit["unit_id"]
+    await _invoice(
+        billing_pool, unit, "inv-j1", date(2025, 2, 15), date(2025, 2, 1), [("f", 30000)]
+    )
+    await _invoice(
+        billing_pool, unit, "inv-j2", date(2025, 3, 15), date(2025, 3, 1), [("f", 30000)]
+    )
+
+    async def check() -> None:
+        stored = [
+            tuple(r)
+            for r in await billing_pool.fetch(
+                "SELECT seq, payment_id, invoice_id, component, amount_fen, at FROM allocations "
+                "WHERE unit_id = $1 ORDER BY seq",
+                uid,
+            )
+        ]
+        async with billing_pool.acquire() as conn:
+            account = await load_account(conn, uid)
+        assert account is not None
+        replayed = [
+            (n, x.payment_id, x.invoice_id, x.component, x.amount_fen, x.at)
+            for n, x in enumerate(account.state.allocations, 1)
+        ]
+        assert stored == replayed
+        paid = await billing_pool.fetchval(
+            "SELECT coalesce(sum(amount_fen), 0) FROM payments_received WHERE unit_id = $1", uid
+        )
+        back = await billing_pool.fetchval(
+            "SELECT coalesce(sum(amount_fen), 0) FROM refunds_received WHERE unit_id = $1", uid
+        )
+        credit = await billing_pool.fetchval(
+            "SELECT coalesce(sum(credit_fen), 0) FROM account_credits WHERE unit_id = $1", uid
+        )
+        assert paid - back == sum(r[4] for r in stored) + credit
+
+    await _pay(billing_pool, unit, "pay-late", 25000, date(2025, 3, 20))
+    await check()
+    await _pay(billing_pool, unit, "pay-early", 20000, date(2025, 2, 10))  # arrives second
+    await check()
+    await _pay(billing_pool, unit, "pay-last", 30000, date(2025, 3, 25))
+    await check()
+    refund = PaymentRefunded(
+        refund_id="ref-j", payment_id="pay-early", community_id=COMMUNITY, unit_id=uid,
+        payer_party_id="owner", amount_fen=5000,
+        reason="overpaid", refunded_at=noon(date(2025, 3, 26)),
+    )  # fmt: skip
+    async with billing_pool.acquire() as conn, conn.transaction():
+        await payments.record_refund(conn, refund, None)  # type: ignore[arg-type]
+    await check()

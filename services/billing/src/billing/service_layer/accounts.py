@@ -22,6 +22,7 @@ import asyncpg
 from billing.domain.account import (
     AccountError,
     AccountState,
+    Allocation,
     InvoiceBalance,
     InvoiceFact,
     PaymentFact,
@@ -34,7 +35,7 @@ from billing.domain.account import (
 from propfee.consumer import PermanentError
 from propfee.events import Event, InvoiceBalanceChanged, InvoiceSettled
 from propfee.events.billing import BalanceChangeReason, LateFeeBasis
-from propfee.late_fees import LateFeeTerms
+from propfee.late_fees import LateFeeTerms, late_fee_on
 from propfee.outbox import add_events
 
 
@@ -263,22 +264,7 @@ async def recompute_accounts(
     if not accounts:
         return accounts
     units = list(accounts)
-    journal = [
-        (a.unit_id, n, x) for a in accounts.values() for n, x in enumerate(a.state.allocations, 1)
-    ]
-    await conn.execute("DELETE FROM allocations WHERE unit_id = ANY($1::text[])", units)
-    await conn.execute(
-        "INSERT INTO allocations (unit_id, seq, payment_id, invoice_id, component, amount_fen, at) "
-        "SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], "
-        "$6::bigint[], $7::timestamptz[])",
-        [u for u, _, _ in journal],
-        [n for _, n, _ in journal],
-        [x.payment_id for _, _, x in journal],
-        [x.invoice_id for _, _, x in journal],
-        [x.component for _, _, x in journal],
-        [x.amount_fen for _, _, x in journal],
-        [x.at for _, _, x in journal],
-    )
+    await _write_journals(conn, accounts, units)
     credits = [
         (a.unit_id, p, fen)
         for a in accounts.values()
@@ -295,6 +281,60 @@ async def recompute_accounts(
     )
     await _write_balances(conn, list(accounts.values()), at, change)
     return accounts
+
+
+async def _write_journals(
+    conn: asyncpg.Connection, accounts: dict[str, Account], units: list[str]
+) -> None:
+    """Store each unit's allocation journal as replayed: only from its first changed entry on.
+
+    A payment usually appends to the journal (it is replayed last); rewriting the whole
+    journal on every payment cost PostgreSQL a delete and an insert of every allocation of the
+    account's history. The stored journal is read (cheap), the common prefix kept, the rest
+    deleted and the replay's tail inserted: the same rows as a full rewrite.
+    """
+    stored: dict[str, list[tuple[object, ...]]] = defaultdict(list)
+    for r in await conn.fetch(
+        "SELECT unit_id, payment_id, invoice_id, component, amount_fen, at FROM allocations "
+        "WHERE unit_id = ANY($1::text[]) ORDER BY unit_id, seq",
+        units,
+    ):
+        stored[r["unit_id"]].append(tuple(r.values())[1:])
+    cut_units: list[str] = []
+    cut_after: list[int] = []
+    tail: list[tuple[str, int, Allocation]] = []
+    for unit in units:
+        old = stored.get(unit, [])
+        new = accounts[unit].state.allocations
+        keep = 0
+        for before, x in zip(old, new, strict=False):
+            if before != (x.payment_id, x.invoice_id, x.component, x.amount_fen, x.at):
+                break
+            keep += 1
+        if len(old) > keep:
+            cut_units.append(unit)
+            cut_after.append(keep)
+        tail.extend((unit, n, x) for n, x in enumerate(new[keep:], keep + 1))
+    if cut_units:
+        await conn.execute(
+            "DELETE FROM allocations a USING unnest($1::text[], $2::int[]) AS x(u, s) "
+            "WHERE a.unit_id = x.u AND a.seq > x.s",
+            cut_units,
+            cut_after,
+        )
+    if tail:
+        await conn.execute(
+            "INSERT INTO allocations (unit_id, seq, payment_id, invoice_id, component, "
+            "amount_fen, at) SELECT * FROM unnest($1::text[], $2::int[], $3::text[], "
+            "$4::text[], $5::text[], $6::bigint[], $7::timestamptz[])",
+            [u for u, _, _ in tail],
+            [n for _, n, _ in tail],
+            [x.payment_id for _, _, x in tail],
+            [x.invoice_id for _, _, x in tail],
+            [x.component for _, _, x in tail],
+            [x.amount_fen for _, _, x in tail],
+            [x.at for _, _, x in tail],
+        )
 
 
 async def recompute_account(
@@ -334,11 +374,20 @@ def _stored(row: asyncpg.Record) -> tuple[object, ...]:
 def late_fee_basis(b: InvoiceBalance, on: date, terms: LateFeeTerms) -> LateFeeBasis:
     """The event form of the replay's own accrual state (``propfee.late_fees.AccrualBasis``):
     ``late_fee_on(basis, day)`` gives the replay's late fee for any later day."""
+    return _late_fee_and_basis(b, on, terms)[1]
+
+
+def _late_fee_and_basis(
+    b: InvoiceBalance, on: date, terms: LateFeeTerms
+) -> tuple[int, LateFeeBasis]:
+    """``b.late_fee_accrued(on, terms)`` and :func:`late_fee_basis` from one count of the
+    principal's days (``late_fee_accrued`` is ``late_fee_on`` of the same basis)."""
     basis = b.accrual_basis(on, terms)
+    accrued = late_fee_on(basis, on)
     if b.status in ("void", "written_off"):  # nothing more is collected on it
-        fixed = 0 if b.status == "void" else b.late_fee_accrued(on, terms)
+        fixed = 0 if b.status == "void" else accrued
         basis = replace(basis, principal_outstanding_fen=0, fixed_fen=fixed)
-    return LateFeeBasis.of(basis)
+    return accrued, LateFeeBasis.of(basis)
 
 
 async def _write_balances(
@@ -382,6 +431,7 @@ async def _write_balances(
     events: list[tuple[Event, str, str]] = []
     for account, row, b, today in changed:
         version = version_of[row["invoice_id"]]
+        late_fee, basis = _late_fee_and_basis(b, today, account.terms)
         # model_construct: every value here is computed and typed by this module; validating
         # thousands of them again per batch of payments is pure overhead.
         events.append(
@@ -401,7 +451,7 @@ async def _write_balances(
                     principal_outstanding_fen=0
                     if b.status == "void"
                     else max(b.principal_due_fen, 0),
-                    late_fee_fen=b.late_fee_accrued(today, account.terms),
+                    late_fee_fen=late_fee,
                     late_fee_paid_fen=b.late_fee_paid_fen,
                     late_fee_waived_fen=b.late_fee_waived_fen,
                     reason=change.reason,
@@ -409,7 +459,7 @@ async def _write_balances(
                     approved_by=change.approved_by,
                     credit_note_no=change.credit_note_no,
                     changed_at=at,
-                    late_fee_basis=late_fee_basis(b, today, account.terms),
+                    late_fee_basis=basis,
                     time_barred=b.time_barred(today),
                     collection=b.collection,
                 ),
