@@ -10,6 +10,7 @@ creates its own database and topic prefix (random names) and removes them, so ru
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -55,6 +56,15 @@ def run_bench(infra: Infra, script: str, *args: str, timeout: float = 120.0) -> 
     assert proc.returncode == 0, f"{script} exited {proc.returncode}\n{out}\n{err[-3000:]}"
     print(f"$ {script} {' '.join(args)}\n{out}")  # shown by pytest -s or -rP
     return out
+
+
+def bench_line(out: str) -> dict:  # type: ignore[type-arg]
+    """The ``BENCH {json}`` last line every script prints (what ``make bench`` collects)."""
+    last = out.rstrip().splitlines()[-1]
+    assert last.startswith("BENCH "), out
+    found: dict = json.loads(last.removeprefix("BENCH "))  # type: ignore[type-arg]
+    assert all(isinstance(v, int | float) for v in found["figures"].values()), found
+    return found
 
 
 def number(pattern: str, text: str) -> int:
@@ -116,7 +126,23 @@ def test_notifier_sms(infra: Infra) -> None:
     assert "'sent': 200" in out.split("dispatch report:")[1].splitlines()[0], out
     assert "database: sent=200, distinct provider ids=200" in out
     assert "'throttled': 0" in out and "'bad_signatures': 0" in out
-    assert out.rstrip().splitlines()[-1] == "OK"
+    lines = out.rstrip().splitlines()
+    assert lines[-2] == "OK", out
+    bench = bench_line(out)
+    assert bench["name"] == "sms_dispatch", bench
+    assert bench["figures"]["count"] == 200 and bench["figures"]["duplicates"] == 0, bench
+    assert {"seconds", "per_second", "cap", "fraction_of_cap"} <= set(bench["figures"]), bench
+
+
+def test_demo(infra: Infra) -> None:
+    """A tiny demo (the same code as ``make demo``) on the script's own services."""
+    out = run_bench(infra, "demo/bench_demo.py", "--households", "8", "--months", "1", timeout=240)
+    assert out.rstrip().splitlines()[-2] == "OK", out
+    bench = bench_line(out)
+    assert bench["name"] == "demo", bench
+    figures = bench["figures"]
+    assert (figures["households"], figures["months"]) == (8, 1), figures
+    assert figures["seconds"] > 0, figures
 
 
 def test_payments_wechatpay(infra: Infra) -> None:
