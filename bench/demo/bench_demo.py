@@ -122,6 +122,13 @@ async def main(args: argparse.Namespace) -> int:
             t2 = time.perf_counter()
             report = await collect(config, sim, setup)
             figures = time.perf_counter() - t2
+            # Handler retries (each waits its backoff) and the handlers' time, by service.
+            retries: dict[str, float] = {}
+            handled: dict[str, float] = {}
+            for name in SERVICES:
+                text = await api.metrics(name)
+                retries[name] = _sum(text, "propfee_handler_retries_total")
+                handled[name] = round(_sum(text, "propfee_handler_seconds_sum"), 1)
         finally:
             await api.close()
         total = time.perf_counter() - t0
@@ -135,6 +142,9 @@ async def main(args: argparse.Namespace) -> int:
         print(f"demo timings (s): {report['timings_s']}")
         print(f"waiting, by who was behind (s): {report['waiting_behind_s']}")
         print(f"settles: {sim.settle.waits}, {sim.settle.waited_s:.1f} s")
+        print(f"handler retries by service: {retries}; handler seconds: {handled}")
+        if args.report_json:
+            args.report_json.write_text(json.dumps(report, ensure_ascii=False, default=str))
         print(f"load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f}")
         failed = [i["name"] for i in report["invariants"] if not i["ok"]]
         for name in failed:
@@ -169,9 +179,19 @@ async def main(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _sum(metrics: str, name: str) -> float:
+    """The sum of every series of ``name`` in a Prometheus text exposition."""
+    total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--households", type=int, default=1236)
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--report-json", type=Path, help="write the demo's report here")
     sys.exit(uvloop.run(main(parser.parse_args())))
