@@ -4,7 +4,10 @@ the workers of one process each take their own share of the parties), lock the b
 at the as-of instant, compose, and mark what is to go out 'sending' with a lease, in one short
 transaction. Then, with no transaction open and no connection held, send through the channel
 adapters (each call under its provider's token bucket, at most send_concurrency at once, each
-bounded by a timeout), and record each outcome with its evidence in a transaction of its own.
+bounded by a timeout), and record each outcome with its evidence in a short transaction of
+its own, shared by the outcomes that arrived meanwhile (group commits, ``_Outcomes``); the
+next batch is claimed while one is being sent, so the providers' buckets never wait for a
+claim (issue 22).
 
 A process that dies after its claim leaves messages 'sending' until their lease runs out;
 recovery (service_layer/recovery.py) then asks the provider, relies on its idempotency key, or
