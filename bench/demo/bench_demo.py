@@ -41,6 +41,7 @@ from demo.api import Api, Tokens  # noqa: E402
 from demo.run import DemoConfig, collect, run_year, wait_ready  # noqa: E402
 from propfee.auth.dev import DevIssuer  # noqa: E402
 from propfee.kafka import delete_topics, ensure_topics  # noqa: E402
+from propfee.logging import configure_logging  # noqa: E402
 from propfee.settings import LOCAL_PG, LOCAL_PG_OWNER  # noqa: E402
 from propfee.topics import all_topics  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
@@ -51,6 +52,7 @@ SERVICES = ("billing", "payments", "dunning", "notifier")
 
 
 async def main(args: argparse.Namespace) -> int:
+    configure_logging("bench-demo", level="WARNING")  # the script speaks for itself
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     run = f"bdemo{secrets.token_hex(3)}"
     prefix = f"{run}."
