@@ -127,6 +127,8 @@ async def main(args: argparse.Namespace) -> int:
             # Handler retries (each waits its backoff) and the handlers' time, by service.
             retries: dict[str, float] = {}
             handled: dict[str, float] = {}
+            cpu = {p.name: _tree_cpu_s(p.process.pid) for p in procs if p.process is not None}
+            cpu["simulator (this process)"] = _tree_cpu_s(os.getpid())
             for name in SERVICES:
                 text = await api.metrics(name)
                 retries[name] = _sum(text, "propfee_handler_retries_total")
@@ -145,6 +147,7 @@ async def main(args: argparse.Namespace) -> int:
         print(f"waiting, by who was behind (s): {report['waiting_behind_s']}")
         print(f"settles: {sim.settle.waits}, {sim.settle.waited_s:.1f} s")
         print(f"handler retries by service: {retries}; handler seconds: {handled}")
+        print(f"CPU seconds by process tree: { {k: round(v, 1) for k, v in cpu.items()} }")
         if args.report_json:
             args.report_json.write_text(json.dumps(report, ensure_ascii=False, default=str))
         print(f"load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f}")
@@ -179,6 +182,26 @@ async def main(args: argparse.Namespace) -> int:
         except Exception:
             pass
     return 0 if ok else 1
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and its live descendants, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu s)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += stats.get(current, (0, 0.0))[1]
+        todo += [child for child, (parent, _) in stats.items() if parent == current]
+    return total
 
 
 def _sum(metrics: str, name: str) -> float:
