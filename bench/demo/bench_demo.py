@@ -128,7 +128,7 @@ async def main(args: argparse.Namespace) -> int:
             retries: dict[str, float] = {}
             handled: dict[str, float] = {}
             cpu = {p.name: _tree_cpu_s(p.process.pid) for p in procs if p.process is not None}
-            cpu["simulator (this process)"] = _tree_cpu_s(os.getpid())
+            cpu["simulator (this process)"] = time.process_time()
             for name in SERVICES:
                 text = await api.metrics(name)
                 retries[name] = _sum(text, "propfee_handler_retries_total")
