@@ -127,12 +127,18 @@ async def main(args: argparse.Namespace) -> int:
             # Handler retries (each waits its backoff) and the handlers' time, by service.
             retries: dict[str, float] = {}
             handled: dict[str, float] = {}
+            by_topic: dict[str, float] = {}
             cpu = {p.name: _tree_cpu_s(p.process.pid) for p in procs if p.process is not None}
             cpu["simulator (this process)"] = time.process_time()
             for name in SERVICES:
                 text = await api.metrics(name)
                 retries[name] = _sum(text, "propfee_handler_retries_total")
                 handled[name] = round(_sum(text, "propfee_handler_seconds_sum"), 1)
+                for line in text.splitlines():
+                    if line.startswith("propfee_handler_seconds_sum{"):
+                        labels, value = line.rsplit(" ", 1)
+                        topic = labels.split('topic="', 1)[1].split('"', 1)[0]
+                        by_topic[f"{name} {topic.removeprefix(prefix)}"] = float(value)
         finally:
             await api.close()
         total = time.perf_counter() - t0
@@ -147,6 +153,8 @@ async def main(args: argparse.Namespace) -> int:
         print(f"waiting, by who was behind (s): {report['waiting_behind_s']}")
         print(f"settles: {sim.settle.waits}, {sim.settle.waited_s:.1f} s")
         print(f"handler retries by service: {retries}; handler seconds: {handled}")
+        top = sorted(by_topic.items(), key=lambda kv: -kv[1])[:8]
+        print("handler seconds, most first: " + ", ".join(f"{k} {v:.1f}" for k, v in top))
         print(f"CPU seconds by process tree: { {k: round(v, 1) for k, v in cpu.items()} }")
         if args.report_json:
             args.report_json.write_text(json.dumps(report, ensure_ascii=False, default=str))
