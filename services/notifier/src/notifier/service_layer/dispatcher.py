@@ -103,18 +103,15 @@ class _Outcomes:
             taken, self._pending = self._pending, []
             try:
                 await self._write(taken)
-            except BaseException as exc:
+            except asyncio.CancelledError:
                 for *_, done in taken + self._pending:
-                    if done.done():
-                        continue
-                    if isinstance(exc, asyncio.CancelledError):
-                        done.cancel()
-                    else:
-                        done.set_exception(exc)
+                    done.cancel()
                 self._pending = []
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                return
+                raise
+            except Exception as exc:  # the database stayed away: these are left to recovery
+                for *_, done in taken:
+                    if not done.done():
+                        done.set_exception(exc)
 
     async def _write(self, taken: list[tuple[Sending, SendResult, asyncio.Future[None]]]) -> None:
         try:
