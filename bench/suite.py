@@ -182,7 +182,7 @@ REGISTRY: tuple[Bench, ...] = (
         title="`make demo`: a year of 1,236 households",
         script="bench/demo/bench_demo.py",
         full=(),
-        smoke=("--households", "20", "--months", "1"),
+        smoke=("--households", "8", "--months", "1"),
         goals=(Goal(SECONDS, "<=", 180, "s"),),
         timeout_s=3600,
         smoke_timeout_s=300,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from notifier.adapters.base import Outbound  # noqa: E402
 from notifier.adapters.registry import Channels  # noqa: E402
 from notifier.domain.messages import reminder_requests  # noqa: E402
 from notifier.service_layer.dispatcher import Dispatcher  # noqa: E402
@@ -76,8 +78,46 @@ def start_fake(rate: float, port: int) -> subprocess.Popen[bytes]:
     )
 
 
+async def ceiling(settings: NotifierSettings, count: int) -> float:
+    """The same-run ceiling: ``count`` SMS sent straight through the adapter under the same
+    token bucket and send concurrency (no database, no claim, no recording): what the HTTP
+    path and the bucket allow on this machine right now. Seconds."""
+    channels = Channels.from_settings(settings)
+    route = channels.route("sms")
+    assert route is not None and route.bucket is not None
+    bucket, adapter = route.bucket, route.adapter
+    gate = asyncio.Semaphore(settings.send_concurrency)
+
+    async def one(n: int) -> None:
+        message = Outbound(
+            notification_id=f"ceiling-{n:06d}",
+            channel="sms",
+            address=f"139{n:08d}",
+            body="【物业】提醒",
+            message_type="reminder",
+            sms_params={"room": f"{n % 30}-2-{n % 2800}", "amount": "275.80"},
+            template_codes={adapter.provider: "SMS_CEILING"},
+        )
+        async with gate:
+            await bucket.acquire()
+            result = await adapter.send(message)
+        assert result.outcome == "sent", result
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(one(n) for n in range(count)))
+    finally:
+        await channels.close()
+    return time.perf_counter() - started
+
+
 async def main(
-    count: int, rate: float, port: int, fake: subprocess.Popen[bytes], profile: str | None
+    count: int,
+    rate: float,
+    port: int,
+    fake: subprocess.Popen[bytes],
+    profile: str | None,
+    with_ceiling: bool,
 ) -> int:
     db = f"bench_notifier_{uuid.uuid4().hex[:6]}"
     admin = await asyncpg.connect(f"{LOCAL_PG_OWNER}/postgres")
@@ -140,6 +180,9 @@ async def main(
         await pool.close()
         async with httpx.AsyncClient() as http:
             stats = (await http.get(f"http://127.0.0.1:{port}/stats")).json()
+        ceiling_s = await ceiling(settings, count) if with_ceiling else 0.0
+        async with httpx.AsyncClient() as http:
+            after = (await http.get(f"http://127.0.0.1:{port}/stats")).json()
         print(f"reminders: {count}, provider limit {rate:.0f}/s, provider latency 20 ms")
         print(f"dispatch report: {dict(report.counts)}")
         print(f"elapsed: {elapsed:.2f} s ({count / elapsed:.0f} SMS/s)")
@@ -147,6 +190,15 @@ async def main(
         print(
             f"provider: {stats}; database: sent={sent_rows}, distinct provider ids={distinct_ids}"
         )
+        floor = count / rate
+        print(f"provider cap floor: {floor:.2f} s; fraction of the cap: {floor / elapsed:.3f}")
+        if with_ceiling:
+            print(
+                f"same-run ceiling (adapter + bucket, no database): {ceiling_s:.2f} s "
+                f"({count / ceiling_s:.0f} SMS/s), throttled "
+                f"{after['throttled'] - stats['throttled']}; "
+                f"ratio dispatcher/ceiling: {elapsed / ceiling_s:.3f}"
+            )
         ok = (
             stats["sent"] == count
             and stats["distinct"] == count
@@ -156,6 +208,22 @@ async def main(
             and elapsed < 30
         )
         print("OK" if ok else "FAILED")
+        figures = {
+            "count": count,
+            "seconds": round(elapsed, 3),
+            "per_second": round(count / elapsed, 1),
+            "cap": rate,
+            "fraction_of_cap": round(floor / elapsed, 4),
+            "duplicates": stats["sent"] - stats["distinct"],
+            "throttled": stats["throttled"],
+            "load_average": round(load_after[0], 2),
+        }
+        if with_ceiling:
+            figures |= {
+                "ceiling_seconds": round(ceiling_s, 3),
+                "ratio_to_ceiling": round(elapsed / ceiling_s, 4),
+            }
+        print("BENCH " + json.dumps({"name": "sms_dispatch", "figures": figures}))
         return 0 if ok else 1
     finally:
         fake.terminate()
@@ -169,7 +237,14 @@ if __name__ == "__main__":
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--profile", help="py-spy the dispatcher and the fake into this file")
+    parser.add_argument(
+        "--no-ceiling",
+        action="store_true",
+        help="skip the same-run ceiling (the same sends through the adapter alone)",
+    )
     args = parser.parse_args()
     port = free_port()
     fake = start_fake(args.rate, port)
-    sys.exit(asyncio.run(main(args.count, args.rate, port, fake, args.profile)))
+    sys.exit(
+        asyncio.run(main(args.count, args.rate, port, fake, args.profile, not args.no_ceiling))
+    )

@@ -154,8 +154,8 @@ def create_service_app(
         """Prometheus exposition (every worker's, in multiprocess mode);
         ``?name[]=propfee_outbox_pending`` (repeatable) answers only the named series,
         Prometheus' own convention for a cheap, frequent look."""
-        await measure.measure_all(runtime)
         names = request.query_params.getlist("name[]")
+        await measure.measure_all(runtime, names)
         return Response(metric_values.exposition(names), media_type=CONTENT_TYPE_LATEST)
 
     for router in routers:

@@ -48,6 +48,9 @@ class NotifierSettings(ServiceSettings):
     # about 10. httpcore scans every pooled connection on each request, so a pool much larger
     # than needed costs CPU per message (bench/notifier/README.md).
     send_concurrency: int = 24
+    # Of each provider's rate limit (``*_rate_per_s``), the share left unspent against the
+    # jitter between our clock and the provider's (TokenBucket.per_second).
+    provider_rate_margin: float = Field(default=0.02, ge=0.0, lt=0.5)
     # Rules.
     default_time_zone: str = "Asia/Shanghai"
     quiet_start: time = contact_rules.QUIET_START

@@ -109,11 +109,12 @@ class Channels:
             timeout=s.provider_timeout_s,
         )
         letters = PrintedLetters()
+        m = s.provider_rate_margin
         routes = {
-            "sms": Route(sms, TokenBucket.per_second(sms_rate)),
-            "wechat": Route(wechat, TokenBucket.per_second(s.wechat_rate_per_s)),
-            "app_push": Route(push, TokenBucket.per_second(s.push_rate_per_s)),
-            "email": Route(email, TokenBucket.per_second(s.email_rate_per_s)),
+            "sms": Route(sms, TokenBucket.per_second(sms_rate, m)),
+            "wechat": Route(wechat, TokenBucket.per_second(s.wechat_rate_per_s, m)),
+            "app_push": Route(push, TokenBucket.per_second(s.push_rate_per_s, m)),
+            "email": Route(email, TokenBucket.per_second(s.email_rate_per_s, m)),
             "letter": Route(letters, None),
             "door_notice": Route(letters, None),
         }

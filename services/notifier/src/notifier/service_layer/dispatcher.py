@@ -4,7 +4,10 @@ the workers of one process each take their own share of the parties), lock the b
 at the as-of instant, compose, and mark what is to go out 'sending' with a lease, in one short
 transaction. Then, with no transaction open and no connection held, send through the channel
 adapters (each call under its provider's token bucket, at most send_concurrency at once, each
-bounded by a timeout), and record each outcome with its evidence in a transaction of its own.
+bounded by a timeout), and record each outcome with its evidence in a short transaction of
+its own, shared by the outcomes that arrived meanwhile (group commits, ``_Outcomes``); the
+next batch is claimed while one is being sent, so the providers' buckets never wait for a
+claim (issue 22).
 
 A process that dies after its claim leaves messages 'sending' until their lease runs out;
 recovery (service_layer/recovery.py) then asks the provider, relies on its idempotency key, or
@@ -46,6 +49,8 @@ EXPIRED_SCOPED = queries.scoped(queries.EXPIRED)
 LEASES_SCOPED = queries.scoped(queries.EXPIRED_LEASES)
 #: Attempts at recording an outcome (the database briefly away) before leaving it to recovery.
 RECORD_TRIES = 3
+#: The database briefly away (tried again), as opposed to a write that fails by itself.
+TRANSIENT_DB_ERRORS = (asyncpg.PostgresConnectionError, OSError, asyncpg.InterfaceError)
 
 
 @dataclass
@@ -55,6 +60,103 @@ class DispatchReport:
     def add(self, other: DispatchReport) -> None:
         for key, value in other.counts.items():
             self.counts[key] += value
+
+
+@dataclass
+class _Claimed:
+    """One batch's claim, committed: its report so far, what to send, what to look up."""
+
+    report: DispatchReport
+    sending: list[Sending]
+    lookups: list[Any]
+    #: No send starts after this (monotonic) instant (see :meth:`Dispatcher._claim`).
+    last_start: float
+    #: The most it could claim: fewer, and nothing more is due.
+    limit: int
+
+
+class _Outcomes:
+    """A batch's provider answers written back in group commits: each write takes every
+    answer that arrived while the one before ran, in one short transaction (a statement per
+    kind of outcome for all of them, where one transaction per answer cost eight round trips
+    each). The caller returns once its own answer is committed, so, as before, a send is done
+    only when its outcome is durable; a process that dies before that leaves the message
+    'sending' under its lease, for recovery. A group that fails for another reason than the
+    database being away is written again answer by answer, so one bad row fails alone."""
+
+    def __init__(self, dispatcher: Dispatcher, as_of: datetime, report: DispatchReport) -> None:
+        self._d = dispatcher
+        self._as_of = as_of
+        self._report = report
+        self._pending: list[tuple[Sending, SendResult, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, x: Sending, result: SendResult) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((x, result, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all())
+        await done
+
+    async def _write_all(self) -> None:
+        while self._pending:
+            taken, self._pending = self._pending, []
+            try:
+                await self._write(taken)
+            except asyncio.CancelledError:
+                for *_, done in taken + self._pending:
+                    done.cancel()
+                self._pending = []
+                raise
+            except Exception as exc:  # the database stayed away: these are left to recovery
+                for *_, done in taken:
+                    if not done.done():
+                        done.set_exception(exc)
+
+    async def _write(self, taken: list[tuple[Sending, SendResult, asyncio.Future[None]]]) -> None:
+        try:
+            await self._write_group([(x, r) for x, r, _ in taken])
+        except TRANSIENT_DB_ERRORS:
+            raise  # tried RECORD_TRIES times: left to recovery
+        except Exception:
+            if len(taken) == 1:
+                raise
+            for x, r, done in taken:
+                try:
+                    await self._write_group([(x, r)])
+                except Exception as exc:
+                    done.set_exception(exc)
+                else:
+                    done.set_result(None)
+            return
+        for *_, done in taken:
+            done.set_result(None)
+
+    async def _write_group(self, answers: list[tuple[Sending, SendResult]]) -> None:
+        d = self._d
+        ids = sorted(x.row["notification_id"] for x, _ in answers)
+        counts: dict[str, int] = defaultdict(int)
+
+        async def write(conn: asyncpg.Connection) -> None:
+            counts.clear()  # a write tried again counts once
+            kept = {r[0] for r in await conn.fetch(queries.RELEASE_MANY, ids, d.name)}
+            if len(kept) < len(ids):
+                log.warning("claims lost before their outcomes were recorded")
+                counts["lost_claims"] += len(ids) - len(kept)
+            ours: list[tuple[Sending, SendResult | None]] = [
+                (x, r) for x, r in answers if x.row["notification_id"] in kept
+            ]
+            await record(conn, ours, self._as_of, d.s, counts, apply_receipts=False)
+
+        await d._in_own_transaction(write)
+        for key, value in counts.items():
+            self._report.counts[key] += value
+
+
+def _made_due(report: DispatchReport) -> bool:
+    """Whether a batch's outcomes may have made messages due at once (a failure's fallback
+    channel, a message released for a lease too short to start it)."""
+    return bool(report.counts["failed"] or report.counts["released"])
 
 
 class Dispatcher:
@@ -93,12 +195,47 @@ class Dispatcher:
         report.counts["sms_segments"] += 0  # always answered: the SMS cost of the pass
         workers = max(1, workers)
 
+        size = self.s.dispatch_batch_size
+
+        async def claim(shard: int, limit: int = size) -> _Claimed:
+            return await self._claim(as_of, shard=(workers, shard), scope=scope, limit=limit)
+
         async def worker(shard: int) -> None:
+            # Each batch's claim is taken while the one before goes out, so the providers'
+            # buckets never wait for a claim (decide, compose, pay links: a few hundred ms for
+            # a full batch). A claim runs while the batch before is being sent, so what that
+            # batch makes due again (a fallback channel's message, a release) is looked for
+            # once more at the end.
+            # The first claim is a tenth of a batch: the first sends start sooner.
+            claimed = await claim(shard, max(1, size // 10))
+            again = False
             while True:
-                part = await self.batch(as_of, shard=(workers, shard), scope=scope)
-                report.add(part)
-                if part.counts["claimed"] < self.s.dispatch_batch_size:
+                delivering = asyncio.create_task(self._deliver(claimed, as_of))
+                following: _Claimed | None = None
+                try:
+                    if claimed.report.counts["claimed"] >= claimed.limit:
+                        following = await claim(shard)
+                except BaseException:
+                    await asyncio.gather(delivering, return_exceptions=True)
+                    raise
+                try:
+                    await delivering
+                except BaseException:
+                    if following is not None:  # claimed, never sent: due again at once
+                        await self._release_unsent(following)
+                    raise
+                report.add(claimed.report)
+                if following is not None:
+                    again = _made_due(claimed.report)
+                elif again:
+                    again = False
+                    following = await claim(shard)
+                    if not following.sending and not following.lookups:
+                        report.add(following.report)
+                        return
+                else:
                     return
+                claimed = following
 
         await asyncio.gather(*(worker(i) for i in range(workers)))
         return report
@@ -113,8 +250,24 @@ class Dispatcher:
         """One batch of what is due for the parties of ``shard`` (workers, this one): the
         workers of a process share no party, so which batch decides a party's messages (its
         frequency cap, "already sent for this stage") is the same whatever their timing."""
+        claimed = await self._claim(as_of, shard=shard, scope=scope)
+        await self._deliver(claimed, as_of)
+        return claimed.report
+
+    async def _claim(
+        self,
+        as_of: datetime,
+        *,
+        shard: tuple[int, int] = (1, 0),
+        scope: tuple[str | None, list[str] | None] | None = None,
+        limit: int | None = None,
+    ) -> _Claimed:
+        """The claim of :meth:`batch`, in one short transaction: what is to be sent (each
+        message 'sending' under this dispatcher's lease) and the expired claims to ask a
+        provider about; what needed no provider is recorded already. ``limit``: at most so
+        many of each kind (the batch size by default)."""
         report = DispatchReport()
-        size = self.s.dispatch_batch_size
+        size = limit or self.s.dispatch_batch_size
         # No send starts after this (monotonic) instant: the call ends before the lease does,
         # so recovery never takes over a message whose call is still under way.
         last_start = time.monotonic() + self.s.dispatch_lease_s - self.call_timeout - 1
@@ -162,11 +315,18 @@ class Dispatcher:
                 await conn.executemany(
                     queries.CLAIM_SENDING, [self._claim_args(x, as_of) for x in sending]
                 )
+        return _Claimed(report, sending, lookups, last_start, size)
+
+    async def _deliver(self, claimed: _Claimed, as_of: datetime) -> None:
+        """Send a claim's messages and record their outcomes (into ``claimed.report``)."""
+        report, sending, lookups = claimed.report, claimed.sending, claimed.lookups
+        last_start = claimed.last_start
         # Committed: the claims are visible, no lock or connection is held from here on.
         if not sending and not lookups:
-            return report
+            return
+        recorder = _Outcomes(self, as_of, report)
         outcomes = await asyncio.gather(
-            *(self._send_and_record(x, as_of, last_start, report) for x in sending),
+            *(self._send_and_record(x, as_of, last_start, report, recorder) for x in sending),
             *(self._look_up(row, as_of, report) for row in lookups),
             return_exceptions=True,
         )
@@ -176,7 +336,15 @@ class Dispatcher:
         if report.counts["sent"]:
             async with self.pool.acquire() as conn, conn.transaction():
                 await receipts.apply(conn, as_of, self.s)  # receipts that raced ahead
-        return report
+
+    async def _release_unsent(self, claimed: _Claimed) -> None:
+        """Give back a claim none of whose messages was sent (its lookups stay leased:
+        recovery asks their provider when the lease runs out)."""
+        ids = sorted(x.row["notification_id"] for x in claimed.sending)
+        if ids:
+            await self._in_own_transaction(
+                lambda conn: conn.execute(queries.RELEASE_MANY, ids, self.name)
+            )
 
     def _claim_args(self, x: Sending, as_of: datetime) -> tuple[Any, ...]:
         o, t = x.outbound, x.template
@@ -198,7 +366,12 @@ class Dispatcher:
         )
 
     async def _send_and_record(
-        self, x: Sending, as_of: datetime, last_start: float, report: DispatchReport
+        self,
+        x: Sending,
+        as_of: datetime,
+        last_start: float,
+        report: DispatchReport,
+        recorder: _Outcomes,
     ) -> None:
         assert x.outbound is not None
         result = await self._send(x.outbound, last_start, x.row)
@@ -208,21 +381,7 @@ class Dispatcher:
             )
             report.counts["released"] += 1
             return
-        await self._record_outcome(x, result, as_of, report)
-
-    async def _record_outcome(
-        self, x: Sending, result: SendResult, as_of: datetime, report: DispatchReport
-    ) -> None:
-        """One message's outcome in a transaction of its own, if the claim is still ours."""
-
-        async def write(conn: asyncpg.Connection) -> None:
-            if await conn.fetchval(queries.RELEASE, x.row["notification_id"], self.name) is None:
-                log.warning("claim lost before its outcome was recorded")
-                report.counts["lost_claims"] += 1
-                return
-            await record(conn, [(x, result)], as_of, self.s, report.counts, apply_receipts=False)
-
-        await self._in_own_transaction(write)
+        await recorder.record(x, result)
 
     async def _look_up(self, row: Any, as_of: datetime, report: DispatchReport) -> None:
         """An expired claim at a provider that can be asked (recovery.py, ``lookup``)."""
@@ -282,7 +441,7 @@ class Dispatcher:
                 async with self.pool.acquire() as conn, conn.transaction():
                     await write(conn)
                 return
-            except (asyncpg.PostgresConnectionError, OSError, asyncpg.InterfaceError) as exc:
+            except TRANSIENT_DB_ERRORS as exc:
                 if attempt == RECORD_TRIES - 1:
                     log.warning("outcome not recorded; the lease will recover it", error=repr(exc))
                     raise

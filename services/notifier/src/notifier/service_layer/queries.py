@@ -77,6 +77,15 @@ UPDATE notifications SET status = 'queued', claimed_by = NULL, lease_until = NUL
 RETURNING notification_id
 """
 
+#: ``RELEASE`` for many messages at once (the group commits of the dispatcher's outcomes):
+#: those whose claim is still ``$2``'s come back.
+RELEASE_MANY = """
+UPDATE notifications SET status = 'queued', claimed_by = NULL, lease_until = NULL,
+       sms_segments = NULL
+ WHERE notification_id = ANY($1::text[]) AND status = 'sending' AND claimed_by = $2
+RETURNING notification_id
+"""
+
 #: Each claimed party, locked for the batch's transaction in one global order (no deadlock):
 #: a batch of another process that holds messages for the same party waits for this one to
 #: commit, then reads what it sent (GONE, HISTORY) before deciding.

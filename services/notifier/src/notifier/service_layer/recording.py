@@ -97,27 +97,33 @@ async def record(
                 await outcomes.delivered(conn, x.row, d.channel, r.provider, r.proof, as_of)
         elif r is not None:
             await _failed_try(conn, x, r, as_of, s, counts)
-    await conn.executemany(outcomes.UPDATE_GONE, gone)
-    await conn.executemany(
-        "UPDATE notifications SET next_attempt_at = $2, status_reason = $3 "
-        "WHERE notification_id = $1",
-        deferred,
-    )
-    await conn.executemany(
-        "UPDATE notifications SET status = 'awaiting_contacts', status_reason = $2 "
-        "WHERE notification_id = $1",
-        awaiting,
-    )
-    await conn.executemany(
-        "UPDATE notifications SET status = 'suppressed', status_reason = $2 "
-        "WHERE notification_id = $1",
-        suppressed,
-    )
-    await conn.executemany(
-        "UPDATE notifications SET status = 'cancelled', status_reason = $2, cancelled_at = $3 "
-        "WHERE notification_id = $1",
-        cancelled,
-    )
+    # Only the statements with rows: an outcome recorded on its own is one of them (an
+    # empty executemany still costs a round trip).
+    for sql, rows in (
+        (outcomes.UPDATE_GONE, gone),
+        (
+            "UPDATE notifications SET next_attempt_at = $2, status_reason = $3 "
+            "WHERE notification_id = $1",
+            deferred,
+        ),
+        (
+            "UPDATE notifications SET status = 'awaiting_contacts', status_reason = $2 "
+            "WHERE notification_id = $1",
+            awaiting,
+        ),
+        (
+            "UPDATE notifications SET status = 'suppressed', status_reason = $2 "
+            "WHERE notification_id = $1",
+            suppressed,
+        ),
+        (
+            "UPDATE notifications SET status = 'cancelled', status_reason = $2, "
+            "cancelled_at = $3 WHERE notification_id = $1",
+            cancelled,
+        ),
+    ):
+        if rows:
+            await conn.executemany(sql, rows)
     counts["cancelled"] += len(cancelled)
     counts["deferred"] += len(deferred)
     counts["awaiting_contacts"] += len(awaiting)
