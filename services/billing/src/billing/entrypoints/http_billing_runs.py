@@ -77,7 +77,7 @@ async def create_billing_run(
         summary = await runs.run_billing(
             pool,
             run,
-            chunk=_item_units(request),
+            item_units=_item_units(request),
             on_created=runs.audit_hook(principal, company_id, run, body.model_dump()),
         )
     if not summary.created:

@@ -33,7 +33,8 @@ CREATE INDEX billing_run_items_pending ON billing_run_items (run_id, item_no)
     WHERE state = 'pending';
 
 -- Each unit's share of the shared meters a run bills, split by floor area when the run is
--- created (the readings are marked billed by the run then); read by the item of the unit.
+-- created (the readings are marked billed by the run then); taken (deleted) by the item that
+-- bills the unit.
 CREATE TABLE billing_run_shares (
     run_id         text        NOT NULL REFERENCES billing_runs,
     unit_id        text        NOT NULL,

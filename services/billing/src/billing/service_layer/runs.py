@@ -150,10 +150,12 @@ async def run_billing(
     request: RunRequest,
     *,
     chunk: int = CHUNK,
+    item_units: int = CHUNK,
     on_created: RunHook | None = None,
 ) -> RunSummary:
-    """Create the run: at most ``chunk`` units are billed at once, in this transaction (the
-    answer has the invoices); more are split into work items of ``chunk`` units, committed
+    """Create the run: at most ``item_units`` units are billed at once, in this transaction
+    (``chunk`` units per query; the answer has the invoices); more are split into work items
+    of ``item_units`` units, committed
     here as pending and billed by the workers (:func:`bill_next_item`): the answer is at once,
     ``state = running``; ``GET`` the run for its progress."""
     period = Period.of_months(request.period_start, CYCLE_MONTHS[request.cycle])
@@ -182,7 +184,7 @@ async def run_billing(
                 "when it is done",
                 running_run_id=running,
             )
-        bounds = await _item_bounds(conn, request.community_id, chunk)
+        bounds = await _item_bounds(conn, request.community_id, item_units)
         await conn.execute(
             "INSERT INTO billing_runs (run_id, community_id, period_start, period_end, cycle, "
             "as_of, issued_at, invoices, total_fen, state, items_total, items_done) "
@@ -430,7 +432,7 @@ async def _finish_item(
 
     The run's row is locked first, so the statement after it sees every item committed
     before: of two items finishing together, the later one sees the other done and ends the
-    run."""
+    run. ``NO KEY``: the items' invoices hold a key-share lock on it (their foreign key)."""
     invoices, total, skipped = result
     await conn.execute(
         "UPDATE billing_run_items SET state = $3, invoices = $4, total_fen = $5, skipped = $6, "
@@ -443,7 +445,7 @@ async def _finish_item(
         skipped,
         error,
     )
-    await conn.execute("SELECT 1 FROM billing_runs WHERE run_id = $1 FOR UPDATE", run_id)
+    await conn.execute("SELECT 1 FROM billing_runs WHERE run_id = $1 FOR NO KEY UPDATE", run_id)
     await conn.execute(
         "UPDATE billing_runs r SET invoices = r.invoices + $2, total_fen = r.total_fen + $3, "
         "skipped = r.skipped + $4, items_done = r.items_done + 1, "
@@ -598,8 +600,9 @@ async def _load_units(
         extras[c["unit_id"]].append(ExtraCharge(c["item_code"], c["quantity"], c["description"]))
     if ctx.has_shares:
         for c in await conn.fetch(
-            "SELECT unit_id, item_code, quantity, description, amount_fen FROM billing_run_shares "
-            "WHERE run_id = $1 AND unit_id = ANY($2::text[])",
+            # Taken: an item redone finds its shares billed (gone).
+            "DELETE FROM billing_run_shares WHERE run_id = $1 AND unit_id = ANY($2::text[]) "
+            "RETURNING unit_id, item_code, quantity, description, amount_fen",
             ctx.run_id,
             unit_ids,
         ):
