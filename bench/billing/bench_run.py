@@ -177,11 +177,21 @@ async def main() -> None:
         "BILLING_LOG_LEVEL": "WARNING",
         "BILLING_RELAY_BATCH_SIZE": os.environ.get("BILLING_RELAY_BATCH_SIZE", "2000"),
     }
+    # BENCH_PROFILE=<file>: the first billing process runs under cProfile (written at its
+    # graceful stop), for ``python -m pstats <file>``.
+    profile = os.environ.get("BENCH_PROFILE")
+    command = [sys.executable, "-m", "billing"]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "billing"], env={**env, "BILLING_HTTP_PORT": str(p)}, cwd=ROOT
+            (
+                [sys.executable, "-m", "cProfile", "-o", profile, "-m", "billing"]
+                if profile and n == 0
+                else command
+            ),
+            env={**env, "BILLING_HTTP_PORT": str(p)},
+            cwd=ROOT,
         )
-        for p in ports
+        for n, p in enumerate(ports)
     ]
     proc = procs[0]
     figures: dict[str, float] = {"units": args.units, "replicas": args.replicas}
