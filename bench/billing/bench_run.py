@@ -137,6 +137,47 @@ async def count_topic(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
+async def ceilings(dsn: str, bootstrap: str, topic: str, units: int) -> dict[str, float]:
+    n = max(1, min(units, 100_000))
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    rows = [
+        (f"inv-{i:020d}", "bench", "b1", f"u{i:08d}", f"p{i}", f"p{i}", None,
+         date(2025, 1, 1), date(2025, 1, 31), date(2025, 1, 31), 1, 17000, now, "property")
+        for i in range(n)
+    ]  # fmt: skip
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "CREATE TEMP TABLE ceiling (LIKE invoices INCLUDING DEFAULTS INCLUDING INDEXES)"
+        )
+        start = time.perf_counter()
+        await conn.copy_records_to_table(
+            "ceiling",
+            records=rows,
+            columns=["invoice_id", "community_id", "building_id", "unit_id", "payer_party_id",
+                     "liable_party_id", "run_id", "period_start", "period_end", "due_date",
+                     "schedule_version", "total_fen", "issued_at", "collection"],
+        )  # fmt: skip
+        copy_s = time.perf_counter() - start
+    finally:
+        await conn.close()
+    payload = b"x" * 700  # about an InvoiceIssued, on its topic once the run is counted
+    producer: AIOKafkaProducer = make_producer(bootstrap, client_id="bench-ceiling")
+    await producer.start()
+    try:
+        start = time.perf_counter()
+        futures = [await producer.send(topic, payload, key=f"u{i}".encode()) for i in range(n)]
+        await asyncio.gather(*futures)
+        produce_s = time.perf_counter() - start
+    finally:
+        await producer.stop()
+    scale = 100_000 / n
+    return {
+        "ceiling_copy_s_per_100k": round(copy_s * scale, 2),
+        "ceiling_produce_s_per_100k": round(produce_s * scale, 2),
+    }
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--units", type=int, default=100_000)
@@ -254,6 +295,18 @@ async def main() -> None:
                 units_per_second=round(args.units / on_kafka, 1),
                 peak_rss_mb=round(max(rss), 1),
                 peak_rss_mb_total=round(sum(rss), 1),
+            )
+
+            # The same-run ceilings (issue 22): COPY of invoice-shaped rows, raw produce of
+            # invoice-sized events (acks=all, idempotent), of up to 100,000 each.
+            ceiling = await ceilings(dsn, bootstrap, prefix + "billing.invoice-issued", args.units)
+            figures.update(ceiling)
+            floor = max(ceiling["ceiling_copy_s_per_100k"], ceiling["ceiling_produce_s_per_100k"])
+            figures["ratio_to_ceiling"] = round(on_kafka / (floor * args.units / 100_000), 2)
+            print(
+                f"same-run ceilings per 100,000: COPY {ceiling['ceiling_copy_s_per_100k']:.2f}s, "
+                f"raw produce {ceiling['ceiling_produce_s_per_100k']:.2f}s; the run is "
+                f"{figures['ratio_to_ceiling']}x the slower one"
             )
 
             # Allocation: payments published to Kafka, consumed and allocated by billing.
