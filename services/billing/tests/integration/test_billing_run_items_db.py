@@ -216,3 +216,39 @@ async def test_an_item_of_a_crashed_claimer_is_billed_once_by_another(create_dat
     finally:
         await other.close()
         await pool.close()
+
+
+async def test_an_item_that_keeps_raising_fails_after_its_attempts(  # type: ignore[no-untyped-def]
+    create_database, monkeypatch
+) -> None:
+    """Not a refusal (a bug, a broken constraint): the item is retried after the others, then
+    failed; the run ends ``failed`` with the item's error, its other items billed."""
+    pool, _ = await _community(create_database)
+    try:
+        split = await run_billing(pool, JAN, item_units=ITEM_UNITS)
+        bill_item = runs._bill_item
+
+        async def broken(conn, ctx, item, chunk):  # type: ignore[no-untyped-def]
+            if item["item_no"] == 3:
+                raise RuntimeError("a bug")
+            return await bill_item(conn, ctx, item, chunk)
+
+        monkeypatch.setattr(runs, "_bill_item", broken)
+        raised = 0
+        while True:
+            try:
+                if not await bill_next_item(pool, chunk=40):
+                    break
+            except RuntimeError:
+                raised += 1
+        assert raised == runs.MAX_ATTEMPTS
+        summary, errors = await runs.progress(pool, COMMUNITY, split.run_id)
+        assert summary.state == "failed"
+        assert (summary.items_done, summary.items_failed) == (13, 1)
+        assert [e.item_no for e in errors] == [3]
+        assert "RuntimeError: a bug" in errors[0].error
+        assert summary.invoices == await pool.fetchval(
+            "SELECT count(*) FROM invoices WHERE run_id = $1", split.run_id
+        )
+    finally:
+        await pool.close()

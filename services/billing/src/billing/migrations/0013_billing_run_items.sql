@@ -25,6 +25,7 @@ CREATE TABLE billing_run_items (
     invoices       integer     NOT NULL DEFAULT 0,
     total_fen      bigint      NOT NULL DEFAULT 0,
     skipped        integer     NOT NULL DEFAULT 0,
+    attempts       integer     NOT NULL DEFAULT 0,  -- claims that raised (not refusals)
     error          text,
     done_at        timestamptz,
     PRIMARY KEY (run_id, item_no)

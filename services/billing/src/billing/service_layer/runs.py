@@ -8,6 +8,7 @@ running it again finds it and creates nothing.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -257,33 +258,74 @@ async def bill_next_item(pool: asyncpg.Pool, *, chunk: int = CHUNK) -> bool:
     InvoiceIssued events commit with the item marked done. A crash rolls all of it back and
     leaves the item pending for the next claim; redone, an item finds its units' months
     billed (``billed_months``) and bills nothing twice. A unit the domain refuses fails the
-    item (its error kept on it, its units unbilled); the run's other items go on.
-    False: nothing was pending."""
+    item (its error kept on it, its units unbilled); the run's other items go on. An item
+    whose billing raises anything else is counted (``attempts``, claimed after the others)
+    and failed at :data:`MAX_ATTEMPTS`. False: nothing was pending."""
+    claimed: tuple[str, int] | None = None
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            item = await conn.fetchrow(
+                "SELECT * FROM billing_run_items WHERE state = 'pending' "
+                "ORDER BY attempts, run_id, item_no LIMIT 1 FOR UPDATE SKIP LOCKED"
+            )
+            if item is None:
+                return False
+            claimed = (item["run_id"], item["item_no"])
+            # Shared: items of a run bill side by side; a manual invoice (exclusive) waits.
+            await lock_billing(conn, item["community_id"], shared=True)
+            run = await conn.fetchrow(
+                "SELECT * FROM billing_runs WHERE run_id = $1", item["run_id"]
+            )
+            error = None
+            try:
+                async with conn.transaction():
+                    context = await _context(conn, run)
+                    result = await _bill_item(conn, context, item, chunk)
+            except RunError as exc:
+                error, result = str(exc), (0, 0, 0)
+                log.warning(
+                    "billing run item refused",
+                    run_id=item["run_id"],
+                    item_no=item["item_no"],
+                    error=error,
+                )
+            await _finish_item(conn, item["run_id"], item["item_no"], result, error)
+        return True
+    except Exception as exc:
+        if claimed is not None:
+            with contextlib.suppress(Exception):
+                await _count_attempt(pool, *claimed, f"{type(exc).__name__}: {exc}"[:500])
+        raise
+
+
+#: An item whose billing raised this many times (not a refusal: a bug, a constraint) fails.
+MAX_ATTEMPTS = 5
+
+
+async def _count_attempt(pool: asyncpg.Pool, run_id: str, item_no: int, error: str) -> None:
     async with pool.acquire() as conn, conn.transaction():
         item = await conn.fetchrow(
-            "SELECT * FROM billing_run_items WHERE state = 'pending' ORDER BY run_id, item_no "
-            "LIMIT 1 FOR UPDATE SKIP LOCKED"
+            "SELECT community_id, attempts FROM billing_run_items WHERE run_id = $1 "
+            "AND item_no = $2 AND state = 'pending' FOR UPDATE SKIP LOCKED",
+            run_id,
+            item_no,
         )
         if item is None:
-            return False
-        # Shared: items of a run bill side by side; a manual invoice (exclusive) waits.
-        await lock_billing(conn, item["community_id"], shared=True)
-        run = await conn.fetchrow("SELECT * FROM billing_runs WHERE run_id = $1", item["run_id"])
-        error = None
-        try:
-            async with conn.transaction():
-                context = await _context(conn, run)
-                result = await _bill_item(conn, context, item, chunk)
-        except RunError as exc:
-            error, result = str(exc), (0, 0, 0)
-            log.warning(
-                "billing run item refused",
-                run_id=item["run_id"],
-                item_no=item["item_no"],
-                error=error,
+            return  # claimed again meanwhile, or done
+        attempts = item["attempts"] + 1
+        await conn.execute(
+            "UPDATE billing_run_items SET attempts = $3, error = $4 WHERE run_id = $1 "
+            "AND item_no = $2",
+            run_id,
+            item_no,
+            attempts,
+            error,
+        )
+        if attempts >= MAX_ATTEMPTS:
+            await lock_billing(conn, item["community_id"], shared=True)
+            await _finish_item(
+                conn, run_id, item_no, (0, 0, 0), f"failed {attempts} times; last: {error}"
             )
-        await _finish_item(conn, item["run_id"], item["item_no"], result, error)
-    return True
 
 
 def _summary(run: asyncpg.Record, *, created: bool) -> RunSummary:
