@@ -301,12 +301,14 @@ async def main() -> None:
             # invoice-sized events (acks=all, idempotent), of up to 100,000 each.
             ceiling = await ceilings(dsn, bootstrap, prefix + "billing.invoice-issued", args.units)
             figures.update(ceiling)
-            floor = max(ceiling["ceiling_copy_s_per_100k"], ceiling["ceiling_produce_s_per_100k"])
+            # The run's ceiling as issue 22 counts it: the COPY and the produce, one after the
+            # other (about 2.9 s per 100,000 units on a quiet 2-core machine).
+            floor = ceiling["ceiling_copy_s_per_100k"] + ceiling["ceiling_produce_s_per_100k"]
             figures["ratio_to_ceiling"] = round(on_kafka / (floor * args.units / 100_000), 2)
             print(
                 f"same-run ceilings per 100,000: COPY {ceiling['ceiling_copy_s_per_100k']:.2f}s, "
                 f"raw produce {ceiling['ceiling_produce_s_per_100k']:.2f}s; the run is "
-                f"{figures['ratio_to_ceiling']}x the slower one"
+                f"{figures['ratio_to_ceiling']}x their sum"
             )
 
             # Allocation: payments published to Kafka, consumed and allocated by billing.
