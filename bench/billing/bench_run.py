@@ -2,7 +2,11 @@
 billing.invoice-issued event is on Kafka, with the billing process's peak memory; then
 allocation throughput of M payments.
 
-    uv run python bench/billing/bench_run.py --units 100000 --payments 20000
+    uv run python bench/billing/bench_run.py --units 100000 --payments 20000 [--replicas 2]
+
+A run of more units than a work item holds (BILLING_RUN_ITEM_UNITS, 5,000) answers at once and
+its items are billed by every billing process (``--replicas`` of them on the one database);
+the script follows the run with GET until it is done. The last line is ``BENCH {json}``.
 
 Needs the local Kafka and PostgreSQL (`make up` or deploy/local/infra.sh up). Creates its own
 database and topic prefix, starts `python -m billing` as a real process, and cleans up.
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import secrets
@@ -132,10 +137,52 @@ async def count_topic(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
+async def ceilings(dsn: str, bootstrap: str, topic: str, units: int) -> dict[str, float]:
+    n = max(1, min(units, 100_000))
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    rows = [
+        (f"inv-{i:020d}", "bench", "b1", f"u{i:08d}", f"p{i}", f"p{i}", None,
+         date(2025, 1, 1), date(2025, 1, 31), date(2025, 1, 31), 1, 17000, now, "property")
+        for i in range(n)
+    ]  # fmt: skip
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "CREATE TEMP TABLE ceiling (LIKE invoices INCLUDING DEFAULTS INCLUDING INDEXES)"
+        )
+        start = time.perf_counter()
+        await conn.copy_records_to_table(
+            "ceiling",
+            records=rows,
+            columns=["invoice_id", "community_id", "building_id", "unit_id", "payer_party_id",
+                     "liable_party_id", "run_id", "period_start", "period_end", "due_date",
+                     "schedule_version", "total_fen", "issued_at", "collection"],
+        )  # fmt: skip
+        copy_s = time.perf_counter() - start
+    finally:
+        await conn.close()
+    payload = b"x" * 700  # about an InvoiceIssued, on its topic once the run is counted
+    producer: AIOKafkaProducer = make_producer(bootstrap, client_id="bench-ceiling")
+    await producer.start()
+    try:
+        start = time.perf_counter()
+        futures = [await producer.send(topic, payload, key=f"u{i}".encode()) for i in range(n)]
+        await asyncio.gather(*futures)
+        produce_s = time.perf_counter() - start
+    finally:
+        await producer.stop()
+    scale = 100_000 / n
+    return {
+        "ceiling_copy_s_per_100k": round(copy_s * scale, 2),
+        "ceiling_produce_s_per_100k": round(produce_s * scale, 2),
+    }
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--units", type=int, default=100_000)
     parser.add_argument("--payments", type=int, default=20_000)
+    parser.add_argument("--replicas", type=int, default=1, help="billing processes")
     args = parser.parse_args()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     tag = f"bench{secrets.token_hex(3)}"
@@ -156,7 +203,8 @@ async def main() -> None:
     # one that may bill as of a day other than today (the simulation clock).
     issuer = DevIssuer.load_or_create(Path(tempfile.mkdtemp(prefix="bench-auth-")))
     token = issuer.mint("bench", [Role.service], "co", "*", ttl_seconds=24 * 3600)
-    port = free_port()
+    ports = [free_port() for _ in range(args.replicas)]
+    port = ports[0]
     env = {
         **os.environ,
         "PROPFEE_AUTH_JWKS_FILE": str(issuer.jwks_path),
@@ -164,48 +212,103 @@ async def main() -> None:
         "PROPFEE_AUTH_AUDIENCE": issuer.audience,
         "PROPFEE_AUTH_JWKS_URL": "",
         "BILLING_DATABASE_URL": dsn,
-        "BILLING_HTTP_PORT": str(port),
         "BILLING_ENVIRONMENT": "development",  # the built-in receipt secret is fine here
         "PROPFEE_TOPIC_PREFIX": prefix,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "BILLING_LOG_LEVEL": "WARNING",
         "BILLING_RELAY_BATCH_SIZE": os.environ.get("BILLING_RELAY_BATCH_SIZE", "2000"),
     }
-    proc = subprocess.Popen([sys.executable, "-m", "billing"], env=env, cwd=ROOT)
+    # BENCH_PROFILE=<file>: the first billing process runs under cProfile (written at its
+    # graceful stop), for ``python -m pstats <file>``.
+    profile = os.environ.get("BENCH_PROFILE")
+    command = [sys.executable, "-m", "billing"]
+    procs = [
+        subprocess.Popen(
+            (
+                [sys.executable, "-m", "cProfile", "-o", profile, "-m", "billing"]
+                if profile and n == 0
+                else command
+            ),
+            env={**env, "BILLING_HTTP_PORT": str(p)},
+            cwd=ROOT,
+        )
+        for n, p in enumerate(ports)
+    ]
+    proc = procs[0]
+    figures: dict[str, float] = {"units": args.units, "replicas": args.replicas}
     try:
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}",
             timeout=600,
             headers={"Authorization": f"Bearer {token}"},
         ) as http:
-            while True:
-                alive(proc)
-                try:
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.2)
+            for p, each in zip(ports, procs, strict=True):
+                while True:
+                    alive(each)
+                    try:
+                        url = f"http://127.0.0.1:{p}/readyz"
+                        if (await http.get(url)).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.2)
             start = time.perf_counter()
             r = await http.post(
                 f"/communities/{COMMUNITY}/billing-runs",
                 json={"period_start": "2025-01-01", "as_of": "2025-01-01"},
             )
             r.raise_for_status()
+            answered = time.perf_counter() - start
+            run = r.json()
+            while run["state"] == "running":
+                for each in procs:
+                    alive(each)
+                await asyncio.sleep(0.2)
+                got = await http.get(f"/communities/{COMMUNITY}/billing-runs/{run['run_id']}")
+                got.raise_for_status()
+                run = got.json()
             committed = time.perf_counter() - start
-            invoices = r.json()["invoices"]
+            if run["state"] != "done":
+                raise SystemExit(f"the run failed: {run['errors']}")
+            invoices = run["invoices"]
             topic = prefix + "billing.invoice-issued"
-            while await count_topic(bootstrap, topic) < invoices:
-                alive(proc)
+            while (events := await count_topic(bootstrap, topic)) < invoices:
+                for each in procs:
+                    alive(each)
                 await asyncio.sleep(0.2)
             on_kafka = time.perf_counter() - start
+            rss = [peak_rss_mb(each.pid) for each in procs]
+            print(f"units billed: {args.units}; invoices: {invoices}; skipped: {run['skipped']}")
             print(
-                f"units billed: {args.units}; invoices: {invoices}; skipped: {r.json()['skipped']}"
+                f"run: answered in {answered:.1f}s, {run['items_total']} work items, "
+                f"{args.replicas} billing process(es); {invoices} invoices committed in "
+                f"{committed:.1f}s; all {invoices} InvoiceIssued events on Kafka after "
+                f"{on_kafka:.1f}s; billing peak RSS {max(rss):.0f} MB"
             )
+            figures.update(
+                invoices=invoices,
+                events=events,
+                items=run["items_total"],
+                answered_seconds=round(answered, 2),
+                committed_seconds=round(committed, 2),
+                seconds=round(on_kafka, 2),
+                units_per_second=round(args.units / on_kafka, 1),
+                peak_rss_mb=round(max(rss), 1),
+                peak_rss_mb_total=round(sum(rss), 1),
+            )
+
+            # The same-run ceilings (issue 22): COPY of invoice-shaped rows, raw produce of
+            # invoice-sized events (acks=all, idempotent), of up to 100,000 each.
+            ceiling = await ceilings(dsn, bootstrap, prefix + "billing.invoice-issued", args.units)
+            figures.update(ceiling)
+            # The run's ceiling as issue 22 counts it: the COPY and the produce, one after the
+            # other (about 2.9 s per 100,000 units on a quiet 2-core machine).
+            floor = ceiling["ceiling_copy_s_per_100k"] + ceiling["ceiling_produce_s_per_100k"]
+            figures["ratio_to_ceiling"] = round(on_kafka / (floor * args.units / 100_000), 2)
             print(
-                f"run: {invoices} invoices committed in {committed:.1f}s; all "
-                f"{invoices} InvoiceIssued events on Kafka after {on_kafka:.1f}s; "
-                f"billing peak RSS {peak_rss_mb(proc.pid):.0f} MB"
+                f"same-run ceilings per 100,000: COPY {ceiling['ceiling_copy_s_per_100k']:.2f}s, "
+                f"raw produce {ceiling['ceiling_produce_s_per_100k']:.2f}s; the run is "
+                f"{figures['ratio_to_ceiling']}x their sum"
             )
 
             # Allocation: payments published to Kafka, consumed and allocated by billing.
@@ -251,12 +354,19 @@ async def main() -> None:
                 f"allocation: {done} payments allocated in {elapsed:.1f}s = "
                 f"{done / elapsed:.0f} payments/s"
             )
+            figures.update(payments=done, payments_per_second=round(done / elapsed, 1))
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        for each in procs:
+            each.terminate()
+        for each in procs:
+            each.wait(timeout=60)
         await delete_topics(bootstrap, [prefix + t.name for t in all_topics()])
         await admin.execute(f'DROP DATABASE IF EXISTS "{tag}" WITH (FORCE)')
         await admin.close()
+
+    print(f"load average: {Path('/proc/loadavg').read_text().split()[0]}")
+    figures["loadavg_1m"] = float(Path("/proc/loadavg").read_text().split()[0])
+    print("BENCH " + json.dumps({"name": "billing_run", "figures": figures}))
 
 
 if __name__ == "__main__":

@@ -101,6 +101,10 @@ def _seed_community(
     invoice_id = r.json()["invoice_id"]
     payment = f"pay-{community}"
     _pay(http, community, unit["unit_id"], party, payment)
+    run = http.post(
+        f"/communities/{community}/billing-runs", headers=admin, json={"period_start": "2026-01-01"}
+    )
+    _ok(run)
     r = http.post(f"/payments/{payment}/e-invoice-requests", headers=admin, json={"title": "张三"})
     _ok(r)
     return {
@@ -112,6 +116,7 @@ def _seed_community(
         "invoice_reference": f"ref-{community}",
         "payment_id": payment,
         "request_id": r.json()["request_id"],
+        "run_id": run.json()["run_id"],
         "city": "杭州",
     }
 
@@ -208,6 +213,7 @@ EXAMPLES = {
         "item_code": "repair_visit", "quantity": "1", "period_month": "2026-01-01"}),
     "POST /communities/{community_id}/billing-runs": lambda ids: Example(
         json={"period_start": "2026-02-01"}),
+    "GET /communities/{community_id}/billing-runs/{run_id}": lambda ids: Example(),
     "POST /communities/{community_id}/late-fee-assessments": lambda ids: Example(json={}),
     "GET /communities/{community_id}/billing-schedule": lambda ids: Example(),
     "PUT /communities/{community_id}/billing-schedule": lambda ids: Example(

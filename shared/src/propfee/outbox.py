@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 from aiokafka import AIOKafkaProducer
+from asyncpg.pgproto.pgproto import UUID as PgUUID
 
 from propfee import metrics, tracing
 from propfee.cloudevents import CloudEvent, format_time
@@ -127,23 +130,52 @@ async def add_raw_events(
     """Bulk :func:`add_event` for payloads serialised by the caller (COPY, one instant)."""
     if not conn.is_in_transaction():
         raise RuntimeError("add_raw_events must run inside the transaction of the change")
-    stamp = format_time(time)
-    trace_headers = tracing.outbox_headers()  # the caller's trace, if any (one for the batch)
+    stamp = orjson.dumps(format_time(time))
+    trace = b"".join(b"," + orjson.dumps(h) for h in tracing.outbox_headers())
+    # The headers as :func:`add_event` writes them, serialised once per event type (a
+    # template: only the id and the subject differ), passed to the jsonb codec as a fragment.
+    templates: dict[type[Event], tuple[bytes, bytes, str]] = {}
     records = []
     for event in events:
-        event_id = uuid.uuid4()
-        headers = [
-            ["ce_specversion", "1.0"],
-            ["ce_id", str(event_id)],
-            ["ce_type", event.event_type.ce_type()],
-            ["ce_source", event.event_type.ce_source()],
-            ["ce_time", stamp],
-            ["ce_subject", event.subject],
-            ["content-type", "application/json"],
-            *trace_headers,
-        ]
-        records.append((event_id, event.event_type.topic(), event.key, headers, event.payload))
+        template = templates.get(event.event_type)
+        if template is None:
+            kind = event.event_type
+            template = templates[kind] = (
+                b'[["ce_specversion","1.0"],["ce_id","',
+                b'"],["ce_type",'
+                + orjson.dumps(kind.ce_type())
+                + b'],["ce_source",'
+                + orjson.dumps(kind.ce_source())
+                + b'],["ce_time",'
+                + stamp
+                + b'],["ce_subject",',
+                kind.topic(),
+            )
+        event_id = _uuid4()
+        headers = orjson.Fragment(
+            b"".join(
+                (
+                    template[0],
+                    str(event_id).encode(),
+                    template[1],
+                    orjson.dumps(event.subject),
+                    b'],["content-type","application/json"]',
+                    trace,
+                    b"]",
+                )
+            )
+        )
+        records.append((event_id, template[2], event.key, headers, event.payload))
     await _copy_to_outbox(conn, records)
+
+
+def _uuid4() -> PgUUID:
+    """A random (version 4) UUID, asyncpg's own type: a third of ``uuid.uuid4()``'s cost,
+    which counts at a million events."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return PgUUID(bytes(raw))
 
 
 async def _copy_to_outbox(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]]) -> None:

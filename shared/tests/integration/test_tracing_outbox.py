@@ -111,3 +111,23 @@ async def test_relay_publishes_it_and_the_consumer_continues_the_trace(
     assert onward == (
         f"00-{ctx.trace_id:032x}-{consumed.context.span_id:016x}-{ctx.trace_flags:02x}"
     )
+
+
+async def test_raw_events_store_the_headers_add_event_stores(messaging_pool) -> None:  # type: ignore[no-untyped-def]
+    """add_raw_events serialises its headers from a template: the same list, in the same
+    order, as add_event's (a subject that needs escaping included)."""
+    event = payment("p-9")
+    async with messaging_pool.acquire() as conn, conn.transaction():
+        await add_event(conn, event, key="u", subject='p-9 "x"\\', time=NOW)
+        await add_raw_events(
+            conn,
+            [RawEvent(PaymentReceived, event.to_json(), "u", 'p-9 "x"\\')] * 2,
+            time=NOW,
+        )
+    rows = await messaging_pool.fetch("SELECT event_id, headers FROM outbox ORDER BY id")
+    one, raw, raw2 = ([[k, v] for k, v in row["headers"]] for row in rows)
+    ids = [str(row["event_id"]) for row in rows]
+    assert [k for k, _ in raw] == [k for k, _ in one]
+    assert [h for h in raw if h[0] != "ce_id"] == [h for h in one if h[0] != "ce_id"]
+    assert dict(raw)["ce_id"] == ids[1] and dict(raw2)["ce_id"] == ids[2] != ids[1]
+    assert ids[1][14] == "4" and ids[1][19] in "89ab"  # version 4, RFC 4122 variant

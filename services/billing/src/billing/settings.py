@@ -36,6 +36,14 @@ class BillingSettings(ServiceSettings):
     #: are stored on first download) but makes no new one match an old receipt.
     receipt_secret: SecretStr = SecretStr(DEVELOPMENT_RECEIPT_SECRET)
     receipt_secret_file: Path | None = None
+    #: Billing runs: units per work item (a run of at most this many is billed within its
+    #: request; a larger one is split into items that any billing process claims).
+    run_item_units: int = Field(default=5000, ge=1)
+    #: Claimers of run items in this process (0: none here; every uvicorn worker process
+    #: claims: the items are shared through the database, ``FOR UPDATE SKIP LOCKED``).
+    run_workers: int = Field(default=2, ge=0)
+    #: How often an idle claimer looks for items without a NOTIFY (a fallback).
+    run_poll_interval_s: float = Field(default=2.0, gt=0)
 
     def receipt_key(self) -> bytes:
         if self.receipt_secret_file is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from billing.domain.calendar import Period
 from billing.domain.run_calendar import RunSchedule
@@ -21,10 +21,12 @@ from billing.entrypoints.models_billing_runs import (
     LateFeeAssessmentOut,
     LateFeeAssessmentsOut,
     RefusedRunOut,
+    RunItemErrorOut,
     StartedRunOut,
 )
 from billing.entrypoints.security import Reader, RunScheduleWriter, RunStarter
 from billing.service_layer import late_fees, run_schedules, runs
+from billing.settings import BillingSettings
 from propfee.business_time import acts_on_own_clock, as_of_today, utc_now
 from propfee.http import Pool
 from propfee.problems import problem_responses
@@ -43,14 +45,22 @@ router = APIRouter()
     },
 )
 async def create_billing_run(
-    community_id: str, body: models.RunIn, pool: Pool, response: Response, principal: RunStarter
+    community_id: str,
+    body: models.RunIn,
+    pool: Pool,
+    request: Request,
+    response: Response,
+    principal: RunStarter,
 ) -> BillingRunOut:
     """Bill every unit for one period as of a date; the same run again creates nothing (200).
     Staff run as of today (``as_of`` omitted or today: 403 otherwise); the service role as of
     any day (the simulation clock). The period is the caller's choice, within the community's
     advance-collection cap counted from the day of recording (422 past it or past the contract's
     end). A unit-month already billed for a fee item (a monthly run before a quarterly one, a
-    manual invoice) is skipped: ``skipped`` counts those unit-month-items. Audited."""
+    manual invoice) is skipped: ``skipped`` counts those unit-month-items. Audited.
+    A run of more units than a work item holds (``BILLING_RUN_ITEM_UNITS``) answers at once,
+    ``state = running``: its items are billed by every billing process in the background;
+    ``GET`` the run for its progress. Another run of the community still running: 409."""
     company_id = await security.community(pool, principal, community_id)
     as_of = as_of_today(
         principal,
@@ -62,16 +72,35 @@ async def create_billing_run(
     # The advance-collection cap counts from the day of recording: the community's today,
     # or the simulation clock's day for the service role.
     recorded_on = None if acts_on_own_clock(principal) else await today(pool, community_id)
-    request = runs.RunRequest(community_id, body.period_start, body.cycle, as_of, recorded_on)
+    run = runs.RunRequest(community_id, body.period_start, body.cycle, as_of, recorded_on)
     with domain_errors():
         summary = await runs.run_billing(
             pool,
-            request,
-            on_created=runs.audit_hook(principal, company_id, request, body.model_dump()),
+            run,
+            item_units=_item_units(request),
+            on_created=runs.audit_hook(principal, company_id, run, body.model_dump()),
         )
     if not summary.created:
         response.status_code = 200
     return BillingRunOut(**summary.__dict__)
+
+
+@router.get(
+    "/communities/{community_id}/billing-runs/{run_id}",
+    response_model=BillingRunOut,
+    tags=["billing-runs"],
+)
+async def get_billing_run(
+    community_id: models.Id, run_id: models.Id, pool: Pool, principal: Reader
+) -> BillingRunOut:
+    """A billing run and its progress: ``state`` (running while work items are pending),
+    items done of the total, invoices and their total so far, the refused items' errors."""
+    await security.community(pool, principal, community_id)
+    summary, errors = await runs.progress(pool, community_id, run_id)
+    return BillingRunOut(
+        **summary.__dict__,
+        errors=[RunItemErrorOut(item_no=e.item_no, error=e.error) for e in errors],
+    )
 
 
 @router.post(
@@ -191,3 +220,8 @@ def _schedule_out(
         period_end=period.end,
         due_on=due,
     )
+
+
+def _item_units(request: Request) -> int:
+    settings = request.app.state.runtime.settings
+    return settings.run_item_units if isinstance(settings, BillingSettings) else runs.CHUNK

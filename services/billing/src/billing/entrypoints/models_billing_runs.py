@@ -20,6 +20,11 @@ class ChargeOut(BaseModel):
     charge_id: str
 
 
+class RunItemErrorOut(BaseModel):
+    item_no: int
+    error: str
+
+
 class BillingRunOut(BaseModel):
     """201 when the run was created, 200 when it had run already (nothing new)."""
 
@@ -47,6 +52,17 @@ class BillingRunOut(BaseModel):
     period_end: date
     skipped: int = Field(
         description="unit-month-items of the period billed already (not billed twice)"
+    )
+    state: Literal["running", "done", "failed"] = Field(
+        "done",
+        description="running: work items still pending (a large run answers at once; GET it "
+        "for its progress); done; failed: done, and some items refused (``errors``)",
+    )
+    items_total: int = Field(1, description="work items of the run (chunks of its units)")
+    items_done: int = Field(1, description="work items billed (or refused) so far")
+    items_failed: int = Field(0, description="work items refused (their units not billed)")
+    errors: list[RunItemErrorOut] = Field(
+        default_factory=list, description="why each refused item was refused"
     )
 
 

@@ -19,6 +19,7 @@ BUILDING = Kind("building", column_resolver("buildings", "building_id"), wildcar
 INVOICE = Kind("invoice", column_resolver("invoices", "invoice_id"))
 PARTY = Kind("party", column_resolver("parties", "party_id"))
 PAYMENT = Kind("payment", column_resolver("payments_received", "payment_id"))
+RUN = Kind("billing run", column_resolver("billing_runs", "run_id"))
 E_INVOICE_REQUEST = Kind("e-invoice request", E_INVOICE_REQUEST_RESOLVER)
 
 REGISTRY = ScopeRegistry(
@@ -34,6 +35,7 @@ REGISTRY = ScopeRegistry(
         "liable_party_id": PARTY,
         "payment_id": PAYMENT,
         "request_id": E_INVOICE_REQUEST,
+        "run_id": RUN,
     },
     not_references={
         "tax_id": "a taxpayer's registration number on an e-invoice request",
