@@ -8,6 +8,7 @@ The TypeScript client generated from them is type-checked by ``make client``.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,17 @@ import jsonschema_rs
 import pytest
 import schemathesis
 
-from propfee.openapi import DEFAULT_DIR, SERVICES, bars, files, main, operations, stale_files
+from propfee.openapi import (
+    DEFAULT_DIR,
+    SERVICES,
+    SETTINGS_PREFIXES,
+    bars,
+    document,
+    files,
+    main,
+    operations,
+    stale_files,
+)
 from propfee.problems import MEDIA_TYPE
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -163,3 +174,16 @@ def test_every_answer_model_has_an_example(committed: tuple[str, dict[str, Any]]
                     if "examples" not in components[name] and "example" not in components[name]:
                         missing.add(name)
     assert sorted(missing) == [], service
+
+
+def test_building_a_document_leaves_the_environment_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The apps are built as in development, but a test process that builds a document keeps
+    its own settings: a later check of production's refusals must still see production."""
+    for prefix in SETTINGS_PREFIXES:
+        monkeypatch.delenv(f"{prefix}_ENVIRONMENT", raising=False)
+    monkeypatch.setenv("PAYMENTS_ENVIRONMENT", "production")
+    document("notifier")
+    assert os.environ["PAYMENTS_ENVIRONMENT"] == "production"
+    assert [p for p in SETTINGS_PREFIXES if f"{p}_ENVIRONMENT" in os.environ] == ["PAYMENTS"]

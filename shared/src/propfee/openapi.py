@@ -24,6 +24,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -100,16 +101,32 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
 # --- committed documents -------------------------------------------------------------------
 
 
-def _development_environment() -> None:
-    for prefix in ("PROPFEE", "BILLING", "DUNNING", "NOTIFIER", "PAYMENTS"):
-        os.environ.setdefault(f"{prefix}_ENVIRONMENT", "development")
+SETTINGS_PREFIXES = ("PROPFEE", "BILLING", "DUNNING", "NOTIFIER", "PAYMENTS")
+
+
+@contextmanager
+def _development_environment() -> Iterator[None]:
+    """The apps are built as on a developer's machine, and the environment is given back
+    as it was (a test process that builds a document keeps its own settings)."""
+    names = [f"{prefix}_ENVIRONMENT" for prefix in SETTINGS_PREFIXES]
+    saved = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ.setdefault(name, "development")
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def document(service: str) -> dict[str, Any]:
     """``service``'s OpenAPI document, built from its app without starting it."""
-    _development_environment()
-    app = import_module(f"{service}.app").create_app()
-    result: dict[str, Any] = app.openapi()
+    with _development_environment():
+        app = import_module(f"{service}.app").create_app()
+        result: dict[str, Any] = app.openapi()
     return result
 
 
