@@ -12,6 +12,13 @@ SWEEP_COMPANY = "nullif(current_setting('dunning.sweep_company', true), '')"
 SWEEP_COMMUNITIES = "nullif(current_setting('dunning.sweep_communities', true), '')::text[]"
 
 
+#: The item's payer slots ``[from, to)`` (migration 0015): every case of one payer in one item.
+IN_ITEM = (
+    "dunning_payer_slot(c.payer_party_id) >= current_setting('dunning.sweep_slot_from')::int "
+    "AND dunning_payer_slot(c.payer_party_id) < current_setting('dunning.sweep_slot_to')::int"
+)
+
+
 def in_sweep_scope(community: str) -> str:
     """A condition keeping rows of the community column ``community`` within the sweep's
     scope (a community whose company dunning does not know is outside a company's scope)."""
@@ -85,7 +92,7 @@ WITH cases AS (
     LEFT JOIN communities co ON co.community_id = c.community_id
     LEFT JOIN policies cop ON cop.policy_id = 'company:' || co.company_id
     JOIN policies p ON p.policy_id = coalesce(cp.policy_id, cop.policy_id, 'default')
-    WHERE c.status = 'open' AND {in_sweep_scope("c.community_id")}
+    WHERE c.status = 'open' AND {IN_ITEM} AND {in_sweep_scope("c.community_id")}
 ), disputed AS (
     SELECT DISTINCT invoice_id FROM pauses
     WHERE scope = 'invoice' AND resolved_at IS NULL
@@ -169,6 +176,7 @@ WITH sent AS (
     JOIN (SELECT DISTINCT payer_party_id, stage, escalated_at, reminder FROM escalations
           WHERE reminder AND escalated_at <= sweep_as_of() AND escalated_at > sweep_as_of()
                 - make_interval(days => (SELECT max(reminder_cap_window_days) FROM policies))
+            AND payer_party_id IN (SELECT payer_party_id FROM sweep_cases)
          ) e ON e.payer_party_id = s.payer_party_id AND e.reminder
          AND e.escalated_at > sweep_as_of() - make_interval(days => s.reminder_cap_window_days)
          AND e.escalated_at <= sweep_as_of()
