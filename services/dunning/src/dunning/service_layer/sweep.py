@@ -352,6 +352,8 @@ async def _sweep_item(conn: asyncpg.Connection, item: _Item) -> dict[str, Any]:
     await conn.execute(q.ZONES)
     await conn.execute(q.FILL_ZONES, *await _policy_arrays(conn, as_of))
     clock = _Clock(result)
+    await conn.execute(q.BASE_CASES, timeout=TIMEOUT_S)
+    await conn.execute("ANALYZE sweep_base", timeout=TIMEOUT_S)
     await conn.execute(q.CASES, timeout=TIMEOUT_S)
     await conn.execute("ANALYZE sweep_cases", timeout=TIMEOUT_S)
     clock.lap("cases")
