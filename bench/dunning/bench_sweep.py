@@ -109,7 +109,9 @@ async def _ceiling(pool: asyncpg.Pool, events: int) -> tuple[float, float]:
     return scan, copy
 
 
-async def main(cases: int, keep: bool, worst: bool, replicas: int, item_cases: int) -> None:
+async def main(
+    cases: int, keep: bool, worst: bool, replicas: int, item_cases: int, load_only: bool
+) -> None:
     # Steady state of a daily sweep: a case entered its stage 1..7 days ago, so about one in
     # seven is due today. --worst: 3..42 days ago, so nearly every case is due at once.
     spread_from, spread_days = (3, 40) if worst else (1, 7)
@@ -134,6 +136,10 @@ async def main(cases: int, keep: bool, worst: bool, replicas: int, item_cases: i
         print(
             f"loaded {cases:,} cases, {open_invoices:,} open invoices in {time.perf_counter() - t0:.1f} s"
         )
+        if load_only:
+            print(f"database {name} loaded, kept, not swept (for profiling)")
+            await pool.close()
+            return
         as_of = datetime(2026, 3, 9, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
         for label, key in (("first sweep", "seconds"), ("same sweep again", "again_seconds")):
             stop = asyncio.Event()
@@ -177,7 +183,7 @@ async def main(cases: int, keep: bool, worst: bool, replicas: int, item_cases: i
         )
         await pool.close()
     finally:
-        if not keep:
+        if not keep and not load_only:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
     with open("/proc/loadavg") as f:
@@ -196,5 +202,10 @@ if __name__ == "__main__":
     parser.add_argument(
         "--item-cases", type=int, default=ITEM_CASES, help="about this many cases per item"
     )
+    parser.add_argument(
+        "--load-only", action="store_true", help="load and keep the database, no sweep"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.cases, args.keep, args.worst, args.replicas, args.item_cases))
+    asyncio.run(
+        main(args.cases, args.keep, args.worst, args.replicas, args.item_cases, args.load_only)
+    )

@@ -352,16 +352,22 @@ async def _sweep_item(conn: asyncpg.Connection, item: _Item) -> dict[str, Any]:
     await conn.execute(q.ZONES)
     await conn.execute(q.FILL_ZONES, *await _policy_arrays(conn, as_of))
     clock = _Clock(result)
+    # Statistics of the join keys only (the planner's row counts and distinct keys): the
+    # temporary tables are wide, a full ANALYZE of each cost as much as a statement.
     await conn.execute(q.BASE_CASES, timeout=TIMEOUT_S)
-    await conn.execute("ANALYZE sweep_base", timeout=TIMEOUT_S)
+    await conn.execute(
+        "ANALYZE sweep_base (case_id, unit_id, payer_party_id, policy_id)", timeout=TIMEOUT_S
+    )
     await conn.execute(q.CASES, timeout=TIMEOUT_S)
-    await conn.execute("ANALYZE sweep_cases", timeout=TIMEOUT_S)
+    await conn.execute(
+        "ANALYZE sweep_cases (case_id, unit_id, payer_party_id, policy_id, tier)", timeout=TIMEOUT_S
+    )
     clock.lap("cases")
     await conn.execute(q.REFRESH_CASES, timeout=TIMEOUT_S)
     clock.lap("refresh")
     await conn.execute(q.NEXT_STAGES, timeout=TIMEOUT_S)
     await conn.execute(q.CAP_PER_PERSON, timeout=TIMEOUT_S)
-    await conn.execute("ANALYZE sweep_next")
+    await conn.execute("ANALYZE sweep_next (case_id, verdict)")
     clock.lap("next_stages")
     for row in await conn.fetch(
         "SELECT verdict, count(*) AS n FROM sweep_next WHERE verdict <> 'go' "
