@@ -493,5 +493,5 @@ async def sweep_progress(pool: Any, principal: Any, sweep_id: int) -> SweepProgr
         communities,
     )
     if row is None:
-        raise NotFound(f"no sweep {sweep_id}")
+        raise NotFound(f"sweep {sweep_id} not found")
     return SweepProgress(**{**dict(row), "as_of": row["as_of"].isoformat()})
