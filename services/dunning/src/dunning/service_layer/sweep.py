@@ -390,7 +390,9 @@ async def _sweep_item(conn: asyncpg.Connection, item: _Item) -> dict[str, Any]:
     clock.lap("escalate")
     monthly = await conn.fetch(w.MONTHLY, timeout=TIMEOUT_S)
     clock.lap("monthly")
-    joint = await conn.fetch(j.SWEEP_COPIES, timeout=TIMEOUT_S)  # owners jointly liable
+    # Owners jointly liable: copies of what this item escalated (nothing escalated, none).
+    made = sorted({r["case_id"] for r in (*escalated, *monthly)})
+    joint = await conn.fetch(j.SWEEP_COPIES, made, timeout=TIMEOUT_S) if made else []
     await _indexed(conn, h.RED_OWNERS)
     await _indexed(conn, h.RED_UNOWNED_TASKS)
     for statement in (
