@@ -111,7 +111,13 @@ def _seed_community(
     )  # fmt: skip
     _ok(r)
     letter_id = r.json()["letter_id"]
+    # A sweep of this community alone (its manager's: GET /sweeps/{sweep_id} shows it to
+    # callers whose communities include it).
+    manager = bearer(issuer.mint("seed-pm", [Role.community_manager], company, [community]))
+    r = http.post("/sweeps", headers=manager, json={})
+    _ok(r)
     return {
+        "sweep_id": str(r.json()["sweep_id"]),
         "letter_id": letter_id,
         "community_id": community,
         "unit_id": unit,
@@ -139,6 +145,7 @@ EXAMPLES = {
     "GET /cases/{case_id}": lambda ids: Example(),
     "GET /cases/{case_id}/escalations": lambda ids: Example(),
     "POST /sweeps": lambda ids: Example(json={}),
+    "GET /sweeps/{sweep_id}": lambda ids: Example(),
     "GET /policies/{community_id}": lambda ids: Example(),
     "PUT /policies/{community_id}": lambda ids: Example(json=POLICY),
     "GET /communities/{community_id}/settings": lambda ids: Example(),

@@ -1,9 +1,12 @@
-"""Dunning's process: the shared ServiceRuntime plus an optional background sweep.
+"""Dunning's process: the shared ServiceRuntime plus an optional background sweep and the
+sweep's claimers.
 
-Through the shared runtime's hooks: ``on_started`` starts the scheduler once the database,
-relay and consumers are up, ``on_stopping`` stops it while the pool is still open. The
-scheduler reads the wall clock and runs the same ``run_sweep`` as ``POST /sweeps``; replicas
-take turns on the sweep's advisory lock, so running it on every replica is safe. After boot
+Through the shared runtime's hooks: ``on_started`` starts the scheduler and the claimers once
+the database, relay and consumers are up, ``on_stopping`` stops them while the pool is still
+open. The scheduler reads the wall clock and runs the same ``run_sweep`` as ``POST /sweeps``.
+A sweep is split into work items; ``sweep_claimers`` loops per process claim any replica's
+pending items (``FOR UPDATE SKIP LOCKED``), so a sweep runs on every replica at once, and
+sweeps run one after another, so running the scheduler on every replica is safe. After boot
 it also publishes, once, the limitation clocks computed before they were published
 (migration 0008), and re-derives every stored policy stage's legal precondition from its
 actions (issue 18 rule 1).
@@ -17,7 +20,7 @@ from datetime import UTC, datetime
 
 from dunning.adapters.policies import resync_stage_guards
 from dunning.service_layer.limitation import publish_unpublished_clocks
-from dunning.service_layer.sweep import run_sweep
+from dunning.service_layer.sweep import run_sweep, work_one
 from dunning.settings import DunningSettings
 from propfee.logging import get_logger
 from propfee.runtime import ServiceRuntime
@@ -33,11 +36,33 @@ class DunningRuntime(ServiceRuntime):
         self._sweep_stop = asyncio.Event()
         self._sweep_task: asyncio.Task[None] | None = None
         self._clocks_task: asyncio.Task[None] | None = None
+        self._claimers: list[asyncio.Task[None]] = []
 
     async def on_started(self) -> None:
         self._clocks_task = asyncio.create_task(self._publish_clocks(), name="dunning-clocks")
         if self.settings.sweep_interval_s > 0:
             self._sweep_task = asyncio.create_task(self._scheduler(), name="dunning-sweeper")
+        self._claimers = [
+            asyncio.create_task(self._claim(), name=f"dunning-sweep-claimer-{n}")
+            for n in range(self.settings.sweep_claimers)
+        ]
+
+    async def _claim(self) -> None:
+        """Do pending sweep items, any replica's, one transaction each; idle, look again
+        every ``sweep_claim_interval_s``."""
+        interval = self.settings.sweep_claim_interval_s
+        while not self._sweep_stop.is_set():
+            worked = False
+            try:
+                if self.pool is not None:
+                    async with self.pool.acquire() as conn:
+                        while not self._sweep_stop.is_set() and await work_one(conn):
+                            worked = True
+            except Exception as exc:
+                log.warning("claiming sweep items failed; will retry", error=repr(exc))
+            if not worked:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._sweep_stop.wait(), timeout=interval)
 
     async def _scheduler(self) -> None:
         interval = self.settings.sweep_interval_s
@@ -73,8 +98,12 @@ class DunningRuntime(ServiceRuntime):
             self._clocks_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._clocks_task
-        if self._sweep_task is not None:
-            try:
-                await asyncio.wait_for(self._sweep_task, timeout=self.settings.shutdown_timeout_s)
-            except (TimeoutError, asyncio.CancelledError, Exception):
-                self._sweep_task.cancel()
+        tasks = [t for t in (self._sweep_task, *self._claimers) if t is not None]
+        if tasks:
+            # An item under way finishes (its transaction commits) or, cancelled, rolls back
+            # and is claimed again by another replica.
+            _, pending = await asyncio.wait(tasks, timeout=self.settings.shutdown_timeout_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)

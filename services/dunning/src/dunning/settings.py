@@ -35,9 +35,15 @@ class DunningSettings(ServiceSettings):
     BACKGROUND_OFF: ClassVar[dict[str, Any]] = {
         **ServiceSettings.BACKGROUND_OFF,
         "sweep_interval_s": 0.0,
+        "sweep_claimers": 0,
     }
     #: Background sweep as of the wall clock every this many seconds; 0 turns it off (then
     #: sweeps run only through ``POST /sweeps``). The first runs one interval after start.
     sweep_interval_s: float = 900.0
+    #: Background loops claiming sweep work items (any replica's sweep; each on its own
+    #: connection); 0: this process works only on the sweeps it is asked for.
+    sweep_claimers: int = Field(default=2, ge=0, le=16)
+    #: How often an idle claimer looks for a pending sweep item (seconds).
+    sweep_claim_interval_s: float = Field(default=1.0, gt=0)
     #: Cost of one message or task per channel in fen, for the cost-per-chase KPI.
     channel_costs_fen: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_COSTS_FEN))

@@ -48,7 +48,11 @@ RETURNING case_id, stage, payer_party_id, invoice_ids, outstanding_fen, oldest_d
 """
 
 
-#: The sweep's: the escalations it made (this as-of instant) of its cases.
-SWEEP_COPIES = copies("sweep_cases k", "e.escalated_at = sweep_as_of()")
+#: A sweep item's: the escalations it just made (this as-of instant) of the cases ``$1``
+#: (only those: probed by case, not every escalation of the instant, other items' included).
+SWEEP_COPIES = copies(
+    "(SELECT s.case_id, s.policy_id FROM sweep_cases s WHERE s.case_id = ANY ($1::text[])) k",
+    "e.escalated_at = sweep_as_of()",
+)
 #: A manual advance's: $1 the case, $2 its policy, $3 the instant of the escalation.
 CASE_COPIES = copies("(SELECT $1::text AS case_id, $2::text AS policy_id) k", "e.escalated_at = $3")

@@ -130,12 +130,13 @@ WITH recent AS (
     WHERE e.reminder AND e.escalated_at <= sweep_as_of()
       AND e.escalated_at > sweep_as_of()
           - make_interval(days => (SELECT max(reminder_cap_window_days) FROM policies))
+      AND e.payer_party_id IN (SELECT payer_party_id FROM sweep_cases)
     GROUP BY e.payer_party_id
 ), legal AS (
     SELECT policy_id, min(idx) AS first_legal FROM policy_stages WHERE requires_demand
     GROUP BY policy_id
 ), demanded AS (
-    SELECT DISTINCT case_id FROM demands
+    SELECT DISTINCT case_id FROM demands WHERE case_id IN (SELECT case_id FROM sweep_cases)
 ), inserted AS (
     INSERT INTO escalations (case_id, stage, cycle, previous_stage, community_id, unit_id,
         payer_party_id, tier, outstanding_fen, oldest_due_date, invoice_ids, actions, reminder,

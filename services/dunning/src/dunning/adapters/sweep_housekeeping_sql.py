@@ -89,6 +89,8 @@ WITH paid AS (
            (SELECT min(s.local_date) FROM sweep_cases s WHERE s.unit_id = p.unit_id) AS local_date
     FROM installment_plans p JOIN receivables r ON r.invoice_id = ANY (p.invoice_ids)
     WHERE p.status = 'active' AND {in_sweep_scope("p.community_id")}
+      -- The item's households only (a plan without an open case in the sweep is not judged).
+      AND p.unit_id IN (SELECT unit_id FROM sweep_cases)
     GROUP BY p.plan_id
     HAVING count(r.invoice_id) = cardinality(p.invoice_ids)
 ), missed AS (
@@ -123,11 +125,24 @@ WHERE r.issued AND NOT r.settled AND r.limitation_expires_on IS NOT NULL
 ON CONFLICT (dedup_key) DO NOTHING
 """
 
-SNAPSHOT = """
-INSERT INTO tier_snapshots (as_of_date, community_id, tier, cases, outstanding_fen)
-SELECT local_date, community_id, tier, count(*), sum(outstanding_fen)
+#: The day's tier snapshot of the item's cases: per item (summed over a sweep's items when its
+#: last item is done, ``SNAPSHOT``).
+ITEM_TIERS = """
+SELECT local_date, community_id, tier, count(*)::int AS cases,
+       sum(outstanding_fen)::bigint AS outstanding_fen
 FROM sweep_cases WHERE outstanding_fen > 0
 GROUP BY local_date, community_id, tier
+"""
+
+#: The sweep's snapshot: its items' tiers (``result->'tiers'``) summed ($1: the sweep).
+SNAPSHOT = """
+INSERT INTO tier_snapshots (as_of_date, community_id, tier, cases, outstanding_fen)
+SELECT t.local_date, t.community_id, t.tier, sum(t.cases), sum(t.outstanding_fen)
+FROM sweep_items i
+CROSS JOIN LATERAL jsonb_to_recordset(i.result -> 'tiers')
+    AS t(local_date date, community_id text, tier text, cases integer, outstanding_fen bigint)
+WHERE i.sweep_id = $1 AND i.state = 'done'
+GROUP BY t.local_date, t.community_id, t.tier
 ON CONFLICT (as_of_date, community_id, tier) DO UPDATE
 SET cases = EXCLUDED.cases, outstanding_fen = EXCLUDED.outstanding_fen
 """

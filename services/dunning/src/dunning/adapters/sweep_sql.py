@@ -12,6 +12,13 @@ SWEEP_COMPANY = "nullif(current_setting('dunning.sweep_company', true), '')"
 SWEEP_COMMUNITIES = "nullif(current_setting('dunning.sweep_communities', true), '')::text[]"
 
 
+#: The item's payer slots ``[from, to)`` (migration 0015): every case of one payer in one item.
+IN_ITEM = (
+    "dunning_payer_slot(c.payer_party_id) >= current_setting('dunning.sweep_slot_from')::int "
+    "AND dunning_payer_slot(c.payer_party_id) < current_setting('dunning.sweep_slot_to')::int"
+)
+
+
 def in_sweep_scope(community: str) -> str:
     """A condition keeping rows of the community column ``community`` within the sweep's
     scope (a community whose company dunning does not know is outside a company's scope)."""
@@ -67,9 +74,11 @@ SELECT * FROM unnest($1::text[], $2::boolean[], $3::timestamptz[], $4::timestamp
                      $5::timestamptz[])
 """
 
-CASES = f"""
-CREATE TEMP TABLE sweep_cases ON COMMIT DROP AS
-WITH cases AS (
+#: The item's open cases with their policy (a table of their own, analysed before the rest:
+#: the planner then knows how many there are; estimated from the scope and slot conditions it
+#: guessed one row and chose nested loops over every pair).
+BASE_CASES = f"""
+CREATE TEMP TABLE sweep_base ON COMMIT DROP AS
     SELECT c.case_id, c.unit_id, c.community_id, c.payer_party_id, c.stage, c.stage_index,
            c.stage_entered_at, c.assigned_to, c.owner_staff_id, c.room_label,
            c.on_hold AND c.hold_since > sweep_as_of()
@@ -85,7 +94,13 @@ WITH cases AS (
     LEFT JOIN communities co ON co.community_id = c.community_id
     LEFT JOIN policies cop ON cop.policy_id = 'company:' || co.company_id
     JOIN policies p ON p.policy_id = coalesce(cp.policy_id, cop.policy_id, 'default')
-    WHERE c.status = 'open' AND {in_sweep_scope("c.community_id")}
+    WHERE c.status = 'open' AND {IN_ITEM} AND {in_sweep_scope("c.community_id")}
+"""
+
+CASES = f"""
+CREATE TEMP TABLE sweep_cases ON COMMIT DROP AS
+WITH cases AS (
+    SELECT * FROM sweep_base
 ), disputed AS (
     SELECT DISTINCT invoice_id FROM pauses
     WHERE scope = 'invoice' AND resolved_at IS NULL
@@ -169,6 +184,7 @@ WITH sent AS (
     JOIN (SELECT DISTINCT payer_party_id, stage, escalated_at, reminder FROM escalations
           WHERE reminder AND escalated_at <= sweep_as_of() AND escalated_at > sweep_as_of()
                 - make_interval(days => (SELECT max(reminder_cap_window_days) FROM policies))
+            AND payer_party_id IN (SELECT payer_party_id FROM sweep_cases)
          ) e ON e.payer_party_id = s.payer_party_id AND e.reminder
          AND e.escalated_at > sweep_as_of() - make_interval(days => s.reminder_cap_window_days)
          AND e.escalated_at <= sweep_as_of()

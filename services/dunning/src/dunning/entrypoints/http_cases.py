@@ -12,6 +12,7 @@ from dunning.entrypoints import security
 from dunning.entrypoints.models import (
     Case,
     Escalation,
+    SweepProgress,
     SweepResult,
 )
 from dunning.service_layer import reads
@@ -92,7 +93,17 @@ async def run_sweep(body: SweepRequest, pool: Pool, principal: security.Sweeper)
     """Move every due case in the caller's communities to its next stage. Staff sweep their
     company's (or their listed) communities as of now only (403 for a chosen ``as_of``); the
     service role sweeps its scope (the whole deployment for a ``"*"`` token) as of any
-    instant (the simulation clock, the demo)."""
+    instant (the simulation clock, the demo). The sweep is split into work items that every
+    dunning replica claims; the answer comes when the last is done (``sweep_id``: its
+    progress meanwhile, ``GET /sweeps/{sweep_id}``)."""
     as_of = as_of_now(principal, body.as_of, utc_now(), field="as_of")
     result = await sweeps.sweep_for(pool, principal, as_of)
     return SweepResult.model_validate(result.as_dict())
+
+
+@router.get("/sweeps/{sweep_id}", tags=["sweeps"])
+async def get_sweep(sweep_id: int, pool: Pool, principal: security.Sweeper) -> SweepProgress:
+    """A sweep's progress: its items done, failed and in all, the cases judged and escalated
+    so far, and its items' errors. 404 for another company's sweep."""
+    progress = await sweeps.sweep_progress(pool, principal, sweep_id)
+    return SweepProgress.model_validate(progress.as_dict())

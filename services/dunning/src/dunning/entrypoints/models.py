@@ -101,20 +101,48 @@ class Escalation(BaseModel):
 class SweepResult(BaseModel):
     model_config = _examples(
         {
-            "as_of": _AT, "cases": 120, "escalated": 14, "monthly_reminders": 3,
+            "as_of": _AT, "sweep_id": 42, "items": 1, "items_failed": 0, "cases": 120,
+            "escalated": 14, "monthly_reminders": 3,
             "deferred": {"quiet_hours": 2}, "refused": {"no_delivered_demand": 1},
             "by_stage": {"reminder": 10, "final_reminder": 4}, "timings_s": {"cases": 0.012},
         }
     )  # fmt: skip
 
     as_of: str = Field(description="The instant swept as of (ISO 8601)")
+    sweep_id: int | None = Field(default=None, description="GET /sweeps/{sweep_id}: its progress")
+    items: int = Field(default=0, description="Work items the sweep was split into")
+    items_failed: int = Field(default=0, description="Items given up after repeated errors")
     cases: int
     escalated: int
     monthly_reminders: int
     deferred: dict[str, int]
     refused: dict[str, int]
     by_stage: dict[str, int]
-    timings_s: dict[str, float]
+    timings_s: dict[str, float] = Field(description="Per phase, summed over the items")
+
+
+class SweepProgress(BaseModel):
+    """A sweep as it runs: its items done, failed and in all, and what the done ones did."""
+
+    model_config = _examples(
+        {
+            "sweep_id": 42, "as_of": _AT, "company_id": "co-1", "finished": False,
+            "items_total": 100, "items_done": 37, "items_failed": 0, "cases": 370_000,
+            "escalated": 52_110, "monthly_reminders": 0, "errors": [],
+        }
+    )  # fmt: skip
+
+    sweep_id: int
+    as_of: str = Field(description="The instant swept as of (ISO 8601)")
+    company_id: str | None = Field(description="The company swept; null: every company")
+    finished: bool
+    items_total: int
+    items_done: int
+    items_failed: int
+    cases: int = Field(description="Open cases judged by the items done")
+    escalated: int
+    monthly_reminders: int
+    errors: list[str] = Field(description="Item errors (item number: error), retried or not")
 
 
 class PolicyDocument(Policy):

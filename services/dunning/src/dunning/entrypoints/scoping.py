@@ -29,5 +29,7 @@ REGISTRY = ScopeRegistry(
     },
     not_references={
         "staff_id": "a staff member (the identity provider's subject), not a record here",
+        "sweep_id": "a sweep, of a company's communities: the service layer scopes it "
+        "(sweep_progress: the caller's company, and communities all within the caller's)",
     },
 )
