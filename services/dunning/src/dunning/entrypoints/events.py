@@ -39,4 +39,5 @@ BATCH_HANDLERS: dict[type[Event], BatchHandler] = {
     PaymentReceived: handlers.on_payments_received,
     InvoiceIssued: handlers.on_invoices_issued,
     InvoiceBalanceChanged: handlers.on_invoice_balances_changed,
+    InvoiceSettled: handlers.on_invoices_settled,
 }

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import asyncpg
 
-from dunning.service_layer.cases import reconcile_case, reconcile_cases
+from dunning.service_layer.cases import reconcile_cases
 from dunning.service_layer.limitation import local_date, lock_clocks, recompute
 from dunning.service_layer.plans import pause_pending_plans_of
 from propfee.consumer import EventContext, single
@@ -24,7 +24,7 @@ from propfee.events import (
     PaymentRefunded,
 )
 
-E = TypeVar("E", InvoiceIssued, InvoiceBalanceChanged)
+E = TypeVar("E", InvoiceIssued, InvoiceBalanceChanged, InvoiceSettled)
 
 
 async def on_community_updated(
@@ -136,33 +136,37 @@ async def _issue_round(conn: asyncpg.Connection, events: list[InvoiceIssued]) ->
 on_invoice_issued = single(on_invoices_issued)
 
 
-async def on_invoice_settled(
-    conn: asyncpg.Connection, event: InvoiceSettled, context: EventContext
+async def on_invoices_settled(
+    conn: asyncpg.Connection, batch: list[tuple[InvoiceSettled, EventContext]]
 ) -> None:
-    # Settlement may arrive before the invoice itself: remember it, issued stays false.
-    # A newer balance (a refund reopening the invoice) is never overwritten by it.
-    version = event.balance_version or 0
-    await conn.execute(
-        "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, settled, "
-        "settled_at, balance_version, status) VALUES ($1, $2, $3, $4, true, $5, $6, 'paid') "
-        "ON CONFLICT (invoice_id) DO UPDATE SET settled = true, settled_at = EXCLUDED.settled_at, "
-        "balance_version = EXCLUDED.balance_version, status = 'paid', updated_at = now() "
-        "WHERE receivables.balance_version <= EXCLUDED.balance_version",
-        event.invoice_id,
-        event.unit_id,
-        event.community_id,
-        event.payer_party_id,
-        event.settled_at,
-        version,
-    )
-    await reconcile_case(
-        conn,
-        event.unit_id,
-        event.community_id,
-        event.payer_party_id,
-        event.settled_at,
-        lift_hold=True,
-    )
+    """Settlement may arrive before the invoice itself: remember it, issued stays false.
+    A newer balance (a refund reopening the invoice) is never overwritten by it.
+
+    A batch handler: set-based statements per round (:func:`_rounds`)."""
+    for events in _rounds([event for event, _ in batch]):
+        await conn.execute(
+            "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, "
+            "settled, settled_at, balance_version, status) SELECT i, u, c, p, true, s, v, 'paid' "
+            "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], "
+            "$6::int[]) AS x(i, u, c, p, s, v) ORDER BY i "
+            "ON CONFLICT (invoice_id) DO UPDATE SET settled = true, "
+            "settled_at = EXCLUDED.settled_at, balance_version = EXCLUDED.balance_version, "
+            "status = 'paid', updated_at = now() "
+            "WHERE receivables.balance_version <= EXCLUDED.balance_version",
+            [e.invoice_id for e in events],
+            [e.unit_id for e in events],
+            [e.community_id for e in events],
+            [e.payer_party_id for e in events],
+            [e.settled_at for e in events],
+            [e.balance_version or 0 for e in events],
+        )
+        await reconcile_cases(
+            conn,
+            [(e.unit_id, e.community_id, e.payer_party_id, e.settled_at, True) for e in events],
+        )
+
+
+on_invoice_settled = single(on_invoices_settled)
 
 
 async def on_invoice_balances_changed(
