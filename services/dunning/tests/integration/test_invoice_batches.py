@@ -75,6 +75,7 @@ def stream() -> list[Event]:
     g1 = invoice("u6", due, invoice_id="g1", issued_at=at("2026-01-01 09:00"))
     return [
         payment("u1", at("2026-01-01 07:30")),  # seen before the case: it holds it
+        payment("u3", at("2026-01-01 07:45")),
         # d1's balance arrives before its issue: the invoice is first known from it.
         balance(d1, 1, 1_000, "2026-01-01 08:30"),
         settled(g1, at("2026-01-01 08:45"), version=1),
@@ -86,10 +87,10 @@ def stream() -> list[Event]:
         balance(a1, 3, 27_580, "2026-02-03 10:00"),
         balance(a1, 2, 10_000, "2026-02-02 10:00"),
         balance(a2, 2, 5_000, "2026-02-03 11:00", reason="credit"),
-        balance(e1, 2, 1_000, "2026-02-04 11:00"),
+        balance(e1, 2, 1_000, "2026-02-04 11:00", reason="recompute"),
         # u1 is paid up: its case closes; then a new invoice of u1 opens another.
         invoice("u1", due + timedelta(days=28), invoice_id="a3", issued_at=at("2026-02-05 08:00")),
-        balance(c1b, 2, 100, "2026-02-06 12:00", reason="recompute"),
+        balance(c1b, 2, 100, "2026-02-06 12:00"),  # part paid: u3's hold lifts, still owes
         # A run of settlements: e1 and d1 paid (their cases close), e1's twice (versions).
         settled(e1, at("2026-02-07 09:00"), version=3),
         settled(d1, at("2026-02-07 09:05"), version=2),
@@ -106,7 +107,7 @@ def records(events: list[Event]) -> list[ConsumerRecord[bytes, bytes]]:
         )  # fmt: skip
         envelopes.append((str(getattr(event, "unit_id", "")).encode(), envelope))
     # A redelivered record (the same event id) inside the run of issues: handled once.
-    envelopes.insert(9, envelopes[6])
+    envelopes.insert(10, envelopes[7])
     return [
         ConsumerRecord(
             "billing", 0, n, 0, 0, key, e.data, None, len(key), len(e.data), e.kafka_headers()
@@ -196,6 +197,8 @@ async def test_a_batch_of_invoice_events_leaves_what_one_by_one_leaves(
         assert ("u2", "closed") in cases
         assert {("u3", "open"), ("u4", "closed"), ("u5", "closed")} <= cases
         assert not any(c["unit_id"] == "u6" for c in expected["cases"])
+        u3 = next(c for c in expected["cases"] if c["unit_id"] == "u3")
+        assert u3["hold_payment_id"] and not u3["on_hold"]  # held at opening, then lifted
         assert expected["restarts"]  # part payments restarted clocks
         assert len(expected["clocks"]) >= 4
     finally:
