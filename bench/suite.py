@@ -201,6 +201,14 @@ REGISTRY: tuple[Bench, ...] = (
         timeout_s=600,
     ),
     Bench(
+        name="dunning_invoice_events",
+        title="dunning's handling of billing's invoice events (issued, balance changed), per household",
+        script="bench/dunning/bench_invoice_events.py",
+        full=("--units", "1236"),
+        smoke=("--units", "60"),
+        timeout_s=600,
+    ),
+    Bench(
         name="dunning_hold",
         title="PaymentReceived on Kafka → hold in force, 500 payments/s",
         script="bench/dunning/bench_hold.py",

@@ -141,6 +141,12 @@ def allocation(out: str, figures: dict[str, float]) -> None:
     assert figures["seconds"] > 0 and figures["per_second"] > 0
 
 
+def dunning_invoice_events(out: str, figures: dict[str, float]) -> None:
+    assert figures["units"] == 60, figures
+    assert {k for k in figures if k.endswith("_per_s")}, figures
+    assert all(figures[k] > 0 for k in figures if k.endswith("_seconds")), figures
+
+
 CHECKS: dict[str, Check] = {
     "billing_run": billing_run,
     "allocation": allocation,
@@ -150,6 +156,7 @@ CHECKS: dict[str, Check] = {
     "demo": demo,
     "billing_import": billing_import,
     "dunning_hold": dunning_hold,
+    "dunning_invoice_events": dunning_invoice_events,
 }
 
 

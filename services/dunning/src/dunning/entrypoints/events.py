@@ -33,7 +33,11 @@ HANDLERS: dict[type[Event], Handler] = {
     StaffTaskRequested: notifier_in.on_staff_task_requested,
 }
 
-#: Handled a run at a time (one transaction per run of one partition): the payment hold.
+#: Handled a run at a time (one transaction per run of one partition, set-based SQL): the
+#: payment hold, and billing's invoices and balances (a billing run, a day's payments).
 BATCH_HANDLERS: dict[type[Event], BatchHandler] = {
     PaymentReceived: handlers.on_payments_received,
+    InvoiceIssued: handlers.on_invoices_issued,
+    InvoiceBalanceChanged: handlers.on_invoice_balances_changed,
+    InvoiceSettled: handlers.on_invoices_settled,
 }

@@ -3,11 +3,15 @@ whatever the arrival order, and runs in the consumer's inbox transaction."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from typing import TypeVar
+
 import asyncpg
 
-from dunning.service_layer.cases import reconcile_case
-from dunning.service_layer.limitation import add_restarts, local_date, lock_clocks, recompute
-from dunning.service_layer.plans import pause_pending_plans
+from dunning.service_layer.cases import reconcile_cases
+from dunning.service_layer.limitation import local_date, lock_clocks, recompute
+from dunning.service_layer.plans import pause_pending_plans_of
 from propfee.consumer import EventContext, single
 from propfee.events import (
     CommunityUpdated,
@@ -19,6 +23,8 @@ from propfee.events import (
     PaymentReceived,
     PaymentRefunded,
 )
+
+E = TypeVar("E", InvoiceIssued, InvoiceBalanceChanged, InvoiceSettled)
 
 
 async def on_community_updated(
@@ -46,18 +52,48 @@ async def on_community_updated(
     )
 
 
-async def on_invoice_issued(
-    conn: asyncpg.Connection, event: InvoiceIssued, context: EventContext
+def _rounds(events: Sequence[E]) -> list[list[E]]:
+    """Cut a batch into rounds with each household (and invoice) at most once per round,
+    in order: the n-th event of a unit goes to a round after its (n-1)-th. A round is then
+    handled set-based and a household's events still apply one after the other."""
+    rounds: list[list[E]] = []
+    last: dict[str, int] = {}
+    for event in events:
+        unit, invoice = "u:" + event.unit_id, "i:" + event.invoice_id
+        n = max(last.get(unit, -1), last.get(invoice, -1)) + 1
+        last[unit] = last[invoice] = n
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(event)
+    return rounds
+
+
+async def on_invoices_issued(
+    conn: asyncpg.Connection, batch: list[tuple[InvoiceIssued, EventContext]]
 ) -> None:
     """A receivable (with how billing issued it: an 'opening_late_fee' invoice is late fee,
     not principal, for the sweep; and who is liable for it); opens the payer's case on the
     unit (rule 7: one per unit and payer); starts (or, for a changed due date, moves)
-    the invoice's limitation clock, which is published."""
-    await lock_clocks(conn, [event.invoice_id])  # before the row's lock, as every clock writer
+    the invoice's limitation clock, which is published.
+
+    A batch handler: a billing run's invoices from one partition are a few set-based
+    statements per round (:func:`_rounds`), not a dozen round trips per invoice."""
+    events = [event for event, _ in batch]
+    # Before the rows' locks, as every clock writer; all at once, in key order.
+    await lock_clocks(conn, [e.invoice_id for e in events])
+    for round_ in _rounds(events):
+        await _issue_round(conn, round_)
+
+
+async def _issue_round(conn: asyncpg.Connection, events: list[InvoiceIssued]) -> None:
     await conn.execute(
         "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, due_date, "
         "total_fen, issued, room_label, kind, period_start, period_end, schedule_version, "
-        "liable_party_ids) VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9, $10, $11, $12) "
+        "liable_party_ids) SELECT i, u, c, p, d, t, true, rl, k, ps, pe, sv, "
+        "CASE WHEN l IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text(l::json)) END "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::bigint[], "
+        "$7::text[], $8::text[], $9::date[], $10::date[], $11::text[], $12::text[]) "
+        "AS x(i, u, c, p, d, t, rl, k, ps, pe, sv, l) ORDER BY i "
         "ON CONFLICT (invoice_id) DO UPDATE SET due_date = EXCLUDED.due_date, "
         "total_fen = EXCLUDED.total_fen, issued = true, room_label = EXCLUDED.room_label, "
         "kind = coalesce(EXCLUDED.kind, receivables.kind), "
@@ -65,76 +101,98 @@ async def on_invoice_issued(
         "schedule_version = EXCLUDED.schedule_version, "
         "liable_party_ids = coalesce(EXCLUDED.liable_party_ids, receivables.liable_party_ids), "
         "updated_at = now()",
-        event.invoice_id,
-        event.unit_id,
-        event.community_id,
-        event.payer_party_id,
-        event.due_date,
-        event.total_fen,
-        event.room_label,
-        event.kind,
-        event.period_start,  # the period, the schedule: what the evidence bundle's claim names
-        event.period_end,
-        event.schedule_version,
-        event.liable_party_ids,
+        [e.invoice_id for e in events],
+        [e.unit_id for e in events],
+        [e.community_id for e in events],
+        [e.payer_party_id for e in events],
+        [e.due_date for e in events],
+        [e.total_fen for e in events],
+        [e.room_label for e in events],
+        [e.kind for e in events],
+        # The period, the schedule: what the evidence bundle's claim names.
+        [e.period_start for e in events],
+        [e.period_end for e in events],
+        [e.schedule_version for e in events],
+        [None if e.liable_party_ids is None else json.dumps(e.liable_party_ids) for e in events],
     )
-    await recompute(conn, [event.invoice_id], at=event.issued_at)
-    await reconcile_case(
-        conn, event.unit_id, event.community_id, event.payer_party_id, event.issued_at
+    await recompute(
+        conn, [e.invoice_id for e in events], at={e.invoice_id: e.issued_at for e in events}
     )
-    await pause_pending_plans(conn, event.unit_id)
-    if event.room_label:
+    await reconcile_cases(
+        conn, [(e.unit_id, e.community_id, e.payer_party_id, e.issued_at, False) for e in events]
+    )
+    await pause_pending_plans_of(conn, [e.unit_id for e in events])
+    labelled = [e for e in events if e.room_label]
+    if labelled:
         await conn.execute(
-            "UPDATE arrears_cases SET room_label = $2 WHERE unit_id = $1 AND status = 'open' "
-            "AND room_label IS DISTINCT FROM $2",
-            event.unit_id,
-            event.room_label,
+            "UPDATE arrears_cases c SET room_label = x.r "
+            "FROM unnest($1::text[], $2::text[]) AS x(u, r) "
+            "WHERE c.unit_id = x.u AND c.status = 'open' AND c.room_label IS DISTINCT FROM x.r",
+            [e.unit_id for e in labelled],
+            [e.room_label for e in labelled],
         )
 
 
-async def on_invoice_settled(
-    conn: asyncpg.Connection, event: InvoiceSettled, context: EventContext
+on_invoice_issued = single(on_invoices_issued)
+
+
+async def on_invoices_settled(
+    conn: asyncpg.Connection, batch: list[tuple[InvoiceSettled, EventContext]]
 ) -> None:
-    # Settlement may arrive before the invoice itself: remember it, issued stays false.
-    # A newer balance (a refund reopening the invoice) is never overwritten by it.
-    version = event.balance_version or 0
-    await conn.execute(
-        "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, settled, "
-        "settled_at, balance_version, status) VALUES ($1, $2, $3, $4, true, $5, $6, 'paid') "
-        "ON CONFLICT (invoice_id) DO UPDATE SET settled = true, settled_at = EXCLUDED.settled_at, "
-        "balance_version = EXCLUDED.balance_version, status = 'paid', updated_at = now() "
-        "WHERE receivables.balance_version <= EXCLUDED.balance_version",
-        event.invoice_id,
-        event.unit_id,
-        event.community_id,
-        event.payer_party_id,
-        event.settled_at,
-        version,
-    )
-    await reconcile_case(
-        conn,
-        event.unit_id,
-        event.community_id,
-        event.payer_party_id,
-        event.settled_at,
-        lift_hold=True,
-    )
+    """Settlement may arrive before the invoice itself: remember it, issued stays false.
+    A newer balance (a refund reopening the invoice) is never overwritten by it.
+
+    A batch handler: set-based statements per round (:func:`_rounds`)."""
+    for events in _rounds([event for event, _ in batch]):
+        await conn.execute(
+            "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, "
+            "settled, settled_at, balance_version, status) SELECT i, u, c, p, true, s, v, 'paid' "
+            "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], "
+            "$6::int[]) AS x(i, u, c, p, s, v) ORDER BY i "
+            "ON CONFLICT (invoice_id) DO UPDATE SET settled = true, "
+            "settled_at = EXCLUDED.settled_at, balance_version = EXCLUDED.balance_version, "
+            "status = 'paid', updated_at = now() "
+            "WHERE receivables.balance_version <= EXCLUDED.balance_version",
+            [e.invoice_id for e in events],
+            [e.unit_id for e in events],
+            [e.community_id for e in events],
+            [e.payer_party_id for e in events],
+            [e.settled_at for e in events],
+            [e.balance_version or 0 for e in events],
+        )
+        await reconcile_cases(
+            conn,
+            [(e.unit_id, e.community_id, e.payer_party_id, e.settled_at, True) for e in events],
+        )
 
 
-async def on_invoice_balance_changed(
-    conn: asyncpg.Connection, event: InvoiceBalanceChanged, context: EventContext
+on_invoice_settled = single(on_invoices_settled)
+
+
+async def on_invoice_balances_changed(
+    conn: asyncpg.Connection, batch: list[tuple[InvoiceBalanceChanged, EventContext]]
 ) -> None:
     """Keep the newest balance of an invoice; older versions arriving late change nothing.
     A part payment restarts the invoice's limitation clock whatever the order; an invoice
-    first known from its balance (its InvoiceIssued not yet here) gets its clock too."""
-    await lock_clocks(conn, [event.invoice_id])  # before the row's lock, as every clock writer
-    closed = event.status in ("paid", "void", "written_off")
-    late_fee_left = max(event.late_fee_fen - event.late_fee_paid_fen - event.late_fee_waived_fen, 0)
+    first known from its balance (its InvoiceIssued not yet here) gets its clock too.
+
+    A batch handler: set-based statements per round (:func:`_rounds`)."""
+    events = [event for event, _ in batch]
+    # Before the rows' locks, as every clock writer; all at once, in key order.
+    await lock_clocks(conn, [e.invoice_id for e in events])
+    for round_ in _rounds(events):
+        await _balance_round(conn, round_)
+
+
+async def _balance_round(conn: asyncpg.Connection, events: list[InvoiceBalanceChanged]) -> None:
+    closed = [e.status in ("paid", "void", "written_off") for e in events]
     await conn.execute(
         "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, due_date, "
         "total_fen, settled, settled_at, balance_version, status, principal_outstanding_fen, "
         "late_fee_outstanding_fen, late_fee_basis, late_fee_as_of) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], "
+        "$6::bigint[], $7::boolean[], $8::timestamptz[], $9::int[], $10::text[], $11::bigint[], "
+        "$12::bigint[], $13::jsonb[], $14::date[]) AS x ORDER BY 1 "
         "ON CONFLICT (invoice_id) DO UPDATE SET settled = EXCLUDED.settled, "
         "settled_at = EXCLUDED.settled_at, balance_version = EXCLUDED.balance_version, "
         "status = EXCLUDED.status, principal_outstanding_fen = EXCLUDED.principal_outstanding_fen, "
@@ -142,39 +200,54 @@ async def on_invoice_balance_changed(
         "late_fee_basis = EXCLUDED.late_fee_basis, late_fee_as_of = EXCLUDED.late_fee_as_of, "
         "due_date = coalesce(receivables.due_date, EXCLUDED.due_date), updated_at = now() "
         "WHERE receivables.balance_version < EXCLUDED.balance_version",
-        event.invoice_id,
-        event.unit_id,
-        event.community_id,
-        event.payer_party_id,
-        event.due_date,
-        event.total_fen,
+        [e.invoice_id for e in events],
+        [e.unit_id for e in events],
+        [e.community_id for e in events],
+        [e.payer_party_id for e in events],
+        [e.due_date for e in events],
+        [e.total_fen for e in events],
         closed,
-        event.changed_at if closed else None,
-        event.balance_version,
-        event.status,
-        event.principal_outstanding_fen,
-        late_fee_left,
+        [e.changed_at if c else None for e, c in zip(events, closed, strict=True)],
+        [e.balance_version for e in events],
+        [e.status for e in events],
+        [e.principal_outstanding_fen for e in events],
+        [max(e.late_fee_fen - e.late_fee_paid_fen - e.late_fee_waived_fen, 0) for e in events],
         # How the late fee accrues (rate, cap, days): the evidence bundle's claim shows it.
-        None if event.late_fee_basis is None else event.late_fee_basis.model_dump(mode="json"),
-        local_date(event.changed_at),
+        [
+            None if e.late_fee_basis is None else e.late_fee_basis.model_dump(mode="json")
+            for e in events
+        ],
+        [local_date(e.changed_at) for e in events],
     )
-    if event.reason == "payment" and event.status == "partially_paid":
-        source = f"balance-v{event.balance_version}"
-        await add_restarts(
-            conn,
-            [(event.invoice_id, "part_payment", local_date(event.changed_at), source)],
-            at=event.changed_at,
+    restarts = [e for e in events if e.reason == "payment" and e.status == "partially_paid"]
+    if restarts:  # a part payment restarts the clock (recomputed below with the others)
+        await conn.execute(
+            "INSERT INTO limitation_restarts (invoice_id, kind, on_date, source_id) "
+            "SELECT i, 'part_payment', d, s FROM unnest($1::text[], $2::date[], $3::text[]) "
+            "AS x(i, d, s) ON CONFLICT DO NOTHING",
+            [e.invoice_id for e in restarts],
+            [local_date(e.changed_at) for e in restarts],
+            [f"balance-v{e.balance_version}" for e in restarts],
         )
-    else:
-        await recompute(conn, [event.invoice_id], at=event.changed_at)
-    await reconcile_case(
-        conn,
-        event.unit_id,
-        event.community_id,
-        event.payer_party_id,
-        event.changed_at,
-        lift_hold=event.reason in ("payment", "credit"),
+    await recompute(
+        conn, [e.invoice_id for e in events], at={e.invoice_id: e.changed_at for e in events}
     )
+    await reconcile_cases(
+        conn,
+        [
+            (
+                e.unit_id,
+                e.community_id,
+                e.payer_party_id,
+                e.changed_at,
+                e.reason in ("payment", "credit"),
+            )
+            for e in events
+        ],
+    )
+
+
+on_invoice_balance_changed = single(on_invoice_balances_changed)
 
 
 async def on_late_fee_assessed(

@@ -13,7 +13,7 @@ clock last.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -67,9 +67,14 @@ async def add_restarts(
     await recompute(conn, invoice_ids, at=at)
 
 
-async def recompute(conn: asyncpg.Connection, invoice_ids: Sequence[str], *, at: datetime) -> int:
+async def recompute(
+    conn: asyncpg.Connection, invoice_ids: Sequence[str], *, at: datetime | Mapping[str, datetime]
+) -> int:
     """Recompute the clocks of the known invoices (with a due date) among ``invoice_ids``;
-    store and publish those that changed. Returns how many changed."""
+    store and publish those that changed. Returns how many changed.
+
+    ``at``: when dunning learnt what changed them, one instant or one per invoice (a batch of
+    events: each invoice's own event's time)."""
     ids = sorted(set(invoice_ids))
     if not ids:
         return 0
@@ -112,17 +117,25 @@ async def recompute(conn: asyncpg.Connection, invoice_ids: Sequence[str], *, at:
             expires_on=clock.expires_on,
             clock_version=version,
             last_restart_on=clock.last_restart_on,
-            changed_at=at,
+            changed_at=at if isinstance(at, datetime) else at[row["invoice_id"]],
         )
         events.append((event, row["unit_id"], row["invoice_id"]))
     if not updates:
         return 0
-    await conn.executemany(
-        "UPDATE receivables SET limitation_expires_on = $2, limitation_last_restart_on = $3, "
-        "limitation_clock_due_date = $4, limitation_clock_version = $5 WHERE invoice_id = $1",
-        updates,
+    await conn.execute(
+        "UPDATE receivables r SET limitation_expires_on = x.e, limitation_last_restart_on = x.l, "
+        "limitation_clock_due_date = x.d, limitation_clock_version = x.v "
+        "FROM unnest($1::text[], $2::date[], $3::date[], $4::date[], $5::int[]) "
+        "AS x(i, e, l, d, v) WHERE r.invoice_id = x.i",
+        *(list(column) for column in zip(*updates, strict=True)),
     )
-    await add_events(conn, events, time=at)
+    # One COPY per instant (an event's ce_time is when it was learnt); one invoice's clock
+    # changes once per call, so no key's events are reordered.
+    by_time: dict[datetime, list[tuple[LimitationClockChanged, str, str]]] = {}
+    for item in events:
+        by_time.setdefault(item[0].changed_at, []).append(item)
+    for time, group in by_time.items():
+        await add_events(conn, group, time=time)
     return len(updates)
 
 

@@ -54,15 +54,20 @@ async def on_installment_plan_created(
 async def pause_pending_plans(conn: asyncpg.Connection, unit_id: str) -> None:
     """Pause the open case of the plan's payer on the household for each active plan not yet
     pausing it (a plan may arrive before the invoices that open the case)."""
+    await pause_pending_plans_of(conn, [unit_id])
+
+
+async def pause_pending_plans_of(conn: asyncpg.Connection, unit_ids: list[str]) -> None:
+    """:func:`pause_pending_plans` for several households (one query; plans are rare)."""
     plans = await conn.fetch(
         "SELECT p.plan_id, p.reason, p.created_at, max(ip.due_date) AS last_due, c.case_id "
         "FROM installment_plans p JOIN installment_parts ip USING (plan_id) "
         "JOIN arrears_cases c ON c.unit_id = p.unit_id AND c.payer_party_id = p.payer_party_id "
         "AND c.status = 'open' "
-        "WHERE p.unit_id = $1 AND p.status = 'active' "
+        "WHERE p.unit_id = ANY($1::text[]) AND p.status = 'active' "
         "AND NOT EXISTS (SELECT 1 FROM pauses ps WHERE ps.plan_id = p.plan_id) "
-        "GROUP BY p.plan_id, c.case_id",
-        unit_id,
+        "GROUP BY p.plan_id, c.case_id ORDER BY p.unit_id, p.plan_id",
+        unit_ids,
     )
     for plan in plans:
         case_id = plan["case_id"]
