@@ -1,5 +1,11 @@
 /** The four services, through the console's origin (/api/<service>/...), as the signed-in user. */
-import { billingClient, paymentsClient, type Problem } from "@propfee/client";
+import {
+  billingClient,
+  dunningClient,
+  notifierClient,
+  paymentsClient,
+  type Problem,
+} from "@propfee/client";
 
 import { router } from "./router";
 import { signOut, token } from "./session";
@@ -20,8 +26,9 @@ const signInAgain: Middleware = {
 
 export const billing = billingClient({ baseUrl: base("billing"), token });
 export const payments = paymentsClient({ baseUrl: base("payments"), token });
-billing.use(signInAgain);
-payments.use(signInAgain);
+export const dunning = dunningClient({ baseUrl: base("dunning"), token });
+export const notifier = notifierClient({ baseUrl: base("notifier"), token });
+for (const client of [billing, payments, dunning, notifier]) client.use(signInAgain);
 
 /** The sentence to show for an error answer (problem details), or a network failure. */
 export function describe(error: unknown): string {

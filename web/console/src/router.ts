@@ -1,18 +1,7 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from "vue-router";
 
+import { SCREENS } from "./screen";
 import { claims, may } from "./session";
-
-/** The screens of the menu: each names the operations it needs (the menu shows it when the
- * signed-in role may call them; the services still decide). */
-export const SCREENS = [
-  {
-    name: "cashier",
-    path: "/cashier",
-    label: "menu.cashier",
-    needs: ["billing.listUnits", "billing.getStatement", "payments.recordCounterPayment"],
-    component: () => import("./views/CashierView.vue"),
-  },
-] as const;
 
 const routes: RouteRecordRaw[] = [
   {
@@ -38,7 +27,7 @@ router.beforeEach((to) => {
   const needs = to.meta.needs as readonly string[] | undefined;
   if (needs && !may(...needs)) return { name: "home" };
   if (to.name === "home") {
-    const first = SCREENS.find((s) => may(...s.needs));
+    const first = SCREENS.find((s) => s.menu !== false && may(...s.needs));
     if (first) return { name: first.name };
   }
   return true;
