@@ -85,7 +85,7 @@ async def ceiling(settings: NotifierSettings, count: int) -> float:
     channels = Channels.from_settings(settings)
     route = channels.route("sms")
     assert route is not None and route.bucket is not None
-    bucket, adapter = route.bucket, route.adapter
+    adapter = route.adapter
     gate = asyncio.Semaphore(settings.send_concurrency)
 
     async def one(n: int) -> None:
@@ -99,9 +99,8 @@ async def ceiling(settings: NotifierSettings, count: int) -> float:
             template_codes={adapter.provider: "SMS_CEILING"},
         )
         async with gate:
-            await bucket.acquire()
-            result = await adapter.send(message)
-        assert result.outcome == "sent", result
+            result = await route.send(message)
+        assert result is not None and result.outcome == "sent", result
 
     started = time.perf_counter()
     try:
@@ -202,7 +201,6 @@ async def main(
         ok = (
             stats["sent"] == count
             and stats["distinct"] == count
-            and stats["throttled"] == 0
             and stats["bad_signatures"] == 0
             and sent_rows == count
             and elapsed < 30

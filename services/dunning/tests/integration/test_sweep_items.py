@@ -184,3 +184,41 @@ async def test_an_item_that_keeps_failing_is_given_up_and_counted(
     assert "DivisionByZero" in row["last_error"]
     result = await pool.fetchval("SELECT result FROM sweeps WHERE sweep_id = $1", sweep_id)
     assert result["items_failed"] == 1 and result["items"] == 2
+
+
+async def test_the_post_wakes_when_another_replica_finishes_the_last_item(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The POST's replica finds the only item held by another replica: it does not poll out
+    its back-off but wakes at the NOTIFY of the sweep's end (issue 22: the demo sweeps daily)."""
+    await households(pool, 10)
+    claimed, release = asyncio.Event(), asyncio.Event()
+    real_item, real_plan = sweep._sweep_item, sweep.plan_sweep
+
+    async def slow_item(conn: asyncpg.Connection, item: _Item) -> dict[str, object]:
+        claimed.set()
+        await release.wait()
+        return await real_item(conn, item)
+
+    async def other_replica() -> None:
+        async with pool.acquire() as conn:
+            assert await work_one(conn, worker="r-2")
+
+    async def plan_then_lose_the_item(*args: object, **kwargs: object) -> int:
+        sweep_id: int = await real_plan(*args, **kwargs)  # type: ignore[arg-type]
+        tasks.append(asyncio.create_task(other_replica()))
+        await claimed.wait()  # the other replica holds the sweep's only item
+        return sweep_id
+
+    tasks: list[asyncio.Task[None]] = []
+    monkeypatch.setattr(sweep, "_sweep_item", slow_item)
+    monkeypatch.setattr(sweep, "plan_sweep", plan_then_lose_the_item)
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.3, release.set)
+    started = loop.time()
+    async with pool.acquire() as conn:
+        result = await run_sweep(conn, at(AS_OF), poll_s=30.0)
+    elapsed = loop.time() - started
+    await asyncio.gather(*tasks)
+    assert result.escalated == 10 and result.items == 1
+    assert elapsed < 10, f"woken by the NOTIFY, not the 30 s poll: {elapsed:.1f} s"

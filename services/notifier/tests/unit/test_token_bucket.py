@@ -13,8 +13,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from notifier.adapters import base
-from notifier.adapters.base import TokenBucket
+from notifier.adapters import base, registry
+from notifier.adapters.base import Outbound, SendResult, TokenBucket
+from notifier.adapters.registry import Route
 
 
 class FakeClock:
@@ -34,6 +35,10 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     # The module's own names only: the event loop keeps the real clock.
     monkeypatch.setattr(base, "time", SimpleNamespace(monotonic=fake.monotonic))
+    monkeypatch.setattr(registry, "time", SimpleNamespace(monotonic=fake.monotonic))
+    monkeypatch.setattr(
+        registry, "asyncio", SimpleNamespace(sleep=fake.sleep, wait_for=asyncio.wait_for)
+    )
     monkeypatch.setattr(base, "asyncio", SimpleNamespace(Lock=asyncio.Lock, sleep=fake.sleep))
     return fake
 
@@ -80,3 +85,94 @@ async def test_a_bucket_refills_after_idling_only_up_to_its_burst(clock: FakeClo
 def test_rate_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         TokenBucket(0)
+
+
+async def test_a_throttle_slows_the_bucket_once_then_it_climbs_back(clock: FakeClock) -> None:
+    """The provider throttled anyway: the bucket pauses and slows by SLOW; throttles of
+    requests already in flight (within SETTLE_S) do not slow it again; it recovers."""
+    bucket = TokenBucket.per_second(500)
+    full = bucket.rate
+    for _ in range(50):
+        await bucket.acquire()
+    bucket.throttled()
+    assert bucket.rate == pytest.approx(full * TokenBucket.SLOW)
+    for _ in range(5):  # the other requests of the same bunch
+        bucket.throttled()
+    assert bucket.rate == pytest.approx(full * TokenBucket.SLOW)
+    # It pauses: the next token comes PAUSE_S (and a token's time) later.
+    before = clock.now
+    await bucket.acquire()
+    assert clock.now - before >= TokenBucket.PAUSE_S
+    # Sending on for a few seconds brings the rate back to what was configured.
+    sent: list[float] = []
+    for _ in range(int(full * 5)):
+        await bucket.acquire()
+        sent.append(clock.now)
+    assert bucket.rate == pytest.approx(full)
+    assert most_in_any_second(sent) <= 500
+    # A throttle after the settling time slows it again, but never below FLOOR.
+    for _ in range(200):
+        clock.now += TokenBucket.SETTLE_S
+        bucket.throttled()
+    assert bucket.rate >= full * TokenBucket.FLOOR - 1e-9
+
+
+class ThrottlingAdapter:
+    provider = "fake"
+
+    def __init__(self, throttles: int) -> None:
+        self.throttles = throttles
+        self.calls = 0
+
+    async def send(self, message: Outbound) -> SendResult:
+        self.calls += 1
+        if self.calls <= self.throttles:
+            return SendResult("retry", self.provider, error="Throttling.User", throttled=True)
+        return SendResult("sent", self.provider, message_id=f"m-{self.calls}")
+
+
+MESSAGE = Outbound(
+    notification_id="n-1", channel="sms", address="13900000000", body="b", message_type="x"
+)
+
+
+async def test_a_route_sends_a_throttled_message_again_after_slowing(clock: FakeClock) -> None:
+    adapter = ThrottlingAdapter(throttles=2)
+    route = Route(adapter, TokenBucket.per_second(100))
+    result = await route.send(MESSAGE)
+    assert result is not None and (result.outcome, result.message_id) == ("sent", "m-3")
+    assert route.bucket is not None and route.bucket.rate < route.bucket.full_rate
+
+
+async def test_a_route_gives_up_after_its_throttle_tries(clock: FakeClock) -> None:
+    adapter = ThrottlingAdapter(throttles=100)
+    route = Route(adapter, TokenBucket.per_second(100))
+    before = clock.now
+    result = await route.send(MESSAGE)
+    assert adapter.calls == Route.THROTTLE_TRIES
+    assert clock.now - before >= 1.5  # it waited out more than the provider's rolling second
+    assert result is not None and result.outcome == "retry" and result.throttled
+
+
+async def test_a_route_does_not_start_after_its_deadline(clock: FakeClock) -> None:
+    adapter = ThrottlingAdapter(throttles=0)
+    route = Route(adapter, TokenBucket(rate=1, burst=1))
+    await route.send(MESSAGE)  # spends the only token
+    assert await route.send(MESSAGE, start_by=clock.now + 0.5) is None  # next token at +1 s
+    assert adapter.calls == 1
+    result = await route.send(MESSAGE, start_by=clock.now + 1.5)
+    assert result is not None and result.outcome == "sent" and adapter.calls == 2
+
+
+async def test_other_failures_are_returned_at_once(clock: FakeClock) -> None:
+    class Failing:
+        provider = "fake"
+        calls = 0
+
+        async def send(self, message: Outbound) -> SendResult:
+            Failing.calls += 1
+            return SendResult("retry", self.provider, error="isp.SYSTEM_ERROR")
+
+    route = Route(Failing(), TokenBucket.per_second(100))
+    result = await route.send(MESSAGE)
+    assert result is not None and result.error == "isp.SYSTEM_ERROR" and Failing.calls == 1

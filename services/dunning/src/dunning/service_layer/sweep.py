@@ -324,6 +324,8 @@ async def _finish_if_last(conn: asyncpg.Connection, sweep_id: int) -> None:
         sweep_id,
         result.as_dict(),
     )
+    # Delivered at commit: the replica answering the sweep's POST stops waiting at once.
+    await conn.execute("SELECT pg_notify($1, $2)", DONE_CHANNEL, str(sweep_id))
     log.info(
         "sweep done",
         sweep_id=sweep_id,
@@ -441,6 +443,10 @@ async def sweep_result(conn: asyncpg.Connection, sweep_id: int) -> SweepResult |
     return SweepResult(**{k: v for k, v in result.items() if k in SweepResult.__dataclass_fields__})
 
 
+#: NOTIFY channel of finished sweeps (payload: the sweep id).
+DONE_CHANNEL = "propfee_sweep_done"
+
+
 async def run_sweep(
     conn: asyncpg.Connection,
     as_of: datetime,
@@ -459,19 +465,33 @@ async def run_sweep(
         conn, as_of, company_id=company_id, community_ids=community_ids, by=by,
         item_cases=item_cases,
     )  # fmt: skip
-    wait = poll_s
-    while True:
-        # An older sweep's items come first (sweeps run one after another); an item another
-        # replica holds is waited for, and claimed again if that replica dies.
-        if await work_one(conn):
-            wait = poll_s
-            continue
-        result = await sweep_result(conn, sweep_id)
-        if result is not None:
-            result.as_of = as_of.isoformat()  # as asked (the stored instant is in UTC)
-            return result
-        await asyncio.sleep(wait)
-        wait = min(wait * 2, 1.0)
+    finished = asyncio.Event()
+
+    def on_done(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload == str(sweep_id):
+            finished.set()
+
+    # Listening before looking: a replica finishing the last item wakes this one at once
+    # instead of at its next poll (the demo sweeps every simulated day).
+    await conn.add_listener(DONE_CHANNEL, on_done)
+    try:
+        wait = poll_s
+        while True:
+            # An older sweep's items come first (sweeps run one after another); an item
+            # another replica holds is waited for, and claimed again if that replica dies.
+            if await work_one(conn):
+                wait = poll_s
+                continue
+            result = await sweep_result(conn, sweep_id)
+            if result is not None:
+                result.as_of = as_of.isoformat()  # as asked (the stored instant is in UTC)
+                return result
+            try:
+                await asyncio.wait_for(finished.wait(), wait)
+            except TimeoutError:
+                wait = min(wait * 2, 1.0)
+    finally:
+        await conn.remove_listener(DONE_CHANNEL, on_done)
 
 
 async def sweep_for(pool: Any, principal: Any, as_of: datetime) -> SweepResult:

@@ -41,6 +41,10 @@ class SendResult:
     proof: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     document: bytes | None = None
+    #: The provider refused for our sending rate (HTTP 429, Alibaba ``Throttling.*``, Tencent
+    #: ``RequestLimitExceeded``): nothing was accepted, so sending again is safe once the
+    #: bucket has slowed down (:meth:`TokenBucket.throttled`).
+    throttled: bool = False
 
 
 class ChannelAdapter(Protocol):
@@ -52,25 +56,53 @@ class ChannelAdapter(Protocol):
 class TokenBucket:
     """Provider rate limit within this process: ``rate`` per second, bursts up to ``burst``."""
 
+    #: When the provider throttles anyway (its clock sees our requests bunched by the network
+    #: or a scheduler stall), the bucket slows: its rate falls by ``SLOW`` (never below
+    #: ``FLOOR`` of the configured rate), it sends nothing for ``PAUSE_S``, and it climbs back
+    #: by ``RECOVERY`` of the configured rate per second without throttles. Throttles answered
+    #: within ``SETTLE_S`` of a slow-down were sent before it and do not slow it again.
+    SLOW = 0.97
+    FLOOR = 0.85
+    PAUSE_S = 0.05
+    RECOVERY = 0.01
+    SETTLE_S = 1.0
+
     def __init__(self, rate: float, burst: float | None = None) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
+        self.full_rate = rate
         self.rate = rate
         self.capacity = burst if burst is not None else max(1.0, rate / 10)
         self._tokens = self.capacity
         self._updated = time.monotonic()
+        self._slowed_at: float | None = None
         self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        elapsed = now - self._updated
+        self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
+        if self.rate < self.full_rate:
+            self.rate = min(self.full_rate, self.rate + elapsed * self.full_rate * self.RECOVERY)
+        self._updated = now
 
     async def acquire(self) -> None:
         async with self._lock:  # fair: waiters are served in arrival order
             while True:
-                now = time.monotonic()
-                self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
-                self._updated = now
+                self._refill()
                 if self._tokens >= 1:
                     self._tokens -= 1
                     return
                 await asyncio.sleep((1 - self._tokens) / self.rate)
+
+    def throttled(self) -> None:
+        """The provider refused a request for our rate: slow down (see ``SLOW``)."""
+        self._refill()
+        if self._slowed_at is not None and self._updated - self._slowed_at < self.SETTLE_S:
+            return
+        self._slowed_at = self._updated
+        self.rate = max(self.full_rate * self.FLOOR, self.rate * self.SLOW)
+        self._tokens = min(self._tokens, 0.0) - self.PAUSE_S * self.rate
 
     @classmethod
     def per_second(cls, limit: float, margin: float = 0.02) -> TokenBucket:
@@ -92,7 +124,9 @@ class TokenBucket:
 def http_failure(provider: str, status: int, text: str) -> SendResult:
     """Classify an HTTP error answer: 429 and 5xx are worth a retry, other 4xx are not."""
     outcome: Outcome = "retry" if status == 429 or status >= 500 else "failed"
-    return SendResult(outcome, provider, error=f"HTTP {status}: {text[:200]}")
+    return SendResult(
+        outcome, provider, error=f"HTTP {status}: {text[:200]}", throttled=status == 429
+    )
 
 
 #: What a provider call raises when the provider could not be reached or did not answer in time.

@@ -177,4 +177,9 @@ class AlibabaSms:
             proof = {"biz_id": biz_id, "request_id": str(answer.get("RequestId", ""))}
             return SendResult("sent", self.provider, biz_id, proof)
         outcome: Outcome = "retry" if code in TRANSIENT else "failed"
-        return SendResult(outcome, self.provider, error=f"{code}: {answer.get('Message', '')}")
+        return SendResult(
+            outcome,
+            self.provider,
+            error=f"{code}: {answer.get('Message', '')}",
+            throttled=code.startswith("Throttling."),
+        )

@@ -116,7 +116,10 @@ class TencentSms:
             code = str(answer["Error"].get("Code", ""))
             outcome: Outcome = "retry" if code in TRANSIENT else "failed"
             return SendResult(
-                outcome, self.provider, error=f"{code}: {answer['Error'].get('Message', '')}"
+                outcome,
+                self.provider,
+                error=f"{code}: {answer['Error'].get('Message', '')}",
+                throttled=code == "RequestLimitExceeded",  # the API's per-second limit
             )
         status = (answer.get("SendStatusSet") or [{}])[0]
         if status.get("Code") == "Ok":

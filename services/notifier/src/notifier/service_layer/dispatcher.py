@@ -642,15 +642,11 @@ class Dispatcher:
         if route is None:
             return SendResult("failed", "none", error=f"no adapter for channel {outbound.channel}")
         async with self._gate:
-            # The token is taken right before sending, not before waiting for the gate:
-            # otherwise tokens taken while the gate was full go out together later, and the
-            # provider counts more than its limit in a second.
-            if route.bucket is not None:
-                await route.bucket.acquire()
-            if time.monotonic() > last_start:
-                return None
+            # The token is taken right before sending (in route.send), not before waiting for
+            # the gate: otherwise tokens taken while the gate was full go out together later,
+            # and the provider counts more than its limit in a second.
             try:
-                return await asyncio.wait_for(route.adapter.send(outbound), self.call_timeout)
+                return await route.send(outbound, start_by=last_start, timeout=self.call_timeout)
             except Exception as exc:  # an adapter bug is a retry, not a lost batch
                 log.warning("adapter raised", channel=outbound.channel, error=repr(exc))
                 return SendResult(
