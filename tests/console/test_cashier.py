@@ -67,7 +67,9 @@ async def test_fee_clerk_takes_cash_at_the_cashier(
         assert len(open_invoices) == 4
         oldest = open_invoices[0]
         assert oldest["late_fee_outstanding_fen"] > 0
-        due = oldest["principal_outstanding_fen"] + oldest["late_fee_outstanding_fen"]
+        # Paid today, the late fee stops today: the counter collects what is payable today.
+        assert 0 < oldest["late_fee_payable_fen"] < oldest["late_fee_outstanding_fen"]
+        due = oldest["principal_outstanding_fen"] + oldest["late_fee_payable_fen"]
 
         async def payments_knows_community() -> bool:
             r = await http.get(f"{payments}/reports/totals", params={"community_id": community})
@@ -103,7 +105,7 @@ async def test_fee_clerk_takes_cash_at_the_cashier(
         # The oldest invoice is pre-selected, with its late fee and how it accrues.
         await expect(page.locator("[data-test=selected-total]")).to_have_text(f"¥{yuan(due)}")
         await expect(page.locator("[data-test=late-fee]").first).to_have_text(
-            yuan(oldest["late_fee_outstanding_fen"])
+            yuan(oldest["late_fee_payable_fen"])
         )
         await expect(rows.first).to_contain_text("起按日")
         # Cash: the received field has the focus; change is computed as it is typed.
@@ -151,6 +153,14 @@ async def test_fee_clerk_takes_cash_at_the_cashier(
         await wait_until(settled, timeout=60)
         s = (await http.get(f"{billing}/units/{unit_id}/statement")).json()
         assert [p["payment_id"] for p in s["payments"]] == [payment_id]
+        # Exactly what it owed: no fen of it went to another invoice or to credit.
+        paid = next(i for i in s["invoices"] if i["invoice_id"] == oldest["invoice_id"])
+        assert paid["late_fee_outstanding_fen"] == paid["principal_outstanding_fen"] == 0
+        others = {i["invoice_id"]: i for i in statement["invoices"]}
+        for i in s["invoices"]:
+            if i["invoice_id"] != oldest["invoice_id"]:
+                assert i["principal_paid_fen"] == others[i["invoice_id"]]["principal_paid_fen"]
+        assert s["credit_fen"] == 0
 
         # Esc: the next payment; the room field has the focus again.
         await page.keyboard.press("Escape")

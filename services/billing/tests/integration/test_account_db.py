@@ -362,3 +362,29 @@ async def test_the_stored_journal_is_the_replay_whatever_the_arrival_order(billi
     async with billing_pool.acquire() as conn, conn.transaction():
         await payments.record_refund(conn, refund, None)  # type: ignore[arg-type]
     await check()
+
+
+async def test_the_statement_says_what_a_payment_today_settles(billing_pool) -> None:  # type: ignore[no-untyped-def]
+    """A payment on day D stops interest on the paid part from day D (EXAMPLES.md): the
+    statement as of D counts D's interest (``late_fee_outstanding_fen``, if unpaid by the end of
+    the day) and offers ``late_fee_payable_fen`` for a payment made on D; paying principal plus
+    that on D settles the invoice to the fen, nothing left over and nothing owed."""
+    unit, _, _ = await _units(billing_pool)
+    await _invoice(billing_pool, unit, "fee", date(2025, 1, 31), date(2025, 1, 1), [("pf", 300000)])
+    day = date(2025, 2, 10)
+    async with billing_pool.acquire() as conn:
+        st = await statement(conn, unit["unit_id"], day)
+    fee = next(i for i in st["invoices"] if i["invoice_id"] == "fee")
+    # 02-01 .. 02-10 is 10 days; paid on 02-10, 9 days at 0.0001 a day.
+    assert fee["late_fee_outstanding_fen"] == round_half_up(Decimal(300000 * 10) * RATE) == 300
+    assert fee["late_fee_payable_fen"] == round_half_up(Decimal(300000 * 9) * RATE) == 270
+    assert st["late_fee_payable_fen"] >= fee["late_fee_payable_fen"]
+    await _pay(billing_pool, unit, "counter", 300000 + 270, day, ["fee"])
+    async with billing_pool.acquire() as conn:
+        after = await statement(conn, unit["unit_id"], day)
+    fee = next(i for i in after["invoices"] if i["invoice_id"] == "fee")
+    assert fee["status"] == "paid"
+    assert fee["late_fee_paid_fen"] == 270
+    assert fee["late_fee_outstanding_fen"] == fee["late_fee_payable_fen"] == 0
+    paid = sum(a["amount_fen"] for a in after["allocations"] if a["payment_id"] == "counter")
+    assert paid == 300000 + 270  # every fen of it on this invoice: no credit

@@ -31,6 +31,7 @@ STATEMENT_COLUMNS = [
     "late_fee_paid_fen",
     "late_fee_waived_fen",
     "late_fee_outstanding_fen",
+    "late_fee_payable_fen",
 ]
 
 

@@ -82,6 +82,7 @@ class StatementInvoiceOut(BaseModel):
                     "late_fee_paid_fen": 0,
                     "late_fee_waived_fen": 0,
                     "late_fee_outstanding_fen": 45,
+                    "late_fee_payable_fen": 44,
                     "time_barred": False,
                     "limitation_expires_on": None,
                     "lines": [],
@@ -106,6 +107,11 @@ class StatementInvoiceOut(BaseModel):
     late_fee_paid_fen: int
     late_fee_waived_fen: int
     late_fee_outstanding_fen: int
+    late_fee_payable_fen: int = Field(
+        description="the late fee owed when the principal is paid in full on as_of: a payment "
+        "on day D stops interest on the paid part from day D, so as_of's own day is not "
+        "charged (what the counter collects today; late_fee_outstanding_fen counts the day)"
+    )
     time_barred: bool
     limitation_expires_on: date | None = None
     lines: list[StatementLineOut]
@@ -202,6 +208,7 @@ class StatementOut(BaseModel):
                     "frozen_credit_fen": 0,
                     "principal_outstanding_fen": 0,
                     "late_fee_outstanding_fen": 0,
+                    "late_fee_payable_fen": 0,
                     "currency": "CNY",
                 }
             ]
@@ -219,6 +226,9 @@ class StatementOut(BaseModel):
     frozen_credit_fen: int
     principal_outstanding_fen: int
     late_fee_outstanding_fen: int
+    late_fee_payable_fen: int = Field(
+        description="the invoices' late fees owed when their principal is paid in full on as_of"
+    )
     currency: Literal["CNY"] = "CNY"
 
 

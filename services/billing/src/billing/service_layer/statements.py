@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -71,6 +71,11 @@ def _invoice_line(
         "late_fee_outstanding_fen": 0
         if closed
         else max(late_fee - b.late_fee_paid_fen - b.late_fee_waived_fen, 0),
+        # A payment on day D stops interest on the paid part from day D (EXAMPLES.md): paying
+        # the principal in full on as_of owes the late fee accrued to the day before.
+        "late_fee_payable_fen": 0
+        if closed
+        else b.late_fee_due(as_of - timedelta(days=1), account.terms),
         "time_barred": b.time_barred(as_of),
         "limitation_expires_on": b.limitation_expires_on,
     }
@@ -154,6 +159,7 @@ async def statement(conn: asyncpg.Connection, unit_id: str, as_of: date) -> dict
         "frozen_credit_fen": account.state.frozen_credit_fen,
         "principal_outstanding_fen": sum(i["principal_outstanding_fen"] for i in invoices),
         "late_fee_outstanding_fen": sum(i["late_fee_outstanding_fen"] for i in invoices),
+        "late_fee_payable_fen": sum(i["late_fee_payable_fen"] for i in invoices),
         "currency": "CNY",
     }
 
