@@ -253,6 +253,18 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
         await page.reload()
         await expect(demands.first.locator("[data-test=demand-proof]")).to_contain_text("妥投")
         await expect(letters.first.locator("[data-test=letter-proof]")).to_contain_text("妥投")
+        # The delivery restarted the limitation clocks: the dates dunning now gives.
+        r = await http.get(
+            f"{dunning}/limitation",
+            params={"as_of": now.date().isoformat(), "within_days": 36500, "limit": 1000},
+        )
+        restarted = sorted(
+            c["limitation_expires_on"] for c in r.json()["items"] if c["unit_id"] == unit_id
+        )
+        assert restarted != sorted(c["limitation_expires_on"] for c in clocks)
+        await expect(page.locator("[data-test=expires-on]").first).to_have_text(restarted[0])
+        shown = await page.locator("[data-test=expires-on]").all_inner_texts()
+        assert restarted == sorted(s for s in shown if s), shown
         overflow = await page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
