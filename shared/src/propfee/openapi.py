@@ -32,7 +32,7 @@ from typing import Any
 from fastapi.routing import APIRoute
 
 from propfee.auth.scope import id_like, operation_id_fields
-from propfee.problems import DESCRIPTIONS, MEDIA_TYPE, FieldProblem, Problem
+from propfee.problems import DESCRIPTIONS, MEDIA_TYPE, FieldProblem, Problem, UnmetCondition
 
 SERVICES = ("billing", "dunning", "notifier", "payments")
 DEFAULT_DIR = Path(__file__).resolve().parents[3] / "docs" / "openapi"
@@ -70,6 +70,7 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components["Problem"].pop("$defs", None)
     components["FieldProblem"] = FieldProblem.model_json_schema()
+    components["UnmetCondition"] = UnmetCondition.model_json_schema()
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
     for path, _method, operation in operations(schema):

@@ -69,6 +69,25 @@ class FieldProblem(BaseModel):
     row: int | None = None
 
 
+class UnmetCondition(BaseModel):
+    """One precondition a refused request did not meet: a stable ``code`` a client may
+    translate, and a sentence (``detail``) saying what would meet it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "no_delivered_demand",
+                    "detail": "no individually delivered demand with a deadline is on record",
+                }
+            ]
+        }
+    )
+
+    code: str
+    detail: str
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details. Extension members (e.g. ``refused``) may follow."""
 
@@ -94,6 +113,10 @@ class Problem(BaseModel):
     instance: str | None = Field(default=None, description="The request path.")
     errors: list[FieldProblem] | None = Field(
         default=None, description="What is wrong with the input, field by field."
+    )
+    unmet: list[UnmetCondition] | None = Field(
+        default=None,
+        description="A refusal's unmet preconditions, every one (not only the first).",
     )
 
 

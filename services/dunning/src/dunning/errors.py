@@ -3,17 +3,23 @@ by the app factory. The service layer raises them; routes only translate their i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from propfee.problems import Conflict, Forbidden, InvalidInput, NotFound
 
 __all__ = ["CaseRefused", "Forbidden", "InvalidInput", "NotFound", "PolicyRefused"]
 
 
 class CaseRefused(Conflict):
-    """409: the law or the case's state refuses what was asked (``refused``: the code,
-    ``reason``: in words a person can act on)."""
+    """409: the law or the case's state refuses what was asked (``refused``: the first code,
+    ``reason``: in words a person can act on; ``unmet``: every unmet precondition as
+    ``{code, detail}``, the first one included)."""
 
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason, refused=code, reason=reason)
+    def __init__(
+        self, code: str, reason: str, unmet: Sequence[tuple[str, str]] | None = None
+    ) -> None:
+        conditions = [{"code": c, "detail": d} for c, d in (unmet or [(code, reason)])]
+        super().__init__(reason, refused=code, reason=reason, unmet=conditions)
 
 
 class PolicyRefused(InvalidInput):

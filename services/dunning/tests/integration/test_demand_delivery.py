@@ -215,3 +215,31 @@ async def test_a_letter_delivered_on_a_tracking_number_alone_counts_for_nothing(
     assert await pool.fetchval("SELECT count(*) FROM limitation_restarts") == 0
     r = await advance(api, case_id, "2026-04-10 10:00")
     assert r.status_code == 409 and r.json()["refused"] == "no_delivered_demand"
+
+
+async def test_a_refused_advance_names_every_unmet_precondition(api, pool) -> None:  # type: ignore[no-untyped-def]
+    """The 409 keeps ``refused`` (the first reason) and lists every unmet precondition in
+    ``unmet`` (``{code, detail}``), so the console can show them all at once."""
+    case_id = await legal_demand_at(api, pool, "unmet-1", at("2026-03-02 10:00"))
+    r = await advance(api, case_id, "2026-04-10 10:00")
+    assert r.status_code == 409 and r.json()["refused"] == "no_delivered_demand"
+    assert [u["code"] for u in r.json()["unmet"]] == ["no_delivered_demand"]
+    assert r.json()["unmet"][0]["detail"] == r.json()["detail"]
+    pause = {
+        "reason": "service_complaint", "owner": "cs-1",
+        "starts_at": at("2026-04-01 10:00").isoformat(),
+        "ends_at": at("2026-05-01 10:00").isoformat(),
+    }  # fmt: skip
+    assert (await api.post(f"/cases/{case_id}/pauses", json=pause)).status_code == 201
+    r = await advance(api, case_id, "2026-04-10 10:00")
+    assert r.status_code == 409, r.text
+    body = r.json()
+    assert body["refused"] == "case_paused"
+    assert [u["code"] for u in body["unmet"]] == ["case_paused", "no_delivered_demand"]
+    assert all(u["detail"] for u in body["unmet"])
+    # Back to a stage it has passed (after the pause): that alone.
+    r = await api.post(
+        f"/cases/{case_id}/advance",
+        json={"stage": "final_letter", "at": at("2026-05-02 10:00").isoformat()},
+    )
+    assert r.status_code == 409 and [u["code"] for u in r.json()["unmet"]] == ["not_later"]

@@ -95,9 +95,11 @@ class AdvanceIn(BaseModel):
 async def advance_case(
     case_id: str, body: AdvanceIn, pool: Pool, principal: security.LegalWorker
 ) -> CaseAdvanced:
-    """Move a case into a later stage by hand (e.g. mediation, lawsuit). 409 with the reason
-    when refused: a legal referral needs a demand delivered in time whose deadline (from
-    delivery) has passed, judged at the server's clock now for staff, and such a referral
+    """Move a case into a later stage by hand (e.g. mediation, lawsuit). 409 when refused:
+    ``refused`` names the first reason and ``unmet`` lists every unmet precondition as
+    ``{code, detail}`` (paused, under a plan, a late fee only, the demand, not later). A
+    legal referral needs a demand delivered in time whose deadline (from delivery) has
+    passed, judged at the server's clock now for staff, and such a referral
     is entered then (``at`` is a business time: staff back-date other moves within the
     company's window, never forward); only the service role, the simulation clock, is judged
     as of ``at``. Audited (a stage override)."""

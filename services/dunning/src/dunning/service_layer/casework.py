@@ -45,7 +45,8 @@ async def in_transaction(pool: Any, call: Callable[[Any], Awaitable[T]]) -> T:
     except LookupError as exc:
         raise NotFound(str(exc)) from exc
     except people.Refused as exc:
-        raise CaseRefused(exc.refusal.code, exc.refusal.reason) from exc
+        unmet = [(r.code, r.reason) for r in exc.unmet]
+        raise CaseRefused(exc.refusal.code, exc.refusal.reason, unmet) from exc
 
 
 async def record_case_change(

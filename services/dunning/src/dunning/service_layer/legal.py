@@ -98,14 +98,17 @@ async def advance(
         raise Refused(Refusal("unknown_stage", f"stage {stage!r} is not in the policy"))
     if case["status"] != "open":
         raise Refused(Refusal("case_closed", "the case is closed"))
+    # Every unmet precondition is said at once (the first is ``refused``), so staff can meet
+    # them all before trying again.
+    unmet: list[Refusal] = []
     hold = await hold_refusal(conn, case_id, at)
     if hold:
-        raise Refused(hold)
+        unmet.append(hold)
     stage_def = policy.stages[codes.index(stage)]
     if policy.is_legal(codes.index(stage)):
         day = at.astimezone(ZoneInfo(policy.time_zone)).date()
         if await conn.fetchval(q.CASE_OVERDUE_PRINCIPAL, case_id, day) <= 0:
-            raise Refused(
+            unmet.append(
                 Refusal(
                     "late_fee_only",
                     "no overdue principal: a late fee alone never goes to the legal track",
@@ -115,9 +118,11 @@ async def advance(
         at = judged_at or at
         refusal = await legal_referral_refusal(conn, case_id, at, policy.time_zone)
         if refusal:
-            raise Refused(refusal)
+            unmet.append(refusal)
     if codes.index(stage) <= case["stage_index"]:
-        raise Refused(Refusal("not_later", f"the case is already at {case['stage']!r}"))
+        unmet.append(Refusal("not_later", f"the case is already at {case['stage']!r}"))
+    if unmet:
+        raise Refused(unmet[0], unmet)
     await conn.execute(
         "UPDATE arrears_cases SET stage = $2, stage_index = $3, stage_entered_at = $4, "
         "legal_since = CASE WHEN $5 THEN coalesce(legal_since, $4) ELSE legal_since END "

@@ -4,6 +4,7 @@ letters with tracking numbers, and moving a case by hand (guardrails still apply
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 import asyncpg
@@ -22,9 +23,12 @@ COMPLAINT_REASONS = {
 
 
 class Refused(Exception):
-    def __init__(self, refusal: Refusal) -> None:
+    """``refusal``: the first reason; ``unmet``: every one (default: that one)."""
+
+    def __init__(self, refusal: Refusal, unmet: Sequence[Refusal] = ()) -> None:
         super().__init__(refusal.reason)
         self.refusal = refusal
+        self.unmet = list(unmet) or [refusal]
 
 
 async def case_row(conn: asyncpg.Connection, case_id: str) -> asyncpg.Record:
