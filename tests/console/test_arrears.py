@@ -12,6 +12,7 @@ tablet and in English.
 
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import datetime
 from typing import Any
@@ -202,7 +203,8 @@ async def test_manager_filters_and_exports_the_arrears_list(
         download = await download_info.value
         assert download.suggested_filename.startswith("arrears-")
         assert download.suggested_filename.endswith(".xlsx")
-        sheet = load_workbook(await download.path(), read_only=True).active
+        xlsx = (await download.path()).read_bytes()
+        sheet = load_workbook(io.BytesIO(xlsx), read_only=True).active
         assert sheet is not None
         header, *data = list(sheet.iter_rows(values_only=True))
         column = {name: i for i, name in enumerate(header)}
