@@ -6,6 +6,7 @@ memory as a whole."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from datetime import date, datetime
@@ -49,8 +50,9 @@ async def write(
     sheet.append([_cell(sheet, c) for c in columns])
     async for row in rows:
         sheet.append([_cell(sheet, v) for v in row])
-    out = tempfile.TemporaryFile()
-    workbook.save(out)
+    out = tempfile.TemporaryFile()  # closed by stream()
+    # Zipping the sheet is CPU and disk work: off the event loop.
+    await asyncio.to_thread(workbook.save, out)
     out.seek(0)
     return out
 
