@@ -261,3 +261,31 @@ async def test_manager_filters_and_exports_the_arrears_list(
         await assert_accessible(page, "arrears (English)")
         assert not errors, errors
         await context.close()
+
+        # A housekeeper: the cases assigned to them ("mine"), the assignee in the URL.
+        mine = yellow_b5[0]
+        r = await http.post(
+            f"{dunning}/cases/{mine['case_id']}/assignment", json={"staff_id": "hk-1"}
+        )
+        assert r.status_code in (200, 201), r.text
+        context = await browser.new_context(viewport=TABLET, locale="zh-CN")
+        page = await context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(f"{app.url}/arrears")
+        await page.locator("[data-test=subject]").fill("hk-1")
+        await pick(page, "role", "管家")
+        await page.locator("[data-test=communities]").fill(community)
+        await page.locator("[data-test=sign-in]").click()
+        await expect(page.locator("[data-test=who]")).to_contain_text("管家")
+        await page.locator("[data-test=mine]").click()
+        rows = page.locator("[data-test=cases] tbody tr")
+        await expect(rows).to_have_count(1)
+        assert parse_qs(urlparse(page.url).query)["assignee"] == ["hk-1"]
+        assert await shown_rooms(page) == [mine["room_label"]]
+        await expect(page.locator("[data-test=totals-outstanding]")).to_have_text(
+            yuan(mine["outstanding_fen"])
+        )
+        await screenshot(page, "arrears-05-housekeeper-tablet")
+        await assert_accessible(page, "arrears (housekeeper)")
+        assert not errors, errors
+        await context.close()
