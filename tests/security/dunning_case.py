@@ -142,6 +142,8 @@ POLICY = DEFAULT_POLICY.model_dump(mode="json", exclude={"policy_id"})
 PERIOD = {"start": "2025-01-01", "end": "2027-01-01"}
 EXAMPLES = {
     "GET /cases": lambda ids: Example(params={"community_id": ids["community_id"]}),
+    "GET /cases/totals": lambda ids: Example(params={"community_id": ids["community_id"]}),
+    "GET /cases.xlsx": lambda ids: Example(params={"community_id": ids["community_id"]}),
     "GET /cases/{case_id}": lambda ids: Example(),
     "GET /cases/{case_id}/escalations": lambda ids: Example(),
     "POST /sweeps": lambda ids: Example(json={}),

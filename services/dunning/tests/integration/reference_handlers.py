@@ -23,13 +23,15 @@ async def on_invoice_issued(
     await conn.execute(
         "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, due_date, "
         "total_fen, issued, room_label, kind, period_start, period_end, schedule_version, "
-        "liable_party_ids) VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9, $10, $11, $12) "
+        "liable_party_ids, building_id, fee_items) "
+        "VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9, $10, $11, $12, $13, $14) "
         "ON CONFLICT (invoice_id) DO UPDATE SET due_date = EXCLUDED.due_date, "
         "total_fen = EXCLUDED.total_fen, issued = true, room_label = EXCLUDED.room_label, "
         "kind = coalesce(EXCLUDED.kind, receivables.kind), "
         "period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end, "
         "schedule_version = EXCLUDED.schedule_version, "
         "liable_party_ids = coalesce(EXCLUDED.liable_party_ids, receivables.liable_party_ids), "
+        "building_id = EXCLUDED.building_id, fee_items = EXCLUDED.fee_items, "
         "updated_at = now()",
         event.invoice_id,
         event.unit_id,
@@ -43,6 +45,8 @@ async def on_invoice_issued(
         event.period_end,
         event.schedule_version,
         event.liable_party_ids,
+        event.building_id,  # the arrears list's filters
+        sorted({line.fee_item for line in event.lines}),
     )
     await recompute(conn, [event.invoice_id], at=event.issued_at)
     await reconcile_case(

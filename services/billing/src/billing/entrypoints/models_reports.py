@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from propfee.aging import AgingBucket
+
 
 class CollectionRowOut(BaseModel):
     model_config = ConfigDict(
@@ -63,7 +65,7 @@ class AgingBucketOut(BaseModel):
         }
     )
 
-    bucket: Literal["0-30", "31-90", "91-180", "181-365", "365+"]
+    bucket: AgingBucket
     outstanding_fen: int
     property_fen: int
     utilities_fen: int

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import asyncpg
 
+from propfee import aging as aging_rule
+
 GroupBy = Literal["community", "building", "fee_item", "month"]
 Collection = Literal["property", "utilities"]
 _KEYS: dict[GroupBy, str] = {
@@ -131,9 +133,9 @@ async def on_time(
     return [_rate(dict(r), "on_time", "households", "on_time_rate") for r in rows]
 
 
-BUCKETS = ((0, 30), (31, 90), (91, 180), (181, 365), (366, None))
-#: The aging buckets in their order (the report's key; a page resumes after one of them).
-BUCKET_LABELS = ("0-30", "31-90", "91-180", "181-365", "365+")
+#: The aging buckets in their order (the report's key; a page resumes after one of them):
+#: ``propfee.aging``, the one home of the buckets (dunning's arrears list uses them too).
+BUCKET_LABELS = aging_rule.BUCKET_LABELS
 
 
 async def aging(
@@ -149,14 +151,14 @@ async def aging(
     split into the property fee and utilities collected on behalf of suppliers: always the
     five buckets in age order, those after the bucket ``after`` (``ValueError`` when it is
     not one)."""
-    labels = list(BUCKET_LABELS)
+    labels: list[str] = list(BUCKET_LABELS)
     if after is not None:
         labels = labels[labels.index(after) + 1 :]
     labels = labels[:limit]
     if not labels:
         return []
     rows = await conn.fetch(
-        """
+        f"""
         WITH owed AS (
             SELECT i.invoice_id, i.unit_id, i.collection, $2::date - i.due_date AS days,
                    -- An unearned prepayment discount lapsed the day after the due date.
@@ -170,9 +172,7 @@ async def aging(
                AND (i.written_off_at IS NULL OR i.written_off_at::date > $2)
                AND ($3::text IS NULL OR i.collection = $3)
         )
-        SELECT CASE WHEN days <= 30 THEN '0-30' WHEN days <= 90 THEN '31-90'
-                    WHEN days <= 180 THEN '91-180' WHEN days <= 365 THEN '181-365'
-                    ELSE '365+' END AS bucket,
+        SELECT {aging_rule.bucket_sql("days")} AS bucket,
                sum(fen)::bigint AS outstanding_fen, count(DISTINCT unit_id) AS households,
                count(*) AS invoices,
                coalesce(sum(fen) FILTER (WHERE collection = 'property'), 0)::bigint

@@ -3,26 +3,72 @@ the answer."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
+from dunning.adapters import xlsx
+from dunning.adapters.xlsx import XLSX_TYPE
 from dunning.entrypoints import security
 from dunning.entrypoints.models import (
     Case,
+    CaseStatus,
+    CaseTotals,
     Escalation,
     SweepProgress,
     SweepResult,
+    Tier,
 )
 from dunning.service_layer import reads
 from dunning.service_layer import sweep as sweeps
+from propfee.aging import AgingBucket
 from propfee.business_time import as_of_now, utc_now
 from propfee.http import Pool
 from propfee.paging import Page, PageQuery
 from propfee.problems import problem_responses
 
 router = APIRouter()
+#: Cases read per query while exporting.
+EXPORT_BATCH = 1000
+
+
+def case_filter(
+    unit_id: str | None = None,
+    status: CaseStatus | None = None,
+    community_id: str | None = None,
+    tier: Tier | None = None,
+    stage: Annotated[str | None, Query(max_length=64, description="The case's stage code")] = None,
+    assigned_to: Annotated[
+        str | None, Query(max_length=128, description="The staff member it is assigned to")
+    ] = None,
+    building_id: Annotated[
+        str | None, Query(max_length=128, description="The unit's building (billing's id)")
+    ] = None,
+    fee_item: Annotated[
+        str | None, Query(max_length=64, description="Owes an invoice with this fee item")
+    ] = None,
+    aging: Annotated[
+        AgingBucket | None,
+        Query(description="Aging bucket of the oldest unpaid due date, as of today"),
+    ] = None,
+) -> reads.CaseFilter:
+    """The case list's filters, shared by the list, its totals and its export."""
+    return reads.CaseFilter(
+        unit_id=unit_id, status=status, community_id=community_id, tier=tier, stage=stage,
+        assigned_to=assigned_to, building_id=building_id, fee_item=fee_item, aging=aging,
+    )  # fmt: skip
+
+
+Filter = Annotated[reads.CaseFilter, Depends(case_filter)]
+Sort = Annotated[
+    reads.CaseSort,
+    Query(description="The order: opened_at (oldest case first), -outstanding_fen (most "
+          "owed first), oldest_unpaid_due_date (longest overdue first), room_label"),
+]  # fmt: skip
 
 
 @router.get("/cases", tags=["cases"], responses=problem_responses(404))
@@ -32,23 +78,76 @@ async def list_cases(
     page: PageQuery,
     request: Request,
     response: Response,
-    unit_id: str | None = None,
-    status: str | None = None,
-    community_id: str | None = None,
-    tier: str | None = None,
+    filters: Filter,
+    sort: Sort = "opened_at",
 ) -> Page[Case]:
-    """Cases in the caller's communities (filtered in SQL), oldest first; for the legal role,
-    the cases on the legal track only. 404 for a community or unit outside the caller's
-    scope."""
+    """Cases in the caller's communities (filtered in SQL), in ``sort`` order (then by id);
+    for the legal role, the cases on the legal track only. 404 for a community or unit
+    outside the caller's scope. ``GET /cases/totals`` adds up every case the same filters
+    keep; ``GET /cases.xlsx`` exports them."""
+    key = reads.SORTS[sort]
     rows = await reads.list_cases(
-        pool, principal, unit_id=unit_id, status=status, community_id=community_id, tier=tier,
-        after=page.after_as(datetime.fromisoformat, str), limit=page.fetch,
+        pool, principal, filters, sort=sort, after=page.after_as(key.parse, str),
+        limit=page.fetch,
     )  # fmt: skip
     items = [Case.model_validate(security.shown(principal, r)) for r in rows]
     return page.build(
-        items, key=lambda c: [c.opened_at.isoformat(), c.case_id], request=request,
+        items, key=lambda c: [key.of(c.model_dump()), c.case_id], request=request,
         response=response,
     )  # fmt: skip
+
+
+@router.get("/cases/totals", tags=["cases"], responses=problem_responses(404))
+async def get_case_totals(pool: Pool, principal: security.Reader, filters: Filter) -> CaseTotals:
+    """The totals row of the case list: every case the filters keep (all pages), counted
+    and what they owe now, added up in SQL."""
+    return CaseTotals.model_validate(await reads.case_totals(pool, principal, filters))
+
+
+#: The export's columns, in order.
+EXPORT_COLUMNS = (
+    "case_id", "room_label", "unit_id", "building_id", "community_id", "status", "tier",
+    "stage", "assigned_to", "aging_bucket", "days_overdue", "oldest_unpaid_due_date",
+    "outstanding_fen", "fee_items", "opened_at",
+)  # fmt: skip
+
+
+@router.get(
+    "/cases.xlsx",
+    tags=["cases"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
+               **problem_responses(404)},
+)  # fmt: skip
+async def download_cases_xlsx(
+    pool: Pool, principal: security.Reader, filters: Filter, sort: Sort = "opened_at"
+) -> StreamingResponse:
+    """Exactly the cases the filters keep (every page), in ``sort`` order, as an XLSX
+    workbook (a header row, then one row per case); what the list shows, streamed."""
+    as_of = reads.today()
+
+    async def rows() -> AsyncIterator[list[Any]]:
+        key, after = reads.SORTS[sort], None
+        while True:
+            batch = await reads.list_cases(
+                pool, principal, filters, sort=sort, after=after, limit=EXPORT_BATCH,
+                as_of=as_of,
+            )  # fmt: skip
+            for row in batch:
+                shown = security.shown(principal, row)
+                yield [shown.get(c) for c in EXPORT_COLUMNS]
+            if len(batch) < EXPORT_BATCH:
+                return
+            after = [key.of(batch[-1]), batch[-1]["case_id"]]
+            after[0] = key.parse(after[0]) if isinstance(after[0], str) else after[0]
+
+    file = await xlsx.write(rows(), EXPORT_COLUMNS, "arrears")
+    name = f"arrears-{as_of.isoformat()}.xlsx"
+    return StreamingResponse(
+        xlsx.stream(file),
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get("/cases/{case_id}", tags=["cases"])

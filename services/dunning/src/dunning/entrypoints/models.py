@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dunning.adapters.sweep_sql import DEFAULT_LATE_FEE_DE_MINIMIS_FEN
 from dunning.domain.policy import Policy
+from propfee.aging import AgingBucket
 
 Tier = Literal["red", "yellow", "green", "current"]
 CaseStatus = Literal["open", "closed"]
@@ -33,7 +34,8 @@ class Case(BaseModel):
             "oldest_due_date": "2026-01-31", "room_label": "1-1-101", "owner_staff_id": None,
             "assigned_to": "hk-1", "assigned_role": "housekeeper", "deferred_until": None,
             "deferred_reason": None, "legal_since": None, "outstanding_fen": 128_000,
-            "paused": False,
+            "paused": False, "oldest_unpaid_due_date": "2026-01-31", "days_overdue": 38,
+            "aging_bucket": "31-90", "building_id": "bld-1", "fee_items": ["property_fee"],
         }
     )  # fmt: skip
 
@@ -59,6 +61,32 @@ class Case(BaseModel):
     legal_since: datetime | None = None
     outstanding_fen: int = Field(description="Principal and late fee owed now, fen")
     paused: bool = Field(description="A case-wide pause is in force")
+    oldest_unpaid_due_date: date | None = Field(
+        default=None, description="The due date of the oldest invoice still owed"
+    )
+    days_overdue: int | None = Field(
+        default=None, description="Days from that due date to today (negative: not yet due)"
+    )
+    aging_bucket: AgingBucket | None = Field(
+        default=None, description="Its aging bucket (billing's buckets); null when not yet due"
+    )
+    building_id: str | None = Field(default=None, description="The unit's building (billing's)")
+    fee_items: list[str] = Field(
+        default_factory=list, description="Fee item codes of the invoices still owed"
+    )
+
+
+class CaseTotals(BaseModel):
+    """Totals over every case a filter of the case list keeps (not one page)."""
+
+    model_config = _examples(
+        {"cases": 12, "households": 12, "outstanding_fen": 1_536_000, "as_of": "2026-12-03"}
+    )
+
+    cases: int
+    households: int
+    outstanding_fen: int = Field(description="Principal and late fee owed now, fen")
+    as_of: date = Field(description="The date days overdue and aging buckets are counted to")
 
 
 class Action(BaseModel):

@@ -28,6 +28,8 @@ REGISTRY = ScopeRegistry(
         "letter_id": LETTER,
     },
     not_references={
+        "building_id": "billing's building of a unit, a filter of the case list: the list "
+        "keeps the caller's communities in SQL, so another company's building matches nothing",
         "staff_id": "a staff member (the identity provider's subject), not a record here",
         "sweep_id": "a sweep, of a company's communities: the service layer scopes it "
         "(sweep_progress: the caller's company, and communities all within the caller's)",

@@ -89,17 +89,21 @@ async def _issue_round(conn: asyncpg.Connection, events: list[InvoiceIssued]) ->
     await conn.execute(
         "INSERT INTO receivables (invoice_id, unit_id, community_id, payer_party_id, due_date, "
         "total_fen, issued, room_label, kind, period_start, period_end, schedule_version, "
-        "liable_party_ids) SELECT i, u, c, p, d, t, true, rl, k, ps, pe, sv, "
-        "CASE WHEN l IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text(l::json)) END "
+        "liable_party_ids, building_id, fee_items) SELECT i, u, c, p, d, t, true, rl, k, ps, "
+        "pe, sv, "
+        "CASE WHEN l IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text(l::json)) END, "
+        "b, ARRAY(SELECT json_array_elements_text(f::json)) "
         "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::bigint[], "
-        "$7::text[], $8::text[], $9::date[], $10::date[], $11::text[], $12::text[]) "
-        "AS x(i, u, c, p, d, t, rl, k, ps, pe, sv, l) ORDER BY i "
+        "$7::text[], $8::text[], $9::date[], $10::date[], $11::text[], $12::text[], "
+        "$13::text[], $14::text[]) "
+        "AS x(i, u, c, p, d, t, rl, k, ps, pe, sv, l, b, f) ORDER BY i "
         "ON CONFLICT (invoice_id) DO UPDATE SET due_date = EXCLUDED.due_date, "
         "total_fen = EXCLUDED.total_fen, issued = true, room_label = EXCLUDED.room_label, "
         "kind = coalesce(EXCLUDED.kind, receivables.kind), "
         "period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end, "
         "schedule_version = EXCLUDED.schedule_version, "
         "liable_party_ids = coalesce(EXCLUDED.liable_party_ids, receivables.liable_party_ids), "
+        "building_id = EXCLUDED.building_id, fee_items = EXCLUDED.fee_items, "
         "updated_at = now()",
         [e.invoice_id for e in events],
         [e.unit_id for e in events],
@@ -114,6 +118,9 @@ async def _issue_round(conn: asyncpg.Connection, events: list[InvoiceIssued]) ->
         [e.period_end for e in events],
         [e.schedule_version for e in events],
         [None if e.liable_party_ids is None else json.dumps(e.liable_party_ids) for e in events],
+        # The arrears list's filters (building, fee item).
+        [e.building_id for e in events],
+        [json.dumps(sorted({line.fee_item for line in e.lines})) for e in events],
     )
     await recompute(
         conn, [e.invoice_id for e in events], at={e.invoice_id: e.issued_at for e in events}

@@ -6,69 +6,169 @@ many rows), never by offset."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from dunning.adapters.sweep_sql import DEFAULT_LATE_FEE_DE_MINIMIS_FEN
 from dunning.errors import NotFound
 from dunning.service_layer import scope
 from dunning.service_layer.scope import legal_case_sql, legal_only, legal_sql, scope_sql
+from propfee.aging import bucket_sql
 from propfee.auth import Principal
+from propfee.business_time import utc_now
 
 #: A key no row sorts before (keyset paging's first page).
 _NO_KEY = None
 
-_CASE_COLUMNS = (
-    "c.case_id, c.unit_id, c.community_id, c.payer_party_id, c.status, c.on_hold, "
-    "c.hold_payment_id, c.opened_at, c.closed_at, c.stage, c.stage_entered_at, c.tier, "
-    "c.oldest_due_date, c.room_label, c.owner_staff_id, c.assigned_to, c.assigned_role, "
-    "c.deferred_until, c.deferred_reason, c.legal_since, "
-    "(SELECT coalesce(sum(coalesce(r.principal_outstanding_fen, r.total_fen) "
-    "  + r.late_fee_outstanding_fen), 0) FROM receivables r "
-    "  WHERE r.unit_id = c.unit_id AND r.payer_party_id = c.payer_party_id "
-    "  AND r.issued AND NOT r.settled)::bigint AS outstanding_fen, "
-    "EXISTS (SELECT 1 FROM pauses p WHERE p.case_id = c.case_id AND p.resolved_at IS NULL "
-    "  AND p.scope = 'case' AND p.ends_at > now()) AS paused"
-)
+
+def _case_select(as_of: int) -> str:
+    """A case with what it owes now, read from its open receivables (one home: the list, the
+    totals, the export and a single case read it alike): ``outstanding_fen``, the oldest
+    unpaid due date, days overdue and aging bucket as of the date ``$as_of`` (the buckets of
+    ``propfee.aging``, billing's report's), its building and the fee items owed."""
+    days = f"(${as_of}::date - o.oldest_unpaid_due_date)"
+    return (
+        "SELECT c.case_id, c.unit_id, c.community_id, c.payer_party_id, c.status, c.on_hold, "
+        "c.hold_payment_id, c.opened_at, c.closed_at, c.stage, c.stage_entered_at, c.tier, "
+        "c.oldest_due_date, c.room_label, c.owner_staff_id, c.assigned_to, c.assigned_role, "
+        "c.deferred_until, c.deferred_reason, c.legal_since, "
+        "o.outstanding_fen, o.oldest_unpaid_due_date, o.fee_items, "
+        f"{days} AS days_overdue, {bucket_sql(days)} AS aging_bucket, "
+        "(SELECT b.building_id FROM receivables b WHERE b.unit_id = c.unit_id "
+        "  AND b.building_id IS NOT NULL LIMIT 1) AS building_id, "
+        "EXISTS (SELECT 1 FROM pauses p WHERE p.case_id = c.case_id AND p.resolved_at IS NULL "
+        "  AND p.scope = 'case' AND p.ends_at > now()) AS paused "
+        "FROM arrears_cases c CROSS JOIN LATERAL (SELECT "
+        "  coalesce(sum(coalesce(r.principal_outstanding_fen, r.total_fen) "
+        "    + r.late_fee_outstanding_fen), 0)::bigint AS outstanding_fen, "
+        "  min(r.due_date) FILTER (WHERE coalesce(r.principal_outstanding_fen, r.total_fen) "
+        "    + r.late_fee_outstanding_fen > 0) AS oldest_unpaid_due_date, "
+        "  coalesce((SELECT array_agg(DISTINCT f ORDER BY f) FROM receivables r2, "
+        "    unnest(r2.fee_items) f WHERE r2.unit_id = c.unit_id "
+        "    AND r2.payer_party_id = c.payer_party_id AND r2.issued AND NOT r2.settled), "
+        "    '{}') AS fee_items "
+        "  FROM receivables r WHERE r.unit_id = c.unit_id "
+        "  AND r.payer_party_id = c.payer_party_id AND r.issued AND NOT r.settled) o"
+    )
 
 
 def _key(after: list[Any] | None, size: int) -> list[Any]:
     return list(after) if after is not None else [_NO_KEY] * size
 
 
-async def list_cases(
-    pool: Any, principal: Principal, *, unit_id: str | None, status: str | None,
-    community_id: str | None, tier: str | None, after: list[Any] | None, limit: int,
-) -> list[Any]:  # fmt: skip
-    """Cases in the caller's communities, oldest first (key: opened_at, case_id)."""
+CaseSort = Literal["opened_at", "-outstanding_fen", "oldest_unpaid_due_date", "room_label"]
+
+
+@dataclass(frozen=True)
+class _SortKey:
+    sql: str
+    type: str
+    parse: Callable[[Any], Any]
+    of: Callable[[Mapping[str, Any]], Any]
+
+
+#: Each order of the case list: its key in SQL (ascending; ties broken by ``case_id``), the
+#: key's type, how a cursor's value is read back and the key of a served row.
+SORTS: dict[str, _SortKey] = {
+    "opened_at": _SortKey(
+        "q.opened_at", "timestamptz", datetime.fromisoformat, lambda c: c["opened_at"].isoformat()
+    ),
+    "-outstanding_fen": _SortKey(
+        "-q.outstanding_fen", "bigint", int, lambda c: -int(c["outstanding_fen"])
+    ),
+    "oldest_unpaid_due_date": _SortKey(
+        "coalesce(q.oldest_unpaid_due_date, '9999-12-31'::date)",
+        "date",
+        date.fromisoformat,
+        lambda c: (c["oldest_unpaid_due_date"] or date(9999, 12, 31)).isoformat(),
+    ),
+    "room_label": _SortKey(
+        "coalesce(q.room_label, '')", "text", str, lambda c: c["room_label"] or ""
+    ),
+}
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """What the case list, its totals and its export keep (None: any)."""
+
+    unit_id: str | None = None
+    status: str | None = None
+    community_id: str | None = None
+    tier: str | None = None
+    stage: str | None = None
+    assigned_to: str | None = None
+    building_id: str | None = None
+    fee_item: str | None = None
+    aging: str | None = None
+
+
+def today() -> date:
+    """The business date the list ages by (China's time zone, as billing's reports)."""
+    return utc_now().astimezone(ZoneInfo("Asia/Shanghai")).date()
+
+
+def _filtered(principal: Principal, f: CaseFilter, as_of: date) -> tuple[str, list[Any]]:
+    """The filtered cases as a subquery ``q`` and its parameters ($1..$13)."""
     company, communities = principal.sql_scope()
-    opened, case_id = _key(after, 2)
+    sql = (
+        f"SELECT * FROM ({_case_select(1)} "
+        "WHERE ($2::text IS NULL OR c.unit_id = $2) AND ($3::text IS NULL OR c.status = $3) "
+        "AND ($4::text IS NULL OR c.community_id = $4) AND ($5::text IS NULL OR c.tier = $5) "
+        "AND ($6::text IS NULL OR c.stage = $6) AND ($7::text IS NULL OR c.assigned_to = $7) "
+        f"AND {scope_sql('c.community_id', 8, 9)} AND {legal_sql('c', 10)}) q "
+        "WHERE ($11::text IS NULL OR q.building_id = $11) "
+        "AND ($12::text IS NULL OR $12 = ANY(q.fee_items)) "
+        "AND ($13::text IS NULL OR q.aging_bucket = $13)"
+    )
+    params = [
+        as_of, f.unit_id, f.status, f.community_id, f.tier, f.stage, f.assigned_to,
+        company, communities, legal_only(principal), f.building_id, f.fee_item, f.aging,
+    ]  # fmt: skip
+    return sql, params
+
+
+async def list_cases(
+    pool: Any, principal: Principal, f: CaseFilter, *, sort: str = "opened_at",
+    after: list[Any] | None, limit: int, as_of: date | None = None,
+) -> list[Any]:  # fmt: skip
+    """Cases in the caller's communities in ``sort`` order (its key, then case_id)."""
+    key = SORTS[sort]
+    sql, params = _filtered(principal, f, as_of or today())
+    value, case_id = _key(after, 2)
     rows = await pool.fetch(
-        f"SELECT {_CASE_COLUMNS} FROM arrears_cases c "
-        "WHERE ($1::text IS NULL OR c.unit_id = $1) AND ($2::text IS NULL OR c.status = $2) "
-        "AND ($3::text IS NULL OR c.community_id = $3) AND ($4::text IS NULL OR c.tier = $4) "
-        f"AND {scope_sql('c.community_id', 5, 6)} AND {legal_sql('c', 7)} "
-        "AND ($8::timestamptz IS NULL OR (c.opened_at, c.case_id) > ($8, $9::text)) "
-        "ORDER BY c.opened_at, c.case_id LIMIT $10",
-        unit_id,
-        status,
-        community_id,
-        tier,
-        company,
-        communities,
-        legal_only(principal),
-        opened,
+        f"SELECT q.* FROM ({sql}) q WHERE $14::{key.type} IS NULL "
+        f"OR ({key.sql}, q.case_id) > ($14::{key.type}, $15::text) "
+        f"ORDER BY {key.sql}, q.case_id LIMIT $16",
+        *params,
+        value,
         case_id,
         limit,
     )
     return list(rows)
 
 
+async def case_totals(
+    pool: Any, principal: Principal, f: CaseFilter, *, as_of: date | None = None
+) -> dict[str, Any]:
+    """The totals over every case the filter keeps (not a page): cases, households and what
+    they owe now."""
+    day = as_of or today()
+    sql, params = _filtered(principal, f, day)
+    row = await pool.fetchrow(
+        "SELECT count(*) AS cases, count(DISTINCT q.unit_id) AS households, "
+        f"coalesce(sum(q.outstanding_fen), 0)::bigint AS outstanding_fen FROM ({sql}) q",
+        *params,
+    )
+    return {**dict(row), "as_of": day}
+
+
 async def get_case(pool: Any, principal: Principal, case_id: str) -> Any:
     await scope.case(pool, principal, case_id)
-    row = await pool.fetchrow(
-        f"SELECT {_CASE_COLUMNS} FROM arrears_cases c WHERE case_id = $1", case_id
-    )
+    row = await pool.fetchrow(f"{_case_select(1)} WHERE c.case_id = $2", today(), case_id)
     if row is None:
         raise NotFound(f"case {case_id} not found")
     return row
