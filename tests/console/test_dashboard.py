@@ -157,6 +157,7 @@ async def test_community_manager_reads_the_dashboard(
         await page.locator("[data-test=communities]").fill(community)
         await page.locator("[data-test=sign-in]").click()
         await expect(page.locator("[data-test=menu-dashboard]")).to_be_visible()
+        await expect(page.locator("[data-test=report-collection]")).to_be_visible()
         await expect(page).to_have_url(
             f"{app.url}/dashboard?community={community}&from={month}&to={month}"
             "&by=month&dunning_by=community"
