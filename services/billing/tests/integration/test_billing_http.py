@@ -248,6 +248,23 @@ def test_billing_api_end_to_end(
             f"/communities/{C}/reports/recovery", params={"as_of": "2025-02-15"}
         ).json()
         assert recovery["opening_fen"] > 0 and recovery["recovered_fen"] > 0
+        # The same row as XLSX (the console's download); another company's token: 404.
+        xlsx = http.get(
+            f"/communities/{C}/reports/recovery", params={"as_of": "2025-02-15", "format": "xlsx"}
+        )
+        assert xlsx.status_code == 200 and "recovery.xlsx" in xlsx.headers["content-disposition"]
+        sheet = load_workbook(io.BytesIO(xlsx.content)).active
+        assert sheet is not None
+        header, row = sheet.iter_rows(values_only=True)
+        assert dict(zip(header, row, strict=True)) == recovery
+        stranger = bearer(staff_token(dev_issuer, [Role.company_admin], company_id="co-other"))
+        for fmt in ("json", "xlsx"):
+            r = http.get(
+                f"/communities/{C}/reports/recovery",
+                params={"as_of": "2025-02-15", "format": fmt},
+                headers=stranger,
+            )
+            assert r.status_code == 404, r.text
         on_time = http.get(
             f"/communities/{C}/reports/on-time", params={"start": "2025-01-01", "end": "2025-01-31"}
         ).json()["items"]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from datetime import date
+from datetime import date, datetime
 
 import pytest
+from openpyxl import load_workbook
 
+from dunning.adapters.kpi_workbook import XLSX_TYPE
+from propfee.auth import Role
 from propfee.events import InvoiceBalanceChanged
 from services.dunning.tests.integration.support import (
     at,
@@ -19,6 +22,7 @@ from services.dunning.tests.integration.support import (
     payment,
     settled,
 )
+from tests.support.auth import BearerAuth, staff_token
 from tests.support.pdf_layout import fonts_not_embedded, text
 
 pytestmark = pytest.mark.integration
@@ -103,7 +107,7 @@ async def test_evidence_bundle_pdf_and_zip(api, pool) -> None:  # type: ignore[n
     assert (await api.get("/cases/nope/evidence.pdf")).status_code == 404
 
 
-async def test_kpis_success_cost_complaints_recovery_and_tiers(api, pool) -> None:  # type: ignore[no-untyped-def]
+async def test_kpis_success_cost_complaints_recovery_and_tiers(api, pool, dev_issuer) -> None:  # type: ignore[no-untyped-def]
     paid_later = invoice("3004", date(2026, 1, 31))
     for inv in (paid_later, invoice("3005", date(2026, 1, 31)), invoice("3006", date(2025, 6, 30))):
         await feed(pool, inv)
@@ -144,3 +148,50 @@ async def test_kpis_success_cost_complaints_recovery_and_tiers(api, pool) -> Non
         )
     ).text
     assert text.splitlines()[0].startswith("stage,chased")
+
+    # The XLSX (the console's download) holds the JSON report's figures, sheet by sheet;
+    # another company's token gets a workbook with headers only.
+    period = {"start": "2026-02-01", "end": "2026-03-01", "by": "community"}
+    for route in ("/kpis.xlsx", "/reports/kpis.xlsx"):
+        answer = await api.get(route, params=period)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"].startswith(XLSX_TYPE)
+        assert "dunning-kpis-by-community" in answer.headers["content-disposition"]
+        book = load_workbook(io.BytesIO(answer.content))
+        assert book.sheetnames == ["kpis", "historical_recovery", "tier_counts"]
+        for sheet, part in (
+            ("kpis", "rows"),
+            ("historical_recovery", "historical_recovery"),
+            ("tier_counts", "tier_counts"),
+        ):
+            assert _sheet_rows(book[sheet]) == [
+                {k: _plain(v) for k, v in r.items() if k in _header(book[sheet])}
+                for r in body[part]
+            ], sheet
+    stranger = BearerAuth(staff_token(dev_issuer, [Role.company_admin], company_id="co-other"))
+    answer = await api.get("/reports/kpis.xlsx", params=period, auth=stranger)
+    assert answer.status_code == 200
+    book = load_workbook(io.BytesIO(answer.content))
+    assert all(book[s].max_row == 1 for s in book.sheetnames)
+    owners = BearerAuth(staff_token(dev_issuer, [Role.owners_committee]))
+    assert (await api.get("/kpis.xlsx", params=period, auth=owners)).status_code == 403
+    staff = {**period, "by": "staff"}
+    assert (await api.get("/reports/kpis.xlsx", params=staff, auth=owners)).status_code == 403
+
+
+def _header(sheet) -> list[str]:  # type: ignore[no-untyped-def]
+    return [c.value for c in next(sheet.iter_rows(max_row=1))]
+
+
+def _sheet_rows(sheet) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    header = _header(sheet)
+    return [
+        dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2, values_only=True)
+    ]
+
+
+def _plain(value: object) -> object:
+    """A JSON value as the workbook's cell reads back (dates as datetimes)."""
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        return datetime.fromisoformat(value)
+    return value

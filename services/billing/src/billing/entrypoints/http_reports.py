@@ -20,7 +20,7 @@ from billing.entrypoints.models_reports import (
     RecoveryOut,
 )
 from billing.entrypoints.security import ReportReader
-from billing.entrypoints.tabular import PAGED_DOWNLOADS, Format, tabular
+from billing.entrypoints.tabular import DOWNLOADS, PAGED_DOWNLOADS, Format, tabular
 from billing.service_layer import reports
 from billing.service_layer.statements import local_today
 from propfee.http import Pool
@@ -165,12 +165,20 @@ async def get_aging_report(
     return tabular(rows, [*columns, "invoices"], "aging", format)
 
 
-@router.get("/recovery", response_model=RecoveryOut)
+@router.get("/recovery", response_model=RecoveryOut, responses=DOWNLOADS)
 async def get_recovery_report(
-    community_id: str, pool: Pool, principal: ReportReader, as_of: date | None = None
-) -> RecoveryOut:
-    """Historical-arrears recovery: opening arrears collected / opening arrears."""
+    community_id: str,
+    pool: Pool,
+    principal: ReportReader,
+    as_of: date | None = None,
+    format: Format = "json",
+) -> RecoveryOut | Response:
+    """Historical-arrears recovery: opening arrears collected / opening arrears. JSON, or
+    the same one row as CSV/XLSX (``format``)."""
     async with pool.acquire() as conn:
         await security.community(conn, principal, community_id)
         row = await reports.recovery(conn, community_id, await _as_of(conn, community_id, as_of))
-    return RecoveryOut(**row)
+    if format == "json":
+        return RecoveryOut(**row)
+    columns = ["opening_fen", "recovered_fen", "recovery_rate", "households"]
+    return tabular([row], columns, "recovery", format)

@@ -1,4 +1,4 @@
-"""Reports: KPIs (JSON, CSV), tier counts, limitation clocks. (The evidence bundle for a
+"""Reports: KPIs (JSON, CSV, XLSX), tier counts, limitation clocks. (The evidence bundle for a
 court is ``http_evidence``.)
 
 Reports are aggregates under ``/reports/...`` (the owners' committee reaches those, and only
@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from dunning.adapters.kpi_workbook import XLSX_TYPE, kpi_workbook
 from dunning.entrypoints import security
 from dunning.entrypoints.models import KpiReport, LimitationByCommunity, LimitationClock, TierCount
 from dunning.service_layer import kpis, reads
@@ -30,6 +31,9 @@ By = Literal["community", "stage", "channel", "staff"]
 WithinDays = Annotated[int, Query(ge=0, le=36_500)]
 CSV: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
+}
+XLSX: dict[int | str, dict[str, Any]] = {
+    200: {"content": {XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}}}
 }
 #: A scoped community named in the query may answer 404.
 SCOPED = problem_responses(404)
@@ -51,6 +55,15 @@ def _csv(by: str, report: KpiReport) -> Response:
     rows = (r.model_dump() for r in report.rows)
     writer.writerows({k: spreadsheet_cell(v) for k, v in r.items()} for r in rows)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+
+
+def _xlsx(report: KpiReport, start: date, end: date) -> Response:
+    name = f"dunning-kpis-by-{report.by}-{start}-{end}.xlsx"
+    return Response(
+        kpi_workbook(report.model_dump()),
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 async def _tiers(
@@ -93,6 +106,20 @@ async def download_kpi_report_csv(
     by: By = "community",
 ) -> Response:
     return _csv(by, await _kpis(request, pool, principal, by, start, end))
+
+
+@router.get("/reports/kpis.xlsx", response_class=Response, responses=XLSX)
+async def download_kpi_report_xlsx(
+    request: Request,
+    pool: Pool,
+    principal: security.ReportReader,
+    start: date,
+    end: date,
+    by: By = "community",
+) -> Response:
+    """The KPI report (``/reports/kpis``, the same parameters) as XLSX: sheets ``kpis``,
+    ``historical_recovery`` and ``tier_counts``."""
+    return _xlsx(await _kpis(request, pool, principal, by, start, end), start, end)
 
 
 @router.get("/reports/kpis/tiers", responses=SCOPED)
@@ -153,6 +180,19 @@ async def download_kpis_csv(
     by: By = "community",
 ) -> Response:
     return _csv(by, await _kpis(request, pool, principal, by, start, end))
+
+
+@router.get("/kpis.xlsx", response_class=Response, responses=XLSX)
+async def download_kpis_xlsx(
+    request: Request,
+    pool: Pool,
+    principal: security.StaffReportReader,
+    start: date,
+    end: date,
+    by: By = "community",
+) -> Response:
+    """As ``/reports/kpis.xlsx``, for staff."""
+    return _xlsx(await _kpis(request, pool, principal, by, start, end), start, end)
 
 
 @router.get("/kpis/tiers", responses=SCOPED)
