@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from billing.service_layer.registry import Text
 
-_EXAMPLE = {
+_EXAMPLE: dict[str, Any] = {
     "request_id": "lwr-7f3a9c1e2b4d6a8f0c1e",
     "invoice_id": "inv-2c4d6e8fa0b1c3d5e7f9",
     "unit_id": "unit-1a2b3c4d5e6f7a8b9c0d",
