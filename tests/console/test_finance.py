@@ -20,7 +20,7 @@ from playwright.async_api import Browser, expect
 
 from propfee.auth import Role
 from propfee.auth.dev import DevIssuer
-from tests.support.auth import bearer, staff_token
+from tests.support.auth import BearerAuth, staff_token
 from tests.support.billing_api import setup_community
 from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot
 from tests.support.fixtures import wait_until
@@ -52,7 +52,7 @@ async def test_finance_approves_a_waiver_and_reads_the_day(
     billing, payments = procs["billing"].url, procs["payments"].url
     app = console({"billing": billing, "payments": payments})
     community = f"c-{uuid.uuid4().hex[:6]}"
-    keeper = bearer(
+    keeper = BearerAuth(
         staff_token(dev_issuer, [Role.housekeeper], communities=[community], subject="hk-wang")
     )
 
@@ -74,7 +74,7 @@ async def test_finance_approves_a_waiver_and_reads_the_day(
         # The housekeeper asks (the API the room page's "propose a waiver" button calls).
         r = await http.post(
             f"{billing}/invoices/{invoice_id}/late-fee-waiver-requests",
-            headers=keeper,
+            auth=keeper,
             json={"amount_fen": WAIVED_FEN, "reason": "业主生病住院,申请减免"},
         )
         assert r.status_code == 201, r.text
@@ -131,8 +131,8 @@ async def test_finance_approves_a_waiver_and_reads_the_day(
         await assert_accessible(page, "finance (waivers)")
 
         await approve.click()
-        await expect(page.locator("[data-test=note] textarea")).to_be_visible()
-        await page.locator("[data-test=note] textarea").fill("情况属实,同意")
+        await expect(page.locator("[data-test=note]")).to_be_visible()
+        await page.locator("[data-test=note]").fill("情况属实,同意")
         await screenshot(page, "finance-02-approve")
         await assert_accessible(page, "finance (approve dialog)")
         await page.locator("[data-test=confirm]").click()
@@ -189,6 +189,8 @@ async def test_finance_approves_a_waiver_and_reads_the_day(
         await page.locator(".locale").click()
         await page.get_by_role("option", name="English").click()
         await expect(page.locator("h1")).to_have_text("Finance")
+        await expect(page.get_by_role("option", name="English")).to_be_hidden()
+        await expect(page.locator("[data-test=tab-waivers]")).to_have_text("Late-fee waivers")
         await screenshot(page, "finance-06-en")
         await assert_accessible(page, "finance (English)")
         assert not errors, errors
