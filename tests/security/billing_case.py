@@ -105,6 +105,9 @@ def _seed_community(
         f"/communities/{community}/billing-runs", headers=admin, json={"period_start": "2026-01-01"}
     )
     _ok(run)
+    waiver = http.post(f"/invoices/{invoice_id}/late-fee-waiver-requests", headers=admin,
+                       json={"amount_fen": 1, "reason": "疫情"})  # fmt: skip
+    _ok(waiver)
     r = http.post(f"/payments/{payment}/e-invoice-requests", headers=admin, json={"title": "张三"})
     _ok(r)
     return {
@@ -116,6 +119,7 @@ def _seed_community(
         "invoice_reference": f"ref-{community}",
         "payment_id": payment,
         "request_id": r.json()["request_id"],
+        "waiver_request_id": waiver.json()["request_id"],
         "run_id": run.json()["run_id"],
         "city": "杭州",
     }
@@ -226,6 +230,12 @@ EXAMPLES = {
     "POST /invoices/{invoice_id}/void": lambda ids: Example(json={"reason": "开错了"}),
     "POST /invoices/{invoice_id}/late-fee-waivers": lambda ids: Example(
         json={"amount_fen": 1, "reason": "疫情", "approved_by": "经理"}),
+    "POST /invoices/{invoice_id}/late-fee-waiver-requests": lambda ids: Example(
+        json={"amount_fen": 1, "reason": "疫情"}),
+    "GET /communities/{community_id}/late-fee-waiver-requests": lambda ids: Example(
+        params={"status": "pending"}),
+    "POST /late-fee-waiver-requests/{waiver_request_id}/decision": lambda ids: Example(
+        json={"decision": "approve"}),
     "POST /invoices/{invoice_id}/write-off": lambda ids: Example(
         json={"reason": "无法收回", "approved_by": "经理"}),
     "GET /units/{unit_id}/statement": lambda ids: Example(params={"as_of": "2026-02-15"}),

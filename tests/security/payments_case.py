@@ -167,6 +167,19 @@ def _seed_community(
     )  # fmt: skip
     _ok(r)
     payment = r.json()
+    # A refund above the second-approval threshold, asked by "seed": waiting for another.
+    r = http.post(
+        "/payments/counter",
+        headers={**admin, "Idempotency-Key": f"seed-large-{community}"},
+        json={"community_id": community, "unit_id": unit, "payer_party_id": party,
+              "amount_fen": 80_000, "channel": "cash", "received_by": "cashier-1"},
+    )  # fmt: skip
+    _ok(r)
+    r = http.post(f"/payments/{r.json()['payment_id']}/refunds", headers=admin,
+                  json={"amount_fen": 60_000, "reason": "多收退回"})  # fmt: skip
+    _ok(r)
+    assert r.json()["status"] == "pending_approval", r.text
+    refund_id = r.json()["refund_id"]
     r = http.post(
         "/orders",
         headers=admin,
@@ -192,6 +205,7 @@ def _seed_community(
         "order_id": order["order_id"],
         "exception_id": exception_id,
         "discrepancy_id": discrepancy_id,
+        "refund_id": refund_id,
         "gateway": gateway,
         "merchant_id": ACCOUNTS["wechatpay_mchid" if gateway == "wechatpay" else "alipay_app_id"],
         "bill_date": BILL_DATE,
@@ -232,6 +246,9 @@ EXAMPLES = {
     "POST /payments/{payment_id}/refunds": lambda ids: Example(
         json={"amount_fen": 1, "reason": "多收退回"}),
     "GET /payments/{payment_id}/refunds": lambda ids: Example(),
+    "POST /refunds/{refund_id}/approval": lambda ids: Example(json={"decision": "approve"}),
+    "GET /communities/{community_id}/refunds": lambda ids: Example(
+        params={"status": "pending_approval"}),
     "GET /units/{unit_id}/qr": lambda ids: Example(),
     "POST /pay-links/{token}/revoke": lambda ids: Example(json={"reason": "发错住户"}),
     "GET /units/{unit_id}/pay-links": lambda ids: Example(),

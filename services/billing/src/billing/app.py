@@ -18,6 +18,7 @@ from billing.entrypoints.http_readings import router as readings_router
 from billing.entrypoints.http_receipts import router as receipts_router
 from billing.entrypoints.http_reports import router as reports_router
 from billing.entrypoints.http_units import router as units_router
+from billing.entrypoints.http_waiver_requests import router as waiver_requests_router
 from billing.runtime import BillingRuntime
 from billing.settings import BillingSettings
 from propfee.audit import audit_router
@@ -46,6 +47,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             charges_router,
             billing_runs_router,
             invoices_router,
+            waiver_requests_router,
             accounts_router,
             e_invoices_router,
             receipts_router,

@@ -79,6 +79,11 @@ class PaymentsSettings(ServiceSettings):
     gateway_timeout_s: float = 10.0
     codepay_query_attempts: int = 6
     codepay_query_interval_s: float = 5.0
+    #: A staff refund above this many fen (default 50,000 fen = 500 yuan) needs a second
+    #: person: it is recorded ``pending_approval`` and moves no money until another member of
+    #: staff (finance, a community manager, a company admin) approves it
+    #: (``POST /refunds/{refund_id}/approval``). At or under it, a refund runs at once.
+    refund_second_approval_over_fen: int = Field(default=50_000, ge=0)
 
     # The company owning each gateway's merchant account (one account per gateway): its
     # records (exceptions without a community, statements, discrepancies) are that company's.

@@ -21,6 +21,7 @@ PARTY = Kind("party", column_resolver("parties", "party_id"))
 PAYMENT = Kind("payment", column_resolver("payments_received", "payment_id"))
 RUN = Kind("billing run", column_resolver("billing_runs", "run_id"))
 E_INVOICE_REQUEST = Kind("e-invoice request", E_INVOICE_REQUEST_RESOLVER)
+WAIVER_REQUEST = Kind("waiver request", column_resolver("late_fee_waiver_requests", "request_id"))
 
 REGISTRY = ScopeRegistry(
     fields={
@@ -35,6 +36,7 @@ REGISTRY = ScopeRegistry(
         "liable_party_id": PARTY,
         "payment_id": PAYMENT,
         "request_id": E_INVOICE_REQUEST,
+        "waiver_request_id": WAIVER_REQUEST,
         "run_id": RUN,
     },
     not_references={

@@ -88,3 +88,17 @@ EInvoiceRecorder = Annotated[Principal, Depends(require(*E_INVOICE_OUTCOME))]
 CompanyWriter = Annotated[Principal, Depends(require(*COMPANY_WRITE))]
 RunScheduleWriter = Annotated[Principal, Depends(require(*RUN_SCHEDULE))]
 CommunityVacancyRuleWriter = Annotated[Principal, Depends(require(*COMMUNITY_VACANCY_RULE))]
+#: Asking for a late-fee waiver (decided by someone else, ``WAIVER_DECIDE``): whoever works
+#: with owners.
+WAIVER_REQUEST = {
+    Role.housekeeper,
+    Role.customer_service,
+    Role.fee_clerk,
+    Role.community_manager,
+    Role.finance,
+    Role.company_admin,
+}
+#: Deciding a waiver request: those who forgive money (``ADJUST``), never the person who asked.
+WAIVER_DECIDE = ADJUST
+WaiverRequester = Annotated[Principal, Depends(require(*WAIVER_REQUEST))]
+WaiverDecider = Annotated[Principal, Depends(require(*WAIVER_DECIDE))]

@@ -124,3 +124,17 @@ async def e_invoice_request(conn: Conn, principal: Principal, request_id: str) -
         "WHERE r.request_id = $1",
         request_id,
     )
+
+
+async def visible_waiver_request(
+    conn: Conn, principal: Principal, request_id: str
+) -> asyncpg.Record:
+    """A late-fee waiver request with its community's company, locked for its decision."""
+    return await visible_row(
+        conn,
+        principal,
+        f"waiver request {request_id}",
+        "SELECT r.*, c.company_id FROM late_fee_waiver_requests r "
+        "JOIN communities c USING (community_id) WHERE r.request_id = $1 FOR UPDATE OF r",
+        request_id,
+    )

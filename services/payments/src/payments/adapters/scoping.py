@@ -31,6 +31,14 @@ def _known(column: str) -> str:
 
 
 COMMUNITY = Kind("community", community_resolver)
+REFUND = Kind(
+    "refund",
+    sql_resolver(
+        "SELECT r.refund_id AS id, p.community_id, c.company_id FROM refunds r "
+        "JOIN payments p USING (payment_id) LEFT JOIN communities c "
+        "ON c.community_id = p.community_id WHERE r.refund_id = ANY($1::text[])"
+    ),
+)
 UNIT = Kind("unit", sql_resolver(_known("unit_id")))
 PARTY = Kind("party", sql_resolver(_known("payer_party_id")))
 INVOICE = Kind("invoice", column_resolver("invoices", "invoice_id"))
@@ -60,6 +68,7 @@ REGISTRY = ScopeRegistry(
         "invoice_id": INVOICE,
         "invoice_ids": INVOICE,
         "payment_id": PAYMENT,
+        "refund_id": REFUND,
         "receipt_no": RECEIPT,
         "order_id": ORDER,
         "merchant_id": MERCHANT_ACCOUNT,

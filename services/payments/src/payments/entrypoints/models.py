@@ -15,7 +15,11 @@ from payments.service_layer.statements import OwedToday
 OrderChannel = Literal["wechat_pay", "alipay", "unionpay"]
 OrderScene = Literal["jsapi", "native", "qr", "wap", "app", "codepay"]
 OrderStatus = Literal["pending", "paid", "closed", "expired", "failed"]
-RefundStatus = Literal["requested", "processing", "succeeded", "failed", "review"]
+#: ``pending_approval``: above the second-approval threshold, waiting for another member of
+#: staff (no money moved); ``rejected``: that person said no (nothing refunded).
+RefundStatus = Literal[
+    "requested", "processing", "succeeded", "failed", "review", "pending_approval", "rejected"
+]
 ReviewStatus = Literal["open", "resolved"]
 
 _AT = "2026-11-05T10:15:00+08:00"
@@ -236,6 +240,32 @@ class Refund(BaseModel):
     requested_at: datetime
     refunded_at: datetime | None
     failure: str | None
+    #: The second person who approved or rejected a refund above the threshold.
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_note: str | None = None
+
+
+class CommunityRefund(Refund):
+    """A refund with its payment's community, unit and channel (a community's list)."""
+
+    model_config = _example(
+        **_REFUND,
+        community_id="c-lotus",
+        unit_id="u-9-2-502",
+        channel="cash",
+        payment_amount_fen=80000,
+    )
+
+    community_id: str
+    unit_id: str
+    channel: str
+    payment_amount_fen: int
+
+
+class RefundDecisionIn(BaseModel):
+    decision: Literal["approve", "reject"]
+    note: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class RefundRequested(Refund):

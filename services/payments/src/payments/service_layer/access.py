@@ -120,6 +120,23 @@ async def payment(
     )
 
 
+async def refund(
+    conn: Conn, principal: Principal, refund_id: str, *, for_update: bool = False
+) -> asyncpg.Record:
+    """A refund (with its payment's ``community_id`` and ``company_id``) the caller may see;
+    404 otherwise."""
+    return await visible_row(
+        conn,
+        principal,
+        f"refund {refund_id}",
+        "SELECT r.*, p.community_id, c.company_id FROM refunds r JOIN payments p "
+        "USING (payment_id) LEFT JOIN communities c ON c.community_id = p.community_id "
+        f"WHERE r.refund_id = $1{' FOR UPDATE OF r' if for_update else ''}",
+        refund_id,
+        check=ensure_reaches,
+    )
+
+
 async def receipt(conn: Conn, principal: Principal, receipt_no: str) -> str:
     """The payment id of a counter receipt the caller may see; 404 otherwise."""
     row = await visible_row(

@@ -1,0 +1,201 @@
+"""The finance screen (财务) in a real browser against the real billing and payments processes.
+
+A housekeeper asks (through billing's API) for part of a household's late fee to be waived;
+a finance user signs in, finds the request among the waivers to approve, approves it in the
+browser, and billing's API then shows the invoice's late fee waived by that amount. The
+reconciliation view of the day shows the figures payments' daily-close report gives for a
+cash payment taken that day. Every state is checked with axe-core and photographed at
+1280×800, on a tablet and once in English.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from playwright.async_api import Browser, expect
+
+from propfee.auth import Role
+from propfee.auth.dev import DevIssuer
+from tests.support.auth import BearerAuth, staff_token
+from tests.support.billing_api import setup_community
+from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot
+from tests.support.fixtures import wait_until
+
+pytestmark = pytest.mark.integration
+
+LEDGER = (
+    "楼栋,单元,房号,房屋类型,建筑面积,房屋状态,交房日期,业主姓名,业主电话,缴费责任人,"
+    "期初欠费金额,欠费起始月,期初违约金\n"
+    "3栋,2单元,1201,住宅,98.50,已入住,2019-06-30,张三,13812345678,业主,1200.00,2024-10,50.00\n"
+)
+WAIVED_FEN = 1000
+
+
+async def test_finance_approves_a_waiver_and_reads_the_day(
+    create_database,
+    services,
+    staff_auth,
+    console,
+    dev_issuer: DevIssuer,
+    browser: Browser,  # type: ignore[no-untyped-def]
+) -> None:
+    dbs = {name: await create_database(name) for name in ("billing", "payments")}
+    procs = {name: services(name, dbs[name]) for name in dbs}
+    for proc in procs.values():
+        proc.start(wait=False)
+    for proc in procs.values():
+        proc.wait_ready(timeout=180)
+    billing, payments = procs["billing"].url, procs["payments"].url
+    app = console({"billing": billing, "payments": payments})
+    community = f"c-{uuid.uuid4().hex[:6]}"
+    keeper = BearerAuth(
+        staff_token(dev_issuer, [Role.housekeeper], communities=[community], subject="hk-wang")
+    )
+
+    async with httpx.AsyncClient(timeout=30, auth=staff_auth) as http:
+        await setup_community(http, billing, community)
+        r = await http.post(
+            f"{billing}/communities/{community}/ledger-imports",
+            content=LEDGER.encode(),
+            params={"filename": "ledger.csv", "opening_as_of": "2025-01-01"},
+        )
+        assert r.status_code == 200, r.text
+        (unit,) = (await http.get(f"{billing}/communities/{community}/units")).json()["items"]
+        statement = (await http.get(f"{billing}/units/{unit['unit_id']}/statement")).json()
+        with_fee = next(i for i in statement["invoices"] if i["late_fee_outstanding_fen"] > 0)
+        assert with_fee["late_fee_outstanding_fen"] >= WAIVED_FEN
+        invoice_id = with_fee["invoice_id"]
+        before = (await http.get(f"{billing}/invoices/{invoice_id}")).json()
+
+        # The housekeeper asks (the API the room page's "propose a waiver" button calls).
+        r = await http.post(
+            f"{billing}/invoices/{invoice_id}/late-fee-waiver-requests",
+            auth=keeper,
+            json={"amount_fen": WAIVED_FEN, "reason": "业主生病住院,申请减免"},
+        )
+        assert r.status_code == 201, r.text
+        request_id = r.json()["request_id"]
+
+        # A cash payment today, for the reconciliation view.
+        async def payments_knows_community() -> bool:
+            r = await http.get(f"{payments}/reports/totals", params={"community_id": community})
+            return r.status_code == 200
+
+        await wait_until(payments_knows_community, timeout=60)
+        r = await http.post(
+            f"{payments}/payments/counter",
+            headers={"Idempotency-Key": f"counter-{uuid.uuid4()}"},
+            json={"community_id": community, "unit_id": unit["unit_id"],
+                  "payer_party_id": unit["payer_party_id"], "amount_fen": 12345,
+                  "channel": "cash"},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+        close = (await http.get(f"{payments}/reports/daily-close", params={"day": today})).json()
+        line = next(
+            x
+            for x in close["by_community_and_channel"]
+            if x["community_id"] == community and x["channel"] == "cash"
+        )
+        totals = (
+            await http.get(f"{payments}/reports/totals", params={"community_id": community})
+        ).json()
+
+        context = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        # Finance signs in (development issuer) for this community.
+        await page.goto(f"{app.url}/finance?tab=waivers&community={community}")
+        await expect(page.locator("[data-test=sign-in]")).to_be_visible()
+        await page.locator("[data-test=subject]").fill("fin-zhao")
+        await page.locator("[data-test=role]").click()
+        await page.get_by_role("option", name="财务").click()
+        await page.locator("[data-test=communities]").fill(community)
+        await page.locator("[data-test=sign-in]").click()
+        await expect(page.locator("[data-test=menu-finance]")).to_be_visible()
+
+        # The waiver is among those to approve.
+        approve = page.locator(f"[data-test=approve-waiver][data-id='{request_id}']")
+        await expect(approve).to_be_visible()
+        await expect(
+            page.locator(f"[data-test=waiver-amount][data-id='{request_id}']")
+        ).to_have_text(yuan(WAIVED_FEN))
+        await expect(page.locator("[data-test=waiver-list]")).to_contain_text("hk-wang")
+        await screenshot(page, "finance-01-waivers")
+        await assert_accessible(page, "finance (waivers)")
+
+        await approve.click()
+        await expect(page.locator("[data-test=note]")).to_be_visible()
+        await page.locator("[data-test=note]").fill("情况属实,同意")
+        await screenshot(page, "finance-02-approve")
+        await assert_accessible(page, "finance (approve dialog)")
+        await page.locator("[data-test=confirm]").click()
+        await expect(page.locator("[data-test=notice]")).to_be_visible()
+        await expect(approve).to_have_count(0)
+
+        # Billing: the invoice's late fee is waived by that amount, the decider its approver.
+        after = (await http.get(f"{billing}/invoices/{invoice_id}")).json()
+        assert after["late_fee_waived_fen"] - before["late_fee_waived_fen"] == WAIVED_FEN
+        listed = (
+            await http.get(
+                f"{billing}/communities/{community}/late-fee-waiver-requests",
+                params={"status": "approved"},
+            )
+        ).json()["items"]
+        assert [(x["request_id"], x["decided_by"]) for x in listed] == [(request_id, "fin-zhao")]
+
+        # Reconciliation of the day: the figures the daily-close report gives.
+        await page.locator("[data-test=tab-reconciliation]").click()
+        await expect(page).to_have_url(
+            f"{app.url}/finance?tab=reconciliation&day={today}&community={community}"
+        )
+        received = page.locator(f"[data-test=received-{community}-cash]")
+        await expect(received).to_have_text(yuan(line["received_fen"]))
+        await expect(page.locator(f"[data-test=net-{community}-cash]")).to_have_text(
+            yuan(line["net_fen"])
+        )
+        await expect(page.locator("[data-test=totals-payments]")).to_have_text(
+            f"¥{yuan(totals['payments']['amount_fen'])}"
+        )
+        await expect(page.locator("[data-test=totals-net]")).to_have_text(
+            f"¥{yuan(totals['net_fen'])}"
+        )
+        await screenshot(page, "finance-03-reconciliation")
+        await assert_accessible(page, "finance (reconciliation)")
+
+        # A tablet, from the URL alone.
+        await page.set_viewport_size(TABLET)
+        await page.goto(f"{app.url}/finance?tab=reconciliation&day={today}&community={community}")
+        await expect(received).to_have_text(yuan(line["received_fen"]))
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0
+        await screenshot(page, "finance-04-reconciliation-tablet")
+        await assert_accessible(page, "finance (reconciliation, tablet)")
+        await page.goto(f"{app.url}/finance?tab=waivers&community={community}")
+        await expect(page.locator("[data-test=waiver-list]")).to_be_visible()
+        await screenshot(page, "finance-05-waivers-tablet")
+        await assert_accessible(page, "finance (waivers, tablet)")
+
+        # English.
+        await page.set_viewport_size(DESKTOP)
+        await page.locator(".locale").click()
+        await page.get_by_role("option", name="English").click()
+        await expect(page.locator("h1")).to_have_text("Finance")
+        await expect(page.get_by_role("option", name="English")).to_be_hidden()
+        await expect(page.locator("[data-test=tab-waivers]")).to_have_text("Late-fee waivers")
+        await screenshot(page, "finance-06-en")
+        await assert_accessible(page, "finance (English)")
+        assert not errors, errors
+        await context.close()
+
+
+def yuan(fen: int) -> str:
+    return f"{fen // 100:,}.{fen % 100:02d}"
