@@ -235,6 +235,16 @@ async def test_a_housekeeper_records_a_promise_on_the_room_page(
             browser, app.url, f"/rooms/{unit_id}", "clerk-4", "收费员", community
         )
         await expect(page).to_have_url(f"{app.url}/rooms/{unit_id}")
+        await page.locator("[data-test=action-pause]").click()
+        await page.locator("[data-test=pause-note]").fill("业主投诉电梯故障")
+        await page.locator("[data-test=pause-save]").click()
+        await expect(page.locator("[data-test=pauses] tbody tr")).to_have_count(1)
+        await expect(page.locator("[data-test=pauses]")).to_contain_text("业主投诉电梯故障")
+        pauses = (await http.get(f"{dunning}/cases/{case_id}/pauses")).json()["items"]
+        assert [(p["reason"], p["owner"], p["note"]) for p in pauses] == [
+            ("service_complaint", "clerk-4", "业主投诉电梯故障")
+        ]
+
         await expect(page.locator("[data-test=action-plan]")).to_be_enabled()
         await page.locator("[data-test=action-plan]").click()
         first_due = (date.today() + timedelta(days=30)).isoformat()
@@ -247,15 +257,6 @@ async def test_a_housekeeper_records_a_promise_on_the_room_page(
         plans = (await http.get(f"{billing}/units/{unit_id}/installment-plans")).json()["items"]
         assert [(len(p["parts"]), p["parts"][0]["due_date"], p["reason"]) for p in plans] == [
             (3, first_due, "家庭困难,分期缴纳")
-        ]
-
-        await page.locator("[data-test=action-pause]").click()
-        await page.locator("[data-test=pause-note]").fill("业主投诉电梯故障")
-        await page.locator("[data-test=pause-save]").click()
-        await expect(page.locator("[data-test=pauses] tbody tr")).to_have_count(1)
-        pauses = (await http.get(f"{dunning}/cases/{case_id}/pauses")).json()["items"]
-        assert [(p["reason"], p["owner"], p["note"]) for p in pauses] == [
-            ("service_complaint", "clerk-4", "业主投诉电梯故障")
         ]
         assert not errors, errors
         await context.close()

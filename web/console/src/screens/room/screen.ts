@@ -242,6 +242,31 @@ const zhCN = {
   cancel: "取消",
   saved: "已保存",
   noOpenCase: "没有进行中的案件,不能记录承诺或暂停。",
+  alreadyPaused: "该案件(或该账单)已在暂停中,未新增暂停。",
+  messageStatus: {
+    queued: "待发送",
+    awaiting_contacts: "缺联系方式",
+    sending: "发送中",
+    sent: "已发送",
+    printing: "打印中",
+    posted: "已寄出",
+    delivered: "已送达",
+    failed: "失败",
+    suppressed: "已抑制",
+    skipped: "已跳过",
+    cancelled: "已取消",
+    unknown: "待核实",
+  },
+  messageTypes: { reminder: "催缴", receipt: "收据", invoice: "账单", notice: "通知", letter: "函件" },
+  messageChannels: {
+    sms: "短信",
+    wechat: "微信",
+    app_push: "App 推送",
+    email: "邮件",
+    letter: "信函",
+    door_notice: "张贴",
+    voice: "语音",
+  },
 };
 
 const en: typeof zhCN = {
@@ -436,6 +461,31 @@ const en: typeof zhCN = {
   cancel: "Cancel",
   saved: "Saved",
   noOpenCase: "No open case: no promise or pause can be recorded.",
+  alreadyPaused: "The case (or that invoice) is paused already: no pause was added.",
+  messageStatus: {
+    queued: "Queued",
+    awaiting_contacts: "No contact data",
+    sending: "Sending",
+    sent: "Sent",
+    printing: "Printing",
+    posted: "Posted",
+    delivered: "Delivered",
+    failed: "Failed",
+    suppressed: "Suppressed",
+    skipped: "Skipped",
+    cancelled: "Cancelled",
+    unknown: "To check",
+  },
+  messageTypes: { reminder: "Reminder", receipt: "Receipt", invoice: "Invoice", notice: "Notice", letter: "Letter" },
+  messageChannels: {
+    sms: "SMS",
+    wechat: "WeChat",
+    app_push: "App push",
+    email: "Email",
+    letter: "Letter",
+    door_notice: "Door notice",
+    voice: "Voice",
+  },
 };
 
 export default defineScreen({
