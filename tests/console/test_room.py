@@ -176,6 +176,7 @@ async def test_a_housekeeper_records_a_promise_on_the_room_page(
         await expect(page.locator("[data-test=action-pause]")).to_be_visible()
         await expect(page.locator("[data-test=action-plan]")).to_have_count(0)
         await expect(page.locator("[data-test=audit]")).to_have_count(0)
+        await expect(page.locator("[data-test=aging]")).to_have_count(0)
 
         # The receipt of the counter payment.
         async with page.expect_download() as download_info:
@@ -235,6 +236,17 @@ async def test_a_housekeeper_records_a_promise_on_the_room_page(
             browser, app.url, f"/rooms/{unit_id}", "clerk-4", "收费员", community
         )
         await expect(page).to_have_url(f"{app.url}/rooms/{unit_id}")
+        # A fee clerk reads reports: the household's aging, as billing's report gives it.
+        aging = (
+            await http.get(
+                f"{billing}/communities/{community}/reports/aging", params={"unit_id": unit_id}
+            )
+        ).json()["items"]
+        assert sum(b["outstanding_fen"] for b in aging) == statement["principal_outstanding_fen"]
+        for bucket in aging:
+            await expect(page.locator(f"[data-test=aging-{bucket['bucket']}]")).to_have_text(
+                f"¥{yuan(bucket['outstanding_fen'])}"
+            )
         await page.locator("[data-test=action-pause]").click()
         await page.locator("[data-test=pause-note]").fill("业主投诉电梯故障")
         await page.locator("[data-test=pause-save]").click()

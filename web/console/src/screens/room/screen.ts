@@ -242,6 +242,8 @@ const zhCN = {
   cancel: "取消",
   saved: "已保存",
   noOpenCase: "没有进行中的案件,不能记录承诺或暂停。",
+  aging: "欠费账龄(逾期天数,本金)",
+  agingBucket: "{days} 天",
   alreadyPaused: "该案件(或该账单)已在暂停中,未新增暂停。",
   messageStatus: {
     queued: "待发送",
@@ -461,6 +463,8 @@ const en: typeof zhCN = {
   cancel: "Cancel",
   saved: "Saved",
   noOpenCase: "No open case: no promise or pause can be recorded.",
+  aging: "Aging (days past due, principal)",
+  agingBucket: "{days} days",
   alreadyPaused: "The case (or that invoice) is paused already: no pause was added.",
   messageStatus: {
     queued: "Queued",
