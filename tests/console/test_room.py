@@ -244,7 +244,7 @@ async def test_a_housekeeper_records_a_promise_on_the_room_page(
         ).json()["items"]
         assert sum(b["outstanding_fen"] for b in aging) == statement["principal_outstanding_fen"]
         for bucket in aging:
-            await expect(page.locator(f"[data-test=aging-{bucket['bucket']}]")).to_have_text(
+            await expect(page.locator(f'[data-test="aging-{bucket["bucket"]}"]')).to_have_text(
                 f"¥{yuan(bucket['outstanding_fen'])}"
             )
         await page.locator("[data-test=action-pause]").click()
