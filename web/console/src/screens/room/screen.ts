@@ -259,7 +259,7 @@ const zhCN = {
     cancelled: "已取消",
     unknown: "待核实",
   },
-  messageTypes: { reminder: "催缴", receipt: "收据", invoice: "账单", notice: "通知", letter: "函件" },
+  messageTypes: { reminder: "催缴", receipt: "收据", invoice: "账单", notice: "通知", letter: "函件", confirmation: "确认通知" },
   messageChannels: {
     sms: "短信",
     wechat: "微信",
@@ -480,7 +480,14 @@ const en: typeof zhCN = {
     cancelled: "Cancelled",
     unknown: "To check",
   },
-  messageTypes: { reminder: "Reminder", receipt: "Receipt", invoice: "Invoice", notice: "Notice", letter: "Letter" },
+  messageTypes: {
+    reminder: "Reminder",
+    receipt: "Receipt",
+    invoice: "Invoice",
+    notice: "Notice",
+    letter: "Letter",
+    confirmation: "Confirmation",
+  },
   messageChannels: {
     sms: "SMS",
     wechat: "WeChat",
