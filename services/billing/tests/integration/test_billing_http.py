@@ -226,6 +226,17 @@ def test_billing_api_end_to_end(
         buckets = ["0-30", "31-90", "91-180", "181-365", "365+"]
         assert [b["bucket"] for b in aging["items"]] == buckets
         assert sum(b["outstanding_fen"] for b in aging["items"]) > 0
+        # One household's aging (the room page): its own invoices only, by the same buckets.
+        mine = http.get(
+            f"/communities/{C}/reports/aging",
+            params={"as_of": "2025-02-15", "unit_id": unit["unit_id"]},
+        ).json()["items"]
+        assert [b["bucket"] for b in mine] == buckets
+        assert {b["households"] for b in mine} <= {0, 1}
+        owed = sum(b["outstanding_fen"] for b in mine)
+        assert 0 < owed < sum(b["outstanding_fen"] for b in aging["items"])
+        r = http.get(f"/communities/{C}/reports/aging", params={"unit_id": "no-such-unit"})
+        assert r.status_code == 404, r.text
         _walk_reports(http)
         rows = http.get(
             f"/communities/{C}/reports/collection",

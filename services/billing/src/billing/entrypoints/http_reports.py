@@ -136,12 +136,14 @@ async def get_aging_report(
     response: Response,
     as_of: date | None = None,
     collection: reports.Collection | None = None,
+    unit_id: str | None = None,
     format: Format = "json",
 ) -> Page[AgingBucketOut] | Response:
     """Outstanding principal by age bucket (0-30 ... 365+ days overdue, always five rows),
     each bucket split into the property fee and utilities (``property_fen``,
-    ``utilities_fen``); ``collection`` keeps one of them. JSON: cursor pages in age order;
-    CSV/XLSX: all five buckets."""
+    ``utilities_fen``); ``collection`` keeps one of them, ``unit_id`` one household of the
+    community (404 for a unit outside it). JSON: cursor pages in age order; CSV/XLSX: all
+    five buckets."""
     paged = format == "json"
     after = page.after_as(_bucket) if paged else None
     async with pool.acquire() as conn:
@@ -151,6 +153,7 @@ async def get_aging_report(
             community_id,
             await _as_of(conn, community_id, as_of),
             collection,
+            unit_id=unit_id,
             after=after[0] if after else None,
             limit=page.fetch if paged else None,
         )

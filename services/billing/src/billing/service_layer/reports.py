@@ -144,13 +144,14 @@ async def aging(
     as_of: date,
     only: Collection | None = None,
     *,
+    unit_id: str | None = None,
     after: str | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Outstanding principal as of the date by days past due (0-30 ... 365+), each bucket
     split into the property fee and utilities collected on behalf of suppliers: always the
     five buckets in age order, those after the bucket ``after`` (``ValueError`` when it is
-    not one)."""
+    not one). ``unit_id``: one household's aging (the room page), by the same rule."""
     labels: list[str] = list(BUCKET_LABELS)
     if after is not None:
         labels = labels[labels.index(after) + 1 :]
@@ -171,6 +172,7 @@ async def aging(
                AND (i.voided_at IS NULL OR i.voided_at::date > $2)
                AND (i.written_off_at IS NULL OR i.written_off_at::date > $2)
                AND ($3::text IS NULL OR i.collection = $3)
+               AND ($4::text IS NULL OR i.unit_id = $4)
         )
         SELECT {aging_rule.bucket_sql("days")} AS bucket,
                sum(fen)::bigint AS outstanding_fen, count(DISTINCT unit_id) AS households,
@@ -184,6 +186,7 @@ async def aging(
         community_id,
         as_of,
         only,
+        unit_id,
     )
     found = {r["bucket"]: dict(r) for r in rows}
     empty = {"outstanding_fen": 0, "households": 0, "invoices": 0}
