@@ -10,7 +10,6 @@ axe-core and photographed at 1280×800 and on a tablet.
 from __future__ import annotations
 
 import io
-import re
 import uuid
 from typing import Any
 
