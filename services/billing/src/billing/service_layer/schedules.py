@@ -11,8 +11,8 @@ from typing import Any
 import asyncpg
 
 from billing.domain.schedule import (
-    FeeItem,
     MIN_NOTICE,
+    FeeItem,
     FeeSchedule,
     NoticeTooShort,
     ScheduleError,
