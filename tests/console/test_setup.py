@@ -132,7 +132,7 @@ async def test_a_company_admin_sets_a_community_up(
 
         # A template: drafted, previewed as an SMS (signed, sample values), saved.
         await page.get_by_role("tab", name="通知模板").click()
-        await page.locator("[data-test=body] textarea").fill(SMS)
+        await page.locator("[data-test=body]").fill(SMS)
         await page.locator("[data-test=preview]").click()
         body = page.locator("[data-test=preview-body]")
         await expect(body).to_contain_text("【")
@@ -161,7 +161,7 @@ async def test_a_company_admin_sets_a_community_up(
 
         # The dunning policy: a refused value under its field, then a good one saved.
         await page.get_by_role("tab", name="催缴策略").click()
-        cap = page.locator("[data-test=policy-reminder_cap] input")
+        cap = page.locator("[data-test=policy-reminder_cap]")
         await cap.fill("999")
         await page.locator("[data-test=save-policy]").click()
         await expect(page.locator("[data-test=policy-refused]")).to_be_visible()
@@ -171,7 +171,7 @@ async def test_a_company_admin_sets_a_community_up(
         await screenshot(page, "setup-05-policy-refused")
         await assert_accessible(page, "setup: policy refused")
         await cap.fill("3")
-        await page.locator("[data-test=policy-promise_grace_days] input").fill("2")
+        await page.locator("[data-test=policy-promise_grace_days]").fill("2")
         await page.locator("[data-test=save-policy]").click()
         await expect(page.locator("[data-test=policy-saved]")).to_be_visible()
         policy = (await http.get(f"{dunning}/policies/{community}")).json()
