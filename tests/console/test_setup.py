@@ -31,7 +31,7 @@ GOOD = [
     "1栋,1单元,201,住宅,126.00,已入住,2019-06-30,侯勇涛,15019645277,业主\n",
 ]
 BAD = "1栋,1单元,202,住宅,一百平,已入住,2019-06-30,段秀,13945373806,业主\n"
-SMS = "{{ room }}欠{{ amount }}元{{ deadline }}前缴 {{ pay_link }} 询{{ contact }}{{ company }}"
+SMS = "{{ room }}欠{{ amount }}元{{ deadline }}前缴 {{ pay_link }} 询{{ contact }}示例物业"
 
 
 async def sign_in(page: Page, url: str, subject: str) -> None:
