@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import openpyxl
 import pytest
 from playwright.async_api import Browser, Page, expect
 
@@ -61,8 +62,12 @@ async def test_a_company_admin_sets_a_community_up(
     billing, dunning, notifier = (procs[n].url for n in names)
     app = console({"billing": billing, "dunning": dunning, "notifier": notifier})
     community = f"c-{uuid.uuid4().hex[:6]}"
-    bad_file, good_file = tmp_path / "bad-ledger.csv", tmp_path / "ledger.csv"
-    bad_file.write_text(HEADER + GOOD[0] + BAD + GOOD[1], encoding="utf-8")
+    # The bad one as a workbook (XLSX: the cells come back from billing, not the browser).
+    bad_file, good_file = tmp_path / "bad-ledger.xlsx", tmp_path / "ledger.csv"
+    workbook = openpyxl.Workbook()
+    for line in (HEADER, GOOD[0], BAD, GOOD[1]):
+        workbook.active.append(line.strip().split(","))  # type: ignore[union-attr]
+    workbook.save(bad_file)
     good_file.write_text(HEADER + "".join(GOOD), encoding="utf-8")
 
     async with httpx.AsyncClient(timeout=30, auth=staff_auth) as http:
@@ -89,6 +94,7 @@ async def test_a_company_admin_sets_a_community_up(
         bad_row = page.locator("[data-test=ledger-row-3]")
         await expect(bad_row).to_contain_text("一百平")
         await expect(bad_row).to_contain_text("202")
+        await expect(bad_row).to_contain_text("段*")  # names masked, as billing gives them
         await expect(bad_row.locator("[data-test=reason]")).to_have_count(1)
         await expect(page.locator("[data-test^=ledger-row-]")).to_have_count(1)
         await screenshot(page, "setup-01-ledger-errors")
