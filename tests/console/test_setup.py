@@ -23,7 +23,8 @@ from tests.support.billing_api import setup_community
 from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot
 from tests.support.fixtures import wait_until
 
-pytestmark = pytest.mark.integration
+# Four processes and a browser on a shared machine: longer than the default 300 s when busy.
+pytestmark = [pytest.mark.integration, pytest.mark.long, pytest.mark.timeout(600)]
 
 HEADER = "楼栋,单元,房号,房屋类型,建筑面积,房屋状态,交房日期,业主姓名,业主电话,缴费责任人\n"
 GOOD = [
