@@ -50,6 +50,8 @@ const zhCN = {
     earliest: "最早可生效日:{date}(发布日 {published} 起 {days} 天)",
     useEarliest: "改为 {date}",
     none: "尚无版本",
+    unitType: "房屋类型",
+    unitTypes: { any: "全部", residential: "住宅", shop: "商铺", office: "办公", parking: "车位", storage: "储藏室" },
     kinds: { area: "按面积", fixed: "固定", parking: "车位", metered: "抄表", shared_meter: "公摊", one_off: "一次性" },
   },
   templates: {
@@ -146,6 +148,8 @@ const en: typeof zhCN = {
     earliest: "Earliest effective date: {date} ({days} days from publication on {published})",
     useEarliest: "Use {date}",
     none: "No version yet",
+    unitType: "Unit type",
+    unitTypes: { any: "Any", residential: "Residential", shop: "Shop", office: "Office", parking: "Parking", storage: "Storage" },
     kinds: { area: "Per m²", fixed: "Fixed", parking: "Parking", metered: "Metered", shared_meter: "Shared meter", one_off: "One-off" },
   },
   templates: {
