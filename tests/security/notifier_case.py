@@ -144,6 +144,9 @@ EXAMPLES = {
     "POST /templates": lambda ids: Example(json={
         "message_type": "reminder", "channel": "sms", "body": REMINDER_SMS,
         "created_by": "经理", "company_id": "co-1"}),
+    "POST /templates/preview": lambda ids: Example(json={
+        "message_type": "reminder", "channel": "sms", "body": REMINDER_SMS,
+        "company_id": "co-1"}),
     "POST /template-versions/{template_version_id}/approve": lambda ids: Example(
         json={"note": "法务已审"}),
     "POST /letters/batches": lambda ids: Example(),
@@ -174,6 +177,7 @@ NOTIFIER = SecuredService(
             "POST /dispatch",
             "GET /templates",
             "POST /templates",
+            "POST /templates/preview",
             # Company-level (a company admin of every community): no single community.
             "POST /template-versions/{template_version_id}/approve",
             "POST /letters/batches",

@@ -146,6 +146,12 @@ def test_billing_api_end_to_end(
             params={"filename": "l.csv", "opening_as_of": "2025-01-01"},
         )
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "建筑面积"
+        # The bad row as uploaded, beside its error (the console shows it): names and phones
+        # masked; the good rows are not repeated.
+        [rejected] = r.json()["rejected_rows"]
+        assert rejected["row"] == 2 and rejected["cells"]["建筑面积"] == "143m2"
+        assert (rejected["cells"]["房号"], rejected["cells"]["业主姓名"]) == ("101", "梁*")
+        assert rejected["cells"]["业主电话"] == "150****3197"
         r = http.post(
             f"/communities/{C}/ledger-imports",
             content=SAMPLE.read_bytes(),

@@ -185,6 +185,11 @@ def test_a_schedule_is_recorded_today_and_the_history_before_propfee_imported_on
     # Today's version: recorded today (omitted or sent), effective 30 days later at the earliest.
     now = {**OLD_SCHEDULE, "published_on": None, "effective_from": str(_today() + timedelta(29))}
     assert "less than 30 days" in api.refused(422, "POST", path, finance, json=now)
+    # The refusal carries the earliest day allowed, machine-readably (the console offers it).
+    early = api.http.post(path, headers=finance, json=now).json()
+    assert early["earliest_effective_from"] == str(_today() + timedelta(30))
+    assert (early["published_on"], early["notice_days"]) == (str(_today()), 30)
+    assert early["errors"][0]["field"] == "effective_from"
     now["effective_from"] = str(_today() + timedelta(30))
     assert api.ok("POST", path, finance, json=now)["version"] == 3
     assert api.ok("GET", path, finance)["items"][-1]["published_on"] == str(_today())

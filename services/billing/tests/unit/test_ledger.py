@@ -243,6 +243,24 @@ def test_an_unquoted_thousands_comma_is_a_row_error_not_shifted_values() -> None
     assert len(result.rows) == 1 and result.total_rows == 2
 
 
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_rows_with_errors_are_given_back_as_uploaded_with_personal_data_masked(
+    kind: str,
+) -> None:
+    """The console shows a bad row's cells beside its errors, for CSV and XLSX alike: the
+    spreadsheet's row number, each labelled cell by its header, names and phones masked."""
+    bad = with_(房号="102", 建筑面积="98.5平", 业主电话="13900001111")
+    rows = [GOOD, bad, with_(房号="103")]
+    data = to_csv(rows) if kind == "csv" else to_xlsx(rows)
+    result = parse_ledger(data, f"l.{kind}")
+    assert [r.row for r in result.rejected] == [3] and where(result) == [(3, "建筑面积")]
+    cells = result.rejected[0].cells
+    assert (cells["楼栋"], cells["房号"], cells["建筑面积"]) == ("1栋", "102", "98.5平")
+    assert (cells["业主姓名"], cells["业主电话"]) == ("王**", "139****1111")
+    assert cells["租户姓名"] == "" and list(cells) == HEADER
+    assert parse_ledger(to_csv([GOOD]), "l.csv").rejected == []
+
+
 # Files and headers ------------------------------------------------------------------------
 
 

@@ -268,3 +268,46 @@ async def test_staff_dispatch_sends_only_their_communities_as_of_now(
         ).json()
         assert "13800000002" in [m["phone"] for m in providers.alibaba.sent], report
     assert notifier.stop_gracefully()
+
+
+async def test_a_template_is_previewed_as_the_dispatcher_renders_it(
+    dev_issuer,
+    create_database,
+    services,
+    providers,
+    bus,  # type: ignore[no-untyped-def]
+) -> None:
+    """The console's preview: the composer's rendering (``templates.shown``) with sample
+    values, an SMS signed and counted, the check's problems beside it; nothing is saved."""
+    notifier = services("notifier", await create_database("notifier"), **providers.env).start()
+    await bus.send(other_company(), key="c-9")
+    b1 = auth(dev_issuer, "b-1", "co-2", [Role.company_admin])
+    a1 = auth(dev_issuer, "a-1", "co-1", [Role.company_admin])
+    manager = auth(dev_issuer, "b-m", "co-2", [Role.community_manager])
+    sms = {"message_type": "reminder", "channel": "sms", "body": B_SMS}
+    async with httpx.AsyncClient(base_url=notifier.url, timeout=30) as http:
+        shown = await http.post("/templates/preview", json=sms, auth=b1)
+        assert shown.status_code == 200, shown.text
+        preview = shown.json()
+        assert preview["problems"] == [] and preview["sms_segments"] == 1
+        assert preview["body"].startswith("【物业服务】12栋3单元2801欠12345.67元")
+        assert preview["body"].endswith("远方物业") and "{{" not in preview["body"]
+        assert preview["sample"]["room"] == "12栋3单元2801"
+        assert preview["subject"] == "示例物业服务有限公司：物业费缴费提醒"
+
+        # A letter: no sign, no segments; a refused wording is previewed with its problems.
+        letter = {**sms, "channel": "letter", "body": "{{ room }}请缴费"}
+        shown = (await http.post("/templates/preview", json=letter, auth=b1)).json()
+        assert shown["body"] == "12栋3单元2801请缴费" and shown["sms_segments"] is None
+        assert any("dispute contact" in p for p in shown["problems"])
+        # A syntax error: no rendering, the reason.
+        broken = {**sms, "body": "{{ room "}
+        shown = (await http.post("/templates/preview", json=broken, auth=b1)).json()
+        assert shown["body"] is None and shown["problems"][0].startswith("body: syntax error")
+
+        # Company-level staff only; another company's id is 404; nothing was saved.
+        assert (await http.post("/templates/preview", json=sms, auth=manager)).status_code == 403
+        named = {**sms, "company_id": "co-2"}
+        assert (await http.post("/templates/preview", json=named, auth=a1)).status_code == 404
+        assert (await http.get("/templates", auth=b1)).json()["items"] == []
+    assert notifier.stop_gracefully()

@@ -31,6 +31,7 @@ from billing.domain.ledger_formats import (
     read_table,
     read_text,
 )
+from propfee.masking import mask_text, mask_value
 from propfee.money import yuan_to_fen
 from propfee.uploads import UploadLimits
 
@@ -95,6 +96,19 @@ class RowError:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    """A row with errors as the clerk uploaded it, to show beside its errors: each labelled
+    cell under its header, as text (names and phones masked, long values cut)."""
+
+    row: int
+    cells: dict[str, str]
+
+
+#: Columns of personal data: shown masked (PIPL), like the reasons that quote them.
+PERSONAL = frozenset({"owner_name", "owner_phone", "tenant_name", "tenant_phone"})
+
+
 @dataclass(frozen=True)
 class LedgerParseResult:
     rows: list[LedgerRow]
@@ -102,6 +116,25 @@ class LedgerParseResult:
     warnings: list[str]
     columns: dict[str, str]
     total_rows: int
+    rejected: list[RejectedRow] = field(default_factory=list)
+
+
+def shown_cells(cells: list[Cell], cols: ColumnMap) -> dict[str, str]:
+    """A row's labelled cells as the clerk sees them in the spreadsheet, by header."""
+    out: dict[str, str] = {}
+    for name, index in cols.index.items():
+        cell = cells[index] if index < len(cells) else None
+        if is_blank(cell):
+            text = ""
+        elif isinstance(cell, date):
+            text = cell.isoformat()
+        elif isinstance(cell, Decimal):
+            text = format(cell, "f")
+        else:
+            text = str(cell).strip()
+        text = mask_value(text) if name in PERSONAL else mask_text(text)
+        out[cols.headers[name]] = text if len(text) <= 60 else text[:60] + "…"
+    return out
 
 
 def parse_ledger(
@@ -125,6 +158,7 @@ def parse_ledger(
         return LedgerParseResult([], sorted(errors, key=_order), warnings, {}, len(table.rows))
     rows: list[LedgerRow] = []
     errors = []
+    rejected: list[RejectedRow] = []
     first_seen: dict[str, int] = {}
     unlabelled = False
     for number, cells in table.rows:
@@ -136,6 +170,7 @@ def parse_ledger(
                 "2,210.00, or quote it)"
             )
             errors.append(RowError(number, "", reason))
+            rejected.append(RejectedRow(number, shown_cells(cells, cols)))
             continue
         unlabelled = unlabelled or extra
         reader = _RowReader(number, cells, cols)
@@ -147,12 +182,16 @@ def parse_ledger(
             else:
                 first_seen[key] = number
         errors.extend(reader.errors)
+        if reader.errors:
+            rejected.append(RejectedRow(number, shown_cells(cells, cols)))
         if row is not None and not reader.errors:
             rows.append(row)
     if unlabelled:
         warnings.append("some cells are in columns without a header and were ignored")
     columns = {f: cols.headers[f] for f in cols.index}
-    return LedgerParseResult(rows, sorted(errors, key=_order), warnings, columns, len(table.rows))
+    return LedgerParseResult(
+        rows, sorted(errors, key=_order), warnings, columns, len(table.rows), rejected
+    )
 
 
 def _order(error: RowError) -> tuple[int, str]:

@@ -35,6 +35,19 @@ class ScheduleError(ValueError):
     """A schedule that may not be published, or an item that may not be billed."""
 
 
+class NoticeTooShort(ScheduleError):
+    """A version effective less than 30 days after its recording; ``earliest`` is the first
+    day it may take effect (the console shows it; the problem body carries it)."""
+
+    def __init__(self, effective_from: date, published_on: date) -> None:
+        self.earliest = published_on + MIN_NOTICE
+        self.published_on = published_on
+        super().__init__(
+            f"effective_from: {effective_from} is less than 30 days after publication "
+            f"on {published_on} (earliest {self.earliest})"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class FeeItem:
     """One priced item. ``rate_fen`` is per m² per month (area), per month (fixed, parking),
@@ -80,10 +93,7 @@ def validate_schedule(schedule: FeeSchedule, *, previous: FeeSchedule | None) ->
     if not schedule.approval_ref.strip():
         raise ScheduleError("approval_ref: a published schedule carries its approval reference")
     if schedule.effective_from < schedule.published_on + MIN_NOTICE:
-        raise ScheduleError(
-            f"effective_from: {schedule.effective_from} is less than 30 days after publication "
-            f"on {schedule.published_on} (earliest {schedule.published_on + MIN_NOTICE})"
-        )
+        raise NoticeTooShort(schedule.effective_from, schedule.published_on)
     if previous is not None and schedule.effective_from <= previous.effective_from:
         raise ScheduleError(
             f"effective_from: {schedule.effective_from} must be after version "

@@ -702,6 +702,14 @@ class LedgerRowErrorOut(BaseModel):
     reason: str
 
 
+class LedgerRejectedRowOut(BaseModel):
+    """A row with errors as uploaded: its labelled cells by header (names and phones
+    masked), to show beside its errors."""
+
+    row: int = Field(description="1-based, as the spreadsheet counts")
+    cells: dict[str, str]
+
+
 class LedgerImportOut(BaseModel):
     """What an import did; ``errors`` lists the rows left out (with ``accept_good_rows``)."""
 
@@ -734,6 +742,10 @@ class LedgerImportOut(BaseModel):
     arrears_invoices: int
     arrears_fen: int
     columns: dict[str, str] = Field(description="each header of the file, and what it was read as")
+    rejected_rows: list[LedgerRejectedRowOut] = Field(
+        default_factory=list,
+        description="the rows with errors as uploaded (also in a refusal's problem body)",
+    )
 
 
 class MoneyReportOut(BaseModel):

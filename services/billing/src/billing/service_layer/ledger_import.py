@@ -24,7 +24,13 @@ import asyncpg
 
 from billing.domain.calendar import add_months, month_end, month_start
 from billing.domain.handover import initial_ties
-from billing.domain.ledger import LedgerParseResult, LedgerRow, RowError, parse_ledger
+from billing.domain.ledger import (
+    LedgerParseResult,
+    LedgerRow,
+    RejectedRow,
+    RowError,
+    parse_ledger,
+)
 from billing.errors import InvalidInput, NotFound
 from billing.service_layer import visibility
 from billing.service_layer.ids import new_id, stable_id
@@ -74,6 +80,8 @@ class ImportReport:
     arrears_invoices: int = 0
     arrears_fen: int = 0
     columns: dict[str, str] = field(default_factory=dict)
+    #: The rows with errors as uploaded (``domain.ledger.RejectedRow``), to show beside them.
+    rejected_rows: list[RejectedRow] = field(default_factory=list)
 
 
 async def import_ledger(
@@ -91,7 +99,12 @@ async def import_ledger(
     past ``limits`` raises ``UploadRefused`` (413 or 422) before any row is parsed."""
     parsed: LedgerParseResult = await asyncio.to_thread(parse_ledger, data, filename, limits)
     report = ImportReport(
-        parsed.total_rows, parsed.errors, parsed.warnings, False, columns=parsed.columns
+        parsed.total_rows,
+        parsed.errors,
+        parsed.warnings,
+        False,
+        columns=parsed.columns,
+        rejected_rows=parsed.rejected,
     )
     if parsed.errors and not accept_good_rows:
         return report
@@ -154,6 +167,7 @@ async def import_ledger_as(
     async def audited(conn: asyncpg.Connection, report: ImportReport) -> None:
         summary = asdict(report)
         summary.pop("errors")
+        summary.pop("rejected_rows")  # the rows' cells stay out of the audit trail
         summary["rows_rejected"] = len({e.row for e in report.errors})
         await audit.record(
             conn,

@@ -11,13 +11,16 @@ from typing import Any
 import asyncpg
 
 from billing.domain.schedule import (
+    MIN_NOTICE,
     FeeItem,
     FeeSchedule,
+    NoticeTooShort,
     ScheduleError,
     ScheduleHistory,
     validate_import,
     validate_schedule,
 )
+from billing.errors import InvalidInput
 from billing.service_layer.ids import stable_id
 from billing.service_layer.registry import Conflict
 from propfee import audit
@@ -129,7 +132,17 @@ async def publish_schedule(
         complaint_line,
     )
     schedule = _schedule(community_id, (previous.version + 1) if previous else 1, new)
-    validate_schedule(schedule, previous=previous)
+    try:
+        validate_schedule(schedule, previous=previous)
+    except NoticeTooShort as exc:
+        # The refusal says when the version may take effect, machine-readably (the console
+        # offers that day): ``earliest_effective_from``, with the day of recording.
+        raise InvalidInput(
+            str(exc),
+            earliest_effective_from=exc.earliest.isoformat(),
+            published_on=exc.published_on.isoformat(),
+            notice_days=MIN_NOTICE.days,
+        ) from exc
     await _insert(conn, community_id, [schedule], "published", None)
     return schedule
 

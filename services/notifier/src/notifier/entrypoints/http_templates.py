@@ -8,7 +8,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from notifier.entrypoints.models import TemplateApproved, TemplateSaved, TemplateVersion
+from notifier.entrypoints.models import (
+    TemplateApproved,
+    TemplatePreview,
+    TemplateSaved,
+    TemplateVersion,
+)
 from notifier.entrypoints.security import Reader, TemplateWriter
 from notifier.service_layer import staff
 from notifier.settings import NotifierSettings
@@ -38,6 +43,19 @@ async def save_template(
     an SMS of another type takes more than one segment. Needs a company-level role; 404 for
     another company's ``company_id``; audited."""
     return TemplateSaved(**await staff.save_template(pool, principal, body, _settings(request)))
+
+
+@router.post("/templates/preview", responses=problem_responses(404))
+async def preview_template(
+    request: Request, pool: Pool, body: staff.TemplateIn, principal: TemplateWriter
+) -> TemplatePreview:
+    """Render a template as an owner would read it on ``channel`` (an SMS signed, with its
+    segments) with sample values, through the dispatcher's rendering, in the checker's
+    process and limits; with every reason saving it would be refused (``problems``: then
+    ``body`` may be null) and its warnings. Saves nothing. Needs a company-level role; 404
+    for another company's ``company_id``."""
+    answer = await staff.preview_template(pool, principal, body, _settings(request))
+    return TemplatePreview(**answer)
 
 
 class ApprovalIn(BaseModel):

@@ -209,6 +209,31 @@ class TemplateSaved(BaseModel):
     warnings: list[str] = Field(description="Saved, but worth knowing (an SMS of 2 segments)")
 
 
+class TemplatePreview(BaseModel):
+    """A template as an owner would read it on its channel, rendered with sample values."""
+
+    model_config = _examples(
+        {
+            "channel": "sms",
+            "subject": "示例物业服务有限公司：缴费提醒",
+            "body": "【物业】12栋3单元2801欠费12345.67元，12月31日前缴 pf.cn/p/aB3xK9q2Z "
+            "询075512345678",
+            "sms_segments": 1,
+            "sample": {"room": "12栋3单元2801", "amount": "12345.67"},
+            "problems": [],
+            "warnings": [],
+        }
+    )
+
+    channel: str
+    subject: str | None = Field(description="Null when the template cannot be rendered")
+    body: str | None = Field(description="Null when the template cannot be rendered")
+    sms_segments: int | None = Field(description="An SMS's segments with its sign")
+    sample: dict[str, str | int | bool] = Field(description="The sample values used")
+    problems: list[str] = Field(description="Why saving or approving it would be refused")
+    warnings: list[str]
+
+
 class TemplateApproved(BaseModel):
     model_config = _examples(
         {

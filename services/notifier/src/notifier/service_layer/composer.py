@@ -189,13 +189,16 @@ def compose(
     )
     if template is None:
         raise ComposeError(f"no template for {row['message_type']} on {channel}")
-    subject_source = (
-        template.subject
-        or f"{{{{ company }}}}：{templates.SUBJECTS.get(row['message_type'], '通知')}"
-    )
     try:
-        body = templates.render(template.body, ctx, max_output=s.template_max_output_chars)
-        subject = templates.render(subject_source, ctx, max_output=s.template_max_output_chars)
+        subject, body = templates.shown(
+            channel,
+            row["message_type"],
+            template.body,
+            template.subject,
+            ctx,
+            sign_name=s.sms_sign_name,
+            max_output=s.template_max_output_chars,
+        )
     except Exception as exc:  # the sandbox's limits, or a value the template did not expect
         raise ComposeError(
             f"template {template.template_id} v{template.version} cannot be rendered: {exc}"
@@ -207,8 +210,7 @@ def compose(
             f"read: {'; '.join(wrong)}"
         )
     codes: dict[str, str] = {}
-    if channel == "sms":
-        body = sms.with_sign(s.sms_sign_name, body)
+    if channel == "sms":  # signed by templates.shown
         problem = sms.length_problem(body, s.sms_max_segments)
         if problem:
             raise ComposeError(problem)

@@ -238,6 +238,37 @@ async def save_template(
     }
 
 
+async def preview_template(
+    pool: asyncpg.Pool, principal: Principal, body: TemplateIn, s: NotifierSettings
+) -> dict[str, Any]:
+    """The template as an owner would read it on its channel with sample values (the
+    composer's rendering, ``templates.shown``, in the checker's process and limits), with
+    every reason the check would refuse it and its warnings. Saves nothing."""
+    access.require_company_level(principal, "previewing a template")
+    company = template_company(principal, body.company_id)
+    async with pool.acquire() as conn:
+        found = await template_check.check_for_company(
+            conn,
+            s,
+            company,
+            message_type=body.message_type,
+            channel=body.channel,
+            body=body.body,
+            subject=body.subject,
+            preview=True,
+        )
+    shown = found.preview or {}
+    return {
+        "channel": body.channel,
+        "subject": shown.get("subject"),
+        "body": shown.get("body"),
+        "sms_segments": shown.get("sms_segments"),
+        "sample": shown.get("sample", {}),
+        "problems": found.problems,
+        "warnings": found.warnings,
+    }
+
+
 async def approve_template(
     pool: asyncpg.Pool,
     principal: Principal,

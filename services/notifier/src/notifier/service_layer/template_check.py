@@ -48,12 +48,16 @@ class CheckRequest:
     sender_names: tuple[str, ...]
     dispute_contacts: tuple[str, ...]
     pay_link_base: str = "https://pf.cn/p/"
+    #: Also answer the sample rendering as shown on the channel (``templates.preview``).
+    preview: bool = False
 
 
 @dataclass(frozen=True)
 class Findings:
     problems: list[str]
     warnings: list[str]
+    #: ``templates.preview``'s answer, when asked and the template renders.
+    preview: dict[str, Any] | None = None
 
 
 async def check_for_company(
@@ -65,6 +69,7 @@ async def check_for_company(
     channel: str,
     body: str,
     subject: str | None,
+    preview: bool = False,
 ) -> Findings:
     """Every reason to refuse ``company_id``'s template, at save and again at approval: an
     unknown channel, and :func:`check`'s (wording, sender identity and dispute contact
@@ -90,6 +95,7 @@ async def check_for_company(
             sender_names=names,
             dispute_contacts=contacts,
             pay_link_base=settings.pay_link_base_url,
+            preview=preview,
         ),
         Limits(
             timeout_s=settings.template_render_timeout_s,
@@ -97,7 +103,7 @@ async def check_for_company(
             memory_mb=settings.template_render_memory_mb,
         ),
     )
-    return Findings(unknown + found.problems, found.warnings)
+    return Findings(unknown + found.problems, found.warnings, found.preview)
 
 
 async def check(request: CheckRequest, limits: Limits) -> Findings:
@@ -140,7 +146,7 @@ async def check(request: CheckRequest, limits: Limits) -> Findings:
                 [],
             )
         found = json.loads(answer)
-        return Findings(list(found["problems"]), list(found["warnings"]))
+        return Findings(list(found["problems"]), list(found["warnings"]), found.get("preview"))
     finally:
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -170,6 +176,7 @@ def main() -> None:
     _limit_self(limits)
     sys.stdout.buffer.write(READY)
     sys.stdout.flush()
+    preview: dict[str, Any] | None = None
     try:
         problems = templates.validate(
             req["message_type"],
@@ -190,6 +197,22 @@ def main() -> None:
             if req["channel"] == "sms" and req["message_type"] not in templates.ONE_SEGMENT_TYPES
             else []
         )
+        renders = not any(p.startswith(("body: syntax", "subject: syntax")) for p in problems)
+        if req.get("preview") and renders and not any("unknown variable" in p for p in problems):
+            try:
+                preview = templates.preview(
+                    req["message_type"],
+                    req["channel"],
+                    req["body"],
+                    req["subject"],
+                    sign_name=req["sign_name"],
+                    pay_link_base=req["pay_link_base"],
+                    max_output=limits.max_output_chars,
+                )
+            except (MemoryError, RecursionError):
+                raise
+            except Exception:  # the problems already say why it cannot render
+                preview = None
     except MemoryError:
         warnings = []
         problems = [
@@ -202,7 +225,7 @@ def main() -> None:
     except Exception as exc:  # anything else the sample rendering raised
         warnings = []
         problems = [f"body: cannot be rendered: {type(exc).__name__}: {exc}"]
-    answer = {"problems": problems, "warnings": warnings}
+    answer = {"problems": problems, "warnings": warnings, "preview": preview}
     sys.stdout.buffer.write(json.dumps(answer, ensure_ascii=False).encode())
     sys.stdout.flush()
 

@@ -540,6 +540,56 @@ def render(source: str, context: dict[str, Any], *, max_output: int = MAX_OUTPUT
     return "".join(chunks).strip()
 
 
+def subject_source(subject: str | None, message_type: str) -> str:
+    """A message's subject template: the template's own, or the company and the type's name
+    (the composer's, the preview's)."""
+    return subject or f"{{{{ company }}}}：{SUBJECTS.get(message_type, '通知')}"
+
+
+def shown(
+    channel: str,
+    message_type: str,
+    body: str,
+    subject: str | None,
+    context: dict[str, Any],
+    *,
+    sign_name: str,
+    max_output: int = MAX_OUTPUT_CHARS,
+) -> tuple[str, str]:
+    """The subject and body a message on ``channel`` carries with ``context``: rendered,
+    and an SMS signed. The composer sends this; the staff preview shows it with sample
+    values (one home for what a template becomes)."""
+    text = render(body, context, max_output=max_output)
+    title = render(subject_source(subject, message_type), context, max_output=max_output)
+    return title, sms.with_sign(sign_name, text) if channel == "sms" else text
+
+
+def preview(
+    message_type: str,
+    channel: str,
+    body: str,
+    subject: str | None,
+    *,
+    sign_name: str,
+    pay_link_base: str = "https://pf.cn/p/",
+    max_output: int = MAX_OUTPUT_CHARS,
+) -> dict[str, Any]:
+    """The template as an owner would read it on ``channel``, with the first sample values
+    (:func:`samples`); an SMS with its sign and its segment count. Renders in this process:
+    call it through ``template_check`` for text staff send."""
+    context = samples(channel, pay_link_base, message_type)[0]
+    title, text = shown(
+        channel, message_type, body, subject, context, sign_name=sign_name, max_output=max_output
+    )
+    return {
+        "channel": channel,
+        "subject": title,
+        "body": text,
+        "sms_segments": sms.count(text).segments if channel == "sms" else None,
+        "sample": {k: v for k, v in context.items() if isinstance(v, str | int | bool)},
+    }
+
+
 async def latest(
     conn: asyncpg.Connection, company_ids: list[str] | None = None
 ) -> dict[tuple[str, str], Template]:
