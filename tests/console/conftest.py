@@ -30,11 +30,12 @@ def console_dist() -> Path:
 @pytest.fixture
 def console(
     console_dist: Path, dev_issuer: DevIssuer, tmp_path: Path
-) -> Iterator[Callable[[dict[str, str]], ConsoleProcess]]:
+) -> Iterator[Callable[..., ConsoleProcess]]:
     started: list[ConsoleProcess] = []
 
-    def factory(upstreams: dict[str, str]) -> ConsoleProcess:
-        process = ConsoleProcess(upstreams, dev_issuer, tmp_path / "console.log")
+    def factory(upstreams: dict[str, str], env: dict[str, str] | None = None) -> ConsoleProcess:
+        """``env``: more settings of the console server (``CONSOLE_OIDC_*``...)."""
+        process = ConsoleProcess(upstreams, dev_issuer, tmp_path / "console.log", env)
         started.append(process)
         return process
 

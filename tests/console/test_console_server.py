@@ -137,3 +137,47 @@ def test_no_dev_sign_in_outside_development(dist: Path) -> None:
         assert client.get("/console/config").json()["dev_sign_in"] is False
         r = client.post("/dev/sign-in", json={"role": "fee_clerk", "company_id": "co-1"})
         assert r.status_code == 404
+
+
+def test_the_identity_provider_is_named_in_the_configuration(dist: Path) -> None:
+    """A public client (no secret); the CSP lets scripts reach the token endpoint's origin."""
+    oidc = ConsoleSettings(
+        dist=dist,
+        oidc_issuer="https://id.example.com/realms/co-1",
+        oidc_client_id="propfee-console",
+        oidc_authorization_endpoint="https://id.example.com/realms/co-1/auth",
+        oidc_token_endpoint="https://id.example.com/realms/co-1/token",
+        PROPFEE_ENVIRONMENT="production",  # type: ignore[call-arg]
+    )
+    with TestClient(create_app(oidc)) as client:
+        config = client.get("/console/config").json()
+        assert config["dev_sign_in"] is False
+        assert config["oidc"] == {
+            "issuer": "https://id.example.com/realms/co-1",
+            "client_id": "propfee-console",
+            "authorization_endpoint": "https://id.example.com/realms/co-1/auth",
+            "token_endpoint": "https://id.example.com/realms/co-1/token",
+            "scope": "openid profile",
+        }
+        csp = client.get("/sign-in").headers["content-security-policy"]
+        assert "connect-src 'self' https://id.example.com;" in csp
+        assert "form-action 'self'" in csp
+    with TestClient(create_app(settings(dist))) as client:
+        assert client.get("/console/config").json()["oidc"] is None
+        csp = client.get("/").headers["content-security-policy"]
+        assert "connect-src 'self';" in csp
+
+
+def test_a_half_or_plain_http_identity_provider_is_refused(dist: Path) -> None:
+    with pytest.raises(ValueError, match="half configured"):
+        ConsoleSettings(dist=dist, oidc_issuer="https://id.example.com")
+    endpoints = {
+        "oidc_issuer": "http://id.example.com",
+        "oidc_client_id": "propfee-console",
+        "oidc_authorization_endpoint": "http://id.example.com/auth",
+        "oidc_token_endpoint": "http://id.example.com/token",
+    }
+    with pytest.raises(ValueError, match="must be https"):
+        ConsoleSettings(dist=dist, **endpoints, PROPFEE_ENVIRONMENT="production")  # type: ignore[call-arg]
+    # A developer's machine (and the tests' fake IdP) may use plain HTTP.
+    assert ConsoleSettings(dist=dist, **endpoints, PROPFEE_ENVIRONMENT="development").oidc()  # type: ignore[call-arg]

@@ -12,12 +12,14 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
 
 from demo.api import Api, Tokens
 from demo.run import DemoConfig, collect, run_year, wait_ready
 from demo.world import build
 from sandbox import Sandbox
+from tests.support.console import DIST, ConsoleProcess
 from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.long]
@@ -74,6 +76,33 @@ async def test_short_demo_keeps_the_invariants(
             report = await collect(config, sim, setup)
         finally:
             await api.close()
+        # make demo leaves the console running in front of the services (services.sh): it
+        # answers, and its development sign-in as printed (a fee clerk of co-demo and the
+        # demo's community) reaches the demo's units through its API proxy.
+        console = ConsoleProcess(urls, dev_issuer, tmp_path / "console.log")
+        try:
+            async with httpx.AsyncClient(base_url=console.url, timeout=30) as http:
+                r = await http.get("/console/config")
+                assert r.status_code == 200 and r.json()["dev_sign_in"] is True
+                if (DIST / "index.html").is_file():  # make test builds it (make console)
+                    r = await http.get("/cashier")
+                    assert r.status_code == 200 and 'id="app"' in r.text
+                r = await http.post(
+                    "/dev/sign-in",
+                    json={"subject": "clerk-1", "role": "fee_clerk",
+                          "company_id": config.company_id, "communities": [config.community_id]},
+                )  # fmt: skip
+                assert r.status_code == 200, r.text
+                token = r.json()["access_token"]
+                r = await http.get(
+                    f"/api/billing/communities/{config.community_id}/units",
+                    params={"limit": 5},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                assert r.status_code == 200, r.text
+                assert len(r.json()["items"]) == 5
+        finally:
+            console.stop()
     finally:
         sandbox.stop()
 

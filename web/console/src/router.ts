@@ -10,6 +10,12 @@ const routes: RouteRecordRaw[] = [
     component: () => import("./views/SignInView.vue"),
     meta: { public: true },
   },
+  {
+    path: "/sign-in/callback",
+    name: "sign-in-callback",
+    component: () => import("./views/SignInCallbackView.vue"),
+    meta: { public: true },
+  },
   { path: "/", name: "home", component: () => import("./views/HomeView.vue") },
   ...SCREENS.map((s) => ({
     path: s.path,

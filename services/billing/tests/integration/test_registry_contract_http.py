@@ -156,6 +156,41 @@ def test_units_are_walked_in_cursor_pages(http: TestClient) -> None:
     assert _fields(http.get(f"/communities/{C}/contacts", params=bad)) == ["query.cursor"]
 
 
+def test_units_are_found_by_room_and_building(http: TestClient) -> None:
+    """The cashier's look-up: ``room`` (exact) and ``building_id`` narrow the list, its pages
+    keep the filter, and another community's building is not found."""
+    for building in ("1栋", "2栋"):
+        for room in ("101", "102"):
+            r = http.post(
+                "/units",
+                json={"community_id": C, "building": building, "room": room,
+                      "floor_area_m2": "88.50", "owner": {"name": "业主"}},
+            )  # fmt: skip
+            assert r.status_code == 201, r.text
+    r = http.get(f"/communities/{C}/units", params={"room": "101", "limit": 1})
+    assert r.status_code == 200, r.text
+    first = r.json()
+    assert [u["room"] for u in first["items"]] == ["101"]
+    assert "room=101" in r.headers["link"]
+    second = http.get(
+        f"/communities/{C}/units", params={"room": "101", "limit": 1, "cursor": first["next"]}
+    ).json()
+    both = first["items"] + second["items"]
+    assert sorted(u["unit_key"].split("/")[0] for u in both) == ["1栋", "2栋"]
+    assert {u["room"] for u in both} == {"101"}
+    assert second["next"] is None
+    building = next(u["building_id"] for u in both if u["unit_key"].startswith("2栋"))
+    r = http.get(f"/communities/{C}/units", params={"room": "101", "building_id": building})
+    (only,) = r.json()["items"]
+    assert only["unit_key"].startswith("2栋") and only["room"] == "101"
+    assert len(http.get(f"/communities/{C}/units", params={"building_id": building}).json()[
+        "items"]) == 2  # fmt: skip
+    assert http.get(f"/communities/{C}/units", params={"room": "999"}).json()["items"] == []
+    assert _fields(http.get(f"/communities/{C}/units", params={"room": ""})) == ["query.room"]
+    r = http.get(f"/communities/{C}/units", params={"building_id": "bld-elsewhere"})
+    assert r.status_code == 404
+
+
 HEADER = "楼栋,单元,房号,房屋类型,建筑面积,房屋状态,交房日期,业主姓名,业主电话,租户姓名,租户电话,缴费责任人,车位号,车位月租金,期初欠费金额,欠费起始月"
 
 

@@ -9,6 +9,14 @@ nginx image and the Ingress do the same job (this process is not deployed there)
 the key beside the JWKS the services trust: ``PROPFEE_AUTH_JWKS_FILE``) for a chosen role and
 community scope. It exists only when ``PROPFEE_ENVIRONMENT=development``; anywhere else it
 answers 404 and the console shows only the identity provider's sign-in.
+
+``GET /console/config`` tells the browser how to sign in: the development sign-in (or not)
+and the company's identity provider (``CONSOLE_OIDC_*``: issuer, authorization and token
+endpoints, a public client id, no secret). The browser itself runs the authorization code
+flow with PKCE (S256, state, nonce: oidc-client-ts) and sends the access token to the
+services, which verify it against the IdP's JWKS (``PROPFEE_AUTH_ISSUER`` /
+``PROPFEE_AUTH_JWKS_URL``). The console's Content-Security-Policy lets scripts connect to the
+token endpoint's origin and nothing else outside this origin.
 """
 
 from __future__ import annotations
@@ -17,9 +25,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -52,13 +61,27 @@ HOP_BY_HOP = frozenset(
 #: Sent with the console's own files: scripts and connections from this origin only (the
 #: API is proxied here); inline style attributes are Element Plus's; blob: is the receipt
 #: download; no framing.
+def content_security_policy(connect: tuple[str, ...] = ()) -> str:
+    """The console's policy; ``connect`` adds origins scripts may call (the IdP's token
+    endpoint)."""
+    connect_src = " ".join(("'self'", *connect))
+    return (
+        f"default-src 'self'; script-src 'self'; connect-src {connect_src}; "
+        "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    )
+
+
 STATIC_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; connect-src 'self'; "
-    "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "Content-Security-Policy": content_security_policy(),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class ConsoleSettings(BaseSettings):
@@ -78,6 +101,50 @@ class ConsoleSettings(BaseSettings):
         default="production", validation_alias="PROPFEE_ENVIRONMENT"
     )
     proxy_timeout_s: float = 60.0
+    #: The company's identity provider (OIDC, authorization code + PKCE, a public client: no
+    #: secret). All four of issuer, client id, authorization and token endpoints, or none.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_authorization_endpoint: str | None = None
+    oidc_token_endpoint: str | None = None
+    oidc_scope: str = "openid profile"
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> ConsoleSettings:
+        required = {
+            "CONSOLE_OIDC_ISSUER": self.oidc_issuer,
+            "CONSOLE_OIDC_CLIENT_ID": self.oidc_client_id,
+            "CONSOLE_OIDC_AUTHORIZATION_ENDPOINT": self.oidc_authorization_endpoint,
+            "CONSOLE_OIDC_TOKEN_ENDPOINT": self.oidc_token_endpoint,
+        }
+        given = [k for k, v in required.items() if v]
+        if given and len(given) != len(required):
+            missing = sorted(set(required) - set(given))
+            raise ValueError(f"the identity provider is half configured: {missing} missing")
+        endpoints = (self.oidc_authorization_endpoint, self.oidc_token_endpoint)
+        for url in (e for e in endpoints if e):
+            scheme = urlsplit(url).scheme
+            # Plain HTTP only on a developer's machine (and the tests' fake IdP).
+            if scheme != "https" and not (scheme == "http" and self.environment == "development"):
+                raise ValueError(f"identity provider endpoint {url!r} must be https")
+        return self
+
+    def oidc(self) -> dict[str, str] | None:
+        """What the browser needs to run the code flow; None when no IdP is configured."""
+        if not self.oidc_issuer:
+            return None
+        config = {
+            "issuer": self.oidc_issuer,
+            "client_id": self.oidc_client_id or "",
+            "authorization_endpoint": self.oidc_authorization_endpoint or "",
+            "token_endpoint": self.oidc_token_endpoint or "",
+            "scope": self.oidc_scope,
+        }
+        return config
+
+    def static_headers(self) -> dict[str, str]:
+        connect = (origin(self.oidc_token_endpoint),) if self.oidc_token_endpoint else ()
+        return {**STATIC_HEADERS, "Content-Security-Policy": content_security_policy(connect)}
 
     def upstream(self, service: str) -> str:
         url: str = getattr(self, f"{service}_url")
@@ -149,9 +216,15 @@ def create_app(
         )
 
     async def config(request: Request) -> Response:
-        """What the console needs before sign-in: whether the dev sign-in exists."""
+        """What the console needs before sign-in: whether the dev sign-in exists, and the
+        identity provider (null when none is configured)."""
         return JSONResponse(
-            {"dev_sign_in": development, "roles": [r.value for r in Role if r != Role.service]}
+            {
+                "dev_sign_in": development,
+                "roles": [r.value for r in Role if r != Role.service],
+                "oidc": settings.oidc(),
+            },
+            headers={"Cache-Control": "no-cache"},
         )
 
     async def dev_sign_in(request: Request) -> Response:
@@ -176,6 +249,7 @@ def create_app(
         return JSONResponse({"access_token": token, "token_type": "Bearer"})
 
     dist = settings.dist.resolve()
+    static_headers = settings.static_headers()
 
     async def static(request: Request) -> Response:
         """A file of the built console, or index.html (the router's paths are the SPA's)."""
@@ -186,7 +260,7 @@ def create_app(
             return FileResponse(
                 candidate,
                 headers={
-                    **STATIC_HEADERS,
+                    **static_headers,
                     "Cache-Control": "public, max-age=31536000, immutable"
                     if immutable
                     else "no-cache",
@@ -195,7 +269,7 @@ def create_app(
         index = dist / "index.html"
         if not index.is_file():
             return _problem(503, f"the console is not built ({dist}); run `make console`")
-        return FileResponse(index, headers={**STATIC_HEADERS, "Cache-Control": "no-cache"})
+        return FileResponse(index, headers={**static_headers, "Cache-Control": "no-cache"})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

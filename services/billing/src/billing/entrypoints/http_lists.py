@@ -37,12 +37,32 @@ async def list_units(
     page: PageQuery,
     request: Request,
     response: Response,
+    room: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=32,
+            description="only the units of this room number "
+            "(exact, e.g. `1201`: one per building and entrance)",
+        ),
+    ] = None,
+    building_id: Annotated[
+        models.Id | None, Query(description="only the units of this building")
+    ] = None,
 ) -> Page[models.UnitListItem]:
     """The community's units in id order, a page at a time (``next``, and the ``Link``
-    header), each with the party who pays now. No contact data: read a unit or a party."""
+    header), each with the party who pays now; ``room`` and ``building_id`` narrow it (the
+    cashier finds a room without reading the whole list). No contact data: read a unit or a
+    party."""
     after = page.after_as(str)
     rows = await community_lists.units_page(
-        pool, principal, community_id, after[0] if after else "", page.fetch
+        pool,
+        principal,
+        community_id,
+        after[0] if after else "",
+        page.fetch,
+        room=room,
+        building_id=building_id,
     )
     return page.build(
         [models.UnitListItem(**r) for r in rows],

@@ -19,18 +19,29 @@ SELECT u.unit_id, u.unit_key, u.building_id, u.entrance, u.room, u.unit_type, u.
          ORDER BY up.valid_from DESC LIMIT 1) AS payer_party_id
   FROM units u
  WHERE u.community_id = $1 AND u.unit_id > $2
+   AND ($4::text IS NULL OR u.room = $4)
+   AND ($5::text IS NULL OR u.building_id = $5)
  ORDER BY u.unit_id
  LIMIT $3
 """
 
 
 async def units_page(
-    pool: asyncpg.Pool, principal: Principal, community_id: str, after: str, fetch: int
+    pool: asyncpg.Pool,
+    principal: Principal,
+    community_id: str,
+    after: str,
+    fetch: int,
+    *,
+    room: str | None = None,
+    building_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Up to ``fetch`` units of the community in id order after ``after`` (keyset), each with
-    the party who pays now."""
+    the party who pays now; only those of ``room`` (the room number, exact) and
+    ``building_id`` when given."""
     await visibility.community(pool, principal, community_id)
-    return [dict(r) for r in await pool.fetch(_UNITS, community_id, after, fetch)]
+    rows = await pool.fetch(_UNITS, community_id, after, fetch, room, building_id)
+    return [dict(r) for r in rows]
 
 
 _MONEY = """
