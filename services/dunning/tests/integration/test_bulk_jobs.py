@@ -15,7 +15,7 @@ import pytest
 from dunning.service_layer import jobs
 from propfee.auth import Role
 from propfee.auth.dev import DevIssuer
-from services.dunning.tests.integration.support import feed, invoice
+from services.dunning.tests.integration.support import at, feed, invoice
 from tests.support.auth import BearerAuth, staff_token
 
 pytestmark = pytest.mark.integration
@@ -141,3 +141,36 @@ async def test_another_company_cannot_read_or_queue(
     assert await pool.fetchval("SELECT count(*) FROM bulk_jobs") == 1, "nothing else queued"
     r = await api.get("/jobs/job-nope")
     assert r.status_code == 404
+
+
+async def test_tasks_due_by_a_day(pool: asyncpg.Pool, api: httpx.AsyncClient) -> None:
+    """The workbench's "due today" (GET /tasks?due_by=): a call by the local day its lawful
+    window opens (the sweep's window, in the policy's zone), another task by its due date."""
+    (case_id,) = await cases(pool, 1)
+    tasks = [  # (task, kind, window_start in Shanghai time, due_on)
+        ("t-call-today", "phone_call", "2026-03-10 18:00", date(2026, 3, 17)),
+        ("t-call-tomorrow", "phone_call", "2026-03-11 10:00", date(2026, 3, 18)),
+        # 00:30 in Shanghai is still the 10th in UTC: the local day decides.
+        ("t-call-after-midnight", "phone_call", "2026-03-11 00:30", date(2026, 3, 18)),
+        ("t-visit-due", "visit", None, date(2026, 3, 10)),
+        ("t-visit-overdue", "visit", None, date(2026, 3, 1)),
+        ("t-visit-later", "visit", None, date(2026, 3, 12)),
+    ]
+    for task_id, kind, window, due in tasks:
+        start = at(window) if window else None
+        await pool.execute(
+            "INSERT INTO tasks (task_id, dedup_key, case_id, community_id, unit_id, kind, "
+            "reason, source, window_start, window_end, due_on, created_at) "
+            "SELECT $1, $1, case_id, community_id, unit_id, $2, 'test', 'sweep', $3, "
+            "$3::timestamptz + interval '2 hours', $4, now() FROM arrears_cases WHERE case_id = $5",
+            task_id, kind, start, due, case_id,
+        )  # fmt: skip
+    r = await api.get("/tasks", params={"due_by": "2026-03-10"})
+    assert r.status_code == 200, r.text
+    assert sorted(t["task_id"] for t in r.json()["items"]) == [
+        "t-call-today", "t-visit-due", "t-visit-overdue",
+    ]  # fmt: skip
+    r = await api.get("/tasks", params={"due_by": "2026-03-11", "kind": "phone_call"})
+    assert sorted(t["task_id"] for t in r.json()["items"]) == [
+        "t-call-after-midnight", "t-call-today", "t-call-tomorrow",
+    ]  # fmt: skip
