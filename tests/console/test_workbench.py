@@ -118,6 +118,7 @@ async def test_workbench_due_today_and_bulk_assignment(
         page = await context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
         await sign_in(page, app.url, "cm-1", "项目经理", community)
+        rows = page.locator("[data-test=tasks] tbody tr")
         await expect(rows).to_have_count(len(ROOMS))
         await page.goto(f"{app.url}/workbench?community={community}&size=3")
         case_rows = page.locator("[data-test=cases] tbody tr")
