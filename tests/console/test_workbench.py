@@ -140,7 +140,7 @@ async def test_workbench_due_today_and_bulk_assignment(
         # The selection survives a reload (it lives in the URL); then the bulk assignment.
         await page.reload()
         await expect(page.locator("[data-test=selected]")).to_contain_text("已选 3 件")
-        await page.locator("[data-test=assign-to] input").fill("hk-2")
+        await page.locator("[data-test=assign-to]").fill("hk-2")
         await page.locator("[data-test=assign]").click()
         await expect(page.locator("[data-test=job]")).to_be_visible()
         status = page.locator("[data-test=job-status]")
