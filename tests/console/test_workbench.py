@@ -100,7 +100,9 @@ async def test_workbench_due_today_and_bulk_assignment(
         errors: list[str] = []
 
         # The housekeeper: today's calls, their own only, with the lawful window.
-        context = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
+        context = await browser.new_context(
+            viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai"
+        )
         page = await context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
         await sign_in(page, app.url, "hk-1", "管家", community)
@@ -114,7 +116,9 @@ async def test_workbench_due_today_and_bulk_assignment(
         await context.close()
 
         # The community manager: every call due today; cases three to a page.
-        context = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
+        context = await browser.new_context(
+            viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai"
+        )
         page = await context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
         await sign_in(page, app.url, "cm-1", "项目经理", community)
