@@ -108,7 +108,7 @@ async def test_workbench_due_today_and_bulk_assignment(
         await sign_in(page, app.url, "hk-1", "管家", community)
         rows = page.locator("[data-test=tasks] tbody tr")
         await expect(rows).to_have_count(1)
-        await expect(rows.first).to_contain_text(first["unit_id"])
+        await expect(rows.first).to_contain_text(str(first["room_label"]))
         await expect(page.locator("[data-test=window]").first).not_to_be_empty()
         await expect(page.locator("[data-test=kind-phone_call]")).to_contain_text("(1)")
         await screenshot(page, "workbench-01-housekeeper")
@@ -170,6 +170,8 @@ async def test_workbench_due_today_and_bulk_assignment(
         await page.goto(page.url)
         await expect(status).to_have_attribute("data-finished", "yes")
         await expect(case_rows).to_have_count(3)
+        await expect(rows).to_have_count(len(ROOMS))
+        await expect(page.locator(".el-loading-mask")).to_have_count(0)
         overflow = await page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )

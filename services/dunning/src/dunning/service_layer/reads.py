@@ -128,7 +128,9 @@ async def list_tasks(
     rows = await pool.fetch(
         "SELECT task_id, case_id, community_id, unit_id, kind, stage, reason, source, "
         "status, assignee, window_start, window_end, due_on, notifier_task_id, created_at, "
-        "completed_at FROM tasks WHERE ($1::text IS NULL OR case_id = $1) "
+        "completed_at, (SELECT rc.room_label FROM arrears_cases rc "
+        "WHERE rc.case_id = tasks.case_id) AS room_label "
+        "FROM tasks WHERE ($1::text IS NULL OR case_id = $1) "
         "AND ($2::text IS NULL OR assignee = $2) AND ($3::text IS NULL OR status = $3) "
         f"AND ($4::text IS NULL OR kind = $4) AND {scope_sql('tasks.community_id', 5, 6)} "
         f"AND {legal_case_sql('tasks.case_id', 7)} "
