@@ -171,7 +171,7 @@ async def test_workbench_due_today_and_bulk_assignment(
         await expect(status).to_have_attribute("data-finished", "yes")
         await expect(case_rows).to_have_count(3)
         await expect(rows).to_have_count(len(ROOMS))
-        await expect(page.locator(".el-loading-mask")).to_have_count(0)
+        await expect(page.locator(".el-loading-mask:visible")).to_have_count(0)
         overflow = await page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
