@@ -174,3 +174,32 @@ async def test_tasks_due_by_a_day(pool: asyncpg.Pool, api: httpx.AsyncClient) ->
     assert sorted(t["task_id"] for t in r.json()["items"]) == [
         "t-call-after-midnight", "t-call-today", "t-call-tomorrow",
     ]  # fmt: skip
+
+
+async def test_a_job_over_a_filter(
+    pool: asyncpg.Pool, api: httpx.AsyncClient, dev_issuer: DevIssuer
+) -> None:
+    """``filter`` instead of ``case_ids``: every open case of the caller's scope matching it."""
+    all_cases = await cases(pool, 6)
+    in_c9 = {
+        r["case_id"]
+        for r in await pool.fetch("SELECT case_id FROM arrears_cases WHERE community_id = 'c-9'")
+    }
+    r = await api.post(
+        "/jobs/case-assignments", json={"filter": {"community_id": "c-9"}, "staff_id": "hk-9"}
+    )
+    assert r.status_code == 202, r.text
+    assert r.json()["total"] == len(in_c9) == 3
+    async with pool.acquire() as conn:
+        await jobs.work_chunk(conn)
+    rows = await pool.fetch("SELECT case_id, assigned_to FROM arrears_cases")
+    assert {r["case_id"] for r in rows if r["assigned_to"] == "hk-9"} == in_c9
+    assert len(all_cases) == 6
+    # Neither both nor none; a filter matching nothing (another company's) is 422.
+    both = {"case_ids": all_cases[:1], "filter": {}, "staff_id": "x"}
+    assert (await api.post("/jobs/case-assignments", json=both)).status_code == 422
+    none = {"staff_id": "x"}
+    assert (await api.post("/jobs/case-assignments", json=none)).status_code == 422
+    other = BearerAuth(staff_token(dev_issuer, [Role.community_manager], company_id="co-other"))
+    r = await api.post("/jobs/case-assignments", json={"filter": {}, "staff_id": "x"}, auth=other)
+    assert r.status_code == 422, r.text

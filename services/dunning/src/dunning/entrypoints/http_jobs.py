@@ -11,16 +11,28 @@ from pydantic import BaseModel, ConfigDict, Field
 from dunning.entrypoints import security
 from dunning.service_layer import jobs
 from propfee.http import Pool
+from propfee.problems import FieldProblem, InvalidInput
 
 router = APIRouter()
+
+
+class CaseFilter(BaseModel):
+    """The open cases of the caller's scope matching every field given (as ``GET /cases``)."""
+
+    community_id: str | None = Field(default=None, min_length=1, max_length=200)
+    tier: Literal["red", "yellow", "green", "current"] | None = None
 
 
 class CaseAssignmentsIn(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"case_ids": ["case-1", "case-2"], "staff_id": "hk-1"}]}
     )
-    case_ids: list[str] = Field(
-        min_length=1, max_length=5000, description="The selection (duplicates count once)"
+    case_ids: list[str] | None = Field(
+        default=None, min_length=1, max_length=jobs.MAX_ITEMS,
+        description="The selection (duplicates count once); or give `filter`",
+    )  # fmt: skip
+    filter: CaseFilter | None = Field(
+        default=None, description="Every open case matching it, instead of `case_ids`"
     )
     staff_id: str = Field(min_length=1, max_length=200)
     role: Literal["housekeeper", "collector", "legal"] = "housekeeper"
@@ -64,11 +76,22 @@ async def create_assignment_job(
 ) -> Job:
     """Assign every selected case (across pages) to one person, in the background: answered
     at once with the job (202); ``GET /jobs/{job_id}`` for its progress. 404 (nothing queued)
-    when a case is outside the caller's scope. Each case is assigned as
-    ``POST /cases/{case_id}/assignment`` does, audited, with the caller's rights; a case
-    assigned so already is left as it is."""
+    when a case is outside the caller's scope. With ``filter`` instead of ``case_ids``: every
+    open case of the caller's scope matching it, as it is now (422 when none or too many).
+    Each case is assigned as ``POST /cases/{case_id}/assignment`` does, audited, with the
+    caller's rights; a case assigned so already is left as it is."""
+    if (body.case_ids is None) == (body.filter is None):
+        raise InvalidInput(
+            "give either case_ids or filter",
+            errors=[FieldProblem(field="case_ids", reason="either case_ids or filter")],
+        )
+    case_ids = body.case_ids
+    if body.filter is not None:
+        case_ids = await jobs.cases_matching(
+            pool, principal, community_id=body.filter.community_id, tier=body.filter.tier
+        )
     job = await jobs.create_assignment_job(
-        pool, principal, body.case_ids, staff_id=body.staff_id, role=body.role
+        pool, principal, case_ids or [], staff_id=body.staff_id, role=body.role
     )
     return Job.model_validate(job.as_dict())
 

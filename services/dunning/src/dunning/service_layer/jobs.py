@@ -32,13 +32,15 @@ from dunning.service_layer import casework, people
 from dunning.service_layer.scope import legal_only, legal_sql, scope_sql
 from propfee.auth import Principal, Role
 from propfee.logging import get_logger
-from propfee.problems import ProblemError
+from propfee.problems import FieldProblem, InvalidInput, ProblemError
 
 log = get_logger(__name__)
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 #: Items per claimed chunk (one transaction).
 CHUNK = 50
+#: At most this many items in one job.
+MAX_ITEMS = 5000
 #: At most this many errors are listed in a job's progress (the counts are exact).
 ERRORS_SHOWN = 50
 
@@ -118,6 +120,30 @@ async def create_assignment_job(
             [(job_id, n, case_id) for n, case_id in enumerate(selection)],
         )
     return await job_progress(pool, principal, job_id)
+
+
+async def cases_matching(
+    pool: Any, principal: Principal, *, community_id: str | None, tier: str | None
+) -> list[str]:
+    """The open cases of the caller's scope (the legal role: on the legal track) in
+    ``community_id`` and ``tier`` when given; 422 when none, or more than ``MAX_ITEMS``."""
+    company, communities = principal.sql_scope()
+    rows = await pool.fetch(
+        "SELECT c.case_id FROM arrears_cases c WHERE c.status = 'open' "
+        "AND ($1::text IS NULL OR c.community_id = $1) AND ($2::text IS NULL OR c.tier = $2) "
+        f"AND {scope_sql('c.community_id', 3, 4)} AND {legal_sql('c', 5)} "
+        "ORDER BY c.opened_at, c.case_id LIMIT $6",
+        community_id,
+        tier,
+        company,
+        communities,
+        legal_only(principal),
+        MAX_ITEMS + 1,
+    )
+    if not rows or len(rows) > MAX_ITEMS:
+        reason = "no open case matches" if not rows else f"more than {MAX_ITEMS} cases match"
+        raise InvalidInput(reason, errors=[FieldProblem(field="filter", reason=reason)])
+    return [r["case_id"] for r in rows]
 
 
 def _refusal(exc: Exception) -> str:
