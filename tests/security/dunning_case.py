@@ -116,8 +116,16 @@ def _seed_community(
     manager = bearer(issuer.mint("seed-pm", [Role.community_manager], company, [community]))
     r = http.post("/sweeps", headers=manager, json={})
     _ok(r)
+    sweep_id = str(r.json()["sweep_id"])
+    # A bulk assignment job over this community's case (the workbench's).
+    r = http.post(
+        "/jobs/case-assignments", headers=manager,
+        json={"case_ids": [case["case_id"]], "staff_id": "hk-7"},
+    )  # fmt: skip
+    _ok(r)
     return {
-        "sweep_id": str(r.json()["sweep_id"]),
+        "job_id": r.json()["job_id"],
+        "sweep_id": sweep_id,
         "letter_id": letter_id,
         "community_id": community,
         "unit_id": unit,
@@ -169,6 +177,9 @@ EXAMPLES = {
         "carrier_status": "妥投", "signed_by": "本人"}),
     "POST /cases/{case_id}/advance": lambda ids: Example(json={"stage": "lawsuit"}),
     "GET /tasks": lambda ids: Example(),
+    "POST /jobs/case-assignments": lambda ids: Example(
+        json={"case_ids": [ids["case_id"]], "staff_id": "hk-7"}),
+    "GET /jobs/{job_id}": lambda ids: Example(),
     "POST /tasks/{task_id}/done": lambda ids: Example(),
     "GET /staff/{staff_id}/queue": lambda ids: Example(),
     "GET /cases/{case_id}/evidence": lambda ids: Example(),

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from dunning.entrypoints import (
     http_cases,
     http_evidence,
+    http_jobs,
     http_legal,
     http_policies,
     http_reports,
@@ -40,6 +41,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             http_legal.router,
             http_evidence.router,
             http_reports.router,
+            http_jobs.router,
             audit_router(get_pool),
         ],
     )

@@ -19,6 +19,7 @@ import contextlib
 from datetime import UTC, datetime
 
 from dunning.adapters.policies import resync_stage_guards
+from dunning.service_layer import jobs
 from dunning.service_layer.limitation import publish_unpublished_clocks
 from dunning.service_layer.sweep import run_sweep, work_one
 from dunning.settings import DunningSettings
@@ -46,6 +47,27 @@ class DunningRuntime(ServiceRuntime):
             asyncio.create_task(self._claim(), name=f"dunning-sweep-claimer-{n}")
             for n in range(self.settings.sweep_claimers)
         ]
+        self._claimers += [
+            asyncio.create_task(self._work_jobs(), name=f"dunning-job-worker-{n}")
+            for n in range(self.settings.job_workers)
+        ]
+
+    async def _work_jobs(self) -> None:
+        """Do pending bulk-job items (the console's bulk actions), any replica's, a chunk per
+        transaction; idle, look again every ``sweep_claim_interval_s``."""
+        interval = self.settings.sweep_claim_interval_s
+        while not self._sweep_stop.is_set():
+            worked = False
+            try:
+                if self.pool is not None:
+                    async with self.pool.acquire() as conn:
+                        while not self._sweep_stop.is_set() and await jobs.work_chunk(conn):
+                            worked = True
+            except Exception as exc:
+                log.warning("working bulk jobs failed; will retry", error=repr(exc))
+            if not worked:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._sweep_stop.wait(), timeout=interval)
 
     async def _claim(self) -> None:
         """Do pending sweep items, any replica's, one transaction each; idle, look again

@@ -36,6 +36,7 @@ class DunningSettings(ServiceSettings):
         **ServiceSettings.BACKGROUND_OFF,
         "sweep_interval_s": 0.0,
         "sweep_claimers": 0,
+        "job_workers": 0,
     }
     #: Background sweep as of the wall clock every this many seconds; 0 turns it off (then
     #: sweeps run only through ``POST /sweeps``). The first runs one interval after start.
@@ -45,5 +46,8 @@ class DunningSettings(ServiceSettings):
     sweep_claimers: int = Field(default=2, ge=0, le=16)
     #: How often an idle claimer looks for a pending sweep item (seconds).
     sweep_claim_interval_s: float = Field(default=1.0, gt=0)
+    #: Background loops working bulk jobs' items (the console's bulk actions; any replica's
+    #: jobs, a chunk per transaction; idle ones look again every sweep_claim_interval_s).
+    job_workers: int = Field(default=1, ge=0, le=16)
     #: Cost of one message or task per channel in fen, for the cost-per-chase KPI.
     channel_costs_fen: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_COSTS_FEN))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from fastapi import APIRouter, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
@@ -121,12 +121,15 @@ async def list_tasks(
     assignee: str | None = None,
     status: str | None = "open",
     kind: str | None = None,
+    due_by: date | None = None,
 ) -> Page[Task]:
     """Tasks in the caller's communities (filtered in SQL); for the legal role, the tasks of
-    cases on the legal track only. 404 for a case outside the caller's scope."""
+    cases on the legal track only. 404 for a case outside the caller's scope. ``due_by``
+    (the workbench's "due today"): calls whose lawful call window (set by the sweep) opens
+    by that day, in the community's time zone, and other tasks due on or before it."""
     rows = await reads.list_tasks(
         pool, principal, case_id=case_id, assignee=assignee, status=status, kind=kind,
-        after=page.after_as(datetime.fromisoformat, str), limit=page.fetch,
+        after=page.after_as(datetime.fromisoformat, str), limit=page.fetch, due_by=due_by,
     )  # fmt: skip
     items = [Task.model_validate(security.shown(principal, r)) for r in rows]
     return page.build(

@@ -277,6 +277,7 @@ class Task(BaseModel):
     case_id: str | None = None
     community_id: str
     unit_id: str
+    room_label: str | None = Field(default=None, description="The case's room (for the workbench)")
     kind: str
     stage: str | None = None
     reason: str

@@ -33,5 +33,9 @@ REGISTRY = ScopeRegistry(
         "staff_id": "a staff member (the identity provider's subject), not a record here",
         "sweep_id": "a sweep, of a company's communities: the service layer scopes it "
         "(sweep_progress: the caller's company, and communities all within the caller's)",
+        "job_id": "a bulk job, of a company's communities: the service layer scopes it "
+        "(job_progress: the caller's company, and communities all within the caller's)",
+        "case_ids": "a bulk job's selection: the service layer resolves every case through "
+        "the caller's scope (create_assignment_job: 404 naming the first outside it)",
     },
 )

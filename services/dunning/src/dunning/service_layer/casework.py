@@ -203,19 +203,31 @@ async def assign_case(
     owner). Audited."""
 
     async def call(conn: Any) -> None:
-        case = await scope.case(conn, principal, case_id)
-        await people.assign(conn, case_id, staff_id=staff_id, role=role, owner=owner)
-        before = {k: case[k] for k in ("assigned_to", "assigned_role", "owner_staff_id")}
-        after = {
-            "assigned_to": staff_id,
-            "assigned_role": role,
-            "owner_staff_id": staff_id if owner else case["owner_staff_id"],
-        }
-        await record_case_change(
-            conn, principal, case, "case.assigned", "case", case_id, before=before, after=after
-        )
+        await assign_case_on(conn, principal, case_id, staff_id=staff_id, role=role, owner=owner)
 
     await in_transaction(pool, call)
+
+
+async def assign_case_on(
+    conn: Any, principal: Principal, case_id: str, *, staff_id: str, role: str, owner: bool
+) -> bool:
+    """``assign_case`` in the caller's transaction (the bulk job's chunk runs it per case).
+    True when the assignment changed; the same assignment again changes nothing and is not
+    audited again (a bulk job's chunk done twice)."""
+    case = await scope.case(conn, principal, case_id)
+    await people.assign(conn, case_id, staff_id=staff_id, role=role, owner=owner)
+    before = {k: case[k] for k in ("assigned_to", "assigned_role", "owner_staff_id")}
+    after = {
+        "assigned_to": staff_id,
+        "assigned_role": role,
+        "owner_staff_id": staff_id if owner else case["owner_staff_id"],
+    }
+    if before == after:
+        return False
+    await record_case_change(
+        conn, principal, case, "case.assigned", "case", case_id, before=before, after=after
+    )
+    return True
 
 
 async def record_letter(

@@ -12,7 +12,9 @@ from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from dunning.adapters.policies import EFFECTIVE_POLICY_ID
 from dunning.adapters.sweep_sql import DEFAULT_LATE_FEE_DE_MINIMIS_FEN
+from dunning.domain.policy import Policy
 from dunning.errors import NotFound
 from dunning.service_layer import scope
 from dunning.service_layer.scope import legal_case_sql, legal_only, legal_sql, scope_sql
@@ -216,18 +218,24 @@ async def list_pauses(
 async def list_tasks(
     pool: Any, principal: Principal, *, case_id: str | None, assignee: str | None,
     status: str | None, kind: str | None, after: list[Any] | None, limit: int,
+    due_by: date | None = None,
 ) -> list[Any]:  # fmt: skip
-    """Tasks in the caller's communities (key: created_at, task_id)."""
+    """Tasks in the caller's communities (key: created_at, task_id). ``due_by``: the tasks
+    due by that day, the workbench's "due today": a call whose lawful call window (computed
+    by the sweep, ``domain/call_windows.py``) opens by then, or a task due on or before it."""
     company, communities = principal.sql_scope()
     created, task_id = _key(after, 2)
     rows = await pool.fetch(
         "SELECT task_id, case_id, community_id, unit_id, kind, stage, reason, source, "
         "status, assignee, window_start, window_end, due_on, notifier_task_id, created_at, "
-        "completed_at FROM tasks WHERE ($1::text IS NULL OR case_id = $1) "
+        "completed_at, (SELECT rc.room_label FROM arrears_cases rc "
+        "WHERE rc.case_id = tasks.case_id) AS room_label "
+        "FROM tasks WHERE ($1::text IS NULL OR case_id = $1) "
         "AND ($2::text IS NULL OR assignee = $2) AND ($3::text IS NULL OR status = $3) "
         f"AND ($4::text IS NULL OR kind = $4) AND {scope_sql('tasks.community_id', 5, 6)} "
         f"AND {legal_case_sql('tasks.case_id', 7)} "
         "AND ($8::timestamptz IS NULL OR (created_at, task_id) > ($8, $9::text)) "
+        f"AND ($11::date IS NULL OR {DUE_BY_SQL}) "
         "ORDER BY created_at, task_id LIMIT $10",
         case_id,
         assignee,
@@ -239,8 +247,25 @@ async def list_tasks(
         created,
         task_id,
         limit,
+        due_by,
     )
     return list(rows)
+
+
+#: The time zone of a task's community's policy (the zone its call window was computed in);
+#: the built-in default's when no policy is stored yet.
+_TASK_ZONE = (
+    "coalesce((SELECT tz.time_zone FROM policies tz WHERE tz.policy_id = "
+    + EFFECTIVE_POLICY_ID.replace("$1", "tasks.community_id").replace("$2", "NULL::text")
+    + f"), '{Policy.model_fields['time_zone'].default}')"
+)
+#: A task due by ``$11`` (a date): a call whose window opens by the end of that day (the
+#: window's local date, in its policy's zone), or another task due on or before it.
+DUE_BY_SQL = (
+    "(CASE WHEN tasks.window_start IS NOT NULL "
+    f"THEN (tasks.window_start AT TIME ZONE {_TASK_ZONE})::date <= $11 "
+    "ELSE tasks.due_on <= $11 END)"
+)
 
 
 async def work_queue(

@@ -1,0 +1,191 @@
+"""The workbench (工作台) in a real browser against the real billing and dunning processes.
+
+Seven households owe January's bill; dunning's sweeps (the service role's simulation clock)
+take their cases to the phone-call stage, whose tasks carry the lawful call window the sweep
+computed. A housekeeper signs in and sees today's calls: only the one of the case assigned
+to them. A community manager sees every call due today, selects cases across two pages (the
+selection lives in the URL), assigns them to a housekeeper as a background job, watches its
+progress reach done, and dunning's API shows exactly the selected cases assigned. axe-core
+and screenshots on each state, desktop and tablet, and once in English.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from propfee.auth import Role
+from tests.support.auth import BearerAuth, staff_token
+from tests.support.billing_api import create_unit, invoice_body, setup_community
+from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot
+from tests.support.fixtures import wait_until
+
+pytestmark = pytest.mark.integration
+
+ROOMS = [f"{1200 + k}" for k in range(1, 8)]
+#: The sweeps that take a bill due 2026-01-31 to the phone-call stage (default policy:
+#: reminder at +7 days, final reminder at +15, a phone call at +22, 7 days apart at least).
+SWEEPS = ("2026-02-08T10:00:00+08:00", "2026-02-16T10:00:00+08:00", "2026-02-24T10:00:00+08:00")
+
+
+async def sign_in(page: Page, url: str, subject: str, role_label: str, community: str) -> None:
+    await page.goto(f"{url}/workbench")
+    await expect(page.locator("[data-test=sign-in]")).to_be_visible()
+    await page.locator("[data-test=subject]").fill(subject)
+    await page.locator("[data-test=role]").click()
+    await page.get_by_role("option", name=role_label, exact=True).click()
+    await page.locator("[data-test=communities]").fill(community)
+    await page.locator("[data-test=sign-in]").click()
+    await expect(page.locator("[data-test=menu-workbench]")).to_be_visible()
+    await expect(page).to_have_url(f"{url}/workbench")
+
+
+async def test_workbench_due_today_and_bulk_assignment(
+    create_database,
+    services,
+    staff_auth,
+    dev_issuer,
+    console,
+    browser: Browser,  # type: ignore[no-untyped-def]
+) -> None:
+    dbs = {name: await create_database(name) for name in ("billing", "dunning")}
+    extra = {"dunning": {"sweep_interval_s": "0"}}
+    procs = {name: services(name, dbs[name], **extra.get(name, {})) for name in dbs}
+    for proc in procs.values():
+        proc.start(wait=False)
+    for proc in procs.values():
+        proc.wait_ready(timeout=180)
+    billing, dunning = procs["billing"].url, procs["dunning"].url
+    app = console({"billing": billing, "dunning": dunning})
+    community = f"c-{uuid.uuid4().hex[:6]}"
+    cron = BearerAuth(staff_token(dev_issuer, [Role.service], company_id="*", subject="cron"))
+
+    async with httpx.AsyncClient(timeout=30, auth=staff_auth) as http:
+        await setup_community(http, billing, community)
+        units = {}
+        for room in ROOMS:
+            unit_id, _ = await create_unit(http, billing, community, room)
+            r = await http.post(f"{billing}/invoices", json=invoice_body(unit_id))
+            assert r.status_code == 201, r.text
+            units[unit_id] = room
+
+        async def cases_open() -> bool:
+            r = await http.get(f"{dunning}/cases", params={"community_id": community})
+            return r.status_code == 200 and len(r.json()["items"]) == len(ROOMS)
+
+        await wait_until(cases_open, timeout=90)
+        for as_of in SWEEPS:
+            r = await http.post(f"{dunning}/sweeps", json={"as_of": as_of}, auth=cron)
+            assert r.status_code == 200, r.text
+        r = await http.get(
+            f"{dunning}/tasks", params={"kind": "phone_call", "status": "open", "limit": 100}
+        )
+        calls = [t for t in r.json()["items"] if t["community_id"] == community]
+        assert len(calls) == len(ROOMS), r.text
+        assert all(t["window_start"] and t["window_end"] for t in calls)
+        cases: list[dict[str, Any]] = (
+            await http.get(f"{dunning}/cases", params={"community_id": community, "limit": 100})
+        ).json()["items"]
+        # One case is the housekeeper hk-1's (its open call becomes theirs).
+        first = cases[0]
+        r = await http.post(
+            f"{dunning}/cases/{first['case_id']}/assignment", json={"staff_id": "hk-1"}
+        )
+        assert r.status_code == 200, r.text
+
+        errors: list[str] = []
+
+        # The housekeeper: today's calls, their own only, with the lawful window.
+        context = await browser.new_context(
+            viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai"
+        )
+        page = await context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await sign_in(page, app.url, "hk-1", "管家", community)
+        rows = page.locator("[data-test=tasks] tbody tr")
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_contain_text(str(first["room_label"]))
+        await expect(page.locator("[data-test=window]").first).not_to_be_empty()
+        await expect(page.locator("[data-test=kind-phone_call]")).to_contain_text("(1)")
+        await screenshot(page, "workbench-01-housekeeper")
+        await assert_accessible(page, "workbench (housekeeper)")
+        await context.close()
+
+        # The community manager: every call due today; cases three to a page.
+        context = await browser.new_context(
+            viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai"
+        )
+        page = await context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await sign_in(page, app.url, "cm-1", "项目经理", community)
+        rows = page.locator("[data-test=tasks] tbody tr")
+        await expect(rows).to_have_count(len(ROOMS))
+        await page.goto(f"{app.url}/workbench?community={community}&size=3")
+        case_rows = page.locator("[data-test=cases] tbody tr")
+        await expect(case_rows).to_have_count(3)
+        page1 = [c["case_id"] for c in cases[:3]]
+        page2 = [c["case_id"] for c in cases[3:6]]
+        chosen = [page1[1], page1[2], page2[0]]
+        for case_id in chosen[:2]:
+            await page.locator(f"[data-test=pick-{case_id}]").click()
+        await expect(page.locator("[data-test=selected]")).to_contain_text("已选 2 件")
+        await page.locator("[data-test=next-page]").click()
+        await expect(page.locator(f"[data-test=pick-{page2[0]}]")).to_be_visible()
+        await page.locator(f"[data-test=pick-{chosen[2]}]").click()
+        await expect(page.locator("[data-test=selected]")).to_contain_text("已选 3 件")
+        assert f"sel={'%2C'.join(chosen)}" in page.url or f"sel={','.join(chosen)}" in page.url
+        await screenshot(page, "workbench-02-manager-selection")
+        await assert_accessible(page, "workbench (manager, selection)")
+
+        # The selection survives a reload (it lives in the URL); then the bulk assignment.
+        await page.reload()
+        await expect(page.locator("[data-test=selected]")).to_contain_text("已选 3 件")
+        await page.locator("[data-test=assign-to]").fill("hk-2")
+        await page.locator("[data-test=assign]").click()
+        await expect(page.locator("[data-test=job]")).to_be_visible()
+        status = page.locator("[data-test=job-status]")
+        await expect(status).to_have_attribute("data-finished", "yes", timeout=60_000)
+        await expect(status).to_contain_text("成功 3")
+        await screenshot(page, "workbench-03-job-done")
+        await assert_accessible(page, "workbench (job done)")
+
+        # Through dunning's API: exactly the selected cases are hk-2's.
+        after = (
+            await http.get(f"{dunning}/cases", params={"community_id": community, "limit": 100})
+        ).json()["items"]
+        assert sorted(c["case_id"] for c in after if c["assigned_to"] == "hk-2") == sorted(chosen)
+        assert {c["case_id"] for c in after if c["assigned_to"] == "hk-1"} == {first["case_id"]}
+        job_id = page.url.split("job=")[1].split("&")[0]
+        r = await http.get(f"{dunning}/jobs/{job_id}")
+        assert r.status_code == 200 and r.json()["done"] == 3, r.text
+        other = BearerAuth(staff_token(dev_issuer, company_id="co-other"))
+        assert (await http.get(f"{dunning}/jobs/{job_id}", auth=other)).status_code == 404
+
+        # A tablet, from the URL alone.
+        await page.set_viewport_size(TABLET)
+        await page.goto(page.url)
+        await expect(status).to_have_attribute("data-finished", "yes")
+        await expect(case_rows).to_have_count(3)
+        await expect(rows).to_have_count(len(ROOMS))
+        await expect(page.locator(".el-loading-mask:visible")).to_have_count(0)
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0
+        await screenshot(page, "workbench-04-tablet")
+        await assert_accessible(page, "workbench (tablet)")
+
+        # English.
+        await page.set_viewport_size(DESKTOP)
+        await page.locator(".locale").click()
+        await page.get_by_role("option", name="English").click()
+        await expect(page.locator("h1")).to_have_text("Workbench")
+        await expect(page.locator("[data-test=job-status]")).to_contain_text("3 done")
+        await screenshot(page, "workbench-05-en")
+        await assert_accessible(page, "workbench (English)")
+        assert not errors, errors
+        await context.close()
