@@ -10,8 +10,11 @@ axe-core and photographed at 1280×800 and on a tablet.
 from __future__ import annotations
 
 import io
+import re
 import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -162,6 +165,31 @@ async def test_fee_clerk_takes_cash_at_the_cashier(
                 assert i["principal_paid_fen"] == others[i["invoice_id"]]["principal_paid_fen"]
         assert s["credit_fen"] == 0
 
+        # The owner asks for an e-invoice of this payment (billing's request, recorded).
+        await page.locator("[data-test=einvoice-title]").fill("张三")
+        await page.locator("[data-test=einvoice-email]").fill("owner@example.cn")
+        await page.locator("[data-test=einvoice-submit]").click()
+        done = page.locator("[data-test=einvoice-done]")
+        await expect(done).to_be_visible()
+        match = re.search(r"[((]([^()()]+)[))]", await done.inner_text())
+        assert match, await done.inner_text()
+        r = await http.get(f"{billing}/e-invoice-requests/{match.group(1)}")
+        assert r.status_code == 200, r.text
+        assert (r.json()["payment_id"], r.json()["title"]) == (payment_id, "张三")
+
+        # 日清日结: the clerk's day holds this payment, as payments counts it.
+        await page.locator("[data-test=day-toggle]").click()
+        await expect(page.locator("[data-test=day-total]")).to_have_text(f"¥{yuan(due)}")
+        today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+        r = await http.get(
+            f"{payments}/reports/cashier-day", params={"day": today, "cashier": "clerk-7"}
+        )
+        assert r.status_code == 200, r.text
+        assert [p["payment_id"] for p in r.json()["payments"]] == [payment_id]
+        assert r.json()["total_received_fen"] == due
+        await screenshot(page, "03b-cashier-einvoice-and-day")
+        await assert_accessible(page, "cashier (e-invoice and daily close)")
+
         # Esc: the next payment; the room field has the focus again.
         await page.keyboard.press("Escape")
         await expect(page.locator("[data-test=room]")).to_be_focused()
@@ -178,6 +206,10 @@ async def test_fee_clerk_takes_cash_at_the_cashier(
         await page.keyboard.press("Alt+3")
         await expect(page.locator("[data-test=method-pos] input")).to_be_checked()
         await expect(page.locator("[data-test=received]")).to_have_count(0)
+        # Alt+5: the unit's static QR code (the owner pays by phone; nothing recorded here).
+        await page.keyboard.press("Alt+5")
+        await expect(page.locator("[data-test=qr-url]")).to_contain_text("/qr/")
+        await expect(page.locator("[data-test=submit]")).to_be_disabled()
         await page.keyboard.press("Alt+1")
         await expect(page.locator("[data-test=received]")).to_be_visible()
         await screenshot(page, "04-cashier-tablet")

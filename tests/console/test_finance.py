@@ -1,7 +1,7 @@
 """The finance screen (财务) in a real browser against the real billing and payments processes.
 
-A housekeeper asks (through billing's API) for part of a household's late fee to be waived;
-a finance user signs in, finds the request among the waivers to approve, approves it in the
+A housekeeper asks on the room page for part of a household's late fee to be waived; a
+finance user signs in, finds the request among the waivers to approve, approves it in the
 browser, and billing's API then shows the invoice's late fee waived by that amount. The
 reconciliation view of the day shows the figures payments' daily-close report gives for a
 cash payment taken that day. Every state is checked with axe-core and photographed at
@@ -71,14 +71,36 @@ async def test_finance_approves_a_waiver_and_reads_the_day(
         invoice_id = with_fee["invoice_id"]
         before = (await http.get(f"{billing}/invoices/{invoice_id}")).json()
 
-        # The housekeeper asks (the API the room page's "propose a waiver" button calls).
-        r = await http.post(
-            f"{billing}/invoices/{invoice_id}/late-fee-waiver-requests",
+        # The housekeeper asks on the room page (propose a waiver, in the browser).
+        asking = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
+        keeper_page = await asking.new_page()
+        await keeper_page.goto(f"{app.url}/rooms/{unit['unit_id']}")
+        await keeper_page.locator("[data-test=subject]").fill("hk-wang")
+        await keeper_page.locator("[data-test=role]").click()
+        await keeper_page.get_by_role("option", name="管家").click()
+        await keeper_page.locator("[data-test=communities]").fill(community)
+        await keeper_page.locator("[data-test=sign-in]").click()
+        await keeper_page.locator("[data-test=action-waiver]").click()
+        # The oldest invoice with a late fee is offered first (the statement's order).
+        await keeper_page.locator("[data-test=waiver-amount]").fill(yuan(WAIVED_FEN))
+        await keeper_page.locator("[data-test=waiver-reason]").fill("业主生病住院,申请减免")
+        await screenshot(keeper_page, "finance-00-room-waiver-request")
+        await assert_accessible(keeper_page, "room page (waiver request)")
+        await keeper_page.locator("[data-test=waiver-save]").click()
+        await expect(keeper_page.get_by_text("已提交减免申请")).to_be_visible()
+        await asking.close()
+        r = await http.get(
+            f"{billing}/communities/{community}/late-fee-waiver-requests",
+            params={"status": "pending"},
             auth=keeper,
-            json={"amount_fen": WAIVED_FEN, "reason": "业主生病住院,申请减免"},
         )
-        assert r.status_code == 201, r.text
-        request_id = r.json()["request_id"]
+        (asked,) = r.json()["items"]
+        assert (asked["invoice_id"], asked["amount_fen"], asked["requested_by"]) == (
+            invoice_id,
+            WAIVED_FEN,
+            "hk-wang",
+        )
+        request_id = asked["request_id"]
 
         # A cash payment today, for the reconciliation view.
         async def payments_knows_community() -> bool:

@@ -263,6 +263,7 @@ EXAMPLES = {
     "POST /discrepancies/{discrepancy_id}/resolve": lambda ids: Example(
         json={"note": "网关对账单延迟，已核实"}),
     "GET /reports/daily-close": lambda ids: Example(params={"day": BILL_DATE}),
+    "GET /reports/cashier-day": lambda ids: Example(params={"day": BILL_DATE}),
     "GET /reports/totals": lambda ids: Example(params={"community_id": ids["community_id"]}),
     "GET /audit": lambda ids: Example(params={"community_id": ids["community_id"]}),
 }  # fmt: skip
@@ -280,6 +281,7 @@ PAYMENTS = SecuredService(
         "GET /discrepancies",
         "POST /discrepancies/{discrepancy_id}/resolve",
         "GET /reports/daily-close",
+        "GET /reports/cashier-day",
         "GET /audit",
     }),
 )  # fmt: skip

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from payments.entrypoints.models import DailyClose, Totals
-from payments.entrypoints.security import FinanceReader, ReportReader
+from payments.entrypoints.models import CashierDay, DailyClose, Totals
+from payments.entrypoints.security import CounterDay, FinanceReader, ReportReader
 from payments.service_layer import reports
 from propfee.http import Pool
 from propfee.problems import problem_responses
@@ -23,6 +23,21 @@ async def get_daily_close_report(day: date, pool: Pool, principal: FinanceReader
     (gateway-level: of the company's merchant accounts) only for company-wide callers
     (``null`` otherwise)."""
     return DailyClose.model_validate(await reports.daily_close_report(pool, principal, day))
+
+
+@router.get("/reports/cashier-day", response_model=CashierDay, responses=problem_responses(403))
+async def get_cashier_day_report(
+    day: date,
+    pool: Pool,
+    principal: CounterDay,
+    cashier: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> CashierDay:
+    """日清日结 per cashier: the counter payments ``cashier`` (default: the caller) recorded on
+    ``day`` in the caller's communities, with their receipts and the sums per channel. A fee
+    clerk reads their own day only (403 for another's); finance, managers and auditors any."""
+    return CashierDay.model_validate(
+        await reports.cashier_day_report(pool, principal, day, cashier)
+    )
 
 
 @router.get("/reports/totals", response_model=Totals, responses=problem_responses(404))

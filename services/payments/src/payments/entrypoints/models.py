@@ -460,6 +460,57 @@ class DailyClose(BaseModel):
     open_discrepancies: int | None
 
 
+class CashierPayment(BaseModel):
+    model_config = _example(
+        payment_id="pay-6f1c2d1e-0b8a-4c1e-9a52-3f7d2b8e1a10",
+        receipt_no="R-c-lotus-20261104-0007",
+        community_id="c-lotus",
+        unit_id="u-3a9d",
+        channel="cash",
+        amount_fen=27580,
+        invoice_ids=["inv-2026-10-u-3a9d"],
+        paid_at="2026-11-04T09:12:00+08:00",
+    )
+
+    payment_id: str
+    receipt_no: str | None
+    community_id: str
+    unit_id: str
+    channel: str
+    amount_fen: int
+    invoice_ids: list[str]
+    paid_at: datetime
+
+
+class CashierChannel(BaseModel):
+    model_config = _example(channel="cash", payments=7, received_fen=193060)
+
+    channel: str
+    payments: int
+    received_fen: int
+
+
+class CashierDay(BaseModel):
+    """日清日结 of one cashier: the counter payments they recorded that day, and the sums per
+    channel (what the drawer and the card terminal hold)."""
+
+    model_config = _example(
+        day="2026-11-04",
+        cashier="clerk-7",
+        payments=[CashierPayment.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
+        by_channel=[CashierChannel.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
+        total_payments=1,
+        total_received_fen=27580,
+    )
+
+    day: date
+    cashier: str
+    payments: list[CashierPayment]
+    by_channel: list[CashierChannel]
+    total_payments: int
+    total_received_fen: int
+
+
 class Figure(BaseModel):
     model_config = _example(count=12, amount_fen=420000)
 

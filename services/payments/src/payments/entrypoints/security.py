@@ -56,6 +56,8 @@ STATEMENT_IMPORT = FINANCE_WRITE | {Role.service}
 REPORT_READ = REPORTS | {Role.service}
 EXPIRY = frozenset({Role.service, Role.finance, Role.company_admin})
 PAY_LINK_REVOKE = DESK | {Role.customer_service}
+#: A cashier's day (日清日结 per cashier): the counter's staff (their own) and who oversees them.
+COUNTER_DAY = DESK | FINANCE_READ
 
 Reader = Annotated[Principal, Depends(require(*READ))]
 OrderCreator = Annotated[Principal, Depends(require(*ORDERS))]
@@ -68,3 +70,4 @@ StatementImporter = Annotated[Principal, Depends(require(*STATEMENT_IMPORT))]
 ReportReader = Annotated[Principal, Depends(require(*REPORT_READ))]
 Expirer = Annotated[Principal, Depends(require(*EXPIRY))]
 PayLinkRevoker = Annotated[Principal, Depends(require(*PAY_LINK_REVOKE))]
+CounterDay = Annotated[Principal, Depends(require(*COUNTER_DAY))]

@@ -39,6 +39,9 @@ class CounterPayment:
     #: id), printed on the receipt as the cashier (收款人). Not part of the request's identity:
     #: a colleague retrying the same Idempotency-Key records the same payment.
     cashier: str | None = None
+    #: The signed-in staff member's id (the token's subject): whose day (日清日结 per cashier)
+    #: the payment counts in. Not part of the request's identity either.
+    recorded_by: str | None = None
     #: The paid_at the request named (None: "now"): what a replay repeats, so it is what the
     #: request hash covers (a replay without paid_at is the same request a second later).
     requested_paid_at: datetime | None = None
@@ -47,6 +50,7 @@ class CounterPayment:
         data = asdict(self)
         data.pop("received_at")
         data.pop("cashier")
+        data.pop("recorded_by")
         data["paid_at"] = data.pop("requested_paid_at")
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -96,10 +100,12 @@ async def record_counter_payment(conn: asyncpg.Connection, p: CounterPayment) ->
         return row["payment_id"], False
     receipt_no = await next_receipt_no(conn, p.community_id, p.paid_at)
     await conn.execute(
-        "UPDATE payments SET receipt_no = $2, received_by = $3 WHERE payment_id = $1",
+        "UPDATE payments SET receipt_no = $2, received_by = $3, recorded_by = $4 "
+        "WHERE payment_id = $1",
         payment_id,
         receipt_no,
         p.received_by,
+        p.recorded_by,
     )
     event = PaymentReceived(
         payment_id=payment_id,
@@ -213,6 +219,7 @@ async def take_counter_payment(
             received_at=paid_at,
             received_by=request.received_by,
             cashier=cashier_of(principal),
+            recorded_by=principal.subject,
             requested_paid_at=request.paid_at,
         )
         payment_id, created = await record_counter_payment(conn, payment)

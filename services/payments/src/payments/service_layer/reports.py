@@ -14,7 +14,8 @@ import asyncpg
 
 from payments.service_layer import access
 from payments.service_layer.reconciliation import daily_close
-from propfee.auth import Principal
+from propfee.auth import Principal, Role
+from propfee.problems import Forbidden
 
 #: ``$2``/``$3``: the caller's scope (``principal.sql_scope()``), communities as payments knows
 #: their company; exceptions without a community only for company-wide callers of the company
@@ -123,4 +124,47 @@ async def daily_close_report(pool: asyncpg.Pool, principal: Principal, day: date
         "statements": imports,
         "open_exceptions": open_exceptions,
         "open_discrepancies": open_discrepancies,
+    }
+
+
+#: Who may read another cashier's day (a fee clerk reads their own).
+CASHIER_OVERSEERS = frozenset(
+    {Role.finance, Role.community_manager, Role.company_admin, Role.auditor}
+)
+
+
+async def cashier_day_report(
+    pool: asyncpg.Pool, principal: Principal, day: date, cashier: str | None
+) -> dict[str, Any]:
+    """日清日结 per cashier: the counter payments ``cashier`` (default: the caller) recorded on
+    ``day`` (Shanghai time) in the caller's communities, each with its receipt, and their sums
+    per channel: what the cashier's drawer and card terminal hold at the end of the day. A
+    fee clerk reads their own day only (403 for another's)."""
+    who = cashier or principal.subject
+    if who != principal.subject and not principal.has_any(CASHIER_OVERSEERS):
+        raise Forbidden("a fee clerk reads their own day only")
+    rows = await pool.fetch(
+        "SELECT p.payment_id, p.receipt_no, p.community_id, p.unit_id, p.channel, p.amount_fen, "
+        "p.invoice_ids, p.paid_at FROM payments p WHERE p.recorded_by = $1 "
+        "AND (p.paid_at AT TIME ZONE 'Asia/Shanghai')::date = $2 AND "
+        + access.scope_sql("p.community_id", 3, 4)
+        + " ORDER BY p.paid_at, p.payment_id",
+        who,
+        day,
+        *principal.sql_scope(),
+    )
+    by_channel: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        line = by_channel.setdefault(
+            r["channel"], {"channel": r["channel"], "payments": 0, "received_fen": 0}
+        )
+        line["payments"] += 1
+        line["received_fen"] += r["amount_fen"]
+    return {
+        "day": day,
+        "cashier": who,
+        "payments": [dict(r) for r in rows],
+        "by_channel": sorted(by_channel.values(), key=lambda x: x["channel"]),
+        "total_payments": len(rows),
+        "total_received_fen": sum(r["amount_fen"] for r in rows),
     }
