@@ -84,6 +84,7 @@ async def test_finance_approves_a_waiver_and_reads_the_day(
         # The oldest invoice with a late fee is offered first (the statement's order).
         await keeper_page.locator("[data-test=waiver-amount]").fill(yuan(WAIVED_FEN))
         await keeper_page.locator("[data-test=waiver-reason]").fill("业主生病住院,申请减免")
+        await keeper_page.wait_for_timeout(600)  # the dialog's fade-in (axe reads its colours)
         await screenshot(keeper_page, "finance-00-room-waiver-request")
         await assert_accessible(keeper_page, "room page (waiver request)")
         await keeper_page.locator("[data-test=waiver-save]").click()
