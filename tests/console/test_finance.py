@@ -156,6 +156,7 @@ async def test_finance_approves_a_waiver_and_reads_the_day(
         await approve.click()
         await expect(page.locator("[data-test=note]")).to_be_visible()
         await page.locator("[data-test=note]").fill("情况属实,同意")
+        await page.wait_for_timeout(600)  # the dialog's fade-in (axe reads its colours)
         await screenshot(page, "finance-02-approve")
         await assert_accessible(page, "finance (approve dialog)")
         await page.locator("[data-test=confirm]").click()
