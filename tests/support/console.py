@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import Page
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from propfee.auth.dev import DevIssuer
 from tests.support.auth import auth_env
@@ -109,3 +109,49 @@ async def assert_accessible(page: Page, screen: str) -> None:
         for v in bad
     ]
     assert not bad, f"{screen}: accessibility violations:\n" + "\n".join(detail)
+
+
+async def dev_sign_in(
+    page: Page,
+    url: str,
+    *,
+    role: str,
+    subject: str = "",
+    communities: str = "",
+    path: str = "/sign-in",
+) -> None:
+    """The development sign-in page (the dev issuer's tokens) as ``role``, its Chinese label
+    (管家, 收费员, 财务...). ``path`` is where the browser goes first: a screen's URL leads to
+    the sign-in and back to it afterwards. Empty ``subject`` or ``communities`` keep the
+    page's defaults."""
+    await page.goto(f"{url}{path}")
+    await expect(page.locator("[data-test=sign-in]")).to_be_visible()
+    if subject:
+        await page.locator("[data-test=subject]").fill(subject)
+    await page.locator("[data-test=role]").click()
+    await page.get_by_role("option", name=role, exact=True).click()
+    if communities:
+        await page.locator("[data-test=communities]").fill(communities)
+    await page.locator("[data-test=sign-in]").click()
+    await expect(page.locator("[data-test=who]")).to_contain_text(subject or role)
+
+
+async def signed_in_page(
+    browser: Browser,
+    url: str,
+    *,
+    role: str,
+    subject: str = "",
+    communities: str = "",
+    path: str = "/sign-in",
+    viewport: dict[str, int] = DESKTOP,
+    locale: str = "zh-CN",
+) -> tuple[BrowserContext, Page, list[str]]:
+    """A new browser context signed in as ``role``; the list collects the page's uncaught
+    errors (a test asserts it stays empty)."""
+    context = await browser.new_context(viewport=viewport, locale=locale, accept_downloads=True)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await dev_sign_in(page, url, role=role, subject=subject, communities=communities, path=path)
+    return context, page, errors
