@@ -128,6 +128,7 @@ async def main(args: argparse.Namespace) -> int:
             retries: dict[str, float] = {}
             handled: dict[str, float] = {}
             by_topic: dict[str, float] = {}
+            counts: dict[str, float] = {}
             cpu = {p.name: _tree_cpu_s(p.process.pid) for p in procs if p.process is not None}
             cpu["simulator (this process)"] = time.process_time()
             for name in SERVICES:
@@ -139,6 +140,10 @@ async def main(args: argparse.Namespace) -> int:
                         labels, value = line.rsplit(" ", 1)
                         topic = labels.split('topic="', 1)[1].split('"', 1)[0]
                         by_topic[f"{name} {topic.removeprefix(prefix)}"] = float(value)
+                    elif line.startswith("propfee_handler_seconds_count{"):
+                        labels, value = line.rsplit(" ", 1)
+                        topic = labels.split('topic="', 1)[1].split('"', 1)[0]
+                        counts[f"{name} {topic.removeprefix(prefix)}"] = float(value)
         finally:
             await api.close()
         total = time.perf_counter() - t0
@@ -154,7 +159,13 @@ async def main(args: argparse.Namespace) -> int:
         print(f"settles: {sim.settle.waits}, {sim.settle.waited_s:.1f} s")
         print(f"handler retries by service: {retries}; handler seconds: {handled}")
         top = sorted(by_topic.items(), key=lambda kv: -kv[1])[:8]
-        print("handler seconds, most first: " + ", ".join(f"{k} {v:.1f}" for k, v in top))
+        print(
+            "handler seconds, most first (events, mean ms): "
+            + ", ".join(
+                f"{k} {v:.1f} ({counts.get(k, 0):.0f}, {1000 * v / max(counts.get(k, 0), 1):.1f})"
+                for k, v in top
+            )
+        )
         print(f"CPU seconds by process tree: { {k: round(v, 1) for k, v in cpu.items()} }")
         if args.report_json:
             args.report_json.write_text(json.dumps(report, ensure_ascii=False, default=str))
