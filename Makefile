@@ -48,10 +48,7 @@ logs: ## follow the services' logs
 
 test: sync lint typecheck contracts-check openapi-check client console ## lint, types, contracts, the TypeScript client, unit + integration + end-to-end tests
 	bash deploy/local/infra.sh up
-	status=0; \
-	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile -m "not exclusive" || status=$$?; \
-	$(UV) run --frozen pytest -m exclusive || status=$$?; \
-	exit $$status
+	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile
 
 unit: sync ## the fast tests only (no Kafka, no PostgreSQL)
 	$(UV) run --frozen pytest -m "not integration"

@@ -20,8 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "deploy" / "local" / "infra.sh"
 #: The shared development home whose downloaded Kafka class path and Maven repository the
-#: suite reuses (nothing is written there).
-SHARED_HOME = Path(os.environ.get("PROPFEE_SHARED_HOME", "/work/main/.local"))
+#: suite reuses (nothing is written there): the checkout's own .local unless PROPFEE_HOME (or
+#: PROPFEE_SHARED_HOME) says otherwise, as infra.sh decides it.
+SHARED_HOME = Path(
+    os.environ.get("PROPFEE_SHARED_HOME") or os.environ.get("PROPFEE_HOME") or ROOT / ".local"
+)
 
 
 @dataclass

@@ -1,22 +1,82 @@
-"""Nothing is lost when Kafka stops or a service is SIGKILLed mid-burst; nothing is doubled."""
+"""Nothing is lost when Kafka stops or a service is SIGKILLed mid-burst; nothing is doubled.
+
+The broker that is stopped is this module's own (``deploy/local/infra.sh start-kafka`` under a
+home and ports of its own, like the fault suite's), so the test runs beside the others instead
+of stopping the Kafka every other test uses."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import date
+from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+import pytest_asyncio
 
+from chaos.infra import ChaosInfra
+from propfee.auth.dev import DevIssuer
+from propfee.kafka import ensure_topics
+from tests.support.auth import auth_env
 from tests.support.billing_api import create_unit, invoice_body, setup_community
 from tests.support.fixtures import wait_until
 from tests.support.kafka import read_topic
+from tests.support.processes import ServiceProcess
 
-pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 UNITS = 10
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def own_kafka() -> Iterator[ChaosInfra]:
+    """A single broker of this module alone (its data wiped first), stopped at the end."""
+    own = ChaosInfra(
+        home=ROOT / ".local" / "failures-test",
+        cluster=False,
+        pg_port=int(os.environ.get("PROPFEE_FAILURES_TEST_PG_PORT", "55732")),  # unused
+        kafka_port=int(os.environ.get("PROPFEE_FAILURES_TEST_KAFKA_PORT", "9692")),
+    )
+    own.home.mkdir(parents=True, exist_ok=True)
+    own.sh("reset", check=False)
+    own.prepare()
+    own.sh("start-kafka", timeout=600)
+    try:
+        yield own
+    finally:
+        own.sh("stop-kafka", check=False)
+
+
+@pytest_asyncio.fixture
+async def own_services(
+    own_kafka: ChaosInfra, tmp_path: Path, dev_issuer: DevIssuer
+) -> AsyncIterator[tuple[str, Callable[[str, str], ServiceProcess]]]:
+    """This test's topic prefix on the module's broker, and service processes wired to it."""
+    prefix = f"f{secrets.token_hex(3)}."
+    await ensure_topics(own_kafka.bootstrap, prefix=prefix)
+    started: list[ServiceProcess] = []
+
+    def factory(name: str, database_url: str) -> ServiceProcess:
+        process = ServiceProcess(
+            name,
+            database_url=database_url,
+            bootstrap_servers=own_kafka.bootstrap,
+            topic_prefix=prefix,
+            log_dir=tmp_path,
+            env=auth_env(dev_issuer),
+        )
+        started.append(process)
+        return process
+
+    yield prefix, factory
+    for process in started:
+        process.stop()
 
 
 async def _setup(create_database, services, staff_auth):  # type: ignore[no-untyped-def]
@@ -76,10 +136,9 @@ async def _assert_exactly_once(dunning_db: str, invoice_ids: list[str]) -> None:
 
 
 async def test_kafka_stopped_for_10s_mid_burst_loses_nothing(  # type: ignore[no-untyped-def]
-    infra, create_database, services, kafka, test_prefix, staff_auth
+    own_kafka, own_services, create_database, staff_auth
 ) -> None:
-    if not infra.manages_kafka:
-        pytest.skip("the broker comes from KAFKA_BOOTSTRAP_SERVERS; this test stops the local one")
+    prefix, services = own_services
     billing, dunning, _billing_db, dunning_db, units = await _setup(
         create_database, services, staff_auth
     )
@@ -87,18 +146,18 @@ async def test_kafka_stopped_for_10s_mid_burst_loses_nothing(  # type: ignore[no
     async with httpx.AsyncClient(timeout=10, auth=staff_auth) as http:
         for n in range(100):
             issued.append(await _issue(http, billing.url, units, n))
-        await asyncio.to_thread(infra.stop_kafka)
+        await asyncio.to_thread(own_kafka.sh, "stop-kafka")
         try:
             # Billing keeps accepting work while the broker is away: it lands in the outbox.
             for n in range(100, 200):
                 issued.append(await _issue(http, billing.url, units, n))
             await asyncio.sleep(10)
         finally:
-            await asyncio.to_thread(infra.start_kafka)
+            await asyncio.to_thread(own_kafka.sh, "start-kafka", timeout=300)
         for n in range(200, 300):
             issued.append(await _issue(http, billing.url, units, n))
     await _assert_exactly_once(dunning_db, issued)
-    records = await read_topic(kafka, test_prefix + "billing.invoice-issued", at_least=300)
+    records = await read_topic(own_kafka.bootstrap, prefix + "billing.invoice-issued", at_least=300)
     assert {r.headers["ce_subject"].decode() for r in records} == set(issued)
     assert billing.stop_gracefully(), billing.log_tail()
     assert dunning.stop_gracefully(), dunning.log_tail()
