@@ -142,7 +142,14 @@ export default defineScreen({
   name: "cashier",
   path: "/cashier",
   order: 10,
-  needs: ["billing.listUnits", "billing.getStatement", "payments.recordCounterPayment"],
+  needs: [
+    "billing.listUnits",
+    "billing.getStatement",
+    "billing.getReceipt",
+    "payments.recordCounterPayment",
+    "payments.scanPaymentCode",
+    "payments.getUnitQrLink",
+  ],
   component: () => import("./CashierView.vue"),
   messages: { "zh-CN": zhCN, en },
 });
