@@ -343,6 +343,10 @@ async def _the_cashier_day(  # type: ignore[no-untyped-def]
         prefix = "data:image/svg+xml;charset=utf-8,"
         assert src.startswith(prefix)
         assert urllib.parse.unquote(src[len(prefix) :]) == qr_svg(url)
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0  # the long link wraps on the tablet
         await screenshot(page, "04a-cashier-qr")
         await assert_accessible(page, "cashier (static QR)")
         # Printed alone: the page's print style hides everything but the sheet.
