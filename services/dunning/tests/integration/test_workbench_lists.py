@@ -1,16 +1,22 @@
-"""The workbench's lists over the real database (issue 23): promises falling due
+"""The workbench's lists and exports over the real database (issue 23): promises falling due
 (``GET /promises?due_by=&status=open``), keyset-paged, scoped to the caller's company and
 communities (another company's token sees none; a community or case outside the caller's
-scope is 404), the legal role's only on the legal track."""
+scope is 404), the legal role's only on the legal track; the export job
+(``POST /jobs/case-exports``, migration 0019) ends with exactly the selected cases' XLSX,
+served to whoever may read the job only."""
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
 import asyncpg
 import httpx
 import pytest
+from openpyxl import load_workbook
 
+from dunning.adapters.xlsx import XLSX_TYPE
+from dunning.service_layer import exports, jobs
 from propfee.auth import Role
 from propfee.auth.dev import DevIssuer
 from services.dunning.tests.integration.support import feed, invoice
@@ -102,3 +108,90 @@ async def test_promises_are_scoped(
     # A cursor of another list is refused.
     r = await api.get("/promises", params={"cursor": "bm9wZQ"})
     assert r.status_code == 422, r.text
+
+
+async def finish(pool: asyncpg.Pool) -> None:
+    """A dunning replica's job worker, until nothing is pending."""
+    async with pool.acquire() as conn:
+        while await jobs.work_chunk(conn, chunk=2):
+            pass
+
+
+async def test_an_export_job_ends_with_the_selected_cases_workbook(
+    pool: asyncpg.Pool, api: httpx.AsyncClient, dev_issuer: DevIssuer
+) -> None:
+    cases = await open_cases(pool, 6)
+    selected = [cases[4], cases[1], cases[2]]
+    r = await api.post("/jobs/case-exports", json={"case_ids": selected + selected[:1]})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert (job["kind"], job["total"], job["finished"], job["file_name"]) == (
+        "export_cases", 3, False, None,
+    )  # fmt: skip
+    r = await api.get(f"/jobs/{job['job_id']}/file")
+    assert r.status_code == 409, r.text  # not made yet
+    await finish(pool)
+    r = await api.get(f"/jobs/{job['job_id']}")
+    progress = r.json()
+    assert progress["finished"] and progress["done"] == 3 and progress["changed"] == 0
+    assert progress["file_name"].endswith(".xlsx")
+
+    r = await api.get(f"/jobs/{job['job_id']}/file")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith(XLSX_TYPE)
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert list(rows[0]) == list(exports.EXPORT_COLUMNS)
+    assert [row[0] for row in rows[1:]] == selected, "exactly the selection, in its order"
+    owed = {
+        c["case_id"]: c["outstanding_fen"]
+        for c in (await api.get("/cases", params={"limit": 100})).json()["items"]
+    }
+    column = exports.EXPORT_COLUMNS.index("outstanding_fen")
+    assert [row[column] for row in rows[1:]] == [owed[c] for c in selected]
+
+    # Another company's token, or one of other communities, neither reads nor downloads it.
+    manager = [Role.community_manager]
+    other = BearerAuth(staff_token(dev_issuer, manager, company_id="co-other"))
+    only_c1 = BearerAuth(staff_token(dev_issuer, manager, communities=["c-1"]))
+    for auth in (other, only_c1):
+        assert (await api.get(f"/jobs/{job['job_id']}", auth=auth)).status_code == 404
+        r = await api.get(f"/jobs/{job['job_id']}/file", auth=auth)
+        assert r.status_code == 404, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+    # An assignment job has no file.
+    r = await api.post("/jobs/case-assignments", json={"case_ids": cases[:1], "staff_id": "x"})
+    await finish(pool)
+    assert (await api.get(f"/jobs/{r.json()['job_id']}/file")).status_code == 409
+
+
+async def test_an_export_job_refuses_what_the_caller_may_not_see(
+    pool: asyncpg.Pool, api: httpx.AsyncClient, dev_issuer: DevIssuer
+) -> None:
+    cases = await open_cases(pool, 4)  # u0, u2 in c-1; u1, u3 in c-9
+    reader = [Role.fee_clerk]
+    other = BearerAuth(staff_token(dev_issuer, reader, company_id="co-other"))
+    only_c1 = BearerAuth(staff_token(dev_issuer, reader, communities=["c-1"]))
+    # A case of another community (or company): 404, nothing queued.
+    for auth in (other, only_c1):
+        r = await api.post("/jobs/case-exports", json={"case_ids": cases[:2]}, auth=auth)
+        assert r.status_code == 404, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert await pool.fetchval("SELECT count(*) FROM bulk_jobs") == 0
+    # A filter reaches the caller's cases only.
+    r = await api.post("/jobs/case-exports", json={"filter": {}}, auth=only_c1)
+    assert r.status_code == 202 and r.json()["total"] == 2, r.text
+    job_id = r.json()["job_id"]
+    # A case that leaves the requester's scope meanwhile fails alone and is left out.
+    moved = await pool.fetchval(
+        "SELECT case_id FROM arrears_cases WHERE community_id = 'c-1' ORDER BY unit_id LIMIT 1"
+    )
+    await pool.execute("UPDATE arrears_cases SET community_id = 'c-9' WHERE case_id = $1", moved)
+    await finish(pool)
+    progress = (await api.get(f"/jobs/{job_id}", auth=only_c1)).json()
+    assert (progress["done"], progress["failed"], progress["finished"]) == (1, 1, True)
+    r = await api.get(f"/jobs/{job_id}/file", auth=only_c1)
+    assert r.status_code == 200, r.text
+    rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert len(rows) == 2 and rows[1][0] != moved
+    assert (await api.post("/jobs/case-exports", json={})).status_code == 422

@@ -168,6 +168,14 @@ async def case_totals(
     return {**dict(row), "as_of": day}
 
 
+async def cases_by_ids(conn: Any, case_ids: list[str], *, as_of: date) -> list[Any]:
+    """The cases named (each already resolved through the caller's scope), as the list reads
+    them, in the order named."""
+    rows = await conn.fetch(f"{_case_select(1)} WHERE c.case_id = ANY($2::text[])", as_of, case_ids)
+    order = {case_id: n for n, case_id in enumerate(case_ids)}
+    return sorted(rows, key=lambda r: order[r["case_id"]])
+
+
 async def get_case(pool: Any, principal: Principal, case_id: str) -> Any:
     await scope.case(pool, principal, case_id)
     row = await pool.fetchrow(f"{_case_select(1)} WHERE c.case_id = $2", today(), case_id)
