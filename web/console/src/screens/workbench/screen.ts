@@ -50,6 +50,11 @@ const zhCN = {
   overdue: "已逾期",
   export: "批量导出 Excel",
   download: "下载 {name}",
+  printLetters: "批量打印信函",
+  letters: "打印批次",
+  lettersBatched: "已汇集所选案件待打印的信函 {n} 封",
+  noLetters: "所选案件没有待打印的信函。",
+  lettersDownload: "下载打印 PDF",
 };
 
 const en: typeof zhCN = {
@@ -101,6 +106,11 @@ const en: typeof zhCN = {
   overdue: "Overdue",
   export: "Export selected (XLSX)",
   download: "Download {name}",
+  printLetters: "Print letters of selected",
+  letters: "Print batch",
+  lettersBatched: "{n} letters of the selected cases gathered for print",
+  noLetters: "The selected cases have no letter awaiting print.",
+  lettersDownload: "Download the print PDF",
 };
 
 export default defineScreen({
