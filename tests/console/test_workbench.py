@@ -8,7 +8,9 @@ due next week, not another's). A community manager sees every call due today, se
 across two pages (the selection lives in the URL), assigns them to a housekeeper as a
 background job, watches its progress reach done, and dunning's API shows exactly the selected
 cases assigned; then exports the same selection as a background job and downloads the XLSX,
-which holds exactly the selected cases. axe-core and screenshots on each state, desktop and
+which holds exactly the selected cases; then prints the selection's letters (two of the
+selected cases and one other case reached the friendly-letter stage): notifier's print batch
+of the selection, whose PDF holds the two selected cases' letters and not the other's. axe-core and screenshots on each state, desktop and
 tablet, and once in English.
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,10 +27,11 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 from playwright.async_api import Browser, Page, expect
+from pypdf import PdfReader
 
 from propfee.auth import Role
 from tests.support.auth import BearerAuth, staff_token
-from tests.support.billing_api import create_unit, invoice_body, setup_community
+from tests.support.billing_api import invoice_body, setup_community
 from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot
 from tests.support.fixtures import wait_until
 
@@ -60,15 +63,15 @@ async def test_workbench_due_today_and_bulk_assignment(
     console,
     browser: Browser,  # type: ignore[no-untyped-def]
 ) -> None:
-    dbs = {name: await create_database(name) for name in ("billing", "dunning")}
-    extra = {"dunning": {"sweep_interval_s": "0"}}
+    dbs = {name: await create_database(name) for name in ("billing", "dunning", "notifier")}
+    extra = {"dunning": {"sweep_interval_s": "0"}, "notifier": {"dispatcher_enabled": "false"}}
     procs = {name: services(name, dbs[name], **extra.get(name, {})) for name in dbs}
+    billing, dunning, notifier = (procs[n].url for n in ("billing", "dunning", "notifier"))
+    app = console({"billing": billing, "dunning": dunning, "notifier": notifier})
     for proc in procs.values():
         proc.start(wait=False)
     for proc in procs.values():
         proc.wait_ready(timeout=180)
-    billing, dunning = procs["billing"].url, procs["dunning"].url
-    app = console({"billing": billing, "dunning": dunning})
     community = f"c-{uuid.uuid4().hex[:6]}"
     cron = BearerAuth(staff_token(dev_issuer, [Role.service], company_id="*", subject="cron"))
 
@@ -76,7 +79,17 @@ async def test_workbench_due_today_and_bulk_assignment(
         await setup_community(http, billing, community)
         units = {}
         for room in ROOMS:
-            unit_id, _ = await create_unit(http, billing, community, room)
+            r = await http.post(
+                f"{billing}/units",
+                json={
+                    "community_id": community, "building": "3栋", "entrance": "2单元",
+                    "room": room, "floor_area_m2": "98.50",
+                    "owner": {"name": "张三", "phone": "13812345678",
+                              "postal_address": f"杭州市西湖区幸福路{room}号"},
+                },
+            )  # fmt: skip
+            assert r.status_code == 201, r.text
+            unit_id = r.json()["unit_id"]
             r = await http.post(f"{billing}/invoices", json=invoice_body(unit_id))
             assert r.status_code == 201, r.text
             units[unit_id] = room
@@ -219,12 +232,61 @@ async def test_workbench_due_today_and_bulk_assignment(
         r = await http.get(f"{dunning}/jobs/{export_id}/file", auth=other)
         assert r.status_code == 404, r.text
 
+        # Letters: two selected cases and another reach the friendly letter; notifier renders
+        # them (the post's print queue). The selection's letters are printed, the other not.
+        ops = BearerAuth(staff_token(dev_issuer, [Role.company_admin, Role.service]))
+        lettered = [chosen[0], chosen[1], cases[6]["case_id"]]
+        assert cases[6]["case_id"] not in chosen
+        for case_id in lettered:
+            r = await http.post(
+                f"{dunning}/cases/{case_id}/advance", json={"stage": "friendly_letter"}, auth=ops
+            )
+            assert r.status_code == 200, r.text
+
+        async def letters_printing() -> bool:
+            await http.post(
+                f"{notifier}/dispatch", params={"as_of": datetime.now(UTC).isoformat()}, auth=cron
+            )
+            r = await http.get(
+                f"{notifier}/notifications", params={"status": "printing", "limit": 200}
+            )
+            subjects = (
+                {n["subject_id"] for n in r.json()["items"]} if r.status_code == 200 else set()
+            )
+            return set(lettered) <= subjects
+
+        await wait_until(letters_printing, timeout=90)
+        await page.locator("[data-test=print-letters]").click()
+        await expect(page.locator("[data-test=letters-status]")).to_contain_text("2 封")
+        letters_button = page.locator("[data-test=letters-download]")
+        await expect(letters_button).to_be_visible()
+        await page.wait_for_timeout(600)
+        await screenshot(page, "workbench-03c-letters")
+        await assert_accessible(page, "workbench (letters)")
+        async with page.expect_download() as download_info:
+            await letters_button.click()
+        download = await download_info.value
+        assert download.suggested_filename.endswith(".pdf")
+        reader = PdfReader(io.BytesIO((await download.path()).read_bytes()))
+        text = "".join("".join((p.extract_text() or "").split()) for p in reader.pages)
+        room_of = {c["case_id"]: str(c["room_label"]) for c in cases}
+        for case_id in lettered[:2]:
+            assert room_of[case_id] in text, (room_of[case_id], text[:500])
+        assert room_of[lettered[2]] not in text
+        due_tasks = (
+            await http.get(
+                f"{dunning}/tasks",
+                params={"status": "open", "due_by": str(today), "limit": 100},
+            )
+        ).json()["items"]
+        tasks_due = len([t for t in due_tasks if t["community_id"] == community])
+
         # A tablet, from the URL alone.
         await page.set_viewport_size(TABLET)
         await page.goto(page.url)
         await expect(status).to_have_attribute("data-finished", "yes")
         await expect(case_rows).to_have_count(3)
-        await expect(rows).to_have_count(len(ROOMS))
+        await expect(rows).to_have_count(tasks_due)
         await expect(page.locator(".el-loading-mask:visible")).to_have_count(0)
         overflow = await page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
