@@ -180,6 +180,10 @@ EXAMPLES = {
     "POST /jobs/case-assignments": lambda ids: Example(
         json={"case_ids": [ids["case_id"]], "staff_id": "hk-7"}),
     "GET /jobs/{job_id}": lambda ids: Example(),
+    "POST /jobs/case-exports": lambda ids: Example(json={"case_ids": [ids["case_id"]]}),
+    # The seeded job is an assignment: no file (409) for whoever may read it, 404 otherwise.
+    "GET /jobs/{job_id}/file": lambda ids: Example(),
+    "GET /promises": lambda ids: Example(params={"community_id": ids["community_id"]}),
     "POST /tasks/{task_id}/done": lambda ids: Example(),
     "GET /staff/{staff_id}/queue": lambda ids: Example(),
     "GET /cases/{case_id}/evidence": lambda ids: Example(),

@@ -23,7 +23,7 @@ from dunning.entrypoints.models import (
     SweepResult,
     Tier,
 )
-from dunning.service_layer import reads
+from dunning.service_layer import exports, reads
 from dunning.service_layer import sweep as sweeps
 from propfee.aging import AgingBucket
 from propfee.business_time import as_of_now, utc_now
@@ -104,14 +104,6 @@ async def get_case_totals(pool: Pool, principal: security.Reader, filters: Filte
     return CaseTotals.model_validate(await reads.case_totals(pool, principal, filters))
 
 
-#: The export's columns, in order.
-EXPORT_COLUMNS = (
-    "case_id", "room_label", "unit_id", "building_id", "community_id", "status", "tier",
-    "stage", "assigned_to", "aging_bucket", "days_overdue", "oldest_unpaid_due_date",
-    "outstanding_fen", "fee_items", "opened_at",
-)  # fmt: skip
-
-
 @router.get(
     "/cases.xlsx",
     tags=["cases"],
@@ -134,15 +126,14 @@ async def download_cases_xlsx(
                 as_of=as_of,
             )  # fmt: skip
             for row in batch:
-                shown = security.shown(principal, row)
-                yield [shown.get(c) for c in EXPORT_COLUMNS]
+                yield exports.export_row(principal, row)
             if len(batch) < EXPORT_BATCH:
                 return
             after = [key.of(batch[-1]), batch[-1]["case_id"]]
             after[0] = key.parse(after[0]) if isinstance(after[0], str) else after[0]
 
-    file = await xlsx.write(rows(), EXPORT_COLUMNS, "arrears")
-    name = f"arrears-{as_of.isoformat()}.xlsx"
+    file = await xlsx.write(rows(), exports.EXPORT_COLUMNS, exports.SHEET)
+    name = exports.file_name(as_of)
     return StreamingResponse(
         xlsx.stream(file),
         media_type=XLSX_TYPE,

@@ -5,9 +5,9 @@ the reason. Every manual change of a case is audited in its transaction by the s
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from dunning.entrypoints import security
@@ -18,6 +18,7 @@ from dunning.entrypoints.models import (
     OutcomeRecorded,
     Pause,
     PauseResolved,
+    Promise,
     PromiseRecorded,
 )
 from dunning.service_layer import casework, reads
@@ -103,6 +104,39 @@ async def record_promise(
     request = body.model_dump(mode="json")
     promise_id = await casework.record_promise(pool, principal, case_id, request)
     return PromiseRecorded(promise_id=promise_id)
+
+
+@router.get("/promises", tags=["contacts"], responses=problem_responses(404))
+async def list_promises(
+    pool: Pool,
+    principal: security.Reader,
+    page: PageQuery,
+    request: Request,
+    response: Response,
+    due_by: Annotated[
+        date | None, Query(description="Promised on or before this day (due or overdue)")
+    ] = None,
+    status: Literal["open", "kept", "broken"] | None = None,
+    community_id: Annotated[str | None, Query(max_length=200)] = None,
+    case_id: Annotated[str | None, Query(max_length=200)] = None,
+    assigned_to: Annotated[
+        str | None, Query(max_length=200, description="The case's assignee")
+    ] = None,
+) -> Page[Promise]:
+    """Promises to pay of the caller's communities' cases (filtered in SQL; for the legal
+    role, of cases on the legal track only), the soonest promised first. The workbench's
+    "promises falling due": ``due_by`` today and ``status=open``. 404 for a community or
+    case outside the caller's scope."""
+    rows = await reads.list_promises(
+        pool, principal, due_by=due_by, status=status, community_id=community_id,
+        case_id=case_id, assigned_to=assigned_to,
+        after=page.after_as(date.fromisoformat, str), limit=page.fetch,
+    )  # fmt: skip
+    items = [Promise.model_validate(security.shown(principal, r)) for r in rows]
+    return page.build(
+        items, key=lambda p: [p.promised_date.isoformat(), p.promise_id], request=request,
+        response=response,
+    )  # fmt: skip
 
 
 @router.post("/cases/{case_id}/notes", tags=["contacts"], status_code=201, responses=REFUSED)

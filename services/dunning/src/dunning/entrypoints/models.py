@@ -204,6 +204,34 @@ class PromiseRecorded(BaseModel):
     promise_id: str
 
 
+class Promise(BaseModel):
+    """A promise to pay by a date, with its case's room and assignee (the workbench's
+    "promises falling due")."""
+
+    model_config = _examples(
+        {
+            "promise_id": "prm-1", "case_id": "case-7f3a", "community_id": "comm-1",
+            "unit_id": "unit-0101", "room_label": "1-101", "amount_fen": 120000,
+            "promised_date": "2026-03-10", "signed": False, "staff_id": "hk-1",
+            "status": "open", "made_at": _AT, "closed_at": None, "assigned_to": "hk-1",
+        }
+    )  # fmt: skip
+
+    promise_id: str
+    case_id: str
+    community_id: str
+    unit_id: str
+    room_label: str | None = None
+    amount_fen: int = Field(description="What was promised, in fen")
+    promised_date: date
+    signed: bool
+    staff_id: str = Field(description="Who recorded it")
+    status: Literal["open", "kept", "broken"]
+    made_at: datetime
+    closed_at: datetime | None = None
+    assigned_to: str | None = Field(default=None, description="The case's assignee")
+
+
 class NoteAdded(BaseModel):
     model_config = _examples({"note_id": 7})
     note_id: int

@@ -31,15 +31,13 @@ company-bound token at all (fail closed), only to deployment-wide service tokens
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends
 
 from dunning.service_layer.kpis import STAFF_REPORT
-from dunning.service_layer.scope import READ, legal_only
-from propfee.auth import CONTACT_ROLES, REPORTS, Principal, Role, mask_personal, require
-from propfee.masking import mask_data
+from dunning.service_layer.scope import READ, legal_only, shown
+from propfee.auth import CONTACT_ROLES, REPORTS, Principal, Role, require
 
 MANAGERS = frozenset({Role.community_manager, Role.company_admin})
 CASE_WORK = frozenset(
@@ -66,12 +64,4 @@ StaffReportReader = Annotated[Principal, Depends(require(*STAFF_REPORT))]
 LimitationReader = Annotated[Principal, Depends(require(*LIMITATION))]
 QueueReader = Annotated[Principal, Depends(require(*QUEUE))]
 
-__all__ = ["READ", "STAFF_REPORT", "legal_only"]
-
-
-def shown(principal: Principal, record: Mapping[str, Any]) -> dict[str, Any]:
-    """``record`` for the caller: contact fields (names, phones, ...) masked by
-    ``mask_personal`` for roles outside ``CONTACT_ROLES``, and phone or ID numbers written
-    into free text (notes, resolutions, delivery details) masked too. Room labels stay."""
-    row = mask_personal(principal, record)
-    return row if principal.sees_contacts else mask_data(row)
+__all__ = ["READ", "STAFF_REPORT", "legal_only", "shown"]

@@ -1,5 +1,7 @@
 """Bulk actions as background jobs (the console's workbench, issue 23): assign many cases to
-one person. The pattern of ``sweep.py`` (and ``payments/service_layer/expiry.py``):
+one person (``assign_cases``), export them as the arrears workbook (``export_cases``, a job
+that ends with a file: migration 0019). The pattern of ``sweep.py`` (and
+``payments/service_layer/expiry.py``):
 
 - ``create_assignment_job``: the selection is resolved through the caller's scope at once (404
   for any case the caller may not see: nothing is queued), written as one item per case, and
@@ -11,6 +13,10 @@ one person. The pattern of ``sweep.py`` (and ``payments/service_layer/expiry.py`
   holds nothing and the chunk is claimed again; an item done again changes nothing;
 - ``job_progress``: ``GET /jobs/{job_id}``: done / failed / total and the errors, for a job of
   the caller's company whose communities are all the caller's (404 for another's).
+
+A job of a kind that ends with a file (``FILES``) is finished by the chunk that does its last
+item: in that transaction, the file is made of the items done (in the order selected) and
+kept with the job; ``GET /jobs/{job_id}/file`` serves it to whoever may read the job.
 
 Each item is done with the rights of the person who asked (their claims are kept with the
 job), not the worker's: a job cannot reach what its requester could not.
@@ -27,12 +33,13 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from dunning.adapters import xlsx
 from dunning.errors import NotFound
-from dunning.service_layer import casework, people
+from dunning.service_layer import casework, exports, people, scope
 from dunning.service_layer.scope import legal_only, legal_sql, scope_sql
 from propfee.auth import Principal, Role
 from propfee.logging import get_logger
-from propfee.problems import FieldProblem, InvalidInput, ProblemError
+from propfee.problems import Conflict, FieldProblem, InvalidInput, ProblemError
 
 log = get_logger(__name__)
 
@@ -43,6 +50,9 @@ CHUNK = 50
 MAX_ITEMS = 5000
 #: At most this many errors are listed in a job's progress (the counts are exact).
 ERRORS_SHOWN = 50
+#: The kinds of job, and those that end with a file (made when the last item is done).
+KINDS = ("assign_cases", "export_cases")
+FILES = frozenset({"export_cases"})
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class JobProgress:
     created_at: str
     finished_at: str | None
     errors: list[dict[str, str]] = field(default_factory=list)
+    file_name: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +98,23 @@ async def create_assignment_job(
 ) -> JobProgress:
     """Queue the assignment of ``case_ids`` (duplicates once) to ``staff_id``; 404 naming the
     first case outside the caller's scope (nothing queued then)."""
+    params = {"staff_id": staff_id, "role": role}
+    return await create_job(pool, principal, "assign_cases", case_ids, params)
+
+
+async def create_export_job(pool: Any, principal: Principal, case_ids: list[str]) -> JobProgress:
+    """Queue the export of ``case_ids`` (duplicates once) as the arrears workbook; 404
+    naming the first case outside the caller's scope (nothing queued then)."""
+    return await create_job(pool, principal, "export_cases", case_ids, {})
+
+
+async def create_job(
+    pool: Any, principal: Principal, kind: str, case_ids: list[str], params: dict[str, Any]
+) -> JobProgress:
+    """Queue a job of ``kind`` over ``case_ids`` (duplicates once), each resolved through the
+    caller's scope first: 404 naming the first case outside it (nothing queued then)."""
+    if kind not in KINDS:  # pragma: no cover - the routes name the kind
+        raise ValueError(f"unknown job kind {kind}")
     selection = list(dict.fromkeys(case_ids))
     company, communities = principal.sql_scope()
     job_id = f"job-{uuid.uuid4().hex}"
@@ -106,14 +134,15 @@ async def create_assignment_job(
             raise NotFound(f"case {missing[0]} not found")
         await conn.execute(
             "INSERT INTO bulk_jobs (job_id, kind, company_id, community_ids, requested_by, "
-            "principal, params, items_total) VALUES ($1, 'assign_cases', $2, $3, $4, $5, $6, $7)",
+            "principal, params, items_total) VALUES ($1, $8, $2, $3, $4, $5, $6, $7)",
             job_id,
             principal.company_id,
             sorted(set(found.values())),
             principal.subject,
             json.dumps(_claims(principal)),
-            json.dumps({"staff_id": staff_id, "role": role}),
+            json.dumps(params),
             len(selection),
+            kind,
         )
         await conn.executemany(
             "INSERT INTO bulk_job_items (job_id, item_no, subject_id) VALUES ($1, $2, $3)",
@@ -163,6 +192,9 @@ async def _do_item(
         return await casework.assign_case_on(
             conn, who, subject, staff_id=params["staff_id"], role=params["role"], owner=False
         )
+    if kind == "export_cases":  # still the requester's to see: exported when the job ends
+        await scope.case(conn, who, subject)
+        return False
     raise ValueError(f"unknown job kind {kind}")  # pragma: no cover
 
 
@@ -198,15 +230,34 @@ async def work_chunk(conn: Any, *, worker: str = WORKER, chunk: int = CHUNK) -> 
         for job_id in sorted({r["job_id"] for r in rows}):
             # The job's row lock orders the chunks' last steps: the last sees the others.
             await conn.execute("SELECT 1 FROM bulk_jobs WHERE job_id = $1 FOR UPDATE", job_id)
-            await conn.execute(
+            finished = await conn.fetchrow(
                 "UPDATE bulk_jobs SET finished_at = clock_timestamp() WHERE job_id = $1 "
                 "AND finished_at IS NULL AND NOT EXISTS (SELECT 1 FROM bulk_job_items "
-                "WHERE job_id = $1 AND state = 'pending')",
+                "WHERE job_id = $1 AND state = 'pending') RETURNING kind, principal",
                 job_id,
             )
+            if finished is not None and finished["kind"] in FILES:
+                await _make_file(conn, job_id, _principal(_json(finished["principal"])))
     if rows:
         log.info("bulk job chunk done", items=len(rows), worker=worker)
     return len(rows)
+
+
+async def _make_file(conn: Any, job_id: str, who: Principal) -> None:
+    """The file a finished job ends with: its items done, in the order selected."""
+    done = await conn.fetch(
+        "SELECT subject_id FROM bulk_job_items WHERE job_id = $1 AND state = 'done' "
+        "ORDER BY item_no",
+        job_id,
+    )
+    name, content = await exports.selected_cases_xlsx(conn, who, [r["subject_id"] for r in done])
+    await conn.execute(
+        "UPDATE bulk_jobs SET file_name = $2, file_type = $3, file_content = $4 WHERE job_id = $1",
+        job_id,
+        name,
+        xlsx.XLSX_TYPE,
+        content,
+    )
 
 
 def _json(value: Any) -> Any:
@@ -218,6 +269,7 @@ async def job_progress(pool: Any, principal: Principal, job_id: str) -> JobProgr
     company, communities = principal.sql_scope()
     row = await pool.fetchrow(
         "SELECT b.job_id, b.kind, b.items_total AS total, b.created_at, b.finished_at, "
+        "b.file_name, "
         "count(*) FILTER (WHERE i.state = 'done') AS done, "
         "count(*) FILTER (WHERE i.state = 'failed') AS failed, "
         "count(*) FILTER (WHERE i.changed) AS changed "
@@ -247,4 +299,18 @@ async def job_progress(pool: Any, principal: Principal, job_id: str) -> JobProgr
         created_at=row["created_at"].isoformat(),
         finished_at=row["finished_at"].isoformat() if row["finished_at"] else None,
         errors=[{"case_id": e["subject_id"], "error": e["error"]} for e in errors],
+        file_name=row["file_name"],
     )
+
+
+async def job_file(pool: Any, principal: Principal, job_id: str) -> tuple[str, str, bytes]:
+    """The file a finished job ended with (name, media type, content), for whoever may read
+    the job (404 otherwise); 409 while it is not made yet, or for a job without a file."""
+    progress = await job_progress(pool, principal, job_id)
+    row = await pool.fetchrow(
+        "SELECT file_name, file_type, file_content FROM bulk_jobs WHERE job_id = $1", job_id
+    )
+    if row is None or row["file_content"] is None:
+        reason = "it is not finished" if not progress.finished else "it has no file"
+        raise Conflict(f"job {job_id} has no file to download: {reason}")
+    return row["file_name"], row["file_type"], bytes(row["file_content"])

@@ -168,6 +168,14 @@ async def case_totals(
     return {**dict(row), "as_of": day}
 
 
+async def cases_by_ids(conn: Any, case_ids: list[str], *, as_of: date) -> list[Any]:
+    """The cases named (each already resolved through the caller's scope), as the list reads
+    them, in the order named."""
+    rows = await conn.fetch(f"{_case_select(1)} WHERE c.case_id = ANY($2::text[])", as_of, case_ids)
+    order = {case_id: n for n, case_id in enumerate(case_ids)}
+    return sorted(rows, key=lambda r: order[r["case_id"]])
+
+
 async def get_case(pool: Any, principal: Principal, case_id: str) -> Any:
     await scope.case(pool, principal, case_id)
     row = await pool.fetchrow(f"{_case_select(1)} WHERE c.case_id = $2", today(), case_id)
@@ -248,6 +256,48 @@ async def list_tasks(
         task_id,
         limit,
         due_by,
+    )
+    return list(rows)
+
+
+async def list_promises(
+    pool: Any, principal: Principal, *, due_by: date | None, status: str | None,
+    community_id: str | None, case_id: str | None, assigned_to: str | None,
+    after: list[Any] | None, limit: int,
+) -> list[Any]:  # fmt: skip
+    """Promises to pay of the caller's cases (the legal role: of legal-track cases), the
+    soonest promised first (key: promised_date, promise_id). ``due_by``: promised on or
+    before that day (the workbench's "promises falling due": with ``status=open``, due today
+    or overdue and not yet kept or broken). 404 for a community or case outside the
+    caller's scope."""
+    if community_id is not None:
+        await scope.community(pool, principal, community_id)
+    if case_id is not None:
+        await scope.case(pool, principal, case_id)
+    company, communities = principal.sql_scope()
+    promised, promise_id = _key(after, 2)
+    rows = await pool.fetch(
+        "SELECT p.promise_id, p.case_id, c.community_id, c.unit_id, c.room_label, "
+        "p.amount_fen, p.promised_date, p.signed, p.staff_id, p.status, p.made_at, "
+        "p.closed_at, c.assigned_to "
+        "FROM promises p JOIN arrears_cases c USING (case_id) "
+        "WHERE ($1::date IS NULL OR p.promised_date <= $1) "
+        "AND ($2::text IS NULL OR p.status = $2) AND ($3::text IS NULL OR c.community_id = $3) "
+        "AND ($4::text IS NULL OR p.case_id = $4) AND ($5::text IS NULL OR c.assigned_to = $5) "
+        f"AND {scope_sql('c.community_id', 6, 7)} AND {legal_sql('c', 8)} "
+        "AND ($9::date IS NULL OR (p.promised_date, p.promise_id) > ($9, $10::text)) "
+        "ORDER BY p.promised_date, p.promise_id LIMIT $11",
+        due_by,
+        status,
+        community_id,
+        case_id,
+        assigned_to,
+        company,
+        communities,
+        legal_only(principal),
+        promised,
+        promise_id,
+        limit,
     )
     return list(rows)
 

@@ -13,10 +13,20 @@ no company-bound token, only to deployment-wide service tokens (fail closed)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from dunning.adapters.scope import scope_sql
-from propfee.auth import STAFF_READ, Principal, Role, ensure_visible_known, not_found, visible_row
+from propfee.auth import (
+    STAFF_READ,
+    Principal,
+    Role,
+    ensure_visible_known,
+    mask_personal,
+    not_found,
+    visible_row,
+)
+from propfee.masking import mask_data
 
 #: Roles that read cases (the staff, and the service role for automation).
 READ = STAFF_READ | {Role.service}
@@ -25,6 +35,14 @@ __all__ = ["scope_sql"]
 
 #: A community whose company dunning has not learnt yet: only deployment-wide tokens reach it.
 visible = ensure_visible_known
+
+
+def shown(principal: Principal, record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` for the caller: contact fields (names, phones, ...) masked by
+    ``mask_personal`` for roles outside ``CONTACT_ROLES``, and phone or ID numbers written
+    into free text (notes, resolutions, delivery details) masked too. Room labels stay."""
+    row = mask_personal(principal, record)
+    return row if principal.sees_contacts else mask_data(row)
 
 
 def legal_only(principal: Principal) -> bool:

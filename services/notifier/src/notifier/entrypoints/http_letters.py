@@ -22,19 +22,36 @@ PDF: dict[int | str, dict[str, Any]] = {
 }
 
 
+class LetterBatchIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"case_ids": ["case-1", "case-2"]}]}}
+
+    case_ids: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=5000,
+        description="Only the letters of these dunning cases (the console's workbench "
+        "selection); a case outside the caller's communities has none",
+    )
+
+
 @router.post("/letters/batches", status_code=201)
 async def create_letter_batch(
-    pool: Pool, principal: LetterRecorder, as_of: datetime | None = None
+    pool: Pool,
+    principal: LetterRecorder,
+    as_of: datetime | None = None,
+    body: LetterBatchIn | None = None,
 ) -> LetterBatch:
     """Gather rendered letters and door notices of the caller's communities into one
     print-ready PDF: those rendered by now (staff; a chosen ``as_of`` is the service role's
-    alone, 403 otherwise). Audited (per community of the batch)."""
+    alone, 403 otherwise), of the cases ``case_ids`` only when given (the workbench's bulk
+    "print letters"). Audited (per community of the batch)."""
     if as_of is not None and as_of.tzinfo is None:
         raise InvalidInput(
             "as_of needs a time zone offset (RFC 3339)",
             errors=[FieldProblem(field="query.as_of", reason="no time zone offset")],
         )
-    return LetterBatch(**await staff.create_batch(pool, principal, as_of))
+    case_ids = body.case_ids if body is not None else None
+    return LetterBatch(**await staff.create_batch(pool, principal, as_of, case_ids))
 
 
 @router.get("/letters/batches/{batch_id}.pdf", response_class=Response, responses=PDF)

@@ -21,19 +21,22 @@ async def create_batch(
     *,
     scope: tuple[str | None, list[str] | None] = (None, None),
     company_id: str | None = None,
+    case_ids: list[str] | None = None,
 ) -> dict[str, object]:
     """Gather the letters rendered so far into one PDF for the print room: those of the
-    communities in ``scope`` (``Principal.sql_scope()``, see ``queries.scope_sql``). The batch
+    communities in ``scope`` (``Principal.sql_scope()``, see ``queries.scope_sql``) and, given
+    ``case_ids``, of those dunning cases only (a reminder's subject is its case). The batch
     keeps ``company_id`` (who printed it) and the communities of its letters."""
     rows = await conn.fetch(
         "SELECT n.notification_id, n.community_id, n.channel, n.params -> 'letter' AS letter "
         "FROM notifications n LEFT JOIN communities c USING (community_id) "
         "WHERE n.status = 'printing' AND n.batch_id IS NULL AND n.sent_at <= $1 "
-        f"AND {queries.scope_sql(3)} "
+        f"AND {queries.scope_sql(3)} AND ($5::text[] IS NULL OR n.subject_id = ANY($5)) "
         "ORDER BY n.unit_id, n.notification_id LIMIT $2 FOR UPDATE OF n SKIP LOCKED",
         as_of,
         limit,
         *scope,
+        case_ids,
     )
     if not rows:
         return {

@@ -403,10 +403,14 @@ async def list_templates(
 
 
 async def create_batch(
-    pool: asyncpg.Pool, principal: Principal, as_of: datetime | None
+    pool: asyncpg.Pool,
+    principal: Principal,
+    as_of: datetime | None,
+    case_ids: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Gather rendered letters and door notices of the caller's communities into one
-    print-ready PDF. Audited (per community of the batch)."""
+    """Gather rendered letters and door notices of the caller's communities (of the dunning
+    cases ``case_ids`` only, when given) into one print-ready PDF. Audited (per community of
+    the batch)."""
     at = business_time.as_of_now(principal, as_of, datetime.now(UTC), field="as_of")
     async with pool.acquire() as conn, conn.transaction():
         batch = await letters.create_batch(
@@ -414,6 +418,7 @@ async def create_batch(
             at,
             scope=principal.sql_scope(),
             company_id=None if principal.all_companies else principal.company_id,
+            case_ids=None if case_ids is None else sorted(set(case_ids)),
         )
         if batch["batch_id"] is not None:
             ids = list(batch["notification_ids"])  # type: ignore[call-overload]

@@ -43,6 +43,18 @@ const zhCN = {
   jobDone: "已完成:成功 {done},失败 {failed},共 {total}",
   jobErrors: "失败明细",
   refresh: "刷新",
+  promisesDue: "承诺到期(今日及逾期未兑现)",
+  noPromises: "没有到期的还款承诺。",
+  promisedDate: "承诺日期",
+  promisedAmount: "承诺金额(元)",
+  overdue: "已逾期",
+  export: "批量导出 Excel",
+  download: "下载 {name}",
+  printLetters: "批量打印信函",
+  letters: "打印批次",
+  lettersBatched: "已汇集所选案件待打印的信函 {n} 封",
+  noLetters: "所选案件没有待打印的信函。",
+  lettersDownload: "下载打印 PDF",
 };
 
 const en: typeof zhCN = {
@@ -87,6 +99,18 @@ const en: typeof zhCN = {
   jobDone: "Finished: {done} done, {failed} failed, {total} in all",
   jobErrors: "Refused items",
   refresh: "Refresh",
+  promisesDue: "Promises falling due (today or overdue, still open)",
+  noPromises: "No promise falling due.",
+  promisedDate: "Promised for",
+  promisedAmount: "Promised (yuan)",
+  overdue: "Overdue",
+  export: "Export selected (XLSX)",
+  download: "Download {name}",
+  printLetters: "Print letters of selected",
+  letters: "Print batch",
+  lettersBatched: "{n} letters of the selected cases gathered for print",
+  noLetters: "The selected cases have no letter awaiting print.",
+  lettersDownload: "Download the print PDF",
 };
 
 export default defineScreen({
