@@ -121,16 +121,6 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
             auth=ops,
         )  # fmt: skip
         assert r.status_code == 201 and r.json()["status"] == "posted", r.text
-        # A complaint pauses the case (the referral must wait for it too).
-        r = await http.post(
-            f"{dunning}/cases/{case_id}/pauses",
-            json={"reason": "service_complaint", "owner": "cs-1",
-                  "starts_at": (now - timedelta(hours=1)).isoformat(),
-                  "ends_at": (now + timedelta(days=30)).isoformat()},
-            auth=ops,
-        )  # fmt: skip
-        assert r.status_code == 201, r.text
-        pause_id = r.json()["pause_id"]
 
         async def letter_message() -> bool:
             r = await http.get(f"{notifier}/notifications", params={"subject_id": case_id})
@@ -155,8 +145,19 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
             for n in r.json()["items"]
             if n["stage"] == "legal_demand" and n["channel"] == "letter"
         ]
-        assert printed["status"] == "printing", printed
+        assert printed["status"] == "printing", (printed["status"], printed["status_reason"])
         notification_id = printed["notification_id"]
+        # A complaint pauses the case once the letter is printed (the referral waits for it).
+        r = await http.post(
+            f"{dunning}/cases/{case_id}/pauses",
+            json={"reason": "service_complaint", "owner": "cs-1",
+                  "starts_at": (now - timedelta(hours=1)).isoformat(),
+                  "ends_at": (now + timedelta(days=30)).isoformat()},
+            auth=ops,
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        pause_id = r.json()["pause_id"]
+
         # The limitation dates dunning gives for the household's open invoices.
         r = await http.get(
             f"{dunning}/limitation",
