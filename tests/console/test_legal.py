@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -131,9 +131,12 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
         await wait_until(letter_message, timeout=90)
         # Operations print notifier's demand letter (the dispatcher as of the day after the
         # demand, then a print batch): it waits for its tracking number.
+        # (At 10:00 Beijing time: no letter is printed in the quiet hours.)
+        day_after = (now - timedelta(days=39)).astimezone(SHANGHAI).date()
+        morning = datetime.combine(day_after, time(10), tzinfo=SHANGHAI)
         r = await http.post(
             f"{notifier}/dispatch",
-            params={"as_of": (now - timedelta(days=39)).isoformat()},
+            params={"as_of": morning.isoformat()},
             auth=ops,
         )
         assert r.status_code == 200, r.text
