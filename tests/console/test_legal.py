@@ -95,6 +95,12 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
         assert r.status_code == 200, r.text
         (unit,) = (await http.get(f"{billing}/communities/{community}/units")).json()["items"]
         unit_id = unit["unit_id"]
+        # The owner's postal address (the demand letter goes by post).
+        r = await http.patch(
+            f"{billing}/parties/{unit['payer_party_id']}",
+            json={"postal_address": "杭州市西湖区阳光花园3栋2单元1201"},
+        )
+        assert r.status_code == 200, r.text
 
         cases: list[dict[str, Any]] = []
 
@@ -280,8 +286,8 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
             page.locator(f"[data-test=record-delivery][data-id='{notification_id}']")
         ).to_be_visible()
         await track.click()
-        await page.locator("[data-test=tracking-number] input").fill(NOTIFIER_TRACKING)
-        await page.locator("[data-test=posted-at] input").fill(typed(now - timedelta(days=29)))
+        await page.locator("[data-test=tracking-number]").fill(NOTIFIER_TRACKING)
+        await page.locator("[data-test=posted-at]").fill(typed(now - timedelta(days=29)))
         await page.locator("[data-test=proof-save]").click()
         await expect(page.locator("[data-test=recorded]")).to_contain_text("Posting recorded")
         message = page.locator("[data-test=messages] tbody tr").filter(has_text=NOTIFIER_TRACKING)
@@ -291,9 +297,9 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
         )).to_have_text("Not delivered (posted only)")  # fmt: skip
         await page.locator(f"[data-test=record-delivery][data-id='{notification_id}']").click()
         await page.locator("[data-test=proof-by-carrier]").click()
-        await page.locator("[data-test=carrier-status] input").fill("妥投")
-        await page.locator("[data-test=signed-by] input").fill("本人签收")
-        await page.locator("[data-test=delivered-at] input").fill(typed(now - timedelta(days=27)))
+        await page.locator("[data-test=carrier-status]").fill("妥投")
+        await page.locator("[data-test=signed-by]").fill("本人签收")
+        await page.locator("[data-test=delivered-at]").fill(typed(now - timedelta(days=27)))
         await page.wait_for_timeout(600)  # the dialog's fade-in (axe reads its colours)
         await screenshot(page, "legal-04b-record-delivery-en")
         await assert_accessible(page, "legal file (record delivery)")
