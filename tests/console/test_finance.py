@@ -139,7 +139,53 @@ async def test_finance_approves_a_waiver_and_reads_the_day(
         )  # fmt: skip
         assert r.status_code == 201, r.text
 
-        # Two refunds above the threshold on a larger cash payment: one asked by another
+        context = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        # Finance signs in (development issuer) for this community.
+        await page.goto(f"{app.url}/finance?tab=waivers&community={community}")
+        await expect(page.locator("[data-test=sign-in]")).to_be_visible()
+        await page.locator("[data-test=subject]").fill("fin-zhao")
+        await page.locator("[data-test=role]").click()
+        await page.get_by_role("option", name="财务").click()
+        await page.locator("[data-test=communities]").fill(community)
+        await page.locator("[data-test=sign-in]").click()
+        await expect(page.locator("[data-test=menu-finance]")).to_be_visible()
+
+        # The waiver is among those to approve.
+        approve = page.locator(f"[data-test=approve-waiver][data-id='{request_id}']")
+        await expect(approve).to_be_visible()
+        await expect(
+            page.locator(f"[data-test=waiver-amount][data-id='{request_id}']")
+        ).to_have_text(yuan(WAIVED_FEN))
+        await expect(page.locator("[data-test=waiver-list]")).to_contain_text("hk-wang")
+        await screenshot(page, "finance-01-waivers")
+        await assert_accessible(page, "finance (waivers)")
+
+        await approve.click()
+        await expect(page.locator("[data-test=note]")).to_be_visible()
+        await page.locator("[data-test=note]").fill("情况属实,同意")
+        await page.wait_for_timeout(600)  # the dialog's fade-in (axe reads its colours)
+        await screenshot(page, "finance-02-approve")
+        await assert_accessible(page, "finance (approve dialog)")
+        await page.locator("[data-test=confirm]").click()
+        await expect(page.locator("[data-test=notice]")).to_be_visible()
+        await expect(approve).to_have_count(0)
+
+        # Billing: the invoice's late fee is waived by that amount, the decider its approver.
+        after = (await http.get(f"{billing}/invoices/{invoice_id}")).json()
+        assert after["late_fee_waived_fen"] - before["late_fee_waived_fen"] == WAIVED_FEN
+        listed = (
+            await http.get(
+                f"{billing}/communities/{community}/late-fee-waiver-requests",
+                params={"status": "approved"},
+            )
+        ).json()["items"]
+        assert [(x["request_id"], x["decided_by"]) for x in listed] == [(request_id, "fin-zhao")]
+
+        # (After the waiver: this payment settles the late fee.) Two refunds above the threshold on a larger cash payment: one asked by another
         # finance person (fin-qian), one by the person who signs in below (fin-zhao).
         def finance(subject: str) -> BearerAuth:
             return BearerAuth(
@@ -195,52 +241,6 @@ async def test_finance_approves_a_waiver_and_reads_the_day(
         totals = (
             await http.get(f"{payments}/reports/totals", params={"community_id": community})
         ).json()
-
-        context = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-
-        # Finance signs in (development issuer) for this community.
-        await page.goto(f"{app.url}/finance?tab=waivers&community={community}")
-        await expect(page.locator("[data-test=sign-in]")).to_be_visible()
-        await page.locator("[data-test=subject]").fill("fin-zhao")
-        await page.locator("[data-test=role]").click()
-        await page.get_by_role("option", name="财务").click()
-        await page.locator("[data-test=communities]").fill(community)
-        await page.locator("[data-test=sign-in]").click()
-        await expect(page.locator("[data-test=menu-finance]")).to_be_visible()
-
-        # The waiver is among those to approve.
-        approve = page.locator(f"[data-test=approve-waiver][data-id='{request_id}']")
-        await expect(approve).to_be_visible()
-        await expect(
-            page.locator(f"[data-test=waiver-amount][data-id='{request_id}']")
-        ).to_have_text(yuan(WAIVED_FEN))
-        await expect(page.locator("[data-test=waiver-list]")).to_contain_text("hk-wang")
-        await screenshot(page, "finance-01-waivers")
-        await assert_accessible(page, "finance (waivers)")
-
-        await approve.click()
-        await expect(page.locator("[data-test=note]")).to_be_visible()
-        await page.locator("[data-test=note]").fill("情况属实,同意")
-        await page.wait_for_timeout(600)  # the dialog's fade-in (axe reads its colours)
-        await screenshot(page, "finance-02-approve")
-        await assert_accessible(page, "finance (approve dialog)")
-        await page.locator("[data-test=confirm]").click()
-        await expect(page.locator("[data-test=notice]")).to_be_visible()
-        await expect(approve).to_have_count(0)
-
-        # Billing: the invoice's late fee is waived by that amount, the decider its approver.
-        after = (await http.get(f"{billing}/invoices/{invoice_id}")).json()
-        assert after["late_fee_waived_fen"] - before["late_fee_waived_fen"] == WAIVED_FEN
-        listed = (
-            await http.get(
-                f"{billing}/communities/{community}/late-fee-waiver-requests",
-                params={"status": "approved"},
-            )
-        ).json()["items"]
-        assert [(x["request_id"], x["decided_by"]) for x in listed] == [(request_id, "fin-zhao")]
 
         # Reconciliation of the day: the figures the daily-close report gives.
         await page.locator("[data-test=tab-reconciliation]").click()
@@ -322,8 +322,7 @@ async def test_finance_approves_a_waiver_and_reads_the_day(
         await screenshot(page, "finance-03d-exceptions")
         await assert_accessible(page, "finance (exceptions)")
         await resolve.click()
-        await page.locator("[data-test=resolution]").click()
-        await page.get_by_role("option", name="已退回").click()
+        await page.locator("[data-test=resolution-refunded]").click()
         await page.locator("[data-test=note]").fill("金额不符,已原路退回业主")
         await page.wait_for_timeout(600)  # the dialog's fade-in (axe reads its colours)
         await screenshot(page, "finance-03e-resolve-exception")
