@@ -333,6 +333,10 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
         await page.set_viewport_size(TABLET)
         await page.reload()
         await expect(demands.first.locator("[data-test=demand-proof]")).to_contain_text("Letter")
+        await expect(demands.first.locator("[data-test=demand-proof]")).to_contain_text("妥投")
+        await expect(demands.first.locator("[data-test=demand-proof]")).to_contain_text(
+            NOTIFIER_TRACKING
+        )
         await expect(demands.first.locator("[data-test=demand-proof]")).not_to_contain_text(
             "Not delivered"
         )
