@@ -351,6 +351,16 @@ async def test_finance_approves_a_waiver_and_reads_the_day(
         await expect(page.locator("[data-test=waiver-list]")).to_be_visible()
         await screenshot(page, "finance-05-waivers-tablet")
         await assert_accessible(page, "finance (waivers, tablet)")
+        await page.goto(f"{app.url}/finance?tab=refunds&community={community}&size=1")
+        await expect(
+            page.locator(f"[data-test=own-refund][data-id='{own_refund}']")
+        ).to_be_visible()
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0
+        await screenshot(page, "finance-05b-refunds-tablet")
+        await assert_accessible(page, "finance (refunds, tablet)")
 
         # English.
         await page.set_viewport_size(DESKTOP)
