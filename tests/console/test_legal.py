@@ -8,10 +8,14 @@ delivery). A legal staff member signs in, finds the case on the legal track, ope
 the demand with no delivery proof, the posted letter, notifier's letter message, the
 limitation dates per invoice exactly as dunning's API gives them; downloads the evidence PDF
 and ZIP (real files naming the room); tries to refer the case to a lawsuit and sees every
-unmet precondition dunning names (paused, no delivered demand), in Chinese and English. Once
-operations record the letter's delivery with the carrier's status and resolve the pause, the
-referral goes through and dunning's API shows the case in the lawsuit stage. Every state is
-checked with axe-core and photographed at 1280×800 and on a tablet.
+unmet precondition dunning names (paused, no delivered demand), in Chinese and English. The
+legal staff member then follows up notifier's demand letter (printed by operations) in the
+file: records its EMS tracking number (posted, not delivered), then its delivery with the
+carrier's status and the signer, both back-dated within the company's window; notifier shows
+the letter delivered with that proof, and dunning (reading notifier's NotificationDelivered)
+counts it as the delivered demand. Once operations resolve the pause, the referral goes
+through and dunning's API shows the case in the lawsuit stage. Every state is checked with
+axe-core and photographed at 1280×800 and on a tablet.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -41,6 +46,13 @@ LEDGER = (
     "3栋,2单元,1201,住宅,98.50,已入住,2019-06-30,张三,13812345678,业主,1200.00,2024-10,50.00\n"
 )
 TRACKING = "EA123456789CN"
+NOTIFIER_TRACKING = "EA987654321CN"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def typed(instant: datetime) -> str:
+    """An instant as a person types it in a datetime-local field (Beijing time)."""
+    return instant.astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M")
 
 
 async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_delivered(
@@ -71,6 +83,10 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
 
     async with httpx.AsyncClient(timeout=30, auth=staff_auth) as http:
         await setup_community(http, billing, community)
+        # The company lets its staff back-date a record by up to 31 days (a delivery recorded
+        # late from the carrier's tracking page).
+        r = await http.put(f"{billing}/companies/co-1", json={"backdate_days": 31})
+        assert r.status_code == 200, r.text
         r = await http.post(
             f"{billing}/communities/{community}/ledger-imports",
             content=LEDGER.encode(),
@@ -79,6 +95,12 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
         assert r.status_code == 200, r.text
         (unit,) = (await http.get(f"{billing}/communities/{community}/units")).json()["items"]
         unit_id = unit["unit_id"]
+        # The owner's postal address (the demand letter goes by post).
+        r = await http.patch(
+            f"{billing}/parties/{unit['payer_party_id']}",
+            json={"postal_address": "杭州市西湖区阳光花园3栋2单元1201"},
+        )
+        assert r.status_code == 200, r.text
 
         cases: list[dict[str, Any]] = []
 
@@ -105,8 +127,36 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
             auth=ops,
         )  # fmt: skip
         assert r.status_code == 201 and r.json()["status"] == "posted", r.text
-        letter_id = r.json()["letter_id"]
-        # A complaint pauses the case (the referral must wait for it too).
+
+        async def letter_message() -> bool:
+            r = await http.get(f"{notifier}/notifications", params={"subject_id": case_id})
+            return r.status_code == 200 and any(
+                n["stage"] == "legal_demand" for n in r.json()["items"]
+            )
+
+        await wait_until(letter_message, timeout=90)
+        # Operations print notifier's demand letter (the dispatcher as of the day after the
+        # demand, then a print batch): it waits for its tracking number.
+        # (At 10:00 Beijing time: no letter is printed in the quiet hours.)
+        day_after = (now - timedelta(days=39)).astimezone(SHANGHAI).date()
+        morning = datetime.combine(day_after, time(10), tzinfo=SHANGHAI)
+        r = await http.post(
+            f"{notifier}/dispatch",
+            params={"as_of": morning.isoformat()},
+            auth=ops,
+        )
+        assert r.status_code == 200, r.text
+        r = await http.post(f"{notifier}/letters/batches", auth=ops)
+        assert r.status_code == 201, r.text
+        r = await http.get(f"{notifier}/notifications", params={"subject_id": case_id})
+        (printed,) = [
+            n
+            for n in r.json()["items"]
+            if n["stage"] == "legal_demand" and n["channel"] == "letter"
+        ]
+        assert printed["status"] == "printing", (printed["status"], printed["status_reason"])
+        notification_id = printed["notification_id"]
+        # A complaint pauses the case once the letter is printed (the referral waits for it).
         r = await http.post(
             f"{dunning}/cases/{case_id}/pauses",
             json={"reason": "service_complaint", "owner": "cs-1",
@@ -117,13 +167,6 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
         assert r.status_code == 201, r.text
         pause_id = r.json()["pause_id"]
 
-        async def letter_message() -> bool:
-            r = await http.get(f"{notifier}/notifications", params={"subject_id": case_id})
-            return r.status_code == 200 and any(
-                n["stage"] == "legal_demand" for n in r.json()["items"]
-            )
-
-        await wait_until(letter_message, timeout=90)
         # The limitation dates dunning gives for the household's open invoices.
         r = await http.get(
             f"{dunning}/limitation",
@@ -234,15 +277,53 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
         await screenshot(page, "legal-04-refused-en")
         await assert_accessible(page, "legal file (English)")
 
-        # Operations meet them: the letter's delivery with the carrier's status (the deadline
-        # runs 15 days from delivery: passed), and the complaint resolved.
-        r = await http.post(
-            f"{dunning}/cases/{case_id}/letters/{letter_id}/delivery",
-            json={"delivered_at": (now - timedelta(days=38)).isoformat(),
-                  "carrier_status": "妥投", "signed_by": "本人签收"},
-            auth=ops,
-        )  # fmt: skip
-        assert r.status_code == 200, r.text
+        # Legal follows up notifier's demand letter in the file: its tracking number (posted
+        # 29 days ago), then its delivery with the carrier's status 27 days ago (before the
+        # demand's deadline; the 15 days from delivery have passed).
+        track = page.locator(f"[data-test=record-tracking][data-id='{notification_id}']")
+        await expect(track).to_be_visible()
+        await expect(
+            page.locator(f"[data-test=record-delivery][data-id='{notification_id}']")
+        ).to_be_visible()
+        await track.click()
+        await page.locator("[data-test=tracking-number]").fill(NOTIFIER_TRACKING)
+        await page.locator("[data-test=posted-at]").fill(typed(now - timedelta(days=29)))
+        await page.locator("[data-test=proof-save]").click()
+        await expect(page.locator("[data-test=recorded]")).to_contain_text("Posting recorded")
+        message = page.locator("[data-test=messages] tbody tr").filter(has_text=NOTIFIER_TRACKING)
+        await expect(message.locator("[data-test=message-status]")).to_have_text("Posted")
+        await expect(page.locator("[data-test=demands] tbody tr").first.locator(
+            "[data-test=demand-proof]"
+        )).to_have_text("Not delivered (posted only)")  # fmt: skip
+        await page.locator(f"[data-test=record-delivery][data-id='{notification_id}']").click()
+        await page.locator("[data-test=proof-by-carrier]").click()
+        await page.locator("[data-test=carrier-status]").fill("妥投")
+        await page.locator("[data-test=signed-by]").fill("本人签收")
+        await page.locator("[data-test=delivered-at]").fill(typed(now - timedelta(days=27)))
+        await page.wait_for_timeout(600)  # the dialog's fade-in (axe reads its colours)
+        await screenshot(page, "legal-04b-record-delivery-en")
+        await assert_accessible(page, "legal file (record delivery)")
+        await page.locator("[data-test=proof-save]").click()
+        await expect(page.locator("[data-test=recorded]")).to_contain_text("Delivery recorded")
+        await expect(message.locator("[data-test=message-status]")).to_have_text("Delivered")
+        await expect(message.locator("[data-test=message-proof]")).to_contain_text("妥投")
+        # Notifier: delivered with that proof, recorded by the legal staff member's hand.
+        r = await http.get(f"{notifier}/notifications", params={"subject_id": case_id})
+        (done,) = [n for n in r.json()["items"] if n["notification_id"] == notification_id]
+        assert done["status"] == "delivered", done
+        assert done["tracking_number"] == NOTIFIER_TRACKING
+        assert (done["proof"]["carrier_status"], done["proof"]["signed_by"]) == ("妥投", "本人签收")
+
+        # Dunning counts it (notifier's NotificationDelivered): the delivered demand.
+        async def demand_delivered() -> bool:
+            r = await http.get(f"{dunning}/cases/{case_id}/evidence")
+            return r.status_code == 200 and any(
+                p.get("notification_id") == notification_id for p in r.json()["delivery_proof"]
+            )
+
+        await wait_until(demand_delivered, timeout=90)
+
+        # Operations resolve the complaint.
         r = await http.post(
             f"{dunning}/pauses/{pause_id}/resolve", json={"resolution": "维修完成"}, auth=ops
         )
@@ -251,8 +332,15 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
         # On a tablet: the file now shows the delivery; the referral goes through.
         await page.set_viewport_size(TABLET)
         await page.reload()
+        await expect(demands.first.locator("[data-test=demand-proof]")).to_contain_text("Letter")
         await expect(demands.first.locator("[data-test=demand-proof]")).to_contain_text("妥投")
-        await expect(letters.first.locator("[data-test=letter-proof]")).to_contain_text("妥投")
+        await expect(demands.first.locator("[data-test=demand-proof]")).to_contain_text(
+            NOTIFIER_TRACKING
+        )
+        await expect(demands.first.locator("[data-test=demand-proof]")).not_to_contain_text(
+            "Not delivered"
+        )
+        await expect(page.locator("[data-test=delivery-proof] tbody tr").first).to_be_visible()
         # The delivery restarted the limitation clocks: the dates dunning now gives.
         r = await http.get(
             f"{dunning}/limitation",

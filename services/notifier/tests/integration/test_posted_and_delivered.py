@@ -1,6 +1,7 @@
 """Issue 18 rules 3 and 10 in notifier (real process, Kafka, PostgreSQL).
 
-Rule 3: posted is not delivered. A letter with a tracking number is 'posted' and publishes
+Rule 3: posted is not delivered (recorded by letter staff or legal; other roles refused, another
+company's letter 404). A letter with a tracking number is 'posted' and publishes
 nothing; its delivery, recorded with the carrier's status or a signed receipt, publishes
 NotificationDelivered with that proof. An app push the gateway accepted is 'sent' until the
 gateway's signed delivery receipt. Rule 10: a payment that cancels a demand letter not yet
@@ -17,7 +18,9 @@ import httpx
 import pytest
 
 from notifier.adapters.app_push import signature
+from propfee.auth import Role
 from propfee.events import ArrearsEscalated, EscalationAction, PaymentReceived
+from tests.support.auth import BearerAuth, staff_token
 from tests.support.kafka import read_topic
 
 from .conftest import PUSH_SECRET, community, community_known, party, party_known, wait_for
@@ -49,6 +52,7 @@ async def outbox(db: str, topic: str) -> list[dict]:  # type: ignore[type-arg]
 async def test_a_letter_is_posted_on_its_tracking_number_and_delivered_on_proof(
     staff_auth,
     clock_auth,
+    dev_issuer,
     create_database,
     services,
     providers,
@@ -78,10 +82,20 @@ async def test_a_letter_is_posted_on_its_tracking_number_and_delivered_on_proof(
         assert push["status"] == "sent" and push["provider_message_id"] == "push-1"
         letter = rows["letter"]["notification_id"]
         assert (await http.post("/letters/batches")).json()["letters"] == 1
-        r = await http.post(
-            f"/notifications/{letter}/tracking",
-            json={"tracking_number": "EA123456789CN", "carrier": "EMS"},
-        )
+        # Legal (法务) keeps the demand letters' posting and delivery proof; roles that do not
+        # send letters stay refused, and another company's legal staff do not see the letter.
+        tracking = {"tracking_number": "EA123456789CN", "carrier": "EMS"}
+        for role in (Role.finance, Role.auditor, Role.owners_committee):
+            other = BearerAuth(staff_token(dev_issuer, [role], communities=["c-1"]))
+            for what, body in (("tracking", tracking), ("delivery", {"carrier_status": "妥投"})):
+                r = await http.post(f"/notifications/{letter}/{what}", json=body, auth=other)
+                assert r.status_code == 403, (role, what, r.text)
+        stranger = BearerAuth(staff_token(dev_issuer, [Role.legal], company_id="co-2"))
+        for what, body in (("tracking", tracking), ("delivery", {"carrier_status": "妥投"})):
+            r = await http.post(f"/notifications/{letter}/{what}", json=body, auth=stranger)
+            assert r.status_code == 404, (what, r.text)
+        legal = BearerAuth(staff_token(dev_issuer, [Role.legal], communities=["c-1"]))
+        r = await http.post(f"/notifications/{letter}/tracking", json=tracking, auth=legal)
         assert r.status_code == 200 and r.json()["status"] == "posted", r.text
         row = next(
             x
@@ -94,7 +108,7 @@ async def test_a_letter_is_posted_on_its_tracking_number_and_delivered_on_proof(
         r = await http.post(f"/notifications/{letter}/delivery", json={})
         assert r.status_code == 422
         proof = {"carrier_status": "妥投", "signed_by": "本人"}
-        r = await http.post(f"/notifications/{letter}/delivery", json=proof)
+        r = await http.post(f"/notifications/{letter}/delivery", json=proof, auth=legal)
         assert r.status_code == 200 and r.json()["status"] == "delivered", r.text
         again = await http.post(f"/notifications/{letter}/delivery", json=proof)
         assert again.status_code == 200 and again.json()["status"] == "unchanged"

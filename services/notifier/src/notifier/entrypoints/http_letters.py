@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from notifier.entrypoints.models import LetterBatch, LetterStatus
-from notifier.entrypoints.security import LetterClerk, LetterRecorder
+from notifier.entrypoints.security import LetterClerk, LetterProofRecorder, LetterRecorder
 from notifier.service_layer import staff
 from propfee.http import Pool
 from propfee.problems import FieldProblem, InvalidInput, problem_responses
@@ -82,7 +82,7 @@ class TrackingIn(BaseModel):
     responses=problem_responses(409, **{"409": "Not a letter awaiting its tracking number"}),
 )
 async def record_letter_tracking(
-    pool: Pool, notification_id: str, body: TrackingIn, principal: LetterRecorder
+    pool: Pool, notification_id: str, body: TrackingIn, principal: LetterProofRecorder
 ) -> LetterStatus:
     """The postal tracking number: the letter is posted, not delivered (its delivery is
     recorded with proof by ``POST /notifications/{notification_id}/delivery``); a letter
@@ -103,7 +103,7 @@ async def record_letter_tracking(
     responses=problem_responses(409, **{"409": "Not a letter awaiting delivery"}),
 )
 async def record_letter_delivery(
-    pool: Pool, notification_id: str, body: staff.DeliveryProof, principal: LetterRecorder
+    pool: Pool, notification_id: str, body: staff.DeliveryProof, principal: LetterProofRecorder
 ) -> LetterStatus:
     """A letter's (or door notice's) delivery, with proof: the carrier's delivery status or a
     signed receipt with its scan or reference (422 without either). Publishes

@@ -10,6 +10,11 @@ the masking of message texts and contacts (services/notifier/README.md has the t
   customer service, community managers, company admins; print batches and tracking numbers
   also the service role (the simulation's post office, on the simulated clock), which never
   reads a batch's PDF;
+- a letter's posting and delivery proof (its tracking number, the carrier's delivery status or
+  the signed receipt): the letter roles above and legal (法务), who send and follow the demand
+  letters (催告函, 律师函) of the legal track and keep their proof of delivery (DOMAIN.md:
+  only a delivered demand meets the legal-referral precondition); legal neither prints batches
+  nor reads their PDFs;
 - templates: belong to a company; saved and approved by company-level staff
   (``Principal.company_level``: a company admin of every community of the company) or the service
   role, a different person approving each version; read by staff of the company;
@@ -53,6 +58,8 @@ LETTERS = frozenset(
 #: Print batches and tracking numbers: also the service role (the demo's post office, on the
 #: simulated clock); it never reads the PDFs (they cannot be masked).
 LETTER_RECORDS = LETTERS | {Role.service}
+#: A letter's tracking number and delivery proof: also legal (the legal track's demand letters).
+LETTER_PROOF = LETTER_RECORDS | {Role.legal}
 TEMPLATE_WRITE = frozenset({Role.company_admin, Role.service})
 CONTACT_WRITE = frozenset({Role.customer_service, Role.community_manager, Role.company_admin})
 
@@ -61,6 +68,7 @@ DocumentReader = Annotated[Principal, Depends(require(*DOCUMENTS))]
 Dispatcher = Annotated[Principal, Depends(require(*DISPATCH))]
 LetterClerk = Annotated[Principal, Depends(require(*LETTERS))]
 LetterRecorder = Annotated[Principal, Depends(require(*LETTER_RECORDS))]
+LetterProofRecorder = Annotated[Principal, Depends(require(*LETTER_PROOF))]
 TemplateWriter = Annotated[Principal, Depends(require(*TEMPLATE_WRITE))]
 ContactWriter = Annotated[Principal, Depends(require(*CONTACT_WRITE))]
 
