@@ -114,6 +114,8 @@ async def test_staff_sign_in_with_the_identity_provider(
         await expect(page).to_have_url(re.compile(rf"^{re.escape(app.url)}/cashier"))
         await expect(page.locator("[data-test=who]")).to_contain_text("clerk-oidc")
         await expect(page.locator("[data-test=menu-cashier]")).to_be_visible()
+        # The IdP's first access token (renewed later, without the user).
+        first = await page.evaluate("sessionStorage.getItem('propfee.console.token')")
 
         # The browser asked for a code with an S256 challenge, a state and a nonce, and
         # redeemed it with the verifier behind the challenge.
@@ -136,7 +138,6 @@ async def test_staff_sign_in_with_the_identity_provider(
         # Renewal without the user: before the 24 s token expires, the console redeems the
         # refresh token; once the first token has expired (billing refuses it), the cashier
         # still answers, with the renewed token.
-        first = await page.evaluate("sessionStorage.getItem('propfee.console.token')")
         expires = jwt.decode(first, options={"verify_signature": False})["exp"]
 
         def refreshed() -> list[dict[str, str]]:
