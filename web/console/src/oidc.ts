@@ -90,11 +90,20 @@ function manager(oidc: OidcConfig): UserManager {
 }
 
 /** On page load: when this tab signed in with the IdP, renewal resumes (the stored user's
- * expiry arms the timer). Nothing for the development sign-in. */
+ * expiry arms the timer); back from the IdP's sign-out, the sign-out's state is settled.
+ * Nothing for the development sign-in. */
 export async function resumeSession(): Promise<void> {
-  if (!claims.value) return;
+  const params = new URLSearchParams(window.location.search);
+  if (!claims.value && !(window.location.pathname === "/sign-in" && params.has("state"))) return;
   const { oidc } = await consoleConfig();
   if (!oidc) return;
+  if (!claims.value) {
+    // Back from the IdP's end-session endpoint: its state checked and forgotten.
+    await manager(oidc)
+      .signoutRedirectCallback()
+      .catch(() => undefined);
+    return;
+  }
   const user = await manager(oidc).getUser();
   if (user && user.access_token !== sessionStorage.getItem("propfee.console.token")) {
     await manager(oidc).removeUser(); // another sign-in's leftovers
