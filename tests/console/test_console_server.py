@@ -157,7 +157,9 @@ def test_the_identity_provider_is_named_in_the_configuration(dist: Path) -> None
             "client_id": "propfee-console",
             "authorization_endpoint": "https://id.example.com/realms/co-1/auth",
             "token_endpoint": "https://id.example.com/realms/co-1/token",
+            "end_session_endpoint": None,
             "scope": "openid profile",
+            "renew_before_s": 60,
         }
         csp = client.get("/sign-in").headers["content-security-policy"]
         assert "connect-src 'self' https://id.example.com;" in csp
@@ -181,3 +183,12 @@ def test_a_half_or_plain_http_identity_provider_is_refused(dist: Path) -> None:
         ConsoleSettings(dist=dist, **endpoints, PROPFEE_ENVIRONMENT="production")  # type: ignore[call-arg]
     # A developer's machine (and the tests' fake IdP) may use plain HTTP.
     assert ConsoleSettings(dist=dist, **endpoints, PROPFEE_ENVIRONMENT="development").oidc()  # type: ignore[call-arg]
+    # The end-session endpoint (sign-out at the IdP) is held to the same rule.
+    https = {k: v.replace("http://", "https://") for k, v in endpoints.items()}
+    with pytest.raises(ValueError, match="must be https"):
+        ConsoleSettings(
+            dist=dist,
+            **https,
+            oidc_end_session_endpoint="http://id.example.com/logout",
+            PROPFEE_ENVIRONMENT="production",
+        )  # type: ignore[call-arg]

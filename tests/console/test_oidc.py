@@ -5,14 +5,25 @@ it in /console/config and billing trusts it alone (its issuer and JWKS URL, not 
 development issuer). A fee clerk signs in through it in Chromium and the cashier works with
 the IdP's token. The provider checks the PKCE verifier against the challenge: a verifier
 changed on the way is refused, and so is a callback whose state the browser never sent.
+
+The IdP's access tokens live 24 s here and billing allows no clock skew: the console renews
+the token with the refresh token before it expires (no user action, no iframe: the CSP stays
+``script-src 'self'``), and the cashier still works after the first token has expired (billing
+refuses that one). Signing out ends the session at the IdP (end-session endpoint, with the ID
+token as hint and the sign-in page as post-logout URI; its refresh tokens are then worthless)
+and comes back to the sign-in page. The refresh grant itself refuses an unknown token, another
+client, and a spent one (a replay revokes the chain).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 import uuid
 
 import httpx
+import jwt
 import pytest
 from playwright.async_api import Browser, Route, expect
 
@@ -20,6 +31,7 @@ from propfee.auth.dev import DevIssuer
 from tests.support.auth import BearerAuth, bearer, staff_token
 from tests.support.billing_api import setup_community
 from tests.support.console import DESKTOP, assert_accessible, screenshot
+from tests.support.fixtures import wait_until
 from tests.support.oidc import FakeIdP, User, s256
 
 pytestmark = pytest.mark.integration
@@ -38,14 +50,19 @@ async def test_staff_sign_in_with_the_identity_provider(
     dev_issuer: DevIssuer,
     browser: Browser,  # type: ignore[no-untyped-def]
 ) -> None:
-    with FakeIdP(client_id="propfee-console") as idp:
+    with FakeIdP(client_id="propfee-console", access_ttl=24) as idp:
         db = await create_database("billing")
-        billing_proc = services("billing", db, auth=idp.service_env())
+        # No clock skew allowed: an expired access token is refused at once.
+        strict = {**idp.service_env(), "PROPFEE_AUTH_LEEWAY_S": "0"}
+        billing_proc = services("billing", db, auth=strict)
         billing_proc.start(wait=False)
         billing_proc.wait_ready(timeout=120)
         billing = billing_proc.url
-        app = console({"billing": billing}, idp.console_env())
+        app = console(
+            {"billing": billing}, {**idp.console_env(), "CONSOLE_OIDC_RENEW_BEFORE_S": "12"}
+        )
         idp.redirect_uris = {f"{app.url}/sign-in/callback"}
+        idp.post_logout_redirect_uris = {f"{app.url}/sign-in"}
         community = f"c-{uuid.uuid4().hex[:6]}"
 
         admin = User("setup", ["company_admin", "finance"], "co-1", "*")
@@ -75,7 +92,9 @@ async def test_staff_sign_in_with_the_identity_provider(
             "client_id": "propfee-console",
             "authorization_endpoint": f"{idp.issuer}/authorize",
             "token_endpoint": f"{idp.issuer}/token",
+            "end_session_endpoint": f"{idp.issuer}/end-session",
             "scope": "openid profile",
+            "renew_before_s": 12,
         }
         assert f"connect-src 'self' {idp.issuer};" in csp
 
@@ -95,6 +114,8 @@ async def test_staff_sign_in_with_the_identity_provider(
         await expect(page).to_have_url(re.compile(rf"^{re.escape(app.url)}/cashier"))
         await expect(page.locator("[data-test=who]")).to_contain_text("clerk-oidc")
         await expect(page.locator("[data-test=menu-cashier]")).to_be_visible()
+        # The IdP's first access token (renewed later, without the user).
+        first = await page.evaluate("sessionStorage.getItem('propfee.console.token')")
 
         # The browser asked for a code with an S256 challenge, a state and a nonce, and
         # redeemed it with the verifier behind the challenge.
@@ -102,7 +123,7 @@ async def test_staff_sign_in_with_the_identity_provider(
         assert asked["code_challenge_method"] == "S256"
         assert asked["state"] and asked["nonce"] and asked["client_id"] == "propfee-console"
         assert asked["redirect_uri"] == f"{app.url}/sign-in/callback"
-        (redeemed,) = idp.token_requests
+        (redeemed,) = [r for r in idp.token_requests if r["grant_type"] == "authorization_code"]
         assert s256(redeemed["code_verifier"]) == asked["code_challenge"]
         assert "client_secret" not in redeemed  # a public client
         assert not idp.refusals
@@ -113,6 +134,76 @@ async def test_staff_sign_in_with_the_identity_provider(
         await page.keyboard.press("Enter")
         await expect(page.locator("[data-test=invoices] tbody tr")).to_have_count(4)
         await screenshot(page, "oidc-02-cashier")
+
+        # Renewal without the user: before the 24 s token expires, the console redeems the
+        # refresh token; once the first token has expired (billing refuses it), the cashier
+        # still answers, with the renewed token.
+        expires = jwt.decode(first, options={"verify_signature": False})["exp"]
+
+        def refreshed() -> list[dict[str, str]]:
+            return [r for r in idp.token_requests if r["grant_type"] == "refresh_token"]
+
+        async def renewed_once() -> bool:
+            return bool(refreshed())
+
+        await wait_until(renewed_once, timeout=40, interval=0.5)
+        (renewal, *_) = refreshed()
+        assert renewal["client_id"] == "propfee-console" and "client_secret" not in renewal
+        assert time.time() < expires  # before the token expired
+        renewed = await page.evaluate("sessionStorage.getItem('propfee.console.token')")
+        assert renewed and renewed != first
+        await asyncio.sleep(max(0.0, expires + 1 - time.time()))
+        async with httpx.AsyncClient(timeout=30) as anonymous:
+            r = await anonymous.get(
+                f"{billing}/communities/{community}/units", headers=bearer(first)
+            )
+            assert r.status_code == 401, r.text  # the first token is dead
+        await expect(page).to_have_url(re.compile(rf"^{re.escape(app.url)}/cashier"))
+        # A search for another room: billing answers the renewed token (no sign-in page).
+        async with page.expect_response(lambda r: "/api/billing/" in r.url) as answered:
+            await page.locator("[data-test=room]").fill("1202")
+            await page.locator("[data-test=room]").press("Enter")
+        response = await answered.value
+        assert response.status == 200
+        sent = (await response.request.all_headers())["authorization"]
+        assert sent == f"Bearer {renewed}" or sent != f"Bearer {first}"
+        await expect(page).to_have_url(re.compile(rf"^{re.escape(app.url)}/cashier"))
+        # A reload keeps the session (the renewed token) and the renewal (resumed).
+        await page.reload()
+        await expect(page.locator("[data-test=invoices] tbody tr")).to_have_count(4)
+        await expect(page.locator("[data-test=who]")).to_contain_text("clerk-oidc")
+        assert not idp.refusals
+
+        # Sign-out ends the IdP's session: the ID token as hint, back to the sign-in page.
+        await page.locator("[data-test=sign-out]").click()
+        await expect(page).to_have_url(re.compile(rf"^{re.escape(app.url)}/sign-in"))
+        await expect(page.locator("[data-test=sign-in-idp]")).to_be_visible()
+        (ended,) = idp.end_session_requests
+        assert ended["post_logout_redirect_uri"] == f"{app.url}/sign-in"
+        hint = jwt.decode(ended["id_token_hint"], options={"verify_signature": False})
+        assert hint["sub"] == "clerk-oidc" and hint["aud"] == "propfee-console"
+        assert idp.sessions_ended == ["clerk-oidc"]
+
+        async def forgotten() -> bool:
+            # Neither the token nor the IdP's answer nor the sign-out's state stays behind.
+            stored = await page.evaluate("Object.keys(sessionStorage)")
+            return not [k for k in stored if k.startswith("oidc.") or k == "propfee.console.token"]
+
+        await wait_until(forgotten, timeout=10)
+        # The IdP's refresh tokens for that session are worthless now.
+        latest = list(idp.refresh_tokens)[-1]
+        async with httpx.AsyncClient(timeout=30) as anonymous:
+            r = await anonymous.post(
+                f"{idp.issuer}/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": latest,
+                    "client_id": "propfee-console",
+                },
+            )
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+        idp.refusals.clear()
+        await screenshot(page, "oidc-04-signed-out")
         assert not errors, errors
         await context.close()
 
@@ -174,3 +265,50 @@ async def test_staff_sign_in_with_the_identity_provider(
             }
             r = await anonymous.post(f"{idp.issuer}/token", data=form)
         assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+        # The refresh grant checks the refresh token: unknown, another client's, a spent one
+        # (the replay revokes the chain: the token issued in its place is refused too).
+        idp.next_user = User("clerk-2", ["fee_clerk"], "co-1", [community])
+        async with httpx.AsyncClient(timeout=30) as anonymous:
+            r = await anonymous.get(
+                f"{idp.issuer}/authorize",
+                params={
+                    "client_id": "propfee-console",
+                    "redirect_uri": "http://rp.test/cb",
+                    "response_type": "code",
+                    "scope": "openid",
+                    "state": "s",
+                    "nonce": "n",
+                    "code_challenge": s256(verifier),
+                    "code_challenge_method": "S256",
+                },
+            )
+            code = httpx.URL(r.headers["location"]).params["code"]
+            r = await anonymous.post(
+                f"{idp.issuer}/token",
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "client_id": "propfee-console",
+                    "redirect_uri": "http://rp.test/cb",
+                    "code_verifier": verifier,
+                },
+            )
+            assert r.status_code == 200, r.text
+            refresh = r.json()["refresh_token"]
+
+            async def redeem(token: str, client_id: str = "propfee-console") -> httpx.Response:
+                form = {"grant_type": "refresh_token", "refresh_token": token}
+                return await anonymous.post(
+                    f"{idp.issuer}/token", data={**form, "client_id": client_id}
+                )
+
+            assert (await redeem("nonsense")).status_code == 400
+            assert (await redeem(refresh, "another-client")).status_code == 400
+            r = await redeem(refresh)
+            assert r.status_code == 200 and r.json()["expires_in"] == 24
+            following = r.json()["refresh_token"]
+            assert (await redeem(refresh)).json()["error_description"] == (
+                "refresh token already used"
+            )
+            assert (await redeem(following)).status_code == 400  # the chain is revoked

@@ -176,7 +176,29 @@ async def test_a_housekeeper_records_a_promise_on_the_room_page(
         await expect(page.locator("[data-test=action-pause]")).to_be_visible()
         await expect(page.locator("[data-test=action-plan]")).to_have_count(0)
         await expect(page.locator("[data-test=audit]")).to_have_count(0)
-        await expect(page.locator("[data-test=aging]")).to_have_count(0)
+        # The household's aging, walking the estate: billing's aging of this one unit, read
+        # with the housekeeper's own token; the community's reports stay closed to it.
+        keeper = BearerAuth(await page.evaluate("sessionStorage.getItem('propfee.console.token')"))
+        r = await http.get(f"{billing}/units/{unit_id}/aging", auth=keeper)
+        assert r.status_code == 200, r.text
+        household = r.json()["buckets"]
+        assert (
+            sum(b["outstanding_fen"] for b in household) == statement["principal_outstanding_fen"]
+        )
+        await expect(page.locator("[data-test=aging]")).to_be_visible()
+        for bucket in household:
+            await expect(page.locator(f'[data-test="aging-{bucket["bucket"]}"]')).to_have_text(
+                f"¥{yuan(bucket['outstanding_fen'])}"
+            )
+        for report in ("aging", "recovery"):
+            r = await http.get(f"{billing}/communities/{community}/reports/{report}", auth=keeper)
+            assert r.status_code == 403, r.text
+        r = await http.get(
+            f"{billing}/communities/{community}/reports/aging",
+            params={"unit_id": unit_id},
+            auth=keeper,
+        )
+        assert r.status_code == 403, r.text
 
         # The receipt of the counter payment.
         async with page.expect_download() as download_info:
@@ -236,7 +258,7 @@ async def test_a_housekeeper_records_a_promise_on_the_room_page(
             browser, app.url, f"/rooms/{unit_id}", "clerk-4", "收费员", community
         )
         await expect(page).to_have_url(f"{app.url}/rooms/{unit_id}")
-        # A fee clerk reads reports: the household's aging, as billing's report gives it.
+        # A fee clerk sees the same aging: the community report's buckets for this unit.
         aging = (
             await http.get(
                 f"{billing}/communities/{community}/reports/aging", params={"unit_id": unit_id}

@@ -466,6 +466,9 @@ def test_the_console_is_served_by_nginx_behind_its_own_ingress(
     assert config["oidc"]["token_endpoint"].startswith(token_origin + "/")
     assert config["oidc"]["issuer"] == "https://id.example-property.cn/realms/propfee"
     assert config["oidc"]["client_id"] == "propfee-console"
+    # Sign-out at the IdP and renewal with the refresh token (no iframe: the same CSP).
+    assert config["oidc"]["end_session_endpoint"].startswith(token_origin + "/")
+    assert config["oidc"]["renew_before_s"] == 60
     csp = content_security_policy((token_origin,))
     assert f'add_header Content-Security-Policy "{csp}" always;' in files["headers.inc"]
 

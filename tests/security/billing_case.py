@@ -239,6 +239,7 @@ EXAMPLES = {
     "POST /invoices/{invoice_id}/write-off": lambda ids: Example(
         json={"reason": "无法收回", "approved_by": "经理"}),
     "GET /units/{unit_id}/statement": lambda ids: Example(params={"as_of": "2026-02-15"}),
+    "GET /units/{unit_id}/aging": lambda ids: Example(params={"as_of": "2026-02-15"}),
     "POST /units/{unit_id}/installment-plans": lambda ids: Example(json={
         "invoice_ids": [ids["invoice_id"]], "parts": 3, "first_due": "2026-03-31",
         "reason": "失业"}),
@@ -252,7 +253,7 @@ EXAMPLES = {
     "GET /e-invoice-requests/{request_id}": lambda ids: Example(),
     "GET /communities/{community_id}/reports/collection": lambda ids: Example(params=PERIOD),
     "GET /communities/{community_id}/reports/on-time": lambda ids: Example(params=PERIOD),
-    "GET /communities/{community_id}/reports/aging": lambda ids: Example(),
+    "GET /communities/{community_id}/reports/aging": lambda ids: Example(params={"by": "building"}),
     "GET /communities/{community_id}/reports/recovery": lambda ids: Example(),
     "GET /audit": lambda ids: Example(params={"community_id": ids["community_id"]}),
 }  # fmt: skip

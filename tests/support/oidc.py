@@ -9,6 +9,14 @@ issues RS256 JWTs: an access token with Propfee's claims (``company``, ``communi
 ``roles``; audience ``propfee``) and an ID token carrying the nonce; ``/jwks`` serves the
 public key the services verify with. CORS is open for the token endpoint, as an IdP's is for a
 browser client. Who signs in is the test's choice (``next_user``): there is no login form.
+
+Renewal and sign-out: the code exchange also issues a refresh token (``offer_refresh``);
+``grant_type=refresh_token`` redeems it once, for the client it was issued to, and answers
+with a new access token and a new refresh token (rotation: the old one is spent, and reusing a
+spent one revokes the whole chain, as OAuth 2.0 Security BCP 4.14 advises). Access tokens live
+``access_ttl`` seconds (short in a test of renewal). ``/end-session`` (RP-initiated logout)
+checks the ``id_token_hint`` (its signature, this client) and the registered
+``post_logout_redirect_uri``, records the session ended and redirects back with the state.
 """
 
 from __future__ import annotations
@@ -55,6 +63,14 @@ class User:
 
 
 @dataclass
+class Refresh:
+    user: User
+    client_id: str
+    chain: str  # the first refresh token of the sign-in: reuse of a spent one revokes it all
+    spent: bool = False
+
+
+@dataclass
 class Grant:
     user: User
     client_id: str
@@ -67,10 +83,25 @@ class Grant:
 class FakeIdP:
     """``with FakeIdP(client_id, redirect_uris) as idp:`` serves it on a free port."""
 
-    def __init__(self, client_id: str, audience: str = "propfee") -> None:
+    def __init__(
+        self,
+        client_id: str,
+        audience: str = "propfee",
+        *,
+        access_ttl: int = 3600,
+        offer_refresh: bool = True,
+    ) -> None:
         self.client_id = client_id
         self.audience = audience
+        self.access_ttl = access_ttl
+        self.offer_refresh = offer_refresh
         self.redirect_uris: set[str] = set()
+        self.post_logout_redirect_uris: set[str] = set()
+        self.refresh_tokens: dict[str, Refresh] = {}
+        self.revoked_chains: set[str] = set()
+        #: Every /end-session query seen, and the subjects whose session ended there.
+        self.end_session_requests: list[dict[str, str]] = []
+        self.sessions_ended: list[str] = []
         self.port = free_port()
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = secrets.token_hex(4)
@@ -98,6 +129,7 @@ class FakeIdP:
             "CONSOLE_OIDC_CLIENT_ID": self.client_id,
             "CONSOLE_OIDC_AUTHORIZATION_ENDPOINT": f"{self.issuer}/authorize",
             "CONSOLE_OIDC_TOKEN_ENDPOINT": f"{self.issuer}/token",
+            "CONSOLE_OIDC_END_SESSION_ENDPOINT": f"{self.issuer}/end-session",
             "CONSOLE_OIDC_SCOPE": "openid profile",
         }
 
@@ -177,11 +209,41 @@ class FakeIdP:
             f"{redirect_uri}?{urlencode({'code': code, 'state': q['state']})}", status_code=302
         )
 
+    def _tokens(self, user: User, client_id: str, chain: str | None = None) -> dict[str, Any]:
+        """A token answer: an access token of ``access_ttl`` and, when offered, a refresh
+        token of the sign-in's chain."""
+        body: dict[str, Any] = {
+            "access_token": self.access_token(user, self.access_ttl),
+            "token_type": "Bearer",
+            "expires_in": self.access_ttl,
+            "scope": "openid profile",
+        }
+        if self.offer_refresh:
+            token = secrets.token_urlsafe(32)
+            self.refresh_tokens[token] = Refresh(user, client_id, chain or token)
+            body["refresh_token"] = token
+        return body
+
+    def _refresh(self, form: dict[str, str]) -> Response:
+        known = self.refresh_tokens.get(form.get("refresh_token", ""))
+        if known is None or known.chain in self.revoked_chains:
+            return self._refuse(400, "invalid_grant", "unknown or revoked refresh token")
+        if known.spent:
+            self.revoked_chains.add(known.chain)  # a replay: the whole chain is revoked
+            return self._refuse(400, "invalid_grant", "refresh token already used")
+        if form.get("client_id") != known.client_id:
+            return self._refuse(400, "invalid_grant", "refresh token issued to another client")
+        known.spent = True
+        body = self._tokens(known.user, known.client_id, known.chain)
+        return JSONResponse(body, headers={**CORS, "Cache-Control": "no-store"})
+
     async def _token(self, request: Request) -> Response:
         if request.method == "OPTIONS":
             return Response(status_code=204, headers=CORS)
         form = dict(parse_qsl((await request.body()).decode("ascii", "replace")))
         self.token_requests.append(form)
+        if form.get("grant_type") == "refresh_token" and self.offer_refresh:
+            return self._refresh(form)
         if form.get("grant_type") != "authorization_code":
             return self._refuse(400, "unsupported_grant_type", "authorization_code only")
         grant = self.grants.pop(form.get("code", ""), None)  # one use, right or wrong
@@ -194,13 +256,37 @@ class FakeIdP:
         if s256(form.get("code_verifier", "")) != grant.challenge:
             return self._refuse(400, "invalid_grant", "PKCE verifier does not match")
         body = {
-            "access_token": self.access_token(grant.user),
+            **self._tokens(grant.user, grant.client_id),
             "id_token": self.id_token(grant.user, grant.nonce),
-            "token_type": "Bearer",
-            "expires_in": 3600,
-            "scope": "openid profile",
         }
         return JSONResponse(body, headers={**CORS, "Cache-Control": "no-store"})
+
+    async def _end_session(self, request: Request) -> Response:
+        """RP-initiated logout: the ID token names who (and that it is ours, for this client);
+        back to a registered post-logout URI with the state."""
+        q = dict(request.query_params)
+        self.end_session_requests.append(q)
+        try:
+            hint = jwt.decode(
+                q.get("id_token_hint", ""),
+                self.key.public_key(),
+                algorithms=["RS256"],
+                audience=self.client_id,
+                issuer=self.issuer,
+                options={"verify_exp": False},  # an expired hint still names the session
+            )
+        except jwt.PyJWTError as e:
+            return self._refuse(400, "invalid_request", f"id_token_hint: {e}")
+        back = q.get("post_logout_redirect_uri")
+        if back is None or back not in self.post_logout_redirect_uris:
+            return self._refuse(400, "invalid_request", "post_logout_redirect_uri not registered")
+        self.sessions_ended.append(hint["sub"])
+        # Signed out at the IdP: its refresh tokens for that person are worth nothing now.
+        for refresh in self.refresh_tokens.values():
+            if refresh.user.subject == hint["sub"]:
+                self.revoked_chains.add(refresh.chain)
+        state = {"state": q["state"]} if q.get("state") else {}
+        return RedirectResponse(f"{back}?{urlencode(state)}" if state else back, status_code=302)
 
     async def _jwks(self, request: Request) -> Response:
         return JSONResponse(self.jwks(), headers=CORS)
@@ -211,6 +297,7 @@ class FakeIdP:
                 Route("/authorize", self._authorize),
                 Route("/token", self._token, methods=["POST", "OPTIONS"]),
                 Route("/jwks", self._jwks),
+                Route("/end-session", self._end_session),
             ]
         )
 

@@ -244,6 +244,7 @@ def test_billing_api_end_to_end(
         r = http.get(f"/communities/{C}/reports/aging", params={"unit_id": "no-such-unit"})
         assert r.status_code == 404, r.text
         _walk_reports(http)
+        _aging_groups(http, dev_issuer, unit["unit_id"], mine)
         rows = http.get(
             f"/communities/{C}/reports/collection",
             params={
@@ -298,6 +299,104 @@ def test_billing_api_end_to_end(
             ).status_code
             == 422
         )
+
+
+def _aging_groups(
+    http: TestClient, dev_issuer: DevIssuer, unit_id: str, mine: list[dict[str, Any]]
+) -> None:
+    """Aging by building, fee item and month: every group's five buckets, whose amounts add
+    up to the ungrouped report's per bucket, to the fen; paged, downloaded, tenant-scoped.
+    And one household's aging for whoever reads the unit (a housekeeper), while the
+    community-wide reports stay closed to a housekeeper."""
+    day = {"as_of": "2025-02-15"}
+
+    def walk(params: dict[str, Any]) -> list[dict[str, Any]]:
+        walked: list[dict[str, Any]] = []
+        query = dict(params)
+        while True:
+            page = http.get(f"/communities/{C}/reports/aging", params=query).json()
+            walked += page["items"]
+            if not page["next"]:
+                return walked
+            query["cursor"] = page["next"]
+
+    total = http.get(f"/communities/{C}/reports/aging", params=day).json()["items"]
+    labels = [b["bucket"] for b in total]
+    for by in ("building", "fee_item", "month"):
+        items = walk({**day, "by": by, "limit": 500})
+        keys = sorted({r["key"] for r in items})
+        assert len(keys) >= 1 and all(k is not None for k in keys)
+        # Five buckets per group, in (key, age) order.
+        assert [(r["key"], r["bucket"]) for r in items] == [(k, b) for k in keys for b in labels]
+        for field in ("outstanding_fen", "property_fen", "utilities_fen"):
+            for bucket in labels:
+                assert sum(r[field] for r in items if r["bucket"] == bucket) == next(
+                    t[field] for t in total if t["bucket"] == bucket
+                ), (by, field, bucket)
+        # Paged seven rows at a time (a page ends inside a group): the same rows.
+        assert walk({**day, "by": by, "limit": 7}) == items
+        # The XLSX: the same rows, the key first.
+        xlsx = http.get(
+            f"/communities/{C}/reports/aging", params={**day, "by": by, "format": "xlsx"}
+        )
+        assert xlsx.status_code == 200, xlsx.text
+        assert f"aging-by-{by}.xlsx" in xlsx.headers["content-disposition"]
+        sheet = load_workbook(io.BytesIO(xlsx.content)).active
+        assert sheet is not None
+        header, *cells = sheet.iter_rows(values_only=True)
+        assert header[0] == "key"
+        assert [dict(zip(header, row, strict=True)) for row in cells] == items
+    assert len({r["key"] for r in walk({**day, "by": "building", "limit": 500})}) > 1
+    fee_items = {r["key"] for r in walk({**day, "by": "fee_item", "limit": 500})}
+    assert {"opening_arrears", "property_fee"} <= fee_items
+    # One collection only: the groups add up to that collection's total.
+    only = {**day, "collection": "property"}
+    whole = http.get(f"/communities/{C}/reports/aging", params=only).json()["items"]
+    split = http.get(f"/communities/{C}/reports/aging", params={**only, "by": "fee_item"}).json()[
+        "items"
+    ]
+    assert sum(r["outstanding_fen"] for r in split) == sum(r["outstanding_fen"] for r in whole)
+    # A cursor that is not a (key, bucket) is a 422; a `by` that is not one, too.
+    bad = encode_cursor(["x", "7-8"])
+    r = http.get(f"/communities/{C}/reports/aging", params={"by": "building", "cursor": bad})
+    assert r.status_code == 422, r.text
+    r = http.get(f"/communities/{C}/reports/aging", params={"by": "tier"})
+    assert r.status_code == 422, r.text
+    # Tenant scoping: another company's admin, another community's manager: 404.
+    stranger = bearer(staff_token(dev_issuer, [Role.company_admin], company_id="co-other"))
+    neighbour = bearer(
+        staff_token(dev_issuer, [Role.community_manager], company_id="co", communities=["c-x"])
+    )
+    for who in (stranger, neighbour):
+        for fmt in ("json", "xlsx"):
+            r = http.get(
+                f"/communities/{C}/reports/aging",
+                params={**day, "by": "building", "format": fmt},
+                headers=who,
+            )
+            assert r.status_code == 404, r.text
+        r = http.get(f"/units/{unit_id}/aging", params=day, headers=who)
+        assert r.status_code == 404, r.text
+
+    # A housekeeper of the community reads one household's aging (the room page)...
+    keeper = bearer(staff_token(dev_issuer, [Role.housekeeper], company_id="co", communities=[C]))
+    r = http.get(f"/units/{unit_id}/aging", params=day, headers=keeper)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["unit_id"] == unit_id and body["as_of"] == "2025-02-15"
+    assert body["buckets"] == mine
+    # ... but not the community's reports, grouped or not, nor another unit's by the back door.
+    for params in (day, {**day, "by": "building"}, {**day, "unit_id": unit_id}):
+        r = http.get(f"/communities/{C}/reports/aging", params=params, headers=keeper)
+        assert r.status_code == 403, r.text
+    r = http.get(
+        f"/communities/{C}/reports/collection",
+        params={"start": "2025-01-01", "end": "2025-01-31"},
+        headers=keeper,
+    )
+    assert r.status_code == 403, r.text
+    r = http.get("/units/no-such-unit/aging", headers=keeper)
+    assert r.status_code == 404, r.text
 
 
 def _walk_reports(http: TestClient) -> None:

@@ -17,6 +17,13 @@ flow with PKCE (S256, state, nonce: oidc-client-ts) and sends the access token t
 services, which verify it against the IdP's JWKS (``PROPFEE_AUTH_ISSUER`` /
 ``PROPFEE_AUTH_JWKS_URL``). The console's Content-Security-Policy lets scripts connect to the
 token endpoint's origin and nothing else outside this origin.
+
+The access token is renewed without the user before it expires (``CONSOLE_OIDC_RENEW_BEFORE_S``
+seconds before) with the refresh token the IdP issued (a ``refresh_token`` grant: a request to
+the token endpoint, allowed by ``connect-src``; no hidden iframe, so nothing else to allow in
+the policy, ``script-src 'self'`` unchanged). Signing out ends the IdP's session too when
+``CONSOLE_OIDC_END_SESSION_ENDPOINT`` is set (RP-initiated logout: a top-level navigation with
+``id_token_hint`` and ``post_logout_redirect_uri``, back to the console's sign-in page).
 """
 
 from __future__ import annotations
@@ -108,6 +115,10 @@ class ConsoleSettings(BaseSettings):
     oidc_authorization_endpoint: str | None = None
     oidc_token_endpoint: str | None = None
     oidc_scope: str = "openid profile"
+    #: RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0); optional.
+    oidc_end_session_endpoint: str | None = None
+    #: Renew the access token this many seconds before it expires (refresh_token grant).
+    oidc_renew_before_s: int = Field(default=60, ge=1, le=3600)
 
     @model_validator(mode="after")
     def _oidc_complete(self) -> ConsoleSettings:
@@ -121,7 +132,11 @@ class ConsoleSettings(BaseSettings):
         if given and len(given) != len(required):
             missing = sorted(set(required) - set(given))
             raise ValueError(f"the identity provider is half configured: {missing} missing")
-        endpoints = (self.oidc_authorization_endpoint, self.oidc_token_endpoint)
+        endpoints = (
+            self.oidc_authorization_endpoint,
+            self.oidc_token_endpoint,
+            self.oidc_end_session_endpoint,
+        )
         for url in (e for e in endpoints if e):
             scheme = urlsplit(url).scheme
             # Plain HTTP only on a developer's machine (and the tests' fake IdP).
@@ -129,16 +144,19 @@ class ConsoleSettings(BaseSettings):
                 raise ValueError(f"identity provider endpoint {url!r} must be https")
         return self
 
-    def oidc(self) -> dict[str, str] | None:
-        """What the browser needs to run the code flow; None when no IdP is configured."""
+    def oidc(self) -> dict[str, str | int | None] | None:
+        """What the browser needs to run the code flow, renew and sign out; None when no IdP
+        is configured."""
         if not self.oidc_issuer:
             return None
-        config = {
+        config: dict[str, str | int | None] = {
             "issuer": self.oidc_issuer,
             "client_id": self.oidc_client_id or "",
             "authorization_endpoint": self.oidc_authorization_endpoint or "",
             "token_endpoint": self.oidc_token_endpoint or "",
+            "end_session_endpoint": self.oidc_end_session_endpoint,
             "scope": self.oidc_scope,
+            "renew_before_s": self.oidc_renew_before_s,
         }
         return config
 

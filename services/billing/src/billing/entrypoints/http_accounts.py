@@ -11,9 +11,10 @@ from billing.entrypoints import models, security
 from billing.entrypoints.common import instant
 from billing.entrypoints.errors import domain_errors
 from billing.entrypoints.models_accounts import InstallmentPlanOut, StatementOut
+from billing.entrypoints.models_reports import AgingBucketOut, UnitAgingOut
 from billing.entrypoints.security import PlanWriter, Reader
 from billing.entrypoints.tabular import DOWNLOADS, Format, tabular
-from billing.service_layer import statements
+from billing.service_layer import reports, statements
 from propfee.http import Pool
 from propfee.paging import Page, PageQuery
 from propfee.problems import problem_responses
@@ -55,6 +56,23 @@ async def get_statement(
     if format == "json":
         return StatementOut(**result)
     return tabular(result["invoices"], STATEMENT_COLUMNS, f"statement-{unit_id}", format)
+
+
+@router.get("/units/{unit_id}/aging", response_model=UnitAgingOut, tags=["statements"])
+async def get_unit_aging(
+    unit_id: str,
+    pool: Pool,
+    principal: Reader,
+    as_of: date | None = None,
+    collection: reports.Collection | None = None,
+) -> UnitAgingOut:
+    """One household's aging (the room page): its outstanding principal by days past due,
+    the five buckets of the community's aging report by the same rule. For whoever reads the
+    unit's statement, a housekeeper too (the community-wide reports stay with report
+    readers)."""
+    async with pool.acquire() as conn:
+        day, rows = await reports.household_aging(conn, principal, unit_id, as_of, collection)
+    return UnitAgingOut(unit_id=unit_id, as_of=day, buckets=[AgingBucketOut(**r) for r in rows])
 
 
 @router.post(

@@ -137,34 +137,61 @@ async def get_aging_report(
     as_of: date | None = None,
     collection: reports.Collection | None = None,
     unit_id: str | None = None,
+    by: reports.AgingBy | None = None,
     format: Format = "json",
 ) -> Page[AgingBucketOut] | Response:
     """Outstanding principal by age bucket (0-30 ... 365+ days overdue, always five rows),
     each bucket split into the property fee and utilities (``property_fen``,
     ``utilities_fen``); ``collection`` keeps one of them, ``unit_id`` one household of the
-    community (404 for a unit outside it). JSON: cursor pages in age order; CSV/XLSX: all
-    five buckets."""
+    community (404 for a unit outside it). ``by`` (building, fee_item, month of the invoice's
+    period) gives the five buckets of every group that owes (``key``; a fee item's share of
+    an invoice is in proportion to its lines, to the fen: the groups add up to the total).
+    JSON: cursor pages in (key,) age order; CSV/XLSX: every row."""
     paged = format == "json"
-    after = page.after_as(_bucket) if paged else None
+    grouped = by is not None and unit_id is None
+    after = (page.after_as(str, _bucket) if grouped else page.after_as(_bucket)) if paged else None
     async with pool.acquire() as conn:
         await security.community(conn, principal, community_id)
-        rows = await reports.aging(
-            conn,
-            community_id,
-            await _as_of(conn, community_id, as_of),
-            collection,
-            unit_id=unit_id,
-            after=after[0] if after else None,
-            limit=page.fetch if paged else None,
-        )
+        if unit_id is not None:
+            _, rows = await reports.household_aging(
+                conn,
+                principal,
+                unit_id,
+                as_of,
+                collection,
+                community_id=community_id,
+                after=after[0] if after else None,
+                limit=page.fetch if paged else None,
+            )
+        elif by is not None:
+            rows = await reports.aging_grouped(
+                conn,
+                community_id,
+                await _as_of(conn, community_id, as_of),
+                by,
+                collection,
+                after=(after[0], after[1]) if after else None,
+                limit=page.fetch if paged else None,
+            )
+        else:
+            rows = await reports.aging(
+                conn,
+                community_id,
+                await _as_of(conn, community_id, as_of),
+                collection,
+                after=after[0] if after else None,
+                limit=page.fetch if paged else None,
+            )
     if paged:
         return page.build(
             [AgingBucketOut(**r) for r in rows],
-            key=lambda r: [r.bucket],
+            key=(lambda r: [r.key, r.bucket]) if grouped else (lambda r: [r.bucket]),
             request=request,
             response=response,
         )
     columns = ["bucket", "outstanding_fen", "property_fen", "utilities_fen", "households"]
+    if grouped:
+        return tabular(rows, ["key", *columns, "invoices"], f"aging-by-{by}", format)
     return tabular(rows, [*columns, "invoices"], "aging", format)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -65,12 +65,46 @@ class AgingBucketOut(BaseModel):
         }
     )
 
+    key: str | None = Field(
+        default=None,
+        description="the building, fee item or month (YYYY-MM) with ``by``; null without",
+    )
     bucket: AgingBucket
     outstanding_fen: int
     property_fen: int
     utilities_fen: int
     households: int
     invoices: int
+
+
+class UnitAgingOut(BaseModel):
+    """One household's aging: its outstanding principal by days past due, five buckets."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "unit_id": "u-3a9d",
+                    "as_of": "2025-02-15",
+                    "buckets": [
+                        {
+                            "key": None,
+                            "bucket": "31-90",
+                            "outstanding_fen": 75000,
+                            "property_fen": 70000,
+                            "utilities_fen": 5000,
+                            "households": 1,
+                            "invoices": 2,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    unit_id: str
+    as_of: date
+    buckets: list[AgingBucketOut] = Field(description="the five buckets, in age order")
 
 
 class RecoveryOut(BaseModel):

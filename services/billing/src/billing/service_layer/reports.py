@@ -19,7 +19,11 @@ from typing import Any, Literal
 
 import asyncpg
 
+from billing.errors import NotFound
+from billing.service_layer import visibility
+from billing.service_layer.statements import local_today
 from propfee import aging as aging_rule
+from propfee.auth import Principal
 
 GroupBy = Literal["community", "building", "fee_item", "month"]
 Collection = Literal["property", "utilities"]
@@ -138,6 +142,71 @@ async def on_time(
 BUCKET_LABELS = aging_rule.BUCKET_LABELS
 
 
+#: How the aging report may be grouped besides its buckets (none: the community's total).
+AgingBy = Literal["building", "fee_item", "month"]
+
+#: The outstanding principal of each invoice owed as of ``$2`` (its days past due), the
+#: invoices of community ``$1``, collection ``$3`` (or both), unit ``$4`` (or all).
+_OWED = """
+    SELECT i.invoice_id, i.unit_id, i.building_id, i.period_start, i.collection,
+           $2::date - i.due_date AS days,
+           -- An unearned prepayment discount lapsed the day after the due date.
+           i.total_fen + CASE WHEN $2 > i.due_date THEN i.discount_lapsed_fen ELSE 0 END
+           - coalesce((SELECT sum(a.amount_fen) FROM allocations a
+               WHERE a.invoice_id = i.invoice_id AND a.component = 'principal'
+                 AND a.at::date <= $2), 0) AS fen
+      FROM invoices i
+     WHERE i.community_id = $1 AND i.due_date <= $2 AND i.issued_at::date <= $2
+       AND (i.voided_at IS NULL OR i.voided_at::date > $2)
+       AND (i.written_off_at IS NULL OR i.written_off_at::date > $2)
+       AND ($3::text IS NULL OR i.collection = $3)
+       AND ($4::text IS NULL OR i.unit_id = $4)
+"""
+
+#: Each owed invoice's part per group (``key``): the whole invoice for a building or a month;
+#: for a fee item, the invoice's outstanding spread over its lines in proportion to their
+#: amounts, rounded on the running total (floor(fen * cum / lines) - floor(fen * prev / lines))
+#: so that the parts add up to the invoice's outstanding exactly, to the fen. An invoice
+#: without lines (or whose lines add up to nothing) is its last line's (key '' when none).
+_PARTS: dict[AgingBy, str] = {
+    "building": """
+        SELECT coalesce(b.name, o.building_id) AS key, o.invoice_id, o.unit_id, o.collection,
+               o.days, o.fen
+          FROM owed o LEFT JOIN buildings b USING (building_id) WHERE o.fen > 0
+    """,
+    "month": """
+        SELECT to_char(o.period_start, 'YYYY-MM') AS key, o.invoice_id, o.unit_id,
+               o.collection, o.days, o.fen
+          FROM owed o WHERE o.fen > 0
+    """,
+    "fee_item": """
+        SELECT coalesce(x.fee_item, '') AS key, x.invoice_id, x.unit_id, x.collection, x.days,
+               (CASE WHEN coalesce(x.lines_fen, 0) = 0
+                     THEN CASE WHEN x.rn = x.n THEN x.fen ELSE 0 END
+                     ELSE floor(x.fen::numeric * x.cum / x.lines_fen)
+                          - floor(x.fen::numeric * (x.cum - x.amount_fen) / x.lines_fen)
+                END)::bigint AS fen
+          FROM (
+            SELECT o.*, l.fee_item, l.amount_fen,
+                   sum(l.amount_fen) OVER w AS cum,
+                   sum(l.amount_fen) OVER (PARTITION BY o.invoice_id) AS lines_fen,
+                   row_number() OVER w AS rn,
+                   count(*) OVER (PARTITION BY o.invoice_id) AS n
+              FROM owed o LEFT JOIN invoice_lines l USING (invoice_id)
+             WHERE o.fen > 0
+            WINDOW w AS (PARTITION BY o.invoice_id ORDER BY l.line_no)
+          ) x
+    """,
+}
+
+_AGGREGATES = """
+    sum(fen)::bigint AS outstanding_fen, count(DISTINCT unit_id) AS households,
+    count(DISTINCT invoice_id) AS invoices,
+    coalesce(sum(fen) FILTER (WHERE collection = 'property'), 0)::bigint AS property_fen,
+    coalesce(sum(fen) FILTER (WHERE collection = 'utilities'), 0)::bigint AS utilities_fen
+"""
+
+
 async def aging(
     conn: asyncpg.Connection,
     community_id: str,
@@ -160,27 +229,8 @@ async def aging(
         return []
     rows = await conn.fetch(
         f"""
-        WITH owed AS (
-            SELECT i.invoice_id, i.unit_id, i.collection, $2::date - i.due_date AS days,
-                   -- An unearned prepayment discount lapsed the day after the due date.
-                   i.total_fen + CASE WHEN $2 > i.due_date THEN i.discount_lapsed_fen ELSE 0 END
-                   - coalesce((SELECT sum(a.amount_fen) FROM allocations a
-                       WHERE a.invoice_id = i.invoice_id AND a.component = 'principal'
-                         AND a.at::date <= $2), 0) AS fen
-              FROM invoices i
-             WHERE i.community_id = $1 AND i.due_date <= $2 AND i.issued_at::date <= $2
-               AND (i.voided_at IS NULL OR i.voided_at::date > $2)
-               AND (i.written_off_at IS NULL OR i.written_off_at::date > $2)
-               AND ($3::text IS NULL OR i.collection = $3)
-               AND ($4::text IS NULL OR i.unit_id = $4)
-        )
-        SELECT {aging_rule.bucket_sql("days")} AS bucket,
-               sum(fen)::bigint AS outstanding_fen, count(DISTINCT unit_id) AS households,
-               count(*) AS invoices,
-               coalesce(sum(fen) FILTER (WHERE collection = 'property'), 0)::bigint
-                   AS property_fen,
-               coalesce(sum(fen) FILTER (WHERE collection = 'utilities'), 0)::bigint
-                   AS utilities_fen
+        WITH owed AS ({_OWED})
+        SELECT {aging_rule.bucket_sql("days")} AS bucket, {_AGGREGATES}
           FROM owed WHERE fen > 0 GROUP BY 1
         """,
         community_id,
@@ -193,6 +243,79 @@ async def aging(
     return [
         found.get(b, {"bucket": b, **empty, "property_fen": 0, "utilities_fen": 0}) for b in labels
     ]
+
+
+async def household_aging(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    unit_id: str,
+    as_of: date | None = None,
+    only: Collection | None = None,
+    *,
+    community_id: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> tuple[date, list[dict[str, Any]]]:
+    """One household's aging (the room page; whoever may read the unit, a housekeeper too):
+    the unit resolved through the caller's scope (404 when not theirs, or not of
+    ``community_id`` when one is named), as of the date (else today in the community's zone),
+    by :func:`aging`'s rule. Returns the date and the five buckets."""
+    scope = await visibility.unit(conn, principal, unit_id)
+    if community_id is not None and scope["community_id"] != community_id:
+        raise NotFound(f"unit {unit_id} not found")
+    day = as_of or await local_today(conn, community_id=scope["community_id"])
+    rows = await aging(
+        conn, scope["community_id"], day, only, unit_id=unit_id, after=after, limit=limit
+    )
+    return day, rows
+
+
+async def aging_grouped(
+    conn: asyncpg.Connection,
+    community_id: str,
+    as_of: date,
+    by: AgingBy,
+    only: Collection | None = None,
+    *,
+    after: tuple[str, str] | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """The aging report by building, fee item or month (of the invoice's period): for each
+    group that owes anything, its five buckets in age order (the same buckets and the same
+    outstanding as :func:`aging`, so the groups' amounts add up to its total, to the fen).
+    Rows in (key, bucket age) order, those after ``after`` (a key and a bucket; a bucket
+    that is not one is ``ValueError``)."""
+    labels: list[str] = list(BUCKET_LABELS)
+    after_key, after_pos = (after[0], labels.index(after[1]) + 1) if after else (None, None)
+    rows = await conn.fetch(
+        f"""
+        WITH owed AS ({_OWED}),
+        parts AS ({_PARTS[by]}),
+        grouped AS (
+            SELECT key, {aging_rule.bucket_sql("days")} AS bucket, {_AGGREGATES}
+              FROM parts WHERE fen <> 0 GROUP BY 1, 2
+        )
+        SELECT k.key, b.label AS bucket,
+               coalesce(g.outstanding_fen, 0) AS outstanding_fen,
+               coalesce(g.households, 0) AS households, coalesce(g.invoices, 0) AS invoices,
+               coalesce(g.property_fen, 0) AS property_fen,
+               coalesce(g.utilities_fen, 0) AS utilities_fen
+          FROM (SELECT DISTINCT key FROM grouped) k
+         CROSS JOIN unnest($5::text[]) WITH ORDINALITY AS b(label, pos)
+          LEFT JOIN grouped g ON g.key = k.key AND g.bucket = b.label
+         WHERE $6::text IS NULL OR (k.key, b.pos) > ($6, $7::bigint)
+         ORDER BY k.key, b.pos LIMIT $8
+        """,
+        community_id,
+        as_of,
+        only,
+        None,
+        labels,
+        after_key,
+        after_pos,
+        limit,
+    )
+    return [dict(r) for r in rows]
 
 
 async def recovery(conn: asyncpg.Connection, community_id: str, as_of: date) -> dict[str, Any]:

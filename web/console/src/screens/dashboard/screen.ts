@@ -45,6 +45,9 @@ const zhCN = {
     utilities: "水电暖代收(元)",
     households: "户数",
     invoices: "账单数",
+    by: "账龄分组",
+    byOptions: { none: "不分组", building: "按楼栋", fee_item: "按收费项目", month: "按账期月" },
+    days: "{days} 天",
   },
   recoveryReport: {
     title: "历史欠费化解率",
@@ -118,6 +121,9 @@ const en: typeof zhCN = {
     utilities: "Utilities (yuan)",
     households: "Households",
     invoices: "Invoices",
+    by: "Aging by",
+    byOptions: { none: "No grouping", building: "Building", fee_item: "Fee item", month: "Billing month" },
+    days: "{days} days",
   },
   recoveryReport: {
     title: "Historical arrears recovery",
