@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import socket
 import uuid
@@ -92,7 +93,7 @@ async def work_chunk(conn: asyncpg.Connection, *, worker: str = WORKER, chunk: i
             claimed.append(row)
         ids = [r["notification_id"] for r in claimed]
         found = {
-            r["notification_id"]: {**r["letter"], "notification_id": r["notification_id"]}
+            r["notification_id"]: {**_json(r["letter"]), "notification_id": r["notification_id"]}
             for r in await conn.fetch(
                 "SELECT notification_id, params -> 'letter' AS letter FROM notifications "
                 "WHERE notification_id = ANY($1::text[])",
@@ -104,7 +105,7 @@ async def work_chunk(conn: asyncpg.Connection, *, worker: str = WORKER, chunk: i
         part = await asyncio.to_thread(render_pdf, letters) if letters else None
         await conn.execute(
             "UPDATE letter_print_job_items SET done = true, done_by = $3, "
-            "finished_at = clock_timestamp(), part = CASE WHEN item_no = $2 THEN $4 END "
+            "finished_at = clock_timestamp(), part = CASE WHEN item_no = $2 THEN $4::bytea END "
             "WHERE job_id = $1 AND item_no = ANY($5::int[])",
             job_id,
             first,
@@ -140,6 +141,11 @@ async def work_chunk(conn: asyncpg.Connection, *, worker: str = WORKER, chunk: i
             )
     log.info("letter print chunk done", items=len(claimed), worker=worker)
     return len(claimed)
+
+
+def _json(value: Any) -> Any:
+    """A jsonb value, whether or not the connection decodes json (the pool's does)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _join(parts: list[bytes]) -> bytes:
