@@ -31,6 +31,7 @@ from pypdf import PdfReader, PdfWriter
 
 from notifier.adapters.letters_pdf import render_pdf
 from notifier.service_layer import access, staff
+from propfee import business_time
 from propfee.auth import Principal
 from propfee.logging import get_logger
 from propfee.problems import Conflict
@@ -47,7 +48,7 @@ async def create_print_job(
 ) -> dict[str, Any]:
     """Gather the letters of the cases ``case_ids`` rendered by now (the caller's communities
     only; audited as a batch) and queue the rendering of their PDF; the job's progress."""
-    at = datetime.now(UTC)
+    at = business_time.as_of_now(principal, None, datetime.now(UTC), field="as_of")
     job_id = f"ljob-{uuid.uuid4().hex}"
     async with pool.acquire() as conn, conn.transaction():
         batch = await staff.gather_batch(conn, principal, at, case_ids, render=False)
