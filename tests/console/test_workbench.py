@@ -9,9 +9,10 @@ across two pages (the selection lives in the URL), assigns them to a housekeeper
 background job, watches its progress reach done, and dunning's API shows exactly the selected
 cases assigned; then exports the same selection as a background job and downloads the XLSX,
 which holds exactly the selected cases; then prints the selection's letters (two of the
-selected cases and one other case reached the friendly-letter stage): notifier's print batch
-of the selection, whose PDF holds the two selected cases' letters and not the other's. axe-core and screenshots on each state, desktop and
-tablet, and once in English.
+selected cases and one other case reached the friendly-letter stage) as notifier's print job,
+a background job whose progress is shown until done (another company's token gets 404 for
+it), then its PDF is downloaded: it holds the two selected cases' letters and not the
+other's. axe-core and screenshots on each state, desktop and tablet, and once in English.
 """
 
 from __future__ import annotations
@@ -64,7 +65,11 @@ async def test_workbench_due_today_and_bulk_assignment(
     browser: Browser,  # type: ignore[no-untyped-def]
 ) -> None:
     dbs = {name: await create_database(name) for name in ("billing", "dunning", "notifier")}
-    extra = {"dunning": {"sweep_interval_s": "0"}, "notifier": {"dispatcher_enabled": "false"}}
+    extra = {
+        "dunning": {"sweep_interval_s": "0"},
+        # One letter per print-job chunk: the job's progress moves letter by letter.
+        "notifier": {"dispatcher_enabled": "false", "print_chunk": "1"},
+    }
     procs = {name: services(name, dbs[name], **extra.get(name, {})) for name in dbs}
     billing, dunning, notifier = (procs[n].url for n in ("billing", "dunning", "notifier"))
     app = console({"billing": billing, "dunning": dunning, "notifier": notifier})
@@ -257,7 +262,20 @@ async def test_workbench_due_today_and_bulk_assignment(
 
         await wait_until(letters_printing, timeout=90)
         await page.locator("[data-test=print-letters]").click()
-        await expect(page.locator("[data-test=letters-status]")).to_contain_text("2 封")
+        # A background job: its progress, then its PDF.
+        await expect(page.locator("[data-test=letters-progress]")).to_be_visible()
+        letters_status = page.locator("[data-test=letters-status]")
+        await expect(letters_status).to_have_attribute("data-done", "yes", timeout=60_000)
+        await expect(letters_status).to_contain_text("2 封")
+        await expect(page.locator("[data-test=letters-progress]")).to_have_attribute(
+            "aria-valuenow", "100"
+        )
+        assert "print=" in page.url
+        print_id = page.url.split("print=")[1].split("&")[0]
+        r = await http.get(f"{notifier}/letters/print-jobs/{print_id}")
+        assert (r.json()["status"], r.json()["done"], r.json()["total"]) == ("done", 2, 2), r.text
+        r = await http.get(f"{notifier}/letters/print-jobs/{print_id}", auth=other)
+        assert r.status_code == 404, r.text
         letters_button = page.locator("[data-test=letters-download]")
         await expect(letters_button).to_be_visible()
         await page.wait_for_timeout(600)

@@ -26,7 +26,10 @@ CALLBACK_TOKEN = "callback-token-for-security-tests"
 
 def _settings(**kwargs: Any) -> NotifierSettings:
     return NotifierSettings(
-        dispatcher_enabled=False, receipt_callback_token=CALLBACK_TOKEN, **kwargs
+        dispatcher_enabled=False,
+        print_workers=0,
+        receipt_callback_token=CALLBACK_TOKEN,
+        **kwargs,
     )
 
 
@@ -83,6 +86,11 @@ def _store(http: TestClient, company: str, community: str, tag: str) -> Ids:
                 insert, letter, community, unit, party, "letter", f"case-{community}",
                 "物业费催缴函", "printing", uuid.uuid4(), AT, "print", None,
                 {"letter": _letter("1-1-101")}, render_pdf([_letter("1-1-101")]), None)
+            # A second case's letter, for a print job.
+            await conn.execute(
+                insert, f"n-print-{community}", community, unit, party, "letter",
+                f"print-{community}", "物业费催缴函", "printing", uuid.uuid4(), AT, "print", None,
+                {"letter": _letter("1-1-101")}, render_pdf([_letter("1-1-101")]), None)
     # fmt: on
 
     http.portal.call(store)  # type: ignore[union-attr]
@@ -96,11 +104,31 @@ def _store(http: TestClient, company: str, community: str, tag: str) -> Ids:
     }
 
 
+def _print(http: TestClient) -> None:
+    """Render every pending print job (the print worker's chunks, in the app's loop)."""
+    from notifier.service_layer import print_jobs
+
+    runtime = http.app.state.runtime  # type: ignore[attr-defined]
+
+    async def work() -> None:
+        async with runtime.pool.acquire() as conn:
+            while await print_jobs.work_chunk(conn):
+                pass
+
+    http.portal.call(work)  # type: ignore[union-attr]
+
+
 def _seed_community(
     http: TestClient, issuer: DevIssuer, company: str, community: str, tag: str
 ) -> Ids:
     ids = _store(http, company, community, tag)
     clerk = bearer(issuer.mint("seed", [Role.fee_clerk], company, [community]))
+    # A print job of the second case's letter, rendered (by the app's loop) to the end.
+    r = http.post("/letters/print-jobs", headers=clerk, json={"case_ids": [f"print-{community}"]})
+    _ok(r)
+    job = r.json()
+    assert job["total"] == 1, job
+    _print(http)
     r = http.post("/letters/batches", headers=clerk)  # staff: as of now
     _ok(r)
     batch = r.json()
@@ -114,6 +142,7 @@ def _seed_community(
     return {
         **ids,
         "batch_id": batch["batch_id"],
+        "job_id": job["job_id"],
         "template_version_id": r.json()["template_version_id"],
     }
 
@@ -151,6 +180,10 @@ EXAMPLES = {
         json={"note": "法务已审"}),
     "POST /letters/batches": lambda ids: Example(),
     "GET /letters/batches/{batch_id}.pdf": lambda ids: Example(),
+    "POST /letters/print-jobs": lambda ids: Example(json={
+        "case_ids": [f"print-{ids['community_id']}", f"case-{ids['community_id']}"]}),
+    "GET /letters/print-jobs/{job_id}": lambda ids: Example(),
+    "GET /letters/print-jobs/{job_id}.pdf": lambda ids: Example(),
     "POST /notifications/{notification_id}/tracking": lambda ids: Example(json={
         "tracking_number": f"EMS{ids['community_id']}CN", "carrier": "EMS",
         "delivered_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat()}),
@@ -181,6 +214,7 @@ NOTIFIER = SecuredService(
             # Company-level (a company admin of every community): no single community.
             "POST /template-versions/{template_version_id}/approve",
             "POST /letters/batches",
+            "POST /letters/print-jobs",
             "GET /audit",
         }
     ),

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 
 from notifier.adapters.registry import Channels
-from notifier.service_layer import handlers, templates
+from notifier.service_layer import handlers, print_jobs, templates
 from notifier.service_layer.backlog import dispatch_backlog
 from notifier.service_layer.dispatcher import Dispatcher
 from notifier.settings import NotifierSettings
@@ -34,6 +34,7 @@ class NotifierRuntime(ServiceRuntime):
         self.dispatcher: Dispatcher | None = None
         self._dispatch_stop = asyncio.Event()
         self._dispatch_task: asyncio.Task[None] | None = None
+        self._print_tasks: list[asyncio.Task[None]] = []
 
     async def on_started(self) -> None:
         assert self.pool is not None
@@ -52,6 +53,30 @@ class NotifierRuntime(ServiceRuntime):
             self._dispatch_task = asyncio.create_task(
                 self.dispatcher.run(self._dispatch_stop), name="notifier-dispatcher"
             )
+        self._print_tasks = [
+            asyncio.create_task(self._print(), name=f"notifier-print-worker-{n}")
+            for n in range(self.settings.print_workers)
+        ]
+
+    async def _print(self) -> None:
+        """Render pending print-job letters (any process's), a chunk per transaction; idle,
+        look again every ``print_interval_s``."""
+        while not self._dispatch_stop.is_set():
+            worked = False
+            try:
+                if self.pool is not None:
+                    async with self.pool.acquire() as conn:
+                        while not self._dispatch_stop.is_set() and await print_jobs.work_chunk(
+                            conn, chunk=self.settings.print_chunk
+                        ):
+                            worked = True
+            except Exception as exc:
+                log.warning("rendering print jobs failed; will retry", error=repr(exc))
+            if not worked:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._dispatch_stop.wait(), timeout=self.settings.print_interval_s
+                    )
 
     async def measure(self) -> None:
         """``propfee_dispatch_backlog{channel}`` at each scrape (whichever process answers:
@@ -63,6 +88,11 @@ class NotifierRuntime(ServiceRuntime):
 
     async def on_stopping(self) -> None:
         self._dispatch_stop.set()
+        for task in self._print_tasks:
+            try:
+                await asyncio.wait_for(task, timeout=self.settings.shutdown_timeout_s)
+            except (TimeoutError, asyncio.CancelledError, Exception):
+                task.cancel()
         if self._dispatch_task is not None:
             try:
                 await asyncio.wait_for(

@@ -32,10 +32,17 @@ class NotifierSettings(ServiceSettings):
     BACKGROUND_OFF: ClassVar[dict[str, Any]] = {
         **ServiceSettings.BACKGROUND_OFF,
         "dispatcher_enabled": False,
+        "print_workers": 0,
     }
 
     # Dispatcher (the background loop uses the wall clock; POST /dispatch takes as_of).
     dispatcher_enabled: bool = True
+    # Print jobs (POST /letters/print-jobs): workers rendering their letters, a chunk of
+    # ``print_chunk`` letters per transaction; idle, they look again every
+    # ``print_interval_s``. 0 workers: this process renders none.
+    print_workers: int = Field(default=1, ge=0)
+    print_chunk: int = Field(default=20, ge=1)
+    print_interval_s: float = Field(default=1.0, gt=0)
     dispatch_interval_s: float = 1.0
     dispatch_batch_size: int = 500
     dispatch_workers: int = 2

@@ -38,6 +38,8 @@ REGISTRY = ScopeRegistry(
         "provider_message_id": "the provider's message id of a delivery receipt; matched to "
         "its notification by the receipt's own lookup",
         "batch_id": "a letter batch (its route checks the caller's scope)",
+        "job_id": "a letter print job (its routes check the caller's scope as for its batch: "
+        "access.print_job)",
         "case_ids": "dunning cases whose letters a print batch gathers: matched as the letters' "
         "subjects within the caller's communities in SQL (a case outside them has none)",
         "template_id": "a template's key (reminder.sms, ...): each company has its own versions "

@@ -119,3 +119,21 @@ async def batch(conn: Conn, principal: Principal, batch_id: str) -> asyncpg.Reco
     for community_id, company_id in zip(row["community_ids"], row["companies"], strict=True):
         ensure(principal, community_id, company_id, what)
     return row
+
+
+async def print_job(conn: Conn, principal: Principal, job_id: str) -> asyncpg.Record:
+    """A print job of the caller's company whose every community the caller sees (those of
+    its batch, as ``batch``); 404 otherwise."""
+    row = await conn.fetchrow(
+        "SELECT j.batch_id, j.company_id, j.finished_at, j.community_ids, "
+        "array(SELECT c.company_id FROM unnest(j.community_ids) AS x(community_id) "
+        "LEFT JOIN communities c USING (community_id)) AS companies "
+        "FROM letter_print_jobs j WHERE j.job_id = $1",
+        job_id,
+    )
+    what = f"print job {job_id}"
+    if row is None or not (principal.all_companies or row["company_id"] == principal.company_id):
+        raise not_found(what)
+    for community_id, company_id in zip(row["community_ids"], row["companies"], strict=True):
+        ensure(principal, community_id, company_id, what)
+    return row

@@ -22,11 +22,13 @@ async def create_batch(
     scope: tuple[str | None, list[str] | None] = (None, None),
     company_id: str | None = None,
     case_ids: list[str] | None = None,
+    render: bool = True,
 ) -> dict[str, object]:
     """Gather the letters rendered so far into one PDF for the print room: those of the
     communities in ``scope`` (``Principal.sql_scope()``, see ``queries.scope_sql``) and, given
     ``case_ids``, of those dunning cases only (a reminder's subject is its case). The batch
-    keeps ``company_id`` (who printed it) and the communities of its letters."""
+    keeps ``company_id`` (who printed it) and the communities of its letters. Without
+    ``render``, the batch has no PDF yet: a print job renders it (``print_jobs``)."""
     rows = await conn.fetch(
         "SELECT n.notification_id, n.community_id, n.channel, n.params -> 'letter' AS letter "
         "FROM notifications n LEFT JOIN communities c USING (community_id) "
@@ -60,7 +62,7 @@ async def create_batch(
         batch_id,
         as_of,
         len(rows),
-        render_pdf(letters),
+        render_pdf(letters) if render else None,
         company_id,
         communities,
     )

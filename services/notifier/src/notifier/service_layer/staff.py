@@ -18,7 +18,7 @@ from notifier.service_layer import access, letters, projections, template_check,
 from notifier.settings import NotifierSettings
 from propfee import audit, business_time
 from propfee.auth import Principal, not_found
-from propfee.problems import FieldProblem, Forbidden, InvalidInput
+from propfee.problems import Conflict, FieldProblem, Forbidden, InvalidInput
 
 # --- parties --------------------------------------------------------------------------------
 
@@ -413,40 +413,58 @@ async def create_batch(
     the batch)."""
     at = business_time.as_of_now(principal, as_of, datetime.now(UTC), field="as_of")
     async with pool.acquire() as conn, conn.transaction():
-        batch = await letters.create_batch(
-            conn,
-            at,
-            scope=principal.sql_scope(),
-            company_id=None if principal.all_companies else principal.company_id,
-            case_ids=None if case_ids is None else sorted(set(case_ids)),
+        return await gather_batch(conn, principal, at, case_ids, render=True)
+
+
+async def gather_batch(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    at: datetime,
+    case_ids: list[str] | None,
+    *,
+    render: bool,
+) -> dict[str, Any]:
+    """In the caller's transaction: the batch of the caller's letters rendered by ``at`` (of
+    the cases ``case_ids`` only, when given), audited per community; its PDF rendered now, or
+    (``render`` false) later by a print job (``print_jobs``)."""
+    batch = await letters.create_batch(
+        conn,
+        at,
+        scope=principal.sql_scope(),
+        company_id=None if principal.all_companies else principal.company_id,
+        case_ids=None if case_ids is None else sorted(set(case_ids)),
+        render=render,
+    )
+    if batch["batch_id"] is not None:
+        ids = list(batch["notification_ids"])  # type: ignore[call-overload]
+        rows = await conn.fetch(
+            "SELECT n.community_id, c.company_id, array_agg(n.notification_id "
+            "ORDER BY n.notification_id) AS ids FROM notifications n "
+            "LEFT JOIN communities c USING (community_id) "
+            "WHERE n.notification_id = ANY($1::text[]) GROUP BY n.community_id, c.company_id",
+            ids,
         )
-        if batch["batch_id"] is not None:
-            ids = list(batch["notification_ids"])  # type: ignore[call-overload]
-            rows = await conn.fetch(
-                "SELECT n.community_id, c.company_id, array_agg(n.notification_id "
-                "ORDER BY n.notification_id) AS ids FROM notifications n "
-                "LEFT JOIN communities c USING (community_id) "
-                "WHERE n.notification_id = ANY($1::text[]) GROUP BY n.community_id, c.company_id",
-                ids,
+        for r in rows:
+            await audit.record(
+                conn,
+                principal,
+                "letters.batched",
+                "letter_batch",
+                str(batch["batch_id"]),
+                community_id=r["community_id"],
+                company_id=r["company_id"],
+                after={"as_of": at, "notification_ids": list(r["ids"])},
             )
-            for r in rows:
-                await audit.record(
-                    conn,
-                    principal,
-                    "letters.batched",
-                    "letter_batch",
-                    str(batch["batch_id"]),
-                    community_id=r["community_id"],
-                    company_id=r["company_id"],
-                    after={"as_of": at, "notification_ids": list(r["ids"])},
-                )
-        return batch
+    return batch
 
 
-async def batch_pdf(pool: asyncpg.Pool, principal: Principal, batch_id: str) -> bytes:
+async def batch_pdf(
+    pool: asyncpg.Pool | asyncpg.Connection, principal: Principal, batch_id: str
+) -> bytes:
     row = await access.batch(pool, principal, batch_id)
-    pdf: bytes = row["pdf"]
-    return pdf
+    if row["pdf"] is None:
+        raise Conflict(f"batch {batch_id} is still being rendered by its print job")
+    return bytes(row["pdf"])
 
 
 async def record_tracking(

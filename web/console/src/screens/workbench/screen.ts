@@ -51,8 +51,9 @@ const zhCN = {
   export: "批量导出 Excel",
   download: "下载 {name}",
   printLetters: "批量打印信函",
-  letters: "打印批次",
-  lettersBatched: "已汇集所选案件待打印的信函 {n} 封",
+  letters: "打印信函任务",
+  lettersBatched: "所选案件待打印的信函 {n} 封已生成打印 PDF",
+  lettersRendering: "正在生成打印 PDF:{done} / {total} 封",
   noLetters: "所选案件没有待打印的信函。",
   lettersDownload: "下载打印 PDF",
 };
@@ -107,8 +108,9 @@ const en: typeof zhCN = {
   export: "Export selected (XLSX)",
   download: "Download {name}",
   printLetters: "Print letters of selected",
-  letters: "Print batch",
-  lettersBatched: "{n} letters of the selected cases gathered for print",
+  letters: "Print job",
+  lettersBatched: "The print PDF of the selected cases' {n} letters is ready",
+  lettersRendering: "Rendering the print PDF: {done} / {total} letters",
   noLetters: "The selected cases have no letter awaiting print.",
   lettersDownload: "Download the print PDF",
 };
