@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from pathlib import Path
 
 from reportlab.pdfbase import pdfmetrics
@@ -50,9 +51,19 @@ def font_path() -> tuple[str, int]:
     )
 
 
+_REGISTERING = threading.Lock()
+
+
 @functools.cache
-def cjk_font() -> str:
-    """Register the font once per process and return its name (:data:`FONT`)."""
+def _registered() -> str:
     path, index = font_path()
     pdfmetrics.registerFont(TTFont(FONT, path, subfontIndex=index))
     return FONT
+
+
+def cjk_font() -> str:
+    """Register the font once per process and return its name (:data:`FONT`); under a lock,
+    so that documents rendered in worker threads (notifier's print jobs) beside the event
+    loop's never register it twice."""
+    with _REGISTERING:
+        return _registered()
