@@ -6,46 +6,18 @@ still there for the next batch."""
 
 from __future__ import annotations
 
-import io
-from datetime import UTC, date, datetime
-
 import httpx
 import pytest
-from pypdf import PdfReader
 
 from propfee.auth import Role
 from propfee.auth.dev import DevIssuer
-from propfee.events import ArrearsEscalated, EscalationAction
-from propfee.events.dunning import ClaimLine
 from tests.support.auth import BearerAuth, staff_token
 
 from .conftest import community, community_known, party, party_known, wait_for
+from .letters import MORNING, letter_escalation, pdf_text
 
 pytestmark = pytest.mark.integration
-MORNING = datetime(2026, 3, 30, 2, tzinfo=UTC)  # 10:00 in Shanghai
 ROOMS = {"case-a": "7-1-101", "case-b": "7-1-102", "case-c": "7-1-103"}
-
-
-def _escalation(case_id: str, party_id: str) -> ArrearsEscalated:
-    line = ClaimLine(
-        invoice_id=f"inv-{case_id}", period_start=date(2025, 12, 1),
-        period_end=date(2025, 12, 31), due_date=date(2025, 12, 31), principal_fen=30_000,
-        late_fee_fen=0,
-    )  # fmt: skip
-    return ArrearsEscalated(
-        case_id=case_id, community_id="c-1", unit_id=f"u-{case_id}", payer_party_id=party_id,
-        stage="friendly_letter", previous_stage="home_visit", tier="yellow",
-        outstanding_fen=30_000, oldest_due_date=line.due_date, days_overdue=89,
-        invoice_ids=[line.invoice_id], escalated_at=MORNING,
-        actions=[EscalationAction(kind="message", channel="letter")],
-        room_label=ROOMS[case_id], statement=[line],
-    )  # fmt: skip
-
-
-def _text(pdf: bytes) -> str:
-    return "".join(
-        "".join((p.extract_text() or "").split()) for p in PdfReader(io.BytesIO(pdf)).pages
-    )
 
 
 async def test_a_batch_of_the_selected_cases_letters(
@@ -67,7 +39,7 @@ async def test_a_batch_of_the_selected_cases_letters(
         for n in range(len(ROOMS)):
             await party_known(http, f"p-{n}")
         for n, case_id in enumerate(ROOMS):
-            await bus.send(_escalation(case_id, f"p-{n}"), key=f"u-{case_id}")
+            await bus.send(letter_escalation(case_id, f"p-{n}", ROOMS[case_id]), key=f"u-{case_id}")
         await wait_for(http, "/notifications", {"status": "queued"}, lambda r: len(r) == 3)
         r = await http.post("/dispatch", auth=clock_auth, params={"as_of": MORNING.isoformat()})
         assert r.json().get("printing") == 3, r.text
@@ -87,7 +59,7 @@ async def test_a_batch_of_the_selected_cases_letters(
         assert batch["letters"] == 2, batch
         r = await http.get(f"/letters/batches/{batch['batch_id']}.pdf")
         assert r.status_code == 200, r.text
-        text = _text(r.content)
+        text = pdf_text(r.content)
         assert ROOMS["case-a"] in text and ROOMS["case-c"] in text
         assert ROOMS["case-b"] not in text
         for auth in (other, elsewhere):

@@ -8,50 +8,22 @@ the fourth case's not at all."""
 
 from __future__ import annotations
 
-import io
-from datetime import UTC, date, datetime
-
 import asyncpg
 import httpx
 import pytest
-from pypdf import PdfReader
 
 from notifier.service_layer import print_jobs
 from propfee.auth import Role
 from propfee.auth.dev import DevIssuer
-from propfee.events import ArrearsEscalated, EscalationAction
-from propfee.events.dunning import ClaimLine
 from tests.support.auth import BearerAuth, staff_token
 from tests.support.fixtures import wait_until
 
 from .conftest import community, community_known, party, party_known, wait_for
+from .letters import MORNING, letter_escalation, pdf_text
 
 pytestmark = pytest.mark.integration
-MORNING = datetime(2026, 3, 30, 2, tzinfo=UTC)  # 10:00 in Shanghai
 ROOMS = {"case-a": "8-1-101", "case-b": "8-1-102", "case-c": "8-1-103", "case-d": "8-1-104"}
 SELECTED = ["case-d", "case-a", "case-b", "nope"]
-
-
-def _escalation(case_id: str, party_id: str) -> ArrearsEscalated:
-    line = ClaimLine(
-        invoice_id=f"inv-{case_id}", period_start=date(2025, 12, 1),
-        period_end=date(2025, 12, 31), due_date=date(2025, 12, 31), principal_fen=30_000,
-        late_fee_fen=0,
-    )  # fmt: skip
-    return ArrearsEscalated(
-        case_id=case_id, community_id="c-1", unit_id=f"u-{case_id}", payer_party_id=party_id,
-        stage="friendly_letter", previous_stage="home_visit", tier="yellow",
-        outstanding_fen=30_000, oldest_due_date=line.due_date, days_overdue=89,
-        invoice_ids=[line.invoice_id], escalated_at=MORNING,
-        actions=[EscalationAction(kind="message", channel="letter")],
-        room_label=ROOMS[case_id], statement=[line],
-    )  # fmt: skip
-
-
-def _text(pdf: bytes) -> str:
-    return "".join(
-        "".join((p.extract_text() or "").split()) for p in PdfReader(io.BytesIO(pdf)).pages
-    )
 
 
 async def test_a_print_job_renders_the_selected_letters_in_chunks(
@@ -74,7 +46,7 @@ async def test_a_print_job_renders_the_selected_letters_in_chunks(
         for n in range(len(ROOMS)):
             await party_known(http, f"p-{n}")
         for n, case_id in enumerate(ROOMS):
-            await bus.send(_escalation(case_id, f"p-{n}"), key=f"u-{case_id}")
+            await bus.send(letter_escalation(case_id, f"p-{n}", ROOMS[case_id]), key=f"u-{case_id}")
         await wait_for(http, "/notifications", {"status": "queued"}, lambda r: len(r) == 4)
         r = await http.post("/dispatch", auth=clock_auth, params={"as_of": MORNING.isoformat()})
         assert r.json().get("printing") == 4, r.text
@@ -135,16 +107,16 @@ async def test_a_print_job_renders_the_selected_letters_in_chunks(
         r = await http.get(f"{job_url}.pdf")
         assert r.status_code == 200, r.text
         assert r.headers["content-type"] == "application/pdf"
-        text = _text(r.content)
+        text = pdf_text(r.content)
         r = await http.get(f"/letters/batches/{job['batch_id']}.pdf")
-        assert r.status_code == 200 and _text(r.content) == text
+        assert r.status_code == 200 and pdf_text(r.content) == text
 
         # The fourth case's letter is still there for the next batch: its room appears as
         # often in its one-letter PDF as each selected room does in the job's.
         r = await http.post("/letters/batches", json={"case_ids": ["case-c"]})
         assert r.json()["letters"] == 1, r.text
         r = await http.get(f"/letters/batches/{r.json()['batch_id']}.pdf")
-        once = _text(r.content).count(ROOMS["case-c"])
+        once = pdf_text(r.content).count(ROOMS["case-c"])
         assert once >= 1
         assert ROOMS["case-c"] not in text
         for case_id in ("case-a", "case-b", "case-d"):
