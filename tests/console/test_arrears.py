@@ -25,7 +25,7 @@ from openpyxl import load_workbook
 from playwright.async_api import Browser, Page, expect
 
 from tests.support.billing_api import setup_community
-from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot
+from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot, to_english
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
@@ -253,8 +253,7 @@ async def test_manager_filters_and_exports_the_arrears_list(
 
         # English.
         await page.set_viewport_size(DESKTOP)
-        await page.locator(".locale").click()
-        await page.get_by_role("option", name="English").click()
+        await to_english(page)
         await expect(page.locator("h1")).to_have_text("Arrears")
         await expect(page.locator("[data-test=selected-count]")).to_have_text("1 selected")
         await screenshot(page, "arrears-04-en")

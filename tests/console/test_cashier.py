@@ -34,7 +34,7 @@ from sandbox.keys import new_key
 from sandbox.server import ThreadServer
 from sandbox.wechatpay import FakeWechatPay, WechatSide
 from tests.support.billing_api import setup_community
-from tests.support.console import DESKTOP, ROOT, TABLET, assert_accessible, screenshot
+from tests.support.console import DESKTOP, ROOT, TABLET, assert_accessible, screenshot, to_english
 from tests.support.fixtures import wait_until
 
 # WeChat Pay's side (signing, keys) is payments' test kit; it lives with payments' tests.
@@ -371,8 +371,7 @@ async def _the_cashier_day(  # type: ignore[no-untyped-def]
         await assert_accessible(page, "cashier (tablet)")
 
         # English.
-        await page.locator(".locale").click()
-        await page.get_by_role("option", name="English").click()
+        await to_english(page)
         await expect(page.locator("h1")).to_have_text("Cashier")
         await screenshot(page, "05-cashier-en")
         assert not errors, errors

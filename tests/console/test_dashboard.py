@@ -28,7 +28,7 @@ from playwright.async_api import Browser, Locator, Page, expect
 from propfee.auth import Role
 from tests.support.auth import BearerAuth, staff_token
 from tests.support.billing_api import setup_community
-from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot
+from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot, to_english
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
@@ -304,8 +304,7 @@ async def test_community_manager_reads_the_dashboard(
 
         # English.
         await page.set_viewport_size(DESKTOP)
-        await page.locator(".locale").click()
-        await page.get_by_role("option", name="English").click()
+        await to_english(page)
         await expect(page.locator("h1")).to_have_text("Reports")
         await _charts_drawn(page)
         await screenshot(page, "dashboard-04-en")

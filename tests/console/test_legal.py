@@ -35,7 +35,7 @@ from pypdf import PdfReader
 from propfee.auth import Role
 from tests.support.auth import BearerAuth, staff_token
 from tests.support.billing_api import setup_community
-from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot
+from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot, to_english
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
@@ -267,8 +267,7 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
         assert r.json()["stage"] == "legal_demand"
 
         # English: the same reasons, translated by their codes.
-        await page.locator(".locale").click()
-        await page.get_by_role("option", name="English").click()
+        await to_english(page)
         await expect(page.locator("[data-test=case-title]")).to_contain_text("Legal file")
         await expect(page.locator("[data-test=unmet-no_delivered_demand]")).to_contain_text(
             "No individually delivered demand"

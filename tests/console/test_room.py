@@ -26,7 +26,7 @@ from pypdf import PdfReader
 from propfee.auth import Role
 from tests.support.auth import BearerAuth, staff_token
 from tests.support.billing_api import setup_community
-from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot
+from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot, to_english
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
@@ -244,8 +244,7 @@ async def test_a_housekeeper_records_a_promise_on_the_room_page(
 
         # English.
         await page.set_viewport_size(DESKTOP)
-        await page.locator(".locale").click()
-        await page.get_by_role("option", name="English").click()
+        await to_english(page)
         await expect(page.locator("h1")).to_contain_text("Room")
         await expect(page.locator("[data-test=action-promise]")).to_have_text("Record a promise")
         await screenshot(page, "room-05-en")

@@ -20,7 +20,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.support.billing_api import setup_community
-from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot
+from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot, to_english
 from tests.support.fixtures import wait_until
 
 # Four processes and a browser on a shared machine: longer than the default 300 s when busy.
@@ -195,8 +195,7 @@ async def test_a_company_admin_sets_a_community_up(
         await screenshot(page, "setup-06-tablet")
         await assert_accessible(page, "setup (tablet)")
         await page.set_viewport_size(DESKTOP)
-        await page.locator(".locale").click()
-        await page.get_by_role("option", name="English").click()
+        await to_english(page)
         await expect(page.locator("h1")).to_have_text("Set-up")
         await screenshot(page, "setup-07-en")
         await assert_accessible(page, "setup (English)")

@@ -33,7 +33,7 @@ from pypdf import PdfReader
 from propfee.auth import Role
 from tests.support.auth import BearerAuth, staff_token
 from tests.support.billing_api import invoice_body, setup_community
-from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot
+from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot, to_english
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
@@ -315,8 +315,7 @@ async def test_workbench_due_today_and_bulk_assignment(
 
         # English.
         await page.set_viewport_size(DESKTOP)
-        await page.locator(".locale").click()
-        await page.get_by_role("option", name="English").click()
+        await to_english(page)
         await expect(page.locator("h1")).to_have_text("Workbench")
         await expect(page.locator("[data-test=job-status]")).to_contain_text("3 done")
         await screenshot(page, "workbench-05-en")

@@ -91,7 +91,9 @@ async def screenshot(page: Page, name: str) -> None:
 
 async def assert_accessible(page: Page, screen: str) -> None:
     """axe-core (web/console/node_modules, the version in package-lock.json): no serious or
-    critical violation of WCAG 2 A/AA on the page as it is."""
+    critical violation of WCAG 2 A/AA on the page as it is, once its transitions are over
+    (a menu fading out is not what a user reads)."""
+    await settled(page)
     if not await page.evaluate("typeof window.axe !== 'undefined'"):
         # Evaluated through the DevTools protocol: the console's Content-Security-Policy
         # (script-src 'self') rightly refuses an injected <script>.
@@ -109,6 +111,25 @@ async def assert_accessible(page: Page, screen: str) -> None:
         for v in bad
     ]
     assert not bad, f"{screen}: accessibility violations:\n" + "\n".join(detail)
+
+
+async def settled(page: Page) -> None:
+    """Wait until no finite CSS transition or animation is running (Element Plus fades its
+    poppers in and out); endless ones (a spinner) do not count."""
+    await page.wait_for_function(
+        """() => document.getAnimations().every(
+             a => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity)"""
+    )
+
+
+async def to_english(page: Page) -> None:
+    """Switch the console to English with the header's language menu, and wait for the menu
+    to be gone."""
+    await page.locator(".locale").click()
+    option = page.get_by_role("option", name="English")
+    await option.click()
+    await expect(option).to_be_hidden()
+    await settled(page)
 
 
 async def dev_sign_in(
