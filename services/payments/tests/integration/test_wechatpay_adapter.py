@@ -4,6 +4,7 @@ confirmed by the refund notification."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import asyncpg
@@ -89,6 +90,41 @@ async def test_wechatpay_adapter_end_to_end(
                 },
             )
             assert scan.json()["status"] == "paid", scan.text
+
+            # The same scan sent twice with one Idempotency-Key (a second click while the
+            # payer is still entering the password): one charge at the gateway, one payment,
+            # and both answers are the first scan's outcome.
+            code = "134567890123457777"
+            fake.codepay_script[code] = ["USERPAYING", "USERPAYING", "SUCCESS"]
+            same_scan = {
+                "unit_id": "u-k",
+                "community_id": "c-1",
+                "payer_party_id": "owner-4",
+                "amount_fen": 7000,
+                "auth_code": code,
+            }
+            key = {"Idempotency-Key": "scan-key-0001"}
+            first, second = await asyncio.gather(
+                http.post("/payments/scan", json=same_scan, headers=key),
+                http.post("/payments/scan", json=same_scan, headers=key),
+            )
+            assert first.status_code == second.status_code == 200, (first.text, second.text)
+            assert first.json() == second.json()
+            assert first.json()["status"] == "paid" and first.json()["outcome"] == "payment"
+            charged = [
+                o for o in fake.orders.values() if o.get("payer", {}).get("auth_code") == code
+            ]
+            assert len(charged) == 1
+            assert await conn.fetchval("SELECT count(*) FROM payments") == 3
+            again = await http.post("/payments/scan", json=same_scan, headers=key)
+            assert again.json() == first.json()
+            # The key used for another scan is refused before anything is charged.
+            other = await http.post(
+                "/payments/scan", json={**same_scan, "amount_fen": 7001}, headers=key
+            )
+            assert other.status_code == 409, other.text
+            assert await conn.fetchval("SELECT count(*) FROM payments") == 3
+
             # No answer at all, then still paying: reversed, the order closed, nothing recorded.
             fake.codepay_script["134567890123450000"] = ["HTTP500"] + ["USERPAYING"] * 5
             scan = await http.post(
@@ -107,7 +143,7 @@ async def test_wechatpay_adapter_end_to_end(
             assert (await http.get(f"/orders/{scan.json()['order_id']}")).json()[
                 "status"
             ] == "closed"
-            assert await conn.fetchval("SELECT count(*) FROM payments") == 2
+            assert await conn.fetchval("SELECT count(*) FROM payments") == 3
 
             # Refunds: partial, confirmed by REFUND.SUCCESS; too much is refused.
             too_much = await http.post(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header
 from pydantic import AwareDatetime, BaseModel, Field
 
 from payments.adapters.gateways import Gateways, gateways_dependency
@@ -129,13 +129,33 @@ class ScanIn(BaseModel):
     "/payments/scan",
     openapi_extra=PREPAYMENT,
     response_model=CodePayment,
-    responses=problem_responses(404, 409, **{"409": "The code's channel is not configured."}),
+    responses=problem_responses(
+        404,
+        409,
+        **{
+            "409": "The code's channel is not configured; or the Idempotency-Key was used for "
+            "another scan, or its scan has no outcome yet."
+        },
+    ),
 )
 async def scan_payment_code(
-    body: ScanIn, pool: Pool, gateways: GatewaysDep, principal: CounterClerk
+    body: ScanIn,
+    pool: Pool,
+    gateways: GatewaysDep,
+    principal: CounterClerk,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=8,
+            max_length=128,
+            description="Makes a retry safe: the same scan again answers with the first "
+            "scan's outcome and charges nothing more.",
+        ),
+    ] = None,
 ) -> CodePayment:
     """Counter: scan the payer's WeChat Pay 付款码 or Alipay 条码; query, then reverse if the
-    answer stays unknown."""
+    answer stays unknown. With an Idempotency-Key, a retried scan answers with the first
+    one's outcome (waiting for it while it is still with the gateway)."""
     channel = codepay.channel_of_auth_code(body.auth_code)
     if channel is None:
         reason = "not a WeChat Pay or Alipay payment code"
@@ -150,6 +170,6 @@ async def scan_payment_code(
         amount_fen=body.amount_fen,
     )
     result = await ordering.collect_with_payment_code(
-        pool, gateways, principal, request, body.auth_code, datetime.now(UTC)
+        pool, gateways, principal, request, body.auth_code, datetime.now(UTC), idempotency_key
     )
     return CodePayment.model_validate(result)

@@ -7,6 +7,9 @@ checks, the gateway calls and their failures (``errors.GatewayFailure``) live he
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,14 +17,14 @@ import asyncpg
 
 from payments.adapters.gateways import Gateways
 from payments.domain.orders import OrderError, OrderTerms
-from payments.errors import NotConfigured
+from payments.errors import IdempotencyConflict, NotConfigured
 from payments.service_layer import access, codepay, orders
 from payments.service_layer.expiry import expire_orders
 from payments.service_layer.gateway_payments import record_gateway_payment
 from payments.service_layer.prepay import gateway_failure, prepay
 from propfee.auth import Principal, mask_personal
 from propfee.logging import get_logger
-from propfee.problems import FieldProblem
+from propfee.problems import Conflict, FieldProblem
 
 log = get_logger(__name__)
 
@@ -141,23 +144,138 @@ async def collect_with_payment_code(
     request: orders.OrderRequest,
     auth_code: str,
     now: datetime,
+    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """Counter: an order for the payer's payment code (the scope first: what is not the
-    caller's is not found, configured or not), then collect, query, reverse if unknown."""
+    caller's is not found, configured or not), then collect, query, reverse if unknown.
+
+    With an ``idempotency_key`` the same scan sent again (a retry, a second click) charges
+    nothing more: it answers with the first scan's outcome, waiting for it while the first
+    is still with the gateway; the key used for another scan is a 409."""
     async with pool.acquire() as conn:
-        await terms_in_scope(conn, principal, request, now)
+        terms = await terms_in_scope(conn, principal, request, now)
     client = gateways.clients.get(request.channel)
     if client is None:
         raise NotConfigured(request.channel)
-    row = await _create(pool, principal, request, now, timedelta(minutes=5))
     s = gateways.settings
-    result = await codepay.collect_with_code(
-        pool,
-        client,
-        row,
-        auth_code,
-        attempts=s.codepay_query_attempts,
-        interval_s=s.codepay_query_interval_s,
-        now=lambda: datetime.now(UTC),
+    if idempotency_key is not None:
+        digest = _scan_hash(request, auth_code)
+        if not await _claim_scan_key(pool, terms.community_id, idempotency_key, digest, now):
+            # The first scan queries up to `attempts` times, then reverses: wait that long.
+            patience = s.codepay_query_attempts * s.codepay_query_interval_s + 30.0
+            return await _first_scan_result(pool, terms.community_id, idempotency_key, patience)
+    try:
+        row = await _create(pool, principal, request, now, timedelta(minutes=5))
+    except BaseException:
+        if idempotency_key is not None:  # nothing reached the gateway: the key is free again
+            await pool.execute(
+                "DELETE FROM code_scans WHERE community_id = $1 AND idempotency_key = $2 "
+                "AND order_id IS NULL",
+                terms.community_id,
+                idempotency_key,
+            )
+        raise
+    key = (terms.community_id, idempotency_key) if idempotency_key is not None else None
+    answer: dict[str, Any] = {"order_id": row["order_id"], "out_trade_no": row["out_trade_no"]}
+    if key is not None:
+        await _record_scan(pool, key, row["order_id"], None)
+    try:
+        result = await codepay.collect_with_code(
+            pool,
+            client,
+            row,
+            auth_code,
+            attempts=s.codepay_query_attempts,
+            interval_s=s.codepay_query_interval_s,
+            now=lambda: datetime.now(UTC),
+        )
+    except Exception:
+        # The code may have been charged: a replay is told to check, never charged again.
+        if key is not None:
+            detail = "the scan broke off: check the order with the gateway"
+            unknown = {**answer, "status": "unknown", "detail": detail}
+            await _record_scan(pool, key, row["order_id"], unknown)
+        raise
+    answer.update(result)
+    if key is not None:
+        await _record_scan(pool, key, row["order_id"], answer)
+    return answer
+
+
+async def _record_scan(
+    pool: asyncpg.Pool, key: tuple[str, str], order_id: str, result: dict[str, Any] | None
+) -> None:
+    await pool.execute(
+        "UPDATE code_scans SET order_id = $3, result = $4 "
+        "WHERE community_id = $1 AND idempotency_key = $2",
+        *key,
+        order_id,
+        result,
     )
-    return {"order_id": row["order_id"], "out_trade_no": row["out_trade_no"], **result}
+
+
+def _scan_hash(request: orders.OrderRequest, auth_code: str) -> str:
+    """What makes two scans the same scan (the code included, so it is never stored)."""
+    data = {
+        "unit_id": request.unit_id,
+        "community_id": request.community_id,
+        "payer_party_id": request.payer_party_id,
+        "invoice_ids": list(request.invoice_ids),
+        "amount_fen": request.amount_fen,
+        "auth_code": auth_code,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+async def _claim_scan_key(
+    pool: asyncpg.Pool, community_id: str, key: str, digest: str, now: datetime
+) -> bool:
+    """True when this request is the key's first scan; a key used for another scan is 409."""
+    async with pool.acquire() as conn:
+        first = await conn.fetchval(
+            "INSERT INTO code_scans (community_id, idempotency_key, request_hash, created_at) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
+            community_id,
+            key,
+            digest,
+            now,
+        )
+        if first:
+            return True
+        used_for = await conn.fetchval(
+            "SELECT request_hash FROM code_scans WHERE community_id = $1 AND idempotency_key = $2",
+            community_id,
+            key,
+        )
+    if used_for is None:  # the first scan failed without an outcome in between: try again
+        return await _claim_scan_key(pool, community_id, key, digest, now)
+    if used_for != digest:
+        raise IdempotencyConflict(
+            "Idempotency-Key was already used for a different scan; use a new key"
+        )
+    return False
+
+
+async def _first_scan_result(
+    pool: asyncpg.Pool, community_id: str, key: str, patience_s: float
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience_s
+    while True:
+        row = await pool.fetchrow(
+            "SELECT order_id, result FROM code_scans "
+            "WHERE community_id = $1 AND idempotency_key = $2",
+            community_id,
+            key,
+        )
+        if row is not None and row["result"] is not None:
+            result: dict[str, Any] = row["result"]
+            return result
+        if row is None or loop.time() > deadline:
+            order = row["order_id"] if row is not None else None
+            raise Conflict(
+                "a scan with this Idempotency-Key has no outcome yet"
+                + (f" (order {order}): ask GET /orders/{order}" if order else "")
+                + "; retry shortly"
+            )
+        await asyncio.sleep(0.2)
