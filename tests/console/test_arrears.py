@@ -25,7 +25,14 @@ from openpyxl import load_workbook
 from playwright.async_api import Browser, Page, expect
 
 from tests.support.billing_api import setup_community
-from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot, to_english
+from tests.support.console import (
+    DESKTOP,
+    TABLET,
+    assert_accessible,
+    dev_sign_in,
+    screenshot,
+    to_english,
+)
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
@@ -144,11 +151,9 @@ async def test_manager_filters_and_exports_the_arrears_list(
         page.on("pageerror", lambda e: errors.append(str(e)))
 
         # A community manager of this community signs in (the development issuer).
-        await page.goto(f"{app.url}/arrears")
-        await page.locator("[data-test=subject]").fill("mgr-1")
-        await pick(page, "role", "项目经理")
-        await page.locator("[data-test=communities]").fill(community)
-        await page.locator("[data-test=sign-in]").click()
+        await dev_sign_in(
+            page, app.url, role="项目经理", subject="mgr-1", communities=community, path="/arrears"
+        )
         await expect(page.locator("[data-test=menu-arrears]")).to_be_visible()
         await expect(page).to_have_url(f"{app.url}/arrears?community={community}")
         rows = page.locator("[data-test=cases] tbody tr")
@@ -270,12 +275,9 @@ async def test_manager_filters_and_exports_the_arrears_list(
         context = await browser.new_context(viewport=TABLET, locale="zh-CN")
         page = await context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
-        await page.goto(f"{app.url}/arrears")
-        await page.locator("[data-test=subject]").fill("hk-1")
-        await pick(page, "role", "管家")
-        await page.locator("[data-test=communities]").fill(community)
-        await page.locator("[data-test=sign-in]").click()
-        await expect(page.locator("[data-test=who]")).to_contain_text("管家")
+        await dev_sign_in(
+            page, app.url, role="管家", subject="hk-1", communities=community, path="/arrears"
+        )
         await page.locator("[data-test=mine]").click()
         rows = page.locator("[data-test=cases] tbody tr")
         await expect(rows).to_have_count(1)

@@ -34,7 +34,15 @@ from sandbox.keys import new_key
 from sandbox.server import ThreadServer
 from sandbox.wechatpay import FakeWechatPay, WechatSide
 from tests.support.billing_api import setup_community
-from tests.support.console import DESKTOP, ROOT, TABLET, assert_accessible, screenshot, to_english
+from tests.support.console import (
+    DESKTOP,
+    ROOT,
+    TABLET,
+    assert_accessible,
+    dev_sign_in,
+    screenshot,
+    to_english,
+)
 from tests.support.fixtures import wait_until
 
 # WeChat Pay's side (signing, keys) is payments' test kit; it lives with payments' tests.
@@ -386,11 +394,7 @@ async def test_the_menu_shows_only_what_the_role_may_do(
     app = console({})
     context = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
     page = await context.new_page()
-    await page.goto(f"{app.url}/cashier")
-    await page.locator("[data-test=role]").click()
-    await page.get_by_role("option", name="管家").click()
-    await page.locator("[data-test=sign-in]").click()
-    await expect(page.locator("[data-test=who]")).to_contain_text("管家")
+    await dev_sign_in(page, app.url, role="管家", path="/cashier")
     await expect(page.locator("[data-test=menu-cashier]")).to_have_count(0)
     # Home, which leads to the first screen the role may use (if any), never the cashier.
     await page.wait_for_url(lambda url: "/sign-in" not in url)

@@ -28,7 +28,14 @@ from playwright.async_api import Browser, Locator, Page, expect
 from propfee.auth import Role
 from tests.support.auth import BearerAuth, staff_token
 from tests.support.billing_api import setup_community
-from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot, to_english
+from tests.support.console import (
+    DESKTOP,
+    TABLET,
+    assert_accessible,
+    dev_sign_in,
+    screenshot,
+    to_english,
+)
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
@@ -210,12 +217,14 @@ async def test_community_manager_reads_the_dashboard(
         page.on("pageerror", lambda e: errors.append(str(e)))
 
         # Sign in as the community's manager (development issuer).
-        await page.goto(f"{app.url}/dashboard")
-        await page.locator("[data-test=subject]").fill("mgr-1")
-        await page.locator("[data-test=role]").click()
-        await page.get_by_role("option", name="项目经理").click()
-        await page.locator("[data-test=communities]").fill(community)
-        await page.locator("[data-test=sign-in]").click()
+        await dev_sign_in(
+            page,
+            app.url,
+            role="项目经理",
+            subject="mgr-1",
+            communities=community,
+            path="/dashboard",
+        )
         await expect(page.locator("[data-test=menu-dashboard]")).to_be_visible()
         await expect(page.locator("[data-test=report-collection]")).to_be_visible()
         await expect(page).to_have_url(

@@ -29,7 +29,14 @@ from sandbox import alipay
 from sandbox.keys import new_key, public_base64, write
 from tests.support.auth import BearerAuth, staff_token
 from tests.support.billing_api import setup_community
-from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot, to_english
+from tests.support.console import (
+    DESKTOP,
+    TABLET,
+    assert_accessible,
+    dev_sign_in,
+    screenshot,
+    to_english,
+)
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
@@ -95,12 +102,14 @@ async def test_finance_approves_a_waiver_and_reads_the_day(
         # The housekeeper asks on the room page (propose a waiver, in the browser).
         asking = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
         keeper_page = await asking.new_page()
-        await keeper_page.goto(f"{app.url}/rooms/{unit['unit_id']}")
-        await keeper_page.locator("[data-test=subject]").fill("hk-wang")
-        await keeper_page.locator("[data-test=role]").click()
-        await keeper_page.get_by_role("option", name="管家").click()
-        await keeper_page.locator("[data-test=communities]").fill(community)
-        await keeper_page.locator("[data-test=sign-in]").click()
+        await dev_sign_in(
+            keeper_page,
+            app.url,
+            role="管家",
+            subject="hk-wang",
+            communities=community,
+            path=f"/rooms/{unit['unit_id']}",
+        )
         await keeper_page.locator("[data-test=action-waiver]").click()
         # The oldest invoice with a late fee is offered first (the statement's order).
         await keeper_page.locator("[data-test=waiver-amount]").fill(yuan(WAIVED_FEN))
@@ -145,13 +154,14 @@ async def test_finance_approves_a_waiver_and_reads_the_day(
         page.on("pageerror", lambda e: errors.append(str(e)))
 
         # Finance signs in (development issuer) for this community.
-        await page.goto(f"{app.url}/finance?tab=waivers&community={community}")
-        await expect(page.locator("[data-test=sign-in]")).to_be_visible()
-        await page.locator("[data-test=subject]").fill("fin-zhao")
-        await page.locator("[data-test=role]").click()
-        await page.get_by_role("option", name="财务").click()
-        await page.locator("[data-test=communities]").fill(community)
-        await page.locator("[data-test=sign-in]").click()
+        await dev_sign_in(
+            page,
+            app.url,
+            role="财务",
+            subject="fin-zhao",
+            communities=community,
+            path=f"/finance?tab=waivers&community={community}",
+        )
         await expect(page.locator("[data-test=menu-finance]")).to_be_visible()
 
         # The waiver is among those to approve.

@@ -35,7 +35,14 @@ from pypdf import PdfReader
 from propfee.auth import Role
 from tests.support.auth import BearerAuth, staff_token
 from tests.support.billing_api import setup_community
-from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot, to_english
+from tests.support.console import (
+    DESKTOP,
+    TABLET,
+    assert_accessible,
+    dev_sign_in,
+    screenshot,
+    to_english,
+)
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
@@ -182,13 +189,9 @@ async def test_legal_staff_read_the_file_and_refer_a_case_once_its_demand_is_del
         page.on("pageerror", lambda e: errors.append(str(e)))
 
         # A legal staff member of this community signs in.
-        await page.goto(f"{app.url}/legal")
-        await expect(page.locator("[data-test=sign-in]")).to_be_visible()
-        await page.locator("[data-test=subject]").fill("lw-1")
-        await page.locator("[data-test=role]").click()
-        await page.get_by_role("option", name="法务").click()
-        await page.locator("[data-test=communities]").fill(community)
-        await page.locator("[data-test=sign-in]").click()
+        await dev_sign_in(
+            page, app.url, role="法务", subject="lw-1", communities=community, path="/legal"
+        )
         await expect(page.locator("[data-test=menu-legal]")).to_be_visible()
         await expect(page).to_have_url(f"{app.url}/legal")
 

@@ -26,7 +26,14 @@ from pypdf import PdfReader
 from propfee.auth import Role
 from tests.support.auth import BearerAuth, staff_token
 from tests.support.billing_api import setup_community
-from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot, to_english
+from tests.support.console import (
+    DESKTOP,
+    TABLET,
+    assert_accessible,
+    screenshot,
+    signed_in_page,
+    to_english,
+)
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
@@ -44,19 +51,9 @@ async def sign_in(
 ) -> tuple[BrowserContext, Page, list[str]]:
     """A new browser context signed in through the development sign-in as ``role`` (its
     Chinese label), landing on ``path``."""
-    context = await browser.new_context(viewport=DESKTOP, locale="zh-CN", accept_downloads=True)
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    await page.goto(f"{url}{path}")
-    await expect(page.locator("[data-test=sign-in]")).to_be_visible()
-    await page.locator("[data-test=subject]").fill(subject)
-    await page.locator("[data-test=role]").click()
-    await page.get_by_role("option", name=role, exact=True).click()
-    await page.locator("[data-test=communities]").fill(community)
-    await page.locator("[data-test=sign-in]").click()
-    await expect(page.locator("[data-test=who]")).to_contain_text(role)
-    return context, page, errors
+    return await signed_in_page(
+        browser, url, role=role, subject=subject, communities=community, path=path
+    )
 
 
 async def test_a_housekeeper_records_a_promise_on_the_room_page(

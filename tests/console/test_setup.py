@@ -20,7 +20,14 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.support.billing_api import setup_community
-from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot, to_english
+from tests.support.console import (
+    DESKTOP,
+    TABLET,
+    assert_accessible,
+    dev_sign_in,
+    screenshot,
+    to_english,
+)
 from tests.support.fixtures import wait_until
 
 # Four processes and a browser on a shared machine: longer than the default 300 s when busy.
@@ -37,12 +44,7 @@ SMS = "{{ room }}欠{{ amount }}元{{ deadline }}前缴 {{ pay_link }} 询{{ con
 
 
 async def sign_in(page: Page, url: str, subject: str) -> None:
-    await page.goto(f"{url}/sign-in")
-    await page.locator("[data-test=subject]").fill(subject)
-    await page.locator("[data-test=role]").click()
-    await page.get_by_role("option", name="公司管理员").click()
-    await page.locator("[data-test=sign-in]").click()
-    await expect(page.locator("[data-test=who]")).to_contain_text(subject)
+    await dev_sign_in(page, url, role="公司管理员", subject=subject)
 
 
 async def test_a_company_admin_sets_a_community_up(

@@ -33,7 +33,14 @@ from pypdf import PdfReader
 from propfee.auth import Role
 from tests.support.auth import BearerAuth, staff_token
 from tests.support.billing_api import invoice_body, setup_community
-from tests.support.console import DESKTOP, TABLET, assert_accessible, screenshot, to_english
+from tests.support.console import (
+    DESKTOP,
+    TABLET,
+    assert_accessible,
+    dev_sign_in,
+    screenshot,
+    to_english,
+)
 from tests.support.fixtures import wait_until
 
 pytestmark = pytest.mark.integration
@@ -45,13 +52,9 @@ SWEEPS = ("2026-02-08T10:00:00+08:00", "2026-02-16T10:00:00+08:00", "2026-02-24T
 
 
 async def sign_in(page: Page, url: str, subject: str, role_label: str, community: str) -> None:
-    await page.goto(f"{url}/workbench")
-    await expect(page.locator("[data-test=sign-in]")).to_be_visible()
-    await page.locator("[data-test=subject]").fill(subject)
-    await page.locator("[data-test=role]").click()
-    await page.get_by_role("option", name=role_label, exact=True).click()
-    await page.locator("[data-test=communities]").fill(community)
-    await page.locator("[data-test=sign-in]").click()
+    await dev_sign_in(
+        page, url, role=role_label, subject=subject, communities=community, path="/workbench"
+    )
     await expect(page.locator("[data-test=menu-workbench]")).to_be_visible()
     await expect(page).to_have_url(f"{url}/workbench")
 
