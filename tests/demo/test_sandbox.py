@@ -657,3 +657,14 @@ async def _bill_reaches_the_sandbox_phone(
     assert row["status"] == "sent" and row["provider_message_id"]
     counts = box.counts()
     assert counts["sms"] == 1 and counts["rejected_signatures.alibaba"] == 0, counts
+
+
+def test_alibaba_biz_ids_are_unique_within_a_millisecond() -> None:
+    """A batch's concurrent SMS are answered in the same millisecond: each still gets its
+    own BizId (notifier keeps provider ids unique)."""
+    from sandbox.sms import SmsProvider
+
+    state = SmsProvider()
+    ids = [state.next_biz_id() for _ in range(200_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 20 and i.endswith("^0") and i[:18].isdigit() for i in ids[:10])

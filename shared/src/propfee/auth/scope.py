@@ -61,15 +61,34 @@ def sql_resolver(sql: str) -> Resolver:
     return resolve
 
 
-def column_resolver(table: str, column: str) -> Resolver:
+@dataclass(frozen=True)
+class ColumnResolver:
     """A resolver over a table whose rows carry ``community_id``: each id of ``column`` in its
     community, with the company the service has learnt for it (``communities``; none yet:
-    NULL). Several rows of one id (a unit's invoices) lie in one community: any one answers."""
-    return sql_resolver(
-        f"SELECT DISTINCT ON (t.{column}) t.{column} AS id, t.community_id, c.company_id "
-        f"FROM {table} t LEFT JOIN communities c USING (community_id) "
-        f"WHERE t.{column} = ANY($1::text[]) ORDER BY t.{column}"
-    )
+    NULL). Several rows of one id (a unit's invoices) lie in one community: any one answers.
+    Every request naming such an id runs it, so ``column`` must lead an index of ``table``
+    that is not partial (tests/contracts/test_scope_lookups.py)."""
+
+    table: str
+    column: str
+
+    @property
+    def sql(self) -> str:
+        t, c = self.table, self.column
+        return (
+            f"SELECT DISTINCT ON (t.{c}) t.{c} AS id, t.community_id, c.company_id "
+            f"FROM {t} t LEFT JOIN communities c USING (community_id) "
+            f"WHERE t.{c} = ANY($1::text[]) ORDER BY t.{c}"
+        )
+
+    async def __call__(self, conn: Any, ids: list[str]) -> dict[str, Owner]:
+        rows = await conn.fetch(self.sql, ids)
+        return {r["id"]: Owner(r["community_id"], r["company_id"]) for r in rows}
+
+
+def column_resolver(table: str, column: str) -> Resolver:
+    """The :class:`ColumnResolver` of ``table.column``."""
+    return ColumnResolver(table, column)
 
 
 #: A service's ``communities`` table (each community's company, as the service learnt it).
