@@ -126,6 +126,11 @@ class DispatchReport(BaseModel):
     )
     requeued: int = Field(default=0, description="Lost claims queued again (provider idempotent)")
     unknown: int = Field(default=0, description="Lost claims whose outcome staff must review")
+    unrecorded: int = Field(
+        default=0,
+        description="Sent, but the outcome was refused by the database (a provider id already "
+        "recorded for another message): left 'sending' for recovery to ask the provider",
+    )
     sms_segments: int = Field(default=0, description="SMS segments billed by this pass")
 
 

@@ -342,8 +342,21 @@ class Dispatcher:
             return_exceptions=True,
         )
         failures = [o for o in outcomes if isinstance(o, BaseException)]
-        if failures:  # the others were recorded; these stay 'sending' until their lease ends
-            raise failures[0]
+        # The others were recorded; these stay 'sending' until their lease ends, when
+        # recovery asks their provider. An outcome the database refuses by a constraint (a
+        # provider id already recorded for another message: a provider's fault) is counted
+        # and the pass goes on; anything else (the database away, a bug) ends it.
+        refused = [f for f in failures if isinstance(f, asyncpg.IntegrityConstraintViolationError)]
+        for exc in refused:  # the constraint's name only: its detail holds the values
+            log.error(
+                "an outcome was refused by the database; left to recovery",
+                error=type(exc).__name__,
+                constraint=getattr(exc, "constraint_name", None),
+            )
+        report.counts["unrecorded"] += len(refused)
+        others = [f for f in failures if f not in refused]
+        if others:
+            raise others[0]
         if report.counts["sent"]:
             async with self.pool.acquire() as conn, conn.transaction():
                 await receipts.apply(conn, as_of, self.s)  # receipts that raced ahead
