@@ -20,6 +20,7 @@ import pytest
 from propfee.events import CommunityUpdated, InvoiceIssued, InvoiceLine, PartyContactsUpdated
 from propfee.kafka import make_producer
 from sandbox import FILES, Sandbox
+from sandbox.sms import SmsProvider
 from tests.support.auth import BearerAuth
 from tests.support.fixtures import wait_until
 from tests.support.kafka import publish
@@ -662,8 +663,6 @@ async def _bill_reaches_the_sandbox_phone(
 def test_alibaba_biz_ids_are_unique_within_a_millisecond() -> None:
     """A batch's concurrent SMS are answered in the same millisecond: each still gets its
     own BizId (notifier keeps provider ids unique)."""
-    from sandbox.sms import SmsProvider
-
     state = SmsProvider()
     ids = [state.next_biz_id() for _ in range(200_000)]
     assert len(set(ids)) == len(ids)

@@ -55,10 +55,14 @@ def sql_resolver(sql: str) -> Resolver:
     company_id`` (``company_id`` may be NULL where the service has not learnt it)."""
 
     async def resolve(conn: Any, ids: list[str]) -> dict[str, Owner]:
-        rows = await conn.fetch(sql, ids)
-        return {r["id"]: Owner(r["community_id"], r["company_id"]) for r in rows}
+        return await _owners(conn, sql, ids)
 
     return resolve
+
+
+async def _owners(conn: Any, sql: str, ids: list[str]) -> dict[str, Owner]:
+    rows = await conn.fetch(sql, ids)
+    return {r["id"]: Owner(r["community_id"], r["company_id"]) for r in rows}
 
 
 @dataclass(frozen=True)
@@ -82,8 +86,7 @@ class ColumnResolver:
         )
 
     async def __call__(self, conn: Any, ids: list[str]) -> dict[str, Owner]:
-        rows = await conn.fetch(self.sql, ids)
-        return {r["id"]: Owner(r["community_id"], r["company_id"]) for r in rows}
+        return await _owners(conn, self.sql, ids)
 
 
 def column_resolver(table: str, column: str) -> Resolver:
